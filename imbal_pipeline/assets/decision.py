@@ -1,0 +1,32 @@
+"""Stage 4: the decision threshold, tuned on out-of-fold scores only."""
+
+
+import dagster as dg
+
+from imbal_pipeline.assets.common import CODE_VERSION, md_table
+from imbal_pipeline.core import threshold
+from imbal_pipeline.core.settings import LABEL, ROW_ID, STRATEGY
+from imbal_pipeline.core.training import SCORE
+from imbal_pipeline.resources import PipelineConfig
+
+
+@dg.asset(group_name="decision", code_version=CODE_VERSION)
+def decision_threshold(pipeline: PipelineConfig, strategy_comparison: dict) -> dg.Output[dict]:
+    """Threshold for the chosen objective on the selected strategy's out-of-fold scores."""
+    s = pipeline.settings()
+    oof = strategy_comparison["oof"]
+    chosen = oof[oof[STRATEGY] == strategy_comparison["selected"]]
+    tuned = threshold.tune_threshold(chosen[LABEL], chosen[SCORE], chosen[ROW_ID], s)
+    curve = threshold.threshold_curve(chosen[LABEL], chosen[SCORE], s)
+    tuned["strategy"] = strategy_comparison["selected"]
+    tuned["curve"] = curve
+    return dg.Output(
+        tuned,
+        metadata={
+            "threshold": dg.MetadataValue.float(tuned["value"]),
+            "objective": tuned["objective"],
+            "params": dg.MetadataValue.json(tuned["params"]),
+            "at_threshold": dg.MetadataValue.json(tuned["at_threshold"]),
+            "curve (every 20th point)": md_table(curve.iloc[::20]),
+        },
+    )

@@ -1,0 +1,85 @@
+"""Stage 2: cross-validation folds and, per fold, the preprocessed and resampled training sets."""
+
+
+import dagster as dg
+import pandas as pd
+
+from imbal_pipeline.assets.common import CODE_VERSION, md_table
+from imbal_pipeline.core import data, split, training
+from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SettingsError
+from imbal_pipeline.resources import FOLDS_ENV, PipelineConfig
+
+
+def fold_training_key(fold: int) -> dg.AssetKey:
+    """Asset key of one fold's training sets."""
+    return dg.AssetKey(f"fold_{fold}_training_sets")
+
+
+def make_cv_folds(n_folds: int) -> dg.AssetsDefinition:
+    """The fold assignment asset for a graph built with `n_folds` fold assets."""
+
+    @dg.asset(group_name="folds", code_version=CODE_VERSION, kinds={"pandas"})
+    def cv_folds(pipeline: PipelineConfig, holdout_split: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+        """StratifiedKFold over the training split only (seeded)."""
+        s = pipeline.settings()
+        if s.n_folds != n_folds:
+            raise SettingsError(
+                f"n_folds={s.n_folds} but the graph was built with {n_folds} fold assets; "
+                f"set {FOLDS_ENV}={s.n_folds} and reload the code location"
+            )
+        train = split.training_part(holdout_split)
+        folds = split.make_folds(train, s.n_folds, s.seed)
+        table = folds.merge(train[[ROW_ID, LABEL]], on=ROW_ID).groupby(FOLD)[LABEL]
+        summary = table.agg(validation_rows="size", validation_positives="sum")
+        return dg.Output(folds, metadata={"folds": md_table(summary), "seed": s.seed})
+
+    return cv_folds
+
+
+def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
+    """One fold's training sets: one asset per fold, so each has its own lineage and rerun."""
+
+    @dg.asset(
+        key=fold_training_key(fold),
+        group_name="folds",
+        code_version=CODE_VERSION,
+        ins={"holdout_split": dg.AssetIn(), "cv_folds": dg.AssetIn()},
+        description=(
+            f"Fold {fold}: preprocessing fitted on the fold's training rows, each strategy's "
+            "resampled training portion, and the untouched validation portion."
+        ),
+    )
+    def _asset(pipeline: PipelineConfig, holdout_split: pd.DataFrame, cv_folds: pd.DataFrame):
+        s = pipeline.settings()
+        train = split.training_part(holdout_split)
+        schema = data.feature_schema(train, s)
+        bundle = training.build_fold_training_sets(train, cv_folds, fold, schema, s)
+        rows = pd.DataFrame(
+            {
+                name: {
+                    "rows_before_0": a["rows_before"]["0"],
+                    "rows_before_1": a["rows_before"]["1"],
+                    "rows_after_0": a["rows_after"]["0"],
+                    "rows_after_1": a["rows_after"]["1"],
+                    "synthetic": a["synthetic_rows"],
+                    "skipped": a["skipped"] or "",
+                    "note": a["note"] or "",
+                }
+                for name, a in bundle["audits"].items()
+            }
+        ).T
+        return dg.Output(
+            bundle,
+            metadata={
+                "fold": fold,
+                "training_rows": dg.MetadataValue.int(len(bundle["train"])),
+                "validation_rows": dg.MetadataValue.int(len(bundle["validation"])),
+                "strategies": dg.MetadataValue.md(rows.to_markdown()),
+                "audits": dg.MetadataValue.json(bundle["audits"]),
+                "preprocessor_fitted_on": dg.MetadataValue.json(
+                    bundle["preprocessor"]["fitted_on"]
+                ),
+            },
+        )
+
+    return _asset

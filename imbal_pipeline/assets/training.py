@@ -1,0 +1,109 @@
+"""Stage 3: per-fold models with out-of-fold scores, the strategy comparison, final refits."""
+
+
+import dagster as dg
+import pandas as pd
+
+from imbal_pipeline.assets.common import CODE_VERSION, md_table
+from imbal_pipeline.assets.folds import fold_training_key
+from imbal_pipeline.core import data, selection, split, training
+from imbal_pipeline.resources import PipelineConfig
+
+COMPARISON_COLUMNS = ["pr_auc_mean", "pr_auc_std", "f1_mean", "mcc_mean", "folds", "skipped"]
+
+
+def fold_models_key(fold: int) -> dg.AssetKey:
+    """Asset key of one fold's models."""
+    return dg.AssetKey(f"fold_{fold}_models")
+
+
+def make_fold_models(fold: int) -> dg.AssetsDefinition:
+    """LightGBM per strategy for one fold, plus scores on that fold's validation rows."""
+
+    @dg.asset(
+        key=fold_models_key(fold),
+        group_name="training",
+        code_version=CODE_VERSION,
+        ins={"training_sets": dg.AssetIn(key=fold_training_key(fold))},
+        kinds={"lightgbm"},
+        description=f"Fold {fold}: one LightGBM per strategy and its out-of-fold scores.",
+    )
+    def _asset(pipeline: PipelineConfig, training_sets: dict):
+        bundle = training.fit_fold_models(training_sets, pipeline.settings())
+        info = pd.DataFrame(bundle["fit_info"]).T[["rows", "positives", "synthetic_rows"]]
+        return dg.Output(
+            bundle,
+            metadata={
+                "fold": fold,
+                "fits": dg.MetadataValue.md(info.to_markdown()),
+                "skipped": dg.MetadataValue.json(bundle["skipped"]),
+                "oof_rows": dg.MetadataValue.int(bundle["oof"]["__row_id"].nunique()),
+            },
+        )
+
+    return _asset
+
+
+def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
+    """Compares strategies over all fold assets and selects one."""
+
+    @dg.asset(
+        group_name="decision",
+        code_version=CODE_VERSION,
+        ins={f"fold_{k}": dg.AssetIn(key=fold_models_key(k)) for k in range(n_folds)},
+    )
+    def strategy_comparison(pipeline: PipelineConfig, **fold_models: dict):
+        """PR-AUC, F1 and MCC per strategy over folds; the simplest within one SE of the best."""
+        s = pipeline.settings()
+        oof = pd.concat([m["oof"] for m in fold_models.values()], ignore_index=True)
+        skipped: dict[str, str] = {}
+        for m in fold_models.values():
+            for name, why in m["skipped"].items():
+                skipped.setdefault(name, f"fold {m['fold']}: {why}")
+        result = selection.compare_strategies(oof, skipped, s)
+        table = pd.DataFrame(result["table"]).T[COMPARISON_COLUMNS]
+        return dg.Output(
+            {**result, "oof": oof},
+            metadata={
+                "selected": result["selected"],
+                "reason": result["reason"],
+                "comparison": md_table(table),
+            },
+        )
+
+    return strategy_comparison
+
+
+@dg.asset(group_name="training", code_version=CODE_VERSION, kinds={"lightgbm"})
+def final_model(
+    pipeline: PipelineConfig,
+    holdout_split: pd.DataFrame,
+    strategy_comparison: dict,
+    decision_threshold: dict,
+) -> dg.Output[dict]:
+    """The selected strategy refitted on the whole training split, with its threshold."""
+    s = pipeline.settings()
+    train = split.training_part(holdout_split)
+    fitted = training.fit_final(train, data.feature_schema(train, s), strategy_comparison["selected"], s)
+    fitted["threshold"] = decision_threshold["value"]
+    fitted["objective"] = decision_threshold["objective"]
+    return dg.Output(
+        fitted,
+        metadata={
+            "strategy": fitted["strategy"],
+            "threshold": dg.MetadataValue.float(fitted["threshold"]),
+            "trees": dg.MetadataValue.int(fitted["fit_info"]["num_trees"]),
+            "audit": dg.MetadataValue.json(fitted["audit"]),
+        },
+    )
+
+
+@dg.asset(group_name="training", code_version=CODE_VERSION, kinds={"lightgbm"})
+def baseline_model(pipeline: PipelineConfig, holdout_split: pd.DataFrame) -> dg.Output[dict]:
+    """The no-handling baseline (`none`) refitted on the whole training split."""
+    s = pipeline.settings()
+    train = split.training_part(holdout_split)
+    fitted = training.fit_final(train, data.feature_schema(train, s), "none", s)
+    return dg.Output(
+        fitted, metadata={"trees": dg.MetadataValue.int(fitted["fit_info"]["num_trees"])}
+    )

@@ -1,0 +1,139 @@
+"""Loading a user's table, stable row ids, the binary label and the feature schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from imbal_pipeline.core.settings import LABEL, RESERVED, ROW_ID, Settings
+
+
+class DataError(ValueError):
+    """Input data that cannot be used; the message names the problem and the fix."""
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV (optionally gzipped) or Parquet file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}; check the path")
+    suffixes = "".join(path.suffixes).lower()
+    try:
+        if suffixes.endswith(".parquet") or suffixes.endswith(".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"data file is empty: {path}; give a file with a header and rows") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(
+            f"cannot parse {path} ({first}); give a comma-separated CSV or a Parquet file"
+        ) from exc
+    if frame.empty:
+        raise DataError(f"data file has no rows: {path}; give a file with a header and rows")
+    return frame
+
+
+def _stable_row_ids(frame: pd.DataFrame, id_column: str | None, salt: int) -> np.ndarray:
+    """Row ids from content (or the id column), so the same file gives the same ids."""
+    if id_column is not None:
+        hashed = pd.util.hash_pandas_object(frame[id_column].astype(str), index=False)
+        hashed = hashed.to_numpy(dtype=np.uint64)
+    else:
+        hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+        # Identical rows get the same content hash; their occurrence number tells them apart.
+        ordinal = pd.Series(hashed).groupby(hashed).cumcount().to_numpy(dtype=np.uint64)
+        hashed = hashed ^ (ordinal * np.uint64(0x9E3779B97F4A7C15))
+    hashed = hashed ^ np.uint64(salt)
+    return (hashed >> np.uint64(1)).astype(np.int64)
+
+
+def _positive_mask(target: pd.Series, positive_label: str | None) -> tuple[np.ndarray, str]:
+    """Boolean positive mask and the label value that was taken as positive."""
+    values = target.dropna().unique()
+    as_text = {str(v) for v in values}
+    if positive_label is not None:
+        if positive_label not in as_text:
+            shown = ", ".join(sorted(as_text)[:10])
+            raise DataError(
+                f"positive label {positive_label!r} not found in the target (values: {shown}); "
+                "fix --positive-label"
+            )
+        return target.astype(str).to_numpy() == positive_label, positive_label
+    if len(as_text) > 2:
+        raise DataError(
+            f"target has {len(as_text)} classes; multi-class is not yet supported: "
+            "name the positive class with --positive-label to train one-vs-rest"
+        )
+    for negative, positive in (("0", "1"), ("0.0", "1.0"), ("False", "True")):
+        if as_text <= {negative, positive}:
+            return target.astype(str).to_numpy() == positive, positive
+    # Two arbitrary labels: the rarer one is what a user of this product cares about.
+    counts = target.astype(str).value_counts()
+    positive = str(counts.index[-1])
+    return target.astype(str).to_numpy() == positive, positive
+
+
+def prepare_frame(frame: pd.DataFrame, settings: Settings, *, salt: int = 0) -> pd.DataFrame:
+    """Validate the target, add the binary label and stable row ids."""
+    clash = [c for c in frame.columns if c in RESERVED]
+    if clash:
+        raise DataError(f"column {clash[0]!r} is reserved by imbal_pipeline; rename it")
+    if settings.target not in frame.columns:
+        shown = ", ".join(map(str, list(frame.columns)[:12]))
+        raise DataError(
+            f"target column {settings.target!r} not in the data (columns: {shown}); fix --target"
+        )
+    if settings.id_column is not None:
+        if settings.id_column not in frame.columns:
+            raise DataError(f"id column {settings.id_column!r} not in the data; fix --id")
+        if frame[settings.id_column].duplicated().any():
+            raise DataError(
+                f"id column {settings.id_column!r} has duplicate values; give a unique id or drop --id"
+            )
+    target = frame[settings.target]
+    if target.isna().any():
+        raise DataError(
+            f"target column {settings.target!r} has {int(target.isna().sum())} missing labels; "
+            "drop or label those rows"
+        )
+    positive, _ = _positive_mask(target, settings.positive_label)
+    if positive.all() or not positive.any():
+        raise DataError(
+            f"target column {settings.target!r} has only one class; "
+            "both a positive and a negative class are needed"
+        )
+    out = frame.copy()
+    out.insert(0, ROW_ID, _stable_row_ids(frame, settings.id_column, salt))
+    out[LABEL] = positive.astype(np.int8)
+    return out
+
+
+def positive_label_of(frame: pd.DataFrame, settings: Settings) -> str:
+    """The target value taken as the positive class."""
+    return _positive_mask(frame[settings.target], settings.positive_label)[1]
+
+
+def feature_schema(frame: pd.DataFrame, settings: Settings) -> dict[str, list[str]]:
+    """Split the feature columns into numeric and categorical."""
+    excluded = {settings.target, settings.id_column, *RESERVED}
+    numeric, categorical = [], []
+    for column in frame.columns:
+        if column in excluded:
+            continue
+        dtype = frame[column].dtype
+        if column in settings.categorical or not (
+            pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+        ):
+            categorical.append(column)
+        else:
+            numeric.append(column)
+    missing = [c for c in settings.categorical if c not in frame.columns]
+    if missing:
+        raise DataError(f"categorical column {missing[0]!r} not in the data; fix --categorical")
+    if not numeric and not categorical:
+        raise DataError("the data has no feature columns besides the target and id")
+    return {"numeric": numeric, "categorical": categorical}

@@ -1,0 +1,158 @@
+"""The holdout evaluation: metrics, baseline, subgroups, plots and report files."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import precision_recall_curve
+
+from imbal_pipeline.core import metrics, plots, report
+from imbal_pipeline.core.settings import LABEL, Settings
+from imbal_pipeline.core.training import score_frame
+
+PROBABILITY_NOTE = (
+    "Scores are not calibrated probabilities: scale_pos_weight and resampling shift them "
+    "upwards. Compare decisions at the tuned threshold, not raw scores against observed rates; "
+    "recalibrate before monitoring predicted rates."
+)
+
+
+def build_report(
+    holdout: pd.DataFrame,
+    final: dict,
+    baseline: dict,
+    comparison: dict,
+    decision: dict,
+    profile: dict,
+    settings: Settings,
+) -> tuple[dict, dict]:
+    """Report dict (JSON-ready) and the arrays the plots need; holdout rows only."""
+    y = holdout[LABEL].to_numpy()
+    scores = score_frame(final["model"], final["preprocessor"], holdout)
+    base_scores = score_frame(baseline["model"], baseline["preprocessor"], holdout)
+    threshold = float(final["threshold"])
+    beta = settings.beta if settings.objective == "fbeta" else 1.0
+    holdout_metrics = metrics.binary_metrics(y, scores, threshold, beta)
+    at_half = metrics.binary_metrics(y, scores, 0.5, beta)
+    base_metrics = metrics.binary_metrics(y, base_scores, 0.5, beta)
+    subgroups = {
+        column: metrics.subgroup_metrics(y, scores, holdout[column].to_numpy(), threshold)
+        for column in settings.subgroup_columns
+        if column in holdout.columns
+    }
+    cv = {
+        name: {k: row.get(k) for k in (
+            "pr_auc_mean", "pr_auc_std", "f1_mean", "f1_std", "mcc_mean", "mcc_std", "folds",
+            "skipped",
+        )}
+        for name, row in comparison["table"].items()
+    }
+    selected = comparison["selected"]
+    notes = [PROBABILITY_NOTE]
+    if selected != "none":
+        notes.append(
+            f"The baseline column is the no-handling model (`none`) at 0.5, the naive default; "
+            f"the selected `{selected}` is evaluated at its tuned threshold."
+        )
+    best_cv = comparison["table"][selected]["pr_auc_mean"]
+    if holdout_metrics["pr_auc"] is not None and best_cv is not None:
+        notes.append(
+            f"CV estimate of PR-AUC {best_cv:.3f} vs holdout {holdout_metrics['pr_auc']:.3f}."
+        )
+    audits = {f"final model ({selected})": final["audit"]}
+    report_dict = {
+        "dataset": {
+            "rows": profile["rows"],
+            "features": len(final["preprocessor"]["numeric"])
+            + len(final["preprocessor"]["categorical"]),
+            "positives": profile["positives"],
+            "negatives": profile["negatives"],
+            "ratio": profile["ratio"],
+            "tier": profile["tier"],
+            "recommendation": profile["recommendation"],
+            "holdout_rows": int(len(y)),
+            "holdout_positives": int(y.sum()),
+            "source": settings.data_path or "generated fraud-like data",
+        },
+        "selected_strategy": selected,
+        "selection_reason": comparison["reason"],
+        "threshold": {
+            "value": threshold,
+            "objective": decision["objective"],
+            "params": decision["params"],
+            "tuned_on_rows": decision["tuned_on_rows"],
+        },
+        "cv": cv,
+        "holdout": holdout_metrics,
+        "holdout_at_0_5": at_half,
+        "baseline_holdout": base_metrics,
+        "subgroups": subgroups,
+        "audits": audits,
+        "fold_audits": comparison.get("audits", {}),
+        "plots": {
+            "pr_curve": "pr_curve.png",
+            "threshold_curve": "threshold_curve.png",
+            "confusion_matrix": "confusion_matrix.png",
+        },
+        "notes": notes,
+        "settings": settings.to_dict(),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "run_id": None,
+    }
+    arrays = {"y": y, "scores": scores, "baseline_scores": base_scores}
+    return _clean(report_dict), arrays
+
+
+def _clean(value):
+    """NaN and infinities become None so report.json is strict JSON."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def write_report(report_dict: dict, arrays: dict, curve: pd.DataFrame, out_dir: str | Path) -> Path:
+    """Write report.json, report.md, report.html and the PNG plots; returns report.json."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    y = arrays["y"]
+    selected = report_dict["selected_strategy"]
+    threshold = report_dict["threshold"]["value"]
+    curves, points = {}, {}
+    for label, scores in (
+        (f"selected ({selected})", arrays["scores"]),
+        ("baseline (none)", arrays["baseline_scores"]),
+    ):
+        precision, recall, _ = precision_recall_curve(y, scores)
+        curves[label] = (recall, precision)
+    for label, m in (("tuned threshold", report_dict["holdout"]),
+                     ("0.5", report_dict["holdout_at_0_5"])):
+        points[label] = (m["recall"], m["precision"])
+    plots.plot_pr_curve(curves, float(y.mean()), out / "pr_curve.png", points=points)
+    objective = report_dict["threshold"]["objective"]
+    shown = ["precision", "recall", "f1"] + (["fbeta"] if objective == "fbeta" else [])
+    plots.plot_threshold_curve(
+        curve["threshold"].to_numpy(), {m: curve[m].to_numpy() for m in shown}, threshold,
+        objective, out / "threshold_curve.png",
+    )
+    plots.plot_confusion_matrix(
+        report_dict["holdout"]["confusion_matrix"],
+        f"holdout, {selected} at threshold {threshold:.3f}", out / "confusion_matrix.png",
+    )
+    (out / "report.md").write_text(report.render_markdown(report_dict))
+    (out / "report.html").write_text(report.render_html(report_dict))
+    path = out / "report.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report_dict, indent=2, allow_nan=False))
+    tmp.replace(path)
+    return path

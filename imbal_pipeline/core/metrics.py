@@ -1,0 +1,68 @@
+"""Holdout and cross-validation metrics; accuracy is computed but never the headline."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import (
+    average_precision_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    fbeta_score,
+    matthews_corrcoef,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+
+
+def _safe(fn, *args, **kwargs) -> float | None:
+    try:
+        value = float(fn(*args, **kwargs))
+    except ValueError:
+        return None
+    return None if np.isnan(value) else value
+
+
+def binary_metrics(y: np.ndarray, scores: np.ndarray, threshold: float, beta: float) -> dict:
+    """All report metrics at one threshold (score >= threshold is positive)."""
+    y = np.asarray(y).astype(int)
+    pred = (np.asarray(scores) >= threshold).astype(int)
+    cm = confusion_matrix(y, pred, labels=[0, 1])
+    both = len(np.unique(y)) == 2
+    return {
+        "threshold": float(threshold),
+        "pr_auc": _safe(average_precision_score, y, scores) if both else None,
+        "roc_auc": _safe(roc_auc_score, y, scores) if both else None,
+        "f1": float(f1_score(y, pred, zero_division=0)),
+        "fbeta": float(fbeta_score(y, pred, beta=beta, zero_division=0)),
+        "beta": float(beta),
+        "mcc": float(matthews_corrcoef(y, pred)),
+        "balanced_accuracy": _safe(balanced_accuracy_score, y, pred) if both else None,
+        "precision": float(precision_score(y, pred, zero_division=0)),
+        "recall": float(recall_score(y, pred, zero_division=0)),
+        "accuracy": float((pred == y).mean()),
+        "confusion_matrix": cm.astype(int).tolist(),
+    }
+
+
+def subgroup_metrics(
+    y: np.ndarray, scores: np.ndarray, groups: np.ndarray, threshold: float
+) -> dict[str, dict]:
+    """Confusion matrix, precision, recall and F1 per subgroup value."""
+    y = np.asarray(y).astype(int)
+    pred = (np.asarray(scores) >= threshold).astype(int)
+    groups = np.asarray(groups, dtype=object)
+    out = {}
+    for value in sorted({str(g) for g in groups}):
+        mask = np.array([str(g) == value for g in groups])
+        yt, yp = y[mask], pred[mask]
+        out[value] = {
+            "n": int(mask.sum()),
+            "positives": int(yt.sum()),
+            "precision": float(precision_score(yt, yp, zero_division=0)),
+            "recall": float(recall_score(yt, yp, zero_division=0)),
+            "f1": float(f1_score(yt, yp, zero_division=0)),
+            "confusion_matrix": confusion_matrix(yt, yp, labels=[0, 1]).astype(int).tolist(),
+        }
+    return out

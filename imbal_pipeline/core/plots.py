@@ -1,0 +1,204 @@
+"""Evaluation plots for the rare-positive classifier, rendered headless to PNG files."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+
+# Must run before pyplot is imported: pipeline workers have no display, and an
+# interactive backend would either fail or try to open windows.
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+_DPI = 120
+
+
+def _safe_label(label: object) -> str:
+    # Labels come from strategy/metric names; a pair of "$" would switch matplotlib
+    # into mathtext and can raise at draw time, so render them literally.
+    return str(label).replace("$", r"\$")
+
+
+@contextmanager
+def _figure(figsize: tuple[float, float]) -> Iterator[tuple[Figure, Axes]]:
+    fig, ax = plt.subplots(figsize=figsize)
+    try:
+        yield fig, ax
+    finally:
+        # pyplot keeps every figure alive until closed; long-running workers would leak,
+        # including when drawing fails half-way.
+        plt.close(fig)
+
+
+def _save(fig: Figure, path: Path | str) -> Path:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, dpi=_DPI, format="png")
+    return out
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float | np.floating) and math.isfinite(value)
+
+
+def plot_pr_curve(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]],
+    prevalence: float,
+    path: Path | str,
+    points: dict[str, tuple[float, float]] | None = None,
+) -> Path:
+    """Draw precision-recall curves with the no-skill line at ``prevalence``; write PNG to ``path``.
+
+    ``curves`` maps a label to ``(recall, precision)`` arrays; ``points`` maps a label to a
+    single ``(recall, precision)`` operating point to mark. Returns the written path.
+    """
+    with _figure((6.4, 4.8)) as (fig, ax):
+        for label, (recall, precision) in curves.items():
+            r = np.asarray(recall, dtype=float)
+            p = np.asarray(precision, dtype=float)
+            if r.shape != p.shape:
+                raise ValueError(
+                    f"curve {label!r}: recall and precision lengths differ ({r.shape} vs {p.shape})"
+                )
+            # Step interpolation is the honest PR rendering; straight lines between
+            # points overstate the achievable precision (and hence the visual PR-AUC).
+            ax.plot(r, p, drawstyle="steps-post", linewidth=1.8, label=_safe_label(label))
+
+        if _finite(prevalence):
+            ax.axhline(
+                float(prevalence),
+                linestyle="--",
+                color="grey",
+                linewidth=1.2,
+                label=f"no skill (prevalence = {float(prevalence):.3f})",
+            )
+
+        markers = ["o", "s", "D", "^", "v", "P", "X"]
+        for i, (label, (rec, prec)) in enumerate((points or {}).items()):
+            if not (_finite(rec) and _finite(prec)):
+                continue
+            ax.scatter(
+                [rec],
+                [prec],
+                marker=markers[i % len(markers)],
+                s=70,
+                zorder=5,
+                edgecolors="black",
+                label=f"{_safe_label(label)} (R={rec:.3f}, P={prec:.3f})",
+            )
+
+        ax.set_xlim(0.0, 1.0)
+        ax.set_ylim(0.0, 1.05)
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        ax.set_title("Precision-recall curve")
+        ax.grid(True, alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best", fontsize="small")
+        return _save(fig, path)
+
+
+def plot_threshold_curve(
+    thresholds: np.ndarray,
+    metrics: dict[str, np.ndarray],
+    chosen: float,
+    objective: str,
+    path: Path | str,
+) -> Path:
+    """Plot each metric against the decision threshold, marking ``chosen``; write PNG to ``path``.
+
+    Metrics whose name contains "cost" go on a secondary y-axis. Returns the written path.
+    """
+    t = np.asarray(thresholds, dtype=float)
+    with _figure((6.4, 4.8)) as (fig, ax):
+        cost_ax = None
+        for name, values in metrics.items():
+            v = np.asarray(values, dtype=float)
+            if v.shape != t.shape:
+                raise ValueError(
+                    f"metric {name!r} has shape {v.shape}, thresholds have shape {t.shape}"
+                )
+            # Costs are in arbitrary units (often >> 1); sharing the 0-1 axis with
+            # precision/recall would flatten those curves into the floor.
+            if "cost" in str(name).lower():
+                if cost_ax is None:
+                    cost_ax = ax.twinx()
+                    cost_ax.set_ylabel("cost")
+                cost_ax.plot(t, v, linestyle="-.", color="tab:red", label=_safe_label(name))
+            else:
+                ax.plot(t, v, linewidth=1.8, label=_safe_label(name))
+
+        if _finite(chosen):
+            ax.axvline(
+                float(chosen),
+                color="black",
+                linestyle=":",
+                linewidth=1.5,
+                label=f"chosen threshold = {float(chosen):.3f}",
+            )
+
+        finite_t = t[np.isfinite(t)]
+        # Probability thresholds live in [0, 1]; raw-score thresholds keep autoscaling.
+        if finite_t.size and finite_t.min() >= 0.0 and finite_t.max() <= 1.0:
+            ax.set_xlim(0.0, 1.0)
+        ax.set_xlabel("decision threshold")
+        ax.set_ylabel("metric value")
+        ax.set_title(f"Metrics vs threshold (objective: {_safe_label(objective)})")
+        ax.grid(True, alpha=0.3)
+
+        handles, labels = ax.get_legend_handles_labels()
+        if cost_ax is not None:
+            h2, l2 = cost_ax.get_legend_handles_labels()
+            handles, labels = handles + h2, labels + l2
+        if handles:
+            ax.legend(handles, labels, loc="best", fontsize="small")
+        return _save(fig, path)
+
+
+def plot_confusion_matrix(cm: list[list[int]], title: str, path: Path | str) -> Path:
+    """Draw a 2x2 confusion matrix ``[[tn, fp], [fn, tp]]`` with counts; write PNG to ``path``."""
+    arr = np.asarray(cm, dtype=float)
+    if arr.shape != (2, 2):
+        raise ValueError(f"expected a 2x2 confusion matrix [[tn, fp], [fn, tp]], got {arr.shape}")
+
+    # Shade by share of each actual class, not raw counts: raw counts make the TN cell
+    # saturate and leave the rare-positive row (the part that matters) uniformly pale.
+    row_totals = np.nansum(arr, axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(row_totals > 0, arr / row_totals, 0.0)
+
+    with _figure((5.0, 4.3)) as (fig, ax):
+        ax.imshow(np.nan_to_num(share), cmap="Blues", vmin=0.0, vmax=1.0)
+        names = [["TN", "FP"], ["FN", "TP"]]
+        for i in range(2):
+            for j in range(2):
+                value = arr[i, j]
+                text = f"{int(value):,}" if math.isfinite(value) else "n/a"
+                if math.isfinite(share[i, j]) and row_totals[i, 0] > 0:
+                    text += f"\n({share[i, j]:.1%} of row)"
+                # Dark cells need light text to stay readable.
+                color = "white" if share[i, j] > 0.5 else "black"
+                ax.text(
+                    j,
+                    i,
+                    f"{names[i][j]}\n{text}",
+                    ha="center",
+                    va="center",
+                    color=color,
+                    fontsize=11,
+                )
+        ax.set_xticks([0, 1], labels=["0", "1"])
+        ax.set_yticks([0, 1], labels=["0", "1"])
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("actual")
+        ax.set_title(_safe_label(title))
+        return _save(fig, path)

@@ -1,0 +1,726 @@
+"""Render the evaluation report dict as Markdown or self-contained HTML.
+
+Both renderers share one intermediate document (a list of blocks) so the two outputs always
+carry the same content in the same order. The order is deliberate: for a rare positive class
+accuracy is misleading, so the summary leads with PR-AUC against the no-skill level and
+accuracy only appears last in the holdout table, with a caveat.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+NA = "n/a"
+ACCURACY_REMARK = "(not a headline: a model predicting all-negative scores 1 - prevalence)"
+# Below this many positives a group's precision/recall swing wildly with one or two cases.
+FEW_POSITIVES = 10
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _is_missing(x: Any) -> bool:
+    if x is None:
+        return True
+    if isinstance(x, numbers.Real) and not isinstance(x, numbers.Integral):
+        return math.isnan(float(x))
+    if isinstance(x, str | bytes | Mapping | Sequence):
+        return False
+    try:
+        # NaN-like markers (e.g. pandas.NA) are not equal to themselves.
+        return bool(x != x)
+    except (TypeError, ValueError):
+        # pandas.NA refuses bool(); anything that ambiguous is a missing marker.
+        return True
+
+
+def _num(x: Any) -> str:
+    """Format a metric-like number to 3 decimals; None/NaN become 'n/a'."""
+    if _is_missing(x):
+        return NA
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, numbers.Real):
+        v = float(x)
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return f"{v:.3f}"
+    return str(x)
+
+
+def _count(x: Any) -> str:
+    """Format a count with thousands separators; non-integral values fall back to _num."""
+    if _is_missing(x):
+        return NA
+    if isinstance(x, bool):
+        return str(int(x))
+    if isinstance(x, numbers.Integral):
+        return f"{int(x):,}"
+    if isinstance(x, numbers.Real) and math.isfinite(float(x)) and float(x).is_integer():
+        return f"{int(x):,}"
+    return _num(x)
+
+
+def _param(x: Any) -> str:
+    if isinstance(x, Mapping):
+        return ", ".join(f"{k}={_param(v)}" for k, v in x.items()) or "{}"
+    if isinstance(x, list | tuple):
+        return "[" + ", ".join(_param(v) for v in x) + "]"
+    if isinstance(x, numbers.Integral) and not isinstance(x, bool):
+        return _count(x)
+    return _num(x)
+
+
+def _ratio(num: Any, den: Any) -> float | None:
+    try:
+        n, d = float(num), float(den)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(n) or math.isnan(d) or d == 0:
+        return None
+    return n / d
+
+
+def _get(d: Any, key: str, default: Any = None) -> Any:
+    return d.get(key, default) if isinstance(d, Mapping) else default
+
+
+def _map(d: Any, key: str) -> Mapping:
+    """The sub-mapping at ``key``, or an empty one when missing, None or malformed."""
+    value = _get(d, key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _cm_cells(cm: Any) -> tuple[Any, Any, Any, Any] | None:
+    try:
+        (tn, fp), (fn, tp) = cm
+    except (TypeError, ValueError):
+        return None
+    return tn, fp, fn, tp
+
+
+# ------------------------------------------------------------------ intermediate document
+
+
+@dataclass
+class _Span:
+    text: str
+    style: str = ""  # "", "b", "em", "code"
+
+
+Rich = list[_Span]
+
+
+def _rich(*parts: str | _Span) -> Rich:
+    return [p if isinstance(p, _Span) else _Span(str(p)) for p in parts]
+
+
+def _b(text: Any) -> _Span:
+    return _Span(str(text), "b")
+
+
+def _em(text: Any) -> _Span:
+    return _Span(str(text), "em")
+
+
+def _code(text: Any) -> _Span:
+    return _Span(str(text), "code")
+
+
+@dataclass
+class _Heading:
+    level: int
+    text: str
+    anchor: str = ""
+
+
+@dataclass
+class _Para:
+    content: Rich
+    css: str = ""
+
+
+@dataclass
+class _Table:
+    headers: list[str]
+    rows: list[list[Rich]]
+    highlight: set[int] = field(default_factory=set)
+    css: str = ""
+
+
+@dataclass
+class _List:
+    items: list[Rich]
+    ordered: bool = False
+
+
+@dataclass
+class _Image:
+    alt: str
+    src: str
+
+
+Block = _Heading | _Para | _Table | _List | _Image
+
+
+def _cell(x: Any) -> Rich:
+    if isinstance(x, list):
+        return x
+    if isinstance(x, _Span):
+        return [x]
+    return [_Span(str(x))]
+
+
+def _table(headers: list[str], rows: list[list[Any]], **kw: Any) -> _Table:
+    return _Table(headers=headers, rows=[[_cell(c) for c in r] for r in rows], **kw)
+
+
+# ------------------------------------------------------------------------ section builders
+
+_HOLDOUT_METRICS: list[tuple[str, str]] = [
+    ("pr_auc", "PR-AUC"),
+    ("roc_auc", "ROC-AUC"),
+    ("f1", "F1"),
+    ("fbeta", "F-beta"),
+    ("mcc", "MCC"),
+    ("balanced_accuracy", "Balanced accuracy"),
+    ("precision", "Precision"),
+    ("recall", "Recall"),
+    # Kept last on purpose: with rare positives it is dominated by the negative class.
+    ("accuracy", f"Accuracy {ACCURACY_REMARK}"),
+]
+
+
+def _holdout_prevalence(report: Mapping) -> float | None:
+    ds = _map(report, "dataset")
+    prev = _ratio(_get(ds, "holdout_positives"), _get(ds, "holdout_rows"))
+    if prev is not None:
+        return prev
+    # Fall back to the holdout confusion matrix when the dataset block is incomplete.
+    for key in ("holdout", "holdout_at_0_5", "baseline_holdout"):
+        cells = _cm_cells(_get(_map(report, key), "confusion_matrix"))
+        if cells is None:
+            continue
+        tn, fp, fn, tp = cells
+        prev = _ratio(_safe_sum(fn, tp), _safe_sum(tn, fp, fn, tp))
+        if prev is not None:
+            return prev
+    return None
+
+
+def _safe_sum(*xs: Any) -> float | None:
+    try:
+        return float(sum(float(x) for x in xs))
+    except (TypeError, ValueError):
+        return None
+
+
+def _title(report: Mapping) -> str:
+    strategy = _get(report, "selected_strategy")
+    suffix = f" — {strategy}" if strategy else ""
+    return f"Rare-event classifier evaluation{suffix}"
+
+
+def _summary(report: Mapping) -> list[Block]:
+    ds = _map(report, "dataset")
+    thr = _map(report, "threshold")
+    ho = _map(report, "holdout")
+    strategy = _get(report, "selected_strategy") or NA
+    prev = _holdout_prevalence(report)
+    lift = _ratio(_get(ho, "pr_auc"), prev)
+
+    params = _get(thr, "params") or {}
+    objective = str(_get(thr, "objective") or NA)
+    if params:
+        objective = f"{objective} ({_param(params)})"
+
+    content = _rich(
+        "Trained on ",
+        _b(_count(_get(ds, "rows"))),
+        f" rows × {_count(_get(ds, 'features'))} features with ",
+        _b(_count(_get(ds, "positives"))),
+        f" positives and {_count(_get(ds, 'negatives'))} negatives (negative:positive ratio ",
+        _b(f"{_num(_get(ds, 'ratio'))}:1"),
+        ", imbalance tier ",
+        _b(str(_get(ds, "tier") or NA)),
+        "). Selected strategy ",
+        _code(strategy),
+        " with decision threshold ",
+        _b(_num(_get(thr, "value"))),
+        f" tuned for {objective}. On the holdout ({_count(_get(ds, 'holdout_rows'))} rows, "
+        f"{_count(_get(ds, 'holdout_positives'))} positives) PR-AUC is ",
+        _b(_num(_get(ho, "pr_auc"))),
+        " against a no-skill level of ",
+        _b(_num(prev)),
+        " (the holdout prevalence",
+        f"; {_num(lift)}× lift" if lift is not None else "",
+        "); F1 ",
+        _b(_num(_get(ho, "f1"))),
+        ", recall ",
+        _b(_num(_get(ho, "recall"))),
+        ", precision ",
+        _b(_num(_get(ho, "precision"))),
+        ", MCC ",
+        _b(_num(_get(ho, "mcc"))),
+        ".",
+    )
+    cells = _cm_cells(_get(ho, "confusion_matrix"))
+    if cells is not None:
+        tn, fp, fn, tp = cells
+        content += _rich(
+            f" At the tuned threshold the model catches {_count(tp)} of "
+            f"{_count(_safe_sum(fn, tp))} holdout positives ({_count(fn)} missed) "
+            f"at the cost of {_count(fp)} false alarms."
+        )
+    blocks: list[Block] = [_Para(content, css="summary")]
+
+    meta = []
+    if _get(ds, "source"):
+        meta.append(f"source: {_get(ds, 'source')}")
+    if _get(report, "run_id"):
+        meta.append(f"run: {_get(report, 'run_id')}")
+    if _get(report, "generated_at"):
+        meta.append(f"generated: {_get(report, 'generated_at')}")
+    if meta:
+        blocks.append(_Para([_em(" · ".join(meta))], css="meta"))
+    return blocks
+
+
+def _holdout(report: Mapping) -> list[Block]:
+    columns = [
+        ("holdout", "Selected @ tuned threshold"),
+        ("holdout_at_0_5", "Selected @ 0.5"),
+        ("baseline_holdout", "Baseline (none) @ 0.5"),
+    ]
+    data = [_map(report, key) for key, _ in columns]
+    headers = ["Metric"]
+    for (_, label), d in zip(columns, data, strict=True):
+        t = _get(d, "threshold")
+        headers.append(f"{label} (t={_num(t)})" if not _is_missing(t) else label)
+
+    beta = next((_get(d, "beta") for d in data if not _is_missing(_get(d, "beta"))), None)
+    if beta is None:
+        beta = _get(_get(_map(report, "threshold"), "params", {}), "beta")
+
+    rows: list[list[Any]] = []
+    for key, label in _HOLDOUT_METRICS:
+        if key == "fbeta":
+            label = f"F-beta (beta={_param(beta)})"
+        name: Any = _b(label) if key == "pr_auc" else label
+        rows.append([name] + [_num(_get(d, key)) for d in data])
+
+    blocks: list[Block] = [
+        _Heading(2, "Holdout performance", "holdout"),
+        _table(headers, rows, css="metrics"),
+        _Para(
+            _rich(
+                "No-skill PR-AUC equals the holdout prevalence: ",
+                _b(_num(_holdout_prevalence(report))),
+                ". MCC and balanced accuracy are 0 and 0.5 for a constant predictor.",
+            )
+        ),
+        _Heading(3, "Confusion matrices (holdout)", "confusion"),
+    ]
+    cm_rows = []
+    for (_, label), d in zip(columns, data, strict=True):
+        cells = _cm_cells(_get(d, "confusion_matrix"))
+        cm_rows.append([label] + ([_count(c) for c in cells] if cells else [NA] * 4))
+    blocks.append(
+        _table(
+            ["Model", "TN", "FP (false alarms)", "FN (missed positives)", "TP"],
+            cm_rows,
+            css="metrics",
+        )
+    )
+    return blocks
+
+
+def _mean_std(m: Mapping, key: str) -> str:
+    mean, std = _get(m, f"{key}_mean"), _get(m, f"{key}_std")
+    if _is_missing(mean):
+        return NA
+    if _is_missing(std):
+        return _num(mean)
+    return f"{_num(mean)} ± {_num(std)}"
+
+
+def _strategies(report: Mapping) -> list[Block]:
+    cv = _map(report, "cv")
+    selected = _get(report, "selected_strategy")
+    blocks: list[Block] = [_Heading(2, "Strategy comparison (cross-validation)", "strategies")]
+    if not cv:
+        blocks.append(_Para(_rich("No cross-validation results were recorded.")))
+    else:
+        rows, highlight = [], set()
+        for i, (name, m) in enumerate(cv.items()):
+            m = m or {}
+            skipped = _get(m, "skipped")
+            if name == selected:
+                status: Any = _b("✔ selected")
+                highlight.add(i)
+            elif skipped:
+                status = f"skipped: {skipped}"
+            else:
+                status = "evaluated"
+            rows.append(
+                [
+                    _code(name),
+                    _mean_std(m, "pr_auc"),
+                    _mean_std(m, "f1"),
+                    _mean_std(m, "mcc"),
+                    _count(_get(m, "folds")),
+                    status,
+                ]
+            )
+        blocks.append(
+            _table(
+                ["Strategy", "PR-AUC", "F1", "MCC", "Folds", "Status"],
+                rows,
+                highlight=highlight,
+                css="metrics",
+            )
+        )
+        blocks.append(_Para(_rich(_em("Mean ± standard deviation over CV folds."))))
+    reason = _get(report, "selection_reason")
+    blocks.append(
+        _Para(
+            _rich(
+                "Selected: ",
+                _code(selected or NA),
+                f". {reason}" if reason else ". No selection reason was recorded.",
+            )
+        )
+    )
+    return blocks
+
+
+def _threshold(report: Mapping) -> list[Block]:
+    thr = _map(report, "threshold")
+    params = _get(thr, "params") or {}
+    ho, ho05 = _map(report, "holdout"), _map(report, "holdout_at_0_5")
+    items = [
+        _rich("Chosen threshold: ", _b(_num(_get(thr, "value")))),
+        _rich("Objective: ", _code(_get(thr, "objective") or NA)),
+        _rich("Objective parameters: ", _param(params) if params else "none"),
+    ]
+    blocks: list[Block] = [_Heading(2, "Decision threshold", "threshold"), _List(items)]
+    blocks.append(
+        _Para(
+            _rich(
+                f"At the tuned threshold: precision {_num(_get(ho, 'precision'))}, "
+                f"recall {_num(_get(ho, 'recall'))}, F1 {_num(_get(ho, 'f1'))}. "
+                f"At the default 0.5: precision {_num(_get(ho05, 'precision'))}, "
+                f"recall {_num(_get(ho05, 'recall'))}, F1 {_num(_get(ho05, 'f1'))}."
+            )
+        )
+    )
+    return blocks
+
+
+def _subgroups(report: Mapping) -> list[Block]:
+    sub = _map(report, "subgroups")
+    blocks: list[Block] = [_Heading(2, "Subgroup performance (holdout)", "subgroups")]
+    if not sub:
+        blocks.append(_Para(_rich("No subgroup breakdown was computed.")))
+        return blocks
+    blocks.append(
+        _Para(
+            _rich(
+                f"Groups with fewer than {FEW_POSITIVES} positives are flagged: their precision "
+                "and recall can swing by a large amount with one or two cases."
+            )
+        )
+    )
+    for attribute, groups in sub.items():
+        blocks.append(_Heading(3, str(attribute)))
+        groups = groups or {}
+        if not isinstance(groups, Mapping) or not groups:
+            blocks.append(_Para(_rich("No groups.")))
+            continue
+        rows = []
+        for group, m in groups.items():
+            m = m or {}
+            pos = _get(m, "positives")
+            few = isinstance(pos, numbers.Real) and not _is_missing(pos) and pos < FEW_POSITIVES
+            cells = _cm_cells(_get(m, "confusion_matrix"))
+            rows.append(
+                [
+                    str(group),
+                    _count(_get(m, "n")),
+                    _count(pos),
+                    _num(_get(m, "precision")),
+                    _num(_get(m, "recall")),
+                    _num(_get(m, "f1")),
+                    " / ".join(_count(c) for c in cells) if cells else NA,
+                    "few positives" if few else "",
+                ]
+            )
+        blocks.append(
+            _table(
+                [
+                    "Group",
+                    "n",
+                    "Positives",
+                    "Precision",
+                    "Recall",
+                    "F1",
+                    "TN / FP / FN / TP",
+                    "Flag",
+                ],
+                rows,
+                css="metrics",
+            )
+        )
+    return blocks
+
+
+def _audits(report: Mapping) -> list[Block]:
+    audits = _map(report, "audits")
+    selected = _get(report, "selected_strategy")
+    blocks: list[Block] = [_Heading(2, "Resampling / weighting audits", "audits")]
+    if not audits:
+        blocks.append(_Para(_rich("No audits were recorded.")))
+        return blocks
+    for name, audit in audits.items():
+        audit = audit or {}
+        blocks.append(_Heading(3, f"{name} (selected)" if name == selected else str(name)))
+        steps = _get(audit, "steps") or []
+        if steps:
+            items = []
+            for step in steps:
+                params = _get(step, "params") or {}
+                item = _rich(_code(_get(step, "step") or NA))
+                if params:
+                    item += _rich(f" — {_param(params)}")
+                items.append(item)
+            blocks.append(_List(items, ordered=True))
+        else:
+            blocks.append(_Para(_rich("No resampling or weighting steps.")))
+
+        # Class keys may arrive as ints or (after a JSON round-trip) strings; unify them.
+        before_s = {str(k): v for k, v in _map(audit, "rows_before").items()}
+        after_s = {str(k): v for k, v in _map(audit, "rows_after").items()}
+        classes = list(dict.fromkeys([*before_s, *after_s]))
+        if classes:
+            blocks.append(
+                _table(
+                    ["Class", "Rows before", "Rows after"],
+                    [[c, _count(before_s.get(c)), _count(after_s.get(c))] for c in classes],
+                    css="metrics",
+                )
+            )
+        facts = [
+            _rich("Seed: ", _param(_get(audit, "seed"))),
+            _rich("Synthetic rows: ", _count(_get(audit, "synthetic_rows"))),
+        ]
+        if _get(audit, "note"):
+            facts.append(_rich("Note: ", str(_get(audit, "note"))))
+        blocks.append(_List(facts))
+    return blocks
+
+
+_PLOT_TITLES = {
+    "pr_curve": "Precision-recall curve",
+    "threshold_curve": "Metrics vs threshold",
+    "confusion_matrix": "Confusion matrix",
+}
+
+
+def _plots(report: Mapping) -> list[Block]:
+    plots = _map(report, "plots")
+    blocks: list[Block] = [_Heading(2, "Plots", "plots")]
+    if not plots:
+        blocks.append(_Para(_rich("No plots were produced.")))
+        return blocks
+    for key, src in plots.items():
+        if not src:
+            continue
+        title = _PLOT_TITLES.get(key, str(key).replace("_", " ").capitalize())
+        blocks.append(_Heading(3, title))
+        blocks.append(_Image(alt=title, src=str(src)))
+    return blocks
+
+
+def _notes(report: Mapping) -> list[Block]:
+    notes = _get(report, "notes") or []
+    if isinstance(notes, str):
+        notes = [notes]
+    blocks: list[Block] = [_Heading(2, "Notes", "notes")]
+    if notes:
+        blocks.append(_List([_rich(str(n)) for n in notes]))
+    else:
+        blocks.append(_Para(_rich("No additional notes.")))
+    return blocks
+
+
+def _document(report: Mapping) -> tuple[str, list[Block]]:
+    if not isinstance(report, Mapping):
+        raise TypeError(f"report must be a mapping, got {type(report).__name__}")
+    blocks: list[Block] = []
+    for builder in (
+        _summary,
+        _holdout,
+        _strategies,
+        _threshold,
+        _subgroups,
+        _audits,
+        _plots,
+        _notes,
+    ):
+        blocks.extend(builder(report))
+    return _title(report), blocks
+
+
+# ---------------------------------------------------------------------------- markdown
+
+
+def _md_code(text: str) -> str:
+    # A code span must be fenced by more backticks than it contains.
+    fence = "`"
+    while fence in text:
+        fence += "`"
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _md_inline(spans: Rich) -> str:
+    out = []
+    for s in spans:
+        text = s.text.replace("\r", " ").replace("\n", " ")
+        if s.style == "code":
+            out.append(_md_code(text))
+        elif s.style == "b" and text:
+            out.append(f"**{text}**")
+        elif s.style == "em" and text:
+            out.append(f"_{text}_")
+        else:
+            out.append(text)
+    return "".join(out)
+
+
+def _md_cell(text: str) -> str:
+    # An unescaped pipe would split the cell and break the table layout.
+    return text.replace("|", r"\|")
+
+
+def _md_block(block: Block) -> str:
+    if isinstance(block, _Heading):
+        return f"{'#' * block.level} {block.text.replace(chr(10), ' ')}"
+    if isinstance(block, _Para):
+        return _md_inline(block.content)
+    if isinstance(block, _List):
+        lines = []
+        for i, item in enumerate(block.items, start=1):
+            marker = f"{i}." if block.ordered else "-"
+            lines.append(f"{marker} {_md_inline(item)}")
+        return "\n".join(lines)
+    if isinstance(block, _Table):
+        lines = [
+            "| " + " | ".join(_md_cell(h) for h in block.headers) + " |",
+            "|" + "|".join(["---"] * len(block.headers)) + "|",
+        ]
+        for i, row in enumerate(block.rows):
+            cells = []
+            for cell in row:
+                if i in block.highlight and all(s.style != "b" for s in cell):
+                    cell = [_Span(s.text, "b" if s.style == "" else s.style) for s in cell]
+                cells.append(_md_cell(_md_inline(cell)))
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+    if isinstance(block, _Image):
+        alt = block.alt.replace("]", r"\]")
+        src = block.src.replace(" ", "%20").replace(")", "%29").replace("(", "%28")
+        return f"![{alt}]({src})"
+    raise TypeError(f"unknown block {block!r}")
+
+
+def render_markdown(report: dict) -> str:
+    """Render the evaluation report as GitHub-flavoured Markdown."""
+    title, blocks = _document(report)
+    parts = [f"# {title}"] + [_md_block(b) for b in blocks]
+    return "\n\n".join(parts) + "\n"
+
+
+# -------------------------------------------------------------------------------- html
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
+       color: #1f2328; margin: 0; background: #f6f8fa; line-height: 1.5; }
+main { max-width: 980px; margin: 2rem auto; padding: 2rem 2.5rem; background: #fff;
+       border: 1px solid #d0d7de; border-radius: 8px; }
+h1 { font-size: 1.7rem; border-bottom: 2px solid #d0d7de; padding-bottom: .4rem; }
+h2 { font-size: 1.3rem; margin-top: 2.2rem; border-bottom: 1px solid #eaeef2; }
+h3 { font-size: 1.05rem; margin-top: 1.4rem; }
+p.summary { font-size: 1.05rem; background: #f0f6ff; border-left: 4px solid #0969da;
+            padding: .8rem 1rem; }
+p.meta { color: #57606a; font-size: .85rem; }
+table { border-collapse: collapse; margin: .8rem 0; font-size: .92rem; }
+th, td { border: 1px solid #d0d7de; padding: .35rem .7rem; text-align: left; }
+th { background: #f6f8fa; }
+table.metrics td:not(:first-child) { font-variant-numeric: tabular-nums; }
+tr.selected td { background: #dafbe1; font-weight: 600; }
+code { background: #eff1f3; padding: .1rem .3rem; border-radius: 4px; font-size: .9em; }
+figure { margin: 1rem 0; }
+figure img { max-width: 100%; border: 1px solid #d0d7de; border-radius: 4px; }
+figcaption { color: #57606a; font-size: .85rem; }
+"""
+
+
+def _esc(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _html_inline(spans: Rich) -> str:
+    tags = {"b": "strong", "em": "em", "code": "code"}
+    out = []
+    for s in spans:
+        text = _esc(s.text)
+        tag = tags.get(s.style)
+        out.append(f"<{tag}>{text}</{tag}>" if tag else text)
+    return "".join(out)
+
+
+def _html_block(block: Block) -> str:
+    if isinstance(block, _Heading):
+        anchor = f' id="{_esc(block.anchor)}"' if block.anchor else ""
+        return f"<h{block.level}{anchor}>{_esc(block.text)}</h{block.level}>"
+    if isinstance(block, _Para):
+        css = f' class="{_esc(block.css)}"' if block.css else ""
+        return f"<p{css}>{_html_inline(block.content)}</p>"
+    if isinstance(block, _List):
+        tag = "ol" if block.ordered else "ul"
+        items = "".join(f"<li>{_html_inline(i)}</li>" for i in block.items)
+        return f"<{tag}>{items}</{tag}>"
+    if isinstance(block, _Table):
+        css = f' class="{_esc(block.css)}"' if block.css else ""
+        head = "".join(f'<th scope="col">{_esc(h)}</th>' for h in block.headers)
+        body = []
+        for i, row in enumerate(block.rows):
+            tr = ' class="selected"' if i in block.highlight else ""
+            cells = "".join(f"<td>{_html_inline(c)}</td>" for c in row)
+            body.append(f"<tr{tr}>{cells}</tr>")
+        return f"<table{css}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    if isinstance(block, _Image):
+        return (
+            f'<figure><img src="{_esc(block.src)}" alt="{_esc(block.alt)}">'
+            f"<figcaption>{_esc(block.alt)}</figcaption></figure>"
+        )
+    raise TypeError(f"unknown block {block!r}")
+
+
+def render_html(report: dict) -> str:
+    """Render the evaluation report as a self-contained HTML page (inline CSS, relative images)."""
+    title, blocks = _document(report)
+    body = "\n".join(_html_block(b) for b in blocks)
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
+        f"<h1>{_esc(title)}</h1>\n{body}\n</main>\n</body>\n</html>\n"
+    )

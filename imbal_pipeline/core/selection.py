@@ -1,0 +1,75 @@
+"""Strategy comparison over folds and the one-standard-error selection rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, f1_score, matthews_corrcoef
+
+from imbal_pipeline.core.settings import FOLD, LABEL, LADDER, ROW_ID, STRATEGY, Settings
+from imbal_pipeline.core.threshold import tune_threshold
+
+SCORE = "score"
+
+
+def compare_strategies(oof: pd.DataFrame, skipped: dict[str, str], settings: Settings) -> dict:
+    """Per strategy: PR-AUC, F1 and MCC mean and std over folds, and the selection.
+
+    F1 and MCC are taken at each strategy's own threshold tuned on its pooled out-of-fold
+    scores, because weights and resampling shift scores and 0.5 would favour some of them.
+    """
+    table: dict[str, dict] = {}
+    for strategy in settings.strategies:
+        if strategy in skipped:
+            table[strategy] = {
+                "pr_auc_mean": None, "pr_auc_std": None, "f1_mean": None, "f1_std": None,
+                "mcc_mean": None, "mcc_std": None, "folds": 0, "skipped": skipped[strategy],
+            }
+            continue
+        part = oof[oof[STRATEGY] == strategy]
+        tuned = tune_threshold(part[LABEL], part[SCORE], part[ROW_ID], settings)["value"]
+        pr, f1, mcc = [], [], []
+        for _, fold in part.groupby(FOLD):
+            y, s = fold[LABEL].to_numpy(), fold[SCORE].to_numpy()
+            pr.append(average_precision_score(y, s))
+            f1.append(f1_score(y, s >= tuned, zero_division=0))
+            mcc.append(matthews_corrcoef(y, s >= tuned))
+        table[strategy] = {
+            "pr_auc_mean": float(np.mean(pr)), "pr_auc_std": float(np.std(pr, ddof=1)),
+            "f1_mean": float(np.mean(f1)), "f1_std": float(np.std(f1, ddof=1)),
+            "mcc_mean": float(np.mean(mcc)), "mcc_std": float(np.std(mcc, ddof=1)),
+            "folds": len(pr), "skipped": None, "pr_auc_folds": [float(v) for v in pr],
+            "threshold_for_f1_mcc": tuned,
+        }
+    selected, reason = select_strategy(table)
+    baseline = table.get("none", {})
+    for row in table.values():
+        if row["pr_auc_mean"] is not None and baseline.get("pr_auc_mean") is not None:
+            row["pr_auc_vs_none"] = row["pr_auc_mean"] - baseline["pr_auc_mean"]
+    return {"table": table, "selected": selected, "reason": reason}
+
+
+def select_strategy(table: dict[str, dict]) -> tuple[str, str]:
+    """Simplest ladder strategy whose mean PR-AUC is within one standard error of the best."""
+    ran = {name: row for name, row in table.items() if row["pr_auc_mean"] is not None}
+    if not ran:
+        raise ValueError("no strategy could be evaluated on the folds")
+    best = max(ran, key=lambda name: ran[name]["pr_auc_mean"])
+    row = ran[best]
+    se = row["pr_auc_std"] / np.sqrt(row["folds"])
+    bar = row["pr_auc_mean"] - se
+    for name in LADDER:
+        if name in ran and ran[name]["pr_auc_mean"] >= bar:
+            if name == best:
+                why = (
+                    f"{name} has the best mean PR-AUC ({row['pr_auc_mean']:.4f}) and no simpler "
+                    f"strategy is within one standard error ({se:.4f}) of it"
+                )
+            else:
+                why = (
+                    f"{name} (PR-AUC {ran[name]['pr_auc_mean']:.4f}) is within one standard error "
+                    f"({se:.4f}) of the best, {best} ({row['pr_auc_mean']:.4f}), and is simpler; "
+                    f"{best} did not earn its complexity"
+                )
+            return name, why
+    raise AssertionError("the best strategy always clears its own bar")

@@ -1,0 +1,168 @@
+"""The strategy ladder: each name becomes class weights or a sampler, with a full audit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from imbal_pipeline.core.settings import LADDER
+
+K_NEIGHBORS = 5  # imblearn's default for SMOTE and friends
+M_NEIGHBORS = 10  # BorderlineSMOTE's default danger-zone neighbourhood
+ENN_NEIGHBORS = 3  # EditedNearestNeighbours' default
+
+
+@dataclass
+class Resampled:
+    """What a strategy did to one training portion."""
+
+    strategy: str
+    kept_row_ids: np.ndarray  # original rows that stay, in training order
+    synthetic_X: np.ndarray  # new rows made by an oversampler (0 rows otherwise)
+    synthetic_y: np.ndarray
+    scale_pos_weight: float | None
+    audit: dict = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> str | None:
+        """Reason the strategy could not run on this portion, or None."""
+        return self.audit.get("skipped")
+
+
+def _counts(y: np.ndarray) -> dict[str, int]:
+    return {"0": int((y == 0).sum()), "1": int((y == 1).sum())}
+
+
+def _params(obj) -> dict:
+    """A sampler's constructor parameters, JSON-ready."""
+    out = {}
+    for key, value in obj.get_params(deep=False).items():
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
+        if isinstance(value, (str, int, float, bool, list, type(None))):
+            out[key] = value
+        else:
+            out[key] = repr(value)
+    return out
+
+
+def _oversampler(name: str, k: int, m: int, ratio: float, seed: int, cat_idx: list[int], width: int):
+    from imblearn.over_sampling import SMOTE, SMOTEN, SMOTENC, BorderlineSMOTE
+
+    if name == "borderline_smote":
+        return BorderlineSMOTE(
+            sampling_strategy=ratio, k_neighbors=k, m_neighbors=m, random_state=seed
+        )
+    if cat_idx and len(cat_idx) == width:
+        return SMOTEN(sampling_strategy=ratio, k_neighbors=k, random_state=seed)
+    if cat_idx:
+        return SMOTENC(
+            categorical_features=cat_idx, sampling_strategy=ratio, k_neighbors=k, random_state=seed
+        )
+    return SMOTE(sampling_strategy=ratio, k_neighbors=k, random_state=seed)
+
+
+def resample(
+    X: np.ndarray,
+    y: np.ndarray,
+    row_ids: np.ndarray,
+    strategy: str,
+    *,
+    seed: int,
+    ratio: float,
+    cat_idx: list[int],
+) -> Resampled:
+    """Apply one ladder strategy to a training portion; never raises for small minorities."""
+    if strategy not in LADDER:
+        raise ValueError(f"unknown strategy {strategy!r}")
+    y = np.asarray(y).astype(np.int8)
+    row_ids = np.asarray(row_ids, dtype=np.int64)
+    before = _counts(y)
+    n_pos, n_neg = before["1"], before["0"]
+    audit: dict = {
+        "strategy": strategy,
+        "seed": seed,
+        "steps": [],
+        "rows_before": before,
+        "rows_after": before,
+        "synthetic_rows": 0,
+        "removed_rows": 0,
+        "note": None,
+        "skipped": None,
+        "fitted_on_rows": int(len(row_ids)),
+    }
+    empty = np.empty((0, X.shape[1]))
+    result = Resampled(strategy, row_ids, empty, np.empty(0, dtype=np.int8), None, audit)
+    if strategy == "none":
+        return result
+    if strategy == "class_weight":
+        result.scale_pos_weight = n_neg / n_pos
+        audit["steps"].append(
+            {"step": "scale_pos_weight", "params": {"scale_pos_weight": result.scale_pos_weight}}
+        )
+        return result
+
+    current = n_pos / n_neg
+    if current >= ratio:
+        audit["note"] = (
+            f"minority/majority is already {current:.3f} >= target {ratio}; nothing resampled"
+        )
+        return result
+
+    if strategy == "undersample":
+        from imblearn.under_sampling import RandomUnderSampler
+
+        sampler = RandomUnderSampler(sampling_strategy=ratio, random_state=seed)
+        sampler.fit_resample(X, y)
+        kept = np.sort(sampler.sample_indices_)
+        result.kept_row_ids = row_ids[kept]
+        audit["steps"].append({"step": "RandomUnderSampler", "params": _params(sampler)})
+        audit["removed_rows"] = int(len(y) - len(kept))
+        audit["rows_after"] = _counts(y[kept])
+        return result
+
+    if strategy == "borderline_smote" and cat_idx:
+        audit["skipped"] = (
+            "BorderlineSMOTE has no categorical variant and would interpolate category codes; "
+            "smote (SMOTENC) covers this data"
+        )
+        return result
+    if n_pos < 2:
+        audit["skipped"] = f"only {n_pos} minority row(s) in this portion; SMOTE needs at least 2"
+        return result
+    k = min(K_NEIGHBORS, n_pos - 1)
+    m = min(M_NEIGHBORS, len(y) - 1)
+    if k < K_NEIGHBORS:
+        audit["note"] = f"k_neighbors lowered from {K_NEIGHBORS} to {k}: only {n_pos} minority rows"
+    sampler = _oversampler(strategy, k, m, ratio, seed, cat_idx, X.shape[1])
+    try:
+        X_res, y_res = sampler.fit_resample(X, y)
+    except (ValueError, RuntimeError) as exc:
+        audit["skipped"] = f"{type(sampler).__name__} failed on this portion: {exc}"
+        return result
+    X_res = np.asarray(X_res, dtype=np.float64)
+    # imblearn's oversamplers append synthetic rows after the originals; that is what lets
+    # every synthetic row be marked as such, so it is checked rather than assumed.
+    if not np.array_equal(X_res[: len(y)], X) or not np.array_equal(y_res[: len(y)], y):
+        raise RuntimeError(f"{type(sampler).__name__} reordered the original rows")
+    audit["steps"].append({"step": type(sampler).__name__, "params": _params(sampler)})
+    keep = np.arange(len(y_res))
+
+    if strategy == "smoteenn":
+        from imblearn.under_sampling import EditedNearestNeighbours
+
+        enn = EditedNearestNeighbours(sampling_strategy="all", n_neighbors=ENN_NEIGHBORS)
+        enn.fit_resample(X_res, y_res)
+        keep = np.sort(enn.sample_indices_)
+        audit["steps"].append({"step": "EditedNearestNeighbours", "params": _params(enn)})
+
+    original = keep[keep < len(y)]
+    synthetic = keep[keep >= len(y)]
+    result.kept_row_ids = row_ids[original]
+    result.synthetic_X = X_res[synthetic]
+    result.synthetic_y = np.asarray(y_res)[synthetic].astype(np.int8)
+    audit["synthetic_rows"] = int(len(synthetic))
+    audit["removed_rows"] = int(len(y) - len(original))
+    audit["rows_after"] = _counts(np.asarray(y_res)[keep])
+    return result

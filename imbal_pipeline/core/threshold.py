@@ -1,0 +1,87 @@
+"""Decision-threshold objectives, tuned on out-of-fold predictions only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from imbal_pipeline.core.settings import Settings
+
+
+def _sweep(y: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
+    """Counts at every distinct score used as a threshold (score >= t is positive)."""
+    order = np.argsort(-scores, kind="mergesort")
+    s, yy = scores[order], y[order]
+    tp = np.cumsum(yy)
+    fp = np.cumsum(1 - yy)
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
+    return {"threshold": s[last], "tp": tp[last], "fp": fp[last], "positives": int(yy.sum())}
+
+
+def _objective_values(sweep: dict, settings: Settings) -> dict[str, np.ndarray]:
+    tp, fp, positives = sweep["tp"], sweep["fp"], sweep["positives"]
+    fn = positives - tp
+    b2 = settings.beta**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 0.0)
+        recall = tp / max(positives, 1)
+        f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+        fbeta = (1 + b2) * tp / np.maximum((1 + b2) * tp + b2 * fn + fp, 1)
+    cost = fp * settings.fp_cost + fn * settings.fn_cost
+    return {"precision": precision, "recall": recall, "f1": f1, "fbeta": fbeta, "cost": cost}
+
+
+def tune_threshold(
+    y: np.ndarray, scores: np.ndarray, row_ids: np.ndarray, settings: Settings
+) -> dict:
+    """Pick the threshold that optimizes the configured objective on these predictions.
+
+    `row_ids` are recorded so that tests can prove no holdout row was used.
+    """
+    y = np.asarray(y).astype(np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    sweep = _sweep(y, scores)
+    values = _objective_values(sweep, settings)
+    objective = settings.objective
+    if objective == "f1":
+        best = int(np.argmax(values["f1"]))
+        params: dict = {}
+    elif objective == "fbeta":
+        best = int(np.argmax(values["fbeta"]))
+        params = {"beta": settings.beta}
+    elif objective == "cost":
+        best = int(np.argmin(values["cost"]))
+        params = {"fp_cost": settings.fp_cost, "fn_cost": settings.fn_cost}
+    else:
+        feasible = values["recall"] >= settings.recall_target
+        precision = np.where(feasible, values["precision"], -1.0)
+        # Among equal precision, the highest threshold (first index) flags fewest rows.
+        best = int(np.argmax(precision))
+        params = {"recall_target": settings.recall_target}
+    thresholds = sweep["threshold"]
+    # Midway to the next lower score: the same decisions on these rows, less fragile on new ones.
+    lower = thresholds[best + 1] if best + 1 < len(thresholds) else 0.0
+    value = float((thresholds[best] + lower) / 2)
+    value = float(np.clip(value, 1e-6, 1 - 1e-6))
+    return {
+        "value": value,
+        "objective": objective,
+        "params": params,
+        "at_threshold": {name: float(v[best]) for name, v in values.items()},
+        "tuned_on_rows": int(len(y)),
+        "tuned_on_positives": int(y.sum()),
+    }
+
+
+def threshold_curve(y: np.ndarray, scores: np.ndarray, settings: Settings) -> pd.DataFrame:
+    """Precision, recall, F1, F-beta and cost on a 0..1 grid, for plots and the report."""
+    y = np.asarray(y).astype(np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    grid = np.linspace(0.0, 1.0, 201)
+    ordered = np.sort(scores)
+    positives_sorted = np.sort(scores[y == 1])
+    predicted = len(scores) - np.searchsorted(ordered, grid, side="left")
+    tp = len(positives_sorted) - np.searchsorted(positives_sorted, grid, side="left")
+    sweep = {"tp": tp, "fp": predicted - tp, "positives": int(y.sum())}
+    values = _objective_values(sweep, settings)
+    return pd.DataFrame({"threshold": grid, **values})

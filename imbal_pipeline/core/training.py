@@ -1,0 +1,137 @@
+"""Per-fold training sets and models, and the final refit: the science behind the fan-out."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from imbal_pipeline.core import model as model_core
+from imbal_pipeline.core import preprocess, strategies
+from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, STRATEGY, Settings
+
+SCORE = "score"
+
+
+def feature_columns(n: int) -> list[str]:
+    """Internal feature names; readable names live in the preprocessor's JSON."""
+    return [f"f{i}" for i in range(n)]
+
+
+def _frame(row_ids: np.ndarray, y: np.ndarray, X: np.ndarray) -> pd.DataFrame:
+    out = pd.DataFrame(X, columns=feature_columns(X.shape[1]))
+    out.insert(0, LABEL, np.asarray(y).astype(np.int8))
+    out.insert(0, ROW_ID, np.asarray(row_ids, dtype=np.int64))
+    return out
+
+
+def build_fold_training_sets(
+    train: pd.DataFrame, folds: pd.DataFrame, fold: int, schema: dict, settings: Settings
+) -> dict:
+    """Preprocess and resample one fold's training portion; its validation rows stay as they are.
+
+    The preprocessor is fitted on the fold's training rows only and merely applied to the
+    validation rows; every strategy resamples the training portion only.
+    """
+    in_val = train[ROW_ID].map(folds.set_index(ROW_ID)[FOLD]).to_numpy() == fold
+    fit_rows, val_rows = train[~in_val], train[in_val]
+    fit_ids = fit_rows[ROW_ID].to_numpy()
+    pre = preprocess.fit_preprocessor(fit_rows, schema, fit_ids)
+    X_fit, y_fit = pre.transform(fit_rows), fit_rows[LABEL].to_numpy()
+    X_val = pre.transform(val_rows)
+    membership, synthetic, audits = [], [], {}
+    for name in settings.strategies:
+        result = strategies.resample(
+            X_fit, y_fit, fit_ids, name,
+            seed=settings.seed, ratio=settings.sampling_ratio, cat_idx=pre.categorical_indices,
+        )
+        audits[name] = result.audit | {"fold": fold, "scale_pos_weight": result.scale_pos_weight}
+        if result.skipped:
+            continue
+        membership.append(pd.DataFrame({STRATEGY: name, ROW_ID: result.kept_row_ids}))
+        if len(result.synthetic_y):
+            # Negative ids can never collide with a real row id (those are >= 0).
+            ids = -np.arange(1, len(result.synthetic_y) + 1, dtype=np.int64)
+            syn = _frame(ids, result.synthetic_y, result.synthetic_X)
+            syn.insert(0, STRATEGY, name)
+            synthetic.append(syn)
+    empty_syn = _frame(np.empty(0), np.empty(0), np.empty((0, X_fit.shape[1])))
+    empty_syn.insert(0, STRATEGY, pd.Series(dtype="string"))
+    return {
+        "fold": fold,
+        "train": _frame(fit_ids, y_fit, X_fit),
+        "validation": _frame(val_rows[ROW_ID].to_numpy(), val_rows[LABEL].to_numpy(), X_val),
+        "membership": pd.concat(membership, ignore_index=True),
+        "synthetic": pd.concat(synthetic, ignore_index=True) if synthetic else empty_syn,
+        "preprocessor": pre.to_json(),
+        "audits": audits,
+    }
+
+
+def strategy_rows(bundle: dict, strategy: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The training rows one strategy fits on: kept originals then synthetic rows."""
+    features = [c for c in bundle["train"].columns if c not in (ROW_ID, LABEL)]
+    kept = bundle["membership"].loc[bundle["membership"][STRATEGY] == strategy, ROW_ID]
+    base = bundle["train"].set_index(ROW_ID).loc[kept.to_numpy()]
+    syn = bundle["synthetic"][bundle["synthetic"][STRATEGY] == strategy]
+    X = np.vstack([base[features].to_numpy(), syn[features].to_numpy()])
+    y = np.concatenate([base[LABEL].to_numpy(), syn[LABEL].to_numpy()])
+    ids = np.concatenate([kept.to_numpy(), syn[ROW_ID].to_numpy()])
+    return X, y, ids
+
+
+def fit_fold_models(bundle: dict, settings: Settings) -> dict:
+    """One booster per strategy on the fold's training rows; scores for its validation rows."""
+    pre = preprocess.Preprocessor.from_json(bundle["preprocessor"])
+    val = bundle["validation"]
+    features = [c for c in val.columns if c not in (ROW_ID, LABEL)]
+    X_val = val[features].to_numpy()
+    out: dict = {"fold": bundle["fold"], "fit_info": {}, "skipped": {}, "audits": bundle["audits"]}
+    oof = []
+    for name in settings.strategies:
+        audit = bundle["audits"][name]
+        if audit.get("skipped"):
+            out["skipped"][name] = audit["skipped"]
+            continue
+        X, y, ids = strategy_rows(bundle, name)
+        booster, info = model_core.fit_lgbm(
+            X, y, ids, settings=settings, cat_idx=pre.categorical_indices,
+            scale_pos_weight=audit.get("scale_pos_weight"),
+        )
+        out[f"model__{name}"] = booster
+        out["fit_info"][name] = info
+        oof.append(pd.DataFrame({
+            ROW_ID: val[ROW_ID].to_numpy(), STRATEGY: name, FOLD: bundle["fold"],
+            LABEL: val[LABEL].to_numpy(), SCORE: model_core.predict(booster, X_val),
+        }))
+    out["oof"] = pd.concat(oof, ignore_index=True)
+    return out
+
+
+def fit_final(train: pd.DataFrame, schema: dict, strategy: str, settings: Settings) -> dict:
+    """Refit preprocessing, the strategy and LightGBM on the whole training split."""
+    ids = train[ROW_ID].to_numpy()
+    pre = preprocess.fit_preprocessor(train, schema, ids)
+    X, y = pre.transform(train), train[LABEL].to_numpy()
+    result = strategies.resample(
+        X, y, ids, strategy,
+        seed=settings.seed, ratio=settings.sampling_ratio, cat_idx=pre.categorical_indices,
+    )
+    if result.skipped:
+        raise ValueError(f"strategy {strategy} cannot run on the training split: {result.skipped}")
+    keep = np.isin(ids, result.kept_row_ids)
+    X_fit = np.vstack([X[keep], result.synthetic_X])
+    y_fit = np.concatenate([y[keep], result.synthetic_y])
+    fit_ids = np.concatenate([ids[keep], -np.arange(1, len(result.synthetic_y) + 1)])
+    booster, info = model_core.fit_lgbm(
+        X_fit, y_fit, fit_ids, settings=settings, cat_idx=pre.categorical_indices,
+        scale_pos_weight=result.scale_pos_weight,
+    )
+    return {"model": booster, "preprocessor": pre.to_json(), "audit": result.audit,
+            "fit_info": info, "strategy": strategy}
+
+
+def score_frame(booster: lgb.Booster, preprocessor: dict, frame: pd.DataFrame) -> np.ndarray:
+    """Scores for raw rows, through the stored preprocessing."""
+    pre = preprocess.Preprocessor.from_json(preprocessor)
+    return model_core.predict(booster, pre.transform(frame))

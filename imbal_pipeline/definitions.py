@@ -1,0 +1,59 @@
+"""Assembles assets, jobs, resources and the executor into the `imbal_pipeline` code location."""
+
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from imbal_pipeline.assets import data, decision, evaluation, folds, training
+from imbal_pipeline.core.settings import max_concurrent_steps
+from imbal_pipeline.resources import PipelineConfig, configured_folds
+from imbal_pipeline.storage import BundleIOManager
+
+JOB_NAME = "imbal_pipeline"
+
+
+def storage_dir() -> str:
+    """Where asset values live: inside the Dagster instance's home."""
+    home = os.environ.get("DAGSTER_HOME") or ".dagster_home"
+    return str(Path(home).resolve() / "storage")
+
+
+def build_definitions(n_folds: int, lgbm_threads: int = 1) -> dg.Definitions:
+    """The whole graph with one asset per fold for `n_folds` folds."""
+    assets = [
+        data.raw_data,
+        data.holdout_split,
+        data.imbalance_profile,
+        folds.make_cv_folds(n_folds),
+        *[folds.make_fold_training_sets(k) for k in range(n_folds)],
+        *[training.make_fold_models(k) for k in range(n_folds)],
+        training.make_strategy_comparison(n_folds),
+        decision.decision_threshold,
+        training.final_model,
+        training.baseline_model,
+        evaluation.evaluation_report,
+    ]
+    # Each LightGBM fit uses `lgbm_threads`; steps x threads must not exceed the cores.
+    executor = dg.multiprocess_executor.configured(
+        {"max_concurrent": max_concurrent_steps(lgbm_threads)}
+    )
+    job = dg.define_asset_job(JOB_NAME, selection=dg.AssetSelection.all())
+    return dg.Definitions(
+        assets=assets,
+        jobs=[job],
+        resources={
+            "pipeline": PipelineConfig(n_folds=n_folds, lgbm_threads=lgbm_threads),
+            "io_manager": BundleIOManager(base_dir=storage_dir()),
+        },
+        executor=executor,
+    )
+
+
+defs = build_definitions(configured_folds())
+
+
+def imbal_job() -> dg.JobDefinition:
+    """The whole graph as one job; a module-level function so child processes can rebuild it."""
+    return defs.resolve_job_def(JOB_NAME)

@@ -1,0 +1,401 @@
+"""Tests for the report renderers and the evaluation plots."""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+
+import numpy as np
+import pytest
+
+from imbal_pipeline.core import plots, report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+XSS = "<script>alert('x')</script>"
+
+
+def _metrics(threshold, pr_auc, f1, recall, precision, mcc, cm):
+    return {
+        "threshold": threshold,
+        "pr_auc": pr_auc,
+        "roc_auc": 0.912,
+        "f1": f1,
+        "fbeta": 0.6012,
+        "beta": 2.0,
+        "mcc": mcc,
+        "balanced_accuracy": 0.801,
+        "precision": precision,
+        "recall": recall,
+        "accuracy": 0.987654,
+        "confusion_matrix": cm,
+    }
+
+
+@pytest.fixture
+def rep() -> dict:
+    return {
+        "dataset": {
+            "rows": 1000,
+            "features": 12,
+            "positives": 10,
+            "negatives": 990,
+            "ratio": 99.0,
+            "tier": "severe",
+            "holdout_rows": 250,
+            "holdout_positives": 5,
+            "source": "synthetic fraud sample",
+        },
+        "selected_strategy": "class_weight",
+        "selection_reason": "class_weight had the highest mean PR-AUC across folds.",
+        "threshold": {"value": 0.31, "objective": "fbeta", "params": {"beta": 2.0}},
+        "cv": {
+            "none": {
+                "pr_auc_mean": 0.5,
+                "pr_auc_std": 0.03,
+                "f1_mean": 0.4,
+                "f1_std": 0.02,
+                "mcc_mean": 0.41,
+                "mcc_std": 0.025,
+                "folds": 5,
+                "skipped": None,
+            },
+            "class_weight": {
+                "pr_auc_mean": 0.6123,
+                "pr_auc_std": 0.0456,
+                "f1_mean": 0.52,
+                "f1_std": 0.03,
+                "mcc_mean": 0.5,
+                "mcc_std": 0.04,
+                "folds": 5,
+                "skipped": None,
+            },
+            "borderline_smote": {
+                "pr_auc_mean": None,
+                "pr_auc_std": None,
+                "f1_mean": None,
+                "f1_std": None,
+                "mcc_mean": None,
+                "mcc_std": None,
+                "folds": 0,
+                "skipped": "too few positives per fold for k_neighbors=5",
+            },
+        },
+        "holdout": _metrics(0.31, 0.6789, 0.5555, 0.8, 0.4444, 0.5812, [[240, 5], [1, 4]]),
+        "holdout_at_0_5": _metrics(0.5, 0.6789, 0.4, 0.4, 0.6667, 0.45, [[244, 1], [3, 2]]),
+        "baseline_holdout": _metrics(0.5, 0.4321, 0.25, 0.2, 0.3333, 0.24, [[243, 2], [4, 1]]),
+        "subgroups": {
+            "region": {
+                "north": {
+                    "n": 130,
+                    "positives": 3,
+                    "precision": 0.4286,
+                    "recall": 0.6667,
+                    "f1": 0.5217,
+                    "confusion_matrix": [[123, 4], [1, 2]],
+                },
+                "south": {
+                    "n": 120,
+                    "positives": 2,
+                    "precision": 0.6667,
+                    "recall": 1.0,
+                    "f1": 0.8,
+                    "confusion_matrix": [[117, 1], [0, 2]],
+                },
+            }
+        },
+        "audits": {
+            "class_weight": {
+                "steps": [
+                    {"step": "scale_pos_weight", "params": {"scale_pos_weight": 99.0}},
+                    {"step": "calibrate", "params": {"method": "isotonic"}},
+                ],
+                "seed": 0,
+                "rows_before": {"0": 990, "1": 10},
+                "rows_after": {"0": 990, "1": 10},
+                "synthetic_rows": 0,
+                "note": None,
+            },
+            "random_oversample": {
+                "steps": [{"step": "random_oversample", "params": {"sampling_strategy": 0.5}}],
+                "seed": 7,
+                "rows_before": {0: 792, 1: 8},
+                "rows_after": {0: 792, 1: 396},
+                "synthetic_rows": 388,
+                "note": "fold 0 only",
+            },
+        },
+        "plots": {
+            "pr_curve": "pr_curve.png",
+            "threshold_curve": "threshold_curve.png",
+            "confusion_matrix": "confusion_matrix.png",
+        },
+        "notes": ["scale_pos_weight distorts predicted probabilities; do not read them as risks."],
+        "generated_at": "2024-05-01T12:00:00+00:00",
+        "run_id": "run-abc123",
+    }
+
+
+def _section(md: str, heading: str) -> str:
+    """The Markdown text from ``heading`` up to the next level-2 heading."""
+    start = md.index(heading)
+    nxt = md.find("\n## ", start + len(heading))
+    return md[start : nxt if nxt != -1 else len(md)]
+
+
+def _table_rows(section: str) -> list[list[str]]:
+    rows = []
+    for line in section.splitlines():
+        if line.startswith("|") and not line.startswith("|---"):
+            rows.append([c.strip() for c in line.strip("|").split(" | ")])
+    return rows
+
+
+# ----------------------------------------------------------------------- markdown content
+
+
+def test_markdown_headline_content(rep):
+    md = report.render_markdown(rep)
+    summary = md.split("\n## ", 1)[0]
+    assert "class_weight" in summary
+    assert "0.310" in summary  # threshold
+    assert "0.679" in summary  # holdout PR-AUC, 3 decimals
+    assert "0.020" in summary  # no-skill level = 5 / 250 holdout prevalence
+    assert "99.000:1" in summary and "severe" in summary
+    assert "0.581" in summary  # MCC
+    # The summary must not lead with (or mention) accuracy for a rare-event model.
+    assert "accuracy" not in summary.lower()
+    assert "0.988" not in summary
+
+
+def test_markdown_section_order(rep):
+    md = report.render_markdown(rep)
+    headings = [
+        "## Holdout performance",
+        "## Strategy comparison",
+        "## Decision threshold",
+        "## Subgroup performance",
+        "## Resampling / weighting audits",
+        "## Plots",
+        "## Notes",
+    ]
+    positions = [md.index(h) for h in headings]
+    assert positions == sorted(positions)
+    assert md.startswith("# ")
+
+
+def test_holdout_table_order_and_columns(rep):
+    md = report.render_markdown(rep)
+    rows = _table_rows(_section(md, "## Holdout performance"))
+    header, metric_rows = rows[0], rows[1:10]
+    assert "Selected @ tuned threshold" in header[1]
+    assert "Selected @ 0.5" in header[2]
+    assert "Baseline" in header[3]
+
+    labels = [r[0] for r in metric_rows]
+    assert "PR-AUC" in labels[0]
+    assert labels[-1].startswith("Accuracy")
+    assert "not a headline" in labels[-1]
+    assert "F-beta (beta=2.000)" in labels
+    assert all(r[0].startswith("Accuracy") is False for r in metric_rows[:-1])
+
+    # Columns come from the right dicts.
+    assert metric_rows[0][1:] == ["0.679", "0.679", "0.432"]
+    assert labels.index("Recall") and metric_rows[labels.index("Recall")][1:] == [
+        "0.800",
+        "0.400",
+        "0.200",
+    ]
+
+
+def test_accuracy_not_before_pr_auc_in_holdout_text(rep):
+    md = report.render_markdown(rep)
+    section = _section(md, "## Holdout performance")
+    first_accuracy = re.search(r"^\| Accuracy", section, re.MULTILINE)
+    assert first_accuracy is not None
+    assert section.index("PR-AUC") < first_accuracy.start()
+
+
+def test_confusion_matrices_rendered(rep):
+    md = report.render_markdown(rep)
+    section = _section(md, "## Holdout performance")
+    assert "| Selected @ tuned threshold | 240 | 5 | 1 | 4 |" in section
+    assert "| Baseline (none) @ 0.5 | 243 | 2 | 4 | 1 |" in section
+
+
+def test_strategy_table_marks_selected_and_skipped(rep):
+    md = report.render_markdown(rep)
+    section = _section(md, "## Strategy comparison")
+    assert "0.612 ± 0.046" in section
+    assert "skipped: too few positives per fold for k_neighbors=5" in section
+    selected_line = next(line for line in section.splitlines() if "`class_weight`" in line)
+    assert "selected" in selected_line
+    none_line = next(line for line in section.splitlines() if "`none`" in line)
+    assert "selected" not in none_line
+    assert rep["selection_reason"] in section
+    skipped_line = next(line for line in section.splitlines() if "borderline_smote" in line)
+    assert skipped_line.count("n/a") == 3
+
+
+def test_threshold_subgroups_audits_plots_notes(rep):
+    md = report.render_markdown(rep)
+    thr = _section(md, "## Decision threshold")
+    assert "0.310" in thr and "fbeta" in thr and "beta=2.000" in thr
+
+    sub = _section(md, "## Subgroup performance")
+    assert "region" in sub
+    north = next(line for line in sub.splitlines() if "| north |" in line)
+    assert "0.429" in north and "0.667" in north and "0.522" in north
+    assert "123 / 4 / 1 / 2" in north
+    assert "few positives" in north
+
+    audits = _section(md, "## Resampling / weighting audits")
+    assert "class_weight (selected)" in audits
+    assert audits.index("scale_pos_weight") < audits.index("calibrate")  # steps in order
+    assert "scale_pos_weight=99.000" in audits
+    assert "| 1 | 8 | 396 |" in audits  # int class keys, before/after
+    assert "Synthetic rows: 388" in audits
+    assert "Seed: 7" in audits
+
+    plots_md = _section(md, "## Plots")
+    assert "(pr_curve.png)" in plots_md and "(confusion_matrix.png)" in plots_md
+    assert "distorts predicted probabilities" in _section(md, "## Notes")
+
+
+# ------------------------------------------------------------------------------- html
+
+
+def test_html_contains_key_content(rep):
+    out = report.render_html(rep)
+    assert out.startswith("<!DOCTYPE html>")
+    assert "<style>" in out and "</html>" in out
+    assert "class_weight" in out
+    assert "0.310" in out and "0.679" in out
+    assert "too few positives per fold for k_neighbors=5" in out
+    assert 'src="pr_curve.png"' in out
+    assert '<tr class="selected">' in out
+    # No external resources: the page must render offline.
+    assert "http://" not in out and "https://" not in out
+    body = out.split("<main>", 1)[1]
+    assert body.index("PR-AUC") < body.index("Accuracy")
+
+
+def test_html_escapes_user_strings(rep):
+    rep["dataset"]["source"] = XSS
+    rep["selection_reason"] = XSS
+    rep["selected_strategy"] = XSS
+    rep["notes"] = [XSS]
+    rep["cv"]["borderline_smote"]["skipped"] = XSS
+    rep["subgroups"]["region"][XSS] = rep["subgroups"]["region"].pop("north")
+    rep["audits"]["class_weight"]["note"] = XSS
+    rep["plots"]["pr_curve"] = 'x.png" onerror="alert(1)'
+    rep["run_id"] = XSS
+
+    out = report.render_html(rep)
+    assert "<script>" not in out
+    assert "&lt;script&gt;" in out
+    assert 'onerror="alert' not in out
+    assert "&quot; onerror=&quot;" in out
+
+
+# --------------------------------------------------------------------- missing values
+
+
+def test_none_and_nan_render_as_na(rep):
+    rep["holdout"]["pr_auc"] = None
+    rep["holdout"]["mcc"] = float("nan")
+    rep["holdout_at_0_5"]["roc_auc"] = np.float64("nan")
+    rep["dataset"]["ratio"] = None
+    rep["threshold"]["value"] = math.nan
+    rep["subgroups"]["region"]["north"]["precision"] = float("nan")
+
+    for out in (report.render_markdown(rep), report.render_html(rep)):
+        assert not re.search(r"\bnan\b", out, re.IGNORECASE)
+        assert "None" not in out
+        assert "n/a" in out
+
+    md = report.render_markdown(rep)
+    rows = _table_rows(_section(md, "## Holdout performance"))
+    assert rows[1][1] == "n/a"  # PR-AUC, selected @ tuned
+    assert "n/a" in next(line for line in md.splitlines() if "| north |" in line)
+
+
+def test_sparse_report_does_not_crash():
+    minimal = {"selected_strategy": "none", "holdout": {"pr_auc": 0.2}}
+    md = report.render_markdown(minimal)
+    out = report.render_html(minimal)
+    assert "0.200" in md and "0.200" in out
+    assert "No subgroup breakdown" in md
+    assert "No audits were recorded" in md
+    assert "No additional notes" in md
+
+    partial = copy.deepcopy(minimal)
+    partial.update(subgroups={"region": {"east": {"n": 4}}}, audits={"none": {}}, notes=None)
+    md = report.render_markdown(partial)
+    assert "| east | 4 |" in md
+    assert "No resampling or weighting steps" in md
+
+
+# -------------------------------------------------------------------------------- plots
+
+
+def _assert_png(path):
+    data = path.read_bytes()
+    assert len(data) > 1000
+    assert data[:8] == PNG_MAGIC
+
+
+def test_plot_pr_curve(tmp_path):
+    recall = np.array([1.0, 0.8, 0.5, 0.2, 0.0])
+    precision = np.array([0.02, 0.3, 0.5, 0.8, 1.0])
+    out = plots.plot_pr_curve(
+        {
+            "selected (class_weight)": (recall, precision),
+            "baseline (none)": (recall, precision / 2),
+        },
+        prevalence=0.02,
+        path=tmp_path / "pr_curve.png",
+        points={"tuned threshold": (0.8, 0.3), "0.5": (0.5, 0.5), "cost $x$ {": (0.2, 0.8)},
+    )
+    assert out == tmp_path / "pr_curve.png"
+    _assert_png(out)
+
+
+def test_plot_threshold_curve(tmp_path):
+    t = np.linspace(0.01, 0.99, 50)
+    out = plots.plot_threshold_curve(
+        t,
+        {
+            "precision": t,
+            "recall": 1 - t,
+            "f1": 2 * t * (1 - t),
+            "expected cost": 100 * (t - 0.3) ** 2,
+        },
+        chosen=0.31,
+        objective="f1",
+        path=str(tmp_path / "sub" / "threshold_curve.png"),
+    )
+    _assert_png(out)
+
+
+def test_plot_threshold_curve_rejects_mismatched_lengths(tmp_path):
+    with pytest.raises(ValueError):
+        plots.plot_threshold_curve(
+            np.linspace(0, 1, 5), {"f1": np.zeros(4)}, 0.5, "f1", tmp_path / "bad.png"
+        )
+
+
+def test_plot_confusion_matrix(tmp_path):
+    out = plots.plot_confusion_matrix([[240, 5], [1, 4]], "Holdout @ 0.310", tmp_path / "cm.png")
+    _assert_png(out)
+    with pytest.raises(ValueError):
+        plots.plot_confusion_matrix([[1, 2, 3]], "bad", tmp_path / "bad.png")
+
+
+def test_plots_close_figures(tmp_path):
+    import matplotlib.pyplot as plt
+
+    before = len(plt.get_fignums())
+    plots.plot_confusion_matrix([[1, 2], [3, 4]], "t", tmp_path / "a.png")
+    plots.plot_pr_curve({}, 0.1, tmp_path / "b.png")
+    assert len(plt.get_fignums()) == before
