@@ -1,6 +1,5 @@
 """The Dagster face of the one configuration object."""
 
-
 import os
 
 import dagster as dg

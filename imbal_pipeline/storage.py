@@ -1,6 +1,5 @@
 """IO manager: Parquet for tables, LightGBM text for models, JSON for the rest; no pickles."""
 
-
 import json
 import os
 import shutil

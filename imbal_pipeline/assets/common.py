@@ -1,6 +1,5 @@
 """Metadata helpers shared by the stage modules."""
 
-
 import base64
 from pathlib import Path
 

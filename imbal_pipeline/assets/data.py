@@ -1,6 +1,5 @@
 """Stage 1: raw data, the holdout split and the imbalance profile."""
 
-
 import dagster as dg
 import pandas as pd
 
@@ -15,7 +14,7 @@ HOLDOUT_SALT = 0x5EED_4B1D  # keeps holdout-file row ids apart from training-fil
 
 @dg.asset(group_name="data", code_version=CODE_VERSION, kinds={"pandas"})
 def raw_data(pipeline: PipelineConfig) -> dg.Output[pd.DataFrame]:
-    """The configured file (or the embedded fraud-like data), with stable row ids and a 0/1 label."""
+    """The configured file (or embedded fraud-like data) with stable row ids and a 0/1 label."""
     s = pipeline.settings()
     if s.data_path is None:
         frame = make_fraud_data(s.generated_rows, s.generated_positive_rate, s.seed)

@@ -1,6 +1,5 @@
 """Stage 4: the decision threshold, tuned on out-of-fold scores only."""
 
-
 import dagster as dg
 
 from imbal_pipeline.assets.common import CODE_VERSION, md_table

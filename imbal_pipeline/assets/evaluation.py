@@ -1,11 +1,10 @@
 """Stage 5: the evaluation report, on the holdout only."""
 
-
 from pathlib import Path
 
 import dagster as dg
-from dagster import AssetExecutionContext
 import pandas as pd
+from dagster import AssetExecutionContext
 
 from imbal_pipeline.assets.common import CODE_VERSION, md_table, png
 from imbal_pipeline.core import evaluation, split
@@ -28,19 +27,28 @@ def evaluation_report(
     """Holdout metrics at the tuned threshold and 0.5, the baseline, subgroups and plots."""
     s = pipeline.settings()
     report, arrays = evaluation.build_report(
-        split.holdout_part(holdout_split), final_model, baseline_model, strategy_comparison,
-        decision_threshold, imbalance_profile, s,
+        split.holdout_part(holdout_split),
+        final_model,
+        baseline_model,
+        strategy_comparison,
+        decision_threshold,
+        imbalance_profile,
+        s,
     )
     report["run_id"] = context.run_id
     path = evaluation.write_report(report, arrays, decision_threshold["curve"], s.output_dir)
     out = Path(path).parent
-    table = pd.DataFrame(
-        {
-            "selected @ tuned": report["holdout"],
-            "selected @ 0.5": report["holdout_at_0_5"],
-            "baseline @ 0.5": report["baseline_holdout"],
-        }
-    ).loc[list(HEADLINE)].astype(float)
+    table = (
+        pd.DataFrame(
+            {
+                "selected @ tuned": report["holdout"],
+                "selected @ 0.5": report["holdout_at_0_5"],
+                "baseline @ 0.5": report["baseline_holdout"],
+            }
+        )
+        .loc[list(HEADLINE)]
+        .astype(float)
+    )
     holdout = report["holdout"]
     return dg.Output(
         report,

@@ -1,6 +1,5 @@
 """Stage 2: cross-validation folds and, per fold, the preprocessed and resampled training sets."""
 
-
 import dagster as dg
 import pandas as pd
 

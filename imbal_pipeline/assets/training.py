@@ -1,6 +1,5 @@
 """Stage 3: per-fold models with out-of-fold scores, the strategy comparison, final refits."""
 
-
 import dagster as dg
 import pandas as pd
 
@@ -84,7 +83,9 @@ def final_model(
     """The selected strategy refitted on the whole training split, with its threshold."""
     s = pipeline.settings()
     train = split.training_part(holdout_split)
-    fitted = training.fit_final(train, data.feature_schema(train, s), strategy_comparison["selected"], s)
+    fitted = training.fit_final(
+        train, data.feature_schema(train, s), strategy_comparison["selected"], s
+    )
     fitted["threshold"] = decision_threshold["value"]
     fitted["objective"] = decision_threshold["objective"]
     return dg.Output(

@@ -92,7 +92,8 @@ def prepare_frame(frame: pd.DataFrame, settings: Settings, *, salt: int = 0) -> 
             raise DataError(f"id column {settings.id_column!r} not in the data; fix --id")
         if frame[settings.id_column].duplicated().any():
             raise DataError(
-                f"id column {settings.id_column!r} has duplicate values; give a unique id or drop --id"
+                f"id column {settings.id_column!r} has duplicate values; "
+                "give a unique id or drop --id"
             )
     target = frame[settings.target]
     if target.isna().any():

@@ -46,10 +46,19 @@ def build_report(
         if column in holdout.columns
     }
     cv = {
-        name: {k: row.get(k) for k in (
-            "pr_auc_mean", "pr_auc_std", "f1_mean", "f1_std", "mcc_mean", "mcc_std", "folds",
-            "skipped",
-        )}
+        name: {
+            k: row.get(k)
+            for k in (
+                "pr_auc_mean",
+                "pr_auc_std",
+                "f1_mean",
+                "f1_std",
+                "mcc_mean",
+                "mcc_std",
+                "folds",
+                "skipped",
+            )
+        }
         for name, row in comparison["table"].items()
     }
     selected = comparison["selected"]
@@ -135,19 +144,25 @@ def write_report(report_dict: dict, arrays: dict, curve: pd.DataFrame, out_dir: 
     ):
         precision, recall, _ = precision_recall_curve(y, scores)
         curves[label] = (recall, precision)
-    for label, m in (("tuned threshold", report_dict["holdout"]),
-                     ("0.5", report_dict["holdout_at_0_5"])):
+    for label, m in (
+        ("tuned threshold", report_dict["holdout"]),
+        ("0.5", report_dict["holdout_at_0_5"]),
+    ):
         points[label] = (m["recall"], m["precision"])
     plots.plot_pr_curve(curves, float(y.mean()), out / "pr_curve.png", points=points)
     objective = report_dict["threshold"]["objective"]
     shown = ["precision", "recall", "f1"] + (["fbeta"] if objective == "fbeta" else [])
     plots.plot_threshold_curve(
-        curve["threshold"].to_numpy(), {m: curve[m].to_numpy() for m in shown}, threshold,
-        objective, out / "threshold_curve.png",
+        curve["threshold"].to_numpy(),
+        {m: curve[m].to_numpy() for m in shown},
+        threshold,
+        objective,
+        out / "threshold_curve.png",
     )
     plots.plot_confusion_matrix(
         report_dict["holdout"]["confusion_matrix"],
-        f"holdout, {selected} at threshold {threshold:.3f}", out / "confusion_matrix.png",
+        f"holdout, {selected} at threshold {threshold:.3f}",
+        out / "confusion_matrix.png",
     )
     (out / "report.md").write_text(report.render_markdown(report_dict))
     (out / "report.html").write_text(report.render_html(report_dict))

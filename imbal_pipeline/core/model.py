@@ -40,7 +40,10 @@ def fit_lgbm(
     """Fit one booster; `row_ids` (negative for synthetic rows) are recorded, not used."""
     params = lgbm_params(settings, scale_pos_weight)
     dataset = lgb.Dataset(
-        X, label=y, categorical_feature=cat_idx or "auto", free_raw_data=True,
+        X,
+        label=y,
+        categorical_feature=cat_idx or "auto",
+        free_raw_data=True,
         params={"verbosity": -1},
     )
     booster = lgb.train(params, dataset, num_boost_round=settings.n_estimators)

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, f1_score, matthews_corrcoef
 
+from imbal_pipeline.core import threshold
 from imbal_pipeline.core.settings import FOLD, LABEL, LADDER, ROW_ID, STRATEGY, Settings
-from imbal_pipeline.core.threshold import tune_threshold
 
 SCORE = "score"
 
@@ -22,12 +22,18 @@ def compare_strategies(oof: pd.DataFrame, skipped: dict[str, str], settings: Set
     for strategy in settings.strategies:
         if strategy in skipped:
             table[strategy] = {
-                "pr_auc_mean": None, "pr_auc_std": None, "f1_mean": None, "f1_std": None,
-                "mcc_mean": None, "mcc_std": None, "folds": 0, "skipped": skipped[strategy],
+                "pr_auc_mean": None,
+                "pr_auc_std": None,
+                "f1_mean": None,
+                "f1_std": None,
+                "mcc_mean": None,
+                "mcc_std": None,
+                "folds": 0,
+                "skipped": skipped[strategy],
             }
             continue
         part = oof[oof[STRATEGY] == strategy]
-        tuned = tune_threshold(part[LABEL], part[SCORE], part[ROW_ID], settings)["value"]
+        tuned = threshold.tune_threshold(part[LABEL], part[SCORE], part[ROW_ID], settings)["value"]
         pr, f1, mcc = [], [], []
         for _, fold in part.groupby(FOLD):
             y, s = fold[LABEL].to_numpy(), fold[SCORE].to_numpy()
@@ -35,10 +41,15 @@ def compare_strategies(oof: pd.DataFrame, skipped: dict[str, str], settings: Set
             f1.append(f1_score(y, s >= tuned, zero_division=0))
             mcc.append(matthews_corrcoef(y, s >= tuned))
         table[strategy] = {
-            "pr_auc_mean": float(np.mean(pr)), "pr_auc_std": float(np.std(pr, ddof=1)),
-            "f1_mean": float(np.mean(f1)), "f1_std": float(np.std(f1, ddof=1)),
-            "mcc_mean": float(np.mean(mcc)), "mcc_std": float(np.std(mcc, ddof=1)),
-            "folds": len(pr), "skipped": None, "pr_auc_folds": [float(v) for v in pr],
+            "pr_auc_mean": float(np.mean(pr)),
+            "pr_auc_std": float(np.std(pr, ddof=1)),
+            "f1_mean": float(np.mean(f1)),
+            "f1_std": float(np.std(f1, ddof=1)),
+            "mcc_mean": float(np.mean(mcc)),
+            "mcc_std": float(np.std(mcc, ddof=1)),
+            "folds": len(pr),
+            "skipped": None,
+            "pr_auc_folds": [float(v) for v in pr],
             "threshold_for_f1_mcc": tuned,
         }
     selected, reason = select_strategy(table)
@@ -60,10 +71,15 @@ def select_strategy(table: dict[str, dict]) -> tuple[str, str]:
     bar = row["pr_auc_mean"] - se
     for name in LADDER:
         if name in ran and ran[name]["pr_auc_mean"] >= bar:
-            if name == best:
+            if name == best and name == LADDER[0]:
                 why = (
-                    f"{name} has the best mean PR-AUC ({row['pr_auc_mean']:.4f}) and no simpler "
-                    f"strategy is within one standard error ({se:.4f}) of it"
+                    f"{name} (no imbalance handling) has the best mean PR-AUC "
+                    f"({row['pr_auc_mean']:.4f}); no strategy beat it"
+                )
+            elif name == best:
+                why = (
+                    f"{name} has the best mean PR-AUC ({row['pr_auc_mean']:.4f}) and every simpler "
+                    f"strategy is more than one standard error ({se:.4f}) below it"
                 )
             else:
                 why = (

@@ -84,13 +84,13 @@ def validate(s: Settings) -> None:
     """Raise SettingsError with a one-line fix for settings that cannot work."""
     unknown = [name for name in s.strategies if name not in LADDER]
     if unknown:
-        raise SettingsError(
-            f"unknown strategy {unknown[0]!r}; choose from {', '.join(LADDER)}"
-        )
+        raise SettingsError(f"unknown strategy {unknown[0]!r}; choose from {', '.join(LADDER)}")
     if not s.strategies or s.strategies[0] != "none":
         raise SettingsError("the strategy list must start with 'none': it is the baseline")
     if s.objective not in OBJECTIVES:
-        raise SettingsError(f"unknown objective {s.objective!r}; choose from {', '.join(OBJECTIVES)}")
+        raise SettingsError(
+            f"unknown objective {s.objective!r}; choose from {', '.join(OBJECTIVES)}"
+        )
     if s.n_folds < 2:
         raise SettingsError(f"--folds must be at least 2, got {s.n_folds}")
     if not 0.0 < s.holdout_fraction < 1.0:

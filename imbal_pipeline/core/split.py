@@ -16,8 +16,12 @@ _TIERS = (
     (5.0, "balanced", "no imbalance handling needed; tune the threshold if costs are asymmetric"),
     (20.0, "mild", "class weights (scale_pos_weight) with a tuned threshold"),
     (100.0, "moderate", "class weights first, then try SMOTE-family resampling inside folds"),
-    (float("inf"), "severe", "class weights and a tuned threshold; resampling rarely helps at this "
-     "ratio and must beat weights beyond noise"),
+    (
+        float("inf"),
+        "severe",
+        "class weights and a tuned threshold; resampling rarely helps at this "
+        "ratio and must beat weights beyond noise",
+    ),
 )
 
 
@@ -72,9 +76,7 @@ def imbalance_profile(train: pd.DataFrame) -> dict:
     positives = int(train[LABEL].sum())
     negatives = int(len(train) - positives)
     ratio = negatives / positives if positives else float("inf")
-    for bound, tier, advice in _TIERS:
-        if ratio < bound:
-            break
+    tier, advice = next((t, a) for bound, t, a in _TIERS if ratio < bound)
     return {
         "rows": int(len(train)),
         "positives": positives,

@@ -47,7 +47,9 @@ def _params(obj) -> dict:
     return out
 
 
-def _oversampler(name: str, k: int, m: int, ratio: float, seed: int, cat_idx: list[int], width: int):
+def _oversampler(
+    name: str, k: int, m: int, ratio: float, seed: int, cat_idx: list[int], width: int
+):
     from imblearn.over_sampling import SMOTE, SMOTEN, SMOTENC, BorderlineSMOTE
 
     if name == "borderline_smote":

@@ -42,8 +42,13 @@ def build_fold_training_sets(
     membership, synthetic, audits = [], [], {}
     for name in settings.strategies:
         result = strategies.resample(
-            X_fit, y_fit, fit_ids, name,
-            seed=settings.seed, ratio=settings.sampling_ratio, cat_idx=pre.categorical_indices,
+            X_fit,
+            y_fit,
+            fit_ids,
+            name,
+            seed=settings.seed,
+            ratio=settings.sampling_ratio,
+            cat_idx=pre.categorical_indices,
         )
         audits[name] = result.audit | {"fold": fold, "scale_pos_weight": result.scale_pos_weight}
         if result.skipped:
@@ -95,15 +100,26 @@ def fit_fold_models(bundle: dict, settings: Settings) -> dict:
             continue
         X, y, ids = strategy_rows(bundle, name)
         booster, info = model_core.fit_lgbm(
-            X, y, ids, settings=settings, cat_idx=pre.categorical_indices,
+            X,
+            y,
+            ids,
+            settings=settings,
+            cat_idx=pre.categorical_indices,
             scale_pos_weight=audit.get("scale_pos_weight"),
         )
         out[f"model__{name}"] = booster
         out["fit_info"][name] = info
-        oof.append(pd.DataFrame({
-            ROW_ID: val[ROW_ID].to_numpy(), STRATEGY: name, FOLD: bundle["fold"],
-            LABEL: val[LABEL].to_numpy(), SCORE: model_core.predict(booster, X_val),
-        }))
+        oof.append(
+            pd.DataFrame(
+                {
+                    ROW_ID: val[ROW_ID].to_numpy(),
+                    STRATEGY: name,
+                    FOLD: bundle["fold"],
+                    LABEL: val[LABEL].to_numpy(),
+                    SCORE: model_core.predict(booster, X_val),
+                }
+            )
+        )
     out["oof"] = pd.concat(oof, ignore_index=True)
     return out
 
@@ -114,8 +130,13 @@ def fit_final(train: pd.DataFrame, schema: dict, strategy: str, settings: Settin
     pre = preprocess.fit_preprocessor(train, schema, ids)
     X, y = pre.transform(train), train[LABEL].to_numpy()
     result = strategies.resample(
-        X, y, ids, strategy,
-        seed=settings.seed, ratio=settings.sampling_ratio, cat_idx=pre.categorical_indices,
+        X,
+        y,
+        ids,
+        strategy,
+        seed=settings.seed,
+        ratio=settings.sampling_ratio,
+        cat_idx=pre.categorical_indices,
     )
     if result.skipped:
         raise ValueError(f"strategy {strategy} cannot run on the training split: {result.skipped}")
@@ -124,11 +145,20 @@ def fit_final(train: pd.DataFrame, schema: dict, strategy: str, settings: Settin
     y_fit = np.concatenate([y[keep], result.synthetic_y])
     fit_ids = np.concatenate([ids[keep], -np.arange(1, len(result.synthetic_y) + 1)])
     booster, info = model_core.fit_lgbm(
-        X_fit, y_fit, fit_ids, settings=settings, cat_idx=pre.categorical_indices,
+        X_fit,
+        y_fit,
+        fit_ids,
+        settings=settings,
+        cat_idx=pre.categorical_indices,
         scale_pos_weight=result.scale_pos_weight,
     )
-    return {"model": booster, "preprocessor": pre.to_json(), "audit": result.audit,
-            "fit_info": info, "strategy": strategy}
+    return {
+        "model": booster,
+        "preprocessor": pre.to_json(),
+        "audit": result.audit,
+        "fit_info": info,
+        "strategy": strategy,
+    }
 
 
 def score_frame(booster: lgb.Booster, preprocessor: dict, frame: pd.DataFrame) -> np.ndarray:

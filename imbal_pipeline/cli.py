@@ -1,0 +1,246 @@
+"""`imbal-pipeline`: run the asset graph on a user's file through Dagster and write the report."""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from imbal_pipeline.core.settings import LADDER, OBJECTIVES, Settings, SettingsError
+
+DEFAULT_HOME = ".dagster_home"
+DAGSTER_YAML = """\
+# Written by imbal-pipeline: a local SQLite instance. See README for Postgres.
+telemetry:
+  enabled: false
+"""
+
+
+def _columns(values: list[str] | None) -> tuple[str, ...]:
+    """`--x a,b --x c` -> ("a", "b", "c"); names may contain spaces."""
+    out: list[str] = []
+    for value in values or []:
+        out.extend(part.strip() for part in value.split(",") if part.strip())
+    return tuple(out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(
+        prog="imbal-pipeline",
+        description=(
+            "Train, threshold-tune and honestly evaluate a classifier for a rare positive class. "
+            "Every stage is a Dagster asset in the instance at $DAGSTER_HOME "
+            f"(default ./{DEFAULT_HOME})."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run",
+        help="run the whole asset graph and write report.json/.html/.md and plots",
+        description=(
+            "Run the whole asset graph through Dagster. Without --data it runs on the embedded "
+            "generated fraud-like data."
+        ),
+    )
+    run.add_argument("--data", help="CSV (optionally .gz) or Parquet file with features and target")
+    run.add_argument(
+        "--target", help="name of the target column (default for generated data: is_fraud)"
+    )
+    run.add_argument(
+        "--out", default="imbal_output", help="directory for the report (default: %(default)s)"
+    )
+    run.add_argument(
+        "--positive-label",
+        help="target value of the positive (rare) class; default 1/True, else the rarer class; "
+        "with more than two classes it trains this class against the rest",
+    )
+    run.add_argument(
+        "--test-data", help="explicit holdout file (e.g. out-of-time) with the same columns"
+    )
+    run.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default="f1",
+        help="threshold objective: f1, fbeta (see --beta), cost (min FP*fp-cost + FN*fn-cost), "
+        "recall (best precision at --recall-target); default %(default)s",
+    )
+    run.add_argument("--beta", type=float, default=2.0, help="beta of F-beta (default %(default)s)")
+    run.add_argument(
+        "--fp-cost", type=float, default=1.0, help="cost of a false positive (default %(default)s)"
+    )
+    run.add_argument(
+        "--fn-cost", type=float, default=10.0, help="cost of a false negative (default %(default)s)"
+    )
+    run.add_argument(
+        "--recall-target",
+        type=float,
+        default=0.8,
+        help="recall the 'recall' objective must reach (default %(default)s)",
+    )
+    run.add_argument(
+        "--folds", type=int, default=5, help="stratified CV folds (default %(default)s)"
+    )
+    run.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed for splits, samplers and LightGBM (default %(default)s)",
+    )
+    run.add_argument(
+        "--holdout-fraction",
+        type=float,
+        default=0.2,
+        help="stratified holdout share when no --test-data is given (default %(default)s)",
+    )
+    run.add_argument(
+        "--categorical",
+        action="append",
+        metavar="COLS",
+        help="columns to treat as categorical (comma-separated or repeated); "
+        "text columns are categorical anyway",
+    )
+    run.add_argument(
+        "--subgroup",
+        action="append",
+        metavar="COLS",
+        help="columns to report confusion matrices by (comma-separated or repeated)",
+    )
+    run.add_argument(
+        "--id", dest="id_column", help="column with a unique row id (excluded from features)"
+    )
+    run.add_argument(
+        "--strategies",
+        default=",".join(LADDER),
+        help="comma-separated ladder subset, starting with none (default: %(default)s)",
+    )
+    run.add_argument(
+        "--rows",
+        type=int,
+        default=50_000,
+        help="rows of generated data when no --data (default %(default)s)",
+    )
+    run.add_argument("--verbose", action="store_true", help="show Dagster's step log")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Validated settings from parsed arguments."""
+    if args.data is not None and not args.target:
+        raise SettingsError("--target is required with --data: name the label column")
+    return Settings(
+        data_path=str(Path(args.data).resolve()) if args.data else None,
+        target=args.target or "is_fraud",
+        positive_label=args.positive_label,
+        test_data_path=str(Path(args.test_data).resolve()) if args.test_data else None,
+        id_column=args.id_column,
+        categorical=_columns(args.categorical),
+        subgroups=_columns(args.subgroup),
+        holdout_fraction=args.holdout_fraction,
+        n_folds=args.folds,
+        seed=args.seed,
+        strategies=_columns([args.strategies]),
+        objective=args.objective,
+        beta=args.beta,
+        fp_cost=args.fp_cost,
+        fn_cost=args.fn_cost,
+        recall_target=args.recall_target,
+        generated_rows=args.rows,
+        output_dir=str(Path(args.out).resolve()),
+    )
+
+
+def ensure_home() -> Path:
+    """Use $DAGSTER_HOME, or create a local SQLite instance with telemetry off."""
+    home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_HOME).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def run_config(settings: Settings, verbose: bool) -> dict:
+    """Dagster run config carrying the settings to every asset."""
+    values = settings.to_dict()
+    return {
+        "resources": {"pipeline": {"config": values}},
+        "loggers": {"console": {"config": {"log_level": "INFO" if verbose else "WARNING"}}},
+    }
+
+
+def _failure_reason(result) -> str:
+    """First failed step and the one-line reason its error gave."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            # User-caused errors are raised inside the step; the cause holds our own message.
+            while (
+                error.cause is not None and "DagsterExecutionStepExecutionError" in error.cls_name
+            ):
+                error = error.cause
+            message = error.message.strip().splitlines()[0]
+            message = message.split(": ", 1)[1] if message.startswith(error.cls_name) else message
+            return f"step {event.step_key} failed: {message}"
+    return "the run failed; see the Dagster UI for the step log"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the graph; 0 on success, 1 on a failed step, 2 on a bad argument."""
+    try:
+        settings = settings_from_args(args)
+    except SettingsError as exc:
+        print(f"imbal-pipeline: error: {exc}", file=sys.stderr)
+        return 2
+    for label, path in (("--data", settings.data_path), ("--test-data", settings.test_data_path)):
+        if path is not None and not Path(path).is_file():
+            print(
+                f"imbal-pipeline: error: {label} file not found: {path}; check the path",
+                file=sys.stderr,
+            )
+            return 2
+    home = ensure_home()
+    # The graph has one asset per fold, so the fold count is fixed when the code loads,
+    # in this process and in every step process the multiprocess executor starts.
+    os.environ["IMBAL_PIPELINE_FOLDS"] = str(settings.n_folds)
+    import dagster as dg
+
+    from imbal_pipeline.definitions import imbal_job
+
+    instance = dg.DagsterInstance.get()
+    result = dg.execute_job(
+        dg.reconstructable(imbal_job),
+        instance=instance,
+        run_config=run_config(settings, args.verbose),
+    )
+    if not result.success:
+        print(
+            f"imbal-pipeline: error: {_failure_reason(result)} (run {result.run_id})",
+            file=sys.stderr,
+        )
+        return 1
+    report_path = Path(settings.output_dir) / "report.json"
+    report = json.loads(report_path.read_text())
+    holdout = report["holdout"]
+    print(
+        f"strategy {report['selected_strategy']}, threshold {report['threshold']['value']:.3f} "
+        f"({report['threshold']['objective']}); holdout PR-AUC {holdout['pr_auc']:.3f}, "
+        f"F1 {holdout['f1']:.3f}, recall {holdout['recall']:.3f}, MCC {holdout['mcc']:.3f}"
+    )
+    print(f"report: {report_path} (also report.html, report.md); run {result.run_id} in {home}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `imbal-pipeline`."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        return cmd_run(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
