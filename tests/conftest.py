@@ -1,0 +1,60 @@
+"""Shared fixtures: small generated data and an in-process run of the whole asset graph."""
+
+import os
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+import dagster as dg  # noqa: E402
+import pytest  # noqa: E402
+
+from imbal_pipeline.core.synthetic import make_fraud_data  # noqa: E402
+from imbal_pipeline.definitions import build_definitions  # noqa: E402
+from imbal_pipeline.resources import PipelineConfig  # noqa: E402
+from imbal_pipeline.storage import BundleIOManager  # noqa: E402
+
+SMALL = {
+    "generated_rows": 3000,
+    "generated_positive_rate": 0.04,
+    "n_folds": 3,
+    "n_estimators": 40,
+    "num_leaves": 15,
+}
+
+
+def run_graph(tmp_path, name: str = "run", **overrides) -> dg.ExecuteInProcessResult:
+    """Materialize the whole graph in-process; storage and report under tmp_path/name."""
+    values = {**SMALL, "output_dir": str(tmp_path / name / "report"), **overrides}
+    defs = build_definitions(values["n_folds"])
+    result = dg.materialize(
+        list(defs.assets),
+        resources={
+            "pipeline": PipelineConfig(**values),
+            "io_manager": BundleIOManager(base_dir=str(tmp_path / name / "storage")),
+        },
+        raise_on_error=True,
+    )
+    assert result.success
+    return result
+
+
+def value(result: dg.ExecuteInProcessResult, key: str):
+    """The stored value of one asset from a run."""
+    return result.asset_value(dg.AssetKey(key))
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory):
+    """One whole-graph run shared by the read-only tests."""
+    return run_graph(tmp_path_factory.mktemp("small"))
+
+
+@pytest.fixture(scope="session")
+def split_files(tmp_path_factory):
+    """A training CSV and an explicit holdout CSV cut from generated data."""
+    frame = make_fraud_data(3000, 0.04, seed=7)
+    folder = tmp_path_factory.mktemp("files")
+    train, test = frame.iloc[:2400], frame.iloc[2400:]
+    train.to_csv(folder / "train.csv", index=False)
+    test.to_csv(folder / "test.csv", index=False)
+    return folder / "train.csv", folder / "test.csv"

@@ -1,0 +1,201 @@
+"""Leakage properties of the whole graph: split first, fit on training portions only."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_graph, value
+
+from imbal_pipeline.core import model as model_core
+from imbal_pipeline.core import preprocess, strategies, threshold
+from imbal_pipeline.core.preprocess import Preprocessor, fingerprint
+from imbal_pipeline.core.settings import FOLD, ROW_ID, SPLIT, STRATEGY
+from imbal_pipeline.core.split import HOLDOUT, TRAIN
+
+
+def _ids(frame: pd.DataFrame, part: str) -> set[int]:
+    return set(frame.loc[frame[SPLIT] == part, ROW_ID].astype(int))
+
+
+def test_whole_graph_materializes_and_writes_the_report(small_run, tmp_path_factory):
+    report = value(small_run, "evaluation_report")
+    for key in ("dataset", "selected_strategy", "threshold", "cv", "holdout", "baseline_holdout"):
+        assert key in report
+    for key in ("rows", "features", "positives", "ratio", "tier"):
+        assert key in report["dataset"]
+    assert set(report["threshold"]) >= {"value", "objective"}
+    for key in (
+        "pr_auc",
+        "roc_auc",
+        "f1",
+        "fbeta",
+        "mcc",
+        "balanced_accuracy",
+        "precision",
+        "recall",
+        "confusion_matrix",
+    ):
+        assert key in report["holdout"] and key in report["baseline_holdout"]
+    cm = np.array(report["holdout"]["confusion_matrix"])
+    split = value(small_run, "holdout_split")
+    holdout = split[split[SPLIT] == HOLDOUT]
+    assert cm.sum() == len(holdout)
+    assert cm[1].sum() == holdout["__label"].sum()
+    assert report["dataset"]["rows"] == (split[SPLIT] == TRAIN).sum()
+    for name, row in report["cv"].items():
+        assert set(row) >= {"pr_auc_mean", "pr_auc_std", "f1_mean", "mcc_mean"}, name
+    assert report["subgroups"]["region"]
+
+
+def test_no_holdout_row_reaches_any_fit(tmp_path, monkeypatch):
+    seen: dict[str, set[int]] = {
+        "preprocess": set(),
+        "resample": set(),
+        "lgbm": set(),
+        "threshold": set(),
+    }
+
+    def spy(name, fn, ids_of):
+        def wrapper(*args, **kwargs):
+            seen[name].update(int(i) for i in ids_of(*args, **kwargs))
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    def pre_ids(frame, schema, row_ids):
+        assert list(frame[ROW_ID]) == list(row_ids)
+        return row_ids
+
+    def lgbm_ids(X, y, row_ids, **_):
+        assert len(row_ids) == len(y) == X.shape[0]
+        return [i for i in row_ids if i >= 0]  # negative ids are synthetic rows
+
+    monkeypatch.setattr(
+        preprocess, "fit_preprocessor", spy("preprocess", preprocess.fit_preprocessor, pre_ids)
+    )
+    monkeypatch.setattr(
+        strategies, "resample", spy("resample", strategies.resample, lambda X, y, ids, *a, **k: ids)
+    )
+    monkeypatch.setattr(model_core, "fit_lgbm", spy("lgbm", model_core.fit_lgbm, lgbm_ids))
+    monkeypatch.setattr(
+        threshold,
+        "tune_threshold",
+        spy("threshold", threshold.tune_threshold, lambda y, s, ids, *a: ids),
+    )
+
+    result = run_graph(tmp_path)
+    split = value(result, "holdout_split")
+    holdout, train = _ids(split, HOLDOUT), _ids(split, TRAIN)
+    assert holdout and train
+    for name, ids in seen.items():
+        assert ids, f"{name} was never called: the spy is not wired"
+        assert not ids & holdout, f"holdout rows reached {name}"
+        assert ids <= train, name
+
+
+def test_folds_partition_the_training_split(small_run):
+    split = value(small_run, "holdout_split")
+    folds = value(small_run, "cv_folds")
+    assert sorted(folds[ROW_ID]) == sorted(_ids(split, TRAIN))
+    assert folds[ROW_ID].is_unique
+    labels = folds.merge(split[[ROW_ID, "__label"]], on=ROW_ID)
+    assert (labels.groupby(FOLD)["__label"].sum() > 0).all()
+
+
+@pytest.mark.parametrize("fold", [0, 1, 2])
+def test_fold_preprocessing_fitted_on_exactly_its_training_rows(small_run, fold):
+    split = value(small_run, "holdout_split")
+    folds = value(small_run, "cv_folds")
+    bundle = value(small_run, f"fold_{fold}_training_sets")
+    fit_ids = folds.loc[folds[FOLD] != fold, ROW_ID].to_numpy()
+    pre = Preprocessor.from_json(bundle["preprocessor"])
+    assert pre.fitted_on["row_ids_sha256"] == fingerprint(fit_ids)
+    assert pre.fitted_on["rows"] == len(fit_ids)
+    # The numbers themselves come from those rows, not just the label on them.
+    rows = split.set_index(ROW_ID).loc[fit_ids]
+    assert pre.medians["amount"] == pytest.approx(rows["amount"].median())
+    assert pre.means["hour"] == pytest.approx(rows["hour"].mean())
+    assert set(bundle["train"][ROW_ID]) == set(fit_ids)
+
+
+@pytest.mark.parametrize("fold", [0, 1, 2])
+def test_validation_portion_is_untouched_and_free_of_synthetic_rows(small_run, fold):
+    split = value(small_run, "holdout_split")
+    folds = value(small_run, "cv_folds")
+    bundle = value(small_run, f"fold_{fold}_training_sets")
+    val = bundle["validation"]
+    expected = folds.loc[folds[FOLD] == fold, ROW_ID]
+    assert sorted(val[ROW_ID]) == sorted(expected)
+    assert (val[ROW_ID] >= 0).all()
+    synthetic = bundle["synthetic"]
+    assert len(synthetic) > 0, "the ladder has oversamplers; they must have made rows"
+    assert (synthetic[ROW_ID] < 0).all()
+    assert not set(synthetic[ROW_ID]) & set(val[ROW_ID])
+    # Untouched: exactly the fold preprocessor applied to the raw validation rows.
+    pre = Preprocessor.from_json(bundle["preprocessor"])
+    raw = split.set_index(ROW_ID).loc[val[ROW_ID].to_numpy()].reset_index()
+    features = [c for c in val.columns if c.startswith("f")]
+    np.testing.assert_array_equal(val[features].to_numpy(), pre.transform(raw))
+    # Validation rows are never resampled: no strategy's training rows include them.
+    assert not set(bundle["membership"][ROW_ID]) & set(val[ROW_ID])
+
+
+def test_out_of_fold_scores_cover_each_training_row_once_per_strategy(small_run):
+    comparison = value(small_run, "strategy_comparison")
+    folds = value(small_run, "cv_folds")
+    for strategy, part in comparison["oof"].groupby(STRATEGY):
+        assert part[ROW_ID].is_unique, strategy
+        assert set(part[ROW_ID]) == set(folds[ROW_ID]), strategy
+
+
+def test_audits_record_steps_params_seed_and_counts(small_run):
+    bundle = value(small_run, "fold_0_training_sets")
+    smote = bundle["audits"]["smote"]
+    assert smote["steps"][0]["step"] in {"SMOTE", "SMOTENC"}
+    assert smote["steps"][0]["params"]["random_state"] == 0
+    assert smote["seed"] == 0
+    assert smote["synthetic_rows"] == int((bundle["synthetic"][STRATEGY] == "smote").sum())
+    assert smote["rows_after"]["1"] == smote["rows_before"]["1"] + smote["synthetic_rows"]
+    enn = bundle["audits"]["smoteenn"]
+    assert [s["step"] for s in enn["steps"]] == [
+        smote["steps"][0]["step"],
+        "EditedNearestNeighbours",
+    ]
+    weights = bundle["audits"]["class_weight"]
+    before = weights["rows_before"]
+    assert weights["scale_pos_weight"] == pytest.approx(before["0"] / before["1"])
+
+
+def test_changing_holdout_labels_changes_neither_threshold_nor_selection(tmp_path, split_files):
+    train_csv, test_csv = split_files
+    flipped = pd.read_csv(test_csv)
+    flipped["is_fraud"] = 1 - flipped["is_fraud"]
+    flipped_csv = tmp_path / "flipped.csv"
+    flipped.to_csv(flipped_csv, index=False)
+    common = {"data_path": str(train_csv), "target": "is_fraud", "subgroups": ["region"]}
+    a = run_graph(tmp_path, "a", test_data_path=str(test_csv), **common)
+    b = run_graph(tmp_path, "b", test_data_path=str(flipped_csv), **common)
+    assert value(a, "decision_threshold")["value"] == value(b, "decision_threshold")["value"]
+    assert (
+        value(a, "strategy_comparison")["selected"] == value(b, "strategy_comparison")["selected"]
+    )
+    # The flip did reach the holdout evaluation: the test is not vacuous.
+    assert (
+        value(a, "evaluation_report")["holdout"]["confusion_matrix"]
+        != value(b, "evaluation_report")["holdout"]["confusion_matrix"]
+    )
+
+
+def test_same_seed_same_selection_and_threshold(tmp_path, small_run):
+    again = run_graph(tmp_path, "again")
+    first = value(small_run, "decision_threshold")
+    second = value(again, "decision_threshold")
+    assert first["value"] == second["value"]
+    assert (
+        value(small_run, "strategy_comparison")["table"]
+        == value(again, "strategy_comparison")["table"]
+    )
+    report_a = json.dumps(value(small_run, "evaluation_report")["holdout"], sort_keys=True)
+    report_b = json.dumps(value(again, "evaluation_report")["holdout"], sort_keys=True)
+    assert report_a == report_b
