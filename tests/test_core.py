@@ -1,0 +1,264 @@
+"""Unit tests of the pure core on small frames."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from imbal_pipeline.core import data, selection, split, strategies, threshold
+from imbal_pipeline.core.preprocess import Preprocessor, fit_preprocessor
+from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, Settings, SettingsError
+
+
+def _frame(n=1000, pos=50, seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    y = np.zeros(n, dtype=int)
+    y[rng.choice(n, pos, replace=False)] = 1
+    return pd.DataFrame(
+        {
+            "x 1": rng.normal(size=n) + y,
+            "größe": rng.normal(size=n),
+            "kind": rng.choice(["a", "b", "c"], n),
+            "target": y,
+        }
+    )
+
+
+SETTINGS = Settings(target="target", n_folds=3, data_path="x.csv")
+
+
+# --- tiers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("neg", "pos", "tier"),
+    [
+        (400, 100, "balanced"),
+        (500, 100, "mild"),
+        (1999, 100, "mild"),
+        (2000, 100, "moderate"),
+        (9999, 100, "moderate"),
+        (10000, 100, "severe"),
+        (100000, 10, "severe"),
+    ],
+)
+def test_imbalance_tiers_follow_the_brief(neg, pos, tier):
+    train = pd.DataFrame({LABEL: [0] * neg + [1] * pos})
+    profile = split.imbalance_profile(train)
+    assert profile["tier"] == tier
+    assert profile["ratio"] == pytest.approx(neg / pos, rel=1e-3)
+    assert profile["recommendation"]
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def test_row_ids_are_stable_unique_and_content_based():
+    frame = pd.concat([_frame(), _frame().iloc[:3]], ignore_index=True)  # 3 duplicate rows
+    a = data.prepare_frame(frame, SETTINGS)
+    b = data.prepare_frame(frame, SETTINGS)
+    assert a[ROW_ID].is_unique
+    assert (a[ROW_ID] == b[ROW_ID]).all()
+    shuffled = data.prepare_frame(frame.sample(frac=1, random_state=1), SETTINGS)
+    assert set(shuffled[ROW_ID]) == set(a[ROW_ID])
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda f: f.drop(columns="target"), "target column 'target' not in the data"),
+        (lambda f: f.assign(target=0), "only one class"),
+        (lambda f: f.assign(target=np.arange(len(f)) % 3), "multi-class is not yet supported"),
+        (lambda f: f.assign(target=f["target"].astype(float).where(f.index > 0)), "missing labels"),
+    ],
+)
+def test_bad_targets_give_one_line_errors(mutate, message):
+    with pytest.raises(data.DataError, match=message) as info:
+        data.prepare_frame(mutate(_frame()), SETTINGS)
+    assert "\n" not in str(info.value)
+
+
+def test_positive_label_maps_text_and_multiclass_targets():
+    frame = _frame().assign(target=lambda f: np.where(f["target"] == 1, "fraud", "ok"))
+    assert data.prepare_frame(frame, SETTINGS)[LABEL].sum() == 50  # the rarer class
+    three = frame.assign(target=lambda f: np.where(f.index % 7 == 0, "other", f["target"]))
+    s = Settings(target="target", positive_label="fraud", data_path="x.csv")
+    assert data.prepare_frame(three, s)[LABEL].sum() == (three["target"] == "fraud").sum()
+
+
+def test_schema_treats_text_as_categorical_and_excludes_target_and_id():
+    frame = data.prepare_frame(_frame(), SETTINGS)
+    schema = data.feature_schema(frame, SETTINGS)
+    assert schema == {"numeric": ["x 1", "größe"], "categorical": ["kind"]}
+
+
+def test_settings_reject_bad_values_with_the_fix():
+    with pytest.raises(SettingsError, match="choose from"):
+        Settings(objective="accuracy")
+    with pytest.raises(SettingsError, match="must start with 'none'"):
+        Settings(strategies=("smote",))
+    with pytest.raises(SettingsError, match="at least 2"):
+        Settings(n_folds=1)
+
+
+# --- split and folds -------------------------------------------------------------------------
+
+
+def test_holdout_is_stratified_and_folds_partition_training():
+    frame = data.prepare_frame(_frame(2000, 100), SETTINGS)
+    marked = split.split_holdout(frame, 0.2, seed=0)
+    train, holdout = split.training_part(marked), split.holdout_part(marked)
+    assert len(holdout) == 400 and holdout[LABEL].sum() == 20
+    folds = split.make_folds(train, 4, seed=0)
+    assert sorted(folds[ROW_ID]) == sorted(train[ROW_ID])
+    per_fold = folds.merge(train[[ROW_ID, LABEL]]).groupby(FOLD)[LABEL].sum()
+    assert list(per_fold) == [20, 20, 20, 20]
+
+
+def test_fewer_positives_than_folds_is_a_clear_error():
+    frame = data.prepare_frame(_frame(500, 3), SETTINGS)
+    with pytest.raises(data.DataError, match="lower --folds"):
+        split.make_folds(frame, 5, seed=0)
+
+
+# --- preprocessing -------------------------------------------------------------------------
+
+
+def test_preprocessor_round_trips_json_and_maps_unseen_categories_to_missing():
+    frame = data.prepare_frame(_frame(), SETTINGS)
+    frame.loc[::10, "größe"] = np.nan
+    schema = data.feature_schema(frame, SETTINGS)
+    pre = fit_preprocessor(frame, schema, frame[ROW_ID].to_numpy())
+    again = Preprocessor.from_json(pre.to_json())
+    new = frame.head(3).assign(kind=["a", "zzz", None])
+    out = again.transform(new)
+    assert not np.isnan(out).any()
+    codes = out[:, again.categorical_indices[0]]
+    assert codes[1] == -1.0  # unseen in training
+    assert pre.indicators == ["größe"]
+    np.testing.assert_array_equal(pre.transform(frame), again.transform(frame))
+
+
+# --- strategies ----------------------------------------------------------------------------
+
+
+def _xy(n_neg=500, n_pos=20, seed=0):
+    rng = np.random.default_rng(seed)
+    X = np.vstack([rng.normal(size=(n_neg, 3)), rng.normal(1.5, size=(n_pos, 3))])
+    y = np.r_[np.zeros(n_neg), np.ones(n_pos)].astype(np.int8)
+    return X, y, np.arange(len(y), dtype=np.int64) * 7 + 3
+
+
+def test_class_weight_is_neg_over_pos_and_keeps_rows():
+    X, y, ids = _xy()
+    r = strategies.resample(X, y, ids, "class_weight", seed=0, ratio=0.5, cat_idx=[])
+    assert r.scale_pos_weight == pytest.approx(25.0)
+    assert list(r.kept_row_ids) == list(ids) and len(r.synthetic_y) == 0
+
+
+def test_smote_reaches_the_promised_ratio_with_marked_synthetic_rows():
+    X, y, ids = _xy()
+    r = strategies.resample(X, y, ids, "smote", seed=0, ratio=0.5, cat_idx=[])
+    assert r.audit["rows_after"] == {"0": 500, "1": 250}
+    assert r.audit["synthetic_rows"] == 230 == len(r.synthetic_y)
+    assert (r.synthetic_y == 1).all()
+    assert list(r.kept_row_ids) == list(ids)
+
+
+def test_undersample_keeps_only_original_rows_at_the_ratio():
+    X, y, ids = _xy()
+    r = strategies.resample(X, y, ids, "undersample", seed=0, ratio=0.5, cat_idx=[])
+    assert r.audit["rows_after"] == {"0": 40, "1": 20}
+    assert set(r.kept_row_ids) <= set(ids) and len(r.synthetic_y) == 0
+
+
+def test_tiny_minority_adapts_k_or_skips_with_a_reason():
+    X, y, ids = _xy(n_pos=3)
+    r = strategies.resample(X, y, ids, "smote", seed=0, ratio=0.5, cat_idx=[])
+    assert r.skipped is None
+    assert r.audit["steps"][0]["params"]["k_neighbors"] == 2
+    assert "lowered" in r.audit["note"]
+    X, y, ids = _xy(n_pos=1)
+    for name in ("smote", "borderline_smote", "smoteenn"):
+        r = strategies.resample(X, y, ids, name, seed=0, ratio=0.5, cat_idx=[])
+        assert r.skipped and "at least 2" in r.skipped
+
+
+def test_smoteenn_logs_both_steps_and_its_removals():
+    X, y, ids = _xy(n_pos=40)
+    r = strategies.resample(X, y, ids, "smoteenn", seed=0, ratio=0.5, cat_idx=[])
+    assert [s["step"] for s in r.audit["steps"]] == ["SMOTE", "EditedNearestNeighbours"]
+    assert r.audit["removed_rows"] == len(y) - len(r.kept_row_ids) > 0
+
+
+# --- threshold -----------------------------------------------------------------------------
+
+
+def _scores():
+    y = np.array([0, 0, 0, 0, 1, 0, 1, 1, 0, 1])
+    s = np.array([0.05, 0.1, 0.2, 0.3, 0.35, 0.4, 0.6, 0.7, 0.75, 0.9])
+    return y, s
+
+
+def test_f1_threshold_maximizes_f1_and_is_not_half():
+    y, s = _scores()
+    t = threshold.tune_threshold(y, s, np.arange(10), Settings(objective="f1"))
+    pred = s >= t["value"]
+    tp = (pred & (y == 1)).sum()
+    f1 = 2 * tp / (pred.sum() + y.sum())
+    assert f1 == pytest.approx(t["at_threshold"]["f1"])
+    best = max(2 * ((s >= c) & (y == 1)).sum() / ((s >= c).sum() + 4) for c in s)
+    assert f1 == pytest.approx(best)
+    assert 0 < t["value"] < 1
+
+
+def test_cost_objective_flags_more_when_misses_are_expensive():
+    y, s = _scores()
+    cheap = threshold.tune_threshold(
+        y, s, np.arange(10), Settings(objective="cost", fp_cost=10, fn_cost=1)
+    )
+    dear = threshold.tune_threshold(
+        y, s, np.arange(10), Settings(objective="cost", fp_cost=1, fn_cost=100)
+    )
+    assert dear["value"] < cheap["value"]
+    assert dear["at_threshold"]["recall"] == 1.0
+
+
+def test_recall_objective_meets_the_target_with_best_precision():
+    y, s = _scores()
+    t = threshold.tune_threshold(
+        y, s, np.arange(10), Settings(objective="recall", recall_target=0.75)
+    )
+    pred = s >= t["value"]
+    assert (pred & (y == 1)).sum() / 4 >= 0.75
+    assert t["at_threshold"]["precision"] == pytest.approx(0.75)
+
+
+def test_threshold_curve_is_kept_on_a_grid():
+    y, s = _scores()
+    curve = threshold.threshold_curve(y, s, Settings())
+    assert len(curve) == 201 and curve["recall"].iloc[0] == 1.0
+    assert curve["recall"].is_monotonic_decreasing
+
+
+# --- selection -----------------------------------------------------------------------------
+
+
+def _row(mean, std, folds=5):
+    return {"pr_auc_mean": mean, "pr_auc_std": std, "folds": folds}
+
+
+def test_selection_prefers_the_simplest_within_one_standard_error():
+    table = {"none": _row(0.50, 0.05), "class_weight": _row(0.60, 0.05), "smote": _row(0.62, 0.05)}
+    name, why = selection.select_strategy(table)
+    assert name == "class_weight"  # 0.60 >= 0.62 - 0.05/sqrt(5)
+    assert "smote" in why and "simpler" in why
+
+
+def test_selection_takes_a_complex_strategy_that_wins_beyond_noise():
+    table = {"none": _row(0.50, 0.01), "class_weight": _row(0.55, 0.01), "smote": _row(0.70, 0.01)}
+    assert selection.select_strategy(table)[0] == "smote"
+
+
+def test_skipped_strategies_are_never_selected():
+    table = {"none": _row(0.5, 0.01), "smote": {**_row(None, None), "skipped": "why"}}
+    assert selection.select_strategy(table)[0] == "none"
