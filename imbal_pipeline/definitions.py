@@ -19,6 +19,16 @@ def storage_dir() -> str:
     return str(Path(home).resolve() / "storage")
 
 
+def executor_config(lgbm_threads: int) -> dict:
+    """Multiprocess executor settings: at most cores // threads steps at once."""
+    # Step processes fork from a server that has already imported the heavy libraries:
+    # a fresh interpreter per step would spend ~6 s importing them on this machine.
+    return {
+        "max_concurrent": max_concurrent_steps(lgbm_threads),
+        "start_method": {"forkserver": {"preload_modules": ["imbal_pipeline.definitions"]}},
+    }
+
+
 def build_definitions(n_folds: int, lgbm_threads: int = 1) -> dg.Definitions:
     """The whole graph with one asset per fold for `n_folds` folds."""
     assets = [
@@ -34,15 +44,8 @@ def build_definitions(n_folds: int, lgbm_threads: int = 1) -> dg.Definitions:
         training.baseline_model,
         evaluation.evaluation_report,
     ]
-    # Each LightGBM fit uses `lgbm_threads`; steps x threads must not exceed the cores.
-    # Step processes fork from a server that has already imported the heavy libraries:
-    # a fresh interpreter per step would spend ~6 s importing them on this machine.
-    executor = dg.multiprocess_executor.configured(
-        {
-            "max_concurrent": max_concurrent_steps(lgbm_threads),
-            "start_method": {"forkserver": {"preload_modules": ["imbal_pipeline.definitions"]}},
-        }
-    )
+    # Each LightGBM fit uses `lgbm_threads` threads; steps x threads must not exceed the cores.
+    executor = dg.multiprocess_executor.configured(executor_config(lgbm_threads))
     job = dg.define_asset_job(JOB_NAME, selection=dg.AssetSelection.all())
     return dg.Definitions(
         assets=assets,

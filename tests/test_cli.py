@@ -1,0 +1,167 @@
+"""The command line as a user runs it: through a Dagster instance and the multiprocess executor."""
+
+import json
+import os
+import subprocess
+import sys
+
+import dagster as dg
+import pytest
+
+from imbal_pipeline.cli import build_parser
+
+CLI = [sys.executable, "-m", "imbal_pipeline.cli"]
+
+
+def _run(args, home, cwd):
+    env = {**os.environ, "DAGSTER_HOME": str(home), "GX_ANALYTICS_ENABLED": "false"}
+    return subprocess.run(CLI + args, capture_output=True, text=True, env=env, cwd=cwd, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory, split_files):
+    train_csv, _ = split_files
+    root = tmp_path_factory.mktemp("cli")
+    out = root / "out"
+    proc = _run(
+        [
+            "run",
+            "--data",
+            str(train_csv),
+            "--target",
+            "is_fraud",
+            "--out",
+            str(out),
+            "--folds",
+            "3",
+            "--subgroup",
+            "region",
+            "--objective",
+            "cost",
+            "--fp-cost",
+            "1",
+            "--fn-cost",
+            "20",
+            "--seed",
+            "3",
+        ],
+        root / "home",
+        root,
+    )
+    return proc, out, root / "home"
+
+
+def test_cli_run_writes_the_report_files(cli_run):
+    proc, out, _ = cli_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in (
+        "report.json",
+        "report.html",
+        "report.md",
+        "pr_curve.png",
+        "threshold_curve.png",
+        "confusion_matrix.png",
+    ):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "report.json").read_text())
+    assert report["threshold"]["objective"] == "cost"
+    assert report["threshold"]["params"] == {"fp_cost": 1.0, "fn_cost": 20.0}
+    assert report["settings"]["seed"] == 3
+    assert set(report["cv"]) == {
+        "none",
+        "class_weight",
+        "undersample",
+        "smote",
+        "borderline_smote",
+        "smoteenn",
+    }
+    assert "report:" in proc.stdout and "PR-AUC" in proc.stdout
+
+
+def test_cli_run_is_recorded_in_the_instance_with_one_step_per_fold(cli_run):
+    proc, _, home = cli_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 1
+        assert runs[0].job_name == "imbal_pipeline"
+        stats = instance.get_run_step_stats(runs[0].run_id)
+        steps = {s.step_key for s in stats}
+        for k in range(3):
+            assert {f"fold_{k}_training_sets", f"fold_{k}_models"} <= steps
+        records = instance.get_records_for_run(runs[0].run_id).records
+        pids = {
+            r.event_log_entry.dagster_event.pid
+            for r in records
+            if r.event_log_entry.step_key and r.event_log_entry.dagster_event
+        }
+        assert len(pids) > 1, "steps must run in their own processes (multiprocess executor)"
+        # Steps overlap (folds in parallel) but never more than the cores allow.
+        spans = [(s.start_time, s.end_time) for s in stats if s.start_time and s.end_time]
+        overlap = max(sum(a <= t < b for a, b in spans) for t, _ in spans)
+        assert 1 <= overlap <= (os.cpu_count() or 1)
+        materialized = instance.get_latest_materialization_event(dg.AssetKey("evaluation_report"))
+        assert materialized is not None and materialized.run_id == runs[0].run_id
+
+
+def test_failed_step_exits_non_zero_with_a_one_line_reason(tmp_path, split_files):
+    train_csv, _ = split_files
+    proc = _run(
+        [
+            "run",
+            "--data",
+            str(train_csv),
+            "--target",
+            "no_such_column",
+            "--out",
+            str(tmp_path / "out"),
+            "--folds",
+            "3",
+        ],
+        tmp_path / "home",
+        tmp_path,
+    )
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("imbal-pipeline: error: step raw_data failed:")
+    assert "target column 'no_such_column' not in the data" in last and "fix --target" in last
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--data", "missing.csv", "--target", "y"], "file not found"),
+        (["run", "--data", "x.csv"], "--target is required"),
+        (["run", "--folds", "1"], "at least 2"),
+        (["run", "--strategies", "smote,none"], "must start with 'none'"),
+        (["run", "--objective", "accuracy"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line_before_any_run(tmp_path, args, message):
+    proc = _run(args, tmp_path / "home", tmp_path)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert not (tmp_path / "home" / "history").exists()  # no run was launched
+
+
+def test_help_explains_every_option():
+    text = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+    for option in (
+        "--data",
+        "--target",
+        "--out",
+        "--positive-label",
+        "--test-data",
+        "--objective",
+        "--beta",
+        "--fp-cost",
+        "--fn-cost",
+        "--recall-target",
+        "--folds",
+        "--seed",
+        "--categorical",
+        "--subgroup",
+        "--id",
+    ):
+        assert option in text, option
