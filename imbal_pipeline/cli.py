@@ -121,6 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="rows of generated data when no --data (default %(default)s)",
     )
     run.add_argument("--verbose", action="store_true", help="show Dagster's step log")
+    ui = sub.add_parser(
+        "ui",
+        help="open the Dagster UI (dagster dev) on the same instance the runs use",
+        description="Start `dagster dev` with $DAGSTER_HOME set up as for `run`.",
+    )
+    ui.add_argument("--port", type=int, default=3000, help="web port (default %(default)s)")
+    ui.add_argument(
+        "--folds", type=int, default=5, help="fold assets in the graph (default %(default)s)"
+    )
     return parser
 
 
@@ -232,6 +241,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Replace this process with `dagster dev` on the local instance."""
+    home = ensure_home()
+    os.environ["IMBAL_PIPELINE_FOLDS"] = str(args.folds)
+    print(f"Dagster UI on http://127.0.0.1:{args.port} with instance {home}")
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "dev", "-m", "imbal_pipeline.definitions", "-p", str(args.port)]
+    os.execv(command[0], command)
+    return 0  # not reached
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `imbal-pipeline`."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -239,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return cmd_run(args)
-    return 2
+    return cmd_ui(args)
 
 
 if __name__ == "__main__":
