@@ -37,6 +37,7 @@ def evaluation_report(
     )
     report["run_id"] = context.run_id
     path = evaluation.write_report(report, arrays, decision_threshold["curve"], s.output_dir)
+    exported = evaluation.export_model(final_model, s.output_dir)
     out = Path(path).parent
     table = (
         pd.DataFrame(
@@ -44,6 +45,7 @@ def evaluation_report(
                 "selected @ tuned": report["holdout"],
                 "selected @ 0.5": report["holdout_at_0_5"],
                 "baseline @ 0.5": report["baseline_holdout"],
+                "baseline @ its tuned": report["baseline_holdout_tuned"],
             }
         )
         .loc[list(HEADLINE)]
@@ -54,6 +56,7 @@ def evaluation_report(
         report,
         metadata={
             "report": dg.MetadataValue.path(str(path.resolve())),
+            "model": dg.MetadataValue.path(str(exported["model"].resolve())),
             "selected_strategy": report["selected_strategy"],
             "threshold": dg.MetadataValue.float(report["threshold"]["value"]),
             "holdout_pr_auc": dg.MetadataValue.float(holdout["pr_auc"] or float("nan")),

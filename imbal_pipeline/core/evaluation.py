@@ -12,8 +12,9 @@ import pandas as pd
 from sklearn.metrics import precision_recall_curve
 
 from imbal_pipeline.core import metrics, plots, report
-from imbal_pipeline.core.settings import LABEL, Settings
-from imbal_pipeline.core.training import score_frame
+from imbal_pipeline.core import threshold as threshold_core
+from imbal_pipeline.core.settings import LABEL, ROW_ID, STRATEGY, Settings
+from imbal_pipeline.core.training import SCORE, score_frame
 
 PROBABILITY_NOTE = (
     "Scores are not calibrated probabilities: scale_pos_weight and resampling shift them "
@@ -40,6 +41,14 @@ def build_report(
     holdout_metrics = metrics.binary_metrics(y, scores, threshold, beta)
     at_half = metrics.binary_metrics(y, scores, 0.5, beta)
     base_metrics = metrics.binary_metrics(y, base_scores, 0.5, beta)
+    # The baseline also gets its own threshold, tuned the same way on its out-of-fold scores,
+    # so the comparison separates "handling imbalance" from "tuning the threshold".
+    oof = comparison["oof"]
+    base_oof = oof[oof[STRATEGY] == "none"]
+    base_threshold = threshold_core.tune_threshold(
+        base_oof[LABEL], base_oof[SCORE], base_oof[ROW_ID], settings
+    )["value"]
+    base_tuned = metrics.binary_metrics(y, base_scores, base_threshold, beta)
     subgroups = {
         column: metrics.subgroup_metrics(y, scores, holdout[column].to_numpy(), threshold)
         for column in settings.subgroup_columns
@@ -100,6 +109,7 @@ def build_report(
         "holdout": holdout_metrics,
         "holdout_at_0_5": at_half,
         "baseline_holdout": base_metrics,
+        "baseline_holdout_tuned": base_tuned,
         "subgroups": subgroups,
         "audits": audits,
         "fold_audits": comparison.get("audits", {}),
@@ -171,3 +181,31 @@ def write_report(report_dict: dict, arrays: dict, curve: pd.DataFrame, out_dir: 
     tmp.write_text(json.dumps(report_dict, indent=2, allow_nan=False))
     tmp.replace(path)
     return path
+
+
+def export_model(final: dict, out_dir: str | Path) -> dict[str, Path]:
+    """Write the final model as LightGBM text plus a JSON of preprocessing and threshold."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model_path, meta_path = out / "model.txt", out / "model.json"
+    model_path.write_text(final["model"].model_to_string())
+    meta = {
+        "format": "imbal_pipeline model v1: LightGBM text model + this JSON; no pickle",
+        "strategy": final["strategy"],
+        "threshold": final["threshold"],
+        "objective": final["objective"],
+        "preprocessor": final["preprocessor"],
+        "audit": final["audit"],
+        "note": PROBABILITY_NOTE,
+    }
+    meta_path.write_text(json.dumps(_clean(meta), indent=2, allow_nan=False))
+    return {"model": model_path, "preprocessing": meta_path}
+
+
+def load_model(out_dir: str | Path):
+    """Load an exported model: (booster, preprocessing JSON with threshold)."""
+    import lightgbm as lgb
+
+    out = Path(out_dir)
+    meta = json.loads((out / "model.json").read_text())
+    return lgb.Booster(model_str=(out / "model.txt").read_text()), meta

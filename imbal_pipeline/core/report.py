@@ -297,6 +297,8 @@ def _holdout(report: Mapping) -> list[Block]:
         ("holdout_at_0_5", "Selected @ 0.5"),
         ("baseline_holdout", "Baseline (none) @ 0.5"),
     ]
+    if _map(report, "baseline_holdout_tuned"):
+        columns.append(("baseline_holdout_tuned", "Baseline (none) @ its tuned threshold"))
     data = [_map(report, key) for key, _ in columns]
     headers = ["Metric"]
     for (_, label), d in zip(columns, data, strict=True):
