@@ -120,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=50_000,
         help="rows of generated data when no --data (default %(default)s)",
     )
+    run.add_argument(
+        "--contract",
+        help="your GX 1.x suite (JSON) for the raw data; without it a contract is derived from "
+        "the first run and later runs are checked against it",
+    )
+    run.add_argument("--sep", default=",", help="CSV delimiter (default %(default)r)")
     run.add_argument("--verbose", action="store_true", help="show Dagster's step log")
     ui = sub.add_parser(
         "ui",
@@ -156,6 +162,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         recall_target=args.recall_target,
         generated_rows=args.rows,
         output_dir=str(Path(args.out).resolve()),
+        sep=args.sep,
+        contract_path=str(Path(args.contract).resolve()) if args.contract else None,
     )
 
 
@@ -180,7 +188,15 @@ def run_config(settings: Settings, verbose: bool) -> dict:
 
 
 def _failure_reason(result) -> str:
-    """First failed step and the one-line reason its error gave."""
+    """The first failed blocking check, else the first failed step, as one line."""
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed and evaluation.severity.value == "ERROR":
+                message = evaluation.metadata.get("message")
+                message = getattr(message, "value", message) or "see the Dagster UI"
+                asset = evaluation.asset_key.to_user_string()
+                return f"check {asset}:{evaluation.check_name} failed: {message}"
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
@@ -202,7 +218,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"imbal-pipeline: error: {exc}", file=sys.stderr)
         return 2
-    for label, path in (("--data", settings.data_path), ("--test-data", settings.test_data_path)):
+    for label, path in (
+        ("--data", settings.data_path),
+        ("--test-data", settings.test_data_path),
+        ("--contract", settings.contract_path),
+    ):
         if path is not None and not Path(path).is_file():
             print(
                 f"imbal-pipeline: error: {label} file not found: {path}; check the path",

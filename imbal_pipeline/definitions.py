@@ -21,11 +21,14 @@ def storage_dir() -> str:
 
 def executor_config(lgbm_threads: int) -> dict:
     """Multiprocess executor settings: at most cores // threads steps at once."""
-    # Step processes fork from a server that has already imported the heavy libraries:
-    # a fresh interpreter per step would spend ~6 s importing them on this machine.
+    # Step processes fork from a server that has already imported the heavy libraries
+    # (GX too, which the code location itself never imports): a fresh interpreter per step
+    # would spend ~6 s importing them on this machine.
     return {
         "max_concurrent": max_concurrent_steps(lgbm_threads),
-        "start_method": {"forkserver": {"preload_modules": ["imbal_pipeline.definitions"]}},
+        "start_method": {
+            "forkserver": {"preload_modules": ["imbal_pipeline.definitions", "great_expectations"]}
+        },
     }
 
 
@@ -42,8 +45,8 @@ def build_definitions(n_folds: int, lgbm_threads: int = 1) -> dg.Definitions:
         decision.decision_threshold,
         training.final_model,
         training.baseline_model,
-        evaluation.evaluation_report,
     ]
+    assets.append(evaluation.make_evaluation_report([key for a in assets for key in a.check_keys]))
     # Each LightGBM fit uses `lgbm_threads` threads; steps x threads must not exceed the cores.
     executor = dg.multiprocess_executor.configured(executor_config(lgbm_threads))
     job = dg.define_asset_job(JOB_NAME, selection=dg.AssetSelection.all())

@@ -45,6 +45,9 @@ class PipelineConfig(dg.ConfigurableResource):
     num_leaves: int = 31
     lgbm_threads: int = 1
     output_dir: str = "imbal_output"
+    sep: str = ","
+    contract_path: str | None = None
+    contracts_dir: str | None = None
 
     def settings(self) -> Settings:
         """The pure settings object the core works with."""

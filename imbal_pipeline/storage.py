@@ -11,6 +11,11 @@ import lightgbm as lgb
 import pandas as pd
 
 MANIFEST = "manifest.json"
+GATE_KEY = "gate"  # output metadata key carrying the asset's check verdict
+
+
+class FailedGateError(RuntimeError):
+    """An upstream value whose blocking checks failed; it must not be consumed."""
 
 
 def _to_json_ready(value):
@@ -24,12 +29,15 @@ def _to_json_ready(value):
     return value
 
 
-def write_bundle(directory: Path, value) -> None:
+def write_bundle(directory: Path, value, gate: str = "unchecked") -> None:
     """Write a DataFrame, or a dict of DataFrames, boosters and JSON values, atomically."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        manifest: dict = {"kind": "frame" if isinstance(value, pd.DataFrame) else "dict"}
+        manifest: dict = {
+            "kind": "frame" if isinstance(value, pd.DataFrame) else "dict",
+            GATE_KEY: gate,
+        }
         items = {"value": value} if isinstance(value, pd.DataFrame) else value
         tables, models, plain = [], [], {}
         for key, item in items.items():
@@ -59,6 +67,11 @@ def write_bundle(directory: Path, value) -> None:
         raise
 
 
+def read_gate(directory: Path) -> str:
+    """The stored value's gate verdict: passed, failed: <checks>, or unchecked."""
+    return json.loads((directory / MANIFEST).read_text()).get(GATE_KEY, "unchecked")
+
+
 def read_bundle(directory: Path):
     """Inverse of `write_bundle`."""
     manifest = json.loads((directory / MANIFEST).read_text())
@@ -80,7 +93,9 @@ class BundleIOManager(dg.ConfigurableIOManager):
 
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         path = self._path(context.asset_key)
-        write_bundle(path, obj)
+        verdict = context.output_metadata.get(GATE_KEY)
+        verdict = getattr(verdict, "value", verdict) or "unchecked"
+        write_bundle(path, obj, gate=str(verdict))
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
 
     def load_input(self, context: dg.InputContext):
@@ -89,5 +104,12 @@ class BundleIOManager(dg.ConfigurableIOManager):
             raise FileNotFoundError(
                 f"no stored value for asset {context.asset_key.to_user_string()} at {path}; "
                 "materialize it first"
+            )
+        verdict = read_gate(path)
+        if verdict.startswith("failed"):
+            name = context.asset_key.to_user_string()
+            raise FailedGateError(
+                f"upstream {name} failed its checks ({verdict.removeprefix('failed: ')}); "
+                f"fix its input and rematerialize {name} first"
             )
         return read_bundle(path)

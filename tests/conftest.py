@@ -22,9 +22,16 @@ SMALL = {
 }
 
 
-def run_graph(tmp_path, name: str = "run", **overrides) -> dg.ExecuteInProcessResult:
+def run_graph(
+    tmp_path, name: str = "run", expect_success: bool = True, **overrides
+) -> dg.ExecuteInProcessResult:
     """Materialize the whole graph in-process; storage and report under tmp_path/name."""
-    values = {**SMALL, "output_dir": str(tmp_path / name / "report"), **overrides}
+    values = {
+        **SMALL,
+        "output_dir": str(tmp_path / name / "report"),
+        "contracts_dir": str(tmp_path / name / "contracts"),
+        **overrides,
+    }
     defs = build_definitions(values["n_folds"])
     result = dg.materialize(
         list(defs.assets),
@@ -32,10 +39,20 @@ def run_graph(tmp_path, name: str = "run", **overrides) -> dg.ExecuteInProcessRe
             "pipeline": PipelineConfig(**values),
             "io_manager": BundleIOManager(base_dir=str(tmp_path / name / "storage")),
         },
-        raise_on_error=True,
+        raise_on_error=expect_success,
     )
-    assert result.success
+    assert result.success or not expect_success
     return result
+
+
+def failed_checks(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    """Failed check evaluations of a run: "asset:check" -> message."""
+    out = {}
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed:
+            key = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+            out[key] = evaluation.metadata["message"].value
+    return out
 
 
 def value(result: dg.ExecuteInProcessResult, key: str):

@@ -35,7 +35,7 @@ def test_default_location_has_every_stage_and_five_fold_assets():
     for k in range(5):
         assert deps[f"fold_{k}_training_sets"] == {"holdout_split", "cv_folds"}
         assert deps[f"fold_{k}_models"] == {f"fold_{k}_training_sets"}
-    assert deps["strategy_comparison"] == {f"fold_{k}_models" for k in range(5)}
+    assert deps["strategy_comparison"] == {f"fold_{k}_models" for k in range(5)} | {"holdout_split"}
     assert deps["decision_threshold"] == {"strategy_comparison"}
     assert "holdout_split" not in deps["decision_threshold"]
     assert deps["imbalance_profile"] == {"holdout_split"}

@@ -1,10 +1,14 @@
 """Metadata helpers shared by the stage modules."""
 
 import base64
+import json
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+
+from imbal_pipeline.core.gates import WARN, Gate
+from imbal_pipeline.storage import GATE_KEY
 
 # Bumped when a stage's logic changes, so Dagster can tell stale assets apart.
 CODE_VERSION = "1"
@@ -31,3 +35,40 @@ def counts_meta(y: pd.Series) -> dict:
             float((len(y) - positives) / positives) if positives else float("nan")
         ),
     }
+
+
+def blocking_checks(key: str | dg.AssetKey, names: tuple[str, ...]) -> list[dg.AssetCheckSpec]:
+    """Blocking check specs beside an asset: a failed error-severity check stops downstream."""
+    return [dg.AssetCheckSpec(name, asset=key, blocking=True) for name in names]
+
+
+def _json_safe(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+def gated(value, metadata: dict, gates: list[Gate]):
+    """Yield the output, marked with its gate verdict, then one check result per gate.
+
+    The verdict travels with the stored value so that a later, separate materialization of a
+    downstream asset refuses a version whose gate failed.
+    """
+    failed = [g.name for g in gates if g.blocks]
+    warned = [g.name for g in gates if not g.passed and not g.blocks]
+    verdict = f"failed: {', '.join(failed)}" if failed else "passed"
+    yield dg.Output(
+        value,
+        metadata={**metadata, GATE_KEY: verdict, "gate_warnings": ", ".join(warned) or "none"},
+    )
+    for g in gates:
+        yield dg.AssetCheckResult(
+            check_name=g.name,
+            passed=g.passed,
+            severity=dg.AssetCheckSeverity.WARN
+            if g.severity == WARN
+            else dg.AssetCheckSeverity.ERROR,
+            description=g.message,
+            metadata={
+                "message": g.message,
+                "observed": dg.MetadataValue.json(_json_safe(g.observed)),
+            },
+        )

@@ -1,32 +1,106 @@
-"""Stage 1: raw data, the holdout split and the imbalance profile."""
+"""Stage 1: raw data, the holdout split and the imbalance profile, each gated."""
+
+import json
+import os
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from imbal_pipeline.assets.common import CODE_VERSION, counts_meta, md_table
-from imbal_pipeline.core import data, split
-from imbal_pipeline.core.settings import LABEL, SPLIT
+from imbal_pipeline.assets.common import CODE_VERSION, blocking_checks, counts_meta, gated, md_table
+from imbal_pipeline.core import contracts, data, gates, split
+from imbal_pipeline.core.settings import LABEL, ROW_ID, SPLIT, Settings
 from imbal_pipeline.core.synthetic import make_fraud_data
 from imbal_pipeline.resources import PipelineConfig
 
 HOLDOUT_SALT = 0x5EED_4B1D  # keeps holdout-file row ids apart from training-file ids
+RAW_CHECKS = (
+    "contract",
+    "schema_contract",
+    "no_empty_columns",
+    "no_infinities",
+    "no_mixed_types",
+    "enough_positives",
+    "constant_columns",
+)
+SPLIT_CHECKS = (
+    "contract",
+    "split_rates",
+    "straddling_duplicates",
+    "unseen_categories",
+    "leak_suspects",
+)
+PROFILE_CHECKS = ("profile_consistent",)
 
 
-@dg.asset(group_name="data", code_version=CODE_VERSION, kinds={"pandas"})
-def raw_data(pipeline: PipelineConfig) -> dg.Output[pd.DataFrame]:
+def _contracts_dir(s: Settings) -> Path:
+    home = os.environ.get("DAGSTER_HOME") or ".dagster_home"
+    return Path(s.contracts_dir or Path(home).resolve() / "contracts")
+
+
+def _schema_contract(frame: pd.DataFrame, schema: dict, s: Settings, others_pass: bool):
+    """The user's suite, or the derived one saved by an earlier run, or derive and save it."""
+    user = frame[[c for c in frame.columns if c not in (ROW_ID, LABEL)]]
+    if s.contract_path:
+        suite = contracts.load_suite(s.contract_path)
+        return gates.from_contract("schema_contract", contracts.validate(user, suite))
+    stem = Path(s.data_path).name.split(".")[0] if s.data_path else "generated"
+    path = _contracts_dir(s) / f"{stem}__{s.target}.json"
+    if path.is_file():
+        result = contracts.validate(user, contracts.load_suite(path))
+        gate = gates.from_contract("schema_contract", result)
+        if not gate.passed:
+            gate.message += f" (contract {path}: delete it if the change is intended)"
+        return gate
+    if not others_pass:
+        return gates.ok("schema_contract", "no contract saved yet; not derived from failing data")
+    suite = contracts.derive_contract(user, schema, s.target, f"{stem}__{s.target}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(suite, indent=2))
+    tmp.replace(path)
+    return gates.ok(
+        "schema_contract",
+        f"derived a contract from this data and saved it to "
+        f"{path}; later runs are checked against it",
+        path=str(path),
+    )
+
+
+@dg.asset(
+    group_name="data",
+    code_version=CODE_VERSION,
+    kinds={"pandas"},
+    check_specs=blocking_checks("raw_data", RAW_CHECKS),
+)
+def raw_data(pipeline: PipelineConfig):
     """The configured file (or embedded fraud-like data) with stable row ids and a 0/1 label."""
     s = pipeline.settings()
     if s.data_path is None:
         frame = make_fraud_data(s.generated_rows, s.generated_positive_rate, s.seed)
         source = f"generated fraud-like data (rows={s.generated_rows}, seed={s.seed})"
     else:
-        frame = data.read_table(s.data_path)
+        frame = data.read_table(s.data_path, s.sep)
         source = s.data_path
     prepared = data.prepare_frame(frame, s)
     schema = data.feature_schema(prepared, s)
-    return dg.Output(
+    checks = [
+        gates.from_contract(
+            "contract",
+            contracts.validate(
+                prepared, contracts.load_suite("raw_data"), {"min_rows": 2 * s.n_folds}
+            ),
+        ),
+        gates.no_empty_columns(prepared),
+        gates.no_infinities(prepared),
+        gates.no_mixed_types(prepared, s),
+        gates.enough_positives(prepared, s),
+        gates.constant_columns(prepared, s),
+    ]
+    checks.insert(1, _schema_contract(prepared, schema, s, not any(g.blocks for g in checks)))
+    yield from gated(
         prepared,
-        metadata={
+        {
             **counts_meta(prepared[LABEL]),
             "source": source,
             "positive_label": data.positive_label_of(prepared, s),
@@ -34,36 +108,77 @@ def raw_data(pipeline: PipelineConfig) -> dg.Output[pd.DataFrame]:
             "categorical_features": dg.MetadataValue.json(schema["categorical"]),
             "preview": dg.MetadataValue.md(prepared.head(5).to_markdown()),
         },
+        checks,
     )
 
 
-@dg.asset(group_name="data", code_version=CODE_VERSION, kinds={"pandas"})
-def holdout_split(pipeline: PipelineConfig, raw_data: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+@dg.asset(
+    group_name="data",
+    code_version=CODE_VERSION,
+    kinds={"pandas"},
+    check_specs=blocking_checks("holdout_split", SPLIT_CHECKS),
+)
+def holdout_split(pipeline: PipelineConfig, raw_data: pd.DataFrame):
     """Every row marked train or holdout: stratified, or the explicit holdout file."""
     s = pipeline.settings()
-    if s.test_data_path is None:
-        marked = split.split_holdout(raw_data, s.holdout_fraction, s.seed)
-        how = f"stratified {s.holdout_fraction:.0%} holdout, seed {s.seed}"
-    else:
-        holdout = data.prepare_frame(data.read_table(s.test_data_path), s, salt=HOLDOUT_SALT)
+    explicit = s.test_data_path is not None
+    if explicit:
+        holdout = data.prepare_frame(data.read_table(s.test_data_path, s.sep), s, salt=HOLDOUT_SALT)
         marked = split.join_explicit_holdout(raw_data, holdout)
         how = f"explicit holdout file {s.test_data_path}"
+    else:
+        marked = split.split_holdout(raw_data, s.holdout_fraction, s.seed)
+        how = f"stratified {s.holdout_fraction:.0%} holdout, seed {s.seed}"
+    schema = data.feature_schema(marked, s)
+    features = schema["numeric"] + schema["categorical"]
+    checks = [
+        gates.from_contract(
+            "contract", contracts.validate(marked, contracts.load_suite("holdout_split"))
+        ),
+        gates.split_rates(marked, explicit),
+        gates.straddling_duplicates(marked, features),
+        gates.unseen_categories(marked, schema["categorical"]),
+        gates.leak_suspects(split.training_part(marked), schema),
+    ]
     parts = marked.groupby(SPLIT)[LABEL].agg(rows="size", positives="sum")
     parts["prevalence"] = parts["positives"] / parts["rows"]
-    return dg.Output(marked, metadata={"how": how, "parts": md_table(parts)})
+    yield from gated(marked, {"how": how, "parts": md_table(parts)}, checks)
 
 
-@dg.asset(group_name="data", code_version=CODE_VERSION)
-def imbalance_profile(holdout_split: pd.DataFrame) -> dg.Output[dict]:
+@dg.asset(
+    group_name="data",
+    code_version=CODE_VERSION,
+    check_specs=blocking_checks("imbalance_profile", PROFILE_CHECKS),
+)
+def imbalance_profile(pipeline: PipelineConfig, holdout_split: pd.DataFrame):
     """Class counts, ratio, tier and the recommended start, on the training split only."""
-    profile = split.imbalance_profile(split.training_part(holdout_split))
-    return dg.Output(
+    s = pipeline.settings()
+    train = split.training_part(holdout_split)
+    profile = split.imbalance_profile(train)
+    consistent = (
+        profile["positives"] + profile["negatives"] == len(train)
+        and profile["positives"] >= s.n_folds
+    )
+    check = (
+        gates.ok(
+            "profile_consistent",
+            f"{profile['positives']} training positives for {s.n_folds} folds; counts add up",
+        )
+        if consistent
+        else gates.fail(
+            "profile_consistent",
+            f"only {profile['positives']} training positives "
+            f"for {s.n_folds} folds; lower --folds or give more data",
+        )
+    )
+    yield from gated(
         profile,
-        metadata={
+        {
             "tier": profile["tier"],
             "ratio": profile["ratio_text"],
             "positives": dg.MetadataValue.int(profile["positives"]),
             "negatives": dg.MetadataValue.int(profile["negatives"]),
             "recommendation": profile["recommendation"],
         },
+        [check],
     )

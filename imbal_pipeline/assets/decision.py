@@ -2,15 +2,19 @@
 
 import dagster as dg
 
-from imbal_pipeline.assets.common import CODE_VERSION, md_table
-from imbal_pipeline.core import threshold
+from imbal_pipeline.assets.common import CODE_VERSION, blocking_checks, gated, md_table
+from imbal_pipeline.core import gates, threshold
 from imbal_pipeline.core.settings import LABEL, ROW_ID, STRATEGY
 from imbal_pipeline.core.training import SCORE
 from imbal_pipeline.resources import PipelineConfig
 
 
-@dg.asset(group_name="decision", code_version=CODE_VERSION)
-def decision_threshold(pipeline: PipelineConfig, strategy_comparison: dict) -> dg.Output[dict]:
+@dg.asset(
+    group_name="decision",
+    code_version=CODE_VERSION,
+    check_specs=blocking_checks("decision_threshold", ("threshold_valid",)),
+)
+def decision_threshold(pipeline: PipelineConfig, strategy_comparison: dict):
     """Threshold for the chosen objective on the selected strategy's out-of-fold scores."""
     s = pipeline.settings()
     oof = strategy_comparison["oof"]
@@ -19,13 +23,15 @@ def decision_threshold(pipeline: PipelineConfig, strategy_comparison: dict) -> d
     curve = threshold.threshold_curve(chosen[LABEL], chosen[SCORE], s)
     tuned["strategy"] = strategy_comparison["selected"]
     tuned["curve"] = curve
-    return dg.Output(
+    training_rows = strategy_comparison["oof"][ROW_ID].nunique()
+    yield from gated(
         tuned,
-        metadata={
+        {
             "threshold": dg.MetadataValue.float(tuned["value"]),
             "objective": tuned["objective"],
             "params": dg.MetadataValue.json(tuned["params"]),
             "at_threshold": dg.MetadataValue.json(tuned["at_threshold"]),
             "curve (every 20th point)": md_table(curve.iloc[::20]),
         },
+        [gates.threshold_valid(tuned, training_rows)],
     )

@@ -6,66 +6,123 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from imbal_pipeline.assets.common import CODE_VERSION, md_table, png
-from imbal_pipeline.core import evaluation, split
+from imbal_pipeline.assets.common import CODE_VERSION, blocking_checks, gated, md_table, png
+from imbal_pipeline.core import evaluation, gates, split
 from imbal_pipeline.resources import PipelineConfig
 
 HEADLINE = ("pr_auc", "roc_auc", "f1", "fbeta", "mcc", "precision", "recall", "balanced_accuracy")
+QUALITY_CHECKS = ("beats_no_skill", "not_worse_than_baseline", "cv_holdout_gap")
 
 
-@dg.asset(group_name="evaluation", code_version=CODE_VERSION)
-def evaluation_report(
-    context: AssetExecutionContext,
-    pipeline: PipelineConfig,
-    holdout_split: pd.DataFrame,
-    imbalance_profile: dict,
-    strategy_comparison: dict,
-    decision_threshold: dict,
-    final_model: dict,
-    baseline_model: dict,
-) -> dg.Output[dict]:
-    """Holdout metrics at the tuned threshold and 0.5, the baseline, subgroups and plots."""
-    s = pipeline.settings()
-    report, arrays = evaluation.build_report(
-        split.holdout_part(holdout_split),
-        final_model,
-        baseline_model,
-        strategy_comparison,
-        decision_threshold,
-        imbalance_profile,
-        s,
-    )
-    report["run_id"] = context.run_id
-    path = evaluation.write_report(report, arrays, decision_threshold["curve"], s.output_dir)
-    exported = evaluation.export_model(final_model, s.output_dir)
-    out = Path(path).parent
-    table = (
-        pd.DataFrame(
+def _upstream_checks(context: AssetExecutionContext, keys: list) -> list[dict]:
+    """Latest verdict of every upstream check in the graph, for the report."""
+    records = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+    out = []
+    for key in sorted(keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
+        record = records.get(key)
+        evaluation_ = getattr(
+            getattr(getattr(record, "event", None), "dagster_event", None),
+            "event_specific_data",
+            None,
+        )
+        if evaluation_ is None or not hasattr(evaluation_, "passed"):
+            continue
+        message = evaluation_.metadata.get("message")
+        out.append(
             {
-                "selected @ tuned": report["holdout"],
-                "selected @ 0.5": report["holdout_at_0_5"],
-                "baseline @ 0.5": report["baseline_holdout"],
-                "baseline @ its tuned": report["baseline_holdout_tuned"],
+                "asset": key.asset_key.to_user_string(),
+                "check": key.name,
+                "passed": bool(evaluation_.passed),
+                "severity": evaluation_.severity.value.lower(),
+                "message": getattr(message, "value", message),
             }
         )
-        .loc[list(HEADLINE)]
-        .astype(float)
+    return out
+
+
+def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.AssetsDefinition:
+    """The report asset; it summarizes the verdicts of `upstream_checks`."""
+
+    @dg.asset(
+        group_name="evaluation",
+        code_version=CODE_VERSION,
+        check_specs=blocking_checks("evaluation_report", QUALITY_CHECKS),
     )
-    holdout = report["holdout"]
-    return dg.Output(
-        report,
-        metadata={
-            "report": dg.MetadataValue.path(str(path.resolve())),
-            "model": dg.MetadataValue.path(str(exported["model"].resolve())),
-            "selected_strategy": report["selected_strategy"],
-            "threshold": dg.MetadataValue.float(report["threshold"]["value"]),
-            "holdout_pr_auc": dg.MetadataValue.float(holdout["pr_auc"] or float("nan")),
-            "holdout_f1": dg.MetadataValue.float(holdout["f1"]),
-            "holdout_mcc": dg.MetadataValue.float(holdout["mcc"]),
-            "holdout": md_table(table),
-            "confusion_matrix": dg.MetadataValue.json(holdout["confusion_matrix"]),
-            "pr_curve": png(out / "pr_curve.png"),
-            "threshold_curve": png(out / "threshold_curve.png"),
-            "confusion_matrix_plot": png(out / "confusion_matrix.png"),
-        },
-    )
+    def evaluation_report(
+        context: AssetExecutionContext,
+        pipeline: PipelineConfig,
+        holdout_split: pd.DataFrame,
+        imbalance_profile: dict,
+        strategy_comparison: dict,
+        decision_threshold: dict,
+        final_model: dict,
+        baseline_model: dict,
+    ):
+        """Holdout metrics at the tuned threshold and 0.5, the baseline, subgroups and plots.
+
+        The quality gate runs here; a model that fails it gets its report but is not exported.
+        """
+        s = pipeline.settings()
+        report, arrays = evaluation.build_report(
+            split.holdout_part(holdout_split),
+            final_model,
+            baseline_model,
+            strategy_comparison,
+            decision_threshold,
+            imbalance_profile,
+            s,
+        )
+        report["run_id"] = context.run_id
+        quality = gates.quality_gate(
+            report, arrays["y"], arrays["scores"], arrays["baseline_scores"], s.seed
+        )
+        report["checks"] = _upstream_checks(context, upstream_checks) + [
+            {
+                "asset": "evaluation_report",
+                "check": g.name,
+                "passed": g.passed,
+                "severity": g.severity,
+                "message": g.message,
+            }
+            for g in quality
+        ]
+        report["quality_gate"] = "failed" if any(g.blocks for g in quality) else "passed"
+        path = evaluation.write_report(report, arrays, decision_threshold["curve"], s.output_dir)
+        model_meta = {}
+        if report["quality_gate"] == "passed":
+            exported = evaluation.export_model(final_model, s.output_dir)
+            model_meta = {"model": dg.MetadataValue.path(str(exported["model"].resolve()))}
+        out = Path(path).parent
+        table = (
+            pd.DataFrame(
+                {
+                    "selected @ tuned": report["holdout"],
+                    "selected @ 0.5": report["holdout_at_0_5"],
+                    "baseline @ 0.5": report["baseline_holdout"],
+                    "baseline @ its tuned": report["baseline_holdout_tuned"],
+                }
+            )
+            .loc[list(HEADLINE)]
+            .astype(float)
+        )
+        holdout = report["holdout"]
+        yield from gated(
+            report,
+            {
+                "report": dg.MetadataValue.path(str(path.resolve())),
+                **model_meta,
+                "selected_strategy": report["selected_strategy"],
+                "threshold": dg.MetadataValue.float(report["threshold"]["value"]),
+                "holdout_pr_auc": dg.MetadataValue.float(holdout["pr_auc"] or float("nan")),
+                "holdout_f1": dg.MetadataValue.float(holdout["f1"]),
+                "holdout_mcc": dg.MetadataValue.float(holdout["mcc"]),
+                "holdout": md_table(table),
+                "confusion_matrix": dg.MetadataValue.json(holdout["confusion_matrix"]),
+                "pr_curve": png(out / "pr_curve.png"),
+                "threshold_curve": png(out / "threshold_curve.png"),
+                "confusion_matrix_plot": png(out / "confusion_matrix.png"),
+            },
+            quality,
+        )
+
+    return evaluation_report

@@ -3,8 +3,8 @@
 import dagster as dg
 import pandas as pd
 
-from imbal_pipeline.assets.common import CODE_VERSION, md_table
-from imbal_pipeline.core import data, split, training
+from imbal_pipeline.assets.common import CODE_VERSION, blocking_checks, gated, md_table
+from imbal_pipeline.core import contracts, data, gates, split, training
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SettingsError
 from imbal_pipeline.resources import FOLDS_ENV, PipelineConfig
 
@@ -14,11 +14,20 @@ def fold_training_key(fold: int) -> dg.AssetKey:
     return dg.AssetKey(f"fold_{fold}_training_sets")
 
 
+FOLD_CHECKS = ("contract", "folds_partition")
+FOLD_SET_CHECKS = ("contract", "fold_hygiene", "resampling_promise")
+
+
 def make_cv_folds(n_folds: int) -> dg.AssetsDefinition:
     """The fold assignment asset for a graph built with `n_folds` fold assets."""
 
-    @dg.asset(group_name="folds", code_version=CODE_VERSION, kinds={"pandas"})
-    def cv_folds(pipeline: PipelineConfig, holdout_split: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    @dg.asset(
+        group_name="folds",
+        code_version=CODE_VERSION,
+        kinds={"pandas"},
+        check_specs=blocking_checks("cv_folds", FOLD_CHECKS),
+    )
+    def cv_folds(pipeline: PipelineConfig, holdout_split: pd.DataFrame):
         """StratifiedKFold over the training split only (seeded)."""
         s = pipeline.settings()
         if s.n_folds != n_folds:
@@ -30,7 +39,18 @@ def make_cv_folds(n_folds: int) -> dg.AssetsDefinition:
         folds = split.make_folds(train, s.n_folds, s.seed)
         table = folds.merge(train[[ROW_ID, LABEL]], on=ROW_ID).groupby(FOLD)[LABEL]
         summary = table.agg(validation_rows="size", validation_positives="sum")
-        return dg.Output(folds, metadata={"folds": md_table(summary), "seed": s.seed})
+        checks = [
+            gates.from_contract(
+                "contract",
+                contracts.validate(
+                    folds,
+                    contracts.load_suite("cv_folds"),
+                    {"max_fold": n_folds - 1, "n_folds": n_folds},
+                ),
+            ),
+            gates.folds_partition(folds, train, n_folds),
+        ]
+        yield from gated(folds, {"folds": md_table(summary), "seed": s.seed}, checks)
 
     return cv_folds
 
@@ -43,6 +63,7 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
         group_name="folds",
         code_version=CODE_VERSION,
         ins={"holdout_split": dg.AssetIn(), "cv_folds": dg.AssetIn()},
+        check_specs=blocking_checks(fold_training_key(fold), FOLD_SET_CHECKS),
         description=(
             f"Fold {fold}: preprocessing fitted on the fold's training rows, each strategy's "
             "resampled training portion, and the untouched validation portion."
@@ -67,9 +88,20 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
                 for name, a in bundle["audits"].items()
             }
         ).T
-        return dg.Output(
+        checks = [
+            gates.from_contract(
+                "contract",
+                contracts.validate(
+                    bundle["validation"][["__row_id", "__label"]],
+                    contracts.load_suite("fold_training_sets"),
+                ),
+            ),
+            gates.fold_sets_hygiene(bundle, train, cv_folds),
+            gates.resampling_promise(bundle, s.sampling_ratio),
+        ]
+        yield from gated(
             bundle,
-            metadata={
+            {
                 "fold": fold,
                 "training_rows": dg.MetadataValue.int(len(bundle["train"])),
                 "validation_rows": dg.MetadataValue.int(len(bundle["validation"])),
@@ -79,6 +111,7 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
                     bundle["preprocessor"]["fitted_on"]
                 ),
             },
+            checks,
         )
 
     return _asset

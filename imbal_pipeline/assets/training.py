@@ -3,12 +3,21 @@
 import dagster as dg
 import pandas as pd
 
-from imbal_pipeline.assets.common import CODE_VERSION, md_table
+from imbal_pipeline.assets.common import CODE_VERSION, blocking_checks, gated, md_table
 from imbal_pipeline.assets.folds import fold_training_key
-from imbal_pipeline.core import data, selection, split, training
+from imbal_pipeline.core import contracts, data, gates, selection, split, training
 from imbal_pipeline.resources import PipelineConfig
 
 COMPARISON_COLUMNS = ["pr_auc_mean", "pr_auc_std", "f1_mean", "mcc_mean", "folds", "skipped"]
+OOF_CHECKS = ("contract", "oof_coverage")
+MODEL_CHECKS = ("model_sane",)
+
+
+def _oof_checks(oof: pd.DataFrame, suite: str, row_ids, what: str) -> list:
+    return [
+        gates.from_contract("contract", contracts.validate(oof, contracts.load_suite(suite))),
+        gates.oof_coverage(oof, row_ids, what),
+    ]
 
 
 def fold_models_key(fold: int) -> dg.AssetKey:
@@ -26,18 +35,23 @@ def make_fold_models(fold: int) -> dg.AssetsDefinition:
         ins={"training_sets": dg.AssetIn(key=fold_training_key(fold))},
         kinds={"lightgbm"},
         description=f"Fold {fold}: one LightGBM per strategy and its out-of-fold scores.",
+        check_specs=blocking_checks(fold_models_key(fold), OOF_CHECKS),
     )
     def _asset(pipeline: PipelineConfig, training_sets: dict):
         bundle = training.fit_fold_models(training_sets, pipeline.settings())
         info = pd.DataFrame(bundle["fit_info"]).T[["rows", "positives", "synthetic_rows"]]
-        return dg.Output(
+        checks = _oof_checks(
+            bundle["oof"], "fold_models", training_sets["validation"]["__row_id"], "validation"
+        )
+        yield from gated(
             bundle,
-            metadata={
+            {
                 "fold": fold,
                 "fits": dg.MetadataValue.md(info.to_markdown()),
                 "skipped": dg.MetadataValue.json(bundle["skipped"]),
                 "oof_rows": dg.MetadataValue.int(bundle["oof"]["__row_id"].nunique()),
             },
+            checks,
         )
 
     return _asset
@@ -49,9 +63,15 @@ def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
     @dg.asset(
         group_name="decision",
         code_version=CODE_VERSION,
-        ins={f"fold_{k}": dg.AssetIn(key=fold_models_key(k)) for k in range(n_folds)},
+        ins={
+            "holdout_split": dg.AssetIn(),
+            **{f"fold_{k}": dg.AssetIn(key=fold_models_key(k)) for k in range(n_folds)},
+        },
+        check_specs=blocking_checks("strategy_comparison", OOF_CHECKS),
     )
-    def strategy_comparison(pipeline: PipelineConfig, **fold_models: dict):
+    def strategy_comparison(
+        pipeline: PipelineConfig, holdout_split: pd.DataFrame, **fold_models: dict
+    ):
         """PR-AUC, F1 and MCC per strategy over folds; the simplest within one SE of the best."""
         s = pipeline.settings()
         oof = pd.concat([m["oof"] for m in fold_models.values()], ignore_index=True)
@@ -61,25 +81,33 @@ def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
                 skipped.setdefault(name, f"fold {m['fold']}: {why}")
         result = selection.compare_strategies(oof, skipped, s)
         table = pd.DataFrame(result["table"]).T[COMPARISON_COLUMNS]
-        return dg.Output(
-            {**result, "oof": oof},
-            metadata={
+        train_ids = split.training_part(holdout_split)["__row_id"]
+        audits = {m["fold"]: m["audits"] for m in fold_models.values()}
+        yield from gated(
+            {**result, "oof": oof, "audits": audits},
+            {
                 "selected": result["selected"],
                 "reason": result["reason"],
                 "comparison": md_table(table),
             },
+            _oof_checks(oof, "strategy_comparison", train_ids, "training"),
         )
 
     return strategy_comparison
 
 
-@dg.asset(group_name="training", code_version=CODE_VERSION, kinds={"lightgbm"})
+@dg.asset(
+    group_name="training",
+    code_version=CODE_VERSION,
+    kinds={"lightgbm"},
+    check_specs=blocking_checks("final_model", MODEL_CHECKS),
+)
 def final_model(
     pipeline: PipelineConfig,
     holdout_split: pd.DataFrame,
     strategy_comparison: dict,
     decision_threshold: dict,
-) -> dg.Output[dict]:
+):
     """The selected strategy refitted on the whole training split, with its threshold."""
     s = pipeline.settings()
     train = split.training_part(holdout_split)
@@ -88,23 +116,31 @@ def final_model(
     )
     fitted["threshold"] = decision_threshold["value"]
     fitted["objective"] = decision_threshold["objective"]
-    return dg.Output(
+    yield from gated(
         fitted,
-        metadata={
+        {
             "strategy": fitted["strategy"],
             "threshold": dg.MetadataValue.float(fitted["threshold"]),
             "trees": dg.MetadataValue.int(fitted["fit_info"]["num_trees"]),
             "audit": dg.MetadataValue.json(fitted["audit"]),
         },
+        [gates.model_sane(fitted, train)],
     )
 
 
-@dg.asset(group_name="training", code_version=CODE_VERSION, kinds={"lightgbm"})
-def baseline_model(pipeline: PipelineConfig, holdout_split: pd.DataFrame) -> dg.Output[dict]:
+@dg.asset(
+    group_name="training",
+    code_version=CODE_VERSION,
+    kinds={"lightgbm"},
+    check_specs=blocking_checks("baseline_model", MODEL_CHECKS),
+)
+def baseline_model(pipeline: PipelineConfig, holdout_split: pd.DataFrame):
     """The no-handling baseline (`none`) refitted on the whole training split."""
     s = pipeline.settings()
     train = split.training_part(holdout_split)
     fitted = training.fit_final(train, data.feature_schema(train, s), "none", s)
-    return dg.Output(
-        fitted, metadata={"trees": dg.MetadataValue.int(fitted["fit_info"]["num_trees"])}
+    yield from gated(
+        fitted,
+        {"trees": dg.MetadataValue.int(fitted["fit_info"]["num_trees"])},
+        [gates.model_sane(fitted, train)],
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -14,24 +16,42 @@ class DataError(ValueError):
     """Input data that cannot be used; the message names the problem and the fix."""
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def _csv_header(path: Path, sep: str) -> list[str]:
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", newline="", encoding="utf-8", errors="replace") as fh:
+        return next(csv.reader(fh, delimiter=sep), [])
+
+
+def read_table(path: str | Path, sep: str = ",") -> pd.DataFrame:
     """Read a CSV (optionally gzipped) or Parquet file."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file not found: {path}; check the path")
     suffixes = "".join(path.suffixes).lower()
+    is_parquet = suffixes.endswith(".parquet") or suffixes.endswith(".pq")
     try:
-        if suffixes.endswith(".parquet") or suffixes.endswith(".pq"):
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path)
+        frame = pd.read_parquet(path) if is_parquet else pd.read_csv(path, sep=sep)
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"data file is empty: {path}; give a file with a header and rows") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(
-            f"cannot parse {path} ({first}); give a comma-separated CSV or a Parquet file"
+            f"cannot parse {path} ({first}); give a delimited text file (see --sep) or Parquet"
         ) from exc
+    if not is_parquet:
+        header = _csv_header(path, sep)
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:
+            raise DataError(f"duplicate column name {repeated[0]!r} in {path.name}; rename one")
+        if frame.shape[1] == 1:
+            only = str(frame.columns[0])
+            other = next((d for d in (";", "\t", "|", ",") if d != sep and d in only), None)
+            if other is not None:
+                shown = "\\t" if other == "\t" else other
+                raise DataError(
+                    f"{path.name} has one column; it looks {shown!r}-separated: "
+                    f"pass --sep '{shown}'"
+                )
     if frame.empty:
         raise DataError(f"data file has no rows: {path}; give a file with a header and rows")
     return frame

@@ -61,6 +61,9 @@ class Settings:
     num_leaves: int = 31
     lgbm_threads: int = 1
     output_dir: str = "imbal_output"
+    sep: str = ","
+    contract_path: str | None = None  # the user's GX suite for the raw data
+    contracts_dir: str | None = None  # where a derived default contract is kept
 
     def __post_init__(self) -> None:
         validate(self)

@@ -149,6 +149,7 @@ def resample(
     if not np.array_equal(X_res[: len(y)], X) or not np.array_equal(y_res[: len(y)], y):
         raise RuntimeError(f"{type(sampler).__name__} reordered the original rows")
     audit["steps"].append({"step": type(sampler).__name__, "params": _params(sampler)})
+    audit["rows_after_oversampling"] = _counts(np.asarray(y_res))
     keep = np.arange(len(y_res))
 
     if strategy == "smoteenn":

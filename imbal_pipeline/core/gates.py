@@ -1,0 +1,523 @@
+"""Python gates for the rules a GX suite cannot express; each returns one Gate per check."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from imbal_pipeline.core.preprocess import Preprocessor, fingerprint
+from imbal_pipeline.core.settings import (
+    FOLD,
+    LABEL,
+    RESERVED,
+    ROW_ID,
+    SPLIT,
+    STRATEGY,
+    Settings,
+)
+
+ERROR, WARN = "error", "warn"
+
+
+@dataclass
+class Gate:
+    """One check's verdict: a one-line message naming the problem and the fix, and what was seen."""
+
+    name: str
+    passed: bool
+    message: str
+    severity: str = ERROR
+    observed: dict = field(default_factory=dict)
+
+    @property
+    def blocks(self) -> bool:
+        """A failed error-severity gate stops everything downstream."""
+        return not self.passed and self.severity == ERROR
+
+
+def ok(name: str, message: str, **observed) -> Gate:
+    """A passing gate."""
+    return Gate(name, True, message, ERROR, observed)
+
+
+def fail(name: str, message: str, severity: str = ERROR, **observed) -> Gate:
+    """A failing gate (blocking unless severity is warn)."""
+    return Gate(name, False, message, severity, observed)
+
+
+def from_contract(name: str, result) -> Gate:
+    """A gate from a GX ContractResult."""
+    observed = {"expectations": result.evaluated, "failures": result.failures}
+    if result.success:
+        return ok(name, result.summary(), **observed)
+    return fail(name, result.summary(), **observed)
+
+
+def _user_columns(frame: pd.DataFrame) -> list:
+    return [c for c in frame.columns if c not in RESERVED]
+
+
+# --- raw data --------------------------------------------------------------------------------
+
+
+def no_empty_columns(frame: pd.DataFrame) -> Gate:
+    """No column may be entirely null."""
+    empty = [c for c in _user_columns(frame) if frame[c].isna().all()]
+    if empty:
+        return fail(
+            "no_empty_columns",
+            f"column {empty[0]!r} is entirely empty; drop it or fill it",
+            columns=[str(c) for c in empty],
+        )
+    return ok("no_empty_columns", "no column is entirely empty")
+
+
+def no_infinities(frame: pd.DataFrame) -> Gate:
+    """Numeric columns hold no +-inf (LightGBM and the samplers would misread them)."""
+    bad = {}
+    for column in _user_columns(frame):
+        if pd.api.types.is_float_dtype(frame[column].dtype):
+            count = int(np.isinf(frame[column].to_numpy(dtype=float)).sum())
+            if count:
+                bad[str(column)] = count
+    if bad:
+        column, count = next(iter(bad.items()))
+        return fail(
+            "no_infinities",
+            f"column {column!r} has {count} infinite values; replace them with NaN "
+            "or finite values",
+            columns=bad,
+        )
+    return ok("no_infinities", "no infinite values")
+
+
+def no_mixed_types(frame: pd.DataFrame, settings: Settings) -> Gate:
+    """A text column that is mostly numbers with some text is a data error, not a category."""
+    mixed = {}
+    for column in _user_columns(frame):
+        if column in settings.categorical or column in (settings.target, settings.id_column):
+            continue
+        series = frame[column]
+        if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+            continue
+        values = series.dropna()
+        if values.empty:
+            continue
+        numeric = pd.to_numeric(values.astype(str), errors="coerce")
+        share = float(numeric.notna().mean())
+        if 0.5 <= share < 1.0:
+            example = str(values[numeric.isna()].iloc[0])
+            mixed[str(column)] = {"numeric_share": round(share, 4), "example": example}
+    if mixed:
+        column, info = next(iter(mixed.items()))
+        return fail(
+            "no_mixed_types",
+            f"column {column!r} mixes numbers and text (e.g. {info['example']!r}); "
+            "clean it, or list it in --categorical if it is a category",
+            columns=mixed,
+        )
+    return ok("no_mixed_types", "no column mixes numbers and text")
+
+
+def enough_positives(frame: pd.DataFrame, settings: Settings) -> Gate:
+    """Enough positives for a holdout and the configured folds."""
+    positives = int(frame[LABEL].sum())
+    if settings.test_data_path is None:
+        needed = math.ceil(settings.n_folds / (1 - settings.holdout_fraction)) + 1
+    else:
+        needed = settings.n_folds
+    if positives < needed:
+        return fail(
+            "enough_positives",
+            f"only {positives} positives; {settings.n_folds} folds and a holdout need at "
+            f"least {needed}: lower --folds or give more data",
+            positives=positives,
+            needed=needed,
+        )
+    return ok(
+        "enough_positives",
+        f"{positives} positives (>= {needed} needed)",
+        positives=positives,
+        needed=needed,
+    )
+
+
+def constant_columns(frame: pd.DataFrame, settings: Settings) -> Gate:
+    """Constant columns carry no signal (warning only)."""
+    constant = [
+        str(c)
+        for c in _user_columns(frame)
+        if c != settings.target and frame[c].nunique(dropna=False) <= 1
+    ]
+    if constant:
+        return fail(
+            "constant_columns",
+            f"column {constant[0]!r} is constant and carries no signal; consider dropping it",
+            severity=WARN,
+            columns=constant,
+        )
+    return ok("constant_columns", "no constant column")
+
+
+# --- holdout split ---------------------------------------------------------------------------
+
+
+def split_rates(frame: pd.DataFrame, explicit: bool) -> Gate:
+    """Positives in both parts, each part's positive rate close to the whole's."""
+    whole = float(frame[LABEL].mean())
+    rates, counts = {}, {}
+    for part, rows in frame.groupby(SPLIT):
+        rates[str(part)] = float(rows[LABEL].mean())
+        counts[str(part)] = {"rows": int(len(rows)), "positives": int(rows[LABEL].sum())}
+    for part, count in counts.items():
+        if count["positives"] == 0:
+            return fail(
+                "split_rates",
+                f"the {part} part has no positives; give a holdout that contains positives",
+                rates=rates,
+                counts=counts,
+            )
+    # Stratification puts each part within one row of the whole's rate; an explicit
+    # (e.g. out-of-time) holdout may drift, which is worth knowing but not an error.
+    drift = {p: abs(r - whole) for p, r in rates.items()}
+    limit = {p: max(0.5 * whole, 2.0 / counts[p]["rows"]) for p in rates}
+    off = [p for p in rates if drift[p] > limit[p]]
+    if off:
+        return fail(
+            "split_rates",
+            f"the {off[0]} positive rate {rates[off[0]]:.4f} is far from the whole's "
+            f"{whole:.4f}; check the holdout file's period or labels",
+            severity=WARN if explicit else ERROR,
+            rates=rates,
+            counts=counts,
+        )
+    return ok(
+        "split_rates", f"positive rates {rates} vs {whole:.4f} overall", rates=rates, counts=counts
+    )
+
+
+def straddling_duplicates(frame: pd.DataFrame, feature_columns: list) -> Gate:
+    """Identical rows on both sides of the split leak answers into the evaluation (warning)."""
+    keys = pd.util.hash_pandas_object(frame[feature_columns + [LABEL]], index=False)
+    train_keys = set(keys[frame[SPLIT] == "train"])
+    holdout = keys[frame[SPLIT] == "holdout"]
+    count = int(holdout.isin(train_keys).sum())
+    if count:
+        return fail(
+            "straddling_duplicates",
+            f"{count} holdout rows duplicate a training row; the holdout estimate is "
+            "optimistic: deduplicate before splitting if they are not real repeats",
+            severity=WARN,
+            holdout_rows_duplicated=count,
+        )
+    return ok(
+        "straddling_duplicates",
+        "no holdout row duplicates a training row",
+        holdout_rows_duplicated=0,
+    )
+
+
+def unseen_categories(frame: pd.DataFrame, categorical: list) -> Gate:
+    """Holdout categories never seen in training are scored as missing (warning)."""
+    unseen = {}
+    train = frame[frame[SPLIT] == "train"]
+    holdout = frame[frame[SPLIT] == "holdout"]
+    for column in categorical:
+        seen = set(train[column].dropna().astype(str))
+        new = sorted(set(holdout[column].dropna().astype(str)) - seen)
+        if new:
+            unseen[str(column)] = new[:10]
+    if unseen:
+        column, values = next(iter(unseen.items()))
+        return fail(
+            "unseen_categories",
+            f"holdout column {column!r} has categories never seen in training "
+            f"(e.g. {values[0]!r}); they are scored as missing",
+            severity=WARN,
+            columns=unseen,
+        )
+    return ok("unseen_categories", "every holdout category was seen in training")
+
+
+def leak_suspects(train: pd.DataFrame, schema: dict, limit: float = 0.95) -> Gate:
+    """A single feature that ranks the target almost perfectly may be known only afterwards."""
+    from sklearn.metrics import roc_auc_score
+
+    y = train[LABEL].to_numpy()
+    scores = {}
+    for column in schema["numeric"]:
+        values = pd.to_numeric(train[column], errors="coerce")
+        values = values.fillna(values.median()).to_numpy()
+        auc = roc_auc_score(y, values)
+        scores[str(column)] = max(auc, 1 - auc)
+    for column in schema["categorical"]:
+        codes = train[column].astype(str)
+        rate = train.groupby(codes)[LABEL].mean()
+        scores[str(column)] = float(roc_auc_score(y, codes.map(rate)))
+    suspects = {c: round(float(s), 4) for c, s in scores.items() if s >= limit}
+    if suspects:
+        column = max(suspects, key=suspects.get)
+        return fail(
+            "leak_suspects",
+            f"feature {column!r} alone separates the classes (ROC-AUC "
+            f"{suspects[column]:.3f}); check it is known before the outcome, or drop it",
+            severity=WARN,
+            suspects=suspects,
+        )
+    return ok(
+        "leak_suspects",
+        f"no single feature reaches ROC-AUC {limit}",
+        best={k: round(float(v), 4) for k, v in sorted(scores.items(), key=lambda kv: -kv[1])[:3]},
+    )
+
+
+# --- folds -----------------------------------------------------------------------------------
+
+
+def folds_partition(folds: pd.DataFrame, train: pd.DataFrame, n_folds: int) -> Gate:
+    """Folds partition the training split exactly; every portion has positives."""
+    if set(folds[ROW_ID]) != set(train[ROW_ID]) or len(folds) != len(train):
+        return fail(
+            "folds_partition",
+            "the folds do not partition the training split exactly; rematerialize cv_folds",
+        )
+    merged = folds.merge(train[[ROW_ID, LABEL]], on=ROW_ID)
+    total = int(merged[LABEL].sum())
+    per_fold = merged.groupby(FOLD)[LABEL].sum().reindex(range(n_folds), fill_value=0)
+    empty_val = [int(k) for k, p in per_fold.items() if p == 0]
+    empty_train = [int(k) for k, p in per_fold.items() if total - p == 0]
+    observed = {"validation_positives": {str(k): int(v) for k, v in per_fold.items()}}
+    if empty_val or empty_train:
+        k = (empty_val or empty_train)[0]
+        part = "validation" if empty_val else "training"
+        return fail(
+            "folds_partition",
+            f"fold {k}'s {part} portion has no positives; lower --folds",
+            **observed,
+        )
+    return ok("folds_partition", f"{n_folds} folds partition the training split", **observed)
+
+
+def fold_sets_hygiene(bundle: dict, train: pd.DataFrame, folds: pd.DataFrame) -> Gate:
+    """Validation rows untouched and real; synthetic rows only in training; fit on fold rows."""
+    fold = bundle["fold"]
+    fit_ids = folds.loc[folds[FOLD] != fold, ROW_ID].to_numpy()
+    val_ids = folds.loc[folds[FOLD] == fold, ROW_ID].to_numpy()
+    val = bundle["validation"]
+    pre = Preprocessor.from_json(bundle["preprocessor"])
+    problems = []
+    if pre.fitted_on["row_ids_sha256"] != fingerprint(fit_ids):
+        problems.append("the preprocessing was not fitted on exactly this fold's training rows")
+    if set(val[ROW_ID]) != set(val_ids):
+        problems.append("the validation portion is not exactly this fold's validation rows")
+    raw = train.set_index(ROW_ID).loc[val[ROW_ID].to_numpy()].reset_index()
+    features = [c for c in val.columns if c not in (ROW_ID, LABEL)]
+    expected = pre.transform(raw)
+    if expected.tobytes() != np.ascontiguousarray(val[features].to_numpy()).tobytes():
+        problems.append("the validation portion differs from the untouched rows")
+    if set(bundle["membership"][ROW_ID]) - set(fit_ids):
+        problems.append("a strategy trains on rows outside this fold's training portion")
+    if (bundle["synthetic"][ROW_ID] >= 0).any() or (val[ROW_ID] < 0).any():
+        problems.append("synthetic rows are not confined to the training portions")
+    observed = {"validation_rows": int(len(val)), "synthetic_rows": int(len(bundle["synthetic"]))}
+    if problems:
+        return fail("fold_hygiene", f"fold {fold}: {problems[0]}; rematerialize it", **observed)
+    return ok(
+        "fold_hygiene",
+        f"fold {fold}: validation untouched, synthetic rows only in "
+        "training, preprocessing fitted on the fold's training rows",
+        **observed,
+    )
+
+
+def resampling_promise(bundle: dict, ratio: float) -> Gate:
+    """Each resampler delivered the minority/majority ratio it promises."""
+    off = {}
+    for name, audit in bundle["audits"].items():
+        if audit.get("skipped") or not audit["steps"]:
+            continue
+        step = audit["steps"][0]["step"]
+        if step == "scale_pos_weight":
+            continue
+        # SMOTEENN's cleaning reshapes the balance on purpose; its promise is the SMOTE step's.
+        counts = audit.get("rows_after_oversampling") or audit["rows_after"]
+        achieved = counts["1"] / counts["0"]
+        expected = ratio
+        tolerance = 1.0 / max(counts["0"], 1) + 1.0 / max(counts["1"], 1)
+        if audit.get("note") and "nothing resampled" in audit["note"]:
+            continue
+        if abs(achieved - expected) > tolerance:
+            off[name] = {"achieved": round(achieved, 4), "promised": expected}
+    if off:
+        name, info = next(iter(off.items()))
+        return fail(
+            "resampling_promise",
+            f"{name} reached minority/majority {info['achieved']} instead of "
+            f"{info['promised']}; report this as a bug",
+            strategies=off,
+        )
+    return ok("resampling_promise", f"every resampler reached minority/majority {ratio}")
+
+
+# --- models and threshold --------------------------------------------------------------------
+
+
+def oof_coverage(oof: pd.DataFrame, row_ids: np.ndarray, what: str) -> Gate:
+    """Out-of-fold scores cover each expected row exactly once per strategy."""
+    expected = set(np.asarray(row_ids).tolist())
+    bad = []
+    for strategy, part in oof.groupby(STRATEGY):
+        if not part[ROW_ID].is_unique or set(part[ROW_ID]) != expected:
+            bad.append(str(strategy))
+    if bad:
+        return fail(
+            "oof_coverage",
+            f"{bad[0]}'s out-of-fold scores do not cover every {what} "
+            "row exactly once; rematerialize the fold models",
+            strategies=bad,
+        )
+    return ok(
+        "oof_coverage",
+        f"out-of-fold scores cover every {what} row exactly once",
+        rows=len(expected),
+    )
+
+
+def threshold_valid(decision: dict, training_rows: int) -> Gate:
+    """Threshold strictly inside (0, 1), tuned on all training rows' out-of-fold scores."""
+    value = decision["value"]
+    if not 0.0 < value < 1.0:
+        return fail("threshold_valid", f"threshold {value} is outside (0, 1)", value=value)
+    if decision["tuned_on_rows"] != training_rows:
+        return fail(
+            "threshold_valid",
+            f"threshold tuned on {decision['tuned_on_rows']} rows, expected the "
+            f"{training_rows} training rows' out-of-fold scores",
+            value=value,
+        )
+    return ok(
+        "threshold_valid",
+        f"threshold {value:.4f} in (0, 1), tuned on {training_rows} out-of-fold scores",
+        value=value,
+    )
+
+
+def model_sane(fitted: dict, train: pd.DataFrame) -> Gate:
+    """Refit on exactly the training split; scores finite and within [0, 1]."""
+    if fitted["preprocessor"]["fitted_on"]["row_ids_sha256"] != fingerprint(train[ROW_ID]):
+        return fail(
+            "model_sane",
+            "the model's preprocessing was not fitted on exactly the "
+            "training split; rematerialize it",
+        )
+    from imbal_pipeline.core.training import score_frame
+
+    sample = train.sample(n=min(len(train), 2000), random_state=0)
+    scores = score_frame(fitted["model"], fitted["preprocessor"], sample)
+    if not np.isfinite(scores).all() or scores.min() < 0 or scores.max() > 1:
+        return fail("model_sane", "the model produces scores outside [0, 1]")
+    return ok(
+        "model_sane",
+        "fitted on the training split; scores within [0, 1]",
+        score_min=float(scores.min()),
+        score_max=float(scores.max()),
+    )
+
+
+# --- evaluation ------------------------------------------------------------------------------
+
+
+def quality_gate(
+    report: dict,
+    y: np.ndarray,
+    scores: np.ndarray,
+    base_scores: np.ndarray,
+    seed: int,
+    n_boot: int = 300,
+) -> list[Gate]:
+    """Holdout PR-AUC above no-skill; not worse than the baseline beyond noise; CV gap flag."""
+    from sklearn.metrics import average_precision_score
+
+    prevalence = float(np.mean(y))
+    pr_auc = report["holdout"]["pr_auc"]
+    gates = []
+    if pr_auc is None or pr_auc <= prevalence:
+        gates.append(
+            fail(
+                "beats_no_skill",
+                f"holdout PR-AUC {pr_auc} is not above the no-skill level "
+                f"{prevalence:.4f}; the model has not learned the positives: check "
+                "features and labels",
+                pr_auc=pr_auc,
+                no_skill=prevalence,
+            )
+        )
+    else:
+        gates.append(
+            ok(
+                "beats_no_skill",
+                f"holdout PR-AUC {pr_auc:.4f} > no-skill {prevalence:.4f}",
+                pr_auc=pr_auc,
+                no_skill=prevalence,
+            )
+        )
+    # Paired bootstrap of the PR-AUC difference on the holdout.
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(y), len(y))
+        if y[idx].min() == y[idx].max():
+            continue
+        diffs.append(
+            average_precision_score(y[idx], scores[idx])
+            - average_precision_score(y[idx], base_scores[idx])
+        )
+    low, high = np.percentile(diffs, [2.5, 97.5]) if diffs else (np.nan, np.nan)
+    observed = {"pr_auc_diff_ci95": [float(low), float(high)], "bootstrap": len(diffs)}
+    if diffs and high < 0:
+        gates.append(
+            fail(
+                "not_worse_than_baseline",
+                f"the selected strategy is worse than the no-handling baseline on the "
+                f"holdout (PR-AUC difference 95% CI [{low:.4f}, {high:.4f}]); rerun with "
+                "--strategies none,class_weight or check for drift",
+                **observed,
+            )
+        )
+    else:
+        gates.append(
+            ok(
+                "not_worse_than_baseline",
+                f"PR-AUC difference vs baseline 95% CI [{low:.4f}, {high:.4f}]",
+                **observed,
+            )
+        )
+    selected = report["selected_strategy"]
+    cv = report["cv"][selected]
+    gap = None if pr_auc is None else abs(cv["pr_auc_mean"] - pr_auc)
+    allowed = max(3 * (cv["pr_auc_std"] or 0.0), 0.1)
+    if gap is not None and gap > allowed:
+        gates.append(
+            fail(
+                "cv_holdout_gap",
+                f"CV PR-AUC {cv['pr_auc_mean']:.4f} vs holdout {pr_auc:.4f} differ by "
+                f"{gap:.4f} (> {allowed:.4f}); the holdout may come from another "
+                "distribution, or the CV estimate is unstable",
+                severity=WARN,
+                gap=gap,
+                allowed=allowed,
+            )
+        )
+    else:
+        gates.append(
+            ok(
+                "cv_holdout_gap",
+                f"CV vs holdout PR-AUC gap {gap} within {allowed:.4f}",
+                gap=gap,
+                allowed=allowed,
+            )
+        )
+    return gates
