@@ -187,7 +187,7 @@ def run_config(settings: Settings, verbose: bool) -> dict:
     }
 
 
-def _failure_reason(result) -> str:
+def failure_reason(result) -> str:
     """The first failed blocking check, else the first failed step, as one line."""
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
@@ -201,9 +201,7 @@ def _failure_reason(result) -> str:
         if event.is_step_failure:
             error = event.step_failure_data.error
             # User-caused errors are raised inside the step; the cause holds our own message.
-            while (
-                error.cause is not None and "DagsterExecutionStepExecutionError" in error.cls_name
-            ):
+            while error.cause is not None and error.cls_name.startswith("DagsterExecution"):
                 error = error.cause
             message = error.message.strip().splitlines()[0]
             message = message.split(": ", 1)[1] if message.startswith(error.cls_name) else message
@@ -245,7 +243,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if not result.success:
         print(
-            f"imbal-pipeline: error: {_failure_reason(result)} (run {result.run_id})",
+            f"imbal-pipeline: error: {failure_reason(result)} (run {result.run_id})",
             file=sys.stderr,
         )
         return 1

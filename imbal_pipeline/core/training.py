@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core import preprocess, strategies
@@ -25,6 +28,20 @@ def _frame(row_ids: np.ndarray, y: np.ndarray, X: np.ndarray) -> pd.DataFrame:
     return out
 
 
+def _limit_threads(fn):
+    """Cap BLAS/OpenMP pools at the configured threads, so steps x threads <= cores holds
+    for the samplers' neighbour searches too, not only for LightGBM."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        settings = kwargs.get("settings") or next(a for a in args if isinstance(a, Settings))
+        with threadpool_limits(limits=settings.lgbm_threads):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_limit_threads
 def build_fold_training_sets(
     train: pd.DataFrame, folds: pd.DataFrame, fold: int, schema: dict, settings: Settings
 ) -> dict:
@@ -85,6 +102,7 @@ def strategy_rows(bundle: dict, strategy: str) -> tuple[np.ndarray, np.ndarray, 
     return X, y, ids
 
 
+@_limit_threads
 def fit_fold_models(bundle: dict, settings: Settings) -> dict:
     """One booster per strategy on the fold's training rows; scores for its validation rows."""
     pre = preprocess.Preprocessor.from_json(bundle["preprocessor"])
@@ -124,6 +142,7 @@ def fit_fold_models(bundle: dict, settings: Settings) -> dict:
     return out
 
 
+@_limit_threads
 def fit_final(train: pd.DataFrame, schema: dict, strategy: str, settings: Settings) -> dict:
     """Refit preprocessing, the strategy and LightGBM on the whole training split."""
     ids = train[ROW_ID].to_numpy()
