@@ -399,3 +399,28 @@ def test_plots_close_figures(tmp_path):
     plots.plot_confusion_matrix([[1, 2], [3, 4]], "t", tmp_path / "a.png")
     plots.plot_pr_curve({}, 0.1, tmp_path / "b.png")
     assert len(plt.get_fignums()) == before
+
+
+def test_check_summary_lists_failures_first_in_both_formats(rep):
+    checks = [
+        {
+            "asset": "raw_data",
+            "check": "no_infinities",
+            "passed": True,
+            "severity": "error",
+            "message": "no infinite values",
+        },
+        {
+            "asset": "holdout_split",
+            "check": "leak_suspects",
+            "passed": False,
+            "severity": "warn",
+            "message": "feature 'x' alone separates the classes",
+        },
+    ]
+    rendered = dict(rep, checks=checks, quality_gate="passed")
+    md = report.render_markdown(rendered)
+    assert "## Data contracts and checks" in md
+    assert md.index("leak_suspects") < md.index("no_infinities")
+    assert "WARNING" in md and "Quality gate: passed" in md
+    assert "feature &#x27;x&#x27; alone" in report.render_html(rendered)

@@ -560,6 +560,38 @@ def _notes(report: Mapping) -> list[Block]:
     return blocks
 
 
+def _checks(report: Mapping) -> list[Block]:
+    checks = _get(report, "checks") or []
+    if not checks:
+        return []
+    failed = [c for c in checks if not _get(c, "passed")]
+    gate = _get(report, "quality_gate")
+    intro = f"{len(checks)} checks ran beside the assets; {len(failed)} did not pass."
+    if gate:
+        intro += f" Quality gate: {gate}."
+    rows = []
+    # Failures first: they are what a reader must see.
+    for c in sorted(checks, key=lambda c: bool(_get(c, "passed"))):
+        status = (
+            "passed"
+            if _get(c, "passed")
+            else ("WARNING" if _get(c, "severity") == "warn" else "FAILED")
+        )
+        rows.append(
+            [
+                _code(str(_get(c, "asset", ""))),
+                str(_get(c, "check", "")),
+                status,
+                str(_get(c, "message", "")),
+            ]
+        )
+    return [
+        _Heading(2, "Data contracts and checks", "checks"),
+        _Para(_rich(intro)),
+        _table(["Asset", "Check", "Status", "What was seen"], rows),
+    ]
+
+
 def _document(report: Mapping) -> tuple[str, list[Block]]:
     if not isinstance(report, Mapping):
         raise TypeError(f"report must be a mapping, got {type(report).__name__}")
@@ -571,6 +603,7 @@ def _document(report: Mapping) -> tuple[str, list[Block]]:
         _threshold,
         _subgroups,
         _audits,
+        _checks,
         _plots,
         _notes,
     ):
