@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from imbal_pipeline.assets import data, decision, evaluation, folds, training
+from imbal_pipeline.assets import data, decision, diagnostics, evaluation, folds, training
 from imbal_pipeline.core.settings import max_concurrent_steps
 from imbal_pipeline.resources import PipelineConfig, configured_folds
 from imbal_pipeline.storage import BundleIOManager
@@ -38,6 +38,7 @@ def build_definitions(n_folds: int, lgbm_threads: int = 1) -> dg.Definitions:
         data.raw_data,
         data.holdout_split,
         data.imbalance_profile,
+        diagnostics.data_diagnostics,
         folds.make_cv_folds(n_folds),
         *[folds.make_fold_training_sets(k) for k in range(n_folds)],
         *[training.make_fold_models(k) for k in range(n_folds)],

@@ -58,7 +58,7 @@ def test_failed_write_leaves_the_previous_bundle_whole(tmp_path):
 def test_no_stored_asset_is_a_pickle(small_run):
     report = value(small_run, "evaluation_report")
     storage = Path(report["settings"]["output_dir"]).parent / "storage"
-    assert len(list(storage.iterdir())) == 15  # every asset of a 3-fold graph
+    assert len(list(storage.iterdir())) == 16  # every asset of a 3-fold graph
     suffixes = {p.suffix for p in storage.rglob("*") if p.is_file()}
     assert suffixes <= {".json", ".parquet", ".txt"}, suffixes
 

@@ -7,7 +7,7 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from imbal_pipeline.assets.common import CODE_VERSION, blocking_checks, gated, md_table, png
-from imbal_pipeline.core import evaluation, gates, split
+from imbal_pipeline.core import diagnostics, evaluation, gates, split
 from imbal_pipeline.resources import PipelineConfig
 
 HEADLINE = ("pr_auc", "roc_auc", "f1", "fbeta", "mcc", "precision", "recall", "balanced_accuracy")
@@ -57,6 +57,7 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
         decision_threshold: dict,
         final_model: dict,
         baseline_model: dict,
+        data_diagnostics: dict,
     ):
         """Holdout metrics at the tuned threshold and 0.5, the baseline, subgroups and plots.
 
@@ -73,6 +74,11 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
             s,
         )
         report["run_id"] = context.run_id
+        report["diagnostics"] = data_diagnostics
+        clash = diagnostics.contradiction(data_diagnostics, report["selected_strategy"])
+        report["diagnostics_contradiction"] = clash
+        if clash:
+            report["notes"].append(clash)
         quality = gates.quality_gate(
             report, arrays["y"], arrays["scores"], arrays["baseline_scores"], s.seed
         )
@@ -121,6 +127,9 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
                 "pr_curve": png(out / "pr_curve.png"),
                 "threshold_curve": png(out / "threshold_curve.png"),
                 "confusion_matrix_plot": png(out / "confusion_matrix.png"),
+                "diagnostics_advice": dg.MetadataValue.md(
+                    "\n".join(f"- {a}" for a in data_diagnostics["advice"])
+                ),
             },
             quality,
         )

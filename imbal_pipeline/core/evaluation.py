@@ -117,6 +117,7 @@ def build_report(
             "pr_curve": "pr_curve.png",
             "threshold_curve": "threshold_curve.png",
             "confusion_matrix": "confusion_matrix.png",
+            "diagnostics_pca": "diagnostics_pca.png",
         },
         "notes": notes,
         "settings": settings.to_dict(),

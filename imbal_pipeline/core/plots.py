@@ -202,3 +202,36 @@ def plot_confusion_matrix(cm: list[list[int]], title: str, path: Path | str) -> 
         ax.set_ylabel("actual")
         ax.set_title(_safe_label(title))
         return _save(fig, path)
+
+
+def plot_projection(
+    points: np.ndarray, y: np.ndarray, path: Path | str, title: str = "PCA of the training split"
+) -> Path:
+    """2-D projection coloured by class, the minority drawn on top so it is never hidden."""
+    points = np.asarray(points, dtype=float)
+    y = np.asarray(y)
+    with _figure((6.0, 5.0)) as (fig, ax):
+        neg, pos = y == 0, y == 1
+        ax.scatter(
+            points[neg, 0],
+            points[neg, 1],
+            s=4,
+            c="#9aa5b1",
+            alpha=0.35,
+            label=f"negative ({int(neg.sum()):,})",
+            rasterized=True,
+        )
+        ax.scatter(
+            points[pos, 0],
+            points[pos, 1],
+            s=12,
+            c="#d62728",
+            alpha=0.9,
+            label=f"positive ({int(pos.sum()):,})",
+            zorder=3,
+        )
+        ax.set_xlabel("PC 1")
+        ax.set_ylabel("PC 2")
+        ax.set_title(_safe_label(title))
+        ax.legend(loc="best", fontsize=8)
+        return _save(fig, path)

@@ -560,6 +560,49 @@ def _notes(report: Mapping) -> list[Block]:
     return blocks
 
 
+def _diagnostics(report: Mapping) -> list[Block]:
+    diag = _map(report, "diagnostics")
+    if not diag:
+        return []
+    typ = _map(diag, "typology")
+    share = _map(diag, "typology_share")
+    rows = [
+        [kind, _count(_get(typ, kind)), _num(_get(share, kind))]
+        for kind in ("safe", "borderline", "rare", "outlier")
+    ]
+    facts = [
+        _rich("N3 (leave-one-out 1-NN error): ", _b(_num(_get(diag, "n3")))),
+        _rich("Maximum Fisher's discriminant ratio: ", _b(_num(_get(diag, "fisher_ratio")))),
+        _rich(
+            "Measured on a stratified subsample of ",
+            _b(_count(_get(diag, "subsample_rows"))),
+            " training rows (",
+            _count(_get(diag, "subsample_positives")),
+            " positives)",
+        ),
+        _rich(
+            "Duplicate feature rows: ",
+            _count(_get(diag, "duplicates")),
+            "; identical feature rows with both labels: ",
+            _count(_get(diag, "label_conflicts")),
+        ),
+        _rich("Minority islands: ", str(len(_get(diag, "islands") or []))),
+    ]
+    blocks: list[Block] = [
+        _Heading(2, "Know the data: overlap and minority typology", "diagnostics"),
+        _List(facts),
+        _table(["Positive type (of 5 neighbours, how many negative)", "Rows", "Share"], rows),
+        _Heading(3, "Advice", "advice"),
+        _List([_rich(str(a)) for a in (_get(diag, "advice") or [])]),
+    ]
+    clash = _get(report, "diagnostics_contradiction")
+    if clash:
+        blocks.append(
+            _Para(_rich(_b("The selected strategy contradicts this advice: "), str(clash)))
+        )
+    return blocks
+
+
 def _checks(report: Mapping) -> list[Block]:
     checks = _get(report, "checks") or []
     if not checks:
@@ -599,6 +642,7 @@ def _document(report: Mapping) -> tuple[str, list[Block]]:
     for builder in (
         _summary,
         _holdout,
+        _diagnostics,
         _strategies,
         _threshold,
         _subgroups,

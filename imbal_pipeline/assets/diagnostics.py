@@ -1,0 +1,65 @@
+"""Stage 1b: diagnostics of the training split before any strategy is tried."""
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from imbal_pipeline.assets.common import CODE_VERSION, blocking_checks, gated, png
+from imbal_pipeline.core import data, diagnostics, gates, plots, split
+from imbal_pipeline.resources import PipelineConfig
+
+DIAGNOSTIC_CHECKS = ("diagnostics_consistent",)
+
+
+def _consistent(result: dict) -> gates.Gate:
+    total = sum(result["typology"].values())
+    if total != result["subsample_positives"] or result["subsample_rows"] > diagnostics.MAX_ROWS:
+        return gates.fail(
+            "diagnostics_consistent",
+            f"typology counts {total} do not match the {result['subsample_positives']}"
+            " positives measured; report this as a bug",
+        )
+    if not 0.0 <= result["n3"] <= 1.0:
+        return gates.fail("diagnostics_consistent", f"N3 {result['n3']} outside [0, 1]")
+    return gates.ok(
+        "diagnostics_consistent",
+        f"typology covers all {total} positives of {result['subsample_rows']} rows",
+        **result["typology"],
+    )
+
+
+@dg.asset(
+    group_name="data",
+    code_version=CODE_VERSION,
+    check_specs=blocking_checks("data_diagnostics", DIAGNOSTIC_CHECKS),
+)
+def data_diagnostics(
+    pipeline: PipelineConfig, holdout_split: pd.DataFrame, imbalance_profile: dict
+):
+    """Overlap (N3, Fisher ratio), minority typology, islands, conflicts and advice (training)."""
+    s = pipeline.settings()
+    train = split.training_part(holdout_split)
+    result, arrays = diagnostics.diagnose(
+        train, data.feature_schema(train, s), imbalance_profile["tier"], s.seed
+    )
+    picture = Path(s.output_dir) / "diagnostics_pca.png"
+    plots.plot_projection(
+        arrays["points"], arrays["y"], picture, f"PCA of {result['subsample_rows']:,} training rows"
+    )
+    result["plot"] = picture.name
+    yield from gated(
+        result,
+        {
+            "typology": dg.MetadataValue.json(result["typology"]),
+            "n3": dg.MetadataValue.float(result["n3"]),
+            "fisher_ratio": dg.MetadataValue.float(result["fisher_ratio"]),
+            "subsample_rows": dg.MetadataValue.int(result["subsample_rows"]),
+            "duplicates": dg.MetadataValue.int(result["duplicates"]),
+            "label_conflicts": dg.MetadataValue.int(result["label_conflicts"]),
+            "islands": dg.MetadataValue.json(result["islands"]),
+            "advice": dg.MetadataValue.md("\n".join(f"- {a}" for a in result["advice"])),
+            "projection": png(picture),
+        },
+        [_consistent(result)],
+    )
