@@ -1,0 +1,485 @@
+"""Overhead of the Dagster pipeline against a plain script doing exactly the same fits.
+
+Run from the project root with the project's virtualenv:
+
+    .venv/bin/python benchmarks/overhead.py                      # 100k rows, 5 folds
+    .venv/bin/python benchmarks/overhead.py --rows 10000 --folds 3 --repeat 3
+
+Both sides run on the same generated fraud-like data (`make_fraud_data`, about a dozen
+columns) with the same settings, each in a fresh process:
+
+* pipeline: `imbal-pipeline run --rows N --folds K --seed S --out TMP/out` with DAGSTER_HOME
+  set to a fresh empty directory (no cached state), i.e. Dagster's multiprocess executor with
+  LightGBM at 1 thread per step and as many concurrent steps as cores;
+* plain: `python benchmarks/overhead.py --plain-only ...`, which makes the same core calls as
+  the assets (per-fold preprocessing and every strategy's resampling, one LightGBM per strategy
+  and fold, comparison, threshold, final model, baseline model, report files) serially in one
+  process, giving LightGBM all cores since it runs one fit at a time.
+
+Wall time is the whole process, interpreter start and imports included, on both sides. Peak RSS
+is `ru_maxrss` of RUSAGE_CHILDREN in a small measuring process that starts the side: the
+resident set of the single largest process in the side's process tree, not the sum of
+processes running at once. The measuring process makes itself a child subreaper (Linux), so the
+step processes Dagster's forkserver starts, which the run process never waits for, are counted
+too. It prints a table and `ratio pipeline/plain` of the wall times (medians with --repeat),
+warns when other processes loaded the machine during a run (from /proc/stat), and checks that
+both sides selected the same strategy and threshold; the exit status is 1 if a side failed or
+they disagree, whatever the ratio.
+"""
+
+import argparse
+import ctypes
+import dataclasses
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from imbal_pipeline.core.settings import LADDER, Settings
+
+GOAL = 1.15
+PR_SET_CHILD_SUBREAPER = 36
+REAP_TIMEOUT_S = 60.0
+THRESHOLD_TOLERANCE = 1e-6
+OTHER_LOAD_SHARE = 0.05  # warn when other processes used more than 5 % of one core
+WARMUP_IMPORTS = "import dagster, imblearn, lightgbm, matplotlib, pandas, pyarrow, sklearn"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Benchmark options; --plain-only (and --measure, parsed in `main`) are child modes."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000, help="generated rows (%(default)s)")
+    parser.add_argument(
+        "--positive-rate",
+        type=float,
+        default=Settings.generated_positive_rate,
+        help="positive share of the generated data (%(default)s); the pipeline CLI has no "
+        "option for it, so other values need --skip-pipeline",
+    )
+    parser.add_argument("--folds", type=int, default=5, help="CV folds (%(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed (%(default)s)")
+    parser.add_argument(
+        "--strategies", default=",".join(LADDER), help="comma-separated ladder (%(default)s)"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs per side (%(default)s)")
+    parser.add_argument("--skip-pipeline", action="store_true", help="time the plain side only")
+    parser.add_argument("--skip-plain", action="store_true", help="time the pipeline only")
+    parser.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="skip the untimed import of the libraries that warms the file cache first",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    # Internal child modes.
+    parser.add_argument("--plain-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    return parser
+
+
+# --------------------------------------------------------------------------- plain side
+
+
+def plain_settings(args: argparse.Namespace, out_dir: str) -> Settings:
+    """The settings `imbal-pipeline run` builds from the same options, with all cores."""
+    from imbal_pipeline import cli
+
+    argv = ["run", "--rows", str(args.rows), "--folds", str(args.folds)]
+    argv += ["--seed", str(args.seed), "--strategies", args.strategies, "--out", out_dir]
+    settings = cli.settings_from_args(cli.build_parser().parse_args(argv))
+    return dataclasses.replace(
+        settings,
+        generated_positive_rate=args.positive_rate,
+        lgbm_threads=os.cpu_count() or 1,
+    )
+
+
+def run_plain(args: argparse.Namespace) -> None:
+    """The asset graph's core calls, serially in this process; timings go to the out dir."""
+    started = time.perf_counter()
+    import pandas as pd
+
+    from imbal_pipeline.core import data, evaluation, selection, split, threshold, training
+    from imbal_pipeline.core.settings import LABEL, ROW_ID, STRATEGY
+    from imbal_pipeline.core.synthetic import make_fraud_data
+    from imbal_pipeline.core.training import SCORE
+
+    s = plain_settings(args, args.out)
+    phases: dict[str, float] = {"imports": time.perf_counter() - started}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        phases[name] = now - clock
+        clock = now
+
+    # raw_data, holdout_split, imbalance_profile, cv_folds
+    frame = make_fraud_data(s.generated_rows, s.generated_positive_rate, s.seed)
+    raw = data.prepare_frame(frame, s)
+    schema = data.feature_schema(raw, s)
+    data.positive_label_of(raw, s)
+    marked = split.split_holdout(raw, s.holdout_fraction, s.seed)
+    profile = split.imbalance_profile(split.training_part(marked))
+    folds = split.make_folds(split.training_part(marked), s.n_folds, s.seed)
+    lap("data")
+
+    # fold_<k>_training_sets: preprocessing fitted per fold, every strategy's resampling
+    bundles = []
+    for fold in range(s.n_folds):
+        train = split.training_part(marked)
+        fold_schema = data.feature_schema(train, s)
+        bundles.append(training.build_fold_training_sets(train, folds, fold, fold_schema, s))
+    lap("fold_training_sets")
+
+    # fold_<k>_models: one LightGBM per strategy, out-of-fold scores
+    fold_models = [training.fit_fold_models(bundle, s) for bundle in bundles]
+    lap("fold_models")
+
+    # strategy_comparison, decision_threshold
+    oof = pd.concat([m["oof"] for m in fold_models], ignore_index=True)
+    skipped: dict[str, str] = {}
+    for m in fold_models:
+        for name, why in m["skipped"].items():
+            skipped.setdefault(name, f"fold {m['fold']}: {why}")
+    comparison = {**selection.compare_strategies(oof, skipped, s), "oof": oof}
+    chosen = oof[oof[STRATEGY] == comparison["selected"]]
+    decision = threshold.tune_threshold(chosen[LABEL], chosen[SCORE], chosen[ROW_ID], s)
+    decision["strategy"] = comparison["selected"]
+    decision["curve"] = threshold.threshold_curve(chosen[LABEL], chosen[SCORE], s)
+    lap("comparison_threshold")
+
+    # final_model, baseline_model
+    train = split.training_part(marked)
+    final = training.fit_final(train, data.feature_schema(train, s), comparison["selected"], s)
+    final["threshold"] = decision["value"]
+    final["objective"] = decision["objective"]
+    train = split.training_part(marked)
+    baseline = training.fit_final(train, data.feature_schema(train, s), "none", s)
+    lap("final_baseline")
+
+    # evaluation_report
+    report, arrays = evaluation.build_report(
+        split.holdout_part(marked), final, baseline, comparison, decision, profile, s
+    )
+    report["run_id"] = "plain"
+    evaluation.write_report(report, arrays, decision["curve"], s.output_dir)
+    lap("report")
+
+    info = {
+        "phases": phases,
+        "compute_seconds": sum(v for k, v in phases.items() if k != "imports"),
+        "frame_columns": int(frame.shape[1]),
+        "features": {k: len(v) for k, v in schema.items()},
+        "lgbm_threads": s.lgbm_threads,
+    }
+    (Path(args.out) / "plain_timings.json").write_text(json.dumps(info, indent=1))
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def become_subreaper() -> bool:
+    """Orphaned descendants (Dagster's forkserver and its step processes) reparent to us."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def maxrss_mb(value: int) -> float:
+    """ru_maxrss is in KiB on Linux and in bytes on macOS."""
+    return value / (1024 * 1024) if sys.platform == "darwin" else value / 1024
+
+
+def busy_cpu_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (Linux), for a load check."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    ticks = [int(v) for v in fields[:8]]
+    busy = sum(ticks) - ticks[3] - ticks[4]  # minus idle and iowait
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def run_measured(result_path: str, command: list[str]) -> None:
+    """Run `command`, then reap every orphaned descendant; write wall time and peak RSS."""
+    subreaper = become_subreaper()
+    busy_before = busy_cpu_seconds()
+    with open(Path(result_path).with_suffix(".log"), "w") as log:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        # wait4: this child's own rusage, i.e. only the descendants it waited for itself.
+        _, status, own = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    reaped, unreaped = 0, False
+    deadline = time.monotonic() + REAP_TIMEOUT_S
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid:
+            reaped += 1
+        elif time.monotonic() > deadline:
+            unreaped = True
+            break
+        else:
+            time.sleep(0.05)
+    tree = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy_after = busy_cpu_seconds()
+    side_cpu = tree.ru_utime + tree.ru_stime
+    # CPU the machine spent on anything but this side while it ran: other load skews timings.
+    other_cpu = None if busy_before is None else max(0.0, busy_after - busy_before - side_cpu)
+    result = {
+        "returncode": proc.returncode,
+        "wall_seconds": wall,
+        "peak_rss_mb": maxrss_mb(tree.ru_maxrss),
+        "peak_rss_mb_waited_only": maxrss_mb(own.ru_maxrss),
+        "cpu_seconds": side_cpu,
+        "other_cpu_seconds": other_cpu,
+        "subreaper": subreaper,
+        "orphans_reaped": reaped,
+        "unreaped": unreaped,
+    }
+    Path(result_path).write_text(json.dumps(result))
+
+
+def measure(command: list[str], env: dict, result_path: Path) -> dict:
+    """Start the measuring child for one side and return what it recorded."""
+    wrapper = [sys.executable, str(Path(__file__).resolve()), "--measure", str(result_path), "--"]
+    subprocess.run([*wrapper, *command], env=env, check=True)
+    result = json.loads(result_path.read_text())
+    result["log"] = str(result_path.with_suffix(".log"))
+    return result
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+def child_env(dagster_home: Path | None = None) -> dict:
+    """Environment for a side: analytics and telemetry off, optionally a fresh instance."""
+    env = os.environ.copy()
+    env["GX_ANALYTICS_ENABLED"] = "false"
+    env["DAGSTER_DISABLE_TELEMETRY"] = "1"
+    env.pop("IMBAL_PIPELINE_FOLDS", None)
+    if dagster_home is not None:
+        env["DAGSTER_HOME"] = str(dagster_home)
+    return env
+
+
+def pipeline_executable() -> list[str]:
+    """`imbal-pipeline` next to this interpreter, else on PATH, else the module."""
+    beside = Path(sys.executable).parent / "imbal-pipeline"
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("imbal-pipeline")
+    return [found] if found else [sys.executable, "-m", "imbal_pipeline.cli"]
+
+
+def side_commands(args: argparse.Namespace, out: Path) -> tuple[list[str], list[str]]:
+    """The plain and the pipeline command lines for one run."""
+    common = ["--rows", str(args.rows), "--folds", str(args.folds), "--seed", str(args.seed)]
+    strategies = [] if args.strategies == ",".join(LADDER) else ["--strategies", args.strategies]
+    plain = [sys.executable, str(Path(__file__).resolve()), "--plain-only", *common]
+    plain += ["--positive-rate", repr(args.positive_rate), "--strategies", args.strategies]
+    plain += ["--out", str(out / "plain_out")]
+    pipeline = [*pipeline_executable(), "run", *common, *strategies]
+    pipeline += ["--out", str(out / "pipeline_out")]
+    return plain, pipeline
+
+
+def read_report(out_dir: Path) -> dict | None:
+    """report.json a side wrote, or None."""
+    path = out_dir / "report.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def print_failure(side: str, result: dict) -> None:
+    """The tail of a failed side's output."""
+    print(f"\n{side} side failed (exit {result['returncode']}); last lines of {result['log']}:")
+    lines = Path(result["log"]).read_text(errors="replace").splitlines()
+    for line in lines[-20:]:
+        print(f"  {line}")
+
+
+def orchestrate(args: argparse.Namespace) -> int:
+    """Run both sides, print the table, the ratio and the agreement check."""
+    if args.skip_plain and args.skip_pipeline:
+        print("nothing to do: both --skip-plain and --skip-pipeline given", file=sys.stderr)
+        return 2
+    if not args.skip_pipeline and args.positive_rate != Settings.generated_positive_rate:
+        print(
+            f"--positive-rate {args.positive_rate}: `imbal-pipeline run` has no option for the "
+            f"positive rate (it always uses {Settings.generated_positive_rate}); "
+            "use the default or --skip-pipeline",
+            file=sys.stderr,
+        )
+        return 2
+    if args.repeat < 1:
+        print("--repeat must be at least 1", file=sys.stderr)
+        return 2
+    plain_settings(args, "unused")  # validate strategies and folds before any timing
+
+    root = Path(tempfile.mkdtemp(prefix="imbal-overhead-"))
+    cores = os.cpu_count() or 1
+    print(
+        f"overhead benchmark: {args.rows} rows of generated data (make_fraud_data: about a dozen "
+        f"columns), positive rate {args.positive_rate}, {args.folds} folds, seed {args.seed}, "
+        f"strategies {args.strategies}; {cores} cores; temp dir {root}"
+    )
+    print(
+        f"plain: one process, serial, LightGBM {cores} threads; pipeline: Dagster multiprocess "
+        f"executor, LightGBM 1 thread per step, up to {cores} steps at once"
+    )
+    if not args.no_warmup:
+        print("warm-up (untimed): importing the libraries once to warm the file cache")
+        subprocess.run([sys.executable, "-c", WARMUP_IMPORTS], env=child_env(), check=True)
+
+    runs: dict[str, list[dict]] = {"plain": [], "pipeline": []}
+    reports: dict[str, dict | None] = {"plain": None, "pipeline": None}
+    failed = False
+    for i in range(args.repeat):
+        out = root / f"run{i}"
+        out.mkdir()
+        plain_cmd, pipeline_cmd = side_commands(args, out)
+        sides = []
+        if not args.skip_plain:
+            sides.append(("plain", plain_cmd, child_env()))
+        if not args.skip_pipeline:
+            home = out / "dagster_home"  # fresh and empty: no cached state
+            sides.append(("pipeline", pipeline_cmd, child_env(home)))
+        for side, command, env in sides:
+            if i == 0:
+                extra = f" (DAGSTER_HOME={env['DAGSTER_HOME']})" if side == "pipeline" else ""
+                print(f"{side} command: {' '.join(command)}{extra}")
+            result = measure(command, env, out / f"{side}.json")
+            print(
+                f"  run {i + 1}/{args.repeat} {side}: {result['wall_seconds']:.1f} s, "
+                f"peak RSS {result['peak_rss_mb']:.0f} MB, CPU {result['cpu_seconds']:.1f} s",
+                flush=True,
+            )
+            if result["returncode"] != 0:
+                print_failure(side, result)
+                failed = True
+                continue
+            result["out"] = out / f"{side}_out"
+            runs[side].append(result)
+            reports[side] = read_report(result["out"])
+        if failed:
+            break
+
+    print()
+    print(
+        f"{'rows':>8}  {'side':<9}{'run':>4}  {'wall s':>8}  {'peak RSS MB':>11}  "
+        f"{'CPU s':>7}  {'other CPU s':>11}"
+    )
+    medians: dict[str, float] = {}
+    loaded = False
+    for side in ("plain", "pipeline"):
+        for n, result in enumerate(runs[side], 1):
+            other = result["other_cpu_seconds"]
+            loaded |= other is not None and other > OTHER_LOAD_SHARE * result["wall_seconds"]
+            print(
+                f"{args.rows:>8}  {side:<9}{n:>4}  {result['wall_seconds']:>8.1f}  "
+                f"{result['peak_rss_mb']:>11.0f}  {result['cpu_seconds']:>7.1f}  "
+                f"{'n/a' if other is None else f'{other:.1f}':>11}"
+            )
+        if runs[side]:
+            medians[side] = statistics.median(r["wall_seconds"] for r in runs[side])
+            if len(runs[side]) > 1:
+                peak = max(r["peak_rss_mb"] for r in runs[side])
+                print(f"{args.rows:>8}  {side:<9}{'med':>4}  {medians[side]:>8.1f}  {peak:>11.0f}")
+    if "plain" in medians and "pipeline" in medians:
+        ratio = medians["pipeline"] / medians["plain"]
+        verdict = "met" if ratio <= GOAL else "NOT met"
+        print(f"ratio pipeline/plain = {ratio:.2f}x (goal <= {GOAL:.2f}x: {verdict})")
+
+    print(
+        "wall s: whole process incl. interpreter start and imports. peak RSS: ru_maxrss over the "
+        "side's process tree = the largest single process, not the sum of concurrent ones. "
+        "CPU s: user+system of the side's whole tree. other CPU s: busy CPU time of the machine "
+        "outside the side while it ran"
+    )
+    if loaded:
+        print(
+            f"WARNING: other processes used more than {OTHER_LOAD_SHARE:.0%} of a core during a "
+            "run; its wall time is inflated, rerun on an idle machine"
+        )
+    if runs["pipeline"]:
+        last = runs["pipeline"][-1]
+        note = "" if last["subreaper"] else "; subreaper unavailable, so step processes missing"
+        if last["unreaped"]:
+            note += f"; descendants still alive after {REAP_TIMEOUT_S:.0f} s were not counted"
+        print(
+            f"pipeline: {last['orphans_reaped']} orphaned descendant(s) (Dagster's forkserver, "
+            f"holding the step processes' usage) reaped by the measuring process; without them "
+            f"peak RSS would read {last['peak_rss_mb_waited_only']:.0f} MB{note}"
+        )
+    if runs["plain"]:
+        timings = json.loads((runs["plain"][-1]["out"] / "plain_timings.json").read_text())
+        phases = ", ".join(f"{k} {v:.1f}" for k, v in timings["phases"].items())
+        print(
+            f"plain phases (s): {phases}; data frame {timings['frame_columns']} columns, "
+            f"features {timings['features']}"
+        )
+
+    mismatch = False
+    if reports["plain"] and reports["pipeline"]:
+        print("\nagreement (report.json of the last run of each side):")
+        for side in ("plain", "pipeline"):
+            rep = reports[side]
+            print(
+                f"  {side:<9} strategy {rep['selected_strategy']:<16} threshold "
+                f"{rep['threshold']['value']:.6f}  holdout PR-AUC {rep['holdout']['pr_auc']:.4f}  "
+                f"F1 {rep['holdout']['f1']:.4f}"
+            )
+        same_strategy = (
+            reports["plain"]["selected_strategy"] == reports["pipeline"]["selected_strategy"]
+        )
+        diff = abs(
+            reports["plain"]["threshold"]["value"] - reports["pipeline"]["threshold"]["value"]
+        )
+        mismatch = not same_strategy or diff > THRESHOLD_TOLERANCE
+        print(
+            f"  same strategy: {'yes' if same_strategy else 'NO'}; threshold difference "
+            f"{diff:.2e} ({'within' if diff <= THRESHOLD_TOLERANCE else 'ABOVE'} "
+            f"{THRESHOLD_TOLERANCE:.0e})"
+        )
+
+    if args.keep:
+        print(f"kept {root}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+    return 1 if failed or mismatch else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: orchestrator, or one of the internal child modes."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--measure"] and argv[2:3] == ["--"]:
+        # Internal: `--measure RESULT_JSON -- COMMAND...`, the measuring process of one side.
+        run_measured(argv[1], argv[3:])
+        return 0
+    args = build_parser().parse_args(argv)
+    if args.plain_only:
+        if not args.out:
+            print("--plain-only needs --out DIR", file=sys.stderr)
+            return 2
+        run_plain(args)
+        return 0
+    return orchestrate(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
