@@ -4,6 +4,7 @@ import argparse
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from imbal_pipeline.core.settings import LADDER, OBJECTIVES, Settings, SettingsError
@@ -127,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--sep", default=",", help="CSV delimiter (default %(default)r)")
     run.add_argument("--verbose", action="store_true", help="show Dagster's step log")
+    versions = sub.add_parser(
+        "versions",
+        help="list an asset's stored versions with run, time, code and upstream versions",
+    )
+    versions.add_argument("asset", help="asset name, e.g. final_model or fold_0_models")
+    versions.add_argument("--limit", type=int, default=20, help="newest N (default %(default)s)")
+    show = sub.add_parser("show", help="summarize one stored version of an asset")
+    show.add_argument("asset", help="asset name, e.g. evaluation_report")
+    show.add_argument("--version", help="data version (default: the latest)")
     ui = sub.add_parser(
         "ui",
         help="open the Dagster UI (dagster dev) on the same instance the runs use",
@@ -259,6 +269,96 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+INPUT_TAG = "dagster/input_data_version/"
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    """Print the asset's materializations, newest first, from the instance's event log."""
+    home = ensure_home()
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        key = dg.AssetKey.from_user_string(args.asset)
+        records = instance.fetch_materializations(key, limit=args.limit).records
+        if not records:
+            print(
+                f"imbal-pipeline: error: no materializations of {args.asset!r} in {home}; "
+                "check the name or run `imbal-pipeline run` first",
+                file=sys.stderr,
+            )
+            return 1
+        for record in records:
+            mat = record.asset_materialization
+            tags = mat.tags or {}
+            upstream = (
+                ", ".join(
+                    f"{k.removeprefix(INPUT_TAG)}={v}"
+                    for k, v in sorted(tags.items())
+                    if k.startswith(INPUT_TAG)
+                )
+                or "none"
+            )
+            when = datetime.fromtimestamp(record.timestamp, UTC).isoformat(timespec="seconds")
+            gate = getattr(mat.metadata.get("gate"), "value", "unchecked")
+            print(
+                f"{tags.get('dagster/data_version', '?')}  run {record.run_id}  {when}  "
+                f"code {tags.get('dagster/code_version', '?')}  gate {gate}  "
+                f"upstream {upstream}"
+            )
+    return 0
+
+
+def _summarize(value) -> list[str]:
+    import lightgbm as lgb
+    import pandas as pd
+
+    if isinstance(value, pd.DataFrame):
+        return [
+            f"table: {len(value):,} rows x {value.shape[1]} columns",
+            value.head(5).to_string(max_cols=12),
+        ]
+    lines = []
+    for key, item in value.items():
+        if isinstance(item, pd.DataFrame):
+            lines.append(f"{key}: table {len(item):,} rows x {item.shape[1]} columns")
+        elif isinstance(item, lgb.Booster):
+            lines.append(f"{key}: LightGBM model, {item.num_trees()} trees")
+        else:
+            text = json.dumps(item, default=str)
+            lines.append(f"{key}: {text[:300]}{'...' if len(text) > 300 else ''}")
+    return lines
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print a summary of one stored version (the latest by default)."""
+    ensure_home()
+    from imbal_pipeline.definitions import storage_dir
+    from imbal_pipeline.storage import AssetStore
+
+    store = AssetStore(storage_dir())
+    latest = store.latest(args.asset)
+    if latest is None:
+        print(
+            f"imbal-pipeline: error: nothing stored for {args.asset!r} in {storage_dir()}; "
+            "check the name or run `imbal-pipeline run` first",
+            file=sys.stderr,
+        )
+        return 1
+    version = args.version or latest["version"]
+    try:
+        value = store.load(args.asset, version)
+    except FileNotFoundError as exc:
+        print(f"imbal-pipeline: error: {exc}", file=sys.stderr)
+        return 1
+    record = next((r for r in reversed(store.history(args.asset)) if r["version"] == version), {})
+    print(
+        f"{args.asset} version {version}: gate {record.get('gate', '?')}, "
+        f"run {record.get('run_id', '?')}, {record.get('time', '?')}"
+    )
+    print("\n".join(_summarize(value)))
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     """Replace this process with `dagster dev` on the local instance."""
     home = ensure_home()
@@ -275,9 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     args = build_parser().parse_args(argv)
-    if args.command == "run":
-        return cmd_run(args)
-    return cmd_ui(args)
+    commands = {"run": cmd_run, "versions": cmd_versions, "show": cmd_show, "ui": cmd_ui}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

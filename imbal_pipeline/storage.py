@@ -1,9 +1,11 @@
 """IO manager: Parquet for tables, LightGBM text for models, JSON for the rest; no pickles."""
 
+import hashlib
 import json
 import os
 import shutil
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -12,6 +14,7 @@ import pandas as pd
 
 MANIFEST = "manifest.json"
 GATE_KEY = "gate"  # output metadata key carrying the asset's check verdict
+VERSION_KEY = "content_version"  # output metadata key carrying the content hash
 
 
 class FailedGateError(RuntimeError):
@@ -30,7 +33,11 @@ def _to_json_ready(value):
 
 
 def write_bundle(directory: Path, value, gate: str = "unchecked") -> None:
-    """Write a DataFrame, or a dict of DataFrames, boosters and JSON values, atomically."""
+    """Write a DataFrame, or a dict of DataFrames, boosters and JSON values, atomically.
+
+    An existing directory is never overwritten: versions are content hashes, so an existing
+    version already holds the same content.
+    """
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
@@ -54,22 +61,16 @@ def write_bundle(directory: Path, value, gate: str = "unchecked") -> None:
             json.dump(manifest, fh, indent=1, allow_nan=True)
             fh.flush()
             os.fsync(fh.fileno())
-        # Renames are atomic: readers see the old bundle or the whole new one, never a part.
-        old = None
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old.{os.getpid()}")
-            os.replace(directory, old)
-        os.replace(tmp, directory)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        # A rename is atomic: readers see no bundle or the whole bundle, never a part of one.
+        try:
+            os.rename(tmp, directory)
+        except OSError:
+            if not (directory / MANIFEST).is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # same version written before: keep it
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def read_gate(directory: Path) -> str:
-    """The stored value's gate verdict: passed, failed: <checks>, or unchecked."""
-    return json.loads((directory / MANIFEST).read_text()).get(GATE_KEY, "unchecked")
 
 
 def read_bundle(directory: Path):
@@ -83,33 +84,127 @@ def read_bundle(directory: Path):
     return out["value"] if manifest["kind"] == "frame" else out
 
 
+# Run-context fields: they differ between identical runs, so they are not content.
+VOLATILE = frozenset({"generated_at", "run_id", "output_dir", "contracts_dir", "checks"})
+
+
+def _feed(digest, value) -> None:
+    if isinstance(value, pd.DataFrame):
+        digest.update(b"frame")
+        digest.update(json.dumps([str(c) for c in value.columns]).encode())
+        digest.update(json.dumps([str(t) for t in value.dtypes]).encode())
+        digest.update(pd.util.hash_pandas_object(value, index=False).to_numpy().tobytes())
+    elif isinstance(value, lgb.Booster):
+        digest.update(value.model_to_string().encode())
+    elif isinstance(value, dict):
+        for key in sorted(value, key=str):
+            if str(key) in VOLATILE:
+                continue
+            digest.update(json.dumps(str(key)).encode())
+            _feed(digest, value[key])
+    elif isinstance(value, (list, tuple)):
+        digest.update(b"[")
+        for item in value:
+            _feed(digest, item)
+        digest.update(b"]")
+    else:
+        digest.update(json.dumps(_to_json_ready(value), sort_keys=True, default=str).encode())
+
+
+def content_hash(value) -> str:
+    """Data version of an output: a hash of its content, run-context fields left out."""
+    digest = hashlib.sha256()
+    _feed(digest, value)
+    return digest.hexdigest()[:16]
+
+
+class AssetStore:
+    """Every version of every asset, by content hash, with a history and a latest pointer.
+
+    Layout: `<base>/<asset>/versions/<version>/` holds one bundle; `latest.json` names the
+    version the last materialization wrote and its gate verdict; `history.jsonl` has one line
+    per materialization, oldest first.
+    """
+
+    def __init__(self, base_dir: str | Path):
+        self.base = Path(base_dir)
+
+    def folder(self, asset: str) -> Path:
+        """The asset's folder."""
+        return self.base.joinpath(*asset.split("/"))
+
+    def write(self, asset: str, value, version: str, gate: str, run_id: str | None) -> Path:
+        """Store a version (if new), then point `latest` at it and append to the history."""
+        folder = self.folder(asset)
+        path = folder / "versions" / version
+        write_bundle(path, value, gate=gate)
+        record = {
+            "version": version,
+            "gate": gate,
+            "run_id": run_id,
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        tmp = folder / f".latest.{os.getpid()}.json"
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, folder / "latest.json")
+        with open(folder / "history.jsonl", "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        return path
+
+    def latest(self, asset: str) -> dict | None:
+        """The record of the last write, or None."""
+        path = self.folder(asset) / "latest.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def history(self, asset: str) -> list[dict]:
+        """Every write of the asset, oldest first."""
+        path = self.folder(asset) / "history.jsonl"
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def load(self, asset: str, version: str | None = None):
+        """A stored version (the latest by default)."""
+        if version is None:
+            latest = self.latest(asset)
+            if latest is None:
+                raise FileNotFoundError(f"no stored value for asset {asset}; materialize it first")
+            version = latest["version"]
+        path = self.folder(asset) / "versions" / version
+        if not (path / MANIFEST).is_file():
+            known = ", ".join(r["version"] for r in self.history(asset)[-5:]) or "none"
+            raise FileNotFoundError(f"asset {asset} has no version {version} (recent: {known})")
+        return read_bundle(path)
+
+
 class BundleIOManager(dg.ConfigurableIOManager):
-    """Stores each asset's latest output under `base_dir/<asset key>`."""
+    """Versioned storage: each output under its content hash; loads the latest passing one."""
 
     base_dir: str
 
-    def _path(self, key: dg.AssetKey) -> Path:
-        return Path(self.base_dir).joinpath(*key.path)
+    def _store(self) -> AssetStore:
+        return AssetStore(self.base_dir)
 
     def handle_output(self, context: dg.OutputContext, obj) -> None:
-        path = self._path(context.asset_key)
-        verdict = context.output_metadata.get(GATE_KEY)
-        verdict = getattr(verdict, "value", verdict) or "unchecked"
-        write_bundle(path, obj, gate=str(verdict))
+        meta = context.output_metadata
+        verdict = getattr(meta.get(GATE_KEY), "value", meta.get(GATE_KEY)) or "unchecked"
+        version = getattr(meta.get(VERSION_KEY), "value", meta.get(VERSION_KEY))
+        version = version or content_hash(obj)
+        asset = context.asset_key.to_user_string()
+        path = self._store().write(asset, obj, version, str(verdict), context.run_id)
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
 
     def load_input(self, context: dg.InputContext):
-        path = self._path(context.asset_key)
-        if not (path / MANIFEST).is_file():
+        asset = context.asset_key.to_user_string()
+        latest = self._store().latest(asset)
+        if latest is None:
             raise FileNotFoundError(
-                f"no stored value for asset {context.asset_key.to_user_string()} at {path}; "
-                "materialize it first"
+                f"no stored value for asset {asset} in {self.base_dir}; materialize it first"
             )
-        verdict = read_gate(path)
+        verdict = latest.get("gate", "unchecked")
         if verdict.startswith("failed"):
-            name = context.asset_key.to_user_string()
             raise FailedGateError(
-                f"upstream {name} failed its checks ({verdict.removeprefix('failed: ')}); "
-                f"fix its input and rematerialize {name} first"
+                f"upstream {asset} failed its checks ({verdict.removeprefix('failed: ')}); "
+                f"fix its input and rematerialize {asset} first"
             )
-        return read_bundle(path)
+        return self._store().load(asset, latest["version"])

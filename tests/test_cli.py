@@ -165,3 +165,23 @@ def test_help_explains_every_option():
         "--id",
     ):
         assert option in text, option
+
+
+def test_versions_and_show_read_the_instance_and_the_store(cli_run, tmp_path):
+    proc, _, home = cli_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    listed = _run(["versions", "final_model"], home, tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    line = listed.stdout.strip().splitlines()[0]
+    version = line.split()[0]
+    assert len(version) == 16 and "run " in line and "code 1" in line and "gate passed" in line
+    for upstream in ("holdout_split=", "strategy_comparison=", "decision_threshold="):
+        assert upstream in line, line
+    shown = _run(["show", "final_model", "--version", version], home, tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert f"final_model version {version}: gate passed" in shown.stdout
+    assert "model: LightGBM model" in shown.stdout
+    missing = _run(["show", "final_model", "--version", "0000"], home, tmp_path)
+    assert missing.returncode == 1 and "has no version 0000" in missing.stderr
+    unknown = _run(["versions", "no_such_asset"], home, tmp_path)
+    assert unknown.returncode == 1 and "no materializations of 'no_such_asset'" in unknown.stderr

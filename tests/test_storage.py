@@ -13,7 +13,7 @@ from imbal_pipeline.core.evaluation import load_model
 from imbal_pipeline.core.preprocess import Preprocessor
 from imbal_pipeline.core.settings import LABEL, SPLIT
 from imbal_pipeline.core.split import HOLDOUT
-from imbal_pipeline.storage import read_bundle, write_bundle
+from imbal_pipeline.storage import AssetStore, content_hash, read_bundle, write_bundle
 
 
 def _booster():
@@ -60,7 +60,7 @@ def test_no_stored_asset_is_a_pickle(small_run):
     storage = Path(report["settings"]["output_dir"]).parent / "storage"
     assert len(list(storage.iterdir())) == 16  # every asset of a 3-fold graph
     suffixes = {p.suffix for p in storage.rglob("*") if p.is_file()}
-    assert suffixes <= {".json", ".parquet", ".txt"}, suffixes
+    assert suffixes <= {".json", ".jsonl", ".parquet", ".txt"}, suffixes
 
 
 def test_exported_model_reproduces_the_reported_holdout_decisions(small_run):
@@ -79,3 +79,59 @@ def test_exported_model_reproduces_the_reported_holdout_decisions(small_run):
     assert cm == report["holdout"]["confusion_matrix"]
     assert json.loads(json.dumps(meta))  # plain JSON
     assert "baseline_holdout_tuned" in report
+
+
+def test_store_keeps_every_version_and_never_overwrites(tmp_path):
+    store = AssetStore(tmp_path)
+    first, second = pd.DataFrame({"a": [1, 2]}), pd.DataFrame({"a": [1, 3]})
+    v1, v2 = content_hash(first), content_hash(second)
+    assert v1 != v2 and content_hash(first.copy()) == v1
+    store.write("raw_data", first, v1, "passed", "run-1")
+    written = (tmp_path / "raw_data" / "versions" / v1 / "value.parquet").stat().st_mtime_ns
+    store.write("raw_data", second, v2, "passed", "run-2")
+    store.write("raw_data", first, v1, "passed", "run-3")  # same content again
+    assert (tmp_path / "raw_data" / "versions" / v1 / "value.parquet").stat().st_mtime_ns == (
+        written
+    )
+    assert [r["run_id"] for r in store.history("raw_data")] == ["run-1", "run-2", "run-3"]
+    assert store.latest("raw_data")["version"] == v1
+    pd.testing.assert_frame_equal(store.load("raw_data", v2), second)
+    pd.testing.assert_frame_equal(store.load("raw_data"), first)
+    with pytest.raises(FileNotFoundError, match="has no version nope"):
+        store.load("raw_data", "nope")
+
+
+def test_content_hash_ignores_run_context_but_not_content():
+    report = {
+        "holdout": {"f1": 0.5},
+        "generated_at": "t1",
+        "run_id": "a",
+        "settings": {"seed": 0, "output_dir": "/x"},
+    }
+    same = {
+        **report,
+        "generated_at": "t2",
+        "run_id": "b",
+        "settings": {"seed": 0, "output_dir": "/y"},
+    }
+    assert content_hash(report) == content_hash(same)
+    assert content_hash(report) != content_hash({**report, "holdout": {"f1": 0.6}})
+    assert content_hash(report) != content_hash({**report, "settings": {"seed": 1}})
+
+
+def test_same_data_config_and_seed_give_identical_data_versions(tmp_path, small_run):
+    from conftest import run_graph
+
+    again = run_graph(tmp_path, "again")
+
+    def versions(result):
+        return {
+            e.asset_key.to_user_string(): e.step_materialization_data.materialization.tags[
+                "dagster/data_version"
+            ]
+            for e in result.get_asset_materialization_events()
+        }
+
+    first, second = versions(small_run), versions(again)
+    assert len(first) == 16
+    assert first == second

@@ -2,13 +2,14 @@
 
 import base64
 import json
+import warnings
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from imbal_pipeline.core.gates import WARN, Gate
-from imbal_pipeline.storage import GATE_KEY
+from imbal_pipeline.storage import GATE_KEY, VERSION_KEY, content_hash
 
 # Bumped when a stage's logic changes, so Dagster can tell stale assets apart.
 CODE_VERSION = "1"
@@ -55,10 +56,22 @@ def gated(value, metadata: dict, gates: list[Gate]):
     failed = [g.name for g in gates if g.blocks]
     warned = [g.name for g in gates if not g.passed and not g.blocks]
     verdict = f"failed: {', '.join(failed)}" if failed else "passed"
-    yield dg.Output(
-        value,
-        metadata={**metadata, GATE_KEY: verdict, "gate_warnings": ", ".join(warned) or "none"},
-    )
+    version = content_hash(value)
+    with warnings.catch_warnings():
+        # `data_version` on Output is Dagster's documented way to set a content-based version;
+        # its beta label would otherwise repeat once per asset in every run log.
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        output = dg.Output(
+            value,
+            data_version=dg.DataVersion(version),
+            metadata={
+                **metadata,
+                GATE_KEY: verdict,
+                VERSION_KEY: version,
+                "gate_warnings": ", ".join(warned) or "none",
+            },
+        )
+    yield output
     for g in gates:
         yield dg.AssetCheckResult(
             check_name=g.name,
