@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from imbal_pipeline.assets import data, decision, diagnostics, evaluation, folds, training
+from imbal_pipeline.automation import build_automation
 from imbal_pipeline.core.settings import max_concurrent_steps
 from imbal_pipeline.resources import PipelineConfig, configured_folds
 from imbal_pipeline.storage import BundleIOManager
@@ -51,11 +52,20 @@ def build_definitions(n_folds: int, lgbm_threads: int = 1) -> dg.Definitions:
     # Each LightGBM fit uses `lgbm_threads` threads; steps x threads must not exceed the cores.
     executor = dg.multiprocess_executor.configured(executor_config(lgbm_threads))
     job = dg.define_asset_job(JOB_NAME, selection=dg.AssetSelection.all())
+    schedules, sensors = build_automation(job)
     return dg.Definitions(
         assets=assets,
         jobs=[job],
+        schedules=schedules,
+        sensors=sensors,
         resources={
-            "pipeline": PipelineConfig(n_folds=n_folds, lgbm_threads=lgbm_threads),
+            # Scheduled retraining reads its dataset from the environment of the code location.
+            "pipeline": PipelineConfig(
+                n_folds=n_folds,
+                lgbm_threads=lgbm_threads,
+                data_path=os.environ.get("IMBAL_PIPELINE_DATA") or None,
+                target=os.environ.get("IMBAL_PIPELINE_TARGET", "is_fraud"),
+            ),
             "io_manager": BundleIOManager(base_dir=storage_dir()),
         },
         executor=executor,

@@ -1,0 +1,88 @@
+"""Retraining on a schedule and on new data: sensor and schedule, and a tick into a real run."""
+
+import dagster as dg
+from conftest import SMALL
+
+from imbal_pipeline import automation
+from imbal_pipeline.core.synthetic import make_fraud_data
+from imbal_pipeline.definitions import JOB_NAME, build_definitions
+from imbal_pipeline.resources import PipelineConfig
+from imbal_pipeline.storage import BundleIOManager
+
+
+def _sensor_and_resources(tmp_path, data_path):
+    defs = build_definitions(SMALL["n_folds"])
+    resources = {
+        "pipeline": PipelineConfig(
+            **SMALL,
+            data_path=str(data_path),
+            output_dir=str(tmp_path / "report"),
+            contracts_dir=str(tmp_path / "contracts"),
+        ),
+        "io_manager": BundleIOManager(base_dir=str(tmp_path / "storage")),
+    }
+    return defs, defs.resolve_sensor_def("raw_data_changed"), resources
+
+
+def test_sensor_requests_a_run_only_when_the_file_content_changes(tmp_path):
+    path = tmp_path / "data.csv"
+    make_fraud_data(600, 0.05, seed=0).to_csv(path, index=False)
+    _, sensor, resources = _sensor_and_resources(tmp_path, path)
+    with dg.build_sensor_context(resources=resources) as ctx:
+        first = sensor(ctx)
+        assert isinstance(first, dg.RunRequest)
+        cursor = ctx.cursor
+    with dg.build_sensor_context(cursor=cursor, resources=resources) as ctx:
+        assert isinstance(sensor(ctx), dg.SkipReason)
+    path.touch()  # same bytes, new mtime: not a change
+    with dg.build_sensor_context(cursor=cursor, resources=resources) as ctx:
+        assert isinstance(sensor(ctx), dg.SkipReason)
+    make_fraud_data(600, 0.05, seed=1).to_csv(path, index=False)
+    with dg.build_sensor_context(cursor=cursor, resources=resources) as ctx:
+        second = sensor(ctx)
+        assert isinstance(second, dg.RunRequest)
+        assert second.run_key != first.run_key and ctx.cursor != cursor
+
+
+def test_sensor_skips_with_a_reason_when_the_file_is_missing(tmp_path):
+    _, sensor, resources = _sensor_and_resources(tmp_path, tmp_path / "gone.csv")
+    with dg.build_sensor_context(resources=resources) as ctx:
+        result = sensor(ctx)
+    assert isinstance(result, dg.SkipReason) and "not readable" in result.skip_message
+
+
+def test_schedule_cron_is_configurable_and_targets_the_job(monkeypatch):
+    monkeypatch.setenv(automation.CRON_ENV, "15 2 * * *")
+    schedule = build_definitions(3).resolve_schedule_def("retrain_schedule")
+    assert schedule.cron_schedule == "15 2 * * *"
+    assert schedule.job_name == JOB_NAME
+    monkeypatch.delenv(automation.CRON_ENV)
+    assert (
+        build_definitions(3).resolve_schedule_def("retrain_schedule").cron_schedule
+        == automation.DEFAULT_CRON
+    )
+    with dg.build_schedule_context() as ctx:
+        request = schedule.evaluate_tick(ctx).run_requests[0]
+    assert isinstance(request, dg.RunRequest)
+
+
+def test_a_sensor_tick_drives_a_real_run(tmp_path):
+    path = tmp_path / "data.csv"
+    make_fraud_data(1500, 0.05, seed=3).to_csv(path, index=False)
+    defs, sensor, resources = _sensor_and_resources(tmp_path, path)
+    with dg.instance_for_test() as instance:
+        with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
+            request = sensor(ctx)
+        local = dg.Definitions(
+            assets=defs.assets,
+            jobs=defs.jobs,
+            resources=resources,
+            executor=dg.in_process_executor,
+        )
+        result = local.resolve_job_def(request.job_name or JOB_NAME).execute_in_process(
+            instance=instance, tags=request.tags, run_config=request.run_config
+        )
+        assert result.success
+        run = instance.get_run_by_id(result.run_id)
+        assert run.tags["imbal/data_fingerprint"] == request.run_key
+        assert instance.get_latest_materialization_event(dg.AssetKey("evaluation_report"))
