@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="summarize one stored version of an asset")
     show.add_argument("asset", help="asset name, e.g. evaluation_report")
     show.add_argument("--version", help="data version (default: the latest)")
+    rerun = sub.add_parser(
+        "rerun",
+        help="re-execute a failed run from its failure: only failed steps and what is downstream",
+    )
+    rerun.add_argument("run_id", help="id of the failed run (printed by `run`, shown in the UI)")
+    rerun.add_argument("--verbose", action="store_true", help="show Dagster's step log")
     ui = sub.add_parser(
         "ui",
         help="open the Dagster UI (dagster dev) on the same instance the runs use",
@@ -214,7 +221,8 @@ def failure_reason(result) -> str:
             while error.cause is not None and error.cls_name.startswith("DagsterExecution"):
                 error = error.cause
             message = error.message.strip().splitlines()[0]
-            message = message.split(": ", 1)[1] if message.startswith(error.cls_name) else message
+            # Drop the exception's (possibly dotted) class name in front of our own message.
+            message = re.sub(rf"^[\w.]*{re.escape(error.cls_name)}: ", "", message)
             return f"step {event.step_key} failed: {message}"
     return "the run failed; see the Dagster UI for the step log"
 
@@ -359,6 +367,53 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rerun(args: argparse.Namespace) -> int:
+    """Re-execute a failed run from failure, loading every other step's output from storage."""
+    home = ensure_home()
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get()
+    parent = instance.get_run_by_id(args.run_id)
+    if parent is None:
+        print(
+            f"imbal-pipeline: error: no run {args.run_id} in {home}; copy the id from "
+            "`imbal-pipeline run` or the UI",
+            file=sys.stderr,
+        )
+        return 2
+    folds = parent.run_config.get("resources", {}).get("pipeline", {}).get("config", {})
+    os.environ["IMBAL_PIPELINE_FOLDS"] = str(folds.get("n_folds", 5))
+    from imbal_pipeline.definitions import imbal_job
+
+    try:
+        options = dg.ReexecutionOptions.from_failure(args.run_id, instance)
+    except dg.DagsterInvariantViolationError as exc:
+        print(f"imbal-pipeline: error: cannot rerun {args.run_id}: {exc}", file=sys.stderr)
+        return 2
+    run_config = dict(parent.run_config)
+    run_config["loggers"] = {
+        "console": {"config": {"log_level": "INFO" if args.verbose else "WARNING"}}
+    }
+    result = dg.execute_job(
+        dg.reconstructable(imbal_job),
+        instance=instance,
+        run_config=run_config,
+        reexecution_options=options,
+    )
+    steps = sorted(e.step_key for e in result.all_events if e.is_step_success)
+    if not result.success:
+        print(
+            f"imbal-pipeline: error: {failure_reason(result)} (run {result.run_id})",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"rerun {result.run_id} of {args.run_id}: reran {len(steps)} steps "
+        f"({', '.join(steps)}); the rest was loaded from storage"
+    )
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     """Replace this process with `dagster dev` on the local instance."""
     home = ensure_home()
@@ -375,7 +430,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     args = build_parser().parse_args(argv)
-    commands = {"run": cmd_run, "versions": cmd_versions, "show": cmd_show, "ui": cmd_ui}
+    commands = {
+        "run": cmd_run,
+        "rerun": cmd_rerun,
+        "versions": cmd_versions,
+        "show": cmd_show,
+        "ui": cmd_ui,
+    }
     return commands[args.command](args)
 
 

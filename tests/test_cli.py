@@ -13,8 +13,8 @@ from imbal_pipeline.cli import build_parser
 CLI = [sys.executable, "-m", "imbal_pipeline.cli"]
 
 
-def _run(args, home, cwd):
-    env = {**os.environ, "DAGSTER_HOME": str(home), "GX_ANALYTICS_ENABLED": "false"}
+def _run(args, home, cwd, **extra_env):
+    env = {**os.environ, "DAGSTER_HOME": str(home), "GX_ANALYTICS_ENABLED": "false", **extra_env}
     return subprocess.run(CLI + args, capture_output=True, text=True, env=env, cwd=cwd, timeout=900)
 
 
@@ -185,3 +185,55 @@ def test_versions_and_show_read_the_instance_and_the_store(cli_run, tmp_path):
     assert missing.returncode == 1 and "has no version 0000" in missing.stderr
     unknown = _run(["versions", "no_such_asset"], home, tmp_path)
     assert unknown.returncode == 1 and "no materializations of 'no_such_asset'" in unknown.stderr
+
+
+def _data_versions(home) -> dict[str, str]:
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        out = {}
+        for key in instance.get_asset_keys():
+            event = instance.get_latest_materialization_event(key)
+            out[key.to_user_string()] = event.asset_materialization.tags["dagster/data_version"]
+        return out
+
+
+def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_files):
+    train_csv, _ = split_files
+    args = [
+        "run",
+        "--data",
+        str(train_csv),
+        "--target",
+        "is_fraud",
+        "--folds",
+        "3",
+        "--seed",
+        "5",
+        "--strategies",
+        "none,class_weight,undersample",
+    ]
+    failed = _run(
+        [*args, "--out", str(tmp_path / "a")],
+        tmp_path / "home",
+        tmp_path,
+        IMBAL_PIPELINE_FAULT_FOLD="1",
+    )
+    assert failed.returncode == 1
+    last = failed.stderr.strip().splitlines()[-1]
+    assert "step fold_1_models failed: injected fault in fold 1" in last
+    run_id = last.rsplit("(run ", 1)[1].rstrip(")")
+    rerun = _run(["rerun", run_id], tmp_path / "home", tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert (
+        "reran 5 steps (decision_threshold, evaluation_report, final_model, "
+        "fold_1_models, strategy_comparison)"
+    ) in rerun.stdout
+    clean = _run([*args, "--out", str(tmp_path / "b")], tmp_path / "clean", tmp_path)
+    assert clean.returncode == 0, clean.stderr[-3000:]
+    rerun_versions, clean_versions = (
+        _data_versions(tmp_path / "home"),
+        _data_versions(tmp_path / "clean"),
+    )
+    assert len(clean_versions) == 16
+    assert rerun_versions == clean_versions
+    unknown = _run(["rerun", "no-such-run"], tmp_path / "home", tmp_path)
+    assert unknown.returncode == 2 and "no run no-such-run" in unknown.stderr

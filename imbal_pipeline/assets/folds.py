@@ -64,6 +64,7 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
         code_version=CODE_VERSION,
         ins={"holdout_split": dg.AssetIn(), "cv_folds": dg.AssetIn()},
         check_specs=blocking_checks(fold_training_key(fold), FOLD_SET_CHECKS),
+        retry_policy=dg.RetryPolicy(max_retries=2, delay=2),
         description=(
             f"Fold {fold}: preprocessing fitted on the fold's training rows, each strategy's "
             "resampled training portion, and the untouched validation portion."

@@ -1,5 +1,7 @@
 """Stage 3: per-fold models with out-of-fold scores, the strategy comparison, final refits."""
 
+import os
+
 import dagster as dg
 import pandas as pd
 
@@ -10,6 +12,9 @@ from imbal_pipeline.resources import PipelineConfig
 
 COMPARISON_COLUMNS = ["pr_auc_mean", "pr_auc_std", "f1_mean", "mcc_mean", "folds", "skipped"]
 OOF_CHECKS = ("contract", "oof_coverage")
+FAULT_ENV = "IMBAL_PIPELINE_FAULT_FOLD"  # tests only: makes that fold's models step fail
+# Transient failures (a killed worker, a full disk that was freed) deserve another try.
+RETRY = dg.RetryPolicy(max_retries=2, delay=2)
 MODEL_CHECKS = ("model_sane",)
 
 
@@ -36,8 +41,14 @@ def make_fold_models(fold: int) -> dg.AssetsDefinition:
         kinds={"lightgbm"},
         description=f"Fold {fold}: one LightGBM per strategy and its out-of-fold scores.",
         check_specs=blocking_checks(fold_models_key(fold), OOF_CHECKS),
+        retry_policy=RETRY,
     )
     def _asset(pipeline: PipelineConfig, training_sets: dict):
+        if os.environ.get(FAULT_ENV) == str(fold):
+            raise dg.Failure(
+                description=f"injected fault in fold {fold} ({FAULT_ENV}={fold}, tests only)",
+                allow_retries=False,
+            )
         bundle = training.fit_fold_models(training_sets, pipeline.settings())
         info = pd.DataFrame(bundle["fit_info"]).T[["rows", "positives", "synthetic_rows"]]
         checks = _oof_checks(
