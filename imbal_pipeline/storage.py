@@ -194,17 +194,50 @@ class BundleIOManager(dg.ConfigurableIOManager):
         path = self._store().write(asset, obj, version, str(verdict), context.run_id)
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
 
+    def _pinned(self, context: dg.InputContext) -> tuple[str | None, str | None]:
+        """The upstream version this run should read, and that materialization's gate.
+
+        Pinned through Dagster's event log: the upstream's materialization in this run, or,
+        when this run did not make one (a rerun, a lone asset), the latest one recorded.
+        Never the store's newest file, which a concurrent run may have just written.
+        """
+        try:
+            instance, run_id = context.instance, context.step_context.run_id
+        except Exception:  # noqa: BLE001 - a context built without an instance or a run
+            return None, None
+        key = context.asset_key
+        event = None
+        records = instance.get_records_for_run(
+            run_id=run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        ).records
+        for record in records:
+            if record.asset_key == key:
+                event = record.event_log_entry
+        if event is None:
+            event = instance.get_latest_materialization_event(key)
+        if event is None or event.asset_materialization is None:
+            return None, None
+        materialization = event.asset_materialization
+        gate = materialization.metadata.get(GATE_KEY)
+        return (
+            (materialization.tags or {}).get("dagster/data_version"),
+            getattr(gate, "value", gate),
+        )
+
     def load_input(self, context: dg.InputContext):
         asset = context.asset_key.to_user_string()
-        latest = self._store().latest(asset)
-        if latest is None:
-            raise FileNotFoundError(
-                f"no stored value for asset {asset} in {self.base_dir}; materialize it first"
-            )
-        verdict = latest.get("gate", "unchecked")
+        version, verdict = self._pinned(context)
+        if version is None:
+            latest = self._store().latest(asset)
+            if latest is None:
+                raise FileNotFoundError(
+                    f"no stored value for asset {asset} in {self.base_dir}; materialize it first"
+                )
+            version, verdict = latest["version"], latest.get("gate")
+        verdict = verdict or "unchecked"
         if verdict.startswith("failed"):
             raise FailedGateError(
                 f"upstream {asset} failed its checks ({verdict.removeprefix('failed: ')}); "
                 f"fix its input and rematerialize {asset} first"
             )
-        return self._store().load(asset, latest["version"])
+        return self._store().load(asset, version)

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from conftest import failed_checks, run_graph, value
 
+from imbal_pipeline.core import diagnostics, preprocess, strategies, threshold
 from imbal_pipeline.core import model as model_core
-from imbal_pipeline.core import preprocess, strategies, threshold
 from imbal_pipeline.core.preprocess import Preprocessor, fingerprint
 from imbal_pipeline.core.settings import FOLD, ROW_ID, SPLIT, STRATEGY
 from imbal_pipeline.core.split import HOLDOUT, TRAIN
@@ -54,6 +54,7 @@ def test_no_holdout_row_reaches_any_fit(tmp_path, monkeypatch):
         "resample": set(),
         "lgbm": set(),
         "threshold": set(),
+        "diagnostics": set(),
     }
 
     def spy(name, fn, ids_of):
@@ -78,6 +79,11 @@ def test_no_holdout_row_reaches_any_fit(tmp_path, monkeypatch):
         strategies, "resample", spy("resample", strategies.resample, lambda X, y, ids, *a, **k: ids)
     )
     monkeypatch.setattr(model_core, "fit_lgbm", spy("lgbm", model_core.fit_lgbm, lgbm_ids))
+    monkeypatch.setattr(
+        diagnostics,
+        "diagnose",
+        spy("diagnostics", diagnostics.diagnose, lambda frame, *a, **k: frame[ROW_ID]),
+    )
     monkeypatch.setattr(
         threshold,
         "tune_threshold",

@@ -7,7 +7,7 @@ import pandas as pd
 from scipy.sparse.csgraph import connected_components
 from sklearn.neighbors import NearestNeighbors
 
-from imbal_pipeline.core.preprocess import fit_preprocessor
+from imbal_pipeline.core import preprocess
 from imbal_pipeline.core.settings import LABEL, ROW_ID
 
 MAX_ROWS = 10_000  # neighbour measures need pairwise distances: a stratified subsample
@@ -167,7 +167,7 @@ def diagnose(
     y_all = train[LABEL].to_numpy().astype(int)
     features = schema["numeric"] + schema["categorical"]
     duplicates, conflicts = duplicates_and_conflicts(train, features)
-    pre = fit_preprocessor(train, schema, train[ROW_ID].to_numpy())
+    pre = preprocess.fit_preprocessor(train, schema, train[ROW_ID].to_numpy())
     picked = _subsample(y_all, max_rows, seed)
     X = _standardize(pre.transform(train.iloc[picked]))
     y = y_all[picked]
