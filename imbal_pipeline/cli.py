@@ -273,6 +273,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"({report['threshold']['objective']}); holdout PR-AUC {holdout['pr_auc']:.3f}, "
         f"F1 {holdout['f1']:.3f}, recall {holdout['recall']:.3f}, MCC {holdout['mcc']:.3f}"
     )
+    for check in report.get("checks", []):
+        if not check["passed"]:
+            print(f"warning: {check['asset']}:{check['check']}: {check['message']}")
     print(f"report: {report_path} (also report.html, report.md); run {result.run_id} in {home}")
     return 0
 

@@ -8,7 +8,7 @@ import dagster as dg
 from imbal_pipeline.assets import data, decision, diagnostics, evaluation, folds, training
 from imbal_pipeline.automation import build_automation
 from imbal_pipeline.core.settings import max_concurrent_steps
-from imbal_pipeline.resources import PipelineConfig, configured_folds
+from imbal_pipeline.resources import PipelineConfig, configured_folds, configured_threads
 from imbal_pipeline.storage import BundleIOManager
 
 JOB_NAME = "imbal_pipeline"
@@ -72,7 +72,7 @@ def build_definitions(n_folds: int, lgbm_threads: int = 1) -> dg.Definitions:
     )
 
 
-defs = build_definitions(configured_folds())
+defs = build_definitions(configured_folds(), configured_threads())
 
 
 def imbal_job() -> dg.JobDefinition:

@@ -7,6 +7,7 @@ import dagster as dg
 from imbal_pipeline.core.settings import LADDER, Settings
 
 FOLDS_ENV = "IMBAL_PIPELINE_FOLDS"
+THREADS_ENV = "IMBAL_PIPELINE_THREADS"
 
 
 def configured_folds() -> int:
@@ -16,6 +17,15 @@ def configured_folds() -> int:
         return int(raw)
     except ValueError as exc:
         raise ValueError(f"{FOLDS_ENV}={raw!r} is not a whole number; set it to e.g. 5") from exc
+
+
+def configured_threads() -> int:
+    """LightGBM threads per step the executor's concurrency was sized for."""
+    raw = os.environ.get(THREADS_ENV, "1")
+    try:
+        return max(1, int(raw))
+    except ValueError as exc:
+        raise ValueError(f"{THREADS_ENV}={raw!r} is not a whole number; set it to e.g. 1") from exc
 
 
 class PipelineConfig(dg.ConfigurableResource):

@@ -262,8 +262,7 @@ def test_failed_gate_blocks_downstream_and_a_lone_downstream_run_refuses_it(tmp_
 def test_schema_drift_is_caught_by_the_derived_contract(tmp_path):
     path = _write(_base(), tmp_path / "data.csv")
     first = run_graph(tmp_path, "first", data_path=path, contracts_dir=str(tmp_path / "c"))
-    saved = tmp_path / "c" / "data__is_fraud.json"
-    assert saved.is_file()
+    [saved] = (tmp_path / "c").glob("data__*__is_fraud.json")
     derived = next(
         e for e in first.get_asset_check_evaluations() if e.check_name == "schema_contract"
     )
@@ -323,3 +322,18 @@ def test_check_results_reach_the_report_with_observed_values(small_run):
         e for e in small_run.get_asset_check_evaluations() if e.check_name == "split_rates"
     )
     assert "rates" in evaluation.metadata["observed"].value
+
+
+def test_a_model_failing_the_quality_gate_replaces_no_export_and_leaves_none(tmp_path, split_files):
+    train_csv, test_csv = split_files
+    flipped = pd.read_csv(test_csv).assign(is_fraud=lambda f: 1 - f["is_fraud"])
+    flipped_csv = _write(flipped, tmp_path / "flipped.csv")
+    out = str(tmp_path / "out")
+    common = {"data_path": str(train_csv), "output_dir": out}
+    run_graph(tmp_path, "good", test_data_path=str(test_csv), **common)
+    assert (tmp_path / "out" / "model.txt").is_file()
+    bad = run_graph(tmp_path, "bad", expect_success=False, test_data_path=flipped_csv, **common)
+    assert "evaluation_report:beats_no_skill" in failed_checks(bad)
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["quality_gate"] == "failed"
+    assert not (tmp_path / "out" / "model.txt").exists()
+    assert not (tmp_path / "out" / "model.json").exists()

@@ -262,3 +262,10 @@ def test_selection_takes_a_complex_strategy_that_wins_beyond_noise():
 def test_skipped_strategies_are_never_selected():
     table = {"none": _row(0.5, 0.01), "smote": {**_row(None, None), "skipped": "why"}}
     assert selection.select_strategy(table)[0] == "none"
+
+
+def test_a_missing_subgroup_column_is_a_clear_error():
+    frame = data.prepare_frame(_frame(), SETTINGS)
+    settings = Settings(target="target", data_path="x.csv", subgroups=("regoin",))
+    with pytest.raises(data.DataError, match="subgroup column 'regoin' not in the data; fix"):
+        data.feature_schema(frame, settings)

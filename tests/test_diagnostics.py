@@ -113,3 +113,22 @@ def test_report_json_carries_the_diagnostics(small_run):
     md = (Path(out) / "report.md").read_text()
     assert md.index("Know the data") < md.index("Strategy comparison")
     assert (Path(out) / "diagnostics_pca.png").read_bytes()[:4] == (b"\x89PNG")
+
+
+def test_exact_duplicates_never_count_a_row_as_its_own_neighbour():
+    X = np.repeat(np.arange(20, dtype=float)[:, None] * 10, 2, axis=0)  # pairs at each spot
+    X = np.column_stack([X, np.zeros(len(X))])
+    y = np.tile([1, 0], 20)  # each positive shares its spot with a negative
+    _, _, n3 = diagnostics.typology(X, y)
+    assert n3 == 1.0
+
+
+def test_subsample_never_exceeds_the_limit_and_keeps_a_positive():
+    y = np.zeros(1_000_000, dtype=int)
+    y[:40] = 1
+    picked = diagnostics._subsample(y, 10_000, seed=0)
+    assert len(picked) == 10_000 and y[picked].sum() >= 1
+
+
+def test_undersampling_also_contradicts_weights_first_advice():
+    assert diagnostics.contradiction({"prefers": "weights"}, "undersample")

@@ -1,5 +1,7 @@
 """Stage 1: raw data, the holdout split and the imbalance profile, each gated."""
 
+import dataclasses
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -44,7 +46,12 @@ def _schema_contract(frame: pd.DataFrame, schema: dict, s: Settings, others_pass
     if s.contract_path:
         suite = contracts.load_suite(s.contract_path)
         return gates.from_contract("schema_contract", contracts.validate(user, suite))
-    stem = Path(s.data_path).name.split(".")[0] if s.data_path else "generated"
+    if s.data_path:
+        # Two files may share a name in different folders; the full path tells them apart.
+        where = hashlib.sha256(str(Path(s.data_path).resolve()).encode()).hexdigest()[:8]
+        stem = f"{Path(s.data_path).name.split('.')[0]}__{where}"
+    else:
+        stem = "generated"
     path = _contracts_dir(s) / f"{stem}__{s.target}.json"
     if path.is_file():
         result = contracts.validate(user, contracts.load_suite(path))
@@ -123,7 +130,16 @@ def holdout_split(pipeline: PipelineConfig, raw_data: pd.DataFrame):
     s = pipeline.settings()
     explicit = s.test_data_path is not None
     if explicit:
-        holdout = data.prepare_frame(data.read_table(s.test_data_path, s.sep), s, salt=HOLDOUT_SALT)
+        # The holdout must use the training file's positive class, never infer its own.
+        positive = data.positive_label_of(raw_data, s)
+        try:
+            holdout = data.prepare_frame(
+                data.read_table(s.test_data_path, s.sep),
+                dataclasses.replace(s, positive_label=positive),
+                salt=HOLDOUT_SALT,
+            )
+        except data.DataError as exc:
+            raise data.DataError(f"holdout file {s.test_data_path}: {exc}") from exc
         marked = split.join_explicit_holdout(raw_data, holdout)
         how = f"explicit holdout file {s.test_data_path}"
     else:

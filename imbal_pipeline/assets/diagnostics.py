@@ -41,7 +41,11 @@ def data_diagnostics(
     s = pipeline.settings()
     train = split.training_part(holdout_split)
     result, arrays = diagnostics.diagnose(
-        train, data.feature_schema(train, s), imbalance_profile["tier"], s.seed
+        train,
+        data.feature_schema(train, s),
+        imbalance_profile["tier"],
+        s.seed,
+        threads=s.lgbm_threads,
     )
     picture = Path(s.output_dir) / "diagnostics_pca.png"
     plots.plot_projection(

@@ -28,6 +28,7 @@ def _upstream_checks(context: AssetExecutionContext, keys: list) -> list[dict]:
         if evaluation_ is None or not hasattr(evaluation_, "passed"):
             continue
         message = evaluation_.metadata.get("message")
+        observed = evaluation_.metadata.get("observed")
         out.append(
             {
                 "asset": key.asset_key.to_user_string(),
@@ -35,6 +36,7 @@ def _upstream_checks(context: AssetExecutionContext, keys: list) -> list[dict]:
                 "passed": bool(evaluation_.passed),
                 "severity": evaluation_.severity.value.lower(),
                 "message": getattr(message, "value", message),
+                "observed": getattr(observed, "value", observed),
             }
         )
     return out
@@ -89,12 +91,14 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
                 "passed": g.passed,
                 "severity": g.severity,
                 "message": g.message,
+                "observed": g.observed,
             }
             for g in quality
         ]
         report["quality_gate"] = "failed" if any(g.blocks for g in quality) else "passed"
         path = evaluation.write_report(report, arrays, decision_threshold["curve"], s.output_dir)
         model_meta = {}
+        evaluation.remove_exported_model(s.output_dir)
         if report["quality_gate"] == "passed":
             exported = evaluation.export_model(final_model, s.output_dir)
             model_meta = {"model": dg.MetadataValue.path(str(exported["model"].resolve()))}

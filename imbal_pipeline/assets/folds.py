@@ -6,7 +6,7 @@ import pandas as pd
 from imbal_pipeline.assets.common import CODE_VERSION, blocking_checks, gated, md_table
 from imbal_pipeline.core import contracts, data, gates, split, training
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SettingsError
-from imbal_pipeline.resources import FOLDS_ENV, PipelineConfig
+from imbal_pipeline.resources import FOLDS_ENV, THREADS_ENV, PipelineConfig, configured_threads
 
 
 def fold_training_key(fold: int) -> dg.AssetKey:
@@ -30,6 +30,12 @@ def make_cv_folds(n_folds: int) -> dg.AssetsDefinition:
     def cv_folds(pipeline: PipelineConfig, holdout_split: pd.DataFrame):
         """StratifiedKFold over the training split only (seeded)."""
         s = pipeline.settings()
+        if s.lgbm_threads != configured_threads():
+            raise SettingsError(
+                f"lgbm_threads={s.lgbm_threads} but the executor was sized for "
+                f"{configured_threads()} thread(s) per step; set {THREADS_ENV}={s.lgbm_threads} "
+                "and reload the code location"
+            )
         if s.n_folds != n_folds:
             raise SettingsError(
                 f"n_folds={s.n_folds} but the graph was built with {n_folds} fold assets; "

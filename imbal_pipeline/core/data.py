@@ -155,6 +155,9 @@ def feature_schema(frame: pd.DataFrame, settings: Settings) -> dict[str, list[st
     missing = [c for c in settings.categorical if c not in frame.columns]
     if missing:
         raise DataError(f"categorical column {missing[0]!r} not in the data; fix --categorical")
+    missing = [c for c in settings.subgroup_columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"subgroup column {missing[0]!r} not in the data; fix --subgroup")
     if not numeric and not categorical:
         raise DataError("the data has no feature columns besides the target and id")
     return {"numeric": numeric, "categorical": categorical}

@@ -6,13 +6,14 @@ import numpy as np
 import pandas as pd
 from scipy.sparse.csgraph import connected_components
 from sklearn.neighbors import NearestNeighbors
+from threadpoolctl import threadpool_limits
 
 from imbal_pipeline.core import preprocess
 from imbal_pipeline.core.settings import LABEL, ROW_ID
 
 MAX_ROWS = 10_000  # neighbour measures need pairwise distances: a stratified subsample
 TYPE_NEIGHBOURS = 5  # Napierala & Stefanowski's typology uses 5 nearest neighbours
-OVERSAMPLERS = ("smote", "borderline_smote", "smoteenn")
+RESAMPLERS = ("undersample", "smote", "borderline_smote", "smoteenn")
 
 
 def _subsample(y: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
@@ -20,11 +21,13 @@ def _subsample(y: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
     if len(y) <= max_rows:
         return np.arange(len(y))
     rng = np.random.default_rng(seed)
-    picked = []
-    for label in (0, 1):
-        idx = np.flatnonzero(y == label)
-        take = max(1, round(max_rows * len(idx) / len(y)))
-        picked.append(rng.choice(idx, size=min(take, len(idx)), replace=False))
+    positives, negatives = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    take_pos = min(len(positives), max(1, round(max_rows * len(positives) / len(y))))
+    take_neg = max_rows - take_pos  # the total never exceeds max_rows
+    picked = [
+        rng.choice(positives, size=take_pos, replace=False),
+        rng.choice(negatives, size=min(take_neg, len(negatives)), replace=False),
+    ]
     return np.sort(np.concatenate(picked))
 
 
@@ -45,9 +48,9 @@ def fisher_ratio(X: np.ndarray, y: np.ndarray) -> float:
 def typology(X: np.ndarray, y: np.ndarray) -> tuple[dict[str, int], np.ndarray, float]:
     """Minority types from 5 neighbours, per-row types, and N3 (leave-one-out 1-NN error)."""
     k = min(TYPE_NEIGHBOURS, len(y) - 1)
-    nn = NearestNeighbors(n_neighbors=k + 1).fit(X)
-    _, idx = nn.kneighbors(X)
-    neighbours = idx[:, 1:]  # drop the row itself
+    nn = NearestNeighbors(n_neighbors=k).fit(X)
+    # Without X, each row's own index is left out even when exact duplicates tie with it.
+    _, neighbours = nn.kneighbors()
     n3 = float(np.mean(y[neighbours[:, 0]] != y))
     minority = np.flatnonzero(y == 1)
     majority_count = (y[neighbours[minority]] == 0).sum(axis=1)
@@ -161,9 +164,22 @@ def advise(result: dict, tier: str) -> tuple[list[str], str | None]:
 
 
 def diagnose(
-    train: pd.DataFrame, schema: dict, tier: str, seed: int, max_rows: int = MAX_ROWS
+    train: pd.DataFrame,
+    schema: dict,
+    tier: str,
+    seed: int,
+    max_rows: int = MAX_ROWS,
+    threads: int = 1,
 ) -> tuple[dict, dict]:
     """Diagnostics of the training split; returns (JSON-ready result, arrays for the picture)."""
+    # Neighbour searches and the SVD would take every core; steps x threads <= cores.
+    with threadpool_limits(limits=threads):
+        return _diagnose(train, schema, tier, seed, max_rows)
+
+
+def _diagnose(
+    train: pd.DataFrame, schema: dict, tier: str, seed: int, max_rows: int
+) -> tuple[dict, dict]:
     y_all = train[LABEL].to_numpy().astype(int)
     features = schema["numeric"] + schema["categorical"]
     duplicates, conflicts = duplicates_and_conflicts(train, features)
@@ -202,7 +218,7 @@ def diagnose(
 
 def contradiction(diagnostics: dict, selected: str) -> str | None:
     """A sentence when the comparison's winner goes against the advice."""
-    if diagnostics.get("prefers") == "weights" and selected in OVERSAMPLERS:
+    if diagnostics.get("prefers") == "weights" and selected in RESAMPLERS:
         return (
             f"The comparison selected {selected}, against the diagnostics' advice to start "
             "with class weights: it beat them beyond noise on the folds, but check the holdout "

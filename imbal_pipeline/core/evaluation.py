@@ -203,6 +203,12 @@ def export_model(final: dict, out_dir: str | Path) -> dict[str, Path]:
     return {"model": model_path, "preprocessing": meta_path}
 
 
+def remove_exported_model(out_dir: str | Path) -> None:
+    """Remove an earlier run's exported model, so a failing one is never left to deploy."""
+    for name in ("model.txt", "model.json"):
+        (Path(out_dir) / name).unlink(missing_ok=True)
+
+
 def load_model(out_dir: str | Path):
     """Load an exported model: (booster, preprocessing JSON with threshold)."""
     import lightgbm as lgb

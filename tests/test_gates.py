@@ -1,0 +1,123 @@
+"""Each Python gate fails when its rule is broken (so a passing gate means something)."""
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import value
+
+from imbal_pipeline.core import gates
+from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SPLIT, STRATEGY
+from imbal_pipeline.core.split import training_part
+
+
+@pytest.fixture(scope="module")
+def parts(small_run):
+    split = value(small_run, "holdout_split")
+    return {
+        "train": training_part(split),
+        "split": split,
+        "folds": value(small_run, "cv_folds"),
+        "bundle": value(small_run, "fold_0_training_sets"),
+        "comparison": value(small_run, "strategy_comparison"),
+        "final": value(small_run, "final_model"),
+        "report": value(small_run, "evaluation_report"),
+    }
+
+
+def test_folds_partition_fails_on_a_missing_row_or_a_fold_without_positives(parts):
+    train, folds = parts["train"], parts["folds"]
+    assert gates.folds_partition(folds, train, 3).passed
+    assert not gates.folds_partition(folds.iloc[1:], train, 3).passed
+    positives = set(train.loc[train[LABEL] == 1, ROW_ID])
+    moved = folds.copy()
+    moved.loc[moved[ROW_ID].isin(positives), FOLD] = 0  # folds 1 and 2 lose every positive
+    gate = gates.folds_partition(moved, train, 3)
+    assert not gate.passed and "no positives" in gate.message
+
+
+def test_fold_hygiene_fails_on_touched_validation_or_synthetic_leak(parts):
+    train, folds, bundle = parts["train"], parts["folds"], parts["bundle"]
+    assert gates.fold_sets_hygiene(bundle, train, folds).passed
+    touched = copy.deepcopy(bundle)
+    touched["validation"].loc[0, "f0"] += 1e-9
+    gate = gates.fold_sets_hygiene(touched, train, folds)
+    assert not gate.passed and "differs from the untouched rows" in gate.message
+    leaked = copy.deepcopy(bundle)
+    leaked["membership"] = pd.concat(
+        [
+            leaked["membership"],
+            pd.DataFrame({STRATEGY: ["none"], ROW_ID: [leaked["validation"][ROW_ID].iloc[0]]}),
+        ]
+    )
+    gate = gates.fold_sets_hygiene(leaked, train, folds)
+    assert not gate.passed and "outside this fold's training portion" in gate.message
+    refit = copy.deepcopy(bundle)
+    refit["preprocessor"]["fitted_on"]["row_ids_sha256"] = "0" * 16
+    assert "not fitted on exactly" in gates.fold_sets_hygiene(refit, train, folds).message
+
+
+def test_resampling_promise_fails_when_a_sampler_misses_its_ratio(parts):
+    bundle = parts["bundle"]
+    assert gates.resampling_promise(bundle, 0.5).passed
+    broken = copy.deepcopy(bundle)
+    broken["audits"]["undersample"]["rows_after"]["0"] *= 2
+    gate = gates.resampling_promise(broken, 0.5)
+    assert not gate.passed and "undersample" in gate.message
+
+
+def test_oof_coverage_fails_on_a_duplicate_or_missing_row(parts):
+    oof, train = parts["comparison"]["oof"], parts["train"]
+    assert gates.oof_coverage(oof, train[ROW_ID], "training").passed
+    assert not gates.oof_coverage(pd.concat([oof, oof.head(1)]), train[ROW_ID], "x").passed
+    assert not gates.oof_coverage(oof.iloc[1:], train[ROW_ID], "x").passed
+
+
+def test_threshold_valid_fails_outside_the_open_interval_or_on_other_rows():
+    assert gates.threshold_valid({"value": 0.3, "tuned_on_rows": 10}, 10).passed
+    assert not gates.threshold_valid({"value": 1.0, "tuned_on_rows": 10}, 10).passed
+    assert not gates.threshold_valid({"value": 0.0, "tuned_on_rows": 10}, 10).passed
+    assert not gates.threshold_valid({"value": 0.3, "tuned_on_rows": 12}, 10).passed
+
+
+def test_model_sane_fails_when_not_fitted_on_the_training_split(parts):
+    final, train = parts["final"], parts["train"]
+    assert gates.model_sane(final, train).passed
+    assert not gates.model_sane(final, train.iloc[5:]).passed
+
+
+def test_quality_gate_blocks_no_skill_and_worse_than_baseline_and_flags_gaps(parts):
+    rng = np.random.default_rng(0)
+    y = (rng.random(2000) < 0.05).astype(int)
+    good = y * 0.6 + rng.random(2000) * 0.5
+    noise = rng.random(2000)
+    report = copy.deepcopy(parts["report"])
+    from sklearn.metrics import average_precision_score
+
+    report["holdout"]["pr_auc"] = average_precision_score(y, noise)
+    selected = report["selected_strategy"]
+    report["cv"][selected].update(pr_auc_mean=0.9, pr_auc_std=0.01)
+    result = {g.name: g for g in gates.quality_gate(report, y, noise, good, seed=0)}
+    assert result["not_worse_than_baseline"].blocks
+    assert result["cv_holdout_gap"].severity == gates.WARN and not result["cv_holdout_gap"].passed
+    report["holdout"]["pr_auc"] = 0.01
+    result = {g.name: g for g in gates.quality_gate(report, y, noise, good, seed=0)}
+    assert result["beats_no_skill"].blocks
+    report["holdout"]["pr_auc"] = average_precision_score(y, good)
+    report["cv"][selected].update(pr_auc_mean=report["holdout"]["pr_auc"])
+    assert all(g.passed for g in gates.quality_gate(report, y, good, noise, seed=0))
+
+
+def test_split_rates_block_a_skewed_stratified_split_but_only_warn_for_a_holdout_file():
+    frame = pd.DataFrame(
+        {
+            SPLIT: ["train"] * 1000 + ["holdout"] * 1000,
+            LABEL: [1] * 50 + [0] * 950 + [1] * 200 + [0] * 800,
+        }
+    )
+    assert gates.split_rates(frame, explicit=False).blocks
+    explicit = gates.split_rates(frame, explicit=True)
+    assert not explicit.passed and explicit.severity == gates.WARN
+    no_positives = frame.assign(**{LABEL: [1] * 50 + [0] * 1950})
+    assert "no positives" in gates.split_rates(no_positives, explicit=True).message
