@@ -15,6 +15,7 @@ import pandas as pd
 MANIFEST = "manifest.json"
 GATE_KEY = "gate"  # output metadata key carrying the asset's check verdict
 VERSION_KEY = "content_version"  # output metadata key carrying the content hash
+RECIPE_KEY = "recipe"  # output metadata key: hash of the inputs, config and code behind it
 
 
 class FailedGateError(RuntimeError):
@@ -151,6 +152,24 @@ class AssetStore:
             fh.write(json.dumps(record) + "\n")
         return path
 
+    def remember(self, asset: str, recipe: str, version: str) -> None:
+        """Record that `recipe` (inputs, config and code) produced `version`."""
+        folder = self.folder(asset) / "recipes"
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{recipe}.{os.getpid()}.json"
+        tmp.write_text(json.dumps({"version": version}))
+        os.replace(tmp, folder / f"{recipe}.json")
+
+    def recall(self, asset: str, recipe: str):
+        """The stored value an identical recipe produced before, or None."""
+        path = self.folder(asset) / "recipes" / f"{recipe}.json"
+        if not path.is_file():
+            return None
+        version = json.loads(path.read_text())["version"]
+        if not (self.folder(asset) / "versions" / version / MANIFEST).is_file():
+            return None
+        return self.load(asset, version)
+
     def latest(self, asset: str) -> dict | None:
         """The record of the last write, or None."""
         path = self.folder(asset) / "latest.json"
@@ -192,6 +211,9 @@ class BundleIOManager(dg.ConfigurableIOManager):
         version = version or content_hash(obj)
         asset = context.asset_key.to_user_string()
         path = self._store().write(asset, obj, version, str(verdict), context.run_id)
+        recipe = getattr(meta.get(RECIPE_KEY), "value", meta.get(RECIPE_KEY))
+        if recipe and not str(verdict).startswith("failed"):
+            self._store().remember(asset, recipe, version)
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
 
     def _pinned(self, context: dg.InputContext) -> tuple[str | None, str | None]:

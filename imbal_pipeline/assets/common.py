@@ -9,7 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from imbal_pipeline.core.gates import WARN, Gate
-from imbal_pipeline.storage import GATE_KEY, VERSION_KEY, content_hash
+from imbal_pipeline.storage import GATE_KEY, VERSION_KEY, AssetStore, BundleIOManager, content_hash
 
 # Bumped when a stage's logic changes, so Dagster can tell stale assets apart.
 CODE_VERSION = "1"
@@ -85,3 +85,22 @@ def gated(value, metadata: dict, gates: list[Gate]):
                 "observed": dg.MetadataValue.json(_json_safe(g.observed)),
             },
         )
+
+
+def recipe(name: str, inputs: dict, settings, fields: tuple[str, ...]) -> str:
+    """Hash of what determines an expensive asset: code, input contents and its config fields."""
+    parts = {
+        "asset": name,
+        "code": CODE_VERSION,
+        "inputs": {key: content_hash(value) for key, value in sorted(inputs.items())},
+        "config": {f: getattr(settings, f) for f in fields},
+    }
+    return content_hash(parts)
+
+
+def recall(context, name: str, key: str):
+    """A value an identical recipe stored before (so nothing is refitted), or None."""
+    io_manager = getattr(context.resources, "io_manager", None)
+    if not isinstance(io_manager, BundleIOManager):
+        return None
+    return AssetStore(io_manager.base_dir).recall(name, key)

@@ -2,11 +2,20 @@
 
 import dagster as dg
 import pandas as pd
+from dagster import AssetExecutionContext
 
-from imbal_pipeline.assets.common import CODE_VERSION, blocking_checks, gated, md_table
+from imbal_pipeline.assets.common import (
+    CODE_VERSION,
+    blocking_checks,
+    gated,
+    md_table,
+    recall,
+    recipe,
+)
 from imbal_pipeline.core import contracts, data, gates, split, training
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SettingsError
 from imbal_pipeline.resources import FOLDS_ENV, THREADS_ENV, PipelineConfig, configured_threads
+from imbal_pipeline.storage import RECIPE_KEY
 
 
 def fold_training_key(fold: int) -> dg.AssetKey:
@@ -16,6 +25,16 @@ def fold_training_key(fold: int) -> dg.AssetKey:
 
 FOLD_CHECKS = ("contract", "folds_partition")
 FOLD_SET_CHECKS = ("contract", "fold_hygiene", "resampling_promise")
+# Config fields that change a fold's preprocessing and resampling.
+SAMPLING_FIELDS = (
+    "target",
+    "positive_label",
+    "id_column",
+    "categorical",
+    "strategies",
+    "sampling_ratio",
+    "seed",
+)
 
 
 def make_cv_folds(n_folds: int) -> dg.AssetsDefinition:
@@ -76,11 +95,23 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
             "resampled training portion, and the untouched validation portion."
         ),
     )
-    def _asset(pipeline: PipelineConfig, holdout_split: pd.DataFrame, cv_folds: pd.DataFrame):
+    def _asset(
+        context: AssetExecutionContext,
+        pipeline: PipelineConfig,
+        holdout_split: pd.DataFrame,
+        cv_folds: pd.DataFrame,
+    ):
         s = pipeline.settings()
         train = split.training_part(holdout_split)
         schema = data.feature_schema(train, s)
-        bundle = training.build_fold_training_sets(train, cv_folds, fold, schema, s)
+        name = fold_training_key(fold).to_user_string()
+        key = recipe(
+            name, {"holdout_split": holdout_split, "cv_folds": cv_folds}, s, SAMPLING_FIELDS
+        )
+        bundle = recall(context, name, key)
+        reused = bundle is not None
+        if not reused:
+            bundle = training.build_fold_training_sets(train, cv_folds, fold, schema, s)
         rows = pd.DataFrame(
             {
                 name: {
@@ -117,6 +148,8 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
                 "preprocessor_fitted_on": dg.MetadataValue.json(
                     bundle["preprocessor"]["fitted_on"]
                 ),
+                RECIPE_KEY: key,
+                "reused_without_refit": reused,
             },
             checks,
         )

@@ -4,14 +4,37 @@ import os
 
 import dagster as dg
 import pandas as pd
+from dagster import AssetExecutionContext
 
-from imbal_pipeline.assets.common import CODE_VERSION, blocking_checks, gated, md_table
+from imbal_pipeline.assets.common import (
+    CODE_VERSION,
+    blocking_checks,
+    gated,
+    md_table,
+    recall,
+    recipe,
+)
 from imbal_pipeline.assets.folds import fold_training_key
 from imbal_pipeline.core import contracts, data, gates, selection, split, training
 from imbal_pipeline.resources import PipelineConfig
+from imbal_pipeline.storage import RECIPE_KEY
 
 COMPARISON_COLUMNS = ["pr_auc_mean", "pr_auc_std", "f1_mean", "mcc_mean", "folds", "skipped"]
 OOF_CHECKS = ("contract", "oof_coverage")
+# Config fields that change what a fit produces; anything else (objective, output paths,
+# thresholds) can change without a refit.
+MODEL_FIELDS = (
+    "target",
+    "positive_label",
+    "id_column",
+    "categorical",
+    "strategies",
+    "sampling_ratio",
+    "seed",
+    "n_estimators",
+    "learning_rate",
+    "num_leaves",
+)
 FAULT_ENV = "IMBAL_PIPELINE_FAULT_FOLD"  # tests only: makes that fold's models step fail
 # Transient failures (a killed worker, a full disk that was freed) deserve another try.
 RETRY = dg.RetryPolicy(max_retries=2, delay=2)
@@ -43,13 +66,19 @@ def make_fold_models(fold: int) -> dg.AssetsDefinition:
         check_specs=blocking_checks(fold_models_key(fold), OOF_CHECKS),
         retry_policy=RETRY,
     )
-    def _asset(pipeline: PipelineConfig, training_sets: dict):
+    def _asset(context: AssetExecutionContext, pipeline: PipelineConfig, training_sets: dict):
         if os.environ.get(FAULT_ENV) == str(fold):
             raise dg.Failure(
                 description=f"injected fault in fold {fold} ({FAULT_ENV}={fold}, tests only)",
                 allow_retries=False,
             )
-        bundle = training.fit_fold_models(training_sets, pipeline.settings())
+        s = pipeline.settings()
+        name = fold_models_key(fold).to_user_string()
+        key = recipe(name, {"training_sets": training_sets}, s, MODEL_FIELDS)
+        bundle = recall(context, name, key)
+        reused = bundle is not None
+        if not reused:
+            bundle = training.fit_fold_models(training_sets, s)
         info = pd.DataFrame(bundle["fit_info"]).T[["rows", "positives", "synthetic_rows"]]
         checks = _oof_checks(
             bundle["oof"], "fold_models", training_sets["validation"]["__row_id"], "validation"
@@ -61,6 +90,8 @@ def make_fold_models(fold: int) -> dg.AssetsDefinition:
                 "fits": dg.MetadataValue.md(info.to_markdown()),
                 "skipped": dg.MetadataValue.json(bundle["skipped"]),
                 "oof_rows": dg.MetadataValue.int(bundle["oof"]["__row_id"].nunique()),
+                RECIPE_KEY: key,
+                "reused_without_refit": reused,
             },
             checks,
         )
@@ -114,6 +145,7 @@ def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
     check_specs=blocking_checks("final_model", MODEL_CHECKS),
 )
 def final_model(
+    context: AssetExecutionContext,
     pipeline: PipelineConfig,
     holdout_split: pd.DataFrame,
     strategy_comparison: dict,
@@ -122,9 +154,16 @@ def final_model(
     """The selected strategy refitted on the whole training split, with its threshold."""
     s = pipeline.settings()
     train = split.training_part(holdout_split)
-    fitted = training.fit_final(
-        train, data.feature_schema(train, s), strategy_comparison["selected"], s
+    selected = strategy_comparison["selected"]
+    # The fit depends on the data and the selected strategy, not on the threshold: a new
+    # objective attaches a new threshold to the same booster.
+    key = recipe(
+        "final_model", {"holdout_split": holdout_split, "strategy": selected}, s, MODEL_FIELDS
     )
+    fitted = recall(context, "final_model", key)
+    reused = fitted is not None
+    if not reused:
+        fitted = training.fit_final(train, data.feature_schema(train, s), selected, s)
     fitted["threshold"] = decision_threshold["value"]
     fitted["objective"] = decision_threshold["objective"]
     yield from gated(
@@ -134,6 +173,8 @@ def final_model(
             "threshold": dg.MetadataValue.float(fitted["threshold"]),
             "trees": dg.MetadataValue.int(fitted["fit_info"]["num_trees"]),
             "audit": dg.MetadataValue.json(fitted["audit"]),
+            RECIPE_KEY: key,
+            "reused_without_refit": reused,
         },
         [gates.model_sane(fitted, train)],
     )
@@ -145,13 +186,23 @@ def final_model(
     kinds={"lightgbm"},
     check_specs=blocking_checks("baseline_model", MODEL_CHECKS),
 )
-def baseline_model(pipeline: PipelineConfig, holdout_split: pd.DataFrame):
+def baseline_model(
+    context: AssetExecutionContext, pipeline: PipelineConfig, holdout_split: pd.DataFrame
+):
     """The no-handling baseline (`none`) refitted on the whole training split."""
     s = pipeline.settings()
     train = split.training_part(holdout_split)
-    fitted = training.fit_final(train, data.feature_schema(train, s), "none", s)
+    key = recipe("baseline_model", {"holdout_split": holdout_split}, s, MODEL_FIELDS)
+    fitted = recall(context, "baseline_model", key)
+    reused = fitted is not None
+    if not reused:
+        fitted = training.fit_final(train, data.feature_schema(train, s), "none", s)
     yield from gated(
         fitted,
-        {"trees": dg.MetadataValue.int(fitted["fit_info"]["num_trees"])},
+        {
+            "trees": dg.MetadataValue.int(fitted["fit_info"]["num_trees"]),
+            RECIPE_KEY: key,
+            "reused_without_refit": reused,
+        },
         [gates.model_sane(fitted, train)],
     )

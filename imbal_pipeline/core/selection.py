@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, f1_score, matthews_corrcoef
@@ -15,9 +17,11 @@ SCORE = "score"
 def compare_strategies(oof: pd.DataFrame, skipped: dict[str, str], settings: Settings) -> dict:
     """Per strategy: PR-AUC, F1 and MCC mean and std over folds, and the selection.
 
-    F1 and MCC are taken at each strategy's own threshold tuned on its pooled out-of-fold
-    scores, because weights and resampling shift scores and 0.5 would favour some of them.
+    F1 and MCC are taken at each strategy's own F1-optimal threshold on its pooled out-of-fold
+    scores, because weights and resampling shift scores and 0.5 would favour some of them. They
+    do not depend on the decision objective, so changing it leaves the comparison as it is.
     """
+    f1_settings = dataclasses.replace(settings, objective="f1")
     table: dict[str, dict] = {}
     for strategy in settings.strategies:
         if strategy in skipped:
@@ -33,7 +37,9 @@ def compare_strategies(oof: pd.DataFrame, skipped: dict[str, str], settings: Set
             }
             continue
         part = oof[oof[STRATEGY] == strategy]
-        tuned = threshold.tune_threshold(part[LABEL], part[SCORE], part[ROW_ID], settings)["value"]
+        tuned = threshold.tune_threshold(part[LABEL], part[SCORE], part[ROW_ID], f1_settings)[
+            "value"
+        ]
         pr, f1, mcc = [], [], []
         for _, fold in part.groupby(FOLD):
             y, s = fold[LABEL].to_numpy(), fold[SCORE].to_numpy()

@@ -1,0 +1,54 @@
+"""Reruns refit only what changed: fits are counted, data versions compared."""
+
+from conftest import run_graph, value
+
+from imbal_pipeline.core import model as model_core
+
+
+def _versions(result) -> dict[str, str]:
+    return {
+        e.asset_key.to_user_string(): e.step_materialization_data.materialization.tags[
+            "dagster/data_version"
+        ]
+        for e in result.get_asset_materialization_events()
+    }
+
+
+def test_no_change_refits_nothing_and_a_new_objective_refits_no_fold(tmp_path, monkeypatch):
+    fits: list[str] = []
+    original = model_core.fit_lgbm
+
+    def counted(*args, **kwargs):
+        fits.append("fit")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model_core, "fit_lgbm", counted)
+    first = run_graph(tmp_path, "shared")
+    fold_fits = sum(len(value(first, f"fold_{k}_models")["fit_info"]) for k in range(3))
+    assert len(fits) == fold_fits + 2  # every fold model, the final model and the baseline
+    fits.clear()
+
+    again = run_graph(tmp_path, "shared")
+    assert fits == []
+    assert _versions(again) == _versions(first)
+
+    cost = run_graph(tmp_path, "shared", objective="cost")
+    assert fits == []  # the threshold moved; no booster was refitted
+    before, after = _versions(first), _versions(cost)
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {"decision_threshold", "final_model", "evaluation_report"}
+    assert value(cost, "decision_threshold")["objective"] == "cost"
+    assert value(cost, "final_model")["threshold"] == value(cost, "decision_threshold")["value"]
+
+
+def test_a_changed_model_setting_refits_every_model(tmp_path, monkeypatch):
+    fits: list[str] = []
+    original = model_core.fit_lgbm
+    monkeypatch.setattr(
+        model_core, "fit_lgbm", lambda *a, **k: fits.append("fit") or original(*a, **k)
+    )
+    run_graph(tmp_path, "shared")
+    first = len(fits)
+    fits.clear()
+    run_graph(tmp_path, "shared", n_estimators=41)
+    assert len(fits) == first
