@@ -8,7 +8,7 @@ import pytest
 from conftest import value
 
 from imbal_pipeline.core import gates
-from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SPLIT, STRATEGY
+from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SPLIT, STRATEGY, Settings
 from imbal_pipeline.core.split import training_part
 
 
@@ -121,3 +121,22 @@ def test_split_rates_block_a_skewed_stratified_split_but_only_warn_for_a_holdout
     assert not explicit.passed and explicit.severity == gates.WARN
     no_positives = frame.assign(**{LABEL: [1] * 50 + [0] * 1950})
     assert "no positives" in gates.split_rates(no_positives, explicit=True).message
+
+
+def test_mixed_types_block_stray_text_among_numbers_but_a_few_levels_are_a_category():
+    settings = Settings(target="y")
+    rng = np.random.default_rng(0)
+    amounts = pd.Series(rng.normal(100, 20, 400).round(2).astype(str), dtype=object)
+    amounts[::50] = "n/a"
+    doors = pd.Series(rng.choice(["2", "3", "4", "5more"], 400), dtype=object)
+    frame = pd.DataFrame({"amount": amounts, "doors": doors, "y": rng.integers(0, 2, 400)})
+
+    blocked = gates.no_mixed_types(frame, settings)
+    assert blocked.blocks and "'amount' mixes numbers and text (e.g. 'n/a')" in blocked.message
+
+    warned = gates.no_mixed_types(frame.drop(columns="amount"), settings)
+    assert not warned.passed and not warned.blocks
+    assert "'doors'" in warned.message and "treated as categorical" in warned.message
+
+    listed = Settings(target="y", categorical=("doors",))
+    assert gates.no_mixed_types(frame.drop(columns="amount"), listed).passed

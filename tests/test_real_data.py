@@ -35,3 +35,14 @@ def test_hypothyroid_missing_values_and_duplicates_load_cleanly():
     assert prepared["__row_id"].is_unique  # 77 duplicate rows still get distinct ids
     assert gates.no_mixed_types(prepared, settings).passed
     assert gates.no_empty_columns(prepared).passed
+
+
+@needs_data
+def test_car_eval_levels_that_look_numeric_are_categories_not_errors():
+    frame = data.read_table(DATASETS / "car_eval_4.csv")
+    settings = Settings(target="target", data_path="car_eval_4.csv")
+    prepared = data.prepare_frame(frame, settings)
+    gate = gates.no_mixed_types(prepared, settings)
+    assert not gate.blocks
+    assert set(gate.observed["treated_as_categorical"]) == {"doors", "persons"}
+    assert {"doors", "persons"} <= set(data.feature_schema(prepared, settings)["categorical"])

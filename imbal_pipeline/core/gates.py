@@ -94,9 +94,15 @@ def no_infinities(frame: pd.DataFrame) -> Gate:
     return ok("no_infinities", "no infinite values")
 
 
+# A text column with at most this many distinct values is a category even when most of its
+# values look like numbers (doors: 2, 3, 4, "5more"); above it, stray text in a column of
+# numbers ("1,234", "n/a") is an error to fix at the source.
+CATEGORY_LEVELS = 20
+
+
 def no_mixed_types(frame: pd.DataFrame, settings: Settings) -> Gate:
-    """A text column that is mostly numbers with some text is a data error, not a category."""
-    mixed = {}
+    """A text column of many numbers with some text is a data error, not a category."""
+    mixed, as_category = {}, {}
     for column in _user_columns(frame):
         if column in settings.categorical or column in (settings.target, settings.id_column):
             continue
@@ -110,7 +116,11 @@ def no_mixed_types(frame: pd.DataFrame, settings: Settings) -> Gate:
         share = float(numeric.notna().mean())
         if 0.5 <= share < 1.0:
             example = str(values[numeric.isna()].iloc[0])
-            mixed[str(column)] = {"numeric_share": round(share, 4), "example": example}
+            info = {"numeric_share": round(share, 4), "example": example}
+            if values.nunique() <= CATEGORY_LEVELS:
+                as_category[str(column)] = info
+            else:
+                mixed[str(column)] = info
     if mixed:
         column, info = next(iter(mixed.items()))
         return fail(
@@ -118,6 +128,16 @@ def no_mixed_types(frame: pd.DataFrame, settings: Settings) -> Gate:
             f"column {column!r} mixes numbers and text (e.g. {info['example']!r}); "
             "clean it, or list it in --categorical if it is a category",
             columns=mixed,
+            treated_as_categorical=as_category,
+        )
+    if as_category:
+        names = ", ".join(repr(c) for c in as_category)
+        return fail(
+            "no_mixed_types",
+            f"column(s) {names} mix numbers and text with at most {CATEGORY_LEVELS} distinct "
+            "values and are treated as categorical; list them in --categorical to silence this",
+            severity=WARN,
+            treated_as_categorical=as_category,
         )
     return ok("no_mixed_types", "no column mixes numbers and text")
 
