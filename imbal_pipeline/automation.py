@@ -1,35 +1,17 @@
 """Retraining: a schedule, and a sensor that requests a run when the raw file's content changes."""
 
-import hashlib
 import os
-from pathlib import Path
 
 import dagster as dg
 
+from imbal_pipeline.assets.common import RAW_FILE
+from imbal_pipeline.assets.data import data_fingerprint
 from imbal_pipeline.resources import PipelineConfig
 
 CRON_ENV = "IMBAL_PIPELINE_RETRAIN_CRON"
+# The tag Dagster reads an observation's data version from (not exported by dagster).
+DATA_VERSION_TAG = "dagster/data_version"
 DEFAULT_CRON = "0 3 * * 1"  # Mondays 03:00: weekly retraining unless configured
-
-
-def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, read in chunks (the file may be large)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
-
-
-def data_fingerprint(pipeline: PipelineConfig) -> str:
-    """What the raw data is: the file's content hash, or the generator's parameters."""
-    s = pipeline.settings()
-    if s.data_path is None:
-        return f"generated-{s.generated_rows}-{s.generated_positive_rate}-{s.seed}"
-    parts = [file_digest(s.data_path)]
-    if s.test_data_path:
-        parts.append(file_digest(s.test_data_path))
-    return "-".join(parts)
 
 
 def build_automation(job) -> tuple[list, list]:
@@ -57,7 +39,13 @@ def build_automation(job) -> tuple[list, list]:
         if fingerprint == context.cursor:
             return dg.SkipReason(f"raw data unchanged ({fingerprint})")
         context.update_cursor(fingerprint)
-        # The run key makes a second request for the same content a no-op.
-        return dg.RunRequest(run_key=fingerprint, tags={"imbal/data_fingerprint": fingerprint})
+        return dg.SensorResult(
+            # The run key makes a second request for the same content a no-op.
+            run_requests=[
+                dg.RunRequest(run_key=fingerprint, tags={"imbal/data_fingerprint": fingerprint})
+            ],
+            # Recording the new version at once marks the graph unsynced even before the run starts.
+            asset_events=[dg.AssetObservation(RAW_FILE, tags={DATA_VERSION_TAG: fingerprint})],
+        )
 
     return [schedule], [raw_data_changed]

@@ -54,7 +54,7 @@ def build_definitions(n_folds: int, lgbm_threads: int = 1) -> dg.Definitions:
     job = dg.define_asset_job(JOB_NAME, selection=dg.AssetSelection.all())
     schedules, sensors = build_automation(job)
     return dg.Definitions(
-        assets=assets,
+        assets=[data.raw_file, *assets],
         jobs=[job],
         schedules=schedules,
         sensors=sensors,

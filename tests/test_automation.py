@@ -2,8 +2,11 @@
 
 import dagster as dg
 from conftest import SMALL
+from dagster._core.definitions.data_version import StaleStatus
+from dagster._utils.test.data_versions import get_stale_status_resolver
 
 from imbal_pipeline import automation
+from imbal_pipeline.assets.common import RAW_FILE
 from imbal_pipeline.core.synthetic import make_fraud_data
 from imbal_pipeline.definitions import JOB_NAME, build_definitions
 from imbal_pipeline.resources import PipelineConfig
@@ -24,13 +27,36 @@ def _sensor_and_resources(tmp_path, data_path):
     return defs, defs.resolve_sensor_def("raw_data_changed"), resources
 
 
+def _request(result) -> dg.RunRequest:
+    """The one run request of a sensor result, after checking it also observes the file."""
+    assert isinstance(result, dg.SensorResult), result
+    (request,) = result.run_requests
+    (observation,) = result.asset_events
+    assert observation.asset_key == RAW_FILE
+    assert observation.tags[automation.DATA_VERSION_TAG] == request.run_key
+    return request
+
+
+def _stale(instance, defs) -> dict[str, list[str]]:
+    """Dagster's own staleness verdict (what the UI shows as unsynced): asset -> root causes."""
+    resolver = get_stale_status_resolver(instance, list(defs.assets))
+    out = {}
+    for key in defs.resolve_asset_graph().get_all_asset_keys():
+        if key == RAW_FILE:
+            continue
+        assert resolver.get_status(key) != StaleStatus.MISSING, key
+        if resolver.get_status(key) == StaleStatus.STALE:
+            causes = resolver.get_stale_root_causes(key)
+            out[key.to_user_string()] = [c.asset_key.to_user_string() for c in causes]
+    return out
+
+
 def test_sensor_requests_a_run_only_when_the_file_content_changes(tmp_path):
     path = tmp_path / "data.csv"
     make_fraud_data(600, 0.05, seed=0).to_csv(path, index=False)
     _, sensor, resources = _sensor_and_resources(tmp_path, path)
     with dg.build_sensor_context(resources=resources) as ctx:
-        first = sensor(ctx)
-        assert isinstance(first, dg.RunRequest)
+        first = _request(sensor(ctx))
         cursor = ctx.cursor
     with dg.build_sensor_context(cursor=cursor, resources=resources) as ctx:
         assert isinstance(sensor(ctx), dg.SkipReason)
@@ -39,8 +65,7 @@ def test_sensor_requests_a_run_only_when_the_file_content_changes(tmp_path):
         assert isinstance(sensor(ctx), dg.SkipReason)
     make_fraud_data(600, 0.05, seed=1).to_csv(path, index=False)
     with dg.build_sensor_context(cursor=cursor, resources=resources) as ctx:
-        second = sensor(ctx)
-        assert isinstance(second, dg.RunRequest)
+        second = _request(sensor(ctx))
         assert second.run_key != first.run_key and ctx.cursor != cursor
 
 
@@ -66,13 +91,14 @@ def test_schedule_cron_is_configurable_and_targets_the_job(monkeypatch):
     assert isinstance(request, dg.RunRequest)
 
 
-def test_a_sensor_tick_drives_a_real_run(tmp_path):
+def test_a_sensor_tick_drives_a_real_run_and_a_changed_file_makes_every_asset_unsynced(tmp_path):
     path = tmp_path / "data.csv"
     make_fraud_data(1500, 0.05, seed=3).to_csv(path, index=False)
     defs, sensor, resources = _sensor_and_resources(tmp_path, path)
     with dg.instance_for_test() as instance:
         with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
-            request = sensor(ctx)
+            request = _request(sensor(ctx))
+            cursor = ctx.cursor
         local = dg.Definitions(
             assets=defs.assets,
             jobs=defs.jobs,
@@ -86,3 +112,18 @@ def test_a_sensor_tick_drives_a_real_run(tmp_path):
         run = instance.get_run_by_id(result.run_id)
         assert run.tags["imbal/data_fingerprint"] == request.run_key
         assert instance.get_latest_materialization_event(dg.AssetKey("evaluation_report"))
+        # The run observed the file first, so nothing is unsynced after it.
+        assert _stale(instance, defs) == {}
+
+        make_fraud_data(1500, 0.05, seed=4).to_csv(path, index=False)
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as ctx:
+            result = sensor(ctx)
+        # The daemon records a tick's asset events; the test records them the same way.
+        for event in result.asset_events:
+            instance.report_runless_asset_event(event)
+        stale = _stale(instance, defs)
+        materializable = {
+            k.to_user_string() for k in defs.resolve_asset_graph().materializable_asset_keys
+        }
+        assert set(stale) == materializable and len(materializable) == 16
+        assert all(causes == ["raw_file"] for causes in stale.values()), stale

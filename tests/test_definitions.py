@@ -5,17 +5,26 @@ import os
 import dagster as dg
 from conftest import SMALL, run_graph
 
+from imbal_pipeline.assets.common import RAW_FILE
 from imbal_pipeline.definitions import build_definitions, defs, executor_config
 from imbal_pipeline.resources import PipelineConfig
 from imbal_pipeline.storage import BundleIOManager
 
 
 def _deps(d: dg.Definitions) -> dict[str, set[str]]:
+    """Data dependencies; the observed raw file, which every asset depends on, is left out."""
     graph = d.resolve_asset_graph()
     return {
-        key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
-        for key in graph.get_all_asset_keys()
+        key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys - {RAW_FILE}}
+        for key in graph.materializable_asset_keys
     }
+
+
+def test_every_asset_depends_directly_on_the_observed_raw_file():
+    graph = defs.resolve_asset_graph()
+    assert graph.get(RAW_FILE).is_observable
+    for key in graph.materializable_asset_keys:
+        assert RAW_FILE in graph.get(key).parent_keys, key
 
 
 def test_default_location_has_every_stage_and_five_fold_assets():

@@ -14,6 +14,12 @@ from imbal_pipeline.storage import GATE_KEY, VERSION_KEY, AssetStore, BundleIOMa
 # Bumped when a stage's logic changes, so Dagster can tell stale assets apart.
 CODE_VERSION = "1"
 
+# Every asset derives from the raw file, and Dagster marks an asset unsynced only when one of its
+# *direct* dependencies has a new data version. Depending on the observed file directly is what
+# makes the whole graph, not just raw_data, show as unsynced once the file changes.
+RAW_FILE = dg.AssetKey("raw_file")
+SOURCE_DEPS = [RAW_FILE]
+
 
 def md_table(frame: pd.DataFrame, digits: int = 4) -> dg.MetadataValue:
     """A small frame as a Markdown table for the UI."""

@@ -4,12 +4,21 @@ import dataclasses
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from imbal_pipeline.assets.common import CODE_VERSION, blocking_checks, counts_meta, gated, md_table
+from imbal_pipeline.assets.common import (
+    CODE_VERSION,
+    RAW_FILE,
+    SOURCE_DEPS,
+    blocking_checks,
+    counts_meta,
+    gated,
+    md_table,
+)
 from imbal_pipeline.core import contracts, data, gates, split
 from imbal_pipeline.core.settings import LABEL, ROW_ID, SPLIT, Settings
 from imbal_pipeline.core.synthetic import make_fraud_data
@@ -33,6 +42,50 @@ SPLIT_CHECKS = (
     "leak_suspects",
 )
 PROFILE_CHECKS = ("profile_consistent",)
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in chunks (the file may be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def data_fingerprint(pipeline: PipelineConfig) -> str:
+    """What the raw data is: the file's content hash, or the generator's parameters."""
+    s = pipeline.settings()
+    if s.data_path is None:
+        return f"generated-{s.generated_rows}-{s.generated_positive_rate}-{s.seed}"
+    parts = [file_digest(s.data_path)]
+    if s.test_data_path:
+        parts.append(file_digest(s.test_data_path))
+    return "-".join(parts)
+
+
+def _observe_raw_file(pipeline: PipelineConfig):
+    """The raw file's data version: its content hash (or the generator's parameters)."""
+    s = pipeline.settings()
+    return dg.ObserveResult(
+        data_version=dg.DataVersion(data_fingerprint(pipeline)),
+        metadata={"path": s.data_path or "generated", "holdout_path": s.test_data_path or ""},
+    )
+
+
+# Observable source assets are marked beta in Dagster 1.13 but are its documented way to version
+# an external file; the warning would otherwise greet every CLI run and test.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    raw_file = dg.observable_source_asset(
+        key=RAW_FILE,
+        group_name="data",
+        description=(
+            "The configured raw (and holdout) file, observed by content hash: a new hash marks "
+            "every asset unsynced. Observed at the start of each run and by the "
+            "raw_data_changed sensor."
+        ),
+    )(_observe_raw_file)
 
 
 def _contracts_dir(s: Settings) -> Path:
@@ -63,7 +116,7 @@ def _schema_contract(frame: pd.DataFrame, schema: dict, s: Settings, others_pass
         return gates.ok("schema_contract", "no contract saved yet; not derived from failing data")
     suite = contracts.derive_contract(user, schema, s.target, f"{stem}__{s.target}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # concurrent runs may derive at once
     tmp.write_text(json.dumps(suite, indent=2))
     tmp.replace(path)
     return gates.ok(
@@ -75,6 +128,7 @@ def _schema_contract(frame: pd.DataFrame, schema: dict, s: Settings, others_pass
 
 
 @dg.asset(
+    deps=SOURCE_DEPS,
     group_name="data",
     code_version=CODE_VERSION,
     kinds={"pandas"},
@@ -120,6 +174,7 @@ def raw_data(pipeline: PipelineConfig):
 
 
 @dg.asset(
+    deps=SOURCE_DEPS,
     group_name="data",
     code_version=CODE_VERSION,
     kinds={"pandas"},
@@ -162,6 +217,7 @@ def holdout_split(pipeline: PipelineConfig, raw_data: pd.DataFrame):
 
 
 @dg.asset(
+    deps=SOURCE_DEPS,
     group_name="data",
     code_version=CODE_VERSION,
     check_specs=blocking_checks("imbalance_profile", PROFILE_CHECKS),

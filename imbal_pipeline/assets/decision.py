@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from imbal_pipeline.assets.common import CODE_VERSION, blocking_checks, gated, md_table
+from imbal_pipeline.assets.common import CODE_VERSION, SOURCE_DEPS, blocking_checks, gated, md_table
 from imbal_pipeline.core import gates, threshold
 from imbal_pipeline.core.settings import LABEL, ROW_ID, STRATEGY
 from imbal_pipeline.core.training import SCORE
@@ -10,6 +10,7 @@ from imbal_pipeline.resources import PipelineConfig
 
 
 @dg.asset(
+    deps=SOURCE_DEPS,
     group_name="decision",
     code_version=CODE_VERSION,
     check_specs=blocking_checks("decision_threshold", ("threshold_valid",)),

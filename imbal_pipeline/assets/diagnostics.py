@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from imbal_pipeline.assets.common import CODE_VERSION, blocking_checks, gated, png
+from imbal_pipeline.assets.common import CODE_VERSION, SOURCE_DEPS, blocking_checks, gated, png
 from imbal_pipeline.core import data, diagnostics, gates, plots, split
 from imbal_pipeline.resources import PipelineConfig
 
@@ -30,6 +30,7 @@ def _consistent(result: dict) -> gates.Gate:
 
 
 @dg.asset(
+    deps=SOURCE_DEPS,
     group_name="data",
     code_version=CODE_VERSION,
     check_specs=blocking_checks("data_diagnostics", DIAGNOSTIC_CHECKS),

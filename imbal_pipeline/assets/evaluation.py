@@ -6,7 +6,14 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from imbal_pipeline.assets.common import CODE_VERSION, blocking_checks, gated, md_table, png
+from imbal_pipeline.assets.common import (
+    CODE_VERSION,
+    SOURCE_DEPS,
+    blocking_checks,
+    gated,
+    md_table,
+    png,
+)
 from imbal_pipeline.core import diagnostics, evaluation, gates, split
 from imbal_pipeline.resources import PipelineConfig
 
@@ -46,6 +53,7 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
     """The report asset; it summarizes the verdicts of `upstream_checks`."""
 
     @dg.asset(
+        deps=SOURCE_DEPS,
         group_name="evaluation",
         code_version=CODE_VERSION,
         check_specs=blocking_checks("evaluation_report", QUALITY_CHECKS),

@@ -6,6 +6,7 @@ from dagster import AssetExecutionContext
 
 from imbal_pipeline.assets.common import (
     CODE_VERSION,
+    SOURCE_DEPS,
     blocking_checks,
     gated,
     md_table,
@@ -41,6 +42,7 @@ def make_cv_folds(n_folds: int) -> dg.AssetsDefinition:
     """The fold assignment asset for a graph built with `n_folds` fold assets."""
 
     @dg.asset(
+        deps=SOURCE_DEPS,
         group_name="folds",
         code_version=CODE_VERSION,
         kinds={"pandas"},
@@ -84,6 +86,7 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
     """One fold's training sets: one asset per fold, so each has its own lineage and rerun."""
 
     @dg.asset(
+        deps=SOURCE_DEPS,
         key=fold_training_key(fold),
         group_name="folds",
         code_version=CODE_VERSION,

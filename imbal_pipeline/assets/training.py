@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext
 
 from imbal_pipeline.assets.common import (
     CODE_VERSION,
+    SOURCE_DEPS,
     blocking_checks,
     gated,
     md_table,
@@ -57,6 +58,7 @@ def make_fold_models(fold: int) -> dg.AssetsDefinition:
     """LightGBM per strategy for one fold, plus scores on that fold's validation rows."""
 
     @dg.asset(
+        deps=SOURCE_DEPS,
         key=fold_models_key(fold),
         group_name="training",
         code_version=CODE_VERSION,
@@ -103,6 +105,7 @@ def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
     """Compares strategies over all fold assets and selects one."""
 
     @dg.asset(
+        deps=SOURCE_DEPS,
         group_name="decision",
         code_version=CODE_VERSION,
         ins={
@@ -139,6 +142,7 @@ def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
 
 
 @dg.asset(
+    deps=SOURCE_DEPS,
     group_name="training",
     code_version=CODE_VERSION,
     kinds={"lightgbm"},
@@ -181,6 +185,7 @@ def final_model(
 
 
 @dg.asset(
+    deps=SOURCE_DEPS,
     group_name="training",
     code_version=CODE_VERSION,
     kinds={"lightgbm"},
