@@ -55,6 +55,16 @@ def failed_checks(result: dg.ExecuteInProcessResult) -> dict[str, str]:
     return out
 
 
+def data_versions(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    """The data version Dagster recorded for each asset a run materialized."""
+    return {
+        e.asset_key.to_user_string(): e.step_materialization_data.materialization.tags[
+            "dagster/data_version"
+        ]
+        for e in result.get_asset_materialization_events()
+    }
+
+
 def value(result: dg.ExecuteInProcessResult, key: str):
     """The stored value of one asset from a run."""
     return result.asset_value(dg.AssetKey(key))

@@ -7,7 +7,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import value
+from conftest import data_versions, value
 
 from imbal_pipeline.core.evaluation import load_model
 from imbal_pipeline.core.preprocess import Preprocessor
@@ -123,16 +123,7 @@ def test_same_data_config_and_seed_give_identical_data_versions(tmp_path, small_
     from conftest import run_graph
 
     again = run_graph(tmp_path, "again")
-
-    def versions(result):
-        return {
-            e.asset_key.to_user_string(): e.step_materialization_data.materialization.tags[
-                "dagster/data_version"
-            ]
-            for e in result.get_asset_materialization_events()
-        }
-
-    first, second = versions(small_run), versions(again)
+    first, second = data_versions(small_run), data_versions(again)
     assert len(first) == 16
     assert first == second
 
