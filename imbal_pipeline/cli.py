@@ -117,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated ladder subset, starting with none (default: %(default)s)",
     )
     run.add_argument(
+        "--smoteenn-max-rows",
+        type=int,
+        default=150_000,
+        help="skip SMOTEENN on training portions with more rows; its cleaning grows about "
+        "with rows^2 (default %(default)s)",
+    )
+    run.add_argument(
         "--rows",
         type=int,
         default=50_000,
@@ -172,6 +179,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         n_folds=args.folds,
         seed=args.seed,
         strategies=_columns([args.strategies]),
+        smoteenn_max_rows=args.smoteenn_max_rows,
         objective=args.objective,
         beta=args.beta,
         fp_cost=args.fp_cost,

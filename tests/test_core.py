@@ -1,5 +1,7 @@
 """Unit tests of the pure core on small frames."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -188,6 +190,43 @@ def test_smoteenn_logs_both_steps_and_its_removals():
     r = strategies.resample(X, y, ids, "smoteenn", seed=0, ratio=0.5, cat_idx=[])
     assert [s["step"] for s in r.audit["steps"]] == ["SMOTE", "EditedNearestNeighbours"]
     assert r.audit["removed_rows"] == len(y) - len(r.kept_row_ids) > 0
+
+
+def test_smoteenn_is_skipped_above_its_row_limit_with_the_reason():
+    X, y, ids = _xy(n_pos=40)
+    n = len(y)
+    over = strategies.resample(
+        X, y, ids, "smoteenn", seed=0, ratio=0.5, cat_idx=[], smoteenn_max_rows=n - 1
+    )
+    assert over.skipped and f"{n:,} rows exceed the limit of {n - 1:,}" in over.skipped
+    assert "--smoteenn-max-rows" in over.skipped and len(over.synthetic_y) == 0
+    at = strategies.resample(
+        X, y, ids, "smoteenn", seed=0, ratio=0.5, cat_idx=[], smoteenn_max_rows=n
+    )
+    assert at.skipped is None and len(at.synthetic_y) > 0
+    # The limit concerns SMOTEENN's cleaning only; plain SMOTE still runs.
+    smote = strategies.resample(
+        X, y, ids, "smote", seed=0, ratio=0.5, cat_idx=[], smoteenn_max_rows=1
+    )
+    assert smote.skipped is None
+
+
+def test_smoteenn_limit_skips_it_in_the_folds_but_a_selected_one_refits_on_the_whole_split():
+    from imbal_pipeline.core import training
+
+    settings = dataclasses.replace(
+        SETTINGS, strategies=("none", "smoteenn"), smoteenn_max_rows=600, n_estimators=5
+    )
+    frame = data.prepare_frame(_frame(1200, 80), settings)
+    train = split.training_part(split.split_holdout(frame, 0.2, seed=0))
+    folds = split.make_folds(train, 3, seed=0)
+    schema = data.feature_schema(train, settings)
+    bundle = training.build_fold_training_sets(train, folds, 0, schema, settings)
+    # 960 training rows: each fold fits on 640 > 600 rows, so the comparison skips SMOTEENN ...
+    assert "640 rows exceed the limit of 600" in bundle["audits"]["smoteenn"]["skipped"]
+    # ... while a refit of a selected SMOTEENN on all 960 rows is never refused.
+    final = training.fit_final(train, schema, "smoteenn", settings)
+    assert final["audit"]["skipped"] is None and final["audit"]["synthetic_rows"] > 0
 
 
 # --- threshold -----------------------------------------------------------------------------

@@ -34,6 +34,7 @@ SAMPLING_FIELDS = (
     "categorical",
     "strategies",
     "sampling_ratio",
+    "smoteenn_max_rows",
     "seed",
 )
 

@@ -31,6 +31,7 @@ MODEL_FIELDS = (
     "categorical",
     "strategies",
     "sampling_ratio",
+    "smoteenn_max_rows",
     "seed",
     "n_estimators",
     "learning_rate",

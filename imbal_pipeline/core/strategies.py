@@ -74,6 +74,7 @@ def resample(
     seed: int,
     ratio: float,
     cat_idx: list[int],
+    smoteenn_max_rows: int | None = None,
 ) -> Resampled:
     """Apply one ladder strategy to a training portion; never raises for small minorities."""
     if strategy not in LADDER:
@@ -128,6 +129,12 @@ def resample(
         audit["skipped"] = (
             "BorderlineSMOTE has no categorical variant and would interpolate category codes; "
             "smote (SMOTENC) covers this data"
+        )
+        return result
+    if strategy == "smoteenn" and smoteenn_max_rows is not None and len(y) > smoteenn_max_rows:
+        audit["skipped"] = (
+            f"SMOTEENN's cleaning grows about with rows^2; {len(y):,} rows exceed the limit of "
+            f"{smoteenn_max_rows:,} (raise --smoteenn-max-rows to run it anyway)"
         )
         return result
     if n_pos < 2:

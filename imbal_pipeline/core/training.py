@@ -65,6 +65,7 @@ def build_fold_training_sets(
             name,
             seed=settings.seed,
             ratio=settings.sampling_ratio,
+            smoteenn_max_rows=settings.smoteenn_max_rows,
             cat_idx=pre.categorical_indices,
         )
         audits[name] = result.audit | {"fold": fold, "scale_pos_weight": result.scale_pos_weight}
@@ -155,6 +156,8 @@ def fit_final(train: pd.DataFrame, schema: dict, strategy: str, settings: Settin
         strategy,
         seed=settings.seed,
         ratio=settings.sampling_ratio,
+        # No size limit here: the limit keeps the comparison affordable, and a strategy that ran
+        # in every fold and was selected must also run on the (larger) whole training split.
         cat_idx=pre.categorical_indices,
     )
     if result.skipped:
