@@ -1,6 +1,7 @@
 """Assembles assets, jobs, resources and the executor into the `imbal_pipeline` code location."""
 
 import os
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -51,7 +52,12 @@ def build_definitions(n_folds: int, lgbm_threads: int = 1) -> dg.Definitions:
     assets.append(evaluation.make_evaluation_report([key for a in assets for key in a.check_keys]))
     # Each LightGBM fit uses `lgbm_threads` threads; steps x threads must not exceed the cores.
     executor = dg.multiprocess_executor.configured(executor_config(lgbm_threads))
-    job = dg.define_asset_job(JOB_NAME, selection=dg.AssetSelection.all())
+    # Sources included: each run observes raw_file first, recording the version it trained on.
+    # (`include_sources` is marked beta in Dagster 1.13; its warning would greet every run.)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        selection = dg.AssetSelection.all(include_sources=True)
+    job = dg.define_asset_job(JOB_NAME, selection=selection)
     schedules, sensors = build_automation(job)
     return dg.Definitions(
         assets=[data.raw_file, *assets],

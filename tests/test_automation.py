@@ -113,6 +113,9 @@ def test_a_sensor_tick_drives_a_real_run_and_a_changed_file_makes_every_asset_un
         assert run.tags["imbal/data_fingerprint"] == request.run_key
         assert instance.get_latest_materialization_event(dg.AssetKey("evaluation_report"))
         # The run observed the file first, so nothing is unsynced after it.
+        observed = instance.get_latest_data_version_record(RAW_FILE, is_source=True)
+        assert observed.event_log_entry.run_id == result.run_id
+        assert observed.event_log_entry.tags[automation.DATA_VERSION_TAG] == request.run_key
         assert _stale(instance, defs) == {}
 
         make_fraud_data(1500, 0.05, seed=4).to_csv(path, index=False)

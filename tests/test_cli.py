@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from imbal_pipeline.assets.common import CODE_VERSION
 from imbal_pipeline.cli import build_parser
 
 CLI = [sys.executable, "-m", "imbal_pipeline.cli"]
@@ -178,7 +180,10 @@ def test_versions_and_show_read_the_instance_and_the_store(cli_run, tmp_path):
     assert listed.returncode == 0, listed.stderr
     line = listed.stdout.strip().splitlines()[0]
     version = line.split()[0]
-    assert len(version) == 16 and "run " in line and "code 1" in line and "gate passed" in line
+    assert len(version) == 16 and "run " in line and f"code {CODE_VERSION}" in line
+    assert "gate passed" in line
+    # The run observed the raw file first, so the model names the file content it came from.
+    assert re.search(r"raw_file=[0-9a-f]{16}\b", line), line
     for upstream in ("holdout_split=", "strategy_comparison=", "decision_threshold="):
         assert upstream in line, line
     shown = _run(["show", "final_model", "--version", version], home, tmp_path)
