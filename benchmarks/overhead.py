@@ -2,19 +2,35 @@
 
 Run from the project root with the project's virtualenv:
 
-    .venv/bin/python benchmarks/overhead.py                      # 100k rows, 5 folds
+    .venv/bin/python benchmarks/overhead.py                      # 100k rows x 30 features, 5 folds
     .venv/bin/python benchmarks/overhead.py --rows 10000 --folds 3 --repeat 3
+    .venv/bin/python benchmarks/overhead.py --rows 1000000 --skip-plain   # pipeline only
+    .venv/bin/python benchmarks/overhead.py --features 0         # old data: make_fraud_data
 
-Both sides run on the same generated fraud-like data (`make_fraud_data`, about a dozen
-columns) with the same settings, each in a fresh process:
+Data. By default (`--features 30`) the orchestrator generates, once per invocation and before
+any timing, `sklearn.datasets.make_classification(n_samples=ROWS, n_features=N,
+n_informative=max(2, N // 4), n_redundant=N // 10, weights=[1 - positive rate], flip_y=0,
+class_sep=1.0, random_state=SEED)`: float32 columns `x0..x{N-1}` plus a 0/1 target `y`, written
+as Parquet (pyarrow) into the temp dir. With the default positive rate 0.01 the weights are
+[0.99] and no label is flipped, so about 1 % of the rows are positive (the share obtained is
+printed with the table). Both sides read that same file, so the generation time counts
+in neither side's wall time (it is printed separately); reading the Parquet file counts in both.
+`--features 0` keeps the earlier data: each side generates the embedded fraud-like data itself
+(`make_fraud_data`, about a dozen columns, `--rows` rows) inside its timed process, as the
+earlier figures were measured.
 
-* pipeline: `imbal-pipeline run --rows N --folds K --seed S --out TMP/out` with DAGSTER_HOME
-  set to a fresh empty directory (no cached state), i.e. Dagster's multiprocess executor with
-  LightGBM at 1 thread per step and as many concurrent steps as cores;
-* plain: `python benchmarks/overhead.py --plain-only ...`, which makes the same core calls as
-  the assets (per-fold preprocessing and every strategy's resampling, one LightGBM per strategy
-  and fold, comparison, threshold, final model, baseline model, report files) serially in one
-  process, giving LightGBM all cores since it runs one fit at a time.
+Both sides run with the same settings, each in a fresh process:
+
+* pipeline: `imbal-pipeline run --data TMP/data.parquet --target y --folds K --seed S
+  --out TMP/out` (with `--features 0`: `--rows N` instead of `--data/--target`) with
+  DAGSTER_HOME set to a fresh empty directory (no cached state), i.e. Dagster's multiprocess
+  executor with LightGBM at 1 thread per step and as many concurrent steps as cores;
+* plain: `python benchmarks/overhead.py --plain-only ...`, which reads the same file through
+  the same core calls as the `raw_data` asset (`data.read_table`, `data.prepare_frame`) and
+  then makes the same core calls as the other assets (per-fold preprocessing and every
+  strategy's resampling, one LightGBM per strategy and fold, comparison, threshold, final
+  model, baseline model, report files) serially in one process, giving LightGBM all cores
+  since it runs one fit at a time.
 
 Wall time is the whole process, interpreter start and imports included, on both sides. Peak RSS
 is `ru_maxrss` of RUSAGE_CHILDREN in a small measuring process that starts the side: the
@@ -49,6 +65,10 @@ REAP_TIMEOUT_S = 60.0
 THRESHOLD_TOLERANCE = 1e-6
 OTHER_LOAD_SHARE = 0.05  # warn when other processes used more than 5 % of one core
 WARMUP_IMPORTS = "import dagster, imblearn, lightgbm, matplotlib, pandas, pyarrow, sklearn"
+TARGET = "y"  # target column of the make_classification data
+DATA_FILE = "data.parquet"
+FLIP_Y = 0.0  # no random relabelling: the positive share stays at the asked 1 %
+CLASS_SEP = 1.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,11 +76,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="generated rows (%(default)s)")
     parser.add_argument(
+        "--features",
+        type=int,
+        default=30,
+        help="features of the make_classification data both sides read from one Parquet file "
+        "(%(default)s); 0: the embedded make_fraud_data (about a dozen columns) as before",
+    )
+    parser.add_argument(
         "--positive-rate",
         type=float,
         default=Settings.generated_positive_rate,
-        help="positive share of the generated data (%(default)s); the pipeline CLI has no "
-        "option for it, so other values need --skip-pipeline",
+        help="minority weight of the generated data (%(default)s); with --features 0 the "
+        "pipeline CLI has no option for it, "
+        "so other values need --skip-pipeline there",
     )
     parser.add_argument("--folds", type=int, default=5, help="CV folds (%(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed (%(default)s)")
@@ -79,7 +107,62 @@ def build_parser() -> argparse.ArgumentParser:
     # Internal child modes.
     parser.add_argument("--plain-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)  # the Parquet file, for --plain-only
     return parser
+
+
+# --------------------------------------------------------------------------- data
+
+
+def informative_redundant(features: int) -> tuple[int, int]:
+    """make_classification's informative and redundant feature counts for N features."""
+    return max(2, features // 4), features // 10
+
+
+def write_classification_data(args: argparse.Namespace, path: Path) -> dict:
+    """Generate the make_classification data once and write it as Parquet; describe it."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.datasets import make_classification
+
+    n_informative, n_redundant = informative_redundant(args.features)
+    x, y = make_classification(
+        n_samples=args.rows,
+        n_features=args.features,
+        n_informative=n_informative,
+        n_redundant=n_redundant,
+        weights=[1.0 - args.positive_rate],
+        flip_y=FLIP_Y,
+        class_sep=CLASS_SEP,
+        random_state=args.seed,
+    )
+    frame = pd.DataFrame(x.astype(np.float32), columns=[f"x{i}" for i in range(args.features)])
+    del x
+    frame[TARGET] = y.astype(np.int8)
+    frame.to_parquet(path, engine="pyarrow", index=False)
+    positives = int(y.sum())
+    return {
+        "rows": int(len(y)),
+        "features": args.features,
+        "positives": positives,
+        "share": positives / len(y),
+        "file_mb": path.stat().st_size / 1e6,
+    }
+
+
+def data_from_report(report: dict | None) -> dict | None:
+    """Rows, features and positives of the whole generated data (training + holdout)."""
+    if not report:
+        return None
+    ds = report["dataset"]
+    rows = ds["rows"] + ds["holdout_rows"]
+    positives = ds["positives"] + ds["holdout_positives"]
+    return {
+        "rows": rows,
+        "features": ds["features"],
+        "positives": positives,
+        "share": positives / rows,
+    }
 
 
 # --------------------------------------------------------------------------- plain side
@@ -89,14 +172,16 @@ def plain_settings(args: argparse.Namespace, out_dir: str) -> Settings:
     """The settings `imbal-pipeline run` builds from the same options, with all cores."""
     from imbal_pipeline import cli
 
-    argv = ["run", "--rows", str(args.rows), "--folds", str(args.folds)]
-    argv += ["--seed", str(args.seed), "--strategies", args.strategies, "--out", out_dir]
+    if args.data:
+        argv = ["run", "--data", args.data, "--target", TARGET]
+    else:
+        argv = ["run", "--rows", str(args.rows)]
+    argv += ["--folds", str(args.folds), "--seed", str(args.seed)]
+    argv += ["--strategies", args.strategies, "--out", out_dir]
     settings = cli.settings_from_args(cli.build_parser().parse_args(argv))
-    return dataclasses.replace(
-        settings,
-        generated_positive_rate=args.positive_rate,
-        lgbm_threads=os.cpu_count() or 1,
-    )
+    if settings.data_path is None:  # the CLI has no option for it (see --positive-rate)
+        settings = dataclasses.replace(settings, generated_positive_rate=args.positive_rate)
+    return dataclasses.replace(settings, lgbm_threads=os.cpu_count() or 1)
 
 
 def run_plain(args: argparse.Namespace) -> None:
@@ -119,8 +204,11 @@ def run_plain(args: argparse.Namespace) -> None:
         phases[name] = now - clock
         clock = now
 
-    # raw_data, holdout_split, imbalance_profile, cv_folds
-    frame = make_fraud_data(s.generated_rows, s.generated_positive_rate, s.seed)
+    # raw_data (the same branches as the asset), holdout_split, imbalance_profile, cv_folds
+    if s.data_path is None:
+        frame = make_fraud_data(s.generated_rows, s.generated_positive_rate, s.seed)
+    else:
+        frame = data.read_table(s.data_path, s.sep)
     raw = data.prepare_frame(frame, s)
     schema = data.feature_schema(raw, s)
     data.positive_label_of(raw, s)
@@ -287,14 +375,21 @@ def pipeline_executable() -> list[str]:
     return [found] if found else [sys.executable, "-m", "imbal_pipeline.cli"]
 
 
-def side_commands(args: argparse.Namespace, out: Path) -> tuple[list[str], list[str]]:
-    """The plain and the pipeline command lines for one run."""
-    common = ["--rows", str(args.rows), "--folds", str(args.folds), "--seed", str(args.seed)]
+def side_commands(
+    args: argparse.Namespace, out: Path, data_file: Path | None
+) -> tuple[list[str], list[str]]:
+    """The plain and the pipeline command lines for one run; data_file None: generated."""
+    common = ["--folds", str(args.folds), "--seed", str(args.seed)]
     strategies = [] if args.strategies == ",".join(LADDER) else ["--strategies", args.strategies]
     plain = [sys.executable, str(Path(__file__).resolve()), "--plain-only", *common]
-    plain += ["--positive-rate", repr(args.positive_rate), "--strategies", args.strategies]
-    plain += ["--out", str(out / "plain_out")]
+    plain += ["--strategies", args.strategies, "--out", str(out / "plain_out")]
     pipeline = [*pipeline_executable(), "run", *common, *strategies]
+    if data_file is None:
+        plain += ["--rows", str(args.rows), "--positive-rate", repr(args.positive_rate)]
+        pipeline += ["--rows", str(args.rows)]
+    else:
+        plain += ["--data", str(data_file)]
+        pipeline += ["--data", str(data_file), "--target", TARGET]
     pipeline += ["--out", str(out / "pipeline_out")]
     return plain, pipeline
 
@@ -318,11 +413,21 @@ def orchestrate(args: argparse.Namespace) -> int:
     if args.skip_plain and args.skip_pipeline:
         print("nothing to do: both --skip-plain and --skip-pipeline given", file=sys.stderr)
         return 2
-    if not args.skip_pipeline and args.positive_rate != Settings.generated_positive_rate:
+    if args.features < 0 or args.features == 1:
+        print(f"--features must be 0 or at least 2, got {args.features}", file=sys.stderr)
+        return 2
+    if not 0.0 < args.positive_rate < 1.0:
+        print(f"--positive-rate must be in (0, 1), got {args.positive_rate}", file=sys.stderr)
+        return 2
+    if (
+        not args.features
+        and not args.skip_pipeline
+        and args.positive_rate != Settings.generated_positive_rate
+    ):
         print(
-            f"--positive-rate {args.positive_rate}: `imbal-pipeline run` has no option for the "
-            f"positive rate (it always uses {Settings.generated_positive_rate}); "
-            "use the default or --skip-pipeline",
+            f"--positive-rate {args.positive_rate} with --features 0: `imbal-pipeline run` has "
+            f"no option for the positive rate of its generated data (it always uses "
+            f"{Settings.generated_positive_rate}); use the default, --features or --skip-pipeline",
             file=sys.stderr,
         )
         return 2
@@ -333,9 +438,21 @@ def orchestrate(args: argparse.Namespace) -> int:
 
     root = Path(tempfile.mkdtemp(prefix="imbal-overhead-"))
     cores = os.cpu_count() or 1
+    if args.features:
+        n_informative, n_redundant = informative_redundant(args.features)
+        source = (
+            f"{args.rows} rows x {args.features} features of make_classification data "
+            f"({n_informative} informative, {n_redundant} redundant, weights "
+            f"[{1.0 - args.positive_rate:g}], flip_y {FLIP_Y}, class_sep {CLASS_SEP}), "
+            "one Parquet file both sides read"
+        )
+    else:
+        source = (
+            f"{args.rows} rows of generated data (make_fraud_data: about a dozen columns, "
+            f"generated inside each side), positive rate {args.positive_rate}"
+        )
     print(
-        f"overhead benchmark: {args.rows} rows of generated data (make_fraud_data: about a dozen "
-        f"columns), positive rate {args.positive_rate}, {args.folds} folds, seed {args.seed}, "
+        f"overhead benchmark: {source}, {args.folds} folds, seed {args.seed}, "
         f"strategies {args.strategies}; {cores} cores; temp dir {root}"
     )
     print(
@@ -345,6 +462,18 @@ def orchestrate(args: argparse.Namespace) -> int:
     if not args.no_warmup:
         print("warm-up (untimed): importing the libraries once to warm the file cache")
         subprocess.run([sys.executable, "-c", WARMUP_IMPORTS], env=child_env(), check=True)
+    data_file: Path | None = None
+    dataset: dict | None = None
+    if args.features:
+        data_file = root / DATA_FILE
+        started = time.perf_counter()
+        dataset = write_classification_data(args, data_file)
+        print(
+            f"data (untimed, in neither side's wall time): generated and written in "
+            f"{time.perf_counter() - started:.1f} s to {data_file} ({dataset['file_mb']:.1f} MB), "
+            f"{dataset['positives']} positives = {dataset['share']:.2%}",
+            flush=True,
+        )
 
     runs: dict[str, list[dict]] = {"plain": [], "pipeline": []}
     reports: dict[str, dict | None] = {"plain": None, "pipeline": None}
@@ -352,7 +481,7 @@ def orchestrate(args: argparse.Namespace) -> int:
     for i in range(args.repeat):
         out = root / f"run{i}"
         out.mkdir()
-        plain_cmd, pipeline_cmd = side_commands(args, out)
+        plain_cmd, pipeline_cmd = side_commands(args, out, data_file)
         sides = []
         if not args.skip_plain:
             sides.append(("plain", plain_cmd, child_env()))
@@ -380,6 +509,18 @@ def orchestrate(args: argparse.Namespace) -> int:
             break
 
     print()
+    if dataset is not None:
+        what = f"make_classification, {DATA_FILE}"
+    else:  # make_fraud_data, generated inside the sides: counted from a side's report
+        dataset = data_from_report(reports["pipeline"] or reports["plain"])
+        what = "make_fraud_data; features = model inputs"
+    if dataset is None:
+        print(f"data: {args.rows} rows (make_fraud_data), positive share n/a (no report)")
+    else:
+        print(
+            f"data: {dataset['rows']} rows x {dataset['features']} features ({what}), "
+            f"positive share {dataset['share']:.2%} ({dataset['positives']} positives)"
+        )
     print(
         f"{'rows':>8}  {'side':<9}{'run':>4}  {'wall s':>8}  {'peak RSS MB':>11}  "
         f"{'CPU s':>7}  {'other CPU s':>11}"
