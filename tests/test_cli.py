@@ -201,6 +201,10 @@ def _data_versions(home) -> dict[str, str]:
         out = {}
         for key in instance.get_asset_keys():
             event = instance.get_latest_materialization_event(key)
+            if event is None:  # the observed raw file: its observed content version
+                entry = instance.get_latest_data_version_record(key, is_source=True).event_log_entry
+                out[key.to_user_string()] = entry.tags["dagster/data_version"]
+                continue
             out[key.to_user_string()] = event.asset_materialization.tags["dagster/data_version"]
         return out
 
@@ -242,7 +246,7 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
         _data_versions(tmp_path / "home"),
         _data_versions(tmp_path / "clean"),
     )
-    assert len(clean_versions) == 16
+    assert len(clean_versions) == 17  # 16 assets and the observed raw file
     assert rerun_versions == clean_versions
     unknown = _run(["rerun", "no-such-run"], tmp_path / "home", tmp_path)
     assert unknown.returncode == 2 and "no run no-such-run" in unknown.stderr

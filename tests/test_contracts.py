@@ -15,7 +15,9 @@ from imbal_pipeline.definitions import build_definitions
 from imbal_pipeline.resources import PipelineConfig
 from imbal_pipeline.storage import BundleIOManager
 
-ALL_ASSETS = {a.key.to_user_string() for a in build_definitions(3).assets}
+ALL_ASSETS = {
+    k.to_user_string() for k in build_definitions(3).resolve_asset_graph().materializable_asset_keys
+}
 
 
 def _base(n=1500, rate=0.05, seed=1) -> pd.DataFrame:
