@@ -607,7 +607,13 @@ def build_report(rows: list[dict], results_path: Path, report_only: bool) -> str
         "",
     ]
     if report_only:
-        provenance += [f"(tables rebuilt from `{results_path}`, produced by earlier runs)", ""]
+        shown = results_path.resolve()
+        if shown.is_relative_to(REPO_ROOT):
+            shown = shown.relative_to(REPO_ROOT)
+        provenance += [
+            f"(tables rebuilt from `{shown}`, written by `.venv/bin/python benchmarks/quality.py`)",
+            "",
+        ]
     provenance += [
         f"Datasets: {len(datasets)}, seeds: {','.join(map(str, seeds))}; one stratified 80/20 "
         "holdout split per seed shared by all methods; metrics on the 20 % holdout, mean ± "
