@@ -5,7 +5,7 @@ import os
 import dagster as dg
 
 from imbal_pipeline.assets.common import RAW_FILE
-from imbal_pipeline.assets.data import data_fingerprint
+from imbal_pipeline.core.data import data_fingerprint
 from imbal_pipeline.resources import PipelineConfig
 
 CRON_ENV = "IMBAL_PIPELINE_RETRAIN_CRON"
@@ -33,7 +33,7 @@ def build_automation(job) -> tuple[list, list]:
     )
     def raw_data_changed(context: dg.SensorEvaluationContext, pipeline: PipelineConfig):
         try:
-            fingerprint = data_fingerprint(pipeline)
+            fingerprint = data_fingerprint(pipeline.settings())
         except FileNotFoundError as exc:
             return dg.SkipReason(f"raw file not readable: {exc}")
         if fingerprint == context.cursor:

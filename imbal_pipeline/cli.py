@@ -235,24 +235,25 @@ def failure_reason(result) -> str:
     return "the run failed; see the Dagster UI for the step log"
 
 
+def _error(message: str, status: int) -> int:
+    """Print the one-line error every command uses and return its exit status."""
+    print(f"imbal-pipeline: error: {message}", file=sys.stderr)
+    return status
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the graph; 0 on success, 1 on a failed step, 2 on a bad argument."""
     try:
         settings = settings_from_args(args)
     except SettingsError as exc:
-        print(f"imbal-pipeline: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(str(exc), 2)
     for label, path in (
         ("--data", settings.data_path),
         ("--test-data", settings.test_data_path),
         ("--contract", settings.contract_path),
     ):
         if path is not None and not Path(path).is_file():
-            print(
-                f"imbal-pipeline: error: {label} file not found: {path}; check the path",
-                file=sys.stderr,
-            )
-            return 2
+            return _error(f"{label} file not found: {path}; check the path", 2)
     home = ensure_home()
     # The graph has one asset per fold, so the fold count is fixed when the code loads,
     # in this process and in every step process the multiprocess executor starts.
@@ -268,11 +269,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_config=run_config(settings, args.verbose),
     )
     if not result.success:
-        print(
-            f"imbal-pipeline: error: {failure_reason(result)} (run {result.run_id})",
-            file=sys.stderr,
-        )
-        return 1
+        return _error(f"{failure_reason(result)} (run {result.run_id})", 1)
     report_path = Path(settings.output_dir) / "report.json"
     report = json.loads(report_path.read_text())
     holdout = report["holdout"]
@@ -300,12 +297,11 @@ def cmd_versions(args: argparse.Namespace) -> int:
         key = dg.AssetKey.from_user_string(args.asset)
         records = instance.fetch_materializations(key, limit=args.limit).records
         if not records:
-            print(
-                f"imbal-pipeline: error: no materializations of {args.asset!r} in {home}; "
+            return _error(
+                f"no materializations of {args.asset!r} in {home}; "
                 "check the name or run `imbal-pipeline run` first",
-                file=sys.stderr,
+                1,
             )
-            return 1
         for record in records:
             mat = record.asset_materialization
             tags = mat.tags or {}
@@ -357,18 +353,16 @@ def cmd_show(args: argparse.Namespace) -> int:
     store = AssetStore(storage_dir())
     latest = store.latest(args.asset)
     if latest is None:
-        print(
-            f"imbal-pipeline: error: nothing stored for {args.asset!r} in {storage_dir()}; "
+        return _error(
+            f"nothing stored for {args.asset!r} in {storage_dir()}; "
             "check the name or run `imbal-pipeline run` first",
-            file=sys.stderr,
+            1,
         )
-        return 1
     version = args.version or latest["version"]
     try:
         value = store.load(args.asset, version)
     except FileNotFoundError as exc:
-        print(f"imbal-pipeline: error: {exc}", file=sys.stderr)
-        return 1
+        return _error(str(exc), 1)
     record = next((r for r in reversed(store.history(args.asset)) if r["version"] == version), {})
     print(
         f"{args.asset} version {version}: gate {record.get('gate', '?')}, "
@@ -386,12 +380,9 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     instance = dg.DagsterInstance.get()
     parent = instance.get_run_by_id(args.run_id)
     if parent is None:
-        print(
-            f"imbal-pipeline: error: no run {args.run_id} in {home}; copy the id from "
-            "`imbal-pipeline run` or the UI",
-            file=sys.stderr,
+        return _error(
+            f"no run {args.run_id} in {home}; copy the id from `imbal-pipeline run` or the UI", 2
         )
-        return 2
     folds = parent.run_config.get("resources", {}).get("pipeline", {}).get("config", {})
     os.environ["IMBAL_PIPELINE_FOLDS"] = str(folds.get("n_folds", 5))
     from imbal_pipeline.definitions import imbal_job
@@ -399,8 +390,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     try:
         options = dg.ReexecutionOptions.from_failure(args.run_id, instance)
     except dg.DagsterInvariantViolationError as exc:
-        print(f"imbal-pipeline: error: cannot rerun {args.run_id}: {exc}", file=sys.stderr)
-        return 2
+        return _error(f"cannot rerun {args.run_id}: {exc}", 2)
     run_config = dict(parent.run_config)
     run_config["loggers"] = {
         "console": {"config": {"log_level": "INFO" if args.verbose else "WARNING"}}
@@ -413,11 +403,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     )
     steps = sorted(e.step_key for e in result.all_events if e.is_step_success)
     if not result.success:
-        print(
-            f"imbal-pipeline: error: {failure_reason(result)} (run {result.run_id})",
-            file=sys.stderr,
-        )
-        return 1
+        return _error(f"{failure_reason(result)} (run {result.run_id})", 1)
     print(
         f"rerun {result.run_id} of {args.run_id}: reran {len(steps)} steps "
         f"({', '.join(steps)}); the rest was loaded from storage"

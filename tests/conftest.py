@@ -1,6 +1,7 @@
 """Shared fixtures: small generated data and an in-process run of the whole asset graph."""
 
 import os
+import sys
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
@@ -12,6 +13,9 @@ from imbal_pipeline.core.synthetic import make_fraud_data  # noqa: E402
 from imbal_pipeline.definitions import build_definitions  # noqa: E402
 from imbal_pipeline.resources import PipelineConfig  # noqa: E402
 from imbal_pipeline.storage import BundleIOManager  # noqa: E402
+
+# The CLI as a user runs it, in a child process.
+CLI = [sys.executable, "-m", "imbal_pipeline.cli"]
 
 SMALL = {
     "generated_rows": 3000,

@@ -4,16 +4,14 @@ import json
 import os
 import re
 import subprocess
-import sys
 
 import dagster as dg
 import pandas as pd
 import pytest
+from conftest import CLI
 
 from imbal_pipeline.assets.common import CODE_VERSION
 from imbal_pipeline.cli import build_parser
-
-CLI = [sys.executable, "-m", "imbal_pipeline.cli"]
 
 
 def _run(args, home, cwd, **extra_env):

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import data_versions
+from conftest import CLI, data_versions
 
 from imbal_pipeline.storage import MANIFEST, AssetStore
 
@@ -37,9 +37,7 @@ def test_sigkill_mid_run_leaves_whole_versions_and_the_rerun_completes(tmp_path,
     train_csv, _ = split_files
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "GX_ANALYTICS_ENABLED": "false"}
     args = [
-        sys.executable,
-        "-m",
-        "imbal_pipeline.cli",
+        *CLI,
         "run",
         "--data",
         str(train_csv),

@@ -44,31 +44,11 @@ SPLIT_CHECKS = (
 PROFILE_CHECKS = ("profile_consistent",)
 
 
-def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, read in chunks (the file may be large)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
-
-
-def data_fingerprint(pipeline: PipelineConfig) -> str:
-    """What the raw data is: the file's content hash, or the generator's parameters."""
-    s = pipeline.settings()
-    if s.data_path is None:
-        return f"generated-{s.generated_rows}-{s.generated_positive_rate}-{s.seed}"
-    parts = [file_digest(s.data_path)]
-    if s.test_data_path:
-        parts.append(file_digest(s.test_data_path))
-    return "-".join(parts)
-
-
 def _observe_raw_file(pipeline: PipelineConfig):
     """The raw file's data version: its content hash (or the generator's parameters)."""
     s = pipeline.settings()
     return dg.ObserveResult(
-        data_version=dg.DataVersion(data_fingerprint(pipeline)),
+        data_version=dg.DataVersion(data.data_fingerprint(s)),
         metadata={"path": s.data_path or "generated", "holdout_path": s.test_data_path or ""},
     )
 

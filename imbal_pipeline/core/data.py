@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +162,22 @@ def feature_schema(frame: pd.DataFrame, settings: Settings) -> dict[str, list[st
     if not numeric and not categorical:
         raise DataError("the data has no feature columns besides the target and id")
     return {"numeric": numeric, "categorical": categorical}
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in chunks (the file may be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def data_fingerprint(s: Settings) -> str:
+    """What the raw data is: the files' content hashes, or the generator's parameters."""
+    if s.data_path is None:
+        return f"generated-{s.generated_rows}-{s.generated_positive_rate}-{s.seed}"
+    parts = [file_digest(s.data_path)]
+    if s.test_data_path:
+        parts.append(file_digest(s.test_data_path))
+    return "-".join(parts)
