@@ -1,17 +1,9 @@
 """Reruns refit only what changed: fits are counted, data versions compared."""
 
-from conftest import run_graph, value
+from conftest import data_versions, run_graph, value
 
+from imbal_pipeline.assets.training import TRANSIENT_FAULT_ENV
 from imbal_pipeline.core import model as model_core
-
-
-def _versions(result) -> dict[str, str]:
-    return {
-        e.asset_key.to_user_string(): e.step_materialization_data.materialization.tags[
-            "dagster/data_version"
-        ]
-        for e in result.get_asset_materialization_events()
-    }
 
 
 def test_no_change_refits_nothing_and_a_new_objective_refits_no_fold(tmp_path, monkeypatch):
@@ -30,11 +22,11 @@ def test_no_change_refits_nothing_and_a_new_objective_refits_no_fold(tmp_path, m
 
     again = run_graph(tmp_path, "shared")
     assert fits == []
-    assert _versions(again) == _versions(first)
+    assert data_versions(again) == data_versions(first)
 
     cost = run_graph(tmp_path, "shared", objective="cost")
     assert fits == []  # the threshold moved; no booster was refitted
-    before, after = _versions(first), _versions(cost)
+    before, after = data_versions(first), data_versions(cost)
     changed = {name for name in before if before[name] != after[name]}
     assert changed == {"decision_threshold", "final_model", "evaluation_report"}
     assert value(cost, "decision_threshold")["objective"] == "cost"
@@ -52,3 +44,10 @@ def test_a_changed_model_setting_refits_every_model(tmp_path, monkeypatch):
     fits.clear()
     run_graph(tmp_path, "shared", n_estimators=41)
     assert len(fits) == first
+
+
+def test_a_transient_fold_failure_is_retried_and_the_run_succeeds(tmp_path, monkeypatch):
+    monkeypatch.setenv(TRANSIENT_FAULT_ENV, "1")
+    result = run_graph(tmp_path)  # asserts success
+    restarted = [e.step_key for e in result.all_events if e.event_type_value == "STEP_RESTARTED"]
+    assert restarted == ["fold_1_models"]

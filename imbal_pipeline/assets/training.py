@@ -15,7 +15,7 @@ from imbal_pipeline.assets.common import (
     recall,
     recipe,
 )
-from imbal_pipeline.assets.folds import fold_training_key
+from imbal_pipeline.assets.folds import SAMPLING_FIELDS, fold_training_key
 from imbal_pipeline.core import contracts, data, gates, selection, split, training
 from imbal_pipeline.resources import PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY
@@ -25,19 +25,14 @@ OOF_CHECKS = ("contract", "oof_coverage")
 # Config fields that change what a fit produces; anything else (objective, output paths,
 # thresholds) can change without a refit.
 MODEL_FIELDS = (
-    "target",
-    "positive_label",
-    "id_column",
-    "categorical",
-    "strategies",
-    "sampling_ratio",
-    "smoteenn_max_rows",
-    "seed",
+    *SAMPLING_FIELDS,
     "n_estimators",
     "learning_rate",
     "num_leaves",
 )
 FAULT_ENV = "IMBAL_PIPELINE_FAULT_FOLD"  # tests only: makes that fold's models step fail
+# Tests only: that fold's models step fails on its first attempt, like a transient error.
+TRANSIENT_FAULT_ENV = "IMBAL_PIPELINE_TRANSIENT_FAULT_FOLD"
 # Transient failures (a killed worker, a full disk that was freed) deserve another try.
 RETRY = dg.RetryPolicy(max_retries=2, delay=2)
 MODEL_CHECKS = ("model_sane",)
@@ -75,6 +70,8 @@ def make_fold_models(fold: int) -> dg.AssetsDefinition:
                 description=f"injected fault in fold {fold} ({FAULT_ENV}={fold}, tests only)",
                 allow_retries=False,
             )
+        if os.environ.get(TRANSIENT_FAULT_ENV) == str(fold) and context.retry_number == 0:
+            raise RuntimeError(f"injected transient fault in fold {fold} (tests only)")
         s = pipeline.settings()
         name = fold_models_key(fold).to_user_string()
         key = recipe(name, {"training_sets": training_sets}, s, MODEL_FIELDS)
