@@ -248,3 +248,16 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
     assert rerun_versions == clean_versions
     unknown = _run(["rerun", "no-such-run"], tmp_path / "home", tmp_path)
     assert unknown.returncode == 2 and "no run no-such-run" in unknown.stderr
+
+
+def test_default_instance_is_a_local_sqlite_home_with_telemetry_off(tmp_path, monkeypatch):
+    from imbal_pipeline.cli import ensure_home
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    home = ensure_home()
+    assert home == tmp_path / ".dagster_home" and os.environ["DAGSTER_HOME"] == str(home)
+    assert "telemetry:\n  enabled: false" in (home / "dagster.yaml").read_text()
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.run_storage).__name__ == "SqliteRunStorage"
+        assert instance.root_directory == str(home)
