@@ -124,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
         "with rows^2 (default %(default)s)",
     )
     run.add_argument(
+        "--max-negatives",
+        type=int,
+        default=Settings.max_negatives,
+        help="above this many negatives in the training split, fit on every positive and a "
+        "seeded sample of this many negatives (validation and holdout rows are all scored); "
+        "0 fits on all rows (default %(default)s)",
+    )
+    run.add_argument(
         "--rows",
         type=int,
         default=50_000,
@@ -180,6 +188,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         seed=args.seed,
         strategies=_columns([args.strategies]),
         smoteenn_max_rows=args.smoteenn_max_rows,
+        max_negatives=args.max_negatives,
         objective=args.objective,
         beta=args.beta,
         fp_cost=args.fp_cost,

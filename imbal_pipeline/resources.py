@@ -44,6 +44,7 @@ class PipelineConfig(dg.ConfigurableResource):
     strategies: list[str] = list(LADDER)
     sampling_ratio: float = 0.5
     smoteenn_max_rows: int = 150_000
+    max_negatives: int = 250_000
     objective: str = "f1"
     beta: float = 2.0
     fp_cost: float = 1.0

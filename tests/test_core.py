@@ -229,6 +229,67 @@ def test_smoteenn_limit_skips_it_in_the_folds_but_a_selected_one_refits_on_the_w
     assert final["audit"]["skipped"] is None and final["audit"]["synthetic_rows"] > 0
 
 
+# --- negative sample above --max-negatives ---------------------------------------------------
+
+
+def test_fitting_rows_keep_every_positive_and_a_seeded_sample_of_negatives():
+    frame = data.prepare_frame(_frame(1000, 50), SETTINGS)
+    mask, info = split.fitting_rows(frame, 300, seed=0)
+    y = frame[LABEL].to_numpy()
+    assert mask[y == 1].all() and mask[y == 0].sum() == 300
+    assert info == {
+        "negatives": 950,
+        "negatives_kept": 300,
+        "fraction_kept": 300 / 950,
+        "max_negatives": 300,
+        "seed": 0,
+        "sampled": True,
+    }
+    # The sample depends on the rows and the seed, not on how the frame happens to be sorted.
+    shuffled = frame.sample(frac=1.0, random_state=1)
+    again, _ = split.fitting_rows(shuffled, 300, seed=0)
+    assert set(shuffled.loc[again, ROW_ID]) == set(frame.loc[mask, ROW_ID])
+    other, _ = split.fitting_rows(frame, 300, seed=1)
+    assert set(frame.loc[other, ROW_ID]) != set(frame.loc[mask, ROW_ID])
+    for limit in (0, 950, 5000):
+        everything, info = split.fitting_rows(frame, limit, seed=0)
+        assert everything.all() and not info["sampled"]
+        assert split.describe_fitting_rows(info) is None
+
+
+def test_folds_and_the_final_refit_fit_on_one_negative_sample_and_score_every_row():
+    from imbal_pipeline.core import gates, training
+    from imbal_pipeline.core.preprocess import fingerprint
+
+    settings = dataclasses.replace(
+        SETTINGS, strategies=("none", "class_weight", "smote"), max_negatives=400, n_estimators=5
+    )
+    frame = data.prepare_frame(_frame(1200, 80), settings)
+    train = split.training_part(split.split_holdout(frame, 0.2, seed=0))
+    folds = split.make_folds(train, 3, seed=0)
+    schema = data.feature_schema(train, settings)
+    usable, _ = split.fitting_rows(train, 400, seed=0)
+    sample_ids = set(train.loc[usable, ROW_ID])
+    final = training.fit_final(train, schema, "none", settings)
+    assert final["preprocessor"]["fitted_on"]["row_ids_sha256"] == fingerprint(list(sample_ids))
+    assert final["audit"]["fitting_rows"]["negatives_kept"] == 400
+    assert gates.model_sane(final, train, settings).passed
+    # A check that assumed every row was fitted on would see the refit as wrong.
+    everything = dataclasses.replace(settings, max_negatives=0)
+    assert not gates.model_sane(final, train, everything).passed
+    for fold in range(3):
+        bundle = training.build_fold_training_sets(train, folds, fold, schema, settings)
+        val_ids = set(folds.loc[folds[FOLD] == fold, ROW_ID])
+        fit_ids = set(bundle["train"][ROW_ID])
+        assert fit_ids == (set(train[ROW_ID]) - val_ids) & sample_ids
+        assert set(bundle["validation"][ROW_ID]) == val_ids  # unsampled negatives are scored
+        assert set(bundle["membership"][ROW_ID]) <= fit_ids
+        cw = bundle["audits"]["class_weight"]
+        assert cw["scale_pos_weight"] == cw["rows_before"]["0"] / cw["rows_before"]["1"]
+        assert gates.fold_sets_hygiene(bundle, train, folds, settings).passed
+        assert not gates.fold_sets_hygiene(bundle, train, folds, everything).passed
+
+
 # --- threshold -----------------------------------------------------------------------------
 
 
@@ -282,24 +343,58 @@ def test_threshold_curve_is_kept_on_a_grid():
 # --- selection -----------------------------------------------------------------------------
 
 
-def _row(mean, std, folds=5):
-    return {"pr_auc_mean": mean, "pr_auc_std": std, "folds": folds}
+def _row(*folds):
+    return {
+        "pr_auc_mean": float(np.mean(folds)),
+        "pr_auc_std": float(np.std(folds, ddof=1)),
+        "folds": len(folds),
+        "pr_auc_folds": list(folds),
+    }
 
 
-def test_selection_prefers_the_simplest_within_one_standard_error():
-    table = {"none": _row(0.50, 0.05), "class_weight": _row(0.60, 0.05), "smote": _row(0.62, 0.05)}
+# Folds of very different difficulty: the spread across folds is large for every strategy.
+EASY_HARD = np.array([0.30, 0.45, 0.60, 0.75, 0.90])
+
+
+def test_a_complex_strategy_that_wins_on_every_fold_is_selected():
+    # smote wins by 0.02 on each fold. The spread of fold difficulty (std 0.24) would have hidden
+    # that behind an unpaired SE of 0.11; the paired differences have no spread at all.
+    table = {
+        "none": _row(*EASY_HARD),
+        "class_weight": _row(*(EASY_HARD + 0.001)),
+        "smote": _row(*(EASY_HARD + [0.02, 0.021, 0.019, 0.02, 0.022])),
+    }
     name, why = selection.select_strategy(table)
-    assert name == "class_weight"  # 0.60 >= 0.62 - 0.05/sqrt(5)
-    assert "smote" in why and "simpler" in why
+    assert name == "smote" and "beats every simpler strategy" in why
 
 
-def test_selection_takes_a_complex_strategy_that_wins_beyond_noise():
-    table = {"none": _row(0.50, 0.01), "class_weight": _row(0.55, 0.01), "smote": _row(0.70, 0.01)}
-    assert selection.select_strategy(table)[0] == "smote"
+def test_a_higher_mean_from_one_lucky_fold_does_not_earn_complexity():
+    # smote's mean is 0.03 higher, all of it from one fold; it loses on the other four.
+    table = {
+        "none": _row(*EASY_HARD),
+        "smote": _row(*(EASY_HARD + [0.19, -0.01, -0.01, -0.01, -0.01])),
+    }
+    name, why = selection.select_strategy(table)
+    assert name == "none"
+    assert "did not earn its complexity" in why and "paired SE" in why
+
+
+def test_the_paired_standard_error_is_corrected_for_overlapping_training_portions():
+    # Per-fold gains with mean 0.045 and std 0.079: the plain paired SE (0.035) would let smote
+    # through; the corrected one (x sqrt(5) x sqrt(1/5 + 1/4) = 0.053) does not.
+    diffs = np.array([0.0, 0.05, 0.10, 0.15, 0.20]) - 0.055
+    table = {"none": _row(*EASY_HARD), "smote": _row(*(EASY_HARD + diffs))}
+    gap, se = selection._gap_and_se(table["smote"]["pr_auc_folds"], table["none"]["pr_auc_folds"])
+    plain = np.std(diffs, ddof=1) / np.sqrt(5)
+    assert gap == pytest.approx(0.045)
+    assert se == pytest.approx(np.std(diffs, ddof=1) * np.sqrt(1 / 5 + 1 / 4))
+    assert plain < gap <= se
+    assert selection.select_strategy(table)[0] == "none"
 
 
 def test_skipped_strategies_are_never_selected():
-    table = {"none": _row(0.5, 0.01), "smote": {**_row(None, None), "skipped": "why"}}
+    skipped = {"pr_auc_mean": None, "pr_auc_std": None, "folds": 0, "skipped": "why"}
+    table = {"none": _row(0.5, 0.6, 0.4), "smote": skipped}
     assert selection.select_strategy(table)[0] == "none"
 
 

@@ -5,11 +5,13 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import value
+from conftest import SMALL, value
 
 from imbal_pipeline.core import gates
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SPLIT, STRATEGY, Settings
 from imbal_pipeline.core.split import training_part
+
+RUN = Settings(**SMALL)  # the settings of `small_run`
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +41,10 @@ def test_folds_partition_fails_on_a_missing_row_or_a_fold_without_positives(part
 
 def test_fold_hygiene_fails_on_touched_validation_or_synthetic_leak(parts):
     train, folds, bundle = parts["train"], parts["folds"], parts["bundle"]
-    assert gates.fold_sets_hygiene(bundle, train, folds).passed
+    assert gates.fold_sets_hygiene(bundle, train, folds, RUN).passed
     touched = copy.deepcopy(bundle)
     touched["validation"].loc[0, "f0"] += 1e-9
-    gate = gates.fold_sets_hygiene(touched, train, folds)
+    gate = gates.fold_sets_hygiene(touched, train, folds, RUN)
     assert not gate.passed and "differs from the untouched rows" in gate.message
     leaked = copy.deepcopy(bundle)
     leaked["membership"] = pd.concat(
@@ -51,11 +53,11 @@ def test_fold_hygiene_fails_on_touched_validation_or_synthetic_leak(parts):
             pd.DataFrame({STRATEGY: ["none"], ROW_ID: [leaked["validation"][ROW_ID].iloc[0]]}),
         ]
     )
-    gate = gates.fold_sets_hygiene(leaked, train, folds)
+    gate = gates.fold_sets_hygiene(leaked, train, folds, RUN)
     assert not gate.passed and "outside this fold's training portion" in gate.message
     refit = copy.deepcopy(bundle)
     refit["preprocessor"]["fitted_on"]["row_ids_sha256"] = "0" * 16
-    assert "not fitted on exactly" in gates.fold_sets_hygiene(refit, train, folds).message
+    assert "not fitted on exactly" in gates.fold_sets_hygiene(refit, train, folds, RUN).message
 
 
 def test_resampling_promise_fails_when_a_sampler_misses_its_ratio(parts):
@@ -83,8 +85,8 @@ def test_threshold_valid_fails_outside_the_open_interval_or_on_other_rows():
 
 def test_model_sane_fails_when_not_fitted_on_the_training_split(parts):
     final, train = parts["final"], parts["train"]
-    assert gates.model_sane(final, train).passed
-    assert not gates.model_sane(final, train.iloc[5:]).passed
+    assert gates.model_sane(final, train, RUN).passed
+    assert not gates.model_sane(final, train.iloc[5:], RUN).passed
 
 
 def test_quality_gate_blocks_no_skill_and_worse_than_baseline_and_flags_gaps(parts):

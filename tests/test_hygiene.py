@@ -90,7 +90,8 @@ def test_no_holdout_row_reaches_any_fit(tmp_path, monkeypatch):
         spy("threshold", threshold.tune_threshold, lambda y, s, ids, *a: ids),
     )
 
-    result = run_graph(tmp_path)
+    # About 2,300 training negatives against a limit of 1,500: fits use a sample of them.
+    result = run_graph(tmp_path, max_negatives=1500)
     split = value(result, "holdout_split")
     holdout, train = _ids(split, HOLDOUT), _ids(split, TRAIN)
     assert holdout and train
@@ -98,6 +99,18 @@ def test_no_holdout_row_reaches_any_fit(tmp_path, monkeypatch):
         assert ids, f"{name} was never called: the spy is not wired"
         assert not ids & holdout, f"holdout rows reached {name}"
         assert ids <= train, name
+    # Unsampled negatives reach no model's resampling or fit (the diagnostics still see the
+    # whole training split), yet every training row is scored out of fold and the threshold is
+    # tuned on all of them.
+    train_rows = split[split[SPLIT] == TRAIN]
+    negatives = set(train_rows.loc[train_rows["__label"] == 0, ROW_ID])
+    assert len(negatives) > 1500
+    for name in ("resample", "lgbm"):
+        assert len(seen[name] & negatives) == 1500, name
+    assert seen["threshold"] == train
+    report = value(result, "evaluation_report")
+    assert report["fitting_rows"]["negatives_kept"] == 1500
+    assert any("multiply the odds by" in note for note in report["notes"])
 
 
 def test_folds_partition_the_training_split(small_run):

@@ -262,6 +262,22 @@ def test_threshold_subgroups_audits_plots_notes(rep):
     assert "distorts predicted probabilities" in _section(md, "## Notes")
 
 
+def test_audits_say_when_fits_used_a_sample_of_negatives(rep):
+    name = next(iter(rep["audits"]))
+    assert "Fit rows:" not in report.render_markdown(rep)
+    rep["audits"][name]["fitting_rows"] = {
+        "negatives": 792_000,
+        "negatives_kept": 250_000,
+        "fraction_kept": 250_000 / 792_000,
+        "max_negatives": 250_000,
+        "seed": 0,
+        "sampled": True,
+    }
+    audits = _section(report.render_markdown(rep), "## Resampling / weighting audits")
+    assert "Fit rows: fits used every positive and 250,000 of 792,000 negatives (31.6%" in audits
+    assert "--max-negatives 250,000" in audits
+
+
 # ------------------------------------------------------------------------------- html
 
 

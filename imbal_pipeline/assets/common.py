@@ -12,7 +12,7 @@ from imbal_pipeline.core.gates import WARN, Gate
 from imbal_pipeline.storage import GATE_KEY, VERSION_KEY, AssetStore, BundleIOManager, content_hash
 
 # Bumped when a stage's logic changes, so Dagster can tell stale assets apart.
-CODE_VERSION = "2"
+CODE_VERSION = "3"
 
 # Every asset derives from the raw file, and Dagster marks an asset unsynced only when one of its
 # *direct* dependencies has a new data version. Depending on the observed file directly is what

@@ -35,6 +35,7 @@ SAMPLING_FIELDS = (
     "strategies",
     "sampling_ratio",
     "smoteenn_max_rows",
+    "max_negatives",
     "seed",
 )
 
@@ -138,7 +139,7 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
                     contracts.load_suite("fold_training_sets"),
                 ),
             ),
-            gates.fold_sets_hygiene(bundle, train, cv_folds),
+            gates.fold_sets_hygiene(bundle, train, cv_folds, s),
             gates.resampling_promise(bundle, s.sampling_ratio),
         ]
         yield from gated(

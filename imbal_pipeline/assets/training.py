@@ -178,7 +178,7 @@ def final_model(
             RECIPE_KEY: key,
             "reused_without_refit": reused,
         },
-        [gates.model_sane(fitted, train)],
+        [gates.model_sane(fitted, train, s)],
     )
 
 
@@ -207,5 +207,5 @@ def baseline_model(
             RECIPE_KEY: key,
             "reused_without_refit": reused,
         },
-        [gates.model_sane(fitted, train)],
+        [gates.model_sane(fitted, train, s)],
     )

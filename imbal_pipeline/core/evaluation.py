@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve
 
-from imbal_pipeline.core import metrics, plots, report
+from imbal_pipeline.core import metrics, plots, report, split
 from imbal_pipeline.core import threshold as threshold_core
 from imbal_pipeline.core.settings import LABEL, ROW_ID, STRATEGY, Settings
 from imbal_pipeline.core.training import SCORE, score_frame
@@ -82,6 +82,14 @@ def build_report(
         notes.append(
             f"CV estimate of PR-AUC {best_cv:.3f} vs holdout {holdout_metrics['pr_auc']:.3f}."
         )
+    sample = final["audit"].get("fitting_rows") or {}
+    sampled = split.describe_fitting_rows(sample)
+    if sampled:
+        notes.append(
+            f"Negatives were sampled: {sampled}. That multiplies scores' odds by about "
+            f"{1 / sample['fraction_kept']:.2f} on top of any strategy's shift; multiply the odds "
+            f"by {sample['fraction_kept']:.4f} to undo it before comparing rates."
+        )
     audits = {f"final model ({selected})": final["audit"]}
     report_dict = {
         "dataset": {
@@ -97,6 +105,7 @@ def build_report(
             "holdout_positives": int(y.sum()),
             "source": settings.data_path or "generated fraud-like data",
         },
+        "fitting_rows": sample,
         "selected_strategy": selected,
         "selection_reason": comparison["reason"],
         "threshold": {

@@ -18,6 +18,7 @@ from imbal_pipeline.core.settings import (
     STRATEGY,
     Settings,
 )
+from imbal_pipeline.core.split import fitting_rows
 
 ERROR, WARN = "error", "warn"
 
@@ -344,10 +345,18 @@ def folds_partition(folds: pd.DataFrame, train: pd.DataFrame, n_folds: int) -> G
     return ok("folds_partition", f"{n_folds} folds partition the training split", **observed)
 
 
-def fold_sets_hygiene(bundle: dict, train: pd.DataFrame, folds: pd.DataFrame) -> Gate:
-    """Validation rows untouched and real; synthetic rows only in training; fit on fold rows."""
+def fold_sets_hygiene(
+    bundle: dict, train: pd.DataFrame, folds: pd.DataFrame, settings: Settings
+) -> Gate:
+    """Validation rows untouched and real; synthetic rows only in training; fit on fold rows.
+
+    With --max-negatives in force, the fold's fit rows are its training rows within the one
+    sample of negatives that the final refit uses too.
+    """
     fold = bundle["fold"]
-    fit_ids = folds.loc[folds[FOLD] != fold, ROW_ID].to_numpy()
+    usable, _ = fitting_rows(train, settings.max_negatives, settings.seed)
+    usable_ids = train.loc[usable, ROW_ID]
+    fit_ids = folds.loc[(folds[FOLD] != fold) & folds[ROW_ID].isin(usable_ids), ROW_ID].to_numpy()
     val_ids = folds.loc[folds[FOLD] == fold, ROW_ID].to_numpy()
     val = bundle["validation"]
     pre = Preprocessor.from_json(bundle["preprocessor"])
@@ -448,9 +457,12 @@ def threshold_valid(decision: dict, training_rows: int) -> Gate:
     )
 
 
-def model_sane(fitted: dict, train: pd.DataFrame) -> Gate:
-    """Refit on exactly the training split; scores finite and within [0, 1]."""
-    if fitted["preprocessor"]["fitted_on"]["row_ids_sha256"] != fingerprint(train[ROW_ID]):
+def model_sane(fitted: dict, train: pd.DataFrame, settings: Settings) -> Gate:
+    """Refit on exactly the training split (its fitting sample); scores finite, in [0, 1]."""
+    usable, _ = fitting_rows(train, settings.max_negatives, settings.seed)
+    if fitted["preprocessor"]["fitted_on"]["row_ids_sha256"] != fingerprint(
+        train.loc[usable, ROW_ID]
+    ):
         return fail(
             "model_sane",
             "the model's preprocessing was not fitted on exactly the "

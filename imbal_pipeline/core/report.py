@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from imbal_pipeline.core.split import describe_fitting_rows
+
 NA = "n/a"
 ACCURACY_REMARK = "(not a headline: a model predicting all-negative scores 1 - prevalence)"
 # Below this many positives a group's precision/recall swing wildly with one or two cases.
@@ -522,6 +524,9 @@ def _audits(report: Mapping) -> list[Block]:
         ]
         if _get(audit, "note"):
             facts.append(_rich("Note: ", str(_get(audit, "note"))))
+        sampled = describe_fitting_rows(_map(audit, "fitting_rows"))
+        if sampled:
+            facts.append(_rich("Fit rows: ", sampled))
         blocks.append(_List(facts))
     return blocks
 

@@ -59,6 +59,11 @@ def compare_strategies(oof: pd.DataFrame, skipped: dict[str, str], settings: Set
             "threshold_for_f1_mcc": tuned,
         }
     selected, reason = select_strategy(table)
+    ran = [name for name, row in table.items() if row["pr_auc_mean"] is not None]
+    best = max(ran, key=lambda name: table[name]["pr_auc_mean"])
+    for name in ran:
+        gap, se = _gap_and_se(table[best]["pr_auc_folds"], table[name]["pr_auc_folds"])
+        table[name]["pr_auc_gap_to_best"], table[name]["pr_auc_gap_se"] = gap, se
     baseline = table.get("none", {})
     for row in table.values():
         if row["pr_auc_mean"] is not None and baseline.get("pr_auc_mean") is not None:
@@ -66,32 +71,54 @@ def compare_strategies(oof: pd.DataFrame, skipped: dict[str, str], settings: Set
     return {"table": table, "selected": selected, "reason": reason}
 
 
+def _gap_and_se(best: list[float], other: list[float]) -> tuple[float, float]:
+    """Mean per-fold PR-AUC gap (best - other) and its corrected standard error.
+
+    The folds are shared, so the comparison is paired: fold difficulty, which moves every
+    strategy alike, cancels. Training portions overlap between folds, which makes the plain
+    paired SE too small; Nadeau & Bengio's correction (1/K + n_val/n_train, = 1/(K-1) for K-fold)
+    widens it.
+    """
+    diff = np.asarray(best, dtype=float) - np.asarray(other, dtype=float)
+    k = len(diff)
+    if k < 2:
+        return float(diff.mean()), float("inf")
+    se = float(np.std(diff, ddof=1) * np.sqrt(1.0 / k + 1.0 / (k - 1)))
+    return float(diff.mean()), se
+
+
 def select_strategy(table: dict[str, dict]) -> tuple[str, str]:
-    """Simplest ladder strategy whose mean PR-AUC is within one standard error of the best."""
+    """Simplest ladder strategy whose PR-AUC is within one corrected paired SE of the best.
+
+    A complex strategy earns its place only when it beats every simpler one by more than the
+    noise of the comparison: the standard error of the per-fold differences, corrected for the
+    overlap of training portions.
+    """
     ran = {name: row for name, row in table.items() if row["pr_auc_mean"] is not None}
     if not ran:
         raise ValueError("no strategy could be evaluated on the folds")
     best = max(ran, key=lambda name: ran[name]["pr_auc_mean"])
     row = ran[best]
-    se = row["pr_auc_std"] / np.sqrt(row["folds"])
-    bar = row["pr_auc_mean"] - se
     for name in LADDER:
-        if name in ran and ran[name]["pr_auc_mean"] >= bar:
-            if name == best and name == LADDER[0]:
-                why = (
+        if name not in ran:
+            continue
+        if name == best:
+            if name == LADDER[0]:
+                return name, (
                     f"{name} (no imbalance handling) has the best mean PR-AUC "
                     f"({row['pr_auc_mean']:.4f}); no strategy beat it"
                 )
-            elif name == best:
-                why = (
-                    f"{name} has the best mean PR-AUC ({row['pr_auc_mean']:.4f}) and every simpler "
-                    f"strategy is more than one standard error ({se:.4f}) below it"
-                )
-            else:
-                why = (
-                    f"{name} (PR-AUC {ran[name]['pr_auc_mean']:.4f}) is within one standard error "
-                    f"({se:.4f}) of the best, {best} ({row['pr_auc_mean']:.4f}), and is simpler; "
-                    f"{best} did not earn its complexity"
-                )
-            return name, why
+            return name, (
+                f"{name} has the best mean PR-AUC ({row['pr_auc_mean']:.4f}) and beats every "
+                "simpler strategy by more than one standard error of the paired per-fold "
+                "difference (corrected for overlapping training portions)"
+            )
+        gap, se = _gap_and_se(row["pr_auc_folds"], ran[name]["pr_auc_folds"])
+        if gap <= se:
+            return name, (
+                f"{name} (PR-AUC {ran[name]['pr_auc_mean']:.4f}) is within one standard error "
+                f"of the best, {best} ({row['pr_auc_mean']:.4f}): per-fold gap {gap:.4f}, "
+                f"paired SE {se:.4f} (corrected for overlapping training portions); "
+                f"{best} did not earn its complexity"
+            )
     raise AssertionError("the best strategy always clears its own bar")

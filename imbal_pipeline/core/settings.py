@@ -53,6 +53,10 @@ class Settings:
     # about with n^2 (49 s at 100k x 20 features here, ~80 minutes projected at 1M): above this
     # many rows in a portion it is skipped, with this reason in the audit and the report.
     smoteenn_max_rows: int = 150_000
+    # Above this many negatives in the training split, every fit (folds and final) uses all
+    # positives and a seeded uniform sample of this many negatives; validation and holdout rows
+    # are all scored. 0 fits on every row. See BENCHMARKS.md for what it costs and saves.
+    max_negatives: int = 250_000
     objective: str = "f1"
     beta: float = 2.0
     fp_cost: float = 1.0
@@ -110,6 +114,10 @@ def validate(s: Settings) -> None:
         raise SettingsError(f"--recall-target must be in (0, 1], got {s.recall_target}")
     if s.smoteenn_max_rows < 1:
         raise SettingsError(f"smoteenn max rows must be positive, got {s.smoteenn_max_rows}")
+    if s.max_negatives < 0:
+        raise SettingsError(
+            f"--max-negatives must be 0 (no limit) or positive, got {s.max_negatives}"
+        )
     if not 0.0 < s.sampling_ratio <= 1.0:
         raise SettingsError(f"sampling ratio must be in (0, 1], got {s.sampling_ratio}")
     if s.lgbm_threads < 1:

@@ -102,3 +102,48 @@ def make_folds(train: pd.DataFrame, n_folds: int, seed: int) -> pd.DataFrame:
     for k, (_, val_idx) in enumerate(splitter.split(np.zeros(len(train)), train[LABEL])):
         folds[val_idx] = k
     return pd.DataFrame({ROW_ID: train[ROW_ID].to_numpy(), FOLD: folds})
+
+
+def fitting_rows(train: pd.DataFrame, max_negatives: int, seed: int) -> tuple[np.ndarray, dict]:
+    """Mask of the training rows fits may use, and what was kept.
+
+    Above `max_negatives` negatives, every positive and a seeded uniform sample of negatives are
+    kept. Folds and the final refit take their fit rows from this one sample, so the fold models'
+    out-of-fold scores, and the threshold tuned on them, share the final model's class balance.
+    Validation and holdout rows are scored whether sampled or not.
+    """
+    y = train[LABEL].to_numpy()
+    negatives = np.flatnonzero(y == 0)
+    info = {
+        "negatives": int(len(negatives)),
+        "negatives_kept": int(len(negatives)),
+        "fraction_kept": 1.0,
+        "max_negatives": int(max_negatives),
+        "seed": int(seed),
+        "sampled": False,
+    }
+    if not max_negatives or len(negatives) <= max_negatives:
+        return np.ones(len(train), dtype=bool), info
+    # Draw in row-id order, so the sample depends on the rows, not on how the frame is sorted.
+    ordered = negatives[np.argsort(train[ROW_ID].to_numpy()[negatives], kind="stable")]
+    chosen = np.random.default_rng(seed).choice(ordered, size=max_negatives, replace=False)
+    mask = y == 1
+    mask[chosen] = True
+    info |= {
+        "negatives_kept": int(max_negatives),
+        "fraction_kept": max_negatives / len(negatives),
+        "sampled": True,
+    }
+    return mask, info
+
+
+def describe_fitting_rows(info: dict) -> str | None:
+    """One line for reports and audits when negatives were sampled; None otherwise."""
+    if not info.get("sampled"):
+        return None
+    return (
+        f"fits used every positive and {info['negatives_kept']:,} of {info['negatives']:,} "
+        f"negatives ({info['fraction_kept']:.1%}, seeded uniform sample, seed {info['seed']}) "
+        f"because the training split has more than --max-negatives {info['max_negatives']:,}; "
+        "validation and holdout rows were all scored"
+    )

@@ -10,7 +10,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from imbal_pipeline.core import model as model_core
-from imbal_pipeline.core import preprocess, strategies
+from imbal_pipeline.core import preprocess, split, strategies
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, STRATEGY, Settings
 
 SCORE = "score"
@@ -51,7 +51,8 @@ def build_fold_training_sets(
     validation rows; every strategy resamples the training portion only.
     """
     in_val = train[ROW_ID].map(folds.set_index(ROW_ID)[FOLD]).to_numpy() == fold
-    fit_rows, val_rows = train[~in_val], train[in_val]
+    usable, sample = split.fitting_rows(train, settings.max_negatives, settings.seed)
+    fit_rows, val_rows = train[~in_val & usable], train[in_val]
     fit_ids = fit_rows[ROW_ID].to_numpy()
     pre = preprocess.fit_preprocessor(fit_rows, schema, fit_ids)
     X_fit, y_fit = pre.transform(fit_rows), fit_rows[LABEL].to_numpy()
@@ -68,7 +69,11 @@ def build_fold_training_sets(
             smoteenn_max_rows=settings.smoteenn_max_rows,
             cat_idx=pre.categorical_indices,
         )
-        audits[name] = result.audit | {"fold": fold, "scale_pos_weight": result.scale_pos_weight}
+        audits[name] = result.audit | {
+            "fold": fold,
+            "scale_pos_weight": result.scale_pos_weight,
+            "fitting_rows": sample,
+        }
         if result.skipped:
             continue
         membership.append(pd.DataFrame({STRATEGY: name, ROW_ID: result.kept_row_ids}))
@@ -88,6 +93,7 @@ def build_fold_training_sets(
         "synthetic": pd.concat(synthetic, ignore_index=True) if synthetic else empty_syn,
         "preprocessor": pre.to_json(),
         "audits": audits,
+        "fitting_rows": sample,
     }
 
 
@@ -145,7 +151,12 @@ def fit_fold_models(bundle: dict, settings: Settings) -> dict:
 
 @_limit_threads
 def fit_final(train: pd.DataFrame, schema: dict, strategy: str, settings: Settings) -> dict:
-    """Refit preprocessing, the strategy and LightGBM on the whole training split."""
+    """Refit preprocessing, the strategy and LightGBM on the whole training split.
+
+    Above --max-negatives, "whole" means the same sample of negatives the folds fitted on.
+    """
+    usable, sample = split.fitting_rows(train, settings.max_negatives, settings.seed)
+    train = train[usable]
     ids = train[ROW_ID].to_numpy()
     pre = preprocess.fit_preprocessor(train, schema, ids)
     X, y = pre.transform(train), train[LABEL].to_numpy()
@@ -177,7 +188,7 @@ def fit_final(train: pd.DataFrame, schema: dict, strategy: str, settings: Settin
     return {
         "model": booster,
         "preprocessor": pre.to_json(),
-        "audit": result.audit,
+        "audit": result.audit | {"fitting_rows": sample},
         "fit_info": info,
         "strategy": strategy,
     }
