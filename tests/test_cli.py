@@ -140,6 +140,7 @@ def test_failed_step_exits_non_zero_with_a_one_line_reason(tmp_path, split_files
         (["run", "--folds", "1"], "at least 2"),
         (["run", "--strategies", "smote,none"], "must start with 'none'"),
         (["run", "--objective", "accuracy"], "invalid choice"),
+        (["run", "--max-negatives", "-1"], "--max-negatives must be 0 (no limit) or positive"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line_before_any_run(tmp_path, args, message):

@@ -115,7 +115,7 @@ def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
     def strategy_comparison(
         pipeline: PipelineConfig, holdout_split: pd.DataFrame, **fold_models: dict
     ):
-        """PR-AUC, F1 and MCC per strategy over folds; the simplest within one SE of the best."""
+        """Per-strategy PR-AUC, F1, MCC over folds; the simplest within a paired SE of the best."""
         s = pipeline.settings()
         oof = pd.concat([m["oof"] for m in fold_models.values()], ignore_index=True)
         skipped: dict[str, str] = {}
