@@ -59,10 +59,7 @@ def compare_strategies(oof: pd.DataFrame, skipped: dict[str, str], settings: Set
             "threshold_for_f1_mcc": tuned,
         }
     selected, reason = select_strategy(table)
-    ran = [name for name, row in table.items() if row["pr_auc_mean"] is not None]
-    best = max(ran, key=lambda name: table[name]["pr_auc_mean"])
-    for name in ran:
-        gap, se = _gap_and_se(table[best]["pr_auc_folds"], table[name]["pr_auc_folds"])
+    for name, (gap, se) in paired_gaps(table)[1].items():
         table[name]["pr_auc_gap_to_best"], table[name]["pr_auc_gap_se"] = gap, se
     baseline = table.get("none", {})
     for row in table.values():
@@ -87,6 +84,16 @@ def _gap_and_se(best: list[float], other: list[float]) -> tuple[float, float]:
     return float(diff.mean()), se
 
 
+def paired_gaps(table: dict[str, dict]) -> tuple[str, dict[str, tuple[float, float]]]:
+    """The best strategy by mean PR-AUC, and each evaluated strategy's gap to it with its SE."""
+    ran = {name: row for name, row in table.items() if row["pr_auc_mean"] is not None}
+    if not ran:
+        raise ValueError("no strategy could be evaluated on the folds")
+    best = max(ran, key=lambda name: ran[name]["pr_auc_mean"])
+    folds = ran[best]["pr_auc_folds"]
+    return best, {name: _gap_and_se(folds, row["pr_auc_folds"]) for name, row in ran.items()}
+
+
 def select_strategy(table: dict[str, dict]) -> tuple[str, str]:
     """Simplest ladder strategy whose PR-AUC is within one corrected paired SE of the best.
 
@@ -94,13 +101,10 @@ def select_strategy(table: dict[str, dict]) -> tuple[str, str]:
     noise of the comparison: the standard error of the per-fold differences, corrected for the
     overlap of training portions.
     """
-    ran = {name: row for name, row in table.items() if row["pr_auc_mean"] is not None}
-    if not ran:
-        raise ValueError("no strategy could be evaluated on the folds")
-    best = max(ran, key=lambda name: ran[name]["pr_auc_mean"])
-    row = ran[best]
+    best, gaps = paired_gaps(table)
+    row = table[best]
     for name in LADDER:
-        if name not in ran:
+        if name not in gaps:
             continue
         if name == best:
             if name == LADDER[0]:
@@ -113,10 +117,10 @@ def select_strategy(table: dict[str, dict]) -> tuple[str, str]:
                 "simpler strategy by more than one standard error of the paired per-fold "
                 "difference (corrected for overlapping training portions)"
             )
-        gap, se = _gap_and_se(row["pr_auc_folds"], ran[name]["pr_auc_folds"])
+        gap, se = gaps[name]
         if gap <= se:
             return name, (
-                f"{name} (PR-AUC {ran[name]['pr_auc_mean']:.4f}) is within one standard error "
+                f"{name} (PR-AUC {table[name]['pr_auc_mean']:.4f}) is within one standard error "
                 f"of the best, {best} ({row['pr_auc_mean']:.4f}): per-fold gap {gap:.4f}, "
                 f"paired SE {se:.4f} (corrected for overlapping training portions); "
                 f"{best} did not earn its complexity"

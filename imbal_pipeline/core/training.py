@@ -93,7 +93,6 @@ def build_fold_training_sets(
         "synthetic": pd.concat(synthetic, ignore_index=True) if synthetic else empty_syn,
         "preprocessor": pre.to_json(),
         "audits": audits,
-        "fitting_rows": sample,
     }
 
 
