@@ -1,0 +1,31 @@
+"""The benchmark scripts run and report what the docs quote (figures are never asserted on time)."""
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_max_negatives_benchmark_prints_one_row_per_limit(capsys):
+    bench = _script("max_negatives")
+    args = ["--rows", "6000", "--features", "8", "--limits", "1000", "--seeds", "0"]
+    assert bench.main(args) == 0
+    out = capsys.readouterr().out
+    assert "negatives   1,000 of 4,752" in out  # the pipeline's own sample of the 80 % split
+    assert "| all rows | 4,752 |" in out and "| 1000 | 1,000 |" in out
+
+
+def test_quality_report_rebuilds_the_committed_goal_check(capsys):
+    quality = _script("quality")
+    results = ROOT / "benchmarks" / "results" / "quality.jsonl"
+    assert quality.main(["--report-only", "--results", str(results), "--write-md", ""]) == 0
+    out = capsys.readouterr().out
+    assert "pipeline mean PR-AUC 0.874 ≥ best peer 0.878? NOT met (-0.004)" in out
+    assert "pipeline mean F1 0.830 ≥ best peer 0.806? met (+0.024)" in out
