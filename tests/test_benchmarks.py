@@ -1,6 +1,7 @@
 """The benchmark scripts run and report what the docs quote (figures are never asserted on time)."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,3 +30,24 @@ def test_quality_report_rebuilds_the_committed_goal_check(capsys):
     out = capsys.readouterr().out
     assert "pipeline mean PR-AUC 0.874 ≥ best peer 0.878? NOT met (-0.004)" in out
     assert "pipeline mean F1 0.830 ≥ best peer 0.806? met (+0.024)" in out
+
+
+def test_overhead_plain_side_makes_the_pipelines_core_calls_and_writes_its_report(tmp_path):
+    overhead = _script("overhead")
+    out = tmp_path / "plain"
+    argv = ["--plain-only", "--rows", "3000", "--features", "0", "--folds", "3"]
+    argv += ["--strategies", "none,class_weight,smote", "--out", str(out)]
+    assert overhead.main(argv) == 0
+    timings = json.loads((out / "plain_timings.json").read_text())
+    assert list(timings["phases"]) == [
+        "imports",
+        "data",
+        "fold_training_sets",
+        "fold_models",
+        "comparison_threshold",
+        "final_baseline",
+        "report",
+    ]
+    report = json.loads((out / "report.json").read_text())
+    assert report["selected_strategy"] in ("none", "class_weight", "smote")
+    assert report["dataset"]["rows"] == 2400  # the 80 % training split of the 3,000 rows
