@@ -189,9 +189,8 @@ def run_plain(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     import pandas as pd
 
-    from imbal_pipeline.core import data, evaluation, selection, split, threshold, training
+    from imbal_pipeline.core import data, evaluation, inputs, selection, split, threshold, training
     from imbal_pipeline.core.settings import LABEL, ROW_ID, STRATEGY
-    from imbal_pipeline.core.synthetic import make_fraud_data
     from imbal_pipeline.core.training import SCORE
 
     s = plain_settings(args, args.out)
@@ -205,15 +204,10 @@ def run_plain(args: argparse.Namespace) -> None:
         clock = now
 
     # raw_data (the same branches as the asset), holdout_split, imbalance_profile, cv_folds
-    if s.data_path is None:
-        frame = make_fraud_data(s.generated_rows, s.generated_positive_rate, s.seed)
-    else:
-        frame = data.read_table(s.data_path, s.sep)
-    raw = data.prepare_frame(frame, s)
+    raw, _ = inputs.load_raw(s)
     schema = data.feature_schema(raw, s)
-    data.positive_label_of(raw, s)
     marked = split.split_holdout(raw, s.holdout_fraction, s.seed)
-    profile = split.imbalance_profile(split.training_part(marked))
+    profile = split.imbalance_profile(split.training_part(marked), s)
     folds = split.make_folds(split.training_part(marked), s.n_folds, s.seed)
     lap("data")
 
@@ -256,13 +250,13 @@ def run_plain(args: argparse.Namespace) -> None:
         split.holdout_part(marked), final, baseline, comparison, decision, profile, s
     )
     report["run_id"] = "plain"
-    evaluation.write_report(report, arrays, decision["curve"], s.output_dir)
+    evaluation.publish(report, arrays, decision["curve"], s.output_dir, model=final)
     lap("report")
 
     info = {
         "phases": phases,
         "compute_seconds": sum(v for k, v in phases.items() if k != "imports"),
-        "frame_columns": int(frame.shape[1]),
+        "frame_columns": int(raw.shape[1] - 2),  # the file's own columns
         "features": {k: len(v) for k, v in schema.items()},
         "lgbm_threads": s.lgbm_threads,
     }

@@ -143,6 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
         "the first run and later runs are checked against it",
     )
     run.add_argument("--sep", default=",", help="CSV delimiter (default %(default)r)")
+    run.add_argument(
+        "--encoding", default="utf-8", help="text encoding of CSV files (default %(default)s)"
+    )
+    run.add_argument(
+        "--decimal", default=".", help="decimal mark in CSV files, e.g. ',' (default %(default)r)"
+    )
+    run.add_argument("--thousands", help="thousands separator in CSV files, e.g. ',' or '.'")
+    run.add_argument(
+        "--drop",
+        action="append",
+        metavar="COLS",
+        help="columns to leave out of everything (comma-separated or repeated)",
+    )
     run.add_argument("--verbose", action="store_true", help="show Dagster's step log")
     versions = sub.add_parser(
         "versions",
@@ -197,6 +210,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         generated_rows=args.rows,
         output_dir=str(Path(args.out).resolve()),
         sep=args.sep,
+        encoding=args.encoding,
+        decimal=args.decimal,
+        thousands=args.thousands,
+        drop=_columns(args.drop),
         contract_path=str(Path(args.contract).resolve()) if args.contract else None,
     )
 
@@ -263,6 +280,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     ):
         if path is not None and not Path(path).is_file():
             return _error(f"{label} file not found: {path}; check the path", 2)
+    from imbal_pipeline.core.evaluation import OutputError, check_output_dir
+
+    try:
+        check_output_dir(settings.output_dir)
+    except OutputError as exc:
+        return _error(str(exc), 2)
+    if settings.contract_path is not None:
+        from imbal_pipeline.core.contracts import ContractError, load_suite
+
+        try:
+            load_suite(settings.contract_path)
+        except ContractError as exc:
+            return _error(str(exc), 2)
     home = ensure_home()
     # The graph has one asset per fold, so the fold count is fixed when the code loads,
     # in this process and in every step process the multiprocess executor starts.
@@ -279,9 +309,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if not result.success:
         return _error(f"{failure_reason(result)} (run {result.run_id})", 1)
-    report_path = Path(settings.output_dir) / "report.json"
-    report = json.loads(report_path.read_text())
-    holdout = report["holdout"]
+    print_summary(instance, result.run_id, home)
+    return 0
+
+
+def print_summary(instance, run_id: str, home: Path) -> None:
+    """What this run produced, read from its own materialization, never from --out.
+
+    Another run with the same --out may have replaced that folder since.
+    """
+    import dagster as dg
+
+    from imbal_pipeline.definitions import storage_dir
+    from imbal_pipeline.storage import AssetStore
+
+    records = instance.get_records_for_run(
+        run_id=run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    materialization = next(
+        r.event_log_entry.asset_materialization
+        for r in records
+        if r.asset_key == dg.AssetKey("evaluation_report")
+    )
+    version = materialization.tags["dagster/data_version"]
+    report = AssetStore(storage_dir()).load("evaluation_report", version)
+    report_path = Path(materialization.metadata["report"].value)
+    holdout, dataset = report["holdout"], report["dataset"]
+    print(
+        f"positive class: {dataset['target']} = {dataset['positive_label']} "
+        f"({dataset['positives']:,} of {dataset['rows']:,} training rows)"
+    )
     print(
         f"strategy {report['selected_strategy']}, threshold {report['threshold']['value']:.3f} "
         f"({report['threshold']['objective']}); holdout PR-AUC {holdout['pr_auc']:.3f}, "
@@ -290,8 +347,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for check in report.get("checks", []):
         if not check["passed"]:
             print(f"warning: {check['asset']}:{check['check']}: {check['message']}")
-    print(f"report: {report_path} (also report.html, report.md); run {result.run_id} in {home}")
-    return 0
+    print(f"report: {report_path} (also report.html, report.md); run {run_id} in {home}")
 
 
 INPUT_TAG = "dagster/input_data_version/"
@@ -302,6 +358,10 @@ def cmd_versions(args: argparse.Namespace) -> int:
     home = ensure_home()
     import dagster as dg
 
+    from imbal_pipeline.storage import ASSET_NAME
+
+    if not ASSET_NAME.fullmatch(args.asset):
+        return _error(f"{args.asset!r} is not an asset name (letters, digits, _ and /)", 2)
     with dg.DagsterInstance.get() as instance:
         key = dg.AssetKey.from_user_string(args.asset)
         records = instance.fetch_materializations(key, limit=args.limit).records
@@ -357,20 +417,22 @@ def cmd_show(args: argparse.Namespace) -> int:
     """Print a summary of one stored version (the latest by default)."""
     ensure_home()
     from imbal_pipeline.definitions import storage_dir
-    from imbal_pipeline.storage import AssetStore
+    from imbal_pipeline.storage import AssetStore, CorruptValueError, StoreNameError
 
     store = AssetStore(storage_dir())
-    latest = store.latest(args.asset)
-    if latest is None:
-        return _error(
-            f"nothing stored for {args.asset!r} in {storage_dir()}; "
-            "check the name or run `imbal-pipeline run` first",
-            1,
-        )
-    version = args.version or latest["version"]
     try:
+        latest = store.latest(args.asset)
+        if latest is None:
+            return _error(
+                f"nothing stored for {args.asset!r} in {storage_dir()}; "
+                "check the name or run `imbal-pipeline run` first",
+                1,
+            )
+        version = args.version or latest["version"]
         value = store.load(args.asset, version)
-    except FileNotFoundError as exc:
+    except StoreNameError as exc:
+        return _error(str(exc), 2)
+    except (FileNotFoundError, CorruptValueError) as exc:
         return _error(str(exc), 1)
     record = next((r for r in reversed(store.history(args.asset)) if r["version"] == version), {})
     print(

@@ -58,12 +58,16 @@ class PipelineConfig(dg.ConfigurableResource):
     lgbm_threads: int = 1
     output_dir: str = "imbal_output"
     sep: str = ","
+    encoding: str = "utf-8"
+    decimal: str = "."
+    thousands: str | None = None
+    drop: list[str] = []
     contract_path: str | None = None
     contracts_dir: str | None = None
 
     def settings(self) -> Settings:
         """The pure settings object the core works with."""
         values = self.model_dump()
-        for key in ("categorical", "subgroups", "strategies"):
+        for key in ("categorical", "subgroups", "strategies", "drop"):
             values[key] = tuple(values[key])
         return Settings(**values)

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -20,6 +21,26 @@ RECIPE_KEY = "recipe"  # output metadata key: hash of the inputs, config and cod
 
 class FailedGateError(RuntimeError):
     """An upstream value whose blocking checks failed; it must not be consumed."""
+
+
+class CorruptValueError(RuntimeError):
+    """A stored version whose files no longer match its content hash."""
+
+
+class StoreNameError(ValueError):
+    """An asset name or version that is not one (it could point outside the store)."""
+
+
+ASSET_NAME = re.compile(r"^[A-Za-z0-9_]+(/[A-Za-z0-9_]+)*$")
+VERSION = re.compile(r"^[0-9a-f]{16}$")
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _to_json_ready(value):
@@ -57,7 +78,10 @@ def write_bundle(directory: Path, value, gate: str = "unchecked") -> None:
                 models.append(key)
             else:
                 plain[key] = _to_json_ready(item)
-        manifest.update(tables=tables, models=models, values=plain)
+        # Digests of every file, checked before any parser (LightGBM aborts the process on a
+        # truncated model) reads it.
+        files = {p.name: _file_digest(p) for p in sorted(tmp.iterdir())}
+        manifest.update(tables=tables, models=models, values=plain, files=files)
         with open(tmp / MANIFEST, "w") as fh:
             json.dump(manifest, fh, indent=1, allow_nan=True)
             fh.flush()
@@ -68,15 +92,44 @@ def write_bundle(directory: Path, value, gate: str = "unchecked") -> None:
         except OSError:
             if not (directory / MANIFEST).is_file():
                 raise
-            shutil.rmtree(tmp, ignore_errors=True)  # same version written before: keep it
+            try:
+                verify_files(directory)
+            except CorruptValueError:
+                # The same version written before, since damaged: set it aside, store afresh.
+                aside = directory.with_name(f".corrupt-{directory.name}-{os.getpid()}")
+                os.rename(directory, aside)
+                os.rename(tmp, directory)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)  # same version written before: keep it
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
+def verify_files(directory: Path) -> dict:
+    """The bundle's manifest, after checking every file against the digest it was written with.
+
+    Raises CorruptValueError saying what is wrong. Bundles from before digests were recorded
+    are checked by their content hash only (see `AssetStore.load`).
+    """
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+        if not {"kind", "values", "tables", "models"} <= set(manifest):
+            raise KeyError("a manifest field")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CorruptValueError(f"its manifest is unreadable ({type(exc).__name__})") from exc
+    for name, digest in (manifest.get("files") or {}).items():
+        path = directory / name
+        if not path.is_file():
+            raise CorruptValueError(f"{name} is missing")
+        if _file_digest(path) != digest:
+            raise CorruptValueError(f"{name} does not match the digest it was written with")
+    return manifest
+
+
 def read_bundle(directory: Path):
-    """Inverse of `write_bundle`."""
-    manifest = json.loads((directory / MANIFEST).read_text())
+    """Inverse of `write_bundle`; files are checked against their digests first."""
+    manifest = verify_files(directory)
     out = dict(manifest["values"])
     for key in manifest["tables"]:
         out[key] = pd.read_parquet(directory / f"{key}.parquet")
@@ -131,13 +184,24 @@ class AssetStore:
         self.base = Path(base_dir)
 
     def folder(self, asset: str) -> Path:
-        """The asset's folder."""
+        """The asset's folder; a name that is not an asset key is refused, never resolved."""
+        if not ASSET_NAME.fullmatch(asset):
+            raise StoreNameError(
+                f"{asset!r} is not an asset name (letters, digits, _ and /); check the name"
+            )
         return self.base.joinpath(*asset.split("/"))
+
+    def _version_path(self, asset: str, version: str) -> Path:
+        if not VERSION.fullmatch(version):
+            raise StoreNameError(
+                f"{version!r} is not a data version (16 hex digits, as `versions` prints them)"
+            )
+        return self.folder(asset) / "versions" / version
 
     def write(self, asset: str, value, version: str, gate: str, run_id: str | None) -> Path:
         """Store a version (if new), then point `latest` at it and append to the history."""
         folder = self.folder(asset)
-        path = folder / "versions" / version
+        path = self._version_path(asset, version)
         write_bundle(path, value, gate=gate)
         record = {
             "version": version,
@@ -161,19 +225,30 @@ class AssetStore:
         os.replace(tmp, folder / f"{recipe}.json")
 
     def recall(self, asset: str, recipe: str):
-        """The stored value an identical recipe produced before, or None."""
+        """The stored value an identical recipe produced before, or None (also when damaged)."""
         path = self.folder(asset) / "recipes" / f"{recipe}.json"
         if not path.is_file():
             return None
         version = json.loads(path.read_text())["version"]
-        if not (self.folder(asset) / "versions" / version / MANIFEST).is_file():
+        if not (self._version_path(asset, version) / MANIFEST).is_file():
             return None
-        return self.load(asset, version)
+        try:
+            return self.load(asset, version)
+        except CorruptValueError:
+            return None  # never serve a damaged value: the caller rebuilds it
 
     def latest(self, asset: str) -> dict | None:
         """The record of the last write, or None."""
         path = self.folder(asset) / "latest.json"
-        return json.loads(path.read_text()) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except ValueError as exc:
+            raise CorruptValueError(
+                f"the store's record of the latest {asset} ({path}) is unreadable; "
+                f"rematerialize {asset} to rewrite it"
+            ) from exc
 
     def history(self, asset: str) -> list[dict]:
         """Every write of the asset, oldest first."""
@@ -189,11 +264,27 @@ class AssetStore:
             if latest is None:
                 raise FileNotFoundError(f"no stored value for asset {asset}; materialize it first")
             version = latest["version"]
-        path = self.folder(asset) / "versions" / version
+        path = self._version_path(asset, version)
         if not (path / MANIFEST).is_file():
             known = ", ".join(r["version"] for r in self.history(asset)[-5:]) or "none"
             raise FileNotFoundError(f"asset {asset} has no version {version} (recent: {known})")
-        return read_bundle(path)
+        try:
+            value = read_bundle(path)
+            actual = content_hash(value)
+        except CorruptValueError as exc:
+            raise self._corrupt(asset, version, str(exc)) from exc
+        except Exception as exc:  # noqa: BLE001 - any parser's complaint means the same thing
+            raise self._corrupt(asset, version, f"unreadable: {type(exc).__name__}") from exc
+        if actual != version:
+            raise self._corrupt(asset, version, f"its content hashes to {actual}")
+        return value
+
+    @staticmethod
+    def _corrupt(asset: str, version: str, why: str) -> CorruptValueError:
+        return CorruptValueError(
+            f"stored {asset} version {version} is damaged ({why}); it is never served: "
+            f"rematerialize {asset} (imbal-pipeline run) to store it afresh"
+        )
 
 
 class BundleIOManager(dg.ConfigurableIOManager):

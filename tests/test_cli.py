@@ -140,7 +140,7 @@ def test_failed_step_exits_non_zero_with_a_one_line_reason(tmp_path, split_files
         (["run", "--folds", "1"], "at least 2"),
         (["run", "--strategies", "smote,none"], "must start with 'none'"),
         (["run", "--objective", "accuracy"], "invalid choice"),
-        (["run", "--max-negatives", "-1"], "--max-negatives must be 0 (no limit) or positive"),
+        (["run", "--max-negatives", "-1"], "--max-negatives must be 0 (no limit) or at least 100"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line_before_any_run(tmp_path, args, message):
@@ -189,8 +189,8 @@ def test_versions_and_show_read_the_instance_and_the_store(cli_run, tmp_path):
     assert shown.returncode == 0, shown.stderr
     assert f"final_model version {version}: gate passed" in shown.stdout
     assert "model: LightGBM model" in shown.stdout
-    missing = _run(["show", "final_model", "--version", "0000"], home, tmp_path)
-    assert missing.returncode == 1 and "has no version 0000" in missing.stderr
+    missing = _run(["show", "final_model", "--version", "0" * 16], home, tmp_path)
+    assert missing.returncode == 1 and f"has no version {'0' * 16}" in missing.stderr
     unknown = _run(["versions", "no_such_asset"], home, tmp_path)
     assert unknown.returncode == 1 and "no materializations of 'no_such_asset'" in unknown.stderr
 

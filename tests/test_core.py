@@ -44,8 +44,9 @@ SETTINGS = Settings(target="target", n_folds=3, data_path="x.csv")
     ],
 )
 def test_imbalance_tiers_follow_the_brief(neg, pos, tier):
-    train = pd.DataFrame({LABEL: [0] * neg + [1] * pos})
-    profile = split.imbalance_profile(train)
+    train = pd.DataFrame({LABEL: [0] * neg + [1] * pos, "target": [0] * neg + [1] * pos})
+    profile = split.imbalance_profile(train, SETTINGS)
+    assert (profile["target"], profile["positive_label"]) == ("target", "1")
     assert profile["tier"] == tier
     assert profile["ratio"] == pytest.approx(neg / pos, rel=1e-3)
     assert profile["recommendation"]

@@ -1,5 +1,6 @@
 """Stage 1b: diagnostics of the training split before any strategy is tried."""
 
+import tempfile
 from pathlib import Path
 
 import dagster as dg
@@ -48,13 +49,22 @@ def data_diagnostics(
         s.seed,
         threads=s.lgbm_threads,
     )
-    picture = Path(s.output_dir) / "diagnostics_pca.png"
-    plots.plot_projection(
-        arrays["points"], arrays["y"], picture, f"PCA of {result['subsample_rows']:,} training rows"
+    # The picture is drawn again into the report folder when the report is published; the run
+    # writes nothing into --out before then, so that folder only ever holds whole runs.
+    projection = pd.DataFrame(
+        {"pc1": arrays["points"][:, 0], "pc2": arrays["points"][:, 1], "label": arrays["y"]}
     )
-    result["plot"] = picture.name
+    with tempfile.TemporaryDirectory() as tmp:
+        picture = plots.plot_projection(
+            arrays["points"],
+            arrays["y"],
+            Path(tmp) / "pca.png",
+            diagnostics.projection_title(result),
+        )
+        preview = png(picture)
+    result["plot"] = "diagnostics_pca.png"
     yield from gated(
-        result,
+        {**result, "projection": projection},
         {
             "typology": dg.MetadataValue.json(result["typology"]),
             "n3": dg.MetadataValue.float(result["n3"]),
@@ -64,7 +74,7 @@ def data_diagnostics(
             "label_conflicts": dg.MetadataValue.int(result["label_conflicts"]),
             "islands": dg.MetadataValue.json(result["islands"]),
             "advice": dg.MetadataValue.md("\n".join(f"- {a}" for a in result["advice"])),
-            "projection": png(picture),
+            "projection": preview,
         },
         [_consistent(result)],
     )

@@ -1,7 +1,5 @@
 """Stage 5: the evaluation report, on the holdout only."""
 
-from pathlib import Path
-
 import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
@@ -84,7 +82,8 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
             s,
         )
         report["run_id"] = context.run_id
-        report["diagnostics"] = data_diagnostics
+        projection = data_diagnostics.get("projection")
+        report["diagnostics"] = {k: v for k, v in data_diagnostics.items() if k != "projection"}
         clash = diagnostics.contradiction(data_diagnostics, report["selected_strategy"])
         report["diagnostics_contradiction"] = clash
         if clash:
@@ -104,13 +103,18 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
             for g in quality
         ]
         report["quality_gate"] = "failed" if any(g.blocks for g in quality) else "passed"
-        path = evaluation.write_report(report, arrays, decision_threshold["curve"], s.output_dir)
-        model_meta = {}
-        evaluation.remove_exported_model(s.output_dir)
-        if report["quality_gate"] == "passed":
-            exported = evaluation.export_model(final_model, s.output_dir)
-            model_meta = {"model": dg.MetadataValue.path(str(exported["model"].resolve()))}
-        out = Path(path).parent
+        passed = report["quality_gate"] == "passed"
+        # A model that fails the gate gets its report but is not exported.
+        path = evaluation.publish(
+            report,
+            arrays,
+            decision_threshold["curve"],
+            s.output_dir,
+            model=final_model if passed else None,
+            projection=projection,
+        )
+        out = path.parent
+        model_meta = {"model": dg.MetadataValue.path(str(out / "model.txt"))} if passed else {}
         table = (
             pd.DataFrame(
                 {

@@ -73,7 +73,7 @@ def make_cv_folds(n_folds: int) -> dg.AssetsDefinition:
                 "contract",
                 contracts.validate(
                     folds,
-                    contracts.load_suite("cv_folds"),
+                    contracts.builtin_suite("cv_folds"),
                     {"max_fold": n_folds - 1, "n_folds": n_folds},
                 ),
             ),
@@ -136,7 +136,7 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
                 "contract",
                 contracts.validate(
                     bundle["validation"][["__row_id", "__label"]],
-                    contracts.load_suite("fold_training_sets"),
+                    contracts.builtin_suite("fold_training_sets"),
                 ),
             ),
             gates.fold_sets_hygiene(bundle, train, cv_folds, s),

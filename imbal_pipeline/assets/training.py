@@ -40,7 +40,7 @@ MODEL_CHECKS = ("model_sane",)
 
 def _oof_checks(oof: pd.DataFrame, suite: str, row_ids, what: str) -> list:
     return [
-        gates.from_contract("contract", contracts.validate(oof, contracts.load_suite(suite))),
+        gates.from_contract("contract", contracts.validate(oof, contracts.builtin_suite(suite))),
         gates.oof_coverage(oof, row_ids, what),
     ]
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
+import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +51,11 @@ class ContractResult:
 
 
 def _describe(failure: dict) -> str:
+    if failure.get("error") == "missing column":
+        return (
+            f"{failure['expectation']} names column {failure['column']!r}, which is not in "
+            f"the data ({failure['why'].split('(', 1)[1]}; fix the contract or the data"
+        )
     what = failure["expectation"].removeprefix("expect_").replace("_", " ")
     column = f"{failure['column']!r} " if failure.get("column") else ""
     seen = []
@@ -61,20 +69,104 @@ def _describe(failure: dict) -> str:
     return f"{column}{what} failed: {', '.join(seen) or 'not met'}{why}"
 
 
-def load_suite(name_or_path: str | Path) -> dict:
-    """A suite as a dict, by name from data_contracts/ or from a path."""
-    path = Path(name_or_path)
-    if path.suffix != ".json":
-        path = CONTRACTS_DIR / f"{name_or_path}.json"
+class ContractError(ValueError):
+    """A suite that cannot be used as a contract; the message names the expectation and the fix."""
+
+
+# Expectation arguments Great Expectations hands to pandas' DataFrame.query (every form of
+# row_condition ends there, and query resolves `@name` references, so it can run code) or to
+# a SQL engine. A contract is data: it may not carry any of them.
+CODE_ARGUMENTS = ("row_condition", "condition_parser", "unexpected_rows_query")
+EXPECTATION_KEYS = {"type", "kwargs", "meta", "id", "notes", "description", "rendered_content"}
+
+
+def builtin_suite(name: str) -> dict:
+    """One of the product's own suites in data_contracts/, by name."""
+    return load_suite(CONTRACTS_DIR / f"{name}.json")
+
+
+def load_suite(path: str | Path) -> dict:
+    """A suite file, read as given and checked to be data only (see `check_suite`)."""
+    path = Path(path)
     try:
         suite = json.loads(path.read_text())
     except FileNotFoundError as exc:
-        raise ValueError(f"contract not found: {path}; check the path") from exc
+        raise ContractError(f"contract not found: {path}; check the path") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ContractError(f"contract {path} cannot be read ({exc}); fix the file") from exc
     except json.JSONDecodeError as exc:
-        raise ValueError(f"contract {path} is not valid JSON ({exc.msg}); fix the file") from exc
-    if not isinstance(suite, dict) or "expectations" not in suite:
-        raise ValueError(f"contract {path} is not a GX suite (no 'expectations'); fix the file")
+        raise ContractError(f"contract {path} is not valid JSON ({exc.msg}); fix the file") from exc
+    check_suite(suite, str(path))
     return suite
+
+
+def check_suite(suite, source: str) -> None:
+    """Refuse a suite that would check nothing, name an unknown expectation, or run code.
+
+    Great Expectations drops an expectation it cannot build with a traceback on stderr and
+    then reports the rest as met, so an unknown type or argument would turn the gate off:
+    each is refused here, before any data is validated.
+    """
+    if not isinstance(suite, dict) or not isinstance(suite.get("expectations"), list):
+        raise ContractError(
+            f"contract {source} is not a GX suite (no 'expectations' list); fix the file"
+        )
+    if not suite["expectations"]:
+        raise ContractError(
+            f"contract {source} has no expectations, so it would pass any data; "
+            "add at least one expectation"
+        )
+    for number, expectation in enumerate(suite["expectations"], start=1):
+        _check_expectation(expectation, f"contract {source}: expectation {number}")
+
+
+def _check_expectation(expectation, where: str) -> None:
+    from great_expectations.compatibility import pydantic  # what GX 1.x builds expectations with
+
+    if not isinstance(expectation, dict) or not isinstance(expectation.get("type"), str):
+        raise ContractError(f"{where} has no 'type'; give each expectation a type and kwargs")
+    kind = expectation["type"]
+    extra = sorted(set(expectation) - EXPECTATION_KEYS)
+    if extra:
+        raise ContractError(f"{where} ({kind}) has an unknown key {extra[0]!r}; remove it")
+    implementation = _known_expectations().get(kind)
+    if implementation is None:
+        close = difflib.get_close_matches(kind, list(_known_expectations()), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ContractError(f"{where} has unknown type {kind!r}{hint}; fix the type")
+    kwargs = expectation.get("kwargs", {})
+    if not isinstance(kwargs, dict):
+        raise ContractError(f"{where} ({kind}): 'kwargs' must be an object; fix the contract")
+    code = [name for name in CODE_ARGUMENTS if name in kwargs]
+    if code:
+        raise ContractError(
+            f"{where} ({kind}) sets {code[0]!r}: Great Expectations evaluates it with pandas "
+            "DataFrame.query, which can run code, so a contract may not carry it; remove it"
+        )
+    try:
+        implementation(**kwargs)
+    except pydantic.ValidationError as exc:
+        errors = exc.errors()
+        # A misspelt argument also shows up as the real one missing: name the misspelling.
+        unknown = [e for e in errors if e["type"] == "value_error.extra"]
+        error = (unknown or errors)[0]
+        name = ".".join(str(part) for part in error["loc"])
+        problem = f"unknown argument {name!r}" if unknown else f"argument {name!r}: {error['msg']}"
+        raise ContractError(f"{where} ({kind}): {problem}; fix the contract") from exc
+
+
+@functools.cache
+def _known_expectations() -> dict:
+    """Every expectation type GX 1.x registers, by name."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    from great_expectations.expectations.registry import (
+        get_expectation_impl,
+        list_registered_expectation_implementations,
+    )
+
+    return {
+        name: get_expectation_impl(name) for name in list_registered_expectation_implementations()
+    }
 
 
 @functools.cache
@@ -93,34 +185,77 @@ def _batch_definition():
     )
 
 
+# Expectation arguments that name a column of the validated frame.
+COLUMN_ARGUMENTS = ("column", "column_A", "column_B")
+
+
+def _missing_column(frame: pd.DataFrame, expectation: dict) -> str | None:
+    """The first column an expectation names that the frame does not have, or None."""
+    present = {str(c) for c in frame.columns}
+    kwargs = expectation.get("kwargs", {})
+    named = [kwargs[a] for a in COLUMN_ARGUMENTS if isinstance(kwargs.get(a), str)]
+    named += [c for c in kwargs.get("column_list") or [] if isinstance(c, str)]
+    return next((c for c in named if c not in present), None)
+
+
 def validate(frame: pd.DataFrame, suite: dict, parameters: dict | None = None) -> ContractResult:
-    """Validate a frame against a suite with an ephemeral GX context."""
+    """Validate a frame against a checked suite with an ephemeral GX context.
+
+    An expectation naming a column the frame lacks is a failure said plainly (GX would bury
+    it in an exception); the others run as usual.
+    """
     import great_expectations as gx
 
-    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
-    gx_suite = gx.ExpectationSuite(
-        name=suite.get("name", "suite"), expectations=suite["expectations"]
-    )
-    result = batch.validate(gx_suite, expectation_parameters=parameters or {})
-    failures = []
-    for item in result.results:
-        if item.success:
+    name = suite.get("name", "suite")
+    runnable, missing = [], []
+    for expectation in suite["expectations"]:
+        column = _missing_column(frame, expectation)
+        if column is None:
+            runnable.append(expectation)
             continue
-        config = item.expectation_config
-        details = item.result or {}
-        failures.append(
+        shown = ", ".join(sorted({str(c) for c in frame.columns} - {"__row_id", "__label"})[:12])
+        missing.append(
             {
-                "expectation": config.type,
-                "column": config.kwargs.get("column"),
-                "observed": _plain(details.get("observed_value")),
-                "unexpected_count": details.get("unexpected_count"),
-                "examples": _plain(details.get("partial_unexpected_list", [])[:5]),
-                "why": (config.meta or {}).get("why"),
-                "error": (item.exception_info or {}).get("exception_message"),
+                "expectation": expectation["type"],
+                "column": column,
+                "observed": None,
+                "unexpected_count": None,
+                "examples": [],
+                "why": f"the column is not in the data (columns: {shown})",
+                "error": "missing column",
             }
         )
+    failures: list[dict] = []
+    success = True
+    if runnable:
+        gx_suite = gx.ExpectationSuite(name=name, expectations=runnable)
+        if len(gx_suite.expectations) != len(runnable):
+            # check_suite refuses what GX would drop; this only guards against that drifting.
+            raise ContractError(
+                f"contract {name}: Great Expectations built {len(gx_suite.expectations)} of "
+                f"{len(runnable)} expectations; fix the contract"
+            )
+        batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+        result = batch.validate(gx_suite, expectation_parameters=parameters or {})
+        success = bool(result.success)
+        for item in result.results:
+            if item.success:
+                continue
+            config = item.expectation_config
+            details = item.result or {}
+            failures.append(
+                {
+                    "expectation": config.type,
+                    "column": config.kwargs.get("column"),
+                    "observed": _plain(details.get("observed_value")),
+                    "unexpected_count": details.get("unexpected_count"),
+                    "examples": _plain(details.get("partial_unexpected_list", [])[:5]),
+                    "why": (config.meta or {}).get("why"),
+                    "error": (item.exception_info or {}).get("exception_message"),
+                }
+            )
     return ContractResult(
-        suite.get("name", "suite"), bool(result.success), len(result.results), failures
+        name, success and not missing, len(suite["expectations"]), failures + missing
     )
 
 
@@ -133,6 +268,27 @@ def _plain(value):
     if hasattr(value, "item"):
         return value.item()
     return value
+
+
+def derived_contract_name(data_path: str | None, target: str) -> str:
+    """File name of the contract derived for a data file and target; never a path.
+
+    Two files may share a name in different folders, so a hash of the full path tells them
+    apart; names are reduced to safe characters so a target like `../../x` stays a name.
+    """
+    if data_path is None:
+        stem = "generated"
+    else:
+        where = hashlib.sha256(str(Path(data_path).resolve()).encode()).hexdigest()[:8]
+        stem = f"{_safe(Path(data_path).name.split('.')[0])}__{where}"
+    return f"{stem}__{_safe(target)}.json"
+
+
+def _safe(name: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:60]
+    if safe != name:  # keep names that differ only in replaced characters apart
+        safe += "_" + hashlib.sha256(name.encode()).hexdigest()[:6]
+    return safe
 
 
 def derive_contract(frame: pd.DataFrame, schema: dict, target: str, name: str) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,36 +18,65 @@ class DataError(ValueError):
     """Input data that cannot be used; the message names the problem and the fix."""
 
 
-def _csv_header(path: Path, sep: str) -> list[str]:
+@dataclass(frozen=True)
+class ReadOptions:
+    """How a delimited text file is parsed; Parquet carries its own types."""
+
+    sep: str = ","
+    encoding: str = "utf-8"
+    decimal: str = "."
+    thousands: str | None = None
+
+
+def _csv_header(path: Path, options: ReadOptions) -> list[str]:
     opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", newline="", encoding="utf-8", errors="replace") as fh:
-        return next(csv.reader(fh, delimiter=sep), [])
+    with opener(path, "rt", newline="", encoding=options.encoding, errors="replace") as fh:
+        return next(csv.reader(fh, delimiter=options.sep), [])
 
 
-def read_table(path: str | Path, sep: str = ",") -> pd.DataFrame:
-    """Read a CSV (optionally gzipped) or Parquet file."""
+def _is_parquet(path: Path) -> bool:
+    suffixes = "".join(path.suffixes).lower()
+    return suffixes.endswith(".parquet") or suffixes.endswith(".pq")
+
+
+def read_table(path: str | Path, options: ReadOptions = ReadOptions()) -> pd.DataFrame:
+    """Read a CSV (optionally gzipped) or Parquet file; refuse what would be misread."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file not found: {path}; check the path")
-    suffixes = "".join(path.suffixes).lower()
-    is_parquet = suffixes.endswith(".parquet") or suffixes.endswith(".pq")
+    parquet = _is_parquet(path)
     try:
-        frame = pd.read_parquet(path) if is_parquet else pd.read_csv(path, sep=sep)
+        if parquet:
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(
+                path,
+                sep=options.sep,
+                encoding=options.encoding,
+                decimal=options.decimal,
+                thousands=options.thousands,
+            )
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"data file is empty: {path}; give a file with a header and rows") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path.name} is not valid {options.encoding} (byte {exc.object[exc.start]:#04x} at "
+            f"position {exc.start}); pass --encoding with the file's encoding, e.g. "
+            "--encoding latin-1"
+        ) from exc
+    except (pd.errors.ParserError, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(
             f"cannot parse {path} ({first}); give a delimited text file (see --sep) or Parquet"
         ) from exc
-    if not is_parquet:
-        header = _csv_header(path, sep)
+    if not parquet:
+        header = _csv_header(path, options)
         repeated = sorted({name for name in header if header.count(name) > 1})
         if repeated:
             raise DataError(f"duplicate column name {repeated[0]!r} in {path.name}; rename one")
         if frame.shape[1] == 1:
             only = str(frame.columns[0])
-            other = next((d for d in (";", "\t", "|", ",") if d != sep and d in only), None)
+            other = next((d for d in (";", "\t", "|", ",") if d != options.sep and d in only), None)
             if other is not None:
                 shown = "\\t" if other == "\t" else other
                 raise DataError(
@@ -55,7 +85,21 @@ def read_table(path: str | Path, sep: str = ",") -> pd.DataFrame:
                 )
     if frame.empty:
         raise DataError(f"data file has no rows: {path}; give a file with a header and rows")
+    _refuse_nested(frame, path)
     return frame
+
+
+def _refuse_nested(frame: pd.DataFrame, path: Path) -> None:
+    """Parquet list, map and struct columns: no model here can use them as they are."""
+    for column in frame.columns:
+        if frame[column].dtype != object:
+            continue
+        sample = frame[column].dropna().head(1000)
+        if sample.map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray))).any():
+            raise DataError(
+                f"column {column!r} in {path.name} holds lists or structs (nested types); "
+                f"flatten it into plain columns, or leave it out with --drop {column}"
+            )
 
 
 def _stable_row_ids(frame: pd.DataFrame, id_column: str | None, salt: int) -> np.ndarray:
@@ -89,13 +133,28 @@ def _positive_mask(target: pd.Series, positive_label: str | None) -> tuple[np.nd
             f"target has {len(as_text)} classes; multi-class is not yet supported: "
             "name the positive class with --positive-label to train one-vs-rest"
         )
-    for negative, positive in (("0", "1"), ("0.0", "1.0"), ("False", "True")):
-        if as_text <= {negative, positive}:
-            return target.astype(str).to_numpy() == positive, positive
-    # Two arbitrary labels: the rarer one is what a user of this product cares about.
-    counts = target.astype(str).value_counts()
-    positive = str(counts.index[-1])
-    return target.astype(str).to_numpy() == positive, positive
+    text = target.astype(str)
+    counts = text.value_counts()
+    if len(counts) == 2 and counts.iloc[0] == counts.iloc[1]:
+        a, b = sorted(counts.index)
+        raise DataError(
+            f"the target's classes {a!r} and {b!r} are equally frequent, so neither is a rare "
+            "class; name the positive class with --positive-label"
+        )
+    positive = next(
+        (p for n, p in (("0", "1"), ("0.0", "1.0"), ("False", "True")) if as_text <= {n, p}),
+        # Two arbitrary labels: the rarer one is what a user of this product cares about.
+        str(counts.index[-1]),
+    )
+    share = float(counts.get(positive, 0)) / len(text)
+    if len(counts) == 2 and share > 0.5:
+        other = next(v for v in counts.index if v != positive)
+        raise DataError(
+            f"the positive class {positive!r} is the majority ({share:.1%} of rows) but this "
+            f"product models a rare positive class: pass --positive-label {other} if {other!r} "
+            f"is the rare class, or --positive-label {positive} to confirm"
+        )
+    return text.to_numpy() == positive, positive
 
 
 def prepare_frame(frame: pd.DataFrame, settings: Settings, *, salt: int = 0) -> pd.DataFrame:

@@ -163,6 +163,11 @@ def advise(result: dict, tier: str) -> tuple[list[str], str | None]:
     return lines, prefers
 
 
+def projection_title(result: dict) -> str:
+    """Title of the PCA picture, in the UI and in the report folder."""
+    return f"PCA of {result['subsample_rows']:,} training rows"
+
+
 def diagnose(
     train: pd.DataFrame,
     schema: dict,

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
+import shutil
+import tempfile
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve
 
-from imbal_pipeline.core import metrics, plots, report, split
+from imbal_pipeline.core import diagnostics, metrics, plots, report, split
 from imbal_pipeline.core import threshold as threshold_core
 from imbal_pipeline.core.settings import LABEL, ROW_ID, STRATEGY, Settings
 from imbal_pipeline.core.training import SCORE, score_frame
@@ -93,6 +98,8 @@ def build_report(
     audits = {f"final model ({selected})": final["audit"]}
     report_dict = {
         "dataset": {
+            "target": profile["target"],
+            "positive_label": profile["positive_label"],
             "rows": profile["rows"],
             "features": len(final["preprocessor"]["numeric"])
             + len(final["preprocessor"]["categorical"]),
@@ -193,14 +200,108 @@ def write_report(report_dict: dict, arrays: dict, curve: pd.DataFrame, out_dir: 
     return path
 
 
-def export_model(final: dict, out_dir: str | Path) -> dict[str, Path]:
-    """Write the final model as LightGBM text plus a JSON of preprocessing and threshold."""
+class OutputError(ValueError):
+    """An output folder the run may not replace; the message names the fix."""
+
+
+# Written into every report folder, so a later run knows the folder is one it may replace.
+OUTPUT_MARKER = ".imbal_pipeline_output"
+MODEL_FILES = ("model.txt", "model.json")
+
+
+def check_output_dir(out_dir: str | Path) -> None:
+    """Refuse an --out folder that holds files no run of this product wrote."""
+    out = Path(out_dir)
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise OutputError(f"--out {out} is a file; give a folder")
+    if (out / OUTPUT_MARKER).is_file() or not any(out.iterdir()):
+        return
+    raise OutputError(
+        f"--out {out} holds files no imbal-pipeline run wrote, and a run replaces its --out "
+        "folder whole; give a new or empty folder"
+    )
+
+
+def publish(
+    report_dict: dict,
+    arrays: dict,
+    curve: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    model: dict | None,
+    projection: pd.DataFrame | None = None,
+) -> Path:
+    """Write the report, its plots and (when given) the model, then put the folder in place.
+
+    Everything is written to a staging folder beside `out_dir`, which then replaces it whole:
+    a reader of `out_dir` sees the previous run's files or this run's, never a mix, and never
+    a model its report does not describe. A failed write leaves `out_dir` as it was.
+    """
+    out = Path(out_dir).resolve()
+    check_output_dir(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".staging", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # a report folder, not a private temp folder
+    try:
+        write_report(report_dict, arrays, curve, staging)
+        if projection is not None:
+            plots.plot_projection(
+                projection[["pc1", "pc2"]].to_numpy(),
+                projection["label"].to_numpy(),
+                staging / "diagnostics_pca.png",
+                diagnostics.projection_title(report_dict["diagnostics"]),
+            )
+        if model is not None:
+            export_model(model, staging, run_id=report_dict.get("run_id"))
+        (staging / OUTPUT_MARKER).write_text(f"{report_dict.get('run_id')}\n")
+        _sync(staging)
+        _swap_in(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out / "report.json"
+
+
+def _sync(folder: Path) -> None:
+    """Flush every file to disk, so a crash after the swap cannot leave empty files behind."""
+    for path in folder.iterdir():
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
+
+
+def _swap_in(staging: Path, out: Path, attempts: int = 5) -> None:
+    """Replace `out` with `staging` by two renames; another run may be swapping at once."""
+    for _ in range(attempts):
+        old = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.old")
+        try:
+            if out.exists():
+                os.rename(out, old)
+            os.rename(staging, out)
+        except OSError:
+            continue  # a concurrent run put its folder in place between the two renames
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    raise OutputError(f"could not put the report in place at {out}; another run keeps replacing it")
+
+
+def export_model(final: dict, out_dir: str | Path, run_id: str | None = None) -> dict[str, Path]:
+    """Write the final model as LightGBM text plus a JSON of preprocessing and threshold.
+
+    The JSON carries the text model's digest, so a damaged model.txt is refused on load.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model_path, meta_path = out / "model.txt", out / "model.json"
-    model_path.write_text(final["model"].model_to_string())
+    text = final["model"].model_to_string()
+    model_path.write_text(text)
     meta = {
         "format": "imbal_pipeline model v1: LightGBM text model + this JSON; no pickle",
+        "model_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "run_id": run_id,
         "strategy": final["strategy"],
         "threshold": final["threshold"],
         "objective": final["objective"],
@@ -212,16 +313,21 @@ def export_model(final: dict, out_dir: str | Path) -> dict[str, Path]:
     return {"model": model_path, "preprocessing": meta_path}
 
 
-def remove_exported_model(out_dir: str | Path) -> None:
-    """Remove an earlier run's exported model, so a failing one is never left to deploy."""
-    for name in ("model.txt", "model.json"):
-        (Path(out_dir) / name).unlink(missing_ok=True)
-
-
 def load_model(out_dir: str | Path):
-    """Load an exported model: (booster, preprocessing JSON with threshold)."""
+    """Load an exported model: (booster, preprocessing JSON with threshold).
+
+    The text model is checked against the digest in model.json before LightGBM parses it
+    (LightGBM aborts the process on a truncated model).
+    """
     import lightgbm as lgb
 
     out = Path(out_dir)
     meta = json.loads((out / "model.json").read_text())
-    return lgb.Booster(model_str=(out / "model.txt").read_text()), meta
+    text = (out / "model.txt").read_text()
+    expected = meta.get("model_sha256")
+    if expected is not None and hashlib.sha256(text.encode()).hexdigest() != expected:
+        raise OutputError(
+            f"{out / 'model.txt'} does not match the digest in model.json (damaged or "
+            "replaced); export the model again"
+        )
+    return lgb.Booster(model_str=text), meta

@@ -242,7 +242,9 @@ def _summary(report: Mapping) -> list[Block]:
         objective = f"{objective} ({_param(params)})"
 
     content = _rich(
-        "Trained on ",
+        "Positive class: ",
+        _code(f"{_get(ds, 'target') or NA} = {_get(ds, 'positive_label') or NA}"),
+        ". Trained on ",
         _b(_count(_get(ds, "rows"))),
         f" rows × {_count(_get(ds, 'features'))} features with ",
         _b(_count(_get(ds, "positives"))),

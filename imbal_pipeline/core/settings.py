@@ -28,6 +28,9 @@ SYNTHETIC = "__synthetic"
 RESERVED = (ROW_ID, LABEL, SPLIT, FOLD, STRATEGY, SYNTHETIC)
 
 
+MIN_NEGATIVES = 100  # the smallest sample of negatives --max-negatives may ask for
+
+
 class SettingsError(ValueError):
     """A configuration a user gave that cannot work; the message names the fix."""
 
@@ -70,6 +73,10 @@ class Settings:
     lgbm_threads: int = 1
     output_dir: str = "imbal_output"
     sep: str = ","
+    encoding: str = "utf-8"
+    decimal: str = "."
+    thousands: str | None = None
+    drop: tuple[str, ...] = ()  # columns left out of everything (an export's row number, a leak)
     contract_path: str | None = None  # the user's GX suite for the raw data
     contracts_dir: str | None = None  # where a derived default contract is kept
 
@@ -86,9 +93,16 @@ class Settings:
     def to_dict(self) -> dict:
         """JSON-ready view, for reports and run tags."""
         out = asdict(self)
-        for key in ("categorical", "subgroups", "strategies"):
+        for key in ("categorical", "subgroups", "strategies", "drop"):
             out[key] = list(out[key])
         return out
+
+    @property
+    def read_options(self):
+        """How the data files are parsed."""
+        from imbal_pipeline.core.data import ReadOptions
+
+        return ReadOptions(self.sep, self.encoding, self.decimal, self.thousands)
 
 
 def validate(s: Settings) -> None:
@@ -114,17 +128,43 @@ def validate(s: Settings) -> None:
         raise SettingsError(f"--recall-target must be in (0, 1], got {s.recall_target}")
     if s.smoteenn_max_rows < 1:
         raise SettingsError(f"smoteenn max rows must be positive, got {s.smoteenn_max_rows}")
-    if s.max_negatives < 0:
+    if s.max_negatives < 0 or 0 < s.max_negatives < MIN_NEGATIVES:
+        # Fewer would leave some fold without negatives to fit (scale_pos_weight 0).
         raise SettingsError(
-            f"--max-negatives must be 0 (no limit) or positive, got {s.max_negatives}"
+            f"--max-negatives must be 0 (no limit) or at least {MIN_NEGATIVES}, "
+            f"got {s.max_negatives}"
         )
     if not 0.0 < s.sampling_ratio <= 1.0:
         raise SettingsError(f"sampling ratio must be in (0, 1], got {s.sampling_ratio}")
     if s.lgbm_threads < 1:
         raise SettingsError("lgbm_threads must be at least 1")
-    for name in (s.target, s.id_column, *s.categorical, *s.subgroups):
+    for name in (s.target, s.id_column, *s.categorical, *s.subgroups, *s.drop):
         if name in RESERVED:
             raise SettingsError(f"column name {name!r} is reserved by imbal_pipeline; rename it")
+    clash = {s.target, s.id_column, *s.subgroups} & set(s.drop)
+    if clash:
+        raise SettingsError(
+            f"--drop {sorted(map(str, clash))[0]!r} is needed by the run; fix --drop"
+        )
+    if not 0 <= s.seed < 2**32:
+        raise SettingsError(f"--seed must be a whole number from 0 to 4294967295, got {s.seed}")
+    _validate_parsing(s)
+
+
+def _validate_parsing(s: Settings) -> None:
+    import codecs
+
+    for flag, char in (("--sep", s.sep), ("--decimal", s.decimal), ("--thousands", s.thousands)):
+        if char is not None and len(char) != 1:
+            raise SettingsError(f"{flag} must be one character, got {char!r}")
+    if s.decimal == s.sep or s.thousands in (s.sep, s.decimal):
+        raise SettingsError("--sep, --decimal and --thousands must be three different characters")
+    try:
+        codecs.lookup(s.encoding)
+    except LookupError:
+        raise SettingsError(
+            f"unknown --encoding {s.encoding!r}; use a Python codec name such as utf-8 or latin-1"
+        ) from None
 
 
 def max_concurrent_steps(lgbm_threads: int = 1) -> int:

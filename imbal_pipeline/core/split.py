@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from imbal_pipeline.core.data import DataError
-from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SPLIT
+from imbal_pipeline.core.data import DataError, positive_label_of
+from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SPLIT, Settings
 
 TRAIN, HOLDOUT = "train", "holdout"
 
@@ -71,13 +71,18 @@ def holdout_part(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame[SPLIT] == HOLDOUT].reset_index(drop=True)
 
 
-def imbalance_profile(train: pd.DataFrame) -> dict:
-    """Per-class counts, ratio, tier and the recommended start, on the training split."""
+def imbalance_profile(train: pd.DataFrame, settings: Settings) -> dict:
+    """Which class is positive, per-class counts, ratio, tier and the recommended start.
+
+    Measured on the training split.
+    """
     positives = int(train[LABEL].sum())
     negatives = int(len(train) - positives)
     ratio = negatives / positives if positives else float("inf")
     tier, advice = next((t, a) for bound, t, a in _TIERS if ratio < bound)
     return {
+        "target": settings.target,
+        "positive_label": positive_label_of(train, settings),
         "rows": int(len(train)),
         "positives": positives,
         "negatives": negatives,

@@ -1,0 +1,324 @@
+"""The user's inputs: reading the raw (and holdout) file, and the gates on what was read.
+
+Everything a careless or hostile input can do wrong is caught here, before any fit: numbers
+written as text, a holdout file whose columns read differently from the training file's, a
+contract that is not a plain data description.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from imbal_pipeline.core import contracts, data, gates, split
+from imbal_pipeline.core.settings import LABEL, ROW_ID, SPLIT, Settings
+from imbal_pipeline.core.synthetic import make_fraud_data
+
+HOLDOUT_SALT = 0x5EED_4B1D  # keeps holdout-file row ids apart from training-file ids
+
+# --- numbers in disguise ---------------------------------------------------------------------
+
+# Each pattern is a way a number, an amount or a date is commonly written as text. A column
+# whose values are (nearly) all such text would become a category with a level per value.
+_DISGUISES = (
+    ("decimal comma", re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+$")),
+    ("thousands comma", re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")),
+    ("thousands space", re.compile(r"^[+-]?\d{1,3}([ \u00a0\u202f']\d{3})+([.,]\d+)?$")),
+    (
+        "currency",
+        re.compile(
+            r"^[+-]?\s*[$€£¥₹]\s*[\d.,' ]+$|^[+-]?[\d.,' ]+\s*([$€£¥₹]|EUR|USD|GBP|CHF|JPY)$"
+        ),
+    ),
+    ("percent", re.compile(r"^[+-]?\d[\d.,]*\s*%$")),
+    (
+        "date",
+        re.compile(
+            r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+            r"|^\d{1,2}[/.]\d{1,2}[/.]\d{2,4}( \d{1,2}:\d{2}(:\d{2})?)?$"
+            r"|^\d{1,2}:\d{2}(:\d{2})?$"
+        ),
+    ),
+)
+# A column is read as disguised numbers when at most this share of its values fits no pattern
+# and is no plain number either (a few "n/a"-like markers are allowed).
+_STRAY_SHARE = 0.1
+
+
+def _fix_for(kind: str, column: str, example: str) -> str:
+    if kind == "decimal comma":
+        dotted = "." in example
+        return "pass --decimal ','" + (" --thousands '.'" if dotted else "")
+    if kind == "thousands comma":
+        return "pass --thousands ','"
+    if kind == "date":
+        return (
+            "a raw timestamp does not carry over to new periods: derive features from it "
+            f"(hour, weekday, age) or leave it out with --drop {column}"
+        )
+    if kind == "thousands space":
+        return "write the numbers without thousands separators"
+    return f"write plain numbers without the {kind} sign (keep units in their own column)"
+
+
+def disguised_numbers(frame: pd.DataFrame, settings: Settings) -> dict[str, dict]:
+    """Text columns whose values are numbers, amounts or dates in disguise: kind and example."""
+    found = {}
+    skip = {settings.target, settings.id_column, *settings.categorical}
+    for column in frame.columns:
+        series = frame[column]
+        if column in skip or pd.api.types.is_numeric_dtype(series.dtype):
+            continue
+        if pd.api.types.is_bool_dtype(series.dtype):
+            continue
+        values = pd.Series(series.dropna().astype(str).str.strip().unique())
+        if values.empty:
+            continue
+        values = values.sample(n=min(len(values), 5000), random_state=0)
+        plain = pd.to_numeric(values, errors="coerce").notna()
+        kinds = pd.Series("", index=values.index)
+        for kind, pattern in reversed(_DISGUISES):  # earlier patterns win where both fit
+            kinds[values.str.fullmatch(pattern) & ~plain] = kind
+        disguised = kinds != ""
+        if not disguised.any() or (~disguised & ~plain).mean() > _STRAY_SHARE:
+            continue
+        kind = kinds[disguised].value_counts().index[0]
+        example = str(values[kinds == kind].iloc[0])
+        found[str(column)] = {
+            "kind": kind,
+            "example": example,
+            "share": round(float(disguised.mean()), 4),
+        }
+    return found
+
+
+def numbers_as_text(frame: pd.DataFrame, settings: Settings) -> gates.Gate:
+    """No column of numbers, amounts or dates may be read as text (it would become categories)."""
+    found = disguised_numbers(frame, settings)
+    if found:
+        column, info = next(iter(found.items()))
+        fix = _fix_for(info["kind"], column, info["example"])
+        return gates.fail(
+            "numbers_as_text",
+            f"column {column!r} holds {_KIND_TEXT[info['kind']]} written as text "
+            f"(e.g. {info['example']!r}) and would be read as categories; {fix}",
+            columns=found,
+        )
+    return gates.ok("numbers_as_text", "no column of numbers or dates is read as text")
+
+
+_KIND_TEXT = {
+    "decimal comma": "numbers with a decimal comma",
+    "thousands comma": "numbers with ',' thousands separators",
+    "thousands space": "numbers with thousands separators",
+    "currency": "amounts with a currency sign",
+    "percent": "percentages",
+    "date": "dates or times",
+}
+
+# --- the raw data ----------------------------------------------------------------------------
+
+
+def load_raw(settings: Settings) -> tuple[pd.DataFrame, str]:
+    """The configured file (or the embedded generated data), prepared, and where it came from."""
+    if settings.data_path is None:
+        frame = make_fraud_data(
+            settings.generated_rows, settings.generated_positive_rate, settings.seed
+        )
+        source = f"generated fraud-like data (rows={settings.generated_rows}, seed={settings.seed})"
+    else:
+        frame = _drop_columns(
+            data.read_table(settings.data_path, settings.read_options), settings, "data"
+        )
+        source = settings.data_path
+    return data.prepare_frame(frame, settings), source
+
+
+def _drop_columns(frame: pd.DataFrame, settings: Settings, what: str) -> pd.DataFrame:
+    missing = [c for c in settings.drop if c not in frame.columns]
+    if missing:
+        raise data.DataError(f"--drop column {missing[0]!r} is not in the {what} file; fix --drop")
+    return frame.drop(columns=list(settings.drop))
+
+
+def raw_gates(frame: pd.DataFrame, settings: Settings, contracts_dir: Path) -> list[gates.Gate]:
+    """Every gate on the prepared raw data, the contract last (it is derived from passing data)."""
+    checks = [
+        gates.from_contract(
+            "contract",
+            contracts.validate(
+                frame, contracts.builtin_suite("raw_data"), {"min_rows": 2 * settings.n_folds}
+            ),
+        ),
+        gates.no_empty_columns(frame),
+        gates.no_infinities(frame),
+        numbers_as_text(frame, settings),
+        gates.no_mixed_types(frame, settings),
+        gates.enough_positives(frame, settings),
+        gates.constant_columns(frame, settings),
+    ]
+    passing = not any(g.blocks for g in checks)
+    schema = data.feature_schema(frame, settings)
+    checks.insert(1, schema_contract(frame, schema, settings, contracts_dir, passing))
+    return checks
+
+
+def schema_contract(
+    frame: pd.DataFrame, schema: dict, settings: Settings, folder: Path, derive: bool
+) -> gates.Gate:
+    """The user's suite, or the one derived by an earlier run, or derive and save it now."""
+    user = frame[[c for c in frame.columns if c not in (ROW_ID, LABEL)]]
+    if settings.contract_path:
+        suite = contracts.load_suite(settings.contract_path)
+        return gates.from_contract("schema_contract", contracts.validate(user, suite))
+    path = folder / contracts.derived_contract_name(settings.data_path, settings.target)
+    if path.is_file():
+        gate = gates.from_contract(
+            "schema_contract", contracts.validate(user, contracts.load_suite(path))
+        )
+        if not gate.passed:
+            gate.message += f" (contract {path}: delete it if the change is intended)"
+        return gate
+    if not derive:
+        return gates.ok("schema_contract", "no contract saved yet; not derived from failing data")
+    suite = contracts.derive_contract(user, schema, settings.target, path.stem)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # concurrent runs may derive at once
+    tmp.write_text(json.dumps(suite, indent=2))
+    tmp.replace(path)
+    return gates.ok(
+        "schema_contract",
+        f"derived a contract from this data and saved it to {path}; later runs are checked "
+        "against it",
+        path=str(path),
+    )
+
+
+# --- the holdout -----------------------------------------------------------------------------
+
+
+def split_raw(raw: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, str, dict]:
+    """Every row marked train or holdout; how; and holdout values lost reading it like training."""
+    if settings.test_data_path is None:
+        marked = split.split_holdout(raw, settings.holdout_fraction, settings.seed)
+        how = f"stratified {settings.holdout_fraction:.0%} holdout, seed {settings.seed}"
+        return marked, how, {}
+    where = f"holdout file {settings.test_data_path}"
+    frame = _drop_columns(
+        data.read_table(settings.test_data_path, settings.read_options), settings, "holdout"
+    )
+    positive = data.positive_label_of(raw, settings)
+    if settings.target in frame.columns:
+        labels = set(frame[settings.target].dropna().astype(str))
+        if positive not in labels:
+            shown = ", ".join(sorted(labels)[:10])
+            raise data.DataError(
+                f"{where}: its target has no {positive!r} rows, the training file's positive "
+                f"class (values: {shown}); give a holdout with the training file's labels"
+            )
+    frame, lost = coerce_like(frame, raw)
+    try:
+        # The holdout must use the training file's positive class, never infer its own.
+        holdout = data.prepare_frame(
+            frame, dataclasses.replace(settings, positive_label=positive), salt=HOLDOUT_SALT
+        )
+    except data.DataError as exc:
+        raise data.DataError(f"{where}: {exc}") from exc
+    return split.join_explicit_holdout(raw, holdout), f"explicit {where}", lost
+
+
+def coerce_like(frame: pd.DataFrame, reference: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """`frame` with the reference's numeric columns read as numbers, and the values that lost.
+
+    A holdout column with stray text would otherwise turn the training column into text when
+    both are stacked, and the model would silently see categories or missing values.
+    """
+    out, lost = frame.copy(), {}
+    for column in frame.columns:
+        if column not in reference.columns or column in (ROW_ID, LABEL):
+            continue
+        if not pd.api.types.is_numeric_dtype(reference[column].dtype):
+            continue
+        if pd.api.types.is_numeric_dtype(frame[column].dtype):
+            continue
+        as_number = pd.to_numeric(frame[column], errors="coerce")
+        gone = frame[column].notna() & as_number.isna()
+        if gone.any():
+            examples = sorted({str(v) for v in frame.loc[gone, column]})[:3]
+            lost[str(column)] = {
+                "values": int(gone.sum()),
+                "share": round(float(gone.mean()), 4),
+                "examples": examples,
+            }
+        out[column] = as_number
+    return out, lost
+
+
+# Above this share of a column's values lost to coercion the holdout is refused; below, warned.
+LOST_SHARE = 0.01
+
+
+def holdout_types(lost: dict) -> gates.Gate:
+    """Holdout values that are not numbers where training has numbers: refused above 1 %."""
+    if not lost:
+        return gates.ok("holdout_types", "every holdout column reads like its training column")
+    column, info = max(lost.items(), key=lambda kv: kv[1]["share"])
+    message = (
+        f"holdout column {column!r} has {info['values']} values ({info['share']:.1%}) that "
+        f"are not numbers (e.g. {', '.join(map(repr, info['examples']))}) where training has "
+        "numbers; they would be scored as missing: clean the holdout file"
+    )
+    severity = gates.ERROR if info["share"] > LOST_SHARE else gates.WARN
+    return gates.fail("holdout_types", message, severity=severity, columns=lost)
+
+
+def missing_shift(marked: pd.DataFrame, features: list, limit: float = 0.05) -> gates.Gate:
+    """A feature far more often missing in the holdout than in training (warning)."""
+    train = marked[SPLIT] == split.TRAIN
+    shifted = {}
+    for column in features:
+        missing = marked[column].isna()
+        a, b = float(missing[train].mean()), float(missing[~train].mean())
+        if b - a > limit:
+            shifted[str(column)] = {"training": round(a, 4), "holdout": round(b, 4)}
+    if shifted:
+        column, rates = max(shifted.items(), key=lambda kv: kv[1]["holdout"] - kv[1]["training"])
+        return gates.fail(
+            "missing_shift",
+            f"holdout column {column!r} is {rates['holdout']:.1%} missing against "
+            f"{rates['training']:.1%} in training; the model imputes them with the training "
+            "median: check how the holdout was exported",
+            severity=gates.WARN,
+            columns=shifted,
+        )
+    return gates.ok("missing_shift", "missing rates in the holdout are close to training's")
+
+
+def split_gates(marked: pd.DataFrame, settings: Settings, lost: dict) -> list[gates.Gate]:
+    """Every gate on the split, the builtin contract first."""
+    explicit = settings.test_data_path is not None
+    schema = data.feature_schema(marked, settings)
+    features = schema["numeric"] + schema["categorical"]
+    return [
+        gates.from_contract(
+            "contract", contracts.validate(marked, contracts.builtin_suite("holdout_split"))
+        ),
+        gates.split_rates(marked, explicit),
+        holdout_types(lost),
+        missing_shift(marked, features),
+        gates.straddling_duplicates(marked, features),
+        gates.unseen_categories(marked, schema["categorical"]),
+        gates.leak_suspects(split.training_part(marked), schema),
+    ]
+
+
+def split_summary(marked: pd.DataFrame) -> pd.DataFrame:
+    """Rows, positives and prevalence of each part."""
+    parts = marked.groupby(SPLIT)[LABEL].agg(rows="size", positives="sum")
+    parts["prevalence"] = parts["positives"] / parts["rows"]
+    return parts
