@@ -55,7 +55,9 @@ def build_report(
     )["value"]
     base_tuned = metrics.binary_metrics(y, base_scores, base_threshold, beta)
     subgroups = {
-        column: metrics.subgroup_metrics(y, scores, holdout[column].to_numpy(), threshold)
+        column: metrics.subgroup_metrics(
+            y, scores, metrics.subgroup_labels(holdout[column]), threshold
+        )
         for column in settings.subgroup_columns
         if column in holdout.columns
     }

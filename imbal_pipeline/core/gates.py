@@ -296,7 +296,8 @@ def leak_suspects(
     ranked = sorted(scores.items(), key=lambda kv: -kv[1])
     top = {c: round(float(v), 4) for c, v in ranked[:3]}
     best, auc = ranked[0]
-    runner_up = ranked[1][1] if len(ranked) > 1 else 0.5
+    # "Dominates" compares features: with a single feature there is nothing to dominate.
+    runner_up = ranked[1][1] if len(ranked) > 1 else auc
     if auc >= near_perfect:
         return fail(
             "leak_suspects",

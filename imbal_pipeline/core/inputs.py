@@ -136,7 +136,27 @@ def load_raw(settings: Settings) -> tuple[pd.DataFrame, str]:
             data.read_table(settings.data_path, settings.read_options), settings, "data"
         )
         source = settings.data_path
-    return data.prepare_frame(frame, settings), source
+    prepared = data.prepare_frame(frame, settings)
+    _check_subgroups(prepared, settings)
+    return prepared, source
+
+
+# A text subgroup column with more levels than this gives tables of one-row groups.
+MAX_TEXT_SUBGROUP_LEVELS = 50
+
+
+def _check_subgroups(frame: pd.DataFrame, settings: Settings) -> None:
+    """Continuous numeric subgroups are reported in quartiles; text ones must be few groups."""
+    for column in settings.subgroups:
+        if column not in frame.columns or pd.api.types.is_numeric_dtype(frame[column].dtype):
+            continue
+        levels = frame[column].nunique()
+        if levels > MAX_TEXT_SUBGROUP_LEVELS:
+            raise data.DataError(
+                f"subgroup column {column!r} has {levels:,} distinct values, too many for "
+                f"per-group tables (at most {MAX_TEXT_SUBGROUP_LEVELS}); map it to a few groups "
+                f"first, or leave it out of --subgroup"
+            )
 
 
 def _drop_columns(frame: pd.DataFrame, settings: Settings, what: str) -> pd.DataFrame:

@@ -46,18 +46,44 @@ def binary_metrics(y: np.ndarray, scores: np.ndarray, threshold: float, beta: fl
     }
 
 
+# A numeric subgroup column with more distinct values than this is reported in quartile bins.
+MAX_SUBGROUP_LEVELS = 20
+
+
+def subgroup_labels(values) -> np.ndarray:
+    """Group label per row: the value itself, or its quartile bin for a continuous column."""
+    import pandas as pd
+
+    series = pd.Series(values)
+    numeric = pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
+        series.dtype
+    )
+    if not numeric or series.nunique() <= MAX_SUBGROUP_LEVELS:
+        return series.astype(object).where(series.notna(), "missing").astype(str).to_numpy()
+    edges = np.unique(np.nanquantile(series.to_numpy(dtype=float), [0, 0.25, 0.5, 0.75, 1]))
+    codes = np.clip(np.searchsorted(edges, series.to_numpy(dtype=float), side="right") - 1, 0, None)
+    codes = np.minimum(codes, len(edges) - 2)
+    names = [
+        f"{edges[i]:.4g} to {edges[i + 1]:.4g}" + (" (incl.)" if i == len(edges) - 2 else "")
+        for i in range(len(edges) - 1)
+    ]
+    labels = np.array([f"q{c + 1}: {names[c]}" for c in codes], dtype=object)
+    labels[series.isna().to_numpy()] = "missing"
+    return labels
+
+
 def subgroup_metrics(
     y: np.ndarray, scores: np.ndarray, groups: np.ndarray, threshold: float
 ) -> dict[str, dict]:
     """Confusion matrix, precision, recall and F1 per subgroup value."""
     y = np.asarray(y).astype(int)
     pred = (np.asarray(scores) >= threshold).astype(int)
-    groups = np.asarray(groups, dtype=object)
+    groups = np.asarray(groups, dtype=object).astype(str)
     out = {}
-    for value in sorted({str(g) for g in groups}):
-        mask = np.array([str(g) == value for g in groups])
+    for value in np.unique(groups):
+        mask = groups == value
         yt, yp = y[mask], pred[mask]
-        out[value] = {
+        out[str(value)] = {
             "n": int(mask.sum()),
             "positives": int(yt.sum()),
             "precision": float(precision_score(yt, yp, zero_division=0)),

@@ -674,13 +674,19 @@ def _md_code(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+def _md_text(text: str) -> str:
+    # Text from the data (column names, categories) must not become HTML in a Markdown viewer.
+    return html.escape(text.replace("\r", " ").replace("\n", " "), quote=False)
+
+
 def _md_inline(spans: Rich) -> str:
     out = []
     for s in spans:
-        text = s.text.replace("\r", " ").replace("\n", " ")
-        if s.style == "code":
-            out.append(_md_code(text))
-        elif s.style == "b" and text:
+        if s.style == "code":  # a code span shows its text literally
+            out.append(_md_code(s.text.replace("\r", " ").replace("\n", " ")))
+            continue
+        text = _md_text(s.text)
+        if s.style == "b" and text:
             out.append(f"**{text}**")
         elif s.style == "em" and text:
             out.append(f"_{text}_")
@@ -696,7 +702,7 @@ def _md_cell(text: str) -> str:
 
 def _md_block(block: Block) -> str:
     if isinstance(block, _Heading):
-        return f"{'#' * block.level} {block.text.replace(chr(10), ' ')}"
+        return f"{'#' * block.level} {_md_text(block.text)}"
     if isinstance(block, _Para):
         return _md_inline(block.content)
     if isinstance(block, _List):
@@ -728,7 +734,7 @@ def _md_block(block: Block) -> str:
 def render_markdown(report: dict) -> str:
     """Render the evaluation report as GitHub-flavoured Markdown."""
     title, blocks = _document(report)
-    parts = [f"# {title}"] + [_md_block(b) for b in blocks]
+    parts = [f"# {_md_text(title)}"] + [_md_block(b) for b in blocks]
     return "\n\n".join(parts) + "\n"
 
 

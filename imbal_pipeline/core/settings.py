@@ -143,9 +143,8 @@ def validate(s: Settings) -> None:
             raise SettingsError(f"column name {name!r} is reserved by imbal_pipeline; rename it")
     clash = {s.target, s.id_column, *s.subgroups} & set(s.drop)
     if clash:
-        raise SettingsError(
-            f"--drop {sorted(map(str, clash))[0]!r} is needed by the run; fix --drop"
-        )
+        name = sorted(map(str, clash))[0]
+        raise SettingsError(f"--drop names {name!r}, the target, id or a subgroup; fix --drop")
     if not 0 <= s.seed < 2**32:
         raise SettingsError(f"--seed must be a whole number from 0 to 4294967295, got {s.seed}")
     _validate_parsing(s)
@@ -157,8 +156,9 @@ def _validate_parsing(s: Settings) -> None:
     for flag, char in (("--sep", s.sep), ("--decimal", s.decimal), ("--thousands", s.thousands)):
         if char is not None and len(char) != 1:
             raise SettingsError(f"{flag} must be one character, got {char!r}")
-    if s.decimal == s.sep or s.thousands in (s.sep, s.decimal):
-        raise SettingsError("--sep, --decimal and --thousands must be three different characters")
+    # A thousands separator may equal --sep: such numbers are quoted ("1,234.5").
+    if s.decimal in (s.sep, s.thousands):
+        raise SettingsError("--decimal must differ from --sep and from --thousands")
     try:
         codecs.lookup(s.encoding)
     except LookupError:

@@ -1,0 +1,565 @@
+"""The bad-input catalogue: what a careless or hostile user can feed the pipeline, and the answer.
+
+Each case writes its inputs into a folder and names the settings a user would give. The data
+stages' science runs as the assets run it (`core.inputs`), without Dagster, so the catalogue
+costs seconds; `test_contracts.py` shows on whole graphs that an error stops everything
+downstream and a warning does not.
+"""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from imbal_pipeline.core import contracts, data, inputs, split, training
+from imbal_pipeline.core.settings import Settings, SettingsError
+from imbal_pipeline.core.synthetic import make_fraud_data
+
+SMALL = {"n_folds": 3, "n_estimators": 40, "num_leaves": 15}
+
+
+def _base(n=1500, rate=0.05, seed=1) -> pd.DataFrame:
+    return make_fraud_data(n, rate, seed=seed)
+
+
+def _write(frame: pd.DataFrame, path: Path, **kwargs) -> str:
+    frame.to_csv(path, index=False, **kwargs)
+    return str(path)
+
+
+def _separable(n=1200, positives=8, seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    y = np.zeros(n, dtype=int)
+    y[rng.choice(n, positives, replace=False)] = 1
+    return pd.DataFrame({"x": y * 6 + rng.normal(size=n), "z": rng.normal(size=n), "y": y})
+
+
+def run_data_stages(folder: Path, fit_fold: bool = False, **overrides) -> tuple[str, str]:
+    """("error", message) for the first error or blocking gate, else ("ok", the warnings)."""
+    contracts_dir = folder / "contracts"
+    try:
+        s = Settings(**{**SMALL, "contracts_dir": str(contracts_dir), **overrides})
+        raw, _ = inputs.load_raw(s)
+        found = inputs.raw_gates(raw, s, contracts_dir)
+        if not any(g.blocks for g in found):
+            marked, _, lost = inputs.split_raw(raw, s)
+            found += inputs.split_gates(marked, s, lost)
+        notes = []
+        if not any(g.blocks for g in found):
+            train = split.training_part(marked)
+            folds = split.make_folds(train, s.n_folds, s.seed)
+            if fit_fold:
+                schema = data.feature_schema(train, s)
+                bundle = training.build_fold_training_sets(train, folds, 0, schema, s)
+                notes = [json.dumps(a) for a in bundle["audits"].values()]
+    except (data.DataError, SettingsError, contracts.ContractError) as exc:
+        return "error", str(exc)
+    blocking = [g for g in found if g.blocks]
+    if blocking:
+        return "error", f"{blocking[0].name}: {blocking[0].message}"
+    return "ok", "\n".join([g.message for g in found if not g.passed] + notes)
+
+
+# --- the first catalogue ---------------------------------------------------------------------
+
+
+def _missing_file(d):
+    return {"data_path": str(d / "nope.csv")}
+
+
+def _empty_file(d):
+    (d / "empty.csv").write_text("")
+    return {"data_path": str(d / "empty.csv")}
+
+
+def _semicolon(d):
+    return {"data_path": _write(_base(), d / "semi.csv", sep=";")}
+
+
+def _unparseable(d):
+    (d / "ragged.csv").write_text("a,b,is_fraud\n1,2,0\n3,4,1,5,6\n")
+    return {"data_path": str(d / "ragged.csv")}
+
+
+def _no_target(d):
+    return {"data_path": _write(_base().drop(columns="is_fraud"), d / "x.csv")}
+
+
+def _one_class(d):
+    return {"data_path": _write(_base().assign(is_fraud=0), d / "x.csv")}
+
+
+def _three_classes(d):
+    frame = _base().assign(is_fraud=lambda f: np.where(f.index % 10 == 0, 2, f["is_fraud"]))
+    return {"data_path": _write(frame, d / "x.csv")}
+
+
+def _missing_labels(d):
+    frame = _base()
+    frame["is_fraud"] = frame["is_fraud"].astype(float).where(frame.index % 50 != 0)
+    return {"data_path": _write(frame, d / "x.csv")}
+
+
+def _fewer_positives_than_folds(d):
+    frame = _base(rate=0.05)
+    keep = (
+        frame[frame["is_fraud"] == 0].index.tolist()
+        + frame[frame["is_fraud"] == 1].index[:3].tolist()
+    )
+    return {"data_path": _write(frame.loc[sorted(keep)], d / "x.csv")}
+
+
+def _few_positives_for_neighbours(d):
+    return {
+        "data_path": _write(_separable(positives=9), d / "x.csv"),
+        "target": "y",
+        "holdout_fraction": 0.3,
+    }
+
+
+def _empty_column(d):
+    return {"data_path": _write(_base().assign(blank=np.nan), d / "x.csv")}
+
+
+def _constant_column(d):
+    return {"data_path": _write(_base().assign(same=7), d / "x.csv")}
+
+
+def _infinities(d):
+    frame = _base()
+    frame.loc[::100, "amount"] = np.inf
+    return {"data_path": _write(frame, d / "x.csv")}
+
+
+def _mixed_types(d):
+    frame = _base()
+    frame["amount"] = frame["amount"].astype(object)
+    frame.loc[::97, "amount"] = "unknown"
+    return {"data_path": _write(frame, d / "x.csv")}
+
+
+def _duplicate_columns(d):
+    text = _base().to_csv(index=False).splitlines()
+    text[0] = text[0].replace("hour", "amount")
+    (d / "x.csv").write_text("\n".join(text) + "\n")
+    return {"data_path": str(d / "x.csv")}
+
+
+def _non_unique_id(d):
+    frame = _base().assign(tx_id=lambda f: f.index // 2)
+    return {"data_path": _write(frame, d / "x.csv"), "id_column": "tx_id"}
+
+
+def _leaking_feature(d):
+    frame = _base().assign(chargeback_flag=lambda f: f["is_fraud"] * 3 + 1)
+    return {"data_path": _write(frame, d / "x.csv")}
+
+
+def _explicit_holdout(d, train: pd.DataFrame, test: pd.DataFrame, **extra):
+    return {
+        "data_path": _write(train, d / "train.csv"),
+        "test_data_path": _write(test, d / "test.csv"),
+        **extra,
+    }
+
+
+def _unseen_category(d):
+    frame = _base()
+    test = frame.iloc[1200:].copy()
+    test.loc[test.index[:20], "channel"] = "telephone"
+    return _explicit_holdout(d, frame.iloc[:1200], test)
+
+
+def _odd_column_names(d):
+    frame = _base().rename(columns={"amount": "montant payé €", "hour": "heure du jour"})
+    return {"data_path": _write(frame, d / "x.csv"), "categorical": ("merchant_category",)}
+
+
+def _holdout_columns_differ(d):
+    frame = _base()
+    return _explicit_holdout(d, frame.iloc[:1200], frame.iloc[1200:].drop(columns="hour"))
+
+
+# --- contracts are data, never code ----------------------------------------------------------
+
+EVIL = "@logging.os.system('touch PWNED') != 0"
+
+
+def _suite(*expectations) -> dict:
+    return {"name": "my_rules", "expectations": list(expectations)}
+
+
+def _not_null(column="amount", **kwargs) -> dict:
+    return {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": column, **kwargs}}
+
+
+def _contract(d, suite, name="suite.json"):
+    path = d / name
+    path.write_text(suite if isinstance(suite, str) else json.dumps(suite))
+    return {"data_path": _write(_base(), d / "x.csv"), "contract_path": str(path)}
+
+
+def _pandas_row_condition(d):
+    return _contract(d, _suite(_not_null(row_condition=EVIL, condition_parser="pandas")))
+
+
+def _python_row_condition(d):
+    return _contract(d, _suite(_not_null(row_condition=EVIL, condition_parser="python")))
+
+
+def _structured_row_condition(d):
+    condition = {
+        "type": "comparison",
+        "column": {"name": "amount"},
+        "operator": ">",
+        "parameter": 0,
+    }
+    return _contract(d, _suite(_not_null(row_condition=condition)))
+
+
+def _unknown_expectation(d):
+    suite = _suite({"type": "expect_colum_values_to_not_be_null", "kwargs": {"column": "amount"}})
+    return _contract(d, suite)
+
+
+def _empty_suite(d):
+    return _contract(d, _suite())
+
+
+def _misspelt_argument(d):
+    suite = _suite({"type": "expect_column_values_to_not_be_null", "kwargs": {"columnn": "amount"}})
+    return _contract(d, suite)
+
+
+def _contract_missing_column(d):
+    return _contract(d, _suite(_not_null("amout")))
+
+
+def _contract_not_json(d):
+    return _contract(d, "{'expectations': []")
+
+
+def _contract_not_a_suite(d):
+    return _contract(d, [_not_null()])
+
+
+def _contract_any_suffix(d):
+    return _contract(d, _suite(_not_null()), name="rules.txt")
+
+
+def _planted_contract(d):
+    data_path = _write(_base(), d / "x.csv")
+    name = contracts.derived_contract_name(data_path, "is_fraud")
+    (d / "contracts").mkdir()
+    planted = _suite(_not_null(row_condition=EVIL, condition_parser="pandas"))
+    (d / "contracts" / name).write_text(json.dumps(planted))
+    return {"data_path": data_path}
+
+
+def _target_named_like_a_path(d):
+    frame = _base().rename(columns={"is_fraud": "../../escaped"})
+    return {"data_path": _write(frame, d / "x.csv"), "target": "../../escaped"}
+
+
+# --- which class is positive -----------------------------------------------------------------
+
+
+def _majority_one(d):
+    return {"data_path": _write(_base().assign(is_fraud=lambda f: 1 - f["is_fraud"]), d / "x.csv")}
+
+
+def _majority_true(d):
+    frame = _base().assign(is_fraud=lambda f: f["is_fraud"] == 0)
+    return {"data_path": _write(frame, d / "x.csv")}
+
+
+def _fifty_fifty_labels(d):
+    frame = _base().assign(is_fraud=lambda f: np.where(f.index % 2 == 0, "spam", "ham"))
+    return {"data_path": _write(frame, d / "x.csv")}
+
+
+def _fifty_fifty_binary(d):
+    return {"data_path": _write(_base().assign(is_fraud=lambda f: f.index % 2), d / "x.csv")}
+
+
+def _majority_confirmed(d):
+    return {**_majority_one(d), "positive_label": "1"}
+
+
+def _holdout_without_the_positive_class(d):
+    frame = _base()
+    test = frame.iloc[1200:].assign(is_fraud="none")
+    return _explicit_holdout(d, frame.iloc[:1200], test)
+
+
+# --- numbers in disguise ---------------------------------------------------------------------
+
+
+def _decimal_commas(d):
+    return {"data_path": _write(_base().round(3), d / "x.csv", sep=";", decimal=","), "sep": ";"}
+
+
+def _decimal_commas_parsed(d):
+    return {**_decimal_commas(d), "decimal": ","}
+
+
+def _with_text(column: str, render) -> pd.DataFrame:
+    frame = _base()
+    frame[column] = frame[column].map(render)
+    return frame
+
+
+def _thousands(d):
+    return {"data_path": _write(_with_text("amount", lambda v: f"{v * 1000:,.2f}"), d / "x.csv")}
+
+
+def _thousands_parsed(d):
+    return {**_thousands(d), "thousands": ","}
+
+
+def _currency(d):
+    return {"data_path": _write(_with_text("amount", lambda v: f"${v:,.2f}"), d / "x.csv")}
+
+
+def _percent(d):
+    frame = _with_text("risk_score", lambda v: f"{v * 100:.1f}%")
+    return {"data_path": _write(frame, d / "x.csv")}
+
+
+def _dates(d):
+    days = pd.date_range("2024-01-01", periods=1500, freq="37min").strftime("%Y-%m-%d %H:%M")
+    return {"data_path": _write(_base().assign(created=days), d / "x.csv")}
+
+
+def _dates_dropped(d):
+    return {**_dates(d), "drop": ("created",)}
+
+
+def _holdout_text_in_numbers(d, every):
+    frame = _base()
+    test = frame.iloc[1200:].copy()
+    test["amount"] = test["amount"].astype(object)
+    test.loc[test.index[::every], "amount"] = "n.a."
+    return _explicit_holdout(d, frame.iloc[:1200], test)
+
+
+def _holdout_much_text(d):
+    return _holdout_text_in_numbers(d, 10)
+
+
+def _holdout_little_text(d):
+    return _holdout_text_in_numbers(d, 150)
+
+
+def _holdout_missing(d):
+    frame = _base()
+    test = frame.iloc[1200:].copy()
+    test.loc[test.index[::10], "amount"] = np.nan  # written as empty cells
+    return _explicit_holdout(d, frame.iloc[:1200], test)
+
+
+def _latin1(d):
+    frame = _base().assign(channel=lambda f: f["channel"].str.replace("o", "ö"))
+    return {"data_path": _write(frame, d / "x.csv", encoding="latin-1")}
+
+
+def _latin1_parsed(d):
+    return {**_latin1(d), "encoding": "latin-1"}
+
+
+def _nested(d, column):
+    frame = _base()
+    frame["extra"] = column(len(frame))
+    frame.to_parquet(d / "x.parquet")
+    return {"data_path": str(d / "x.parquet")}
+
+
+def _parquet_list(d):
+    return _nested(d, lambda n: [[i, i + 1] for i in range(n)])
+
+
+def _parquet_struct(d):
+    return _nested(d, lambda n: [{"a": i, "b": "x"} for i in range(n)])
+
+
+def _drop_unknown(d):
+    return {"data_path": _write(_base(), d / "x.csv"), "drop": ("nope",)}
+
+
+# --- settings refused before anything runs ---------------------------------------------------
+
+
+def _settings(**values):
+    return lambda d: {"data_path": _write(_base(), d / "x.csv"), **values}
+
+
+# --- reporting -------------------------------------------------------------------------------
+
+
+def _single_feature(d):
+    rng = np.random.default_rng(3)
+    y = (rng.random(2000) < 0.05).astype(int)
+    frame = pd.DataFrame({"x": rng.normal(size=2000) + 1.3 * y, "y": y})
+    return {"data_path": _write(frame, d / "x.csv"), "target": "y"}
+
+
+def _text_subgroup_of_ids(d):
+    frame = _base().assign(customer=lambda f: [f"c{i}" for i in range(len(f))])
+    return {"data_path": _write(frame, d / "x.csv"), "subgroups": ("customer",)}
+
+
+ERROR, WARN, OK, CLEAN = "error", "warn", "ok", "clean"
+
+# (case, inputs, expected text, outcome). ERROR: the first error names the problem and the
+# fix; WARN: the run goes on and a warning says it; OK: the run goes on; CLEAN: the run goes
+# on without any warning.
+CATALOGUE = [
+    ("missing file", _missing_file, "data file not found", ERROR),
+    ("empty file", _empty_file, "data file is empty", ERROR),
+    ("wrong delimiter", _semicolon, "pass --sep ';'", ERROR),
+    ("unparseable file", _unparseable, "cannot parse", ERROR),
+    ("target column missing", _no_target, "target column 'is_fraud' not in the data", ERROR),
+    ("target with one class", _one_class, "only one class", ERROR),
+    ("more than two classes", _three_classes, "multi-class is not yet supported", ERROR),
+    ("missing labels", _missing_labels, "missing labels", ERROR),
+    ("fewer positives than folds", _fewer_positives_than_folds, "lower --folds", ERROR),
+    (
+        "too few positives for neighbours",
+        _few_positives_for_neighbours,
+        "k_neighbors lowered",
+        WARN,
+    ),
+    ("column entirely null", _empty_column, "column 'blank' is entirely empty", ERROR),
+    ("constant column", _constant_column, "column 'same' is constant", WARN),
+    ("infinities", _infinities, "column 'amount' has 15 infinite values", ERROR),
+    ("mixed types", _mixed_types, "column 'amount' mixes numbers and text", ERROR),
+    ("duplicate column names", _duplicate_columns, "duplicate column name 'amount'", ERROR),
+    ("non-unique id column", _non_unique_id, "id column 'tx_id' has duplicate values", ERROR),
+    ("leaking feature", _leaking_feature, "feature 'chargeback_flag' alone separates", WARN),
+    ("unseen holdout category", _unseen_category, "categories never seen in training", WARN),
+    ("spaces and non-ASCII names", _odd_column_names, "", CLEAN),
+    ("holdout columns differ", _holdout_columns_differ, "columns differ", ERROR),
+    # contracts are data, never code
+    ("contract row condition, pandas", _pandas_row_condition, "sets 'row_condition'", ERROR),
+    ("contract row condition, python", _python_row_condition, "sets 'row_condition'", ERROR),
+    ("contract structured row condition", _structured_row_condition, "'row_condition'", ERROR),
+    (
+        "contract expectation type misspelt",
+        _unknown_expectation,
+        "did you mean 'expect_column_values_to_not_be_null'",
+        ERROR,
+    ),
+    ("contract with no expectations", _empty_suite, "has no expectations", ERROR),
+    ("contract argument misspelt", _misspelt_argument, "unknown argument 'columnn'", ERROR),
+    (
+        "contract names a missing column",
+        _contract_missing_column,
+        "names column 'amout', which is not in the data",
+        ERROR,
+    ),
+    ("contract not JSON", _contract_not_json, "is not valid JSON", ERROR),
+    ("contract not a suite", _contract_not_a_suite, "is not a GX suite", ERROR),
+    ("contract file not named .json", _contract_any_suffix, "", OK),
+    ("contract planted in the instance", _planted_contract, "sets 'row_condition'", ERROR),
+    ("target named like a path", _target_named_like_a_path, "", OK),
+    # which class is positive
+    ("majority class is 1", _majority_one, "the positive class '1' is the majority", ERROR),
+    ("majority class is True", _majority_true, "'True' is the majority", ERROR),
+    ("50:50 text labels", _fifty_fifty_labels, "are equally frequent", ERROR),
+    ("50:50 binary labels", _fifty_fifty_binary, "are equally frequent", ERROR),
+    ("majority confirmed with --positive-label", _majority_confirmed, "", OK),
+    (
+        "holdout file without the positive class",
+        _holdout_without_the_positive_class,
+        "its target has no '1' rows",
+        ERROR,
+    ),
+    # numbers in disguise
+    ("decimal commas", _decimal_commas, "pass --decimal ','", ERROR),
+    ("decimal commas with --decimal", _decimal_commas_parsed, "", OK),
+    ("thousands separators", _thousands, "pass --thousands ','", ERROR),
+    ("thousands separators with --thousands", _thousands_parsed, "", OK),
+    ("currency signs", _currency, "holds amounts with a currency sign", ERROR),
+    ("percent signs", _percent, "column 'risk_score' holds percentages", ERROR),
+    ("dates", _dates, "column 'created' holds dates or times", ERROR),
+    ("dates left out with --drop", _dates_dropped, "", OK),
+    ("holdout with 10% text in a number column", _holdout_much_text, "(10.0%)", ERROR),
+    ("holdout with a little text", _holdout_little_text, "are not numbers", WARN),
+    (
+        "holdout with far more missing values",
+        _holdout_missing,
+        "holdout column 'amount' is 10.0% missing against 0.0% in training",
+        WARN,
+    ),
+    ("latin-1 file", _latin1, "pass --encoding", ERROR),
+    ("latin-1 file with --encoding", _latin1_parsed, "", OK),
+    ("Parquet list column", _parquet_list, "column 'extra' in x.parquet holds lists", ERROR),
+    ("Parquet struct column", _parquet_struct, "holds lists or structs", ERROR),
+    ("--drop names a missing column", _drop_unknown, "--drop column 'nope' is not in", ERROR),
+    # settings refused before anything runs
+    ("negative seed", _settings(seed=-1), "--seed must be a whole number", ERROR),
+    ("two-character separator", _settings(sep="ab"), "--sep must be one character", ERROR),
+    ("decimal mark equal to separator", _settings(decimal=","), "--decimal must differ", ERROR),
+    ("unknown encoding", _settings(encoding="utf-9"), "unknown --encoding 'utf-9'", ERROR),
+    ("--max-negatives 1", _settings(max_negatives=1), "or at least 100", ERROR),
+    ("--drop the target", _settings(drop=("is_fraud",)), "--drop names 'is_fraud'", ERROR),
+    # reporting
+    ("a single feature", _single_feature, "", CLEAN),
+    ("text subgroup with a value per row", _text_subgroup_of_ids, "1,500 distinct values", ERROR),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "make", "message", "outcome"), CATALOGUE, ids=[c[0] for c in CATALOGUE]
+)
+def test_bad_input_catalogue(tmp_path, monkeypatch, case, make, message, outcome):
+    monkeypatch.chdir(tmp_path)  # where an injected `touch PWNED` would land
+    overrides = make(tmp_path)
+    verdict, text = run_data_stages(tmp_path, fit_fold=outcome == WARN, **overrides)
+    assert not (tmp_path / "PWNED").exists(), "a contract ran code"
+    if outcome == ERROR:
+        assert verdict == ERROR, text
+        assert message in text, text
+        assert "\n" not in text and "Traceback" not in text
+    elif outcome == WARN:
+        assert verdict == OK, text
+        assert message in text, text
+    elif outcome == OK:
+        assert verdict == OK, text
+    else:
+        assert (verdict, text) == (OK, ""), text
+
+
+def test_catalogue_has_grown_to_sixty_cases():
+    assert len(CATALOGUE) >= 60
+    assert len({c[0] for c in CATALOGUE}) == len(CATALOGUE)
+
+
+def test_a_derived_contract_stays_inside_its_folder_whatever_the_target(tmp_path):
+    overrides = _target_named_like_a_path(tmp_path)
+    assert run_data_stages(tmp_path, **overrides) == (OK, "")
+    saved = [p for p in tmp_path.rglob("*.json")]
+    assert len(saved) == 1 and saved[0].parent == tmp_path / "contracts"
+
+
+def test_a_confirmed_majority_class_is_modelled_as_positive(tmp_path):
+    s = Settings(**{**SMALL, **_majority_confirmed(tmp_path)})
+    raw, _ = inputs.load_raw(s)
+    assert raw["__label"].mean() > 0.9
+    assert split.imbalance_profile(raw, s)["positive_label"] == "1"
+
+
+def test_parsed_decimal_commas_read_the_same_numbers(tmp_path):
+    plain = Settings(**{**SMALL, "data_path": _write(_base().round(3), tmp_path / "plain.csv")})
+    comma = Settings(**{**SMALL, **_decimal_commas_parsed(tmp_path)})
+    a, b = (inputs.load_raw(s)[0] for s in (plain, comma))
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_settings_are_refused_at_construction(tmp_path):
+    base = Settings(**SMALL)
+    with pytest.raises(SettingsError, match="--seed"):
+        dataclasses.replace(base, seed=2**32)
