@@ -404,3 +404,24 @@ def test_a_missing_subgroup_column_is_a_clear_error():
     settings = Settings(target="target", data_path="x.csv", subgroups=("regoin",))
     with pytest.raises(data.DataError, match="subgroup column 'regoin' not in the data; fix"):
         data.feature_schema(frame, settings)
+
+
+# --- subgroups ---------------------------------------------------------------------------------
+
+
+def test_a_continuous_subgroup_is_reported_in_quartiles_and_a_categorical_one_as_is():
+    from imbal_pipeline.core.metrics import subgroup_labels, subgroup_metrics
+
+    rng = np.random.default_rng(0)
+    amount = pd.Series(rng.exponential(100, 1000))
+    amount[:10] = np.nan
+    labels = subgroup_labels(amount)
+    groups = sorted(set(labels))
+    assert len(groups) == 5 and groups[0] == "missing"
+    assert [g[:3] for g in groups[1:]] == ["q1:", "q2:", "q3:", "q4:"]
+    counts = pd.Series(labels).value_counts()
+    assert counts.drop("missing").between(240, 255).all()
+    region = pd.Series(["north", "south", None] * 10)
+    assert sorted(set(subgroup_labels(region))) == ["missing", "north", "south"]
+    table = subgroup_metrics(np.zeros(30), np.zeros(30), subgroup_labels(region), 0.5)
+    assert sum(row["n"] for row in table.values()) == 30

@@ -314,6 +314,22 @@ def test_html_escapes_user_strings(rep):
     assert "&quot; onerror=&quot;" in out
 
 
+def test_markdown_shows_text_from_the_data_as_text(rep):
+    rep["dataset"]["source"] = XSS
+    rep["subgroups"][XSS] = rep["subgroups"].pop("region")
+    rep["subgroups"][XSS]["<img src=x onerror=alert(1)>"] = rep["subgroups"][XSS].pop("north")
+    rep["notes"] = [XSS]
+    out = report.render_markdown(rep)
+    assert "<script>" not in out and "<img" not in out
+    assert "&lt;script&gt;" in out and "&lt;img src=x" in out
+
+
+def test_the_positive_class_is_stated_in_both_formats(rep):
+    rep["dataset"].update(target="churned", positive_label="yes")
+    for text in (report.render_markdown(rep), report.render_html(rep)):
+        assert "Positive class: " in text and "churned = yes" in text
+
+
 # --------------------------------------------------------------------- missing values
 
 

@@ -13,7 +13,15 @@ from imbal_pipeline.core.evaluation import load_model
 from imbal_pipeline.core.preprocess import Preprocessor
 from imbal_pipeline.core.settings import LABEL, SPLIT
 from imbal_pipeline.core.split import HOLDOUT
-from imbal_pipeline.storage import AssetStore, content_hash, read_bundle, write_bundle
+from imbal_pipeline.storage import (
+    MANIFEST,
+    AssetStore,
+    CorruptValueError,
+    StoreNameError,
+    content_hash,
+    read_bundle,
+    write_bundle,
+)
 
 
 def _booster():
@@ -157,3 +165,161 @@ def test_inputs_are_pinned_to_recorded_versions_not_the_newest_file(tmp_path):
         )
         split = second.asset_value("holdout_split")
     assert len(split) == len(recorded) == len(make_fraud_data(3000, 0.04, 0))
+
+
+# --- a store that verifies what it serves ----------------------------------------------------
+
+
+def _stored_model(tmp_path):
+    booster, X = _booster()
+    value = {"model": booster, "threshold": 0.3}
+    version = content_hash(value)
+    store = AssetStore(tmp_path)
+    path = store.write("final_model", value, version, "passed", "run-1")
+    store.remember("final_model", "recipe-1", version)
+    return store, version, path / "model.txt", X
+
+
+def _same_length_edit(path: Path) -> None:
+    text = path.read_text()
+    at = text.index("leaf_value=") + len("leaf_value=")
+    digit = "1" if text[at] != "1" else "2"
+    path.write_text(text[:at] + digit + text[at + 1 :])
+    assert len(path.read_text()) == len(text)
+
+
+def test_a_same_length_edit_of_a_stored_model_is_refused_and_never_served(tmp_path):
+    store, version, model_txt, _ = _stored_model(tmp_path)
+    _same_length_edit(model_txt)
+    with pytest.raises(CorruptValueError) as caught:
+        store.load("final_model", version)
+    message = str(caught.value)
+    assert f"stored final_model version {version} is damaged" in message
+    assert "model.txt does not match" in message and "\n" not in message
+    assert store.recall("final_model", "recipe-1") is None  # the cache rebuilds instead
+
+
+def test_a_truncated_model_is_refused_before_lightgbm_reads_it(tmp_path):
+    store, version, model_txt, _ = _stored_model(tmp_path)
+    model_txt.write_text(model_txt.read_text()[:200])  # LightGBM would abort the process
+    with pytest.raises(CorruptValueError, match="model.txt does not match"):
+        store.load("final_model", version)
+
+
+def test_rebuilding_a_damaged_version_replaces_it(tmp_path):
+    store, version, model_txt, X = _stored_model(tmp_path)
+    _same_length_edit(model_txt)
+    fresh, _ = _booster()
+    store.write("final_model", {"model": fresh, "threshold": 0.3}, version, "passed", "run-2")
+    back = store.load("final_model", version)
+    np.testing.assert_array_equal(back["model"].predict(X), fresh.predict(X))
+    aside = [p.name for p in model_txt.parent.parent.iterdir() if p.name.startswith(".corrupt")]
+    assert len(aside) == 1  # kept aside for inspection, never served
+
+
+def test_an_edited_manifest_value_is_caught_by_the_content_hash(tmp_path):
+    store, version, model_txt, _ = _stored_model(tmp_path)
+    manifest = model_txt.parent / MANIFEST
+    manifest.write_text(manifest.read_text().replace('"threshold": 0.3', '"threshold": 0.9'))
+    with pytest.raises(CorruptValueError, match="its content hashes to"):
+        store.load("final_model", version)
+
+
+def test_an_unreadable_manifest_or_table_is_one_line(tmp_path):
+    store = AssetStore(tmp_path)
+    frame = pd.DataFrame({"a": [1.0, 2.0]})
+    version = content_hash(frame)
+    path = store.write("raw_data", frame, version, "passed", "run-1")
+    (path / "value.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(CorruptValueError, match="value.parquet does not match"):
+        store.load("raw_data", version)
+    (path / MANIFEST).write_text("{ not json")
+    with pytest.raises(CorruptValueError, match="its manifest is unreadable"):
+        store.load("raw_data", version)
+
+
+@pytest.mark.parametrize(
+    ("asset", "version"),
+    [("../../etc", None), ("raw_data", "../../../etc/passwd"), ("/abs", None), ("a/../b", None)],
+)
+def test_names_and_versions_never_leave_the_store(tmp_path, asset, version):
+    with pytest.raises(StoreNameError):
+        AssetStore(tmp_path / "store").load(asset, version)
+
+
+# --- the report folder is published whole ----------------------------------------------------
+
+
+@pytest.fixture
+def publishable(small_run):
+    from imbal_pipeline.core import threshold
+    from imbal_pipeline.core.settings import Settings
+
+    report = value(small_run, "evaluation_report")
+    rng = np.random.default_rng(0)
+    y = (rng.random(400) < 0.1).astype(int)
+    scores = np.clip(0.3 * y + rng.random(400) * 0.7, 0, 1)
+    arrays = {"y": y, "scores": scores, "baseline_scores": scores[::-1].copy()}
+    curve = threshold.threshold_curve(y, scores, Settings())
+    return report, arrays, curve, value(small_run, "final_model")
+
+
+def test_a_publish_replaces_the_whole_folder(tmp_path, publishable):
+    from imbal_pipeline.core.evaluation import OUTPUT_MARKER, publish
+
+    report, arrays, curve, final = publishable
+    out = tmp_path / "out"
+    publish({**report, "run_id": "first"}, arrays, curve, out, model=final)
+    names = {p.name for p in out.iterdir()}
+    assert {"report.json", "model.txt", "model.json", OUTPUT_MARKER} <= names
+    publish({**report, "run_id": "second"}, arrays, curve, out, model=None)
+    names = {p.name for p in out.iterdir()}
+    assert "model.txt" not in names and "model.json" not in names  # the gate failed this time
+    assert json.loads((out / "report.json").read_text())["run_id"] == "second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging or old folder left
+
+
+def test_a_full_disk_during_export_leaves_the_previous_run_whole(
+    tmp_path, publishable, monkeypatch
+):
+    import errno
+
+    from imbal_pipeline.core import evaluation
+
+    report, arrays, curve, final = publishable
+    out = tmp_path / "out"
+    evaluation.publish({**report, "run_id": "first"}, arrays, curve, out, model=final)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def full_disk(model, folder, run_id=None):
+        (Path(folder) / "model.txt").write_text(model["model"].model_to_string()[:1000])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(evaluation, "export_model", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        evaluation.publish({**report, "run_id": "second"}, arrays, curve, out, model=final)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    booster, meta = load_model(out)
+    assert meta["run_id"] == "first" and booster.num_trees() > 0
+
+
+def test_a_folder_of_other_files_is_never_replaced(tmp_path, publishable):
+    from imbal_pipeline.core.evaluation import OutputError, publish
+
+    report, arrays, curve, final = publishable
+    (tmp_path / "thesis.tex").write_text("years of work")
+    with pytest.raises(OutputError, match="holds files no imbal-pipeline run wrote"):
+        publish(report, arrays, curve, tmp_path, model=final)
+    assert (tmp_path / "thesis.tex").read_text() == "years of work"
+
+
+def test_a_damaged_exported_model_is_refused_on_load(tmp_path, publishable):
+    from imbal_pipeline.core.evaluation import OutputError, publish
+
+    report, arrays, curve, final = publishable
+    publish(report, arrays, curve, tmp_path / "out", model=final)
+    model_txt = tmp_path / "out" / "model.txt"
+    model_txt.write_text(model_txt.read_text()[:-10])
+    with pytest.raises(OutputError, match="does not match the digest in model.json"):
+        load_model(tmp_path / "out")
