@@ -4,7 +4,9 @@ import argparse
 import json
 import os
 import re
+import socket
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Every stage is a Dagster asset in the instance at $DAGSTER_HOME "
             f"(default ./{DEFAULT_HOME})."
         ),
+    )
+    parser.add_argument(
+        "--traceback", action="store_true", help="show the full traceback of an unexpected error"
     )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
@@ -218,15 +223,73 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     )
 
 
+class HomeError(OSError):
+    """A DAGSTER_HOME this process cannot use."""
+
+
 def ensure_home() -> Path:
     """Use $DAGSTER_HOME, or create a local SQLite instance with telemetry off."""
     home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_HOME).resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        config = home / "dagster.yaml"
+        if not config.exists():
+            config.write_text(DAGSTER_YAML)
+        # The instance's SQLite files and the asset store are written here.
+        tempfile.TemporaryFile(dir=home).close()
+    except OSError as exc:
+        raise HomeError(
+            f"cannot use {home} as the Dagster home ({exc.strerror or exc}); "
+            "point DAGSTER_HOME at a writable folder"
+        ) from exc
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+# Tags naming the process that orchestrates a CLI run, so a later command can tell that a run
+# left STARTED was orphaned by a killed process.
+HOST_TAG, PID_TAG = "imbal/host", "imbal/pid"
+
+
+def orchestrator_tags() -> dict[str, str]:
+    """This process as the orchestrator of the run it is about to start."""
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_orphaned_runs(instance, runs) -> list[str]:
+    """Mark runs whose orchestrating process on this machine is gone as failed.
+
+    A CLI killed with SIGKILL cannot say so itself; its run would stay STARTED forever and
+    could not be rerun. Returns the ids marked.
+    """
+    import dagster as dg
+
+    marked = []
+    for run in runs:
+        tags = run.tags or {}
+        if run.status not in (dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING):
+            continue
+        if tags.get(HOST_TAG) != socket.gethostname() or not tags.get(PID_TAG, "").isdigit():
+            continue
+        if _alive(int(tags[PID_TAG])):
+            continue
+        instance.report_run_failed(
+            run,
+            message=f"the process that ran it (pid {tags[PID_TAG]}) ended before the run did "
+            "(killed?); its steps were stopped with it",
+        )
+        marked.append(run.run_id)
+    return marked
 
 
 def run_config(settings: Settings, verbose: bool) -> dict:
@@ -236,6 +299,21 @@ def run_config(settings: Settings, verbose: bool) -> dict:
         "resources": {"pipeline": {"config": values}},
         "loggers": {"console": {"config": {"log_level": "INFO" if verbose else "WARNING"}}},
     }
+
+
+# Our own errors, whose messages say what happened and the fix; any other error keeps its
+# class name in the one line, because "No space left on device" alone hides that it is OSError.
+KNOWN_ERRORS = frozenset(
+    {
+        "DataError",
+        "SettingsError",
+        "ContractError",
+        "FailedGateError",
+        "CorruptValueError",
+        "OutputError",
+        "Failure",
+    }
+)
 
 
 def failure_reason(result) -> str:
@@ -251,12 +329,22 @@ def failure_reason(result) -> str:
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
-            # User-caused errors are raised inside the step; the cause holds our own message.
-            while error.cause is not None and error.cls_name.startswith("DagsterExecution"):
+            retried = error.cls_name == "RetryRequested"
+            # User-caused errors are raised inside the step, wrapped by Dagster (and by a
+            # retry request when the error was transient); the innermost holds the cause.
+            while error.cause is not None and (
+                error.cls_name.startswith("DagsterExecution") or error.cls_name == "RetryRequested"
+            ):
                 error = error.cause
             message = error.message.strip().splitlines()[0]
             # Drop the exception's (possibly dotted) class name in front of our own message.
             message = re.sub(rf"^[\w.]*{re.escape(error.cls_name)}: ", "", message)
+            if error.cls_name not in KNOWN_ERRORS:
+                message = f"{error.cls_name}: {message}"
+            if retried:
+                from imbal_pipeline.assets.common import MAX_RETRIES
+
+                message = f"{message} (after {MAX_RETRIES + 1} attempts)"
             return f"step {event.step_key} failed: {message}"
     return "the run failed; see the Dagster UI for the step log"
 
@@ -302,10 +390,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from imbal_pipeline.definitions import imbal_job
 
     instance = dg.DagsterInstance.get()
+    fail_orphaned_runs(instance, instance.get_runs(limit=50))
     result = dg.execute_job(
         dg.reconstructable(imbal_job),
         instance=instance,
         run_config=run_config(settings, args.verbose),
+        tags=orchestrator_tags(),
     )
     if not result.success:
         return _error(f"{failure_reason(result)} (run {result.run_id})", 1)
@@ -421,6 +511,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     store = AssetStore(storage_dir())
     try:
+        if args.version is not None:
+            store.version_folder(args.asset, args.version)
         latest = store.latest(args.asset)
         if latest is None:
             return _error(
@@ -454,14 +546,22 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         return _error(
             f"no run {args.run_id} in {home}; copy the id from `imbal-pipeline run` or the UI", 2
         )
+    if fail_orphaned_runs(instance, [parent]):
+        parent = instance.get_run_by_id(args.run_id)
+        print(f"run {args.run_id} was left running by a killed process; marked it failed")
+    status = parent.status
+    if status == dg.DagsterRunStatus.SUCCESS:
+        return _error(
+            f"run {args.run_id} succeeded, so there is nothing to rerun; "
+            "start a new one with `imbal-pipeline run`",
+            2,
+        )
+    if status not in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+        return _error(f"run {args.run_id} is {status.value.lower()}; rerun it once it has ended", 2)
     folds = parent.run_config.get("resources", {}).get("pipeline", {}).get("config", {})
     os.environ["IMBAL_PIPELINE_FOLDS"] = str(folds.get("n_folds", 5))
     from imbal_pipeline.definitions import imbal_job
 
-    try:
-        options = dg.ReexecutionOptions.from_failure(args.run_id, instance)
-    except dg.DagsterInvariantViolationError as exc:
-        return _error(f"cannot rerun {args.run_id}: {exc}", 2)
     run_config = dict(parent.run_config)
     run_config["loggers"] = {
         "console": {"config": {"log_level": "INFO" if args.verbose else "WARNING"}}
@@ -470,7 +570,8 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         dg.reconstructable(imbal_job),
         instance=instance,
         run_config=run_config,
-        reexecution_options=options,
+        tags=orchestrator_tags(),
+        reexecution_options=dg.ReexecutionOptions.from_failure(args.run_id, instance),
     )
     steps = sorted(e.step_key for e in result.all_events if e.is_step_success)
     if not result.success:
@@ -479,6 +580,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         f"rerun {result.run_id} of {args.run_id}: reran {len(steps)} steps "
         f"({', '.join(steps)}); the rest was loaded from storage"
     )
+    print_summary(instance, result.run_id, home)
     return 0
 
 
@@ -505,7 +607,17 @@ def main(argv: list[str] | None = None) -> int:
         "show": cmd_show,
         "ui": cmd_ui,
     }
-    return commands[args.command](args)
+    try:
+        return commands[args.command](args)
+    except HomeError as exc:
+        return _error(str(exc), 2)
+    except KeyboardInterrupt:
+        return _error("interrupted; `imbal-pipeline rerun RUN_ID` picks up a stopped run", 130)
+    except Exception as exc:  # noqa: BLE001 - every failure ends in one line, not a traceback
+        if args.traceback:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return _error(f"{type(exc).__name__}: {first} (add --traceback for the details)", 1)
 
 
 if __name__ == "__main__":

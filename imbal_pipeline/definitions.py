@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from imbal_pipeline import lifeline
 from imbal_pipeline.assets import data, decision, diagnostics, evaluation, folds, training
 from imbal_pipeline.automation import build_automation
 from imbal_pipeline.core.settings import max_concurrent_steps
@@ -13,6 +14,7 @@ from imbal_pipeline.resources import PipelineConfig, configured_folds, configure
 from imbal_pipeline.storage import BundleIOManager
 
 JOB_NAME = "imbal_pipeline"
+lifeline.install()  # here too in the forkserver, which preloads this module
 
 
 def storage_dir() -> str:

@@ -191,7 +191,8 @@ class AssetStore:
             )
         return self.base.joinpath(*asset.split("/"))
 
-    def _version_path(self, asset: str, version: str) -> Path:
+    def version_folder(self, asset: str, version: str) -> Path:
+        """Where one version lives; a version that is not one is refused, never resolved."""
         if not VERSION.fullmatch(version):
             raise StoreNameError(
                 f"{version!r} is not a data version (16 hex digits, as `versions` prints them)"
@@ -201,7 +202,7 @@ class AssetStore:
     def write(self, asset: str, value, version: str, gate: str, run_id: str | None) -> Path:
         """Store a version (if new), then point `latest` at it and append to the history."""
         folder = self.folder(asset)
-        path = self._version_path(asset, version)
+        path = self.version_folder(asset, version)
         write_bundle(path, value, gate=gate)
         record = {
             "version": version,
@@ -230,7 +231,7 @@ class AssetStore:
         if not path.is_file():
             return None
         version = json.loads(path.read_text())["version"]
-        if not (self._version_path(asset, version) / MANIFEST).is_file():
+        if not (self.version_folder(asset, version) / MANIFEST).is_file():
             return None
         try:
             return self.load(asset, version)
@@ -264,7 +265,7 @@ class AssetStore:
             if latest is None:
                 raise FileNotFoundError(f"no stored value for asset {asset}; materialize it first")
             version = latest["version"]
-        path = self._version_path(asset, version)
+        path = self.version_folder(asset, version)
         if not (path / MANIFEST).is_file():
             known = ", ".join(r["version"] for r in self.history(asset)[-5:]) or "none"
             raise FileNotFoundError(f"asset {asset} has no version {version} (recent: {known})")
@@ -285,6 +286,40 @@ class AssetStore:
             f"stored {asset} version {version} is damaged ({why}); it is never served: "
             f"rematerialize {asset} (imbal-pipeline run) to store it afresh"
         )
+
+
+DATA_VERSION_TAG = "dagster/data_version"  # where Dagster keeps an event's data version
+
+
+def run_lineage(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """The run and the runs it re-executes, newest first: whose outputs a rerun reads."""
+    chain = []
+    while run_id is not None and run_id not in chain:
+        chain.append(run_id)
+        run = instance.get_run_by_id(run_id)
+        run_id = run.parent_run_id if run is not None else None
+    return chain
+
+
+def pinned_record(instance: dg.DagsterInstance, run_id: str, key: dg.AssetKey):
+    """The event (materialization, or observation of a source) this run reads for `key`.
+
+    The one this run made, else the one the run it re-executes made, else the latest in the
+    instance (a lone asset materialized on its own). Never simply the newest: another run
+    going on at the same time may have just recorded its own.
+    """
+    kinds = (dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.ASSET_OBSERVATION)
+    for run in run_lineage(instance, run_id):
+        for kind in kinds:
+            records = instance.get_records_for_run(run_id=run, of_type=kind).records
+            found = [r for r in records if r.asset_key == key]
+            if found:
+                return found[-1]
+    for fetch in (instance.fetch_materializations, instance.fetch_observations):
+        records = fetch(key, limit=1).records
+        if records:
+            return records[0]
+    return None
 
 
 class BundleIOManager(dg.ConfigurableIOManager):
@@ -308,32 +343,18 @@ class BundleIOManager(dg.ConfigurableIOManager):
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
 
     def _pinned(self, context: dg.InputContext) -> tuple[str | None, str | None]:
-        """The upstream version this run should read, and that materialization's gate.
-
-        Pinned through Dagster's event log: the upstream's materialization in this run, or,
-        when this run did not make one (a rerun, a lone asset), the latest one recorded.
-        Never the store's newest file, which a concurrent run may have just written.
-        """
+        """The upstream version this run should read, and that materialization's gate."""
         try:
             instance, run_id = context.instance, context.step_context.run_id
         except Exception:  # noqa: BLE001 - a context built without an instance or a run
             return None, None
-        key = context.asset_key
-        event = None
-        records = instance.get_records_for_run(
-            run_id=run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
-        ).records
-        for record in records:
-            if record.asset_key == key:
-                event = record.event_log_entry
-        if event is None:
-            event = instance.get_latest_materialization_event(key)
-        if event is None or event.asset_materialization is None:
+        record = pinned_record(instance, run_id, context.asset_key)
+        if record is None or record.event_log_entry.asset_materialization is None:
             return None, None
-        materialization = event.asset_materialization
+        materialization = record.event_log_entry.asset_materialization
         gate = materialization.metadata.get(GATE_KEY)
         return (
-            (materialization.tags or {}).get("dagster/data_version"),
+            (materialization.tags or {}).get(DATA_VERSION_TAG),
             getattr(gate, "value", gate),
         )
 

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -227,11 +228,14 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
         [*args, "--out", str(tmp_path / "a")],
         tmp_path / "home",
         tmp_path,
-        IMBAL_PIPELINE_FAULT_FOLD="1",
+        IMBAL_TEST_FAULT_FOLD="1",
+        PYTHONPATH=str(Path(__file__).parent / "faults"),
     )
     assert failed.returncode == 1
     last = failed.stderr.strip().splitlines()[-1]
-    assert "step fold_1_models failed: injected fault in fold 1" in last
+    # A deterministic error is not retried, and the line names it.
+    assert "step fold_1_models failed: ValueError: injected fault in fold 1 (tests only)" in last
+    assert "attempts" not in last
     run_id = last.rsplit("(run ", 1)[1].rstrip(")")
     rerun = _run(["rerun", run_id], tmp_path / "home", tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
@@ -262,3 +266,127 @@ def test_default_instance_is_a_local_sqlite_home_with_telemetry_off(tmp_path, mo
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "SqliteRunStorage"
         assert instance.root_directory == str(home)
+
+
+def _main(args, capsys, monkeypatch, home) -> tuple[int, str]:
+    """The CLI in this process: exit status and the last line of stderr."""
+    from imbal_pipeline.cli import main
+
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    status = main(args)
+    lines = capsys.readouterr().err.strip().splitlines()
+    return status, lines[-1] if lines else ""
+
+
+EVIL_SUITE = {
+    "name": "evil",
+    "expectations": [
+        {
+            "type": "expect_column_values_to_not_be_null",
+            "kwargs": {
+                "column": "amount",
+                "row_condition": "@logging.os.system('touch PWNED') != 0",
+                "condition_parser": "pandas",
+            },
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--seed", "-1"], "--seed must be a whole number from 0 to 4294967295"),
+        (["run", "--sep", "ab"], "--sep must be one character, got 'ab'"),
+        (["run", "--encoding", "utf-9"], "unknown --encoding 'utf-9'"),
+        (["run", "--decimal", ","], "--decimal must differ from --sep"),
+        (["run", "--contract", "evil.txt"], "sets 'row_condition'"),
+        (["run", "--out", "."], "holds files no imbal-pipeline run wrote"),
+        (["show", "../../etc"], "'../../etc' is not an asset name"),
+        (["show", "final_model", "--version", "../../x"], "'../../x' is not a data version"),
+        (["versions", "../x"], "'../x' is not an asset name"),
+    ],
+)
+def test_refused_before_anything_runs_with_exit_2(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "evil.txt").write_text(json.dumps(EVIL_SUITE))
+    (tmp_path / "notes.txt").write_text("someone's notes")
+    status, last = _main(args, capsys, monkeypatch, tmp_path / "home")
+    assert status == 2, last
+    assert last.startswith("imbal-pipeline: error: ") and message in last, last
+    assert not (tmp_path / "PWNED").exists()
+    assert (tmp_path / "notes.txt").read_text() == "someone's notes"
+
+
+def test_an_unusable_dagster_home_is_one_line(tmp_path, capsys, monkeypatch):
+    (tmp_path / "file").write_text("")
+    status, last = _main(["versions", "final_model"], capsys, monkeypatch, tmp_path / "file" / "h")
+    assert status == 2
+    assert "as the Dagster home" in last and "point DAGSTER_HOME at a writable folder" in last
+
+
+def test_an_unexpected_error_is_one_line_unless_asked_for_the_traceback(
+    tmp_path, capsys, monkeypatch
+):
+    from imbal_pipeline import cli
+
+    def broken(args):
+        raise RuntimeError("sqlite3.OperationalError: attempt to write a readonly database\n...")
+
+    monkeypatch.setattr(cli, "cmd_show", broken)
+    status, last = _main(["show", "raw_data"], capsys, monkeypatch, tmp_path / "home")
+    assert status == 1
+    assert last == (
+        "imbal-pipeline: error: RuntimeError: sqlite3.OperationalError: attempt to write a "
+        "readonly database (add --traceback for the details)"
+    )
+    with pytest.raises(RuntimeError):
+        cli.main(["--traceback", "show", "raw_data"])
+
+
+def test_show_on_a_damaged_store_is_one_line(tmp_path, capsys, monkeypatch):
+    from imbal_pipeline.storage import AssetStore, content_hash
+
+    frame = pd.DataFrame({"a": [1.0]})
+    version = content_hash(frame)
+    path = AssetStore(tmp_path / "home" / "storage").write("raw_data", frame, version, "ok", "r")
+    (path / "value.parquet").write_bytes(b"garbage")
+    status, last = _main(["show", "raw_data"], capsys, monkeypatch, tmp_path / "home")
+    assert status == 1
+    assert f"stored raw_data version {version} is damaged" in last
+    (path.parent.parent / "latest.json").write_text("{")
+    status, last = _main(["show", "raw_data"], capsys, monkeypatch, tmp_path / "home")
+    assert status == 1 and "is unreadable" in last
+
+
+def test_the_summary_is_the_runs_own_whatever_another_run_left_in_out(
+    tmp_path, capsys, monkeypatch
+):
+    from conftest import SMALL
+
+    from imbal_pipeline.cli import print_summary
+    from imbal_pipeline.definitions import build_definitions
+    from imbal_pipeline.resources import PipelineConfig
+    from imbal_pipeline.storage import BundleIOManager
+
+    home, out = tmp_path / "home", tmp_path / "out"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            list(build_definitions(3).assets),
+            instance=instance,
+            resources={
+                "pipeline": PipelineConfig(**SMALL, output_dir=str(out)),
+                "io_manager": BundleIOManager(base_dir=str(home / "storage")),
+            },
+        )
+        report = json.loads((out / "report.json").read_text())
+        other = {**report, "selected_strategy": "smoteenn", "holdout": {**report["holdout"]}}
+        other["holdout"]["pr_auc"] = 0.123456
+        (out / "report.json").write_text(json.dumps(other))  # another run, same --out
+        print_summary(instance, result.run_id, home)
+    printed = capsys.readouterr().out
+    assert f"strategy {report['selected_strategy']}," in printed
+    assert f"holdout PR-AUC {report['holdout']['pr_auc']:.3f}" in printed
+    assert "0.123" not in printed and "smoteenn" not in printed
+    assert "positive class: is_fraud = 1 (" in printed

@@ -6,6 +6,7 @@ two runs at once in one instance and one store neither corrupt nor mix each othe
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,12 +15,16 @@ from pathlib import Path
 
 from conftest import CLI, data_versions
 
-from imbal_pipeline.storage import MANIFEST, AssetStore
+from imbal_pipeline.storage import ASSET_NAME, MANIFEST, AssetStore
+
+FAULTS = Path(__file__).parent / "faults"
 
 
 def _assert_store_whole(storage):
     store = AssetStore(storage)
     for folder in storage.iterdir():
+        if not ASSET_NAME.fullmatch(folder.name):
+            continue  # Dagster's own per-run folders share $DAGSTER_HOME/storage
         latest = store.latest(folder.name)
         if latest is not None:
             assert (folder / "versions" / latest["version"] / MANIFEST).is_file(), folder.name
@@ -33,8 +38,22 @@ def _assert_store_whole(storage):
                 assert (version / f"{key}.txt").stat().st_size > 0
 
 
-def test_sigkill_mid_run_leaves_whole_versions_and_the_rerun_completes(tmp_path, split_files):
+def _session_processes(sid: int) -> list[int]:
+    """Live processes of a session (zombies excluded), from /proc."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
+def test_sigkill_of_the_cli_takes_its_steps_down_and_the_run_can_be_rerun(tmp_path, split_files):
     train_csv, _ = split_files
+    stall = tmp_path / "stalled"
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "GX_ANALYTICS_ENABLED": "false"}
     args = [
         *CLI,
@@ -50,25 +69,54 @@ def test_sigkill_mid_run_leaves_whole_versions_and_the_rerun_completes(tmp_path,
     ]
     proc = subprocess.Popen(
         args,
-        env=env,
+        # fold 0's models step writes `stall` and hangs: a step is busy when the CLI dies
+        env={**env, "IMBAL_TEST_STALL_FILE": str(stall), "PYTHONPATH": str(FAULTS)},
         cwd=tmp_path,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    marker = tmp_path / "home" / "storage" / "fold_0_training_sets" / "latest.json"
     deadline = time.monotonic() + 300
-    while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
+    while not stall.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
-    assert marker.exists(), "the run never reached the folds"
-    os.killpg(proc.pid, signal.SIGKILL)  # the CLI, the forkserver and every step process
+    assert stall.exists(), "the run never reached the folds"
+    busy = int(stall.read_text())
+    assert busy in _session_processes(proc.pid)  # a step process, beside the CLI
+    os.kill(proc.pid, signal.SIGKILL)  # the CLI alone, as `kill -9 <pid>` would
     proc.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while _session_processes(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _session_processes(proc.pid) == [], "step processes outlived the CLI"
     assert not (tmp_path / "out" / "report.json").exists()
     _assert_store_whole(tmp_path / "home" / "storage")
-    rerun = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        [run] = instance.get_runs()
+        assert run.status == dg.DagsterRunStatus.STARTED  # nobody was left to say otherwise
+    rerun = subprocess.run(
+        [*CLI, "rerun", run.run_id], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert (tmp_path / "out" / "report.json").is_file()
+    assert f"run {run.run_id} was left running by a killed process; marked it failed" in (
+        rerun.stdout
+    )
+    assert "report: " in rerun.stdout and (tmp_path / "out" / "report.json").is_file()
     _assert_store_whole(tmp_path / "home" / "storage")
+    again = subprocess.run(
+        [*CLI, "rerun", re.search(r"^rerun (\S+) of ", rerun.stdout, re.M).group(1)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 2
+    assert again.stderr.strip().endswith(
+        "succeeded, so there is nothing to rerun; start a new one with `imbal-pipeline run`"
+    )
+    assert "Traceback" not in again.stderr
 
 
 # One whole-graph run in its own process, in the instance at $DAGSTER_HOME and a shared store.
@@ -138,3 +186,59 @@ def test_two_runs_at_once_neither_corrupt_nor_mix_the_store(tmp_path, small_run)
         for version in (a[asset], b[asset]):
             store.load(asset, version)  # whole and readable
     _assert_store_whole(tmp_path / "storage")
+
+
+def test_lineage_names_what_this_run_read_while_another_run_records_its_own(tmp_path, monkeypatch):
+    """Another run's observation and materialization land mid-run; this run's tags ignore them."""
+    import dagster as dg
+    from conftest import SMALL
+
+    from imbal_pipeline.assets.common import RAW_FILE
+    from imbal_pipeline.core import inputs
+    from imbal_pipeline.definitions import build_definitions
+    from imbal_pipeline.resources import PipelineConfig
+    from imbal_pipeline.storage import BundleIOManager
+
+    with dg.instance_for_test() as instance:
+        load_raw, split_raw = inputs.load_raw, inputs.split_raw
+
+        def load_raw_while_another_run_observes(settings):
+            other = dg.AssetObservation(RAW_FILE, tags={"dagster/data_version": "other-file"})
+            instance.report_runless_asset_event(other)
+            return load_raw(settings)
+
+        def split_while_another_run_materializes(raw, settings):
+            other = dg.AssetMaterialization("raw_data", tags={"dagster/data_version": "0" * 16})
+            instance.report_runless_asset_event(other)
+            return split_raw(raw, settings)
+
+        monkeypatch.setattr(inputs, "load_raw", load_raw_while_another_run_observes)
+        monkeypatch.setattr(inputs, "split_raw", split_while_another_run_materializes)
+        defs = build_definitions(3)
+        result = dg.materialize(
+            list(defs.assets),
+            selection=dg.AssetSelection.assets("raw_file", "raw_data", "holdout_split"),
+            instance=instance,
+            resources={
+                "pipeline": PipelineConfig(
+                    **SMALL, output_dir=str(tmp_path / "out"), contracts_dir=str(tmp_path / "c")
+                ),
+                "io_manager": BundleIOManager(base_dir=str(tmp_path / "storage")),
+            },
+        )
+        observed = next(
+            e.event_specific_data.asset_observation.tags["dagster/data_version"]
+            for e in result.all_events
+            if e.event_type_value == "ASSET_OBSERVATION"
+        )
+        tags = {
+            e.asset_key.to_user_string(): e.step_materialization_data.materialization.tags
+            for e in result.get_asset_materialization_events()
+        }
+    assert observed.startswith("generated-")
+    assert tags["raw_data"]["dagster/input_data_version/raw_file"] == observed
+    assert (
+        tags["holdout_split"]["dagster/input_data_version/raw_data"]
+        == (tags["raw_data"]["dagster/data_version"])
+    )
+    assert tags["holdout_split"]["dagster/input_data_version/raw_file"] == observed

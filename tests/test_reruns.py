@@ -2,7 +2,7 @@
 
 from conftest import data_versions, run_graph, value
 
-from imbal_pipeline.assets.training import TRANSIENT_FAULT_ENV
+from imbal_pipeline.cli import failure_reason
 from imbal_pipeline.core import model as model_core
 
 
@@ -46,8 +46,48 @@ def test_a_changed_model_setting_refits_every_model(tmp_path, monkeypatch):
     assert len(fits) == first
 
 
+def _failing_fold(monkeypatch, fold: int, error, attempts: int | None = None) -> list[int]:
+    """Make fitting `fold`'s models raise `error` (on its first `attempts` tries, or always)."""
+    from imbal_pipeline.core import training
+
+    fit, tries = training.fit_fold_models, []
+
+    def failing(bundle, settings):
+        if bundle["fold"] == fold:
+            tries.append(fold)
+            if attempts is None or len(tries) <= attempts:
+                raise error
+        return fit(bundle, settings)
+
+    monkeypatch.setattr(training, "fit_fold_models", failing)
+    return tries
+
+
+def _restarted(result) -> list[str]:
+    return [e.step_key for e in result.all_events if e.event_type_value == "STEP_RESTARTED"]
+
+
 def test_a_transient_fold_failure_is_retried_and_the_run_succeeds(tmp_path, monkeypatch):
-    monkeypatch.setenv(TRANSIENT_FAULT_ENV, "1")
+    _failing_fold(monkeypatch, 1, ConnectionError("mount went away"), attempts=1)
     result = run_graph(tmp_path)  # asserts success
-    restarted = [e.step_key for e in result.all_events if e.event_type_value == "STEP_RESTARTED"]
-    assert restarted == ["fold_1_models"]
+    assert _restarted(result) == ["fold_1_models"]
+
+
+def test_a_deterministic_failure_is_not_retried_and_names_its_cause(tmp_path, monkeypatch):
+    tries = _failing_fold(monkeypatch, 1, ValueError("scale_pos_weight should be > 0"))
+    result = run_graph(tmp_path, expect_success=False)
+    assert tries == [1] and _restarted(result) == []
+    reason = failure_reason(result)
+    assert reason == "step fold_1_models failed: ValueError: scale_pos_weight should be > 0"
+
+
+def test_a_transient_failure_that_persists_ends_with_its_cause(tmp_path, monkeypatch):
+    import errno
+
+    error = OSError(errno.EIO, "Input/output error")
+    tries = _failing_fold(monkeypatch, 0, error)
+    result = run_graph(tmp_path, expect_success=False)
+    assert tries == [0, 0, 0]
+    reason = failure_reason(result)
+    assert reason.startswith("step fold_0_models failed: OSError: [Errno 5] Input/output error")
+    assert reason.endswith("(after 3 attempts)") and "max_retries" not in reason

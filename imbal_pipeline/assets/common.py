@@ -1,6 +1,8 @@
 """Metadata helpers shared by the stage modules."""
 
 import base64
+import contextlib
+import errno
 import json
 import warnings
 from pathlib import Path
@@ -9,7 +11,15 @@ import dagster as dg
 import pandas as pd
 
 from imbal_pipeline.core.gates import WARN, Gate
-from imbal_pipeline.storage import GATE_KEY, VERSION_KEY, AssetStore, BundleIOManager, content_hash
+from imbal_pipeline.storage import (
+    DATA_VERSION_TAG,
+    GATE_KEY,
+    VERSION_KEY,
+    AssetStore,
+    BundleIOManager,
+    content_hash,
+    pinned_record,
+)
 
 # Bumped when a stage's logic changes, so Dagster can tell stale assets apart.
 CODE_VERSION = "3"
@@ -53,7 +63,26 @@ def _json_safe(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def gated(value, metadata: dict, gates: list[Gate]):
+def provenance_tags(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """For each upstream, the version this run read, as Dagster's own provenance tags.
+
+    Dagster records the instance's newest version of each upstream; with two runs going on at
+    once that can be the other run's. These tags name the event this run pinned instead.
+    """
+    instance, run_id = context.instance, context.run_id
+    tags = {}
+    for parent in context.assets_def.asset_deps[context.asset_key]:
+        record = pinned_record(instance, run_id, parent)
+        version = record and (record.event_log_entry.tags or {}).get(DATA_VERSION_TAG)
+        if version is None:
+            continue
+        name = parent.to_user_string()
+        tags[f"dagster/input_data_version/{name}"] = version
+        tags[f"dagster/input_event_pointer/{name}"] = str(record.storage_id)
+    return tags
+
+
+def gated(context: dg.AssetExecutionContext, value, metadata: dict, gates: list[Gate]):
     """Yield the output, marked with its gate verdict, then one check result per gate.
 
     The verdict travels with the stored value so that a later, separate materialization of a
@@ -70,6 +99,7 @@ def gated(value, metadata: dict, gates: list[Gate]):
         output = dg.Output(
             value,
             data_version=dg.DataVersion(version),
+            tags=provenance_tags(context),
             metadata={
                 **metadata,
                 GATE_KEY: verdict,
@@ -91,6 +121,32 @@ def gated(value, metadata: dict, gates: list[Gate]):
                 "observed": dg.MetadataValue.json(_json_safe(g.observed)),
             },
         )
+
+
+# Errors worth another attempt: the machine, not the input, was the problem. Anything else (a
+# data error, a bug, a full disk) fails at once with its own message.
+TRANSIENT_ERRNOS = frozenset(
+    {errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ETIMEDOUT, errno.ECONNRESET, errno.EIO}
+)
+MAX_RETRIES = 2
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure another attempt may not meet: memory pressure, a flaky mount or network."""
+    if isinstance(exc, (MemoryError, TimeoutError, ConnectionError)):
+        return True
+    return isinstance(exc, OSError) and exc.errno in TRANSIENT_ERRNOS
+
+
+@contextlib.contextmanager
+def retry_if_transient():
+    """Ask Dagster for another attempt on a transient error; let every other error fail now."""
+    try:
+        yield
+    except Exception as exc:
+        if is_transient(exc):
+            raise dg.RetryRequested(max_retries=MAX_RETRIES, seconds_to_wait=2) from exc
+        raise
 
 
 def recipe(name: str, inputs: dict, settings, fields: tuple[str, ...]) -> str:

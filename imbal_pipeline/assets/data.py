@@ -19,6 +19,7 @@ from imbal_pipeline.assets.common import (
 from imbal_pipeline.core import data, gates, inputs, split
 from imbal_pipeline.core.settings import LABEL, Settings
 from imbal_pipeline.resources import PipelineConfig
+from imbal_pipeline.storage import DATA_VERSION_TAG, pinned_record
 
 RAW_CHECKS = (
     "contract",
@@ -66,6 +67,24 @@ with warnings.catch_warnings():
     )(_observe_raw_file)
 
 
+def _record_what_was_read(context: dg.AssetExecutionContext, version: str, s: Settings) -> None:
+    """Observe the raw file again when this run read other bytes than it observed.
+
+    A rerun after a fixed file, or a file replaced since the run started: the lineage must name
+    the file this run trained on, not the one observed before.
+    """
+    record = pinned_record(context.instance, context.run_id, RAW_FILE)
+    if record is not None and (record.event_log_entry.tags or {}).get(DATA_VERSION_TAG) == version:
+        return
+    context.log_event(
+        dg.AssetObservation(
+            RAW_FILE,
+            tags={DATA_VERSION_TAG: version},
+            metadata={"path": s.data_path or "generated", "observed_by": "raw_data"},
+        )
+    )
+
+
 def _contracts_dir(s: Settings) -> Path:
     home = os.environ.get("DAGSTER_HOME") or ".dagster_home"
     return Path(s.contracts_dir or Path(home).resolve() / "contracts")
@@ -78,12 +97,14 @@ def _contracts_dir(s: Settings) -> Path:
     kinds={"pandas"},
     check_specs=blocking_checks("raw_data", RAW_CHECKS),
 )
-def raw_data(pipeline: PipelineConfig):
+def raw_data(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
     """The configured file (or embedded fraud-like data) with stable row ids and a 0/1 label."""
     s = pipeline.settings()
     prepared, source = inputs.load_raw(s)
+    _record_what_was_read(context, data.data_fingerprint(s), s)
     schema = data.feature_schema(prepared, s)
     yield from gated(
+        context,
         prepared,
         {
             **counts_meta(prepared[LABEL]),
@@ -104,11 +125,14 @@ def raw_data(pipeline: PipelineConfig):
     kinds={"pandas"},
     check_specs=blocking_checks("holdout_split", SPLIT_CHECKS),
 )
-def holdout_split(pipeline: PipelineConfig, raw_data: pd.DataFrame):
+def holdout_split(
+    context: dg.AssetExecutionContext, pipeline: PipelineConfig, raw_data: pd.DataFrame
+):
     """Every row marked train or holdout: stratified, or the explicit holdout file."""
     s = pipeline.settings()
     marked, how, lost = inputs.split_raw(raw_data, s)
     yield from gated(
+        context,
         marked,
         {"how": how, "parts": md_table(inputs.split_summary(marked))},
         inputs.split_gates(marked, s, lost),
@@ -121,7 +145,9 @@ def holdout_split(pipeline: PipelineConfig, raw_data: pd.DataFrame):
     code_version=CODE_VERSION,
     check_specs=blocking_checks("imbalance_profile", PROFILE_CHECKS),
 )
-def imbalance_profile(pipeline: PipelineConfig, holdout_split: pd.DataFrame):
+def imbalance_profile(
+    context: dg.AssetExecutionContext, pipeline: PipelineConfig, holdout_split: pd.DataFrame
+):
     """Class counts, ratio, tier and the recommended start, on the training split only."""
     s = pipeline.settings()
     train = split.training_part(holdout_split)
@@ -143,6 +169,7 @@ def imbalance_profile(pipeline: PipelineConfig, holdout_split: pd.DataFrame):
         )
     )
     yield from gated(
+        context,
         profile,
         {
             "tier": profile["tier"],

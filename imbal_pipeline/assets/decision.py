@@ -15,7 +15,9 @@ from imbal_pipeline.resources import PipelineConfig
     code_version=CODE_VERSION,
     check_specs=blocking_checks("decision_threshold", ("threshold_valid",)),
 )
-def decision_threshold(pipeline: PipelineConfig, strategy_comparison: dict):
+def decision_threshold(
+    context: dg.AssetExecutionContext, pipeline: PipelineConfig, strategy_comparison: dict
+):
     """Threshold for the chosen objective on the selected strategy's out-of-fold scores."""
     s = pipeline.settings()
     oof = strategy_comparison["oof"]
@@ -26,6 +28,7 @@ def decision_threshold(pipeline: PipelineConfig, strategy_comparison: dict):
     tuned["curve"] = curve
     training_rows = strategy_comparison["oof"][ROW_ID].nunique()
     yield from gated(
+        context,
         tuned,
         {
             "threshold": dg.MetadataValue.float(tuned["value"]),

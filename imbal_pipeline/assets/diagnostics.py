@@ -37,7 +37,10 @@ def _consistent(result: dict) -> gates.Gate:
     check_specs=blocking_checks("data_diagnostics", DIAGNOSTIC_CHECKS),
 )
 def data_diagnostics(
-    pipeline: PipelineConfig, holdout_split: pd.DataFrame, imbalance_profile: dict
+    context: dg.AssetExecutionContext,
+    pipeline: PipelineConfig,
+    holdout_split: pd.DataFrame,
+    imbalance_profile: dict,
 ):
     """Overlap (N3, Fisher ratio), minority typology, islands, conflicts and advice (training)."""
     s = pipeline.settings()
@@ -64,6 +67,7 @@ def data_diagnostics(
         preview = png(picture)
     result["plot"] = "diagnostics_pca.png"
     yield from gated(
+        context,
         {**result, "projection": projection},
         {
             "typology": dg.MetadataValue.json(result["typology"]),

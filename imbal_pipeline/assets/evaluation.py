@@ -129,6 +129,7 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
         )
         holdout = report["holdout"]
         yield from gated(
+            context,
             report,
             {
                 "report": dg.MetadataValue.path(str(path.resolve())),

@@ -12,6 +12,7 @@ from imbal_pipeline.assets.common import (
     md_table,
     recall,
     recipe,
+    retry_if_transient,
 )
 from imbal_pipeline.core import contracts, data, gates, split, training
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SettingsError
@@ -50,7 +51,9 @@ def make_cv_folds(n_folds: int) -> dg.AssetsDefinition:
         kinds={"pandas"},
         check_specs=blocking_checks("cv_folds", FOLD_CHECKS),
     )
-    def cv_folds(pipeline: PipelineConfig, holdout_split: pd.DataFrame):
+    def cv_folds(
+        context: AssetExecutionContext, pipeline: PipelineConfig, holdout_split: pd.DataFrame
+    ):
         """StratifiedKFold over the training split only (seeded)."""
         s = pipeline.settings()
         if s.lgbm_threads != configured_threads():
@@ -79,7 +82,7 @@ def make_cv_folds(n_folds: int) -> dg.AssetsDefinition:
             ),
             gates.folds_partition(folds, train, n_folds),
         ]
-        yield from gated(folds, {"folds": md_table(summary), "seed": s.seed}, checks)
+        yield from gated(context, folds, {"folds": md_table(summary), "seed": s.seed}, checks)
 
     return cv_folds
 
@@ -94,7 +97,6 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
         code_version=CODE_VERSION,
         ins={"holdout_split": dg.AssetIn(), "cv_folds": dg.AssetIn()},
         check_specs=blocking_checks(fold_training_key(fold), FOLD_SET_CHECKS),
-        retry_policy=dg.RetryPolicy(max_retries=2, delay=2),
         description=(
             f"Fold {fold}: preprocessing fitted on the fold's training rows, each strategy's "
             "resampled training portion, and the untouched validation portion."
@@ -116,7 +118,8 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
         bundle = recall(context, name, key)
         reused = bundle is not None
         if not reused:
-            bundle = training.build_fold_training_sets(train, cv_folds, fold, schema, s)
+            with retry_if_transient():
+                bundle = training.build_fold_training_sets(train, cv_folds, fold, schema, s)
         rows = pd.DataFrame(
             {
                 name: {
@@ -143,6 +146,7 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
             gates.resampling_promise(bundle, s.sampling_ratio),
         ]
         yield from gated(
+            context,
             bundle,
             {
                 "fold": fold,

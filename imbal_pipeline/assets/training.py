@@ -1,7 +1,5 @@
 """Stage 3: per-fold models with out-of-fold scores, the strategy comparison, final refits."""
 
-import os
-
 import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
@@ -14,6 +12,7 @@ from imbal_pipeline.assets.common import (
     md_table,
     recall,
     recipe,
+    retry_if_transient,
 )
 from imbal_pipeline.assets.folds import SAMPLING_FIELDS, fold_training_key
 from imbal_pipeline.core import contracts, data, gates, selection, split, training
@@ -30,11 +29,6 @@ MODEL_FIELDS = (
     "learning_rate",
     "num_leaves",
 )
-FAULT_ENV = "IMBAL_PIPELINE_FAULT_FOLD"  # tests only: makes that fold's models step fail
-# Tests only: that fold's models step fails on its first attempt, like a transient error.
-TRANSIENT_FAULT_ENV = "IMBAL_PIPELINE_TRANSIENT_FAULT_FOLD"
-# Transient failures (a killed worker, a full disk that was freed) deserve another try.
-RETRY = dg.RetryPolicy(max_retries=2, delay=2)
 MODEL_CHECKS = ("model_sane",)
 
 
@@ -62,28 +56,22 @@ def make_fold_models(fold: int) -> dg.AssetsDefinition:
         kinds={"lightgbm"},
         description=f"Fold {fold}: one LightGBM per strategy and its out-of-fold scores.",
         check_specs=blocking_checks(fold_models_key(fold), OOF_CHECKS),
-        retry_policy=RETRY,
     )
     def _asset(context: AssetExecutionContext, pipeline: PipelineConfig, training_sets: dict):
-        if os.environ.get(FAULT_ENV) == str(fold):
-            raise dg.Failure(
-                description=f"injected fault in fold {fold} ({FAULT_ENV}={fold}, tests only)",
-                allow_retries=False,
-            )
-        if os.environ.get(TRANSIENT_FAULT_ENV) == str(fold) and context.retry_number == 0:
-            raise RuntimeError(f"injected transient fault in fold {fold} (tests only)")
         s = pipeline.settings()
         name = fold_models_key(fold).to_user_string()
         key = recipe(name, {"training_sets": training_sets}, s, MODEL_FIELDS)
         bundle = recall(context, name, key)
         reused = bundle is not None
         if not reused:
-            bundle = training.fit_fold_models(training_sets, s)
+            with retry_if_transient():
+                bundle = training.fit_fold_models(training_sets, s)
         info = pd.DataFrame(bundle["fit_info"]).T[["rows", "positives", "synthetic_rows"]]
         checks = _oof_checks(
             bundle["oof"], "fold_models", training_sets["validation"]["__row_id"], "validation"
         )
         yield from gated(
+            context,
             bundle,
             {
                 "fold": fold,
@@ -113,7 +101,10 @@ def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
         check_specs=blocking_checks("strategy_comparison", OOF_CHECKS),
     )
     def strategy_comparison(
-        pipeline: PipelineConfig, holdout_split: pd.DataFrame, **fold_models: dict
+        context: AssetExecutionContext,
+        pipeline: PipelineConfig,
+        holdout_split: pd.DataFrame,
+        **fold_models: dict,
     ):
         """Per-strategy PR-AUC, F1, MCC over folds; the simplest within a paired SE of the best."""
         s = pipeline.settings()
@@ -127,6 +118,7 @@ def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
         train_ids = split.training_part(holdout_split)["__row_id"]
         audits = {m["fold"]: m["audits"] for m in fold_models.values()}
         yield from gated(
+            context,
             {**result, "oof": oof, "audits": audits},
             {
                 "selected": result["selected"],
@@ -169,6 +161,7 @@ def final_model(
     fitted["threshold"] = decision_threshold["value"]
     fitted["objective"] = decision_threshold["objective"]
     yield from gated(
+        context,
         fitted,
         {
             "strategy": fitted["strategy"],
@@ -201,6 +194,7 @@ def baseline_model(
     if not reused:
         fitted = training.fit_final(train, data.feature_schema(train, s), "none", s)
     yield from gated(
+        context,
         fitted,
         {
             "trees": dg.MetadataValue.int(fitted["fit_info"]["num_trees"]),
