@@ -175,12 +175,10 @@ def plain_settings(args: argparse.Namespace, out_dir: str) -> Settings:
     if args.data:
         argv = ["run", "--data", args.data, "--target", TARGET]
     else:
-        argv = ["run", "--rows", str(args.rows)]
+        argv = ["run", "--rows", str(args.rows), "--positive-rate", repr(args.positive_rate)]
     argv += ["--folds", str(args.folds), "--seed", str(args.seed)]
     argv += ["--strategies", args.strategies, "--out", out_dir]
-    settings = cli.settings_from_args(cli.build_parser().parse_args(argv))
-    if settings.data_path is None:  # the CLI has no option for it (see --positive-rate)
-        settings = dataclasses.replace(settings, generated_positive_rate=args.positive_rate)
+    settings = cli.settings_from_args(cli.build_parser().parse_args(argv), Settings())
     return dataclasses.replace(settings, lgbm_threads=os.cpu_count() or 1)
 
 
@@ -340,7 +338,8 @@ def run_measured(result_path: str, command: list[str]) -> None:
 def measure(command: list[str], env: dict, result_path: Path) -> dict:
     """Start the measuring child for one side and return what it recorded."""
     wrapper = [sys.executable, str(Path(__file__).resolve()), "--measure", str(result_path), "--"]
-    subprocess.run([*wrapper, *command], env=env, check=True)
+    # Each side runs in its own folder, so a project file elsewhere never shapes it.
+    subprocess.run([*wrapper, *command], env=env, check=True, cwd=result_path.parent)
     result = json.loads(result_path.read_text())
     result["log"] = str(result_path.with_suffix(".log"))
     return result
@@ -354,7 +353,6 @@ def child_env(dagster_home: Path | None = None) -> dict:
     env = os.environ.copy()
     env["GX_ANALYTICS_ENABLED"] = "false"
     env["DAGSTER_DISABLE_TELEMETRY"] = "1"
-    env.pop("IMBAL_PIPELINE_FOLDS", None)
     if dagster_home is not None:
         env["DAGSTER_HOME"] = str(dagster_home)
     return env
@@ -380,7 +378,7 @@ def side_commands(
     pipeline = [*pipeline_executable(), "run", *common, *strategies]
     if data_file is None:
         plain += ["--rows", str(args.rows), "--positive-rate", repr(args.positive_rate)]
-        pipeline += ["--rows", str(args.rows)]
+        pipeline += ["--rows", str(args.rows), "--positive-rate", repr(args.positive_rate)]
     else:
         plain += ["--data", str(data_file)]
         pipeline += ["--data", str(data_file), "--target", TARGET]
@@ -412,18 +410,6 @@ def orchestrate(args: argparse.Namespace) -> int:
         return 2
     if not 0.0 < args.positive_rate < 1.0:
         print(f"--positive-rate must be in (0, 1), got {args.positive_rate}", file=sys.stderr)
-        return 2
-    if (
-        not args.features
-        and not args.skip_pipeline
-        and args.positive_rate != Settings.generated_positive_rate
-    ):
-        print(
-            f"--positive-rate {args.positive_rate} with --features 0: `imbal-pipeline run` has "
-            f"no option for the positive rate of its generated data (it always uses "
-            f"{Settings.generated_positive_rate}); use the default, --features or --skip-pipeline",
-            file=sys.stderr,
-        )
         return 2
     if args.repeat < 1:
         print("--repeat must be at least 1", file=sys.stderr)

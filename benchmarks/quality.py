@@ -290,7 +290,6 @@ def run_pipeline(train, test, seed: int, timeout: float) -> dict:
         env.update(
             DAGSTER_HOME=str(home), GX_ANALYTICS_ENABLED="false", DAGSTER_DISABLE_TELEMETRY="1"
         )
-        env.pop("IMBAL_PIPELINE_FOLDS", None)
         start = time.perf_counter()
         # Own session, so a timeout or Ctrl-C can end the run's step processes too.
         process = subprocess.Popen(

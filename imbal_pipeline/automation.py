@@ -1,27 +1,22 @@
 """Retraining: a schedule, and a sensor that requests a run when the raw file's content changes."""
 
-import os
-
 import dagster as dg
 
 from imbal_pipeline.assets.common import RAW_FILE
 from imbal_pipeline.core.data import data_fingerprint
+from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.resources import PipelineConfig
-
-CRON_ENV = "IMBAL_PIPELINE_RETRAIN_CRON"
-# The tag Dagster reads an observation's data version from (not exported by dagster).
-DATA_VERSION_TAG = "dagster/data_version"
-DEFAULT_CRON = "0 3 * * 1"  # Mondays 03:00: weekly retraining unless configured
+from imbal_pipeline.storage import DATA_VERSION_TAG
 
 
-def build_automation(job) -> tuple[list, list]:
+def build_automation(job, project: Settings) -> tuple[list, list]:
     """The retraining schedule and the data-change sensor for `job`."""
     schedule = dg.ScheduleDefinition(
         name="retrain_schedule",
         job=job,
-        cron_schedule=os.environ.get(CRON_ENV, DEFAULT_CRON),
+        cron_schedule=project.retrain_cron,
         default_status=dg.DefaultScheduleStatus.STOPPED,
-        description=f"Retrain on a schedule (cron from ${CRON_ENV}, default {DEFAULT_CRON!r}).",
+        description=f"Retrain on the project's retrain_cron ({project.retrain_cron!r}).",
     )
 
     @dg.sensor(

@@ -1,4 +1,8 @@
-"""Assembles assets, jobs, resources and the executor into the `imbal_pipeline` code location."""
+"""Assembles assets, jobs, resources and the executor into the `imbal_pipeline` code location.
+
+The code location is built from the project file (`imbal_pipeline.yaml` in the working folder),
+so the CLI, `dagster dev`, the daemon and every step worker build the same graph.
+"""
 
 import os
 import warnings
@@ -9,16 +13,20 @@ import dagster as dg
 from imbal_pipeline import lifeline
 from imbal_pipeline.assets import data, decision, diagnostics, evaluation, folds, training
 from imbal_pipeline.automation import build_automation
-from imbal_pipeline.core.settings import max_concurrent_steps
-from imbal_pipeline.resources import PipelineConfig, configured_folds, configured_threads
+from imbal_pipeline.core.project import load_project
+from imbal_pipeline.core.settings import Settings, SettingsError, from_values, max_concurrent_steps
+from imbal_pipeline.resources import pipeline_for
 from imbal_pipeline.storage import BundleIOManager
 
 JOB_NAME = "imbal_pipeline"
+LOCATION_NAME = "imbal_pipeline"  # as in workspace.yaml and pyproject's [tool.dagster]
 lifeline.install()  # here too in the forkserver, which preloads this module
 
 
-def storage_dir() -> str:
-    """Where asset values live: inside the Dagster instance's home."""
+def storage_dir(project: Settings | None = None) -> str:
+    """Where asset values live: the project's store, else inside the Dagster instance's home."""
+    if project is not None and project.store:
+        return project.store
     home = os.environ.get("DAGSTER_HOME") or ".dagster_home"
     return str(Path(home).resolve() / "storage")
 
@@ -36,8 +44,29 @@ def executor_config(lgbm_threads: int) -> dict:
     }
 
 
-def build_definitions(n_folds: int, lgbm_threads: int = 1) -> dg.Definitions:
-    """The whole graph with one asset per fold for `n_folds` folds."""
+def build_executor(project: Settings) -> dg.ExecutorDefinition:
+    """The executor the project asks for; each step's fits use `lgbm_threads` threads."""
+    if project.executor == "in_process":
+        return dg.in_process_executor
+    if project.executor == "dask":
+        try:
+            from dagster_dask import dask_executor
+        except ImportError as exc:
+            raise SettingsError(
+                "executor dask needs dagster-dask: pip install 'imbal_pipeline[scale]'"
+            ) from exc
+        # Each Dask worker should run one task with one thread (dask worker --nthreads 1), so
+        # that threads x concurrent steps stay within each machine's cores.
+        return dask_executor.configured(
+            {"cluster": {"existing": {"address": project.dask_address}}}
+        )
+    return dg.multiprocess_executor.configured(executor_config(project.lgbm_threads))
+
+
+def build_definitions(project: Settings | None = None) -> dg.Definitions:
+    """The whole graph for a project: one asset per fold, its resources, executor, automation."""
+    project = project or load_project()
+    n_folds = project.n_folds
     assets = [
         data.raw_data,
         data.holdout_split,
@@ -52,37 +81,38 @@ def build_definitions(n_folds: int, lgbm_threads: int = 1) -> dg.Definitions:
         training.baseline_model,
     ]
     assets.append(evaluation.make_evaluation_report([key for a in assets for key in a.check_keys]))
-    # Each LightGBM fit uses `lgbm_threads` threads; steps x threads must not exceed the cores.
-    executor = dg.multiprocess_executor.configured(executor_config(lgbm_threads))
     # Sources included: each run observes raw_file first, recording the version it trained on.
     # (`include_sources` is marked beta in Dagster 1.13; its warning would greet every run.)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)
         selection = dg.AssetSelection.all(include_sources=True)
     job = dg.define_asset_job(JOB_NAME, selection=selection)
-    schedules, sensors = build_automation(job)
+    schedules, sensors = build_automation(job, project)
     return dg.Definitions(
         assets=[data.raw_file, *assets],
         jobs=[job],
         schedules=schedules,
         sensors=sensors,
         resources={
-            # Scheduled retraining reads its dataset from the environment of the code location.
-            "pipeline": PipelineConfig(
-                n_folds=n_folds,
-                lgbm_threads=lgbm_threads,
-                data_path=os.environ.get("IMBAL_PIPELINE_DATA") or None,
-                target=os.environ.get("IMBAL_PIPELINE_TARGET", "is_fraud"),
-            ),
-            "io_manager": BundleIOManager(base_dir=storage_dir()),
+            "pipeline": pipeline_for(project),
+            "io_manager": BundleIOManager(base_dir=storage_dir(project)),
         },
-        executor=executor,
+        executor=build_executor(project),
     )
 
 
-defs = build_definitions(configured_folds(), configured_threads())
+defs = build_definitions()
 
 
 def imbal_job() -> dg.JobDefinition:
-    """The whole graph as one job; a module-level function so child processes can rebuild it."""
+    """The project's job; a module-level function so child processes can rebuild it."""
     return defs.resolve_job_def(JOB_NAME)
+
+
+def job_for(**project: object) -> dg.JobDefinition:
+    """The job of a project given as values: how a run started by the CLI is rebuilt anywhere.
+
+    A step worker on another machine gets the project with the run, so it builds the graph
+    the run was started with whatever project file (if any) it finds where it runs.
+    """
+    return build_definitions(from_values(project)).resolve_job_def(JOB_NAME)

@@ -1,73 +1,74 @@
-"""The Dagster face of the one configuration object."""
+"""The Dagster face of the one configuration: the `pipeline` resource, derived from Settings.
 
-import os
+Its fields are the run-scope settings with their types, choices and descriptions, so the
+Launchpad offers what a run may change; the project-scope settings (fold count, threads, store,
+executor) shape the code location and are fixed by the project file.
+"""
+
+from __future__ import annotations
+
+import enum
+import typing
+from typing import ClassVar, Literal
 
 import dagster as dg
+from pydantic import Field
 
-from imbal_pipeline.core.settings import LADDER, Settings
-
-FOLDS_ENV = "IMBAL_PIPELINE_FOLDS"
-THREADS_ENV = "IMBAL_PIPELINE_THREADS"
-
-
-def configured_folds() -> int:
-    """Fold count the asset graph is built with (one asset per fold)."""
-    raw = os.environ.get(FOLDS_ENV, "5")
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{FOLDS_ENV}={raw!r} is not a whole number; set it to e.g. 5") from exc
+from imbal_pipeline.core import settings as settings_core
+from imbal_pipeline.core.settings import PROJECT, RUN, Settings
 
 
-def configured_threads() -> int:
-    """LightGBM threads per step the executor's concurrency was sized for."""
-    raw = os.environ.get(THREADS_ENV, "1")
-    try:
-        return max(1, int(raw))
-    except ValueError as exc:
-        raise ValueError(f"{THREADS_ENV}={raw!r} is not a whole number; set it to e.g. 1") from exc
+class _Pipeline(dg.ConfigurableResource):
+    """Dataset, strategies, seed, model and threshold objective of a run.
 
+    Defaults are the project's (imbal_pipeline.yaml); a run's config overrides any of them.
+    """
 
-class PipelineConfig(dg.ConfigurableResource):
-    """Dataset (path, target, positive label, columns), strategies, folds, seed, objective."""
-
-    data_path: str | None = None
-    target: str = "is_fraud"
-    positive_label: str | None = None
-    test_data_path: str | None = None
-    id_column: str | None = None
-    categorical: list[str] = []
-    subgroups: list[str] = []
-    holdout_fraction: float = 0.2
-    n_folds: int = 5
-    seed: int = 0
-    strategies: list[str] = list(LADDER)
-    sampling_ratio: float = 0.5
-    smoteenn_max_rows: int = 150_000
-    max_negatives: int = 250_000
-    objective: str = "f1"
-    beta: float = 2.0
-    fp_cost: float = 1.0
-    fn_cost: float = 10.0
-    recall_target: float = 0.8
-    generated_rows: int = 50_000
-    generated_positive_rate: float = 0.01
-    n_estimators: int = 300
-    learning_rate: float = 0.05
-    num_leaves: int = 31
-    lgbm_threads: int = 1
-    output_dir: str = "imbal_output"
-    sep: str = ","
-    encoding: str = "utf-8"
-    decimal: str = "."
-    thousands: str | None = None
-    drop: list[str] = []
-    contract_path: str | None = None
-    contracts_dir: str | None = None
+    project: ClassVar[dict] = Settings().scoped(PROJECT)
 
     def settings(self) -> Settings:
-        """The pure settings object the core works with."""
-        values = self.model_dump()
-        for key in ("categorical", "subgroups", "strategies", "drop"):
-            values[key] = tuple(values[key])
-        return Settings(**values)
+        """The validated settings the core works with: this run's, and the project's."""
+        values = {}
+        for field in settings_core.fields(RUN):
+            value = getattr(self, field.name)
+            if isinstance(value, list):  # choices in a list arrive as Enum members
+                value = [v.value if isinstance(v, enum.Enum) else v for v in value]
+            values[field.name] = value
+        return settings_core.from_values({**values, **self.project})
+
+
+def _annotation(name: str):
+    """The pydantic type of a setting: tuples as lists, choices kept for the Launchpad.
+
+    Dagster shows a Literal as a choice; in a list it needs an Enum.
+    """
+    kind = settings_core.types()[name]
+    if typing.get_origin(kind) is tuple:
+        item = typing.get_args(kind)[0]
+        if typing.get_origin(item) is Literal:
+            values = typing.get_args(item)
+            return list[enum.Enum(name.title().replace("_", ""), {v: v for v in values})]
+        return list[str]
+    return kind
+
+
+def _config_class(values: dict, project: dict, name: str = "PipelineConfig") -> type:
+    fields = settings_core.fields(RUN)
+    namespace = {
+        "__module__": __name__,
+        "__doc__": _Pipeline.__doc__,
+        "__annotations__": {f.name: _annotation(f.name) for f in fields},
+        "project": project,
+        **{f.name: Field(default=values[f.name], description=f.metadata["help"]) for f in fields},
+    }
+    return type(name, (_Pipeline,), namespace)
+
+
+# Assets ask for a resource of this type; the one a code location provides is its project's.
+PipelineConfig = _config_class(Settings().to_dict(), Settings().scoped(PROJECT))
+
+
+def pipeline_for(project: Settings) -> PipelineConfig:
+    """The `pipeline` resource of a code location built from `project`."""
+    values = project.to_dict()
+    return _config_class(values, project.scoped(PROJECT))()

@@ -138,8 +138,21 @@ def read_bundle(directory: Path):
     return out["value"] if manifest["kind"] == "frame" else out
 
 
-# Run-context fields: they differ between identical runs, so they are not content.
-VOLATILE = frozenset({"generated_at", "run_id", "output_dir", "contracts_dir", "checks"})
+# Run-context fields: they differ between identical runs, so they are not content. Where values
+# are stored and which machines ran the steps change nothing in a result either.
+VOLATILE = frozenset(
+    {
+        "generated_at",
+        "run_id",
+        "output_dir",
+        "contracts_dir",
+        "checks",
+        "store",
+        "executor",
+        "dask_address",
+        "retrain_cron",
+    }
+)
 
 
 def _feed(digest, value) -> None:

@@ -9,10 +9,9 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 import dagster as dg  # noqa: E402
 import pytest  # noqa: E402
 
+from imbal_pipeline.core.settings import Settings, from_values  # noqa: E402
 from imbal_pipeline.core.synthetic import make_fraud_data  # noqa: E402
 from imbal_pipeline.definitions import build_definitions  # noqa: E402
-from imbal_pipeline.resources import PipelineConfig  # noqa: E402
-from imbal_pipeline.storage import BundleIOManager  # noqa: E402
 
 # The CLI as a user runs it, in a child process.
 CLI = [sys.executable, "-m", "imbal_pipeline.cli"]
@@ -26,24 +25,32 @@ SMALL = {
 }
 
 
+def project(**values) -> Settings:
+    """Small, fast settings for tests, with `values` on top."""
+    return from_values({**SMALL, **values})
+
+
+def graph(root, **values) -> dg.Definitions:
+    """The code location of a small project whose values, report and contracts live in `root`."""
+    return build_definitions(
+        project(
+            **{
+                "output_dir": str(root / "report"),
+                "contracts_dir": str(root / "contracts"),
+                "store": str(root / "storage"),
+                **values,
+            }
+        )
+    )
+
+
 def run_graph(
     tmp_path, name: str = "run", expect_success: bool = True, **overrides
 ) -> dg.ExecuteInProcessResult:
     """Materialize the whole graph in-process; storage and report under tmp_path/name."""
-    values = {
-        **SMALL,
-        "output_dir": str(tmp_path / name / "report"),
-        "contracts_dir": str(tmp_path / name / "contracts"),
-        **overrides,
-    }
-    defs = build_definitions(values["n_folds"])
+    defs = graph(tmp_path / name, **overrides)
     result = dg.materialize(
-        list(defs.assets),
-        resources={
-            "pipeline": PipelineConfig(**values),
-            "io_manager": BundleIOManager(base_dir=str(tmp_path / name / "storage")),
-        },
-        raise_on_error=expect_success,
+        list(defs.assets), resources=defs.resources, raise_on_error=expect_success
     )
     assert result.success or not expect_success
     return result

@@ -1,30 +1,20 @@
 """Retraining on a schedule and on new data: sensor and schedule, and a tick into a real run."""
 
 import dagster as dg
-from conftest import SMALL
+from conftest import graph
 from dagster._core.definitions.data_version import StaleStatus
 from dagster._utils.test.data_versions import get_stale_status_resolver
 
 from imbal_pipeline import automation
 from imbal_pipeline.assets.common import RAW_FILE
+from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.core.synthetic import make_fraud_data
-from imbal_pipeline.definitions import JOB_NAME, build_definitions
-from imbal_pipeline.resources import PipelineConfig
-from imbal_pipeline.storage import BundleIOManager
+from imbal_pipeline.definitions import JOB_NAME
 
 
 def _sensor_and_resources(tmp_path, data_path):
-    defs = build_definitions(SMALL["n_folds"])
-    resources = {
-        "pipeline": PipelineConfig(
-            **SMALL,
-            data_path=str(data_path),
-            output_dir=str(tmp_path / "report"),
-            contracts_dir=str(tmp_path / "contracts"),
-        ),
-        "io_manager": BundleIOManager(base_dir=str(tmp_path / "storage")),
-    }
-    return defs, defs.resolve_sensor_def("raw_data_changed"), resources
+    defs = graph(tmp_path, data_path=str(data_path))
+    return defs, defs.resolve_sensor_def("raw_data_changed"), defs.resources
 
 
 def _request(result) -> dg.RunRequest:
@@ -76,16 +66,12 @@ def test_sensor_skips_with_a_reason_when_the_file_is_missing(tmp_path):
     assert isinstance(result, dg.SkipReason) and "not readable" in result.skip_message
 
 
-def test_schedule_cron_is_configurable_and_targets_the_job(monkeypatch):
-    monkeypatch.setenv(automation.CRON_ENV, "15 2 * * *")
-    schedule = build_definitions(3).resolve_schedule_def("retrain_schedule")
+def test_schedule_cron_comes_from_the_project_and_targets_the_job(tmp_path):
+    schedule = graph(tmp_path, retrain_cron="15 2 * * *").resolve_schedule_def("retrain_schedule")
     assert schedule.cron_schedule == "15 2 * * *"
     assert schedule.job_name == JOB_NAME
-    monkeypatch.delenv(automation.CRON_ENV)
-    assert (
-        build_definitions(3).resolve_schedule_def("retrain_schedule").cron_schedule
-        == automation.DEFAULT_CRON
-    )
+    default = graph(tmp_path).resolve_schedule_def("retrain_schedule").cron_schedule
+    assert default == Settings().retrain_cron == "0 3 * * 1"
     with dg.build_schedule_context() as ctx:
         request = schedule.evaluate_tick(ctx).run_requests[0]
     assert isinstance(request, dg.RunRequest)

@@ -362,29 +362,19 @@ def test_show_on_a_damaged_store_is_one_line(tmp_path, capsys, monkeypatch):
 def test_the_summary_is_the_runs_own_whatever_another_run_left_in_out(
     tmp_path, capsys, monkeypatch
 ):
-    from conftest import SMALL
+    from conftest import graph
 
-    from imbal_pipeline.cli import print_summary
-    from imbal_pipeline.definitions import build_definitions
-    from imbal_pipeline.resources import PipelineConfig
-    from imbal_pipeline.storage import BundleIOManager
+    from imbal_pipeline.runs import print_summary
 
     home, out = tmp_path / "home", tmp_path / "out"
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    defs = graph(tmp_path, output_dir=str(out))
     with dg.DagsterInstance.ephemeral() as instance:
-        result = dg.materialize(
-            list(build_definitions(3).assets),
-            instance=instance,
-            resources={
-                "pipeline": PipelineConfig(**SMALL, output_dir=str(out)),
-                "io_manager": BundleIOManager(base_dir=str(home / "storage")),
-            },
-        )
+        result = dg.materialize(list(defs.assets), instance=instance, resources=defs.resources)
         report = json.loads((out / "report.json").read_text())
         other = {**report, "selected_strategy": "smoteenn", "holdout": {**report["holdout"]}}
         other["holdout"]["pr_auc"] = 0.123456
         (out / "report.json").write_text(json.dumps(other))  # another run, same --out
-        print_summary(instance, result.run_id, home)
+        print_summary(instance, result.run_id, home, str(tmp_path / "storage"))
     printed = capsys.readouterr().out
     assert f"strategy {report['selected_strategy']}," in printed
     assert f"holdout PR-AUC {report['holdout']['pr_auc']:.3f}" in printed

@@ -8,16 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import test_bad_input as bad
-from conftest import SMALL, failed_checks, run_graph, value
+from conftest import failed_checks, graph, run_graph, value
 
 from imbal_pipeline.cli import failure_reason
 from imbal_pipeline.core.synthetic import make_fraud_data
-from imbal_pipeline.definitions import build_definitions
-from imbal_pipeline.resources import PipelineConfig
-from imbal_pipeline.storage import BundleIOManager
 
 ALL_ASSETS = {
-    k.to_user_string() for k in build_definitions(3).resolve_asset_graph().materializable_asset_keys
+    k.to_user_string() for k in graph(Path("x")).resolve_asset_graph().materializable_asset_keys
 }
 
 
@@ -74,20 +71,11 @@ def test_a_run_with_odd_column_names_succeeds_end_to_end(tmp_path):
 
 
 def _resources(tmp_path, **overrides):
-    values = {
-        **SMALL,
-        "output_dir": str(tmp_path / "report"),
-        "contracts_dir": str(tmp_path / "contracts"),
-        **overrides,
-    }
-    return {
-        "pipeline": PipelineConfig(**values),
-        "io_manager": BundleIOManager(base_dir=str(tmp_path / "storage")),
-    }
+    return graph(tmp_path, **overrides).resources
 
 
 def test_failed_gate_blocks_downstream_and_a_lone_downstream_run_refuses_it(tmp_path):
-    assets = list(build_definitions(3).assets)
+    assets = list(graph(tmp_path).assets)
     good = _write(_base(), tmp_path / "data.csv")
     assert dg.materialize(assets, resources=_resources(tmp_path, data_path=good)).success
     bad = _base()

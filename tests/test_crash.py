@@ -122,23 +122,16 @@ def test_sigkill_of_the_cli_takes_its_steps_down_and_the_run_can_be_rerun(tmp_pa
 # One whole-graph run in its own process, in the instance at $DAGSTER_HOME and a shared store.
 _CHILD = """
 import json, sys
+from pathlib import Path
 import dagster as dg
-from conftest import SMALL
-from imbal_pipeline.definitions import build_definitions
-from imbal_pipeline.resources import PipelineConfig
-from imbal_pipeline.storage import BundleIOManager
+from conftest import graph
 
-root, name, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
-defs = build_definitions(SMALL["n_folds"])
-config = PipelineConfig(
-    **SMALL, seed=seed, output_dir=f"{root}/{name}", contracts_dir=f"{root}/contracts"
+root, name, seed = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+defs = graph(
+    root, seed=seed, output_dir=str(root / name), store=str(root / "storage")
 )
 with dg.DagsterInstance.get() as instance:
-    result = dg.materialize(
-        list(defs.assets),
-        instance=instance,
-        resources={"pipeline": config, "io_manager": BundleIOManager(base_dir=f"{root}/storage")},
-    )
+    result = dg.materialize(list(defs.assets), instance=instance, resources=defs.resources)
     versions = {
         e.asset_key.to_user_string(): e.step_materialization_data.materialization.tags[
             "dagster/data_version"
@@ -191,13 +184,10 @@ def test_two_runs_at_once_neither_corrupt_nor_mix_the_store(tmp_path, small_run)
 def test_lineage_names_what_this_run_read_while_another_run_records_its_own(tmp_path, monkeypatch):
     """Another run's observation and materialization land mid-run; this run's tags ignore them."""
     import dagster as dg
-    from conftest import SMALL
+    from conftest import graph
 
     from imbal_pipeline.assets.common import RAW_FILE
     from imbal_pipeline.core import inputs
-    from imbal_pipeline.definitions import build_definitions
-    from imbal_pipeline.resources import PipelineConfig
-    from imbal_pipeline.storage import BundleIOManager
 
     with dg.instance_for_test() as instance:
         load_raw, split_raw = inputs.load_raw, inputs.split_raw
@@ -214,17 +204,12 @@ def test_lineage_names_what_this_run_read_while_another_run_records_its_own(tmp_
 
         monkeypatch.setattr(inputs, "load_raw", load_raw_while_another_run_observes)
         monkeypatch.setattr(inputs, "split_raw", split_while_another_run_materializes)
-        defs = build_definitions(3)
+        defs = graph(tmp_path)
         result = dg.materialize(
             list(defs.assets),
             selection=dg.AssetSelection.assets("raw_file", "raw_data", "holdout_split"),
             instance=instance,
-            resources={
-                "pipeline": PipelineConfig(
-                    **SMALL, output_dir=str(tmp_path / "out"), contracts_dir=str(tmp_path / "c")
-                ),
-                "io_manager": BundleIOManager(base_dir=str(tmp_path / "storage")),
-            },
+            resources=defs.resources,
         )
         observed = next(
             e.event_specific_data.asset_observation.tags["dagster/data_version"]

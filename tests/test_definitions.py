@@ -3,12 +3,13 @@
 import os
 
 import dagster as dg
-from conftest import SMALL, run_graph
+import pytest
+from conftest import graph, project, run_graph
+from dagster._config import ConfigTypeKind
 
 from imbal_pipeline.assets.common import RAW_FILE
-from imbal_pipeline.definitions import build_definitions, defs, executor_config
-from imbal_pipeline.resources import PipelineConfig
-from imbal_pipeline.storage import BundleIOManager
+from imbal_pipeline.core.settings import LADDER, OBJECTIVES, Settings
+from imbal_pipeline.definitions import build_definitions, executor_config, job_for
 
 
 def _deps(d: dg.Definitions) -> dict[str, set[str]]:
@@ -21,14 +22,14 @@ def _deps(d: dg.Definitions) -> dict[str, set[str]]:
 
 
 def test_every_asset_depends_directly_on_the_observed_raw_file():
-    graph = defs.resolve_asset_graph()
+    graph = build_definitions(Settings()).resolve_asset_graph()
     assert graph.get(RAW_FILE).is_observable
     for key in graph.materializable_asset_keys:
         assert RAW_FILE in graph.get(key).parent_keys, key
 
 
 def test_default_location_has_every_stage_and_five_fold_assets():
-    deps = _deps(defs)
+    deps = _deps(build_definitions(Settings()))
     for name in (
         "raw_data",
         "holdout_split",
@@ -50,8 +51,8 @@ def test_default_location_has_every_stage_and_five_fold_assets():
     assert deps["imbalance_profile"] == {"holdout_split"}
 
 
-def test_fold_count_shapes_the_graph():
-    deps = _deps(build_definitions(3))
+def test_fold_count_shapes_the_graph(tmp_path):
+    deps = _deps(graph(tmp_path))
     assert sum(name.endswith("_models") and name.startswith("fold_") for name in deps) == 3
 
 
@@ -59,22 +60,61 @@ def test_threads_times_concurrent_steps_never_exceed_cores():
     for threads in (1, 2, 4):
         config = executor_config(threads)
         assert 1 <= config["max_concurrent"] * threads <= max(threads, os.cpu_count() or 1)
-    job = build_definitions(3).resolve_job_def("imbal_pipeline")
+    job = build_definitions(Settings()).resolve_job_def("imbal_pipeline")
     assert job.executor_def.name == "multiprocess"
-    assert PipelineConfig().lgbm_threads == 1
+    assert Settings().lgbm_threads == 1
 
 
 def test_a_single_fold_reruns_alone_from_stored_upstream(tmp_path):
     run_graph(tmp_path, "full")
-    assets = build_definitions(SMALL["n_folds"]).assets
-    again = dg.materialize(
-        list(assets),
-        selection="fold_1_models",
-        resources={
-            "pipeline": PipelineConfig(**SMALL, output_dir=str(tmp_path / "full" / "report")),
-            "io_manager": BundleIOManager(base_dir=str(tmp_path / "full" / "storage")),
-        },
-    )
+    defs = graph(tmp_path / "full")
+    again = dg.materialize(list(defs.assets), selection="fold_1_models", resources=defs.resources)
     assert again.success
     ran = {e.step_key for e in again.get_step_success_events()}
     assert ran == {"fold_1_models"}
+
+
+# --- one configuration, read the same by every process ---------------------------------------
+
+
+def test_the_project_file_shapes_the_graph_and_sets_what_a_run_trains_on(tmp_path, monkeypatch):
+    from imbal_pipeline.core.project import save_project
+
+    data = tmp_path / "data.csv"
+    save_project(
+        project(n_folds=4, data_path=str(data), target="y"), tmp_path / "imbal_pipeline.yaml"
+    )
+    monkeypatch.chdir(tmp_path)
+    defs = build_definitions()  # what the webserver, the daemon and every worker do
+    assert sum(name.startswith("fold_") and name.endswith("_models") for name in _deps(defs)) == 4
+    settings = defs.resources["pipeline"].settings()
+    assert (settings.data_path, settings.target, settings.n_folds) == (str(data), "y", 4)
+
+
+def test_a_run_started_elsewhere_rebuilds_its_own_graph(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no project file here: the defaults would give 5 folds
+    job = job_for(**project(n_folds=4).to_dict())
+    folds = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+    assert {f"fold_{k}_models" for k in range(4)} <= folds and "fold_4_models" not in folds
+
+
+def test_the_launchpad_offers_run_settings_typed_with_choices_and_descriptions():
+    schema = build_definitions(Settings()).resources["pipeline"]
+    fields = type(schema).to_config_schema().as_field().config_type.fields
+    assert fields["objective"].config_type.kind == ConfigTypeKind.ENUM
+    assert [v.config_value for v in fields["objective"].config_type.enum_values] == list(OBJECTIVES)
+    strategies = fields["strategies"].config_type.inner_type.inner_type
+    assert [v.config_value for v in strategies.enum_values] == list(LADDER)
+    assert fields["max_negatives"].description.startswith("above this many negatives")
+    for name in ("n_folds", "lgbm_threads", "store", "executor"):  # they shape the location
+        assert name not in fields
+
+
+def test_an_invalid_run_config_is_refused_before_any_step(tmp_path):
+    defs = graph(tmp_path)
+    with pytest.raises(dg.DagsterInvalidConfigError, match="objective"):
+        dg.materialize(
+            list(defs.assets),
+            resources=defs.resources,
+            run_config={"resources": {"pipeline": {"config": {"objective": "accuracy"}}}},
+        )

@@ -138,20 +138,12 @@ def test_same_data_config_and_seed_give_identical_data_versions(tmp_path, small_
 
 def test_inputs_are_pinned_to_recorded_versions_not_the_newest_file(tmp_path):
     import dagster as dg
-    from conftest import SMALL
+    from conftest import graph
 
     from imbal_pipeline.core.synthetic import make_fraud_data
-    from imbal_pipeline.definitions import build_definitions
-    from imbal_pipeline.resources import PipelineConfig
-    from imbal_pipeline.storage import BundleIOManager
 
-    assets = list(build_definitions(3).assets)
-    resources = {
-        "pipeline": PipelineConfig(
-            **SMALL, output_dir=str(tmp_path / "out"), contracts_dir=str(tmp_path / "c")
-        ),
-        "io_manager": BundleIOManager(base_dir=str(tmp_path / "storage")),
-    }
+    defs = graph(tmp_path)
+    assets, resources = list(defs.assets), defs.resources
     with dg.instance_for_test() as instance:
         first = dg.materialize(assets, selection="raw_data", resources=resources, instance=instance)
         recorded = first.asset_value("raw_data")

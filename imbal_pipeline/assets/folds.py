@@ -15,8 +15,8 @@ from imbal_pipeline.assets.common import (
     retry_if_transient,
 )
 from imbal_pipeline.core import contracts, data, gates, split, training
-from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SettingsError
-from imbal_pipeline.resources import FOLDS_ENV, THREADS_ENV, PipelineConfig, configured_threads
+from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID
+from imbal_pipeline.resources import PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY
 
 
@@ -56,17 +56,6 @@ def make_cv_folds(n_folds: int) -> dg.AssetsDefinition:
     ):
         """StratifiedKFold over the training split only (seeded)."""
         s = pipeline.settings()
-        if s.lgbm_threads != configured_threads():
-            raise SettingsError(
-                f"lgbm_threads={s.lgbm_threads} but the executor was sized for "
-                f"{configured_threads()} thread(s) per step; set {THREADS_ENV}={s.lgbm_threads} "
-                "and reload the code location"
-            )
-        if s.n_folds != n_folds:
-            raise SettingsError(
-                f"n_folds={s.n_folds} but the graph was built with {n_folds} fold assets; "
-                f"set {FOLDS_ENV}={s.n_folds} and reload the code location"
-            )
         train = split.training_part(holdout_split)
         folds = split.make_folds(train, s.n_folds, s.seed)
         table = folds.merge(train[[ROW_ID, LABEL]], on=ROW_ID).groupby(FOLD)[LABEL]

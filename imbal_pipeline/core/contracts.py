@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
+import importlib.resources
 import json
 import os
 import re
@@ -13,8 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-# The suites live beside the code (repository root), versioned with it.
-CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "data_contracts"
+# The product's own suites: data_contracts/ in the repository, versioned with the code, shipped
+# inside the package (see pyproject.toml) so any install has them.
+BUILTIN = "imbal_pipeline.data_contracts"
 NUMERIC_TYPES = [
     "int8",
     "int16",
@@ -80,9 +82,12 @@ CODE_ARGUMENTS = ("row_condition", "condition_parser", "unexpected_rows_query")
 EXPECTATION_KEYS = {"type", "kwargs", "meta", "id", "notes", "description", "rendered_content"}
 
 
+@functools.cache
 def builtin_suite(name: str) -> dict:
-    """One of the product's own suites in data_contracts/, by name."""
-    return load_suite(CONTRACTS_DIR / f"{name}.json")
+    """One of the product's own suites in data_contracts/, by name (checked like any other)."""
+    suite = json.loads((importlib.resources.files(BUILTIN) / f"{name}.json").read_text())
+    check_suite(suite, f"{name}.json")
+    return suite
 
 
 def load_suite(path: str | Path) -> dict:

@@ -1,22 +1,31 @@
-"""The one configuration object that flows through every stage."""
+"""The one configuration: every setting declared once, with its type, choices and description.
+
+The CLI's flags (`cli.py`), the Dagster resource the Launchpad shows (`resources.py`) and the
+project file every process loads (`project.py`) are all derived from the fields below.
+
+Settings come in two scopes. *Run* settings may differ from one run to the next. *Project*
+settings shape the code location itself (one asset per fold, the executor, where values are
+stored), so every process that loads it must read the same ones: they come from the project
+file, never from a run's config.
+"""
 
 from __future__ import annotations
 
+import codecs
+import dataclasses
+import functools
 import os
+import typing
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 # The strategy ladder, simplest first. Selection walks it in this order, so a complex
 # strategy is only chosen when it beats every simpler one beyond noise.
-LADDER: tuple[str, ...] = (
-    "none",
-    "class_weight",
-    "undersample",
-    "smote",
-    "borderline_smote",
-    "smoteenn",
-)
-
-OBJECTIVES: tuple[str, ...] = ("f1", "fbeta", "cost", "recall")
+Strategy = Literal["none", "class_weight", "undersample", "smote", "borderline_smote", "smoteenn"]
+LADDER: tuple[str, ...] = typing.get_args(Strategy)
+Objective = Literal["f1", "fbeta", "cost", "recall"]
+OBJECTIVES: tuple[str, ...] = typing.get_args(Objective)
+Executor = Literal["multiprocess", "in_process", "dask"]
 
 # Reserved column names; a user column may not use them.
 ROW_ID = "__row_id"
@@ -27,58 +36,166 @@ STRATEGY = "__strategy"
 SYNTHETIC = "__synthetic"
 RESERVED = (ROW_ID, LABEL, SPLIT, FOLD, STRATEGY, SYNTHETIC)
 
-
 MIN_NEGATIVES = 100  # the smallest sample of negatives --max-negatives may ask for
+
+RUN, PROJECT = "run", "project"
 
 
 class SettingsError(ValueError):
     """A configuration a user gave that cannot work; the message names the fix."""
 
 
+def setting(
+    default,
+    help: str,
+    *,
+    flag: str | None = None,
+    scope: str = RUN,
+    path: bool = False,
+    cli: bool = True,
+):
+    """A field with what every face of the configuration needs to know about it.
+
+    `flag` is the CLI option (default: the name with dashes); `path` marks a file or folder
+    that is made absolute where it is given; `cli=False` keeps it off the command line.
+    """
+    metadata = {"help": help, "flag": flag, "scope": scope, "path": path, "cli": cli}
+    if isinstance(default, list | tuple):
+        return dataclasses.field(default=tuple(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Dataset description, strategies, folds, seed and threshold objective."""
+    """Dataset, parsing, splits, strategies, model, threshold objective and deployment."""
 
-    data_path: str | None = None  # None: the embedded generated fraud-like data
-    target: str = "is_fraud"
-    positive_label: str | None = None
-    test_data_path: str | None = None
-    id_column: str | None = None
-    categorical: tuple[str, ...] = ()
-    subgroups: tuple[str, ...] = ()
-    holdout_fraction: float = 0.2
-    n_folds: int = 5
-    seed: int = 0
-    strategies: tuple[str, ...] = LADDER
-    # Minority/majority ratio a resampler aims for; 1.0 would be full balance.
-    sampling_ratio: float = 0.5
+    # --- the data ---
+    data_path: str | None = setting(
+        None,
+        "CSV (optionally .gz) or Parquet file with the features and the target; unset: the "
+        "embedded generated fraud-like data",
+        flag="--data",
+        path=True,
+    )
+    target: str = setting("is_fraud", "the label column")
+    positive_label: str | None = setting(
+        None,
+        "target value of the rare (positive) class; default 1 or True, else the rarer class; "
+        "with more than two classes it trains this one against the rest",
+    )
+    test_data_path: str | None = setting(
+        None,
+        "explicit holdout file with the same columns, e.g. a later period; unset: a "
+        "stratified holdout of --holdout-fraction",
+        flag="--test-data",
+        path=True,
+    )
+    id_column: str | None = setting(
+        None, "column with a unique row id (excluded from the features)", flag="--id"
+    )
+    categorical: tuple[str, ...] = setting(
+        (), "columns to treat as categorical; text columns are categorical anyway"
+    )
+    subgroups: tuple[str, ...] = setting(
+        (), "columns to report confusion matrices by", flag="--subgroup"
+    )
+    drop: tuple[str, ...] = setting(
+        (), "columns left out of everything (an export's row number, a timestamp, a leak)"
+    )
+    sep: str = setting(",", "CSV delimiter")
+    encoding: str = setting("utf-8", "text encoding of CSV files, e.g. latin-1")
+    decimal: str = setting(".", "decimal mark in CSV files, e.g. ','")
+    thousands: str | None = setting(None, "thousands separator in CSV files, e.g. ','")
+    contract_path: str | None = setting(
+        None,
+        "your GX 1.x suite (JSON) for the raw data; unset: a contract derived from the first "
+        "run on the file, against which later runs are checked",
+        flag="--contract",
+        path=True,
+    )
+    generated_rows: int = setting(50_000, "rows of generated data when no --data", flag="--rows")
+    generated_positive_rate: float = setting(
+        0.01, "positive share of generated data", flag="--positive-rate"
+    )
+    # --- splits and folds ---
+    holdout_fraction: float = setting(0.2, "stratified holdout share when no --test-data is given")
+    n_folds: int = setting(
+        5,
+        "stratified cross-validation folds; one asset per fold, so it shapes the graph",
+        flag="--folds",
+        scope=PROJECT,
+    )
+    seed: int = setting(0, "seed for splits, samplers and LightGBM")
+    # --- imbalance strategies ---
+    strategies: tuple[Strategy, ...] = setting(
+        LADDER, "the strategy ladder to compare, simplest first, starting with none"
+    )
+    sampling_ratio: float = setting(
+        0.5, "minority/majority ratio a resampler aims for; 1.0 is full balance"
+    )
     # SMOTEENN's cleaning step compares every row with its neighbours among all rows, which grows
-    # about with n^2 (49 s at 100k x 20 features here, ~80 minutes projected at 1M): above this
-    # many rows in a portion it is skipped, with this reason in the audit and the report.
-    smoteenn_max_rows: int = 150_000
-    # Above this many negatives in the training split, every fit (folds and final) uses all
-    # positives and a seeded uniform sample of this many negatives; validation and holdout rows
-    # are all scored. 0 fits on every row. See BENCHMARKS.md for what it costs and saves.
-    max_negatives: int = 250_000
-    objective: str = "f1"
-    beta: float = 2.0
-    fp_cost: float = 1.0
-    fn_cost: float = 10.0
-    recall_target: float = 0.8
-    generated_rows: int = 50_000
-    generated_positive_rate: float = 0.01
-    n_estimators: int = 300
-    learning_rate: float = 0.05
-    num_leaves: int = 31
-    lgbm_threads: int = 1
-    output_dir: str = "imbal_output"
-    sep: str = ","
-    encoding: str = "utf-8"
-    decimal: str = "."
-    thousands: str | None = None
-    drop: tuple[str, ...] = ()  # columns left out of everything (an export's row number, a leak)
-    contract_path: str | None = None  # the user's GX suite for the raw data
-    contracts_dir: str | None = None  # where a derived default contract is kept
+    # about with n^2 (49 s at 100k x 20 features here, ~80 minutes projected at 1M).
+    smoteenn_max_rows: int = setting(
+        150_000, "skip SMOTEENN on training portions with more rows (its cleaning grows ~rows^2)"
+    )
+    # See BENCHMARKS.md for what the sample costs and saves at 1M rows.
+    max_negatives: int = setting(
+        250_000,
+        "above this many negatives in the training split, fit on every positive and a seeded "
+        "sample of this many negatives (validation and holdout rows are all scored); 0: no limit",
+    )
+    # --- LightGBM ---
+    n_estimators: int = setting(300, "LightGBM boosting rounds", flag="--trees")
+    learning_rate: float = setting(0.05, "LightGBM learning rate")
+    num_leaves: int = setting(31, "LightGBM leaves per tree")
+    lgbm_threads: int = setting(
+        1,
+        "threads per LightGBM fit; the executor runs at most cores // threads steps at once",
+        flag="--threads",
+        scope=PROJECT,
+    )
+    # --- the decision threshold ---
+    objective: Objective = setting(
+        "f1",
+        "threshold objective: f1, fbeta (see --beta), cost (least FP*fp-cost + FN*fn-cost), "
+        "recall (best precision at --recall-target)",
+    )
+    beta: float = setting(2.0, "beta of F-beta")
+    fp_cost: float = setting(1.0, "cost of a false positive")
+    fn_cost: float = setting(10.0, "cost of a false negative")
+    recall_target: float = setting(0.8, "recall the 'recall' objective must reach")
+    # --- outputs ---
+    output_dir: str = setting(
+        "imbal_output",
+        "folder for the report and the exported model; replaced whole by each run",
+        flag="--out",
+        path=True,
+    )
+    contracts_dir: str | None = setting(
+        None,
+        "where derived contracts are kept; unset: $DAGSTER_HOME/contracts",
+        path=True,
+        cli=False,
+    )
+    # --- the deployment (project scope) ---
+    store: str | None = setting(
+        None,
+        "where asset values are stored: a folder or an fsspec URL (s3://..., a network "
+        "mount) every worker can reach; unset: $DAGSTER_HOME/storage",
+        scope=PROJECT,
+    )
+    executor: Executor = setting(
+        "multiprocess",
+        "how steps run: multiprocess (this machine, folds in parallel), in_process, or dask "
+        "(the workers of a Dask cluster, see --dask-address)",
+        scope=PROJECT,
+    )
+    dask_address: str | None = setting(
+        None, "the Dask scheduler, e.g. tcp://10.0.0.5:8786, with --executor dask", scope=PROJECT
+    )
+    retrain_cron: str = setting(
+        "0 3 * * 1", "when retrain_schedule runs (cron; default Mondays 03:00)", scope=PROJECT
+    )
 
     def __post_init__(self) -> None:
         validate(self)
@@ -92,10 +209,12 @@ class Settings:
 
     def to_dict(self) -> dict:
         """JSON-ready view, for reports and run tags."""
-        out = asdict(self)
-        for key in ("categorical", "subgroups", "strategies", "drop"):
-            out[key] = list(out[key])
-        return out
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def scoped(self, scope: str) -> dict:
+        """The values of one scope's settings."""
+        values = self.to_dict()
+        return {f.name: values[f.name] for f in fields(scope)}
 
     @property
     def read_options(self):
@@ -105,17 +224,48 @@ class Settings:
         return ReadOptions(self.sep, self.encoding, self.decimal, self.thousands)
 
 
+def fields(scope: str | None = None) -> list[dataclasses.Field]:
+    """The declared settings, optionally of one scope only, in declaration order."""
+    return [f for f in dataclasses.fields(Settings) if scope in (None, f.metadata["scope"])]
+
+
+@functools.cache
+def types() -> dict[str, object]:
+    """Each setting's type annotation, resolved."""
+    return typing.get_type_hints(Settings)
+
+
+def choices(name: str) -> tuple[str, ...] | None:
+    """The allowed values of a setting (or of its items), from its Literal type."""
+    kind = types()[name]
+    if typing.get_origin(kind) is tuple:
+        kind = typing.get_args(kind)[0]
+    return typing.get_args(kind) if typing.get_origin(kind) is Literal else None
+
+
+def from_values(values: dict) -> Settings:
+    """Settings from plain values (a project file, run config, JSON): lists become tuples."""
+    known = {f.name for f in fields()}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise SettingsError(f"unknown setting {unknown[0]!r}; see `imbal-pipeline run --help`")
+    return Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
 def validate(s: Settings) -> None:
     """Raise SettingsError with a one-line fix for settings that cannot work."""
-    unknown = [name for name in s.strategies if name not in LADDER]
-    if unknown:
-        raise SettingsError(f"unknown strategy {unknown[0]!r}; choose from {', '.join(LADDER)}")
+    for field in fields():
+        allowed = choices(field.name)
+        value = getattr(s, field.name)
+        given = value if isinstance(value, tuple) else (value,)
+        wrong = [v for v in given if allowed is not None and v not in allowed]
+        if wrong:
+            raise SettingsError(
+                f"unknown {field.name.replace('_', ' ')} {wrong[0]!r}; "
+                f"choose from {', '.join(allowed)}"
+            )
     if not s.strategies or s.strategies[0] != "none":
         raise SettingsError("the strategy list must start with 'none': it is the baseline")
-    if s.objective not in OBJECTIVES:
-        raise SettingsError(
-            f"unknown objective {s.objective!r}; choose from {', '.join(OBJECTIVES)}"
-        )
     if s.n_folds < 2:
         raise SettingsError(f"--folds must be at least 2, got {s.n_folds}")
     if not 0.0 < s.holdout_fraction < 1.0:
@@ -137,7 +287,13 @@ def validate(s: Settings) -> None:
     if not 0.0 < s.sampling_ratio <= 1.0:
         raise SettingsError(f"sampling ratio must be in (0, 1], got {s.sampling_ratio}")
     if s.lgbm_threads < 1:
-        raise SettingsError("lgbm_threads must be at least 1")
+        raise SettingsError("--threads must be at least 1")
+    if s.n_estimators < 1 or s.num_leaves < 2 or not 0 < s.learning_rate <= 1:
+        raise SettingsError("--trees >= 1, --num-leaves >= 2 and --learning-rate in (0, 1]")
+    if s.generated_rows < 100 or not 0 < s.generated_positive_rate < 0.5:
+        raise SettingsError("--rows must be at least 100 and --positive-rate in (0, 0.5)")
+    if s.executor == "dask" and not s.dask_address:
+        raise SettingsError("--executor dask needs --dask-address, e.g. tcp://127.0.0.1:8786")
     for name in (s.target, s.id_column, *s.categorical, *s.subgroups, *s.drop):
         if name in RESERVED:
             raise SettingsError(f"column name {name!r} is reserved by imbal_pipeline; rename it")
@@ -151,8 +307,6 @@ def validate(s: Settings) -> None:
 
 
 def _validate_parsing(s: Settings) -> None:
-    import codecs
-
     for flag, char in (("--sep", s.sep), ("--decimal", s.decimal), ("--thousands", s.thousands)):
         if char is not None and len(char) != 1:
             raise SettingsError(f"{flag} must be one character, got {char!r}")

@@ -1,0 +1,178 @@
+"""The runs in the Dagster instance as the CLI sees them: the home, who orchestrates a run,
+runs orphaned by a killed process, and what a run says when it ends."""
+
+import os
+import re
+import socket
+import tempfile
+from pathlib import Path
+
+DEFAULT_HOME = ".dagster_home"
+DAGSTER_YAML = """\
+# Written by imbal-pipeline: a local SQLite instance. See README for Postgres.
+telemetry:
+  enabled: false
+"""
+
+
+class HomeError(OSError):
+    """A DAGSTER_HOME this process cannot use."""
+
+
+def ensure_home() -> Path:
+    """Use $DAGSTER_HOME, or create a local SQLite instance with telemetry off."""
+    home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_HOME).resolve()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        config = home / "dagster.yaml"
+        if not config.exists():
+            config.write_text(DAGSTER_YAML)
+        # The instance's SQLite files and the asset store are written here.
+        tempfile.TemporaryFile(dir=home).close()
+    except OSError as exc:
+        raise HomeError(
+            f"cannot use {home} as the Dagster home ({exc.strerror or exc}); "
+            "point DAGSTER_HOME at a writable folder"
+        ) from exc
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+# Tags naming the process that orchestrates a CLI run, so a later command can tell that a run
+# left STARTED was orphaned by a killed process.
+HOST_TAG, PID_TAG = "imbal/host", "imbal/pid"
+
+
+def orchestrator_tags() -> dict[str, str]:
+    """This process as the orchestrator of the run it is about to start."""
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_orphaned_runs(instance, runs) -> list[str]:
+    """Mark runs whose orchestrating process on this machine is gone as failed.
+
+    A CLI killed with SIGKILL cannot say so itself; its run would stay STARTED forever and
+    could not be rerun. Returns the ids marked.
+    """
+    import dagster as dg
+
+    marked = []
+    for run in runs:
+        tags = run.tags or {}
+        if run.status not in (dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING):
+            continue
+        if tags.get(HOST_TAG) != socket.gethostname() or not tags.get(PID_TAG, "").isdigit():
+            continue
+        if _alive(int(tags[PID_TAG])):
+            continue
+        instance.report_run_failed(
+            run,
+            message=f"the process that ran it (pid {tags[PID_TAG]}) ended before the run did "
+            "(killed?); its steps were stopped with it",
+        )
+        marked.append(run.run_id)
+    return marked
+
+
+# Our own errors, whose messages say what happened and the fix; any other error keeps its
+# class name in the one line, because "No space left on device" alone hides that it is OSError.
+KNOWN_ERRORS = frozenset(
+    {
+        "DataError",
+        "SettingsError",
+        "ContractError",
+        "FailedGateError",
+        "CorruptValueError",
+        "OutputError",
+        "Failure",
+    }
+)
+
+
+def failure_reason(result) -> str:
+    """The first failed blocking check, else the first failed step, as one line."""
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed and evaluation.severity.value == "ERROR":
+                message = evaluation.metadata.get("message")
+                message = getattr(message, "value", message) or "see the Dagster UI"
+                asset = evaluation.asset_key.to_user_string()
+                return f"check {asset}:{evaluation.check_name} failed: {message}"
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            retried = error.cls_name == "RetryRequested"
+            # User-caused errors are raised inside the step, wrapped by Dagster (and by a
+            # retry request when the error was transient); the innermost holds the cause.
+            while error.cause is not None and (
+                error.cls_name.startswith("DagsterExecution") or error.cls_name == "RetryRequested"
+            ):
+                error = error.cause
+            message = error.message.strip().splitlines()[0]
+            # Drop the exception's (possibly dotted) class name in front of our own message.
+            message = re.sub(rf"^[\w.]*{re.escape(error.cls_name)}: ", "", message)
+            if error.cls_name not in KNOWN_ERRORS:
+                message = f"{error.cls_name}: {message}"
+            if retried:
+                from imbal_pipeline.assets.common import MAX_RETRIES
+
+                message = f"{message} (after {MAX_RETRIES + 1} attempts)"
+            return f"step {event.step_key} failed: {message}"
+    return "the run failed; see the Dagster UI for the step log"
+
+
+def print_summary(instance, run_id: str, home: Path, store: str) -> None:
+    """What this run produced, read from its own materialization, never from --out.
+
+    Another run with the same --out may have replaced that folder since.
+    """
+    import dagster as dg
+
+    from imbal_pipeline.storage import AssetStore
+
+    records = instance.get_records_for_run(
+        run_id=run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    materialization = next(
+        r.event_log_entry.asset_materialization
+        for r in records
+        if r.asset_key == dg.AssetKey("evaluation_report")
+    )
+    version = materialization.tags["dagster/data_version"]
+    report = AssetStore(store).load("evaluation_report", version)
+    report_path = Path(materialization.metadata["report"].value)
+    holdout, dataset = report["holdout"], report["dataset"]
+    print(
+        f"positive class: {dataset['target']} = {dataset['positive_label']} "
+        f"({dataset['positives']:,} of {dataset['rows']:,} training rows)"
+    )
+    print(
+        f"strategy {report['selected_strategy']}, threshold {report['threshold']['value']:.3f} "
+        f"({report['threshold']['objective']}); holdout PR-AUC {holdout['pr_auc']:.3f}, "
+        f"F1 {holdout['f1']:.3f}, recall {holdout['recall']:.3f}, MCC {holdout['mcc']:.3f}"
+    )
+    for check in report.get("checks", []):
+        if not check["passed"]:
+            print(f"warning: {check['asset']}:{check['check']}: {check['message']}")
+    print(f"report: {report_path} (also report.html, report.md); run {run_id} in {home}")
+
+
+def run_config(settings, verbose: bool) -> dict:
+    """Dagster run config: the run's settings for the pipeline resource, and the log level."""
+    from imbal_pipeline.core.settings import RUN
+
+    return {
+        "resources": {"pipeline": {"config": settings.scoped(RUN)}},
+        "loggers": {"console": {"config": {"log_level": "INFO" if verbose else "WARNING"}}},
+    }
