@@ -314,25 +314,38 @@ def run_lineage(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     return chain
 
 
-def pinned_record(instance: dg.DagsterInstance, run_id: str, key: dg.AssetKey):
+def pinned_record(
+    instance: dg.DagsterInstance, run_id: str, key: dg.AssetKey, *, this_run_only: bool = False
+):
     """The event (materialization, or observation of a source) this run reads for `key`.
 
     The one this run made, else the one the run it re-executes made, else the latest in the
     instance (a lone asset materialized on its own). Never simply the newest: another run
-    going on at the same time may have just recorded its own.
+    going on at the same time may have just recorded its own. With `this_run_only`, only this
+    run's own event counts.
     """
     kinds = (dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.ASSET_OBSERVATION)
-    for run in run_lineage(instance, run_id):
+    runs = [run_id] if this_run_only else run_lineage(instance, run_id)
+    for run in runs:
         for kind in kinds:
             records = instance.get_records_for_run(run_id=run, of_type=kind).records
             found = [r for r in records if r.asset_key == key]
             if found:
                 return found[-1]
+    if this_run_only:
+        return None
     for fetch in (instance.fetch_materializations, instance.fetch_observations):
         records = fetch(key, limit=1).records
         if records:
             return records[0]
     return None
+
+
+def _planned_in(run: dg.DagsterRun, key: dg.AssetKey, step_key: str) -> bool:
+    """Whether `run` was to materialize `key` itself, in the step `step_key`."""
+    if run.asset_selection is not None and key not in run.asset_selection:
+        return False
+    return run.step_keys_to_execute is None or step_key in run.step_keys_to_execute
 
 
 class BundleIOManager(dg.ConfigurableIOManager):
@@ -358,10 +371,20 @@ class BundleIOManager(dg.ConfigurableIOManager):
     def _pinned(self, context: dg.InputContext) -> tuple[str | None, str | None]:
         """The upstream version this run should read, and that materialization's gate."""
         try:
-            instance, run_id = context.instance, context.step_context.run_id
+            instance, run = context.instance, context.step_context.dagster_run
         except Exception:  # noqa: BLE001 - a context built without an instance or a run
             return None, None
-        record = pinned_record(instance, run_id, context.asset_key)
+        # An upstream this run was to materialize itself must come from this run: when its step
+        # failed, an older version must not stand in (executors such as Dask still start the
+        # steps downstream of a failed one).
+        own = _planned_in(run, context.asset_key, context.upstream_output.step_key)
+        record = pinned_record(instance, run.run_id, context.asset_key, this_run_only=own)
+        if record is None and own:
+            asset = context.asset_key.to_user_string()
+            raise FailedGateError(
+                f"upstream {asset} was not materialized in this run (its step failed); fix it "
+                "and rerun from failure"
+            )
         if record is None or record.event_log_entry.asset_materialization is None:
             return None, None
         materialization = record.event_log_entry.asset_materialization

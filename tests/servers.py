@@ -119,12 +119,12 @@ class Dask:
         self.address = f"tcp://127.0.0.1:{self.port}"
         scheduler = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
         worker = [sys.executable, "-m", "distributed.cli.dask_worker"]
-        options = {
-            "cwd": cwd,
-            "env": env,
-            "stdout": subprocess.DEVNULL,
-            "stderr": subprocess.DEVNULL,
-        }
+        # Dask places a task beside its dependencies' results and moves it to an idle worker
+        # only when it expects the wait to be long; a task of unknown duration counts as 0.5 s
+        # by default. Dagster steps take seconds to hours: say so, as the README does.
+        env = {**env, "DASK_DISTRIBUTED__SCHEDULER__UNKNOWN_TASK_DURATION": "60s"}
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        options = {"cwd": cwd, "env": env, **quiet}
         self.processes = [
             subprocess.Popen(
                 [*scheduler, "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"],
@@ -153,6 +153,8 @@ class Dask:
 
         with Client(self.address, timeout=timeout) as client:
             client.wait_for_workers(count, timeout=timeout)
+            # A real cluster is up long before a run; here, pay the imports before the run.
+            client.run(exec, "import great_expectations, imbal_pipeline.definitions")
 
     def stop(self) -> None:
         for process in reversed(self.processes):
