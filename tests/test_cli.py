@@ -380,3 +380,34 @@ def test_the_summary_is_the_runs_own_whatever_another_run_left_in_out(
     assert f"holdout PR-AUC {report['holdout']['pr_auc']:.3f}" in printed
     assert "0.123" not in printed and "smoteenn" not in printed
     assert "positive class: is_fraud = 1 (" in printed
+
+
+def test_a_rerun_after_fixing_the_file_records_the_fixed_files_version(tmp_path, split_files):
+    import hashlib
+
+    train_csv, _ = split_files
+    data = tmp_path / "data.csv"
+    broken = pd.read_csv(train_csv)
+    broken.loc[::100, "amount"] = float("inf")
+    broken.to_csv(data, index=False)
+    args = ["run", "--data", str(data), "--target", "is_fraud", "--folds", "3", "--trees", "40"]
+    args += ["--strategies", "none,class_weight", "--out", str(tmp_path / "out")]
+    failed = _run(args, tmp_path / "home", tmp_path)
+    assert failed.returncode == 1 and "no_infinities" in failed.stderr
+    run_id = failed.stderr.strip().rsplit("(run ", 1)[1].rstrip(")")
+    pd.read_csv(train_csv).to_csv(data, index=False)  # the fix
+    fixed = hashlib.sha256(data.read_bytes()).hexdigest()[:16]
+    rerun = _run(["rerun", run_id], tmp_path / "home", tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        rerun_id = instance.get_runs(limit=1)[0].run_id
+        records = instance.get_records_for_run(
+            run_id=rerun_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        ).records
+        recorded = {
+            r.asset_key.to_user_string(): r.event_log_entry.tags[
+                "dagster/input_data_version/raw_file"
+            ]
+            for r in records
+        }
+    assert len(recorded) == 16 and set(recorded.values()) == {fixed}, recorded
