@@ -1,17 +1,20 @@
 """IO manager: Parquet for tables, LightGBM text for models, JSON for the rest; no pickles."""
 
 import hashlib
+import io
 import json
 import os
 import re
 import shutil
 import tempfile
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import lightgbm as lgb
 import pandas as pd
+from upath import UPath
 
 MANIFEST = "manifest.json"
 GATE_KEY = "gate"  # output metadata key carrying the asset's check verdict
@@ -35,12 +38,13 @@ ASSET_NAME = re.compile(r"^[A-Za-z0-9_]+(/[A-Za-z0-9_]+)*$")
 VERSION = re.compile(r"^[0-9a-f]{16}$")
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def is_local(path) -> bool:
+    """A folder on this machine's file system (a rename there is atomic)."""
+    return isinstance(path, Path)
 
 
 def _to_json_ready(value):
@@ -54,87 +58,124 @@ def _to_json_ready(value):
     return value
 
 
-def write_bundle(directory: Path, value, gate: str = "unchecked") -> None:
-    """Write a DataFrame, or a dict of DataFrames, boosters and JSON values, atomically.
+def encode_bundle(value, gate: str = "unchecked") -> dict[str, bytes]:
+    """The files of a bundle: Parquet for tables, LightGBM text for boosters, JSON for the rest.
 
-    An existing directory is never overwritten: versions are content hashes, so an existing
-    version already holds the same content.
+    The manifest carries every other file's digest, checked before any parser (LightGBM aborts
+    the process on a truncated model) reads it.
     """
+    items = {"value": value} if isinstance(value, pd.DataFrame) else value
+    files: dict[str, bytes] = {}
+    tables, models, plain = [], [], {}
+    for key, item in items.items():
+        if isinstance(item, pd.DataFrame):
+            buffer = io.BytesIO()
+            item.to_parquet(buffer, index=False)
+            files[f"{key}.parquet"] = buffer.getvalue()
+            tables.append(key)
+        elif isinstance(item, lgb.Booster):
+            files[f"{key}.txt"] = item.model_to_string().encode()
+            models.append(key)
+        else:
+            plain[key] = _to_json_ready(item)
+    manifest = {
+        "kind": "frame" if isinstance(value, pd.DataFrame) else "dict",
+        GATE_KEY: gate,
+        "tables": tables,
+        "models": models,
+        "values": plain,
+        "files": {name: _digest(data) for name, data in sorted(files.items())},
+    }
+    files[MANIFEST] = json.dumps(manifest, indent=1, allow_nan=True).encode()
+    return files
+
+
+def write_bundle(directory, value, gate: str = "unchecked") -> None:
+    """Write a DataFrame, or a dict of DataFrames, boosters and JSON values, whole or not at all.
+
+    On a local disk the files go to a temporary folder renamed into place (a rename is atomic:
+    readers see no bundle or all of it). On an object store each file is one atomic put and
+    the manifest goes last, so a version without its manifest does not exist for readers.
+    An existing version is kept (versions are content hashes) unless it is damaged.
+    """
+    files = encode_bundle(value, gate)
+    if (directory / MANIFEST).is_file():
+        try:
+            verify_files(directory)
+            return  # the same version, written before
+        except CorruptValueError:
+            _set_aside(directory)
+    if not is_local(directory):
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in sorted(files, key=lambda n: n == MANIFEST):
+            (directory / name).write_bytes(files[name])
+        return
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        manifest: dict = {
-            "kind": "frame" if isinstance(value, pd.DataFrame) else "dict",
-            GATE_KEY: gate,
-        }
-        items = {"value": value} if isinstance(value, pd.DataFrame) else value
-        tables, models, plain = [], [], {}
-        for key, item in items.items():
-            if isinstance(item, pd.DataFrame):
-                item.to_parquet(tmp / f"{key}.parquet", index=False)
-                tables.append(key)
-            elif isinstance(item, lgb.Booster):
-                (tmp / f"{key}.txt").write_text(item.model_to_string())
-                models.append(key)
-            else:
-                plain[key] = _to_json_ready(item)
-        # Digests of every file, checked before any parser (LightGBM aborts the process on a
-        # truncated model) reads it.
-        files = {p.name: _file_digest(p) for p in sorted(tmp.iterdir())}
-        manifest.update(tables=tables, models=models, values=plain, files=files)
-        with open(tmp / MANIFEST, "w") as fh:
-            json.dump(manifest, fh, indent=1, allow_nan=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # A rename is atomic: readers see no bundle or the whole bundle, never a part of one.
+        for name, data in files.items():
+            with open(tmp / name, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
         try:
             os.rename(tmp, directory)
         except OSError:
             if not (directory / MANIFEST).is_file():
                 raise
-            try:
-                verify_files(directory)
-            except CorruptValueError:
-                # The same version written before, since damaged: set it aside, store afresh.
-                aside = directory.with_name(f".corrupt-{directory.name}-{os.getpid()}")
-                os.rename(directory, aside)
-                os.rename(tmp, directory)
-            else:
-                shutil.rmtree(tmp, ignore_errors=True)  # same version written before: keep it
+            shutil.rmtree(tmp, ignore_errors=True)  # a concurrent writer put it there first
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
-def verify_files(directory: Path) -> dict:
-    """The bundle's manifest, after checking every file against the digest it was written with.
+def _set_aside(directory) -> None:
+    """Move a damaged version out of the way, keeping it for inspection; never served."""
+    aside = directory.with_name(f".corrupt-{directory.name}-{uuid.uuid4().hex[:8]}")
+    if is_local(directory):
+        os.rename(directory, aside)
+    else:
+        directory.rename(aside)
 
-    Raises CorruptValueError saying what is wrong. Bundles from before digests were recorded
-    are checked by their content hash only (see `AssetStore.load`).
-    """
+
+def _read_files(directory) -> tuple[dict, dict[str, bytes]]:
+    """The manifest and every file's bytes, each checked against its digest."""
     try:
-        manifest = json.loads((directory / MANIFEST).read_text())
+        manifest = json.loads((directory / MANIFEST).read_bytes())
         if not {"kind", "values", "tables", "models"} <= set(manifest):
             raise KeyError("a manifest field")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CorruptValueError(f"its manifest is unreadable ({type(exc).__name__})") from exc
-    for name, digest in (manifest.get("files") or {}).items():
+    expected = manifest.get("files")
+    if expected is None:  # written before digests were recorded: the content hash decides
+        names = [f"{k}.parquet" for k in manifest["tables"]] + [
+            f"{k}.txt" for k in manifest["models"]
+        ]
+        expected = dict.fromkeys(names)
+    data = {}
+    for name, digest in expected.items():
         path = directory / name
         if not path.is_file():
             raise CorruptValueError(f"{name} is missing")
-        if _file_digest(path) != digest:
+        data[name] = path.read_bytes()
+        if digest is not None and _digest(data[name]) != digest:
             raise CorruptValueError(f"{name} does not match the digest it was written with")
-    return manifest
+    return manifest, data
 
 
-def read_bundle(directory: Path):
+def verify_files(directory) -> dict:
+    """The bundle's manifest, after checking every file against the digest it was written with."""
+    return _read_files(directory)[0]
+
+
+def read_bundle(directory):
     """Inverse of `write_bundle`; files are checked against their digests first."""
-    manifest = verify_files(directory)
+    manifest, data = _read_files(directory)
     out = dict(manifest["values"])
     for key in manifest["tables"]:
-        out[key] = pd.read_parquet(directory / f"{key}.parquet")
+        out[key] = pd.read_parquet(io.BytesIO(data[f"{key}.parquet"]))
     for key in manifest["models"]:
-        out[key] = lgb.Booster(model_str=(directory / f"{key}.txt").read_text())
+        out[key] = lgb.Booster(model_str=data[f"{key}.txt"].decode())
     return out["value"] if manifest["kind"] == "frame" else out
 
 
@@ -185,18 +226,30 @@ def content_hash(value) -> str:
     return digest.hexdigest()[:16]
 
 
+def _put_text(path, text: str) -> None:
+    """Replace a small file whole: a rename on a local disk, one put on an object store."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not is_local(path):
+        path.write_text(text)
+        return
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 class AssetStore:
     """Every version of every asset, by content hash, with a history and a latest pointer.
 
-    Layout: `<base>/<asset>/versions/<version>/` holds one bundle; `latest.json` names the
-    version the last materialization wrote and its gate verdict; `history.jsonl` has one line
-    per materialization, oldest first.
+    The base is a local folder or any fsspec URL (`s3://bucket/imbal`, a network mount), so
+    workers on other machines can share it. Layout: `<base>/<asset>/versions/<version>/` holds
+    one bundle; `latest.json` names the version the last materialization wrote and its gate
+    verdict; `history/` holds one record per materialization.
     """
 
-    def __init__(self, base_dir: str | Path):
-        self.base = Path(base_dir)
+    def __init__(self, base_dir):
+        self.base = UPath(base_dir)
 
-    def folder(self, asset: str) -> Path:
+    def folder(self, asset: str):
         """The asset's folder; a name that is not an asset key is refused, never resolved."""
         if not ASSET_NAME.fullmatch(asset):
             raise StoreNameError(
@@ -204,7 +257,7 @@ class AssetStore:
             )
         return self.base.joinpath(*asset.split("/"))
 
-    def version_folder(self, asset: str, version: str) -> Path:
+    def version_folder(self, asset: str, version: str):
         """Where one version lives; a version that is not one is refused, never resolved."""
         if not VERSION.fullmatch(version):
             raise StoreNameError(
@@ -212,31 +265,30 @@ class AssetStore:
             )
         return self.folder(asset) / "versions" / version
 
-    def write(self, asset: str, value, version: str, gate: str, run_id: str | None) -> Path:
-        """Store a version (if new), then point `latest` at it and append to the history."""
+    def write(self, asset: str, value, version: str, gate: str, run_id: str | None):
+        """Store a version (if new), then point `latest` at it and add it to the history."""
         folder = self.folder(asset)
         path = self.version_folder(asset, version)
         write_bundle(path, value, gate=gate)
+        now = datetime.now(UTC)
         record = {
             "version": version,
             "gate": gate,
             "run_id": run_id,
-            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            "time": now.isoformat(timespec="seconds"),
         }
-        tmp = folder / f".latest.{os.getpid()}.json"
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, folder / "latest.json")
-        with open(folder / "history.jsonl", "a") as fh:
-            fh.write(json.dumps(record) + "\n")
+        _put_text(folder / "latest.json", json.dumps(record))
+        # One file per record: concurrent writers never interleave, and object stores have no
+        # append. Names sort by time.
+        stamp = f"{now.strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}"
+        _put_text(folder / "history" / f"{stamp}.json", json.dumps(record))
         return path
 
     def remember(self, asset: str, recipe: str, version: str) -> None:
         """Record that `recipe` (inputs, config and code) produced `version`."""
-        folder = self.folder(asset) / "recipes"
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{recipe}.{os.getpid()}.json"
-        tmp.write_text(json.dumps({"version": version}))
-        os.replace(tmp, folder / f"{recipe}.json")
+        _put_text(
+            self.folder(asset) / "recipes" / f"{recipe}.json", json.dumps({"version": version})
+        )
 
     def recall(self, asset: str, recipe: str):
         """The stored value an identical recipe produced before, or None (also when damaged)."""
@@ -266,10 +318,11 @@ class AssetStore:
 
     def history(self, asset: str) -> list[dict]:
         """Every write of the asset, oldest first."""
-        path = self.folder(asset) / "history.jsonl"
-        if not path.is_file():
+        folder = self.folder(asset) / "history"
+        if not folder.is_dir():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".json"))
+        return [json.loads((folder / name).read_text()) for name in names]
 
     def load(self, asset: str, version: str | None = None):
         """A stored version (the latest by default)."""

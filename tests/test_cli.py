@@ -55,6 +55,7 @@ def cli_run(tmp_path_factory, split_files):
     return proc, out, root / "home"
 
 
+@pytest.mark.slow
 def test_cli_run_writes_the_report_files(cli_run):
     proc, out, _ = cli_run
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -83,6 +84,7 @@ def test_cli_run_writes_the_report_files(cli_run):
     assert "warning: raw_data:constant_columns: column 'same' is constant" in proc.stdout
 
 
+@pytest.mark.slow
 def test_cli_run_is_recorded_in_the_instance_with_one_step_per_fold(cli_run):
     proc, _, home = cli_run
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -109,6 +111,7 @@ def test_cli_run_is_recorded_in_the_instance_with_one_step_per_fold(cli_run):
         assert materialized is not None and materialized.run_id == runs[0].run_id
 
 
+@pytest.mark.slow
 def test_failed_step_exits_non_zero_with_a_one_line_reason(tmp_path, split_files):
     train_csv, _ = split_files
     proc = _run(
@@ -173,6 +176,7 @@ def test_help_explains_every_option():
         assert option in text, option
 
 
+@pytest.mark.slow
 def test_versions_and_show_read_the_instance_and_the_store(cli_run, tmp_path):
     proc, _, home = cli_run
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -209,6 +213,7 @@ def _data_versions(home) -> dict[str, str]:
         return out
 
 
+@pytest.mark.slow
 def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_files):
     train_csv, _ = split_files
     args = [
@@ -382,6 +387,7 @@ def test_the_summary_is_the_runs_own_whatever_another_run_left_in_out(
     assert "positive class: is_fraud = 1 (" in printed
 
 
+@pytest.mark.slow
 def test_a_rerun_after_fixing_the_file_records_the_fixed_files_version(tmp_path, split_files):
     import hashlib
 

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import CLI, data_versions
 
 from imbal_pipeline.storage import ASSET_NAME, MANIFEST, AssetStore
@@ -51,6 +52,7 @@ def _session_processes(sid: int) -> list[int]:
     return alive
 
 
+@pytest.mark.slow
 def test_sigkill_of_the_cli_takes_its_steps_down_and_the_run_can_be_rerun(tmp_path, split_files):
     train_csv, _ = split_files
     stall = tmp_path / "stalled"
@@ -142,6 +144,7 @@ with dg.DagsterInstance.get() as instance:
 """
 
 
+@pytest.mark.slow
 def test_two_runs_at_once_neither_corrupt_nor_mix_the_store(tmp_path, small_run):
     home = tmp_path / "home"
     home.mkdir()
