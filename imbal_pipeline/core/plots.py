@@ -235,3 +235,53 @@ def plot_projection(
         ax.set_title(_safe_label(title))
         ax.legend(loc="best", fontsize=8)
         return _save(fig, path)
+
+
+def plot_rate_over_batches(
+    names: list[str],
+    rates: np.ndarray,
+    intervals: np.ndarray,
+    expected: float,
+    expected_interval: tuple[float, float],
+    path: Path | str,
+) -> Path:
+    """Each batch's predicted-positive rate with its interval, over the expected band."""
+    rates = np.asarray(rates, dtype=float)
+    intervals = np.asarray(intervals, dtype=float).reshape(-1, 2)
+    x = np.arange(len(rates))
+    with _figure((max(6.0, 0.5 * len(rates) + 3), 4.0)) as (fig, ax):
+        ax.axhspan(*expected_interval, color="#0969da", alpha=0.12, label="expected (interval)")
+        ax.axhline(expected, color="#0969da", lw=1, label=f"expected {100 * expected:.2f}%")
+        below = intervals[:, 1] < expected_interval[0]
+        colours = np.where(below, "#d62728", "#1f2328")
+        ax.errorbar(
+            x,
+            rates,
+            yerr=[rates - intervals[:, 0], intervals[:, 1] - rates],
+            fmt="none",
+            ecolor="#57606a",
+            capsize=3,
+        )
+        ax.scatter(x, rates, c=colours, zorder=3, label="batch rate (red: significantly below)")
+        ax.set_xticks(x, labels=[_safe_label(n) for n in names], rotation=45, ha="right")
+        ax.set_ylabel("predicted-positive rate")
+        ax.set_ylim(bottom=0)
+        ax.set_title("Predicted-positive rate per batch")
+        ax.legend(loc="best", fontsize=8)
+        return _save(fig, path)
+
+
+def plot_psi(values: dict[str, float], path: Path | str, warn: float, fail: float) -> Path:
+    """PSI per feature (and the score), largest first, with the warn and fail levels."""
+    items = sorted(values.items(), key=lambda kv: kv[1], reverse=True)[:30]
+    names = [_safe_label(k) for k, _ in items][::-1]
+    psis = np.array([v for _, v in items][::-1], dtype=float)
+    colours = np.where(psis >= fail, "#d62728", np.where(psis >= warn, "#bf8700", "#2da44e"))
+    with _figure((6.5, max(2.5, 0.3 * len(items) + 1.2))) as (fig, ax):
+        ax.barh(names, psis, color=colours)
+        ax.axvline(warn, color="#bf8700", ls="--", lw=1, label=f"warn {warn}")
+        ax.axvline(fail, color="#d62728", ls="--", lw=1, label=f"fail {fail}")
+        ax.set_xlabel("PSI against the training reference")
+        ax.set_title("Distribution shift per feature")
+        ax.legend(loc="lower right", fontsize=8)
+        return _save(fig, path)

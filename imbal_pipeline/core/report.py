@@ -168,6 +168,8 @@ class _Image:
 
 
 Block = _Heading | _Para | _Table | _List | _Image
+# The document model under public names, for the monitoring report.
+Heading, Para, Image, ListBlock = _Heading, _Para, _Image, _List
 
 
 def _cell(x: Any) -> Rich:
@@ -180,6 +182,9 @@ def _cell(x: Any) -> Rich:
 
 def _table(headers: list[str], rows: list[list[Any]], **kw: Any) -> _Table:
     return _Table(headers=headers, rows=[[_cell(c) for c in r] for r in rows], **kw)
+
+
+table, rich, bold = _table, _rich, _b
 
 
 # ------------------------------------------------------------------------ section builders
@@ -807,7 +812,11 @@ def _html_block(block: Block) -> str:
 
 def render_html(report: dict) -> str:
     """Render the evaluation report as a self-contained HTML page (inline CSS, relative images)."""
-    title, blocks = _document(report)
+    return html_page(*_document(report))
+
+
+def html_page(title: str, blocks: list[Block]) -> str:
+    """A self-contained HTML page of blocks (also the monitoring report's)."""
     body = "\n".join(_html_block(b) for b in blocks)
     return (
         "<!DOCTYPE html>\n"
