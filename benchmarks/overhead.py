@@ -188,6 +188,7 @@ def run_plain(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from imbal_pipeline.core import data, evaluation, inputs, selection, split, threshold, training
+    from imbal_pipeline.core.deployed import Model
     from imbal_pipeline.core.settings import LABEL, ROW_ID, STRATEGY
     from imbal_pipeline.core.training import SCORE
 
@@ -245,10 +246,19 @@ def run_plain(args: argparse.Namespace) -> None:
 
     # evaluation_report
     report, arrays = evaluation.build_report(
-        split.holdout_part(marked), final, baseline, comparison, decision, profile, s
+        split.training_part(marked),
+        split.holdout_part(marked),
+        final,
+        baseline,
+        comparison,
+        decision,
+        profile,
+        s,
     )
     report["run_id"] = "plain"
-    evaluation.publish(report, arrays, decision["curve"], s.output_dir, model=final)
+    deployable = evaluation.deployable(final, report, s)
+    model = Model(deployable["model"], {**deployable["meta"], "version": "plain"})
+    evaluation.publish(report, arrays, decision["curve"], s.output_dir, model=model)
     lap("report")
 
     info = {

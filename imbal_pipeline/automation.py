@@ -1,16 +1,28 @@
-"""Retraining: a schedule, and a sensor that requests a run when the raw file's content changes."""
+"""Automation: retraining on a schedule, on new data and on evidence; scoring what arrives.
+
+- `retrain_schedule` and `raw_data_changed` run the training job on time or on a new file;
+- `inbox_sensor` scores every new batch file once (a `scored_batch` partition per file);
+- `labels_sensor` evaluates a scored batch once its labels file arrives (`batch_outcomes`);
+- `retrain_on_alert` runs the training job when a batch's monitoring says the model no longer
+  fits the world, tagged with the batch and the checks that failed.
+"""
+
+import json
 
 import dagster as dg
 
-from imbal_pipeline.assets.common import RAW_FILE
+from imbal_pipeline.assets.common import ALERTS_KEY, RAW_FILE
+from imbal_pipeline.assets.operating import BATCHES
+from imbal_pipeline.core import inbox
 from imbal_pipeline.core.data import data_fingerprint
+from imbal_pipeline.core.monitoring import RETRAIN_ON
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.resources import PipelineConfig
 from imbal_pipeline.storage import DATA_VERSION_TAG
 
 
-def build_automation(job, project: Settings) -> tuple[list, list]:
-    """The retraining schedule and the data-change sensor for `job`."""
+def build_automation(job, score_job, outcomes_job, project: Settings) -> tuple[list, list]:
+    """The retraining schedule and the sensors of a project's jobs."""
     schedule = dg.ScheduleDefinition(
         name="retrain_schedule",
         job=job,
@@ -43,4 +55,122 @@ def build_automation(job, project: Settings) -> tuple[list, list]:
             asset_events=[dg.AssetObservation(RAW_FILE, tags={DATA_VERSION_TAG: fingerprint})],
         )
 
-    return [schedule], [raw_data_changed]
+    return [schedule], [
+        raw_data_changed,
+        inbox_sensor(score_job, project),
+        labels_sensor(outcomes_job, project),
+        retrain_on_alert(job),
+    ]
+
+
+def inbox_sensor(score_job, project: Settings) -> dg.SensorDefinition:
+    """One `scored_batch` partition per new file in the inbox, each scored once."""
+
+    @dg.sensor(
+        name="inbox_sensor",
+        job=score_job,
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Scores each new batch file in the inbox ({project.inbox}) once.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext):
+        # The cursor keeps each file's hash by name, size and mtime: a big inbox is not re-read.
+        known = json.loads(context.cursor) if context.cursor else {}
+        batches = inbox.list_batches(project.inbox, known)
+        present = {f"{b.path.name}:" for b in batches}
+        context.update_cursor(
+            json.dumps({k: v for k, v in known.items() if k.split(":")[0] + ":" in present})
+        )
+        scored = set(context.instance.get_dynamic_partitions(BATCHES.name))
+        new = [b for b in batches if b.key not in scored]
+        if not new:
+            return dg.SkipReason(f"no new batch in {project.inbox}")
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    run_key=b.key,
+                    partition_key=b.key,
+                    tags={"imbal/batch": b.key, "imbal/batch_file": str(b.path)},
+                )
+                for b in new
+            ],
+            dynamic_partitions_requests=[BATCHES.build_add_request([b.key for b in new])],
+        )
+
+    return _sensor
+
+
+def labels_sensor(outcomes_job, project: Settings) -> dg.SensorDefinition:
+    """Evaluates a scored batch when its labels file arrives (again if the labels change)."""
+
+    @dg.sensor(
+        name="labels_sensor",
+        job=outcomes_job,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Joins each labels file in the inbox with its scored batch.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext):
+        scored = set(context.instance.get_dynamic_partitions(BATCHES.name))
+        requests = []
+        for batch in inbox.list_batches(project.inbox):
+            labels = batch.labels_path
+            if labels is None or batch.key not in scored:
+                continue
+            # The run key names the labels' content: the same labels are evaluated once.
+            digest = inbox.file_sha256(labels)[:12]
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{batch.key}:{digest}",
+                    partition_key=batch.key,
+                    tags={"imbal/batch": batch.key, "imbal/labels_file": str(labels)},
+                )
+            )
+        return requests or dg.SkipReason("no new labels")
+
+    return _sensor
+
+
+def retrain_on_alert(job) -> dg.SensorDefinition:
+    """Requests the training job when a batch's monitoring fails a check that means drift."""
+
+    @dg.sensor(
+        name="retrain_on_alert",
+        job=job,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Retrains when a scored batch fails " + ", ".join(RETRAIN_ON) + ".",
+    )
+    def _sensor(context: dg.SensorEvaluationContext):
+        after = int(context.cursor) if context.cursor else None
+        reasons, last = [], after
+        for asset in ("scored_batch", "batch_outcomes"):
+            records = context.instance.fetch_materializations(
+                dg.AssetRecordsFilter(dg.AssetKey(asset), after_storage_id=after),
+                limit=1000,
+                ascending=True,
+            ).records
+            for record in records:
+                last = max(last or 0, record.storage_id)
+                mat = record.asset_materialization
+                alerts = str(getattr(mat.metadata.get(ALERTS_KEY), "value", "none"))
+                failing = [a for a in alerts.split(", ") if a in RETRAIN_ON]
+                if failing:
+                    reasons.append((mat.partition, failing, record.storage_id))
+        if last is not None:
+            context.update_cursor(str(last))
+        if not reasons:
+            return dg.SkipReason("no scored batch asks for retraining")
+        batches = sorted({b for b, _, _ in reasons})
+        checks = sorted({c for _, cs, _ in reasons for c in cs})
+        return dg.RunRequest(
+            # One retraining for all the alerts seen in one look.
+            run_key=f"retrain:{max(i for _, _, i in reasons)}",
+            tags={
+                "imbal/retrain_reason": "monitoring alert",
+                "imbal/batches": ",".join(batches)[:200],
+                "imbal/failed_checks": ",".join(checks),
+            },
+        )
+
+    return _sensor

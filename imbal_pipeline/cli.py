@@ -123,6 +123,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rerun.add_argument("run_id", help="id of the failed run (printed by `run`, shown in the UI)")
     rerun.add_argument("--verbose", action="store_true", help="show Dagster's step log")
+    score = sub.add_parser(
+        "score",
+        help="score a batch with a trained model and compare it with what the model expects",
+        description="Score a CSV or Parquet batch: writes its id (or row number), score, "
+        "decision and the model's version, and runs the monitoring checks.",
+    )
+    score.add_argument("--data", required=True, help="the batch (CSV, .csv.gz or Parquet)")
+    score.add_argument(
+        "--model",
+        help="a run's --out folder, or a version from `versions deployed_model` "
+        "(default: the newest deployed model in the project's store)",
+    )
+    score.add_argument(
+        "--out",
+        help="where to write the scores, .parquet or .csv (default: <batch>.scores.parquet)",
+    )
     ui = sub.add_parser(
         "ui",
         help="open the Dagster UI (dagster dev) on the same instance and project the runs use",
@@ -362,6 +378,61 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score_out(args: argparse.Namespace) -> Path:
+    if args.out:
+        return Path(args.out)
+    from imbal_pipeline.core.inbox import stem
+
+    return Path(f"{stem(Path(args.data))}.scores.parquet")
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score one batch; 0 when written (alerts are printed), 1 on a batch it refuses, 2 on args."""
+    from imbal_pipeline import load_model
+    from imbal_pipeline.core import monitor_report, monitoring
+    from imbal_pipeline.core.data import DataError, read_table
+    from imbal_pipeline.core.deployed import ModelFileError, score_batch
+
+    data, out = Path(args.data), _score_out(args)
+    if not data.is_file():
+        return _error(f"--data file not found: {data}; check the path", 2)
+    if out.suffix.lower() not in (".parquet", ".csv"):
+        return _error(f"--out {out} must end in .parquet or .csv", 2)
+    try:
+        model = load_model(args.model)
+    except ModelFileError as exc:
+        return _error(str(exc), 2)
+    try:
+        frame = read_table(data, model.read_options)
+        scored, notes = score_batch(model, frame)
+    except DataError as exc:
+        return _error(str(exc), 1)
+    gates = monitoring.check_batch(model.reference, model.preprocessor, frame, scored["score"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    if out.suffix.lower() == ".csv":
+        scored.to_csv(partial, index=False)
+    else:
+        scored.to_parquet(partial, index=False)
+    partial.replace(out)  # a reader never sees half a file
+    flagged = int(scored["decision"].sum())
+    ref, rows = model.reference, len(scored)
+    low, high = monitoring.wilson_interval(flagged, rows, ref.confidence)
+    print(f"scored {rows:,} rows with model {model.version} (threshold {model.threshold:.4g})")
+    print(
+        f"{flagged} of {rows} rows flagged ({100 * flagged / rows:.2f}%, "
+        f"{ref.confidence:.0%} interval {100 * low:.2f}-{100 * high:.2f}%); the model expects "
+        f"{100 * ref.expected_rate:.2f}% ({100 * ref.expected_interval[0]:.2f}-"
+        f"{100 * ref.expected_interval[1]:.2f}%)"
+    )
+    for name, row in monitor_report.checks_table(gates).iterrows():
+        print(f"  {name}: {row['status']} - {row['message']}")
+    if notes.ignored_columns:
+        print(f"ignored columns (not features): {', '.join(notes.ignored_columns)}")
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     """Replace this process with `dagster dev` on this folder's project and the instance."""
     home = ensure_home()
@@ -386,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         "rerun": cmd_rerun,
         "versions": cmd_versions,
         "show": cmd_show,
+        "score": cmd_score,
         "ui": cmd_ui,
     }
     try:

@@ -11,14 +11,24 @@ from pathlib import Path
 import dagster as dg
 
 from imbal_pipeline import lifeline
-from imbal_pipeline.assets import data, decision, diagnostics, evaluation, folds, training
+from imbal_pipeline.assets import (
+    data,
+    decision,
+    diagnostics,
+    evaluation,
+    folds,
+    operating,
+    training,
+)
 from imbal_pipeline.automation import build_automation
 from imbal_pipeline.core.project import load_project
 from imbal_pipeline.core.settings import Settings, SettingsError, from_values, max_concurrent_steps
 from imbal_pipeline.resources import pipeline_for
 from imbal_pipeline.storage import BundleIOManager
 
-JOB_NAME = "imbal_pipeline"
+JOB_NAME = "imbal_pipeline"  # the training job
+SCORE_JOB = "score_batches"
+OUTCOMES_JOB = "batch_outcomes_job"
 LOCATION_NAME = "imbal_pipeline"  # as in workspace.yaml and pyproject's [tool.dagster]
 lifeline.install()  # here too in the forkserver, which preloads this module
 
@@ -81,16 +91,22 @@ def build_definitions(project: Settings | None = None) -> dg.Definitions:
         training.baseline_model,
     ]
     assets.append(evaluation.make_evaluation_report([key for a in assets for key in a.check_keys]))
+    assets.append(operating.deployed_model)
+    per_batch = [operating.scored_batch, operating.batch_outcomes]
     # Sources included: each run observes raw_file first, recording the version it trained on.
     # (`include_sources` is marked beta in Dagster 1.13; its warning would greet every run.)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)
-        selection = dg.AssetSelection.all(include_sources=True)
+        selection = dg.AssetSelection.all(include_sources=True) - dg.AssetSelection.assets(
+            *per_batch
+        )
     job = dg.define_asset_job(JOB_NAME, selection=selection)
-    schedules, sensors = build_automation(job, project)
+    score_job = dg.define_asset_job(SCORE_JOB, selection=[operating.scored_batch])
+    outcomes_job = dg.define_asset_job(OUTCOMES_JOB, selection=[operating.batch_outcomes])
+    schedules, sensors = build_automation(job, score_job, outcomes_job, project)
     return dg.Definitions(
-        assets=[data.raw_file, *assets],
-        jobs=[job],
+        assets=[data.raw_file, *assets, *per_batch],
+        jobs=[job, score_job, outcomes_job],
         schedules=schedules,
         sensors=sensors,
         resources={

@@ -192,6 +192,8 @@ VOLATILE = frozenset(
         "executor",
         "dask_address",
         "retrain_cron",
+        "inbox",
+        "scored_dir",
     }
 )
 
@@ -415,6 +417,8 @@ class BundleIOManager(dg.ConfigurableIOManager):
         version = getattr(meta.get(VERSION_KEY), "value", meta.get(VERSION_KEY))
         version = version or content_hash(obj)
         asset = context.asset_key.to_user_string()
+        if context.has_asset_partitions:
+            asset = f"{asset}/{context.asset_partition_key}"
         path = self._store().write(asset, obj, version, str(verdict), context.run_id)
         recipe = getattr(meta.get(RECIPE_KEY), "value", meta.get(RECIPE_KEY))
         if recipe and not str(verdict).startswith("failed"):
@@ -447,8 +451,22 @@ class BundleIOManager(dg.ConfigurableIOManager):
             getattr(gate, "value", gate),
         )
 
+    def _load_partition(self, asset: str, partition: str):
+        # Each partition (one scored batch) has its own latest version; its gate is checked
+        # like any other.
+        latest = self._store().latest(f"{asset}/{partition}")
+        if latest is None:
+            raise FileNotFoundError(
+                f"no stored value for {asset} partition {partition}; materialize it first"
+            )
+        if str(latest.get("gate", "")).startswith("failed"):
+            raise FailedGateError(f"{asset} partition {partition} failed its checks")
+        return self._store().load(f"{asset}/{partition}", latest["version"])
+
     def load_input(self, context: dg.InputContext):
         asset = context.asset_key.to_user_string()
+        if context.has_asset_partitions:
+            return self._load_partition(asset, context.asset_partition_key)
         version, verdict = self._pinned(context)
         if version is None:
             latest = self._store().latest(asset)

@@ -38,10 +38,27 @@ def graph(root, **values) -> dg.Definitions:
                 "output_dir": str(root / "report"),
                 "contracts_dir": str(root / "contracts"),
                 "store": str(root / "storage"),
+                "inbox": str(root / "inbox"),
+                "scored_dir": str(root / "scored"),
                 **values,
             }
         )
     )
+
+
+def training_assets(defs: dg.Definitions) -> list:
+    """The training graph: every asset but the per-batch (partitioned) ones."""
+    return [a for a in defs.assets if getattr(a, "partitions_def", None) is None]
+
+
+def training_keys(defs: dg.Definitions) -> set[str]:
+    """The names of the training graph's materializable assets (the raw file is observed)."""
+    graph_ = defs.resolve_asset_graph()
+    return {
+        a.key.to_user_string()
+        for a in training_assets(defs)
+        if a.key in graph_.materializable_asset_keys
+    }
 
 
 def run_graph(
@@ -50,7 +67,7 @@ def run_graph(
     """Materialize the whole graph in-process; storage and report under tmp_path/name."""
     defs = graph(tmp_path / name, **overrides)
     result = dg.materialize(
-        list(defs.assets), resources=defs.resources, raise_on_error=expect_success
+        training_assets(defs), resources=defs.resources, raise_on_error=expect_success
     )
     assert result.success or not expect_success
     return result

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
-from conftest import CLI
+from conftest import CLI, training_assets
 
 from imbal_pipeline.assets.common import CODE_VERSION
 from imbal_pipeline.cli import build_parser
@@ -254,7 +254,7 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
         _data_versions(tmp_path / "home"),
         _data_versions(tmp_path / "clean"),
     )
-    assert len(clean_versions) == 17  # 16 assets and the observed raw file
+    assert len(clean_versions) == 18  # 17 assets and the observed raw file
     assert rerun_versions == clean_versions
     unknown = _run(["rerun", "no-such-run"], tmp_path / "home", tmp_path)
     assert unknown.returncode == 2 and "no run no-such-run" in unknown.stderr
@@ -374,7 +374,7 @@ def test_the_summary_is_the_runs_own_whatever_another_run_left_in_out(
     home, out = tmp_path / "home", tmp_path / "out"
     defs = graph(tmp_path, output_dir=str(out))
     with dg.DagsterInstance.ephemeral() as instance:
-        result = dg.materialize(list(defs.assets), instance=instance, resources=defs.resources)
+        result = dg.materialize(training_assets(defs), instance=instance, resources=defs.resources)
         report = json.loads((out / "report.json").read_text())
         other = {**report, "selected_strategy": "smoteenn", "holdout": {**report["holdout"]}}
         other["holdout"]["pr_auc"] = 0.123456
@@ -416,4 +416,4 @@ def test_a_rerun_after_fixing_the_file_records_the_fixed_files_version(tmp_path,
             ]
             for r in records
         }
-    assert len(recorded) == 16 and set(recorded.values()) == {fixed}, recorded
+    assert len(recorded) == 17 and set(recorded.values()) == {fixed}, recorded

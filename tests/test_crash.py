@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CLI, data_versions
+from conftest import CLI, data_versions, training_assets
 
 from imbal_pipeline.storage import ASSET_NAME, MANIFEST, AssetStore
 
@@ -133,7 +133,7 @@ defs = graph(
     root, seed=seed, output_dir=str(root / name), store=str(root / "storage")
 )
 with dg.DagsterInstance.get() as instance:
-    result = dg.materialize(list(defs.assets), instance=instance, resources=defs.resources)
+    result = dg.materialize(training_assets(defs), instance=instance, resources=defs.resources)
     versions = {
         e.asset_key.to_user_string(): e.step_materialization_data.materialization.tags[
             "dagster/data_version"
@@ -175,7 +175,7 @@ def test_two_runs_at_once_neither_corrupt_nor_mix_the_store(tmp_path, small_run)
     # Run a, with run b writing the same assets beside it, equals the same run made alone.
     assert a == data_versions(small_run)
     # Different seeds give different values, except the profile: same row and positive counts.
-    assert len(a) == 16 and [k for k in a if a[k] == b[k]] == ["imbalance_profile"]
+    assert len(a) == 17 and [k for k in a if a[k] == b[k]] == ["imbalance_profile"]
     store = AssetStore(tmp_path / "storage")
     for asset in a:
         assert {r["version"] for r in store.history(asset)} == {a[asset], b[asset]}
@@ -209,7 +209,7 @@ def test_lineage_names_what_this_run_read_while_another_run_records_its_own(tmp_
         monkeypatch.setattr(inputs, "split_raw", split_while_another_run_materializes)
         defs = graph(tmp_path)
         result = dg.materialize(
-            list(defs.assets),
+            training_assets(defs),
             selection=dg.AssetSelection.assets("raw_file", "raw_data", "holdout_split"),
             instance=instance,
             resources=defs.resources,

@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 import pytest
-from conftest import graph, project, run_graph
+from conftest import graph, project, run_graph, training_assets, training_keys
 from dagster._config import ConfigTypeKind
 
 from imbal_pipeline.assets.common import RAW_FILE
@@ -21,11 +21,16 @@ def _deps(d: dg.Definitions) -> dict[str, set[str]]:
     }
 
 
-def test_every_asset_depends_directly_on_the_observed_raw_file():
-    graph = build_definitions(Settings()).resolve_asset_graph()
+def test_every_training_asset_depends_directly_on_the_observed_raw_file():
+    defs = build_definitions(Settings())
+    graph = defs.resolve_asset_graph()
     assert graph.get(RAW_FILE).is_observable
-    for key in graph.materializable_asset_keys:
-        assert RAW_FILE in graph.get(key).parent_keys, key
+    for name in training_keys(defs):
+        assert RAW_FILE in graph.get(dg.AssetKey(name)).parent_keys, name
+    # A new training file does not unsync batches already scored: they hang off the model.
+    for name in ("scored_batch", "batch_outcomes"):
+        assert RAW_FILE not in graph.get(dg.AssetKey(name)).parent_keys
+    assert graph.get(dg.AssetKey("scored_batch")).parent_keys == {dg.AssetKey("deployed_model")}
 
 
 def test_default_location_has_every_stage_and_five_fold_assets():
@@ -68,7 +73,9 @@ def test_threads_times_concurrent_steps_never_exceed_cores():
 def test_a_single_fold_reruns_alone_from_stored_upstream(tmp_path):
     run_graph(tmp_path, "full")
     defs = graph(tmp_path / "full")
-    again = dg.materialize(list(defs.assets), selection="fold_1_models", resources=defs.resources)
+    again = dg.materialize(
+        training_assets(defs), selection="fold_1_models", resources=defs.resources
+    )
     assert again.success
     ran = {e.step_key for e in again.get_step_success_events()}
     assert ran == {"fold_1_models"}
@@ -114,7 +121,7 @@ def test_an_invalid_run_config_is_refused_before_any_step(tmp_path):
     defs = graph(tmp_path)
     with pytest.raises(dg.DagsterInvalidConfigError, match="objective"):
         dg.materialize(
-            list(defs.assets),
+            training_assets(defs),
             resources=defs.resources,
             run_config={"resources": {"pipeline": {"config": {"objective": "accuracy"}}}},
         )

@@ -7,10 +7,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import data_versions, value
+from conftest import data_versions, training_assets, value
 
-from imbal_pipeline.core.evaluation import load_model
-from imbal_pipeline.core.preprocess import Preprocessor
+from imbal_pipeline.core.deployed import Model, ModelFileError
 from imbal_pipeline.core.settings import LABEL, SPLIT
 from imbal_pipeline.core.split import HOLDOUT
 from imbal_pipeline.storage import (
@@ -66,26 +65,25 @@ def test_failed_write_leaves_the_previous_bundle_whole(tmp_path):
 def test_no_stored_asset_is_a_pickle(small_run):
     report = value(small_run, "evaluation_report")
     storage = Path(report["settings"]["output_dir"]).parent / "storage"
-    assert len(list(storage.iterdir())) == 16  # every asset of a 3-fold graph
+    assert len(list(storage.iterdir())) == 17  # every asset of a 3-fold graph, batches aside
     suffixes = {p.suffix for p in storage.rglob("*") if p.is_file()}
     assert suffixes <= {".json", ".jsonl", ".parquet", ".txt"}, suffixes
 
 
 def test_exported_model_reproduces_the_reported_holdout_decisions(small_run):
     report = value(small_run, "evaluation_report")
-    booster, meta = load_model(report["settings"]["output_dir"])
-    assert meta["threshold"] == report["threshold"]["value"]
+    model = Model.load(report["settings"]["output_dir"])
+    assert model.threshold == report["threshold"]["value"]
     split = value(small_run, "holdout_split")
     holdout = split[split[SPLIT] == HOLDOUT]
-    pre = Preprocessor.from_json(meta["preprocessor"])
-    pred = booster.predict(pre.transform(holdout)) >= meta["threshold"]
+    pred = model.predict(holdout) == 1
     y = holdout[LABEL].to_numpy()
     cm = [
         [int(((y == 0) & ~pred).sum()), int(((y == 0) & pred).sum())],
         [int(((y == 1) & ~pred).sum()), int(((y == 1) & pred).sum())],
     ]
     assert cm == report["holdout"]["confusion_matrix"]
-    assert json.loads(json.dumps(meta))  # plain JSON
+    assert json.loads(json.dumps(model.meta))  # plain JSON
     assert "baseline_holdout_tuned" in report
 
 
@@ -132,7 +130,7 @@ def test_same_data_config_and_seed_give_identical_data_versions(tmp_path, small_
 
     again = run_graph(tmp_path, "again")
     first, second = data_versions(small_run), data_versions(again)
-    assert len(first) == 16
+    assert len(first) == 17
     assert first == second
 
 
@@ -143,7 +141,7 @@ def test_inputs_are_pinned_to_recorded_versions_not_the_newest_file(tmp_path):
     from imbal_pipeline.core.synthetic import make_fraud_data
 
     defs = graph(tmp_path)
-    assets, resources = list(defs.assets), defs.resources
+    assets, resources = training_assets(defs), defs.resources
     with dg.instance_for_test() as instance:
         first = dg.materialize(assets, selection="raw_data", resources=resources, instance=instance)
         recorded = first.asset_value("raw_data")
@@ -253,7 +251,8 @@ def publishable(small_run):
     scores = np.clip(0.3 * y + rng.random(400) * 0.7, 0, 1)
     arrays = {"y": y, "scores": scores, "baseline_scores": scores[::-1].copy()}
     curve = threshold.threshold_curve(y, scores, Settings())
-    return report, arrays, curve, value(small_run, "final_model")
+    deployed = value(small_run, "deployed_model")
+    return report, arrays, curve, Model(deployed["model"], {**deployed["meta"], "version": "v"})
 
 
 def test_a_publish_replaces_the_whole_folder(tmp_path, publishable):
@@ -277,14 +276,15 @@ def test_a_full_disk_during_export_leaves_the_previous_run_whole(
     import errno
 
     from imbal_pipeline.core import evaluation
+    from imbal_pipeline.core.evaluation import OUTPUT_MARKER
 
     report, arrays, curve, final = publishable
     out = tmp_path / "out"
     evaluation.publish({**report, "run_id": "first"}, arrays, curve, out, model=final)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
 
-    def full_disk(model, folder, run_id=None):
-        (Path(folder) / "model.txt").write_text(model["model"].model_to_string()[:1000])
+    def full_disk(model, folder):
+        (Path(folder) / "model.txt").write_text(model.booster.model_to_string()[:1000])
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(evaluation, "export_model", full_disk)
@@ -292,8 +292,8 @@ def test_a_full_disk_during_export_leaves_the_previous_run_whole(
         evaluation.publish({**report, "run_id": "second"}, arrays, curve, out, model=final)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
-    booster, meta = load_model(out)
-    assert meta["run_id"] == "first" and booster.num_trees() > 0
+    assert (out / OUTPUT_MARKER).read_text().strip() == "first"
+    assert Model.load(out).booster.num_trees() > 0
 
 
 def test_a_folder_of_other_files_is_never_replaced(tmp_path, publishable):
@@ -307,14 +307,14 @@ def test_a_folder_of_other_files_is_never_replaced(tmp_path, publishable):
 
 
 def test_a_damaged_exported_model_is_refused_on_load(tmp_path, publishable):
-    from imbal_pipeline.core.evaluation import OutputError, publish
+    from imbal_pipeline.core.evaluation import publish
 
     report, arrays, curve, final = publishable
     publish(report, arrays, curve, tmp_path / "out", model=final)
     model_txt = tmp_path / "out" / "model.txt"
     model_txt.write_text(model_txt.read_text()[:-10])
-    with pytest.raises(OutputError, match="does not match the digest in model.json"):
-        load_model(tmp_path / "out")
+    with pytest.raises(ModelFileError, match="does not match the digest in model.json"):
+        Model.load(tmp_path / "out")
 
 
 def test_the_store_works_on_any_fsspec_filesystem_not_only_local_disk(tmp_path):

@@ -28,6 +28,7 @@ CODE_VERSION = "3"
 # *direct* dependencies has a new data version. Depending on the observed file directly is what
 # makes the whole graph, not just raw_data, show as unsynced once the file changes.
 RAW_FILE = dg.AssetKey("raw_file")
+ALERTS_KEY = "alerts"  # monitoring checks that failed, on a scored batch's materialization
 SOURCE_DEPS = [RAW_FILE]
 
 
@@ -82,14 +83,25 @@ def provenance_tags(context: dg.AssetExecutionContext) -> dict[str, str]:
     return tags
 
 
-def gated(context: dg.AssetExecutionContext, value, metadata: dict, gates: list[Gate]):
+def gated(
+    context: dg.AssetExecutionContext,
+    value,
+    metadata: dict,
+    gates: list[Gate],
+    *,
+    alerts_only: bool = False,
+):
     """Yield the output, marked with its gate verdict, then one check result per gate.
 
     The verdict travels with the stored value so that a later, separate materialization of a
-    downstream asset refuses a version whose gate failed.
+    downstream asset refuses a version whose gate failed. With `alerts_only` (monitoring) a
+    failed check is an alert, named in the `alerts` metadata, and the value stays usable.
     """
     failed = [g.name for g in gates if g.blocks]
     warned = [g.name for g in gates if not g.passed and not g.blocks]
+    if alerts_only:
+        metadata = {**metadata, ALERTS_KEY: ", ".join(failed) or "none"}
+        failed = []
     verdict = f"failed: {', '.join(failed)}" if failed else "passed"
     version = content_hash(value)
     with warnings.catch_warnings():

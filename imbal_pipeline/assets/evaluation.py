@@ -13,7 +13,9 @@ from imbal_pipeline.assets.common import (
     png,
 )
 from imbal_pipeline.core import diagnostics, evaluation, gates, split
+from imbal_pipeline.models import from_store_value
 from imbal_pipeline.resources import PipelineConfig
+from imbal_pipeline.storage import content_hash
 
 HEADLINE = ("pr_auc", "roc_auc", "f1", "fbeta", "mcc", "precision", "recall", "balanced_accuracy")
 QUALITY_CHECKS = ("beats_no_skill", "not_worse_than_baseline", "cv_holdout_gap")
@@ -73,6 +75,7 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
         """
         s = pipeline.settings()
         report, arrays = evaluation.build_report(
+            split.training_part(holdout_split),
             split.holdout_part(holdout_split),
             final_model,
             baseline_model,
@@ -104,17 +107,30 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
         ]
         report["quality_gate"] = "failed" if any(g.blocks for g in quality) else "passed"
         passed = report["quality_gate"] == "passed"
-        # A model that fails the gate gets its report but is not exported.
+        # A model that fails the gate gets its report but is neither exported nor deployed.
+        model = None
+        if passed:
+            deployable = evaluation.deployable(final_model, report, s)
+            model = from_store_value(deployable, content_hash(deployable))
+        report["model_version"] = model.version if model else None
         path = evaluation.publish(
             report,
             arrays,
             decision_threshold["curve"],
             s.output_dir,
-            model=final_model if passed else None,
+            model=model,
             projection=projection,
         )
         out = path.parent
-        model_meta = {"model": dg.MetadataValue.path(str(out / "model.txt"))} if passed else {}
+        model_meta = (
+            {
+                "model": dg.MetadataValue.path(str(out / "model.txt")),
+                "model_version": model.version,
+                "expected_positive_rate": dg.MetadataValue.float(model.reference.expected_rate),
+            }
+            if model
+            else {}
+        )
         table = (
             pd.DataFrame(
                 {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -16,19 +15,16 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve
 
-from imbal_pipeline.core import diagnostics, metrics, plots, report, split
+from imbal_pipeline.core import diagnostics, metrics, monitoring, plots, report, split
 from imbal_pipeline.core import threshold as threshold_core
+from imbal_pipeline.core.deployed import PROBABILITY_NOTE, Model, model_meta
+from imbal_pipeline.core.preprocess import Preprocessor
 from imbal_pipeline.core.settings import LABEL, ROW_ID, STRATEGY, Settings
 from imbal_pipeline.core.training import SCORE, score_frame
 
-PROBABILITY_NOTE = (
-    "Scores are not calibrated probabilities: scale_pos_weight and resampling shift them "
-    "upwards. Compare decisions at the tuned threshold, not raw scores against observed rates; "
-    "recalibrate before monitoring predicted rates."
-)
-
 
 def build_report(
+    train: pd.DataFrame,
     holdout: pd.DataFrame,
     final: dict,
     baseline: dict,
@@ -98,6 +94,16 @@ def build_report(
             f"by {sample['fraction_kept']:.4f} to undo it before comparing rates."
         )
     audits = {f"final model ({selected})": final["audit"]}
+    chosen = oof[oof[STRATEGY] == selected]
+    reference = monitoring.build_reference(
+        train,
+        Preprocessor.from_json(final["preprocessor"]),
+        y,
+        scores,
+        chosen[SCORE].to_numpy(),
+        threshold,
+        beta,
+    )
     report_dict = {
         "dataset": {
             "target": profile["target"],
@@ -138,6 +144,9 @@ def build_report(
             "diagnostics_pca": "diagnostics_pca.png",
         },
         "notes": notes,
+        # What the deployed model is expected to see and produce; scored batches are checked
+        # against it (see imbal_pipeline.core.monitoring).
+        "monitoring_reference": reference.to_json(),
         "settings": settings.to_dict(),
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "run_id": None,
@@ -232,7 +241,7 @@ def publish(
     curve: pd.DataFrame,
     out_dir: str | Path,
     *,
-    model: dict | None,
+    model: Model | None,
     projection: pd.DataFrame | None = None,
 ) -> Path:
     """Write the report, its plots and (when given) the model, then put the folder in place.
@@ -258,7 +267,7 @@ def publish(
                 diagnostics.projection_title(report_dict["diagnostics"]),
             )
         if model is not None:
-            export_model(model, staging, run_id=report_dict.get("run_id"))
+            export_model(model, staging)
         (staging / OUTPUT_MARKER).write_text(f"{report_dict.get('run_id')}\n")
         _sync(staging)
         _swap_in(staging, out)
@@ -290,46 +299,25 @@ def _swap_in(staging: Path, out: Path, attempts: int = 5) -> None:
     raise OutputError(f"could not put the report in place at {out}; another run keeps replacing it")
 
 
-def export_model(final: dict, out_dir: str | Path, run_id: str | None = None) -> dict[str, Path]:
-    """Write the final model as LightGBM text plus a JSON of preprocessing and threshold.
+def deployable(final: dict, report: dict, settings: Settings) -> dict:
+    """The deployed model's stored value: the trees and everything needed to apply and watch them.
 
-    The JSON carries the text model's digest, so a damaged model.txt is refused on load.
+    Built the same way for the export and for the `deployed_model` asset, so both have one
+    content hash: the version `load_model` reports.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model_path, meta_path = out / "model.txt", out / "model.json"
-    text = final["model"].model_to_string()
-    model_path.write_text(text)
-    meta = {
-        "format": "imbal_pipeline model v1: LightGBM text model + this JSON; no pickle",
-        "model_sha256": hashlib.sha256(text.encode()).hexdigest(),
-        "run_id": run_id,
-        "strategy": final["strategy"],
-        "threshold": final["threshold"],
-        "objective": final["objective"],
-        "preprocessor": final["preprocessor"],
-        "audit": final["audit"],
-        "note": PROBABILITY_NOTE,
-    }
-    meta_path.write_text(json.dumps(_clean(meta), indent=2, allow_nan=False))
-    return {"model": model_path, "preprocessing": meta_path}
+    meta = model_meta(
+        final,
+        reference=monitoring.Reference.from_json(report["monitoring_reference"]),
+        positive_label=report["dataset"]["positive_label"],
+        target=report["dataset"]["target"],
+        id_column=settings.id_column,
+        read_options=settings.read_options,
+        beta=settings.beta if settings.objective == "fbeta" else 1.0,
+        run_id=report.get("run_id"),
+    )
+    return {"model": final["model"], "meta": _clean(meta)}
 
 
-def load_model(out_dir: str | Path):
-    """Load an exported model: (booster, preprocessing JSON with threshold).
-
-    The text model is checked against the digest in model.json before LightGBM parses it
-    (LightGBM aborts the process on a truncated model).
-    """
-    import lightgbm as lgb
-
-    out = Path(out_dir)
-    meta = json.loads((out / "model.json").read_text())
-    text = (out / "model.txt").read_text()
-    expected = meta.get("model_sha256")
-    if expected is not None and hashlib.sha256(text.encode()).hexdigest() != expected:
-        raise OutputError(
-            f"{out / 'model.txt'} does not match the digest in model.json (damaged or "
-            "replaced); export the model again"
-        )
-    return lgb.Booster(model_str=text), meta
+def export_model(model: Model, out_dir: str | Path) -> None:
+    """Write the model as LightGBM text plus model.json (with the text's digest)."""
+    model.save(out_dir)

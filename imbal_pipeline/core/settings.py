@@ -196,6 +196,20 @@ class Settings:
     retrain_cron: str = setting(
         "0 3 * * 1", "when retrain_schedule runs (cron; default Mondays 03:00)", scope=PROJECT
     )
+    # --- the operating half (project scope: the sensors read them) ---
+    inbox: str = setting(
+        "imbal_inbox",
+        "folder where new batches arrive (CSV or Parquet); labels follow as "
+        "<name>.labels.csv beside their batch",
+        scope=PROJECT,
+        path=True,
+    )
+    scored_dir: str = setting(
+        "imbal_scored",
+        "folder for scored batches and the monitoring report (one subfolder per batch)",
+        scope=PROJECT,
+        path=True,
+    )
 
     def __post_init__(self) -> None:
         validate(self)

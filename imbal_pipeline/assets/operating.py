@@ -1,0 +1,164 @@
+"""The operating half: the deployed model, batches scored from the inbox, and their outcomes.
+
+`deployed_model` is materialized only when the evaluation's quality gate passed, so its latest
+version is always a model that may score; a retraining whose model fails the gate leaves the
+previous one in service. Every inbox file becomes a partition of `scored_batch` (scored by the
+deployed model, whose version Dagster records as the input version) and, once its labels
+arrive, of `batch_outcomes`.
+"""
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from imbal_pipeline.assets.common import (
+    CODE_VERSION,
+    SOURCE_DEPS,
+    blocking_checks,
+    gated,
+    md_table,
+)
+from imbal_pipeline.core import evaluation, inbox, monitor_report, monitoring
+from imbal_pipeline.core.data import read_table
+from imbal_pipeline.core.deployed import score_batch
+from imbal_pipeline.core.gates import fail, ok
+from imbal_pipeline.models import from_store_value
+from imbal_pipeline.resources import PipelineConfig
+from imbal_pipeline.storage import content_hash
+
+BATCHES = dg.DynamicPartitionsDefinition(name="batches")
+MONITORING = "monitoring"
+
+
+@dg.asset(
+    deps=SOURCE_DEPS,
+    group_name=MONITORING,
+    code_version=CODE_VERSION,
+    kinds={"lightgbm"},
+    check_specs=blocking_checks("deployed_model", ("matches_export",)),
+)
+def deployed_model(
+    context: AssetExecutionContext,
+    pipeline: PipelineConfig,
+    final_model: dict,
+    evaluation_report: dict,
+):
+    """The final model with its threshold, preprocessing and monitoring reference.
+
+    Runs only after the quality gate passed; `imbal_pipeline.load_model()` and the scoring
+    asset read its latest version.
+    """
+    s = pipeline.settings()
+    value = evaluation.deployable(final_model, evaluation_report, s)
+    version = content_hash(value)
+    exported = evaluation_report.get("model_version")
+    gate = (
+        ok("matches_export", f"version {version} is the model exported to {s.output_dir}")
+        if version == exported
+        else fail(
+            "matches_export",
+            f"version {version} differs from the exported model's {exported}; rerun the "
+            "evaluation so the exported model and the deployed one are the same",
+        )
+    )
+    ref = monitoring.Reference.from_json(value["meta"]["reference"])
+    yield from gated(
+        context,
+        value,
+        {
+            "strategy": value["meta"]["strategy"],
+            "threshold": dg.MetadataValue.float(ref.threshold),
+            "expected_positive_rate": dg.MetadataValue.float(ref.expected_rate),
+            "expected_interval": dg.MetadataValue.json(list(ref.expected_interval)),
+            "positive_label": str(value["meta"]["positive_label"]),
+        },
+        [gate],
+    )
+
+
+def _monitoring_specs(asset: str, names: tuple[str, ...]) -> list[dg.AssetCheckSpec]:
+    # Not blocking: an alert is news about the world, not a reason to withhold the scores.
+    return [
+        dg.AssetCheckSpec(name, asset=asset, description=monitoring.DESCRIPTIONS[name])
+        for name in names
+    ]
+
+
+@dg.asset(
+    partitions_def=BATCHES,
+    group_name=MONITORING,
+    code_version=CODE_VERSION,
+    kinds={"pandas"},
+    check_specs=_monitoring_specs("scored_batch", monitoring.MONITORING_CHECKS),
+)
+def scored_batch(context: AssetExecutionContext, pipeline: PipelineConfig, deployed_model: dict):
+    """One inbox file scored by the deployed model, with its monitoring checks."""
+    s = pipeline.settings()
+    batch = inbox.find_batch(s.inbox, context.partition_key)
+    model = from_store_value(deployed_model, content_hash(deployed_model))
+    frame = read_table(batch.path, model.read_options)
+    scored, notes = score_batch(model, frame)
+    gates = monitoring.check_batch(model.reference, model.preprocessor, frame, scored["score"])
+    folder = monitor_report.write_batch(
+        s.scored_dir, batch.key, scored, gates, model, notes, source=str(batch.path)
+    )
+    value = {
+        "scores": scored,
+        "batch": {"key": batch.key, "path": str(batch.path), "sha256": batch.digest},
+        "model": monitor_report.model_summary(model),
+        "checks": [monitor_report.gate_record(g) for g in gates],
+    }
+    flagged = int(scored["decision"].sum())
+    yield from gated(
+        context,
+        value,
+        {
+            "rows": dg.MetadataValue.int(len(scored)),
+            "flagged": dg.MetadataValue.int(flagged),
+            "model_version": model.version,
+            "ignored_columns": ", ".join(notes.ignored_columns) or "none",
+            "unseen_categories": dg.MetadataValue.json(notes.unseen_categories),
+            "checks": md_table(monitor_report.checks_table(gates)),
+            "report": dg.MetadataValue.path(str(folder / "report.html")),
+            "across_batches": dg.MetadataValue.path(str(folder.parent / "index.html")),
+        },
+        gates,
+        alerts_only=True,
+    )
+
+
+@dg.asset(
+    partitions_def=BATCHES,
+    group_name=MONITORING,
+    code_version=CODE_VERSION,
+    kinds={"pandas"},
+    check_specs=_monitoring_specs("batch_outcomes", monitoring.LABELLED_CHECKS),
+)
+def batch_outcomes(context: AssetExecutionContext, pipeline: PipelineConfig, scored_batch: dict):
+    """A scored batch joined with its labels file: how the model really did on it."""
+    s = pipeline.settings()
+    batch = inbox.find_batch(s.inbox, context.partition_key)
+    labels_path = batch.labels_path
+    if labels_path is None:
+        raise FileNotFoundError(
+            f"no labels for batch {batch.key} yet; put {inbox.labels_name(batch.path)} beside "
+            "it in the inbox"
+        )
+    summary = scored_batch["model"]
+    labels = read_table(labels_path)
+    y, scores = monitor_report.join_labels(scored_batch["scores"], labels, summary)
+    gate = monitoring.check_labelled(
+        monitoring.Reference.from_json(summary["reference"]), y, scores, summary["beta"]
+    )
+    monitor_report.write_outcome(s.scored_dir, batch.key, gate)
+    yield from gated(
+        context,
+        {"labels": {"path": str(labels_path), "rows": int(len(y))}, "check": gate.observed},
+        {
+            "labelled_rows": dg.MetadataValue.int(len(y)),
+            "positives": dg.MetadataValue.int(int(y.sum())),
+            "model_version": summary["version"],
+            "outcome": gate.message,
+        },
+        [gate],
+        alerts_only=True,
+    )

@@ -1,0 +1,254 @@
+"""The trained model as every consumer applies it: raw rows in, scores and decisions out.
+
+A `Model` is LightGBM's text model plus one JSON document (`model.json`): the preprocessing
+fitted on the training split, the category codes, the tuned threshold, the positive label and
+the monitoring reference. The CLI's `score`, the `scored_batch` asset and a user's own service
+all go through it; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from imbal_pipeline.core.data import DataError, ReadOptions
+from imbal_pipeline.core.monitoring import Reference
+from imbal_pipeline.core.preprocess import Preprocessor
+
+FORMAT = "imbal_pipeline model v2: LightGBM text model + this JSON; no pickle"
+PROBABILITY_NOTE = (
+    "Scores are not calibrated probabilities: scale_pos_weight and resampling shift them "
+    "upwards. Compare decisions at the tuned threshold, not raw scores against observed rates; "
+    "the monitoring compares predicted-positive rates at that threshold, which needs no "
+    "calibration."
+)
+
+
+class BatchError(DataError):
+    """A batch the model cannot score; the message names the column and the fix."""
+
+
+class ModelFileError(ValueError):
+    """A model folder that is missing, incomplete or damaged."""
+
+
+@dataclass(frozen=True)
+class BatchNotes:
+    """What scoring noticed about a batch without refusing it."""
+
+    ignored_columns: list[str]
+    unseen_categories: dict[str, int]  # column -> rows with a category never seen in training
+
+
+def model_meta(
+    final: dict,
+    *,
+    reference: Reference,
+    positive_label: str,
+    target: str,
+    id_column: str | None,
+    read_options: ReadOptions,
+    beta: float,
+    run_id: str | None,
+) -> dict:
+    """The JSON half of a model: everything needed to apply and watch it.
+
+    Its version is not part of it: the version is the content hash of the model and this.
+    """
+    return {
+        "format": FORMAT,
+        "run_id": run_id,
+        "strategy": final["strategy"],
+        "threshold": float(final["threshold"]),
+        "objective": final["objective"],
+        "beta": float(beta),
+        "target": target,
+        "positive_label": positive_label,
+        "id_column": id_column,
+        "read_options": {
+            "sep": read_options.sep,
+            "encoding": read_options.encoding,
+            "decimal": read_options.decimal,
+            "thousands": read_options.thousands,
+        },
+        "preprocessor": final["preprocessor"],
+        "reference": reference.to_json(),
+        "audit": final["audit"],
+        "note": PROBABILITY_NOTE,
+    }
+
+
+class Model:
+    """A loaded model: `predict_proba` and `predict` on raw rows, as the training data had them.
+
+    Parameters
+    ----------
+    booster : lightgbm.Booster
+        The fitted trees.
+    meta : dict
+        The JSON half (see `model_meta`).
+
+    Attributes
+    ----------
+    threshold : float
+        The tuned decision threshold (chosen on out-of-fold predictions).
+    version : str
+        The final model's data version, as Dagster and `imbal-pipeline versions` show it.
+    feature_schema : dict
+        ``{"numeric": [...], "categorical": {column: [known categories]}}``.
+    reference : Reference
+        What the model is expected to see and produce, for monitoring.
+    """
+
+    def __init__(self, booster: lgb.Booster, meta: dict):
+        self.booster = booster
+        self.meta = meta
+        self.preprocessor = Preprocessor.from_json(meta["preprocessor"])
+        self.reference = Reference.from_json(meta["reference"])
+        self.threshold = float(meta["threshold"])
+        self.version = str(meta["version"])
+        self.positive_label = meta["positive_label"]
+        self.id_column = meta.get("id_column")
+
+    def __repr__(self) -> str:
+        return (
+            f"Model(version={self.version!r}, strategy={self.meta['strategy']!r}, "
+            f"threshold={self.threshold:.4g}, positive_label={self.positive_label!r})"
+        )
+
+    @property
+    def feature_schema(self) -> dict:
+        pre = self.preprocessor
+        return {"numeric": list(pre.numeric), "categorical": dict(pre.categories)}
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.preprocessor.numeric, *self.preprocessor.categorical]
+
+    @property
+    def read_options(self) -> ReadOptions:
+        return ReadOptions(**self.meta["read_options"])
+
+    def check(self, frame: pd.DataFrame) -> BatchNotes:
+        """Refuse a batch the model cannot score; say what it ignores or has never seen."""
+        if len(frame) == 0:
+            raise BatchError("the batch has no rows; nothing to score")
+        missing = [c for c in self.features if c not in frame.columns]
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise BatchError(
+                f"the batch lacks feature column {missing[0]!r}{more} the model was trained "
+                "on; add it (empty values are allowed)"
+            )
+        for column in self.preprocessor.numeric:
+            values = frame[column]
+            if pd.api.types.is_numeric_dtype(values.dtype):
+                continue
+            as_number = pd.to_numeric(values, errors="coerce")
+            lost = values.notna() & as_number.isna()
+            if lost.any():
+                examples = ", ".join(repr(str(v)) for v in sorted(set(values[lost]))[:3])
+                raise BatchError(
+                    f"batch column {column!r} has {int(lost.sum())} values that are not numbers "
+                    f"(e.g. {examples}) where the model was trained on numbers; clean the column "
+                    "or leave those values empty"
+                )
+        unseen = {}
+        for column, known in self.preprocessor.categories.items():
+            values = frame[column]
+            present = values.notna()
+            text = values[present].astype(object).astype(str)
+            count = int((~text.isin(set(known))).sum())
+            if count:
+                unseen[column] = count
+        ignored = [c for c in frame.columns if c not in self.features]
+        return BatchNotes(ignored_columns=ignored, unseen_categories=unseen)
+
+    def scores(self, frame: pd.DataFrame) -> np.ndarray:
+        """Positive-class scores, one per row."""
+        self.check(frame)
+        return np.asarray(self.booster.predict(self.preprocessor.transform(frame)), np.float64)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Scores as scikit-learn lays them out: column 0 the negative, column 1 the positive class.
+
+        They rank rows but are not calibrated probabilities (see `meta["note"]`).
+        """
+        p = self.scores(frame)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """1 where the score reaches the tuned threshold, else 0."""
+        return (self.scores(frame) >= self.threshold).astype(np.int8)
+
+    def save(self, folder: str | Path) -> None:
+        """Write model.txt and model.json; the JSON carries the text model's digest."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        text = self.booster.model_to_string()
+        (folder / "model.txt").write_text(text)
+        meta = {**self.meta, "model_sha256": hashlib.sha256(text.encode()).hexdigest()}
+        (folder / "model.json").write_text(json.dumps(meta, indent=2, allow_nan=False))
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Model:
+        """Read a model folder, refusing a model.txt that does not match its digest.
+
+        The digest is checked before LightGBM parses the text: LightGBM aborts the whole
+        process on a truncated model.
+        """
+        folder = Path(folder)
+        paths = folder / "model.json", folder / "model.txt"
+        absent = [p.name for p in paths if not p.is_file()]
+        if absent:
+            raise ModelFileError(
+                f"{folder} has no {absent[0]}; give the --out folder of a run whose quality "
+                "gate passed"
+            )
+        try:
+            meta = json.loads(paths[0].read_text())
+        except ValueError as exc:
+            raise ModelFileError(f"{paths[0]} is not valid JSON; export the model again") from exc
+        if meta.get("format") != FORMAT:
+            raise ModelFileError(
+                f"{paths[0]} is not a {FORMAT.split(':')[0]} file (format "
+                f"{meta.get('format')!r}); retrain with this version of imbal_pipeline"
+            )
+        text = paths[1].read_text()
+        if hashlib.sha256(text.encode()).hexdigest() != meta.get("model_sha256"):
+            raise ModelFileError(
+                f"{paths[1]} does not match the digest in model.json (damaged or replaced); "
+                "export the model again"
+            )
+        return cls(lgb.Booster(model_str=text), meta)
+
+
+ROW = "row"  # the id of a batch without an id column: its 0-based row number
+
+
+def score_batch(model: Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, BatchNotes]:
+    """Score a batch: its id (or row number), score, decision and the model's version."""
+    notes = model.check(frame)
+    scores = np.asarray(
+        model.booster.predict(model.preprocessor.transform(frame)), dtype=np.float64
+    )
+    if model.id_column and model.id_column in frame.columns:
+        ids = frame[model.id_column].to_numpy()
+        name = model.id_column
+    else:
+        ids, name = np.arange(len(frame), dtype=np.int64), ROW
+    out = pd.DataFrame(
+        {
+            name: ids,
+            "score": scores,
+            "decision": (scores >= model.threshold).astype(np.int8),
+        }
+    )
+    out["model_version"] = pd.Series([model.version] * len(out), dtype="category")
+    return out, notes

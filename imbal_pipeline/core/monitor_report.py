@@ -1,0 +1,275 @@
+"""The monitoring report: a page per scored batch, and one across all batches.
+
+Layout under the scored folder (`scored_dir`):
+
+    <batch key>/scores.parquet   id (or row), score, decision, model_version
+    <batch key>/summary.json     the checks' verdicts and what they saw
+    <batch key>/outcome.json     the labelled check, once labels arrived
+    <batch key>/report.html, psi.png
+    index.html, positive_rate.png   every batch: rate with its interval against the expected band
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from imbal_pipeline.core import plots
+from imbal_pipeline.core.data import DataError
+from imbal_pipeline.core.deployed import ROW, BatchError, BatchNotes, Model
+from imbal_pipeline.core.gates import Gate
+from imbal_pipeline.core.monitoring import PSI_FAIL, PSI_WARN, Reference
+from imbal_pipeline.core.report import Heading, Image, Para, html_page, rich, table
+
+
+def gate_record(g: Gate) -> dict:
+    """A check's verdict as plain JSON."""
+    return {
+        "name": g.name,
+        "passed": g.passed,
+        "severity": g.severity,
+        "message": g.message,
+        "observed": json.loads(json.dumps(g.observed, default=float)),
+    }
+
+
+def _status(record: dict) -> str:
+    if record["passed"]:
+        return "passed"
+    return "WARN" if record["severity"] == "warn" else "FAILED"
+
+
+def checks_table(gates: list[Gate]) -> pd.DataFrame:
+    """One row per check: status and message (for the asset's metadata)."""
+    rows = [gate_record(g) for g in gates]
+    return pd.DataFrame(
+        {"status": [_status(r) for r in rows], "message": [r["message"] for r in rows]},
+        index=[r["name"] for r in rows],
+    )
+
+
+def model_summary(model: Model) -> dict:
+    """What a scored batch keeps of the model that scored it."""
+    return {
+        "version": model.version,
+        "threshold": model.threshold,
+        "beta": float(model.meta["beta"]),
+        "target": model.meta["target"],
+        "positive_label": model.positive_label,
+        "id_column": model.id_column,
+        "reference": model.reference.to_json(),
+    }
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    # Readers (a browser, the index of another batch) see the old file or the new, never half.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_batch(
+    scored_dir: str | Path,
+    key: str,
+    scored: pd.DataFrame,
+    gates: list[Gate],
+    model: Model,
+    notes: BatchNotes,
+    source: str,
+) -> Path:
+    """Write one batch's scores, verdicts and page; then refresh the page across batches."""
+    folder = Path(scored_dir) / key
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / ".scores.parquet.tmp"
+    scored.to_parquet(tmp, index=False)
+    os.replace(tmp, folder / "scores.parquet")
+    summary = {
+        "batch": key,
+        "source": source,
+        "scored_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "rows": int(len(scored)),
+        "flagged": int(scored["decision"].sum()),
+        "model_version": model.version,
+        "threshold": model.threshold,
+        "ignored_columns": notes.ignored_columns,
+        "unseen_categories": notes.unseen_categories,
+        "checks": [gate_record(g) for g in gates],
+    }
+    _atomic_write(folder / "summary.json", json.dumps(summary, indent=2).encode())
+    _render_batch(folder, model.reference)
+    write_index(scored_dir)
+    return folder
+
+
+def write_outcome(scored_dir: str | Path, key: str, gate: Gate) -> None:
+    """Record a batch's labelled check beside its scores and refresh both pages."""
+    folder = Path(scored_dir) / key
+    record = gate_record(gate) | {"labelled_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    _atomic_write(folder / "outcome.json", json.dumps(record, indent=2).encode())
+    summary = json.loads((folder / "summary.json").read_text())
+    _render_batch(folder, None, summary)
+    write_index(scored_dir)
+
+
+def _psi_values(summary: dict) -> dict[str, float]:
+    by_name = {c["name"]: c for c in summary["checks"]}
+    values = dict(by_name.get("feature_psi", {}).get("observed", {}).get("psi", {}))
+    score = by_name.get("score_psi", {}).get("observed", {}).get("psi", {})
+    if "score" in score:
+        values["(score)"] = score["score"]
+    return values
+
+
+def _render_batch(folder: Path, reference: Reference | None, summary: dict | None = None) -> None:
+    summary = summary or json.loads((folder / "summary.json").read_text())
+    psi_values = _psi_values(summary)
+    if psi_values:
+        plots.plot_psi(psi_values, folder / "psi.png", PSI_WARN, PSI_FAIL)
+    checks = list(summary["checks"])
+    outcome = folder / "outcome.json"
+    if outcome.is_file():
+        checks.append(json.loads(outcome.read_text()))
+    rate = summary["flagged"] / max(1, summary["rows"])
+    blocks = [
+        Para(
+            rich(
+                f"{summary['rows']:,} rows from {summary['source']} scored by model "
+                f"{summary['model_version']} at threshold {summary['threshold']:.4g}; "
+                f"{summary['flagged']:,} flagged ({100 * rate:.2f}%)."
+            ),
+            css="summary",
+        ),
+        Heading(2, "Checks"),
+        table(
+            ["Check", "Status", "What was seen"],
+            [[c["name"], _status(c), c["message"]] for c in checks],
+        ),
+    ]
+    if summary["ignored_columns"]:
+        blocks.append(Para(rich("Columns ignored: " + ", ".join(summary["ignored_columns"]))))
+    if summary["unseen_categories"]:
+        seen = ", ".join(f"{k}: {v} rows" for k, v in summary["unseen_categories"].items())
+        blocks.append(Para(rich(f"Categories never seen in training (scored as missing): {seen}")))
+    if psi_values:
+        blocks += [
+            Heading(2, "Distribution shift"),
+            Image("PSI per feature and of the score", "psi.png"),
+        ]
+    blocks.append(Para(rich("All batches: ", "../index.html"), css="meta"))
+    page = html_page(f"Batch {summary['batch']}", blocks)
+    _atomic_write(folder / "report.html", page.encode())
+
+
+def batch_summaries(scored_dir: str | Path) -> list[dict]:
+    """Every scored batch's summary (with its outcome, if labelled), oldest first."""
+    out = []
+    for path in Path(scored_dir).glob("*/summary.json"):
+        summary = json.loads(path.read_text())
+        outcome = path.with_name("outcome.json")
+        summary["outcome"] = json.loads(outcome.read_text()) if outcome.is_file() else None
+        out.append(summary)
+    return sorted(out, key=lambda s: (s["scored_at"], s["batch"]))
+
+
+def write_index(scored_dir: str | Path) -> Path:
+    """The page across batches: predicted-positive rate over time, alerts, realized metrics."""
+    scored_dir = Path(scored_dir)
+    summaries = batch_summaries(scored_dir)
+    rows, names, rates, intervals = [], [], [], []
+    expected = None
+    for s in summaries:
+        rate_check = next(c for c in s["checks"] if c["name"] == "positive_rate")["observed"]
+        names.append(s["batch"])
+        rates.append(rate_check["rate"])
+        intervals.append(rate_check["interval"])
+        expected = rate_check["expected"], tuple(rate_check["expected_interval"])
+        alerts = [c["name"] for c in s["checks"] if not c["passed"]]
+        realized = (s["outcome"] or {}).get("observed", {}).get("realized") or {}
+        rows.append(
+            [
+                s["batch"],
+                s["scored_at"],
+                f"{s['rows']:,}",
+                f"{100 * rate_check['rate']:.2f}% ({100 * rate_check['interval'][0]:.2f}-"
+                f"{100 * rate_check['interval'][1]:.2f})",
+                ", ".join(alerts) or "none",
+                f"{realized['pr_auc']:.3f}" if realized.get("pr_auc") is not None else "",
+                s["model_version"],
+            ]
+        )
+    blocks = []
+    if summaries:
+        plots.plot_rate_over_batches(
+            names, np.array(rates), np.array(intervals), *expected, scored_dir / "positive_rate.png"
+        )
+        blocks += [
+            Para(
+                rich(
+                    f"{len(summaries)} batches. The model expects a predicted-positive rate of "
+                    f"{100 * expected[0]:.2f}% ({100 * expected[1][0]:.2f}-"
+                    f"{100 * expected[1][1]:.2f}%); a batch whose interval lies wholly below that "
+                    "band means the model needs retraining."
+                ),
+                css="summary",
+            ),
+            Image("Predicted-positive rate per batch, with its 99% interval", "positive_rate.png"),
+        ]
+    blocks.append(
+        table(
+            [
+                "Batch",
+                "Scored",
+                "Rows",
+                "Predicted positive (99% interval)",
+                "Alerts",
+                "PR-AUC (labelled)",
+                "Model",
+            ],
+            rows,
+        )
+    )
+    path = scored_dir / "index.html"
+    _atomic_write(path, html_page("Monitoring: all scored batches", blocks).encode())
+    return path
+
+
+def join_labels(
+    scores: pd.DataFrame, labels: pd.DataFrame, summary: dict
+) -> tuple[np.ndarray, np.ndarray]:
+    """The labels of a batch's rows (by id), as 0/1, beside their scores."""
+    id_name = summary["id_column"] or ROW
+    target = summary["target"]
+    for column in (id_name, target):
+        if column not in labels.columns:
+            raise BatchError(
+                f"the labels file has no {column!r} column; give the batch's "
+                f"{'id' if column == id_name else 'target'} column and the target for each row"
+            )
+    if labels[id_name].duplicated().any():
+        raise BatchError(f"the labels file repeats ids in {id_name!r}; give one label per row")
+    ids = scores[id_name].astype(str)
+    given = labels[id_name].astype(str)
+    unknown = given[~given.isin(set(ids))]
+    if len(unknown):
+        examples = ", ".join(repr(v) for v in unknown.iloc[:3])
+        raise BatchError(
+            f"{len(unknown)} of {len(labels)} label ids are not in the batch (e.g. {examples}); "
+            f"the labels file must use the batch's {id_name!r} values"
+        )
+    if labels[target].isna().any():
+        raise DataError(f"the labels file has rows without a {target!r} value; drop or fill them")
+    by_id = pd.Series(scores["score"].to_numpy(), index=ids)
+    y = (labels[target].astype(str) == str(summary["positive_label"])).to_numpy(dtype=int)
+    return y, by_id.loc[given.to_numpy()].to_numpy(dtype=np.float64)

@@ -1,0 +1,438 @@
+"""Watching a deployed model: reference statistics at training time, checks on every batch.
+
+The reference is taken once, when the model is trained, and travels with it (model.json):
+
+- the predicted-positive rate the model is expected to produce at its tuned threshold, with a
+  Wilson interval, from the final model's scores on the holdout (and, for comparison, from the
+  out-of-fold scores the threshold was tuned on);
+- the score distribution on the holdout, as shares of reference-quantile bins;
+- per feature of the training split: quantile bins (numeric) or category shares, and the
+  missing rate.
+
+Each batch is then compared with it. PSI uses the reference's own quantile bins and an epsilon
+for empty bins; 0.1 and 0.25 are the customary "look at it" and "it has shifted" levels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from imbal_pipeline.core.gates import ERROR, WARN, Gate, fail, ok
+from imbal_pipeline.core.preprocess import Preprocessor
+
+PSI_WARN, PSI_FAIL = 0.1, 0.25
+PSI_EPSILON = 1e-4  # share given to an empty bin, so that PSI stays finite
+CONFIDENCE = 0.99  # of the predicted-positive-rate intervals: a false alarm about 1 batch in 100
+FAR_ABOVE = 2.0  # a batch rate above this multiple of the expected interval's top fails
+MAX_CATEGORIES = 50  # categories kept by name in a reference; the rest share one bin
+BINS = 10
+MISSING_WARN, MISSING_FAIL = 0.05, 0.20  # rise of a feature's missing rate, absolute
+UNSEEN_WARN, UNSEEN_FAIL = 0.01, 0.10  # share of a batch's rows with a category never seen
+OTHER = "(other)"
+UNSEEN = "(unseen)"
+
+MONITORING_CHECKS = (
+    "positive_rate",
+    "score_psi",
+    "feature_psi",
+    "missing_and_unseen",
+)
+LABELLED_CHECKS = ("labelled_performance",)
+DESCRIPTIONS = {
+    "positive_rate": "The batch's predicted-positive rate against the rate the model produced on "
+    "the holdout (Wilson intervals): significantly below means retrain.",
+    "score_psi": "PSI of the batch's scores against the holdout's (0.1 warn, 0.25 fail).",
+    "feature_psi": "PSI of every feature against the training split (0.1 warn, 0.25 fail).",
+    "missing_and_unseen": "Rises in missing rates and categories never seen in training.",
+    "labelled_performance": "Realized PR-AUC, precision, recall and Brier score once labels "
+    "arrive, against the holdout's intervals.",
+}
+# Alerts that say the model no longer fits the world; a degraded feed is fixed at its source.
+RETRAIN_ON = ("positive_rate", "score_psi", "feature_psi", "labelled_performance")
+
+
+def wilson_interval(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion k/n."""
+    if n <= 0:
+        return 0.0, 1.0
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    p = k / n
+    denom = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+def quantile_edges(values: np.ndarray, bins: int = BINS) -> list[float]:
+    """Interior bin edges at the quantiles of the finite values, duplicates merged."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return []
+    edges = np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])
+    return [float(e) for e in np.unique(edges)]
+
+
+def bin_shares(values: np.ndarray, edges: list[float]) -> np.ndarray:
+    """Share of the finite values in each bin (len(edges) + 1 bins; a bin includes its top)."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    counts = np.bincount(
+        np.searchsorted(np.asarray(edges), finite, side="left"), minlength=len(edges) + 1
+    )
+    return counts / max(1, finite.size)
+
+
+def psi(expected: np.ndarray, actual: np.ndarray, epsilon: float = PSI_EPSILON) -> float:
+    """Population stability index: sum over bins of (a - e) * ln(a / e), empty bins at epsilon."""
+    e = np.clip(np.asarray(expected, dtype=np.float64), epsilon, None)
+    a = np.clip(np.asarray(actual, dtype=np.float64), epsilon, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+@dataclass
+class FeatureReference:
+    """One raw feature's distribution on the training split."""
+
+    name: str
+    kind: str  # "numeric" or "categorical"
+    missing_rate: float
+    edges: list[float] = field(default_factory=list)  # numeric: interior quantile edges
+    categories: list[str] = field(default_factory=list)  # categorical: named bins, then OTHER
+    shares: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Reference:
+    """What the model is expected to see and produce; taken at training time."""
+
+    threshold: float
+    expected_rate: float  # holdout predicted-positive rate of the final model
+    expected_interval: tuple[float, float]
+    holdout_rows: int
+    oof_rate: float  # out-of-fold predicted-positive rate of the selected strategy
+    oof_rows: int
+    score_edges: list[float]
+    score_shares: list[float]
+    features: list[FeatureReference]
+    holdout_metrics: dict = field(default_factory=dict)  # with their intervals, for labels
+    confidence: float = CONFIDENCE
+
+    def to_json(self) -> dict:
+        """Plain JSON (travels in model.json)."""
+        out = asdict(self)
+        out["expected_interval"] = list(self.expected_interval)
+        return out
+
+    @classmethod
+    def from_json(cls, state: dict) -> Reference:
+        """Rebuild from `to_json` output."""
+        state = dict(state)
+        state["expected_interval"] = tuple(state["expected_interval"])
+        state["features"] = [FeatureReference(**f) for f in state["features"]]
+        return cls(**state)
+
+    def feature(self, name: str) -> FeatureReference:
+        return next(f for f in self.features if f.name == name)
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """Category values as the preprocessor names them (str of each value); missing stays NaN."""
+    present = series.notna()
+    return series[present].astype(object).astype(str).reindex(series.index)
+
+
+def feature_reference(frame: pd.DataFrame, pre: Preprocessor) -> list[FeatureReference]:
+    """Quantile bins or category shares, and missing rates, of every raw feature."""
+    out = []
+    for name in pre.numeric:
+        values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64)
+        edges = quantile_edges(values)
+        out.append(
+            FeatureReference(
+                name,
+                "numeric",
+                float(np.mean(np.isnan(values))) if len(values) else 0.0,
+                edges=edges,
+                shares=bin_shares(values, edges).tolist(),
+            )
+        )
+    for name in pre.categorical:
+        text = _text(frame[name]).dropna()
+        counts = text.value_counts()
+        named = [str(c) for c in counts.index[:MAX_CATEGORIES]]
+        shares = (counts.iloc[:MAX_CATEGORIES] / max(1, len(text))).tolist()
+        rest = float(counts.iloc[MAX_CATEGORIES:].sum() / max(1, len(text)))
+        out.append(
+            FeatureReference(
+                name,
+                "categorical",
+                float(frame[name].isna().mean()) if len(frame) else 0.0,
+                categories=[*named, OTHER],
+                shares=[*map(float, shares), rest],
+            )
+        )
+    return out
+
+
+def holdout_metrics(y: np.ndarray, scores: np.ndarray, threshold: float, beta: float) -> dict:
+    """The holdout's PR-AUC, precision, recall and Brier score, with intervals, for labels."""
+    from imbal_pipeline.core.metrics import binary_metrics, pr_auc_interval
+
+    y = np.asarray(y).astype(int)
+    scores = np.asarray(scores, dtype=np.float64)
+    m = binary_metrics(y, scores, threshold, beta)
+    tp = int(np.sum((scores >= threshold) & (y == 1)))
+    return {
+        "pr_auc": m["pr_auc"],
+        "pr_auc_interval": list(pr_auc_interval(y, scores)),
+        "precision": m["precision"],
+        "recall": m["recall"],
+        "recall_interval": list(wilson_interval(tp, int(y.sum()))),
+        "brier": float(np.mean((scores - y) ** 2)),
+    }
+
+
+def build_reference(
+    train: pd.DataFrame,
+    pre: Preprocessor,
+    holdout_y: np.ndarray,
+    holdout_scores: np.ndarray,
+    oof_scores: np.ndarray,
+    threshold: float,
+    beta: float,
+) -> Reference:
+    """The reference of a model with threshold `threshold`, from its training data and scores."""
+    holdout_scores = np.asarray(holdout_scores, dtype=np.float64)
+    flagged = int(np.sum(holdout_scores >= threshold))
+    n = int(holdout_scores.size)
+    oof = np.asarray(oof_scores, dtype=np.float64)
+    edges = quantile_edges(holdout_scores)
+    return Reference(
+        threshold=float(threshold),
+        expected_rate=flagged / max(1, n),
+        expected_interval=wilson_interval(flagged, n),
+        holdout_rows=n,
+        oof_rate=float(np.mean(oof >= threshold)) if oof.size else float("nan"),
+        oof_rows=int(oof.size),
+        score_edges=edges,
+        score_shares=bin_shares(holdout_scores, edges).tolist(),
+        features=feature_reference(train, pre),
+        holdout_metrics=holdout_metrics(holdout_y, holdout_scores, threshold, beta),
+    )
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f}%"
+
+
+def check_positive_rate(ref: Reference, flagged: int, n: int) -> Gate:
+    """The batch's predicted-positive rate against the rate the model produced on the holdout.
+
+    Fails when the batch's interval lies wholly below the expected one (the positives the
+    model used to find are gone, or it no longer finds them: retrain), or wholly above
+    FAR_ABOVE times its top (the batch is not what the model was trained for).
+    """
+    low, high = wilson_interval(flagged, n, ref.confidence)
+    exp_low, exp_high = ref.expected_interval
+    observed = {
+        "rate": flagged / max(1, n),
+        "interval": [low, high],
+        "flagged": flagged,
+        "rows": n,
+        "expected": ref.expected_rate,
+        "expected_interval": [exp_low, exp_high],
+        "confidence": ref.confidence,
+    }
+    said = (
+        f"{flagged} of {n} flagged ({_pct(flagged / max(1, n))}, {ref.confidence:.0%} interval "
+        f"{_pct(low)}-{_pct(high)}); expected {_pct(ref.expected_rate)} "
+        f"({_pct(exp_low)}-{_pct(exp_high)})"
+    )
+    if high < exp_low:
+        return fail(
+            "positive_rate",
+            f"predicted-positive rate significantly below expected: {said}; the class "
+            "distribution or the features have shifted: retrain on recent labelled data",
+            **observed,
+        )
+    if low > FAR_ABOVE * exp_high:
+        return fail(
+            "positive_rate",
+            f"predicted-positive rate far above expected: {said}; check the batch's source, "
+            "then retrain if it is genuine",
+            **observed,
+        )
+    if low > exp_high:
+        return fail(
+            "positive_rate",
+            f"predicted-positive rate above expected: {said}",
+            severity=WARN,
+            **observed,
+        )
+    return ok("positive_rate", f"predicted-positive rate as expected: {said}", **observed)
+
+
+def _psi_gate(name: str, what: str, values: dict[str, float]) -> Gate:
+    worst = max(values, key=values.get) if values else None
+    top = values.get(worst, 0.0) if worst else 0.0
+    observed = {"psi": {k: round(v, 4) for k, v in values.items()}, "worst": worst}
+    if top >= PSI_FAIL:
+        return fail(
+            name,
+            f"{what} shifted: PSI {top:.3f} on {worst} (>= {PSI_FAIL}); compare the batch with "
+            "the training data and retrain if the shift is real",
+            **observed,
+        )
+    if top >= PSI_WARN:
+        return fail(name, f"{what} moving: PSI {top:.3f} on {worst}", severity=WARN, **observed)
+    said = f"{what} stable: largest PSI {top:.3f}" + (f" ({worst})" if worst else "")
+    return ok(name, said, **observed)
+
+
+def feature_psi(ref: FeatureReference, column: pd.Series) -> float:
+    """PSI of one raw column against its reference (non-missing values)."""
+    if ref.kind == "numeric":
+        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+        return psi(np.asarray(ref.shares), bin_shares(values, ref.edges))
+    text = _text(column).dropna()
+    named = ref.categories[:-1]
+    counts = text.value_counts()
+    actual = [float(counts.get(c, 0)) for c in named]
+    # Categories outside the named ones fall in OTHER here; unseen ones are counted separately.
+    actual.append(float(len(text) - sum(actual)))
+    return psi(np.asarray(ref.shares), np.asarray(actual) / max(1, len(text)))
+
+
+def check_score_psi(ref: Reference, scores: np.ndarray) -> Gate:
+    """The batch's score distribution against the holdout's."""
+    shares = bin_shares(np.asarray(scores, dtype=np.float64), ref.score_edges)
+    return _psi_gate("score_psi", "score distribution", {"score": psi(ref.score_shares, shares)})
+
+
+def check_feature_psi(ref: Reference, frame: pd.DataFrame) -> Gate:
+    """Every feature's distribution against the training split's."""
+    values = {f.name: feature_psi(f, frame[f.name]) for f in ref.features}
+    return _psi_gate("feature_psi", "feature distribution", values)
+
+
+def unseen_share(ref: FeatureReference, categories: list[str], column: pd.Series) -> float:
+    """Share of rows whose category was never seen in training."""
+    text = _text(column)
+    present = text.notna()
+    return float((present & ~text.isin(set(categories))).mean()) if len(text) else 0.0
+
+
+def check_missing_and_unseen(ref: Reference, frame: pd.DataFrame, pre: Preprocessor) -> Gate:
+    """Rises in missing rates, and categories the model never saw (scored as missing)."""
+    rises, unseen = {}, {}
+    n = len(frame)
+    for f in ref.features:
+        missing = int(frame[f.name].isna().sum())
+        low, _ = wilson_interval(missing, n)
+        # Significant (the interval clears the reference) and large enough to matter.
+        if low > f.missing_rate and missing / max(1, n) - f.missing_rate >= MISSING_WARN:
+            rises[f.name] = round(missing / max(1, n) - f.missing_rate, 4)
+        if f.kind == "categorical":
+            share = unseen_share(f, pre.categories[f.name], frame[f.name])
+            if share > 0:
+                unseen[f.name] = round(share, 4)
+    observed = {"missing_rate_rise": rises, "unseen_category_share": unseen}
+    worst_missing = max(rises.values(), default=0.0)
+    worst_unseen = max(unseen.values(), default=0.0)
+    parts = [f"{k} missing +{_pct(v)}" for k, v in rises.items()]
+    parts += [f"{k} {_pct(v)} unseen categories" for k, v in unseen.items()]
+    said = "; ".join(parts)
+    if worst_missing >= MISSING_FAIL or worst_unseen >= UNSEEN_FAIL:
+        return fail(
+            "missing_and_unseen",
+            f"inputs degraded: {said}; fix the feed (unseen categories and missing values are "
+            "scored as missing)",
+            **observed,
+        )
+    if worst_missing >= MISSING_WARN or worst_unseen >= UNSEEN_WARN:
+        return fail("missing_and_unseen", f"inputs changing: {said}", severity=WARN, **observed)
+    if unseen:
+        return ok("missing_and_unseen", f"few unseen categories: {said}", **observed)
+    return ok("missing_and_unseen", "missing rates as in training; no unseen categories")
+
+
+def check_batch(ref: Reference, pre: Preprocessor, frame: pd.DataFrame, scores) -> list[Gate]:
+    """All monitoring checks of one scored batch (no labels needed)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    flagged = int(np.sum(scores >= ref.threshold))
+    return [
+        check_positive_rate(ref, flagged, len(scores)),
+        check_score_psi(ref, scores),
+        check_feature_psi(ref, frame),
+        check_missing_and_unseen(ref, frame, pre),
+    ]
+
+
+def check_labelled(ref: Reference, y: np.ndarray, scores: np.ndarray, beta: float) -> Gate:
+    """Realized PR-AUC, precision, recall and Brier score once a batch's labels arrive.
+
+    Fails when the batch's PR-AUC or recall lies below the holdout's interval by more than the
+    batch's own sampling noise (a Wilson interval for recall; a bootstrap for PR-AUC).
+    """
+    from imbal_pipeline.core.metrics import binary_metrics, pr_auc_interval
+
+    y = np.asarray(y).astype(int)
+    scores = np.asarray(scores, dtype=np.float64)
+    realized = binary_metrics(y, scores, ref.threshold, beta)
+    realized["brier"] = float(np.mean((scores - y) ** 2))
+    positives = int(y.sum())
+    tp = int(np.sum((scores >= ref.threshold) & (y == 1)))
+    recall_ci = wilson_interval(tp, positives)
+    pr_ci = pr_auc_interval(y, scores)
+    held = ref.holdout_metrics
+    observed = {
+        "realized": realized,
+        "recall_interval": list(recall_ci),
+        "pr_auc_interval": list(pr_ci),
+        "holdout": held,
+        "positives": positives,
+        "rows": int(len(y)),
+    }
+    if positives == 0:
+        return fail(
+            "labelled_performance",
+            "the labelled batch has no positives: recall and PR-AUC cannot be measured",
+            severity=WARN,
+            **observed,
+        )
+    worse = []
+    held_recall = held.get("recall_interval")
+    if held_recall and recall_ci[1] < held_recall[0]:
+        worse.append(f"recall {realized['recall']:.3f} (holdout {held['recall']:.3f})")
+    held_pr = held.get("pr_auc_interval")
+    if held_pr and pr_ci[1] is not None and pr_ci[1] < held_pr[0]:
+        worse.append(f"PR-AUC {realized['pr_auc']:.3f} (holdout {held['pr_auc']:.3f})")
+    said = (
+        f"PR-AUC {realized['pr_auc']:.3f}, precision {realized['precision']:.3f}, recall "
+        f"{realized['recall']:.3f}, Brier {realized['brier']:.4f} on {len(y)} labelled rows"
+    )
+    if worse:
+        return fail(
+            "labelled_performance",
+            f"worse than on the holdout beyond noise: {', '.join(worse)}; retrain",
+            **observed,
+        )
+    return ok("labelled_performance", f"as on the holdout: {said}", **observed)
+
+
+__all__ = [
+    "ERROR",
+    "WARN",
+    "Reference",
+    "build_reference",
+    "check_batch",
+    "check_labelled",
+    "psi",
+    "wilson_interval",
+]

@@ -1,0 +1,60 @@
+"""`load_model`: the one way to get a trained model, from an exported folder or the store."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from imbal_pipeline.core.deployed import Model, ModelFileError
+
+DEPLOYED = "deployed_model"  # the asset holding every model that passed its quality gate
+_VERSION = re.compile(r"^[0-9a-f]{16}$")
+
+
+def from_store_value(value: dict, version: str) -> Model:
+    """A Model from a stored `deployed_model` value; its version is the stored data version."""
+    return Model(value["model"], {**value["meta"], "version": version})
+
+
+def load_model(source: str | Path | None = None, *, store: str | None = None) -> Model:
+    """Load a model that passed its quality gate.
+
+    Parameters
+    ----------
+    source : path or str, optional
+        A folder with model.txt and model.json (a run's ``--out``), or a model version as
+        ``imbal-pipeline versions deployed_model`` lists it. Unset: the newest deployed model.
+    store : str, optional
+        Where asset values are stored; unset: the project's store (see `imbal-pipeline init`).
+
+    Returns
+    -------
+    Model
+        With ``predict_proba(df)``, ``predict(df)``, ``threshold``, ``version`` and
+        ``feature_schema``.
+    """
+    if source is not None and Path(source).is_dir():
+        return Model.load(source)
+    if source is not None and not _VERSION.fullmatch(str(source)):
+        raise ModelFileError(
+            f"{source} is neither a model folder nor a model version (16 hex digits); give "
+            "a run's --out folder or a version from `imbal-pipeline versions deployed_model`"
+        )
+    from imbal_pipeline.core.project import load_project
+    from imbal_pipeline.definitions import storage_dir
+    from imbal_pipeline.storage import AssetStore
+
+    where = store or storage_dir(load_project())
+    assets = AssetStore(where)
+    latest = assets.latest(DEPLOYED)
+    if latest is None:
+        raise ModelFileError(
+            f"no trained model in {where}; run `imbal-pipeline run` first (a model is deployed "
+            "when its quality gate passes)"
+        )
+    version = str(source or latest["version"])
+    try:
+        value = assets.load(DEPLOYED, version)
+    except FileNotFoundError as exc:
+        raise ModelFileError(str(exc)) from None
+    return from_store_value(value, version)

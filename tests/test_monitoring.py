@@ -1,0 +1,145 @@
+"""Monitoring statistics against values computed by hand, and each check's verdicts."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from imbal_pipeline.core import monitoring as mon
+from imbal_pipeline.core.preprocess import fit_preprocessor
+
+
+def test_wilson_interval_matches_the_textbook_value():
+    # 5 of 100 at 95 %: p=0.05, z=1.96 -> (0.0215, 0.1118) (Newcombe 1998, table I style).
+    low, high = mon.wilson_interval(5, 100, confidence=0.95)
+    assert low == pytest.approx(0.02155, abs=5e-5)
+    assert high == pytest.approx(0.11175, abs=5e-5)
+    # Zero events still give a positive upper bound (where a normal interval gives 0).
+    assert mon.wilson_interval(0, 50, 0.95)[1] == pytest.approx(0.0714, abs=1e-4)
+
+
+def test_psi_by_hand_and_with_an_empty_bin():
+    expected = (0.25 - 0.5) * math.log(0.5) + (0.75 - 0.5) * math.log(1.5)
+    assert mon.psi(np.array([0.5, 0.5]), np.array([0.25, 0.75])) == pytest.approx(expected)
+    # The empty reference bin is taken at epsilon 1e-4, not 0 (which would be infinite).
+    by_hand = -0.1 * math.log(0.4 / 0.5) + (0.1 - 1e-4) * math.log(0.1 / 1e-4)
+    got = mon.psi(np.array([0.5, 0.5, 0.0]), np.array([0.5, 0.4, 0.1]))
+    assert got == pytest.approx(by_hand)
+    assert mon.psi(np.array([0.2, 0.8]), np.array([0.2, 0.8])) == 0.0
+
+
+def test_bins_include_their_top_edge_and_skip_missing_values():
+    shares = mon.bin_shares(np.array([0, 1, 1.5, 2, 3, np.nan]), [1.0, 2.0])
+    assert shares.tolist() == pytest.approx([2 / 5, 2 / 5, 1 / 5])
+    assert mon.quantile_edges(np.array([1.0] * 50 + [2.0] * 50), bins=4) == [1.0, 1.5, 2.0]
+
+
+def _reference(expected_flagged=100, holdout=10_000):
+    return mon.Reference(
+        threshold=0.5,
+        expected_rate=expected_flagged / holdout,
+        expected_interval=mon.wilson_interval(expected_flagged, holdout),
+        holdout_rows=holdout,
+        oof_rate=0.01,
+        oof_rows=40_000,
+        score_edges=[],
+        score_shares=[1.0],
+        features=[],
+    )
+
+
+@pytest.mark.parametrize(
+    ("flagged", "rows", "passed", "severity", "words"),
+    [
+        (100, 10_000, True, "error", "as expected"),
+        (2, 10_000, False, "error", "significantly below expected"),  # the production alert
+        (1, 200, True, "error", "as expected"),  # too few rows to tell: no alarm
+        (180, 10_000, False, "warn", "above expected"),
+        (600, 10_000, False, "error", "far above expected"),
+    ],
+)
+def test_predicted_positive_rate_alerts_only_beyond_noise(flagged, rows, passed, severity, words):
+    gate = mon.check_positive_rate(_reference(), flagged, rows)
+    assert (gate.passed, gate.severity) == (passed, severity)
+    assert words in gate.message
+    assert gate.observed["expected"] == 0.01
+
+
+@pytest.fixture(scope="module")
+def training():
+    rng = np.random.default_rng(0)
+    n = 20_000
+    frame = pd.DataFrame(
+        {
+            "amount": rng.lognormal(3, 1, n),
+            "age": np.where(rng.random(n) < 0.05, np.nan, rng.normal(40, 10, n)),
+            "channel": rng.choice(["web", "app", "pos"], n, p=[0.5, 0.3, 0.2]),
+        }
+    )
+    pre = fit_preprocessor(
+        frame, {"numeric": ["amount", "age"], "categorical": ["channel"]}, np.arange(n)
+    )
+    scores = rng.beta(1, 20, n)
+    ref = mon.build_reference(frame, pre, np.zeros(n, int), scores, scores[:5000], 0.2, beta=2)
+    return frame, pre, ref, rng
+
+
+def test_a_batch_like_the_training_data_raises_no_alert(training):
+    frame, pre, ref, rng = training
+    batch = frame.sample(5000, random_state=1)
+    gates = mon.check_batch(ref, pre, batch, rng.beta(1, 20, len(batch)))
+    assert [g.name for g in gates] == list(mon.MONITORING_CHECKS)
+    assert all(g.passed for g in gates), [g.message for g in gates]
+
+
+def test_a_shifted_feature_fails_psi_naming_it(training):
+    frame, pre, ref, rng = training
+    batch = frame.sample(5000, random_state=2).assign(amount=lambda f: f["amount"] * 3)
+    gate = mon.check_feature_psi(ref, batch)
+    assert not gate.passed and gate.severity == "error"
+    assert gate.observed["worst"] == "amount"
+    assert "amount" in gate.message and "PSI" in gate.message
+    assert gate.observed["psi"]["channel"] < mon.PSI_WARN
+
+
+def test_a_shifted_category_mix_and_score_distribution_are_caught(training):
+    frame, pre, ref, rng = training
+    batch = frame.sample(5000, random_state=3).assign(channel="pos")
+    assert mon.check_feature_psi(ref, batch).observed["worst"] == "channel"
+    gate = mon.check_score_psi(ref, rng.beta(5, 5, 5000))
+    assert not gate.passed and gate.severity == "error"
+
+
+def test_missing_values_and_unseen_categories_are_counted(training):
+    frame, pre, ref, _ = training
+    batch = frame.sample(2000, random_state=4).copy()
+    batch.loc[batch.index[:600], "age"] = np.nan  # 5 % -> ~33 % missing
+    batch.loc[batch.index[:40], "channel"] = "kiosk"  # 2 % of rows never seen in training
+    gate = mon.check_missing_and_unseen(ref, batch, pre)
+    assert not gate.passed and gate.severity == "error"
+    assert set(gate.observed["missing_rate_rise"]) == {"age"}
+    assert gate.observed["unseen_category_share"] == {"channel": 0.02}
+    batch = frame.sample(2000, random_state=5).copy()
+    batch.loc[batch.index[:40], "channel"] = "kiosk"
+    gate = mon.check_missing_and_unseen(ref, batch, pre)
+    assert (gate.passed, gate.severity) == (False, "warn")
+    assert "channel 2.00% unseen" in gate.message
+
+
+def test_the_reference_survives_json():
+    ref = _reference()
+    assert mon.Reference.from_json(ref.to_json()) == ref
+
+
+def test_labelled_performance_compares_with_the_holdout_beyond_noise():
+    rng = np.random.default_rng(1)
+    y = (rng.random(20_000) < 0.05).astype(int)
+    good = np.clip(0.7 * y + rng.normal(0.15, 0.15, y.size), 0, 1)
+    held = mon.holdout_metrics(y, good, threshold=0.5, beta=2)
+    ref = mon.Reference(**{**_reference().__dict__, "holdout_metrics": held})
+    assert mon.check_labelled(ref, y[:4000], good[:4000], beta=2).passed
+    worse = np.clip(0.2 * y + rng.normal(0.15, 0.15, y.size), 0, 1)
+    gate = mon.check_labelled(ref, y[:4000], worse[:4000], beta=2)
+    assert not gate.passed and "recall" in gate.message and "PR-AUC" in gate.message
+    assert gate.observed["realized"]["brier"] > 0

@@ -1,0 +1,151 @@
+"""The loadable model, `imbal-pipeline score`, and the batches a model refuses."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import value
+
+import imbal_pipeline
+from imbal_pipeline import cli
+from imbal_pipeline.core.deployed import BatchError, Model, ModelFileError, score_batch
+from imbal_pipeline.core.synthetic import make_fraud_data
+
+
+@pytest.fixture(scope="module")
+def exported(small_run, tmp_path_factory):
+    """The small run's exported model folder and its deployed value."""
+    report = value(small_run, "evaluation_report")
+    return report["settings"]["output_dir"], value(small_run, "deployed_model")
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return make_fraud_data(800, 0.04, seed=11).drop(columns="is_fraud")
+
+
+def test_an_exported_model_applies_its_own_preprocessing_and_threshold(exported, batch):
+    folder, deployed = exported
+    model = imbal_pipeline.load_model(folder)
+    proba = model.predict_proba(batch)
+    assert proba.shape == (len(batch), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    decisions = model.predict(batch)
+    assert decisions.tolist() == (proba[:, 1] >= model.threshold).astype(int).tolist()
+    # The same trees and threshold the store's deployed model has: one model, two homes.
+    assert model.threshold == pytest.approx(deployed["meta"]["threshold"])
+    assert set(model.feature_schema["categorical"]) >= {"channel", "region"}
+    assert model.feature_schema["categorical"]["channel"]  # category codes travel with it
+    assert model.reference.expected_rate > 0
+
+
+def test_the_exported_version_is_the_deployed_models_data_version(small_run, exported):
+    from conftest import data_versions
+
+    folder, _ = exported
+    assert imbal_pipeline.load_model(folder).version == data_versions(small_run)["deployed_model"]
+
+
+def test_score_writes_ids_scores_decisions_and_the_model_version(exported, batch, tmp_path):
+    folder, _ = exported
+    model = Model.load(folder)
+    scored, notes = score_batch(model, batch.assign(note="free text"))
+    assert list(scored.columns) == ["row", "score", "decision", "model_version"]
+    assert scored["row"].tolist() == list(range(len(batch)))
+    assert set(scored["model_version"]) == {model.version}
+    assert notes.ignored_columns == ["note"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda b: b.drop(columns="amount"), "lacks feature column 'amount'"),
+        (lambda b: b.drop(columns=["amount", "hour"]), "'amount' (and 1 more)"),
+        (lambda b: b.iloc[:0], "the batch has no rows"),
+        (
+            lambda b: b.assign(amount=b["amount"].astype(str).where(b.index > 3, "n/a")),
+            "batch column 'amount' has 4 values that are not numbers (e.g. 'n/a')",
+        ),
+    ],
+)
+def test_a_batch_the_model_cannot_score_is_refused_by_name(exported, batch, change, message):
+    model = Model.load(exported[0])
+    with pytest.raises(BatchError) as info:
+        model.predict(change(batch))
+    assert message in str(info.value)
+
+
+def test_an_unseen_category_is_scored_and_counted(exported, batch):
+    model = Model.load(exported[0])
+    shifted = batch.assign(channel=np.where(np.arange(len(batch)) < 10, "kiosk", batch["channel"]))
+    notes = model.check(shifted)
+    assert notes.unseen_categories == {"channel": 10}
+    assert np.isfinite(model.scores(shifted)).all()
+
+
+def test_a_damaged_or_foreign_model_folder_is_refused(exported, tmp_path):
+    folder, _ = exported
+    with pytest.raises(ModelFileError, match="has no model.json"):
+        Model.load(tmp_path)
+    copy = tmp_path / "m"
+    copy.mkdir()
+    for name in ("model.txt", "model.json"):
+        (copy / name).write_bytes((Path(folder) / name).read_bytes())
+    meta = json.loads((copy / "model.json").read_text())
+    (copy / "model.json").write_text(json.dumps({**meta, "format": "something else"}))
+    with pytest.raises(ModelFileError, match="retrain with this version"):
+        Model.load(copy)
+    (copy / "model.json").write_text(json.dumps(meta))
+    (copy / "model.txt").write_text((copy / "model.txt").read_text().replace("tree", "tref", 1))
+    with pytest.raises(ModelFileError, match="does not match the digest"):
+        Model.load(copy)
+
+
+def test_load_model_by_version_reads_the_store(small_run, exported, tmp_path):
+    folder, _ = exported
+    store = str(Path(folder).parent / "storage")
+    version = imbal_pipeline.load_model(folder).version
+    assert imbal_pipeline.load_model(version, store=store).version == version
+    assert imbal_pipeline.load_model(store=store).version == version  # the newest
+    with pytest.raises(ModelFileError, match="has no version 0123456789abcdef"):
+        imbal_pipeline.load_model("0123456789abcdef", store=store)
+    with pytest.raises(ModelFileError, match="no trained model in"):
+        imbal_pipeline.load_model(store=str(tmp_path))
+    with pytest.raises(ModelFileError, match="neither a model folder nor a model version"):
+        imbal_pipeline.load_model("last-tuesday", store=store)
+
+
+def test_the_score_command_writes_its_file_and_compares_the_rate(exported, batch, tmp_path, capsys):
+    folder, _ = exported
+    data = tmp_path / "batch.csv"
+    batch.to_csv(data, index=False)
+    out = tmp_path / "scores.parquet"
+    status = cli.main(["score", "--data", str(data), "--model", folder, "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    scored = pd.read_parquet(out)
+    assert len(scored) == len(batch)
+    flagged = int(scored["decision"].sum())
+    assert f"{flagged} of {len(batch)} rows flagged" in printed
+    assert "expected" in printed and "positive_rate" in printed
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "nowhere"], "neither a model folder nor a model version"),
+        (["--data", "missing.csv"], "--data file not found"),
+    ],
+)
+def test_score_refuses_bad_arguments_in_one_line(exported, batch, tmp_path, capsys, args, message):
+    data = tmp_path / "batch.csv"
+    batch.to_csv(data, index=False)
+    base = {"--data": str(data), "--model": exported[0], "--out": str(tmp_path / "s.parquet")}
+    base.update(dict(zip(args[::2], args[1::2], strict=True)))
+    status = cli.main(["score", *[x for kv in base.items() for x in kv]])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s.parquet").exists()
