@@ -94,6 +94,8 @@ KNOWN_ERRORS = frozenset(
         "FailedGateError",
         "CorruptValueError",
         "OutputError",
+        "BatchError",
+        "ModelFileError",
         "Failure",
     }
 )

@@ -19,6 +19,12 @@ def test_wilson_interval_matches_the_textbook_value():
     assert mon.wilson_interval(0, 50, 0.95)[1] == pytest.approx(0.0714, abs=1e-4)
 
 
+def test_the_difference_interval_matches_newcombes_worked_example():
+    # Newcombe (1998), method 10: 56/70 - 48/80 at 95 % is (0.0524, 0.3339).
+    low, high = mon.difference_interval(56, 70, 48, 80, confidence=0.95)
+    assert (low, high) == (pytest.approx(0.0524, abs=1e-4), pytest.approx(0.3339, abs=1e-4))
+
+
 def test_psi_by_hand_and_with_an_empty_bin():
     expected = (0.25 - 0.5) * math.log(0.5) + (0.75 - 0.5) * math.log(1.5)
     assert mon.psi(np.array([0.5, 0.5]), np.array([0.25, 0.75])) == pytest.approx(expected)
@@ -143,3 +149,27 @@ def test_labelled_performance_compares_with_the_holdout_beyond_noise():
     gate = mon.check_labelled(ref, y[:4000], worse[:4000], beta=2)
     assert not gate.passed and "recall" in gate.message and "PR-AUC" in gate.message
     assert gate.observed["realized"]["brier"] > 0
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (pd.DataFrame({"row": [0, 1, 7], "is_fraud": [0, 1, 0]}), "1 of 3 label ids are not in"),
+        (pd.DataFrame({"id": [0, 1], "is_fraud": [0, 1]}), "the labels file has no 'row' column"),
+        (pd.DataFrame({"row": [0, 1]}), "the labels file has no 'is_fraud' column"),
+        (pd.DataFrame({"row": [0, 0], "is_fraud": [0, 1]}), "repeats ids"),
+        (pd.DataFrame({"row": [0, 1], "is_fraud": [0, None]}), "rows without a 'is_fraud'"),
+    ],
+)
+def test_labels_that_do_not_match_the_batch_are_refused_by_name(labels, message):
+    from imbal_pipeline.core.data import DataError
+    from imbal_pipeline.core.monitor_report import join_labels
+
+    scores = pd.DataFrame({"row": [0, 1, 2], "score": [0.1, 0.9, 0.2]})
+    summary = {"id_column": None, "target": "is_fraud", "positive_label": "1"}
+    with pytest.raises(DataError, match=message):
+        join_labels(scores, labels, summary)
+    y, s = join_labels(scores, pd.DataFrame({"row": [2, 1], "is_fraud": [0, 1]}), summary)
+    assert y.tolist() == [0, 1] and s.tolist() == [0.2, 0.9]  # joined by id, not by order
+    y, _ = join_labels(scores, pd.DataFrame({"row": [2, 1], "is_fraud": [0.0, 1.0]}), summary)
+    assert y.tolist() == [0, 1]  # 1.0 is the training file's 1

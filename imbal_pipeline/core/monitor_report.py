@@ -245,6 +245,16 @@ def write_index(scored_dir: str | Path) -> Path:
     return path
 
 
+def _is_positive(values: pd.Series, label: str) -> pd.Series:
+    # A labels file may write the training file's 1 as 1.0: compare numbers as numbers.
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        try:
+            return values == float(label)
+        except ValueError:
+            pass
+    return values.astype(str) == label
+
+
 def join_labels(
     scores: pd.DataFrame, labels: pd.DataFrame, summary: dict
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -271,5 +281,5 @@ def join_labels(
     if labels[target].isna().any():
         raise DataError(f"the labels file has rows without a {target!r} value; drop or fill them")
     by_id = pd.Series(scores["score"].to_numpy(), index=ids)
-    y = (labels[target].astype(str) == str(summary["positive_label"])).to_numpy(dtype=int)
+    y = _is_positive(labels[target], str(summary["positive_label"])).to_numpy(dtype=int)
     return y, by_id.loc[given.to_numpy()].to_numpy(dtype=np.float64)

@@ -28,7 +28,7 @@ from imbal_pipeline.core.preprocess import Preprocessor
 PSI_WARN, PSI_FAIL = 0.1, 0.25
 PSI_EPSILON = 1e-4  # share given to an empty bin, so that PSI stays finite
 CONFIDENCE = 0.99  # of the predicted-positive-rate intervals: a false alarm about 1 batch in 100
-FAR_ABOVE = 2.0  # a batch rate above this multiple of the expected interval's top fails
+FAR_ABOVE = 2.0  # a batch rate significantly above and at this multiple of the expected fails
 MAX_CATEGORIES = 50  # categories kept by name in a reference; the rest share one bin
 BINS = 10
 MISSING_WARN, MISSING_FAIL = 0.05, 0.20  # rise of a feature's missing rate, absolute
@@ -231,44 +231,67 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
 
+def difference_interval(
+    k1: int, n1: int, k2: int, n2: int, confidence: float = CONFIDENCE
+) -> tuple[float, float]:
+    """Interval of p1 - p2 from the two Wilson intervals (Newcombe 1998, method 10)."""
+    p1, p2 = k1 / max(1, n1), k2 / max(1, n2)
+    l1, u1 = wilson_interval(k1, n1, confidence)
+    l2, u2 = wilson_interval(k2, n2, confidence)
+    diff = p1 - p2
+    return (
+        diff - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2),
+        diff + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2),
+    )
+
+
 def check_positive_rate(ref: Reference, flagged: int, n: int) -> Gate:
     """The batch's predicted-positive rate against the rate the model produced on the holdout.
 
-    Fails when the batch's interval lies wholly below the expected one (the positives the
-    model used to find are gone, or it no longer finds them: retrain), or wholly above
-    FAR_ABOVE times its top (the batch is not what the model was trained for).
+    Both are samples, so the test is on their difference (Newcombe's interval from the two
+    Wilson intervals). Fails when the batch lies significantly below (the positives the model
+    used to find are gone, or it no longer finds them: retrain), or significantly above at
+    FAR_ABOVE times the expected rate or more (not the population it was trained for); warns
+    when it is significantly above by less.
     """
+    expected_flagged = round(ref.expected_rate * ref.holdout_rows)
     low, high = wilson_interval(flagged, n, ref.confidence)
+    diff_low, diff_high = difference_interval(
+        flagged, n, expected_flagged, ref.holdout_rows, ref.confidence
+    )
+    rate = flagged / max(1, n)
     exp_low, exp_high = ref.expected_interval
     observed = {
-        "rate": flagged / max(1, n),
+        "rate": rate,
         "interval": [low, high],
         "flagged": flagged,
         "rows": n,
         "expected": ref.expected_rate,
         "expected_interval": [exp_low, exp_high],
+        "difference_interval": [diff_low, diff_high],
         "confidence": ref.confidence,
     }
     said = (
-        f"{flagged} of {n} flagged ({_pct(flagged / max(1, n))}, {ref.confidence:.0%} interval "
+        f"{flagged} of {n} flagged ({_pct(rate)}, {ref.confidence:.0%} interval "
         f"{_pct(low)}-{_pct(high)}); expected {_pct(ref.expected_rate)} "
-        f"({_pct(exp_low)}-{_pct(exp_high)})"
+        f"({_pct(exp_low)}-{_pct(exp_high)}, from {ref.holdout_rows} holdout rows); "
+        f"difference {_pct(diff_low)} to {_pct(diff_high)}"
     )
-    if high < exp_low:
+    if diff_high < 0:
         return fail(
             "positive_rate",
             f"predicted-positive rate significantly below expected: {said}; the class "
             "distribution or the features have shifted: retrain on recent labelled data",
             **observed,
         )
-    if low > FAR_ABOVE * exp_high:
+    if diff_low > 0 and rate >= FAR_ABOVE * ref.expected_rate:
         return fail(
             "positive_rate",
             f"predicted-positive rate far above expected: {said}; check the batch's source, "
             "then retrain if it is genuine",
             **observed,
         )
-    if low > exp_high:
+    if diff_low > 0:
         return fail(
             "positive_rate",
             f"predicted-positive rate above expected: {said}",
