@@ -69,6 +69,8 @@ def add_setting_options(parser: argparse.ArgumentParser) -> None:
                 options["help"] += f"; from {', '.join(choices)}"
         elif choices:
             options["choices"] = choices
+        elif kind is bool:
+            options["action"] = argparse.BooleanOptionalAction  # --x / --no-x
         else:
             base = next(t for t in typing.get_args(kind) or (kind,) if t is not type(None))
             options["type"] = base
@@ -399,7 +401,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".parquet", ".csv"):
         return _error(f"--out {out} must end in .parquet or .csv", 2)
     try:
-        model = load_model(args.model)
+        # Scoring alone here, so every core may work (no other step shares them).
+        model = load_model(args.model, n_jobs=os.cpu_count() or 1)
     except ModelFileError as exc:
         return _error(str(exc), 2)
     try:

@@ -11,12 +11,14 @@ DEPLOYED = "deployed_model"  # the asset holding every model that passed its qua
 _VERSION = re.compile(r"^[0-9a-f]{16}$")
 
 
-def from_store_value(value: dict, version: str) -> Model:
+def from_store_value(value: dict, version: str, n_jobs: int = 1) -> Model:
     """A Model from a stored `deployed_model` value; its version is the stored data version."""
-    return Model(value["model"], {**value["meta"], "version": version})
+    return Model(value["model"], {**value["meta"], "version": version}, n_jobs=n_jobs)
 
 
-def load_model(source: str | Path | None = None, *, store: str | None = None) -> Model:
+def load_model(
+    source: str | Path | None = None, *, store: str | None = None, n_jobs: int = 1
+) -> Model:
     """Load a model that passed its quality gate.
 
     Parameters
@@ -26,6 +28,8 @@ def load_model(source: str | Path | None = None, *, store: str | None = None) ->
         ``imbal-pipeline versions deployed_model`` lists it. Unset: the newest deployed model.
     store : str, optional
         Where asset values are stored; unset: the project's store (see `imbal-pipeline init`).
+    n_jobs : int, default 1
+        LightGBM threads when scoring; a service scoring alone may use every core.
 
     Returns
     -------
@@ -34,7 +38,7 @@ def load_model(source: str | Path | None = None, *, store: str | None = None) ->
         ``feature_schema``.
     """
     if source is not None and Path(source).is_dir():
-        return Model.load(source)
+        return Model.load(source, n_jobs=n_jobs)
     if source is not None and not _VERSION.fullmatch(str(source)):
         raise ModelFileError(
             f"{source} is neither a model folder nor a model version (16 hex digits); give "
@@ -57,4 +61,4 @@ def load_model(source: str | Path | None = None, *, store: str | None = None) ->
         value = assets.load(DEPLOYED, version)
     except FileNotFoundError as exc:
         raise ModelFileError(str(exc)) from None
-    return from_store_value(value, version)
+    return from_store_value(value, version, n_jobs)

@@ -51,3 +51,12 @@ def test_overhead_plain_side_makes_the_pipelines_core_calls_and_writes_its_repor
     report = json.loads((out / "report.json").read_text())
     assert report["selected_strategy"] in ("none", "class_weight", "smote")
     assert report["dataset"]["rows"] == 2400  # the 80 % training split of the 3,000 rows
+
+
+def test_scoring_benchmark_scores_both_formats_in_a_fresh_process(capsys):
+    scoring = _script("scoring")
+    assert scoring.main(["--rows", "3000", "--model-rows", "5000"]) == 0
+    out = capsys.readouterr().out
+    assert "3000 rows flagged" in out.replace(",", "")
+    assert "batch.parquet" in out and "batch.csv" in out and "peak" in out
+    assert "FAILED" not in out  # the batch comes from the model's own distribution

@@ -13,6 +13,7 @@ from conftest import CLI, training_assets
 
 from imbal_pipeline.assets.common import CODE_VERSION
 from imbal_pipeline.cli import build_parser
+from imbal_pipeline.core.settings import Settings
 
 
 def _run(args, home, cwd, **extra_env):
@@ -417,3 +418,16 @@ def test_a_rerun_after_fixing_the_file_records_the_fixed_files_version(tmp_path,
             for r in records
         }
     assert len(recorded) == 17 and set(recorded.values()) == {fixed}, recorded
+
+
+def test_a_yes_no_setting_is_a_switch_not_a_string_that_is_always_true():
+    from imbal_pipeline.cli import settings_from_args
+
+    parse = build_parser().parse_args
+    base = Settings(labelled_batches=True)
+    assert (
+        settings_from_args(parse(["init", "--no-labelled-batches"]), base).labelled_batches is False
+    )
+    assert settings_from_args(parse(["init"]), base).labelled_batches is True  # the project's
+    with pytest.raises(SystemExit):
+        parse(["init", "--labelled-batches", "false"])

@@ -94,7 +94,7 @@ def scored_batch(context: AssetExecutionContext, pipeline: PipelineConfig, deplo
     """One inbox file scored by the deployed model, with its monitoring checks."""
     s = pipeline.settings()
     batch = inbox.find_batch(s.inbox, context.partition_key)
-    model = from_store_value(deployed_model, content_hash(deployed_model))
+    model = from_store_value(deployed_model, content_hash(deployed_model), s.lgbm_threads)
     frame = read_table(batch.path, model.read_options)
     scored, notes = score_batch(model, frame)
     gates = monitoring.check_batch(model.reference, model.preprocessor, frame, scored["score"])

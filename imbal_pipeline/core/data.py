@@ -239,4 +239,15 @@ def data_fingerprint(s: Settings) -> str:
     parts = [file_digest(s.data_path)]
     if s.test_data_path:
         parts.append(file_digest(s.test_data_path))
+    if s.labelled_batches:
+        from imbal_pipeline.core import inbox
+
+        # Each labelled batch is training data too: new labels make a new data version.
+        labelled = [
+            f"{b.digest}:{file_digest(b.labels_path)}"
+            for b in inbox.list_batches(s.inbox)
+            if b.labels_path is not None
+        ]
+        if labelled:
+            parts.append(hashlib.sha256("|".join(sorted(labelled)).encode()).hexdigest()[:16])
     return "-".join(parts)

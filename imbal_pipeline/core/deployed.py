@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from imbal_pipeline.core.data import DataError, ReadOptions
+from imbal_pipeline.core.inbox import ROW
 from imbal_pipeline.core.monitoring import Reference
-from imbal_pipeline.core.preprocess import Preprocessor
+from imbal_pipeline.core.preprocess import Preprocessor, category_text
 
 FORMAT = "imbal_pipeline model v2: LightGBM text model + this JSON; no pickle"
 PROBABILITY_NOTE = (
@@ -93,6 +94,8 @@ class Model:
         The fitted trees.
     meta : dict
         The JSON half (see `model_meta`).
+    n_jobs : int, default 1
+        LightGBM threads when scoring.
 
     Attributes
     ----------
@@ -106,9 +109,11 @@ class Model:
         What the model is expected to see and produce, for monitoring.
     """
 
-    def __init__(self, booster: lgb.Booster, meta: dict):
+    def __init__(self, booster: lgb.Booster, meta: dict, *, n_jobs: int = 1):
         self.booster = booster
         self.meta = meta
+        # One thread by default: a scoring step beside others must not oversubscribe the cores.
+        self.n_jobs = n_jobs
         self.preprocessor = Preprocessor.from_json(meta["preprocessor"])
         self.reference = Reference.from_json(meta["reference"])
         self.threshold = float(meta["threshold"])
@@ -161,10 +166,8 @@ class Model:
                 )
         unseen = {}
         for column, known in self.preprocessor.categories.items():
-            values = frame[column]
-            present = values.notna()
-            text = values[present].astype(object).astype(str)
-            count = int((~text.isin(set(known))).sum())
+            text = category_text(frame[column], missing=None)
+            count = int((text.notna() & ~text.isin(known)).sum())
             if count:
                 unseen[column] = count
         ignored = [c for c in frame.columns if c not in self.features]
@@ -173,7 +176,11 @@ class Model:
     def scores(self, frame: pd.DataFrame) -> np.ndarray:
         """Positive-class scores, one per row."""
         self.check(frame)
-        return np.asarray(self.booster.predict(self.preprocessor.transform(frame)), np.float64)
+        return self._predict(frame)
+
+    def _predict(self, frame: pd.DataFrame) -> np.ndarray:
+        X = self.preprocessor.transform(frame)
+        return np.asarray(self.booster.predict(X, num_threads=self.n_jobs), dtype=np.float64)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Scores as scikit-learn lays them out: column 0 the negative, column 1 the positive class.
@@ -197,7 +204,7 @@ class Model:
         (folder / "model.json").write_text(json.dumps(meta, indent=2, allow_nan=False))
 
     @classmethod
-    def load(cls, folder: str | Path) -> Model:
+    def load(cls, folder: str | Path, *, n_jobs: int = 1) -> Model:
         """Read a model folder, refusing a model.txt that does not match its digest.
 
         The digest is checked before LightGBM parses the text: LightGBM aborts the whole
@@ -226,18 +233,13 @@ class Model:
                 f"{paths[1]} does not match the digest in model.json (damaged or replaced); "
                 "export the model again"
             )
-        return cls(lgb.Booster(model_str=text), meta)
-
-
-ROW = "row"  # the id of a batch without an id column: its 0-based row number
+        return cls(lgb.Booster(model_str=text), meta, n_jobs=n_jobs)
 
 
 def score_batch(model: Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, BatchNotes]:
     """Score a batch: its id (or row number), score, decision and the model's version."""
     notes = model.check(frame)
-    scores = np.asarray(
-        model.booster.predict(model.preprocessor.transform(frame)), dtype=np.float64
-    )
+    scores = model._predict(frame)
     if model.id_column and model.id_column in frame.columns:
         ids = frame[model.id_column].to_numpy()
         name = model.id_column

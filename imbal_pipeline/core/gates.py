@@ -277,7 +277,7 @@ def leak_suspects(
     """
     from sklearn.metrics import roc_auc_score
 
-    from imbal_pipeline.core.preprocess import MISSING
+    from imbal_pipeline.core.preprocess import category_text
 
     y = train[LABEL].to_numpy()
     scores = {}
@@ -287,7 +287,7 @@ def leak_suspects(
         auc = roc_auc_score(y, values)
         scores[str(column)] = max(auc, 1 - auc)
     for column in schema["categorical"]:
-        codes = train[column].astype(object).where(train[column].notna(), MISSING).astype(str)
+        codes = category_text(train[column])
         # Rare levels are pooled: their in-sample target rate would fake a perfect ranking.
         counts = codes.map(codes.value_counts())
         codes = codes.where(counts >= 20, "__rare__")

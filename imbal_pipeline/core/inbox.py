@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 LABELS = ".labels"
 
@@ -111,3 +113,25 @@ def find_batch(folder: str | Path, key: str) -> Batch:
 def labels_name(path: Path) -> str:
     """The file name a batch's labels are expected under (CSV; Parquet works too)."""
     return f"{stem(path)}{LABELS}.csv"
+
+
+ROW = "row"  # the id of a batch without an id column: its 0-based row number
+
+
+def labelled_rows(batch: Batch, read, target: str, id_column: str | None) -> pd.DataFrame:
+    """The batch's rows that have a label, with the label as the target column.
+
+    `read(path)` reads a data file the way the training file is read.
+    """
+    frame = read(batch.path)
+    labels = read(batch.labels_path)
+    key = id_column or ROW
+    if key not in labels.columns or target not in labels.columns:
+        raise ValueError(
+            f"{batch.labels_path.name} needs the columns {key!r} and {target!r}; fix the file"
+        )
+    ids = frame[id_column] if id_column else pd.Series(range(len(frame)), index=frame.index)
+    by_id = dict(zip(labels[key].astype(str), labels[target], strict=True))
+    out = frame.drop(columns=[target], errors="ignore")
+    out[target] = ids.astype(str).map(by_id)
+    return out[out[target].notna()].reset_index(drop=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from imbal_pipeline.core import contracts, data, gates, split
+from imbal_pipeline.core import contracts, data, gates, inbox, split
 from imbal_pipeline.core.settings import LABEL, ROW_ID, SPLIT, Settings
 from imbal_pipeline.core.synthetic import make_fraud_data
 
@@ -136,9 +136,46 @@ def load_raw(settings: Settings) -> tuple[pd.DataFrame, str]:
             data.read_table(settings.data_path, settings.read_options), settings, "data"
         )
         source = settings.data_path
+    if settings.labelled_batches:
+        frame, added = _with_labelled_batches(frame, settings)
+        source = f"{source} + {added}"
     prepared = data.prepare_frame(frame, settings)
     _check_subgroups(prepared, settings)
     return prepared, source
+
+
+def _with_labelled_batches(frame: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, str]:
+    """The training frame and every labelled inbox batch under it, typed like it."""
+    parts, names = [frame], []
+    for batch in inbox.list_batches(settings.inbox):
+        if batch.labels_path is None:
+            continue
+        try:
+            rows = inbox.labelled_rows(
+                batch,
+                lambda p: data.read_table(p, settings.read_options),
+                settings.target,
+                settings.id_column,
+            )
+        except ValueError as exc:
+            raise data.DataError(f"labelled batch {batch.path.name}: {exc}") from None
+        rows = _drop_columns(rows, settings, f"batch {batch.path.name}")
+        missing = [c for c in frame.columns if c not in rows.columns]
+        if missing:
+            raise data.DataError(
+                f"labelled batch {batch.path.name} lacks column {missing[0]!r} of the training "
+                "data; fix the batch or turn labelled_batches off"
+            )
+        rows = rows[list(frame.columns)]
+        # A labels file may write the training file's 1 as 1.0: take the training column's type.
+        target = frame[settings.target]
+        if pd.api.types.is_numeric_dtype(target.dtype):
+            rows[settings.target] = pd.to_numeric(rows[settings.target]).astype(target.dtype)
+        parts.append(rows)
+        names.append(f"{batch.path.name} ({len(rows)} labelled rows)")
+    if not names:
+        return frame, "no labelled batch yet"
+    return pd.concat(parts, ignore_index=True), f"labelled batches {', '.join(names)}"
 
 
 # A text subgroup column with more levels than this gives tables of one-row groups.

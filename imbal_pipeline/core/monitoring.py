@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from imbal_pipeline.core.gates import ERROR, WARN, Gate, fail, ok
-from imbal_pipeline.core.preprocess import Preprocessor
+from imbal_pipeline.core.preprocess import Preprocessor, category_text
 
 PSI_WARN, PSI_FAIL = 0.1, 0.25
 PSI_EPSILON = 1e-4  # share given to an empty bin, so that PSI stays finite
@@ -142,9 +142,7 @@ class Reference:
 
 
 def _text(series: pd.Series) -> pd.Series:
-    """Category values as the preprocessor names them (str of each value); missing stays NaN."""
-    present = series.notna()
-    return series[present].astype(object).astype(str).reindex(series.index)
+    return category_text(series, missing=None)
 
 
 def feature_reference(frame: pd.DataFrame, pre: Preprocessor) -> list[FeatureReference]:

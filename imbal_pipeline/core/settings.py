@@ -117,6 +117,11 @@ class Settings:
     generated_positive_rate: float = setting(
         0.01, "positive share of generated data", flag="--positive-rate"
     )
+    labelled_batches: bool = setting(
+        False,
+        "also train on every inbox batch whose labels have arrived (joined by id), so a "
+        "retraining learns from what the deployed model saw",
+    )
     # --- splits and folds ---
     holdout_fraction: float = setting(0.2, "stratified holdout share when no --test-data is given")
     n_folds: int = setting(

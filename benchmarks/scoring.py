@@ -1,0 +1,147 @@
+"""`imbal-pipeline score` on a large batch: wall time and peak memory, CSV and Parquet.
+
+Run from the project root with the project's virtualenv:
+
+    .venv/bin/python benchmarks/scoring.py                  # 1M rows x 30 features
+    .venv/bin/python benchmarks/scoring.py --rows 200000
+
+Setup (not timed): one `make_classification` draw (30 features, 24 numeric and 6 turned into
+categories of 5-40 levels, 1 % positives); a model fitted on its first 100k rows with the
+pipeline's own preprocessing, LightGBM parameters (300 trees, 31 leaves, one thread) and
+`class_weight`, its monitoring reference from the next 25k rows, saved as model.txt +
+model.json. The rest of the draw is the batch, written as CSV and Parquet; each is scored by the
+CLI in a fresh process: read, check, score, the four monitoring checks, write scores.parquet.
+Peak memory is the child's maximum resident set (getrusage).
+"""
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.datasets import make_classification
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from imbal_pipeline.core import monitoring, training  # noqa: E402
+from imbal_pipeline.core.deployed import Model, model_meta  # noqa: E402
+from imbal_pipeline.core.preprocess import Preprocessor  # noqa: E402
+from imbal_pipeline.core.settings import LABEL, ROW_ID, Settings  # noqa: E402
+
+CATEGORICAL = dict(zip([f"x{i}" for i in range(24, 30)], (5, 8, 12, 20, 30, 40), strict=True))
+
+
+def frame(rows: int, seed: int = 0) -> pd.DataFrame:
+    """30 features, 6 of them categorical, ~1 % positives; one draw, so one distribution."""
+    X, y = make_classification(
+        n_samples=rows,
+        n_features=30,
+        n_informative=7,
+        n_redundant=3,
+        weights=[0.99],
+        flip_y=0,
+        random_state=seed,
+    )
+    out = pd.DataFrame(X, columns=[f"x{i}" for i in range(30)])
+    for column, levels in CATEGORICAL.items():
+        codes = pd.qcut(out[column], levels, labels=False, duplicates="drop")
+        out[column] = "c" + codes.astype(str)
+    out["is_fraud"] = y
+    return out
+
+
+def train_model(data: pd.DataFrame, folder: Path) -> Model:
+    """The pipeline's preprocessing, fit and reference: 4/5 of `data` to fit, 1/5 as holdout."""
+    settings = Settings()
+    data = data.copy()
+    data.insert(0, ROW_ID, np.arange(len(data)))
+    data[LABEL] = data["is_fraud"]
+    cut = len(data) * 4 // 5
+    train, holdout = data.iloc[:cut], data.iloc[cut:]
+    schema = {"numeric": [f"x{i}" for i in range(24)], "categorical": list(CATEGORICAL)}
+    final = training.fit_final(train, schema, "class_weight", settings)
+    final |= {"threshold": 0.5, "objective": "f1"}
+    pre = Preprocessor.from_json(final["preprocessor"])
+    holdout_scores = training.score_frame(final["model"], final["preprocessor"], holdout)
+    reference = monitoring.build_reference(
+        train,
+        pre,
+        holdout[LABEL].to_numpy(),
+        holdout_scores,
+        holdout_scores,
+        final["threshold"],
+        beta=1.0,
+    )
+    meta = model_meta(
+        final,
+        reference=reference,
+        positive_label="1",
+        target="is_fraud",
+        id_column=None,
+        read_options=settings.read_options,
+        beta=1.0,
+        run_id="benchmark",
+    )
+    model = Model(final["model"], {**meta, "version": "benchmark"})
+    model.save(folder)
+    return model
+
+
+# The CLI in a fresh interpreter that reports its own peak resident set when done.
+CHILD = (
+    "import resource, sys\n"
+    "from imbal_pipeline.cli import main\n"
+    "status = main(sys.argv[1:])\n"
+    "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(status)\n"
+)
+
+
+def score(folder: Path, data: Path, out: Path) -> tuple[float, float]:
+    """Seconds and peak MB of one `imbal-pipeline score` in a fresh process."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, "score", "--data", str(data), "--model", str(folder)]
+        + ["--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(done.stderr)
+    peak_kb = int(done.stderr.split("PEAK_KB")[-1].split()[0])
+    print("    " + done.stdout.strip().replace("\n", "\n    "))
+    return seconds, peak_kb / 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the batch")
+    parser.add_argument(
+        "--model-rows", type=int, default=125_000, help="rows the model is fitted (4/5) on"
+    )
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        start = time.perf_counter()
+        # One draw: the model's rows, then the batch from the same distribution.
+        data = frame(args.model_rows + args.rows)
+        train_model(data.iloc[: args.model_rows], tmp / "model")
+        batch = data.iloc[args.model_rows :].drop(columns="is_fraud").reset_index(drop=True)
+        del data
+        batch.to_parquet(tmp / "batch.parquet", index=False)
+        batch.to_csv(tmp / "batch.csv", index=False)
+        print(f"setup {time.perf_counter() - start:.1f} s; batch {args.rows:,} rows x 30")
+        for name in ("batch.parquet", "batch.csv"):
+            seconds, peak = score(tmp / "model", tmp / name, tmp / "scores.parquet")
+            size = (tmp / name).stat().st_size / 2**20
+            print(f"{name} ({size:.0f} MB): {seconds:.1f} s wall, peak {peak:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
