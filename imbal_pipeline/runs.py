@@ -168,6 +168,15 @@ def print_summary(instance, run_id: str, home: Path, store: str) -> None:
         if not check["passed"]:
             print(f"warning: {check['asset']}:{check['check']}: {check['message']}")
     print(f"report: {report_path} (also report.html, report.md); run {run_id} in {home}")
+    if report.get("model_version"):
+        reference = report["monitoring_reference"]
+        print(
+            f"model {report['model_version']} deployed: expects "
+            f"{100 * reference['expected_rate']:.2f}% of rows flagged; score a batch with "
+            "`imbal-pipeline score --data BATCH.csv` or drop it into the inbox"
+        )
+    else:
+        print("model not deployed: the quality gate failed; the previous model stays in service")
 
 
 def run_config(settings, verbose: bool) -> dict:

@@ -396,8 +396,10 @@ def pinned_record(
     return None
 
 
-def _planned_in(run: dg.DagsterRun, key: dg.AssetKey, step_key: str) -> bool:
-    """Whether `run` was to materialize `key` itself, in the step `step_key`."""
+def _planned_in(run: dg.DagsterRun, job_keys, key: dg.AssetKey, step_key: str) -> bool:
+    """Whether `run` (of a job materializing `job_keys`) was to materialize `key` itself."""
+    if key not in job_keys:
+        return False  # another job's asset, e.g. the deployed model a scoring run reads
     if run.asset_selection is not None and key not in run.asset_selection:
         return False
     return run.step_keys_to_execute is None or step_key in run.step_keys_to_execute
@@ -434,7 +436,8 @@ class BundleIOManager(dg.ConfigurableIOManager):
         # An upstream this run was to materialize itself must come from this run: when its step
         # failed, an older version must not stand in (executors such as Dask still start the
         # steps downstream of a failed one).
-        own = _planned_in(run, context.asset_key, context.upstream_output.step_key)
+        job_keys = context.step_context.job_def.asset_layer.selected_asset_keys
+        own = _planned_in(run, job_keys, context.asset_key, context.upstream_output.step_key)
         record = pinned_record(instance, run.run_id, context.asset_key, this_run_only=own)
         if record is None and own:
             asset = context.asset_key.to_user_string()

@@ -166,3 +166,32 @@ def test_materialize_all_trains_on_the_project_data_and_records_the_file_it_read
     assert materialization["runId"] == run["runId"]
     assert metadata["source"] == str(data)
     assert tags["dagster/input_data_version/raw_file"] == digest
+
+
+SCORED = """{ assetOrError(assetKey: {path: ["scored_batch"]}) { ... on Asset {
+  assetMaterializations(limit: 5) { runId partition tags { key value }
+  metadataEntries { label ... on TextMetadataEntry { text } } } } } }"""
+
+
+def test_a_file_dropped_into_the_inbox_is_scored_by_the_daemon_with_the_deployed_model(ui):
+    inbox = ui.folder / "imbal_inbox"
+    inbox.mkdir(exist_ok=True)
+    make_fraud_data(1000, 0.04, seed=9).drop(columns="is_fraud").to_csv(
+        inbox / "friday.csv", index=False
+    )
+    deadline = time.monotonic() + 240  # the sensor looks every 30 s; then the run
+    found = []
+    while time.monotonic() < deadline and not found:
+        time.sleep(5)
+        found = ui.query(SCORED)["assetOrError"].get("assetMaterializations") or []
+    assert found, "the inbox sensor did not score the new file within 240 s"
+    [scored] = found
+    assert scored["partition"].startswith("friday_")
+    assert ui.wait(scored["runId"])["status"] == "SUCCESS"
+    tags = {t["key"]: t["value"] for t in scored["tags"]}
+    metadata = {m["label"]: m.get("text") for m in scored["metadataEntries"]}
+    deployed = ui.query(MATERIALIZATION, key={"path": ["deployed_model"]})["assetOrError"]
+    [model] = deployed["assetMaterializations"]
+    version = {t["key"]: t["value"] for t in model["tags"]}["dagster/data_version"]
+    assert tags["dagster/input_data_version/deployed_model"] == version
+    assert metadata["model_version"] == version

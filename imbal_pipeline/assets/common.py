@@ -121,6 +121,13 @@ def gated(
         )
     yield output
     for g in gates:
+        # Monitoring figures also go in as numbers: the UI plots a check's numbers over its
+        # executions (a batch's rate beside the expected one, batch after batch).
+        numbers = {
+            k: dg.MetadataValue.float(float(v))
+            for k, v in g.observed.items()
+            if alerts_only and isinstance(v, int | float) and not isinstance(v, bool)
+        }
         yield dg.AssetCheckResult(
             check_name=g.name,
             passed=g.passed,
@@ -131,6 +138,7 @@ def gated(
             metadata={
                 "message": g.message,
                 "observed": dg.MetadataValue.json(_json_safe(g.observed)),
+                **numbers,
             },
         )
 

@@ -45,7 +45,8 @@ MONITORING_CHECKS = (
 LABELLED_CHECKS = ("labelled_performance",)
 DESCRIPTIONS = {
     "positive_rate": "The batch's predicted-positive rate against the rate the model produced on "
-    "the holdout (Wilson intervals): significantly below means retrain.",
+    "the holdout (Newcombe's interval of the difference, from two 99% Wilson intervals): "
+    "significantly below means retrain.",
     "score_psi": "PSI of the batch's scores against the holdout's (0.1 warn, 0.25 fail).",
     "feature_psi": "PSI of every feature against the training split (0.1 warn, 0.25 fail).",
     "missing_and_unseen": "Rises in missing rates and categories never seen in training.",
@@ -302,7 +303,11 @@ def check_positive_rate(ref: Reference, flagged: int, n: int) -> Gate:
 def _psi_gate(name: str, what: str, values: dict[str, float]) -> Gate:
     worst = max(values, key=values.get) if values else None
     top = values.get(worst, 0.0) if worst else 0.0
-    observed = {"psi": {k: round(v, 4) for k, v in values.items()}, "worst": worst}
+    observed = {
+        "psi": {k: round(v, 4) for k, v in values.items()},
+        "worst": worst,
+        "largest_psi": round(top, 4),
+    }
     if top >= PSI_FAIL:
         return fail(
             name,
