@@ -126,7 +126,7 @@ _CHILD = """
 import json, sys
 from pathlib import Path
 import dagster as dg
-from conftest import graph
+from conftest import graph, training_assets
 
 root, name, seed = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 defs = graph(

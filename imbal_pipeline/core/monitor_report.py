@@ -187,13 +187,15 @@ def write_index(scored_dir: str | Path) -> Path:
     """The page across batches: predicted-positive rate over time, alerts, realized metrics."""
     scored_dir = Path(scored_dir)
     summaries = batch_summaries(scored_dir)
-    rows, names, rates, intervals = [], [], [], []
+    rows, names, rates, intervals, alerts = [], [], [], [], []
     expected = None
     for s in summaries:
-        rate_check = next(c for c in s["checks"] if c["name"] == "positive_rate")["observed"]
+        check = next(c for c in s["checks"] if c["name"] == "positive_rate")
+        rate_check = check["observed"]
         names.append(s["batch"])
         rates.append(rate_check["rate"])
         intervals.append(rate_check["interval"])
+        alerts.append(not check["passed"] and check["severity"] == "error")
         expected = rate_check["expected"], tuple(rate_check["expected_interval"])
         alerts = [c["name"] for c in s["checks"] if not c["passed"]]
         realized = (s["outcome"] or {}).get("observed", {}).get("realized") or {}
@@ -212,15 +214,21 @@ def write_index(scored_dir: str | Path) -> Path:
     blocks = []
     if summaries:
         plots.plot_rate_over_batches(
-            names, np.array(rates), np.array(intervals), *expected, scored_dir / "positive_rate.png"
+            names,
+            np.array(rates),
+            np.array(intervals),
+            np.array(alerts),
+            *expected,
+            scored_dir / "positive_rate.png",
         )
         blocks += [
             Para(
                 rich(
                     f"{len(summaries)} batches. The model expects a predicted-positive rate of "
                     f"{100 * expected[0]:.2f}% ({100 * expected[1][0]:.2f}-"
-                    f"{100 * expected[1][1]:.2f}%); a batch whose interval lies wholly below that "
-                    "band means the model needs retraining."
+                    f"{100 * expected[1][1]:.2f}%, from the holdout). A batch significantly "
+                    "below it (the difference of the two rates, with both intervals) means the "
+                    "model needs retraining. Each batch's page is <batch>/report.html."
                 ),
                 css="summary",
             ),

@@ -241,19 +241,24 @@ def plot_rate_over_batches(
     names: list[str],
     rates: np.ndarray,
     intervals: np.ndarray,
+    alerts: np.ndarray,
     expected: float,
     expected_interval: tuple[float, float],
     path: Path | str,
 ) -> Path:
-    """Each batch's predicted-positive rate with its interval, over the expected band."""
+    """Each batch's predicted-positive rate with its interval, over the expected band.
+
+    `alerts` marks the batches whose rate check failed; they are drawn in red.
+    """
+    from matplotlib.ticker import PercentFormatter
+
     rates = np.asarray(rates, dtype=float)
     intervals = np.asarray(intervals, dtype=float).reshape(-1, 2)
     x = np.arange(len(rates))
     with _figure((max(6.0, 0.5 * len(rates) + 3), 4.0)) as (fig, ax):
         ax.axhspan(*expected_interval, color="#0969da", alpha=0.12, label="expected (interval)")
         ax.axhline(expected, color="#0969da", lw=1, label=f"expected {100 * expected:.2f}%")
-        below = intervals[:, 1] < expected_interval[0]
-        colours = np.where(below, "#d62728", "#1f2328")
+        colours = np.where(np.asarray(alerts, dtype=bool), "#d62728", "#1f2328")
         ax.errorbar(
             x,
             rates,
@@ -262,8 +267,9 @@ def plot_rate_over_batches(
             ecolor="#57606a",
             capsize=3,
         )
-        ax.scatter(x, rates, c=colours, zorder=3, label="batch rate (red: significantly below)")
+        ax.scatter(x, rates, c=colours, zorder=3, label="batch rate (red: the rate check failed)")
         ax.set_xticks(x, labels=[_safe_label(n) for n in names], rotation=45, ha="right")
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_ylabel("predicted-positive rate")
         ax.set_ylim(bottom=0)
         ax.set_title("Predicted-positive rate per batch")
