@@ -142,3 +142,34 @@ def test_mixed_types_block_stray_text_among_numbers_but_a_few_levels_are_a_categ
 
     listed = Settings(target="y", categorical=("doors",))
     assert gates.no_mixed_types(frame.drop(columns="amount"), listed).passed
+
+
+def _point(objective: str, recall_target: float = 0.8):
+    from imbal_pipeline.core import metrics, threshold
+
+    s = Settings(objective=objective, recall_target=recall_target, fp_cost=1.0, fn_cost=10.0)
+    y = np.r_[np.ones(40, int), np.zeros(960, int)]
+    # 28 of 40 positives and 107 of 960 negatives score 0.4 or more.
+    scores = np.r_[np.linspace(0.2, 0.9, 40), np.linspace(0.0, 0.45, 960)]
+    ci = metrics.bootstrap_intervals(y, scores, 0.4, s.beta)
+    return threshold.verify_operating_point(y, scores, 0.4, s, ci)
+
+
+def test_a_missed_recall_target_warns_with_the_interval():
+    point = _point("recall", recall_target=0.9)
+    assert point["reached"]["recall"] == pytest.approx(0.7)
+    gate = gates.operating_point(point)
+    assert (gate.passed, gate.severity) == (False, gates.WARN)
+    assert gate.message.startswith("holdout recall 0.700 (95% CI 0.")
+    assert "against the recall target 0.9: clearly missed" in gate.message
+    assert "lower --recall-target" in gate.message
+    assert gates.operating_point(_point("recall", recall_target=0.65)).passed
+
+
+def test_the_cost_objective_is_compared_with_flagging_nothing_and_everything():
+    point = _point("cost")
+    reached = point["reached"]
+    assert reached["flag_nothing_per_1000"] == pytest.approx(400.0)  # 40 positives x 10
+    assert reached["flag_everything_per_1000"] == pytest.approx(960.0)
+    assert reached["cost_per_1000"] == pytest.approx(107 + 12 * 10) and point["met"]
+    assert "per 1,000 rows" in gates.operating_point(point).message

@@ -82,6 +82,18 @@ def rep() -> dict:
             },
         },
         "holdout": _metrics(0.31, 0.6789, 0.5555, 0.8, 0.4444, 0.5812, [[240, 5], [1, 4]]),
+        "holdout_ci": {
+            "level": 0.95,
+            "pr_auc": {"ci_low": 0.52, "ci_high": 0.81},
+            "recall": {"ci_low": 0.376, "ci_high": 1.0},
+        },
+        "operating_point": {
+            "objective": "fbeta",
+            "asked": {"maximize": "fbeta", "beta": 2.0},
+            "reached": {"fbeta": 0.6012, "ci_low": 0.31, "ci_high": 0.83},
+            "met": True,
+            "clearly_missed": False,
+        },
         "holdout_at_0_5": _metrics(0.5, 0.6789, 0.4, 0.4, 0.6667, 0.45, [[244, 1], [3, 2]]),
         "baseline_holdout": _metrics(0.5, 0.4321, 0.25, 0.2, 0.3333, 0.24, [[243, 2], [4, 1]]),
         "subgroups": {
@@ -160,6 +172,7 @@ def test_markdown_headline_content(rep):
     assert "class_weight" in summary
     assert "0.310" in summary  # threshold
     assert "0.679" in summary  # holdout PR-AUC, 3 decimals
+    assert "0.679 (95% CI 0.520-0.810)" in summary  # quoted with its interval
     assert "0.020" in summary  # no-skill level = 5 / 250 holdout prevalence
     assert "99.000:1" in summary and "severe" in summary
     assert "0.581" in summary  # MCC
@@ -189,8 +202,11 @@ def test_holdout_table_order_and_columns(rep):
     rows = _table_rows(_section(md, "## Holdout performance"))
     header, metric_rows = rows[0], rows[1:10]
     assert "Selected @ tuned threshold" in header[1]
-    assert "Selected @ 0.5" in header[2]
-    assert "Baseline" in header[3]
+    assert header[2] == "95% CI (selected @ tuned)"
+    assert "Selected @ 0.5" in header[3]
+    assert "Baseline" in header[4]
+    assert metric_rows[0][2] == "0.520-0.810"  # PR-AUC's interval beside its value
+    assert not any(r[0] == "F2" for r in metric_rows)  # beta is 2: the F-beta row is F2
 
     labels = [r[0] for r in metric_rows]
     assert "PR-AUC" in labels[0]
@@ -200,9 +216,10 @@ def test_holdout_table_order_and_columns(rep):
     assert all(r[0].startswith("Accuracy") is False for r in metric_rows[:-1])
 
     # Columns come from the right dicts.
-    assert metric_rows[0][1:] == ["0.679", "0.679", "0.432"]
+    assert metric_rows[0][1:] == ["0.679", "0.520-0.810", "0.679", "0.432"]
     assert labels.index("Recall") and metric_rows[labels.index("Recall")][1:] == [
         "0.800",
+        "0.376-1.000",
         "0.400",
         "0.200",
     ]
@@ -241,6 +258,7 @@ def test_threshold_subgroups_audits_plots_notes(rep):
     md = report.render_markdown(rep)
     thr = _section(md, "## Decision threshold")
     assert "0.310" in thr and "fbeta" in thr and "beta=2.000" in thr
+    assert "**Operating point on the holdout:** fbeta 0.601 (95% CI 0.310-0.830)" in thr
 
     sub = _section(md, "## Subgroup performance")
     assert "region" in sub

@@ -38,8 +38,10 @@ def build_report(
     scores = score_frame(final["model"], final["preprocessor"], holdout)
     base_scores = score_frame(baseline["model"], baseline["preprocessor"], holdout)
     threshold = float(final["threshold"])
-    beta = settings.beta if settings.objective == "fbeta" else 1.0
+    # F-beta at the user's beta whatever the objective (F2 by default), beside F1.
+    beta = settings.beta
     holdout_metrics = metrics.binary_metrics(y, scores, threshold, beta)
+    intervals = metrics.bootstrap_intervals(y, scores, threshold, beta, seed=settings.seed)
     at_half = metrics.binary_metrics(y, scores, 0.5, beta)
     base_metrics = metrics.binary_metrics(y, base_scores, 0.5, beta)
     # The baseline also gets its own threshold, tuned the same way on its out-of-fold scores,
@@ -52,7 +54,7 @@ def build_report(
     base_tuned = metrics.binary_metrics(y, base_scores, base_threshold, beta)
     subgroups = {
         column: metrics.subgroup_metrics(
-            y, scores, metrics.subgroup_labels(holdout[column]), threshold
+            y, scores, metrics.subgroup_labels(holdout[column]), threshold, seed=settings.seed
         )
         for column in settings.subgroup_columns
         if column in holdout.columns
@@ -131,6 +133,11 @@ def build_report(
         },
         "cv": cv,
         "holdout": holdout_metrics,
+        # Stratified bootstrap, 1,000 replicates, seeded: where each holdout figure may lie.
+        "holdout_ci": {"level": metrics.INTERVAL_LEVEL, **intervals},
+        "operating_point": threshold_core.verify_operating_point(
+            y, scores, threshold, settings, intervals
+        ),
         "holdout_at_0_5": at_half,
         "baseline_holdout": base_metrics,
         "baseline_holdout_tuned": base_tuned,
@@ -312,7 +319,7 @@ def deployable(final: dict, report: dict, settings: Settings) -> dict:
         target=report["dataset"]["target"],
         id_column=settings.id_column,
         read_options=settings.read_options,
-        beta=settings.beta if settings.objective == "fbeta" else 1.0,
+        beta=settings.beta,
         run_id=report.get("run_id"),
     )
     return {"model": final["model"], "meta": _clean(meta)}

@@ -576,4 +576,49 @@ def quality_gate(
                 allowed=allowed,
             )
         )
+    gates.append(operating_point(report["operating_point"]))
     return gates
+
+
+def operating_point(point: dict) -> Gate:
+    """Whether the holdout reached what the threshold objective asked for (a warning if not)."""
+    reached, asked = point["reached"], point["asked"]
+    if point["objective"] == "recall":
+        target, recall = asked["recall"], reached["recall"]
+        ci = (
+            f" (95% CI {reached['ci_low']:.3f}-{reached['ci_high']:.3f})"
+            if "ci_low" in reached
+            else ""
+        )
+        said = f"holdout recall {recall:.3f}{ci} against the recall target {target}"
+        if point["met"]:
+            return ok("operating_point", f"{said}: reached", **point)
+        how = "clearly missed (even the interval's top)" if point["clearly_missed"] else "missed"
+        return fail(
+            "operating_point",
+            f"{said}: {how}; the threshold was tuned on out-of-fold predictions and does not "
+            "hold on the holdout: give more positives, or lower --recall-target",
+            severity=WARN,
+            **point,
+        )
+    if point["objective"] == "cost":
+        said = (
+            f"holdout cost {reached['cost_per_1000']:.1f} per 1,000 rows; flagging nothing "
+            f"costs {reached['flag_nothing_per_1000']:.1f}, flagging everything "
+            f"{reached['flag_everything_per_1000']:.1f}"
+        )
+        if point["met"]:
+            return ok("operating_point", said, **point)
+        return fail(
+            "operating_point",
+            f"{said}: the model costs more than a constant decision; check --fp-cost and "
+            "--fn-cost, or the features",
+            severity=WARN,
+            **point,
+        )
+    name = point["objective"]
+    value = reached[name]
+    ci = (
+        f" (95% CI {reached['ci_low']:.3f}-{reached['ci_high']:.3f})" if "ci_low" in reached else ""
+    )
+    return ok("operating_point", f"holdout {name} {value:.3f}{ci} at the tuned threshold", **point)

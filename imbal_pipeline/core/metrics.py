@@ -37,6 +37,7 @@ def binary_metrics(y: np.ndarray, scores: np.ndarray, threshold: float, beta: fl
         "f1": float(f1_score(y, pred, zero_division=0)),
         "fbeta": float(fbeta_score(y, pred, beta=beta, zero_division=0)),
         "beta": float(beta),
+        "f2": float(fbeta_score(y, pred, beta=2.0, zero_division=0)),
         "mcc": float(matthews_corrcoef(y, pred)),
         "balanced_accuracy": _safe(balanced_accuracy_score, y, pred) if both else None,
         "precision": float(precision_score(y, pred, zero_division=0)),
@@ -73,9 +74,9 @@ def subgroup_labels(values) -> np.ndarray:
 
 
 def subgroup_metrics(
-    y: np.ndarray, scores: np.ndarray, groups: np.ndarray, threshold: float
+    y: np.ndarray, scores: np.ndarray, groups: np.ndarray, threshold: float, seed: int = 0
 ) -> dict[str, dict]:
-    """Confusion matrix, precision, recall and F1 per subgroup value."""
+    """Confusion matrix, precision, recall and F1 per subgroup value, with their intervals."""
     y = np.asarray(y).astype(int)
     pred = (np.asarray(scores) >= threshold).astype(int)
     groups = np.asarray(groups, dtype=object).astype(str)
@@ -90,6 +91,14 @@ def subgroup_metrics(
             "recall": float(recall_score(yt, yp, zero_division=0)),
             "f1": float(f1_score(yt, yp, zero_division=0)),
             "confusion_matrix": confusion_matrix(yt, yp, labels=[0, 1]).astype(int).tolist(),
+            # Empty when the group lacks a class: no interval can be drawn then.
+            "ci": {
+                k: v
+                for k, v in bootstrap_intervals(
+                    yt, np.asarray(scores)[mask], threshold, 1.0, seed=seed
+                ).items()
+                if k in ("precision", "recall", "f1")
+            },
         }
     return out
 
@@ -114,3 +123,115 @@ def pr_auc_interval(
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
+
+
+# ------------------------------------------------------------------ bootstrap intervals
+
+BOOTSTRAP_REPLICATES = 1000
+INTERVAL_LEVEL = 0.95
+_CHUNK_CELLS = 4_000_000  # replicates x groups held at once when resampling rank metrics
+
+
+def _rates(tp, fp, fn, tn, beta):
+    """Threshold metrics from confusion counts (arrays of replicates); 0 where undefined."""
+
+    def f(b2):
+        den = b2 * precision + recall
+        return np.where(den > 0, (1 + b2) * precision * recall / den, 0.0)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+        recall = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
+        den = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+        return {
+            "precision": precision,
+            "recall": recall,
+            "f1": f(1.0),
+            "fbeta": f(beta * beta),
+            "f2": f(4.0),
+            "mcc": np.where(den > 0, (tp * tn - fp * fn) / den, 0.0),
+        }
+
+
+def _rank_layout(y: np.ndarray, scores: np.ndarray):
+    """The sample as rank metrics see it: score groups that hold positives, and negatives between.
+
+    Walking the distinct scores from the top, each group holding a positive gets its positive
+    count, the negatives ranked above it since the previous such group (`gap`) and the negatives
+    tied with it (`tied`); `rest` is the negatives below the last one. Resampling rows is then
+    resampling these counts, whose number grows with the positives, not with the rows.
+    """
+    order = np.argsort(-scores, kind="stable")
+    sorted_scores, sorted_y = scores[order], y[order]
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    pos = np.add.reduceat(sorted_y, starts)
+    neg = np.add.reduceat(1 - sorted_y, starts)
+    has_pos = pos > 0
+    before = np.concatenate([[0], np.cumsum(neg)])[:-1]  # negatives in higher groups
+    above = before[has_pos]
+    gap = np.diff(np.concatenate([[0], above + neg[has_pos]])) - neg[has_pos]
+    rest = int(neg.sum() - (above[-1] + neg[has_pos][-1])) if has_pos.any() else int(neg.sum())
+    return pos[has_pos], gap, neg[has_pos], rest
+
+
+def _rank_metrics(pos_w: np.ndarray, gap_w: np.ndarray, tied_w: np.ndarray, rest_w) -> dict:
+    """PR-AUC (average precision, as scikit-learn) and ROC-AUC from (replicates, groups) counts."""
+    tp = np.cumsum(pos_w, axis=1)
+    fp = np.cumsum(gap_w + tied_w, axis=1)
+    n_pos = tp[:, -1:]
+    n_neg = fp[:, -1:] + np.reshape(rest_w, (-1, 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+        ap = np.sum(pos_w / n_pos * precision, axis=1)
+        below = n_neg - fp  # negatives ranked strictly below each group
+        roc = np.sum(pos_w * (below + tied_w / 2), axis=1) / (n_pos[:, 0] * n_neg[:, 0])
+    return {"pr_auc": ap, "roc_auc": roc}
+
+
+def bootstrap_intervals(
+    y: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    beta: float,
+    *,
+    n_boot: int = BOOTSTRAP_REPLICATES,
+    seed: int = 0,
+    level: float = INTERVAL_LEVEL,
+) -> dict[str, dict[str, float | None]]:
+    """Percentile intervals of every headline metric from a stratified bootstrap.
+
+    Positives and negatives are resampled separately, so every replicate keeps the sample's
+    class counts and every metric stays defined. Each replicate is drawn as counts, which is
+    exactly the row resampling: its confusion counts are binomial (resampled positives above
+    the threshold), and its rank metrics multinomial over the score groups that hold positives
+    (see `_rank_layout`). The cost grows with the positives, not the rows.
+    """
+    y = np.asarray(y).astype(int)
+    scores = np.asarray(scores, dtype=np.float64)
+    n_pos, n_neg = int(y.sum()), int((1 - y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return {}
+    rng = np.random.default_rng(seed)
+    flagged = scores >= threshold
+    tp = rng.binomial(n_pos, np.sum(flagged & (y == 1)) / n_pos, n_boot).astype(float)
+    fp = rng.binomial(n_neg, np.sum(flagged & (y == 0)) / n_neg, n_boot).astype(float)
+    values = _rates(tp, fp, n_pos - tp, n_neg - fp, beta)
+    pos, gap, tied, rest = _rank_layout(y, scores)
+    # Negatives fall in the gaps, the ties or below the last positive group, in proportion.
+    neg_p = np.concatenate([np.stack([gap, tied], axis=1).ravel(), [rest]]) / n_neg
+    ranks = {"pr_auc": [], "roc_auc": []}
+    chunk = max(1, _CHUNK_CELLS // (3 * len(pos) + 1))
+    for first in range(0, n_boot, chunk):
+        size = min(chunk, n_boot - first)
+        pos_w = rng.multinomial(n_pos, pos / n_pos, size).astype(float)
+        neg_w = rng.multinomial(n_neg, neg_p, size).astype(float)
+        pairs = neg_w[:, :-1].reshape(size, -1, 2)
+        for name, value in _rank_metrics(pos_w, pairs[..., 0], pairs[..., 1], neg_w[:, -1]).items():
+            ranks[name].append(value)
+    values |= {name: np.concatenate(parts) for name, parts in ranks.items()}
+    tail = 100 * (1 - level) / 2
+    out = {}
+    for name, replicate in values.items():
+        low, high = np.percentile(replicate, [tail, 100 - tail])
+        out[name] = {"ci_low": float(low), "ci_high": float(high)}
+    return out

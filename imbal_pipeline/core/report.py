@@ -194,6 +194,7 @@ _HOLDOUT_METRICS: list[tuple[str, str]] = [
     ("roc_auc", "ROC-AUC"),
     ("f1", "F1"),
     ("fbeta", "F-beta"),
+    ("f2", "F2"),
     ("mcc", "MCC"),
     ("balanced_accuracy", "Balanced accuracy"),
     ("precision", "Precision"),
@@ -201,6 +202,21 @@ _HOLDOUT_METRICS: list[tuple[str, str]] = [
     # Kept last on purpose: with rare positives it is dominated by the negative class.
     ("accuracy", f"Accuracy {ACCURACY_REMARK}"),
 ]
+
+
+def _ci(interval: Any) -> str:
+    """An interval as "a-b", or empty when there is none."""
+    low, high = _get(interval or {}, "ci_low"), _get(interval or {}, "ci_high")
+    if _is_missing(low) or _is_missing(high):
+        return ""
+    return f"{_num(low)}-{_num(high)}"
+
+
+def _with_ci(report: Mapping, key: str) -> str:
+    """A holdout figure with its 95 % interval, as the headline quotes it."""
+    value = _num(_get(_map(report, "holdout"), key))
+    ci = _ci(_get(_map(report, "holdout_ci"), key))
+    return f"{value} (95% CI {ci})" if ci else value
 
 
 def _holdout_prevalence(report: Mapping) -> float | None:
@@ -263,19 +279,19 @@ def _summary(report: Mapping) -> list[Block]:
         _b(_num(_get(thr, "value"))),
         f" tuned for {objective}. On the holdout ({_count(_get(ds, 'holdout_rows'))} rows, "
         f"{_count(_get(ds, 'holdout_positives'))} positives) PR-AUC is ",
-        _b(_num(_get(ho, "pr_auc"))),
+        _b(_with_ci(report, "pr_auc")),
         " against a no-skill level of ",
         _b(_num(prev)),
         " (the holdout prevalence",
         f"; {_num(lift)}× lift" if lift is not None else "",
         "); F1 ",
-        _b(_num(_get(ho, "f1"))),
+        _b(_with_ci(report, "f1")),
         ", recall ",
-        _b(_num(_get(ho, "recall"))),
+        _b(_with_ci(report, "recall")),
         ", precision ",
-        _b(_num(_get(ho, "precision"))),
+        _b(_with_ci(report, "precision")),
         ", MCC ",
-        _b(_num(_get(ho, "mcc"))),
+        _b(_with_ci(report, "mcc")),
         ".",
     )
     cells = _cm_cells(_get(ho, "confusion_matrix"))
@@ -313,6 +329,8 @@ def _holdout(report: Mapping) -> list[Block]:
     for (_, label), d in zip(columns, data, strict=True):
         t = _get(d, "threshold")
         headers.append(f"{label} (t={_num(t)})" if not _is_missing(t) else label)
+    intervals = _map(report, "holdout_ci")
+    headers.insert(2, "95% CI (selected @ tuned)")
 
     beta = next((_get(d, "beta") for d in data if not _is_missing(_get(d, "beta"))), None)
     if beta is None:
@@ -322,8 +340,11 @@ def _holdout(report: Mapping) -> list[Block]:
     for key, label in _HOLDOUT_METRICS:
         if key == "fbeta":
             label = f"F-beta (beta={_param(beta)})"
+        if key == "f2" and beta == 2.0:
+            continue  # the F-beta row is F2 already
         name: Any = _b(label) if key == "pr_auc" else label
-        rows.append([name] + [_num(_get(d, key)) for d in data])
+        values = [_num(_get(d, key)) for d in data]
+        rows.append([name, values[0], _ci(_get(intervals, key)), *values[1:]])
 
     blocks: list[Block] = [
         _Heading(2, "Holdout performance", "holdout"),
@@ -420,6 +441,9 @@ def _threshold(report: Mapping) -> list[Block]:
         _rich("Objective parameters: ", _param(params) if params else "none"),
     ]
     blocks: list[Block] = [_Heading(2, "Decision threshold", "threshold"), _List(items)]
+    point = _map(report, "operating_point")
+    if point:
+        blocks.append(_Para(_rich(_b("Operating point on the holdout:"), " ", _operating(point))))
     blocks.append(
         _Para(
             _rich(
@@ -431,6 +455,28 @@ def _threshold(report: Mapping) -> list[Block]:
         )
     )
     return blocks
+
+
+def _operating(point: Mapping) -> str:
+    """What the objective asked for against what the holdout reached."""
+    reached, asked = _map(point, "reached"), _map(point, "asked")
+    ci = _ci(reached)
+    ci = f" (95% CI {ci})" if ci else ""
+    if _get(point, "objective") == "recall":
+        verdict = "reached" if _get(point, "met") else "MISSED"
+        return (
+            f"recall {_num(_get(reached, 'recall'))}{ci} against the target "
+            f"{_num(_get(asked, 'recall'))}: {verdict}."
+        )
+    if _get(point, "objective") == "cost":
+        verdict = "cheaper than either" if _get(point, "met") else "NOT cheaper than both"
+        return (
+            f"cost {_num(_get(reached, 'cost_per_1000'))} per 1,000 rows; flagging nothing "
+            f"costs {_num(_get(reached, 'flag_nothing_per_1000'))}, flagging everything "
+            f"{_num(_get(reached, 'flag_everything_per_1000'))}: {verdict}."
+        )
+    name = str(_get(point, "objective"))
+    return f"{name} {_num(_get(reached, name))}{ci}, the score the threshold maximizes."
 
 
 def _subgroups(report: Mapping) -> list[Block]:
@@ -466,6 +512,7 @@ def _subgroups(report: Mapping) -> list[Block]:
                     _count(pos),
                     _num(_get(m, "precision")),
                     _num(_get(m, "recall")),
+                    _ci(_get(_map(m, "ci"), "recall")),
                     _num(_get(m, "f1")),
                     " / ".join(_count(c) for c in cells) if cells else NA,
                     "few positives" if few else "",
@@ -479,6 +526,7 @@ def _subgroups(report: Mapping) -> list[Block]:
                     "Positives",
                     "Precision",
                     "Recall",
+                    "Recall 95% CI",
                     "F1",
                     "TN / FP / FN / TP",
                     "Flag",

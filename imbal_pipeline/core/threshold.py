@@ -85,3 +85,61 @@ def threshold_curve(y: np.ndarray, scores: np.ndarray, settings: Settings) -> pd
     sweep = {"tp": tp, "fp": predicted - tp, "positives": int(y.sum())}
     values = _objective_values(sweep, settings)
     return pd.DataFrame({"threshold": grid, **values})
+
+
+def verify_operating_point(
+    y: np.ndarray, scores: np.ndarray, threshold: float, settings: Settings, intervals: dict
+) -> dict:
+    """What the objective asked for, as reached on the holdout, with its interval.
+
+    recall: the recall reached against --recall-target; cost: the cost per 1,000 rows against
+    flagging nothing and flagging everything; f1/fbeta: the score reached. `met` is False when
+    the holdout falls short, `clearly_missed` when even the interval's top does.
+    """
+    y = np.asarray(y).astype(np.int64)
+    flagged = np.asarray(scores) >= threshold
+    n, positives = len(y), int(y.sum())
+    tp = int(np.sum(flagged & (y == 1)))
+    fp = int(np.sum(flagged & (y == 0)))
+    objective = settings.objective
+    out: dict = {"objective": objective}
+    if objective == "recall":
+        recall = tp / max(positives, 1)
+        ci = intervals.get("recall", {})
+        out |= {
+            "asked": {"recall": settings.recall_target},
+            "reached": {"recall": recall, **ci},
+            "met": recall >= settings.recall_target,
+            "clearly_missed": ci.get("ci_high", 1.0) < settings.recall_target,
+        }
+    elif objective == "cost":
+        per_1000 = 1000 / max(n, 1)
+        cost = (fp * settings.fp_cost + (positives - tp) * settings.fn_cost) * per_1000
+        nothing = positives * settings.fn_cost * per_1000
+        everything = (n - positives) * settings.fp_cost * per_1000
+        out |= {
+            "asked": {"fp_cost": settings.fp_cost, "fn_cost": settings.fn_cost},
+            "reached": {
+                "cost_per_1000": cost,
+                "flag_nothing_per_1000": nothing,
+                "flag_everything_per_1000": everything,
+            },
+            "met": cost < min(nothing, everything),
+            "clearly_missed": cost >= min(nothing, everything),
+        }
+    else:
+        name = objective
+        out |= {
+            "asked": {"maximize": name, **({"beta": settings.beta} if name == "fbeta" else {})},
+            "reached": {name: _objective_at(y, flagged, settings)[name], **intervals.get(name, {})},
+            "met": True,  # a maximized score has no target to miss
+            "clearly_missed": False,
+        }
+    return out
+
+
+def _objective_at(y: np.ndarray, flagged: np.ndarray, settings: Settings) -> dict:
+    tp = np.array([np.sum(flagged & (y == 1))])
+    fp = np.array([np.sum(flagged & (y == 0))])
+    values = _objective_values({"tp": tp, "fp": fp, "positives": int(y.sum())}, settings)
+    return {k: float(v[0]) for k, v in values.items()}
