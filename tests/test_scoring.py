@@ -33,7 +33,9 @@ def test_an_exported_model_applies_its_own_preprocessing_and_threshold(exported,
     assert proba.shape == (len(batch), 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     decisions = model.predict(batch)
-    assert decisions.tolist() == (proba[:, 1] >= model.threshold).astype(int).tolist()
+    # Decisions on the raw scores the threshold was tuned on; probabilities calibrated.
+    assert decisions.tolist() == (model.scores(batch) >= model.threshold).astype(int).tolist()
+    assert model.calibrator is not None
     # The same trees and threshold the store's deployed model has: one model, two homes.
     assert model.threshold == pytest.approx(deployed["meta"]["threshold"])
     assert set(model.feature_schema["categorical"]) >= {"channel", "region"}

@@ -3,8 +3,8 @@
 import dagster as dg
 
 from imbal_pipeline.assets.common import CODE_VERSION, SOURCE_DEPS, blocking_checks, gated, md_table
-from imbal_pipeline.core import gates, threshold
-from imbal_pipeline.core.settings import LABEL, ROW_ID, STRATEGY
+from imbal_pipeline.core import calibration, gates, threshold
+from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, STRATEGY
 from imbal_pipeline.core.training import SCORE
 from imbal_pipeline.resources import PipelineConfig
 
@@ -18,7 +18,7 @@ from imbal_pipeline.resources import PipelineConfig
 def decision_threshold(
     context: dg.AssetExecutionContext, pipeline: PipelineConfig, strategy_comparison: dict
 ):
-    """Threshold for the chosen objective on the selected strategy's out-of-fold scores."""
+    """The objective's threshold and a calibrator, from the selected strategy's OOF scores."""
     s = pipeline.settings()
     oof = strategy_comparison["oof"]
     chosen = oof[oof[STRATEGY] == strategy_comparison["selected"]]
@@ -26,6 +26,9 @@ def decision_threshold(
     curve = threshold.threshold_curve(chosen[LABEL], chosen[SCORE], s)
     tuned["strategy"] = strategy_comparison["selected"]
     tuned["curve"] = curve
+    # Probabilities for the deployed model, from the same out-of-fold scores; the threshold
+    # stays on the raw scores it was tuned on.
+    tuned["calibrator"] = calibration.fit_calibrator(chosen[LABEL], chosen[SCORE], chosen[FOLD])
     training_rows = strategy_comparison["oof"][ROW_ID].nunique()
     yield from gated(
         context,
@@ -35,6 +38,8 @@ def decision_threshold(
             "objective": tuned["objective"],
             "params": dg.MetadataValue.json(tuned["params"]),
             "at_threshold": dg.MetadataValue.json(tuned["at_threshold"]),
+            "calibration": tuned["calibrator"]["method"],
+            "oof_brier": dg.MetadataValue.json(tuned["calibrator"]["oof_brier"]),
             "curve (every 20th point)": md_table(curve.iloc[::20]),
         },
         [gates.threshold_valid(tuned, training_rows)],

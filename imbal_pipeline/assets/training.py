@@ -160,6 +160,7 @@ def final_model(
         fitted = training.fit_final(train, data.feature_schema(train, s), selected, s)
     fitted["threshold"] = decision_threshold["value"]
     fitted["objective"] = decision_threshold["objective"]
+    fitted["calibrator"] = decision_threshold["calibrator"]
     yield from gated(
         context,
         fitted,

@@ -17,6 +17,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from imbal_pipeline.core import calibration
 from imbal_pipeline.core.data import DataError, ReadOptions
 from imbal_pipeline.core.inbox import ROW
 from imbal_pipeline.core.monitoring import Reference
@@ -24,10 +25,9 @@ from imbal_pipeline.core.preprocess import Preprocessor, category_text
 
 FORMAT = "imbal_pipeline model v2: LightGBM text model + this JSON; no pickle"
 PROBABILITY_NOTE = (
-    "Scores are not calibrated probabilities: scale_pos_weight and resampling shift them "
-    "upwards. Compare decisions at the tuned threshold, not raw scores against observed rates; "
-    "the monitoring compares predicted-positive rates at that threshold, which needs no "
-    "calibration."
+    "Raw scores rank rows, but class weights, resampling and a sample of negatives shift them "
+    "away from probabilities: decide with the tuned threshold on the raw scores (`predict`), and "
+    "read probabilities from the calibrated `predict_proba`."
 )
 
 
@@ -79,6 +79,7 @@ def model_meta(
             "thousands": read_options.thousands,
         },
         "preprocessor": final["preprocessor"],
+        "calibrator": final.get("calibrator"),
         "reference": reference.to_json(),
         "audit": final["audit"],
         "note": PROBABILITY_NOTE,
@@ -107,6 +108,8 @@ class Model:
         ``{"numeric": [...], "categorical": {column: [known categories]}}``.
     reference : Reference
         What the model is expected to see and produce, for monitoring.
+    calibrator : dict or None
+        The map from raw scores to probabilities that `predict_proba` applies.
     """
 
     def __init__(self, booster: lgb.Booster, meta: dict, *, n_jobs: int = 1):
@@ -120,6 +123,7 @@ class Model:
         self.version = str(meta["version"])
         self.positive_label = meta["positive_label"]
         self.id_column = meta.get("id_column")
+        self.calibrator = meta.get("calibrator")
 
     def __repr__(self) -> str:
         return (
@@ -183,15 +187,16 @@ class Model:
         return np.asarray(self.booster.predict(X, num_threads=self.n_jobs), dtype=np.float64)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Scores as scikit-learn lays them out: column 0 the negative, column 1 the positive class.
+        """Probabilities as scikit-learn lays them out: column 1 the positive class.
 
-        They rank rows but are not calibrated probabilities (see `meta["note"]`).
+        Calibrated on the out-of-fold scores (see `calibrator`); a model without a calibrator
+        returns its raw scores, which rank rows but are not probabilities.
         """
-        p = self.scores(frame)
+        p = calibration.apply(self.calibrator, self.scores(frame))
         return np.column_stack([1.0 - p, p])
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """1 where the score reaches the tuned threshold, else 0."""
+        """1 where the raw score reaches the tuned threshold, else 0."""
         return (self.scores(frame) >= self.threshold).astype(np.int8)
 
     def save(self, folder: str | Path) -> None:

@@ -15,7 +15,15 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve
 
-from imbal_pipeline.core import diagnostics, metrics, monitoring, plots, report, split
+from imbal_pipeline.core import (
+    calibration,
+    diagnostics,
+    metrics,
+    monitoring,
+    plots,
+    report,
+    split,
+)
 from imbal_pipeline.core import threshold as threshold_core
 from imbal_pipeline.core.deployed import PROBABILITY_NOTE, Model, model_meta
 from imbal_pipeline.core.preprocess import Preprocessor
@@ -76,6 +84,7 @@ def build_report(
         for name, row in comparison["table"].items()
     }
     selected = comparison["selected"]
+    calibrated = calibration.apply(final.get("calibrator"), scores)
     notes = [PROBABILITY_NOTE]
     if selected != "none":
         notes.append(
@@ -138,6 +147,7 @@ def build_report(
         "operating_point": threshold_core.verify_operating_point(
             y, scores, threshold, settings, intervals
         ),
+        "calibration": _calibration_summary(final.get("calibrator"), y, scores, calibrated),
         "holdout_at_0_5": at_half,
         "baseline_holdout": base_metrics,
         "baseline_holdout_tuned": base_tuned,
@@ -148,6 +158,7 @@ def build_report(
             "pr_curve": "pr_curve.png",
             "threshold_curve": "threshold_curve.png",
             "confusion_matrix": "confusion_matrix.png",
+            "reliability": "reliability.png",
             "diagnostics_pca": "diagnostics_pca.png",
         },
         "notes": notes,
@@ -158,7 +169,7 @@ def build_report(
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "run_id": None,
     }
-    arrays = {"y": y, "scores": scores, "baseline_scores": base_scores}
+    arrays = {"y": y, "scores": scores, "baseline_scores": base_scores, "calibrated": calibrated}
     return _clean(report_dict), arrays
 
 
@@ -173,6 +184,27 @@ def _clean(value):
     if isinstance(value, np.integer):
         return int(value)
     return value
+
+
+def _calibration_summary(calibrator: dict | None, y, raw, calibrated) -> dict:
+    """Brier score, ECE and reliability bins on the holdout, before and after calibration."""
+    if not calibrator:
+        return {}
+    return {
+        "method": calibrator["method"],
+        "chosen_by": calibrator["chosen_by"],
+        "oof_brier": calibrator["oof_brier"],
+        "holdout": {
+            "brier_raw": calibration.brier(y, raw),
+            "brier_calibrated": calibration.brier(y, calibrated),
+            "ece_raw": calibration.ece(y, raw),
+            "ece_calibrated": calibration.ece(y, calibrated),
+        },
+        "reliability": {
+            "raw": calibration.reliability(y, raw),
+            "calibrated": calibration.reliability(y, calibrated),
+        },
+    }
 
 
 def write_report(report_dict: dict, arrays: dict, curve: pd.DataFrame, out_dir: str | Path) -> Path:
@@ -209,6 +241,12 @@ def write_report(report_dict: dict, arrays: dict, curve: pd.DataFrame, out_dir: 
         f"holdout, {selected} at threshold {threshold:.3f}",
         out / "confusion_matrix.png",
     )
+    bins = (report_dict.get("calibration") or {}).get("reliability")
+    if bins:
+        plots.plot_reliability(
+            {"raw scores": bins["raw"], "calibrated (predict_proba)": bins["calibrated"]},
+            out / "reliability.png",
+        )
     (out / "report.md").write_text(report.render_markdown(report_dict))
     (out / "report.html").write_text(report.render_html(report_dict))
     path = out / "report.json"

@@ -291,3 +291,24 @@ def plot_psi(values: dict[str, float], path: Path | str, warn: float, fail: floa
         ax.set_title("Distribution shift per feature")
         ax.legend(loc="lower right", fontsize=8)
         return _save(fig, path)
+
+
+def plot_reliability(curves: dict[str, list[dict]], path: Path | str) -> Path:
+    """Observed positive rate against mean predicted probability per bin, one line per curve."""
+    with _figure((5.5, 5.0)) as (fig, ax):
+        ax.plot([0, 1], [0, 1], ls="--", color="#9aa5b1", lw=1, label="perfectly calibrated")
+        for label, bins in curves.items():
+            if bins:
+                ax.plot(
+                    [b["predicted"] for b in bins],
+                    [b["observed"] for b in bins],
+                    marker="o",
+                    label=_safe_label(label),
+                )
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("mean predicted probability (bin)")
+        ax.set_ylabel("observed positive rate (bin)")
+        ax.set_title("Reliability on the holdout")
+        ax.legend(loc="upper left", fontsize=8)
+        return _save(fig, path)

@@ -444,6 +444,25 @@ def _threshold(report: Mapping) -> list[Block]:
     point = _map(report, "operating_point")
     if point:
         blocks.append(_Para(_rich(_b("Operating point on the holdout:"), " ", _operating(point))))
+    cal = _map(report, "calibration")
+    if cal:
+        held = _map(cal, "holdout")
+        oof = ", ".join(f"{k} {_num(v)}" for k, v in _map(cal, "oof_brier").items())
+        blocks.append(
+            _Para(
+                _rich(
+                    _b("Calibration:"),
+                    f" {_get(cal, 'method')}, chosen by out-of-fold Brier score ({oof}). On the "
+                    f"holdout the Brier score goes from {_num(_get(held, 'brier_raw'))} (raw "
+                    f"scores) to {_num(_get(held, 'brier_calibrated'))}, the expected "
+                    f"calibration error from {_num(_get(held, 'ece_raw'))} to "
+                    f"{_num(_get(held, 'ece_calibrated'))}. ",
+                    _code("predict_proba"),
+                    " returns the calibrated probabilities; decisions use the threshold on the raw "
+                    "scores.",
+                )
+            )
+        )
     blocks.append(
         _Para(
             _rich(
@@ -590,6 +609,7 @@ _PLOT_TITLES = {
     "pr_curve": "Precision-recall curve",
     "threshold_curve": "Metrics vs threshold",
     "confusion_matrix": "Confusion matrix",
+    "reliability": "Reliability (calibration) on the holdout",
 }
 
 
