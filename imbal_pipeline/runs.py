@@ -35,7 +35,23 @@ def ensure_home() -> Path:
             "point DAGSTER_HOME at a writable folder"
         ) from exc
     os.environ["DAGSTER_HOME"] = str(home)
+    _create_instance_once(home)
     return home
+
+
+def _create_instance_once(home: Path) -> None:
+    """Open the instance under a lock, so its first opening creates its tables exactly once.
+
+    Two commands started at once on a new home would otherwise both create the SQLite schema
+    and one would fail (UNIQUE constraint failed: alembic_version.version_num).
+    """
+    import fcntl
+
+    import dagster as dg
+
+    with open(home / ".imbal_instance.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        dg.DagsterInstance.get().dispose()
 
 
 # Tags naming the process that orchestrates a CLI run, so a later command can tell that a run

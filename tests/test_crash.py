@@ -155,6 +155,12 @@ def test_two_runs_at_once_neither_corrupt_nor_mix_the_store(tmp_path, small_run)
         "GX_ANALYTICS_ENABLED": "false",
         "PYTHONPATH": str(Path(__file__).parent),
     }
+    # As every CLI command does first: the instance's tables exist before the runs start.
+    subprocess.run(
+        [sys.executable, "-c", "from imbal_pipeline.runs import ensure_home; ensure_home()"],
+        env=env,
+        check=True,
+    )
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", _CHILD, str(tmp_path), name, str(seed)],
@@ -230,3 +236,18 @@ def test_lineage_names_what_this_run_read_while_another_run_records_its_own(tmp_
         == (tags["raw_data"]["dagster/data_version"])
     )
     assert tags["holdout_split"]["dagster/input_data_version/raw_file"] == observed
+
+
+def test_commands_started_at_once_on_a_new_home_create_its_instance_once(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
+    # What every command does: ensure the home, then open the instance.
+    code = (
+        "import dagster as dg\nfrom imbal_pipeline.runs import ensure_home\n"
+        "ensure_home()\ndg.DagsterInstance.get()\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    errors = [proc.communicate(timeout=120)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0, 0], errors
