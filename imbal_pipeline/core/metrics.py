@@ -103,28 +103,6 @@ def subgroup_metrics(
     return out
 
 
-def pr_auc_interval(
-    y: np.ndarray, scores: np.ndarray, *, n_boot: int = 200, seed: int = 0, level: float = 0.95
-) -> tuple[float, float] | tuple[None, None]:
-    """Percentile bootstrap interval of PR-AUC, resampling positives and negatives separately.
-
-    Stratified, so every resample keeps the batch's positive count and PR-AUC is defined.
-    """
-    y = np.asarray(y).astype(int)
-    scores = np.asarray(scores, dtype=np.float64)
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    if pos.size == 0 or neg.size == 0:
-        return None, None
-    rng = np.random.default_rng(seed)
-    values = np.empty(n_boot)
-    for b in range(n_boot):
-        idx = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
-        values[b] = average_precision_score(y[idx], scores[idx])
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return float(low), float(high)
-
-
 # ------------------------------------------------------------------ bootstrap intervals
 
 BOOTSTRAP_REPLICATES = 1000

@@ -22,7 +22,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from imbal_pipeline.core.calibration import brier
 from imbal_pipeline.core.gates import ERROR, WARN, Gate, fail, ok
+from imbal_pipeline.core.metrics import binary_metrics, bootstrap_intervals
 from imbal_pipeline.core.preprocess import Preprocessor, category_text
 
 PSI_WARN, PSI_FAIL = 0.1, 0.25
@@ -179,21 +181,25 @@ def feature_reference(frame: pd.DataFrame, pre: Preprocessor) -> list[FeatureRef
     return out
 
 
+def _pr_auc_interval(y, scores, threshold: float, beta: float) -> list:
+    """PR-AUC's 95 % interval from the report's stratified bootstrap; [None, None] without it."""
+    ci = bootstrap_intervals(y, scores, threshold, beta).get("pr_auc")
+    return [ci["ci_low"], ci["ci_high"]] if ci else [None, None]
+
+
 def holdout_metrics(y: np.ndarray, scores: np.ndarray, threshold: float, beta: float) -> dict:
     """The holdout's PR-AUC, precision, recall and Brier score, with intervals, for labels."""
-    from imbal_pipeline.core.metrics import binary_metrics, pr_auc_interval
-
     y = np.asarray(y).astype(int)
     scores = np.asarray(scores, dtype=np.float64)
     m = binary_metrics(y, scores, threshold, beta)
     tp = int(np.sum((scores >= threshold) & (y == 1)))
     return {
         "pr_auc": m["pr_auc"],
-        "pr_auc_interval": list(pr_auc_interval(y, scores)),
+        "pr_auc_interval": _pr_auc_interval(y, scores, threshold, beta),
         "precision": m["precision"],
         "recall": m["recall"],
         "recall_interval": list(wilson_interval(tp, int(y.sum()))),
-        "brier": float(np.mean((scores - y) ** 2)),
+        "brier": brier(y, scores),
     }
 
 
@@ -406,16 +412,14 @@ def check_labelled(ref: Reference, y: np.ndarray, scores: np.ndarray, beta: floa
     Fails when the batch's PR-AUC or recall lies below the holdout's interval by more than the
     batch's own sampling noise (a Wilson interval for recall; a bootstrap for PR-AUC).
     """
-    from imbal_pipeline.core.metrics import binary_metrics, pr_auc_interval
-
     y = np.asarray(y).astype(int)
     scores = np.asarray(scores, dtype=np.float64)
     realized = binary_metrics(y, scores, ref.threshold, beta)
-    realized["brier"] = float(np.mean((scores - y) ** 2))
+    realized["brier"] = brier(y, scores)
     positives = int(y.sum())
     tp = int(np.sum((scores >= ref.threshold) & (y == 1)))
     recall_ci = wilson_interval(tp, positives)
-    pr_ci = pr_auc_interval(y, scores)
+    pr_ci = _pr_auc_interval(y, scores, ref.threshold, beta)
     held = ref.holdout_metrics
     observed = {
         "realized": realized,
