@@ -425,3 +425,70 @@ def test_a_continuous_subgroup_is_reported_in_quartiles_and_a_categorical_one_as
     assert sorted(set(subgroup_labels(region))) == ["missing", "north", "south"]
     table = subgroup_metrics(np.zeros(30), np.zeros(30), subgroup_labels(region), 0.5)
     assert sum(row["n"] for row in table.values()) == 30
+
+
+def _oof(strategies_=("none", "smote"), n=600, folds=5, seed=0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.1).astype(int)
+    frames = []
+    for shift, name in enumerate(strategies_):
+        score = np.clip(0.3 * y + rng.normal(0.3 + 0.1 * shift, 0.15, n), 0, 1)
+        frames.append(
+            pd.DataFrame(
+                {ROW_ID: np.arange(n), FOLD: np.arange(n) % folds, LABEL: y, "score": score}
+            ).assign(**{selection.STRATEGY: name})
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_nested_cv_never_scores_a_fold_at_a_threshold_it_helped_tune(monkeypatch):
+    events = []
+    tune, score = threshold.tune_threshold, selection.score_fold
+
+    def tune_spy(y, s, ids, settings):
+        events.append(("tune", set(np.asarray(ids).tolist())))
+        return tune(y, s, ids, settings)
+
+    def score_spy(fold, *args):
+        events.append(("score", set(fold[ROW_ID].tolist())))
+        return score(fold, *args)
+
+    monkeypatch.setattr(threshold, "tune_threshold", tune_spy)
+    monkeypatch.setattr(selection, "score_fold", score_spy)
+    oof = _oof()
+    out = selection.compare_strategies(oof, {}, Settings(strategies=("none", "smote")))
+    scored = [i for i, (kind, _) in enumerate(events) if kind == "score"]
+    assert len(scored) == 2 * 5, "every fold of every strategy is scored once"
+    for i in scored:
+        fold_ids = events[i][1]
+        tuned_for_it = [ids for kind, ids in events[i - 2 : i] if kind == "tune"]
+        assert len(tuned_for_it) == 2  # F1 and F-beta thresholds
+        for ids in tuned_for_it:
+            assert not ids & fold_ids, "a fold was scored at a threshold tuned on its own rows"
+            assert ids | fold_ids == set(range(600))
+    row = out["table"]["smote"]
+    assert len(row["f1_folds"]) == len(row["fbeta_folds"]) == len(row["fold_thresholds"]) == 5
+    assert row["f1_mean"] == pytest.approx(np.mean(row["f1_folds"]))
+
+
+def test_nested_cv_f1_is_below_the_f1_of_a_threshold_tuned_on_the_same_rows():
+    # Tuning on the scored rows overfits the threshold; the nested figure does not get that gift.
+    oof = _oof(("none",), n=300, seed=3)
+    nested = selection.compare_strategies(oof, {}, Settings(strategies=("none",)))
+    tuned = threshold.tune_threshold(oof[LABEL], oof["score"], oof[ROW_ID], Settings())["value"]
+    optimistic = [
+        selection.score_fold(fold, tuned, tuned, 2.0)["f1"] for _, fold in oof.groupby(FOLD)
+    ]
+    assert nested["table"]["none"]["f1_mean"] < np.mean(optimistic)
+
+
+def test_the_comparison_keeps_the_selection_evidence():
+    out = selection.compare_strategies(_oof(), {}, Settings(strategies=("none", "smote")))
+    best = out["best"]
+    assert out["table"][best]["pr_auc_gap_to_best"] == 0.0
+    other = next(name for name in out["table"] if name != best)
+    gap, se = selection._gap_and_se(
+        out["table"][best]["pr_auc_folds"], out["table"][other]["pr_auc_folds"]
+    )
+    assert out["table"][other]["pr_auc_gap_to_best"] == pytest.approx(gap) and gap > 0
+    assert out["table"][other]["pr_auc_gap_se"] == pytest.approx(se)

@@ -59,6 +59,9 @@ def rep() -> dict:
                 "mcc_std": 0.025,
                 "folds": 5,
                 "skipped": None,
+                "pr_auc_folds": [0.47, 0.52, 0.5, 0.49, 0.52],
+                "pr_auc_gap_to_best": 0.1123,
+                "pr_auc_gap_se": 0.0211,
             },
             "class_weight": {
                 "pr_auc_mean": 0.6123,
@@ -69,6 +72,7 @@ def rep() -> dict:
                 "mcc_std": 0.04,
                 "folds": 5,
                 "skipped": None,
+                "pr_auc_gap_to_best": 0.0,
             },
             "borderline_smote": {
                 "pr_auc_mean": None,
@@ -251,7 +255,11 @@ def test_strategy_table_marks_selected_and_skipped(rep):
     assert "selected" not in none_line
     assert rep["selection_reason"] in section
     skipped_line = next(line for line in section.splitlines() if "borderline_smote" in line)
-    assert skipped_line.count("n/a") == 3
+    assert skipped_line.count("n/a") == 6
+    # The selection's evidence: the paired gap with its corrected SE, and the per-fold values.
+    assert "0.112 ± 0.021" in none_line and "0.470 · 0.520 · 0.500 · 0.490 · 0.520" in none_line
+    assert "| **best** |" in selected_line
+    assert "nested" in section
 
 
 def test_threshold_subgroups_audits_plots_notes(rep):

@@ -67,22 +67,9 @@ def build_report(
         for column in settings.subgroup_columns
         if column in holdout.columns
     }
-    cv = {
-        name: {
-            k: row.get(k)
-            for k in (
-                "pr_auc_mean",
-                "pr_auc_std",
-                "f1_mean",
-                "f1_std",
-                "mcc_mean",
-                "mcc_std",
-                "folds",
-                "skipped",
-            )
-        }
-        for name, row in comparison["table"].items()
-    }
+    # Everything the selection rule used: per-fold values, the paired gap to the best and its
+    # corrected SE, and the thresholds each fold was scored at; a reader can redo the choice.
+    cv = {name: dict(row) for name, row in comparison["table"].items()}
     selected = comparison["selected"]
     calibrated = calibration.apply(final.get("calibrator"), scores)
     notes = [PROBABILITY_NOTE]

@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, f1_score, matthews_corrcoef
+from sklearn.metrics import average_precision_score, f1_score, fbeta_score, matthews_corrcoef
 
 from imbal_pipeline.core import threshold
 from imbal_pipeline.core.settings import FOLD, LABEL, LADDER, ROW_ID, STRATEGY, Settings
@@ -14,58 +14,79 @@ from imbal_pipeline.core.settings import FOLD, LABEL, LADDER, ROW_ID, STRATEGY, 
 SCORE = "score"
 
 
-def compare_strategies(oof: pd.DataFrame, skipped: dict[str, str], settings: Settings) -> dict:
-    """Per strategy: PR-AUC, F1 and MCC mean and std over folds, and the selection.
+_METRICS = ("pr_auc", "f1", "fbeta", "mcc")
 
-    F1 and MCC are taken at each strategy's own F1-optimal threshold on its pooled out-of-fold
-    scores, because weights and resampling shift scores and 0.5 would favour some of them. They
-    do not depend on the decision objective, so changing it leaves the comparison as it is.
+
+def compare_strategies(oof: pd.DataFrame, skipped: dict[str, str], settings: Settings) -> dict:
+    """Per strategy: PR-AUC, F1, F-beta and MCC over folds, the paired gaps, and the selection.
+
+    F1, F-beta and MCC are nested: each fold is scored at a threshold tuned on the other folds'
+    out-of-fold scores only (F1 and MCC at the F1-optimal threshold, F-beta at the F-beta one),
+    so no fold grades a threshold it helped choose. Each strategy gets its own thresholds,
+    because weights and resampling shift scores and 0.5 would favour some of them; none of
+    this depends on the decision objective, so changing it leaves the comparison as it is.
     """
-    f1_settings = dataclasses.replace(settings, objective="f1")
     table: dict[str, dict] = {}
     for strategy in settings.strategies:
         if strategy in skipped:
             table[strategy] = {
-                "pr_auc_mean": None,
-                "pr_auc_std": None,
-                "f1_mean": None,
-                "f1_std": None,
-                "mcc_mean": None,
-                "mcc_std": None,
+                **{f"{m}_{s}": None for m in _METRICS for s in ("mean", "std")},
                 "folds": 0,
                 "skipped": skipped[strategy],
             }
             continue
-        part = oof[oof[STRATEGY] == strategy]
-        tuned = threshold.tune_threshold(part[LABEL], part[SCORE], part[ROW_ID], f1_settings)[
-            "value"
-        ]
-        pr, f1, mcc = [], [], []
-        for _, fold in part.groupby(FOLD):
-            y, s = fold[LABEL].to_numpy(), fold[SCORE].to_numpy()
-            pr.append(average_precision_score(y, s))
-            f1.append(f1_score(y, s >= tuned, zero_division=0))
-            mcc.append(matthews_corrcoef(y, s >= tuned))
-        table[strategy] = {
-            "pr_auc_mean": float(np.mean(pr)),
-            "pr_auc_std": float(np.std(pr, ddof=1)),
-            "f1_mean": float(np.mean(f1)),
-            "f1_std": float(np.std(f1, ddof=1)),
-            "mcc_mean": float(np.mean(mcc)),
-            "mcc_std": float(np.std(mcc, ddof=1)),
-            "folds": len(pr),
+        per_fold = nested_fold_metrics(oof[oof[STRATEGY] == strategy], settings)
+        row: dict = {}
+        for name in _METRICS:
+            values = per_fold[name]
+            row[f"{name}_mean"] = float(np.mean(values))
+            row[f"{name}_std"] = float(np.std(values, ddof=1))
+        table[strategy] = row | {
+            "folds": len(per_fold["pr_auc"]),
             "skipped": None,
-            "pr_auc_folds": [float(v) for v in pr],
-            "threshold_for_f1_mcc": tuned,
+            **{f"{name}_folds": per_fold[name] for name in _METRICS},
+            "fold_thresholds": per_fold["thresholds"],
         }
     selected, reason = select_strategy(table)
-    for name, (gap, se) in paired_gaps(table)[1].items():
+    best, gaps = paired_gaps(table)
+    for name, (gap, se) in gaps.items():
         table[name]["pr_auc_gap_to_best"], table[name]["pr_auc_gap_se"] = gap, se
     baseline = table.get("none", {})
     for row in table.values():
         if row["pr_auc_mean"] is not None and baseline.get("pr_auc_mean") is not None:
             row["pr_auc_vs_none"] = row["pr_auc_mean"] - baseline["pr_auc_mean"]
-    return {"table": table, "selected": selected, "reason": reason}
+    return {"table": table, "selected": selected, "best": best, "reason": reason}
+
+
+def nested_fold_metrics(part: pd.DataFrame, settings: Settings) -> dict[str, list]:
+    """Per fold: PR-AUC, and F1, F-beta and MCC at thresholds tuned on the other folds."""
+    f1_settings = dataclasses.replace(settings, objective="f1")
+    fbeta_settings = dataclasses.replace(settings, objective="fbeta")
+    out: dict[str, list] = {name: [] for name in (*_METRICS, "thresholds")}
+    for k, fold in part.groupby(FOLD):
+        others = part[part[FOLD] != k]
+        tuned = {
+            objective: threshold.tune_threshold(
+                others[LABEL], others[SCORE], others[ROW_ID], objective_settings
+            )["value"]
+            for objective, objective_settings in (("f1", f1_settings), ("fbeta", fbeta_settings))
+        }
+        scored = score_fold(fold, tuned["f1"], tuned["fbeta"], settings.beta)
+        out["pr_auc"].append(float(average_precision_score(fold[LABEL], fold[SCORE])))
+        for name in ("f1", "fbeta", "mcc"):
+            out[name].append(scored[name])
+        out["thresholds"].append({"fold": int(k), **tuned})
+    return out
+
+
+def score_fold(fold: pd.DataFrame, f1_threshold: float, fbeta_threshold: float, beta: float):
+    """F1 and MCC at the F1 threshold, F-beta at the F-beta one, on one validation fold."""
+    y, s = fold[LABEL].to_numpy(), fold[SCORE].to_numpy()
+    return {
+        "f1": float(f1_score(y, s >= f1_threshold, zero_division=0)),
+        "mcc": float(matthews_corrcoef(y, s >= f1_threshold)),
+        "fbeta": float(fbeta_score(y, s >= fbeta_threshold, beta=beta, zero_division=0)),
+    }
 
 
 def _gap_and_se(best: list[float], other: list[float]) -> tuple[float, float]:
