@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import SMALL, value
 
-from imbal_pipeline.core import gates
+from imbal_pipeline.core import gates, metrics
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SPLIT, STRATEGY, Settings
 from imbal_pipeline.core.split import training_part
 
@@ -89,26 +89,83 @@ def test_model_sane_fails_when_not_fitted_on_the_training_split(parts):
     assert not gates.model_sane(final, train.iloc[5:], RUN).passed
 
 
-def test_quality_gate_blocks_no_skill_and_worse_than_baseline_and_flags_gaps(parts):
-    rng = np.random.default_rng(0)
-    y = (rng.random(2000) < 0.05).astype(int)
-    good = y * 0.6 + rng.random(2000) * 0.5
-    noise = rng.random(2000)
-    report = copy.deepcopy(parts["report"])
+def _holdout_report(y, scores, base_scores, *, selected="class_weight", objective="f1", cv=None):
+    """The parts of report.json the quality gate reads, computed as the evaluation does."""
     from sklearn.metrics import average_precision_score
 
-    report["holdout"]["pr_auc"] = average_precision_score(y, noise)
-    selected = report["selected_strategy"]
-    report["cv"][selected].update(pr_auc_mean=0.9, pr_auc_std=0.01)
-    result = {g.name: g for g in gates.quality_gate(report, y, noise, good, seed=0)}
-    assert result["not_worse_than_baseline"].blocks
-    assert result["cv_holdout_gap"].severity == gates.WARN and not result["cv_holdout_gap"].passed
-    report["holdout"]["pr_auc"] = 0.01
-    result = {g.name: g for g in gates.quality_gate(report, y, noise, good, seed=0)}
-    assert result["beats_no_skill"].blocks
-    report["holdout"]["pr_auc"] = average_precision_score(y, good)
-    report["cv"][selected].update(pr_auc_mean=report["holdout"]["pr_auc"])
-    assert all(g.passed for g in gates.quality_gate(report, y, good, noise, seed=0))
+    pr_auc = average_precision_score(y, scores)
+    return {
+        "dataset": {"holdout_rows": len(y), "holdout_positives": int(y.sum())},
+        "selected_strategy": selected,
+        "threshold": {"objective": objective},
+        "holdout": {"pr_auc": pr_auc},
+        "holdout_ci": metrics.bootstrap_intervals(y, scores, 0.5, 2.0),
+        "vs_baseline": {
+            "same_model": selected == "none",
+            **metrics.paired_bootstrap(y, scores, base_scores, 0.5, 0.5, 2.0),
+        },
+        "cv": {selected: cv or {"pr_auc_mean": pr_auc, "pr_auc_std": 0.02, "folds": 5}},
+        "operating_point": {"objective": objective, "asked": {}, "reached": {objective: 0.5}},
+    }
+
+
+def _quality(report):
+    return {g.name: g for g in gates.quality_gate(report)}
+
+
+def _data(n=2000, seed=0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.05).astype(int)
+    return y, np.clip(y * 0.45 + rng.random(n) * 0.55, 0, 1), rng.random(n)
+
+
+def test_the_quality_gate_passes_a_model_that_beats_chance_and_the_baseline():
+    y, good, noise = _data()
+    result = _quality(_holdout_report(y, good, noise))
+    assert all(g.passed for g in result.values()), [g.message for g in result.values()]
+    assert "PR-AUC +0." in result["not_worse_than_baseline"].message
+
+
+def test_a_model_whose_interval_reaches_no_skill_is_blocked():
+    # A weak signal on a small holdout: the point PR-AUC is above the positive rate, but its
+    # interval is not; the old point-only rule passed this.
+    rng = np.random.default_rng(4)
+    y = (rng.random(300) < 0.05).astype(int)
+    weak = np.clip(y * 0.08 + rng.random(300), 0, 1)
+    report = _holdout_report(y, weak, rng.random(300))
+    assert report["holdout"]["pr_auc"] > y.mean()
+    gate = _quality(report)["beats_no_skill"]
+    assert gate.blocks and "cannot show that the model ranks positives better" in gate.message
+
+
+def test_a_model_worse_than_the_baseline_beyond_noise_is_blocked():
+    y, good, noise = _data()
+    gate = _quality(_holdout_report(y, noise, good))["not_worse_than_baseline"]
+    assert gate.blocks and "worse than the baseline on PR-AUC, F1 beyond noise" in gate.message
+
+
+def test_when_the_baseline_is_selected_the_gate_compares_the_decisions_not_a_zero():
+    y, good, _ = _data()
+    # `none` selected, with a threshold far too high: same ranking, worse decisions than 0.5.
+    report = _holdout_report(y, good, good, selected="none")
+    report["vs_baseline"] |= metrics.paired_bootstrap(y, good, good, 0.97, 0.5, 2.0)
+    gate = _quality(report)["not_worse_than_baseline"]
+    assert "pr_auc" not in gate.observed and "rankings are the same" in gate.message
+    assert gate.observed["f1"]["ci_high"] < 0 and gate.blocks
+
+
+def test_the_cv_holdout_check_uses_both_uncertainties():
+    y, good, noise = _data()
+    report = _holdout_report(y, good, noise)
+    holdout = report["holdout"]["pr_auc"]
+    # 0.1 above the holdout: within the noise of a 100-positive holdout and a wobbly CV ...
+    report["cv"]["class_weight"] = {"pr_auc_mean": holdout + 0.1, "pr_auc_std": 0.1, "folds": 5}
+    assert _quality(report)["cv_holdout_gap"].passed
+    # ... but not when CV is tight: the holdout then lies outside what CV predicted.
+    report["cv"]["class_weight"]["pr_auc_std"] = 0.01
+    gate = _quality(report)["cv_holdout_gap"]
+    assert not gate.passed and gate.severity == gates.WARN and not gate.blocks
+    assert "combined standard errors (> 1.96)" in gate.message and "optimistic" in gate.message
 
 
 def test_split_rates_block_a_skewed_stratified_split_but_only_warn_for_a_holdout_file():

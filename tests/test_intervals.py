@@ -77,3 +77,55 @@ def test_one_class_has_no_interval_and_the_seed_fixes_the_interval():
     assert metrics.bootstrap_intervals(y, s, 0.5, 1.0, seed=3) == metrics.bootstrap_intervals(
         y, s, 0.5, 1.0, seed=3
     )
+
+
+def _pair(n=600, seed=5, decimals=2):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.08).astype(int)
+    a = np.round(np.clip(0.3 * y + rng.random(n), 0, 1), decimals)
+    b = np.round(np.clip(0.2 * y + rng.random(n), 0, 1), decimals)
+    return y, a, b
+
+
+@pytest.mark.parametrize("decimals", [2, 8])
+def test_paired_differences_equal_scikit_learns(decimals):
+    from sklearn.metrics import f1_score, matthews_corrcoef
+
+    y, a, b = _pair(decimals=decimals)
+    out = metrics.paired_bootstrap(y, a, b, 0.7, 0.5, 2.0, costs=(1.0, 5.0), n_boot=50)
+    ap = average_precision_score(y, a) - average_precision_score(y, b)
+    assert out["pr_auc"]["diff"] == pytest.approx(ap, abs=1e-12)
+    assert out["f1"]["diff"] == pytest.approx(f1_score(y, a >= 0.7) - f1_score(y, b >= 0.5))
+    mcc = matthews_corrcoef(y, a >= 0.7) - matthews_corrcoef(y, b >= 0.5)
+    assert out["mcc"]["diff"] == pytest.approx(mcc)
+
+    def cost(s, t):
+        return (np.sum((s >= t) & (y == 0)) + 5 * np.sum((s < t) & (y == 1))) * 1000 / len(y)
+
+    assert out["saving_per_1000"]["diff"] == pytest.approx(cost(b, 0.5) - cost(a, 0.7))
+
+
+def test_the_paired_bootstrap_matches_resampling_rows_for_both_models():
+    y, a, b = _pair(n=500, seed=6)
+    rng = np.random.default_rng(7)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    diffs = []
+    for _ in range(2000):
+        i = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
+        diffs.append(average_precision_score(y[i], a[i]) - average_precision_score(y[i], b[i]))
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    ours = metrics.paired_bootstrap(y, a, b, 0.5, 0.5, 1.0, n_boot=2000, seed=8)["pr_auc"]
+    assert ours["ci_low"] == pytest.approx(low, abs=0.03)
+    assert ours["ci_high"] == pytest.approx(high, abs=0.03)
+    # Pairing is what narrows it: the unpaired intervals of the two models overlap widely.
+    alone = [metrics.bootstrap_intervals(y, s, 0.5, 1.0, seed=9)["pr_auc"] for s in (a, b)]
+    unpaired = (alone[0]["ci_high"] - alone[0]["ci_low"]) + (
+        alone[1]["ci_high"] - alone[1]["ci_low"]
+    )
+    assert ours["ci_high"] - ours["ci_low"] < unpaired
+
+
+def test_one_model_against_itself_differs_by_exactly_nothing():
+    y, a, _ = _pair()
+    out = metrics.paired_bootstrap(y, a, a, 0.6, 0.6, 2.0, n_boot=200)
+    assert all(v == {"diff": 0.0, "ci_low": 0.0, "ci_high": 0.0} for v in out.values())

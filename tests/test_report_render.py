@@ -482,3 +482,16 @@ def test_check_summary_lists_failures_first_in_both_formats(rep):
     assert md.index("leak_suspects") < md.index("no_infinities")
     assert "WARNING" in md and "Quality gate: passed" in md
     assert "feature &#x27;x&#x27; alone" in report.render_html(rendered)
+
+
+def test_the_paired_comparison_with_the_baseline_is_rendered_with_its_intervals(rep):
+    rep["vs_baseline"] = {
+        "same_model": False,
+        "pr_auc": {"diff": 0.0123, "ci_low": -0.0201, "ci_high": 0.0456},
+        "f1": {"diff": 0.1, "ci_low": 0.02, "ci_high": 0.18},
+    }
+    section = _section(report.render_markdown(rep), "## Holdout performance")
+    assert "PR-AUC +0.012 (95% CI -0.020 to 0.046); F1 +0.100 (95% CI 0.020 to 0.180)" in section
+    rep["vs_baseline"]["same_model"] = True
+    section = _section(report.render_markdown(rep), "## Holdout performance")
+    assert "only the threshold differs" in section and "PR-AUC +" not in section

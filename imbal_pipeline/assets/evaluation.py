@@ -91,9 +91,7 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
         report["diagnostics_contradiction"] = clash
         if clash:
             report["notes"].append(clash)
-        quality = gates.quality_gate(
-            report, arrays["y"], arrays["scores"], arrays["baseline_scores"], s.seed
-        )
+        quality = gates.quality_gate(report)
         report["checks"] = _upstream_checks(context, upstream_checks) + [
             {
                 "asset": "evaluation_report",

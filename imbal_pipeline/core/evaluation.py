@@ -60,6 +60,17 @@ def build_report(
         base_oof[LABEL], base_oof[SCORE], base_oof[ROW_ID], settings
     )["value"]
     base_tuned = metrics.binary_metrics(y, base_scores, base_threshold, beta)
+    # The same resampled rows scored by both, so the difference's interval is the paired one.
+    versus = metrics.paired_bootstrap(
+        y,
+        scores,
+        base_scores,
+        threshold,
+        0.5,
+        beta,
+        costs=(settings.fp_cost, settings.fn_cost) if settings.objective == "cost" else None,
+        seed=settings.seed,
+    )
     subgroups = {
         column: metrics.subgroup_metrics(
             y, scores, metrics.subgroup_labels(holdout[column]), threshold, seed=settings.seed
@@ -138,6 +149,12 @@ def build_report(
         "holdout_at_0_5": at_half,
         "baseline_holdout": base_metrics,
         "baseline_holdout_tuned": base_tuned,
+        "vs_baseline": {
+            "baseline": "none @ 0.5",
+            "same_model": selected == "none",
+            "level": metrics.INTERVAL_LEVEL,
+            **versus,
+        },
         "subgroups": subgroups,
         "audits": audits,
         "fold_audits": comparison.get("audits", {}),

@@ -213,3 +213,125 @@ def bootstrap_intervals(
         low, high = np.percentile(replicate, [tail, 100 - tail])
         out[name] = {"ci_low": float(low), "ci_high": float(high)}
     return out
+
+
+def paired_bootstrap(
+    y: np.ndarray,
+    scores: np.ndarray,
+    base_scores: np.ndarray,
+    threshold: float,
+    base_threshold: float,
+    beta: float,
+    *,
+    costs: tuple[float, float] | None = None,
+    n_boot: int = BOOTSTRAP_REPLICATES,
+    seed: int = 0,
+    level: float = INTERVAL_LEVEL,
+) -> dict[str, dict[str, float]]:
+    """Model minus baseline on the same resampled rows: the difference and its interval.
+
+    Each replicate is one stratified resample of the rows, scored by both models, so what they
+    share (hard rows, lucky rows) cancels. PR-AUC compares the rankings; the threshold metrics
+    (and, given `costs` = (fp_cost, fn_cost), the saving per 1,000 rows) compare the decisions.
+    A metric only needs, per model, the resampled counts between consecutive "cuts" of its
+    ranking (the tie groups holding a positive, and the threshold), so a replicate is a bincount
+    of its draws. Negatives ranked below every cut in both models are drawn as one block
+    (binomial, then uniform over the others): the same resample at a cost that grows with the
+    rows that matter.
+    """
+    y = np.asarray(y).astype(bool)
+    a, b = np.asarray(scores, dtype=float), np.asarray(base_scores, dtype=float)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return {}
+    floor_a, floor_b = min(a[y].min(), threshold), min(b[y].min(), base_threshold)
+    negatives = np.flatnonzero(~y & ((a >= floor_a) | (b >= floor_b)))
+    positives = np.flatnonzero(y)
+    sides = [
+        _Cuts(a, threshold, positives, negatives),
+        _Cuts(b, base_threshold, positives, negatives),
+    ]
+
+    def measure(pos_w: np.ndarray, neg_draws: list[np.ndarray]) -> dict[str, np.ndarray]:
+        figures = []
+        for side, draws in zip(sides, neg_draws, strict=True):
+            f = side.figures(pos_w, draws, n_pos, n_neg, beta)
+            fp, fn = f.pop("fp"), f.pop("fn")
+            if costs is not None:
+                # A saving, so that for every figure a positive difference favours the model.
+                f["saving_per_1000"] = -(fp * costs[0] + fn * costs[1]) * 1000 / len(y)
+            figures.append(f)
+        return {name: figures[0][name] - figures[1][name] for name in figures[0]}
+
+    point = measure(
+        np.ones((1, n_pos)), [np.ones((1, side.n_cuts + 1)) * side.neg_counts for side in sides]
+    )
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list] = {name: [] for name in point}
+    n_rel = len(negatives)
+    chunk = max(1, _CHUNK_CELLS // max(n_rel, n_pos, 1))
+    for first in range(0, n_boot, chunk):
+        size = min(chunk, n_boot - first)
+        pos_w = rng.multinomial(n_pos, np.full(n_pos, 1 / n_pos), size).astype(float)
+        # How many of the n_neg draws land on a negative that matters, then which ones.
+        drawn = rng.binomial(n_neg, n_rel / n_neg, size) if n_rel else np.zeros(size, int)
+        picks = rng.integers(0, max(n_rel, 1), drawn.sum(), dtype=np.int32)
+        replicate = np.repeat(np.arange(size, dtype=np.int32), drawn)
+        neg = [side.count(picks, replicate, size) for side in sides]
+        for name, value in measure(pos_w, neg).items():
+            parts[name].append(value)
+    tail = 100 * (1 - level) / 2
+    out = {}
+    for name, values in parts.items():
+        low, high = np.percentile(np.concatenate(values), [tail, 100 - tail])
+        out[name] = {"diff": float(point[name][0]), "ci_low": float(low), "ci_high": float(high)}
+    return out
+
+
+class _Cuts:
+    """One model's ranking reduced to what its metrics read: counts between cuts.
+
+    The cuts are the last ranks of the tie groups that hold a positive and of the rows flagged
+    at the threshold (ties never straddle a threshold, so that is a group end too). Segment j
+    holds the ranks after cut j-1 up to cut j; rows below the last cut fall in a final segment
+    no metric reads.
+    """
+
+    def __init__(self, scores: np.ndarray, threshold: float, positives, negatives):
+        order = np.argsort(-scores, kind="stable")
+        ordered = scores[order]
+        rank = np.empty(len(scores), dtype=np.int64)
+        rank[order] = np.arange(len(scores))
+        ends = np.r_[np.flatnonzero(ordered[1:] != ordered[:-1]), len(ordered) - 1]
+        group_end = ends[np.searchsorted(ends, rank[positives])]
+        flagged = int(np.sum(scores >= threshold))
+        cuts = np.unique(np.r_[group_end, [flagged - 1] if flagged else []]).astype(np.int64)
+        self.n_cuts = len(cuts)
+        self.pos_segment = np.searchsorted(cuts, rank[positives])
+        self.neg_segment = np.searchsorted(cuts, rank[negatives]).astype(np.int32)
+        self.neg_counts = np.bincount(self.neg_segment, minlength=self.n_cuts + 1)
+        self.threshold_cut = int(np.searchsorted(cuts, flagged - 1)) if flagged else None
+
+    def count(self, picks: np.ndarray, replicate: np.ndarray, size: int) -> np.ndarray:
+        """Drawn negatives per segment, one row per replicate."""
+        width = np.int32(self.n_cuts + 1)
+        flat = np.bincount(replicate * width + self.neg_segment[picks], minlength=size * width)
+        return flat.reshape(size, width).astype(float)
+
+    def figures(self, pos_w, neg_w, n_pos: int, n_neg: int, beta: float) -> dict:
+        width = self.n_cuts + 1
+        rows = np.arange(len(pos_w))[:, None]
+        pos_seg = np.zeros((len(pos_w), width))
+        np.add.at(pos_seg, (rows, self.pos_segment[None, :]), pos_w)
+        tp_c = np.cumsum(pos_seg, axis=1)[:, :-1]
+        all_c = tp_c + np.cumsum(neg_w, axis=1)[:, :-1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            precision = np.where(all_c > 0, tp_c / all_c, 0.0)
+        out = {"pr_auc": np.sum(pos_seg[:, :-1] * precision, axis=1) / n_pos}
+        if self.threshold_cut is None:
+            tp = fp = np.zeros(len(pos_w))
+        else:
+            tp = tp_c[:, self.threshold_cut]
+            fp = all_c[:, self.threshold_cut] - tp
+        out |= _rates(tp, fp, n_pos - tp, n_neg - fp, beta)
+        return out | {"fp": fp, "fn": n_pos - tp}

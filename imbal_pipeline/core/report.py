@@ -356,8 +356,11 @@ def _holdout(report: Mapping) -> list[Block]:
                 ". MCC and balanced accuracy are 0 and 0.5 for a constant predictor.",
             )
         ),
-        _Heading(3, "Confusion matrices (holdout)", "confusion"),
     ]
+    versus = _map(report, "vs_baseline")
+    if versus:
+        blocks.append(_Para(_rich(_b("Against the baseline:"), " ", _versus(versus))))
+    blocks.append(_Heading(3, "Confusion matrices (holdout)", "confusion"))
     cm_rows = []
     for (_, label), d in zip(columns, data, strict=True):
         cells = _cm_cells(_get(d, "confusion_matrix"))
@@ -370,6 +373,32 @@ def _holdout(report: Mapping) -> list[Block]:
         )
     )
     return blocks
+
+
+_VERSUS = (("pr_auc", "PR-AUC"), ("f1", "F1"), ("fbeta", "F-beta"), ("mcc", "MCC"))
+
+
+def _versus(versus: Mapping) -> str:
+    """The paired holdout differences to the baseline at 0.5, each with its interval."""
+    keys = _VERSUS[1:] if _get(versus, "same_model") else _VERSUS
+    keys += (
+        (("saving_per_1000", "saving per 1,000 rows"),) if _get(versus, "saving_per_1000") else ()
+    )
+    parts = []
+    for key, label in keys:
+        d = _map(versus, key)
+        if d:
+            diff = _get(d, "diff")
+            sign = "+" if not _is_missing(diff) and diff >= 0 else ""
+            interval = f"95% CI {_num(_get(d, 'ci_low'))} to {_num(_get(d, 'ci_high'))}"
+            parts.append(f"{label} {sign}{_num(diff)} ({interval})")
+    head = (
+        "the selected model is the baseline, so only the threshold differs; tuned minus 0.5: "
+        if _get(versus, "same_model")
+        else "selected model at its tuned threshold minus the baseline (none) at 0.5, on the "
+        "same resampled rows (paired bootstrap): "
+    )
+    return head + "; ".join(parts) + "."
 
 
 def _mean_std(m: Mapping, key: str) -> str:
