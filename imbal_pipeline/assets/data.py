@@ -36,6 +36,7 @@ SPLIT_CHECKS = (
     "split_rates",
     "holdout_types",
     "missing_shift",
+    "groups_kept_together",
     "straddling_duplicates",
     "unseen_categories",
     "leak_suspects",
@@ -131,10 +132,15 @@ def holdout_split(
     """Every row marked train or holdout: stratified, or the explicit holdout file."""
     s = pipeline.settings()
     marked, how, lost = inputs.split_raw(raw_data, s)
+    grouping = split.grouping_summary(marked, s)
     yield from gated(
         context,
         marked,
-        {"how": how, "parts": md_table(inputs.split_summary(marked))},
+        {
+            "how": how,
+            "parts": md_table(inputs.split_summary(marked)),
+            "grouping": dg.MetadataValue.json(grouping),
+        },
         inputs.split_gates(marked, s, lost),
     )
 

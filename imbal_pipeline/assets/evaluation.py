@@ -85,6 +85,10 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
             s,
         )
         report["run_id"] = context.run_id
+        report["grouping"] = split.grouping_summary(holdout_split, s)
+        grouped = split.describe_grouping(report["grouping"])
+        if grouped:
+            report["notes"].append(grouped)
         projection = data_diagnostics.get("projection")
         report["diagnostics"] = {k: v for k, v in data_diagnostics.items() if k != "projection"}
         clash = diagnostics.contradiction(data_diagnostics, report["selected_strategy"])

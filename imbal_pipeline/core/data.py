@@ -167,6 +167,8 @@ def prepare_frame(frame: pd.DataFrame, settings: Settings, *, salt: int = 0) -> 
         raise DataError(
             f"target column {settings.target!r} not in the data (columns: {shown}); fix --target"
         )
+    if settings.group is not None and settings.group not in frame.columns:
+        raise DataError(f"group column {settings.group!r} not in the data; fix --group")
     if settings.id_column is not None:
         if settings.id_column not in frame.columns:
             raise DataError(f"id column {settings.id_column!r} not in the data; fix --id")
@@ -200,7 +202,7 @@ def positive_label_of(frame: pd.DataFrame, settings: Settings) -> str:
 
 def feature_schema(frame: pd.DataFrame, settings: Settings) -> dict[str, list[str]]:
     """Split the feature columns into numeric and categorical."""
-    excluded = {settings.target, settings.id_column, *RESERVED}
+    excluded = {settings.target, settings.id_column, settings.group, *RESERVED}
     numeric, categorical = [], []
     for column in frame.columns:
         if column in excluded:

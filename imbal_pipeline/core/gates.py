@@ -11,6 +11,7 @@ import pandas as pd
 from imbal_pipeline.core.preprocess import Preprocessor, fingerprint
 from imbal_pipeline.core.settings import (
     FOLD,
+    GROUP,
     LABEL,
     RESERVED,
     ROW_ID,
@@ -343,7 +344,45 @@ def folds_partition(folds: pd.DataFrame, train: pd.DataFrame, n_folds: int) -> G
             f"fold {k}'s {part} portion has no positives; lower --folds",
             **observed,
         )
+    if GROUP in train.columns:
+        merged = folds.merge(train[[ROW_ID, GROUP]], on=ROW_ID)
+        parted = int((merged.groupby(GROUP)[FOLD].nunique() > 1).sum())
+        if parted:
+            return fail(
+                "folds_partition",
+                f"{parted} groups of rows are split between folds, so a fold is scored on "
+                "near-copies of its training rows; rematerialize cv_folds",
+                groups_parted=parted,
+                **observed,
+            )
     return ok("folds_partition", f"{n_folds} folds partition the training split", **observed)
+
+
+def groups_kept_together(frame: pd.DataFrame, explicit: bool) -> Gate:
+    """No group (see split.row_groups) on both sides of the holdout; a warning for a given file."""
+    if GROUP not in frame.columns:
+        return ok("groups_kept_together", "every row is its own group (--no-duplicates-together)")
+    sides = frame.groupby(GROUP)[SPLIT].nunique()
+    parted = sides.index[sides > 1]
+    rows = int(frame[GROUP].isin(parted).sum())
+    if not rows:
+        return ok("groups_kept_together", "no group of rows has members on both sides")
+    if explicit:
+        return fail(
+            "groups_kept_together",
+            f"{rows} rows belong to {len(parted)} groups found in both the training and the "
+            "holdout file; the holdout estimate is optimistic for them: move whole groups",
+            severity=WARN,
+            rows=rows,
+            groups=len(parted),
+        )
+    return fail(
+        "groups_kept_together",
+        f"{rows} rows belong to {len(parted)} groups split across the holdout; "
+        "rematerialize holdout_split",
+        rows=rows,
+        groups=len(parted),
+    )
 
 
 def fold_sets_hygiene(

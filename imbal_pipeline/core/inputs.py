@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from imbal_pipeline.core import contracts, data, gates, inbox, split
-from imbal_pipeline.core.settings import LABEL, ROW_ID, SPLIT, Settings
+from imbal_pipeline.core.settings import GROUP, LABEL, ROW_ID, SPLIT, Settings
 from imbal_pipeline.core.synthetic import make_fraud_data
 
 HOLDOUT_SALT = 0x5EED_4B1D  # keeps holdout-file row ids apart from training-file ids
@@ -262,9 +262,12 @@ def schema_contract(
 def split_raw(raw: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, str, dict]:
     """Every row marked train or holdout; how; and holdout values lost reading it like training."""
     if settings.test_data_path is None:
-        marked = split.split_holdout(raw, settings.holdout_fraction, settings.seed)
+        groups, by = split.row_groups(raw, settings)
+        marked = split.split_holdout(
+            raw, settings.holdout_fraction, settings.seed, groups if by else None
+        )
         how = f"stratified {settings.holdout_fraction:.0%} holdout, seed {settings.seed}"
-        return marked, how, {}
+        return marked, how + (f", rows sharing {by} kept together" if by else ""), {}
     where = f"holdout file {settings.test_data_path}"
     frame = _drop_columns(
         data.read_table(settings.test_data_path, settings.read_options), settings, "holdout"
@@ -286,7 +289,11 @@ def split_raw(raw: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, str,
         )
     except data.DataError as exc:
         raise data.DataError(f"{where}: {exc}") from exc
-    return split.join_explicit_holdout(raw, holdout), f"explicit {where}", lost
+    both = split.join_explicit_holdout(raw, holdout)
+    groups, by = split.row_groups(both, settings)
+    if by:  # the folds keep groups together; the holdout is the file the user gave
+        both[GROUP] = groups
+    return both, f"explicit {where}", lost
 
 
 def coerce_like(frame: pd.DataFrame, reference: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
@@ -368,6 +375,7 @@ def split_gates(marked: pd.DataFrame, settings: Settings, lost: dict) -> list[ga
         gates.split_rates(marked, explicit),
         holdout_types(lost),
         missing_shift(marked, features),
+        gates.groups_kept_together(marked, explicit),
         gates.straddling_duplicates(marked, features),
         gates.unseen_categories(marked, schema["categorical"]),
         gates.leak_suspects(split.training_part(marked), schema),

@@ -34,7 +34,8 @@ SPLIT = "__split"
 FOLD = "__fold"
 STRATEGY = "__strategy"
 SYNTHETIC = "__synthetic"
-RESERVED = (ROW_ID, LABEL, SPLIT, FOLD, STRATEGY, SYNTHETIC)
+GROUP = "__group"
+RESERVED = (ROW_ID, LABEL, SPLIT, FOLD, STRATEGY, SYNTHETIC, GROUP)
 
 MIN_NEGATIVES = 100  # the smallest sample of negatives --max-negatives may ask for
 
@@ -92,6 +93,16 @@ class Settings:
     )
     id_column: str | None = setting(
         None, "column with a unique row id (excluded from the features)", flag="--id"
+    )
+    group: str | None = setting(
+        None,
+        "column naming who or what a row belongs to (a patient, a customer, a device): every "
+        "group stays on one side of the holdout and within one fold; excluded from the features",
+    )
+    duplicates_together: bool = setting(
+        True,
+        "without --group, rows with identical features form a group, so a repeat never sits "
+        "on both sides of the holdout or of a fold; --no-duplicates-together splits them freely",
     )
     categorical: tuple[str, ...] = setting(
         (), "columns to treat as categorical; text columns are categorical anyway"
@@ -313,13 +324,17 @@ def validate(s: Settings) -> None:
         raise SettingsError("--rows must be at least 100 and --positive-rate in (0, 0.5)")
     if s.executor == "dask" and not s.dask_address:
         raise SettingsError("--executor dask needs --dask-address, e.g. tcp://127.0.0.1:8786")
-    for name in (s.target, s.id_column, *s.categorical, *s.subgroups, *s.drop):
+    for name in (s.target, s.id_column, s.group, *s.categorical, *s.subgroups, *s.drop):
         if name in RESERVED:
             raise SettingsError(f"column name {name!r} is reserved by imbal_pipeline; rename it")
-    clash = {s.target, s.id_column, *s.subgroups} & set(s.drop)
+    clash = {s.target, s.id_column, s.group, *s.subgroups} & set(s.drop)
     if clash:
         name = sorted(map(str, clash))[0]
-        raise SettingsError(f"--drop names {name!r}, the target, id or a subgroup; fix --drop")
+        raise SettingsError(
+            f"--drop names {name!r}, the target, id, group or a subgroup; fix --drop"
+        )
+    if s.group is not None and s.group in (s.target, s.id_column):
+        raise SettingsError(f"--group {s.group!r} is the target or the id; name another column")
     if not 0 <= s.seed < 2**32:
         raise SettingsError(f"--seed must be a whole number from 0 to 4294967295, got {s.seed}")
     _validate_parsing(s)
