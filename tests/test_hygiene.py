@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import failed_checks, run_graph, value
 
-from imbal_pipeline.core import diagnostics, preprocess, strategies, threshold
+from imbal_pipeline.core import diagnostics, leak, preprocess, strategies, threshold
 from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core.preprocess import Preprocessor, fingerprint
 from imbal_pipeline.core.settings import FOLD, ROW_ID, SPLIT, STRATEGY
@@ -57,9 +57,13 @@ def test_no_holdout_row_reaches_any_fit(tmp_path, monkeypatch):
         "diagnostics": set(),
     }
 
+    # The leak panel's counterfactual fits see holdout rows on purpose, marked as such.
+    counterfactual: dict[str, set[int]] = {name: set() for name in seen}
+
     def spy(name, fn, ids_of):
         def wrapper(*args, **kwargs):
-            seen[name].update(int(i) for i in ids_of(*args, **kwargs))
+            into = counterfactual if leak.COUNTERFACTUAL.get() else seen
+            into[name].update(int(i) for i in ids_of(*args, **kwargs))
             return fn(*args, **kwargs)
 
         return wrapper
@@ -108,6 +112,10 @@ def test_no_holdout_row_reaches_any_fit(tmp_path, monkeypatch):
     for name in ("resample", "lgbm"):
         assert len(seen[name] & negatives) == 1500, name
     assert seen["threshold"] == train
+    # The counterfactual did resample and fit holdout rows (so the marker is wired), and
+    # only it: every real fit above stayed on the training split.
+    for name in ("preprocess", "resample", "lgbm"):
+        assert counterfactual[name] & holdout, name
     report = value(result, "evaluation_report")
     assert report["fitting_rows"]["negatives_kept"] == 1500
     assert any("multiply the odds by" in note for note in report["notes"])

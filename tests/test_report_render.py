@@ -495,3 +495,25 @@ def test_the_paired_comparison_with_the_baseline_is_rendered_with_its_intervals(
     rep["vs_baseline"]["same_model"] = True
     section = _section(report.render_markdown(rep), "## Holdout performance")
     assert "only the threshold differs" in section and "PR-AUC +" not in section
+
+
+def test_the_leak_panel_shows_the_claim_beside_the_honest_figure(rep):
+    rep["leak_panel"] = {
+        "counterfactual": {
+            "pr_auc": 0.982,
+            "f1_at_0_5": 0.91,
+            "test_rows": 80,
+            "synthetic_test_rows": 30,
+        },
+        "honest": {"pr_auc": 0.494, "f1_at_0_5": 0.5},
+        "inflation": {
+            "pr_auc": {"points": 0.488, "relative": 0.988},
+            "f1_at_0_5": {"points": 0.41, "relative": 0.82},
+        },
+    }
+    section = _section(report.render_markdown(rep), "## The leak this pipeline prevented")
+    assert "| PR-AUC | 0.982 | 0.494 | 0.488 | +99% |" in section
+    assert "30 of its 80 test rows are synthetic" in section and "Counterfactual" in section
+    rep["leak_panel"] = {"skipped": "SMOTE cannot run on this data: only 1 minority row(s)"}
+    section = _section(report.render_markdown(rep), "## The leak this pipeline prevented")
+    assert "Not measured: SMOTE cannot run on this data" in section

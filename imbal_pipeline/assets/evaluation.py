@@ -11,11 +11,14 @@ from imbal_pipeline.assets.common import (
     gated,
     md_table,
     png,
+    recall,
+    recipe,
 )
-from imbal_pipeline.core import diagnostics, evaluation, gates, split
+from imbal_pipeline.assets.training import MODEL_FIELDS
+from imbal_pipeline.core import data, diagnostics, evaluation, gates, leak, split
 from imbal_pipeline.models import from_store_value
 from imbal_pipeline.resources import PipelineConfig
-from imbal_pipeline.storage import content_hash
+from imbal_pipeline.storage import RECIPE_KEY, content_hash
 
 HEADLINE = ("pr_auc", "roc_auc", "f1", "fbeta", "mcc", "precision", "recall", "balanced_accuracy")
 QUALITY_CHECKS = ("beats_no_skill", "not_worse_than_baseline", "cv_holdout_gap", "operating_point")
@@ -49,6 +52,41 @@ def _upstream_checks(context: AssetExecutionContext, keys: list) -> list[dict]:
     return out
 
 
+@dg.asset(
+    deps=SOURCE_DEPS,
+    group_name="evaluation",
+    code_version=CODE_VERSION,
+    kinds={"lightgbm"},
+)
+def leak_panel(
+    context: AssetExecutionContext, pipeline: PipelineConfig, holdout_split: pd.DataFrame
+):
+    """Counterfactual: what SMOTE before the split would have claimed on the same data.
+
+    Its fits see holdout rows on purpose and feed nothing but the report's leak panel.
+    """
+    s = pipeline.settings()
+    fields = (*MODEL_FIELDS, "holdout_fraction")
+    key = recipe("leak_panel", {"holdout_split": holdout_split}, s, fields)
+    claim = recall(context, "leak_panel", key)
+    reused = claim is not None
+    if not reused:
+        schema = data.feature_schema(holdout_split, s)
+        claim = leak.leaky_claim(holdout_split, schema, s)
+    shown = {k: dg.MetadataValue.float(claim[k]) for k in ("pr_auc", "f1_at_0_5") if k in claim}
+    yield from gated(
+        context,
+        claim,
+        {
+            **shown,
+            "skipped": claim["skipped"] or "no",
+            RECIPE_KEY: key,
+            "reused_without_refit": reused,
+        },
+        [],
+    )
+
+
 def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.AssetsDefinition:
     """The report asset; it summarizes the verdicts of `upstream_checks`."""
 
@@ -68,6 +106,7 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
         final_model: dict,
         baseline_model: dict,
         data_diagnostics: dict,
+        leak_panel: dict,
     ):
         """Holdout metrics at the tuned threshold and 0.5, the baseline, subgroups and plots.
 
@@ -85,6 +124,7 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
             s,
         )
         report["run_id"] = context.run_id
+        report["leak_panel"] = leak.panel(leak_panel, report["holdout"], report["holdout_at_0_5"])
         report["grouping"] = split.grouping_summary(holdout_split, s)
         grouped = split.describe_grouping(report["grouping"])
         if grouped:

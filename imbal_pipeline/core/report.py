@@ -691,6 +691,62 @@ def _plots(report: Mapping) -> list[Block]:
     return blocks
 
 
+def _leak(report: Mapping) -> list[Block]:
+    """The counterfactual: what resampling before the split would have claimed."""
+    leak = _map(report, "leak_panel")
+    if not leak:
+        return []
+    blocks: list[Block] = [
+        _Heading(2, "The leak this pipeline prevented (a counterfactual)", "leak")
+    ]
+    if _get(leak, "skipped"):
+        blocks.append(_Para(_rich(f"Not measured: {_get(leak, 'skipped')}.")))
+        return blocks
+    claim, honest, inflation = (_map(leak, k) for k in ("counterfactual", "honest", "inflation"))
+    rows = []
+    for key, label in (("pr_auc", "PR-AUC"), ("f1_at_0_5", "F1 at 0.5")):
+        grown = _map(inflation, key)
+        relative = _get(grown, "relative")
+        rows.append(
+            [
+                label,
+                _num(_get(claim, key)),
+                _num(_get(honest, key)),
+                _num(_get(grown, "points")),
+                NA if _is_missing(relative) else f"{relative:+.0%}",
+            ]
+        )
+    blocks.append(
+        _table(
+            [
+                "Metric",
+                "SMOTE before the split (claimed)",
+                "This report (holdout)",
+                "Inflation",
+                "Relative",
+            ],
+            rows,
+            css="metrics",
+        )
+    )
+    blocks.append(
+        _Para(
+            _rich(
+                _em(
+                    "Counterfactual, never used for the model or its threshold: the same data, "
+                    "preprocessing, SMOTE settings, model, holdout share and seed, but SMOTE runs "
+                    "on every row before a stratified split, so "
+                    f"{_count(_get(claim, 'synthetic_test_rows'))} of its "
+                    f"{_count(_get(claim, 'test_rows'))} test rows are synthetic interpolations "
+                    "of training rows. The inflation is what such a pipeline would have "
+                    "reported and this one did not."
+                )
+            )
+        )
+    )
+    return blocks
+
+
 def _notes(report: Mapping) -> list[Block]:
     notes = _get(report, "notes") or []
     if isinstance(notes, str):
@@ -788,6 +844,7 @@ def _document(report: Mapping) -> tuple[str, list[Block]]:
         _diagnostics,
         _strategies,
         _threshold,
+        _leak,
         _subgroups,
         _audits,
         _checks,

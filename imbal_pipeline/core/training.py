@@ -28,7 +28,7 @@ def _frame(row_ids: np.ndarray, y: np.ndarray, X: np.ndarray) -> pd.DataFrame:
     return out
 
 
-def _limit_threads(fn):
+def limit_threads(fn):
     """Cap BLAS/OpenMP pools at the configured threads, so steps x threads <= cores holds
     for the samplers' neighbour searches too, not only for LightGBM."""
 
@@ -41,7 +41,7 @@ def _limit_threads(fn):
     return wrapper
 
 
-@_limit_threads
+@limit_threads
 def build_fold_training_sets(
     train: pd.DataFrame, folds: pd.DataFrame, fold: int, schema: dict, settings: Settings
 ) -> dict:
@@ -108,7 +108,7 @@ def strategy_rows(bundle: dict, strategy: str) -> tuple[np.ndarray, np.ndarray, 
     return X, y, ids
 
 
-@_limit_threads
+@limit_threads
 def fit_fold_models(bundle: dict, settings: Settings) -> dict:
     """One booster per strategy on the fold's training rows; scores for its validation rows."""
     pre = preprocess.Preprocessor.from_json(bundle["preprocessor"])
@@ -148,7 +148,7 @@ def fit_fold_models(bundle: dict, settings: Settings) -> dict:
     return out
 
 
-@_limit_threads
+@limit_threads
 def fit_final(train: pd.DataFrame, schema: dict, strategy: str, settings: Settings) -> dict:
     """Refit preprocessing, the strategy and LightGBM on the whole training split.
 

@@ -1,0 +1,111 @@
+"""The leak panel: what a pipeline that resampled before splitting would have claimed.
+
+A counterfactual, measured on the same data with the same model, so the report can show the
+inflation the real pipeline prevented. Nothing here touches the real model or its threshold.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, f1_score
+from sklearn.model_selection import train_test_split
+
+from imbal_pipeline.core import model as model_core
+from imbal_pipeline.core import preprocess, split, strategies
+from imbal_pipeline.core.settings import LABEL, ROW_ID, Settings
+from imbal_pipeline.core.training import limit_threads
+
+# Set while the counterfactual fits run: the only fits allowed to see holdout rows. The hygiene
+# tests read it to tell these fits from the real ones.
+COUNTERFACTUAL: ContextVar[bool] = ContextVar("counterfactual", default=False)
+
+STEPS = (
+    "fit the preprocessing on every row (training and holdout)",
+    "SMOTE on every row",
+    "stratified split of the oversampled rows",
+    "LightGBM on the split's training part, scored on its test part at 0.5",
+)
+
+
+@contextmanager
+def _counterfactual():
+    token = COUNTERFACTUAL.set(True)
+    try:
+        yield
+    finally:
+        COUNTERFACTUAL.reset(token)
+
+
+@limit_threads
+def leaky_claim(frame: pd.DataFrame, schema: dict, settings: Settings) -> dict:
+    """PR-AUC and F1 at 0.5 of SMOTE-before-split on all of `frame`; or why it was skipped.
+
+    The same preprocessing, sampler settings, model, holdout share and seed as the real
+    pipeline; above --max-negatives, the same kind of seeded sample of negatives.
+    """
+    rows = frame.sort_values(ROW_ID, kind="stable").reset_index(drop=True)
+    usable, sample = split.fitting_rows(rows, settings.max_negatives, settings.seed)
+    rows = rows[usable].reset_index(drop=True)
+    ids, y = rows[ROW_ID].to_numpy(), rows[LABEL].to_numpy()
+    with _counterfactual():
+        pre = preprocess.fit_preprocessor(rows, schema, ids)
+        X = pre.transform(rows)
+        cat_idx = pre.categorical_indices
+        result = strategies.resample(
+            X, y, ids, "smote", seed=settings.seed, ratio=settings.sampling_ratio, cat_idx=cat_idx
+        )
+        if result.skipped:
+            return {"skipped": f"SMOTE cannot run on this data: {result.skipped}"}
+        if not len(result.synthetic_y):
+            return {"skipped": result.audit.get("note") or "SMOTE made no rows"}
+        X_all = np.vstack([X, result.synthetic_X])
+        y_all = np.concatenate([y, result.synthetic_y])
+        ids_all = np.concatenate([ids, -np.arange(1, len(result.synthetic_y) + 1)])
+        fit, test = train_test_split(
+            np.arange(len(y_all)),
+            test_size=settings.holdout_fraction,
+            stratify=y_all,
+            random_state=settings.seed,
+        )
+        booster, _ = model_core.fit_lgbm(
+            X_all[fit],
+            y_all[fit],
+            ids_all[fit],
+            settings=settings,
+            cat_idx=cat_idx,
+        )
+        scores = model_core.predict(booster, X_all[test])
+    y_test = y_all[test]
+    synthetic = ids_all[test] < 0
+    return {
+        "skipped": None,
+        "steps": list(STEPS),
+        "sampler": result.audit["steps"],
+        "fitting_rows": sample,
+        "test_rows": int(len(test)),
+        "test_positives": int(y_test.sum()),
+        # Synthetic positives in the test part are interpolations of training rows: the leak.
+        "synthetic_test_rows": int(synthetic.sum()),
+        "pr_auc": float(average_precision_score(y_test, scores)),
+        "f1_at_0_5": float(f1_score(y_test, scores >= 0.5, zero_division=0)),
+    }
+
+
+def panel(claim: dict, holdout: dict, holdout_at_0_5: dict) -> dict:
+    """The leaky claim beside the honest holdout figures, and the inflation between them."""
+    if claim.get("skipped"):
+        return {"skipped": claim["skipped"]}
+    honest = {"pr_auc": holdout["pr_auc"], "f1_at_0_5": holdout_at_0_5["f1"]}
+    inflation = {}
+    for name, value in honest.items():
+        if value is None:
+            continue
+        inflation[name] = {
+            "points": claim[name] - value,
+            "relative": (claim[name] - value) / value if value > 0 else None,
+        }
+    return {"counterfactual": claim, "honest": honest, "inflation": inflation}
