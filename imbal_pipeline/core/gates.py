@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from imbal_pipeline.core.metrics import LABELS
 from imbal_pipeline.core.preprocess import Preprocessor, fingerprint
 from imbal_pipeline.core.settings import (
     FOLD,
@@ -528,12 +529,6 @@ def model_sane(fitted: dict, train: pd.DataFrame, settings: Settings) -> Gate:
 # The figure of the threshold objective a model must not lose to the baseline on (recall has
 # its target checked by `operating_point` instead: a lower threshold always buys recall).
 _OBJECTIVE_FIGURE = {"f1": "f1", "fbeta": "fbeta", "cost": "saving_per_1000"}
-_LABEL = {
-    "pr_auc": "PR-AUC",
-    "f1": "F1",
-    "fbeta": "F-beta",
-    "saving_per_1000": "saving per 1,000 rows",
-}
 
 
 def quality_gate(report: dict) -> list[Gate]:
@@ -590,11 +585,11 @@ def not_worse_than_baseline(report: dict) -> Gate:
     compared = [] if versus["same_model"] else ["pr_auc"]
     compared += [_OBJECTIVE_FIGURE[objective]] if objective in _OBJECTIVE_FIGURE else []
     parts = [
-        f"{_LABEL[name]} {versus[name]['diff']:+.3f} ({_ci(versus[name])})"
+        f"{LABELS[name]} {versus[name]['diff']:+.3f} ({_ci(versus[name])})"
         for name in compared
         if name in versus
     ]
-    worse = [_LABEL[n] for n in compared if n in versus and versus[n]["ci_high"] < 0]
+    worse = [LABELS[n] for n in compared if n in versus and versus[n]["ci_high"] < 0]
     head = (
         "the selected model is the baseline (`none`), so their rankings are the same; at the "
         "tuned threshold vs 0.5"

@@ -15,6 +15,20 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+# How each figure is named wherever a person reads it, in the order a report lists them.
+LABELS = {
+    "pr_auc": "PR-AUC",
+    "roc_auc": "ROC-AUC",
+    "f1": "F1",
+    "fbeta": "F-beta",
+    "f2": "F2",
+    "mcc": "MCC",
+    "balanced_accuracy": "Balanced accuracy",
+    "precision": "Precision",
+    "recall": "Recall",
+    "saving_per_1000": "saving per 1,000 rows",
+}
+
 
 def _safe(fn, *args, **kwargs) -> float | None:
     try:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from imbal_pipeline.core import metrics
 from imbal_pipeline.core.split import describe_fitting_rows
 
 NA = "n/a"
@@ -190,15 +191,7 @@ table, rich, bold = _table, _rich, _b
 # ------------------------------------------------------------------------ section builders
 
 _HOLDOUT_METRICS: list[tuple[str, str]] = [
-    ("pr_auc", "PR-AUC"),
-    ("roc_auc", "ROC-AUC"),
-    ("f1", "F1"),
-    ("fbeta", "F-beta"),
-    ("f2", "F2"),
-    ("mcc", "MCC"),
-    ("balanced_accuracy", "Balanced accuracy"),
-    ("precision", "Precision"),
-    ("recall", "Recall"),
+    *((key, label) for key, label in metrics.LABELS.items() if key != "saving_per_1000"),
     # Kept last on purpose: with rare positives it is dominated by the negative class.
     ("accuracy", f"Accuracy {ACCURACY_REMARK}"),
 ]
@@ -375,17 +368,16 @@ def _holdout(report: Mapping) -> list[Block]:
     return blocks
 
 
-_VERSUS = (("pr_auc", "PR-AUC"), ("f1", "F1"), ("fbeta", "F-beta"), ("mcc", "MCC"))
+_VERSUS = ("pr_auc", "f1", "fbeta", "mcc")
 
 
 def _versus(versus: Mapping) -> str:
     """The paired holdout differences to the baseline at 0.5, each with its interval."""
     keys = _VERSUS[1:] if _get(versus, "same_model") else _VERSUS
-    keys += (
-        (("saving_per_1000", "saving per 1,000 rows"),) if _get(versus, "saving_per_1000") else ()
-    )
+    keys += ("saving_per_1000",) if _get(versus, "saving_per_1000") else ()
     parts = []
-    for key, label in keys:
+    for key in keys:
+        label = metrics.LABELS[key]
         d = _map(versus, key)
         if d:
             diff = _get(d, "diff")
