@@ -17,7 +17,8 @@ def test_no_change_refits_nothing_and_a_new_objective_refits_no_fold(tmp_path, m
     monkeypatch.setattr(model_core, "fit_lgbm", counted)
     first = run_graph(tmp_path, "shared")
     fold_fits = sum(len(value(first, f"fold_{k}_models")["fit_info"]) for k in range(3))
-    assert len(fits) == fold_fits + 2  # every fold model, the final model and the baseline
+    # Every fold model, the final model, the baseline and the leak panel's counterfactual.
+    assert len(fits) == fold_fits + 3
     fits.clear()
 
     again = run_graph(tmp_path, "shared")
