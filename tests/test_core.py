@@ -50,6 +50,22 @@ def test_imbalance_tiers_follow_the_brief(neg, pos, tier):
     assert profile["tier"] == tier
     assert profile["ratio"] == pytest.approx(neg / pos, rel=1e-3)
     assert profile["recommendation"]
+    if tier == "severe":  # the brief: SMOTE + ensembles, or collect more data
+        assert (
+            "SMOTE" in profile["recommendation"]
+            and "collect more positives" in profile["recommendation"]
+        )
+        assert "smote" in profile["tier_strategies"]
+
+
+def test_the_report_says_when_the_folds_chose_other_than_the_tier():
+    profile = split.imbalance_profile(
+        pd.DataFrame({LABEL: [0] * 5000 + [1] * 20, "target": [0] * 5000 + [1] * 20}), SETTINGS
+    )
+    assert split.tier_departure(profile, "smote", "why") is None
+    said = split.tier_departure(profile, "none", "none had the best mean PR-AUC")
+    assert said.startswith("The severe tier (1:250.0) usually starts from SMOTE variants")
+    assert said.endswith("the folds chose `none` instead, because none had the best mean PR-AUC.")
 
 
 # --- data ----------------------------------------------------------------------------------

@@ -89,6 +89,9 @@ def build_report(
             f"The baseline column is the no-handling model (`none`) at 0.5, the naive default; "
             f"the selected `{selected}` is evaluated at its tuned threshold."
         )
+    departure = split.tier_departure(profile, selected, comparison["reason"])
+    if departure:
+        notes.append(departure)
     best_cv = comparison["table"][selected]["pr_auc_mean"]
     if holdout_metrics["pr_auc"] is not None and best_cv is not None:
         notes.append(

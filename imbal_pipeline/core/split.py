@@ -11,16 +11,29 @@ from imbal_pipeline.core.settings import FOLD, GROUP, LABEL, ROW_ID, SPLIT, Sett
 
 TRAIN, HOLDOUT = "train", "holdout"
 
-# (upper bound of neg/pos, tier, where to start) — the tiers of the product brief.
+# (upper bound of neg/pos, tier, where the practice starts, the strategies it names) — the tiers
+# of the product brief. The ladder still starts simple: a tier says where to look, the paired
+# selection decides, and the report says so when the data chose otherwise.
 _TIERS = (
-    (5.0, "balanced", "no imbalance handling needed; tune the threshold if costs are asymmetric"),
-    (20.0, "mild", "class weights (scale_pos_weight) with a tuned threshold"),
-    (100.0, "moderate", "class weights first, then try SMOTE-family resampling inside folds"),
+    (
+        5.0,
+        "balanced",
+        "no imbalance handling needed; tune the threshold if costs differ",
+        ("none",),
+    ),
+    (20.0, "mild", "class weighting (scale_pos_weight) with a tuned threshold", ("class_weight",)),
+    (
+        100.0,
+        "moderate",
+        "class weighting, then SMOTE variants inside the folds",
+        ("class_weight", "smote", "borderline_smote", "smoteenn"),
+    ),
     (
         float("inf"),
         "severe",
-        "class weights and a tuned threshold; resampling rarely helps at this "
-        "ratio and must beat weights beyond noise",
+        "SMOTE variants and ensembles inside the folds, measured against class weighting; or "
+        "collect more positives",
+        ("smote", "borderline_smote", "smoteenn"),
     ),
 )
 
@@ -168,7 +181,7 @@ def imbalance_profile(train: pd.DataFrame, settings: Settings) -> dict:
     positives = int(train[LABEL].sum())
     negatives = int(len(train) - positives)
     ratio = negatives / positives if positives else float("inf")
-    tier, advice = next((t, a) for bound, t, a in _TIERS if ratio < bound)
+    tier, advice, named = next((t, a, n) for bound, t, a, n in _TIERS if ratio < bound)
     return {
         "target": settings.target,
         "positive_label": positive_label_of(train, settings),
@@ -180,7 +193,19 @@ def imbalance_profile(train: pd.DataFrame, settings: Settings) -> dict:
         "prevalence": positives / len(train),
         "tier": tier,
         "recommendation": advice,
+        "tier_strategies": list(named),
     }
+
+
+def tier_departure(profile: dict, selected: str, reason: str) -> str | None:
+    """A sentence when the selected strategy is not one the tier names; None otherwise."""
+    named = profile.get("tier_strategies") or []
+    if not named or selected in named:
+        return None
+    return (
+        f"The {profile['tier']} tier ({profile['ratio_text']}) usually starts from "
+        f"{profile['recommendation']}; the folds chose `{selected}` instead, because {reason}."
+    )
 
 
 def make_folds(train: pd.DataFrame, n_folds: int, seed: int) -> pd.DataFrame:
