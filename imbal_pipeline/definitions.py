@@ -90,6 +90,7 @@ def build_definitions(project: Settings | None = None) -> dg.Definitions:
         training.final_model,
         training.baseline_model,
         evaluation.leak_panel,
+        diagnostics.learning_curve,
     ]
     assets.append(evaluation.make_evaluation_report([key for a in assets for key in a.check_keys]))
     assets.append(operating.deployed_model)

@@ -255,7 +255,7 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
         _data_versions(tmp_path / "home"),
         _data_versions(tmp_path / "clean"),
     )
-    assert len(clean_versions) == 19  # 18 assets and the observed raw file
+    assert len(clean_versions) == 20  # 19 assets and the observed raw file
     assert rerun_versions == clean_versions
     unknown = _run(["rerun", "no-such-run"], tmp_path / "home", tmp_path)
     assert unknown.returncode == 2 and "no run no-such-run" in unknown.stderr
@@ -417,7 +417,7 @@ def test_a_rerun_after_fixing_the_file_records_the_fixed_files_version(tmp_path,
             ]
             for r in records
         }
-    assert len(recorded) == 18 and set(recorded.values()) == {fixed}, recorded
+    assert len(recorded) == 19 and set(recorded.values()) == {fixed}, recorded
 
 
 def test_a_yes_no_setting_is_a_switch_not_a_string_that_is_always_true():

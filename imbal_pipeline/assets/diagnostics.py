@@ -6,9 +6,19 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from imbal_pipeline.assets.common import CODE_VERSION, SOURCE_DEPS, blocking_checks, gated, png
-from imbal_pipeline.core import data, diagnostics, gates, plots, split
+from imbal_pipeline.assets.common import (
+    CODE_VERSION,
+    SOURCE_DEPS,
+    blocking_checks,
+    gated,
+    png,
+    recall,
+    recipe,
+)
+from imbal_pipeline.assets.training import MODEL_FIELDS
+from imbal_pipeline.core import data, diagnostics, gates, learning, plots, split
 from imbal_pipeline.resources import PipelineConfig
+from imbal_pipeline.storage import RECIPE_KEY
 
 DIAGNOSTIC_CHECKS = ("diagnostics_consistent",)
 
@@ -82,3 +92,41 @@ def data_diagnostics(
         },
         [_consistent(result)],
     )
+
+
+@dg.asset(
+    deps=SOURCE_DEPS,
+    group_name="evaluation",
+    code_version=CODE_VERSION,
+    kinds={"lightgbm"},
+)
+def learning_curve(
+    context: dg.AssetExecutionContext,
+    pipeline: PipelineConfig,
+    holdout_split: pd.DataFrame,
+    cv_folds: pd.DataFrame,
+    strategy_comparison: dict,
+):
+    """Would more positives pay? CV PR-AUC of the selected strategy with 25-100 % of them."""
+    s = pipeline.settings()
+    selected = strategy_comparison["selected"]
+    inputs = {"holdout_split": holdout_split, "cv_folds": cv_folds, "strategy": selected}
+    key = recipe("learning_curve", inputs, s, MODEL_FIELDS)
+    curve = recall(context, "learning_curve", key)
+    reused = curve is not None
+    if not reused:
+        train = split.training_part(holdout_split)
+        curve = learning.learning_curve(
+            train,
+            cv_folds,
+            data.feature_schema(train, s),
+            selected,
+            strategy_comparison["table"][selected]["pr_auc_folds"],
+            s,
+        )
+    metadata = {"sentence": curve["sentence"], RECIPE_KEY: key, "reused_without_refit": reused}
+    if curve["doubling"]:
+        with tempfile.TemporaryDirectory() as tmp:
+            metadata["plot"] = png(plots.plot_learning_curve(curve, Path(tmp) / "curve.png"))
+        metadata["gain_per_doubling"] = dg.MetadataValue.float(curve["doubling"]["gain"])
+    yield from gated(context, curve, metadata, [])

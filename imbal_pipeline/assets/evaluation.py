@@ -107,6 +107,7 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
         baseline_model: dict,
         data_diagnostics: dict,
         leak_panel: dict,
+        learning_curve: dict,
     ):
         """Holdout metrics at the tuned threshold and 0.5, the baseline, subgroups and plots.
 
@@ -125,6 +126,9 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
         )
         report["run_id"] = context.run_id
         report["leak_panel"] = leak.panel(leak_panel, report["holdout"], report["holdout_at_0_5"])
+        report["learning_curve"] = learning_curve
+        if learning_curve["doubling"]:
+            report["plots"]["learning_curve"] = "learning_curve.png"
         report["grouping"] = split.grouping_summary(holdout_split, s)
         grouped = split.describe_grouping(report["grouping"])
         if grouped:

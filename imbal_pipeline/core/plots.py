@@ -312,3 +312,29 @@ def plot_reliability(curves: dict[str, list[dict]], path: Path | str) -> Path:
         ax.set_title("Reliability on the holdout")
         ax.legend(loc="upper left", fontsize=8)
         return _save(fig, path)
+
+
+def plot_learning_curve(curve: dict, path: Path | str) -> Path:
+    """Cross-validated PR-AUC against training positives (log scale), with the doubling line."""
+    points = [p for p in curve["points"] if p["pr_auc_mean"] is not None]
+    with _figure((6.0, 4.2)) as (fig, ax):
+        x = [p["positives"] for p in points]
+        y = [p["pr_auc_mean"] for p in points]
+        err = [p["pr_auc_std"] or 0.0 for p in points]
+        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label="CV PR-AUC (mean ± SD)")
+        doubling = curve.get("doubling")
+        if doubling and x:
+            # The fitted gain per doubling, carried from the last point to twice its positives.
+            ax.plot(
+                [x[-1], 2 * x[-1]],
+                [y[-1], min(1.0, y[-1] + doubling["gain"])],
+                ls="--",
+                color="#57606a",
+                label=f"expected with 2x positives ({doubling['gain']:+.3f})",
+            )
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("training positives per fold (log scale)")
+        ax.set_ylabel("PR-AUC (out of fold)")
+        ax.set_title(_safe_label(f"Learning curve over positives ({curve['strategy']})"))
+        ax.legend(loc="lower right", fontsize=8)
+        return _save(fig, path)

@@ -665,6 +665,7 @@ _PLOT_TITLES = {
     "threshold_curve": "Metrics vs threshold",
     "confusion_matrix": "Confusion matrix",
     "reliability": "Reliability (calibration) on the holdout",
+    "learning_curve": "Learning curve over positives (out of fold)",
 }
 
 
@@ -736,6 +737,47 @@ def _leak(report: Mapping) -> list[Block]:
             )
         )
     )
+    return blocks
+
+
+def _learning(report: Mapping) -> list[Block]:
+    """Would more positives pay? The learning curve's sentence and points."""
+    curve = _map(report, "learning_curve")
+    if not curve:
+        return []
+    blocks: list[Block] = [
+        _Heading(2, "Would more positives help? (learning curve)", "learning"),
+        _Para(_rich(_b(str(_get(curve, "sentence") or NA)))),
+    ]
+    rows = [
+        [
+            f"{_get(p, 'fraction'):.0%}",
+            _count(round(_get(p, "positives"))),
+            _mean_std(
+                {"pr_auc_mean": _get(p, "pr_auc_mean"), "pr_auc_std": _get(p, "pr_auc_std")},
+                "pr_auc",
+            ),
+        ]
+        for p in _get(curve, "points") or []
+        if not _is_missing(_get(p, "positives"))
+    ]
+    if rows:
+        blocks.append(
+            _table(["Share of positives", "Positives per fold", "CV PR-AUC"], rows, css="metrics")
+        )
+        blocks.append(
+            _Para(
+                _rich(
+                    _em(
+                        f"The selected strategy ({_get(curve, 'strategy')}) refitted in every fold "
+                        "with a nested share of the training positives (all negatives kept) and "
+                        "scored on the whole validation fold; the gain per doubling is the mean "
+                        "per-fold slope on log2(positives), its interval corrected for "
+                        "overlapping training portions."
+                    )
+                )
+            )
+        )
     return blocks
 
 
@@ -837,6 +879,7 @@ def _document(report: Mapping) -> tuple[str, list[Block]]:
         _strategies,
         _threshold,
         _leak,
+        _learning,
         _subgroups,
         _audits,
         _checks,

@@ -1,0 +1,102 @@
+"""The learning curve over positives: fits stay in their fold, and the estimate reads right."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from imbal_pipeline.core import data, learning, split
+from imbal_pipeline.core import model as model_core
+from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, Settings
+
+SETTINGS = Settings(target="target", subgroups=("x0",), n_estimators=40, n_folds=3)
+
+
+def _train(n=3000, positives=150, signal=1.0, seed=0, separable=False):
+    rng = np.random.default_rng(seed)
+    y = np.zeros(n, dtype=int)
+    y[rng.choice(n, positives, replace=False)] = 1
+    frame = pd.DataFrame({f"x{i}": rng.normal(signal * y * (i < 3), 1.0) for i in range(8)})
+    if separable:
+        frame["x0"] = y * 10.0
+    return data.prepare_frame(frame.assign(target=y), SETTINGS)
+
+
+def _clusters(n=4000, positives=200, k=40, seed=0):
+    """Positives in 40 tight clusters: with fewer positives, whole clusters go unseen."""
+    rng = np.random.default_rng(seed)
+    y = np.zeros(n, dtype=int)
+    y[rng.choice(n, positives, replace=False)] = 1
+    X = rng.normal(0, 2, (n, 6))
+    centers = rng.normal(0, 2, (k, 6))
+    X[y == 1] = centers[rng.integers(0, k, positives)] + rng.normal(0, 0.5, (positives, 6))
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)]).assign(target=y)
+    return data.prepare_frame(frame, SETTINGS)
+
+
+def _curve(train, n_folds=3, strategy="class_weight"):
+    folds = split.make_folds(train, n_folds, 0)
+    schema = data.feature_schema(train, SETTINGS)
+    # The 100 % point comes from the comparison; here the same fits, made directly.
+    full = []
+    fold_of = train[ROW_ID].map(folds.set_index(ROW_ID)[FOLD]).to_numpy()
+    for k in range(n_folds):
+        score, _ = learning._fit_and_score(
+            train[fold_of != k], train[fold_of == k], schema, strategy, SETTINGS
+        )
+        full.append(score)
+    return learning.learning_curve(train, folds, schema, strategy, full, SETTINGS), folds
+
+
+def test_every_fit_uses_one_folds_training_rows_and_a_nested_share_of_positives(monkeypatch):
+    train = _train()
+    fits = []
+    original = model_core.fit_lgbm
+
+    def spy(X, y, row_ids, **kwargs):
+        fits.append(set(int(i) for i in row_ids if i >= 0))
+        return original(X, y, row_ids, **kwargs)
+
+    monkeypatch.setattr(model_core, "fit_lgbm", spy)
+    curve, folds = _curve(train)
+    fits = fits[3:]  # after the three full-share fits of _curve
+    assert len(fits) == curve["fits"] == 3 * len(learning.FRACTIONS)
+    validation = [set(folds.loc[folds[FOLD] == k, ROW_ID]) for k in range(3)]
+    positives = set(train.loc[train[LABEL] == 1, ROW_ID])
+    for i, ids in enumerate(fits):
+        k, fraction = divmod(i, len(learning.FRACTIONS))
+        assert ids <= set(train[ROW_ID]) and not ids & validation[k]
+        held = len(positives - validation[k])
+        assert len(ids & positives) == pytest.approx(
+            held * learning.FRACTIONS[fraction], abs=held * 0.12
+        )
+    for k in range(3):  # nested: a fold's 25 % are among its 50 %, those among its 75 %
+        shares = [fits[k * 3 + j] & positives for j in range(3)]
+        assert shares[0] <= shares[1] <= shares[2]
+
+
+def test_a_learnable_signal_gives_a_rising_curve_and_a_positive_doubling_gain():
+    curve, _ = _curve(_clusters(), n_folds=5)
+    means = [p["pr_auc_mean"] for p in curve["points"]]
+    assert means == sorted(means), means
+    assert curve["doubling"]["ci_low"] > 0
+    assert "is expected to add about +0." in curve["sentence"]
+
+
+def test_a_problem_already_solved_is_called_flat():
+    curve, _ = _curve(_train(separable=True))
+    assert curve["doubling"]["ci_high"] < learning.FLAT
+    assert "The curve is flat" in curve["sentence"] and "the features must" in curve["sentence"]
+
+
+def test_the_gain_per_doubling_is_the_slope_on_log2_positives():
+    # Two folds on an exact line: +0.05 PR-AUC per doubling, fold 1 harder by 0.1 throughout.
+    points = {
+        f: {
+            "positives": [40 * f, 40 * f],
+            "pr_auc": [0.5 + 0.05 * np.log2(f), 0.4 + 0.05 * np.log2(f)],
+        }
+        for f in (0.25, 0.5, 0.75, 1.0)
+    }
+    out = learning.doubling_gain(points, 2)
+    assert out["gain"] == pytest.approx(0.05)
+    assert out["ci_low"] == pytest.approx(0.05) and out["ci_high"] == pytest.approx(0.05)
