@@ -129,3 +129,11 @@ def test_one_model_against_itself_differs_by_exactly_nothing():
     y, a, _ = _pair()
     out = metrics.paired_bootstrap(y, a, a, 0.6, 0.6, 2.0, n_boot=200)
     assert all(v == {"diff": 0.0, "ci_low": 0.0, "ci_high": 0.0} for v in out.values())
+
+
+def test_a_perfect_ranking_has_an_interval_that_ends_at_one_not_above():
+    y = np.r_[np.zeros(300, int), np.ones(30, int)]
+    scores = np.r_[np.linspace(0, 0.4, 300), np.linspace(0.6, 1, 30)]
+    out = metrics.bootstrap_intervals(y, scores, 0.5, 2.0, n_boot=200)
+    assert all(v["ci_high"] <= 1.0 for v in out.values())
+    assert out["pr_auc"]["ci_low"] == pytest.approx(1.0) and out["pr_auc"]["ci_high"] == 1.0

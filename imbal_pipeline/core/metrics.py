@@ -225,7 +225,8 @@ def bootstrap_intervals(
     out = {}
     for name, replicate in values.items():
         low, high = np.percentile(replicate, [tail, 100 - tail])
-        out[name] = {"ci_low": float(low), "ci_high": float(high)}
+        # Every metric here is at most 1; summing precisions can overshoot it by a rounding step.
+        out[name] = {"ci_low": float(min(low, 1.0)), "ci_high": float(min(high, 1.0))}
     return out
 
 
