@@ -175,15 +175,24 @@ def print_summary(instance, run_id: str, home: Path, store: str) -> None:
         f"positive class: {dataset['target']} = {dataset['positive_label']} "
         f"({dataset['positives']:,} of {dataset['rows']:,} training rows)"
     )
+    intervals = report.get("holdout_ci", {})
+
+    def figure(name: str) -> str:
+        ci = intervals.get(name)
+        value = f"{holdout[name]:.3f}"
+        return f"{value} ({ci['ci_low']:.3f}-{ci['ci_high']:.3f})" if ci else value
+
     print(
         f"strategy {report['selected_strategy']}, threshold {report['threshold']['value']:.3f} "
-        f"({report['threshold']['objective']}); holdout PR-AUC {holdout['pr_auc']:.3f}, "
-        f"F1 {holdout['f1']:.3f}, recall {holdout['recall']:.3f}, MCC {holdout['mcc']:.3f}"
+        f"({report['threshold']['objective']}); holdout PR-AUC {figure('pr_auc')}, "
+        f"F1 {figure('f1')}, recall {figure('recall')}, MCC {figure('mcc')} (95% intervals)"
     )
     for check in report.get("checks", []):
         if not check["passed"]:
             print(f"warning: {check['asset']}:{check['check']}: {check['message']}")
-    print(f"report: {report_path} (also report.html, report.md); run {run_id} in {home}")
+    # The page a person opens; report.json beside it is for programs.
+    html = report_path.with_name("report.html")
+    print(f"report: {html} (also report.md, report.json); run {run_id} in {home}")
     if report.get("model_version"):
         reference = report["monitoring_reference"]
         print(

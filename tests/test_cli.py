@@ -383,7 +383,11 @@ def test_the_summary_is_the_runs_own_whatever_another_run_left_in_out(
         print_summary(instance, result.run_id, home, str(tmp_path / "storage"))
     printed = capsys.readouterr().out
     assert f"strategy {report['selected_strategy']}," in printed
-    assert f"holdout PR-AUC {report['holdout']['pr_auc']:.3f}" in printed
+    ci = report["holdout_ci"]["pr_auc"]
+    pr_auc = f"{report['holdout']['pr_auc']:.3f} ({ci['ci_low']:.3f}-{ci['ci_high']:.3f})"
+    assert f"holdout PR-AUC {pr_auc}," in printed and "(95% intervals)" in printed
+    # The page a person opens comes first.
+    assert f"report: {(out / 'report.html').resolve()} (also report.md, report.json)" in printed
     assert "0.123" not in printed and "smoteenn" not in printed
     assert "positive class: is_fraud = 1 (" in printed
 
