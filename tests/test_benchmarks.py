@@ -60,3 +60,10 @@ def test_scoring_benchmark_scores_both_formats_in_a_fresh_process(capsys):
     assert "3000 rows flagged" in out.replace(",", "")
     assert "batch.parquet" in out and "batch.csv" in out and "peak" in out
     assert "FAILED" not in out  # the batch comes from the model's own distribution
+
+
+def test_intervals_benchmark_times_both_bootstraps(capsys):
+    intervals = _script("intervals")
+    assert intervals.main(["--rows", "3000"]) == 0
+    row = capsys.readouterr().out.splitlines()[-1]
+    assert row.startswith("| 3,000 | ") and row.count("|") == 6
