@@ -45,3 +45,13 @@ def test_the_counterfactual_feeds_the_report_and_nothing_else(tmp_path):
     asset_graph = graph(tmp_path).resolve_asset_graph()
     children = asset_graph.get(dg.AssetKey("leak_panel")).child_keys
     assert children == {dg.AssetKey("evaluation_report")}
+
+
+def test_a_counterfactual_without_synthetic_test_rows_is_flagged_but_blocks_nothing():
+    from imbal_pipeline.core import gates
+
+    claim = {"skipped": None, "pr_auc": 0.9, "f1_at_0_5": 0.8, "test_rows": 90}
+    assert gates.counterfactual_sane({**claim, "synthetic_test_rows": 30}).passed
+    gate = gates.counterfactual_sane({**claim, "synthetic_test_rows": 0})
+    assert not gate.passed and not gate.blocks and "report this as a bug" in gate.message
+    assert gates.counterfactual_sane({"skipped": "SMOTE cannot run"}).passed

@@ -100,3 +100,15 @@ def test_the_gain_per_doubling_is_the_slope_on_log2_positives():
     out = learning.doubling_gain(points, 2)
     assert out["gain"] == pytest.approx(0.05)
     assert out["ci_low"] == pytest.approx(0.05) and out["ci_high"] == pytest.approx(0.05)
+
+
+def test_the_curve_check_flags_missing_fits_or_shares_that_do_not_grow():
+    from imbal_pipeline.core import gates
+
+    curve, _ = _curve(_train(n=1500, positives=90))
+    assert gates.learning_curve_consistent(curve, 3).passed
+    gate = gates.learning_curve_consistent({**curve, "fits": curve["fits"] - 1}, 3)
+    assert not gate.passed and not gate.blocks
+    shrunk = [dict(p) for p in curve["points"]]
+    shrunk[1]["positives"] = shrunk[0]["positives"]
+    assert not gates.learning_curve_consistent({**curve, "points": shrunk}, 3).passed

@@ -60,6 +60,11 @@ def blocking_checks(key: str | dg.AssetKey, names: tuple[str, ...]) -> list[dg.A
     return [dg.AssetCheckSpec(name, asset=key, blocking=True) for name in names]
 
 
+def warning_checks(key: str | dg.AssetKey, names: tuple[str, ...]) -> list[dg.AssetCheckSpec]:
+    """Check specs that never stop downstream: for what only the report shows."""
+    return [dg.AssetCheckSpec(name, asset=key, blocking=False) for name in names]
+
+
 def _json_safe(value):
     return json.loads(json.dumps(value, default=str))
 

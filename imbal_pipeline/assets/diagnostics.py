@@ -14,6 +14,7 @@ from imbal_pipeline.assets.common import (
     png,
     recall,
     recipe,
+    warning_checks,
 )
 from imbal_pipeline.assets.training import MODEL_FIELDS
 from imbal_pipeline.core import data, diagnostics, gates, learning, plots, split
@@ -99,6 +100,7 @@ def data_diagnostics(
     group_name="evaluation",
     code_version=CODE_VERSION,
     kinds={"lightgbm"},
+    check_specs=warning_checks("learning_curve", ("learning_curve_consistent",)),
 )
 def learning_curve(
     context: dg.AssetExecutionContext,
@@ -129,4 +131,4 @@ def learning_curve(
         with tempfile.TemporaryDirectory() as tmp:
             metadata["plot"] = png(plots.plot_learning_curve(curve, Path(tmp) / "curve.png"))
         metadata["gain_per_doubling"] = dg.MetadataValue.float(curve["doubling"]["gain"])
-    yield from gated(context, curve, metadata, [])
+    yield from gated(context, curve, metadata, [gates.learning_curve_consistent(curve, s.n_folds)])

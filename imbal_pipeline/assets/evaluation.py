@@ -13,6 +13,7 @@ from imbal_pipeline.assets.common import (
     png,
     recall,
     recipe,
+    warning_checks,
 )
 from imbal_pipeline.assets.training import MODEL_FIELDS
 from imbal_pipeline.core import data, diagnostics, evaluation, gates, leak, split
@@ -57,6 +58,7 @@ def _upstream_checks(context: AssetExecutionContext, keys: list) -> list[dict]:
     group_name="evaluation",
     code_version=CODE_VERSION,
     kinds={"lightgbm"},
+    check_specs=warning_checks("leak_panel", ("counterfactual_sane",)),
 )
 def leak_panel(
     context: AssetExecutionContext, pipeline: PipelineConfig, holdout_split: pd.DataFrame
@@ -83,7 +85,7 @@ def leak_panel(
             RECIPE_KEY: key,
             "reused_without_refit": reused,
         },
-        [],
+        [gates.counterfactual_sane(claim)],
     )
 
 

@@ -683,3 +683,51 @@ def operating_point(point: dict) -> Gate:
         f" (95% CI {reached['ci_low']:.3f}-{reached['ci_high']:.3f})" if "ci_low" in reached else ""
     )
     return ok("operating_point", f"holdout {name} {value:.3f}{ci} at the tuned threshold", **point)
+
+
+# --- what the report only shows ------------------------------------------------------------
+# A fault in these never blocks the model: they warn, and the report still shows what they hold.
+
+
+def counterfactual_sane(claim: dict) -> Gate:
+    """The leak panel measured something real, or says why it could not."""
+    if claim.get("skipped"):
+        return ok("counterfactual_sane", f"skipped: {claim['skipped']}", skipped=claim["skipped"])
+    observed = {k: claim[k] for k in ("pr_auc", "f1_at_0_5", "test_rows", "synthetic_test_rows")}
+    if 0.0 <= claim["pr_auc"] <= 1.0 and claim["synthetic_test_rows"] > 0:
+        return ok(
+            "counterfactual_sane",
+            f"SMOTE before the split claims PR-AUC {claim['pr_auc']:.3f} on a test part holding "
+            f"{claim['synthetic_test_rows']:,} synthetic rows",
+            **observed,
+        )
+    return fail(
+        "counterfactual_sane",
+        "the counterfactual's test part holds no synthetic rows or its PR-AUC is out of range; "
+        "report this as a bug",
+        severity=WARN,
+        **observed,
+    )
+
+
+def learning_curve_consistent(curve: dict, n_folds: int) -> Gate:
+    """Every share was fitted in every fold, on more positives the larger the share."""
+    if curve["skipped"]:
+        return ok("learning_curve_consistent", curve["sentence"], skipped=curve["skipped"])
+    positives = [p["positives"] for p in curve["points"]]
+    values = [v for p in curve["points"] for v in p["pr_auc_folds"]]
+    expected = n_folds * (len(curve["points"]) - 1)
+    observed = {"positives": positives, "fits": curve["fits"]}
+    if (
+        curve["fits"] == expected
+        and all(a < b for a, b in zip(positives[:-1], positives[1:], strict=True))
+        and all(0.0 <= v <= 1.0 for v in values)
+    ):
+        return ok("learning_curve_consistent", curve["sentence"], **observed)
+    return fail(
+        "learning_curve_consistent",
+        f"the learning curve has {curve['fits']} fits (expected {expected}) or shares that do "
+        "not grow; report this as a bug",
+        severity=WARN,
+        **observed,
+    )
