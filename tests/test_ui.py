@@ -118,7 +118,13 @@ def ui(tmp_path_factory):
         pytest.fail("dagster dev did not serve the code location within 180 s")
     yield session
     os.killpg(server.pid, 15)
-    server.wait(timeout=60)
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        # dagster dev drains its daemon's runs before it exits; on a loaded machine that can
+        # outlast the wait, and a teardown is no place to fail a test that passed.
+        os.killpg(server.pid, 9)
+        server.wait(timeout=60)
 
 
 def test_the_ui_builds_the_projects_graph_with_no_environment_variable(ui):
