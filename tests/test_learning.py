@@ -112,3 +112,18 @@ def test_the_curve_check_flags_missing_fits_or_shares_that_do_not_grow():
     shrunk = [dict(p) for p in curve["points"]]
     shrunk[1]["positives"] = shrunk[0]["positives"]
     assert not gates.learning_curve_consistent({**curve, "points": shrunk}, 3).passed
+
+
+def test_above_the_curves_negative_limit_every_share_is_refitted_on_one_sample(monkeypatch):
+    monkeypatch.setattr(learning, "CURVE_NEGATIVES", 1000)
+    train = _train(n=2500, positives=120)
+    folds = split.make_folds(train, 3, 0)
+    schema = data.feature_schema(train, SETTINGS)
+    # The comparison's 100 % point came from more negatives: it must not be reused.
+    curve = learning.learning_curve(train, folds, schema, "class_weight", [9.0] * 3, SETTINGS)
+    assert curve["fitting_rows"]["negatives_kept"] == 1000
+    assert curve["fitted_shares"][-1] == 1.0 and curve["fits"] == 3 * 4
+    assert all(0 <= v <= 1 for v in curve["points"][-1]["pr_auc_folds"])
+    from imbal_pipeline.core import gates
+
+    assert gates.learning_curve_consistent(curve, 3).passed

@@ -716,7 +716,7 @@ def learning_curve_consistent(curve: dict, n_folds: int) -> Gate:
         return ok("learning_curve_consistent", curve["sentence"], skipped=curve["skipped"])
     positives = [p["positives"] for p in curve["points"]]
     values = [v for p in curve["points"] for v in p["pr_auc_folds"]]
-    expected = n_folds * (len(curve["points"]) - 1)
+    expected = n_folds * len(curve["fitted_shares"])
     observed = {"positives": positives, "fits": curve["fits"]}
     if (
         curve["fits"] == expected

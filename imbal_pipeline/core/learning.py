@@ -17,6 +17,10 @@ from imbal_pipeline.core.training import limit_threads
 FRACTIONS = (0.25, 0.5, 0.75)
 # Below this gain per doubling, even at the interval's optimistic end, the curve is called flat.
 FLAT = 0.02
+# The curve asks about positives, so its fits keep at most this many negatives (one seeded
+# sample, as --max-negatives draws it): at 1M rows its 20 fits then take about a minute instead
+# of adding five to the run. Below it, the comparison's own 100 % point is reused.
+CURVE_NEGATIVES = 50_000
 
 
 @limit_threads
@@ -30,16 +34,22 @@ def learning_curve(
 ) -> dict:
     """PR-AUC per fold with 25/50/75/100 % of the positives, and the gain per doubling.
 
-    Each fold fits exactly as the comparison did (its own preprocessing, the strategy, LightGBM)
-    on its training portion with a share of the positives held back, negatives all kept, and
-    is scored on its whole validation portion. The shares are nested (the 25 % are among the
-    50 %) and drawn in row-id order from one seeded permutation.
+    Each fold fits as the comparison did (its own preprocessing, the strategy, LightGBM) on its
+    training portion with a share of the positives held back, and is scored on its whole
+    validation portion. The shares are nested (the 25 % are among the 50 %) and drawn in row-id
+    order from one seeded permutation. Above CURVE_NEGATIVES training negatives every share,
+    100 % included, fits on one seeded sample of them; below it, all negatives are kept and the
+    comparison's own 100 % point is reused.
     """
     rng = np.random.default_rng(settings.seed)
     positives = np.sort(train.loc[train[LABEL] == 1, ROW_ID].to_numpy())
     rank = pd.Series(rng.permutation(len(positives)) / len(positives), index=positives)
     share = train[ROW_ID].map(rank).to_numpy()  # NaN for negatives
-    usable, _ = split.fitting_rows(train, settings.max_negatives, settings.seed)
+    limit = min(settings.max_negatives or CURVE_NEGATIVES, CURVE_NEGATIVES)
+    usable, sample = split.fitting_rows(train, limit, settings.seed)
+    # With fewer negatives than the comparison fitted on, its 100 % point is not comparable.
+    own_full = sample["sampled"] and limit != settings.max_negatives
+    fitted = (*FRACTIONS, 1.0) if own_full else FRACTIONS
     fold_of = train[ROW_ID].map(folds.set_index(ROW_ID)[FOLD]).to_numpy()
     fold_ids = sorted(np.unique(fold_of))
     points = {f: {"pr_auc": [], "positives": []} for f in (*FRACTIONS, 1.0)}
@@ -47,7 +57,7 @@ def learning_curve(
     for k in fold_ids:
         in_val = fold_of == k
         val = train[in_val]
-        for fraction in FRACTIONS:
+        for fraction in fitted:
             keep = ~in_val & usable & ((train[LABEL] == 0).to_numpy() | (share < fraction))
             score, reason = _fit_and_score(train[keep], val, schema, strategy, settings)
             if reason:
@@ -55,8 +65,10 @@ def learning_curve(
                 continue
             points[fraction]["pr_auc"].append(score)
             points[fraction]["positives"].append(int(train.loc[keep, LABEL].sum()))
-        points[1.0]["positives"].append(int(train.loc[~in_val & usable, LABEL].sum()))
-    points[1.0]["pr_auc"] = [float(v) for v in full_pr_auc]
+        if not own_full:
+            points[1.0]["positives"].append(int(train.loc[~in_val & usable, LABEL].sum()))
+    if not own_full:
+        points[1.0]["pr_auc"] = [float(v) for v in full_pr_auc]
     curve = [
         {
             "fraction": fraction,
@@ -67,8 +79,14 @@ def learning_curve(
         }
         for fraction, p in points.items()
     ]
-    out = {"strategy": strategy, "points": curve, "skipped": skipped, "fits": 0}
-    out["fits"] = sum(len(p["pr_auc"]) for f, p in points.items() if f != 1.0)
+    out = {
+        "strategy": strategy,
+        "points": curve,
+        "skipped": skipped,
+        "fitting_rows": sample,
+        "fitted_shares": list(fitted),
+        "fits": sum(len(points[f]["pr_auc"]) for f in fitted),
+    }
     if skipped:
         out["doubling"] = None
         out["sentence"] = (
