@@ -508,3 +508,11 @@ def test_the_comparison_keeps_the_selection_evidence():
     )
     assert out["table"][other]["pr_auc_gap_to_best"] == pytest.approx(gap) and gap > 0
     assert out["table"][other]["pr_auc_gap_se"] == pytest.approx(se)
+
+
+def test_an_unknown_objective_is_refused_not_read_as_recall():
+    y, s = _scores()
+    odd = Settings()
+    object.__setattr__(odd, "objective", "precision")  # past the validation Settings does
+    with pytest.raises(ValueError, match="unknown threshold objective 'precision'"):
+        threshold.tune_threshold(y, s, np.arange(10), odd)

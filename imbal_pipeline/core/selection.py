@@ -9,10 +9,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, f1_score, fbeta_score, matthews_corrcoef
 
 from imbal_pipeline.core import threshold
-from imbal_pipeline.core.settings import FOLD, LABEL, LADDER, ROW_ID, STRATEGY, Settings
-
-SCORE = "score"
-
+from imbal_pipeline.core.settings import FOLD, LABEL, LADDER, ROW_ID, SCORE, STRATEGY, Settings
 
 _METRICS = ("pr_auc", "f1", "fbeta", "mcc")
 

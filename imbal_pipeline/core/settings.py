@@ -36,6 +36,7 @@ STRATEGY = "__strategy"
 SYNTHETIC = "__synthetic"
 GROUP = "__group"
 RESERVED = (ROW_ID, LABEL, SPLIT, FOLD, STRATEGY, SYNTHETIC, GROUP)
+SCORE = "score"  # the out-of-fold score column, in frames that hold no user column
 
 MIN_NEGATIVES = 100  # the smallest sample of negatives --max-negatives may ask for
 

@@ -52,12 +52,14 @@ def tune_threshold(
     elif objective == "cost":
         best = int(np.argmin(values["cost"]))
         params = {"fp_cost": settings.fp_cost, "fn_cost": settings.fn_cost}
-    else:
+    elif objective == "recall":
         feasible = values["recall"] >= settings.recall_target
         precision = np.where(feasible, values["precision"], -1.0)
         # Among equal precision, the highest threshold (first index) flags fewest rows.
         best = int(np.argmax(precision))
         params = {"recall_target": settings.recall_target}
+    else:  # Settings validates the objective; this guards direct calls
+        raise ValueError(f"unknown threshold objective {objective!r}")
     thresholds = sweep["threshold"]
     # Midway to the next lower score: the same decisions on these rows, less fragile on new ones.
     lower = thresholds[best + 1] if best + 1 < len(thresholds) else 0.0

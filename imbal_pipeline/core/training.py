@@ -11,9 +11,7 @@ from threadpoolctl import threadpool_limits
 
 from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core import preprocess, split, strategies
-from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, STRATEGY, Settings
-
-SCORE = "score"
+from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY, Settings
 
 
 def feature_columns(n: int) -> list[str]:
