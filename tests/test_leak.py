@@ -55,3 +55,11 @@ def test_a_counterfactual_without_synthetic_test_rows_is_flagged_but_blocks_noth
     gate = gates.counterfactual_sane({**claim, "synthetic_test_rows": 0})
     assert not gate.passed and not gate.blocks and "report this as a bug" in gate.message
     assert gates.counterfactual_sane({"skipped": "SMOTE cannot run"}).passed
+
+
+def test_a_counterfactual_whose_synthetic_rows_all_land_in_the_fit_is_skipped_not_a_bug():
+    # 90 of 1,000 positive against a target ratio of 0.1: SMOTE adds about one row.
+    frame = _frame(positives=90, n=1000)
+    settings = Settings(target="target", subgroups=("x0",), n_estimators=20, sampling_ratio=0.1)
+    claim = leak.leaky_claim(frame, data.feature_schema(frame, settings), settings)
+    assert claim["skipped"] and "none fell in the test part" in claim["skipped"]

@@ -127,3 +127,14 @@ def test_above_the_curves_negative_limit_every_share_is_refitted_on_one_sample(m
     from imbal_pipeline.core import gates
 
     assert gates.learning_curve_consistent(curve, 3).passed
+
+
+def test_a_share_without_training_positives_is_skipped_and_the_report_stays_writable():
+    import json
+
+    # Six positives over three folds: some 25 % shares hold none outside their validation fold.
+    train = _train(n=300, positives=6, seed=3)
+    curve, _ = _curve(train, strategy="class_weight")
+    assert curve["doubling"] is None and curve["skipped"]
+    assert "no training positives in this share" in curve["sentence"]
+    json.dumps(curve, allow_nan=False)  # report.json refuses NaN

@@ -81,6 +81,11 @@ def leaky_claim(frame: pd.DataFrame, schema: dict, settings: Settings) -> dict:
         scores = model_core.predict(booster, X_all[test])
     y_test = y_all[test]
     synthetic = ids_all[test] < 0
+    if not synthetic.any():  # a ratio already near --sampling-ratio: a few rows, all in the fit
+        return {
+            "skipped": f"SMOTE made {len(result.synthetic_y)} rows and none fell in the test part, "
+            "so resampling first would have leaked nothing here"
+        }
     return {
         "skipped": None,
         "steps": list(STEPS),

@@ -59,6 +59,9 @@ def learning_curve(
         val = train[in_val]
         for fraction in fitted:
             keep = ~in_val & usable & ((train[LABEL] == 0).to_numpy() | (share < fraction))
+            if not train.loc[keep, LABEL].any():  # few positives, all in this fold's validation
+                skipped[f"fold {k}, {fraction:.0%}"] = "no training positives in this share"
+                continue
             score, reason = _fit_and_score(train[keep], val, schema, strategy, settings)
             if reason:
                 skipped[f"fold {k}, {fraction:.0%}"] = reason
@@ -72,7 +75,7 @@ def learning_curve(
     curve = [
         {
             "fraction": fraction,
-            "positives": float(np.mean(p["positives"])),
+            "positives": float(np.mean(p["positives"])) if p["positives"] else None,
             "pr_auc_mean": float(np.mean(p["pr_auc"])) if p["pr_auc"] else None,
             "pr_auc_std": float(np.std(p["pr_auc"], ddof=1)) if len(p["pr_auc"]) > 1 else None,
             "pr_auc_folds": p["pr_auc"],
