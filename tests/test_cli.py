@@ -246,8 +246,8 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
     rerun = _run(["rerun", run_id], tmp_path / "home", tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert (
-        "reran 6 steps (decision_threshold, deployed_model, evaluation_report, final_model, "
-        "fold_1_models, strategy_comparison)"
+        "reran 7 steps (decision_threshold, deployed_model, evaluation_report, final_model, "
+        "fold_1_models, learning_curve, strategy_comparison)"
     ) in rerun.stdout
     clean = _run([*args, "--out", str(tmp_path / "b")], tmp_path / "clean", tmp_path)
     assert clean.returncode == 0, clean.stderr[-3000:]
