@@ -344,6 +344,7 @@ def run_pipeline(train, test, seed: int, timeout: float) -> dict:
                 if metric in report.get("holdout_ci", {})
             },
             "cv_f1_nested": report["cv"][report["selected_strategy"]].get("f1_mean"),
+            "cv_pr_auc": {name: row.get("pr_auc_mean") for name, row in report["cv"].items()},
             "quality_gate": report.get("quality_gate"),
             "failed_checks": [
                 c["check"]
@@ -643,10 +644,41 @@ def build_report(rows: list[dict], results_path: Path, report_only: bool) -> str
     for name in datasets:
         sections.append(dataset_section(name, [r for r in rows if r["dataset"] == name], methods))
     sections.append(summary_section(rows, datasets, methods))
-    honest = honesty_section(rows, datasets)
-    if honest:
-        sections.append(honest)
+    for extra in (ladder_section(rows, datasets), honesty_section(rows, datasets)):
+        if extra:
+            sections.append(extra)
     return "\n\n".join(sections) + "\n"
+
+
+def ladder_section(rows: list[dict], datasets: list[str]) -> str | None:
+    """Cross-validated PR-AUC of every rung the pipeline compared, and how often it was chosen."""
+    ours = [r for r in rows if r["method"] == PIPELINE and r.get("status") == "ok"]
+    ours = [r for r in ours if r.get("cv_pr_auc")]
+    if not ours:
+        return None
+    rungs = list(dict.fromkeys(name for r in ours for name in r["cv_pr_auc"]))
+    lines = [
+        "### The pipeline's ladder",
+        "",
+        "Cross-validated PR-AUC of each rung (mean over seeds, on the training part only), and "
+        "in brackets the number of seeds whose selection chose it; – where a rung was skipped.",
+        "",
+        "| dataset | " + " | ".join(rungs) + " |",
+        "|---|" + "---:|" * len(rungs),
+    ]
+    for name in datasets:
+        runs = [r for r in ours if r["dataset"] == name]
+        if not runs:
+            continue
+        cells = []
+        for rung in rungs:
+            values = [r["cv_pr_auc"].get(rung) for r in runs]
+            values = [v for v in values if v is not None]
+            chosen = sum(r["selected_strategy"] == rung for r in runs)
+            cell = f"{statistics.mean(values):.3f}" if values else "–"
+            cells.append(f"{cell} ({chosen})" if chosen else cell)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _interval(row: dict, metric: str) -> str:

@@ -284,8 +284,9 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 
 def _summarize(value) -> list[str]:
-    import lightgbm as lgb
     import pandas as pd
+
+    from imbal_pipeline.core import model as model_core
 
     if isinstance(value, pd.DataFrame):
         return [
@@ -296,7 +297,7 @@ def _summarize(value) -> list[str]:
     for key, item in value.items():
         if isinstance(item, pd.DataFrame):
             lines.append(f"{key}: table {len(item):,} rows x {item.shape[1]} columns")
-        elif isinstance(item, lgb.Booster):
+        elif model_core.is_model(item):
             lines.append(f"{key}: LightGBM model, {item.num_trees()} trees")
         else:
             text = json.dumps(item, default=str)

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-import lightgbm as lgb
 import pandas as pd
 from upath import UPath
+
+from imbal_pipeline.core import model as model_core
 
 MANIFEST = "manifest.json"
 GATE_KEY = "gate"  # output metadata key carrying the asset's check verdict
@@ -73,7 +74,7 @@ def encode_bundle(value, gate: str = "unchecked") -> dict[str, bytes]:
             item.to_parquet(buffer, index=False)
             files[f"{key}.parquet"] = buffer.getvalue()
             tables.append(key)
-        elif isinstance(item, lgb.Booster):
+        elif model_core.is_model(item):
             files[f"{key}.txt"] = item.model_to_string().encode()
             models.append(key)
         else:
@@ -175,7 +176,7 @@ def read_bundle(directory):
     for key in manifest["tables"]:
         out[key] = pd.read_parquet(io.BytesIO(data[f"{key}.parquet"]))
     for key in manifest["models"]:
-        out[key] = lgb.Booster(model_str=data[f"{key}.txt"].decode())
+        out[key] = model_core.from_text(data[f"{key}.txt"].decode())
     return out["value"] if manifest["kind"] == "frame" else out
 
 
@@ -204,7 +205,7 @@ def _feed(digest, value) -> None:
         digest.update(json.dumps([str(c) for c in value.columns]).encode())
         digest.update(json.dumps([str(t) for t in value.dtypes]).encode())
         digest.update(pd.util.hash_pandas_object(value, index=False).to_numpy().tobytes())
-    elif isinstance(value, lgb.Booster):
+    elif model_core.is_model(value):
         digest.update(value.model_to_string().encode())
     elif isinstance(value, dict):
         for key in sorted(value, key=str):

@@ -69,3 +69,27 @@ def test_intervals_benchmark_times_both_bootstraps(capsys):
     assert intervals.main(["--rows", "3000"]) == 0
     row = capsys.readouterr().out.splitlines()[-1]
     assert row.startswith("| 3,000 | ") and row.count("|") == 6
+
+
+def test_transfer_benchmark_scores_every_option_on_the_same_selection(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    transfer = _script("transfer")
+    rng = np.random.default_rng(0)
+    n = 1500
+    y = (rng.random(n) < 0.06).astype(int)
+    frame = pd.DataFrame({"a": rng.normal(size=n) + 1.5 * y, "b": rng.normal(size=n), "target": y})
+    (tmp_path / "sets").mkdir()
+    frame.to_csv(tmp_path / "sets" / "tiny.csv", index=False)
+    results = tmp_path / "transfer.jsonl"
+    argv = ["--datasets-dir", str(tmp_path / "sets"), "--seeds", "0", "--workers", "1"]
+    assert transfer.main([*argv, "--results", str(results)]) == 0
+    (row,) = [json.loads(line) for line in results.read_text().splitlines()]
+    refit, bag = row["refit"], row["fold_bag"]
+    # One selection and one pooled threshold; only the deployed predictor differs.
+    assert refit["threshold"] == bag["threshold"]
+    assert row["refit_fold_median"]["threshold"] == float(np.median(row["fold_thresholds"]))
+    assert refit["pr_auc"] == row["refit_fold_median"]["pr_auc"] != bag["pr_auc"]
+    assert set(row["cv_pr_auc"]) >= {"none", "balanced_bagging"}
+    assert "| tiny |" in capsys.readouterr().out

@@ -80,6 +80,7 @@ def test_cli_run_writes_the_report_files(cli_run):
         "smote",
         "borderline_smote",
         "smoteenn",
+        "balanced_bagging",
     }
     assert "report:" in proc.stdout and "PR-AUC" in proc.stdout
     assert "warning: raw_data:constant_columns: column 'same' is constant" in proc.stdout

@@ -190,6 +190,70 @@ def test_undersample_keeps_only_original_rows_at_the_ratio():
     assert set(r.kept_row_ids) <= set(ids) and len(r.synthetic_y) == 0
 
 
+def test_balanced_bagging_members_take_every_positive_and_their_own_negatives():
+    X, y, ids = _xy()  # 500 negatives, 20 positives
+    r = strategies.resample(X, y, ids, "balanced_bagging", seed=3, ratio=0.5, cat_idx=[])
+    step = r.audit["steps"][0]
+    assert step["step"] == "BalancedBagging" and step["params"]["members"] == 10
+    assert step["params"]["negatives_per_member"] == 40 and r.audit["rows_after"] == {
+        "0": 40,
+        "1": 20,
+    }
+    # No row is made or dropped: the members are drawn from all rows where the model is fitted.
+    assert list(r.kept_row_ids) == list(ids) and len(r.synthetic_y) == 0
+    members = strategies.bag_members(y, 0.5, seed=3)
+    assert len(members) == 10
+    negatives = []
+    for rows in members:
+        assert set(np.flatnonzero(y == 1)) <= set(rows)
+        drawn = rows[y[rows] == 0]
+        assert len(drawn) == len(set(drawn)) == 40  # without replacement
+        negatives.append(frozenset(drawn))
+    assert len(set(negatives)) == 10  # each member its own draw
+    again = strategies.bag_members(y, 0.5, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(members, again, strict=True))
+    other = strategies.bag_members(y, 0.5, seed=4)
+    assert not np.array_equal(members[0], other[0])
+
+
+def test_balanced_bagging_on_balanced_rows_fits_one_member_and_says_so():
+    X, y, ids = _xy(n_neg=30, n_pos=20)
+    r = strategies.resample(X, y, ids, "balanced_bagging", seed=0, ratio=0.5, cat_idx=[])
+    assert r.audit["steps"][0]["params"]["members"] == 1 and "one member" in r.audit["note"]
+    assert len(strategies.bag_members(y, 0.5, seed=0)) == 1
+    no_pos = strategies.resample(X, 0 * y, ids, "balanced_bagging", seed=0, ratio=0.5, cat_idx=[])
+    assert no_pos.skipped and "no minority rows" in no_pos.skipped
+
+
+def test_a_bagged_model_averages_its_members_and_survives_storage_and_export(tmp_path):
+    from imbal_pipeline import storage
+    from imbal_pipeline.core import model as model_core
+    from imbal_pipeline.core import training
+
+    X, y, ids = _xy()
+    settings = dataclasses.replace(SETTINGS, n_estimators=5)
+    bagged, info = training.fit_strategy(
+        "balanced_bagging", X, y, ids, settings=settings, cat_idx=[]
+    )
+    assert isinstance(bagged, model_core.Bagged) and len(bagged.members) == 10
+    assert info["num_trees"] == 50 and info["params"]["seed"] == list(range(10))
+    members = strategies.bag_members(y, settings.sampling_ratio, settings.seed)
+    for member, rows in zip(info["members"], members, strict=True):
+        assert member["rows"] == len(rows) and member["positives"] == 20
+    expected = np.mean([m.predict(X) for m in bagged.members], axis=0)
+    assert np.allclose(bagged.predict(X), expected)
+    assert not np.allclose(bagged.members[0].predict(X), expected)
+    # The stored text is the members' LightGBM texts behind a header; it reads back the same.
+    storage.write_bundle(tmp_path / "v", {"model": bagged, "note": "x"})
+    back = storage.read_bundle(tmp_path / "v")["model"]
+    assert isinstance(back, model_core.Bagged)
+    assert np.array_equal(back.predict(X), bagged.predict(X))
+    single, _ = training.fit_strategy("none", X, y, ids, settings=settings, cat_idx=[])
+    assert np.array_equal(
+        model_core.from_text(single.model_to_string()).predict(X), single.predict(X)
+    )
+
+
 def test_tiny_minority_adapts_k_or_skips_with_a_reason():
     X, y, ids = _xy(n_pos=3)
     r = strategies.resample(X, y, ids, "smote", seed=0, ratio=0.5, cat_idx=[])

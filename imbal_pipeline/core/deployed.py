@@ -13,11 +13,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from imbal_pipeline.core import calibration
+from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core.data import DataError, ReadOptions
 from imbal_pipeline.core.inbox import ROW
 from imbal_pipeline.core.monitoring import Reference
@@ -91,8 +91,8 @@ class Model:
 
     Parameters
     ----------
-    booster : lightgbm.Booster
-        The fitted trees.
+    booster : lightgbm.Booster or Bagged
+        The fitted trees (a bagged model averages its members' probabilities).
     meta : dict
         The JSON half (see `model_meta`).
     n_jobs : int, default 1
@@ -112,7 +112,7 @@ class Model:
         The map from raw scores to probabilities that `predict_proba` applies.
     """
 
-    def __init__(self, booster: lgb.Booster, meta: dict, *, n_jobs: int = 1):
+    def __init__(self, booster: model_core.Fitted, meta: dict, *, n_jobs: int = 1):
         self.booster = booster
         self.meta = meta
         # One thread by default: a scoring step beside others must not oversubscribe the cores.
@@ -238,7 +238,7 @@ class Model:
                 f"{paths[1]} does not match the digest in model.json (damaged or replaced); "
                 "export the model again"
             )
-        return cls(lgb.Booster(model_str=text), meta, n_jobs=n_jobs)
+        return cls(model_core.from_text(text), meta, n_jobs=n_jobs)
 
 
 def score_batch(model: Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, BatchNotes]:

@@ -13,7 +13,7 @@ from imbal_pipeline.core.settings import LABEL, ROW_ID
 
 MAX_ROWS = 10_000  # neighbour measures need pairwise distances: a stratified subsample
 TYPE_NEIGHBOURS = 5  # Napierala & Stefanowski's typology uses 5 nearest neighbours
-RESAMPLERS = ("undersample", "smote", "borderline_smote", "smoteenn")
+RESAMPLERS = ("undersample", "smote", "borderline_smote", "smoteenn", "balanced_bagging")
 
 
 def _subsample(y: np.ndarray, max_rows: int, seed: int) -> np.ndarray:

@@ -10,7 +10,7 @@ from sklearn.metrics import average_precision_score
 from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core import preprocess, split, strategies
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, Settings
-from imbal_pipeline.core.training import limit_threads
+from imbal_pipeline.core.training import fit_strategy, limit_threads, resampled_rows
 
 # Shares of the training positives each fold fits on; the whole split (1.0) is the strategy
 # comparison's own per-fold PR-AUC, so it costs no fit here.
@@ -120,12 +120,9 @@ def _fit_and_score(
     )
     if result.skipped:
         return None, result.skipped
-    kept = np.isin(ids, result.kept_row_ids)
-    synthetic = -np.arange(1, len(result.synthetic_y) + 1)
-    booster, _ = model_core.fit_lgbm(
-        np.vstack([X[kept], result.synthetic_X]),
-        np.concatenate([y[kept], result.synthetic_y]),
-        np.concatenate([ids[kept], synthetic]),
+    booster, _ = fit_strategy(
+        strategy,
+        *resampled_rows(X, y, ids, result),
         settings=settings,
         cat_idx=pre.categorical_indices,
         scale_pos_weight=result.scale_pos_weight,

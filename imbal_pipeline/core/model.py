@@ -1,6 +1,12 @@
-"""LightGBM fit and predict; models travel as LightGBM's own text format."""
+"""LightGBM fit and predict; models travel as LightGBM's own text format.
+
+A model is one `lightgbm.Booster`, or a `Bagged` ensemble of them (the balanced-bagging rung),
+whose text is its members' LightGBM texts behind a one-line JSON header.
+"""
 
 from __future__ import annotations
+
+import json
 
 import lightgbm as lgb
 import numpy as np
@@ -9,7 +15,9 @@ from imbal_pipeline.core.preprocess import fingerprint
 from imbal_pipeline.core.settings import Settings
 
 
-def lgbm_params(settings: Settings, scale_pos_weight: float | None) -> dict:
+def lgbm_params(
+    settings: Settings, scale_pos_weight: float | None, seed: int | None = None
+) -> dict:
     """LightGBM parameters for one fit; threads stay at the configured count."""
     params = {
         "objective": "binary",
@@ -22,7 +30,7 @@ def lgbm_params(settings: Settings, scale_pos_weight: float | None) -> dict:
         # 0.000); starting from 0 fixed it there (0.73) and changed no other shared dataset by
         # more than 0.004 (mean over 11 datasets x 3 seeds: 0.788 -> 0.857). See BENCHMARKS.md.
         "boost_from_average": False,
-        "seed": settings.seed,
+        "seed": settings.seed if seed is None else seed,
         "num_threads": settings.lgbm_threads,
         "deterministic": True,
         "force_row_wise": True,
@@ -41,9 +49,10 @@ def fit_lgbm(
     settings: Settings,
     cat_idx: list[int],
     scale_pos_weight: float | None = None,
+    seed: int | None = None,
 ) -> tuple[lgb.Booster, dict]:
     """Fit one booster; `row_ids` (negative for synthetic rows) are recorded, not used."""
-    params = lgbm_params(settings, scale_pos_weight)
+    params = lgbm_params(settings, scale_pos_weight, seed)
     dataset = lgb.Dataset(
         X,
         label=y,
@@ -65,6 +74,92 @@ def fit_lgbm(
     return booster, info
 
 
-def predict(booster: lgb.Booster, X: np.ndarray) -> np.ndarray:
+def fit_bagged(
+    X: np.ndarray,
+    y: np.ndarray,
+    row_ids: np.ndarray,
+    members: list[np.ndarray],
+    *,
+    settings: Settings,
+    cat_idx: list[int],
+) -> tuple[Bagged, dict]:
+    """One booster per member's rows, each with its own LightGBM seed (seed + member)."""
+    boosters, infos = [], []
+    for i, rows in enumerate(members):
+        booster, info = fit_lgbm(
+            X[rows],
+            y[rows],
+            row_ids[rows],
+            settings=settings,
+            cat_idx=cat_idx,
+            seed=settings.seed + i,
+        )
+        boosters.append(booster)
+        infos.append(info)
+    bagged = Bagged(boosters)
+    info = {
+        "rows": int(sum(i["rows"] for i in infos)),
+        "positives": int(sum(i["positives"] for i in infos)),
+        "synthetic_rows": 0,
+        "real_row_ids_sha256": fingerprint(row_ids[np.unique(np.concatenate(members))]),
+        "scale_pos_weight": None,
+        "num_trees": bagged.num_trees(),
+        "params": infos[0]["params"] | {"seed": [i["params"]["seed"] for i in infos]},
+        "members": [{k: i[k] for k in ("rows", "positives", "real_row_ids_sha256")} for i in infos],
+    }
+    return bagged, info
+
+
+def predict(model: Fitted, X: np.ndarray) -> np.ndarray:
     """Positive-class scores in [0, 1]."""
-    return np.asarray(booster.predict(X), dtype=np.float64)
+    return np.asarray(model.predict(X), dtype=np.float64)
+
+
+BAGGED_FORMAT = "imbal_pipeline.bagged/1"
+
+
+class Bagged:
+    """Several boosters whose positive-class probabilities are averaged.
+
+    The interface is the slice of `lightgbm.Booster` the product uses, so a bagged model is
+    stored, scored and exported wherever a single booster is.
+    """
+
+    def __init__(self, members: list[lgb.Booster]):
+        if not members:
+            raise ValueError("a bagged model needs at least one member")
+        self.members = list(members)
+
+    def predict(self, X: np.ndarray, num_threads: int | None = None) -> np.ndarray:
+        kwargs = {} if num_threads is None else {"num_threads": num_threads}
+        return np.mean([m.predict(X, **kwargs) for m in self.members], axis=0)
+
+    def num_trees(self) -> int:
+        return sum(m.num_trees() for m in self.members)
+
+    def model_to_string(self) -> str:
+        texts = [m.model_to_string() for m in self.members]
+        header = json.dumps({"format": BAGGED_FORMAT, "lengths": [len(t) for t in texts]})
+        return "\n".join([header, *texts])
+
+
+Fitted = lgb.Booster | Bagged
+
+
+def is_model(value) -> bool:
+    return isinstance(value, (lgb.Booster, Bagged))
+
+
+def from_text(text: str) -> Fitted:
+    """Inverse of `model_to_string` for either kind of model."""
+    first, _, rest = text.partition("\n")
+    if not first.startswith("{"):
+        return lgb.Booster(model_str=text)
+    header = json.loads(first)
+    if header.get("format") != BAGGED_FORMAT:
+        raise ValueError(f"unknown model format {header.get('format')!r}")
+    members, start = [], 0
+    for length in header["lengths"]:
+        members.append(lgb.Booster(model_str=rest[start : start + length]))
+        start += length + 1
+    return Bagged(members)

@@ -21,7 +21,15 @@ from typing import Literal
 
 # The strategy ladder, simplest first. Selection walks it in this order, so a complex
 # strategy is only chosen when it beats every simpler one beyond noise.
-Strategy = Literal["none", "class_weight", "undersample", "smote", "borderline_smote", "smoteenn"]
+Strategy = Literal[
+    "none",
+    "class_weight",
+    "undersample",
+    "smote",
+    "borderline_smote",
+    "smoteenn",
+    "balanced_bagging",
+]
 LADDER: tuple[str, ...] = typing.get_args(Strategy)
 Objective = Literal["f1", "fbeta", "cost", "recall"]
 OBJECTIVES: tuple[str, ...] = typing.get_args(Objective)

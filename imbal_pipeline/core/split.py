@@ -31,9 +31,9 @@ _TIERS = (
     (
         float("inf"),
         "severe",
-        "SMOTE variants and ensembles inside the folds, measured against class weighting; or "
-        "collect more positives",
-        ("smote", "borderline_smote", "smoteenn"),
+        "SMOTE variants and balanced bagging (an ensemble) inside the folds, measured against "
+        "class weighting; or collect more positives",
+        ("smote", "borderline_smote", "smoteenn", "balanced_bagging"),
     ),
 )
 

@@ -11,6 +11,8 @@ from imbal_pipeline.core.settings import LADDER
 K_NEIGHBORS = 5  # imblearn's default for SMOTE and friends
 M_NEIGHBORS = 10  # BorderlineSMOTE's default danger-zone neighbourhood
 ENN_NEIGHBORS = 3  # EditedNearestNeighbours' default
+BAG_MEMBERS = 10  # imblearn's BalancedBaggingClassifier and EasyEnsembleClassifier default
+BAGGING = "balanced_bagging"
 
 
 @dataclass
@@ -45,6 +47,26 @@ def _params(obj) -> dict:
         else:
             out[key] = repr(value)
     return out
+
+
+def bag_size(n_pos: int, n_neg: int, ratio: float) -> int:
+    """Negatives each bagged member draws: enough for minority/majority = `ratio`."""
+    return min(n_neg, int(np.ceil(n_pos / ratio)))
+
+
+def bag_members(y: np.ndarray, ratio: float, seed: int) -> list[np.ndarray]:
+    """Row positions of each balanced-bagging member: every positive and its own draw of
+    negatives without replacement (EasyEnsemble's scheme), sorted; seeded per member."""
+    y = np.asarray(y)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    size = bag_size(len(pos), len(neg), ratio)
+    if size >= len(neg):  # every member would see the same rows: one is enough
+        return [np.arange(len(y))]
+    members = []
+    for i in range(BAG_MEMBERS):
+        drawn = np.random.default_rng([seed, i]).choice(neg, size=size, replace=False)
+        members.append(np.sort(np.concatenate([pos, drawn])))
+    return members
 
 
 def _oversampler(
@@ -106,7 +128,35 @@ def resample(
         )
         return result
 
-    current = n_pos / n_neg
+    current = n_pos / n_neg if n_neg else float("inf")
+    if strategy == BAGGING:
+        if n_pos == 0:
+            audit["skipped"] = "no minority rows in this portion; a bagged member needs them"
+            return result
+        size = bag_size(n_pos, n_neg, ratio)
+        members = 1 if size >= n_neg else BAG_MEMBERS
+        if members == 1:
+            audit["note"] = (
+                f"minority/majority is already {current:.3f} >= target {ratio}; one member "
+                "on every row"
+            )
+        # The members are drawn where the model is fitted (`bag_members`), from these figures.
+        audit["steps"].append(
+            {
+                "step": "BalancedBagging",
+                "params": {
+                    "members": members,
+                    "positives_per_member": n_pos,
+                    "negatives_per_member": size,
+                    "replacement": False,
+                    "member_seeds": [[seed, i] for i in range(members)],
+                    "aggregation": "mean of member probabilities",
+                },
+            }
+        )
+        audit["rows_after"] = {"0": size, "1": n_pos}
+        return result
+
     if current >= ratio:
         audit["note"] = (
             f"minority/majority is already {current:.3f} >= target {ratio}; nothing resampled"

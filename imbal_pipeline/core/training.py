@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
@@ -94,6 +93,38 @@ def build_fold_training_sets(
     }
 
 
+def resampled_rows(
+    X: np.ndarray, y: np.ndarray, ids: np.ndarray, result: strategies.Resampled
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows a strategy's model fits on: the originals it kept, then its synthetic rows
+    (with negative ids, which no real row has)."""
+    keep = np.isin(ids, result.kept_row_ids)
+    return (
+        np.vstack([X[keep], result.synthetic_X]),
+        np.concatenate([y[keep], result.synthetic_y]),
+        np.concatenate([ids[keep], -np.arange(1, len(result.synthetic_y) + 1)]),
+    )
+
+
+def fit_strategy(
+    strategy: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    ids: np.ndarray,
+    *,
+    settings: Settings,
+    cat_idx: list[int],
+    scale_pos_weight: float | None = None,
+) -> tuple[model_core.Fitted, dict]:
+    """The one place a ladder strategy's model is fitted, on the rows its resampling left."""
+    if strategy == strategies.BAGGING:
+        members = strategies.bag_members(y, settings.sampling_ratio, settings.seed)
+        return model_core.fit_bagged(X, y, ids, members, settings=settings, cat_idx=cat_idx)
+    return model_core.fit_lgbm(
+        X, y, ids, settings=settings, cat_idx=cat_idx, scale_pos_weight=scale_pos_weight
+    )
+
+
 def strategy_rows(bundle: dict, strategy: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The training rows one strategy fits on: kept originals then synthetic rows."""
     features = [c for c in bundle["train"].columns if c not in (ROW_ID, LABEL)]
@@ -121,7 +152,8 @@ def fit_fold_models(bundle: dict, settings: Settings) -> dict:
             out["skipped"][name] = audit["skipped"]
             continue
         X, y, ids = strategy_rows(bundle, name)
-        booster, info = model_core.fit_lgbm(
+        booster, info = fit_strategy(
+            name,
             X,
             y,
             ids,
@@ -170,14 +202,9 @@ def fit_final(train: pd.DataFrame, schema: dict, strategy: str, settings: Settin
     )
     if result.skipped:
         raise ValueError(f"strategy {strategy} cannot run on the training split: {result.skipped}")
-    keep = np.isin(ids, result.kept_row_ids)
-    X_fit = np.vstack([X[keep], result.synthetic_X])
-    y_fit = np.concatenate([y[keep], result.synthetic_y])
-    fit_ids = np.concatenate([ids[keep], -np.arange(1, len(result.synthetic_y) + 1)])
-    booster, info = model_core.fit_lgbm(
-        X_fit,
-        y_fit,
-        fit_ids,
+    booster, info = fit_strategy(
+        strategy,
+        *resampled_rows(X, y, ids, result),
         settings=settings,
         cat_idx=pre.categorical_indices,
         scale_pos_weight=result.scale_pos_weight,
@@ -191,7 +218,7 @@ def fit_final(train: pd.DataFrame, schema: dict, strategy: str, settings: Settin
     }
 
 
-def score_frame(booster: lgb.Booster, preprocessor: dict, frame: pd.DataFrame) -> np.ndarray:
+def score_frame(booster: model_core.Fitted, preprocessor: dict, frame: pd.DataFrame) -> np.ndarray:
     """Scores for raw rows, through the stored preprocessing."""
     pre = preprocess.Preprocessor.from_json(preprocessor)
     return model_core.predict(booster, pre.transform(frame))

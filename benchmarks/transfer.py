@@ -1,0 +1,186 @@
+"""Does the out-of-fold threshold transfer to the deployed model? Options measured on the holdout.
+
+Run from the project root with the project's virtualenv:
+
+    .venv/bin/python benchmarks/transfer.py                       # 11 datasets x seeds 0,1,2
+    .venv/bin/python benchmarks/transfer.py --datasets oil,ecoli --seeds 0
+
+The same datasets and 80/20 stratified splits as `benchmarks/quality.py`. For every split the
+pipeline's own core functions run in this process (no Dagster): the folds, every ladder
+strategy in every fold, the paired one-SE selection and the F1 threshold tuned on the selected
+strategy's pooled out-of-fold scores, exactly as `imbal-pipeline run` with default settings.
+Then each option below turns that into a deployed predictor and a threshold, fixed before any
+holdout row is scored, and the holdout's PR-AUC and F1 are measured:
+
+* refit: one model refitted on the whole training split, the pooled OOF threshold (today);
+* refit_fold_median: the same model, the median of the thresholds tuned on each fold alone;
+* fold_bag: the K fold models themselves, their probabilities averaged (each through its own
+  fold's preprocessing), the pooled OOF threshold, tuned on scores of exactly these models;
+* fold_bag_fold_median: the K fold models with the median of the per-fold thresholds.
+
+It also prints how often each strategy was selected and the holdout F1 that the best
+threshold in hindsight would reach (the room left). Two worker processes, one LightGBM thread
+each, so processes x threads stays within the 2 cores. Results go to a JSON-lines file
+(default benchmarks/results/transfer.jsonl, resumed like quality.py's) and a Markdown table is
+printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+
+import quality  # noqa: E402  (the same datasets and splits)
+
+OPTIONS = ("refit", "refit_fold_median", "fold_bag", "fold_bag_fold_median")
+DEFAULT_RESULTS = REPO_ROOT / "benchmarks" / "results" / "transfer.jsonl"
+
+
+def run_one(job: tuple[str, str, int]) -> dict:
+    """Every option on one dataset and seed."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import average_precision_score, f1_score, precision_recall_curve
+
+    from imbal_pipeline import cli
+    from imbal_pipeline.core import data, inputs, selection, split, threshold, training
+    from imbal_pipeline.core import model as model_core
+    from imbal_pipeline.core.preprocess import Preprocessor
+    from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY, Settings
+
+    name, path, seed = job
+    frame = quality.load_dataset(Path(path))
+    train_part, test_part = quality.split(frame, seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        train_part.to_csv(f"{tmp}/train.csv", index=False)
+        test_part.to_csv(f"{tmp}/test.csv", index=False)
+        argv = ["run", "--data", f"{tmp}/train.csv", "--test-data", f"{tmp}/test.csv"]
+        argv += ["--target", quality.TARGET, "--seed", str(seed), "--out", f"{tmp}/out"]
+        s = cli.settings_from_args(cli.build_parser().parse_args(argv), Settings())
+        raw, _ = inputs.load_raw(s)
+        marked, _, _ = inputs.split_raw(raw, s)
+    train, holdout = split.training_part(marked), split.holdout_part(marked)
+    schema = data.feature_schema(train, s)
+    folds = split.make_folds(train, s.n_folds, s.seed)
+    bundles = [
+        training.build_fold_training_sets(train, folds, k, schema, s) for k in range(s.n_folds)
+    ]
+    fitted = [training.fit_fold_models(b, s) for b in bundles]
+    oof = pd.concat([f["oof"] for f in fitted], ignore_index=True)
+    skipped: dict[str, str] = {}
+    for f in fitted:
+        for strategy, why in f["skipped"].items():
+            skipped.setdefault(strategy, why)
+    comparison = selection.compare_strategies(oof, skipped, s)
+    chosen_name = comparison["selected"]
+    chosen = oof[oof[STRATEGY] == chosen_name]
+    pooled = threshold.tune_threshold(chosen[LABEL], chosen[SCORE], chosen[ROW_ID], s)["value"]
+    per_fold = [
+        threshold.tune_threshold(part[LABEL], part[SCORE], part[ROW_ID], s)["value"]
+        for _, part in chosen.groupby(FOLD)
+    ]
+    median = float(np.median(per_fold))
+
+    y = holdout[LABEL].to_numpy()
+    final = training.fit_final(train, schema, chosen_name, s)
+    refit_scores = training.score_frame(final["model"], final["preprocessor"], holdout)
+    bag_scores = np.mean(
+        [
+            model_core.predict(
+                f[f"model__{chosen_name}"],
+                Preprocessor.from_json(b["preprocessor"]).transform(holdout),
+            )
+            for b, f in zip(bundles, fitted, strict=True)
+        ],
+        axis=0,
+    )
+    options = {
+        "refit": (refit_scores, pooled),
+        "refit_fold_median": (refit_scores, median),
+        "fold_bag": (bag_scores, pooled),
+        "fold_bag_fold_median": (bag_scores, median),
+    }
+    out = {"dataset": name, "seed": seed, "selected": chosen_name, "fold_thresholds": per_fold}
+    for option, (scores, t) in options.items():
+        out[option] = {
+            "pr_auc": float(average_precision_score(y, scores)),
+            "f1": float(f1_score(y, scores >= t, zero_division=0)),
+            "threshold": float(t),
+        }
+    precision, recall, _ = precision_recall_curve(y, refit_scores)
+    f1s = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    out["refit_best_f1_in_hindsight"] = float(f1s.max())
+    out["cv_pr_auc"] = {k: v["pr_auc_mean"] for k, v in comparison["table"].items()}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets-dir", type=Path, default=quality.DEFAULT_DATASETS_DIR)
+    parser.add_argument("--datasets", type=quality._names)
+    parser.add_argument("--seeds", type=quality._seeds, default=[0, 1, 2])
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    found = quality.list_datasets(args.datasets_dir)
+    names = args.datasets or sorted(found)
+    done = set()
+    if args.results.is_file():
+        done = {(r["dataset"], r["seed"]) for r in map(json.loads, args.results.open())}
+    jobs = [(n, str(found[n]), s) for n in names for s in args.seeds if (n, s) not in done]
+    # Largest first, so the two workers finish together.
+    jobs.sort(key=lambda j: -Path(j[1]).stat().st_size)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        if args.workers > 1:
+            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(args.workers))
+            done_rows = pool.imap_unordered(run_one, jobs)
+        else:
+            done_rows = map(run_one, jobs)
+        for row in done_rows:
+            with args.results.open("a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            print(f"{row['dataset']} seed {row['seed']}: selected {row['selected']}", flush=True)
+    rows = [r for r in map(json.loads, args.results.open()) if r["dataset"] in names]
+    print(table(rows, names))
+    return 0
+
+
+def table(rows: list[dict], names: list[str]) -> str:
+    """Per-dataset means over seeds, then the mean over datasets, per option."""
+    lines = [
+        "| dataset | selected | " + " | ".join(f"{o} PR-AUC / F1" for o in OPTIONS) + " |",
+        "|---|---|" + "---:|" * len(OPTIONS),
+    ]
+    means: dict[str, list[tuple[float, float]]] = {o: [] for o in OPTIONS}
+    for name in names:
+        mine = [r for r in rows if r["dataset"] == name]
+        if not mine:
+            continue
+        cells = []
+        for option in OPTIONS:
+            pr = statistics.mean(r[option]["pr_auc"] for r in mine)
+            f1 = statistics.mean(r[option]["f1"] for r in mine)
+            means[option].append((pr, f1))
+            cells.append(f"{pr:.3f} / {f1:.3f}")
+        selected = ", ".join(r["selected"] for r in sorted(mine, key=lambda r: r["seed"]))
+        lines.append(f"| {name} | {selected} | " + " | ".join(cells) + " |")
+    cells = [
+        f"{statistics.mean(p for p, _ in v):.3f} / {statistics.mean(f for _, f in v):.3f}"
+        for v in means.values()
+    ]
+    lines.append("| **mean** | | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
