@@ -189,8 +189,7 @@ def run_plain(args: argparse.Namespace) -> None:
 
     from imbal_pipeline.core import data, evaluation, inputs, selection, split, threshold, training
     from imbal_pipeline.core.deployed import Model
-    from imbal_pipeline.core.settings import LABEL, ROW_ID, STRATEGY
-    from imbal_pipeline.core.training import SCORE
+    from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY
 
     s = plain_settings(args, args.out)
     phases: dict[str, float] = {"imports": time.perf_counter() - started}
@@ -230,18 +229,20 @@ def run_plain(args: argparse.Namespace) -> None:
             skipped.setdefault(name, f"fold {m['fold']}: {why}")
     comparison = {**selection.compare_strategies(oof, skipped, s), "oof": oof}
     chosen = oof[oof[STRATEGY] == comparison["selected"]]
-    decision = threshold.tune_threshold(chosen[LABEL], chosen[SCORE], chosen[ROW_ID], s)
+    decision = threshold.tune_per_fold(
+        chosen[LABEL], chosen[SCORE], chosen[FOLD], chosen[ROW_ID], s
+    )
     decision["strategy"] = comparison["selected"]
     decision["curve"] = threshold.threshold_curve(chosen[LABEL], chosen[SCORE], s)
     lap("comparison_threshold")
 
-    # final_model, baseline_model
+    # final_model, baseline_model: the fold models, bagged (nothing is refitted)
     train = split.training_part(marked)
-    final = training.fit_final(train, data.feature_schema(train, s), comparison["selected"], s)
+    schema = data.feature_schema(train, s)
+    final = training.fold_bag(fold_models, comparison["selected"], train, schema, s)
     final["threshold"] = decision["value"]
     final["objective"] = decision["objective"]
-    train = split.training_part(marked)
-    baseline = training.fit_final(train, data.feature_schema(train, s), "none", s)
+    baseline = training.fold_bag(fold_models, "none", train, schema, s)
     lap("final_baseline")
 
     # evaluation_report

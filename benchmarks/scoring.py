@@ -27,8 +27,9 @@ from sklearn.datasets import make_classification
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imbal_pipeline.core import monitoring, training  # noqa: E402
+from imbal_pipeline.core import monitoring, split, training  # noqa: E402
 from imbal_pipeline.core.deployed import Model, model_meta  # noqa: E402
+from imbal_pipeline.core.model import score_rows  # noqa: E402
 from imbal_pipeline.core.preprocess import Preprocessor  # noqa: E402
 from imbal_pipeline.core.settings import LABEL, ROW_ID, Settings  # noqa: E402
 
@@ -55,18 +56,26 @@ def frame(rows: int, seed: int = 0) -> pd.DataFrame:
 
 
 def train_model(data: pd.DataFrame, folder: Path) -> Model:
-    """The pipeline's preprocessing, fit and reference: 4/5 of `data` to fit, 1/5 as holdout."""
-    settings = Settings()
+    """The pipeline's deployed model (the class-weighted fold models, bagged) and reference:
+    4/5 of `data` to fit, 1/5 as holdout."""
+    settings = Settings(strategies=("none", "class_weight"))
     data = data.copy()
     data.insert(0, ROW_ID, np.arange(len(data)))
     data[LABEL] = data["is_fraud"]
     cut = len(data) * 4 // 5
     train, holdout = data.iloc[:cut], data.iloc[cut:]
     schema = {"numeric": [f"x{i}" for i in range(24)], "categorical": list(CATEGORICAL)}
-    final = training.fit_final(train, schema, "class_weight", settings)
+    folds = split.make_folds(train, settings.n_folds, settings.seed)
+    fold_models = [
+        training.fit_fold_models(
+            training.build_fold_training_sets(train, folds, k, schema, settings), settings
+        )
+        for k in range(settings.n_folds)
+    ]
+    final = training.fold_bag(fold_models, "class_weight", train, schema, settings)
     final |= {"threshold": 0.5, "objective": "f1"}
     pre = Preprocessor.from_json(final["preprocessor"])
-    holdout_scores = training.score_frame(final["model"], final["preprocessor"], holdout)
+    holdout_scores = score_rows(final["model"], final["preprocessor"], holdout)
     reference = monitoring.build_reference(
         train,
         pre,

@@ -92,7 +92,7 @@ def run_one(job: tuple[str, str, int]) -> dict:
 
     y = holdout[LABEL].to_numpy()
     final = training.fit_final(train, schema, chosen_name, s)
-    refit_scores = training.score_frame(final["model"], final["preprocessor"], holdout)
+    refit_scores = model_core.score_rows(final["model"], final["preprocessor"], holdout)
     bag_scores = np.mean(
         [
             model_core.predict(

@@ -87,8 +87,8 @@ def build_definitions(project: Settings | None = None) -> dg.Definitions:
         *[training.make_fold_models(k) for k in range(n_folds)],
         training.make_strategy_comparison(n_folds),
         decision.decision_threshold,
-        training.final_model,
-        training.baseline_model,
+        training.make_final_model(n_folds),
+        training.make_baseline_model(n_folds),
         evaluation.leak_panel,
         diagnostics.learning_curve,
     ]

@@ -188,9 +188,10 @@ def test_versions_and_show_read_the_instance_and_the_store(cli_run, tmp_path):
     version = line.split()[0]
     assert len(version) == 16 and "run " in line and f"code {CODE_VERSION}" in line
     assert "gate passed" in line
-    # The run observed the raw file first, so the model names the file content it came from.
+    # The run observed the raw file first, so the model names the file content it came from;
+    # it is made of the fold models, with the threshold tuned on their scores.
     assert re.search(r"raw_file=[0-9a-f]{16}\b", line), line
-    for upstream in ("holdout_split=", "strategy_comparison=", "decision_threshold="):
+    for upstream in ("holdout_split=", "fold_0_models=", "decision_threshold="):
         assert upstream in line, line
     shown = _run(["show", "final_model", "--version", version], home, tmp_path)
     assert shown.returncode == 0, shown.stderr
@@ -247,8 +248,8 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
     rerun = _run(["rerun", run_id], tmp_path / "home", tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert (
-        "reran 7 steps (decision_threshold, deployed_model, evaluation_report, final_model, "
-        "fold_1_models, learning_curve, strategy_comparison)"
+        "reran 8 steps (baseline_model, decision_threshold, deployed_model, evaluation_report, "
+        "final_model, fold_1_models, learning_curve, strategy_comparison)"
     ) in rerun.stdout
     clean = _run([*args, "--out", str(tmp_path / "b")], tmp_path / "clean", tmp_path)
     assert clean.returncode == 0, clean.stderr[-3000:]

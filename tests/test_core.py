@@ -292,7 +292,7 @@ def test_smoteenn_is_skipped_above_its_row_limit_with_the_reason():
     assert smote.skipped is None
 
 
-def test_smoteenn_limit_skips_it_in_the_folds_but_a_selected_one_refits_on_the_whole_split():
+def test_smoteenn_limit_skips_it_in_the_folds_and_a_skipped_strategy_is_never_deployed():
     from imbal_pipeline.core import training
 
     settings = dataclasses.replace(
@@ -305,9 +305,10 @@ def test_smoteenn_limit_skips_it_in_the_folds_but_a_selected_one_refits_on_the_w
     bundle = training.build_fold_training_sets(train, folds, 0, schema, settings)
     # 960 training rows: each fold fits on 640 > 600 rows, so the comparison skips SMOTEENN ...
     assert "640 rows exceed the limit of 600" in bundle["audits"]["smoteenn"]["skipped"]
-    # ... while a refit of a selected SMOTEENN on all 960 rows is never refused.
-    final = training.fit_final(train, schema, "smoteenn", settings)
-    assert final["audit"]["skipped"] is None and final["audit"]["synthetic_rows"] > 0
+    # ... and the deployed model, made of fold models, cannot be a strategy no fold fitted.
+    fitted = training.fit_fold_models(bundle, settings)
+    with pytest.raises(ValueError, match=r"strategy smoteenn has no model in fold\(s\) \[0\]"):
+        training.fold_bag([fitted], "smoteenn", train, schema, settings)
 
 
 # --- negative sample above --max-negatives ---------------------------------------------------
@@ -351,15 +352,19 @@ def test_folds_and_the_final_refit_fit_on_one_negative_sample_and_score_every_ro
     schema = data.feature_schema(train, settings)
     usable, _ = split.fitting_rows(train, 400, seed=0)
     sample_ids = set(train.loc[usable, ROW_ID])
-    final = training.fit_final(train, schema, "none", settings)
+    bundles = [
+        training.build_fold_training_sets(train, folds, k, schema, settings) for k in range(3)
+    ]
+    final = training.fold_bag(
+        [training.fit_fold_models(b, settings) for b in bundles], "none", train, schema, settings
+    )
     assert final["preprocessor"]["fitted_on"]["row_ids_sha256"] == fingerprint(list(sample_ids))
     assert final["audit"]["fitting_rows"]["negatives_kept"] == 400
     assert gates.model_sane(final, train, settings).passed
-    # A check that assumed every row was fitted on would see the refit as wrong.
+    # A check that assumed every row was fitted on would see the deployed model as wrong.
     everything = dataclasses.replace(settings, max_negatives=0)
     assert not gates.model_sane(final, train, everything).passed
-    for fold in range(3):
-        bundle = training.build_fold_training_sets(train, folds, fold, schema, settings)
+    for fold, bundle in enumerate(bundles):
         val_ids = set(folds.loc[folds[FOLD] == fold, ROW_ID])
         fit_ids = set(bundle["train"][ROW_ID])
         assert fit_ids == (set(train[ROW_ID]) - val_ids) & sample_ids
@@ -369,6 +374,76 @@ def test_folds_and_the_final_refit_fit_on_one_negative_sample_and_score_every_ro
         assert cw["scale_pos_weight"] == cw["rows_before"]["0"] / cw["rows_before"]["1"]
         assert gates.fold_sets_hygiene(bundle, train, folds, settings).passed
         assert not gates.fold_sets_hygiene(bundle, train, folds, everything).passed
+
+
+def test_the_deployed_model_is_the_fold_models_each_reading_through_its_own_folds_preprocessing(
+    tmp_path,
+):
+    from imbal_pipeline.core import model as model_core
+    from imbal_pipeline.core import training
+
+    settings = dataclasses.replace(
+        SETTINGS, strategies=("none", "balanced_bagging"), n_estimators=5
+    )
+    frame = data.prepare_frame(_frame(1200, 80), settings)
+    marked = split.split_holdout(frame, 0.2, seed=0)
+    train, holdout = split.training_part(marked), split.holdout_part(marked)
+    folds = split.make_folds(train, 3, seed=0)
+    schema = data.feature_schema(train, settings)
+    fitted = [
+        training.fit_fold_models(
+            training.build_fold_training_sets(train, folds, k, schema, settings), settings
+        )
+        for k in range(3)
+    ]
+    bag = training.fold_bag(fitted, "balanced_bagging", train, schema, settings)
+    model = bag["model"]
+    assert len(model.members) == 3 and all(len(m.members) == 10 for m in model.members)
+    assert (
+        bag["fit_info"]["num_trees"] == 3 * 10 * 5
+        and "no model was refitted" in (bag["audit"]["note"])
+    )
+    # Each member sees the rows as its fold's preprocessing made them; the whole split's
+    # preprocessing (means and scales of other rows) would feed it shifted values.
+    by_fold = [
+        model_core.predict(
+            f["model__balanced_bagging"],
+            Preprocessor.from_json(f["preprocessor"]).transform(holdout),
+        )
+        for f in fitted
+    ]
+    scores = model_core.score_rows(model, bag["preprocessor"], holdout)
+    assert np.allclose(scores, np.mean(by_fold, axis=0))
+    whole = Preprocessor.from_json(bag["preprocessor"]).transform(holdout)
+    assert not np.allclose(scores, np.mean([m.predict(whole) for m in model.members], axis=0))
+    with pytest.raises(ValueError, match="score_rows"):
+        model.predict(whole)
+    # Exported as text and read back, the members keep their own preprocessing.
+    back = model_core.from_text(model.model_to_string())
+    assert np.array_equal(model_core.score_rows(back, bag["preprocessor"], holdout), scores)
+
+
+def test_the_deployed_threshold_is_the_median_of_the_per_fold_thresholds():
+    rng = np.random.default_rng(0)
+    y = (rng.random(600) < 0.1).astype(int)
+    base = np.clip(0.3 * y + rng.random(600) * 0.6, 0, 1)
+    folds = np.repeat([0, 1, 2], 200)
+    # Fold 2's model scores on half the scale: pooling mixes the scales, a per-fold tuning not.
+    scores = np.where(folds == 2, base / 2, base)
+    ids = np.arange(600)
+    settings = Settings(objective="f1")
+    tuned = threshold.tune_per_fold(y, scores, folds, ids, settings)
+    each = [
+        threshold.tune_threshold(y[folds == k], scores[folds == k], ids[folds == k], settings)
+        for k in range(3)
+    ]
+    assert tuned["fold_values"] == {k: t["value"] for k, t in enumerate(each)}
+    assert tuned["value"] == float(np.median([t["value"] for t in each]))
+    assert tuned["value"] != threshold.tune_threshold(y, scores, ids, settings)["value"]
+    flagged = scores >= tuned["value"]
+    tp = int((flagged & (y == 1)).sum())
+    assert tuned["at_threshold"]["f1"] == pytest.approx(2 * tp / (flagged.sum() + y.sum()))
+    assert tuned["objective"] == "f1" and "median" in tuned["rule"]
 
 
 # --- threshold -----------------------------------------------------------------------------

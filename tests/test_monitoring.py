@@ -1,5 +1,6 @@
 """Monitoring statistics against values computed by hand, and each check's verdicts."""
 
+import json
 import math
 
 import numpy as np
@@ -173,3 +174,38 @@ def test_labels_that_do_not_match_the_batch_are_refused_by_name(labels, message)
     assert y.tolist() == [0, 1] and s.tolist() == [0.2, 0.9]  # joined by id, not by order
     y, _ = join_labels(scores, pd.DataFrame({"row": [2, 1], "is_fraud": [0.0, 1.0]}), summary)
     assert y.tolist() == [0, 1]  # 1.0 is the training file's 1
+
+
+def test_the_batch_index_marks_exactly_the_batches_whose_rate_check_failed(tmp_path, monkeypatch):
+    from imbal_pipeline.core import monitor_report, plots
+
+    def summary(name: str, when: str, failed: tuple[str, ...]) -> dict:
+        rate = {"rate": 0.01, "interval": [0.005, 0.02], "expected": 0.03}
+        rate["expected_interval"] = [0.02, 0.04]
+        names = ("positive_rate", "score_psi", "feature_psi", "unseen_categories")
+        checks = [
+            {"name": n, "passed": n not in failed, "severity": "error", "observed": rate}
+            for n in names
+        ]
+        return {"batch": name, "scored_at": when, "rows": 100, "checks": checks}
+
+    batches = [
+        summary("monday", "2026-01-01T00:00:00", ()),
+        summary("tuesday", "2026-01-02T00:00:00", ("positive_rate", "score_psi", "feature_psi")),
+    ]
+    for batch in batches:
+        (tmp_path / batch["batch"]).mkdir()
+        batch["model_version"] = "v1"
+        (tmp_path / batch["batch"] / "summary.json").write_text(json.dumps(batch))
+    seen = {}
+
+    def spy(names, rates, intervals, alerts, *rest):
+        seen["alerts"] = list(alerts)
+        seen["names"] = list(names)
+
+    monkeypatch.setattr(plots, "plot_rate_over_batches", spy)
+    monitor_report.write_index(tmp_path)
+    # One mark per batch; only the batch whose rate check failed is red.
+    assert seen == {"names": ["monday", "tuesday"], "alerts": [False, True]}
+    page = (tmp_path / "index.html").read_text()
+    assert "positive_rate, score_psi, feature_psi" in page

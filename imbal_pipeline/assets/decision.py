@@ -22,7 +22,7 @@ def decision_threshold(
     s = pipeline.settings()
     oof = strategy_comparison["oof"]
     chosen = oof[oof[STRATEGY] == strategy_comparison["selected"]]
-    tuned = threshold.tune_threshold(chosen[LABEL], chosen[SCORE], chosen[ROW_ID], s)
+    tuned = threshold.tune_per_fold(chosen[LABEL], chosen[SCORE], chosen[FOLD], chosen[ROW_ID], s)
     curve = threshold.threshold_curve(chosen[LABEL], chosen[SCORE], s)
     tuned["strategy"] = strategy_comparison["selected"]
     tuned["curve"] = curve
@@ -37,6 +37,8 @@ def decision_threshold(
             "threshold": dg.MetadataValue.float(tuned["value"]),
             "objective": tuned["objective"],
             "params": dg.MetadataValue.json(tuned["params"]),
+            "rule": tuned["rule"],
+            "per_fold": dg.MetadataValue.json(tuned["fold_values"]),
             "at_threshold": dg.MetadataValue.json(tuned["at_threshold"]),
             "calibration": tuned["calibrator"]["method"],
             "oof_brier": dg.MetadataValue.json(tuned["calibrator"]["oof_brier"]),

@@ -131,76 +131,90 @@ def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
     return strategy_comparison
 
 
-@dg.asset(
-    deps=SOURCE_DEPS,
-    group_name="training",
-    code_version=CODE_VERSION,
-    kinds={"lightgbm"},
-    check_specs=blocking_checks("final_model", MODEL_CHECKS),
-)
-def final_model(
-    context: AssetExecutionContext,
-    pipeline: PipelineConfig,
-    holdout_split: pd.DataFrame,
-    strategy_comparison: dict,
-    decision_threshold: dict,
-):
-    """The selected strategy refitted on the whole training split, with its threshold."""
-    s = pipeline.settings()
-    train = split.training_part(holdout_split)
-    selected = strategy_comparison["selected"]
-    # The fit depends on the data and the selected strategy, not on the threshold: a new
-    # objective attaches a new threshold to the same booster.
-    key = recipe(
-        "final_model", {"holdout_split": holdout_split, "strategy": selected}, s, MODEL_FIELDS
-    )
-    fitted = recall(context, "final_model", key)
-    reused = fitted is not None
-    if not reused:
-        fitted = training.fit_final(train, data.feature_schema(train, s), selected, s)
-    fitted["threshold"] = decision_threshold["value"]
-    fitted["objective"] = decision_threshold["objective"]
-    fitted["calibrator"] = decision_threshold["calibrator"]
-    yield from gated(
-        context,
-        fitted,
-        {
-            "strategy": fitted["strategy"],
-            "threshold": dg.MetadataValue.float(fitted["threshold"]),
-            "trees": dg.MetadataValue.int(fitted["fit_info"]["num_trees"]),
-            "audit": dg.MetadataValue.json(fitted["audit"]),
-            RECIPE_KEY: key,
-            "reused_without_refit": reused,
-        },
-        [gates.model_sane(fitted, train, s)],
-    )
+def _fold_ins(n_folds: int) -> dict[str, dg.AssetIn]:
+    return {
+        "holdout_split": dg.AssetIn(),
+        **{f"fold_{k}": dg.AssetIn(key=fold_models_key(k)) for k in range(n_folds)},
+    }
 
 
-@dg.asset(
-    deps=SOURCE_DEPS,
-    group_name="training",
-    code_version=CODE_VERSION,
-    kinds={"lightgbm"},
-    check_specs=blocking_checks("baseline_model", MODEL_CHECKS),
-)
-def baseline_model(
-    context: AssetExecutionContext, pipeline: PipelineConfig, holdout_split: pd.DataFrame
-):
-    """The no-handling baseline (`none`) refitted on the whole training split."""
-    s = pipeline.settings()
-    train = split.training_part(holdout_split)
-    key = recipe("baseline_model", {"holdout_split": holdout_split}, s, MODEL_FIELDS)
-    fitted = recall(context, "baseline_model", key)
-    reused = fitted is not None
-    if not reused:
-        fitted = training.fit_final(train, data.feature_schema(train, s), "none", s)
-    yield from gated(
-        context,
-        fitted,
-        {
-            "trees": dg.MetadataValue.int(fitted["fit_info"]["num_trees"]),
-            RECIPE_KEY: key,
-            "reused_without_refit": reused,
-        },
-        [gates.model_sane(fitted, train, s)],
+def _bag_metadata(fitted: dict) -> dict:
+    return {
+        "strategy": fitted["strategy"],
+        "members": dg.MetadataValue.int(len(fitted["fit_info"]["members"])),
+        "trees": dg.MetadataValue.int(fitted["fit_info"]["num_trees"]),
+        "audit": dg.MetadataValue.json(fitted["audit"]),
+    }
+
+
+def make_final_model(n_folds: int) -> dg.AssetsDefinition:
+    """The deployed model: the selected strategy's fold models, bagged."""
+
+    @dg.asset(
+        deps=SOURCE_DEPS,
+        name="final_model",
+        group_name="training",
+        code_version=CODE_VERSION,
+        kinds={"lightgbm"},
+        ins={**_fold_ins(n_folds), "decision_threshold": dg.AssetIn()},
+        check_specs=blocking_checks("final_model", MODEL_CHECKS),
     )
+    def final_model(
+        context: AssetExecutionContext,
+        pipeline: PipelineConfig,
+        holdout_split: pd.DataFrame,
+        decision_threshold: dict,
+        **fold_models: dict,
+    ):
+        """The selected strategy's fold models, bagged, with the threshold tuned on their scores.
+
+        Nothing is refitted: a threshold-only change rebuilds this from stored fold models.
+        """
+        s = pipeline.settings()
+        train = split.training_part(holdout_split)
+        selected = decision_threshold["strategy"]
+        fitted = training.fold_bag(
+            list(fold_models.values()), selected, train, data.feature_schema(train, s), s
+        )
+        fitted["threshold"] = decision_threshold["value"]
+        fitted["objective"] = decision_threshold["objective"]
+        fitted["calibrator"] = decision_threshold["calibrator"]
+        yield from gated(
+            context,
+            fitted,
+            {**_bag_metadata(fitted), "threshold": dg.MetadataValue.float(fitted["threshold"])},
+            [gates.model_sane(fitted, train, s)],
+        )
+
+    return final_model
+
+
+def make_baseline_model(n_folds: int) -> dg.AssetsDefinition:
+    """The no-handling baseline, deployed the same way as the final model."""
+
+    @dg.asset(
+        deps=SOURCE_DEPS,
+        name="baseline_model",
+        group_name="training",
+        code_version=CODE_VERSION,
+        kinds={"lightgbm"},
+        ins=_fold_ins(n_folds),
+        check_specs=blocking_checks("baseline_model", MODEL_CHECKS),
+    )
+    def baseline_model(
+        context: AssetExecutionContext,
+        pipeline: PipelineConfig,
+        holdout_split: pd.DataFrame,
+        **fold_models: dict,
+    ):
+        """The no-handling baseline (`none`): its fold models, bagged like the final model's."""
+        s = pipeline.settings()
+        train = split.training_part(holdout_split)
+        fitted = training.fold_bag(
+            list(fold_models.values()), "none", train, data.feature_schema(train, s), s
+        )
+        yield from gated(
+            context, fitted, _bag_metadata(fitted), [gates.model_sane(fitted, train, s)]
+        )
+
+    return baseline_model

@@ -183,8 +183,7 @@ class Model:
         return self._predict(frame)
 
     def _predict(self, frame: pd.DataFrame) -> np.ndarray:
-        X = self.preprocessor.transform(frame)
-        return np.asarray(self.booster.predict(X, num_threads=self.n_jobs), dtype=np.float64)
+        return model_core.score_rows(self.booster, self.meta["preprocessor"], frame, self.n_jobs)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Probabilities as scikit-learn lays them out: column 1 the positive class.

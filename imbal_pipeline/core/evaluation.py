@@ -24,11 +24,11 @@ from imbal_pipeline.core import (
     report,
     split,
 )
+from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core import threshold as threshold_core
 from imbal_pipeline.core.deployed import PROBABILITY_NOTE, Model, model_meta
 from imbal_pipeline.core.preprocess import Preprocessor
-from imbal_pipeline.core.settings import LABEL, ROW_ID, STRATEGY, Settings
-from imbal_pipeline.core.training import SCORE, score_frame
+from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY, Settings
 
 
 def build_report(
@@ -43,8 +43,8 @@ def build_report(
 ) -> tuple[dict, dict]:
     """Report dict (JSON-ready) and the arrays the plots need; holdout rows only."""
     y = holdout[LABEL].to_numpy()
-    scores = score_frame(final["model"], final["preprocessor"], holdout)
-    base_scores = score_frame(baseline["model"], baseline["preprocessor"], holdout)
+    scores = model_core.score_rows(final["model"], final["preprocessor"], holdout)
+    base_scores = model_core.score_rows(baseline["model"], baseline["preprocessor"], holdout)
     threshold = float(final["threshold"])
     # F-beta at the user's beta whatever the objective (F2 by default), beside F1.
     beta = settings.beta
@@ -56,8 +56,8 @@ def build_report(
     # so the comparison separates "handling imbalance" from "tuning the threshold".
     oof = comparison["oof"]
     base_oof = oof[oof[STRATEGY] == "none"]
-    base_threshold = threshold_core.tune_threshold(
-        base_oof[LABEL], base_oof[SCORE], base_oof[ROW_ID], settings
+    base_threshold = threshold_core.tune_per_fold(
+        base_oof[LABEL], base_oof[SCORE], base_oof[FOLD], base_oof[ROW_ID], settings
     )["value"]
     base_tuned = metrics.binary_metrics(y, base_scores, base_threshold, beta)
     # The same resampled rows scored by both, so the difference's interval is the paired one.

@@ -499,7 +499,8 @@ def threshold_valid(decision: dict, training_rows: int) -> Gate:
 
 
 def model_sane(fitted: dict, train: pd.DataFrame, settings: Settings) -> Gate:
-    """Refit on exactly the training split (its fitting sample); scores finite, in [0, 1]."""
+    """Preprocessing fitted on exactly the training split (its fitting sample); scores finite,
+    in [0, 1]."""
     usable, _ = fitting_rows(train, settings.max_negatives, settings.seed)
     if fitted["preprocessor"]["fitted_on"]["row_ids_sha256"] != fingerprint(
         train.loc[usable, ROW_ID]
@@ -509,10 +510,10 @@ def model_sane(fitted: dict, train: pd.DataFrame, settings: Settings) -> Gate:
             "the model's preprocessing was not fitted on exactly the "
             "training split; rematerialize it",
         )
-    from imbal_pipeline.core.training import score_frame
+    from imbal_pipeline.core.model import score_rows
 
     sample = train.sample(n=min(len(train), 2000), random_state=0)
-    scores = score_frame(fitted["model"], fitted["preprocessor"], sample)
+    scores = score_rows(fitted["model"], fitted["preprocessor"], sample)
     if not np.isfinite(scores).all() or scores.min() < 0 or scores.max() > 1:
         return fail("model_sane", "the model produces scores outside [0, 1]")
     return ok(

@@ -10,8 +10,9 @@ import json
 
 import lightgbm as lgb
 import numpy as np
+import pandas as pd
 
-from imbal_pipeline.core.preprocess import fingerprint
+from imbal_pipeline.core.preprocess import Preprocessor, fingerprint
 from imbal_pipeline.core.settings import Settings
 
 
@@ -110,37 +111,57 @@ def fit_bagged(
     return bagged, info
 
 
-def predict(model: Fitted, X: np.ndarray) -> np.ndarray:
+def predict(model: Fitted, X: np.ndarray, num_threads: int | None = None) -> np.ndarray:
     """Positive-class scores in [0, 1]."""
-    return np.asarray(model.predict(X), dtype=np.float64)
+    kwargs = {} if num_threads is None else {"num_threads": num_threads}
+    return np.asarray(model.predict(X, **kwargs), dtype=np.float64)
+
+
+def score_rows(
+    model: Fitted, preprocessor: dict, frame: pd.DataFrame, num_threads: int | None = None
+) -> np.ndarray:
+    """Scores for raw rows. A fold bag sends each member through the preprocessing of the fold
+    it was fitted in; any other model goes through `preprocessor`."""
+    if isinstance(model, Bagged) and model.inputs is not None:
+        members = zip(model.members, model.inputs, strict=True)
+        return np.mean([score_rows(m, p, frame, num_threads) for m, p in members], axis=0)
+    return predict(model, Preprocessor.from_json(preprocessor).transform(frame), num_threads)
 
 
 BAGGED_FORMAT = "imbal_pipeline.bagged/1"
 
 
 class Bagged:
-    """Several boosters whose positive-class probabilities are averaged.
+    """Several models whose positive-class probabilities are averaged.
 
-    The interface is the slice of `lightgbm.Booster` the product uses, so a bagged model is
-    stored, scored and exported wherever a single booster is.
+    The members of the balanced-bagging rung share their input; the members of a fold bag (the
+    deployed model: one per cross-validation fold) each carry the preprocessing fitted in their
+    fold, as `inputs`, and are scored from raw rows (`score_rows`). Members may be bagged
+    themselves. The interface is the slice of `lightgbm.Booster` the product uses.
     """
 
-    def __init__(self, members: list[lgb.Booster]):
+    def __init__(self, members: list[Fitted], inputs: list[dict] | None = None):
         if not members:
             raise ValueError("a bagged model needs at least one member")
+        if inputs is not None and len(inputs) != len(members):
+            raise ValueError("a fold bag needs one preprocessing per member")
         self.members = list(members)
+        self.inputs = inputs
 
     def predict(self, X: np.ndarray, num_threads: int | None = None) -> np.ndarray:
-        kwargs = {} if num_threads is None else {"num_threads": num_threads}
-        return np.mean([m.predict(X, **kwargs) for m in self.members], axis=0)
+        if self.inputs is not None:
+            raise ValueError("a fold bag's members read different columns; use score_rows")
+        return np.mean([predict(m, X, num_threads) for m in self.members], axis=0)
 
     def num_trees(self) -> int:
         return sum(m.num_trees() for m in self.members)
 
     def model_to_string(self) -> str:
         texts = [m.model_to_string() for m in self.members]
-        header = json.dumps({"format": BAGGED_FORMAT, "lengths": [len(t) for t in texts]})
-        return "\n".join([header, *texts])
+        header = {"format": BAGGED_FORMAT, "lengths": [len(t) for t in texts]}
+        if self.inputs is not None:
+            header["inputs"] = self.inputs
+        return "\n".join([json.dumps(header, allow_nan=False), *texts])
 
 
 Fitted = lgb.Booster | Bagged
@@ -151,7 +172,7 @@ def is_model(value) -> bool:
 
 
 def from_text(text: str) -> Fitted:
-    """Inverse of `model_to_string` for either kind of model."""
+    """Inverse of `model_to_string` for any model."""
     first, _, rest = text.partition("\n")
     if not first.startswith("{"):
         return lgb.Booster(model_str=text)
@@ -160,6 +181,6 @@ def from_text(text: str) -> Fitted:
         raise ValueError(f"unknown model format {header.get('format')!r}")
     members, start = [], 0
     for length in header["lengths"]:
-        members.append(lgb.Booster(model_str=rest[start : start + length]))
+        members.append(from_text(rest[start : start + length]))
         start += length + 1
-    return Bagged(members)
+    return Bagged(members, header.get("inputs"))

@@ -197,7 +197,7 @@ def write_index(scored_dir: str | Path) -> Path:
         intervals.append(rate_check["interval"])
         alerts.append(not check["passed"] and check["severity"] == "error")
         expected = rate_check["expected"], tuple(rate_check["expected_interval"])
-        alerts = [c["name"] for c in s["checks"] if not c["passed"]]
+        failed = [c["name"] for c in s["checks"] if not c["passed"]]
         realized = (s["outcome"] or {}).get("observed", {}).get("realized") or {}
         rows.append(
             [
@@ -206,7 +206,7 @@ def write_index(scored_dir: str | Path) -> Path:
                 f"{s['rows']:,}",
                 f"{100 * rate_check['rate']:.2f}% ({100 * rate_check['interval'][0]:.2f}-"
                 f"{100 * rate_check['interval'][1]:.2f})",
-                ", ".join(alerts) or "none",
+                ", ".join(failed) or "none",
                 f"{realized['pr_auc']:.3f}" if realized.get("pr_auc") is not None else "",
                 s["model_version"],
             ]

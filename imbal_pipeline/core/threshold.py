@@ -75,6 +75,51 @@ def tune_threshold(
     }
 
 
+def tune_per_fold(
+    y: np.ndarray,
+    scores: np.ndarray,
+    folds: np.ndarray,
+    row_ids: np.ndarray,
+    settings: Settings,
+) -> dict:
+    """The deployed threshold: the median of the thresholds tuned on each fold's own scores.
+
+    The deployed model averages the fold models, and each fold's out-of-fold scores come from
+    one of them: a threshold tuned per fold fits its own model's score scale, where pooling
+    mixes scales. The median resists the folds with very few positives. Chosen by
+    `benchmarks/transfer.py` over the pooled threshold (see BENCHMARKS.md).
+    """
+    y = np.asarray(y).astype(np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    folds, row_ids = np.asarray(folds), np.asarray(row_ids)
+    per_fold = {
+        int(k): tune_threshold(y[folds == k], scores[folds == k], row_ids[folds == k], settings)
+        for k in np.unique(folds)
+    }
+    value = float(np.median([t["value"] for t in per_fold.values()]))
+    flagged = scores >= value
+    pooled = _objective_values(
+        {
+            "tp": np.array([np.sum(flagged & (y == 1))]),
+            "fp": np.array([np.sum(flagged & (y == 0))]),
+            "positives": int(y.sum()),
+        },
+        settings,
+    )
+    first = next(iter(per_fold.values()))
+    return {
+        "value": value,
+        "objective": first["objective"],
+        "params": first["params"],
+        "rule": "median of the thresholds tuned on each fold's out-of-fold scores",
+        "fold_values": {k: t["value"] for k, t in per_fold.items()},
+        # What the threshold does on all out-of-fold rows together.
+        "at_threshold": {name: float(v[0]) for name, v in pooled.items()},
+        "tuned_on_rows": int(len(y)),
+        "tuned_on_positives": int(y.sum()),
+    }
+
+
 def threshold_curve(y: np.ndarray, scores: np.ndarray, settings: Settings) -> pd.DataFrame:
     """Precision, recall, F1, F-beta and cost on a 0..1 grid, for plots and the report."""
     y = np.asarray(y).astype(np.int64)

@@ -144,7 +144,14 @@ def fit_fold_models(bundle: dict, settings: Settings) -> dict:
     val = bundle["validation"]
     features = [c for c in val.columns if c not in (ROW_ID, LABEL)]
     X_val = val[features].to_numpy()
-    out: dict = {"fold": bundle["fold"], "fit_info": {}, "skipped": {}, "audits": bundle["audits"]}
+    out: dict = {
+        "fold": bundle["fold"],
+        "fit_info": {},
+        "skipped": {},
+        "audits": bundle["audits"],
+        # A fold bag member reads rows through the preprocessing of its own fold.
+        "preprocessor": bundle["preprocessor"],
+    }
     oof = []
     for name in settings.strategies:
         audit = bundle["audits"][name]
@@ -218,7 +225,60 @@ def fit_final(train: pd.DataFrame, schema: dict, strategy: str, settings: Settin
     }
 
 
-def score_frame(booster: model_core.Fitted, preprocessor: dict, frame: pd.DataFrame) -> np.ndarray:
-    """Scores for raw rows, through the stored preprocessing."""
-    pre = preprocess.Preprocessor.from_json(preprocessor)
-    return model_core.predict(booster, pre.transform(frame))
+def fold_bag(
+    fold_models: list[dict], strategy: str, train: pd.DataFrame, schema: dict, settings: Settings
+) -> dict:
+    """The deployed model: the strategy's K fold models, their probabilities averaged.
+
+    Its threshold is then tuned on exactly its members' out-of-fold scores, which a model
+    refitted on all training rows never had (`benchmarks/transfer.py` measured both). Each
+    member reads rows through the preprocessing fitted in its fold; the preprocessing fitted
+    on the whole training split describes the columns for checks and monitoring only.
+    """
+    ordered = sorted(fold_models, key=lambda m: m["fold"])
+    key = f"model__{strategy}"
+    lacking = [m["fold"] for m in ordered if key not in m]
+    if lacking:
+        raise ValueError(f"strategy {strategy} has no model in fold(s) {lacking}")
+    model = model_core.Bagged([m[key] for m in ordered], [m["preprocessor"] for m in ordered])
+    usable, sample = split.fitting_rows(train, settings.max_negatives, settings.seed)
+    rows = train[usable]
+    pre = preprocess.fit_preprocessor(rows, schema, rows[ROW_ID].to_numpy())
+    counts = {"0": int((rows[LABEL] == 0).sum()), "1": int((rows[LABEL] == 1).sum())}
+    steps = [
+        {
+            "step": "FoldBag",
+            "params": {
+                "members": len(ordered),
+                "aggregation": "mean of member probabilities",
+                "member_preprocessing": "fitted in each member's own fold",
+            },
+        }
+    ]
+    for m in ordered:
+        for step in m["audits"][strategy]["steps"]:
+            steps.append({"step": f"fold {m['fold']}: {step['step']}", "params": step["params"]})
+    audit = {
+        "strategy": strategy,
+        "seed": settings.seed,
+        "steps": steps,
+        "rows_before": counts,
+        "rows_after": counts,
+        "synthetic_rows": sum(m["fit_info"][strategy]["synthetic_rows"] for m in ordered),
+        "removed_rows": 0,
+        "note": f"the {len(ordered)} fold models of {strategy}; no model was refitted",
+        "skipped": None,
+        "fitted_on_rows": int(len(rows)),
+        "fitting_rows": sample,
+    }
+    info = {
+        "num_trees": model.num_trees(),
+        "members": [m["fit_info"][strategy] for m in ordered],
+    }
+    return {
+        "model": model,
+        "preprocessor": pre.to_json(),
+        "audit": audit,
+        "fit_info": info,
+        "strategy": strategy,
+    }
