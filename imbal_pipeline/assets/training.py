@@ -1,4 +1,5 @@
-"""Stage 3: per-fold models with out-of-fold scores, the strategy comparison, final refits."""
+"""Stage 3: per-fold models with out-of-fold scores, the strategy comparison, and the deployed
+model and baseline made of the fold models."""
 
 import dagster as dg
 import pandas as pd
@@ -87,6 +88,13 @@ def make_fold_models(fold: int) -> dg.AssetsDefinition:
     return _asset
 
 
+def _fold_ins(n_folds: int) -> dict[str, dg.AssetIn]:
+    return {
+        "holdout_split": dg.AssetIn(),
+        **{f"fold_{k}": dg.AssetIn(key=fold_models_key(k)) for k in range(n_folds)},
+    }
+
+
 def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
     """Compares strategies over all fold assets and selects one."""
 
@@ -94,10 +102,7 @@ def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
         deps=SOURCE_DEPS,
         group_name="decision",
         code_version=CODE_VERSION,
-        ins={
-            "holdout_split": dg.AssetIn(),
-            **{f"fold_{k}": dg.AssetIn(key=fold_models_key(k)) for k in range(n_folds)},
-        },
+        ins=_fold_ins(n_folds),
         check_specs=blocking_checks("strategy_comparison", OOF_CHECKS),
     )
     def strategy_comparison(
@@ -129,13 +134,6 @@ def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
         )
 
     return strategy_comparison
-
-
-def _fold_ins(n_folds: int) -> dict[str, dg.AssetIn]:
-    return {
-        "holdout_split": dg.AssetIn(),
-        **{f"fold_{k}": dg.AssetIn(key=fold_models_key(k)) for k in range(n_folds)},
-    }
 
 
 def _bag_metadata(fitted: dict) -> dict:
