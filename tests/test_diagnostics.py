@@ -35,6 +35,21 @@ def test_well_separated_classes_give_safe_positives_and_low_n3():
     assert "well separated" in result["advice"][0]
 
 
+def test_severe_advice_follows_the_tier_table_and_prefers_nothing_by_itself():
+    # A mixed picture: the data itself argues neither for weights nor for resampling.
+    result = {
+        "typology": {"safe": 60, "borderline": 30, "rare": 5, "outlier": 5},
+        "n3": 0.1,
+        "islands": [],
+        "label_conflicts": 0,
+    }
+    advice, prefers = diagnostics.advise(result, "severe")
+    assert "SMOTE variants" in advice[-1] and "balanced_bagging" in advice[-1]
+    assert "more positives" in advice[-1] and "learning curve" in advice[-1]
+    # The tier names where to start; it adds no preference a selection could contradict.
+    assert prefers is None and diagnostics.advise(result, "moderate")[1] is None
+
+
 def test_heavy_overlap_gives_borderline_and_rare_positives_and_high_n3():
     X, y = _two_blobs(shift=0.3)
     result, _ = diagnostics.diagnose(_frame(X, y), SCHEMA_2D, "moderate", seed=0)

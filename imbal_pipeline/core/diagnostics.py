@@ -155,11 +155,12 @@ def advise(result: dict, tier: str) -> tuple[list[str], str | None]:
             "can separate them; check the labels or add features."
         )
     if tier == "severe":
+        # The tier table's start (split._TIERS), not a preference: the paired selection decides.
         lines.append(
-            "At a severe ratio (1:100 or more), class weights with a tuned threshold are the "
-            "usual first choice; few positives give resamplers little to interpolate from."
+            "At a severe ratio (1:100 or more), the practice starts with SMOTE variants and "
+            "ensembles (balanced_bagging), measured against class weighting, or with collecting "
+            "more positives: the learning curve says whether that would pay."
         )
-        prefers = prefers or "weights"
     return lines, prefers
 
 
