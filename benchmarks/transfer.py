@@ -45,6 +45,50 @@ OPTIONS = ("refit", "refit_fold_median", "fold_bag", "fold_bag_fold_median")
 DEFAULT_RESULTS = REPO_ROOT / "benchmarks" / "results" / "transfer.jsonl"
 
 
+def refit(train, schema: dict, strategy: str, settings) -> dict:
+    """The deployed model before the fold bag: preprocessing, the strategy and LightGBM
+    refitted on the whole training split.
+
+    Above --max-negatives, "whole" means the same sample of negatives the folds fitted on.
+    """
+    from imbal_pipeline.core import preprocess, split, strategies
+    from imbal_pipeline.core.settings import LABEL, ROW_ID
+    from imbal_pipeline.core.training import fit_strategy, resampled_rows
+
+    usable, sample = split.fitting_rows(train, settings.max_negatives, settings.seed)
+    train = train[usable]
+    ids = train[ROW_ID].to_numpy()
+    pre = preprocess.fit_preprocessor(train, schema, ids)
+    X, y = pre.transform(train), train[LABEL].to_numpy()
+    result = strategies.resample(
+        X,
+        y,
+        ids,
+        strategy,
+        seed=settings.seed,
+        ratio=settings.sampling_ratio,
+        # No size limit here: the limit keeps the comparison affordable, and a strategy that ran
+        # in every fold and was selected must also run on the (larger) whole training split.
+        cat_idx=pre.categorical_indices,
+    )
+    if result.skipped:
+        raise ValueError(f"strategy {strategy} cannot run on the training split: {result.skipped}")
+    booster, info = fit_strategy(
+        strategy,
+        *resampled_rows(X, y, ids, result),
+        settings=settings,
+        cat_idx=pre.categorical_indices,
+        scale_pos_weight=result.scale_pos_weight,
+    )
+    return {
+        "model": booster,
+        "preprocessor": pre.to_json(),
+        "audit": result.audit | {"fitting_rows": sample},
+        "fit_info": info,
+        "strategy": strategy,
+    }
+
+
 def run_one(job: tuple[str, str, int]) -> dict:
     """Every option on one dataset and seed."""
     import numpy as np
@@ -54,7 +98,6 @@ def run_one(job: tuple[str, str, int]) -> dict:
     from imbal_pipeline import cli
     from imbal_pipeline.core import data, inputs, selection, split, threshold, training
     from imbal_pipeline.core import model as model_core
-    from imbal_pipeline.core.preprocess import Preprocessor
     from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY, Settings
 
     name, path, seed = job
@@ -84,25 +127,15 @@ def run_one(job: tuple[str, str, int]) -> dict:
     chosen_name = comparison["selected"]
     chosen = oof[oof[STRATEGY] == chosen_name]
     pooled = threshold.tune_threshold(chosen[LABEL], chosen[SCORE], chosen[ROW_ID], s)["value"]
-    per_fold = [
-        threshold.tune_threshold(part[LABEL], part[SCORE], part[ROW_ID], s)["value"]
-        for _, part in chosen.groupby(FOLD)
-    ]
-    median = float(np.median(per_fold))
+    by_fold = threshold.tune_per_fold(chosen[LABEL], chosen[SCORE], chosen[FOLD], chosen[ROW_ID], s)
+    per_fold, median = list(by_fold["fold_values"].values()), by_fold["value"]
 
     y = holdout[LABEL].to_numpy()
-    final = training.fit_final(train, schema, chosen_name, s)
+    final = training.limit_threads(refit)(train, schema, chosen_name, s)
     refit_scores = model_core.score_rows(final["model"], final["preprocessor"], holdout)
-    bag_scores = np.mean(
-        [
-            model_core.predict(
-                f[f"model__{chosen_name}"],
-                Preprocessor.from_json(b["preprocessor"]).transform(holdout),
-            )
-            for b, f in zip(bundles, fitted, strict=True)
-        ],
-        axis=0,
-    )
+    # The pipeline's deployed model: the fold models, each through its own fold's preprocessing.
+    bag = training.fold_bag(fitted, chosen_name, train, schema, s)
+    bag_scores = model_core.score_rows(bag["model"], bag["preprocessor"], holdout)
     options = {
         "refit": (refit_scores, pooled),
         "refit_fold_median": (refit_scores, median),

@@ -185,46 +185,6 @@ def fit_fold_models(bundle: dict, settings: Settings) -> dict:
     return out
 
 
-@limit_threads
-def fit_final(train: pd.DataFrame, schema: dict, strategy: str, settings: Settings) -> dict:
-    """Refit preprocessing, the strategy and LightGBM on the whole training split.
-
-    Above --max-negatives, "whole" means the same sample of negatives the folds fitted on.
-    """
-    usable, sample = split.fitting_rows(train, settings.max_negatives, settings.seed)
-    train = train[usable]
-    ids = train[ROW_ID].to_numpy()
-    pre = preprocess.fit_preprocessor(train, schema, ids)
-    X, y = pre.transform(train), train[LABEL].to_numpy()
-    result = strategies.resample(
-        X,
-        y,
-        ids,
-        strategy,
-        seed=settings.seed,
-        ratio=settings.sampling_ratio,
-        # No size limit here: the limit keeps the comparison affordable, and a strategy that ran
-        # in every fold and was selected must also run on the (larger) whole training split.
-        cat_idx=pre.categorical_indices,
-    )
-    if result.skipped:
-        raise ValueError(f"strategy {strategy} cannot run on the training split: {result.skipped}")
-    booster, info = fit_strategy(
-        strategy,
-        *resampled_rows(X, y, ids, result),
-        settings=settings,
-        cat_idx=pre.categorical_indices,
-        scale_pos_weight=result.scale_pos_weight,
-    )
-    return {
-        "model": booster,
-        "preprocessor": pre.to_json(),
-        "audit": result.audit | {"fitting_rows": sample},
-        "fit_info": info,
-        "strategy": strategy,
-    }
-
-
 def fold_bag(
     fold_models: list[dict], strategy: str, train: pd.DataFrame, schema: dict, settings: Settings
 ) -> dict:
