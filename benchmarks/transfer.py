@@ -16,7 +16,11 @@ holdout row is scored, and the holdout's PR-AUC and F1 are measured:
 * refit_fold_median: the same model, the median of the thresholds tuned on each fold alone;
 * fold_bag: the K fold models themselves, their probabilities averaged (each through its own
   fold's preprocessing), the pooled OOF threshold, tuned on scores of exactly these models;
-* fold_bag_fold_median: the K fold models with the median of the per-fold thresholds.
+* fold_bag_fold_median: the K fold models with the median of the per-fold thresholds;
+* fold_bag_checked: the same, but 0.5 where the cross-fitted check finds the tuned threshold
+  no better (on each fold, the median of the other folds' thresholds against 0.5, on that
+  fold's rows: the mean gain must be above 0);
+* fold_bag_checked_1se: the same, but the mean gain must exceed its standard error.
 
 It also prints how often each strategy was selected and the holdout F1 that the best
 threshold in hindsight would reach (the room left). Two worker processes, one LightGBM thread
@@ -41,7 +45,14 @@ sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 
 import quality  # noqa: E402  (the same datasets and splits)
 
-OPTIONS = ("refit", "refit_fold_median", "fold_bag", "fold_bag_fold_median")
+OPTIONS = (
+    "refit",
+    "refit_fold_median",
+    "fold_bag",
+    "fold_bag_fold_median",
+    "fold_bag_checked",
+    "fold_bag_checked_1se",
+)
 DEFAULT_RESULTS = REPO_ROOT / "benchmarks" / "results" / "transfer.jsonl"
 
 
@@ -128,7 +139,7 @@ def run_one(job: tuple[str, str, int]) -> dict:
     chosen = oof[oof[STRATEGY] == chosen_name]
     pooled = threshold.tune_threshold(chosen[LABEL], chosen[SCORE], chosen[ROW_ID], s)["value"]
     by_fold = threshold.tune_per_fold(chosen[LABEL], chosen[SCORE], chosen[FOLD], chosen[ROW_ID], s)
-    per_fold, median = list(by_fold["fold_values"].values()), by_fold["value"]
+    per_fold, median = list(by_fold["fold_values"].values()), by_fold["tuned_median"]
 
     y = holdout[LABEL].to_numpy()
     final = training.limit_threads(refit)(train, schema, chosen_name, s)
@@ -136,13 +147,19 @@ def run_one(job: tuple[str, str, int]) -> dict:
     # The pipeline's deployed model: the fold models, each through its own fold's preprocessing.
     bag = training.fold_bag(fitted, chosen_name, train, schema, s)
     bag_scores = model_core.score_rows(bag["model"], bag["preprocessor"], holdout)
+    check = by_fold["versus_default"]
+    checked = median if check is None or check["gain_mean"] > 0 else 0.5
+    checked_1se = median if check is None or check["gain_mean"] > check["gain_se"] else 0.5
     options = {
         "refit": (refit_scores, pooled),
         "refit_fold_median": (refit_scores, median),
         "fold_bag": (bag_scores, pooled),
         "fold_bag_fold_median": (bag_scores, median),
+        "fold_bag_checked": (bag_scores, checked),
+        "fold_bag_checked_1se": (bag_scores, checked_1se),
     }
     out = {"dataset": name, "seed": seed, "selected": chosen_name, "fold_thresholds": per_fold}
+    out["versus_default"] = check
     for option, (scores, t) in options.items():
         out[option] = {
             "pr_auc": float(average_precision_score(y, scores)),
@@ -190,17 +207,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def table(rows: list[dict], names: list[str]) -> str:
     """Per-dataset means over seeds, then the mean over datasets, per option."""
+    # Results recorded before an option existed lack it: the table shows the options all have.
+    options = [o for o in OPTIONS if all(o in r for r in rows)]
     lines = [
-        "| dataset | selected | " + " | ".join(f"{o} PR-AUC / F1" for o in OPTIONS) + " |",
-        "|---|---|" + "---:|" * len(OPTIONS),
+        "| dataset | selected | " + " | ".join(f"{o} PR-AUC / F1" for o in options) + " |",
+        "|---|---|" + "---:|" * len(options),
     ]
-    means: dict[str, list[tuple[float, float]]] = {o: [] for o in OPTIONS}
+    means: dict[str, list[tuple[float, float]]] = {o: [] for o in options}
     for name in names:
         mine = [r for r in rows if r["dataset"] == name]
         if not mine:
             continue
         cells = []
-        for option in OPTIONS:
+        for option in options:
             pr = statistics.mean(r[option]["pr_auc"] for r in mine)
             f1 = statistics.mean(r[option]["f1"] for r in mine)
             means[option].append((pr, f1))

@@ -89,7 +89,11 @@ def test_transfer_benchmark_scores_every_option_on_the_same_selection(tmp_path, 
     refit, bag = row["refit"], row["fold_bag"]
     # One selection and one pooled threshold; only the deployed predictor differs.
     assert refit["threshold"] == bag["threshold"]
-    assert row["refit_fold_median"]["threshold"] == float(np.median(row["fold_thresholds"]))
+    median = float(np.median(row["fold_thresholds"]))
+    assert row["refit_fold_median"]["threshold"] == median
+    check = row["versus_default"]
+    kept = check["gain_mean"] > check["gain_se"]
+    assert row["fold_bag_checked_1se"]["threshold"] == (median if kept else 0.5)
     assert refit["pr_auc"] == row["refit_fold_median"]["pr_auc"] != bag["pr_auc"]
     assert set(row["cv_pr_auc"]) >= {"none", "balanced_bagging"}
     assert "| tiny |" in capsys.readouterr().out

@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import f1_score
 
 from imbal_pipeline.core import data, selection, split, strategies, threshold
 from imbal_pipeline.core.preprocess import Preprocessor, fit_preprocessor
@@ -428,8 +429,10 @@ def test_the_deployed_threshold_is_the_median_of_the_per_fold_thresholds():
     y = (rng.random(600) < 0.1).astype(int)
     base = np.clip(0.3 * y + rng.random(600) * 0.6, 0, 1)
     folds = np.repeat([0, 1, 2], 200)
-    # Fold 2's model scores on half the scale: pooling mixes the scales, a per-fold tuning not.
-    scores = np.where(folds == 2, base / 2, base)
+    # Fold 2's model scores on a third of the scale, the others on half: pooling mixes the
+    # scales, a per-fold tuning not. Every score is below 0.5, so the tuned threshold clearly
+    # beats 0.5 (which flags nothing) and the median is kept.
+    scores = np.where(folds == 2, base / 3, base / 2)
     ids = np.arange(600)
     settings = Settings(objective="f1")
     tuned = threshold.tune_per_fold(y, scores, folds, ids, settings)
@@ -443,7 +446,52 @@ def test_the_deployed_threshold_is_the_median_of_the_per_fold_thresholds():
     flagged = scores >= tuned["value"]
     tp = int((flagged & (y == 1)).sum())
     assert tuned["at_threshold"]["f1"] == pytest.approx(2 * tp / (flagged.sum() + y.sum()))
-    assert tuned["objective"] == "f1" and "median" in tuned["rule"]
+    assert tuned["objective"] == "f1" and "median" in tuned["rule"] and "kept" in tuned["rule"]
+
+
+def _scattered_scores():
+    """600 rows, 3 folds; fold 2's model scores on half the others' scale, so the median of
+    the per-fold thresholds misfits some fold and loses to 0.5 on the folds left out."""
+    rng = np.random.default_rng(0)
+    y = (rng.random(600) < 0.1).astype(int)
+    base = np.clip(0.3 * y + rng.random(600) * 0.6, 0, 1)
+    folds = np.repeat([0, 1, 2], 200)
+    return y, np.where(folds == 2, base / 2, base), folds
+
+
+def test_a_tuned_threshold_that_does_not_beat_half_on_left_out_folds_gives_way_to_it():
+    y, scores, folds = _scattered_scores()
+    settings = Settings(objective="f1")
+    tuned = threshold.tune_per_fold(y, scores, folds, np.arange(600), settings)
+    values = tuned["fold_values"]
+    # The check by hand: on each fold, the median of the other folds' thresholds against 0.5.
+    gains = []
+    for k in range(3):
+        other = float(np.median([v for j, v in values.items() if j != k]))
+        mine = folds == k
+        gains.append(
+            f1_score(y[mine], scores[mine] >= other) - f1_score(y[mine], scores[mine] >= 0.5)
+        )
+    check = tuned["versus_default"]
+    assert list(check["gain_by_fold"].values()) == pytest.approx(gains)
+    assert check["gain_mean"] == pytest.approx(np.mean(gains))
+    assert check["gain_mean"] <= check["gain_se"]
+    assert tuned["value"] == 0.5 and tuned["tuned_median"] == np.median(list(values.values()))
+    assert "0.5 is used" in tuned["rule"]
+    flagged = scores >= 0.5
+    assert tuned["at_threshold"]["f1"] == pytest.approx(f1_score(y, flagged))
+
+
+def test_the_check_against_half_reads_cost_as_a_loss_and_skips_the_recall_target():
+    y, scores, folds = _scattered_scores()
+    scores = scores / 2  # 0.5 flags nothing: every missed positive costs
+    cost = Settings(objective="cost", fp_cost=1.0, fn_cost=50.0)
+    tuned = threshold.tune_per_fold(y, scores, folds, np.arange(600), cost)
+    assert tuned["versus_default"]["gain_mean"] > tuned["versus_default"]["gain_se"] > 0
+    assert tuned["value"] == tuned["tuned_median"] < 0.5
+    recall = Settings(objective="recall", recall_target=0.8)
+    tuned = threshold.tune_per_fold(y, scores * 2, folds, np.arange(600), recall)
+    assert tuned["versus_default"] is None and tuned["value"] == tuned["tuned_median"]
 
 
 # --- threshold -----------------------------------------------------------------------------
@@ -598,17 +646,17 @@ def _oof(strategies_=("none", "smote"), n=600, folds=5, seed=0):
 
 def test_nested_cv_never_scores_a_fold_at_a_threshold_it_helped_tune(monkeypatch):
     events = []
-    tune, score = threshold.tune_threshold, selection.score_fold
+    tune, score = threshold.tune_per_fold, selection.score_fold
 
-    def tune_spy(y, s, ids, settings):
+    def tune_spy(y, s, folds, ids, settings):
         events.append(("tune", set(np.asarray(ids).tolist())))
-        return tune(y, s, ids, settings)
+        return tune(y, s, folds, ids, settings)
 
     def score_spy(fold, *args):
         events.append(("score", set(fold[ROW_ID].tolist())))
         return score(fold, *args)
 
-    monkeypatch.setattr(threshold, "tune_threshold", tune_spy)
+    monkeypatch.setattr(threshold, "tune_per_fold", tune_spy)
     monkeypatch.setattr(selection, "score_fold", score_spy)
     oof = _oof()
     out = selection.compare_strategies(oof, {}, Settings(strategies=("none", "smote")))

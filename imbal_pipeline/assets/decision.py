@@ -39,6 +39,8 @@ def decision_threshold(
             "params": dg.MetadataValue.json(tuned["params"]),
             "rule": tuned["rule"],
             "per_fold": dg.MetadataValue.json(tuned["fold_values"]),
+            # None under the recall objective, which 0.5 does not aim at.
+            "versus_0_5": dg.MetadataValue.json(tuned["versus_default"] or {}),
             "at_threshold": dg.MetadataValue.json(tuned["at_threshold"]),
             "calibration": tuned["calibrator"]["method"],
             "oof_brier": dg.MetadataValue.json(tuned["calibrator"]["oof_brier"]),

@@ -140,6 +140,11 @@ def build_report(
             "objective": decision["objective"],
             "params": decision["params"],
             "tuned_on_rows": decision["tuned_on_rows"],
+            # How the value was reached, so a reader can redo it: the per-fold thresholds,
+            # and the cross-fitted check against 0.5 that can overrule their median.
+            "rule": decision["rule"],
+            "fold_values": decision["fold_values"],
+            "versus_default": decision["versus_default"],
         },
         "cv": cv,
         "holdout": holdout_metrics,

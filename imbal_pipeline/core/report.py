@@ -494,6 +494,7 @@ def _threshold(report: Mapping) -> list[Block]:
         _rich("Chosen threshold: ", _b(_num(_get(thr, "value")))),
         _rich("Objective: ", _code(_get(thr, "objective") or NA)),
         _rich("Objective parameters: ", _param(params) if params else "none"),
+        _rich("Rule (out-of-fold scores only): ", _get(thr, "rule") or NA),
     ]
     blocks: list[Block] = [_Heading(2, "Decision threshold", "threshold"), _List(items)]
     point = _map(report, "operating_point")

@@ -56,15 +56,16 @@ def compare_strategies(oof: pd.DataFrame, skipped: dict[str, str], settings: Set
 
 
 def nested_fold_metrics(part: pd.DataFrame, settings: Settings) -> dict[str, list]:
-    """Per fold: PR-AUC, and F1, F-beta and MCC at thresholds tuned on the other folds."""
+    """Per fold: PR-AUC, and F1, F-beta and MCC at thresholds tuned on the other folds by
+    the deployed rule (`threshold.tune_per_fold`), so the F1 estimates the deployed one."""
     f1_settings = dataclasses.replace(settings, objective="f1")
     fbeta_settings = dataclasses.replace(settings, objective="fbeta")
     out: dict[str, list] = {name: [] for name in (*_METRICS, "thresholds")}
     for k, fold in part.groupby(FOLD):
         others = part[part[FOLD] != k]
         tuned = {
-            objective: threshold.tune_threshold(
-                others[LABEL], others[SCORE], others[ROW_ID], objective_settings
+            objective: threshold.tune_per_fold(
+                others[LABEL], others[SCORE], others[FOLD], others[ROW_ID], objective_settings
             )["value"]
             for objective, objective_settings in (("f1", f1_settings), ("fbeta", fbeta_settings))
         }
