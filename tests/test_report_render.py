@@ -48,7 +48,12 @@ def rep() -> dict:
         },
         "selected_strategy": "class_weight",
         "selection_reason": "class_weight had the highest mean PR-AUC across folds.",
-        "threshold": {"value": 0.31, "objective": "fbeta", "params": {"beta": 2.0}},
+        "threshold": {
+            "value": 0.31,
+            "objective": "fbeta",
+            "params": {"beta": 2.0},
+            "rule": "median of the thresholds tuned on each fold's out-of-fold scores; kept",
+        },
         "cv": {
             "none": {
                 "pr_auc_mean": 0.5,
@@ -267,6 +272,7 @@ def test_threshold_subgroups_audits_plots_notes(rep):
     thr = _section(md, "## Decision threshold")
     assert "0.310" in thr and "fbeta" in thr and "beta=2.000" in thr
     assert "**Operating point on the holdout:** fbeta 0.601 (95% CI 0.310-0.830)" in thr
+    assert "Rule (out-of-fold scores only): median of the thresholds tuned on each fold" in thr
 
     sub = _section(md, "## Subgroup performance")
     assert "region" in sub
@@ -285,6 +291,8 @@ def test_threshold_subgroups_audits_plots_notes(rep):
 
     plots_md = _section(md, "## Plots")
     assert "(pr_curve.png)" in plots_md and "(confusion_matrix.png)" in plots_md
+    # Its precision at the threshold differs from the holdout table's: the heading says why.
+    assert "### Metrics vs threshold on the out-of-fold scores (not the holdout)" in plots_md
     assert "distorts predicted probabilities" in _section(md, "## Notes")
 
 

@@ -663,7 +663,7 @@ def _audits(report: Mapping) -> list[Block]:
 
 _PLOT_TITLES = {
     "pr_curve": "Precision-recall curve",
-    "threshold_curve": "Metrics vs threshold",
+    "threshold_curve": "Metrics vs threshold on the out-of-fold scores (not the holdout)",
     "confusion_matrix": "Confusion matrix",
     "reliability": "Reliability (calibration) on the holdout",
     "learning_curve": "Learning curve over positives (out of fold)",
