@@ -33,6 +33,7 @@ from dagster._utils.hosted_user_process import recon_job_from_origin
 
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.definitions import JOB_NAME, LOCATION_NAME
+from imbal_pipeline.runs import DATA_TAG, TARGET_TAG
 
 MODULE = "imbal_pipeline.definitions"
 
@@ -91,11 +92,13 @@ def rerun_from_failure(
         known_state=known_state,
         tags=parent.tags,
     )
+    # The parent's dataset tags: its first step, which sets them, is not run again.
+    named = {k: v for k, v in parent.tags.items() if k in (DATA_TAG, TARGET_TAG)}
     run = instance.create_run_for_job(
         job_def=job.get_definition(),
         execution_plan=plan,
         run_config=run_config,
-        tags=tags,
+        tags=named | tags,
         root_run_id=parent.root_run_id or parent.run_id,
         parent_run_id=parent.run_id,
         remote_job_origin=parent.remote_job_origin or remote_job_origin(),

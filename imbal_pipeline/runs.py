@@ -57,6 +57,13 @@ def _create_instance_once(home: Path) -> None:
 # Tags naming the process that orchestrates a CLI run, so a later command can tell that a run
 # left STARTED was orphaned by a killed process.
 HOST_TAG, PID_TAG = "imbal/host", "imbal/pid"
+# What a run trained on, for the runs list; set by its first step, kept by its reruns.
+DATA_TAG, TARGET_TAG = "imbal/data", "imbal/target"
+
+
+def dataset_tags(data_path: str | None, target: str) -> dict[str, str]:
+    """The run tags naming the data file (or the embedded data) and the label column."""
+    return {DATA_TAG: data_path or "generated fraud-like data", TARGET_TAG: target}
 
 
 def orchestrator_tags() -> dict[str, str]:

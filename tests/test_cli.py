@@ -86,6 +86,9 @@ def test_cli_run_is_recorded_in_the_instance_with_one_step_per_fold(cli_run):
         runs = instance.get_runs()
         assert len(runs) == 1
         assert runs[0].job_name == "imbal_pipeline"
+        # The runs list names what each run trained on.
+        assert runs[0].tags["imbal/data"].endswith("data.csv")
+        assert runs[0].tags["imbal/target"] == "is_fraud"
         stats = instance.get_run_step_stats(runs[0].run_id)
         steps = {s.step_key for s in stats}
         for k in range(3):
@@ -243,6 +246,12 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
         "reran 8 steps (baseline_model, decision_threshold, deployed_model, evaluation_report, "
         "final_model, fold_1_models, learning_curve, strategy_comparison)"
     ) in rerun.stdout
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        again, first = instance.get_runs(limit=2)  # newest first
+    # The step that names the data does not run again; the rerun keeps its parent's names.
+    assert again.parent_run_id == first.run_id
+    assert again.tags["imbal/data"] == first.tags["imbal/data"] == str(train_csv)
+    assert again.tags["imbal/target"] == "is_fraud"
     clean = _run([*args, "--out", str(tmp_path / "b")], tmp_path / "clean", tmp_path)
     assert clean.returncode == 0, clean.stderr[-3000:]
     rerun_versions, clean_versions = (

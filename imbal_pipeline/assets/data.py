@@ -19,6 +19,7 @@ from imbal_pipeline.assets.common import (
 from imbal_pipeline.core import data, gates, inputs, split
 from imbal_pipeline.core.settings import LABEL, Settings
 from imbal_pipeline.resources import PipelineConfig
+from imbal_pipeline.runs import dataset_tags
 from imbal_pipeline.storage import DATA_VERSION_TAG, pinned_record
 
 RAW_CHECKS = (
@@ -102,6 +103,8 @@ def raw_data(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
     """The configured file (or embedded fraud-like data) with stable row ids and a 0/1 label."""
     s = pipeline.settings()
     prepared, source = inputs.load_raw(s)
+    # Here rather than at launch, so runs from the UI, schedules and sensors are named too.
+    context.instance.add_run_tags(context.run_id, dataset_tags(s.data_path, s.target))
     _record_what_was_read(context, data.data_fingerprint(s), s)
     schema = data.feature_schema(prepared, s)
     yield from gated(
