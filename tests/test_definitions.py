@@ -125,3 +125,37 @@ def test_an_invalid_run_config_is_refused_before_any_step(tmp_path):
             resources=defs.resources,
             run_config={"resources": {"pipeline": {"config": {"objective": "accuracy"}}}},
         )
+
+
+def test_every_check_is_described_and_blocks_only_where_it_can_stop_a_run():
+    import pandas as pd
+
+    from imbal_pipeline.core import checks, gates
+    from imbal_pipeline.core.settings import LABEL, SPLIT
+
+    graph = build_definitions(Settings()).resolve_asset_graph()
+    specs = [spec for key in graph.asset_check_keys for spec in [graph.get_check_spec(key)]]
+    assert len(specs) > 30
+    for spec in specs:
+        assert spec.description, f"{spec.key.name} has no description in the UI"
+        if spec.asset_key.path[0] in ("scored_batch", "batch_outcomes"):
+            assert not spec.blocking  # monitoring alerts never withhold scores
+        else:
+            assert spec.blocking == (spec.name not in checks.WARN_ONLY), spec.name
+    # The warn-only list is true to the gates: driven to fail, these only warn.
+    frame = pd.DataFrame(
+        {
+            "x": [1.0, 1.0, 2.0],
+            "c": ["a", "a", "b"],
+            LABEL: [0, 0, 1],
+            SPLIT: ["train", "holdout", "holdout"],
+        }
+    )
+    failed = [
+        gates.straddling_duplicates(frame, ["x", "c"]),
+        gates.unseen_categories(frame, ["c"]),
+        gates.constant_columns(frame.assign(k=1), Settings()),
+    ]
+    for gate in failed:
+        assert not gate.passed and gate.severity == gates.WARN, gate.name
+        assert gate.name in checks.WARN_ONLY

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from imbal_pipeline.core import checks
 from imbal_pipeline.core.gates import WARN, Gate
 from imbal_pipeline.storage import (
     DATA_VERSION_TAG,
@@ -55,14 +56,18 @@ def counts_meta(y: pd.Series) -> dict:
     }
 
 
-def blocking_checks(key: str | dg.AssetKey, names: tuple[str, ...]) -> list[dg.AssetCheckSpec]:
-    """Blocking check specs beside an asset: a failed error-severity check stops downstream."""
-    return [dg.AssetCheckSpec(name, asset=key, blocking=True) for name in names]
-
-
-def warning_checks(key: str | dg.AssetKey, names: tuple[str, ...]) -> list[dg.AssetCheckSpec]:
-    """Check specs that never stop downstream: for what only the report shows."""
-    return [dg.AssetCheckSpec(name, asset=key, blocking=False) for name in names]
+def described_checks(key: str | dg.AssetKey, names: tuple[str, ...]) -> list[dg.AssetCheckSpec]:
+    """Check specs beside an asset, described; a failed error-severity check stops downstream,
+    and the checks that only ever warn do not block."""
+    return [
+        dg.AssetCheckSpec(
+            name,
+            asset=key,
+            description=checks.DESCRIPTIONS[name],
+            blocking=name not in checks.WARN_ONLY,
+        )
+        for name in names
+    ]
 
 
 def _json_safe(value):

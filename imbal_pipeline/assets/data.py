@@ -11,8 +11,8 @@ from imbal_pipeline.assets.common import (
     CODE_VERSION,
     RAW_FILE,
     SOURCE_DEPS,
-    blocking_checks,
     counts_meta,
+    described_checks,
     gated,
     md_table,
 )
@@ -97,7 +97,7 @@ def _contracts_dir(s: Settings) -> Path:
     group_name="data",
     code_version=CODE_VERSION,
     kinds={"pandas"},
-    check_specs=blocking_checks("raw_data", RAW_CHECKS),
+    check_specs=described_checks("raw_data", RAW_CHECKS),
 )
 def raw_data(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
     """The configured file (or embedded fraud-like data) with stable row ids and a 0/1 label."""
@@ -127,7 +127,7 @@ def raw_data(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
     group_name="data",
     code_version=CODE_VERSION,
     kinds={"pandas"},
-    check_specs=blocking_checks("holdout_split", SPLIT_CHECKS),
+    check_specs=described_checks("holdout_split", SPLIT_CHECKS),
 )
 def holdout_split(
     context: dg.AssetExecutionContext, pipeline: PipelineConfig, raw_data: pd.DataFrame
@@ -152,7 +152,7 @@ def holdout_split(
     deps=SOURCE_DEPS,
     group_name="data",
     code_version=CODE_VERSION,
-    check_specs=blocking_checks("imbalance_profile", PROFILE_CHECKS),
+    check_specs=described_checks("imbalance_profile", PROFILE_CHECKS),
 )
 def imbalance_profile(
     context: dg.AssetExecutionContext, pipeline: PipelineConfig, holdout_split: pd.DataFrame

@@ -2,7 +2,13 @@
 
 import dagster as dg
 
-from imbal_pipeline.assets.common import CODE_VERSION, SOURCE_DEPS, blocking_checks, gated, md_table
+from imbal_pipeline.assets.common import (
+    CODE_VERSION,
+    SOURCE_DEPS,
+    described_checks,
+    gated,
+    md_table,
+)
 from imbal_pipeline.core import calibration, gates, threshold
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, STRATEGY
 from imbal_pipeline.core.training import SCORE
@@ -13,7 +19,7 @@ from imbal_pipeline.resources import PipelineConfig
     deps=SOURCE_DEPS,
     group_name="decision",
     code_version=CODE_VERSION,
-    check_specs=blocking_checks("decision_threshold", ("threshold_valid",)),
+    check_specs=described_checks("decision_threshold", ("threshold_valid",)),
 )
 def decision_threshold(
     context: dg.AssetExecutionContext, pipeline: PipelineConfig, strategy_comparison: dict

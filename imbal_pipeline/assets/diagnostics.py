@@ -9,12 +9,11 @@ import pandas as pd
 from imbal_pipeline.assets.common import (
     CODE_VERSION,
     SOURCE_DEPS,
-    blocking_checks,
+    described_checks,
     gated,
     png,
     recall,
     recipe,
-    warning_checks,
 )
 from imbal_pipeline.assets.training import MODEL_FIELDS
 from imbal_pipeline.core import data, diagnostics, gates, learning, plots, split
@@ -45,7 +44,7 @@ def _consistent(result: dict) -> gates.Gate:
     deps=SOURCE_DEPS,
     group_name="data",
     code_version=CODE_VERSION,
-    check_specs=blocking_checks("data_diagnostics", DIAGNOSTIC_CHECKS),
+    check_specs=described_checks("data_diagnostics", DIAGNOSTIC_CHECKS),
 )
 def data_diagnostics(
     context: dg.AssetExecutionContext,
@@ -100,7 +99,7 @@ def data_diagnostics(
     group_name="evaluation",
     code_version=CODE_VERSION,
     kinds={"lightgbm"},
-    check_specs=warning_checks("learning_curve", ("learning_curve_consistent",)),
+    check_specs=described_checks("learning_curve", ("learning_curve_consistent",)),
 )
 def learning_curve(
     context: dg.AssetExecutionContext,

@@ -7,13 +7,12 @@ from dagster import AssetExecutionContext
 from imbal_pipeline.assets.common import (
     CODE_VERSION,
     SOURCE_DEPS,
-    blocking_checks,
+    described_checks,
     gated,
     md_table,
     png,
     recall,
     recipe,
-    warning_checks,
 )
 from imbal_pipeline.assets.training import MODEL_FIELDS
 from imbal_pipeline.core import data, diagnostics, evaluation, gates, leak, split
@@ -58,7 +57,7 @@ def _upstream_checks(context: AssetExecutionContext, keys: list) -> list[dict]:
     group_name="evaluation",
     code_version=CODE_VERSION,
     kinds={"lightgbm"},
-    check_specs=warning_checks("leak_panel", ("counterfactual_sane",)),
+    check_specs=described_checks("leak_panel", ("counterfactual_sane",)),
 )
 def leak_panel(
     context: AssetExecutionContext, pipeline: PipelineConfig, holdout_split: pd.DataFrame
@@ -96,7 +95,7 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
         deps=SOURCE_DEPS,
         group_name="evaluation",
         code_version=CODE_VERSION,
-        check_specs=blocking_checks("evaluation_report", QUALITY_CHECKS),
+        check_specs=described_checks("evaluation_report", QUALITY_CHECKS),
     )
     def evaluation_report(
         context: AssetExecutionContext,

@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext
 from imbal_pipeline.assets.common import (
     CODE_VERSION,
     SOURCE_DEPS,
-    blocking_checks,
+    described_checks,
     gated,
     md_table,
     recall,
@@ -49,7 +49,7 @@ def make_cv_folds(n_folds: int) -> dg.AssetsDefinition:
         group_name="folds",
         code_version=CODE_VERSION,
         kinds={"pandas"},
-        check_specs=blocking_checks("cv_folds", FOLD_CHECKS),
+        check_specs=described_checks("cv_folds", FOLD_CHECKS),
     )
     def cv_folds(
         context: AssetExecutionContext, pipeline: PipelineConfig, holdout_split: pd.DataFrame
@@ -85,7 +85,7 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
         group_name="folds",
         code_version=CODE_VERSION,
         ins={"holdout_split": dg.AssetIn(), "cv_folds": dg.AssetIn()},
-        check_specs=blocking_checks(fold_training_key(fold), FOLD_SET_CHECKS),
+        check_specs=described_checks(fold_training_key(fold), FOLD_SET_CHECKS),
         description=(
             f"Fold {fold}: preprocessing fitted on the fold's training rows, each strategy's "
             "resampled training portion, and the untouched validation portion."

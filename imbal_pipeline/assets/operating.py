@@ -15,7 +15,7 @@ from dagster import AssetExecutionContext
 from imbal_pipeline.assets.common import (
     CODE_VERSION,
     SOURCE_DEPS,
-    blocking_checks,
+    described_checks,
     gated,
     md_table,
 )
@@ -36,7 +36,7 @@ MONITORING = "monitoring"
     group_name=MONITORING,
     code_version=CODE_VERSION,
     kinds={"lightgbm"},
-    check_specs=blocking_checks("deployed_model", ("matches_export",)),
+    check_specs=described_checks("deployed_model", ("matches_export",)),
 )
 def deployed_model(
     context: AssetExecutionContext,

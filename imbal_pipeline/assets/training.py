@@ -8,7 +8,7 @@ from dagster import AssetExecutionContext
 from imbal_pipeline.assets.common import (
     CODE_VERSION,
     SOURCE_DEPS,
-    blocking_checks,
+    described_checks,
     gated,
     md_table,
     recall,
@@ -56,7 +56,7 @@ def make_fold_models(fold: int) -> dg.AssetsDefinition:
         ins={"training_sets": dg.AssetIn(key=fold_training_key(fold))},
         kinds={"lightgbm"},
         description=f"Fold {fold}: one LightGBM per strategy and its out-of-fold scores.",
-        check_specs=blocking_checks(fold_models_key(fold), OOF_CHECKS),
+        check_specs=described_checks(fold_models_key(fold), OOF_CHECKS),
     )
     def _asset(context: AssetExecutionContext, pipeline: PipelineConfig, training_sets: dict):
         s = pipeline.settings()
@@ -103,7 +103,7 @@ def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
         group_name="decision",
         code_version=CODE_VERSION,
         ins=_fold_ins(n_folds),
-        check_specs=blocking_checks("strategy_comparison", OOF_CHECKS),
+        check_specs=described_checks("strategy_comparison", OOF_CHECKS),
     )
     def strategy_comparison(
         context: AssetExecutionContext,
@@ -155,7 +155,7 @@ def make_final_model(n_folds: int) -> dg.AssetsDefinition:
         code_version=CODE_VERSION,
         kinds={"lightgbm"},
         ins={**_fold_ins(n_folds), "decision_threshold": dg.AssetIn()},
-        check_specs=blocking_checks("final_model", MODEL_CHECKS),
+        check_specs=described_checks("final_model", MODEL_CHECKS),
     )
     def final_model(
         context: AssetExecutionContext,
@@ -197,7 +197,7 @@ def make_baseline_model(n_folds: int) -> dg.AssetsDefinition:
         code_version=CODE_VERSION,
         kinds={"lightgbm"},
         ins=_fold_ins(n_folds),
-        check_specs=blocking_checks("baseline_model", MODEL_CHECKS),
+        check_specs=described_checks("baseline_model", MODEL_CHECKS),
     )
     def baseline_model(
         context: AssetExecutionContext,
