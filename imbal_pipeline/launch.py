@@ -33,7 +33,7 @@ from dagster._utils.hosted_user_process import recon_job_from_origin
 
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.definitions import JOB_NAME, LOCATION_NAME
-from imbal_pipeline.runs import DATA_TAG, TARGET_TAG
+from imbal_pipeline.runs import DATA_TAG, TARGET_TAG, progress
 
 MODULE = "imbal_pipeline.definitions"
 
@@ -61,16 +61,19 @@ def reconstructable_job(settings: Settings):
 def run_job(
     instance: dg.DagsterInstance, settings: Settings, run_config: dict, tags: dict
 ) -> JobExecutionResult:
-    """Create a run of the project's job with its code-location origin and execute it here."""
+    """Create a run of the project's job with its code-location origin and execute it here,
+    printing a line per finished step."""
     job = reconstructable_job(settings)
+    definition = job.get_definition()
     run = instance.create_run_for_job(
-        job_def=job.get_definition(),
+        job_def=definition,
         run_config=run_config,
         tags=tags,
         remote_job_origin=remote_job_origin(),
         job_code_origin=job.get_python_origin(),
     )
-    return execute_run(job, run, instance)
+    with progress(instance, run.run_id, total=len(definition.nodes_in_topological_order)):
+        return execute_run(job, run, instance)
 
 
 def rerun_from_failure(
@@ -104,7 +107,8 @@ def rerun_from_failure(
         remote_job_origin=parent.remote_job_origin or remote_job_origin(),
         job_code_origin=parent.job_code_origin,
     )
-    return execute_run(job, run, instance)
+    with progress(instance, run.run_id, total=len(step_keys)):
+        return execute_run(job, run, instance)
 
 
 def project_of(run: dg.DagsterRun) -> Settings:

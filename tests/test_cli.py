@@ -76,6 +76,10 @@ def test_cli_run_writes_the_report_files(cli_run):
     assert list(report["cv"]) == list(LADDER)  # every rung, in ladder order
     assert "report:" in proc.stdout and "PR-AUC" in proc.stdout
     assert "warning: raw_data:constant_columns: column 'same' is constant" in proc.stdout
+    # One progress line per finished step, counted up to the graph's 20 steps (3 folds).
+    lines = re.findall(r"^\[\s*(\d+)/(\d+)\] (\w+) done \(\d+", proc.stderr, re.M)
+    assert [int(n) for n, _, _ in lines] == list(range(1, 21))
+    assert {total for _, total, _ in lines} == {"20"} and lines[-1][2] == "deployed_model"
 
 
 @pytest.mark.slow
@@ -239,6 +243,7 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
     # A deterministic error is not retried, and the line names it.
     assert "step fold_1_models failed: ValueError: injected fault in fold 1 (tests only)" in last
     assert "attempts" not in last
+    assert re.search(r"^\[\s*\d+/20\] fold_1_models FAILED", failed.stderr, re.M)
     run_id = last.rsplit("(run ", 1)[1].rstrip(")")
     rerun = _run(["rerun", run_id], tmp_path / "home", tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
@@ -246,6 +251,7 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
         "reran 8 steps (baseline_model, decision_threshold, deployed_model, evaluation_report, "
         "final_model, fold_1_models, learning_curve, strategy_comparison)"
     ) in rerun.stdout
+    assert "[8/8] " in rerun.stderr  # the rerun counts the steps it reruns
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         again, first = instance.get_runs(limit=2)  # newest first
     # The step that names the data does not run again; the rerun keeps its parent's names.

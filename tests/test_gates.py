@@ -152,6 +152,9 @@ def test_when_the_baseline_is_selected_the_gate_compares_the_decisions_not_a_zer
     gate = _quality(report)["not_worse_than_baseline"]
     assert "pr_auc" not in gate.observed and "rankings are the same" in gate.message
     assert gate.observed["f1"]["ci_high"] < 0 and gate.blocks
+    # The fix names the threshold, not a strategy list the selection already had.
+    assert "threshold chosen on out-of-fold scores did not hold" in gate.message
+    assert "--strategies" not in gate.message
 
 
 def test_the_cv_holdout_check_uses_both_uncertainties():

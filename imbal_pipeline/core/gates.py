@@ -601,10 +601,16 @@ def not_worse_than_baseline(report: dict) -> Gate:
     observed = {name: versus[name] for name in compared if name in versus}
     if not worse:
         return ok("not_worse_than_baseline", said, **observed)
+    # With the baseline selected only the threshold differs, so a strategy cannot be the fix.
+    fix = (
+        "the threshold chosen on out-of-fold scores did not hold on the holdout: give more "
+        "positives (more data or a larger --holdout-fraction), or check the holdout for drift"
+        if versus["same_model"]
+        else "rerun with --strategies none,class_weight, or check the holdout for drift"
+    )
     return fail(
         "not_worse_than_baseline",
-        f"{said}; worse than the baseline on {', '.join(worse)} beyond noise: rerun with "
-        "--strategies none,class_weight, or check the holdout for drift",
+        f"{said}; worse than the baseline on {', '.join(worse)} beyond noise: {fix}",
         **observed,
     )
 
