@@ -105,15 +105,7 @@ def tune_per_fold(
     check = versus_default(y, scores, folds, fold_values, settings)
     kept = check is None or check["gain_mean"] > check["gain_se"]
     value = median if kept else DEFAULT_THRESHOLD
-    flagged = scores >= value
-    pooled = _objective_values(
-        {
-            "tp": np.array([np.sum(flagged & (y == 1))]),
-            "fp": np.array([np.sum(flagged & (y == 0))]),
-            "positives": int(y.sum()),
-        },
-        settings,
-    )
+    pooled = _objective_at(y, scores >= value, settings)
     first = next(iter(per_fold.values()))
     rule = "median of the thresholds tuned on each fold's out-of-fold scores"
     if check is not None:
@@ -130,7 +122,7 @@ def tune_per_fold(
         "rule": rule,
         "fold_values": fold_values,
         # What the threshold does on all out-of-fold rows together.
-        "at_threshold": {name: float(v[0]) for name, v in pooled.items()},
+        "at_threshold": pooled,
         "tuned_on_rows": int(len(y)),
         "tuned_on_positives": int(y.sum()),
     }
@@ -156,16 +148,11 @@ def versus_default(
     for k in fold_values:
         mine = folds == k
         elsewhere = float(np.median([v for j, v in fold_values.items() if j != k]))
-        at = {}
-        for name, t in (("tuned", elsewhere), ("default", DEFAULT_THRESHOLD)):
-            flagged = scores[mine] >= t
-            counts = {
-                "tp": np.array([np.sum(flagged & (y[mine] == 1))]),
-                "fp": np.array([np.sum(flagged & (y[mine] == 0))]),
-                "positives": int(y[mine].sum()),
-            }
-            at[name] = float(_objective_values(counts, settings)[figure][0])
-        gains[int(k)] = sign * (at["tuned"] - at["default"])
+        tuned, default = (
+            _objective_at(y[mine], scores[mine] >= t, settings)[figure]
+            for t in (elsewhere, DEFAULT_THRESHOLD)
+        )
+        gains[int(k)] = sign * (tuned - default)
     values = np.array(list(gains.values()))
     return {
         "figure": figure,
