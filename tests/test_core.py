@@ -648,9 +648,11 @@ def test_nested_cv_never_scores_a_fold_at_a_threshold_it_helped_tune(monkeypatch
     events = []
     tune, score = threshold.tune_per_fold, selection.score_fold
 
-    def tune_spy(y, s, folds, ids, settings):
+    def tune_spy(y, s, folds, ids, settings, per_fold=None):
+        # Thresholds tuned earlier may be passed in: they must be those of these folds only.
+        assert per_fold is None or set(per_fold) == set(np.unique(folds).tolist())
         events.append(("tune", set(np.asarray(ids).tolist())))
-        return tune(y, s, folds, ids, settings)
+        return tune(y, s, folds, ids, settings, per_fold)
 
     def score_spy(fold, *args):
         events.append(("score", set(fold[ROW_ID].tolist())))

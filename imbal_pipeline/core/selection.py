@@ -58,19 +58,30 @@ def compare_strategies(oof: pd.DataFrame, skipped: dict[str, str], settings: Set
 def nested_fold_metrics(part: pd.DataFrame, settings: Settings) -> dict[str, list]:
     """Per fold: PR-AUC, and F1, F-beta and MCC at thresholds tuned on the other folds by
     the deployed rule (`threshold.tune_per_fold`), so the F1 estimates the deployed one."""
-    f1_settings = dataclasses.replace(settings, objective="f1")
-    fbeta_settings = dataclasses.replace(settings, objective="fbeta")
+    y, scores = part[LABEL].to_numpy(), part[SCORE].to_numpy()
+    folds, row_ids = part[FOLD].to_numpy(), part[ROW_ID].to_numpy()
+    objectives = {name: dataclasses.replace(settings, objective=name) for name in ("f1", "fbeta")}
+    # Each fold's own threshold is tuned once and reused in the four rules that see it.
+    own = {
+        name: threshold.fold_thresholds(y, scores, folds, row_ids, objective_settings)
+        for name, objective_settings in objectives.items()
+    }
     out: dict[str, list] = {name: [] for name in (*_METRICS, "thresholds")}
-    for k, fold in part.groupby(FOLD):
-        others = part[part[FOLD] != k]
+    for k in np.unique(folds):
+        mine, others = folds == k, folds != k
         tuned = {
-            objective: threshold.tune_per_fold(
-                others[LABEL], others[SCORE], others[FOLD], others[ROW_ID], objective_settings
+            name: threshold.tune_per_fold(
+                y[others],
+                scores[others],
+                folds[others],
+                row_ids[others],
+                objective_settings,
+                per_fold={j: t for j, t in own[name].items() if j != k},
             )["value"]
-            for objective, objective_settings in (("f1", f1_settings), ("fbeta", fbeta_settings))
+            for name, objective_settings in objectives.items()
         }
-        scored = score_fold(fold, tuned["f1"], tuned["fbeta"], settings.beta)
-        out["pr_auc"].append(float(average_precision_score(fold[LABEL], fold[SCORE])))
+        scored = score_fold(part[mine], tuned["f1"], tuned["fbeta"], settings.beta)
+        out["pr_auc"].append(float(average_precision_score(y[mine], scores[mine])))
         for name in ("f1", "fbeta", "mcc"):
             out[name].append(scored[name])
         out["thresholds"].append({"fold": int(k), **tuned})
@@ -79,11 +90,11 @@ def nested_fold_metrics(part: pd.DataFrame, settings: Settings) -> dict[str, lis
 
 def score_fold(fold: pd.DataFrame, f1_threshold: float, fbeta_threshold: float, beta: float):
     """F1 and MCC at the F1 threshold, F-beta at the F-beta one, on one validation fold."""
-    y, s = fold[LABEL].to_numpy(), fold[SCORE].to_numpy()
+    y, scores = fold[LABEL].to_numpy(), fold[SCORE].to_numpy()
     return {
-        "f1": float(f1_score(y, s >= f1_threshold, zero_division=0)),
-        "mcc": float(matthews_corrcoef(y, s >= f1_threshold)),
-        "fbeta": float(fbeta_score(y, s >= fbeta_threshold, beta=beta, zero_division=0)),
+        "f1": float(f1_score(y, scores >= f1_threshold, zero_division=0)),
+        "mcc": float(matthews_corrcoef(y, scores >= f1_threshold)),
+        "fbeta": float(fbeta_score(y, scores >= fbeta_threshold, beta=beta, zero_division=0)),
     }
 
 

@@ -75,12 +75,25 @@ def tune_threshold(
     }
 
 
+def fold_thresholds(
+    y: np.ndarray, scores: np.ndarray, folds: np.ndarray, row_ids: np.ndarray, settings: Settings
+) -> dict[int, dict]:
+    """The threshold tuned on each fold's own out-of-fold scores, by fold."""
+    y, scores, folds = np.asarray(y), np.asarray(scores), np.asarray(folds)
+    row_ids = np.asarray(row_ids)
+    return {
+        int(k): tune_threshold(y[folds == k], scores[folds == k], row_ids[folds == k], settings)
+        for k in np.unique(folds)
+    }
+
+
 def tune_per_fold(
     y: np.ndarray,
     scores: np.ndarray,
     folds: np.ndarray,
     row_ids: np.ndarray,
     settings: Settings,
+    per_fold: dict[int, dict] | None = None,
 ) -> dict:
     """The deployed threshold: the median of the thresholds tuned on each fold's own scores,
     unless it does not beat 0.5 beyond noise on folds it was not tuned on.
@@ -91,15 +104,14 @@ def tune_per_fold(
     the per-fold thresholds scatter (0.004 to 0.75 on one benchmark split) and the tuned one
     can lose to 0.5; as with strategies, the simpler choice stays unless the tuned one gains
     more than one standard error (`versus_default`). Both rules were chosen by
-    `benchmarks/transfer.py` (see BENCHMARKS.md).
+    `benchmarks/transfer.py` (see BENCHMARKS.md). `per_fold` passes `fold_thresholds` of
+    these very rows when the caller has them already.
     """
     y = np.asarray(y).astype(np.int64)
     scores = np.asarray(scores, dtype=np.float64)
     folds, row_ids = np.asarray(folds), np.asarray(row_ids)
-    per_fold = {
-        int(k): tune_threshold(y[folds == k], scores[folds == k], row_ids[folds == k], settings)
-        for k in np.unique(folds)
-    }
+    if per_fold is None:
+        per_fold = fold_thresholds(y, scores, folds, row_ids, settings)
     fold_values = {k: t["value"] for k, t in per_fold.items()}
     median = float(np.median(list(fold_values.values())))
     check = versus_default(y, scores, folds, fold_values, settings)
