@@ -705,3 +705,52 @@ def test_an_unknown_objective_is_refused_not_read_as_recall():
     object.__setattr__(odd, "objective", "precision")  # past the validation Settings does
     with pytest.raises(ValueError, match="unknown threshold objective 'precision'"):
         threshold.tune_threshold(y, s, np.arange(10), odd)
+
+
+def test_the_report_scores_the_holdout_once_when_the_baseline_is_the_selected_model(monkeypatch):
+    from imbal_pipeline.core import evaluation, training
+    from imbal_pipeline.core import model as model_core
+
+    settings = dataclasses.replace(SETTINGS, strategies=("none", "class_weight"), n_estimators=5)
+    frame = data.prepare_frame(_frame(1200, 80), settings)
+    marked = split.split_holdout(frame, 0.2, seed=0)
+    train, holdout = split.training_part(marked), split.holdout_part(marked)
+    folds = split.make_folds(train, 3, seed=0)
+    schema = data.feature_schema(train, settings)
+    fitted = [
+        training.fit_fold_models(
+            training.build_fold_training_sets(train, folds, k, schema, settings), settings
+        )
+        for k in range(3)
+    ]
+    oof = pd.concat([f["oof"] for f in fitted], ignore_index=True)
+    comparison = {**selection.compare_strategies(oof, {}, settings), "oof": oof}
+    profile = split.imbalance_profile(train, settings)
+    scored = []
+    real = model_core.score_rows
+
+    def spy(model, *args, **kwargs):
+        scored.append(model)
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(model_core, "score_rows", spy)
+    reports = {}
+    for strategy in ("none", "class_weight"):
+        part = oof[oof[selection.STRATEGY] == strategy]
+        decision = threshold.tune_per_fold(
+            part[LABEL], part["score"], part[FOLD], part[ROW_ID], settings
+        )
+        final = training.fold_bag(fitted, strategy, train, schema, settings)
+        final["threshold"] = decision["value"]
+        baseline = training.fold_bag(fitted, "none", train, schema, settings)
+        scored.clear()
+        reports[strategy], _ = evaluation.build_report(
+            train, holdout, final, baseline, comparison, decision, profile, settings
+        )
+        # The top-level calls only: a fold bag's members are scored through the same function.
+        top = [m for m in scored if m in (final["model"], baseline["model"])]
+        assert len(top) == (1 if strategy == "none" else 2)
+    none = reports["none"]
+    assert none["baseline_holdout"]["pr_auc"] == pytest.approx(none["holdout"]["pr_auc"])
+    other = reports["class_weight"]
+    assert other["baseline_holdout"]["pr_auc"] == pytest.approx(none["holdout"]["pr_auc"])

@@ -44,7 +44,13 @@ def build_report(
     """Report dict (JSON-ready) and the arrays the plots need; holdout rows only."""
     y = holdout[LABEL].to_numpy()
     scores = model_core.score_rows(final["model"], final["preprocessor"], holdout)
-    base_scores = model_core.score_rows(baseline["model"], baseline["preprocessor"], holdout)
+    # When `none` is selected both are the same fold models (most runs): score them once.
+    same = final["strategy"] == baseline["strategy"] and final["fit_info"] == baseline["fit_info"]
+    base_scores = (
+        scores
+        if same
+        else model_core.score_rows(baseline["model"], baseline["preprocessor"], holdout)
+    )
     threshold = float(final["threshold"])
     # F-beta at the user's beta whatever the objective (F2 by default), beside F1.
     beta = settings.beta
