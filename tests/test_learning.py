@@ -138,3 +138,49 @@ def test_a_share_without_training_positives_is_skipped_and_the_report_stays_writ
     assert curve["doubling"] is None and curve["skipped"]
     assert "no training positives in this share" in curve["sentence"]
     json.dumps(curve, allow_nan=False)  # report.json refuses NaN
+
+
+def test_a_large_validation_fold_is_scored_on_a_weighted_sample_that_estimates_its_pr_auc():
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(0)
+    n, positives = 60_000, 600
+    y = np.zeros(n, dtype=int)
+    y[rng.choice(n, positives, replace=False)] = 1
+    val = pd.DataFrame({ROW_ID: np.arange(n), LABEL: y, "s": rng.normal(y * 1.5, 1.0)})
+    whole = average_precision_score(val[LABEL], val["s"])
+    sample, weight = learning.validation_sample(val, 10_000, seed=0)
+    assert (sample[LABEL] == 1).sum() == positives and (sample[LABEL] == 0).sum() == 10_000
+    estimate = average_precision_score(sample[LABEL], sample["s"], sample_weight=weight)
+    unweighted = average_precision_score(sample[LABEL], sample["s"])
+    # Unweighted, the sample has 5.9x fewer negatives and flatters precision.
+    assert abs(estimate - whole) < 0.02 < unweighted - whole
+    shuffled, _ = learning.validation_sample(val.sample(frac=1.0, random_state=1), 10_000, 0)
+    assert set(shuffled[ROW_ID]) == set(sample[ROW_ID])
+    assert learning.validation_sample(val, 0, seed=0)[1] is None
+    assert learning.validation_sample(val, 100_000, seed=0)[1] is None
+
+
+def test_above_the_limits_the_curve_scores_every_share_of_a_fold_on_one_sample(monkeypatch):
+    monkeypatch.setattr(learning, "CURVE_NEGATIVES", 1000)
+    monkeypatch.setattr(learning, "VALIDATION_NEGATIVES", 300)
+    scored = []
+    original = learning._fit_and_score
+
+    def spy(fit, val, schema, strategy, settings, weight=None):
+        scored.append((frozenset(val[ROW_ID]), weight is not None))
+        return original(fit, val, schema, strategy, settings, weight)
+
+    monkeypatch.setattr(learning, "_fit_and_score", spy)
+    train = _train(n=2500, positives=120)
+    folds = split.make_folds(train, 3, 0)
+    schema = data.feature_schema(train, SETTINGS)
+    curve = learning.learning_curve(train, folds, schema, "class_weight", [9.0] * 3, SETTINGS)
+    assert curve["validation_negatives"] == 300 and len(scored) == 3 * 4
+    for k in range(3):
+        rows = {ids for ids, _ in scored[k * 4 : k * 4 + 4]}
+        assert len(rows) == 1 and all(w for _, w in scored[k * 4 : k * 4 + 4])
+        (ids,) = rows
+        val = set(folds.loc[folds[FOLD] == k, ROW_ID])
+        positives = set(train.loc[train[LABEL] == 1, ROW_ID]) & val
+        assert positives <= ids <= val and len(ids - positives) == 300

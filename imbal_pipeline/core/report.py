@@ -766,15 +766,28 @@ def _learning(report: Mapping) -> list[Block]:
         blocks.append(
             _table(["Share of positives", "Positives per fold", "CV PR-AUC"], rows, css="metrics")
         )
+        fitting = _map(curve, "fitting_rows")
+        kept = (
+            f"one seeded sample of {_count(_get(fitting, 'negatives_kept'))} negatives kept"
+            if _get(fitting, "sampled")
+            else "all negatives kept"
+        )
+        limit = _get(curve, "validation_negatives")
+        scored = (
+            "the whole validation fold"
+            if _is_missing(limit)
+            else f"each validation fold's positives and, where it has more, a seeded sample of "
+            f"{_count(limit)} of its negatives weighted back to the whole fold"
+        )
         blocks.append(
             _Para(
                 _rich(
                     _em(
                         f"The selected strategy ({_get(curve, 'strategy')}) refitted in every fold "
-                        "with a nested share of the training positives (all negatives kept) and "
-                        "scored on the whole validation fold; the gain per doubling is the mean "
-                        "per-fold slope on log2(positives), its interval corrected for "
-                        "overlapping training portions."
+                        f"with a nested share of the training positives ({kept}) and scored on "
+                        f"{scored}; the gain per doubling is the mean per-fold slope on "
+                        "log2(positives), its interval corrected for overlapping training "
+                        "portions."
                     )
                 )
             )
