@@ -70,6 +70,19 @@ def test_threads_times_concurrent_steps_never_exceed_cores():
     assert Settings().lgbm_threads == 1
 
 
+def test_steps_only_the_report_needs_yield_their_core_to_the_fold_steps():
+    from dagster._core.execution.api import create_execution_plan
+
+    # The multiprocess executor starts ready steps by descending `dagster/priority` (default 0).
+    plan = create_execution_plan(build_definitions(Settings()).resolve_job_def("imbal_pipeline"))
+    priority = {
+        s.key: int(s.tags.get("dagster/priority", 0)) for s in plan.get_all_steps_in_topo_order()
+    }
+    later = {k for k, p in priority.items() if p < 0}
+    assert later == {"leak_panel", "data_diagnostics"}
+    assert all(priority[k] == 0 for k in priority if k.startswith("fold_"))
+
+
 def test_a_single_fold_reruns_alone_from_stored_upstream(tmp_path):
     run_graph(tmp_path, "full")
     defs = graph(tmp_path / "full")

@@ -8,6 +8,7 @@ import pandas as pd
 
 from imbal_pipeline.assets.common import (
     CODE_VERSION,
+    OFF_CRITICAL_PATH,
     SOURCE_DEPS,
     described_checks,
     gated,
@@ -44,6 +45,7 @@ def _consistent(result: dict) -> gates.Gate:
     deps=SOURCE_DEPS,
     group_name="data",
     code_version=CODE_VERSION,
+    op_tags=OFF_CRITICAL_PATH,
     check_specs=described_checks("data_diagnostics", DIAGNOSTIC_CHECKS),
 )
 def data_diagnostics(

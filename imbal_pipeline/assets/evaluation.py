@@ -6,6 +6,7 @@ from dagster import AssetExecutionContext
 
 from imbal_pipeline.assets.common import (
     CODE_VERSION,
+    OFF_CRITICAL_PATH,
     SOURCE_DEPS,
     described_checks,
     gated,
@@ -56,6 +57,7 @@ def _upstream_checks(context: AssetExecutionContext, keys: list) -> list[dict]:
     deps=SOURCE_DEPS,
     group_name="evaluation",
     code_version=CODE_VERSION,
+    op_tags=OFF_CRITICAL_PATH,
     kinds={"lightgbm"},
     check_specs=described_checks("leak_panel", ("counterfactual_sane",)),
 )
