@@ -232,12 +232,14 @@ def test_a_bagged_model_averages_its_members_and_survives_storage_and_export(tmp
     from imbal_pipeline.core import training
 
     X, y, ids = _xy()
-    settings = dataclasses.replace(SETTINGS, n_estimators=5)
+    settings = dataclasses.replace(SETTINGS, n_estimators=6, learning_rate=0.1)
     bagged, info = training.fit_strategy(
         "balanced_bagging", X, y, ids, settings=settings, cat_idx=[]
     )
     assert isinstance(bagged, model_core.Bagged) and len(bagged.members) == 10
-    assert info["num_trees"] == 50 and info["params"]["seed"] == list(range(10))
+    # Each member: a third of the rounds at three times the rate (benchmarks/bagging.py).
+    assert info["num_trees"] == 10 * 2 and info["params"]["seed"] == list(range(10))
+    assert info["params"]["learning_rate"] == pytest.approx(0.3)
     members = strategies.bag_members(y, settings.sampling_ratio, settings.seed)
     for member, rows in zip(info["members"], members, strict=True):
         assert member["rows"] == len(rows) and member["positives"] == 20
@@ -401,7 +403,7 @@ def test_the_deployed_model_is_the_fold_models_each_reading_through_its_own_fold
     model = bag["model"]
     assert len(model.members) == 3 and all(len(m.members) == 10 for m in model.members)
     assert (
-        bag["fit_info"]["num_trees"] == 3 * 10 * 5
+        bag["fit_info"]["num_trees"] == 3 * 10 * strategies.bag_member_fit(5, 0.05)[0]
         and "no model was refitted" in (bag["audit"]["note"])
     )
     # Each member sees the rows as its fold's preprocessing made them; the whole split's
@@ -754,3 +756,13 @@ def test_the_report_scores_the_holdout_once_when_the_baseline_is_the_selected_mo
     assert none["baseline_holdout"]["pr_auc"] == pytest.approx(none["holdout"]["pr_auc"])
     other = reports["class_weight"]
     assert other["baseline_holdout"]["pr_auc"] == pytest.approx(none["holdout"]["pr_auc"])
+
+
+@pytest.mark.parametrize(
+    "rounds, rate, member", [(300, 0.05, (100, 0.15)), (5, 0.05, (2, 0.125)), (2, 0.6, (1, 1.0))]
+)
+def test_a_bagging_member_boosts_a_third_of_the_rounds_with_the_same_step_budget(
+    rounds, rate, member
+):
+    got = strategies.bag_member_fit(rounds, rate)
+    assert got[0] == member[0] and got[1] == pytest.approx(member[1])

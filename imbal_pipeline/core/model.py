@@ -6,6 +6,7 @@ whose text is its members' LightGBM texts behind a one-line JSON header.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import lightgbm as lgb
@@ -14,6 +15,7 @@ import pandas as pd
 
 from imbal_pipeline.core.preprocess import Preprocessor, fingerprint
 from imbal_pipeline.core.settings import Settings
+from imbal_pipeline.core.strategies import bag_member_fit
 
 
 def lgbm_params(
@@ -84,7 +86,10 @@ def fit_bagged(
     settings: Settings,
     cat_idx: list[int],
 ) -> tuple[Bagged, dict]:
-    """One booster per member's rows, each with its own LightGBM seed (seed + member)."""
+    """One booster per member's rows, each with its own LightGBM seed (seed + member), each
+    boosting `strategies.bag_member_fit` rounds."""
+    rounds, rate = bag_member_fit(settings.n_estimators, settings.learning_rate)
+    settings = dataclasses.replace(settings, n_estimators=rounds, learning_rate=rate)
     boosters, infos = [], []
     for i, rows in enumerate(members):
         booster, info = fit_lgbm(

@@ -12,6 +12,18 @@ K_NEIGHBORS = 5  # imblearn's default for SMOTE and friends
 M_NEIGHBORS = 10  # BorderlineSMOTE's default danger-zone neighbourhood
 ENN_NEIGHBORS = 3  # EditedNearestNeighbours' default
 BAG_MEMBERS = 10  # imblearn's BalancedBaggingClassifier and EasyEnsembleClassifier default
+# Each member boosts a third of the rounds at three times the learning rate: the same step
+# budget, measured by benchmarks/bagging.py over 33 splits as holdout PR-AUC +0.0006 (SE 0.0011)
+# for a third of the CPU; at 1M rows the full rounds cost 60 s of each fold's 160 s.
+BAG_ROUNDS_SHARE = 3
+
+
+def bag_member_fit(n_estimators: int, learning_rate: float) -> tuple[int, float]:
+    """Boosting rounds and learning rate of one balanced-bagging member."""
+    rounds = max(1, round(n_estimators / BAG_ROUNDS_SHARE))
+    return rounds, min(1.0, learning_rate * n_estimators / rounds)
+
+
 BAGGING = "balanced_bagging"
 
 
@@ -150,6 +162,7 @@ def resample(
                     "negatives_per_member": size,
                     "replacement": False,
                     "member_seeds": [[seed, i] for i in range(members)],
+                    "rounds_and_learning_rate": "a third of the rounds at 3x the rate",
                     "aggregation": "mean of member probabilities",
                 },
             }
