@@ -100,13 +100,15 @@ def run_one(job: tuple[str, str, int]) -> dict:
 
         return wrapper
 
-    training.fit_strategy = timed(training.fit_strategy, "fit")
-    model_core.predict = timed(model_core.predict, "score")
+    fit_strategy, predict = training.fit_strategy, model_core.predict
+    training.fit_strategy = timed(fit_strategy, "fit")
+    model_core.predict = timed(predict, "score")
     y = holdout[LABEL].to_numpy()
     out = {"dataset": name, "seed": seed, "training_positives": int(train[LABEL].sum())}
+    rung = strategies.BAG_MEMBERS, strategies.BAG_ROUNDS_SHARE
     for variant, (members, share) in VARIANTS.items():
         s = base
-        # Both read when a bag is drawn and fitted.
+        # Both read when a bag is drawn and fitted; put back below.
         strategies.BAG_MEMBERS, strategies.BAG_ROUNDS_SHARE = members, share
         trees, rate = strategies.bag_member_fit(s.n_estimators, s.learning_rate)
         cpu.update(fit=0.0, score=0.0)
@@ -129,6 +131,8 @@ def run_one(job: tuple[str, str, int]) -> dict:
             "trees": trees,
             "learning_rate": rate,
         }
+    strategies.BAG_MEMBERS, strategies.BAG_ROUNDS_SHARE = rung
+    training.fit_strategy, model_core.predict = fit_strategy, predict
     return out
 
 

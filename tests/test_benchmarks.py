@@ -97,3 +97,30 @@ def test_transfer_benchmark_scores_every_option_on_the_same_selection(tmp_path, 
     assert refit["pr_auc"] == row["refit_fold_median"]["pr_auc"] != bag["pr_auc"]
     assert set(row["cv_pr_auc"]) >= {"none", "balanced_bagging"}
     assert "| tiny |" in capsys.readouterr().out
+
+
+def test_bagging_benchmark_applies_its_rule_and_leaves_the_rung_as_it_found_it(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    from imbal_pipeline.core import strategies
+
+    bagging = _script("bagging")
+    # The committed results and the decision BENCHMARKS.md quotes.
+    rows = [json.loads(line) for line in (ROOT / "benchmarks/results/bagging.jsonl").open()]
+    verdict = bagging.verdict(rows)
+    assert "trees_100: holdout_pr_auc +0.0006 (SE 0.0011), cv_pr_auc +0.0058 (SE 0.0041)" in verdict
+    assert "members_5: holdout_pr_auc -0.0012" in verdict and "decision: trees_100" in verdict
+    rng = np.random.default_rng(0)
+    y = (rng.random(1200) < 0.08).astype(int)
+    frame = pd.DataFrame({"a": rng.normal(size=1200) + 1.5 * y, "target": y})
+    (tmp_path / "sets").mkdir()
+    frame.to_csv(tmp_path / "sets" / "tiny.csv", index=False)
+    rung = strategies.BAG_MEMBERS, strategies.BAG_ROUNDS_SHARE
+    argv = ["--datasets-dir", str(tmp_path / "sets"), "--seeds", "0", "--workers", "1"]
+    assert bagging.main([*argv, "--results", str(tmp_path / "b.jsonl")]) == 0
+    assert (strategies.BAG_MEMBERS, strategies.BAG_ROUNDS_SHARE) == rung
+    (row,) = [json.loads(line) for line in (tmp_path / "b.jsonl").open()]
+    assert (row["current"]["trees"], row["trees_100"]["trees"]) == (300, 100)
+    assert row["members_5"]["members"] == 5 and row["trees_100"]["learning_rate"] == 0.15
+    assert "| tiny |" in capsys.readouterr().out
