@@ -38,7 +38,9 @@ resident set of the single largest process in the side's process tree, not the s
 processes running at once. The measuring process makes itself a child subreaper (Linux), so the
 step processes Dagster's forkserver starts, which the run process never waits for, are counted
 too. It prints a table and `ratio pipeline/plain` of the wall times (medians with --repeat),
-warns when other processes loaded the machine during a run (from /proc/stat), and checks that
+prints the pipeline's steps with their start and end times (read from the run's event log
+after the run, so outside its wall time), warns when other processes loaded the machine during
+a run (from /proc/stat), and checks that
 both sides selected the same strategy and threshold; the exit status is 1 if a side failed or
 they disagree, whatever the ratio.
 """
@@ -397,6 +399,33 @@ def side_commands(
     return plain, pipeline
 
 
+def step_timeline(dagster_home: Path) -> list[tuple[str, float, float]]:
+    """(step, start, end) in seconds from the run's start, from the instance's event log."""
+    import dagster as dg
+
+    kinds = {
+        dg.DagsterEventType.RUN_START,
+        dg.DagsterEventType.STEP_START,
+        dg.DagsterEventType.STEP_SUCCESS,
+        dg.DagsterEventType.STEP_FAILURE,
+    }
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        (run,) = instance.get_runs(limit=1)
+        records = instance.get_records_for_run(run.run_id, of_type=kinds, limit=10_000).records
+    started, steps, t0 = {}, [], None
+    for record in records:
+        entry = record.event_log_entry
+        kind = entry.dagster_event.event_type
+        if kind == dg.DagsterEventType.RUN_START:
+            t0 = entry.timestamp
+        elif kind == dg.DagsterEventType.STEP_START:
+            started[entry.step_key] = entry.timestamp
+        else:
+            steps.append((entry.step_key, started[entry.step_key], entry.timestamp))
+    t0 = t0 if t0 is not None else min(s for _, s, _ in steps)
+    return sorted(((key, start - t0, end - t0) for key, start, end in steps), key=lambda s: s[1])
+
+
 def read_report(out_dir: Path) -> dict | None:
     """report.json a side wrote, or None."""
     path = out_dir / "report.json"
@@ -494,6 +523,8 @@ def orchestrate(args: argparse.Namespace) -> int:
                 failed = True
                 continue
             result["out"] = out / f"{side}_out"
+            if side == "pipeline":
+                result["timeline"] = step_timeline(Path(env["DAGSTER_HOME"]))
             runs[side].append(result)
             reports[side] = read_report(result["out"])
         if failed:
@@ -558,6 +589,10 @@ def orchestrate(args: argparse.Namespace) -> int:
             f"holding the step processes' usage) reaped by the measuring process; without them "
             f"peak RSS would read {last['peak_rss_mb_waited_only']:.0f} MB{note}"
         )
+    if runs["pipeline"]:
+        print("pipeline steps of the last run, s from its start event (start, end, took):")
+        for key, start, end in runs["pipeline"][-1]["timeline"]:
+            print(f"  {key:<28}{start:8.1f}{end:8.1f}{end - start:8.1f}")
     if runs["plain"]:
         timings = json.loads((runs["plain"][-1]["out"] / "plain_timings.json").read_text())
         phases = ", ".join(f"{k} {v:.1f}" for k, v in timings["phases"].items())

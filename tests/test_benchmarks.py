@@ -119,7 +119,7 @@ def test_bagging_benchmark_applies_its_rule_and_leaves_the_rung_as_it_found_it(t
     rung = strategies.BAG_MEMBERS, strategies.BAG_ROUNDS_SHARE
     argv = ["--datasets-dir", str(tmp_path / "sets"), "--seeds", "0", "--workers", "1"]
     assert bagging.main([*argv, "--results", str(tmp_path / "b.jsonl")]) == 0
-    assert (strategies.BAG_MEMBERS, strategies.BAG_ROUNDS_SHARE) == rung
+    assert rung == (strategies.BAG_MEMBERS, strategies.BAG_ROUNDS_SHARE)
     (row,) = [json.loads(line) for line in (tmp_path / "b.jsonl").open()]
     assert (row["current"]["trees"], row["trees_100"]["trees"]) == (300, 100)
     assert row["members_5"]["members"] == 5 and row["trees_100"]["learning_rate"] == 0.15
