@@ -84,7 +84,7 @@ def build_definitions(project: Settings | None = None) -> dg.Definitions:
         diagnostics.data_diagnostics,
         folds.make_cv_folds(n_folds),
         *[folds.make_fold_training_sets(k) for k in range(n_folds)],
-        *[training.make_fold_models(k) for k in range(n_folds)],
+        *[training.make_fold_models(k, part) for k in range(n_folds) for part in training.PARTS],
         training.make_strategy_comparison(n_folds),
         decision.decision_threshold,
         training.make_final_model(n_folds),

@@ -766,3 +766,32 @@ def test_a_bagging_member_boosts_a_third_of_the_rounds_with_the_same_step_budget
 ):
     got = strategies.bag_member_fit(rounds, rate)
     assert got[0] == member[0] and got[1] == pytest.approx(member[1])
+
+
+def test_a_folds_models_split_in_parts_are_the_models_fitted_whole():
+    from imbal_pipeline.core import training
+
+    settings = dataclasses.replace(
+        SETTINGS, strategies=("none", "class_weight", "smote"), n_estimators=5
+    )
+    frame = data.prepare_frame(_frame(900, 60), settings)
+    train = split.training_part(split.split_holdout(frame, 0.2, seed=0))
+    folds = split.make_folds(train, 3, seed=0)
+    bundle = training.build_fold_training_sets(
+        train, folds, 1, data.feature_schema(train, settings), settings
+    )
+    whole = training.fit_fold_models(bundle, settings)
+    real = training.fit_fold_models(bundle, settings, ("none", "class_weight", "undersample"))
+    synthetic = training.fit_fold_models(bundle, settings, strategies.SYNTHETIC)
+    assert real["strategies"] == ["none", "class_weight"] and synthetic["strategies"] == ["smote"]
+    assert "model__smote" not in real and "model__none" not in synthetic
+    parts = pd.concat([real["oof"], synthetic["oof"]], ignore_index=True)
+    pd.testing.assert_frame_equal(parts, whole["oof"])
+    # A part none of whose rungs is in the run fits nothing and scores nothing.
+    nothing = training.fit_fold_models(bundle, settings, ("balanced_bagging",))
+    assert nothing["strategies"] == [] and nothing["oof"].empty
+    assert list(nothing["oof"].dtypes) == list(whole["oof"].dtypes)
+    # Each strategy is taken from the one part per fold that was to fit it.
+    assert training.parts_with([real, synthetic, nothing], "smote") == [synthetic]
+    with pytest.raises(ValueError, match="fitted twice"):
+        training.parts_with([real, whole], "none")

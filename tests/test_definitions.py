@@ -49,8 +49,14 @@ def test_default_location_has_every_stage_and_five_fold_assets():
         assert name in deps
     for k in range(5):
         assert deps[f"fold_{k}_training_sets"] == {"holdout_split", "cv_folds"}
+        # Two model steps per fold: the SMOTE family apart, so the steps pack both cores.
         assert deps[f"fold_{k}_models"] == {f"fold_{k}_training_sets"}
-    assert deps["strategy_comparison"] == {f"fold_{k}_models" for k in range(5)} | {"holdout_split"}
+        assert deps[f"fold_{k}_smote_models"] == {f"fold_{k}_training_sets"}
+    parts = {f"fold_{k}_{p}" for k in range(5) for p in ("models", "smote_models")}
+    assert deps["strategy_comparison"] == parts | {"holdout_split"}
+    assert deps["final_model"] == parts | {"holdout_split", "decision_threshold"}
+    # The baseline is `none`, fitted in the first part: it need not wait for the SMOTE family.
+    assert deps["baseline_model"] == {f"fold_{k}_models" for k in range(5)} | {"holdout_split"}
     assert deps["decision_threshold"] == {"strategy_comparison"}
     assert "holdout_split" not in deps["decision_threshold"]
     assert deps["imbalance_profile"] == {"holdout_split"}
@@ -58,7 +64,8 @@ def test_default_location_has_every_stage_and_five_fold_assets():
 
 def test_fold_count_shapes_the_graph(tmp_path):
     deps = _deps(graph(tmp_path))
-    assert sum(name.endswith("_models") and name.startswith("fold_") for name in deps) == 3
+    assert sum(name.endswith("_training_sets") and name.startswith("fold_") for name in deps) == 3
+    assert sum(name.endswith("_models") and name.startswith("fold_") for name in deps) == 2 * 3
 
 
 def test_threads_times_concurrent_steps_never_exceed_cores():
@@ -106,7 +113,7 @@ def test_the_project_file_shapes_the_graph_and_sets_what_a_run_trains_on(tmp_pat
     )
     monkeypatch.chdir(tmp_path)
     defs = build_definitions()  # what the webserver, the daemon and every worker do
-    assert sum(name.startswith("fold_") and name.endswith("_models") for name in _deps(defs)) == 4
+    assert sum(name.startswith("fold_") and name.endswith("_sets") for name in _deps(defs)) == 4
     settings = defs.resources["pipeline"].settings()
     assert (settings.data_path, settings.target, settings.n_folds) == (str(data), "y", 4)
 

@@ -19,7 +19,8 @@ def test_no_change_refits_nothing_and_a_new_objective_refits_no_fold(tmp_path, m
     fold_fits = sum(
         len(info.get("members", [info]))  # a bagged model is one fit per member
         for k in range(3)
-        for info in value(first, f"fold_{k}_models")["fit_info"].values()
+        for part in ("models", "smote_models")
+        for info in value(first, f"fold_{k}_{part}")["fit_info"].values()
     )
     # Every fold model, the leak panel's counterfactual and the learning curve's fits; the final
     # model and the baseline are made of fold models and fit nothing.
@@ -53,17 +54,18 @@ def test_a_changed_model_setting_refits_every_model(tmp_path, monkeypatch):
 
 
 def _failing_fold(monkeypatch, fold: int, error, attempts: int | None = None) -> list[int]:
-    """Make fitting `fold`'s models raise `error` (on its first `attempts` tries, or always)."""
+    """Make fitting `fold`'s models (the step fitting `none`, fold_<k>_models) raise `error`
+    on its first `attempts` tries, or always."""
     from imbal_pipeline.core import training
 
     fit, tries = training.fit_fold_models, []
 
-    def failing(bundle, settings):
-        if bundle["fold"] == fold:
+    def failing(bundle, settings, rungs=None):
+        if bundle["fold"] == fold and (rungs is None or "none" in rungs):
             tries.append(fold)
             if attempts is None or len(tries) <= attempts:
                 raise error
-        return fit(bundle, settings)
+        return fit(bundle, settings, rungs)
 
     monkeypatch.setattr(training, "fit_fold_models", failing)
     return tries

@@ -16,7 +16,8 @@ from imbal_pipeline.assets.common import (
     retry_if_transient,
 )
 from imbal_pipeline.assets.folds import SAMPLING_FIELDS, fold_training_key
-from imbal_pipeline.core import contracts, data, gates, selection, split, training
+from imbal_pipeline.core import contracts, data, gates, selection, split, strategies, training
+from imbal_pipeline.core.settings import LADDER
 from imbal_pipeline.resources import PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY
 
@@ -40,37 +41,53 @@ def _oof_checks(oof: pd.DataFrame, suite: str, row_ids, what: str) -> list:
     ]
 
 
-def fold_models_key(fold: int) -> dg.AssetKey:
-    """Asset key of one fold's models."""
-    return dg.AssetKey(f"fold_{fold}_models")
+# Each fold's models are fitted in two steps, so that the steps pack both cores (see
+# `strategies.SYNTHETIC`): the rungs fitted on real rows only, and the SMOTE family.
+PARTS = {
+    "models": tuple(s for s in LADDER if s not in strategies.SYNTHETIC),
+    "smote_models": strategies.SYNTHETIC,
+}
 
 
-def make_fold_models(fold: int) -> dg.AssetsDefinition:
-    """LightGBM per strategy for one fold, plus scores on that fold's validation rows."""
+def fold_models_key(fold: int, part: str = "models") -> dg.AssetKey:
+    """Asset key of one part of one fold's models."""
+    return dg.AssetKey(f"fold_{fold}_{part}")
+
+
+def make_fold_models(fold: int, part: str = "models") -> dg.AssetsDefinition:
+    """LightGBM per strategy of one part for one fold, plus scores on its validation rows."""
+    rungs = PARTS[part]
 
     @dg.asset(
         deps=SOURCE_DEPS,
-        key=fold_models_key(fold),
+        key=fold_models_key(fold, part),
         group_name="training",
         code_version=CODE_VERSION,
         ins={"training_sets": dg.AssetIn(key=fold_training_key(fold))},
         kinds={"lightgbm"},
-        description=f"Fold {fold}: one LightGBM per strategy and its out-of-fold scores.",
-        check_specs=described_checks(fold_models_key(fold), OOF_CHECKS),
+        description=(
+            f"Fold {fold}: one LightGBM per strategy of {', '.join(rungs)} (those in the run) "
+            "and its out-of-fold scores."
+        ),
+        check_specs=described_checks(fold_models_key(fold, part), OOF_CHECKS),
     )
     def _asset(context: AssetExecutionContext, pipeline: PipelineConfig, training_sets: dict):
         s = pipeline.settings()
-        name = fold_models_key(fold).to_user_string()
+        name = fold_models_key(fold, part).to_user_string()
         key = recipe(name, {"training_sets": training_sets}, s, MODEL_FIELDS)
         bundle = recall(context, name, key)
         reused = bundle is not None
         if not reused:
             with retry_if_transient():
-                bundle = training.fit_fold_models(training_sets, s)
-        info = pd.DataFrame(bundle["fit_info"]).T[["rows", "positives", "synthetic_rows"]]
+                bundle = training.fit_fold_models(training_sets, s, rungs)
+        info = pd.DataFrame.from_dict(bundle["fit_info"], orient="index").reindex(
+            columns=["rows", "positives", "synthetic_rows"]
+        )
         checks = _oof_checks(
             bundle["oof"], "fold_models", training_sets["validation"]["__row_id"], "validation"
         )
+        if not bundle["strategies"]:
+            checks[0] = gates.ok("contract", "none of this step's strategies is in the run")
         yield from gated(
             context,
             bundle,
@@ -88,10 +105,14 @@ def make_fold_models(fold: int) -> dg.AssetsDefinition:
     return _asset
 
 
-def _fold_ins(n_folds: int) -> dict[str, dg.AssetIn]:
+def _fold_ins(n_folds: int, parts=tuple(PARTS)) -> dict[str, dg.AssetIn]:
     return {
         "holdout_split": dg.AssetIn(),
-        **{f"fold_{k}": dg.AssetIn(key=fold_models_key(k)) for k in range(n_folds)},
+        **{
+            f"fold_{k}_{part}": dg.AssetIn(key=fold_models_key(k, part))
+            for k in range(n_folds)
+            for part in parts
+        },
     }
 
 
@@ -171,9 +192,8 @@ def make_final_model(n_folds: int) -> dg.AssetsDefinition:
         s = pipeline.settings()
         train = split.training_part(holdout_split)
         selected = decision_threshold["strategy"]
-        fitted = training.fold_bag(
-            list(fold_models.values()), selected, train, data.feature_schema(train, s), s
-        )
+        parts = training.parts_with(list(fold_models.values()), selected)
+        fitted = training.fold_bag(parts, selected, train, data.feature_schema(train, s), s)
         fitted["threshold"] = decision_threshold["value"]
         fitted["objective"] = decision_threshold["objective"]
         fitted["calibrator"] = decision_threshold["calibrator"]
@@ -196,7 +216,8 @@ def make_baseline_model(n_folds: int) -> dg.AssetsDefinition:
         group_name="training",
         code_version=CODE_VERSION,
         kinds={"lightgbm"},
-        ins=_fold_ins(n_folds),
+        # `none` is fitted in the first part: the baseline need not wait for the SMOTE family.
+        ins=_fold_ins(n_folds, ("models",)),
         check_specs=described_checks("baseline_model", MODEL_CHECKS),
     )
     def baseline_model(
@@ -208,9 +229,8 @@ def make_baseline_model(n_folds: int) -> dg.AssetsDefinition:
         """The no-handling baseline (`none`): its fold models, bagged like the final model's."""
         s = pipeline.settings()
         train = split.training_part(holdout_split)
-        fitted = training.fold_bag(
-            list(fold_models.values()), "none", train, data.feature_schema(train, s), s
-        )
+        parts = training.parts_with(list(fold_models.values()), "none")
+        fitted = training.fold_bag(parts, "none", train, data.feature_schema(train, s), s)
         yield from gated(
             context, fitted, _bag_metadata(fitted), [gates.model_sane(fitted, train, s)]
         )

@@ -25,6 +25,10 @@ def bag_member_fit(n_estimators: int, learning_rate: float) -> tuple[int, float]
 
 
 BAGGING = "balanced_bagging"
+# The rungs whose models also fit on synthetic rows. Each fold fits them in a step of their own:
+# two steps per fold pack two cores where five steps ran in three waves, the last on one core
+# (at 1M rows they are 54 s of a fold's 126 s).
+SYNTHETIC = ("smote", "borderline_smote", "smoteenn")
 
 
 @dataclass

@@ -138,8 +138,13 @@ def strategy_rows(bundle: dict, strategy: str) -> tuple[np.ndarray, np.ndarray, 
 
 
 @limit_threads
-def fit_fold_models(bundle: dict, settings: Settings) -> dict:
-    """One booster per strategy on the fold's training rows; scores for its validation rows."""
+def fit_fold_models(bundle: dict, settings: Settings, rungs: tuple[str, ...] | None = None) -> dict:
+    """One booster per strategy on the fold's training rows; scores for its validation rows.
+
+    `rungs` limits the fits to those of the run's strategies (all of them by default); the
+    result names them in `strategies`, fitted or skipped.
+    """
+    names = [n for n in settings.strategies if rungs is None or n in rungs]
     pre = preprocess.Preprocessor.from_json(bundle["preprocessor"])
     val = bundle["validation"]
     features = [c for c in val.columns if c not in (ROW_ID, LABEL)]
@@ -151,9 +156,10 @@ def fit_fold_models(bundle: dict, settings: Settings) -> dict:
         "audits": bundle["audits"],
         # A fold bag member reads rows through the preprocessing of its own fold.
         "preprocessor": bundle["preprocessor"],
+        "strategies": names,
     }
     oof = []
-    for name in settings.strategies:
+    for name in names:
         audit = bundle["audits"][name]
         if audit.get("skipped"):
             out["skipped"][name] = audit["skipped"]
@@ -181,8 +187,30 @@ def fit_fold_models(bundle: dict, settings: Settings) -> dict:
                 }
             )
         )
-    out["oof"] = pd.concat(oof, ignore_index=True)
+    out["oof"] = pd.concat(oof, ignore_index=True) if oof else _no_scores()
     return out
+
+
+def _no_scores() -> pd.DataFrame:
+    """The out-of-fold frame of a step none of whose rungs is in the run."""
+    return pd.DataFrame(
+        {
+            ROW_ID: np.empty(0, np.int64),
+            STRATEGY: pd.Series([], dtype="str"),
+            FOLD: np.empty(0, np.int64),
+            LABEL: np.empty(0, np.int8),
+            SCORE: np.empty(0, np.float64),
+        }
+    )
+
+
+def parts_with(parts: list[dict], strategy: str) -> list[dict]:
+    """Of the fold model steps' results, the one per fold that was to fit `strategy`."""
+    mine = [p for p in parts if strategy in p["strategies"]]
+    folds = [p["fold"] for p in mine]
+    if len(set(folds)) != len(folds):
+        raise ValueError(f"strategy {strategy} was fitted twice in fold(s) {sorted(folds)}")
+    return mine
 
 
 def fold_bag(

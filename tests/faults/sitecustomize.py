@@ -1,9 +1,9 @@
 """Fault injection for tests that run the CLI in a child process; never on the product's path.
 
 With this folder on PYTHONPATH:
-- IMBAL_TEST_FAULT_FOLD=k makes fitting fold k's models fail;
-- IMBAL_TEST_STALL_FILE=path makes fitting fold 0's models write that file and then hang,
-  so a test can kill the run at a known point with a step busy.
+- IMBAL_TEST_FAULT_FOLD=k makes fitting fold k's models (fold_k_models) fail;
+- IMBAL_TEST_STALL_FILE=path makes fitting fold 0's models (fold_0_models) write that file and
+  then hang, so a test can kill the run at a known point with a step busy.
 Python imports sitecustomize at start-up, in the CLI and in the forkserver its steps are
 forked from, so every step process sees the patch.
 """
@@ -20,12 +20,15 @@ if FOLD is not None or STALL is not None:
 
     _fit_fold_models = training.fit_fold_models
 
-    def _faulty(bundle, settings):
+    def _faulty(bundle, settings, rungs=None):
+        # Only the step fitting `none` (fold_<k>_models), not the SMOTE family's.
+        if rungs is not None and "none" not in rungs:
+            return _fit_fold_models(bundle, settings, rungs)
         if FOLD is not None and str(bundle["fold"]) == FOLD:
             raise ValueError(f"injected fault in fold {FOLD} (tests only)")
         if STALL is not None and bundle["fold"] == 0 and not Path(STALL).exists():
             Path(STALL).write_text(str(os.getpid()))
             time.sleep(600)
-        return _fit_fold_models(bundle, settings)
+        return _fit_fold_models(bundle, settings, rungs)
 
     training.fit_fold_models = _faulty
