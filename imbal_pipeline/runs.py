@@ -232,7 +232,7 @@ def _elapsed(seconds: float) -> str:
 
 @contextlib.contextmanager
 def progress(instance, run_id: str, total: int, stream=None, poll: float = 1.0):
-    """While the block runs, one line per finished step: "[ 3/24] holdout_split done (14 s)".
+    """While the block runs, one line per finished step: "[ 3/29] holdout_split done (14 s)".
 
     Steps run in other processes, so the lines are read from the run's event log, which every
     executor writes; a failed step is printed as it happens and counts as finished.
