@@ -34,14 +34,9 @@ thread each. Results go to benchmarks/results/bagging.jsonl (resumed) and a tabl
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import dataclasses
-import json
-import multiprocessing
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -61,23 +56,12 @@ def run_one(job: tuple[str, str, int]) -> dict:
     import pandas as pd
     from sklearn.metrics import average_precision_score
 
-    from imbal_pipeline import cli
-    from imbal_pipeline.core import data, inputs, split, strategies, training
+    from imbal_pipeline.core import data, split, strategies, training
     from imbal_pipeline.core import model as model_core
-    from imbal_pipeline.core.settings import FOLD, LABEL, SCORE, STRATEGY, Settings
+    from imbal_pipeline.core.settings import FOLD, LABEL, SCORE, STRATEGY
 
     name, path, seed = job
-    frame = quality.load_dataset(Path(path))
-    train_part, test_part = quality.split(frame, seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        train_part.to_csv(f"{tmp}/train.csv", index=False)
-        test_part.to_csv(f"{tmp}/test.csv", index=False)
-        argv = ["run", "--data", f"{tmp}/train.csv", "--test-data", f"{tmp}/test.csv"]
-        argv += ["--target", quality.TARGET, "--seed", str(seed), "--out", f"{tmp}/out"]
-        base = cli.settings_from_args(cli.build_parser().parse_args(argv), Settings())
-        raw, _ = inputs.load_raw(base)
-        marked, _, _ = inputs.split_raw(raw, base)
-    train, holdout = split.training_part(marked), split.holdout_part(marked)
+    base, train, holdout = quality.pipeline_split(Path(path), seed)
     schema = data.feature_schema(train, base)
     folds = split.make_folds(train, base.n_folds, base.seed)
     base = dataclasses.replace(base, strategies=("none", strategies.BAGGING))
@@ -169,57 +153,29 @@ def verdict(rows: list[dict]) -> str:
 
 def table(rows: list[dict], names: list[str]) -> str:
     """Per-dataset means over seeds: out-of-fold / holdout PR-AUC, and fold-model CPU."""
+
+    def cells(part: list[dict]) -> str:
+        return " | ".join(
+            f"{statistics.mean(r[v]['cv_pr_auc'] for r in part):.3f} / "
+            f"{statistics.mean(r[v]['holdout_pr_auc'] for r in part):.3f}, "
+            f"{statistics.mean(r[v]['fold_models_cpu_s'] for r in part):.1f}"
+            for v in VARIANTS
+        )
+
     head = " | ".join(f"{v} CV / holdout PR-AUC, CPU s" for v in VARIANTS)
     lines = [f"| dataset | positives | {head} |", "|---|---:|" + "---:|" * len(VARIANTS)]
     for name in names:
         mine = [r for r in rows if r["dataset"] == name]
-        if not mine:
-            continue
-        cells = []
-        for v in VARIANTS:
-            cv = statistics.mean(r[v]["cv_pr_auc"] for r in mine)
-            ho = statistics.mean(r[v]["holdout_pr_auc"] for r in mine)
-            cpu = statistics.mean(r[v]["fold_models_cpu_s"] for r in mine)
-            cells.append(f"{cv:.3f} / {ho:.3f}, {cpu:.1f}")
-        positives = statistics.mean(r["training_positives"] for r in mine)
-        lines.append(f"| {name} | {positives:.0f} | " + " | ".join(cells) + " |")
-    cells = []
-    for v in VARIANTS:
-        cv = statistics.mean(r[v]["cv_pr_auc"] for r in rows)
-        ho = statistics.mean(r[v]["holdout_pr_auc"] for r in rows)
-        cpu = statistics.mean(r[v]["fold_models_cpu_s"] for r in rows)
-        cells.append(f"{cv:.3f} / {ho:.3f}, {cpu:.1f}")
-    lines.append("| **mean** | | " + " | ".join(cells) + " |")
+        if mine:
+            positives = statistics.mean(r["training_positives"] for r in mine)
+            lines.append(f"| {name} | {positives:.0f} | {cells(mine)} |")
+    lines.append(f"| **mean** | | {cells(rows)} |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets-dir", type=Path, default=quality.DEFAULT_DATASETS_DIR)
-    parser.add_argument("--datasets", type=quality._names)
-    parser.add_argument("--seeds", type=quality._seeds, default=[0, 1, 2])
-    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args(argv)
-    found = quality.list_datasets(args.datasets_dir)
-    names = args.datasets or sorted(found)
-    done = set()
-    if args.results.is_file():
-        done = {(r["dataset"], r["seed"]) for r in map(json.loads, args.results.open())}
-    jobs = [(n, str(found[n]), s) for n in names for s in args.seeds if (n, s) not in done]
-    jobs.sort(key=lambda j: -Path(j[1]).stat().st_size)  # largest first: workers end together
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.ExitStack() as stack:
-        if args.workers > 1:
-            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(args.workers))
-            finished = pool.imap_unordered(run_one, jobs)
-        else:
-            finished = map(run_one, jobs)
-        for row in finished:
-            with args.results.open("a") as fh:
-                fh.write(json.dumps(row) + "\n")
-            print(f"{row['dataset']} seed {row['seed']} done", flush=True)
-    rows = [r for r in map(json.loads, args.results.open()) if r["dataset"] in names]
+    args = quality.study_parser(__doc__.splitlines()[0], DEFAULT_RESULTS).parse_args(argv)
+    rows, names = quality.run_study(run_one, args)
     print(table(rows, names))
     print(verdict(rows))
     return 0

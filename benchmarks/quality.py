@@ -182,6 +182,65 @@ def split(frame, seed: int):
     return train_test_split(frame, test_size=0.2, stratify=frame[TARGET], random_state=seed)
 
 
+def pipeline_split(path: Path, seed: int):
+    """The pipeline's settings, training part and holdout part of one dataset's shared split,
+    read as `imbal-pipeline run --data train.csv --test-data test.csv` reads them (for the
+    studies that call the core functions directly)."""
+    from imbal_pipeline import cli
+    from imbal_pipeline.core import inputs
+    from imbal_pipeline.core import split as split_core
+    from imbal_pipeline.core.settings import Settings
+
+    train_part, test_part = split(load_dataset(path), seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        train_part.to_csv(f"{tmp}/train.csv", index=False)
+        test_part.to_csv(f"{tmp}/test.csv", index=False)
+        argv = ["run", "--data", f"{tmp}/train.csv", "--test-data", f"{tmp}/test.csv"]
+        argv += ["--target", TARGET, "--seed", str(seed), "--out", f"{tmp}/out"]
+        settings = cli.settings_from_args(cli.build_parser().parse_args(argv), Settings())
+        raw, _ = inputs.load_raw(settings)
+        marked, _, _ = inputs.split_raw(raw, settings)
+    return settings, split_core.training_part(marked), split_core.holdout_part(marked)
+
+
+def study_parser(description: str, results: Path) -> argparse.ArgumentParser:
+    """Options of the studies run per dataset and seed (`run_study`)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS_DIR)
+    parser.add_argument("--datasets", type=_names)
+    parser.add_argument("--seeds", type=_seeds, default=[0, 1, 2])
+    parser.add_argument("--results", type=Path, default=results)
+    parser.add_argument("--workers", type=int, default=2)
+    return parser
+
+
+def run_study(run_one, args: argparse.Namespace) -> tuple[list[dict], list[str]]:
+    """`run_one((name, path, seed))` for every dataset and seed not yet in the results file
+    (appended as they finish, largest datasets first so the workers end together); then every
+    row of the chosen datasets, and their names."""
+    found = list_datasets(args.datasets_dir)
+    names = args.datasets or sorted(found)
+    done = set()
+    if args.results.is_file():
+        done = {(r["dataset"], r["seed"]) for r in map(json.loads, args.results.open())}
+    jobs = [(n, str(found[n]), s) for n in names for s in args.seeds if (n, s) not in done]
+    jobs.sort(key=lambda j: -Path(j[1]).stat().st_size)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        if args.workers > 1:
+            import multiprocessing
+
+            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(args.workers))
+            finished = pool.imap_unordered(run_one, jobs)
+        else:
+            finished = map(run_one, jobs)
+        for row in finished:
+            with args.results.open("a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            print(f"{row['dataset']} seed {row['seed']} done", flush=True)
+    return [r for r in map(json.loads, args.results.open()) if r["dataset"] in names], names
+
+
 def peer_frames(train, test, categorical: list[str]):
     """Features and labels for the peers; string columns become `category` with the
     training part's categories, so test values unseen in training become NaN."""

@@ -31,13 +31,8 @@ printed.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
-import multiprocessing
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -106,23 +101,12 @@ def run_one(job: tuple[str, str, int]) -> dict:
     import pandas as pd
     from sklearn.metrics import average_precision_score, f1_score, precision_recall_curve
 
-    from imbal_pipeline import cli
-    from imbal_pipeline.core import data, inputs, selection, split, threshold, training
+    from imbal_pipeline.core import data, selection, split, threshold, training
     from imbal_pipeline.core import model as model_core
-    from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY, Settings
+    from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY
 
     name, path, seed = job
-    frame = quality.load_dataset(Path(path))
-    train_part, test_part = quality.split(frame, seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        train_part.to_csv(f"{tmp}/train.csv", index=False)
-        test_part.to_csv(f"{tmp}/test.csv", index=False)
-        argv = ["run", "--data", f"{tmp}/train.csv", "--test-data", f"{tmp}/test.csv"]
-        argv += ["--target", quality.TARGET, "--seed", str(seed), "--out", f"{tmp}/out"]
-        s = cli.settings_from_args(cli.build_parser().parse_args(argv), Settings())
-        raw, _ = inputs.load_raw(s)
-        marked, _, _ = inputs.split_raw(raw, s)
-    train, holdout = split.training_part(marked), split.holdout_part(marked)
+    s, train, holdout = quality.pipeline_split(Path(path), seed)
     schema = data.feature_schema(train, s)
     folds = split.make_folds(train, s.n_folds, s.seed)
     bundles = [
@@ -174,33 +158,8 @@ def run_one(job: tuple[str, str, int]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets-dir", type=Path, default=quality.DEFAULT_DATASETS_DIR)
-    parser.add_argument("--datasets", type=quality._names)
-    parser.add_argument("--seeds", type=quality._seeds, default=[0, 1, 2])
-    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args(argv)
-    found = quality.list_datasets(args.datasets_dir)
-    names = args.datasets or sorted(found)
-    done = set()
-    if args.results.is_file():
-        done = {(r["dataset"], r["seed"]) for r in map(json.loads, args.results.open())}
-    jobs = [(n, str(found[n]), s) for n in names for s in args.seeds if (n, s) not in done]
-    # Largest first, so the two workers finish together.
-    jobs.sort(key=lambda j: -Path(j[1]).stat().st_size)
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.ExitStack() as stack:
-        if args.workers > 1:
-            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(args.workers))
-            done_rows = pool.imap_unordered(run_one, jobs)
-        else:
-            done_rows = map(run_one, jobs)
-        for row in done_rows:
-            with args.results.open("a") as fh:
-                fh.write(json.dumps(row) + "\n")
-            print(f"{row['dataset']} seed {row['seed']}: selected {row['selected']}", flush=True)
-    rows = [r for r in map(json.loads, args.results.open()) if r["dataset"] in names]
+    args = quality.study_parser(__doc__.splitlines()[0], DEFAULT_RESULTS).parse_args(argv)
+    rows, names = quality.run_study(run_one, args)
     print(table(rows, names))
     return 0
 

@@ -379,15 +379,10 @@ def test_folds_and_the_final_refit_fit_on_one_negative_sample_and_score_every_ro
         assert not gates.fold_sets_hygiene(bundle, train, folds, everything).passed
 
 
-def test_the_deployed_model_is_the_fold_models_each_reading_through_its_own_folds_preprocessing(
-    tmp_path,
-):
-    from imbal_pipeline.core import model as model_core
+def _three_fold_models(settings):
+    """A split of generated rows and its three folds' models, fitted as the graph fits them."""
     from imbal_pipeline.core import training
 
-    settings = dataclasses.replace(
-        SETTINGS, strategies=("none", "balanced_bagging"), n_estimators=5
-    )
     frame = data.prepare_frame(_frame(1200, 80), settings)
     marked = split.split_holdout(frame, 0.2, seed=0)
     train, holdout = split.training_part(marked), split.holdout_part(marked)
@@ -399,6 +394,19 @@ def test_the_deployed_model_is_the_fold_models_each_reading_through_its_own_fold
         )
         for k in range(3)
     ]
+    return train, holdout, schema, fitted
+
+
+def test_the_deployed_model_is_the_fold_models_each_reading_through_its_own_folds_preprocessing(
+    tmp_path,
+):
+    from imbal_pipeline.core import model as model_core
+    from imbal_pipeline.core import training
+
+    settings = dataclasses.replace(
+        SETTINGS, strategies=("none", "balanced_bagging"), n_estimators=5
+    )
+    train, holdout, schema, fitted = _three_fold_models(settings)
     bag = training.fold_bag(fitted, "balanced_bagging", train, schema, settings)
     model = bag["model"]
     assert len(model.members) == 3 and all(len(m.members) == 10 for m in model.members)
@@ -714,17 +722,7 @@ def test_the_report_scores_the_holdout_once_when_the_baseline_is_the_selected_mo
     from imbal_pipeline.core import model as model_core
 
     settings = dataclasses.replace(SETTINGS, strategies=("none", "class_weight"), n_estimators=5)
-    frame = data.prepare_frame(_frame(1200, 80), settings)
-    marked = split.split_holdout(frame, 0.2, seed=0)
-    train, holdout = split.training_part(marked), split.holdout_part(marked)
-    folds = split.make_folds(train, 3, seed=0)
-    schema = data.feature_schema(train, settings)
-    fitted = [
-        training.fit_fold_models(
-            training.build_fold_training_sets(train, folds, k, schema, settings), settings
-        )
-        for k in range(3)
-    ]
+    train, holdout, schema, fitted = _three_fold_models(settings)
     oof = pd.concat([f["oof"] for f in fitted], ignore_index=True)
     comparison = {**selection.compare_strategies(oof, {}, settings), "oof": oof}
     profile = split.imbalance_profile(train, settings)
