@@ -90,7 +90,8 @@ def build_definitions(project: Settings | None = None) -> dg.Definitions:
         training.make_final_model(n_folds),
         training.make_baseline_model(n_folds),
         evaluation.leak_panel,
-        diagnostics.learning_curve,
+        *[diagnostics.make_fold_learning_curve(k) for k in range(n_folds)],
+        diagnostics.make_learning_curve(n_folds),
     ]
     assets.append(evaluation.make_evaluation_report([key for a in assets for key in a.check_keys]))
     assets.append(operating.deployed_model)

@@ -96,40 +96,87 @@ def data_diagnostics(
     )
 
 
-@dg.asset(
-    deps=SOURCE_DEPS,
-    group_name="evaluation",
-    code_version=CODE_VERSION,
-    kinds={"lightgbm"},
-    check_specs=described_checks("learning_curve", ("learning_curve_consistent",)),
-)
-def learning_curve(
-    context: dg.AssetExecutionContext,
-    pipeline: PipelineConfig,
-    holdout_split: pd.DataFrame,
-    cv_folds: pd.DataFrame,
-    strategy_comparison: dict,
-):
-    """Would more positives pay? CV PR-AUC of the selected strategy with 25-100 % of them."""
-    s = pipeline.settings()
-    selected = strategy_comparison["selected"]
-    inputs = {"holdout_split": holdout_split, "cv_folds": cv_folds, "strategy": selected}
-    key = recipe("learning_curve", inputs, s, MODEL_FIELDS)
-    curve = recall(context, "learning_curve", key)
-    reused = curve is not None
-    if not reused:
-        train = split.training_part(holdout_split)
-        curve = learning.learning_curve(
-            train,
-            cv_folds,
-            data.feature_schema(train, s),
-            selected,
-            strategy_comparison["table"][selected]["pr_auc_folds"],
-            s,
+def fold_curve_key(fold: int) -> dg.AssetKey:
+    """Asset key of one fold's points of the learning curve."""
+    return dg.AssetKey(f"fold_{fold}_learning_curve")
+
+
+def make_fold_learning_curve(fold: int) -> dg.AssetsDefinition:
+    """One fold's fits of the learning curve: a step per fold, so the folds share the cores."""
+
+    @dg.asset(
+        deps=SOURCE_DEPS,
+        key=fold_curve_key(fold),
+        group_name="evaluation",
+        code_version=CODE_VERSION,
+        kinds={"lightgbm"},
+        description=(
+            f"Fold {fold}: the selected strategy fitted on 25/50/75 % of the fold's training "
+            "positives (and 100 % above the curve's negative limit), scored on its validation rows."
+        ),
+    )
+    def _asset(
+        context: dg.AssetExecutionContext,
+        pipeline: PipelineConfig,
+        holdout_split: pd.DataFrame,
+        cv_folds: pd.DataFrame,
+        strategy_comparison: dict,
+    ):
+        s = pipeline.settings()
+        name = fold_curve_key(fold).to_user_string()
+        selected = strategy_comparison["selected"]
+        inputs = {"holdout_split": holdout_split, "cv_folds": cv_folds, "strategy": selected}
+        key = recipe(name, inputs, s, MODEL_FIELDS)
+        points = recall(context, name, key)
+        reused = points is not None
+        if not reused:
+            train = split.training_part(holdout_split)
+            schema = data.feature_schema(train, s)
+            points = learning.fold_points(train, cv_folds, schema, selected, s, fold)
+        metadata = {
+            "fold": fold,
+            "points": dg.MetadataValue.json(points["points"]),
+            "skipped": dg.MetadataValue.json(points["skipped"]),
+            RECIPE_KEY: key,
+            "reused_without_refit": reused,
+        }
+        # No gate of its own: the curve's consistency is checked once the folds are combined.
+        yield from gated(context, points, metadata, [])
+
+    return _asset
+
+
+def make_learning_curve(n_folds: int) -> dg.AssetsDefinition:
+    """The learning curve over every fold's points."""
+
+    @dg.asset(
+        deps=SOURCE_DEPS,
+        group_name="evaluation",
+        code_version=CODE_VERSION,
+        ins={
+            "strategy_comparison": dg.AssetIn(),
+            **{f"fold_{k}": dg.AssetIn(key=fold_curve_key(k)) for k in range(n_folds)},
+        },
+        check_specs=described_checks("learning_curve", ("learning_curve_consistent",)),
+    )
+    def learning_curve(
+        context: dg.AssetExecutionContext,
+        pipeline: PipelineConfig,
+        strategy_comparison: dict,
+        **fold_points: dict,
+    ):
+        """Would more positives pay? CV PR-AUC of the selected strategy with 25-100 % of them."""
+        s = pipeline.settings()
+        selected = strategy_comparison["selected"]
+        full = strategy_comparison["table"][selected]["pr_auc_folds"]
+        curve = learning.combine(list(fold_points.values()), selected, full)
+        metadata = {"sentence": curve["sentence"]}
+        if curve["doubling"]:
+            with tempfile.TemporaryDirectory() as tmp:
+                metadata["plot"] = png(plots.plot_learning_curve(curve, Path(tmp) / "curve.png"))
+            metadata["gain_per_doubling"] = dg.MetadataValue.float(curve["doubling"]["gain"])
+        yield from gated(
+            context, curve, metadata, [gates.learning_curve_consistent(curve, s.n_folds)]
         )
-    metadata = {"sentence": curve["sentence"], RECIPE_KEY: key, "reused_without_refit": reused}
-    if curve["doubling"]:
-        with tempfile.TemporaryDirectory() as tmp:
-            metadata["plot"] = png(plots.plot_learning_curve(curve, Path(tmp) / "curve.png"))
-        metadata["gain_per_doubling"] = dg.MetadataValue.float(curve["doubling"]["gain"])
-    yield from gated(context, curve, metadata, [gates.learning_curve_consistent(curve, s.n_folds)])
+
+    return learning_curve

@@ -28,7 +28,6 @@ CURVE_NEGATIVES = 50_000
 VALIDATION_NEGATIVES = 50_000
 
 
-@limit_threads
 def learning_curve(
     train: pd.DataFrame,
     folds: pd.DataFrame,
@@ -39,12 +38,33 @@ def learning_curve(
 ) -> dict:
     """PR-AUC per fold with 25/50/75/100 % of the positives, and the gain per doubling.
 
-    Each fold fits as the comparison did (its own preprocessing, the strategy, LightGBM) on its
-    training portion with a share of the positives held back, and is scored on its validation
-    portion (above VALIDATION_NEGATIVES, on a weighted sample of it). The shares are nested
-    (the 25 % are among the 50 %) and drawn in row-id order from one seeded permutation. Above
-    CURVE_NEGATIVES training negatives every share, 100 % included, fits on one seeded sample
-    of them; below it, all negatives are kept and the comparison's own 100 % point is reused.
+    The pipeline runs `fold_points` as one step per fold and `combine`s them; this is the
+    same in one call.
+    """
+    fold_ids = sorted(int(k) for k in folds[FOLD].unique())
+    parts = [fold_points(train, folds, schema, strategy, settings, k) for k in fold_ids]
+    return combine(parts, strategy, full_pr_auc)
+
+
+@limit_threads
+def fold_points(
+    train: pd.DataFrame,
+    folds: pd.DataFrame,
+    schema: dict,
+    strategy: str,
+    settings: Settings,
+    fold: int,
+) -> dict:
+    """One fold's points of the curve: a fit per share of the positives, scored on its
+    validation portion.
+
+    Each fit is made as the comparison made it (its own preprocessing, the strategy, LightGBM)
+    on the fold's training portion with a share of the positives held back, and is scored on
+    the fold's validation portion (above VALIDATION_NEGATIVES, on a weighted sample of it). The
+    shares are nested (the 25 % are among the 50 %) and drawn in row-id order from one seeded
+    permutation, the same in every fold. Above CURVE_NEGATIVES training negatives every share,
+    100 % included, fits on one seeded sample of them; below it, all negatives are kept and the
+    comparison's own 100 % point is reused.
     """
     rng = np.random.default_rng(settings.seed)
     positives = np.sort(train.loc[train[LABEL] == 1, ROW_ID].to_numpy())
@@ -54,29 +74,52 @@ def learning_curve(
     usable, sample = split.fitting_rows(train, limit, settings.seed)
     # With fewer negatives than the comparison fitted on, its 100 % point is not comparable.
     own_full = sample["sampled"] and limit != settings.max_negatives
+    in_val = (train[ROW_ID].map(folds.set_index(ROW_ID)[FOLD]) == fold).to_numpy()
+    # The comparison's 100 % point was scored on every row: so are the shares beside it.
+    val, weight = validation_sample(
+        train[in_val], VALIDATION_NEGATIVES if own_full else 0, settings.seed + fold
+    )
+    negative = (train[LABEL] == 0).to_numpy()
+    points, skipped = [], {}
+    for fraction in (*FRACTIONS, 1.0) if own_full else FRACTIONS:
+        keep = ~in_val & usable & (negative | (share < fraction))
+        if not train.loc[keep, LABEL].any():  # few positives, all in this fold's validation
+            skipped[f"fold {fold}, {fraction:.0%}"] = "no training positives in this share"
+            continue
+        score, reason = _fit_and_score(train[keep], val, schema, strategy, settings, weight)
+        if reason:
+            skipped[f"fold {fold}, {fraction:.0%}"] = reason
+            continue
+        positives = int(train.loc[keep, LABEL].sum())
+        points.append({"fraction": fraction, "pr_auc": score, "positives": positives})
+    return {
+        "fold": fold,
+        "points": points,
+        "skipped": skipped,
+        "own_full": bool(own_full),
+        "full_positives": int(train.loc[~in_val & usable, LABEL].sum()),
+        "fitting_rows": sample,
+    }
+
+
+def combine(parts: list[dict], strategy: str, full_pr_auc: list[float]) -> dict:
+    """The curve from every fold's points: mean and spread per share, and the gain per doubling.
+
+    `full_pr_auc` is the comparison's per-fold PR-AUC of `strategy`, the 100 % point when the
+    folds did not fit it themselves.
+    """
+    parts = sorted(parts, key=lambda p: p["fold"])
+    own_full = parts[0]["own_full"]
     fitted = (*FRACTIONS, 1.0) if own_full else FRACTIONS
-    fold_of = train[ROW_ID].map(folds.set_index(ROW_ID)[FOLD]).to_numpy()
-    fold_ids = sorted(np.unique(fold_of))
     points = {f: {"pr_auc": [], "positives": []} for f in (*FRACTIONS, 1.0)}
     skipped = {}
-    for k in fold_ids:
-        in_val = fold_of == k
-        # The comparison's 100 % point was scored on every row: so are the shares beside it.
-        limit = VALIDATION_NEGATIVES if own_full else 0
-        val, weight = validation_sample(train[in_val], limit, settings.seed + int(k))
-        for fraction in fitted:
-            keep = ~in_val & usable & ((train[LABEL] == 0).to_numpy() | (share < fraction))
-            if not train.loc[keep, LABEL].any():  # few positives, all in this fold's validation
-                skipped[f"fold {k}, {fraction:.0%}"] = "no training positives in this share"
-                continue
-            score, reason = _fit_and_score(train[keep], val, schema, strategy, settings, weight)
-            if reason:
-                skipped[f"fold {k}, {fraction:.0%}"] = reason
-                continue
-            points[fraction]["pr_auc"].append(score)
-            points[fraction]["positives"].append(int(train.loc[keep, LABEL].sum()))
+    for part in parts:
+        skipped |= part["skipped"]
+        for p in part["points"]:
+            points[p["fraction"]]["pr_auc"].append(p["pr_auc"])
+            points[p["fraction"]]["positives"].append(p["positives"])
         if not own_full:
-            points[1.0]["positives"].append(int(train.loc[~in_val & usable, LABEL].sum()))
+            points[1.0]["positives"].append(part["full_positives"])
     if not own_full:
         points[1.0]["pr_auc"] = [float(v) for v in full_pr_auc]
     curve = [
@@ -93,7 +136,7 @@ def learning_curve(
         "strategy": strategy,
         "points": curve,
         "skipped": skipped,
-        "fitting_rows": sample,
+        "fitting_rows": parts[0]["fitting_rows"],
         "validation_negatives": VALIDATION_NEGATIVES if own_full else None,
         "fitted_shares": list(fitted),
         "fits": sum(len(points[f]["pr_auc"]) for f in fitted),
@@ -105,7 +148,7 @@ def learning_curve(
             f"({next(iter(skipped.values()))})."
         )
         return out
-    out["doubling"] = doubling_gain(points, len(fold_ids))
+    out["doubling"] = doubling_gain(points, len(parts))
     out["sentence"] = describe(out["doubling"], int(round(curve[-1]["positives"])))
     return out
 
