@@ -104,7 +104,7 @@ def run_one(job: tuple[str, str, int]) -> dict:
             average_precision_score(part[LABEL], part[SCORE]) for _, part in oof.groupby(FOLD)
         ]
         bag = training.fold_bag(fitted, strategies.BAGGING, train, schema, s)
-        scores = model_core.score_rows(bag["model"], bag["preprocessor"], holdout)
+        scores = model_core.score_rows(bag["model"], bag["preprocessor"], holdout, s.lgbm_threads)
         out[variant] = {
             "cv_pr_auc": float(statistics.mean(per_fold)),
             "holdout_pr_auc": float(average_precision_score(y, scores)),

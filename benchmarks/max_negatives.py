@@ -80,7 +80,8 @@ def one_seed(rows: int, features: int, seed: int, limits: list[int]) -> dict[int
             cat_idx=[],
         )
         seconds = time.perf_counter() - started
-        pr_auc = average_precision_score(y_test, model.predict(booster, X_test))
+        scores = model.predict(booster, X_test, settings.lgbm_threads)
+        pr_auc = average_precision_score(y_test, scores)
         out[limit] = (pr_auc, seconds, info["negatives_kept"], info["negatives"])
         label = limit or "all rows"
         print(

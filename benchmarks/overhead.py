@@ -59,7 +59,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from imbal_pipeline.core.settings import LADDER, Settings
+from imbal_pipeline.core.settings import LADDER, Settings, threads_alone
 
 GOAL = 1.15
 PR_SET_CHILD_SUBREAPER = 36
@@ -257,6 +257,7 @@ def run_plain(args: argparse.Namespace) -> None:
         decision,
         profile,
         s,
+        threads=threads_alone(s.lgbm_threads),  # as the report step: it runs alone
     )
     report["run_id"] = "plain"
     deployable = evaluation.deployable(final, report, s)

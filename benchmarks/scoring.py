@@ -75,7 +75,9 @@ def train_model(data: pd.DataFrame, folder: Path) -> Model:
     final = training.fold_bag(fold_models, "class_weight", train, schema, settings)
     final |= {"threshold": 0.5, "objective": "f1"}
     pre = Preprocessor.from_json(final["preprocessor"])
-    holdout_scores = score_rows(final["model"], final["preprocessor"], holdout)
+    holdout_scores = score_rows(
+        final["model"], final["preprocessor"], holdout, settings.lgbm_threads
+    )
     reference = monitoring.build_reference(
         train,
         pre,

@@ -127,10 +127,12 @@ def run_one(job: tuple[str, str, int]) -> dict:
 
     y = holdout[LABEL].to_numpy()
     final = training.limit_threads(refit)(train, schema, chosen_name, s)
-    refit_scores = model_core.score_rows(final["model"], final["preprocessor"], holdout)
+    refit_scores = model_core.score_rows(
+        final["model"], final["preprocessor"], holdout, s.lgbm_threads
+    )
     # The pipeline's deployed model: the fold models, each through its own fold's preprocessing.
     bag = training.fold_bag(fitted, chosen_name, train, schema, s)
-    bag_scores = model_core.score_rows(bag["model"], bag["preprocessor"], holdout)
+    bag_scores = model_core.score_rows(bag["model"], bag["preprocessor"], holdout, s.lgbm_threads)
     check = by_fold["versus_default"]
     checked = median if check is None or check["gain_mean"] > 0 else 0.5
     checked_1se = median if check is None or check["gain_mean"] > check["gain_se"] else 0.5

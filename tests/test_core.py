@@ -397,6 +397,30 @@ def _three_fold_models(settings):
     return train, holdout, schema, fitted
 
 
+def test_every_prediction_is_told_its_threads_rather_than_taking_every_core(monkeypatch):
+    import lightgbm
+
+    from imbal_pipeline.core import gates, leak, training
+
+    # Told nothing, LightGBM predicts on every core: beside another step, two threads per step.
+    told = []
+    real = lightgbm.Booster.predict
+
+    def spy(self, X, *args, **kwargs):
+        told.append(kwargs.get("num_threads"))
+        return real(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(lightgbm.Booster, "predict", spy)
+    settings = dataclasses.replace(
+        SETTINGS, strategies=("none", "balanced_bagging"), n_estimators=5
+    )
+    train, _, schema, fitted = _three_fold_models(settings)  # each scores its validation rows
+    bag = training.fold_bag(fitted, "balanced_bagging", train, schema, settings)
+    assert gates.model_sane(bag, train, settings).passed
+    leak.leaky_claim(train, schema, settings)
+    assert len(told) > 3 * 11 and set(told) == {settings.lgbm_threads}
+
+
 def test_the_deployed_model_is_the_fold_models_each_reading_through_its_own_folds_preprocessing(
     tmp_path,
 ):
@@ -420,10 +444,11 @@ def test_the_deployed_model_is_the_fold_models_each_reading_through_its_own_fold
         model_core.predict(
             f["model__balanced_bagging"],
             Preprocessor.from_json(f["preprocessor"]).transform(holdout),
+            1,
         )
         for f in fitted
     ]
-    scores = model_core.score_rows(model, bag["preprocessor"], holdout)
+    scores = model_core.score_rows(model, bag["preprocessor"], holdout, 1)
     assert np.allclose(scores, np.mean(by_fold, axis=0))
     whole = Preprocessor.from_json(bag["preprocessor"]).transform(holdout)
     assert not np.allclose(scores, np.mean([m.predict(whole) for m in model.members], axis=0))
@@ -431,7 +456,7 @@ def test_the_deployed_model_is_the_fold_models_each_reading_through_its_own_fold
         model.predict(whole)
     # Exported as text and read back, the members keep their own preprocessing.
     back = model_core.from_text(model.model_to_string())
-    assert np.array_equal(model_core.score_rows(back, bag["preprocessor"], holdout), scores)
+    assert np.array_equal(model_core.score_rows(back, bag["preprocessor"], holdout, 1), scores)
 
 
 def test_the_deployed_threshold_is_the_median_of_the_per_fold_thresholds():
@@ -726,12 +751,13 @@ def test_the_report_scores_the_holdout_once_when_the_baseline_is_the_selected_mo
     oof = pd.concat([f["oof"] for f in fitted], ignore_index=True)
     comparison = {**selection.compare_strategies(oof, {}, settings), "oof": oof}
     profile = split.imbalance_profile(train, settings)
-    scored = []
+    scored, threads = [], set()
     real = model_core.score_rows
 
-    def spy(model, *args, **kwargs):
+    def spy(model, preprocessor, frame, num_threads):
         scored.append(model)
-        return real(model, *args, **kwargs)
+        threads.add(num_threads)
+        return real(model, preprocessor, frame, num_threads)
 
     monkeypatch.setattr(model_core, "score_rows", spy)
     reports = {}
@@ -745,11 +771,12 @@ def test_the_report_scores_the_holdout_once_when_the_baseline_is_the_selected_mo
         baseline = training.fold_bag(fitted, "none", train, schema, settings)
         scored.clear()
         reports[strategy], _ = evaluation.build_report(
-            train, holdout, final, baseline, comparison, decision, profile, settings
+            train, holdout, final, baseline, comparison, decision, profile, settings, threads=2
         )
         # The top-level calls only: a fold bag's members are scored through the same function.
         top = [m for m in scored if m in (final["model"], baseline["model"])]
         assert len(top) == (1 if strategy == "none" else 2)
+    assert threads == {2}  # the threads the report step was given, down to each fold model
     none = reports["none"]
     assert none["baseline_holdout"]["pr_auc"] == pytest.approx(none["holdout"]["pr_auc"])
     other = reports["class_weight"]

@@ -60,12 +60,18 @@ def test_default_location_has_every_stage_and_five_fold_assets():
     assert deps["decision_threshold"] == {"strategy_comparison"}
     assert "holdout_split" not in deps["decision_threshold"]
     assert deps["imbalance_profile"] == {"holdout_split"}
+    # The learning curve's fits: one step per fold, combined by a step that fits nothing.
+    curve_folds = {f"fold_{k}_learning_curve" for k in range(5)}
+    for name in curve_folds:
+        assert deps[name] == {"holdout_split", "cv_folds", "strategy_comparison"}
+    assert deps["learning_curve"] == curve_folds | {"strategy_comparison"}
 
 
 def test_fold_count_shapes_the_graph(tmp_path):
     deps = _deps(graph(tmp_path))
     assert sum(name.endswith("_training_sets") and name.startswith("fold_") for name in deps) == 3
     assert sum(name.endswith("_models") and name.startswith("fold_") for name in deps) == 2 * 3
+    assert sum(name.endswith("_learning_curve") and name.startswith("fold_") for name in deps) == 3
 
 
 def test_threads_times_concurrent_steps_never_exceed_cores():
@@ -88,6 +94,19 @@ def test_steps_only_the_report_needs_yield_their_core_to_the_fold_steps():
     later = {k for k, p in priority.items() if p < 0}
     assert later == {"leak_panel", "data_diagnostics"}
     assert all(priority[k] == 0 for k in priority if k.startswith("fold_"))
+
+
+def test_no_step_of_the_training_job_can_run_beside_the_report():
+    # The report scores the holdout on every core (`threads_alone`): that keeps threads x
+    # concurrent steps within the cores only because each other step of the training job is
+    # upstream or downstream of it.
+    defs = build_definitions(Settings())
+    graph = defs.resolve_asset_graph()
+    report = dg.AssetSelection.assets("evaluation_report")
+    linked = (report.upstream() | report.downstream()).resolve(graph)
+    job = set(training_keys(defs)) | {"deployed_model"}
+    assert "deployed_model" in {k.to_user_string() for k in linked}
+    assert job - {k.to_user_string() for k in linked} == set()
 
 
 def test_a_single_fold_reruns_alone_from_stored_upstream(tmp_path):

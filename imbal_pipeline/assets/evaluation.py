@@ -17,6 +17,7 @@ from imbal_pipeline.assets.common import (
 )
 from imbal_pipeline.assets.training import MODEL_FIELDS
 from imbal_pipeline.core import data, diagnostics, evaluation, gates, leak, split
+from imbal_pipeline.core.settings import threads_alone
 from imbal_pipeline.models import from_store_value
 from imbal_pipeline.resources import PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY, content_hash
@@ -126,6 +127,9 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
             decision_threshold,
             imbalance_profile,
             s,
+            # Every other step of the run is upstream or downstream of this one: it runs alone,
+            # so its scoring may use the threads the concurrent steps share.
+            threads=threads_alone(s.lgbm_threads),
         )
         report["run_id"] = context.run_id
         report["leak_panel"] = leak.panel(leak_panel, report["holdout"], report["holdout_at_0_5"])

@@ -40,16 +40,19 @@ def build_report(
     decision: dict,
     profile: dict,
     settings: Settings,
+    *,
+    threads: int,
 ) -> tuple[dict, dict]:
-    """Report dict (JSON-ready) and the arrays the plots need; holdout rows only."""
+    """Report dict (JSON-ready) and the arrays the plots need; holdout rows only, scored on
+    `threads` threads."""
     y = holdout[LABEL].to_numpy()
-    scores = model_core.score_rows(final["model"], final["preprocessor"], holdout)
+    scores = model_core.score_rows(final["model"], final["preprocessor"], holdout, threads)
     # When `none` is selected both are the same fold models (most runs): score them once.
     same = final["strategy"] == baseline["strategy"] and final["fit_info"] == baseline["fit_info"]
     base_scores = (
         scores
         if same
-        else model_core.score_rows(baseline["model"], baseline["preprocessor"], holdout)
+        else model_core.score_rows(baseline["model"], baseline["preprocessor"], holdout, threads)
     )
     threshold = float(final["threshold"])
     # F-beta at the user's beta whatever the objective (F2 by default), beside F1.

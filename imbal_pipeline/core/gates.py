@@ -515,7 +515,7 @@ def model_sane(fitted: dict, train: pd.DataFrame, settings: Settings) -> Gate:
     from imbal_pipeline.core.model import score_rows
 
     sample = train.sample(n=min(len(train), 2000), random_state=0)
-    scores = score_rows(fitted["model"], fitted["preprocessor"], sample)
+    scores = score_rows(fitted["model"], fitted["preprocessor"], sample, settings.lgbm_threads)
     if not np.isfinite(scores).all() or scores.min() < 0 or scores.max() > 1:
         return fail("model_sane", "the model produces scores outside [0, 1]")
     return ok(

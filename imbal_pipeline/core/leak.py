@@ -78,7 +78,7 @@ def leaky_claim(frame: pd.DataFrame, schema: dict, settings: Settings) -> dict:
             settings=settings,
             cat_idx=cat_idx,
         )
-        scores = model_core.predict(booster, X_all[test])
+        scores = model_core.predict(booster, X_all[test], settings.lgbm_threads)
     y_test = y_all[test]
     synthetic = ids_all[test] < 0
     if not synthetic.any():  # a ratio already near --sampling-ratio: a few rows, all in the fit

@@ -199,7 +199,7 @@ def _fit_and_score(
         cat_idx=pre.categorical_indices,
         scale_pos_weight=result.scale_pos_weight,
     )
-    scores = model_core.predict(booster, pre.transform(val))
+    scores = model_core.predict(booster, pre.transform(val), settings.lgbm_threads)
     return float(average_precision_score(val[LABEL], scores, sample_weight=weight)), None
 
 

@@ -116,14 +116,17 @@ def fit_bagged(
     return bagged, info
 
 
-def predict(model: Fitted, X: np.ndarray, num_threads: int | None = None) -> np.ndarray:
-    """Positive-class scores in [0, 1]."""
-    kwargs = {} if num_threads is None else {"num_threads": num_threads}
-    return np.asarray(model.predict(X, **kwargs), dtype=np.float64)
+def predict(model: Fitted, X: np.ndarray, num_threads: int) -> np.ndarray:
+    """Positive-class scores in [0, 1], computed on `num_threads` threads.
+
+    The count is required: told nothing, LightGBM predicts on every core whatever the model was
+    fitted with, and a step scoring beside another would break the one-thread rule.
+    """
+    return np.asarray(model.predict(X, num_threads=num_threads), dtype=np.float64)
 
 
 def score_rows(
-    model: Fitted, preprocessor: dict, frame: pd.DataFrame, num_threads: int | None = None
+    model: Fitted, preprocessor: dict, frame: pd.DataFrame, num_threads: int
 ) -> np.ndarray:
     """Scores for raw rows. A fold bag sends each member through the preprocessing of the fold
     it was fitted in; any other model goes through `preprocessor`."""

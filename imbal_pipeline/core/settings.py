@@ -368,3 +368,9 @@ def max_concurrent_steps(lgbm_threads: int = 1) -> int:
     """Steps that may run at once so that threads x steps never exceed the cores."""
     cores = os.cpu_count() or 1
     return max(1, cores // max(1, lgbm_threads))
+
+
+def threads_alone(lgbm_threads: int = 1) -> int:
+    """Threads for a step that no other step of its run can run beside: every thread the
+    concurrent steps would otherwise share."""
+    return max_concurrent_steps(lgbm_threads) * max(1, lgbm_threads)

@@ -183,7 +183,7 @@ def fit_fold_models(bundle: dict, settings: Settings, rungs: tuple[str, ...] | N
                     STRATEGY: name,
                     FOLD: bundle["fold"],
                     LABEL: val[LABEL].to_numpy(),
-                    SCORE: model_core.predict(booster, X_val),
+                    SCORE: model_core.predict(booster, X_val, settings.lgbm_threads),
                 }
             )
         )
