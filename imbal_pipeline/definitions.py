@@ -21,6 +21,7 @@ from imbal_pipeline.assets import (
     training,
 )
 from imbal_pipeline.automation import build_automation
+from imbal_pipeline.core import learning
 from imbal_pipeline.core.project import load_project
 from imbal_pipeline.core.settings import Settings, SettingsError, from_values, max_concurrent_steps
 from imbal_pipeline.resources import pipeline_for
@@ -90,8 +91,8 @@ def build_definitions(project: Settings | None = None) -> dg.Definitions:
         training.make_final_model(n_folds),
         training.make_baseline_model(n_folds),
         evaluation.leak_panel,
-        *[diagnostics.make_fold_learning_curve(k) for k in range(n_folds)],
-        diagnostics.make_learning_curve(n_folds),
+        *[diagnostics.make_curve_part(k) for k in range(learning.CURVE_PARTS)],
+        diagnostics.learning_curve,
     ]
     assets.append(evaluation.make_evaluation_report([key for a in assets for key in a.check_keys]))
     assets.append(operating.deployed_model)

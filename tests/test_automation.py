@@ -110,5 +110,5 @@ def test_a_sensor_tick_drives_a_real_run_and_a_changed_file_makes_every_asset_un
             instance.report_runless_asset_event(event)
         stale = _stale(instance, defs)
         materializable = training_keys(defs)
-        assert set(stale) == materializable and len(materializable) == 25
+        assert set(stale) == materializable and len(materializable) == 24
         assert all(causes == ["raw_file"] for causes in stale.values()), stale

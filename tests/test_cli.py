@@ -76,10 +76,10 @@ def test_cli_run_writes_the_report_files(cli_run):
     assert list(report["cv"]) == list(LADDER)  # every rung, in ladder order
     assert "report:" in proc.stdout and "PR-AUC" in proc.stdout
     assert "warning: raw_data:constant_columns: column 'same' is constant" in proc.stdout
-    # One progress line per finished step, counted up to the graph's 26 steps (3 folds).
+    # One progress line per finished step, counted up to the graph's 25 steps (3 folds).
     lines = re.findall(r"^\[\s*(\d+)/(\d+)\] (\w+) done \(\d+", proc.stderr, re.M)
-    assert [int(n) for n, _, _ in lines] == list(range(1, 27))
-    assert {total for _, total, _ in lines} == {"26"} and lines[-1][2] == "deployed_model"
+    assert [int(n) for n, _, _ in lines] == list(range(1, 26))
+    assert {total for _, total, _ in lines} == {"25"} and lines[-1][2] == "deployed_model"
 
 
 @pytest.mark.slow
@@ -243,16 +243,16 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
     # A deterministic error is not retried, and the line names it.
     assert "step fold_1_models failed: ValueError: injected fault in fold 1 (tests only)" in last
     assert "attempts" not in last
-    assert re.search(r"^\[\s*\d+/26\] fold_1_models FAILED", failed.stderr, re.M)
+    assert re.search(r"^\[\s*\d+/25\] fold_1_models FAILED", failed.stderr, re.M)
     run_id = last.rsplit("(run ", 1)[1].rstrip(")")
     rerun = _run(["rerun", run_id], tmp_path / "home", tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert (
-        "reran 11 steps (baseline_model, decision_threshold, deployed_model, evaluation_report, "
-        "final_model, fold_0_learning_curve, fold_1_learning_curve, fold_1_models, "
-        "fold_2_learning_curve, learning_curve, strategy_comparison)"
+        "reran 10 steps (baseline_model, decision_threshold, deployed_model, evaluation_report, "
+        "final_model, fold_1_models, learning_curve, learning_curve_part_0, "
+        "learning_curve_part_1, strategy_comparison)"
     ) in rerun.stdout
-    assert "[11/11] " in rerun.stderr  # the rerun counts the steps it reruns
+    assert "[10/10] " in rerun.stderr  # the rerun counts the steps it reruns
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         again, first = instance.get_runs(limit=2)  # newest first
     # The step that names the data does not run again; the rerun keeps its parent's names.
@@ -265,7 +265,7 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
         _data_versions(tmp_path / "home"),
         _data_versions(tmp_path / "clean"),
     )
-    assert len(clean_versions) == 26  # 25 assets and the observed raw file
+    assert len(clean_versions) == 25  # 24 assets and the observed raw file
     assert rerun_versions == clean_versions
     unknown = _run(["rerun", "no-such-run"], tmp_path / "home", tmp_path)
     assert unknown.returncode == 2 and "no run no-such-run" in unknown.stderr
@@ -431,7 +431,7 @@ def test_a_rerun_after_fixing_the_file_records_the_fixed_files_version(tmp_path,
             ]
             for r in records
         }
-    assert len(recorded) == 25 and set(recorded.values()) == {fixed}, recorded
+    assert len(recorded) == 24 and set(recorded.values()) == {fixed}, recorded
 
 
 def test_a_yes_no_setting_is_a_switch_not_a_string_that_is_always_true():

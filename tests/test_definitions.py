@@ -60,18 +60,18 @@ def test_default_location_has_every_stage_and_five_fold_assets():
     assert deps["decision_threshold"] == {"strategy_comparison"}
     assert "holdout_split" not in deps["decision_threshold"]
     assert deps["imbalance_profile"] == {"holdout_split"}
-    # The learning curve's fits: one step per fold, combined by a step that fits nothing.
-    curve_folds = {f"fold_{k}_learning_curve" for k in range(5)}
-    for name in curve_folds:
+    # The learning curve's fits: two steps, whatever the folds, combined by one fitting nothing.
+    curve_parts = {"learning_curve_part_0", "learning_curve_part_1"}
+    for name in curve_parts:
         assert deps[name] == {"holdout_split", "cv_folds", "strategy_comparison"}
-    assert deps["learning_curve"] == curve_folds | {"strategy_comparison"}
+    assert deps["learning_curve"] == curve_parts | {"strategy_comparison"}
 
 
 def test_fold_count_shapes_the_graph(tmp_path):
     deps = _deps(graph(tmp_path))
     assert sum(name.endswith("_training_sets") and name.startswith("fold_") for name in deps) == 3
     assert sum(name.endswith("_models") and name.startswith("fold_") for name in deps) == 2 * 3
-    assert sum(name.endswith("_learning_curve") and name.startswith("fold_") for name in deps) == 3
+    assert sum(name.startswith("learning_curve_part_") for name in deps) == 2
 
 
 def test_threads_times_concurrent_steps_never_exceed_cores():

@@ -1,5 +1,7 @@
 """The learning curve over positives: fits stay in their fold, and the estimate reads right."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -62,16 +64,19 @@ def test_every_fit_uses_one_folds_training_rows_and_a_nested_share_of_positives(
     assert len(fits) == curve["fits"] == 3 * len(learning.FRACTIONS)
     validation = [set(folds.loc[folds[FOLD] == k, ROW_ID]) for k in range(3)]
     positives = set(train.loc[train[LABEL] == 1, ROW_ID])
-    for i, ids in enumerate(fits):
-        k, fraction = divmod(i, len(learning.FRACTIONS))
-        assert ids <= set(train[ROW_ID]) and not ids & validation[k]
+    assert all(ids <= set(train[ROW_ID]) for ids in fits)
+    assert all(sum(not ids & rows for rows in validation) == 1 for ids in fits)
+    # Each fit belongs to the one fold whose validation rows it leaves out (the two steps
+    # make them in another order); within a fold, the shares by size.
+    by_fold = [sorted((ids for ids in fits if not ids & validation[k]), key=len) for k in range(3)]
+    assert [len(shares) for shares in by_fold] == [len(learning.FRACTIONS)] * 3
+    for k, shares in enumerate(by_fold):
         held = len(positives - validation[k])
-        assert len(ids & positives) == pytest.approx(
-            held * learning.FRACTIONS[fraction], abs=held * 0.12
-        )
-    for k in range(3):  # nested: a fold's 25 % are among its 50 %, those among its 75 %
-        shares = [fits[k * 3 + j] & positives for j in range(3)]
-        assert shares[0] <= shares[1] <= shares[2]
+        for fraction, ids in zip(learning.FRACTIONS, shares, strict=True):
+            assert len(ids & positives) == pytest.approx(held * fraction, abs=held * 0.12)
+        # Nested: a fold's 25 % are among its 50 %, those among its 75 %.
+        kept = [ids & positives for ids in shares]
+        assert kept[0] <= kept[1] <= kept[2]
 
 
 def test_a_learnable_signal_gives_a_rising_curve_and_a_positive_doubling_gain():
@@ -178,9 +183,31 @@ def test_above_the_limits_the_curve_scores_every_share_of_a_fold_on_one_sample(m
     curve = learning.learning_curve(train, folds, schema, "class_weight", [9.0] * 3, SETTINGS)
     assert curve["validation_negatives"] == 300 and len(scored) == 3 * 4
     for k in range(3):
-        rows = {ids for ids, _ in scored[k * 4 : k * 4 + 4]}
-        assert len(rows) == 1 and all(w for _, w in scored[k * 4 : k * 4 + 4])
-        (ids,) = rows
+        # A fold's shares are fitted in both steps: each step draws the same sample.
         val = set(folds.loc[folds[FOLD] == k, ROW_ID])
+        mine = [(ids, weighted) for ids, weighted in scored if ids <= val]
+        rows = {ids for ids, _ in mine}
+        assert len(mine) == 4 and len(rows) == 1 and all(w for _, w in mine)
+        (ids,) = rows
         positives = set(train.loc[train[LABEL] == 1, ROW_ID]) & val
         assert positives <= ids <= val and len(ids - positives) == 300
+
+
+def test_the_curves_steps_share_its_fits_and_combine_in_any_order():
+    train = _train(n=2500, positives=120)
+    folds = split.make_folds(train, 3, 0)
+    schema = data.feature_schema(train, SETTINGS)
+    parts = [
+        learning.curve_part(train, folds, schema, "class_weight", SETTINGS, part, 2)
+        for part in (0, 1)
+    ]
+    fits = [(p["fold"], p["fraction"]) for part in parts for p in part["points"]]
+    # Every fold's every share fitted once, in one of the two steps, and the steps balanced.
+    assert sorted(fits) == [(k, f) for k in range(3) for f in learning.FRACTIONS]
+    assert [len(part["points"]) for part in parts] == [5, 4]
+    stored = json.loads(json.dumps(parts))  # as the store hands them to the combining step
+    full = [0.5, 0.6, 0.7]
+    curve = learning.combine(stored, "class_weight", full)
+    assert curve == learning.combine(stored[::-1], "class_weight", full)
+    assert curve == learning.learning_curve(train, folds, schema, "class_weight", full, SETTINGS)
+    assert curve["fits"] == 9 and curve["points"][-1]["pr_auc_folds"] == full

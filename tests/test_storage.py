@@ -65,7 +65,7 @@ def test_failed_write_leaves_the_previous_bundle_whole(tmp_path):
 def test_no_stored_asset_is_a_pickle(small_run):
     report = value(small_run, "evaluation_report")
     storage = Path(report["settings"]["output_dir"]).parent / "storage"
-    assert len(list(storage.iterdir())) == 25  # every asset of a 3-fold graph, batches aside
+    assert len(list(storage.iterdir())) == 24  # every asset of a 3-fold graph, batches aside
     suffixes = {p.suffix for p in storage.rglob("*") if p.is_file()}
     assert suffixes <= {".json", ".jsonl", ".parquet", ".txt"}, suffixes
 
@@ -130,7 +130,7 @@ def test_same_data_config_and_seed_give_identical_data_versions(tmp_path, small_
 
     again = run_graph(tmp_path, "again")
     first, second = data_versions(small_run), data_versions(again)
-    assert len(first) == 25
+    assert len(first) == 24
     assert first == second
 
 

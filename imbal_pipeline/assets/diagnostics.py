@@ -96,23 +96,24 @@ def data_diagnostics(
     )
 
 
-def fold_curve_key(fold: int) -> dg.AssetKey:
-    """Asset key of one fold's points of the learning curve."""
-    return dg.AssetKey(f"fold_{fold}_learning_curve")
+def curve_part_key(part: int) -> dg.AssetKey:
+    """Asset key of one part of the learning curve's fits."""
+    return dg.AssetKey(f"learning_curve_part_{part}")
 
 
-def make_fold_learning_curve(fold: int) -> dg.AssetsDefinition:
-    """One fold's fits of the learning curve: a step per fold, so the folds share the cores."""
+def make_curve_part(part: int) -> dg.AssetsDefinition:
+    """A share of the learning curve's fits, so that they run on both cores."""
 
     @dg.asset(
         deps=SOURCE_DEPS,
-        key=fold_curve_key(fold),
+        key=curve_part_key(part),
         group_name="evaluation",
         code_version=CODE_VERSION,
         kinds={"lightgbm"},
         description=(
-            f"Fold {fold}: the selected strategy fitted on 25/50/75 % of the fold's training "
-            "positives (and 100 % above the curve's negative limit), scored on its validation rows."
+            f"Fits {part + 1}, {part + 1 + learning.CURVE_PARTS}, ... of the learning curve (in "
+            "fold, share order): the selected strategy on a share of a fold's training "
+            "positives, scored on the fold's validation rows."
         ),
     )
     def _asset(
@@ -123,60 +124,54 @@ def make_fold_learning_curve(fold: int) -> dg.AssetsDefinition:
         strategy_comparison: dict,
     ):
         s = pipeline.settings()
-        name = fold_curve_key(fold).to_user_string()
+        name = curve_part_key(part).to_user_string()
         selected = strategy_comparison["selected"]
         inputs = {"holdout_split": holdout_split, "cv_folds": cv_folds, "strategy": selected}
         key = recipe(name, inputs, s, MODEL_FIELDS)
-        points = recall(context, name, key)
-        reused = points is not None
+        fits = recall(context, name, key)
+        reused = fits is not None
         if not reused:
             train = split.training_part(holdout_split)
             schema = data.feature_schema(train, s)
-            points = learning.fold_points(train, cv_folds, schema, selected, s, fold)
+            fits = learning.curve_part(
+                train, cv_folds, schema, selected, s, part, learning.CURVE_PARTS
+            )
         metadata = {
-            "fold": fold,
-            "points": dg.MetadataValue.json(points["points"]),
-            "skipped": dg.MetadataValue.json(points["skipped"]),
+            "points": dg.MetadataValue.json(fits["points"]),
+            "skipped": dg.MetadataValue.json(fits["skipped"]),
             RECIPE_KEY: key,
             "reused_without_refit": reused,
         }
-        # No gate of its own: the curve's consistency is checked once the folds are combined.
-        yield from gated(context, points, metadata, [])
+        # No gate of its own: the curve's consistency is checked once the parts are combined.
+        yield from gated(context, fits, metadata, [])
 
     return _asset
 
 
-def make_learning_curve(n_folds: int) -> dg.AssetsDefinition:
-    """The learning curve over every fold's points."""
-
-    @dg.asset(
-        deps=SOURCE_DEPS,
-        group_name="evaluation",
-        code_version=CODE_VERSION,
-        ins={
-            "strategy_comparison": dg.AssetIn(),
-            **{f"fold_{k}": dg.AssetIn(key=fold_curve_key(k)) for k in range(n_folds)},
-        },
-        check_specs=described_checks("learning_curve", ("learning_curve_consistent",)),
-    )
-    def learning_curve(
-        context: dg.AssetExecutionContext,
-        pipeline: PipelineConfig,
-        strategy_comparison: dict,
-        **fold_points: dict,
-    ):
-        """Would more positives pay? CV PR-AUC of the selected strategy with 25-100 % of them."""
-        s = pipeline.settings()
-        selected = strategy_comparison["selected"]
-        full = strategy_comparison["table"][selected]["pr_auc_folds"]
-        curve = learning.combine(list(fold_points.values()), selected, full)
-        metadata = {"sentence": curve["sentence"]}
-        if curve["doubling"]:
-            with tempfile.TemporaryDirectory() as tmp:
-                metadata["plot"] = png(plots.plot_learning_curve(curve, Path(tmp) / "curve.png"))
-            metadata["gain_per_doubling"] = dg.MetadataValue.float(curve["doubling"]["gain"])
-        yield from gated(
-            context, curve, metadata, [gates.learning_curve_consistent(curve, s.n_folds)]
-        )
-
-    return learning_curve
+@dg.asset(
+    deps=SOURCE_DEPS,
+    group_name="evaluation",
+    code_version=CODE_VERSION,
+    ins={
+        "strategy_comparison": dg.AssetIn(),
+        **{f"part_{k}": dg.AssetIn(key=curve_part_key(k)) for k in range(learning.CURVE_PARTS)},
+    },
+    check_specs=described_checks("learning_curve", ("learning_curve_consistent",)),
+)
+def learning_curve(
+    context: dg.AssetExecutionContext,
+    pipeline: PipelineConfig,
+    strategy_comparison: dict,
+    **parts: dict,
+):
+    """Would more positives pay? CV PR-AUC of the selected strategy with 25-100 % of them."""
+    s = pipeline.settings()
+    selected = strategy_comparison["selected"]
+    full = strategy_comparison["table"][selected]["pr_auc_folds"]
+    curve = learning.combine(list(parts.values()), selected, full)
+    metadata = {"sentence": curve["sentence"]}
+    if curve["doubling"]:
+        with tempfile.TemporaryDirectory() as tmp:
+            metadata["plot"] = png(plots.plot_learning_curve(curve, Path(tmp) / "curve.png"))
+        metadata["gain_per_doubling"] = dg.MetadataValue.float(curve["doubling"]["gain"])
+    yield from gated(context, curve, metadata, [gates.learning_curve_consistent(curve, s.n_folds)])
