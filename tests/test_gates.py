@@ -233,3 +233,18 @@ def test_the_cost_objective_is_compared_with_flagging_nothing_and_everything():
     assert reached["flag_everything_per_1000"] == pytest.approx(960.0)
     assert reached["cost_per_1000"] == pytest.approx(107 + 12 * 10) and point["met"]
     assert "per 1,000 rows" in gates.operating_point(point).message
+
+
+def test_the_leak_check_ranks_features_as_scikit_learns_roc_auc_does():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(5000) < 0.03).astype(int)
+    for values in (
+        rng.normal(y * 0.7, 1.0),  # continuous
+        np.round(rng.normal(y * 0.7, 1.0)),  # heavy ties
+        rng.integers(0, 3, 5000) + 2 * y,  # a few levels
+        -rng.normal(y * 2.0, 1.0),  # ranks the other way
+        np.ones(5000),  # constant
+    ):
+        assert gates.rank_auc(y, values) == pytest.approx(roc_auc_score(y, values), abs=1e-12)
