@@ -19,6 +19,7 @@ from imbal_pipeline.core.settings import PROJECT, Settings, SettingsError
 from imbal_pipeline.runs import (
     DEFAULT_HOME,
     HomeError,
+    console_log,
     ensure_home,
     fail_orphaned_runs,
     failure_reason,
@@ -364,10 +365,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         )
     if status not in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
         return _error(f"run {args.run_id} is {status.value.lower()}; rerun it once it has ended", 2)
-    run_config = dict(parent.run_config)
-    run_config["loggers"] = {
-        "console": {"config": {"log_level": "INFO" if args.verbose else "WARNING"}}
-    }
+    run_config = dict(parent.run_config) | console_log(args.verbose)
     result = launch.rerun_from_failure(instance, parent, run_config, orchestrator_tags())
     steps = sorted(e.step_key for e in result.all_events if e.is_step_success)
     if not result.success:

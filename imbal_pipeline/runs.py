@@ -16,6 +16,11 @@ DAGSTER_YAML = """\
 # Written by imbal-pipeline: a local SQLite instance. See README for Postgres.
 telemetry:
   enabled: false
+# The level of Dagster's console lines written outside a run's loggers (each step process
+# announces itself at DEBUG). imbal-pipeline prints its own line per step; events are stored
+# whatever the level, so the UI and `--verbose` still have them.
+python_logs:
+  python_log_level: WARNING
 """
 
 
@@ -219,10 +224,16 @@ def run_config(settings, verbose: bool) -> dict:
     """Dagster run config: the run's settings for the pipeline resource, and the log level."""
     from imbal_pipeline.core.settings import RUN
 
-    return {
-        "resources": {"pipeline": {"config": settings.scoped(RUN)}},
-        "loggers": {"console": {"config": {"log_level": "INFO" if verbose else "WARNING"}}},
-    }
+    return {"resources": {"pipeline": {"config": settings.scoped(RUN)}}, **console_log(verbose)}
+
+
+def console_log(verbose: bool) -> dict:
+    """The run's console logger: Dagster's step log with --verbose, else silent.
+
+    Without --verbose a failed step's Dagster ERROR lines and stack would come before the
+    command's own line naming the failure and the fix; they stay in the run's event log.
+    """
+    return {"loggers": {"console": {"config": {"log_level": "INFO" if verbose else "CRITICAL"}}}}
 
 
 def _elapsed(seconds: float) -> str:

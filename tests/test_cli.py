@@ -80,6 +80,8 @@ def test_cli_run_writes_the_report_files(cli_run):
     lines = re.findall(r"^\[\s*(\d+)/(\d+)\] (\w+) done \(\d+", proc.stderr, re.M)
     assert [int(n) for n, _, _ in lines] == list(range(1, 26))
     assert {total for _, total, _ in lines} == {"25"} and lines[-1][2] == "deployed_model"
+    # No Dagster console line (a step process announcing itself at DEBUG) among the progress.
+    assert " - dagster - " not in proc.stderr, proc.stderr[:2000]
 
 
 @pytest.mark.slow
@@ -135,6 +137,8 @@ def test_failed_step_exits_non_zero_with_a_one_line_reason(tmp_path, split_files
     assert last.startswith("imbal-pipeline: error: step raw_data failed:")
     assert "target column 'no_such_column' not in the data" in last and "fix --target" in last
     assert not (tmp_path / "out").exists()
+    # Dagster's own ERROR lines and stack stay in the event log unless --verbose asks for them.
+    assert " - dagster - " not in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.parametrize(
