@@ -22,7 +22,7 @@ from imbal_pipeline.runs import (
     console_log,
     ensure_home,
     fail_orphaned_runs,
-    failure_reason,
+    failure_line,
     orchestrator_tags,
     print_summary,
     run_config,
@@ -240,7 +240,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         instance, settings, run_config(settings, args.verbose), orchestrator_tags()
     )
     if not result.success:
-        return _error(f"{failure_reason(result)} (run {result.run_id})", 1)
+        return _error(failure_line(result), 1)
     print_summary(instance, result.run_id, home, storage_dir(settings))
     return 0
 
@@ -369,7 +369,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     result = launch.rerun_from_failure(instance, parent, run_config, orchestrator_tags())
     steps = sorted(e.step_key for e in result.all_events if e.is_step_success)
     if not result.success:
-        return _error(f"{failure_reason(result)} (run {result.run_id})", 1)
+        return _error(failure_line(result), 1)
     print(
         f"rerun {result.run_id} of {args.run_id}: reran {len(steps)} steps "
         f"({', '.join(steps)}); the rest was loaded from storage"

@@ -133,8 +133,51 @@ KNOWN_ERRORS = frozenset(
 )
 
 
+# A step process that dies without a Python error (killed, out of memory) fails its step with
+# ChildProcessCrashException; how it died is only in the executor's engine event beside it.
+CRASH = re.compile(r"terminated by signal (\d+) \((\w+)\)|exited with code (-?\d+)")
+
+
+def _crash(result, step_key: str) -> str:
+    """How a step's process died, in words, with the usual cause and fix."""
+    for event in result.all_events:
+        if event.step_key != step_key or event.event_type_value != "ENGINE_EVENT":
+            continue
+        found = CRASH.search(event.message or "")
+        if found is None:
+            continue
+        number, name, code = found.groups()
+        if name == "SIGKILL":
+            return (
+                "its process was killed (SIGKILL), most often by the operating system when "
+                "memory runs out; free memory or lower --max-negatives"
+            )
+        if name:
+            return f"its process was stopped by signal {number} ({name})"
+        return f"its process exited with code {code} and no Python error"
+    return "its process ended without a Python error"
+
+
+def failure_line(result) -> str:
+    """The last line of a failed run: what failed, the fix, and how to go on.
+
+    Our own errors and failed checks name a fix in the data or the settings, so a new run is
+    the way on; anything else (a killed process, a transient error, a bug) gets the exact
+    command that reruns only what failed.
+    """
+    reason, rerunnable = _failure(result)
+    if rerunnable:
+        return f"{reason}; then rerun only what failed: imbal-pipeline rerun {result.run_id}"
+    return f"{reason} (run {result.run_id})"
+
+
 def failure_reason(result) -> str:
     """The first failed blocking check, else the first failed step, as one line."""
+    return _failure(result)[0]
+
+
+def _failure(result) -> tuple[str, bool]:
+    """The failure as one line, and whether rerunning the same run may succeed."""
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
@@ -142,10 +185,12 @@ def failure_reason(result) -> str:
                 message = evaluation.metadata.get("message")
                 message = getattr(message, "value", message) or "see the Dagster UI"
                 asset = evaluation.asset_key.to_user_string()
-                return f"check {asset}:{evaluation.check_name} failed: {message}"
+                return f"check {asset}:{evaluation.check_name} failed: {message}", False
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
+            if error.cls_name == "ChildProcessCrashException":
+                return f"step {event.step_key} failed: {_crash(result, event.step_key)}", True
             retried = error.cls_name == "RetryRequested"
             # User-caused errors are raised inside the step, wrapped by Dagster (and by a
             # retry request when the error was transient); the innermost holds the cause.
@@ -162,8 +207,8 @@ def failure_reason(result) -> str:
                 from imbal_pipeline.assets.common import MAX_RETRIES
 
                 message = f"{message} (after {MAX_RETRIES + 1} attempts)"
-            return f"step {event.step_key} failed: {message}"
-    return "the run failed; see the Dagster UI for the step log"
+            return f"step {event.step_key} failed: {message}", error.cls_name not in KNOWN_ERRORS
+    return "the run failed; see the Dagster UI for the step log", True
 
 
 def print_summary(instance, run_id: str, home: Path, store: str) -> None:

@@ -139,6 +139,27 @@ def test_failed_step_exits_non_zero_with_a_one_line_reason(tmp_path, split_files
     assert not (tmp_path / "out").exists()
     # Dagster's own ERROR lines and stack stay in the event log unless --verbose asks for them.
     assert " - dagster - " not in proc.stderr and "Traceback" not in proc.stderr
+    # The fix is in the arguments, so the way on is a new run, not a rerun of this one.
+    assert re.search(r"\(run [0-9a-f-]{36}\)$", last) and "imbal-pipeline rerun" not in last
+
+
+def test_a_killed_step_process_says_so_with_the_likely_cause_and_the_rerun_command(
+    tmp_path, split_files
+):
+    train_csv, _ = split_files
+    proc = _run(
+        ["run", "--data", str(train_csv), "--target", "is_fraud", "--out", str(tmp_path / "out")],
+        tmp_path / "home",
+        tmp_path,
+        IMBAL_TEST_KILL_RAW="1",
+        PYTHONPATH=str(Path(__file__).parent / "faults"),
+    )
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "step raw_data failed: its process was killed (SIGKILL)" in last, last
+    assert "when memory runs out; free memory or lower --max-negatives" in last
+    assert re.search(r"; then rerun only what failed: imbal-pipeline rerun [0-9a-f-]{36}$", last)
+    assert "ChildProcessCrashException" not in proc.stderr
 
 
 @pytest.mark.parametrize(
@@ -248,7 +269,8 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
     assert "step fold_1_models failed: ValueError: injected fault in fold 1 (tests only)" in last
     assert "attempts" not in last
     assert re.search(r"^\[\s*\d+/25\] fold_1_models FAILED", failed.stderr, re.M)
-    run_id = last.rsplit("(run ", 1)[1].rstrip(")")
+    # Not an input error: the line ends with the exact command that reruns what failed.
+    run_id = re.search(r"; then rerun only what failed: imbal-pipeline rerun (\S+)$", last)[1]
     rerun = _run(["rerun", run_id], tmp_path / "home", tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert (

@@ -10,8 +10,8 @@ import pytest
 import test_bad_input as bad
 from conftest import failed_checks, graph, run_graph, training_assets, training_keys, value
 
-from imbal_pipeline.cli import failure_reason
 from imbal_pipeline.core.synthetic import make_fraud_data
+from imbal_pipeline.runs import failure_reason
 
 # The training graph's assets (the per-batch ones are materialized by the inbox sensor).
 ALL_ASSETS = training_keys(graph(Path("x")))

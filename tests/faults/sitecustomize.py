@@ -3,7 +3,9 @@
 With this folder on PYTHONPATH:
 - IMBAL_TEST_FAULT_FOLD=k makes fitting fold k's models (fold_k_models) fail;
 - IMBAL_TEST_STALL_FILE=path makes fitting fold 0's models (fold_0_models) write that file and
-  then hang, so a test can kill the run at a known point with a step busy.
+  then hang, so a test can kill the run at a known point with a step busy;
+- IMBAL_TEST_KILL_RAW=1 makes the raw_data step's process kill itself with SIGKILL, as the
+  operating system does when memory runs out.
 Python imports sitecustomize at start-up, in the CLI and in the forkserver its steps are
 forked from, so every step process sees the patch.
 """
@@ -32,3 +34,13 @@ if FOLD is not None or STALL is not None:
         return _fit_fold_models(bundle, settings, rungs)
 
     training.fit_fold_models = _faulty
+
+if os.environ.get("IMBAL_TEST_KILL_RAW"):
+    import signal
+
+    from imbal_pipeline.core import inputs
+
+    def _killed(settings):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    inputs.load_raw = _killed
