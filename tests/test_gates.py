@@ -248,3 +248,19 @@ def test_the_leak_check_ranks_features_as_scikit_learns_roc_auc_does():
         np.ones(5000),  # constant
     ):
         assert gates.rank_auc(y, values) == pytest.approx(roc_auc_score(y, values), abs=1e-12)
+
+
+def test_a_constant_column_is_told_apart_as_nunique_would_without_hashing_it():
+    cases = [
+        pd.Series([1.5] * 5),
+        pd.Series([1.5, 1.5, np.nan]),  # a missing value is a second value
+        pd.Series([np.nan] * 3),
+        pd.Series([], dtype=float),
+        pd.Series(["a", "a", "a"]),
+        pd.Series(["a", "b", "a"]),
+        pd.Series(["x", "x"], dtype="category"),
+        pd.Series([0, 0, 1]),
+        pd.Series([True, True]),
+    ]
+    for values in cases:
+        assert gates.is_constant(values) == (values.nunique(dropna=False) <= 1), values.tolist()

@@ -169,12 +169,19 @@ def enough_positives(frame: pd.DataFrame, settings: Settings) -> Gate:
     )
 
 
+def is_constant(values: pd.Series) -> bool:
+    """One value in every row, a missing value counting as one; `nunique(dropna=False) <= 1`
+    without hashing the column (at 1M rows, 3.5 s for 30 columns on the run's first step)."""
+    missing = values.isna().to_numpy()
+    if missing.all():  # an empty column too
+        return True
+    return not missing.any() and bool((values == values.iloc[0]).all())
+
+
 def constant_columns(frame: pd.DataFrame, settings: Settings) -> Gate:
     """Constant columns carry no signal (warning only)."""
     constant = [
-        str(c)
-        for c in _user_columns(frame)
-        if c != settings.target and frame[c].nunique(dropna=False) <= 1
+        str(c) for c in _user_columns(frame) if c != settings.target and is_constant(frame[c])
     ]
     if constant:
         return fail(
