@@ -24,8 +24,10 @@ from imbal_pipeline.runs import (
     fail_orphaned_runs,
     failure_line,
     orchestrator_tags,
+    prepare_home,
     print_summary,
     run_config,
+    start_step_server,
 )
 
 INPUT_TAG = "dagster/input_data_version/"
@@ -227,8 +229,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     problem = _check_inputs(settings)
     if problem is not None:
         return _error(problem, 2)
-    home = ensure_home()
+    prepare_home()
     save_project(settings)
+    if settings.executor == "multiprocess":
+        start_step_server()
+    home = ensure_home()
     import dagster as dg
 
     from imbal_pipeline import launch

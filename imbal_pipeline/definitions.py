@@ -25,6 +25,7 @@ from imbal_pipeline.core import learning
 from imbal_pipeline.core.project import load_project
 from imbal_pipeline.core.settings import Settings, SettingsError, from_values, max_concurrent_steps
 from imbal_pipeline.resources import pipeline_for
+from imbal_pipeline.runs import STEP_PRELOAD
 from imbal_pipeline.storage import BundleIOManager
 
 JOB_NAME = "imbal_pipeline"  # the training job
@@ -43,15 +44,11 @@ def storage_dir(project: Settings | None = None) -> str:
 
 
 def executor_config(lgbm_threads: int) -> dict:
-    """Multiprocess executor settings: at most cores // threads steps at once."""
-    # Step processes fork from a server that has already imported the heavy libraries
-    # (GX too, which the code location itself never imports): a fresh interpreter per step
-    # would spend ~6 s importing them on this machine.
+    """Multiprocess executor settings: at most cores // threads steps at once, each forked from
+    a server that has imported STEP_PRELOAD (the CLI starts it early: `start_step_server`)."""
     return {
         "max_concurrent": max_concurrent_steps(lgbm_threads),
-        "start_method": {
-            "forkserver": {"preload_modules": ["imbal_pipeline.definitions", "great_expectations"]}
-        },
+        "start_method": {"forkserver": {"preload_modules": STEP_PRELOAD}},
     }
 
 

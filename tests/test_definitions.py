@@ -198,3 +198,23 @@ def test_every_check_is_described_and_blocks_only_where_it_can_stop_a_run():
     for gate in failed:
         assert not gate.passed and gate.severity == gates.WARN, gate.name
         assert gate.name in checks.WARN_ONLY
+
+
+def test_the_cli_starts_the_step_server_the_executor_forks_from_with_the_same_imports():
+    import subprocess
+    import sys
+
+    from imbal_pipeline.runs import STEP_PRELOAD
+
+    assert executor_config(1)["start_method"]["forkserver"]["preload_modules"] == STEP_PRELOAD
+    # In a fresh interpreter: the server is a process-wide singleton.
+    code = (
+        "from multiprocessing import forkserver\n"
+        "from imbal_pipeline.runs import start_step_server\n"
+        "start_step_server()\n"
+        "server = forkserver._forkserver\n"
+        "print(server._forkserver_pid is not None, server._preload_modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == f"True {STEP_PRELOAD}"
