@@ -21,6 +21,15 @@ def _run(args, home, cwd, **extra_env):
     return subprocess.run(CLI + args, capture_output=True, text=True, env=env, cwd=cwd, timeout=900)
 
 
+def _failed_with_fault(args, tmp_path, **fault) -> tuple[str, str]:
+    """Run the CLI with a test-only fault of tests/faults switched on; it must fail. Its stderr
+    and that stderr's last line."""
+    faults = str(Path(__file__).parent / "faults")
+    proc = _run(args, tmp_path / "home", tmp_path, PYTHONPATH=faults, **fault)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    return proc.stderr, proc.stderr.strip().splitlines()[-1]
+
+
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory, split_files):
     train_csv, _ = split_files
@@ -147,19 +156,12 @@ def test_a_killed_step_process_says_so_with_the_likely_cause_and_the_rerun_comma
     tmp_path, split_files
 ):
     train_csv, _ = split_files
-    proc = _run(
-        ["run", "--data", str(train_csv), "--target", "is_fraud", "--out", str(tmp_path / "out")],
-        tmp_path / "home",
-        tmp_path,
-        IMBAL_TEST_KILL_RAW="1",
-        PYTHONPATH=str(Path(__file__).parent / "faults"),
-    )
-    assert proc.returncode == 1
-    last = proc.stderr.strip().splitlines()[-1]
+    args = ["run", "--data", str(train_csv), "--target", "is_fraud", "--out", str(tmp_path / "out")]
+    stderr, last = _failed_with_fault(args, tmp_path, IMBAL_TEST_KILL_RAW="1")
     assert "step raw_data failed: its process was killed (SIGKILL)" in last, last
     assert "when memory runs out; free memory or lower --max-negatives" in last
     assert re.search(r"; then rerun only what failed: imbal-pipeline rerun [0-9a-f-]{36}$", last)
-    assert "ChildProcessCrashException" not in proc.stderr
+    assert "ChildProcessCrashException" not in stderr
 
 
 @pytest.mark.parametrize(
@@ -256,19 +258,13 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
         "--strategies",
         "none,class_weight,undersample",
     ]
-    failed = _run(
-        [*args, "--out", str(tmp_path / "a")],
-        tmp_path / "home",
-        tmp_path,
-        IMBAL_TEST_FAULT_FOLD="1",
-        PYTHONPATH=str(Path(__file__).parent / "faults"),
+    stderr, last = _failed_with_fault(
+        [*args, "--out", str(tmp_path / "a")], tmp_path, IMBAL_TEST_FAULT_FOLD="1"
     )
-    assert failed.returncode == 1
-    last = failed.stderr.strip().splitlines()[-1]
     # A deterministic error is not retried, and the line names it.
     assert "step fold_1_models failed: ValueError: injected fault in fold 1 (tests only)" in last
     assert "attempts" not in last
-    assert re.search(r"^\[\s*\d+/25\] fold_1_models FAILED", failed.stderr, re.M)
+    assert re.search(r"^\[\s*\d+/25\] fold_1_models FAILED", stderr, re.M)
     # Not an input error: the line ends with the exact command that reruns what failed.
     run_id = re.search(r"; then rerun only what failed: imbal-pipeline rerun (\S+)$", last)[1]
     rerun = _run(["rerun", run_id], tmp_path / "home", tmp_path)
