@@ -211,3 +211,18 @@ def test_the_curves_steps_share_its_fits_and_combine_in_any_order():
     assert curve == learning.combine(stored[::-1], "class_weight", full)
     assert curve == learning.learning_curve(train, folds, schema, "class_weight", full, SETTINGS)
     assert curve["fits"] == 9 and curve["points"][-1]["pr_auc_folds"] == full
+
+
+def test_a_curve_step_missing_a_dealt_fit_or_holding_one_out_of_range_is_flagged():
+    from imbal_pipeline.core import gates
+
+    train = _train(n=2000, positives=100)
+    folds = split.make_folds(train, 3, 0)
+    schema = data.feature_schema(train, SETTINGS)
+    part = learning.curve_part(train, folds, schema, "class_weight", SETTINGS, 1, 2)
+    part = json.loads(json.dumps(part))  # as the store hands it back
+    assert len(part["dealt"]) == 4 and gates.curve_fits_complete(part).passed
+    lost = gates.curve_fits_complete({**part, "points": part["points"][1:]})
+    assert not lost.passed and lost.severity == gates.WARN and lost.observed["scored"] == 3
+    wrong = [{**part["points"][0], "pr_auc": 1.2}, *part["points"][1:]]
+    assert not gates.curve_fits_complete({**part, "points": wrong}).passed

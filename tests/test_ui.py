@@ -6,6 +6,7 @@ for 3 folds; the CLI runs in the same folder. No environment variable but DAGSTE
 
 import hashlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -135,7 +136,8 @@ def test_the_ui_builds_the_projects_graph_with_no_environment_variable(ui):
 def test_the_ui_reexecutes_a_failed_cli_run_from_failure(ui):
     failed = ui.cli("run", IMBAL_TEST_FAULT_FOLD="1", PYTHONPATH=str(FAULTS))
     assert failed.returncode == 1
-    run_id = failed.stderr.strip().rsplit("(run ", 1)[1].rstrip(")")
+    # Not an input error: the last line ends with the command that reruns what failed.
+    run_id = re.search(r"imbal-pipeline rerun (\S+)$", failed.stderr.strip())[1]
     launched = ui.query(REEXECUTE, p={"parentRunId": run_id, "strategy": "FROM_FAILURE"})
     reply = launched["launchPipelineReexecution"]
     assert reply["__typename"] == "LaunchRunSuccess", reply

@@ -110,6 +110,7 @@ def make_curve_part(part: int) -> dg.AssetsDefinition:
         group_name="evaluation",
         code_version=CODE_VERSION,
         kinds={"lightgbm"},
+        check_specs=described_checks(curve_part_key(part), ("curve_fits_complete",)),
         description=(
             f"Fits {part + 1}, {part + 1 + learning.CURVE_PARTS}, ... of the learning curve (in "
             "fold, share order): the selected strategy on a share of a fold's training "
@@ -142,8 +143,7 @@ def make_curve_part(part: int) -> dg.AssetsDefinition:
             RECIPE_KEY: key,
             "reused_without_refit": reused,
         }
-        # No gate of its own: the curve's consistency is checked once the parts are combined.
-        yield from gated(context, fits, metadata, [])
+        yield from gated(context, fits, metadata, [gates.curve_fits_complete(fits)])
 
     return _asset
 

@@ -37,6 +37,8 @@ DESCRIPTIONS = {
     "training-split sample, and their figures lie in range.",
     "learning_curve_consistent": "Every share of positives was fitted in every fold, on more "
     "positives the larger the share (warning only).",
+    "curve_fits_complete": "Every fit of the learning curve dealt to this step is in it, scored "
+    "(PR-AUC within [0, 1], on at least one positive) or skipped with its reason (warning only).",
     # Folds, models and the threshold.
     "folds_partition": "The folds partition the training split exactly, with positives in "
     "every portion.",
@@ -72,6 +74,7 @@ WARN_ONLY = frozenset(
         "unseen_categories",
         "leak_suspects",
         "learning_curve_consistent",
+        "curve_fits_complete",
         "counterfactual_sane",
         "cv_holdout_gap",
         "operating_point",

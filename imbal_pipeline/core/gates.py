@@ -738,6 +738,35 @@ def counterfactual_sane(claim: dict) -> Gate:
     )
 
 
+def curve_fits_complete(part: dict) -> Gate:
+    """Every fit dealt to a step of the learning curve is in it, scored in range or skipped."""
+    dealt = sorted(tuple(fit) for fit in part["dealt"])
+    done = sorted((f["fold"], f["fraction"]) for f in [*part["points"], *part["skipped"]])
+    out_of_range = [
+        p for p in part["points"] if not (0.0 <= p["pr_auc"] <= 1.0 and p["positives"] >= 1)
+    ]
+    observed = {
+        "dealt": len(dealt),
+        "scored": len(part["points"]),
+        "skipped": len(part["skipped"]),
+        "out_of_range": len(out_of_range),
+    }
+    if done == dealt and not out_of_range:
+        return ok(
+            "curve_fits_complete",
+            f"{len(part['points'])} of the {len(dealt)} fits dealt to this step scored, "
+            f"{len(part['skipped'])} skipped with a reason",
+            **observed,
+        )
+    return fail(
+        "curve_fits_complete",
+        f"the step holds {len(done)} fits for the {len(dealt)} dealt to it, "
+        f"{len(out_of_range)} out of range; report this as a bug",
+        severity=WARN,
+        **observed,
+    )
+
+
 def learning_curve_consistent(curve: dict, n_folds: int) -> Gate:
     """Every share was fitted in every fold, on more positives the larger the share."""
     if curve["skipped"]:

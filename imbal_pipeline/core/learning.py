@@ -105,6 +105,7 @@ def curve_part(
             points.append({"fold": k, "fraction": fraction, "pr_auc": score, "positives": n})
     return {
         "part": part,
+        "dealt": [list(fit) for fit in fits[part::parts]],
         "points": points,
         "skipped": skipped,
         "own_full": own_full,
