@@ -85,13 +85,14 @@ def curve_part(
     fold_ids = sorted(int(k) for k in np.unique(fold_of))
     fits = [(k, f) for k in fold_ids for f in ((*FRACTIONS, 1.0) if own_full else FRACTIONS)]
     negative = (train[LABEL] == 0).to_numpy()
+    dealt = fits[part::parts]
     points, skipped = [], []
-    for k in sorted({k for k, _ in fits[part::parts]}):
+    for k in sorted({k for k, _ in dealt}):
         in_val = fold_of == k
         # The comparison's 100 % point was scored on every row: so are the shares beside it.
         limit = VALIDATION_NEGATIVES if own_full else 0
         val, weight = validation_sample(train[in_val], limit, settings.seed + k)
-        for fraction in (f for j, f in fits[part::parts] if j == k):
+        for fraction in (f for j, f in dealt if j == k):
             keep = ~in_val & usable & (negative | (share < fraction))
             reason = None
             if not train.loc[keep, LABEL].any():  # few positives, all in this fold's validation
@@ -105,7 +106,7 @@ def curve_part(
             points.append({"fold": k, "fraction": fraction, "pr_auc": score, "positives": n})
     return {
         "part": part,
-        "dealt": [list(fit) for fit in fits[part::parts]],
+        "dealt": [list(fit) for fit in dealt],
         "points": points,
         "skipped": skipped,
         "own_full": own_full,
