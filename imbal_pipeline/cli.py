@@ -229,9 +229,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     problem = _check_inputs(settings)
     if problem is not None:
         return _error(problem, 2)
+    from imbal_pipeline.core.data import runs_in_process
+
     prepare_home()
     save_project(settings)
-    if settings.executor == "multiprocess":
+    if settings.executor != "dask" and not runs_in_process(settings):
         start_step_server()
     home = ensure_home()
     import dagster as dg
@@ -350,6 +352,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from imbal_pipeline import launch
+    from imbal_pipeline.core.data import runs_in_process
     from imbal_pipeline.definitions import storage_dir
 
     instance = dg.DagsterInstance.get()
@@ -370,6 +373,9 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         )
     if status not in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
         return _error(f"run {args.run_id} is {status.value.lower()}; rerun it once it has ended", 2)
+    project = launch.project_of(parent)
+    if project.executor != "dask" and not runs_in_process(project):
+        start_step_server()  # as `run` does: its imports overlap the rerun's set-up
     run_config = dict(parent.run_config) | console_log(args.verbose)
     result = launch.rerun_from_failure(instance, parent, run_config, orchestrator_tags())
     steps = sorted(e.step_key for e in result.all_events if e.is_step_success)
@@ -379,7 +385,6 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         f"rerun {result.run_id} of {args.run_id}: reran {len(steps)} steps "
         f"({', '.join(steps)}); the rest was loaded from storage"
     )
-    project = launch.project_of(parent)
     print_summary(instance, result.run_id, home, storage_dir(project))
     return 0
 

@@ -4,6 +4,7 @@ The code location is built from the project file (`imbal_pipeline.yaml` in the w
 so the CLI, `dagster dev`, the daemon and every step worker build the same graph.
 """
 
+import dataclasses
 import os
 import warnings
 from pathlib import Path
@@ -22,8 +23,15 @@ from imbal_pipeline.assets import (
 )
 from imbal_pipeline.automation import build_automation
 from imbal_pipeline.core import learning
+from imbal_pipeline.core.data import runs_in_process
 from imbal_pipeline.core.project import load_project
-from imbal_pipeline.core.settings import Settings, SettingsError, from_values, max_concurrent_steps
+from imbal_pipeline.core.settings import (
+    Settings,
+    SettingsError,
+    from_values,
+    max_concurrent_steps,
+    threads_alone,
+)
 from imbal_pipeline.resources import pipeline_for
 from imbal_pipeline.runs import STEP_PRELOAD
 from imbal_pipeline.storage import BundleIOManager
@@ -52,9 +60,17 @@ def executor_config(lgbm_threads: int) -> dict:
     }
 
 
+def step_settings(project: Settings) -> Settings:
+    """The project as its steps read it. In one process the steps run one at a time, so each
+    step's fits and predictions may use every core (threads x concurrent steps <= cores)."""
+    if runs_in_process(project):
+        return dataclasses.replace(project, lgbm_threads=threads_alone(project.lgbm_threads))
+    return project
+
+
 def build_executor(project: Settings) -> dg.ExecutorDefinition:
     """The executor the project asks for; each step's fits use `lgbm_threads` threads."""
-    if project.executor == "in_process":
+    if runs_in_process(project):
         return dg.in_process_executor
     if project.executor == "dask":
         try:
@@ -111,7 +127,7 @@ def build_definitions(project: Settings | None = None) -> dg.Definitions:
         schedules=schedules,
         sensors=sensors,
         resources={
-            "pipeline": pipeline_for(project),
+            "pipeline": pipeline_for(step_settings(project)),
             "io_manager": BundleIOManager(base_dir=storage_dir(project)),
         },
         executor=build_executor(project),

@@ -1,5 +1,6 @@
 """IO manager: Parquet for tables, LightGBM text for models, JSON for the rest; no pickles."""
 
+import functools
 import hashlib
 import io
 import json
@@ -75,7 +76,7 @@ def encode_bundle(value, gate: str = "unchecked") -> dict[str, bytes]:
             files[f"{key}.parquet"] = buffer.getvalue()
             tables.append(key)
         elif model_core.is_model(item):
-            files[f"{key}.txt"] = item.model_to_string().encode()
+            files[f"{key}.txt"] = model_core.model_text(item).encode()
             models.append(key)
         else:
             plain[key] = _to_json_ready(item)
@@ -206,7 +207,7 @@ def _feed(digest, value) -> None:
         digest.update(json.dumps([str(t) for t in value.dtypes]).encode())
         digest.update(pd.util.hash_pandas_object(value, index=False).to_numpy().tobytes())
     elif model_core.is_model(value):
-        digest.update(value.model_to_string().encode())
+        digest.update(model_core.model_text(value).encode())
     elif isinstance(value, dict):
         for key in sorted(value, key=str):
             if str(key) in VOLATILE:
@@ -362,12 +363,26 @@ DATA_VERSION_TAG = "dagster/data_version"  # where Dagster keeps an event's data
 
 def run_lineage(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     """The run and the runs it re-executes, newest first: whose outputs a rerun reads."""
-    chain = []
-    while run_id is not None and run_id not in chain:
-        chain.append(run_id)
-        run = instance.get_run_by_id(run_id)
-        run_id = run.parent_run_id if run is not None else None
-    return chain
+    return [run for run, _ in _lineage(instance, run_id)]
+
+
+# A run's parent is fixed when the run is created, so its lineage is read once per process
+# (an in-process run reads its inputs' lineage about 180 times).
+@functools.lru_cache(maxsize=32)
+def _lineage(instance: dg.DagsterInstance, run_id: str) -> tuple[tuple[str, float], ...]:
+    """(run id, creation time) of the run and of each run it re-executes, newest first."""
+    chain: list[tuple[str, float]] = []
+    while run_id is not None and run_id not in (run for run, _ in chain):
+        record = instance.get_run_record_by_id(run_id)
+        if record is None:  # not in this instance's run storage: its events still count
+            chain.append((run_id, 0.0))
+            break
+        chain.append((run_id, record.create_timestamp.timestamp()))
+        run_id = record.dagster_run.parent_run_id
+    return tuple(chain)
+
+
+PAGE = 50  # records fetched at a time, newest first, while looking for a run's own
 
 
 def pinned_record(
@@ -380,14 +395,24 @@ def pinned_record(
     going on at the same time may have just recorded its own. With `this_run_only`, only this
     run's own event counts.
     """
-    kinds = (dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.ASSET_OBSERVATION)
-    runs = [run_id] if this_run_only else run_lineage(instance, run_id)
-    for run in runs:
-        for kind in kinds:
-            records = instance.get_records_for_run(run_id=run, of_type=kind).records
-            found = [r for r in records if r.asset_key == key]
-            if found:
-                return found[-1]
+    lineage = _lineage(instance, run_id)[: 1 if this_run_only else None]
+    runs = {run for run, _ in lineage}
+    # Read by asset key (indexed), newest first, back to the oldest run of the lineage: a run
+    # re-executes older ones, so the newest event of any run in it is the nearest run's last.
+    # Reading each run's events instead decoded every event of the run for every input.
+    since = min(created for _, created in lineage) - 1.0 if lineage else None
+    for fetch in (instance.fetch_materializations, instance.fetch_observations):
+        cursor, more = None, True
+        while more:
+            page = fetch(
+                dg.AssetRecordsFilter(asset_key=key, after_timestamp=since),
+                limit=PAGE,
+                cursor=cursor,
+            )
+            found = next((r for r in page.records if r.run_id in runs), None)
+            if found is not None:
+                return found
+            cursor, more = page.cursor, page.has_more
     if this_run_only:
         return None
     for fetch in (instance.fetch_materializations, instance.fetch_observations):

@@ -1,4 +1,5 @@
-"""The command line as a user runs it: through a Dagster instance and the multiprocess executor."""
+"""The command line as a user runs it: through a Dagster instance, on the multiprocess executor
+where a test is about step processes, else on the one `auto` picks for its small data."""
 
 import json
 import os
@@ -58,6 +59,9 @@ def cli_run(tmp_path_factory, split_files):
             "20",
             "--seed",
             "3",
+            # Small data would run in one process (`auto`); these tests are about steps in theirs.
+            "--executor",
+            "multiprocess",
         ],
         root / "home",
         root,
@@ -157,7 +161,9 @@ def test_a_killed_step_process_says_so_with_the_likely_cause_and_the_rerun_comma
 ):
     train_csv, _ = split_files
     args = ["run", "--data", str(train_csv), "--target", "is_fraud", "--out", str(tmp_path / "out")]
-    stderr, last = _failed_with_fault(args, tmp_path, IMBAL_TEST_KILL_RAW="1")
+    stderr, last = _failed_with_fault(
+        [*args, "--executor", "multiprocess"], tmp_path, IMBAL_TEST_KILL_RAW="1"
+    )
     assert "step raw_data failed: its process was killed (SIGKILL)" in last, last
     assert "when memory runs out; free memory or lower --max-negatives" in last
     assert re.search(r"; then rerun only what failed: imbal-pipeline rerun [0-9a-f-]{36}$", last)

@@ -68,6 +68,8 @@ def test_sigkill_of_the_cli_takes_its_steps_down_and_the_run_can_be_rerun(tmp_pa
         "3",
         "--out",
         str(tmp_path / "out"),
+        "--executor",
+        "multiprocess",  # steps in processes of their own, which must not outlive the CLI
     ]
     proc = subprocess.Popen(
         args,

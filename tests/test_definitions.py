@@ -218,3 +218,48 @@ def test_the_cli_starts_the_step_server_the_executor_forks_from_with_the_same_im
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == f"True {STEP_PRELOAD}"
+
+
+def test_small_data_runs_in_one_process_whose_steps_may_use_every_core(tmp_path):
+    from imbal_pipeline.core.settings import IN_PROCESS_ROWS, threads_alone
+
+    def table(name: str, rows: int):
+        path = tmp_path / name
+        path.write_text("x,y\n" + "1.5,0\n" * rows)
+        return str(path)
+
+    small, large = table("small.csv", IN_PROCESS_ROWS), table("large.csv", IN_PROCESS_ROWS + 1)
+
+    def chosen(**values):
+        defs = build_definitions(Settings(target="y", **values))
+        executor = defs.resolve_job_def("imbal_pipeline").executor_def.name
+        return executor, defs.resources["pipeline"].settings().lgbm_threads
+
+    # One step at a time in one process: its fits take the cores concurrent steps would share.
+    assert chosen(data_path=small) == ("in_process", threads_alone(1))
+    assert chosen(data_path=large) == ("multiprocess", 1)
+    assert chosen(generated_rows=IN_PROCESS_ROWS)[0] == "in_process"
+    assert chosen(generated_rows=IN_PROCESS_ROWS + 1)[0] == "multiprocess"
+    # Named, an executor is used whatever the size.
+    assert chosen(data_path=small, executor="multiprocess") == ("multiprocess", 1)
+    assert chosen(data_path=large, executor="in_process")[0] == "in_process"
+
+
+def test_a_tables_rows_are_counted_cheaply_and_only_as_far_as_needed(tmp_path):
+    import gzip
+
+    import pandas as pd
+
+    from imbal_pipeline.core.data import rows_up_to
+
+    frame = pd.DataFrame({"x": range(5000), "y": [0, 1] * 2500})
+    frame.to_parquet(tmp_path / "t.parquet", index=False)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with gzip.open(tmp_path / "t.csv.gz", "wt") as fh:
+        frame.to_csv(fh, index=False)
+    for name in ("t.parquet", "t.csv", "t.csv.gz"):
+        assert rows_up_to(tmp_path / name, 10_000) == 5000, name
+    # A text file is read in 1 MB pieces until the count passes the limit, not to its end.
+    big = tmp_path / "big.csv"
+    big.write_text("x\n" + "1\n" * 3_000_000)  # 6 MB
+    assert 100 < rows_up_to(big, 100) < 1_000_000

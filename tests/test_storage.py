@@ -3,14 +3,16 @@
 import json
 from pathlib import Path
 
+import dagster as dg
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import data_versions, training_assets, value
 
+from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core.deployed import Model, ModelFileError
-from imbal_pipeline.core.settings import LABEL, SPLIT
+from imbal_pipeline.core.settings import LABEL, SPLIT, Settings
 from imbal_pipeline.core.split import HOLDOUT
 from imbal_pipeline.storage import (
     MANIFEST,
@@ -243,7 +245,6 @@ def test_names_and_versions_never_leave_the_store(tmp_path, asset, version):
 @pytest.fixture
 def publishable(small_run):
     from imbal_pipeline.core import threshold
-    from imbal_pipeline.core.settings import Settings
 
     report = value(small_run, "evaluation_report")
     rng = np.random.default_rng(0)
@@ -337,3 +338,53 @@ def test_the_store_works_on_any_fsspec_filesystem_not_only_local_disk(tmp_path):
     )
     assert {p.rsplit("/", 1)[1] for p in model} >= {"manifest.json", "model.txt"}
     memory.rm("/imbal-test-store", recursive=True)
+
+
+def test_a_model_is_serialized_once_to_hash_store_and_check_it(tmp_path, monkeypatch):
+    calls = []
+    original = lgb.Booster.model_to_string
+
+    def counting(self, *args, **kwargs):
+        calls.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(lgb.Booster, "model_to_string", counting)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(300, 3)), rng.integers(0, 2, 300)
+    booster, _ = model_core.fit_lgbm(
+        X, y, np.arange(300), settings=Settings(n_estimators=5), cat_idx=[]
+    )
+    assert calls == []  # LightGBM's own round trip through the text is skipped
+    value = {"model": booster, "threshold": 0.3}
+    version = content_hash(value)
+    store = AssetStore(tmp_path)
+    store.write("final_model", value, version, "passed", "run-1")
+    assert len(calls) == 1
+    back = store.load("final_model", version)  # checks the content hash of what it read
+    assert len(calls) == 1
+    np.testing.assert_array_equal(back["model"].predict(X), booster.predict(X))
+
+
+def test_a_run_reads_its_lineages_own_version_never_a_newer_one_of_another_run(tmp_path):
+    from imbal_pipeline.storage import pinned_record
+
+    @dg.asset
+    def thing() -> int:
+        return 1
+
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        first = dg.materialize([thing], instance=instance).run_id
+        second = dg.materialize([thing], instance=instance).run_id  # another, newer run
+        rerun = "rerun-of-first"
+        instance.add_run(
+            dg.DagsterRun(
+                job_name="__ASSET_JOB", run_id=rerun, parent_run_id=first, root_run_id=first
+            )
+        )
+        key = dg.AssetKey("thing")
+        assert pinned_record(instance, rerun, key).run_id == first
+        assert pinned_record(instance, rerun, key, this_run_only=True) is None
+        assert pinned_record(instance, second, key).run_id == second
+        lone = "a-lone-run"
+        instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id=lone))
+        assert pinned_record(instance, lone, key).run_id == second  # the latest in the instance

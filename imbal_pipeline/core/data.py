@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imbal_pipeline.core.settings import LABEL, RESERVED, ROW_ID, Settings
+from imbal_pipeline.core.settings import IN_PROCESS_ROWS, LABEL, RESERVED, ROW_ID, Settings
 
 
 class DataError(ValueError):
@@ -87,6 +87,38 @@ def read_table(path: str | Path, options: ReadOptions = ReadOptions()) -> pd.Dat
         raise DataError(f"data file has no rows: {path}; give a file with a header and rows")
     _refuse_nested(frame, path)
     return frame
+
+
+def rows_up_to(path: str | Path, limit: int) -> int:
+    """The file's rows, counted no further than limit + 1: cheap on a file of any size.
+
+    Parquet's row count is in its footer; a text file's lines are counted after its header
+    (a quoted value holding a line break counts twice, which is close enough here).
+    """
+    path = Path(path)
+    if _is_parquet(path):
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    lines = 0
+    with opener(path, "rb") as fh:
+        while lines <= limit + 1 and (chunk := fh.read(1 << 20)):
+            lines += chunk.count(b"\n")
+    return max(0, lines - 1)
+
+
+def runs_in_process(s: Settings) -> bool:
+    """Whether the run's steps go one after the other in one process: asked for with
+    --executor in_process, or chosen by `auto` for data of at most IN_PROCESS_ROWS rows."""
+    if s.executor != "auto":
+        return s.executor == "in_process"
+    if s.data_path is None:
+        return s.generated_rows <= IN_PROCESS_ROWS
+    try:
+        return rows_up_to(s.data_path, IN_PROCESS_ROWS) <= IN_PROCESS_ROWS
+    except (OSError, ValueError):  # unreadable here: the raw_data step will say why
+        return False
 
 
 def _refuse_nested(frame: pd.DataFrame, path: Path) -> None:

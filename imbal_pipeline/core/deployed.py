@@ -202,7 +202,7 @@ class Model:
         """Write model.txt and model.json; the JSON carries the text model's digest."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        text = self.booster.model_to_string()
+        text = model_core.model_text(self.booster)
         (folder / "model.txt").write_text(text)
         meta = {**self.meta, "model_sha256": hashlib.sha256(text.encode()).hexdigest()}
         (folder / "model.json").write_text(json.dumps(meta, indent=2, allow_nan=False))

@@ -33,7 +33,7 @@ Strategy = Literal[
 LADDER: tuple[str, ...] = typing.get_args(Strategy)
 Objective = Literal["f1", "fbeta", "cost", "recall"]
 OBJECTIVES: tuple[str, ...] = typing.get_args(Objective)
-Executor = Literal["multiprocess", "in_process", "dask"]
+Executor = Literal["auto", "multiprocess", "in_process", "dask"]
 
 # Reserved column names; a user column may not use them.
 ROW_ID = "__row_id"
@@ -47,6 +47,9 @@ RESERVED = (ROW_ID, LABEL, SPLIT, FOLD, STRATEGY, SYNTHETIC, GROUP)
 SCORE = "score"  # the out-of-fold score column, in frames that hold no user column
 
 MIN_NEGATIVES = 100  # the smallest sample of negatives --max-negatives may ask for
+# Up to this many rows `--executor auto` runs every step in one process: there a step's work is
+# smaller than what starting its own process costs (BENCHMARKS.md, "Small data").
+IN_PROCESS_ROWS = 10_000
 
 RUN, PROJECT = "run", "project"
 
@@ -210,9 +213,11 @@ class Settings:
         scope=PROJECT,
     )
     executor: Executor = setting(
-        "multiprocess",
-        "how steps run: multiprocess (this machine, folds in parallel), in_process, or dask "
-        "(the workers of a Dask cluster, see --dask-address)",
+        "auto",
+        "how steps run: multiprocess (this machine, folds in parallel), in_process (one "
+        "process, one step at a time), auto (in_process for data of at most "
+        f"{IN_PROCESS_ROWS:,} rows, else multiprocess), or dask (the workers of a Dask "
+        "cluster, see --dask-address)",
         scope=PROJECT,
     )
     dask_address: str | None = setting(
