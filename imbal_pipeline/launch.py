@@ -33,7 +33,7 @@ from dagster._utils.hosted_user_process import recon_job_from_origin
 
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.definitions import JOB_NAME, LOCATION_NAME
-from imbal_pipeline.runs import DATA_TAG, TARGET_TAG, progress
+from imbal_pipeline.runs import DATA_TAG, TARGET_TAG, last_pace, progress
 
 MODULE = "imbal_pipeline.definitions"
 
@@ -65,6 +65,8 @@ def run_job(
     printing a line per finished step."""
     job = reconstructable_job(settings)
     definition = job.get_definition()
+    total = len(definition.nodes_in_topological_order)
+    pace = last_pace(instance, definition.name, total)  # how the last such run went, if any
     run = instance.create_run_for_job(
         job_def=definition,
         run_config=run_config,
@@ -72,7 +74,7 @@ def run_job(
         remote_job_origin=remote_job_origin(),
         job_code_origin=job.get_python_origin(),
     )
-    with progress(instance, run.run_id, total=len(definition.nodes_in_topological_order)):
+    with progress(instance, run.run_id, total=total, pace=pace):
         return execute_run(job, run, instance)
 
 

@@ -313,9 +313,37 @@ def _elapsed(seconds: float) -> str:
     return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
 
 
+def last_pace(instance, job_name: str, total: int) -> list[float] | None:
+    """When each step of the job's last successful run of `total` steps ended, in seconds from
+    that run's start, in order; None without such a run (a rerun runs fewer steps)."""
+    import dagster as dg
+
+    runs = instance.get_run_records(
+        dg.RunsFilter(job_name=job_name, statuses=[dg.DagsterRunStatus.SUCCESS]), limit=5
+    )
+    for record in runs:
+        stats = instance.get_run_step_stats(record.dagster_run.run_id)
+        ends = sorted(s.end_time for s in stats if s.end_time is not None)
+        if len(ends) == total and record.start_time is not None:
+            return [end - record.start_time for end in ends]
+    return None
+
+
+def time_left(pace: list[float] | None, done: int, elapsed: float) -> float | None:
+    """Seconds this run still needs: what the last run took after its `done`-th step, scaled by
+    how this run compares with it so far. The comparison counts in proportion to the share of
+    the last run it covers, so the first steps (mostly start-up) do not swing the estimate."""
+    if not pace or not 0 < done < len(pace) or pace[done - 1] <= 0:
+        return None
+    covered = pace[done - 1] / pace[-1]
+    speed = 1.0 + (elapsed / pace[done - 1] - 1.0) * covered
+    return (pace[-1] - pace[done - 1]) * speed
+
+
 @contextlib.contextmanager
-def progress(instance, run_id: str, total: int, stream=None, poll: float = 1.0):
-    """While the block runs, one line per finished step: "[ 3/29] holdout_split done (14 s)".
+def progress(instance, run_id: str, total: int, stream=None, poll: float = 1.0, pace=None):
+    """While the block runs, one line per finished step: "[ 3/29] holdout_split done (14 s)",
+    with "; about 1 min 05 s left" when `pace` (`last_pace`) says how the last run went.
 
     Steps run in other processes, so the lines are read from the run's event log, which every
     executor writes; a failed step is printed as it happens and counts as finished.
@@ -333,8 +361,13 @@ def progress(instance, run_id: str, total: int, stream=None, poll: float = 1.0):
             event = record.event_log_entry.dagster_event
             finished.append(event.step_key)
             word = "done" if event.event_type == dg.DagsterEventType.STEP_SUCCESS else "FAILED"
-            line = f"[{len(finished):>{width}}/{total}] {event.step_key} {word}"
-            print(f"{line} ({_elapsed(time.monotonic() - start)})", file=stream, flush=True)
+            elapsed = time.monotonic() - start
+            left = time_left(pace, len(finished), elapsed)
+            when = _elapsed(elapsed) + (
+                f"; about {_elapsed(left)} left" if left and left >= 1 else ""
+            )
+            line = f"[{len(finished):>{width}}/{total}] {event.step_key} {word} ({when})"
+            print(line, file=stream, flush=True)
         return connection.cursor
 
     def watch():

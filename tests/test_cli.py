@@ -5,6 +5,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -473,3 +474,68 @@ def test_a_yes_no_setting_is_a_switch_not_a_string_that_is_always_true():
     assert settings_from_args(parse(["init"]), base).labelled_batches is True  # the project's
     with pytest.raises(SystemExit):
         parse(["init", "--labelled-batches", "false"])
+
+
+# --- the time left, from the last run's pace ---------------------------------------------------
+
+
+def test_the_time_left_follows_the_last_runs_pace_scaled_to_this_runs():
+    from imbal_pipeline.runs import time_left
+
+    pace = [2.0, 5.0, 10.0]  # the last run's steps ended 2, 5 and 10 s after its start
+    assert time_left(pace, 1, 2.0) == pytest.approx(8.0)  # at its pace: what it took from here
+    assert time_left(pace, 2, 5.0) == pytest.approx(5.0)
+    # Twice as slow so far: the slower pace counts by the share of the last run it covers.
+    assert time_left(pace, 1, 4.0) == pytest.approx(8.0 * (1 + 1 * 0.2))
+    assert time_left(pace, 2, 10.0) == pytest.approx(5.0 * (1 + 1 * 0.5))
+    # Nothing to say without a last run, before the first step or after the last.
+    assert time_left(None, 1, 2.0) is None
+    assert time_left(pace, 0, 1.0) is None and time_left(pace, 3, 10.0) is None
+
+
+def test_the_pace_is_the_last_successful_run_with_as_many_steps(tmp_path):
+    from imbal_pipeline.runs import last_pace
+
+    @dg.asset
+    def first() -> int:
+        return 1
+
+    @dg.asset
+    def second(first: int) -> int:
+        return first + 1
+
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        run_id = dg.materialize([first, second], instance=instance).run_id
+        record = instance.get_run_record_by_id(run_id)
+        job = record.dagster_run.job_name
+        assert last_pace(instance, "another_job", 2) is None
+        pace = last_pace(instance, job, 2)
+        ends = sorted(s.end_time for s in instance.get_run_step_stats(run_id))
+        assert pace == pytest.approx([end - record.start_time for end in ends])
+        assert 0 < pace[0] <= pace[1]
+        assert last_pace(instance, job, 3) is None  # another graph, or a rerun of fewer steps
+
+
+def test_a_progress_line_says_the_time_left_when_a_last_run_gives_the_pace():
+    import io
+    from types import SimpleNamespace
+
+    from imbal_pipeline.runs import progress
+
+    event = SimpleNamespace(step_key="raw_data", event_type=dg.DagsterEventType.STEP_SUCCESS)
+    records = [SimpleNamespace(event_log_entry=SimpleNamespace(dagster_event=event))]
+
+    class Log:
+        def get_records_for_run(self, run_id, cursor=None, of_type=None):
+            return SimpleNamespace(records=records if cursor is None else [], cursor="end")
+
+    for pace, expected in (
+        ([1e-9, 600.0], r"\(0 s; about \d+ min \d\d s left\)$"),
+        (None, r"\(0 s\)$"),
+    ):
+        stream = io.StringIO()
+        with progress(Log(), "run", total=2, stream=stream, poll=0.01, pace=pace):
+            time.sleep(0.05)
+        line = stream.getvalue().strip()
+        assert line.startswith("[1/2] raw_data done"), line
+        assert re.search(expected, line), line
