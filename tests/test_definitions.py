@@ -263,3 +263,13 @@ def test_a_tables_rows_are_counted_cheaply_and_only_as_far_as_needed(tmp_path):
     big = tmp_path / "big.csv"
     big.write_text("x\n" + "1\n" * 3_000_000)  # 6 MB
     assert 100 < rows_up_to(big, 100) < 1_000_000
+
+
+def test_each_folds_assets_share_a_group_named_after_the_fold():
+    # In the UI's lineage a group is a box with its name; the nodes' own names are cut short.
+    graph = build_definitions(Settings()).resolve_asset_graph()
+    group = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    for k in range(5):
+        members = {name for name, g in group.items() if g == f"fold_{k}"}
+        assert members == {f"fold_{k}_training_sets", f"fold_{k}_models", f"fold_{k}_smote_models"}
+    assert group["cv_folds"] == "folds" and group["final_model"] == "training"

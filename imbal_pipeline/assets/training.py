@@ -15,7 +15,7 @@ from imbal_pipeline.assets.common import (
     recipe,
     retry_if_transient,
 )
-from imbal_pipeline.assets.folds import SAMPLING_FIELDS, fold_training_key
+from imbal_pipeline.assets.folds import SAMPLING_FIELDS, fold_group, fold_training_key
 from imbal_pipeline.core import contracts, data, gates, selection, split, strategies, training
 from imbal_pipeline.core.settings import LADDER
 from imbal_pipeline.resources import PipelineConfig
@@ -61,7 +61,7 @@ def make_fold_models(fold: int, part: str = "models") -> dg.AssetsDefinition:
     @dg.asset(
         deps=SOURCE_DEPS,
         key=fold_models_key(fold, part),
-        group_name="training",
+        group_name=fold_group(fold),
         code_version=CODE_VERSION,
         ins={"training_sets": dg.AssetIn(key=fold_training_key(fold))},
         kinds={"lightgbm"},
