@@ -383,6 +383,10 @@ def _lineage(instance: dg.DagsterInstance, run_id: str) -> tuple[tuple[str, floa
 
 
 PAGE = 50  # records fetched at a time, newest first, while looking for a run's own
+# A run's creation time comes from its run storage (PostgreSQL's clock), its events' times from
+# the machines that ran its steps: the search starts this much earlier, so that clocks apart by
+# less than this never hide a run's own event. Reading a few older events costs next to nothing.
+CLOCK_SLACK = 3600.0
 
 
 def pinned_record(
@@ -400,7 +404,7 @@ def pinned_record(
     # Read by asset key (indexed), newest first, back to the oldest run of the lineage: a run
     # re-executes older ones, so the newest event of any run in it is the nearest run's last.
     # Reading each run's events instead decoded every event of the run for every input.
-    since = min(created for _, created in lineage) - 1.0 if lineage else None
+    since = min(created for _, created in lineage) - CLOCK_SLACK if lineage else None
     for fetch in (instance.fetch_materializations, instance.fetch_observations):
         cursor, more = None, True
         while more:
