@@ -229,11 +229,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     problem = _check_inputs(settings)
     if problem is not None:
         return _error(problem, 2)
-    from imbal_pipeline.core.data import runs_in_process
+    from imbal_pipeline.core.data import executor_of
 
     prepare_home()
     save_project(settings)
-    if settings.executor != "dask" and not runs_in_process(settings):
+    if executor_of(settings) == "multiprocess":
         start_step_server()
     home = ensure_home()
     import dagster as dg
@@ -352,7 +352,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from imbal_pipeline import launch
-    from imbal_pipeline.core.data import runs_in_process
+    from imbal_pipeline.core.data import executor_of
     from imbal_pipeline.definitions import storage_dir
 
     instance = dg.DagsterInstance.get()
@@ -374,7 +374,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     if status not in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
         return _error(f"run {args.run_id} is {status.value.lower()}; rerun it once it has ended", 2)
     project = launch.project_of(parent)
-    if project.executor != "dask" and not runs_in_process(project):
+    if executor_of(project) == "multiprocess":
         start_step_server()  # as `run` does: its imports overlap the rerun's set-up
     run_config = dict(parent.run_config) | console_log(args.verbose)
     result = launch.rerun_from_failure(instance, parent, run_config, orchestrator_tags())

@@ -23,7 +23,7 @@ from imbal_pipeline.assets import (
 )
 from imbal_pipeline.automation import build_automation
 from imbal_pipeline.core import learning
-from imbal_pipeline.core.data import runs_in_process
+from imbal_pipeline.core.data import executor_of
 from imbal_pipeline.core.project import load_project
 from imbal_pipeline.core.settings import (
     Settings,
@@ -63,16 +63,17 @@ def executor_config(lgbm_threads: int) -> dict:
 def step_settings(project: Settings) -> Settings:
     """The project as its steps read it. In one process the steps run one at a time, so each
     step's fits and predictions may use every core (threads x concurrent steps <= cores)."""
-    if runs_in_process(project):
+    if executor_of(project) == "in_process":
         return dataclasses.replace(project, lgbm_threads=threads_alone(project.lgbm_threads))
     return project
 
 
 def build_executor(project: Settings) -> dg.ExecutorDefinition:
     """The executor the project asks for; each step's fits use `lgbm_threads` threads."""
-    if runs_in_process(project):
+    executor = executor_of(project)
+    if executor == "in_process":
         return dg.in_process_executor
-    if project.executor == "dask":
+    if executor == "dask":
         try:
             from dagster_dask import dask_executor
         except ImportError as exc:

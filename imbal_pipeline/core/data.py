@@ -90,10 +90,11 @@ def read_table(path: str | Path, options: ReadOptions = ReadOptions()) -> pd.Dat
 
 
 def rows_up_to(path: str | Path, limit: int) -> int:
-    """The file's rows, counted no further than limit + 1: cheap on a file of any size.
+    """The file's rows, or for a text file any count above `limit` once it passes it: cheap
+    on a file of any size.
 
-    Parquet's row count is in its footer; a text file's lines are counted after its header
-    (a quoted value holding a line break counts twice, which is close enough here).
+    Parquet's row count is in its footer; a text file's lines are counted in 1 MB pieces after
+    its header (a quoted value holding a line break counts twice, which is close enough here).
     """
     path = Path(path)
     if _is_parquet(path):
@@ -108,17 +109,19 @@ def rows_up_to(path: str | Path, limit: int) -> int:
     return max(0, lines - 1)
 
 
-def runs_in_process(s: Settings) -> bool:
-    """Whether the run's steps go one after the other in one process: asked for with
-    --executor in_process, or chosen by `auto` for data of at most IN_PROCESS_ROWS rows."""
+def executor_of(s: Settings) -> str:
+    """The executor a run uses: the one named, or for `auto` in_process on data of at most
+    IN_PROCESS_ROWS rows and multiprocess above."""
     if s.executor != "auto":
-        return s.executor == "in_process"
+        return s.executor
     if s.data_path is None:
-        return s.generated_rows <= IN_PROCESS_ROWS
-    try:
-        return rows_up_to(s.data_path, IN_PROCESS_ROWS) <= IN_PROCESS_ROWS
-    except (OSError, ValueError):  # unreadable here: the raw_data step will say why
-        return False
+        rows = s.generated_rows
+    else:
+        try:
+            rows = rows_up_to(s.data_path, IN_PROCESS_ROWS)
+        except (OSError, ValueError):  # unreadable here: the raw_data step will say why
+            return "multiprocess"
+    return "in_process" if rows <= IN_PROCESS_ROWS else "multiprocess"
 
 
 def _refuse_nested(frame: pd.DataFrame, path: Path) -> None:
