@@ -4,7 +4,6 @@ The code location is built from the project file (`imbal_pipeline.yaml` in the w
 so the CLI, `dagster dev`, the daemon and every step worker build the same graph.
 """
 
-import dataclasses
 import os
 import warnings
 from pathlib import Path
@@ -30,7 +29,6 @@ from imbal_pipeline.core.settings import (
     SettingsError,
     from_values,
     max_concurrent_steps,
-    threads_alone,
 )
 from imbal_pipeline.resources import pipeline_for
 from imbal_pipeline.runs import STEP_PRELOAD
@@ -58,14 +56,6 @@ def executor_config(lgbm_threads: int) -> dict:
         "max_concurrent": max_concurrent_steps(lgbm_threads),
         "start_method": {"forkserver": {"preload_modules": STEP_PRELOAD}},
     }
-
-
-def step_settings(project: Settings) -> Settings:
-    """The project as its steps read it. In one process the steps run one at a time, so each
-    step's fits and predictions may use every core (threads x concurrent steps <= cores)."""
-    if executor_of(project) == "in_process":
-        return dataclasses.replace(project, lgbm_threads=threads_alone(project.lgbm_threads))
-    return project
 
 
 def build_executor(project: Settings) -> dg.ExecutorDefinition:
@@ -128,7 +118,7 @@ def build_definitions(project: Settings | None = None) -> dg.Definitions:
         schedules=schedules,
         sensors=sensors,
         resources={
-            "pipeline": pipeline_for(step_settings(project)),
+            "pipeline": pipeline_for(project),
             "io_manager": BundleIOManager(base_dir=storage_dir(project)),
         },
         executor=build_executor(project),

@@ -50,6 +50,10 @@ def cli_run(tmp_path_factory, split_files):
             str(out),
             "--folds",
             "3",
+            "--trees",  # the model's size is beside the point here: small and quick
+            "40",
+            "--num-leaves",
+            "15",
             "--subgroup",
             "region",
             "--objective",
@@ -262,6 +266,8 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
         "3",
         "--seed",
         "5",
+        "--trees",
+        "40",
         "--strategies",
         "none,class_weight,undersample",
     ]

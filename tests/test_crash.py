@@ -66,6 +66,8 @@ def test_sigkill_of_the_cli_takes_its_steps_down_and_the_run_can_be_rerun(tmp_pa
         "is_fraud",
         "--folds",
         "3",
+        "--trees",
+        "40",
         "--out",
         str(tmp_path / "out"),
         "--executor",
