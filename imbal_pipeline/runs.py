@@ -340,10 +340,23 @@ def time_left(pace: list[float] | None, done: int, elapsed: float) -> float | No
     return (pace[-1] - pace[done - 1]) * speed
 
 
+BAR_WIDTH = 24
+CLEAR_LINE = "\r\x1b[K"  # back to the line's start and erase it
+
+
+def _bar(done: int, total: int, elapsed: float, left: float | None) -> str:
+    """The status line a terminal shows under the step lines: "[######......] 8/31, 12 s"."""
+    filled = BAR_WIDTH * done // max(total, 1)
+    text = f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total}, {_elapsed(elapsed)}"
+    return text + (f", about {_elapsed(left)} left" if left and left >= 1 else "")
+
+
 @contextlib.contextmanager
 def progress(instance, run_id: str, total: int, stream=None, poll: float = 1.0, pace=None):
     """While the block runs, one line per finished step: "[ 3/29] holdout_split done (14 s)",
-    with "; about 1 min 05 s left" when `pace` (`last_pace`) says how the last run went.
+    with "; about 1 min 05 s left" when `pace` (`last_pace`) says how the last run went. On a
+    terminal a bar under those lines counts the seconds too, and is erased at the end; a log
+    file or a pipe gets the step lines alone.
 
     Steps run in other processes, so the lines are read from the run's event log, which every
     executor writes; a failed step is printed as it happens and counts as finished.
@@ -351,9 +364,14 @@ def progress(instance, run_id: str, total: int, stream=None, poll: float = 1.0, 
     import dagster as dg
 
     stream = stream or sys.stderr
+    on_terminal = getattr(stream, "isatty", lambda: False)()
     kinds = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
     start, stop, finished = time.monotonic(), threading.Event(), []
     width = len(str(total))
+
+    def write(text: str) -> None:
+        stream.write(CLEAR_LINE + text if on_terminal else text)
+        stream.flush()
 
     def drain(cursor):
         connection = instance.get_records_for_run(run_id, cursor=cursor, of_type=kinds)
@@ -366,8 +384,7 @@ def progress(instance, run_id: str, total: int, stream=None, poll: float = 1.0, 
             when = _elapsed(elapsed) + (
                 f"; about {_elapsed(left)} left" if left and left >= 1 else ""
             )
-            line = f"[{len(finished):>{width}}/{total}] {event.step_key} {word} ({when})"
-            print(line, file=stream, flush=True)
+            write(f"[{len(finished):>{width}}/{total}] {event.step_key} {word} ({when})\n")
         return connection.cursor
 
     def watch():
@@ -378,10 +395,16 @@ def progress(instance, run_id: str, total: int, stream=None, poll: float = 1.0, 
                 cursor = drain(cursor)
             except Exception:  # a busy event log costs a progress line, never the run
                 if last:
-                    return
+                    break
                 continue
             if last:
-                return
+                break
+            if on_terminal:
+                elapsed = time.monotonic() - start
+                left = time_left(pace, len(finished), elapsed)
+                write(_bar(len(finished), total, elapsed, left))
+        if on_terminal:
+            write("")  # the bar goes; the summary follows on a clean line
 
     thread = threading.Thread(target=watch, name="imbal-progress", daemon=True)
     thread.start()

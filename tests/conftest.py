@@ -1,7 +1,9 @@
 """Shared fixtures: small generated data and an in-process run of the whole asset graph."""
 
 import os
+import subprocess
 import sys
+from pathlib import Path
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
@@ -16,6 +18,13 @@ from imbal_pipeline.definitions import build_definitions  # noqa: E402
 # The CLI as a user runs it, in a child process.
 CLI = [sys.executable, "-m", "imbal_pipeline.cli"]
 
+
+def run_cli(args: list[str], home, cwd, **extra_env) -> subprocess.CompletedProcess:
+    """The CLI with `args`, on the Dagster home `home`, run from `cwd`; its output captured."""
+    env = {**os.environ, "DAGSTER_HOME": str(home), "GX_ANALYTICS_ENABLED": "false", **extra_env}
+    return subprocess.run(CLI + args, capture_output=True, text=True, env=env, cwd=cwd, timeout=900)
+
+
 SMALL = {
     "generated_rows": 3000,
     "generated_positive_rate": 0.04,
@@ -23,6 +32,29 @@ SMALL = {
     "n_estimators": 40,
     "num_leaves": 15,
 }
+
+
+# Modules whose tests share a module-scoped fixture (a trained model, a UI, servers, one CLI
+# run): each runs whole on one worker, so the fixture is made once. Every other test goes alone
+# to whichever worker is free, which keeps both cores busy to the end.
+SHARED_FIXTURE_MODULES = {
+    f"tests/{path.name}"  # as in node ids, from the root
+    for path in Path(__file__).parent.glob("test_*.py")
+    if 'scope="module"' in path.read_text()
+}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's scheduling unit: a shared-fixture module, else a single test. (xdist's
+    own `xdist_group` marks grouped nothing here, with pytest 9.2 and xdist 3.8.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in SHARED_FIXTURE_MODULES else nodeid
+
+    return SharedFixtureScheduling(config, log)
 
 
 def project(**values) -> Settings:

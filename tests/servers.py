@@ -161,6 +161,8 @@ class Dask:
             process.terminate()
         for process in self.processes:
             try:
-                process.wait(timeout=30)
+                # A worker told to stop first tries to hand its work on and reconnect; a
+                # throwaway cluster has nothing to keep, so its processes get a few seconds.
+                process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 process.kill()

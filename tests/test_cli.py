@@ -4,138 +4,31 @@ where a test is about step processes, else on the one `auto` picks for its small
 import json
 import os
 import re
-import subprocess
 import time
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 import pytest
-from conftest import CLI, training_assets
+from conftest import run_cli, training_assets
 
-from imbal_pipeline.assets.common import CODE_VERSION
 from imbal_pipeline.cli import build_parser
-from imbal_pipeline.core.settings import LADDER, Settings
-
-
-def _run(args, home, cwd, **extra_env):
-    env = {**os.environ, "DAGSTER_HOME": str(home), "GX_ANALYTICS_ENABLED": "false", **extra_env}
-    return subprocess.run(CLI + args, capture_output=True, text=True, env=env, cwd=cwd, timeout=900)
+from imbal_pipeline.core.settings import Settings
 
 
 def _failed_with_fault(args, tmp_path, **fault) -> tuple[str, str]:
     """Run the CLI with a test-only fault of tests/faults switched on; it must fail. Its stderr
     and that stderr's last line."""
     faults = str(Path(__file__).parent / "faults")
-    proc = _run(args, tmp_path / "home", tmp_path, PYTHONPATH=faults, **fault)
+    proc = run_cli(args, tmp_path / "home", tmp_path, PYTHONPATH=faults, **fault)
     assert proc.returncode == 1, proc.stderr[-3000:]
     return proc.stderr, proc.stderr.strip().splitlines()[-1]
-
-
-@pytest.fixture(scope="module")
-def cli_run(tmp_path_factory, split_files):
-    train_csv, _ = split_files
-    root = tmp_path_factory.mktemp("cli")
-    out = root / "out"
-    data_csv = root / "data.csv"
-    pd.read_csv(train_csv).assign(same=1).to_csv(data_csv, index=False)  # a warning to print
-    proc = _run(
-        [
-            "run",
-            "--data",
-            str(data_csv),
-            "--target",
-            "is_fraud",
-            "--out",
-            str(out),
-            "--folds",
-            "3",
-            "--trees",  # the model's size is beside the point here: small and quick
-            "40",
-            "--num-leaves",
-            "15",
-            "--subgroup",
-            "region",
-            "--objective",
-            "cost",
-            "--fp-cost",
-            "1",
-            "--fn-cost",
-            "20",
-            "--seed",
-            "3",
-            # Small data would run in one process (`auto`); these tests are about steps in theirs.
-            "--executor",
-            "multiprocess",
-        ],
-        root / "home",
-        root,
-    )
-    return proc, out, root / "home"
-
-
-@pytest.mark.slow
-def test_cli_run_writes_the_report_files(cli_run):
-    proc, out, _ = cli_run
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in (
-        "report.json",
-        "report.html",
-        "report.md",
-        "pr_curve.png",
-        "threshold_curve.png",
-        "confusion_matrix.png",
-    ):
-        assert (out / name).is_file(), name
-    report = json.loads((out / "report.json").read_text())
-    assert report["threshold"]["objective"] == "cost"
-    assert report["threshold"]["params"] == {"fp_cost": 1.0, "fn_cost": 20.0}
-    assert report["settings"]["seed"] == 3
-    assert list(report["cv"]) == list(LADDER)  # every rung, in ladder order
-    assert "report:" in proc.stdout and "PR-AUC" in proc.stdout
-    assert "warning: raw_data:constant_columns: column 'same' is constant" in proc.stdout
-    # One progress line per finished step, counted up to the graph's 25 steps (3 folds).
-    lines = re.findall(r"^\[\s*(\d+)/(\d+)\] (\w+) done \(\d+", proc.stderr, re.M)
-    assert [int(n) for n, _, _ in lines] == list(range(1, 26))
-    assert {total for _, total, _ in lines} == {"25"} and lines[-1][2] == "deployed_model"
-    # No Dagster console line (a step process announcing itself at DEBUG) among the progress.
-    assert " - dagster - " not in proc.stderr, proc.stderr[:2000]
-
-
-@pytest.mark.slow
-def test_cli_run_is_recorded_in_the_instance_with_one_step_per_fold(cli_run):
-    proc, _, home = cli_run
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        runs = instance.get_runs()
-        assert len(runs) == 1
-        assert runs[0].job_name == "imbal_pipeline"
-        # The runs list names what each run trained on.
-        assert runs[0].tags["imbal/data"].endswith("data.csv")
-        assert runs[0].tags["imbal/target"] == "is_fraud"
-        stats = instance.get_run_step_stats(runs[0].run_id)
-        steps = {s.step_key for s in stats}
-        for k in range(3):
-            assert {f"fold_{k}_training_sets", f"fold_{k}_models"} <= steps
-        records = instance.get_records_for_run(runs[0].run_id).records
-        pids = {
-            r.event_log_entry.dagster_event.pid
-            for r in records
-            if r.event_log_entry.step_key and r.event_log_entry.dagster_event
-        }
-        assert len(pids) > 1, "steps must run in their own processes (multiprocess executor)"
-        # Steps overlap (folds in parallel) but never more than the cores allow.
-        spans = [(s.start_time, s.end_time) for s in stats if s.start_time and s.end_time]
-        overlap = max(sum(a <= t < b for a, b in spans) for t, _ in spans)
-        assert min(2, os.cpu_count() or 1) <= overlap <= (os.cpu_count() or 1)
-        materialized = instance.get_latest_materialization_event(dg.AssetKey("evaluation_report"))
-        assert materialized is not None and materialized.run_id == runs[0].run_id
 
 
 @pytest.mark.slow
 def test_failed_step_exits_non_zero_with_a_one_line_reason(tmp_path, split_files):
     train_csv, _ = split_files
-    proc = _run(
+    proc = run_cli(
         [
             "run",
             "--data",
@@ -187,7 +80,7 @@ def test_a_killed_step_process_says_so_with_the_likely_cause_and_the_rerun_comma
     ],
 )
 def test_bad_arguments_exit_2_with_one_line_before_any_run(tmp_path, args, message):
-    proc = _run(args, tmp_path / "home", tmp_path)
+    proc = run_cli(args, tmp_path / "home", tmp_path)
     assert proc.returncode == 2
     assert message in proc.stderr
     assert not (tmp_path / "home" / "history").exists()  # no run was launched
@@ -213,31 +106,6 @@ def test_help_explains_every_option():
         "--id",
     ):
         assert option in text, option
-
-
-@pytest.mark.slow
-def test_versions_and_show_read_the_instance_and_the_store(cli_run, tmp_path):
-    proc, _, home = cli_run
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    listed = _run(["versions", "final_model"], home, tmp_path)
-    assert listed.returncode == 0, listed.stderr
-    line = listed.stdout.strip().splitlines()[0]
-    version = line.split()[0]
-    assert len(version) == 16 and "run " in line and f"code {CODE_VERSION}" in line
-    assert "gate passed" in line
-    # The run observed the raw file first, so the model names the file content it came from;
-    # it is made of the fold models, with the threshold tuned on their scores.
-    assert re.search(r"raw_file=[0-9a-f]{16}\b", line), line
-    for upstream in ("holdout_split=", "fold_0_models=", "decision_threshold="):
-        assert upstream in line, line
-    shown = _run(["show", "final_model", "--version", version], home, tmp_path)
-    assert shown.returncode == 0, shown.stderr
-    assert f"final_model version {version}: gate passed" in shown.stdout
-    assert "model: LightGBM model" in shown.stdout
-    missing = _run(["show", "final_model", "--version", "0" * 16], home, tmp_path)
-    assert missing.returncode == 1 and f"has no version {'0' * 16}" in missing.stderr
-    unknown = _run(["versions", "no_such_asset"], home, tmp_path)
-    assert unknown.returncode == 1 and "no materializations of 'no_such_asset'" in unknown.stderr
 
 
 def _data_versions(home) -> dict[str, str]:
@@ -280,7 +148,7 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
     assert re.search(r"^\[\s*\d+/25\] fold_1_models FAILED", stderr, re.M)
     # Not an input error: the line ends with the exact command that reruns what failed.
     run_id = re.search(r"; then rerun only what failed: imbal-pipeline rerun (\S+)$", last)[1]
-    rerun = _run(["rerun", run_id], tmp_path / "home", tmp_path)
+    rerun = run_cli(["rerun", run_id], tmp_path / "home", tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert (
         "reran 10 steps (baseline_model, decision_threshold, deployed_model, evaluation_report, "
@@ -294,7 +162,7 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
     assert again.parent_run_id == first.run_id
     assert again.tags["imbal/data"] == first.tags["imbal/data"] == str(train_csv)
     assert again.tags["imbal/target"] == "is_fraud"
-    clean = _run([*args, "--out", str(tmp_path / "b")], tmp_path / "clean", tmp_path)
+    clean = run_cli([*args, "--out", str(tmp_path / "b")], tmp_path / "clean", tmp_path)
     assert clean.returncode == 0, clean.stderr[-3000:]
     rerun_versions, clean_versions = (
         _data_versions(tmp_path / "home"),
@@ -302,7 +170,7 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
     )
     assert len(clean_versions) == 25  # 24 assets and the observed raw file
     assert rerun_versions == clean_versions
-    unknown = _run(["rerun", "no-such-run"], tmp_path / "home", tmp_path)
+    unknown = run_cli(["rerun", "no-such-run"], tmp_path / "home", tmp_path)
     assert unknown.returncode == 2 and "no run no-such-run" in unknown.stderr
 
 
@@ -448,12 +316,12 @@ def test_a_rerun_after_fixing_the_file_records_the_fixed_files_version(tmp_path,
     broken.to_csv(data, index=False)
     args = ["run", "--data", str(data), "--target", "is_fraud", "--folds", "3", "--trees", "40"]
     args += ["--strategies", "none,class_weight", "--out", str(tmp_path / "out")]
-    failed = _run(args, tmp_path / "home", tmp_path)
+    failed = run_cli(args, tmp_path / "home", tmp_path)
     assert failed.returncode == 1 and "no_infinities" in failed.stderr
     run_id = failed.stderr.strip().rsplit("(run ", 1)[1].rstrip(")")
     pd.read_csv(train_csv).to_csv(data, index=False)  # the fix
     fixed = hashlib.sha256(data.read_bytes()).hexdigest()[:16]
-    rerun = _run(["rerun", run_id], tmp_path / "home", tmp_path)
+    rerun = run_cli(["rerun", run_id], tmp_path / "home", tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         rerun_id = instance.get_runs(limit=1)[0].run_id
@@ -545,3 +413,38 @@ def test_a_progress_line_says_the_time_left_when_a_last_run_gives_the_pace():
         line = stream.getvalue().strip()
         assert line.startswith("[1/2] raw_data done"), line
         assert re.search(expected, line), line
+
+
+def test_a_terminal_gets_a_bar_under_the_step_lines_and_a_log_file_does_not():
+    import io
+    from types import SimpleNamespace
+
+    from imbal_pipeline.runs import CLEAR_LINE, progress
+
+    done = SimpleNamespace(step_key="raw_data", event_type=dg.DagsterEventType.STEP_SUCCESS)
+    pending = [[SimpleNamespace(event_log_entry=SimpleNamespace(dagster_event=done))]]
+
+    class Log:
+        def get_records_for_run(self, run_id, cursor=None, of_type=None):
+            return SimpleNamespace(records=pending.pop() if pending else [], cursor="end")
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    with progress(Log(), "run", total=4, stream=terminal, poll=0.01, pace=[1e-9, 1e-9, 600.0, 601]):
+        time.sleep(0.1)
+    text = terminal.getvalue()
+    # The step line is written whole over the bar; the bar is redrawn in place, then erased.
+    assert f"{CLEAR_LINE}[1/4] raw_data done (0 s" in text
+    bars = re.findall(r"\[(#*)(\.*)\] (\d)/4, 0 s(, about \d+ min \d\d s left)?", text)
+    assert bars and all(len(a + b) == 24 and len(a) == 6 and n == "1" for a, b, n, _ in bars)
+    assert any(left for *_, left in bars)  # the last run's pace gives the time left
+    assert text.endswith(CLEAR_LINE) and text.count("\n") == 1
+    # Written to a file, or piped, the same run gives the step line alone.
+    pending.append([SimpleNamespace(event_log_entry=SimpleNamespace(dagster_event=done))])
+    piped = io.StringIO()
+    with progress(Log(), "run", total=4, stream=piped, poll=0.01):
+        time.sleep(0.1)
+    assert piped.getvalue() == "[1/4] raw_data done (0 s)\n"

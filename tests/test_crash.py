@@ -52,6 +52,13 @@ def _session_processes(sid: int) -> list[int]:
     return alive
 
 
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:300]
+    except OSError:
+        return "(gone)"
+
+
 @pytest.mark.slow
 def test_sigkill_of_the_cli_takes_its_steps_down_and_the_run_can_be_rerun(tmp_path, split_files):
     train_csv, _ = split_files
@@ -93,7 +100,8 @@ def test_sigkill_of_the_cli_takes_its_steps_down_and_the_run_can_be_rerun(tmp_pa
     deadline = time.monotonic() + 30
     while _session_processes(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _session_processes(proc.pid) == [], "step processes outlived the CLI"
+    survivors = {pid: _command_line(pid) for pid in _session_processes(proc.pid)}
+    assert survivors == {}, f"processes outlived the CLI: {survivors}"
     assert not (tmp_path / "out" / "report.json").exists()
     _assert_store_whole(tmp_path / "home" / "storage")
 

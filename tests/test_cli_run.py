@@ -1,0 +1,139 @@
+"""One CLI run on the multiprocess executor, read by three tests: the files it writes, the run
+and its steps in the instance, and `versions`/`show` on what it stored."""
+
+import json
+import os
+import re
+
+import dagster as dg
+import pandas as pd
+import pytest
+from conftest import run_cli
+
+from imbal_pipeline.assets.common import CODE_VERSION
+from imbal_pipeline.core.settings import LADDER
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory, split_files):
+    train_csv, _ = split_files
+    root = tmp_path_factory.mktemp("cli")
+    out = root / "out"
+    data_csv = root / "data.csv"
+    pd.read_csv(train_csv).assign(same=1).to_csv(data_csv, index=False)  # a warning to print
+    proc = run_cli(
+        [
+            "run",
+            "--data",
+            str(data_csv),
+            "--target",
+            "is_fraud",
+            "--out",
+            str(out),
+            "--folds",
+            "3",
+            "--trees",  # the model's size is beside the point here: small and quick
+            "40",
+            "--num-leaves",
+            "15",
+            "--subgroup",
+            "region",
+            "--objective",
+            "cost",
+            "--fp-cost",
+            "1",
+            "--fn-cost",
+            "20",
+            "--seed",
+            "3",
+            # Small data would run in one process (`auto`); these tests are about steps in theirs.
+            "--executor",
+            "multiprocess",
+        ],
+        root / "home",
+        root,
+    )
+    return proc, out, root / "home"
+
+
+@pytest.mark.slow
+def test_cli_run_writes_the_report_files(cli_run):
+    proc, out, _ = cli_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in (
+        "report.json",
+        "report.html",
+        "report.md",
+        "pr_curve.png",
+        "threshold_curve.png",
+        "confusion_matrix.png",
+    ):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "report.json").read_text())
+    assert report["threshold"]["objective"] == "cost"
+    assert report["threshold"]["params"] == {"fp_cost": 1.0, "fn_cost": 20.0}
+    assert report["settings"]["seed"] == 3
+    assert list(report["cv"]) == list(LADDER)  # every rung, in ladder order
+    assert "report:" in proc.stdout and "PR-AUC" in proc.stdout
+    assert "warning: raw_data:constant_columns: column 'same' is constant" in proc.stdout
+    # One progress line per finished step, counted up to the graph's 25 steps (3 folds).
+    lines = re.findall(r"^\[\s*(\d+)/(\d+)\] (\w+) done \(\d+", proc.stderr, re.M)
+    assert [int(n) for n, _, _ in lines] == list(range(1, 26))
+    assert {total for _, total, _ in lines} == {"25"} and lines[-1][2] == "deployed_model"
+    # No Dagster console line (a step process announcing itself at DEBUG) among the progress.
+    assert " - dagster - " not in proc.stderr, proc.stderr[:2000]
+
+
+@pytest.mark.slow
+def test_cli_run_is_recorded_in_the_instance_with_one_step_per_fold(cli_run):
+    proc, _, home = cli_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 1
+        assert runs[0].job_name == "imbal_pipeline"
+        # The runs list names what each run trained on.
+        assert runs[0].tags["imbal/data"].endswith("data.csv")
+        assert runs[0].tags["imbal/target"] == "is_fraud"
+        stats = instance.get_run_step_stats(runs[0].run_id)
+        steps = {s.step_key for s in stats}
+        for k in range(3):
+            assert {f"fold_{k}_training_sets", f"fold_{k}_models"} <= steps
+        records = instance.get_records_for_run(runs[0].run_id).records
+        pids = {
+            r.event_log_entry.dagster_event.pid
+            for r in records
+            if r.event_log_entry.step_key and r.event_log_entry.dagster_event
+        }
+        assert len(pids) > 1, "steps must run in their own processes (multiprocess executor)"
+        # Steps overlap (folds in parallel) but never more than the cores allow.
+        spans = [(s.start_time, s.end_time) for s in stats if s.start_time and s.end_time]
+        overlap = max(sum(a <= t < b for a, b in spans) for t, _ in spans)
+        assert min(2, os.cpu_count() or 1) <= overlap <= (os.cpu_count() or 1)
+        materialized = instance.get_latest_materialization_event(dg.AssetKey("evaluation_report"))
+        assert materialized is not None and materialized.run_id == runs[0].run_id
+
+
+@pytest.mark.slow
+def test_versions_and_show_read_the_instance_and_the_store(cli_run, tmp_path):
+    proc, _, home = cli_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    listed = run_cli(["versions", "final_model"], home, tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    line = listed.stdout.strip().splitlines()[0]
+    version = line.split()[0]
+    assert len(version) == 16 and "run " in line and f"code {CODE_VERSION}" in line
+    assert "gate passed" in line
+    # The run observed the raw file first, so the model names the file content it came from;
+    # it is made of the fold models, with the threshold tuned on their scores.
+    assert re.search(r"raw_file=[0-9a-f]{16}\b", line), line
+    for upstream in ("holdout_split=", "fold_0_models=", "decision_threshold="):
+        assert upstream in line, line
+    shown = run_cli(["show", "final_model", "--version", version], home, tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert f"final_model version {version}: gate passed" in shown.stdout
+    assert "model: LightGBM model" in shown.stdout
+    missing = run_cli(["show", "final_model", "--version", "0" * 16], home, tmp_path)
+    assert missing.returncode == 1 and f"has no version {'0' * 16}" in missing.stderr
+    unknown = run_cli(["versions", "no_such_asset"], home, tmp_path)
+    assert unknown.returncode == 1 and "no materializations of 'no_such_asset'" in unknown.stderr
