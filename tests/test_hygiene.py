@@ -1,6 +1,7 @@
 """Leakage properties of the whole graph: split first, fit on training portions only."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,16 @@ def test_whole_graph_materializes_and_writes_the_report(small_run, tmp_path_fact
     for name, row in report["cv"].items():
         assert set(row) >= {"pr_auc_mean", "pr_auc_std", "f1_mean", "mcc_mean"}, name
     assert report["subgroups"]["region"]
+    # In the UI the report's first entry is the page a person opens, beside the JSON.
+    [event] = [
+        e
+        for e in small_run.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "evaluation_report"
+    ]
+    metadata = event.materialization.metadata
+    assert next(iter(metadata)) == "report"
+    page, data = Path(metadata["report"].path), Path(metadata["report_json"].path)
+    assert page.name == "report.html" and page.is_file() and data == page.with_name("report.json")
 
 
 def test_no_holdout_row_reaches_any_fit(tmp_path, monkeypatch):

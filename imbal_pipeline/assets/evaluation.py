@@ -201,7 +201,9 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
             context,
             report,
             {
-                "report": dg.MetadataValue.path(str(path.resolve())),
+                # The page a person opens first; its plots are the PNGs below, in one place.
+                "report": dg.MetadataValue.path(str(path.with_name("report.html").resolve())),
+                "report_json": dg.MetadataValue.path(str(path.resolve())),
                 **model_meta,
                 "selected_strategy": report["selected_strategy"],
                 "threshold": dg.MetadataValue.float(report["threshold"]["value"]),
