@@ -1,6 +1,7 @@
 """The code location: one asset per fold, lineage, executor limits and a lone fold rerun."""
 
 import os
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -274,3 +275,30 @@ def test_each_folds_assets_share_a_group_named_after_the_fold():
         members = {name for name, g in group.items() if g == f"fold_{k}"}
         assert members == {f"fold_{k}_training_sets", f"fold_{k}_models", f"fold_{k}_smote_models"}
     assert group["cv_folds"] == "folds" and group["final_model"] == "training"
+
+
+def test_dagster_dg_and_the_workspace_name_one_code_location():
+    import tomllib
+
+    import yaml
+
+    from imbal_pipeline.definitions import LOCATION_NAME
+
+    root = Path(__file__).parents[1]
+    tool = tomllib.loads((root / "pyproject.toml").read_text())["tool"]
+    [entry] = yaml.safe_load((root / "workspace.yaml").read_text())["load_from"]
+    dg_project = tool["dg"]["project"]
+    assert tool["dg"]["directory_type"] == "project"
+    assert dg_project["root_module"] == "imbal_pipeline"
+    assert (
+        tool["dagster"]["module_name"]
+        == dg_project["code_location_target_module"]
+        == entry["python_module"]["module_name"]
+        == "imbal_pipeline.definitions"
+    )
+    assert (
+        tool["dagster"]["code_location_name"]
+        == dg_project["code_location_name"]
+        == entry["python_module"]["location_name"]
+        == LOCATION_NAME
+    )
