@@ -4,13 +4,14 @@ where a test is about step processes, else on the one `auto` picks for its small
 import json
 import os
 import re
+import subprocess
 import time
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 import pytest
-from conftest import run_cli, training_assets
+from conftest import CLI, run_cli, training_assets
 
 from imbal_pipeline.cli import build_parser
 from imbal_pipeline.core.settings import Settings
@@ -448,3 +449,18 @@ def test_a_terminal_gets_a_bar_under_the_step_lines_and_a_log_file_does_not():
     with progress(Log(), "run", total=4, stream=piped, poll=0.01):
         time.sleep(0.1)
     assert piped.getvalue() == "[1/4] raw_data done (0 s)\n"
+
+
+def test_the_command_line_starts_without_the_heavy_libraries():
+    # Help and argument errors answer at once: scikit-learn, LightGBM, Dagster and GX load only
+    # when a command needs them (`load_model` too, on first use).
+    code = (
+        "import sys, imbal_pipeline, imbal_pipeline.cli\n"
+        "heavy = ('sklearn', 'lightgbm', 'dagster', 'great_expectations', 'pandas')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "imbal_pipeline.load_model\n"
+        "print('sklearn' in sys.modules)\n"
+    )
+    out = subprocess.run(CLI[:1] + ["-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[:2] == ["[]", "True"]
