@@ -112,3 +112,33 @@ def test_a_sensor_tick_drives_a_real_run_and_a_changed_file_makes_every_asset_un
         materializable = training_keys(defs)
         assert set(stale) == materializable and len(materializable) == 24
         assert all(causes == ["raw_file"] for causes in stale.values()), stale
+
+
+def test_dagster_unsyncs_only_direct_dependents_so_every_asset_hangs_off_the_file():
+    """Why the lineage has an edge from raw_file to every asset (the README says so): in a chain
+    file -> a -> b, Dagster marks only `a` unsynced when the file changes. Should an upgrade of
+    Dagster pass staleness on, this fails, and the edges to every asset can go."""
+    from dagster._core.definitions.observe import observe
+
+    version = {"file": "1"}
+
+    @dg.observable_source_asset
+    def file():
+        return dg.DataVersion(version["file"])
+
+    @dg.asset(deps=[file])
+    def a() -> int:
+        return 1
+
+    @dg.asset
+    def b(a: int) -> int:
+        return a + 1
+
+    with dg.instance_for_test() as instance:
+        observe([file], instance=instance)
+        dg.materialize([file, a, b], selection=[a, b], instance=instance)
+        version["file"] = "2"
+        observe([file], instance=instance)
+        resolver = get_stale_status_resolver(instance, [file, a, b])
+        assert resolver.get_status(a.key) == StaleStatus.STALE
+        assert resolver.get_status(b.key) == StaleStatus.FRESH
