@@ -33,7 +33,7 @@ from dagster._utils.hosted_user_process import recon_job_from_origin
 
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.definitions import JOB_NAME, LOCATION_NAME
-from imbal_pipeline.runs import DATA_TAG, TARGET_TAG, last_pace, progress
+from imbal_pipeline.runs import DATA_TAG, TARGET_TAG, is_verbose, last_pace, progress
 
 MODULE = "imbal_pipeline.definitions"
 
@@ -74,7 +74,7 @@ def run_job(
         remote_job_origin=remote_job_origin(),
         job_code_origin=job.get_python_origin(),
     )
-    with progress(instance, run.run_id, total=total, pace=pace):
+    with progress(instance, run.run_id, total=total, pace=pace, bar=not is_verbose(run_config)):
         return execute_run(job, run, instance)
 
 
@@ -109,7 +109,7 @@ def rerun_from_failure(
         remote_job_origin=parent.remote_job_origin or remote_job_origin(),
         job_code_origin=parent.job_code_origin,
     )
-    with progress(instance, run.run_id, total=len(step_keys)):
+    with progress(instance, run.run_id, total=len(step_keys), bar=not is_verbose(run_config)):
         return execute_run(job, run, instance)
 
 

@@ -300,12 +300,19 @@ def run_config(settings, verbose: bool) -> dict:
 
 
 def console_log(verbose: bool) -> dict:
-    """The run's console logger: Dagster's step log with --verbose, else silent.
+    """The run's console logger: all of Dagster's step log (what the UI shows) with --verbose,
+    else silent.
 
     Without --verbose a failed step's Dagster ERROR lines and stack would come before the
     command's own line naming the failure and the fix; they stay in the run's event log.
     """
-    return {"loggers": {"console": {"config": {"log_level": "INFO" if verbose else "CRITICAL"}}}}
+    return {"loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "CRITICAL"}}}}
+
+
+def is_verbose(run_config: dict) -> bool:
+    """Whether the run's config (`console_log`) prints Dagster's step log on the console."""
+    level = run_config.get("loggers", {}).get("console", {}).get("config", {}).get("log_level")
+    return level is not None and level != "CRITICAL"
 
 
 def _elapsed(seconds: float) -> str:
@@ -352,11 +359,14 @@ def _bar(done: int, total: int, elapsed: float, left: float | None) -> str:
 
 
 @contextlib.contextmanager
-def progress(instance, run_id: str, total: int, stream=None, poll: float = 1.0, pace=None):
+def progress(
+    instance, run_id: str, total: int, stream=None, poll: float = 1.0, pace=None, bar: bool = True
+):
     """While the block runs, one line per finished step: "[ 3/29] holdout_split done (14 s)",
     with "; about 1 min 05 s left" when `pace` (`last_pace`) says how the last run went. On a
     terminal a bar under those lines counts the seconds too, and is erased at the end; a log
-    file or a pipe gets the step lines alone.
+    file or a pipe gets the step lines alone, and so does a terminal given `bar=False` (where
+    Dagster's own log lines, with --verbose, would land on the bar).
 
     Steps run in other processes, so the lines are read from the run's event log, which every
     executor writes; a failed step is printed as it happens and counts as finished.
@@ -364,7 +374,7 @@ def progress(instance, run_id: str, total: int, stream=None, poll: float = 1.0, 
     import dagster as dg
 
     stream = stream or sys.stderr
-    on_terminal = getattr(stream, "isatty", lambda: False)()
+    on_terminal = bar and getattr(stream, "isatty", lambda: False)()
     kinds = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
     start, stop, finished = time.monotonic(), threading.Event(), []
     width = len(str(total))

@@ -1,6 +1,7 @@
 """Retraining on a schedule and on new data: sensor and schedule, and a tick into a real run."""
 
 import dagster as dg
+import pytest
 from conftest import graph, training_keys
 from dagster._core.definitions.data_version import StaleStatus
 from dagster._utils.test.data_versions import get_stale_status_resolver
@@ -114,6 +115,7 @@ def test_a_sensor_tick_drives_a_real_run_and_a_changed_file_makes_every_asset_un
         assert all(causes == ["raw_file"] for causes in stale.values()), stale
 
 
+@pytest.mark.filterwarnings("ignore::dagster.BetaWarning")  # observable_source_asset
 def test_dagster_unsyncs_only_direct_dependents_so_every_asset_hangs_off_the_file():
     """Why the lineage has an edge from raw_file to every asset (the README says so): in a chain
     file -> a -> b, Dagster marks only `a` unsynced when the file changes. Should an upgrade of

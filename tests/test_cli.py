@@ -420,7 +420,7 @@ def test_a_terminal_gets_a_bar_under_the_step_lines_and_a_log_file_does_not():
     import io
     from types import SimpleNamespace
 
-    from imbal_pipeline.runs import CLEAR_LINE, progress
+    from imbal_pipeline.runs import CLEAR_LINE, console_log, is_verbose, progress
 
     done = SimpleNamespace(step_key="raw_data", event_type=dg.DagsterEventType.STEP_SUCCESS)
     pending = [[SimpleNamespace(event_log_entry=SimpleNamespace(dagster_event=done))]]
@@ -443,12 +443,14 @@ def test_a_terminal_gets_a_bar_under_the_step_lines_and_a_log_file_does_not():
     assert bars and all(len(a + b) == 24 and len(a) == 6 and n == "1" for a, b, n, _ in bars)
     assert any(left for *_, left in bars)  # the last run's pace gives the time left
     assert text.endswith(CLEAR_LINE) and text.count("\n") == 1
-    # Written to a file, or piped, the same run gives the step line alone.
-    pending.append([SimpleNamespace(event_log_entry=SimpleNamespace(dagster_event=done))])
-    piped = io.StringIO()
-    with progress(Log(), "run", total=4, stream=piped, poll=0.01):
-        time.sleep(0.1)
-    assert piped.getvalue() == "[1/4] raw_data done (0 s)\n"
+    # Written to a file, or piped, the same run gives the step line alone; so does a terminal
+    # that shows Dagster's own log lines (--verbose), which would land on the bar.
+    for stream, bar in ((io.StringIO(), True), (Terminal(), not is_verbose(console_log(True)))):
+        pending.append([SimpleNamespace(event_log_entry=SimpleNamespace(dagster_event=done))])
+        with progress(Log(), "run", total=4, stream=stream, poll=0.01, bar=bar):
+            time.sleep(0.1)
+        assert stream.getvalue() == "[1/4] raw_data done (0 s)\n"
+    assert not is_verbose(console_log(False))
 
 
 def test_the_command_line_starts_without_the_heavy_libraries():
@@ -464,3 +466,16 @@ def test_the_command_line_starts_without_the_heavy_libraries():
     out = subprocess.run(CLI[:1] + ["-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split("\n")[:2] == ["[]", "True"]
+
+
+def test_verbose_prints_dagsters_step_log_and_quiet_prints_none_of_it(capfd):
+    from imbal_pipeline.runs import console_log
+
+    @dg.asset
+    def thing() -> int:
+        return 1
+
+    for verbose in (True, False):
+        assert dg.materialize([thing], run_config=console_log(verbose)).success
+        err = capfd.readouterr().err
+        assert ("STEP_SUCCESS" in err) is verbose, err[-500:]
