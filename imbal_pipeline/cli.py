@@ -248,7 +248,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if not result.success:
         return _error(failure_line(result), 1)
-    print_summary(instance, result.run_id, home, storage_dir(settings))
+    print_summary(instance, result.run_id, home, storage_dir(settings), settings.inbox)
     return 0
 
 
@@ -385,7 +385,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         f"rerun {result.run_id} of {args.run_id}: reran {len(steps)} steps "
         f"({', '.join(steps)}); the rest was loaded from storage"
     )
-    print_summary(instance, result.run_id, home, storage_dir(project))
+    print_summary(instance, result.run_id, home, storage_dir(project), project.inbox)
     return 0
 
 

@@ -238,7 +238,7 @@ def _failure(result) -> tuple[str, bool]:
     return "the run failed; see the Dagster UI for the step log", True
 
 
-def print_summary(instance, run_id: str, home: Path, store: str) -> None:
+def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> None:
     """What this run produced, read from its own materialization, never from --out.
 
     Another run with the same --out may have replaced that folder since.
@@ -257,7 +257,7 @@ def print_summary(instance, run_id: str, home: Path, store: str) -> None:
     )
     version = materialization.tags["dagster/data_version"]
     report = AssetStore(store).load("evaluation_report", version)
-    report_path = Path(materialization.metadata["report"].value)
+    html = Path(materialization.metadata["report"].value)  # the page a person opens
     holdout, dataset = report["holdout"], report["dataset"]
     print(
         f"positive class: {dataset['target']} = {dataset['positive_label']} "
@@ -278,15 +278,14 @@ def print_summary(instance, run_id: str, home: Path, store: str) -> None:
     for check in report.get("checks", []):
         if not check["passed"]:
             print(f"warning: {check['asset']}:{check['check']}: {check['message']}")
-    # The page a person opens; report.json beside it is for programs.
-    html = report_path.with_name("report.html")
     print(f"report: {html} (also report.md, report.json); run {run_id} in {home}")
     if report.get("model_version"):
         reference = report["monitoring_reference"]
         print(
             f"model {report['model_version']} deployed: expects "
             f"{100 * reference['expected_rate']:.2f}% of rows flagged; score a batch with "
-            "`imbal-pipeline score --data BATCH.csv` or drop it into the inbox"
+            f"`imbal-pipeline score --data BATCH.csv`, or drop it into {Path(inbox).resolve()} "
+            "while `imbal-pipeline ui` runs"
         )
     else:
         print("model not deployed: the quality gate failed; the previous model stays in service")

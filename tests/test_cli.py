@@ -286,6 +286,7 @@ def test_the_summary_is_the_runs_own_whatever_another_run_left_in_out(
 
     from imbal_pipeline.runs import print_summary
 
+    monkeypatch.chdir(tmp_path)
     home, out = tmp_path / "home", tmp_path / "out"
     defs = graph(tmp_path, output_dir=str(out))
     with dg.DagsterInstance.ephemeral() as instance:
@@ -294,7 +295,7 @@ def test_the_summary_is_the_runs_own_whatever_another_run_left_in_out(
         other = {**report, "selected_strategy": "smoteenn", "holdout": {**report["holdout"]}}
         other["holdout"]["pr_auc"] = 0.123456
         (out / "report.json").write_text(json.dumps(other))  # another run, same --out
-        print_summary(instance, result.run_id, home, str(tmp_path / "storage"))
+        print_summary(instance, result.run_id, home, str(tmp_path / "storage"), "inbox")
     printed = capsys.readouterr().out
     assert f"strategy {report['selected_strategy']}," in printed
     ci = report["holdout_ci"]["pr_auc"]
@@ -304,6 +305,9 @@ def test_the_summary_is_the_runs_own_whatever_another_run_left_in_out(
     assert f"report: {(out / 'report.html').resolve()} (also report.md, report.json)" in printed
     assert "0.123" not in printed and "smoteenn" not in printed
     assert "positive class: is_fraud = 1 (" in printed
+    # Where a batch goes to be scored, as a path the user can copy.
+    inbox = (tmp_path / "inbox").resolve()
+    assert f"or drop it into {inbox} while `imbal-pipeline ui` runs" in printed
 
 
 @pytest.mark.slow
