@@ -350,11 +350,16 @@ BAR_WIDTH = 24
 CLEAR_LINE = "\r\x1b[K"  # back to the line's start and erase it
 
 
+def _timing(elapsed: float, left: float | None, sep: str) -> str:
+    """ "12 s", with `sep` and "about 1 min 05 s left" when a second or more is left."""
+    return _elapsed(elapsed) + (f"{sep}about {_elapsed(left)} left" if left and left >= 1 else "")
+
+
 def _bar(done: int, total: int, elapsed: float, left: float | None) -> str:
     """The status line a terminal shows under the step lines: "[######......] 8/31, 12 s"."""
     filled = BAR_WIDTH * done // max(total, 1)
-    text = f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total}, {_elapsed(elapsed)}"
-    return text + (f", about {_elapsed(left)} left" if left and left >= 1 else "")
+    bar = f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}]"
+    return f"{bar} {done}/{total}, {_timing(elapsed, left, ', ')}"
 
 
 @contextlib.contextmanager
@@ -390,9 +395,7 @@ def progress(
             word = "done" if event.event_type == dg.DagsterEventType.STEP_SUCCESS else "FAILED"
             elapsed = time.monotonic() - start
             left = time_left(pace, len(finished), elapsed)
-            when = _elapsed(elapsed) + (
-                f"; about {_elapsed(left)} left" if left and left >= 1 else ""
-            )
+            when = _timing(elapsed, left, "; ")
             write(f"[{len(finished):>{width}}/{total}] {event.step_key} {word} ({when})\n")
         return connection.cursor
 
