@@ -351,7 +351,8 @@ CLEAR_LINE = "\r\x1b[K"  # back to the line's start and erase it
 
 
 def _timing(elapsed: float, left: float | None, sep: str) -> str:
-    """ "12 s", with `sep` and "about 1 min 05 s left" when a second or more is left."""
+    """The time so far ("12 s"), then `sep` and "about 1 min 05 s left" when a second or more
+    is left."""
     return _elapsed(elapsed) + (f"{sep}about {_elapsed(left)} left" if left and left >= 1 else "")
 
 
