@@ -28,6 +28,7 @@ from dagster._core.remote_origin import (
     RemoteJobOrigin,
     RemoteRepositoryOrigin,
 )
+from dagster._core.storage.tags import PARENT_RUN_ID_TAG, RESUME_RETRY_TAG, ROOT_RUN_ID_TAG
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._utils.hosted_user_process import recon_job_from_origin
 
@@ -99,12 +100,16 @@ def rerun_from_failure(
     )
     # The parent's dataset tags: its first step, which sets them, is not run again.
     named = {k: v for k, v in parent.tags.items() if k in (DATA_TAG, TARGET_TAG)}
+    root = parent.root_run_id or parent.run_id
+    # The tags by which Dagster finds a run group (the UI's re-executions of a run), as its own
+    # "from failure" re-execution sets them.
+    group = {PARENT_RUN_ID_TAG: parent.run_id, ROOT_RUN_ID_TAG: root, RESUME_RETRY_TAG: "true"}
     run = instance.create_run_for_job(
         job_def=job.get_definition(),
         execution_plan=plan,
         run_config=run_config,
-        tags=named | tags,
-        root_run_id=parent.root_run_id or parent.run_id,
+        tags=named | tags | group,
+        root_run_id=root,
         parent_run_id=parent.run_id,
         remote_job_origin=parent.remote_job_origin or remote_job_origin(),
         job_code_origin=parent.job_code_origin,

@@ -159,6 +159,9 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
     assert "[10/10] " in rerun.stderr  # the rerun counts the steps it reruns
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         again, first = instance.get_runs(limit=2)  # newest first
+        # One run group, as the UI shows a run and its re-executions.
+        _, group = instance.get_run_group(again.run_id)
+        assert {r.run_id for r in group} == {first.run_id, again.run_id}
     # The step that names the data does not run again; the rerun keeps its parent's names.
     assert again.parent_run_id == first.run_id
     assert again.tags["imbal/data"] == first.tags["imbal/data"] == str(train_csv)
