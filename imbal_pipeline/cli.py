@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_setting_options(run)
     run.add_argument("--verbose", action="store_true", help="show Dagster's step log")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="run even when the data, settings and code are those of the last complete run "
+        "(which is otherwise reported, not repeated)",
+    )
     init = sub.add_parser(
         "init",
         help=f"write the project file ({PROJECT_FILE}) without running",
@@ -230,22 +236,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     if problem is not None:
         return _error(problem, 2)
     from imbal_pipeline.core.data import executor_of
+    from imbal_pipeline.unchanged import RECIPE_TAG, run_recipe, unchanged_run
 
     prepare_home()
     save_project(settings)
-    if executor_of(settings) == "multiprocess":
-        start_step_server()
     home = ensure_home()
     import dagster as dg
 
-    from imbal_pipeline import launch
     from imbal_pipeline.definitions import storage_dir
 
     instance = dg.DagsterInstance.get()
     fail_orphaned_runs(instance, instance.get_runs(limit=50))
-    result = launch.run_job(
-        instance, settings, run_config(settings, args.verbose), orchestrator_tags()
-    )
+    recipe = run_recipe(settings)
+    done = None if args.force else unchanged_run(instance, recipe)
+    if done is not None:
+        print(
+            f"nothing changed since run {done.run_id} (same data, settings and code), so "
+            "nothing was run; --force runs it again"
+        )
+        print_summary(instance, done.run_id, home, storage_dir(settings), settings.inbox)
+        return 0
+    if executor_of(settings) == "multiprocess":
+        start_step_server()
+    from imbal_pipeline import launch
+
+    tags = orchestrator_tags() | {RECIPE_TAG: recipe}
+    result = launch.run_job(instance, settings, run_config(settings, args.verbose), tags)
     if not result.success:
         return _error(failure_line(result), 1)
     print_summary(instance, result.run_id, home, storage_dir(settings), settings.inbox)
@@ -354,6 +370,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     from imbal_pipeline import launch
     from imbal_pipeline.core.data import executor_of
     from imbal_pipeline.definitions import storage_dir
+    from imbal_pipeline.unchanged import RECIPE_TAG, run_recipe
 
     instance = dg.DagsterInstance.get()
     parent = instance.get_run_by_id(args.run_id)
@@ -377,7 +394,11 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     if executor_of(project) == "multiprocess":
         start_step_server()  # as `run` does: its imports overlap the rerun's set-up
     run_config = dict(parent.run_config) | console_log(args.verbose)
-    result = launch.rerun_from_failure(instance, parent, run_config, orchestrator_tags())
+    tags = orchestrator_tags()
+    recipe = run_recipe(project)
+    if recipe == parent.tags.get(RECIPE_TAG):  # the whole group then has one recipe
+        tags[RECIPE_TAG] = recipe
+    result = launch.rerun_from_failure(instance, parent, run_config, tags)
     steps = sorted(e.step_key for e in result.all_events if e.is_step_success)
     if not result.success:
         return _error(failure_line(result), 1)

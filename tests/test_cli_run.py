@@ -4,14 +4,17 @@ and its steps in the instance, and `versions`/`show` on what it stored."""
 import json
 import os
 import re
+import shutil
 
 import dagster as dg
 import pandas as pd
 import pytest
 from conftest import run_cli
 
+from imbal_pipeline import cli, launch
 from imbal_pipeline.assets.common import CODE_VERSION
 from imbal_pipeline.core.settings import LADDER
+from imbal_pipeline.unchanged import RECIPE_TAG, unchanged_run
 
 
 @pytest.fixture(scope="module")
@@ -21,44 +24,41 @@ def cli_run(tmp_path_factory, split_files):
     out = root / "out"
     data_csv = root / "data.csv"
     pd.read_csv(train_csv).assign(same=1).to_csv(data_csv, index=False)  # a warning to print
-    proc = run_cli(
-        [
-            "run",
-            "--data",
-            str(data_csv),
-            "--target",
-            "is_fraud",
-            "--out",
-            str(out),
-            "--folds",
-            "3",
-            "--trees",  # the model's size is beside the point here: small and quick
-            "40",
-            "--num-leaves",
-            "15",
-            "--subgroup",
-            "region",
-            "--objective",
-            "cost",
-            "--fp-cost",
-            "1",
-            "--fn-cost",
-            "20",
-            "--seed",
-            "3",
-            # Small data would run in one process (`auto`); these tests are about steps in theirs.
-            "--executor",
-            "multiprocess",
-        ],
-        root / "home",
-        root,
-    )
-    return proc, out, root / "home"
+    args = [
+        "run",
+        "--data",
+        str(data_csv),
+        "--target",
+        "is_fraud",
+        "--out",
+        str(out),
+        "--folds",
+        "3",
+        "--trees",  # the model's size is beside the point here: small and quick
+        "40",
+        "--num-leaves",
+        "15",
+        "--subgroup",
+        "region",
+        "--objective",
+        "cost",
+        "--fp-cost",
+        "1",
+        "--fn-cost",
+        "20",
+        "--seed",
+        "3",
+        # Small data would run in one process (`auto`); these tests are about steps in theirs.
+        "--executor",
+        "multiprocess",
+    ]
+    proc = run_cli(args, root / "home", root)
+    return proc, out, root / "home", args
 
 
 @pytest.mark.slow
 def test_cli_run_writes_the_report_files(cli_run):
-    proc, out, _ = cli_run
+    proc, out, _, _ = cli_run
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in (
         "report.json",
@@ -86,7 +86,7 @@ def test_cli_run_writes_the_report_files(cli_run):
 
 @pytest.mark.slow
 def test_cli_run_is_recorded_in_the_instance_with_one_step_per_fold(cli_run):
-    proc, _, home = cli_run
+    proc, _, home, _ = cli_run
     assert proc.returncode == 0, proc.stderr[-3000:]
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
@@ -116,7 +116,7 @@ def test_cli_run_is_recorded_in_the_instance_with_one_step_per_fold(cli_run):
 
 @pytest.mark.slow
 def test_versions_and_show_read_the_instance_and_the_store(cli_run, tmp_path):
-    proc, _, home = cli_run
+    proc, _, home, _ = cli_run
     assert proc.returncode == 0, proc.stderr[-3000:]
     listed = run_cli(["versions", "final_model"], home, tmp_path)
     assert listed.returncode == 0, listed.stderr
@@ -137,3 +137,52 @@ def test_versions_and_show_read_the_instance_and_the_store(cli_run, tmp_path):
     assert missing.returncode == 1 and f"has no version {'0' * 16}" in missing.stderr
     unknown = run_cli(["versions", "no_such_asset"], home, tmp_path)
     assert unknown.returncode == 1 and "no materializations of 'no_such_asset'" in unknown.stderr
+
+
+class Launched(Exception):
+    """Raised instead of starting a run."""
+
+
+def _refuse_to_launch(*args, **kwargs):
+    raise Launched
+
+
+@pytest.mark.slow
+def test_a_run_with_nothing_changed_reports_the_last_run_and_runs_nothing(
+    cli_run, monkeypatch, capsys
+):
+    proc, out, home, args = cli_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_id = re.search(r"; run (\S+) in ", proc.stdout).group(1)
+    monkeypatch.chdir(out.parent)  # the folder the run was started from
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setattr(launch, "run_job", _refuse_to_launch)
+    monkeypatch.setattr(cli, "start_step_server", lambda: None)  # no step runs here
+    assert cli.main(args) == 0
+    printed = capsys.readouterr().out
+    assert f"nothing changed since run {run_id} (same data, settings and code)" in printed
+    assert f"report: {out / 'report.html'}" in printed and "PR-AUC" in printed
+    # --force runs anyway (the CLI turns the test's stand-in for a run into an error line).
+    assert cli.main([*args, "--force"]) == 1
+    assert "error: Launched" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_run_is_repeated_once_anything_the_last_one_made_was_replaced(cli_run, tmp_path):
+    proc, out, home, _ = cli_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    shutil.copytree(home, tmp_path / "home")  # the other tests read the fixture's own
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        (run,) = instance.get_runs()
+        recipe = run.tags[RECIPE_TAG]
+        assert unchanged_run(instance, recipe).run_id == run.run_id
+        assert unchanged_run(instance, "0" * 16) is None  # another recipe
+        report = out / "report.json"
+        report.rename(out / "moved.json")
+        try:
+            assert unchanged_run(instance, recipe) is None  # its report is gone
+        finally:
+            (out / "moved.json").rename(report)
+        assert unchanged_run(instance, recipe).run_id == run.run_id
+        instance.report_runless_asset_event(dg.AssetMaterialization("final_model"))
+        assert unchanged_run(instance, recipe) is None  # a newer model than the run's

@@ -119,18 +119,20 @@ def test_sigkill_of_the_cli_takes_its_steps_down_and_the_run_can_be_rerun(tmp_pa
     )
     assert "report: " in rerun.stdout and (tmp_path / "out" / "report.json").is_file()
     _assert_store_whole(tmp_path / "home" / "storage")
+    rerun_id = re.search(r"^rerun (\S+) of ", rerun.stdout, re.M).group(1)
     again = subprocess.run(
-        [*CLI, "rerun", re.search(r"^rerun (\S+) of ", rerun.stdout, re.M).group(1)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
+        [*CLI, "rerun", rerun_id], env=env, cwd=tmp_path, capture_output=True, text=True
     )
     assert again.returncode == 2
     assert again.stderr.strip().endswith(
         "succeeded, so there is nothing to rerun; start a new one with `imbal-pipeline run`"
     )
     assert "Traceback" not in again.stderr
+    # The failed run and its rerun made one complete set of results: the same command reports
+    # them rather than repeating them.
+    same = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert same.returncode == 0, same.stderr[-3000:]
+    assert f"nothing changed since run {rerun_id}" in same.stdout
 
 
 # One whole-graph run in its own process, in the instance at $DAGSTER_HOME and a shared store.
