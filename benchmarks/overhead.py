@@ -219,7 +219,7 @@ def run_plain(args: argparse.Namespace) -> None:
     # raw_data (the same branches as the asset), holdout_split, imbalance_profile, cv_folds
     raw, _ = inputs.load_raw(s)
     schema = data.feature_schema(raw, s)
-    marked = split.split_holdout(raw, s.holdout_fraction, s.seed)
+    marked, _, _ = inputs.split_raw(raw, s)  # duplicate rows kept together, as the asset does
     profile = split.imbalance_profile(split.training_part(marked), s)
     folds = split.make_folds(split.training_part(marked), s.n_folds, s.seed)
     lap("data")
