@@ -235,3 +235,33 @@ def test_same_seed_same_selection_and_threshold(tmp_path, small_run):
     report_a = json.dumps(value(small_run, "evaluation_report")["holdout"], sort_keys=True)
     report_b = json.dumps(value(again, "evaluation_report")["holdout"], sort_keys=True)
     assert report_a == report_b
+
+
+def test_the_evaluation_judges_a_stored_threshold_by_the_objective_it_was_tuned_for(small_run):
+    # Materializing the report alone after the objective changed reads the stored decision
+    # (tuned for F1); the operating point, the baseline's own threshold and the paired cost
+    # must follow that decision, not the new settings.
+    from conftest import project
+
+    from imbal_pipeline.core import evaluation, split
+
+    marked = value(small_run, "holdout_split")
+    decision = value(small_run, "decision_threshold")
+    assert decision["objective"] == "f1"
+    inputs = [
+        split.training_part(marked),
+        split.holdout_part(marked),
+        value(small_run, "final_model"),
+        value(small_run, "baseline_model"),
+        value(small_run, "strategy_comparison"),
+        decision,
+        value(small_run, "imbalance_profile"),
+    ]
+    as_tuned, _ = evaluation.build_report(*inputs, project(), threads=1)
+    changed, _ = evaluation.build_report(
+        *inputs, project(objective="cost", fp_cost=1.0, fn_cost=50.0), threads=1
+    )
+    assert changed["operating_point"] == as_tuned["operating_point"]
+    assert changed["operating_point"]["objective"] == "f1"
+    assert changed["baseline_holdout_tuned"] == as_tuned["baseline_holdout_tuned"]
+    assert changed["vs_baseline"] == as_tuned["vs_baseline"]

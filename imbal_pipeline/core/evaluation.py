@@ -45,6 +45,7 @@ def build_report(
 ) -> tuple[dict, dict]:
     """Report dict (JSON-ready) and the arrays the plots need; holdout rows only, scored on
     `threads` threads."""
+    settings = threshold_core.as_decided(settings, decision)
     y = holdout[LABEL].to_numpy()
     scores = model_core.score_rows(final["model"], final["preprocessor"], holdout, threads)
     # When `none` is selected both are the same fold models (most runs): score them once.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -29,6 +31,15 @@ def _objective_values(sweep: dict, settings: Settings) -> dict[str, np.ndarray]:
         fbeta = (1 + b2) * tp / np.maximum((1 + b2) * tp + b2 * fn + fp, 1)
     cost = fp * settings.fp_cost + fn * settings.fn_cost
     return {"precision": precision, "recall": recall, "f1": f1, "fbeta": fbeta, "cost": cost}
+
+
+def as_decided(settings: Settings, decision: dict) -> Settings:
+    """The settings with the objective and parameter a threshold was tuned under.
+
+    A threshold is judged (and the baseline's tuned) by what it was tuned for, whatever the
+    settings say now: evaluating a stored decision under a newly chosen objective would mix two.
+    """
+    return dataclasses.replace(settings, objective=decision["objective"], **decision["params"])
 
 
 def tune_threshold(
