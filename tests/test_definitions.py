@@ -9,7 +9,9 @@ from conftest import graph, project, run_graph, training_assets, training_keys
 from dagster._config import ConfigTypeKind
 
 from imbal_pipeline.assets.common import RAW_FILE
+from imbal_pipeline.core.data import executor_of
 from imbal_pipeline.core.settings import LADDER, OBJECTIVES, Settings
+from imbal_pipeline.core.synthetic import COLUMNS
 from imbal_pipeline.definitions import build_definitions, executor_config, job_for
 
 
@@ -221,15 +223,26 @@ def test_the_cli_starts_the_step_server_the_executor_forks_from_with_the_same_im
     assert out.stdout.strip() == f"True {STEP_PRELOAD}"
 
 
-def test_small_data_runs_in_one_process_whose_fits_keep_the_projects_threads(tmp_path):
-    from imbal_pipeline.core.settings import IN_PROCESS_ROWS
+def chosen_executor(data_path: str) -> str:
+    return executor_of(Settings(target="y", data_path=data_path))
 
-    def table(name: str, rows: int):
+
+def test_small_data_runs_in_one_process_whose_fits_keep_the_projects_threads(tmp_path):
+    from imbal_pipeline.core.settings import IN_PROCESS_ROWS, NARROW_CELLS, NARROW_ROWS
+
+    def table(name: str, rows: int, columns: int = 2):
         path = tmp_path / name
-        path.write_text("x,y\n" + "1.5,0\n" * rows)
+        header = ",".join([f"x{i}" for i in range(columns - 1)] + ["y"])
+        path.write_text(header + "\n" + ("1.5," * (columns - 1) + "0\n") * rows)
         return str(path)
 
-    small, large = table("small.csv", IN_PROCESS_ROWS), table("large.csv", IN_PROCESS_ROWS + 1)
+    small, large = table("small.csv", IN_PROCESS_ROWS), table("large.csv", NARROW_ROWS + 1)
+    # Above IN_PROCESS_ROWS a narrow table still runs in one process, up to NARROW_CELLS cells.
+    columns = NARROW_CELLS // NARROW_ROWS
+    narrow = table("narrow.csv", NARROW_ROWS, columns)
+    wider = table("wider.csv", NARROW_ROWS, columns + 1)
+    assert chosen_executor(narrow) == "in_process" and chosen_executor(wider) == "multiprocess"
+    assert chosen_executor(table("just_over.csv", IN_PROCESS_ROWS + 1, 30)) == "multiprocess"
 
     def chosen(**values):
         defs = build_definitions(Settings(target="y", **values))
@@ -241,7 +254,8 @@ def test_small_data_runs_in_one_process_whose_fits_keep_the_projects_threads(tmp
     assert chosen(data_path=small) == ("in_process", 1)
     assert chosen(data_path=large) == ("multiprocess", 1)
     assert chosen(generated_rows=IN_PROCESS_ROWS)[0] == "in_process"
-    assert chosen(generated_rows=IN_PROCESS_ROWS + 1)[0] == "multiprocess"
+    assert chosen(generated_rows=NARROW_CELLS // COLUMNS)[0] == "in_process"
+    assert chosen(generated_rows=NARROW_CELLS // COLUMNS + 1)[0] == "multiprocess"
     # Named, an executor is used whatever the size.
     assert chosen(data_path=small, executor="multiprocess") == ("multiprocess", 1)
     assert chosen(data_path=large, executor="in_process")[0] == "in_process"

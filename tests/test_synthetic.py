@@ -12,7 +12,7 @@ from sklearn.metrics import average_precision_score
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
-from imbal_pipeline.core.synthetic import make_fraud_data
+from imbal_pipeline.core.synthetic import COLUMNS, make_fraud_data
 
 NUMERIC = [
     "amount",
@@ -83,6 +83,7 @@ def test_positive_rate_and_shuffling(default_frame):
 def test_columns_dtypes_and_index(default_frame):
     df = default_frame
     assert list(df.columns) == EXPECTED_COLUMNS
+    assert len(df.columns) == COLUMNS  # what `--executor auto` counts for generated data
     for name in NUMERIC:
         assert df[name].dtype == np.float64, name
     for name in STRINGS:

@@ -11,7 +11,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imbal_pipeline.core.settings import IN_PROCESS_ROWS, LABEL, RESERVED, ROW_ID, Settings
+from imbal_pipeline.core.settings import (
+    IN_PROCESS_ROWS,
+    LABEL,
+    NARROW_CELLS,
+    NARROW_ROWS,
+    RESERVED,
+    ROW_ID,
+    Settings,
+)
 
 
 class DataError(ValueError):
@@ -109,19 +117,34 @@ def rows_up_to(path: str | Path, limit: int) -> int:
     return max(0, lines - 1)
 
 
+def columns_of(path: str | Path, options: ReadOptions) -> int:
+    """The file's column count, from a Parquet footer or a text file's header line."""
+    path = Path(path)
+    if _is_parquet(path):
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_columns
+    return len(_csv_header(path, options))
+
+
 def executor_of(s: Settings) -> str:
-    """The executor a run uses: the one named, or for `auto` in_process on data of at most
-    IN_PROCESS_ROWS rows and multiprocess above."""
+    """The executor a run uses: the one named, or for `auto` in_process on small data (at most
+    IN_PROCESS_ROWS rows, or NARROW_ROWS rows of at most NARROW_CELLS cells) and multiprocess
+    above."""
     if s.executor != "auto":
         return s.executor
     if s.data_path is None:
-        rows = s.generated_rows
+        from imbal_pipeline.core.synthetic import COLUMNS
+
+        rows, columns = s.generated_rows, COLUMNS
     else:
         try:
-            rows = rows_up_to(s.data_path, IN_PROCESS_ROWS)
+            rows = rows_up_to(s.data_path, NARROW_ROWS)
+            columns = columns_of(s.data_path, s.read_options)
         except (OSError, ValueError):  # unreadable here: the raw_data step will say why
             return "multiprocess"
-    return "in_process" if rows <= IN_PROCESS_ROWS else "multiprocess"
+    small = rows <= IN_PROCESS_ROWS or (rows <= NARROW_ROWS and rows * columns <= NARROW_CELLS)
+    return "in_process" if small else "multiprocess"
 
 
 def _refuse_nested(frame: pd.DataFrame, path: Path) -> None:

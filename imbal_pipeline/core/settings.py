@@ -48,8 +48,11 @@ SCORE = "score"  # the out-of-fold score column, in frames that hold no user col
 
 MIN_NEGATIVES = 100  # the smallest sample of negatives --max-negatives may ask for
 # Up to this many rows `--executor auto` runs every step in one process: there a step's work is
-# smaller than what starting its own process costs (BENCHMARKS.md, "Small data").
+# smaller than what starting its own process costs (BENCHMARKS.md, "Small data"). A narrow table
+# does less work per row, so it runs in one process up to NARROW_ROWS rows while its cells (rows
+# times columns) stay within NARROW_CELLS: 20,000 x 6 took 40.5 s so against 46.0 s.
 IN_PROCESS_ROWS = 10_000
+NARROW_ROWS, NARROW_CELLS = 25_000, 150_000
 
 RUN, PROJECT = "run", "project"
 
@@ -216,8 +219,8 @@ class Settings:
         "auto",
         "how steps run: multiprocess (this machine, folds in parallel), in_process (one "
         "process, one step at a time), auto (in_process for data of at most "
-        f"{IN_PROCESS_ROWS:,} rows, else multiprocess), or dask (the workers of a Dask "
-        "cluster, see --dask-address)",
+        f"{IN_PROCESS_ROWS:,} rows, or {NARROW_ROWS:,} with at most {NARROW_CELLS:,} cells, "
+        "else multiprocess), or dask (the workers of a Dask cluster, see --dask-address)",
         scope=PROJECT,
     )
     dask_address: str | None = setting(

@@ -46,6 +46,10 @@ ISLAND_SHARE = 0.2
 MISSING_RATE = 0.02
 
 
+# Columns of a generated frame (its features and the target): part of what sizes a run on it.
+COLUMNS = 13
+
+
 def make_fraud_data(
     n_rows: int = 50_000, positive_rate: float = 0.01, seed: int = 0
 ) -> pd.DataFrame:
