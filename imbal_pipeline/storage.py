@@ -17,6 +17,7 @@ import pandas as pd
 from upath import UPath
 
 from imbal_pipeline.core import model as model_core
+from imbal_pipeline.core.jsonready import json_ready
 
 MANIFEST = "manifest.json"
 GATE_KEY = "gate"  # output metadata key carrying the asset's check verdict
@@ -49,17 +50,6 @@ def is_local(path) -> bool:
     return isinstance(path, Path)
 
 
-def _to_json_ready(value):
-    """Numpy scalars and tuples into plain JSON types."""
-    if isinstance(value, dict):
-        return {str(k): _to_json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_json_ready(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return value.item()
-    return value
-
-
 def encode_bundle(value, gate: str = "unchecked") -> dict[str, bytes]:
     """The files of a bundle: Parquet for tables, LightGBM text for boosters, JSON for the rest.
 
@@ -79,7 +69,7 @@ def encode_bundle(value, gate: str = "unchecked") -> dict[str, bytes]:
             files[f"{key}.txt"] = model_core.model_text(item).encode()
             models.append(key)
         else:
-            plain[key] = _to_json_ready(item)
+            plain[key] = json_ready(item)
     manifest = {
         "kind": "frame" if isinstance(value, pd.DataFrame) else "dict",
         GATE_KEY: gate,
@@ -220,7 +210,7 @@ def _feed(digest, value) -> None:
             _feed(digest, item)
         digest.update(b"]")
     else:
-        digest.update(json.dumps(_to_json_ready(value), sort_keys=True, default=str).encode())
+        digest.update(json.dumps(json_ready(value), sort_keys=True, default=str).encode())
 
 
 def content_hash(value) -> str:

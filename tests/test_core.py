@@ -820,3 +820,17 @@ def test_a_folds_models_split_in_parts_are_the_models_fitted_whole():
     assert training.parts_with([real, synthetic, nothing], "smote") == [synthetic]
     with pytest.raises(ValueError, match="fitted twice"):
         training.parts_with([real, whole], "none")
+
+
+def test_one_json_normalizer_keeps_a_stored_nan_and_makes_reports_strict():
+    from pathlib import Path as SomeObject
+
+    from imbal_pipeline.core.jsonready import json_ready
+
+    value = {1: (np.float32(0.5), np.int64(3), np.bool_(True)), "gap": float("nan")}
+    stored = json_ready(value)
+    assert stored["1"] == [0.5, 3, True] and type(stored["1"][1]) is int
+    assert np.isnan(stored["gap"])  # a bundle keeps what it was given
+    strict = json_ready({**value, "inf": np.float64("inf"), "path": SomeObject("a")}, strict=True)
+    assert strict["gap"] is None and strict["inf"] is None and strict["path"] == "a"
+    assert type(strict["1"][2]) is bool

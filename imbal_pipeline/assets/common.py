@@ -3,7 +3,6 @@
 import base64
 import contextlib
 import errno
-import json
 import warnings
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pandas as pd
 
 from imbal_pipeline.core import checks
 from imbal_pipeline.core.gates import WARN, Gate
+from imbal_pipeline.core.jsonready import json_ready
 from imbal_pipeline.storage import (
     DATA_VERSION_TAG,
     GATE_KEY,
@@ -74,10 +74,6 @@ def described_checks(key: str | dg.AssetKey, names: tuple[str, ...]) -> list[dg.
         )
         for name in names
     ]
-
-
-def _json_safe(value):
-    return json.loads(json.dumps(value, default=str))
 
 
 def provenance_tags(context: dg.AssetExecutionContext) -> dict[str, str]:
@@ -153,7 +149,7 @@ def gated(
             description=g.message,
             metadata={
                 "message": g.message,
-                "observed": dg.MetadataValue.json(_json_safe(g.observed)),
+                "observed": dg.MetadataValue.json(json_ready(g.observed, strict=True)),
                 **numbers,
             },
         )

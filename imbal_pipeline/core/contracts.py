@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from imbal_pipeline.core.jsonready import json_ready
+
 # The product's own suites: data_contracts/ in the repository, versioned with the code, shipped
 # inside the package (see pyproject.toml) so any install has them.
 BUILTIN = "imbal_pipeline.data_contracts"
@@ -252,9 +254,9 @@ def validate(frame: pd.DataFrame, suite: dict, parameters: dict | None = None) -
                 {
                     "expectation": config.type,
                     "column": config.kwargs.get("column"),
-                    "observed": _plain(details.get("observed_value")),
+                    "observed": json_ready(details.get("observed_value")),
                     "unexpected_count": details.get("unexpected_count"),
-                    "examples": _plain(details.get("partial_unexpected_list", [])[:5]),
+                    "examples": json_ready(details.get("partial_unexpected_list", [])[:5]),
                     "why": (config.meta or {}).get("why"),
                     "error": (item.exception_info or {}).get("exception_message"),
                 }
@@ -262,17 +264,6 @@ def validate(frame: pd.DataFrame, suite: dict, parameters: dict | None = None) -
     return ContractResult(
         name, success and not missing, len(suite["expectations"]), failures + missing
     )
-
-
-def _plain(value):
-    """JSON-ready observed values (numpy scalars, nested lists)."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if hasattr(value, "item"):
-        return value.item()
-    return value
 
 
 def derived_contract_name(data_path: str | None, target: str) -> str:
@@ -333,5 +324,5 @@ def derive_contract(frame: pd.DataFrame, schema: dict, target: str, name: str) -
 
 def _target_values(series: pd.Series, as_text: list[str]) -> list:
     if pd.api.types.is_numeric_dtype(series.dtype):
-        return sorted(_plain(v) for v in series.dropna().unique())
+        return sorted(json_ready(v) for v in series.dropna().unique())
     return as_text

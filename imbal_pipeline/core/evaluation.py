@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -11,7 +10,6 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve
 
@@ -27,6 +25,7 @@ from imbal_pipeline.core import (
 from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core import threshold as threshold_core
 from imbal_pipeline.core.deployed import PROBABILITY_NOTE, Model, model_meta
+from imbal_pipeline.core.jsonready import json_ready
 from imbal_pipeline.core.preprocess import Preprocessor
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY, Settings
 
@@ -192,20 +191,7 @@ def build_report(
         "run_id": None,
     }
     arrays = {"y": y, "scores": scores, "baseline_scores": base_scores, "calibrated": calibrated}
-    return _clean(report_dict), arrays
-
-
-def _clean(value):
-    """NaN and infinities become None so report.json is strict JSON."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
+    return json_ready(report_dict, strict=True), arrays
 
 
 def _calibration_summary(calibrator: dict | None, y, raw, calibrated) -> dict:
@@ -385,7 +371,7 @@ def deployable(final: dict, report: dict, settings: Settings) -> dict:
         beta=settings.beta,
         run_id=report.get("run_id"),
     )
-    return {"model": final["model"], "meta": _clean(meta)}
+    return {"model": final["model"], "meta": json_ready(meta, strict=True)}
 
 
 def export_model(model: Model, out_dir: str | Path) -> None:
