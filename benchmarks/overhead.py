@@ -202,7 +202,16 @@ def run_plain(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     import pandas as pd
 
-    from imbal_pipeline.core import data, evaluation, inputs, selection, split, threshold, training
+    from imbal_pipeline.core import (
+        calibration,
+        data,
+        evaluation,
+        inputs,
+        selection,
+        split,
+        threshold,
+        training,
+    )
     from imbal_pipeline.core.deployed import Model
     from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY
 
@@ -249,14 +258,13 @@ def run_plain(args: argparse.Namespace) -> None:
     )
     decision["strategy"] = comparison["selected"]
     decision["curve"] = threshold.threshold_curve(chosen[LABEL], chosen[SCORE], s)
+    decision["calibrator"] = calibration.fit_calibrator(chosen[LABEL], chosen[SCORE], chosen[FOLD])
     lap("comparison_threshold")
 
     # final_model, baseline_model: the fold models, bagged (nothing is refitted)
     train = split.training_part(marked)
     schema = data.feature_schema(train, s)
     final = training.fold_bag(fold_models, comparison["selected"], train, schema, s)
-    final["threshold"] = decision["value"]
-    final["objective"] = decision["objective"]
     baseline = training.fold_bag(fold_models, "none", train, schema, s)
     lap("final_baseline")
 
@@ -273,7 +281,7 @@ def run_plain(args: argparse.Namespace) -> None:
         threads=threads_alone(s.lgbm_threads),  # as the report step: it runs alone
     )
     report["run_id"] = "plain"
-    deployable = evaluation.deployable(final, report, s)
+    deployable = evaluation.deployable(final, decision, report, s)
     model = Model(deployable["model"], {**deployable["meta"], "version": "plain"})
     evaluation.publish(report, arrays, decision["curve"], s.output_dir, model=model)
     lap("report")

@@ -834,3 +834,13 @@ def test_one_json_normalizer_keeps_a_stored_nan_and_makes_reports_strict():
     strict = json_ready({**value, "inf": np.float64("inf"), "path": SomeObject("a")}, strict=True)
     assert strict["gap"] is None and strict["inf"] is None and strict["path"] == "a"
     assert type(strict["1"][2]) is bool
+
+
+def test_a_threshold_is_attached_only_to_the_model_it_was_tuned_for():
+    from imbal_pipeline.core.evaluation import with_decision
+
+    decision = {"strategy": "smote", "value": 0.3, "objective": "f1", "calibrator": None}
+    attached = with_decision({"strategy": "smote", "model": "trees"}, decision)
+    assert (attached["threshold"], attached["objective"], attached["model"]) == (0.3, "f1", "trees")
+    with pytest.raises(ValueError, match="tuned for 'smote' but the model is 'none'"):
+        with_decision({"strategy": "none", "model": "trees"}, decision)

@@ -57,7 +57,9 @@ def test_default_location_has_every_stage_and_five_fold_assets():
         assert deps[f"fold_{k}_smote_models"] == {f"fold_{k}_training_sets"}
     parts = {f"fold_{k}_{p}" for k in range(5) for p in ("models", "smote_models")}
     assert deps["strategy_comparison"] == parts | {"holdout_split"}
-    assert deps["final_model"] == parts | {"holdout_split", "decision_threshold"}
+    # The threshold is attached at export: a threshold-only change leaves the model as it was.
+    assert deps["final_model"] == parts | {"holdout_split", "strategy_comparison"}
+    assert {"final_model", "decision_threshold"} <= deps["deployed_model"]
     # The baseline is `none`, fitted in the first part: it need not wait for the SMOTE family.
     assert deps["baseline_model"] == {f"fold_{k}_models" for k in range(5)} | {"holdout_split"}
     assert deps["decision_threshold"] == {"strategy_comparison"}

@@ -35,9 +35,12 @@ def test_no_change_refits_nothing_and_a_new_objective_refits_no_fold(tmp_path, m
     assert fits == []  # the threshold moved; no booster was refitted
     before, after = data_versions(first), data_versions(cost)
     changed = {name for name in before if before[name] != after[name]}
-    assert changed == {"decision_threshold", "final_model", "evaluation_report", "deployed_model"}
+    # The model asset keeps its version: the threshold is attached where the model is exported.
+    assert changed == {"decision_threshold", "evaluation_report", "deployed_model"}
     assert value(cost, "decision_threshold")["objective"] == "cost"
-    assert value(cost, "final_model")["threshold"] == value(cost, "decision_threshold")["value"]
+    deployed = value(cost, "deployed_model")["meta"]
+    assert deployed["threshold"] == value(cost, "decision_threshold")["value"]
+    assert deployed["objective"] == "cost"
 
 
 def test_a_changed_model_setting_refits_every_model(tmp_path, monkeypatch):

@@ -163,7 +163,7 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
         # A model that fails the gate gets its report but is neither exported nor deployed.
         model = None
         if passed:
-            deployable = evaluation.deployable(final_model, report, s)
+            deployable = evaluation.deployable(final_model, decision_threshold, report, s)
             model = from_store_value(deployable, content_hash(deployable))
         report["model_version"] = model.version if model else None
         path = evaluation.publish(

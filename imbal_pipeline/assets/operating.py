@@ -42,6 +42,7 @@ def deployed_model(
     context: AssetExecutionContext,
     pipeline: PipelineConfig,
     final_model: dict,
+    decision_threshold: dict,
     evaluation_report: dict,
 ):
     """The final model with its threshold, preprocessing and monitoring reference.
@@ -50,7 +51,7 @@ def deployed_model(
     asset read its latest version.
     """
     s = pipeline.settings()
-    value = evaluation.deployable(final_model, evaluation_report, s)
+    value = evaluation.deployable(final_model, decision_threshold, evaluation_report, s)
     version = content_hash(value)
     exported = evaluation_report.get("model_version")
     gate = (

@@ -175,33 +175,28 @@ def make_final_model(n_folds: int) -> dg.AssetsDefinition:
         group_name="training",
         code_version=CODE_VERSION,
         kinds={"lightgbm"},
-        ins={**_fold_ins(n_folds), "decision_threshold": dg.AssetIn()},
+        ins={**_fold_ins(n_folds), "strategy_comparison": dg.AssetIn()},
         check_specs=described_checks("final_model", MODEL_CHECKS),
     )
     def final_model(
         context: AssetExecutionContext,
         pipeline: PipelineConfig,
         holdout_split: pd.DataFrame,
-        decision_threshold: dict,
+        strategy_comparison: dict,
         **fold_models: dict,
     ):
-        """The selected strategy's fold models, bagged, with the threshold tuned on their scores.
+        """The selected strategy's fold models, bagged; nothing is refitted.
 
-        Nothing is refitted: a threshold-only change rebuilds this from stored fold models.
+        The threshold tuned on their scores is attached at export (`evaluation.with_decision`),
+        so a threshold-only change leaves this asset as it was.
         """
         s = pipeline.settings()
         train = split.training_part(holdout_split)
-        selected = decision_threshold["strategy"]
+        selected = strategy_comparison["selected"]
         parts = training.parts_with(list(fold_models.values()), selected)
         fitted = training.fold_bag(parts, selected, train, data.feature_schema(train, s), s)
-        fitted["threshold"] = decision_threshold["value"]
-        fitted["objective"] = decision_threshold["objective"]
-        fitted["calibrator"] = decision_threshold["calibrator"]
         yield from gated(
-            context,
-            fitted,
-            {**_bag_metadata(fitted), "threshold": dg.MetadataValue.float(fitted["threshold"])},
-            [gates.model_sane(fitted, train, s)],
+            context, fitted, _bag_metadata(fitted), [gates.model_sane(fitted, train, s)]
         )
 
     return final_model

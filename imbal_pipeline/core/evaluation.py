@@ -30,6 +30,26 @@ from imbal_pipeline.core.preprocess import Preprocessor
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY, Settings
 
 
+def with_decision(model: dict, decision: dict) -> dict:
+    """The model with the threshold, objective and calibrator tuned on its out-of-fold scores:
+    what is evaluated, exported and deployed.
+
+    They are attached here rather than stored in the model asset, so a threshold-only change
+    leaves the model (and its version) as it was.
+    """
+    if decision.get("strategy", model["strategy"]) != model["strategy"]:
+        raise ValueError(
+            f"the threshold was tuned for {decision['strategy']!r} but the model is "
+            f"{model['strategy']!r}; materialize decision_threshold and final_model together"
+        )
+    return {
+        **model,
+        "threshold": decision["value"],
+        "objective": decision["objective"],
+        "calibrator": decision.get("calibrator"),  # a bare tuning result has none
+    }
+
+
 def build_report(
     train: pd.DataFrame,
     holdout: pd.DataFrame,
@@ -45,6 +65,7 @@ def build_report(
     """Report dict (JSON-ready) and the arrays the plots need; holdout rows only, scored on
     `threads` threads."""
     settings = threshold_core.as_decided(settings, decision)
+    final = with_decision(final, decision)
     y = holdout[LABEL].to_numpy()
     scores = model_core.score_rows(final["model"], final["preprocessor"], holdout, threads)
     # When `none` is selected both are the same fold models (most runs): score them once.
@@ -355,12 +376,14 @@ def _swap_in(staging: Path, out: Path, attempts: int = 5) -> None:
     raise OutputError(f"could not put the report in place at {out}; another run keeps replacing it")
 
 
-def deployable(final: dict, report: dict, settings: Settings) -> dict:
-    """The deployed model's stored value: the trees and everything needed to apply and watch them.
+def deployable(final: dict, decision: dict, report: dict, settings: Settings) -> dict:
+    """The deployed model's stored value: the trees, the decision tuned for them and everything
+    needed to apply and watch them.
 
     Built the same way for the export and for the `deployed_model` asset, so both have one
     content hash: the version `load_model` reports.
     """
+    final = with_decision(final, decision)
     meta = model_meta(
         final,
         reference=monitoring.Reference.from_json(report["monitoring_reference"]),
