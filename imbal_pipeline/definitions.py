@@ -30,7 +30,7 @@ from imbal_pipeline.core.settings import (
     from_values,
     max_concurrent_steps,
 )
-from imbal_pipeline.resources import pipeline_for
+from imbal_pipeline.resources import FitCache, pipeline_for
 from imbal_pipeline.runs import STEP_PRELOAD
 from imbal_pipeline.storage import BundleIOManager
 
@@ -120,6 +120,7 @@ def build_definitions(project: Settings | None = None) -> dg.Definitions:
         resources={
             "pipeline": pipeline_for(project),
             "io_manager": BundleIOManager(base_dir=storage_dir(project)),
+            "fit_cache": FitCache(base_dir=storage_dir(project)),
         },
         executor=build_executor(project),
     )

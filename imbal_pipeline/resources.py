@@ -1,8 +1,9 @@
-"""The Dagster face of the one configuration: the `pipeline` resource, derived from Settings.
+"""The code location's resources: `pipeline`, the Dagster face of the one configuration, and
+`fit_cache`, the stored fits a step may reuse.
 
-Its fields are the run-scope settings with their types, choices and descriptions, so the
-Launchpad offers what a run may change; the project-scope settings (fold count, threads, store,
-executor) shape the code location and are fixed by the project file.
+The `pipeline` fields are the run-scope settings with their types, choices and descriptions, so
+the Launchpad offers what a run may change; the project-scope settings (fold count, threads,
+store, executor) shape the code location and are fixed by the project file.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import Field
 
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.settings import PROJECT, RUN, Settings
+from imbal_pipeline.storage import AssetStore
 
 
 class _Pipeline(dg.ConfigurableResource):
@@ -72,3 +74,22 @@ def pipeline_for(project: Settings) -> PipelineConfig:
     """The `pipeline` resource of a code location built from `project`."""
     values = project.to_dict()
     return _config_class(values, project.scoped(PROJECT))()
+
+
+class FitCache(dg.ConfigurableResource):
+    """Fits a step may reuse: the value an identical recipe (code, the inputs' contents and the
+    settings that shape the result) produced before, so nothing is refitted.
+
+    It reads the asset store that `BundleIOManager` writes, which records each recipe as it
+    stores the value. Under another IO manager set `base_dir` to null: then nothing is reused.
+    """
+
+    base_dir: str | None = Field(
+        description="the asset store the io_manager writes; null: reuse nothing"
+    )
+
+    def recall(self, asset: str, recipe: str):
+        """The stored value an identical recipe produced, or None."""
+        if self.base_dir is None:
+            return None
+        return AssetStore(self.base_dir).recall(asset, recipe)

@@ -318,3 +318,9 @@ def test_dagster_dg_and_the_workspace_name_one_code_location():
         == entry["python_module"]["location_name"]
         == LOCATION_NAME
     )
+
+
+def test_the_fit_cache_reads_the_store_the_io_manager_writes(tmp_path):
+    resources = graph(tmp_path).resources
+    assert resources["fit_cache"].base_dir == resources["io_manager"].base_dir
+    assert resources["fit_cache"].base_dir == str(tmp_path / "storage")

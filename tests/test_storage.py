@@ -388,3 +388,15 @@ def test_a_run_reads_its_lineages_own_version_never_a_newer_one_of_another_run(t
         lone = "a-lone-run"
         instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id=lone))
         assert pinned_record(instance, lone, key).run_id == second  # the latest in the instance
+
+
+def test_the_fit_cache_is_a_resource_that_recalls_a_recipe_or_nothing(tmp_path):
+    from imbal_pipeline.resources import FitCache
+
+    store, value = AssetStore(tmp_path), {"claimed": 0.9}
+    store.write("leak_panel", value, content_hash(value), "passed", "run-1")
+    store.remember("leak_panel", "recipe-1", content_hash(value))
+    assert FitCache(base_dir=str(tmp_path)).recall("leak_panel", "recipe-1") == {"claimed": 0.9}
+    assert FitCache(base_dir=str(tmp_path)).recall("leak_panel", "recipe-2") is None
+    # Off, for an IO manager that does not record recipes: nothing is reused.
+    assert FitCache(base_dir=None).recall("leak_panel", "recipe-1") is None

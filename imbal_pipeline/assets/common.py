@@ -16,8 +16,6 @@ from imbal_pipeline.storage import (
     DATA_VERSION_TAG,
     GATE_KEY,
     VERSION_KEY,
-    AssetStore,
-    BundleIOManager,
     content_hash,
     pinned_record,
 )
@@ -190,11 +188,3 @@ def recipe(name: str, inputs: dict, settings, fields: tuple[str, ...]) -> str:
         "config": {f: getattr(settings, f) for f in fields},
     }
     return content_hash(parts)
-
-
-def recall(context, name: str, key: str):
-    """A value an identical recipe stored before (so nothing is refitted), or None."""
-    io_manager = getattr(context.resources, "io_manager", None)
-    if not isinstance(io_manager, BundleIOManager):
-        return None
-    return AssetStore(io_manager.base_dir).recall(name, key)

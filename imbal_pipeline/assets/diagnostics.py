@@ -13,12 +13,11 @@ from imbal_pipeline.assets.common import (
     described_checks,
     gated,
     png,
-    recall,
     recipe,
 )
 from imbal_pipeline.assets.training import MODEL_FIELDS
 from imbal_pipeline.core import data, diagnostics, gates, learning, plots, split
-from imbal_pipeline.resources import PipelineConfig
+from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY
 
 DIAGNOSTIC_CHECKS = ("diagnostics_consistent",)
@@ -120,6 +119,7 @@ def make_curve_part(part: int) -> dg.AssetsDefinition:
     def _asset(
         context: dg.AssetExecutionContext,
         pipeline: PipelineConfig,
+        fit_cache: FitCache,
         holdout_split: pd.DataFrame,
         cv_folds: pd.DataFrame,
         strategy_comparison: dict,
@@ -129,7 +129,7 @@ def make_curve_part(part: int) -> dg.AssetsDefinition:
         selected = strategy_comparison["selected"]
         inputs = {"holdout_split": holdout_split, "cv_folds": cv_folds, "strategy": selected}
         key = recipe(name, inputs, s, MODEL_FIELDS)
-        fits = recall(context, name, key)
+        fits = fit_cache.recall(name, key)
         reused = fits is not None
         if not reused:
             train = split.training_part(holdout_split)

@@ -12,14 +12,13 @@ from imbal_pipeline.assets.common import (
     gated,
     md_table,
     png,
-    recall,
     recipe,
 )
 from imbal_pipeline.assets.training import MODEL_FIELDS
 from imbal_pipeline.core import data, diagnostics, evaluation, gates, leak, split
 from imbal_pipeline.core.settings import threads_alone
 from imbal_pipeline.models import from_store_value
-from imbal_pipeline.resources import PipelineConfig
+from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY, content_hash
 
 HEADLINE = ("pr_auc", "roc_auc", "f1", "fbeta", "mcc", "precision", "recall", "balanced_accuracy")
@@ -63,7 +62,10 @@ def _upstream_checks(context: AssetExecutionContext, keys: list) -> list[dict]:
     check_specs=described_checks("leak_panel", ("counterfactual_sane",)),
 )
 def leak_panel(
-    context: AssetExecutionContext, pipeline: PipelineConfig, holdout_split: pd.DataFrame
+    context: AssetExecutionContext,
+    pipeline: PipelineConfig,
+    fit_cache: FitCache,
+    holdout_split: pd.DataFrame,
 ):
     """Counterfactual: what SMOTE before the split would have claimed on the same data.
 
@@ -72,7 +74,7 @@ def leak_panel(
     s = pipeline.settings()
     fields = (*MODEL_FIELDS, "holdout_fraction")
     key = recipe("leak_panel", {"holdout_split": holdout_split}, s, fields)
-    claim = recall(context, "leak_panel", key)
+    claim = fit_cache.recall("leak_panel", key)
     reused = claim is not None
     if not reused:
         schema = data.feature_schema(holdout_split, s)

@@ -10,13 +10,12 @@ from imbal_pipeline.assets.common import (
     described_checks,
     gated,
     md_table,
-    recall,
     recipe,
     retry_if_transient,
 )
 from imbal_pipeline.core import contracts, data, gates, split, training
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID
-from imbal_pipeline.resources import PipelineConfig
+from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY
 
 
@@ -100,6 +99,7 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
     def _asset(
         context: AssetExecutionContext,
         pipeline: PipelineConfig,
+        fit_cache: FitCache,
         holdout_split: pd.DataFrame,
         cv_folds: pd.DataFrame,
     ):
@@ -110,7 +110,7 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
         key = recipe(
             name, {"holdout_split": holdout_split, "cv_folds": cv_folds}, s, SAMPLING_FIELDS
         )
-        bundle = recall(context, name, key)
+        bundle = fit_cache.recall(name, key)
         reused = bundle is not None
         if not reused:
             with retry_if_transient():

@@ -11,14 +11,13 @@ from imbal_pipeline.assets.common import (
     described_checks,
     gated,
     md_table,
-    recall,
     recipe,
     retry_if_transient,
 )
 from imbal_pipeline.assets.folds import SAMPLING_FIELDS, fold_group, fold_training_key
 from imbal_pipeline.core import contracts, data, gates, selection, split, strategies, training
 from imbal_pipeline.core.settings import LADDER
-from imbal_pipeline.resources import PipelineConfig
+from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY
 
 COMPARISON_COLUMNS = ["pr_auc_mean", "pr_auc_std", "f1_mean", "mcc_mean", "folds", "skipped"]
@@ -71,11 +70,16 @@ def make_fold_models(fold: int, part: str = "models") -> dg.AssetsDefinition:
         ),
         check_specs=described_checks(fold_models_key(fold, part), OOF_CHECKS),
     )
-    def _asset(context: AssetExecutionContext, pipeline: PipelineConfig, training_sets: dict):
+    def _asset(
+        context: AssetExecutionContext,
+        pipeline: PipelineConfig,
+        fit_cache: FitCache,
+        training_sets: dict,
+    ):
         s = pipeline.settings()
         name = fold_models_key(fold, part).to_user_string()
         key = recipe(name, {"training_sets": training_sets}, s, MODEL_FIELDS)
-        bundle = recall(context, name, key)
+        bundle = fit_cache.recall(name, key)
         reused = bundle is not None
         if not reused:
             with retry_if_transient():
