@@ -125,10 +125,14 @@ def test_versions_and_show_read_the_instance_and_the_store(cli_run, tmp_path):
     assert len(version) == 16 and "run " in line and f"code {CODE_VERSION}" in line
     assert "gate passed" in line
     # The run observed the raw file first, so the model names the file content it came from;
-    # it is made of the fold models, with the threshold tuned on their scores.
+    # it is made of the fold models of the strategy the comparison selected. The threshold is
+    # attached where the model is exported, so it is not upstream of the model.
     assert re.search(r"raw_file=[0-9a-f]{16}\b", line), line
-    for upstream in ("holdout_split=", "fold_0_models=", "decision_threshold="):
+    for upstream in ("holdout_split=", "fold_0_models=", "strategy_comparison="):
         assert upstream in line, line
+    assert "decision_threshold=" not in line
+    deployed = run_cli(["versions", "deployed_model"], home, tmp_path).stdout.splitlines()[0]
+    assert "decision_threshold=" in deployed and "final_model=" in deployed
     shown = run_cli(["show", "final_model", "--version", version], home, tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert f"final_model version {version}: gate passed" in shown.stdout
