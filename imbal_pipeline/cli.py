@@ -10,7 +10,6 @@ import json
 import os
 import sys
 import typing
-from datetime import UTC, datetime
 from pathlib import Path
 
 from imbal_pipeline.core import settings as settings_core
@@ -29,8 +28,6 @@ from imbal_pipeline.runs import (
     run_config,
     start_step_server,
 )
-
-INPUT_TAG = "dagster/input_data_version/"
 
 
 def _columns(values: list[str] | None) -> tuple[str, ...]:
@@ -273,37 +270,21 @@ def cmd_versions(args: argparse.Namespace) -> int:
     home = ensure_home()
     import dagster as dg
 
+    from imbal_pipeline.history import recorded
     from imbal_pipeline.storage import ASSET_NAME
 
     if not ASSET_NAME.fullmatch(args.asset):
         return _error(f"{args.asset!r} is not an asset name (letters, digits, _ and /)", 2)
     with dg.DagsterInstance.get() as instance:
-        key = dg.AssetKey.from_user_string(args.asset)
-        records = instance.fetch_materializations(key, limit=args.limit).records
-        if not records:
-            return _error(
-                f"no materializations of {args.asset!r} in {home}; "
-                "check the name or run `imbal-pipeline run` first",
-                1,
-            )
-        for record in records:
-            mat = record.asset_materialization
-            tags = mat.tags or {}
-            upstream = (
-                ", ".join(
-                    f"{k.removeprefix(INPUT_TAG)}={v}"
-                    for k, v in sorted(tags.items())
-                    if k.startswith(INPUT_TAG)
-                )
-                or "none"
-            )
-            when = datetime.fromtimestamp(record.timestamp, UTC).isoformat(timespec="seconds")
-            gate = getattr(mat.metadata.get("gate"), "value", "unchecked")
-            print(
-                f"{tags.get('dagster/data_version', '?')}  run {record.run_id}  {when}  "
-                f"code {tags.get('dagster/code_version', '?')}  gate {gate}  "
-                f"upstream {upstream}"
-            )
+        found = recorded(instance, args.asset, args.limit)
+    if not found:
+        return _error(
+            f"no materializations of {args.asset!r} in {home}; "
+            "check the name or run `imbal-pipeline run` first",
+            1,
+        )
+    for materialization in found:
+        print(materialization.line())
     return 0
 
 
@@ -329,35 +310,54 @@ def _summarize(value) -> list[str]:
     return lines
 
 
+def _newest_stored(store, args: argparse.Namespace) -> str:
+    """The store's newest version of an asset this instance never materialized (a store shared
+    with another instance)."""
+    latest = store.latest(args.asset)
+    if latest is None:
+        raise FileNotFoundError(
+            f"nothing stored for {args.asset!r} in {store.base}; "
+            "check the name or run `imbal-pipeline run` first"
+        )
+    return latest["version"]
+
+
+# How far back `show --version` looks for what the instance recorded about a version.
+SHOW_LOOKBACK = 1000
+
+
 def cmd_show(args: argparse.Namespace) -> int:
-    """Print a summary of one stored version (the latest by default)."""
-    ensure_home()
+    """Print a summary of one stored version: by default the newest the instance recorded, the
+    one `versions` lists first."""
+    home = ensure_home()
+    import dagster as dg
+
     from imbal_pipeline.definitions import storage_dir
+    from imbal_pipeline.history import recorded
     from imbal_pipeline.storage import AssetStore, CorruptValueError, StoreNameError
 
     where = storage_dir(load_project())
     store = AssetStore(where)
     try:
+        store.folder(args.asset)  # a name that is no asset's is refused before any look-up
         if args.version is not None:
             store.version_folder(args.asset, args.version)
-        latest = store.latest(args.asset)
-        if latest is None:
-            return _error(
-                f"nothing stored for {args.asset!r} in {where}; "
-                "check the name or run `imbal-pipeline run` first",
-                1,
-            )
-        version = args.version or latest["version"]
-        value = store.load(args.asset, version)
     except StoreNameError as exc:
         return _error(str(exc), 2)
+    with dg.DagsterInstance.get() as instance:
+        found = recorded(instance, args.asset, 1 if args.version is None else SHOW_LOOKBACK)
+    try:
+        version = args.version or (found[0].version if found else _newest_stored(store, args))
+        value = store.load(args.asset, version)
     except (FileNotFoundError, CorruptValueError) as exc:
         return _error(str(exc), 1)
-    record = next((r for r in reversed(store.history(args.asset)) if r["version"] == version), {})
-    print(
-        f"{args.asset} version {version}: gate {record.get('gate', '?')}, "
-        f"run {record.get('run_id', '?')}, {record.get('time', '?')}"
+    known = next((m for m in found if m.version == version), None)
+    origin = (
+        f"gate {known.gate}, run {known.run_id}, {known.time}"
+        if known
+        else f"not materialized in {home} (stored in {where} by another instance)"
     )
+    print(f"{args.asset} version {version}: {origin}")
     print("\n".join(_summarize(value)))
     return 0
 

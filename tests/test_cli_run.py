@@ -190,3 +190,28 @@ def test_a_run_is_repeated_once_anything_the_last_one_made_was_replaced(cli_run,
         assert unchanged_run(instance, recipe).run_id == run.run_id
         instance.report_runless_asset_event(dg.AssetMaterialization("final_model"))
         assert unchanged_run(instance, recipe) is None  # a newer model than the run's
+
+
+@pytest.mark.slow
+def test_show_and_versions_read_one_history_the_instances(cli_run, tmp_path):
+    proc, _, home, _ = cli_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    shutil.copytree(home, tmp_path / "home")
+    # Another instance sharing the store writes a newer version this instance never recorded.
+    from imbal_pipeline.storage import AssetStore, content_hash
+
+    other = {"strategy": "none", "note": "written by another instance"}
+    AssetStore(tmp_path / "home" / "storage").write(
+        "final_model", other, content_hash(other), "passed", "another-run"
+    )
+    listed = run_cli(["versions", "final_model"], tmp_path / "home", tmp_path)
+    newest = listed.stdout.splitlines()[0].split()
+    shown = run_cli(["show", "final_model"], tmp_path / "home", tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith(
+        f"final_model version {newest[0]}: gate passed, run {newest[2]}, {newest[3]}"
+    )
+    foreign = run_cli(
+        ["show", "final_model", "--version", content_hash(other)], tmp_path / "home", tmp_path
+    )
+    assert f"not materialized in {tmp_path / 'home'}" in foreign.stdout
