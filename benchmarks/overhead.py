@@ -62,7 +62,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from imbal_pipeline.core.settings import LADDER, Settings, threads_alone
+from imbal_pipeline.core.settings import LADDER, Settings
 
 # Goals on the wall-time ratio by data size (#15): small data pays a fixed cost a script does not.
 GOALS = ((5_000, 2.0), (10_000, 1.5), (None, 1.15))
@@ -200,20 +200,9 @@ def plain_settings(args: argparse.Namespace, out_dir: str) -> Settings:
 def run_plain(args: argparse.Namespace) -> None:
     """The asset graph's core calls, serially in this process; timings go to the out dir."""
     started = time.perf_counter()
-    import pandas as pd
 
-    from imbal_pipeline.core import (
-        calibration,
-        data,
-        evaluation,
-        inputs,
-        selection,
-        split,
-        threshold,
-        training,
-    )
+    from imbal_pipeline.core import evaluation, method
     from imbal_pipeline.core.deployed import Model
-    from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY
 
     s = plain_settings(args, args.out)
     phases: dict[str, float] = {"imports": time.perf_counter() - started}
@@ -225,72 +214,21 @@ def run_plain(args: argparse.Namespace) -> None:
         phases[name] = now - clock
         clock = now
 
-    # raw_data (the same branches as the asset), holdout_split, imbalance_profile, cv_folds
-    raw, _ = inputs.load_raw(s)
-    schema = data.feature_schema(raw, s)
-    marked, _, _ = inputs.split_raw(raw, s)  # duplicate rows kept together, as the asset does
-    profile = split.imbalance_profile(split.training_part(marked), s)
-    folds = split.make_folds(split.training_part(marked), s.n_folds, s.seed)
-    lap("data")
-
-    # fold_<k>_training_sets: preprocessing fitted per fold, every strategy's resampling
-    bundles = []
-    for fold in range(s.n_folds):
-        train = split.training_part(marked)
-        fold_schema = data.feature_schema(train, s)
-        bundles.append(training.build_fold_training_sets(train, folds, fold, fold_schema, s))
-    lap("fold_training_sets")
-
-    # fold_<k>_models: one LightGBM per strategy, out-of-fold scores
-    fold_models = [training.fit_fold_models(bundle, s) for bundle in bundles]
-    lap("fold_models")
-
-    # strategy_comparison, decision_threshold
-    oof = pd.concat([m["oof"] for m in fold_models], ignore_index=True)
-    skipped: dict[str, str] = {}
-    for m in fold_models:
-        for name, why in m["skipped"].items():
-            skipped.setdefault(name, f"fold {m['fold']}: {why}")
-    comparison = {**selection.compare_strategies(oof, skipped, s), "oof": oof}
-    chosen = oof[oof[STRATEGY] == comparison["selected"]]
-    decision = threshold.tune_per_fold(
-        chosen[LABEL], chosen[SCORE], chosen[FOLD], chosen[ROW_ID], s
-    )
-    decision["strategy"] = comparison["selected"]
-    decision["curve"] = threshold.threshold_curve(chosen[LABEL], chosen[SCORE], s)
-    decision["calibrator"] = calibration.fit_calibrator(chosen[LABEL], chosen[SCORE], chosen[FOLD])
-    lap("comparison_threshold")
-
-    # final_model, baseline_model: the fold models, bagged (nothing is refitted)
-    train = split.training_part(marked)
-    schema = data.feature_schema(train, s)
-    final = training.fold_bag(fold_models, comparison["selected"], train, schema, s)
-    baseline = training.fold_bag(fold_models, "none", train, schema, s)
-    lap("final_baseline")
-
-    # evaluation_report
-    report, arrays = evaluation.build_report(
-        split.training_part(marked),
-        split.holdout_part(marked),
-        final,
-        baseline,
-        comparison,
-        decision,
-        profile,
-        s,
-        threads=threads_alone(s.lgbm_threads),  # as the report step: it runs alone
-    )
-    report["run_id"] = "plain"
-    deployable = evaluation.deployable(final, decision, report, s)
+    # The graph's core calls, stage by stage (raw_data … final_model and baseline_model, then
+    # the evaluation), from the core's one entry point.
+    outcome = method.fit_and_evaluate(s, lap)
+    report = {**outcome.report, "run_id": "plain"}
+    deployable = evaluation.deployable(outcome.final, outcome.decision, report, s)
     model = Model(deployable["model"], {**deployable["meta"], "version": "plain"})
-    evaluation.publish(report, arrays, decision["curve"], s.output_dir, model=model)
+    evaluation.publish(report, outcome.arrays, outcome.decision["curve"], s.output_dir, model=model)
     lap("report")
 
     info = {
         "phases": phases,
         "compute_seconds": sum(v for k, v in phases.items() if k != "imports"),
-        "frame_columns": int(raw.shape[1] - 2),  # the file's own columns
-        "features": {k: len(v) for k, v in schema.items()},
+        "features": {
+            kind: len(outcome.final["preprocessor"][kind]) for kind in ("numeric", "categorical")
+        },
         "lgbm_threads": s.lgbm_threads,
     }
     (Path(args.out) / "plain_timings.json").write_text(json.dumps(info, indent=1))
@@ -629,10 +567,7 @@ def orchestrate(args: argparse.Namespace) -> int:
     if runs["plain"]:
         timings = json.loads((runs["plain"][-1]["out"] / "plain_timings.json").read_text())
         phases = ", ".join(f"{k} {v:.1f}" for k, v in timings["phases"].items())
-        print(
-            f"plain phases (s): {phases}; data frame {timings['frame_columns']} columns, "
-            f"features {timings['features']}"
-        )
+        print(f"plain phases (s): {phases}; features {timings['features']}")
 
     mismatch = False
     if reports["plain"] and reports["pipeline"]:

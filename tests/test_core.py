@@ -844,3 +844,14 @@ def test_a_threshold_is_attached_only_to_the_model_it_was_tuned_for():
     assert (attached["threshold"], attached["objective"], attached["model"]) == (0.3, "f1", "trees")
     with pytest.raises(ValueError, match="tuned for 'smote' but the model is 'none'"):
         with_decision({"strategy": "none", "model": "trees"}, decision)
+
+
+def test_pooling_the_folds_keeps_every_score_and_the_first_reason_a_strategy_was_skipped():
+    def step(fold: int, skipped: dict) -> dict:
+        oof = pd.DataFrame({ROW_ID: [2 * fold, 2 * fold + 1], "score": [0.1, 0.9]})
+        return {"fold": fold, "oof": oof, "skipped": skipped}
+
+    steps = [step(0, {}), step(1, {"smoteenn": "too many rows"}), step(2, {"smoteenn": "again"})]
+    oof, skipped = selection.pool_folds(iter(steps))  # any iterable, e.g. a dict's values
+    assert sorted(oof[ROW_ID]) == list(range(6))
+    assert skipped == {"smoteenn": "fold 1: too many rows"}

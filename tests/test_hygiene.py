@@ -265,3 +265,26 @@ def test_the_evaluation_judges_a_stored_threshold_by_the_objective_it_was_tuned_
     assert changed["operating_point"]["objective"] == "f1"
     assert changed["baseline_holdout_tuned"] == as_tuned["baseline_holdout_tuned"]
     assert changed["vs_baseline"] == as_tuned["vs_baseline"]
+
+
+def test_the_cores_one_entry_point_makes_what_the_graph_makes(small_run, tmp_path):
+    # The method without Dagster (scripts, the benchmarks' plain side) and the asset graph must
+    # not drift apart: the same settings give the same choice, threshold and holdout figures.
+    from conftest import project
+
+    from imbal_pipeline.core import method
+
+    phases: list[str] = []
+    outcome = method.fit_and_evaluate(project(output_dir=str(tmp_path / "out")), phases.append)
+    graph_report = value(small_run, "evaluation_report")
+    assert outcome.report["selected_strategy"] == graph_report["selected_strategy"]
+    assert outcome.report["threshold"] == graph_report["threshold"]
+    assert outcome.report["holdout"] == graph_report["holdout"]
+    assert outcome.report["cv"] == graph_report["cv"]
+    assert phases == [
+        "data",
+        "fold_training_sets",
+        "fold_models",
+        "comparison_threshold",
+        "final_baseline",
+    ]

@@ -9,9 +9,8 @@ from imbal_pipeline.assets.common import (
     gated,
     md_table,
 )
-from imbal_pipeline.core import calibration, gates, threshold
-from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, STRATEGY
-from imbal_pipeline.core.training import SCORE
+from imbal_pipeline.core import gates, method
+from imbal_pipeline.core.settings import ROW_ID
 from imbal_pipeline.resources import PipelineConfig
 
 
@@ -26,15 +25,7 @@ def decision_threshold(
 ):
     """The objective's threshold and a calibrator, from the selected strategy's OOF scores."""
     s = pipeline.settings()
-    oof = strategy_comparison["oof"]
-    chosen = oof[oof[STRATEGY] == strategy_comparison["selected"]]
-    tuned = threshold.tune_per_fold(chosen[LABEL], chosen[SCORE], chosen[FOLD], chosen[ROW_ID], s)
-    curve = threshold.threshold_curve(chosen[LABEL], chosen[SCORE], s)
-    tuned["strategy"] = strategy_comparison["selected"]
-    tuned["curve"] = curve
-    # Probabilities for the deployed model, from the same out-of-fold scores; the threshold
-    # stays on the raw scores it was tuned on.
-    tuned["calibrator"] = calibration.fit_calibrator(chosen[LABEL], chosen[SCORE], chosen[FOLD])
+    tuned = method.decide(strategy_comparison, s)
     training_rows = strategy_comparison["oof"][ROW_ID].nunique()
     yield from gated(
         context,
@@ -50,7 +41,7 @@ def decision_threshold(
             "at_threshold": dg.MetadataValue.json(tuned["at_threshold"]),
             "calibration": tuned["calibrator"]["method"],
             "oof_brier": dg.MetadataValue.json(tuned["calibrator"]["oof_brier"]),
-            "curve (every 20th point)": md_table(curve.iloc[::20]),
+            "curve (every 20th point)": md_table(tuned["curve"].iloc[::20]),
         },
         [gates.threshold_valid(tuned, training_rows)],
     )

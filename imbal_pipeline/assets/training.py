@@ -138,11 +138,7 @@ def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
     ):
         """Per-strategy PR-AUC, F1, MCC over folds; the simplest within a paired SE of the best."""
         s = pipeline.settings()
-        oof = pd.concat([m["oof"] for m in fold_models.values()], ignore_index=True)
-        skipped: dict[str, str] = {}
-        for m in fold_models.values():
-            for name, why in m["skipped"].items():
-                skipped.setdefault(name, f"fold {m['fold']}: {why}")
+        oof, skipped = selection.pool_folds(fold_models.values())
         result = selection.compare_strategies(oof, skipped, s)
         table = pd.DataFrame(result["table"]).T[COMPARISON_COLUMNS]
         train_ids = split.training_part(holdout_split)["__row_id"]

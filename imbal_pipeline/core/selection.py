@@ -14,6 +14,18 @@ from imbal_pipeline.core.settings import FOLD, LABEL, LADDER, ROW_ID, SCORE, STR
 _METRICS = ("pr_auc", "f1", "fbeta", "mcc")
 
 
+def pool_folds(fold_models) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Every fold step's out-of-fold scores in one frame, and each strategy a fold skipped with
+    the first such fold's reason (a strategy skipped in one fold is compared in none)."""
+    fold_models = list(fold_models)
+    oof = pd.concat([m["oof"] for m in fold_models], ignore_index=True)
+    skipped: dict[str, str] = {}
+    for m in fold_models:
+        for name, why in m["skipped"].items():
+            skipped.setdefault(name, f"fold {m['fold']}: {why}")
+    return oof, skipped
+
+
 def compare_strategies(oof: pd.DataFrame, skipped: dict[str, str], settings: Settings) -> dict:
     """Per strategy: PR-AUC, F1, F-beta and MCC over folds, the paired gaps, and the selection.
 

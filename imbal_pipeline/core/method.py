@@ -1,0 +1,106 @@
+"""The method on one table without Dagster: each stage as the asset graph runs it, and all of
+them in order (`fit_and_evaluate`) for scripts, notebooks and the benchmarks' plain side.
+
+The graph adds what a pipeline needs around the same calls: gates and contracts between the
+stages, versions and lineage, reuse of unchanged fits, and the assets that feed only the report
+(learning curve, leak panel, data diagnostics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from imbal_pipeline.core import (
+    calibration,
+    data,
+    evaluation,
+    inputs,
+    selection,
+    split,
+    threshold,
+    training,
+)
+from imbal_pipeline.core.settings import (
+    FOLD,
+    LABEL,
+    ROW_ID,
+    SCORE,
+    STRATEGY,
+    Settings,
+    threads_alone,
+)
+
+
+def decide(comparison: dict, settings: Settings) -> dict:
+    """The selected strategy's threshold, tuned on its out-of-fold scores, with the curve it was
+    read from and a calibrator fitted on the same scores."""
+    oof = comparison["oof"]
+    chosen = oof[oof[STRATEGY] == comparison["selected"]]
+    decision = threshold.tune_per_fold(
+        chosen[LABEL], chosen[SCORE], chosen[FOLD], chosen[ROW_ID], settings
+    )
+    decision["strategy"] = comparison["selected"]
+    decision["curve"] = threshold.threshold_curve(chosen[LABEL], chosen[SCORE], settings)
+    # Probabilities for the deployed model, from the same out-of-fold scores; the threshold
+    # stays on the raw scores it was tuned on.
+    decision["calibrator"] = calibration.fit_calibrator(chosen[LABEL], chosen[SCORE], chosen[FOLD])
+    return decision
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one pass of the method made, stage by stage."""
+
+    marked: pd.DataFrame  # every row, marked train or holdout
+    comparison: dict
+    decision: dict
+    final: dict  # the selected strategy's fold models, bagged; `evaluation.with_decision`
+    baseline: dict  # attaches the threshold
+    report: dict
+    arrays: dict
+
+
+def fit_and_evaluate(
+    settings: Settings, phase: Callable[[str], None] = lambda name: None
+) -> Outcome:
+    """Read, split, fit every strategy per fold, compare, decide, bag and evaluate on the holdout.
+
+    `phase` is called with each stage's name as it ends (data, fold_training_sets, fold_models,
+    comparison_threshold, final_baseline), for timing.
+    """
+    raw, _ = inputs.load_raw(settings)
+    marked, _, _ = inputs.split_raw(raw, settings)
+    train = split.training_part(marked)
+    profile = split.imbalance_profile(train, settings)
+    folds = split.make_folds(train, settings.n_folds, settings.seed)
+    schema = data.feature_schema(train, settings)
+    phase("data")
+    sets = [
+        training.build_fold_training_sets(train, folds, fold, schema, settings)
+        for fold in range(settings.n_folds)
+    ]
+    phase("fold_training_sets")
+    fold_models = [training.fit_fold_models(bundle, settings) for bundle in sets]
+    phase("fold_models")
+    oof, skipped = selection.pool_folds(fold_models)
+    comparison = {**selection.compare_strategies(oof, skipped, settings), "oof": oof}
+    decision = decide(comparison, settings)
+    phase("comparison_threshold")
+    final = training.fold_bag(fold_models, comparison["selected"], train, schema, settings)
+    baseline = training.fold_bag(fold_models, "none", train, schema, settings)
+    phase("final_baseline")
+    report, arrays = evaluation.build_report(
+        train,
+        split.holdout_part(marked),
+        final,
+        baseline,
+        comparison,
+        decision,
+        profile,
+        settings,
+        threads=threads_alone(settings.lgbm_threads),  # as the report step: it runs alone
+    )
+    return Outcome(marked, comparison, decision, final, baseline, report, arrays)
