@@ -188,3 +188,14 @@ def recipe(name: str, inputs: dict, settings, fields: tuple[str, ...]) -> str:
         "config": {f: getattr(settings, f) for f in fields},
     }
     return content_hash(parts)
+
+
+def fit_or_reuse(fit_cache, name: str, inputs: dict, settings, fields: tuple[str, ...], fit):
+    """The value an identical recipe made before, else `fit()`'s; with the recipe and whether
+    the value was reused. A transient error while fitting asks Dagster for another attempt."""
+    key = recipe(name, inputs, settings, fields)
+    value = fit_cache.recall(name, key)
+    if value is not None:
+        return value, key, True
+    with retry_if_transient():
+        return fit(), key, False

@@ -11,9 +11,9 @@ from imbal_pipeline.assets.common import (
     OFF_CRITICAL_PATH,
     SOURCE_DEPS,
     described_checks,
+    fit_or_reuse,
     gated,
     png,
-    recipe,
 )
 from imbal_pipeline.assets.training import MODEL_FIELDS
 from imbal_pipeline.core import data, diagnostics, gates, learning, plots, split
@@ -128,15 +128,15 @@ def make_curve_part(part: int) -> dg.AssetsDefinition:
         name = curve_part_key(part).to_user_string()
         selected = strategy_comparison["selected"]
         inputs = {"holdout_split": holdout_split, "cv_folds": cv_folds, "strategy": selected}
-        key = recipe(name, inputs, s, MODEL_FIELDS)
-        fits = fit_cache.recall(name, key)
-        reused = fits is not None
-        if not reused:
+
+        def fit():
             train = split.training_part(holdout_split)
             schema = data.feature_schema(train, s)
-            fits = learning.curve_part(
+            return learning.curve_part(
                 train, cv_folds, schema, selected, s, part, learning.CURVE_PARTS
             )
+
+        fits, key, reused = fit_or_reuse(fit_cache, name, inputs, s, MODEL_FIELDS, fit)
         metadata = {
             "points": dg.MetadataValue.json(fits["points"]),
             "skipped": dg.MetadataValue.json(fits["skipped"]),

@@ -9,10 +9,10 @@ from imbal_pipeline.assets.common import (
     OFF_CRITICAL_PATH,
     SOURCE_DEPS,
     described_checks,
+    fit_or_reuse,
     gated,
     md_table,
     png,
-    recipe,
 )
 from imbal_pipeline.assets.training import MODEL_FIELDS
 from imbal_pipeline.core import data, diagnostics, evaluation, gates, leak, split
@@ -73,12 +73,14 @@ def leak_panel(
     """
     s = pipeline.settings()
     fields = (*MODEL_FIELDS, "holdout_fraction")
-    key = recipe("leak_panel", {"holdout_split": holdout_split}, s, fields)
-    claim = fit_cache.recall("leak_panel", key)
-    reused = claim is not None
-    if not reused:
-        schema = data.feature_schema(holdout_split, s)
-        claim = leak.leaky_claim(holdout_split, schema, s)
+    claim, key, reused = fit_or_reuse(
+        fit_cache,
+        "leak_panel",
+        {"holdout_split": holdout_split},
+        s,
+        fields,
+        lambda: leak.leaky_claim(holdout_split, data.feature_schema(holdout_split, s), s),
+    )
     shown = {k: dg.MetadataValue.float(claim[k]) for k in ("pr_auc", "f1_at_0_5") if k in claim}
     yield from gated(
         context,

@@ -8,10 +8,9 @@ from imbal_pipeline.assets.common import (
     CODE_VERSION,
     SOURCE_DEPS,
     described_checks,
+    fit_or_reuse,
     gated,
     md_table,
-    recipe,
-    retry_if_transient,
 )
 from imbal_pipeline.core import contracts, data, gates, split, training
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID
@@ -107,14 +106,14 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
         train = split.training_part(holdout_split)
         schema = data.feature_schema(train, s)
         name = fold_training_key(fold).to_user_string()
-        key = recipe(
-            name, {"holdout_split": holdout_split, "cv_folds": cv_folds}, s, SAMPLING_FIELDS
+        bundle, key, reused = fit_or_reuse(
+            fit_cache,
+            name,
+            {"holdout_split": holdout_split, "cv_folds": cv_folds},
+            s,
+            SAMPLING_FIELDS,
+            lambda: training.build_fold_training_sets(train, cv_folds, fold, schema, s),
         )
-        bundle = fit_cache.recall(name, key)
-        reused = bundle is not None
-        if not reused:
-            with retry_if_transient():
-                bundle = training.build_fold_training_sets(train, cv_folds, fold, schema, s)
         rows = pd.DataFrame(
             {
                 name: {

@@ -9,10 +9,9 @@ from imbal_pipeline.assets.common import (
     CODE_VERSION,
     SOURCE_DEPS,
     described_checks,
+    fit_or_reuse,
     gated,
     md_table,
-    recipe,
-    retry_if_transient,
 )
 from imbal_pipeline.assets.folds import SAMPLING_FIELDS, fold_group, fold_training_key
 from imbal_pipeline.core import contracts, data, gates, selection, split, strategies, training
@@ -78,12 +77,14 @@ def make_fold_models(fold: int, part: str = "models") -> dg.AssetsDefinition:
     ):
         s = pipeline.settings()
         name = fold_models_key(fold, part).to_user_string()
-        key = recipe(name, {"training_sets": training_sets}, s, MODEL_FIELDS)
-        bundle = fit_cache.recall(name, key)
-        reused = bundle is not None
-        if not reused:
-            with retry_if_transient():
-                bundle = training.fit_fold_models(training_sets, s, rungs)
+        bundle, key, reused = fit_or_reuse(
+            fit_cache,
+            name,
+            {"training_sets": training_sets},
+            s,
+            MODEL_FIELDS,
+            lambda: training.fit_fold_models(training_sets, s, rungs),
+        )
         info = pd.DataFrame.from_dict(bundle["fit_info"], orient="index").reindex(
             columns=["rows", "positives", "synthetic_rows"]
         )
