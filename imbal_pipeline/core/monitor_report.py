@@ -23,9 +23,9 @@ import pandas as pd
 from imbal_pipeline.core import plots
 from imbal_pipeline.core.data import DataError
 from imbal_pipeline.core.deployed import ROW, BatchError, BatchNotes, Model
+from imbal_pipeline.core.document import Heading, Image, Para, html_page, rich, table
 from imbal_pipeline.core.gates import Gate
 from imbal_pipeline.core.monitoring import PSI_FAIL, PSI_WARN, Reference
-from imbal_pipeline.core.report import Heading, Image, Para, html_page, rich, table
 
 
 def gate_record(g: Gate) -> dict:

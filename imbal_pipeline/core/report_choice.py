@@ -1,0 +1,179 @@
+"""The report's account of the choice: how the strategies compared over folds, and the threshold
+with the operating point it was chosen for."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from imbal_pipeline.core.document import (
+    NA,
+    Block,
+    Heading,
+    ListBlock,
+    Para,
+    bold,
+    code,
+    em,
+    get,
+    interval,
+    is_missing,
+    mean_std,
+    num,
+    param,
+    rich,
+    submap,
+    table,
+)
+
+
+def _gap(m: Mapping) -> str:
+    gap, se = get(m, "pr_auc_gap_to_best"), get(m, "pr_auc_gap_se")
+    if is_missing(gap):
+        return NA
+    return "best" if gap == 0 else f"{num(gap)} ± {num(se)}"
+
+
+def _per_fold(values: Any) -> str:
+    return " · ".join(num(v) for v in values) if values else NA
+
+
+def strategies_section(report: Mapping) -> list[Block]:
+    cv = submap(report, "cv")
+    selected = get(report, "selected_strategy")
+    blocks: list[Block] = [Heading(2, "Strategy comparison (cross-validation)", "strategies")]
+    if not cv:
+        blocks.append(Para(rich("No cross-validation results were recorded.")))
+    else:
+        rows, highlight = [], set()
+        for i, (name, m) in enumerate(cv.items()):
+            m = m or {}
+            skipped = get(m, "skipped")
+            if name == selected:
+                status: Any = bold("✔ selected")
+                highlight.add(i)
+            elif skipped:
+                status = f"skipped: {skipped}"
+            else:
+                status = "evaluated"
+            rows.append(
+                [
+                    code(name),
+                    mean_std(m, "pr_auc"),
+                    _gap(m),
+                    mean_std(m, "f1"),
+                    mean_std(m, "fbeta"),
+                    mean_std(m, "mcc"),
+                    _per_fold(get(m, "pr_auc_folds")),
+                    status,
+                ]
+            )
+        blocks.append(
+            table(
+                [
+                    "Strategy",
+                    "PR-AUC",
+                    "Gap to best ± SE",
+                    "F1",
+                    "F-beta",
+                    "MCC",
+                    "PR-AUC per fold",
+                    "Status",
+                ],
+                rows,
+                highlight=highlight,
+                css="metrics",
+            )
+        )
+        blocks.append(
+            Para(
+                rich(
+                    em(
+                        "Mean ± standard deviation over CV folds. F1, F-beta and MCC are nested: "
+                        "each fold is scored at a threshold tuned on the other folds only. The "
+                        "gap is the mean per-fold PR-AUC difference to the best strategy, paired "
+                        "by fold, with its standard error corrected for overlapping training "
+                        "portions (Nadeau & Bengio): the evidence the selection rule uses."
+                    )
+                )
+            )
+        )
+    reason = get(report, "selection_reason")
+    blocks.append(
+        Para(
+            rich(
+                "Selected: ",
+                code(selected or NA),
+                f". {reason}" if reason else ". No selection reason was recorded.",
+            )
+        )
+    )
+    return blocks
+
+
+def threshold_section(report: Mapping) -> list[Block]:
+    thr = submap(report, "threshold")
+    params = get(thr, "params") or {}
+    ho, ho05 = submap(report, "holdout"), submap(report, "holdout_at_0_5")
+    items = [
+        rich("Chosen threshold: ", bold(num(get(thr, "value")))),
+        rich("Objective: ", code(get(thr, "objective") or NA)),
+        rich("Objective parameters: ", param(params) if params else "none"),
+        rich("Rule (out-of-fold scores only): ", get(thr, "rule") or NA),
+    ]
+    blocks: list[Block] = [Heading(2, "Decision threshold", "threshold"), ListBlock(items)]
+    point = submap(report, "operating_point")
+    if point:
+        blocks.append(Para(rich(bold("Operating point on the holdout:"), " ", _operating(point))))
+    cal = submap(report, "calibration")
+    if cal:
+        held = submap(cal, "holdout")
+        oof = ", ".join(f"{k} {num(v)}" for k, v in submap(cal, "oof_brier").items())
+        blocks.append(
+            Para(
+                rich(
+                    bold("Calibration:"),
+                    f" {get(cal, 'method')}, chosen by out-of-fold Brier score ({oof}). On the "
+                    f"holdout the Brier score goes from {num(get(held, 'brier_raw'))} (raw "
+                    f"scores) to {num(get(held, 'brier_calibrated'))}, the expected "
+                    f"calibration error from {num(get(held, 'ece_raw'))} to "
+                    f"{num(get(held, 'ece_calibrated'))}. ",
+                    code("predict_proba"),
+                    " returns the calibrated probabilities; decisions use the threshold on the raw "
+                    "scores.",
+                )
+            )
+        )
+    blocks.append(
+        Para(
+            rich(
+                f"At the tuned threshold: precision {num(get(ho, 'precision'))}, "
+                f"recall {num(get(ho, 'recall'))}, F1 {num(get(ho, 'f1'))}. "
+                f"At the default 0.5: precision {num(get(ho05, 'precision'))}, "
+                f"recall {num(get(ho05, 'recall'))}, F1 {num(get(ho05, 'f1'))}."
+            )
+        )
+    )
+    return blocks
+
+
+def _operating(point: Mapping) -> str:
+    """What the objective asked for against what the holdout reached."""
+    reached, asked = submap(point, "reached"), submap(point, "asked")
+    ci = interval(reached)
+    ci = f" (95% CI {ci})" if ci else ""
+    if get(point, "objective") == "recall":
+        verdict = "reached" if get(point, "met") else "MISSED"
+        return (
+            f"recall {num(get(reached, 'recall'))}{ci} against the target "
+            f"{num(get(asked, 'recall'))}: {verdict}."
+        )
+    if get(point, "objective") == "cost":
+        verdict = "cheaper than either" if get(point, "met") else "NOT cheaper than both"
+        return (
+            f"cost {num(get(reached, 'cost_per_1000'))} per 1,000 rows; flagging nothing "
+            f"costs {num(get(reached, 'flag_nothing_per_1000'))}, flagging everything "
+            f"{num(get(reached, 'flag_everything_per_1000'))}: {verdict}."
+        )
+    name = str(get(point, "objective"))
+    return f"{name} {num(get(reached, name))}{ci}, the score the threshold maximizes."
