@@ -92,15 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     reuse = (
-        f"Settings not given are taken from ./{PROJECT_FILE}, except that --data starts a new "
-        "dataset's settings from the defaults. The settings used are written back to it, so "
-        "the UI, the daemon and every worker build the same graph."
+        f"Settings not given are taken from ./{PROJECT_FILE}, except that another dataset (--data, "
+        "or the generated data's --rows or --positive-rate) starts its settings from the defaults "
+        "(the project's folds, threads, store and executor stay). The settings used are written "
+        "back to it, so the UI, the daemon and every worker build the same graph."
     )
     run = sub.add_parser(
         "run",
         help="run the whole asset graph and write report.json/.html/.md and plots",
-        description="Run the whole asset graph through Dagster. Without --data it runs on the "
-        "embedded generated fraud-like data. " + reuse,
+        description="Run the whole asset graph through Dagster on the project's dataset: the "
+        "file of --data, or the embedded generated fraud-like data when no file was ever given "
+        "or --rows or --positive-rate asks for it. " + reuse,
     )
     add_setting_options(run)
     run.add_argument("--verbose", action="store_true", help="show Dagster's step log")
@@ -156,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The options that describe the generated data: given without --data, they mean that data.
+GENERATED = frozenset({"generated_rows", "generated_positive_rate"})
+
+
 def settings_from_args(args: argparse.Namespace, project: Settings) -> Settings:
     """The project's settings with the options given on top; validated."""
     given = {}
@@ -171,7 +177,10 @@ def settings_from_args(args: argparse.Namespace, project: Settings) -> Settings:
     if "data_path" in given and "target" not in given:
         raise SettingsError("--target is required with --data: name the label column")
     base = project.to_dict()
-    if "data_path" in given:  # another dataset: its settings start afresh, the deployment stays
+    # Another dataset (a file, or the generated data asked for by its size or rate): its
+    # settings start afresh; the project's own (folds, threads, store, executor) stay.
+    generated = "data_path" not in given and GENERATED & given.keys()
+    if "data_path" in given or (generated and project.data_path is not None):
         base = {**Settings().to_dict(), **project.scoped(PROJECT)}
     return settings_core.from_values({**base, **given})
 

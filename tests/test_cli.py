@@ -486,3 +486,19 @@ def test_verbose_prints_dagsters_step_log_and_quiet_prints_none_of_it(capfd):
         assert dg.materialize([thing], run_config=console_log(verbose)).success
         err = capfd.readouterr().err
         assert ("STEP_SUCCESS" in err) is verbose, err[-500:]
+
+
+def test_the_generated_datas_size_means_that_data_whatever_file_the_project_had():
+    from imbal_pipeline.cli import settings_from_args
+
+    parse = build_parser().parse_args
+    project = Settings(data_path="/data/thyroid.csv", target="target", n_folds=3, seed=7)
+    generated = settings_from_args(parse(["run", "--rows", "3000"]), project)
+    assert generated.data_path is None and generated.generated_rows == 3000
+    assert generated.target == Settings().target and generated.seed == Settings().seed
+    assert generated.n_folds == 3  # the project's own setting stays
+    same = settings_from_args(parse(["run", "--seed", "1"]), project)
+    assert (same.data_path, same.target, same.seed) == ("/data/thyroid.csv", "target", 1)
+    # Already on the generated data, a new size changes the size alone.
+    again = settings_from_args(parse(["run", "--rows", "500"]), generated)
+    assert (again.generated_rows, again.n_folds) == (500, 3)
