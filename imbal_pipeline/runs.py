@@ -245,6 +245,7 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
     """
     import dagster as dg
 
+    from imbal_pipeline.core.document import threshold_text
     from imbal_pipeline.storage import AssetStore
 
     records = instance.get_records_for_run(
@@ -271,7 +272,8 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
         return f"{value} ({ci['ci_low']:.3f}-{ci['ci_high']:.3f})" if ci else value
 
     print(
-        f"strategy {report['selected_strategy']}, threshold {report['threshold']['value']:.3f} "
+        f"strategy {report['selected_strategy']}, "
+        f"threshold {threshold_text(report['threshold']['value'])} "
         f"({report['threshold']['objective']}); holdout PR-AUC {figure('pr_auc')}, "
         f"F1 {figure('f1')}, recall {figure('recall')}, MCC {figure('mcc')} (95% intervals)"
     )

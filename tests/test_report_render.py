@@ -525,3 +525,12 @@ def test_the_leak_panel_shows_the_claim_beside_the_honest_figure(rep):
     rep["leak_panel"] = {"skipped": "SMOTE cannot run on this data: only 1 minority row(s)"}
     section = _section(report.render_markdown(rep), "## The leak this pipeline prevented")
     assert "Not measured: SMOTE cannot run on this data" in section
+
+
+def test_a_tiny_threshold_is_written_so_a_reader_can_check_it(rep):
+    # A cost objective can choose 0.000135; three decimals would print 0.000.
+    tiny = {**rep, "threshold": {**rep["threshold"], "value": 0.000135}}
+    md = report.render_markdown(tiny)
+    assert "Chosen threshold: **0.000135**" in _section(md, "## Decision threshold")
+    assert "decision threshold **0.000135**" in md and "0.000**" not in md
+    assert "Chosen threshold: **0.310**" in report.render_markdown(rep)  # as before above it

@@ -49,6 +49,14 @@ def num(x: Any) -> str:
     return str(x)
 
 
+def threshold_text(x: Any) -> str:
+    """A threshold as a reader can check it: three decimals, or three significant digits below
+    0.001, where three decimals would read 0.000 (a cost objective can choose 0.000135)."""
+    if not is_missing(x) and isinstance(x, numbers.Real) and 0 < abs(float(x)) < 0.001:
+        return f"{float(x):.3g}"
+    return num(x)
+
+
 def count(x: Any) -> str:
     """Format a count with thousands separators; non-integral values fall back to num."""
     if is_missing(x):

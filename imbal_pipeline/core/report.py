@@ -33,6 +33,7 @@ from imbal_pipeline.core.document import (
     rich,
     submap,
     table,
+    threshold_text,
 )
 from imbal_pipeline.core.report_choice import strategies_section, threshold_section
 from imbal_pipeline.core.report_evidence import (
@@ -120,7 +121,7 @@ def _summary(report: Mapping) -> list[Block]:
         "). Selected strategy ",
         code(strategy),
         " with decision threshold ",
-        bold(num(get(thr, "value"))),
+        bold(threshold_text(get(thr, "value"))),
         f" tuned for {objective}. On the holdout ({count(get(ds, 'holdout_rows'))} rows, "
         f"{count(get(ds, 'holdout_positives'))} positives) PR-AUC is ",
         bold(_with_ci(report, "pr_auc")),
@@ -172,7 +173,7 @@ def _holdout(report: Mapping) -> list[Block]:
     headers = ["Metric"]
     for (_, label), d in zip(columns, data, strict=True):
         t = get(d, "threshold")
-        headers.append(f"{label} (t={num(t)})" if not is_missing(t) else label)
+        headers.append(f"{label} (t={threshold_text(t)})" if not is_missing(t) else label)
     intervals = submap(report, "holdout_ci")
     headers.insert(2, "95% CI (selected @ tuned)")
 

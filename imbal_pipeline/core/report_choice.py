@@ -24,6 +24,7 @@ from imbal_pipeline.core.document import (
     rich,
     submap,
     table,
+    threshold_text,
 )
 
 
@@ -116,7 +117,7 @@ def threshold_section(report: Mapping) -> list[Block]:
     params = get(thr, "params") or {}
     ho, ho05 = submap(report, "holdout"), submap(report, "holdout_at_0_5")
     items = [
-        rich("Chosen threshold: ", bold(num(get(thr, "value")))),
+        rich("Chosen threshold: ", bold(threshold_text(get(thr, "value")))),
         rich("Objective: ", code(get(thr, "objective") or NA)),
         rich("Objective parameters: ", param(params) if params else "none"),
         rich("Rule (out-of-fold scores only): ", get(thr, "rule") or NA),
