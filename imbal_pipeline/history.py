@@ -32,13 +32,19 @@ class Recorded:
 
 
 def recorded(instance, asset: str, limit: int) -> list[Recorded]:
-    """The asset's newest `limit` materializations in the instance, newest first."""
+    """The asset's newest `limit` materializations in the instance, newest first; for a source
+    asset (the raw file), which is observed rather than made, its observations."""
     import dagster as dg
 
     key = dg.AssetKey.from_user_string(asset)
+    records = instance.fetch_materializations(key, limit=limit).records
+    observed = not records
+    if observed:
+        records = instance.fetch_observations(key, limit=limit).records
     out = []
-    for record in instance.fetch_materializations(key, limit=limit).records:
-        mat = record.asset_materialization
+    for record in records:
+        entry = record.event_log_entry
+        mat = entry.asset_observation if observed else entry.asset_materialization
         tags = mat.tags or {}
         out.append(
             Recorded(
@@ -46,7 +52,9 @@ def recorded(instance, asset: str, limit: int) -> list[Recorded]:
                 run_id=record.run_id,
                 time=datetime.fromtimestamp(record.timestamp, UTC).isoformat(timespec="seconds"),
                 code=tags.get("dagster/code_version", "?"),
-                gate=getattr(mat.metadata.get("gate"), "value", "unchecked"),
+                gate="observed"
+                if observed
+                else getattr(mat.metadata.get("gate"), "value", "unchecked"),
                 upstream={
                     k.removeprefix(INPUT_TAG): v for k, v in tags.items() if k.startswith(INPUT_TAG)
                 },

@@ -194,7 +194,7 @@ def failure_line(result) -> str:
     """
     reason, rerunnable = _failure(result)
     if rerunnable:
-        return f"{reason}; then rerun only what failed: imbal-pipeline rerun {result.run_id}"
+        return f"{reason}; rerun only what failed: imbal-pipeline rerun {result.run_id}"
     return f"{reason} (run {result.run_id})"
 
 

@@ -65,7 +65,7 @@ def test_a_killed_step_process_says_so_with_the_likely_cause_and_the_rerun_comma
     )
     assert "step raw_data failed: its process was killed (SIGKILL)" in last, last
     assert "when memory runs out; free memory or lower --max-negatives" in last
-    assert re.search(r"; then rerun only what failed: imbal-pipeline rerun [0-9a-f-]{36}$", last)
+    assert re.search(r"; rerun only what failed: imbal-pipeline rerun [0-9a-f-]{36}$", last)
     assert "ChildProcessCrashException" not in stderr
 
 
@@ -148,7 +148,7 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
     assert "attempts" not in last
     assert re.search(r"^\[\s*\d+/25\] fold_1_models FAILED", stderr, re.M)
     # Not an input error: the line ends with the exact command that reruns what failed.
-    run_id = re.search(r"; then rerun only what failed: imbal-pipeline rerun (\S+)$", last)[1]
+    run_id = re.search(r"; rerun only what failed: imbal-pipeline rerun (\S+)$", last)[1]
     rerun = run_cli(["rerun", run_id], tmp_path / "home", tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert (

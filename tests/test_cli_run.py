@@ -127,7 +127,12 @@ def test_versions_and_show_read_the_instance_and_the_store(cli_run, tmp_path):
     # The run observed the raw file first, so the model names the file content it came from;
     # it is made of the fold models of the strategy the comparison selected. The threshold is
     # attached where the model is exported, so it is not upstream of the model.
-    assert re.search(r"raw_file=[0-9a-f]{16}\b", line), line
+    observed = re.search(r"raw_file=([0-9a-f]{16})\b", line)
+    assert observed, line
+    # The raw file is observed, not made: `versions` lists its observations.
+    raw = run_cli(["versions", "raw_file"], home, tmp_path)
+    assert raw.returncode == 0, raw.stderr
+    assert raw.stdout.startswith(f"{observed[1]}  run ") and "gate observed" in raw.stdout
     for upstream in ("holdout_split=", "fold_0_models=", "strategy_comparison="):
         assert upstream in line, line
     assert "decision_threshold=" not in line
