@@ -245,7 +245,7 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
     """
     import dagster as dg
 
-    from imbal_pipeline.core.document import threshold_text
+    from imbal_pipeline.core.document import span, threshold_text
     from imbal_pipeline.storage import AssetStore
 
     records = instance.get_records_for_run(
@@ -269,7 +269,9 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
     def figure(name: str) -> str:
         ci = intervals.get(name)
         value = f"{holdout[name]:.3f}"
-        return f"{value} ({ci['ci_low']:.3f}-{ci['ci_high']:.3f})" if ci else value
+        if not ci:
+            return value
+        return f"{value} ({span(format(ci['ci_low'], '.3f'), format(ci['ci_high'], '.3f'))})"
 
     print(
         f"strategy {report['selected_strategy']}, "

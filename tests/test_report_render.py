@@ -534,3 +534,11 @@ def test_a_tiny_threshold_is_written_so_a_reader_can_check_it(rep):
     assert "Chosen threshold: **0.000135**" in _section(md, "## Decision threshold")
     assert "decision threshold **0.000135**" in md and "0.000**" not in md
     assert "Chosen threshold: **0.310**" in report.render_markdown(rep)  # as before above it
+
+
+def test_an_interval_with_a_negative_end_reads_as_a_range():
+    from imbal_pipeline.core.document import interval
+
+    assert interval({"ci_low": 0.31, "ci_high": 0.83}) == "0.310-0.830"
+    assert interval({"ci_low": -0.004, "ci_high": 0.815}) == "-0.004 to 0.815"
+    assert interval({"ci_low": None, "ci_high": 0.8}) == ""

@@ -109,11 +109,16 @@ def cm_cells(cm: Any) -> tuple[Any, Any, Any, Any] | None:
 
 
 def interval(interval: Any) -> str:
-    """An interval as "a-b", or empty when there is none."""
+    """An interval as "a-b" ("a to b" when an end is negative), or empty when there is none."""
     low, high = get(interval or {}, "ci_low"), get(interval or {}, "ci_high")
     if is_missing(low) or is_missing(high):
         return ""
-    return f"{num(low)}-{num(high)}"
+    return span(num(low), num(high))
+
+
+def span(low: str, high: str) -> str:
+    """Two written ends of a range: "0.3-0.8", but "-0.004 to 0.815", never "-0.004-0.815"."""
+    return f"{low} to {high}" if "-" in low + high else f"{low}-{high}"
 
 
 def mean_std(m: Mapping, key: str) -> str:
