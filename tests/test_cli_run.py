@@ -5,6 +5,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 
 import dagster as dg
 import pandas as pd
@@ -54,6 +55,21 @@ def cli_run(tmp_path_factory, split_files):
     ]
     proc = run_cli(args, root / "home", root)
     return proc, out, root / "home", args
+
+
+@pytest.fixture
+def cli_here(monkeypatch, capsys):
+    """`imbal-pipeline ARGS` in this process (a few seconds of start-up saved per call), with
+    its exit status and output as `run_cli` gives them."""
+
+    def call(args: list[str], home, cwd) -> subprocess.CompletedProcess:
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        monkeypatch.chdir(cwd)
+        status = cli.main(args)
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, status, out.out, out.err)
+
+    return call
 
 
 @pytest.mark.slow
@@ -115,10 +131,10 @@ def test_cli_run_is_recorded_in_the_instance_with_one_step_per_fold(cli_run):
 
 
 @pytest.mark.slow
-def test_versions_and_show_read_the_instance_and_the_store(cli_run, tmp_path):
+def test_versions_and_show_read_the_instance_and_the_store(cli_run, tmp_path, cli_here):
     proc, _, home, _ = cli_run
     assert proc.returncode == 0, proc.stderr[-3000:]
-    listed = run_cli(["versions", "final_model"], home, tmp_path)
+    listed = cli_here(["versions", "final_model"], home, tmp_path)
     assert listed.returncode == 0, listed.stderr
     line = listed.stdout.strip().splitlines()[0]
     version = line.split()[0]
@@ -130,21 +146,21 @@ def test_versions_and_show_read_the_instance_and_the_store(cli_run, tmp_path):
     observed = re.search(r"raw_file=([0-9a-f]{16})\b", line)
     assert observed, line
     # The raw file is observed, not made: `versions` lists its observations.
-    raw = run_cli(["versions", "raw_file"], home, tmp_path)
+    raw = cli_here(["versions", "raw_file"], home, tmp_path)
     assert raw.returncode == 0, raw.stderr
     assert raw.stdout.startswith(f"{observed[1]}  run ") and "gate observed" in raw.stdout
     for upstream in ("holdout_split=", "fold_0_models=", "strategy_comparison="):
         assert upstream in line, line
     assert "decision_threshold=" not in line
-    deployed = run_cli(["versions", "deployed_model"], home, tmp_path).stdout.splitlines()[0]
+    deployed = cli_here(["versions", "deployed_model"], home, tmp_path).stdout.splitlines()[0]
     assert "decision_threshold=" in deployed and "final_model=" in deployed
-    shown = run_cli(["show", "final_model", "--version", version], home, tmp_path)
+    shown = cli_here(["show", "final_model", "--version", version], home, tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert f"final_model version {version}: gate passed" in shown.stdout
     assert "model: LightGBM model" in shown.stdout
-    missing = run_cli(["show", "final_model", "--version", "0" * 16], home, tmp_path)
+    missing = cli_here(["show", "final_model", "--version", "0" * 16], home, tmp_path)
     assert missing.returncode == 1 and f"has no version {'0' * 16}" in missing.stderr
-    unknown = run_cli(["versions", "no_such_asset"], home, tmp_path)
+    unknown = cli_here(["versions", "no_such_asset"], home, tmp_path)
     assert unknown.returncode == 1 and "no materializations of 'no_such_asset'" in unknown.stderr
 
 
@@ -198,7 +214,7 @@ def test_a_run_is_repeated_once_anything_the_last_one_made_was_replaced(cli_run,
 
 
 @pytest.mark.slow
-def test_show_and_versions_read_one_history_the_instances(cli_run, tmp_path):
+def test_show_and_versions_read_one_history_the_instances(cli_run, tmp_path, cli_here):
     proc, _, home, _ = cli_run
     assert proc.returncode == 0, proc.stderr[-3000:]
     shutil.copytree(home, tmp_path / "home")
@@ -209,14 +225,14 @@ def test_show_and_versions_read_one_history_the_instances(cli_run, tmp_path):
     AssetStore(tmp_path / "home" / "storage").write(
         "final_model", other, content_hash(other), "passed", "another-run"
     )
-    listed = run_cli(["versions", "final_model"], tmp_path / "home", tmp_path)
+    listed = cli_here(["versions", "final_model"], tmp_path / "home", tmp_path)
     newest = listed.stdout.splitlines()[0].split()
-    shown = run_cli(["show", "final_model"], tmp_path / "home", tmp_path)
+    shown = cli_here(["show", "final_model"], tmp_path / "home", tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.startswith(
         f"final_model version {newest[0]}: gate passed, run {newest[2]}, {newest[3]}"
     )
-    foreign = run_cli(
+    foreign = cli_here(
         ["show", "final_model", "--version", content_hash(other)], tmp_path / "home", tmp_path
     )
     assert f"not materialized in {tmp_path / 'home'}" in foreign.stdout
