@@ -542,3 +542,11 @@ def test_an_interval_with_a_negative_end_reads_as_a_range():
     assert interval({"ci_low": 0.31, "ci_high": 0.83}) == "0.310-0.830"
     assert interval({"ci_low": -0.004, "ci_high": 0.815}) == "-0.004 to 0.815"
     assert interval({"ci_low": None, "ci_high": 0.8}) == ""
+
+
+def test_every_plot_the_report_writes_has_a_title_of_its_own(rep):
+    # A heading made from the file name read "Diagnostics pca".
+    plots = {**rep["plots"], "diagnostics_pca": "diagnostics_pca.png"}
+    md = report.render_markdown({**rep, "plots": plots})
+    assert "### PCA of the training split (data diagnostics)" in _section(md, "## Plots")
+    assert "Diagnostics pca" not in md

@@ -147,6 +147,7 @@ _PLOT_TITLES = {
     "confusion_matrix": "Confusion matrix",
     "reliability": "Reliability (calibration) on the holdout",
     "learning_curve": "Learning curve over positives (out of fold)",
+    "diagnostics_pca": "PCA of the training split (data diagnostics)",
 }
 
 
