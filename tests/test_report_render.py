@@ -550,3 +550,9 @@ def test_every_plot_the_report_writes_has_a_title_of_its_own(rep):
     md = report.render_markdown({**rep, "plots": plots})
     assert "### PCA of the training split (data diagnostics)" in _section(md, "## Plots")
     assert "Diagnostics pca" not in md
+
+
+def test_one_false_alarm_is_singular(rep):
+    one = {**rep, "holdout": {**rep["holdout"], "confusion_matrix": [[500, 1], [2, 8]]}}
+    assert "at the cost of 1 false alarm." in report.render_markdown(one)
+    assert "false alarms." in report.render_markdown(rep)

@@ -145,7 +145,7 @@ def _summary(report: Mapping) -> list[Block]:
         content += rich(
             f" At the tuned threshold the model catches {count(tp)} of "
             f"{count(_safe_sum(fn, tp))} holdout positives ({count(fn)} missed) "
-            f"at the cost of {count(fp)} false alarms."
+            f"at the cost of {count(fp)} false alarm{'' if fp == 1 else 's'}."
         )
     blocks: list[Block] = [Para(content, css="summary")]
 
