@@ -246,6 +246,7 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
     import dagster as dg
 
     from imbal_pipeline.core.document import span, threshold_text
+    from imbal_pipeline.core.report_choice import operating_text
     from imbal_pipeline.storage import AssetStore
 
     records = instance.get_records_for_run(
@@ -279,6 +280,9 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
         f"({report['threshold']['objective']}); holdout PR-AUC {figure('pr_auc')}, "
         f"F1 {figure('f1')}, recall {figure('recall')}, MCC {figure('mcc')} (95% intervals)"
     )
+    point = report.get("operating_point") or {}
+    if point.get("objective") not in (None, "f1"):  # F1 is in the line above
+        print(f"operating point on the holdout: {operating_text(point)}")
     for check in report.get("checks", []):
         if not check["passed"]:
             print(f"warning: {check['asset']}:{check['check']}: {check['message']}")

@@ -91,6 +91,12 @@ def test_cli_run_writes_the_report_files(cli_run):
     assert report["settings"]["seed"] == 3
     assert list(report["cv"]) == list(LADDER)  # every rung, in ladder order
     assert "report:" in proc.stdout and "PR-AUC" in proc.stdout
+    # The cost it was tuned for, as reached on the holdout, against flagging nothing or all.
+    assert re.search(
+        r"^operating point on the holdout: cost [\d.]+ per 1,000 rows; flagging nothing costs",
+        proc.stdout,
+        re.M,
+    )
     assert "warning: raw_data:constant_columns: column 'same' is constant" in proc.stdout
     # One progress line per finished step, counted up to the graph's 25 steps (3 folds).
     lines = re.findall(r"^\[\s*(\d+)/(\d+)\] (\w+) done \(\d+", proc.stderr, re.M)

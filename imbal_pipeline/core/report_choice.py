@@ -125,7 +125,9 @@ def threshold_section(report: Mapping) -> list[Block]:
     blocks: list[Block] = [Heading(2, "Decision threshold", "threshold"), ListBlock(items)]
     point = submap(report, "operating_point")
     if point:
-        blocks.append(Para(rich(bold("Operating point on the holdout:"), " ", _operating(point))))
+        blocks.append(
+            Para(rich(bold("Operating point on the holdout:"), " ", operating_text(point)))
+        )
     cal = submap(report, "calibration")
     if cal:
         held = submap(cal, "holdout")
@@ -158,7 +160,7 @@ def threshold_section(report: Mapping) -> list[Block]:
     return blocks
 
 
-def _operating(point: Mapping) -> str:
+def operating_text(point: Mapping) -> str:
     """What the objective asked for against what the holdout reached."""
     reached, asked = submap(point, "reached"), submap(point, "asked")
     ci = interval(reached)
