@@ -319,13 +319,13 @@ def _summarize(value) -> list[str]:
     return lines
 
 
-def _newest_stored(store, args: argparse.Namespace) -> str:
+def _newest_stored(store, asset: str) -> str:
     """The store's newest version of an asset this instance never materialized (a store shared
     with another instance)."""
-    latest = store.latest(args.asset)
+    latest = store.latest(asset)
     if latest is None:
         raise FileNotFoundError(
-            f"nothing stored for {args.asset!r} in {store.base}; "
+            f"nothing stored for {asset!r} in {store.base}; "
             "check the name or run `imbal-pipeline run` first"
         )
     return latest["version"]
@@ -356,7 +356,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     with dg.DagsterInstance.get() as instance:
         found = recorded(instance, args.asset, 1 if args.version is None else SHOW_LOOKBACK)
     try:
-        version = args.version or (found[0].version if found else _newest_stored(store, args))
+        version = args.version or (found[0].version if found else _newest_stored(store, args.asset))
         value = store.load(args.asset, version)
     except (FileNotFoundError, CorruptValueError) as exc:
         return _error(str(exc), 1)

@@ -12,6 +12,7 @@ import pandas as pd
 from imbal_pipeline.core import checks
 from imbal_pipeline.core.gates import WARN, Gate
 from imbal_pipeline.core.jsonready import json_ready
+from imbal_pipeline.resources import FitCache
 from imbal_pipeline.storage import (
     DATA_VERSION_TAG,
     GATE_KEY,
@@ -190,7 +191,9 @@ def recipe(name: str, inputs: dict, settings, fields: tuple[str, ...]) -> str:
     return content_hash(parts)
 
 
-def fit_or_reuse(fit_cache, name: str, inputs: dict, settings, fields: tuple[str, ...], fit):
+def fit_or_reuse(
+    fit_cache: FitCache, name: str, inputs: dict, settings, fields: tuple[str, ...], fit
+):
     """The value an identical recipe made before, else `fit()`'s; with the recipe and whether
     the value was reused. A transient error while fitting asks Dagster for another attempt."""
     key = recipe(name, inputs, settings, fields)
