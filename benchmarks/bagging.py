@@ -98,13 +98,13 @@ def run_one(job: tuple[str, str, int]) -> dict:
         cpu.update(fit=0.0, score=0.0)
         fitted = [training.fit_fold_models(b, s) for b in bundles]
         fold_cpu = dict(cpu)
-        oof = pd.concat([f["oof"] for f in fitted], ignore_index=True)
+        oof = pd.concat([f.oof for f in fitted], ignore_index=True)
         oof = oof[oof[STRATEGY] == strategies.BAGGING]
         per_fold = [
             average_precision_score(part[LABEL], part[SCORE]) for _, part in oof.groupby(FOLD)
         ]
         bag = training.fold_bag(fitted, strategies.BAGGING, train, schema, s)
-        scores = model_core.score_rows(bag["model"], bag["preprocessor"], holdout, s.lgbm_threads)
+        scores = model_core.score_rows(bag.model, bag.preprocessor, holdout, s.lgbm_threads)
         out[variant] = {
             "cv_pr_auc": float(statistics.mean(per_fold)),
             "holdout_pr_auc": float(average_precision_score(y, scores)),

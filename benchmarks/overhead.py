@@ -220,14 +220,14 @@ def run_plain(args: argparse.Namespace) -> None:
     report = {**outcome.report, "run_id": "plain"}
     deployable = evaluation.deployable(outcome.final, outcome.decision, report, s)
     model = Model(deployable["model"], {**deployable["meta"], "version": "plain"})
-    evaluation.publish(report, outcome.arrays, outcome.decision["curve"], s.output_dir, model=model)
+    evaluation.publish(report, outcome.arrays, outcome.decision.curve, s.output_dir, model=model)
     lap("report")
 
     info = {
         "phases": phases,
         "compute_seconds": sum(v for k, v in phases.items() if k != "imports"),
         "features": {
-            kind: len(outcome.final["preprocessor"][kind]) for kind in ("numeric", "categorical")
+            kind: len(outcome.final.preprocessor[kind]) for kind in ("numeric", "categorical")
         },
         "lgbm_threads": s.lgbm_threads,
     }

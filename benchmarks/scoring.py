@@ -15,6 +15,7 @@ Peak memory is the child's maximum resident set (getrusage).
 """
 
 import argparse
+import dataclasses
 import subprocess
 import sys
 import tempfile
@@ -73,18 +74,16 @@ def train_model(data: pd.DataFrame, folder: Path) -> Model:
         for k in range(settings.n_folds)
     ]
     final = training.fold_bag(fold_models, "class_weight", train, schema, settings)
-    final |= {"threshold": 0.5, "objective": "f1"}
-    pre = Preprocessor.from_json(final["preprocessor"])
-    holdout_scores = score_rows(
-        final["model"], final["preprocessor"], holdout, settings.lgbm_threads
-    )
+    final = dataclasses.replace(final, threshold=0.5, objective="f1")
+    pre = Preprocessor.from_json(final.preprocessor)
+    holdout_scores = score_rows(final.model, final.preprocessor, holdout, settings.lgbm_threads)
     reference = monitoring.build_reference(
         train,
         pre,
         holdout[LABEL].to_numpy(),
         holdout_scores,
         holdout_scores,
-        final["threshold"],
+        final.threshold,
         beta=1.0,
     )
     meta = model_meta(
@@ -97,7 +96,7 @@ def train_model(data: pd.DataFrame, folder: Path) -> Model:
         beta=1.0,
         run_id="benchmark",
     )
-    model = Model(final["model"], {**meta, "version": "benchmark"})
+    model = Model(final.model, {**meta, "version": "benchmark"})
     model.save(folder)
     return model
 

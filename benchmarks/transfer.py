@@ -98,7 +98,6 @@ def refit(train, schema: dict, strategy: str, settings) -> dict:
 def run_one(job: tuple[str, str, int]) -> dict:
     """Every option on one dataset and seed."""
     import numpy as np
-    import pandas as pd
     from sklearn.metrics import average_precision_score, f1_score, precision_recall_curve
 
     from imbal_pipeline.core import data, selection, split, threshold, training
@@ -113,13 +112,8 @@ def run_one(job: tuple[str, str, int]) -> dict:
         training.build_fold_training_sets(train, folds, k, schema, s) for k in range(s.n_folds)
     ]
     fitted = [training.fit_fold_models(b, s) for b in bundles]
-    oof = pd.concat([f["oof"] for f in fitted], ignore_index=True)
-    skipped: dict[str, str] = {}
-    for f in fitted:
-        for strategy, why in f["skipped"].items():
-            skipped.setdefault(strategy, why)
-    comparison = selection.compare_strategies(oof, skipped, s)
-    chosen_name = comparison["selected"]
+    comparison = selection.compare_folds(fitted, s)
+    oof, chosen_name = comparison.oof, comparison.selected
     chosen = oof[oof[STRATEGY] == chosen_name]
     pooled = threshold.tune_threshold(chosen[LABEL], chosen[SCORE], chosen[ROW_ID], s)["value"]
     by_fold = threshold.tune_per_fold(chosen[LABEL], chosen[SCORE], chosen[FOLD], chosen[ROW_ID], s)
@@ -132,7 +126,7 @@ def run_one(job: tuple[str, str, int]) -> dict:
     )
     # The pipeline's deployed model: the fold models, each through its own fold's preprocessing.
     bag = training.fold_bag(fitted, chosen_name, train, schema, s)
-    bag_scores = model_core.score_rows(bag["model"], bag["preprocessor"], holdout, s.lgbm_threads)
+    bag_scores = model_core.score_rows(bag.model, bag.preprocessor, holdout, s.lgbm_threads)
     check = by_fold["versus_default"]
     checked = median if check is None or check["gain_mean"] > 0 else 0.5
     checked_1se = median if check is None or check["gain_mean"] > check["gain_se"] else 0.5
@@ -155,7 +149,7 @@ def run_one(job: tuple[str, str, int]) -> dict:
     precision, recall, _ = precision_recall_curve(y, refit_scores)
     f1s = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
     out["refit_best_f1_in_hindsight"] = float(f1s.max())
-    out["cv_pr_auc"] = {k: v["pr_auc_mean"] for k, v in comparison["table"].items()}
+    out["cv_pr_auc"] = {k: v["pr_auc_mean"] for k, v in comparison.table.items()}
     return out
 
 

@@ -6,6 +6,7 @@ worker read too.
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -301,18 +302,23 @@ def _summarize(value) -> list[str]:
     import pandas as pd
 
     from imbal_pipeline.core import model as model_core
+    from imbal_pipeline.core.values import fields_of
 
     if isinstance(value, pd.DataFrame):
         return [
             f"table: {len(value):,} rows x {value.shape[1]} columns",
             value.head(5).to_string(max_cols=12),
         ]
-    lines = []
-    for key, item in value.items():
+    lines = [f"a {type(value).__name__}"] if dataclasses.is_dataclass(value) else []
+    items = fields_of(value) if lines else value
+    for key, item in items.items():
         if isinstance(item, pd.DataFrame):
             lines.append(f"{key}: table {len(item):,} rows x {item.shape[1]} columns")
         elif model_core.is_model(item):
             lines.append(f"{key}: LightGBM model, {item.num_trees()} trees")
+        elif isinstance(item, dict) and item and all(map(model_core.is_model, item.values())):
+            trees = ", ".join(f"{name} {m.num_trees()} trees" for name, m in item.items())
+            lines.append(f"{key}: LightGBM models: {trees}")
         else:
             text = json.dumps(item, default=str)
             lines.append(f"{key}: {text[:300]}{'...' if len(text) > 300 else ''}")

@@ -1,5 +1,6 @@
 """IO manager: Parquet for tables, LightGBM text for models, JSON for the rest; no pickles."""
 
+import dataclasses
 import functools
 import hashlib
 import io
@@ -18,6 +19,7 @@ from upath import UPath
 
 from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core.jsonready import json_ready
+from imbal_pipeline.core.values import KINDS, fields_of
 
 MANIFEST = "manifest.json"
 GATE_KEY = "gate"  # output metadata key carrying the asset's check verdict
@@ -50,13 +52,28 @@ def is_local(path) -> bool:
     return isinstance(path, Path)
 
 
-def encode_bundle(value, gate: str = "unchecked") -> dict[str, bytes]:
-    """The files of a bundle: Parquet for tables, LightGBM text for boosters, JSON for the rest.
+def _items(value) -> tuple[str, dict]:
+    """A value's kind and its parts: a frame, a stage value's fields, or a dict's items."""
+    if isinstance(value, pd.DataFrame):
+        return "frame", {"value": value}
+    if dataclasses.is_dataclass(value) and type(value).__name__ in KINDS:
+        return type(value).__name__, fields_of(value)
+    return "dict", value
 
-    The manifest carries every other file's digest, checked before any parser (LightGBM aborts
-    the process on a truncated model) reads it.
+
+def _is_model_group(item) -> bool:
+    """A dict of models by name (a fold step's boosters by strategy)."""
+    return isinstance(item, dict) and bool(item) and all(map(model_core.is_model, item.values()))
+
+
+def encode_bundle(value, gate: str = "unchecked") -> dict[str, bytes]:
+    """The files of a bundle: Parquet for tables, LightGBM text for models, JSON for the rest.
+
+    A model in a dict of models is stored as `<key>.<name>`. The manifest carries every other
+    file's digest, checked before any parser (LightGBM aborts the process on a truncated
+    model) reads it.
     """
-    items = {"value": value} if isinstance(value, pd.DataFrame) else value
+    kind, items = _items(value)
     files: dict[str, bytes] = {}
     tables, models, plain = [], [], {}
     for key, item in items.items():
@@ -68,10 +85,15 @@ def encode_bundle(value, gate: str = "unchecked") -> dict[str, bytes]:
         elif model_core.is_model(item):
             files[f"{key}.txt"] = model_core.model_text(item).encode()
             models.append(key)
+        elif _is_model_group(item):
+            plain[key] = {}
+            for name, model in item.items():
+                files[f"{key}.{name}.txt"] = model_core.model_text(model).encode()
+                models.append(f"{key}.{name}")
         else:
             plain[key] = json_ready(item)
     manifest = {
-        "kind": "frame" if isinstance(value, pd.DataFrame) else "dict",
+        "kind": kind,
         GATE_KEY: gate,
         "tables": tables,
         "models": models,
@@ -167,8 +189,16 @@ def read_bundle(directory):
     for key in manifest["tables"]:
         out[key] = pd.read_parquet(io.BytesIO(data[f"{key}.parquet"]))
     for key in manifest["models"]:
-        out[key] = model_core.from_text(data[f"{key}.txt"].decode())
-    return out["value"] if manifest["kind"] == "frame" else out
+        model = model_core.from_text(data[f"{key}.txt"].decode())
+        group, _, name = key.partition(".")
+        if name:
+            out[group][name] = model
+        else:
+            out[key] = model
+    kind = manifest["kind"]
+    if kind == "frame":
+        return out["value"]
+    return KINDS[kind](**out) if kind in KINDS else out
 
 
 # Run-context fields: they differ between identical runs, so they are not content. Where values
@@ -198,6 +228,9 @@ def _feed(digest, value) -> None:
         digest.update(pd.util.hash_pandas_object(value, index=False).to_numpy().tobytes())
     elif model_core.is_model(value):
         digest.update(model_core.model_text(value).encode())
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        digest.update(type(value).__name__.encode())
+        _feed(digest, fields_of(value))
     elif isinstance(value, dict):
         for key in sorted(value, key=str):
             if str(key) in VOLATILE:

@@ -53,8 +53,8 @@ def run_data_stages(folder: Path, fit_fold: bool = False, **overrides) -> tuple[
             folds = split.make_folds(train, s.n_folds, s.seed)
             if fit_fold:
                 schema = data.feature_schema(train, s)
-                bundle = training.build_fold_training_sets(train, folds, 0, schema, s)
-                notes = [json.dumps(a) for a in bundle["audits"].values()]
+                sets = training.build_fold_training_sets(train, folds, 0, schema, s)
+                notes = [json.dumps(a) for a in sets.audits.values()]
     except (data.DataError, SettingsError, contracts.ContractError) as exc:
         return "error", str(exc)
     blocking = [g for g in found if g.blocks]

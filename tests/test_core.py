@@ -305,11 +305,11 @@ def test_smoteenn_limit_skips_it_in_the_folds_and_a_skipped_strategy_is_never_de
     train = split.training_part(split.split_holdout(frame, 0.2, seed=0))
     folds = split.make_folds(train, 3, seed=0)
     schema = data.feature_schema(train, settings)
-    bundle = training.build_fold_training_sets(train, folds, 0, schema, settings)
+    sets = training.build_fold_training_sets(train, folds, 0, schema, settings)
     # 960 training rows: each fold fits on 640 > 600 rows, so the comparison skips SMOTEENN ...
-    assert "640 rows exceed the limit of 600" in bundle["audits"]["smoteenn"]["skipped"]
+    assert "640 rows exceed the limit of 600" in sets.audits["smoteenn"]["skipped"]
     # ... and the deployed model, made of fold models, cannot be a strategy no fold fitted.
-    fitted = training.fit_fold_models(bundle, settings)
+    fitted = training.fit_fold_models(sets, settings)
     with pytest.raises(ValueError, match=r"strategy smoteenn has no model in fold\(s\) \[0\]"):
         training.fold_bag([fitted], "smoteenn", train, schema, settings)
 
@@ -355,28 +355,28 @@ def test_folds_and_the_final_refit_fit_on_one_negative_sample_and_score_every_ro
     schema = data.feature_schema(train, settings)
     usable, _ = split.fitting_rows(train, 400, seed=0)
     sample_ids = set(train.loc[usable, ROW_ID])
-    bundles = [
+    fold_sets = [
         training.build_fold_training_sets(train, folds, k, schema, settings) for k in range(3)
     ]
     final = training.fold_bag(
-        [training.fit_fold_models(b, settings) for b in bundles], "none", train, schema, settings
+        [training.fit_fold_models(f, settings) for f in fold_sets], "none", train, schema, settings
     )
-    assert final["preprocessor"]["fitted_on"]["row_ids_sha256"] == fingerprint(list(sample_ids))
-    assert final["audit"]["fitting_rows"]["negatives_kept"] == 400
+    assert final.preprocessor["fitted_on"]["row_ids_sha256"] == fingerprint(list(sample_ids))
+    assert final.audit["fitting_rows"]["negatives_kept"] == 400
     assert gates.model_sane(final, train, settings).passed
     # A check that assumed every row was fitted on would see the deployed model as wrong.
     everything = dataclasses.replace(settings, max_negatives=0)
     assert not gates.model_sane(final, train, everything).passed
-    for fold, bundle in enumerate(bundles):
+    for fold, sets in enumerate(fold_sets):
         val_ids = set(folds.loc[folds[FOLD] == fold, ROW_ID])
-        fit_ids = set(bundle["train"][ROW_ID])
+        fit_ids = set(sets.train[ROW_ID])
         assert fit_ids == (set(train[ROW_ID]) - val_ids) & sample_ids
-        assert set(bundle["validation"][ROW_ID]) == val_ids  # unsampled negatives are scored
-        assert set(bundle["membership"][ROW_ID]) <= fit_ids
-        cw = bundle["audits"]["class_weight"]
+        assert set(sets.validation[ROW_ID]) == val_ids  # unsampled negatives are scored
+        assert set(sets.membership[ROW_ID]) <= fit_ids
+        cw = sets.audits["class_weight"]
         assert cw["scale_pos_weight"] == cw["rows_before"]["0"] / cw["rows_before"]["1"]
-        assert gates.fold_sets_hygiene(bundle, train, folds, settings).passed
-        assert not gates.fold_sets_hygiene(bundle, train, folds, everything).passed
+        assert gates.fold_sets_hygiene(sets, train, folds, settings).passed
+        assert not gates.fold_sets_hygiene(sets, train, folds, everything).passed
 
 
 def _three_fold_models(settings):
@@ -432,31 +432,31 @@ def test_the_deployed_model_is_the_fold_models_each_reading_through_its_own_fold
     )
     train, holdout, schema, fitted = _three_fold_models(settings)
     bag = training.fold_bag(fitted, "balanced_bagging", train, schema, settings)
-    model = bag["model"]
+    model = bag.model
     assert len(model.members) == 3 and all(len(m.members) == 10 for m in model.members)
     assert (
-        bag["fit_info"]["num_trees"] == 3 * 10 * strategies.bag_member_fit(5, 0.05)[0]
-        and "no model was refitted" in (bag["audit"]["note"])
+        bag.fit_info["num_trees"] == 3 * 10 * strategies.bag_member_fit(5, 0.05)[0]
+        and "no model was refitted" in (bag.audit["note"])
     )
     # Each member sees the rows as its fold's preprocessing made them; the whole split's
     # preprocessing (means and scales of other rows) would feed it shifted values.
     by_fold = [
         model_core.predict(
-            f["model__balanced_bagging"],
-            Preprocessor.from_json(f["preprocessor"]).transform(holdout),
+            f.models["balanced_bagging"],
+            Preprocessor.from_json(f.preprocessor).transform(holdout),
             1,
         )
         for f in fitted
     ]
-    scores = model_core.score_rows(model, bag["preprocessor"], holdout, 1)
+    scores = model_core.score_rows(model, bag.preprocessor, holdout, 1)
     assert np.allclose(scores, np.mean(by_fold, axis=0))
-    whole = Preprocessor.from_json(bag["preprocessor"]).transform(holdout)
+    whole = Preprocessor.from_json(bag.preprocessor).transform(holdout)
     assert not np.allclose(scores, np.mean([m.predict(whole) for m in model.members], axis=0))
     with pytest.raises(ValueError, match="score_rows"):
         model.predict(whole)
     # Exported as text and read back, the members keep their own preprocessing.
     back = model_core.from_text(model.model_to_string())
-    assert np.array_equal(model_core.score_rows(back, bag["preprocessor"], holdout, 1), scores)
+    assert np.array_equal(model_core.score_rows(back, bag.preprocessor, holdout, 1), scores)
 
 
 def test_the_deployed_threshold_is_the_median_of_the_per_fold_thresholds():
@@ -706,7 +706,7 @@ def test_nested_cv_never_scores_a_fold_at_a_threshold_it_helped_tune(monkeypatch
         for ids in tuned_for_it:
             assert not ids & fold_ids, "a fold was scored at a threshold tuned on its own rows"
             assert ids | fold_ids == set(range(600))
-    row = out["table"]["smote"]
+    row = out.table["smote"]
     assert len(row["f1_folds"]) == len(row["fbeta_folds"]) == len(row["fold_thresholds"]) == 5
     assert row["f1_mean"] == pytest.approx(np.mean(row["f1_folds"]))
 
@@ -719,19 +719,19 @@ def test_nested_cv_f1_is_below_the_f1_of_a_threshold_tuned_on_the_same_rows():
     optimistic = [
         selection.score_fold(fold, tuned, tuned, 2.0)["f1"] for _, fold in oof.groupby(FOLD)
     ]
-    assert nested["table"]["none"]["f1_mean"] < np.mean(optimistic)
+    assert nested.table["none"]["f1_mean"] < np.mean(optimistic)
 
 
 def test_the_comparison_keeps_the_selection_evidence():
     out = selection.compare_strategies(_oof(), {}, Settings(strategies=("none", "smote")))
-    best = out["best"]
-    assert out["table"][best]["pr_auc_gap_to_best"] == 0.0
-    other = next(name for name in out["table"] if name != best)
+    best = out.best
+    assert out.table[best]["pr_auc_gap_to_best"] == 0.0
+    other = next(name for name in out.table if name != best)
     gap, se = selection._gap_and_se(
-        out["table"][best]["pr_auc_folds"], out["table"][other]["pr_auc_folds"]
+        out.table[best]["pr_auc_folds"], out.table[other]["pr_auc_folds"]
     )
-    assert out["table"][other]["pr_auc_gap_to_best"] == pytest.approx(gap) and gap > 0
-    assert out["table"][other]["pr_auc_gap_se"] == pytest.approx(se)
+    assert out.table[other]["pr_auc_gap_to_best"] == pytest.approx(gap) and gap > 0
+    assert out.table[other]["pr_auc_gap_se"] == pytest.approx(se)
 
 
 def test_an_unknown_objective_is_refused_not_read_as_recall():
@@ -743,13 +743,12 @@ def test_an_unknown_objective_is_refused_not_read_as_recall():
 
 
 def test_the_report_scores_the_holdout_once_when_the_baseline_is_the_selected_model(monkeypatch):
-    from imbal_pipeline.core import evaluation, training
+    from imbal_pipeline.core import evaluation, method, training
     from imbal_pipeline.core import model as model_core
 
     settings = dataclasses.replace(SETTINGS, strategies=("none", "class_weight"), n_estimators=5)
     train, holdout, schema, fitted = _three_fold_models(settings)
-    oof = pd.concat([f["oof"] for f in fitted], ignore_index=True)
-    comparison = {**selection.compare_strategies(oof, {}, settings), "oof": oof}
+    comparison = selection.compare_folds(fitted, settings)
     profile = split.imbalance_profile(train, settings)
     scored, threads = [], set()
     real = model_core.score_rows
@@ -762,19 +761,15 @@ def test_the_report_scores_the_holdout_once_when_the_baseline_is_the_selected_mo
     monkeypatch.setattr(model_core, "score_rows", spy)
     reports = {}
     for strategy in ("none", "class_weight"):
-        part = oof[oof[selection.STRATEGY] == strategy]
-        decision = threshold.tune_per_fold(
-            part[LABEL], part["score"], part[FOLD], part[ROW_ID], settings
-        )
+        decision = method.decide(dataclasses.replace(comparison, selected=strategy), settings)
         final = training.fold_bag(fitted, strategy, train, schema, settings)
-        final["threshold"] = decision["value"]
         baseline = training.fold_bag(fitted, "none", train, schema, settings)
         scored.clear()
         reports[strategy], _ = evaluation.build_report(
             train, holdout, final, baseline, comparison, decision, profile, settings, threads=2
         )
         # The top-level calls only: a fold bag's members are scored through the same function.
-        top = [m for m in scored if m in (final["model"], baseline["model"])]
+        top = [m for m in scored if m in (final.model, baseline.model)]
         assert len(top) == (1 if strategy == "none" else 2)
     assert threads == {2}  # the threads the report step was given, down to each fold model
     none = reports["none"]
@@ -802,20 +797,20 @@ def test_a_folds_models_split_in_parts_are_the_models_fitted_whole():
     frame = data.prepare_frame(_frame(900, 60), settings)
     train = split.training_part(split.split_holdout(frame, 0.2, seed=0))
     folds = split.make_folds(train, 3, seed=0)
-    bundle = training.build_fold_training_sets(
+    sets = training.build_fold_training_sets(
         train, folds, 1, data.feature_schema(train, settings), settings
     )
-    whole = training.fit_fold_models(bundle, settings)
-    real = training.fit_fold_models(bundle, settings, ("none", "class_weight", "undersample"))
-    synthetic = training.fit_fold_models(bundle, settings, strategies.SYNTHETIC)
-    assert real["strategies"] == ["none", "class_weight"] and synthetic["strategies"] == ["smote"]
-    assert "model__smote" not in real and "model__none" not in synthetic
-    parts = pd.concat([real["oof"], synthetic["oof"]], ignore_index=True)
-    pd.testing.assert_frame_equal(parts, whole["oof"])
+    whole = training.fit_fold_models(sets, settings)
+    real = training.fit_fold_models(sets, settings, ("none", "class_weight", "undersample"))
+    synthetic = training.fit_fold_models(sets, settings, strategies.SYNTHETIC)
+    assert real.strategies == ["none", "class_weight"] and synthetic.strategies == ["smote"]
+    assert set(real.models) == {"none", "class_weight"} and set(synthetic.models) == {"smote"}
+    parts = pd.concat([real.oof, synthetic.oof], ignore_index=True)
+    pd.testing.assert_frame_equal(parts, whole.oof)
     # A part none of whose rungs is in the run fits nothing and scores nothing.
-    nothing = training.fit_fold_models(bundle, settings, ("balanced_bagging",))
-    assert nothing["strategies"] == [] and nothing["oof"].empty
-    assert list(nothing["oof"].dtypes) == list(whole["oof"].dtypes)
+    nothing = training.fit_fold_models(sets, settings, ("balanced_bagging",))
+    assert nothing.strategies == [] and nothing.oof.empty and not nothing.models
+    assert list(nothing.oof.dtypes) == list(whole.oof.dtypes)
     # Each strategy is taken from the one part per fold that was to fit it.
     assert training.parts_with([real, synthetic, nothing], "smote") == [synthetic]
     with pytest.raises(ValueError, match="fitted twice"):
@@ -837,19 +832,27 @@ def test_one_json_normalizer_keeps_a_stored_nan_and_makes_reports_strict():
 
 
 def test_a_threshold_is_attached_only_to_the_model_it_was_tuned_for():
-    from imbal_pipeline.core.evaluation import with_decision
+    from imbal_pipeline.core.values import Bag, Decision
 
-    decision = {"strategy": "smote", "value": 0.3, "objective": "f1", "calibrator": None}
-    attached = with_decision({"strategy": "smote", "model": "trees"}, decision)
-    assert (attached["threshold"], attached["objective"], attached["model"]) == (0.3, "f1", "trees")
+    fields = dict(rule="", tuned_median=0.3, fold_values={}, versus_default=None)
+    fields |= dict(at_threshold={}, tuned_on_rows=10, tuned_on_positives=2, curve=pd.DataFrame())
+    decision = Decision("smote", 0.3, "f1", {}, calibrator=None, **fields)
+    bag = Bag("smote", "trees", preprocessor={}, audit={}, fit_info={})
+    attached = bag.with_decision(decision)
+    assert (attached.threshold, attached.objective, attached.model) == (0.3, "f1", "trees")
+    assert bag.threshold is None  # the stored model stays without a threshold
     with pytest.raises(ValueError, match="tuned for 'smote' but the model is 'none'"):
-        with_decision({"strategy": "none", "model": "trees"}, decision)
+        Bag("none", "trees", preprocessor={}, audit={}, fit_info={}).with_decision(decision)
 
 
 def test_pooling_the_folds_keeps_every_score_and_the_first_reason_a_strategy_was_skipped():
-    def step(fold: int, skipped: dict) -> dict:
+    from imbal_pipeline.core.values import FoldModels
+
+    def step(fold: int, skipped: dict) -> FoldModels:
         oof = pd.DataFrame({ROW_ID: [2 * fold, 2 * fold + 1], "score": [0.1, 0.9]})
-        return {"fold": fold, "oof": oof, "skipped": skipped}
+        return FoldModels(
+            fold, [], {}, oof, fit_info={}, skipped=skipped, audits={}, preprocessor={}
+        )
 
     steps = [step(0, {}), step(1, {"smoteenn": "too many rows"}), step(2, {"smoteenn": "again"})]
     oof, skipped = selection.pool_folds(iter(steps))  # any iterable, e.g. a dict's values

@@ -1,6 +1,7 @@
 """Each Python gate fails when its rule is broken (so a passing gate means something)."""
 
 import copy
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -21,8 +22,9 @@ def parts(small_run):
         "train": training_part(split),
         "split": split,
         "folds": value(small_run, "cv_folds"),
-        "bundle": value(small_run, "fold_0_training_sets"),
+        "sets": value(small_run, "fold_0_training_sets"),
         "comparison": value(small_run, "strategy_comparison"),
+        "decision": value(small_run, "decision_threshold"),
         "final": value(small_run, "final_model"),
         "report": value(small_run, "evaluation_report"),
     }
@@ -40,47 +42,47 @@ def test_folds_partition_fails_on_a_missing_row_or_a_fold_without_positives(part
 
 
 def test_fold_hygiene_fails_on_touched_validation_or_synthetic_leak(parts):
-    train, folds, bundle = parts["train"], parts["folds"], parts["bundle"]
-    assert gates.fold_sets_hygiene(bundle, train, folds, RUN).passed
-    touched = copy.deepcopy(bundle)
-    touched["validation"].loc[0, "f0"] += 1e-9
+    train, folds, sets = parts["train"], parts["folds"], parts["sets"]
+    assert gates.fold_sets_hygiene(sets, train, folds, RUN).passed
+    touched = copy.deepcopy(sets)
+    touched.validation.loc[0, "f0"] += 1e-9
     gate = gates.fold_sets_hygiene(touched, train, folds, RUN)
     assert not gate.passed and "differs from the untouched rows" in gate.message
-    leaked = copy.deepcopy(bundle)
-    leaked["membership"] = pd.concat(
-        [
-            leaked["membership"],
-            pd.DataFrame({STRATEGY: ["none"], ROW_ID: [leaked["validation"][ROW_ID].iloc[0]]}),
-        ]
+    first_validation_row = pd.DataFrame({STRATEGY: ["none"], ROW_ID: [sets.validation[ROW_ID][0]]})
+    leaked = dataclasses.replace(
+        sets, membership=pd.concat([sets.membership, first_validation_row])
     )
     gate = gates.fold_sets_hygiene(leaked, train, folds, RUN)
     assert not gate.passed and "outside this fold's training portion" in gate.message
-    refit = copy.deepcopy(bundle)
-    refit["preprocessor"]["fitted_on"]["row_ids_sha256"] = "0" * 16
+    refit = copy.deepcopy(sets)
+    refit.preprocessor["fitted_on"]["row_ids_sha256"] = "0" * 16
     assert "not fitted on exactly" in gates.fold_sets_hygiene(refit, train, folds, RUN).message
 
 
 def test_resampling_promise_fails_when_a_sampler_misses_its_ratio(parts):
-    bundle = parts["bundle"]
-    assert gates.resampling_promise(bundle, 0.5).passed
-    broken = copy.deepcopy(bundle)
-    broken["audits"]["undersample"]["rows_after"]["0"] *= 2
+    sets = parts["sets"]
+    assert gates.resampling_promise(sets, 0.5).passed
+    broken = copy.deepcopy(sets)
+    broken.audits["undersample"]["rows_after"]["0"] *= 2
     gate = gates.resampling_promise(broken, 0.5)
     assert not gate.passed and "undersample" in gate.message
 
 
 def test_oof_coverage_fails_on_a_duplicate_or_missing_row(parts):
-    oof, train = parts["comparison"]["oof"], parts["train"]
+    oof, train = parts["comparison"].oof, parts["train"]
     assert gates.oof_coverage(oof, train[ROW_ID], "training").passed
     assert not gates.oof_coverage(pd.concat([oof, oof.head(1)]), train[ROW_ID], "x").passed
     assert not gates.oof_coverage(oof.iloc[1:], train[ROW_ID], "x").passed
 
 
-def test_threshold_valid_fails_outside_the_open_interval_or_on_other_rows():
-    assert gates.threshold_valid({"value": 0.3, "tuned_on_rows": 10}, 10).passed
-    assert not gates.threshold_valid({"value": 1.0, "tuned_on_rows": 10}, 10).passed
-    assert not gates.threshold_valid({"value": 0.0, "tuned_on_rows": 10}, 10).passed
-    assert not gates.threshold_valid({"value": 0.3, "tuned_on_rows": 12}, 10).passed
+def test_threshold_valid_fails_outside_the_open_interval_or_on_other_rows(parts):
+    def decision(value, rows):
+        return dataclasses.replace(parts["decision"], value=value, tuned_on_rows=rows)
+
+    assert gates.threshold_valid(decision(0.3, 10), 10).passed
+    assert not gates.threshold_valid(decision(1.0, 10), 10).passed
+    assert not gates.threshold_valid(decision(0.0, 10), 10).passed
+    assert not gates.threshold_valid(decision(0.3, 12), 10).passed
 
 
 def test_model_sane_fails_when_not_fitted_on_the_training_split(parts):

@@ -145,62 +145,62 @@ def test_folds_partition_the_training_split(small_run):
 def test_fold_preprocessing_fitted_on_exactly_its_training_rows(small_run, fold):
     split = value(small_run, "holdout_split")
     folds = value(small_run, "cv_folds")
-    bundle = value(small_run, f"fold_{fold}_training_sets")
+    sets = value(small_run, f"fold_{fold}_training_sets")
     fit_ids = folds.loc[folds[FOLD] != fold, ROW_ID].to_numpy()
-    pre = Preprocessor.from_json(bundle["preprocessor"])
+    pre = Preprocessor.from_json(sets.preprocessor)
     assert pre.fitted_on["row_ids_sha256"] == fingerprint(fit_ids)
     assert pre.fitted_on["rows"] == len(fit_ids)
     # The numbers themselves come from those rows, not just the label on them.
     rows = split.set_index(ROW_ID).loc[fit_ids]
     assert pre.medians["amount"] == pytest.approx(rows["amount"].median())
     assert pre.means["hour"] == pytest.approx(rows["hour"].mean())
-    assert set(bundle["train"][ROW_ID]) == set(fit_ids)
+    assert set(sets.train[ROW_ID]) == set(fit_ids)
 
 
 @pytest.mark.parametrize("fold", [0, 1, 2])
 def test_validation_portion_is_untouched_and_free_of_synthetic_rows(small_run, fold):
     split = value(small_run, "holdout_split")
     folds = value(small_run, "cv_folds")
-    bundle = value(small_run, f"fold_{fold}_training_sets")
-    val = bundle["validation"]
+    sets = value(small_run, f"fold_{fold}_training_sets")
+    val = sets.validation
     expected = folds.loc[folds[FOLD] == fold, ROW_ID]
     assert sorted(val[ROW_ID]) == sorted(expected)
     assert (val[ROW_ID] >= 0).all()
-    synthetic = bundle["synthetic"]
+    synthetic = sets.synthetic
     assert len(synthetic) > 0, "the ladder has oversamplers; they must have made rows"
     assert (synthetic[ROW_ID] < 0).all()
     assert not set(synthetic[ROW_ID]) & set(val[ROW_ID])
     # Untouched: exactly the fold preprocessor applied to the raw validation rows.
-    pre = Preprocessor.from_json(bundle["preprocessor"])
+    pre = Preprocessor.from_json(sets.preprocessor)
     raw = split.set_index(ROW_ID).loc[val[ROW_ID].to_numpy()].reset_index()
     features = [c for c in val.columns if c.startswith("f")]
     np.testing.assert_array_equal(val[features].to_numpy(), pre.transform(raw))
     # Validation rows are never resampled: no strategy's training rows include them.
-    assert not set(bundle["membership"][ROW_ID]) & set(val[ROW_ID])
+    assert not set(sets.membership[ROW_ID]) & set(val[ROW_ID])
 
 
 def test_out_of_fold_scores_cover_each_training_row_once_per_strategy(small_run):
     comparison = value(small_run, "strategy_comparison")
     folds = value(small_run, "cv_folds")
-    for strategy, part in comparison["oof"].groupby(STRATEGY):
+    for strategy, part in comparison.oof.groupby(STRATEGY):
         assert part[ROW_ID].is_unique, strategy
         assert set(part[ROW_ID]) == set(folds[ROW_ID]), strategy
 
 
 def test_audits_record_steps_params_seed_and_counts(small_run):
-    bundle = value(small_run, "fold_0_training_sets")
-    smote = bundle["audits"]["smote"]
+    sets = value(small_run, "fold_0_training_sets")
+    smote = sets.audits["smote"]
     assert smote["steps"][0]["step"] in {"SMOTE", "SMOTENC"}
     assert smote["steps"][0]["params"]["random_state"] == 0
     assert smote["seed"] == 0
-    assert smote["synthetic_rows"] == int((bundle["synthetic"][STRATEGY] == "smote").sum())
+    assert smote["synthetic_rows"] == int((sets.synthetic[STRATEGY] == "smote").sum())
     assert smote["rows_after"]["1"] == smote["rows_before"]["1"] + smote["synthetic_rows"]
-    enn = bundle["audits"]["smoteenn"]
+    enn = sets.audits["smoteenn"]
     assert [s["step"] for s in enn["steps"]] == [
         smote["steps"][0]["step"],
         "EditedNearestNeighbours",
     ]
-    weights = bundle["audits"]["class_weight"]
+    weights = sets.audits["class_weight"]
     before = weights["rows_before"]
     assert weights["scale_pos_weight"] == pytest.approx(before["0"] / before["1"])
 
@@ -214,10 +214,8 @@ def test_changing_holdout_labels_changes_neither_threshold_nor_selection(tmp_pat
     common = {"data_path": str(train_csv), "target": "is_fraud", "subgroups": ["region"]}
     a = run_graph(tmp_path, "a", test_data_path=str(test_csv), **common)
     b = run_graph(tmp_path, "b", expect_success=False, test_data_path=str(flipped_csv), **common)
-    assert value(a, "decision_threshold")["value"] == value(b, "decision_threshold")["value"]
-    assert (
-        value(a, "strategy_comparison")["selected"] == value(b, "strategy_comparison")["selected"]
-    )
+    assert value(a, "decision_threshold").value == value(b, "decision_threshold").value
+    assert value(a, "strategy_comparison").selected == value(b, "strategy_comparison").selected
     # The flip did reach the holdout evaluation: its quality gate now fails.
     assert "evaluation_report:beats_no_skill" not in failed_checks(a)
     assert "evaluation_report:beats_no_skill" in failed_checks(b)
@@ -227,10 +225,9 @@ def test_same_seed_same_selection_and_threshold(tmp_path, small_run):
     again = run_graph(tmp_path, "again")
     first = value(small_run, "decision_threshold")
     second = value(again, "decision_threshold")
-    assert first["value"] == second["value"]
+    assert first.value == second.value
     assert (
-        value(small_run, "strategy_comparison")["table"]
-        == value(again, "strategy_comparison")["table"]
+        value(small_run, "strategy_comparison").table == value(again, "strategy_comparison").table
     )
     report_a = json.dumps(value(small_run, "evaluation_report")["holdout"], sort_keys=True)
     report_b = json.dumps(value(again, "evaluation_report")["holdout"], sort_keys=True)
@@ -247,7 +244,7 @@ def test_the_evaluation_judges_a_stored_threshold_by_the_objective_it_was_tuned_
 
     marked = value(small_run, "holdout_split")
     decision = value(small_run, "decision_threshold")
-    assert decision["objective"] == "f1"
+    assert decision.objective == "f1"
     inputs = [
         split.training_part(marked),
         split.holdout_part(marked),

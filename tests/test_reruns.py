@@ -20,7 +20,7 @@ def test_no_change_refits_nothing_and_a_new_objective_refits_no_fold(tmp_path, m
         len(info.get("members", [info]))  # a bagged model is one fit per member
         for k in range(3)
         for part in ("models", "smote_models")
-        for info in value(first, f"fold_{k}_{part}")["fit_info"].values()
+        for info in value(first, f"fold_{k}_{part}").fit_info.values()
     )
     # Every fold model, the leak panel's counterfactual and the learning curve's fits; the final
     # model and the baseline are made of fold models and fit nothing.
@@ -37,9 +37,9 @@ def test_no_change_refits_nothing_and_a_new_objective_refits_no_fold(tmp_path, m
     changed = {name for name in before if before[name] != after[name]}
     # The model asset keeps its version: the threshold is attached where the model is exported.
     assert changed == {"decision_threshold", "evaluation_report", "deployed_model"}
-    assert value(cost, "decision_threshold")["objective"] == "cost"
+    assert value(cost, "decision_threshold").objective == "cost"
     deployed = value(cost, "deployed_model")["meta"]
-    assert deployed["threshold"] == value(cost, "decision_threshold")["value"]
+    assert deployed["threshold"] == value(cost, "decision_threshold").value
     assert deployed["objective"] == "cost"
 
 
@@ -63,12 +63,12 @@ def _failing_fold(monkeypatch, fold: int, error, attempts: int | None = None) ->
 
     fit, tries = training.fit_fold_models, []
 
-    def failing(bundle, settings, rungs=None):
-        if bundle["fold"] == fold and (rungs is None or "none" in rungs):
+    def failing(sets, settings, rungs=None):
+        if sets.fold == fold and (rungs is None or "none" in rungs):
             tries.append(fold)
             if attempts is None or len(tries) <= attempts:
                 raise error
-        return fit(bundle, settings, rungs)
+        return fit(sets, settings, rungs)
 
     monkeypatch.setattr(training, "fit_fold_models", failing)
     return tries

@@ -23,8 +23,9 @@ from imbal_pipeline.storage import (
 
 # Bumped when a stage's logic changes, so Dagster can tell stale assets apart and a stored value
 # made by older code is never recalled as if its recipe were the same (4: bagging members boost a
-# third of the rounds, the SMOTE family in its own fold step, the curve's sampled validation).
-CODE_VERSION = "4"
+# third of the rounds, the SMOTE family in its own fold step, the curve's sampled validation;
+# 5: stage values are typed, and a stored dict of an older version would not read as one).
+CODE_VERSION = "5"
 
 # Every asset derives from the raw file, and Dagster marks an asset unsynced only when one of its
 # *direct* dependencies has a new data version. Depending on the observed file directly is what

@@ -11,6 +11,7 @@ from imbal_pipeline.assets.common import (
 )
 from imbal_pipeline.core import gates, method
 from imbal_pipeline.core.settings import ROW_ID
+from imbal_pipeline.core.values import Comparison
 from imbal_pipeline.resources import PipelineConfig
 
 
@@ -21,27 +22,27 @@ from imbal_pipeline.resources import PipelineConfig
     check_specs=described_checks("decision_threshold", ("threshold_valid",)),
 )
 def decision_threshold(
-    context: dg.AssetExecutionContext, pipeline: PipelineConfig, strategy_comparison: dict
+    context: dg.AssetExecutionContext, pipeline: PipelineConfig, strategy_comparison: Comparison
 ):
     """The objective's threshold and a calibrator, from the selected strategy's OOF scores."""
     s = pipeline.settings()
     tuned = method.decide(strategy_comparison, s)
-    training_rows = strategy_comparison["oof"][ROW_ID].nunique()
+    training_rows = strategy_comparison.oof[ROW_ID].nunique()
     yield from gated(
         context,
         tuned,
         {
-            "threshold": dg.MetadataValue.float(tuned["value"]),
-            "objective": tuned["objective"],
-            "params": dg.MetadataValue.json(tuned["params"]),
-            "rule": tuned["rule"],
-            "per_fold": dg.MetadataValue.json(tuned["fold_values"]),
+            "threshold": dg.MetadataValue.float(tuned.value),
+            "objective": tuned.objective,
+            "params": dg.MetadataValue.json(tuned.params),
+            "rule": tuned.rule,
+            "per_fold": dg.MetadataValue.json(tuned.fold_values),
             # None under the recall objective, which 0.5 does not aim at.
-            "versus_0_5": dg.MetadataValue.json(tuned["versus_default"] or {}),
-            "at_threshold": dg.MetadataValue.json(tuned["at_threshold"]),
-            "calibration": tuned["calibrator"]["method"],
-            "oof_brier": dg.MetadataValue.json(tuned["calibrator"]["oof_brier"]),
-            "curve (every 20th point)": md_table(tuned["curve"].iloc[::20]),
+            "versus_0_5": dg.MetadataValue.json(tuned.versus_default or {}),
+            "at_threshold": dg.MetadataValue.json(tuned.at_threshold),
+            "calibration": tuned.calibrator["method"],
+            "oof_brier": dg.MetadataValue.json(tuned.calibrator["oof_brier"]),
+            "curve (every 20th point)": md_table(tuned.curve.iloc[::20]),
         },
         [gates.threshold_valid(tuned, training_rows)],
     )

@@ -17,6 +17,7 @@ from imbal_pipeline.assets.common import (
 )
 from imbal_pipeline.assets.training import MODEL_FIELDS
 from imbal_pipeline.core import data, diagnostics, gates, learning, plots, split
+from imbal_pipeline.core.values import Comparison
 from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY
 
@@ -122,11 +123,11 @@ def make_curve_part(part: int) -> dg.AssetsDefinition:
         fit_cache: FitCache,
         holdout_split: pd.DataFrame,
         cv_folds: pd.DataFrame,
-        strategy_comparison: dict,
+        strategy_comparison: Comparison,
     ):
         s = pipeline.settings()
         name = curve_part_key(part).to_user_string()
-        selected = strategy_comparison["selected"]
+        selected = strategy_comparison.selected
         inputs = {"holdout_split": holdout_split, "cv_folds": cv_folds, "strategy": selected}
 
         def fit():
@@ -161,13 +162,13 @@ def make_curve_part(part: int) -> dg.AssetsDefinition:
 def learning_curve(
     context: dg.AssetExecutionContext,
     pipeline: PipelineConfig,
-    strategy_comparison: dict,
+    strategy_comparison: Comparison,
     **parts: dict,
 ):
     """Would more positives pay? CV PR-AUC of the selected strategy with 25-100 % of them."""
     s = pipeline.settings()
-    selected = strategy_comparison["selected"]
-    full = strategy_comparison["table"][selected]["pr_auc_folds"]
+    selected = strategy_comparison.selected
+    full = strategy_comparison.table[selected]["pr_auc_folds"]
     curve = learning.combine(list(parts.values()), selected, full)
     metadata = {"sentence": curve["sentence"]}
     if curve["doubling"]:

@@ -17,6 +17,7 @@ from imbal_pipeline.assets.common import (
 from imbal_pipeline.assets.training import MODEL_FIELDS
 from imbal_pipeline.core import data, diagnostics, evaluation, gates, leak, split
 from imbal_pipeline.core.settings import threads_alone
+from imbal_pipeline.core.values import Bag, Comparison, Decision
 from imbal_pipeline.models import from_store_value
 from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY, content_hash
@@ -109,10 +110,10 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
         pipeline: PipelineConfig,
         holdout_split: pd.DataFrame,
         imbalance_profile: dict,
-        strategy_comparison: dict,
-        decision_threshold: dict,
-        final_model: dict,
-        baseline_model: dict,
+        strategy_comparison: Comparison,
+        decision_threshold: Decision,
+        final_model: Bag,
+        baseline_model: Bag,
         data_diagnostics: dict,
         leak_panel: dict,
         learning_curve: dict,
@@ -173,7 +174,7 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
         path = evaluation.publish(
             report,
             arrays,
-            decision_threshold["curve"],
+            decision_threshold.curve,
             s.output_dir,
             model=model,
             projection=projection,

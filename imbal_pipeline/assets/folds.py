@@ -106,7 +106,7 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
         train = split.training_part(holdout_split)
         schema = data.feature_schema(train, s)
         name = fold_training_key(fold).to_user_string()
-        bundle, key, reused = fit_or_reuse(
+        sets, key, reused = fit_or_reuse(
             fit_cache,
             name,
             {"holdout_split": holdout_split, "cv_folds": cv_folds},
@@ -125,32 +125,30 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
                     "skipped": a["skipped"] or "",
                     "note": a["note"] or "",
                 }
-                for name, a in bundle["audits"].items()
+                for name, a in sets.audits.items()
             }
         ).T
         checks = [
             gates.from_contract(
                 "contract",
                 contracts.validate(
-                    bundle["validation"][["__row_id", "__label"]],
+                    sets.validation[[ROW_ID, LABEL]],
                     contracts.builtin_suite("fold_training_sets"),
                 ),
             ),
-            gates.fold_sets_hygiene(bundle, train, cv_folds, s),
-            gates.resampling_promise(bundle, s.sampling_ratio),
+            gates.fold_sets_hygiene(sets, train, cv_folds, s),
+            gates.resampling_promise(sets, s.sampling_ratio),
         ]
         yield from gated(
             context,
-            bundle,
+            sets,
             {
                 "fold": fold,
-                "training_rows": dg.MetadataValue.int(len(bundle["train"])),
-                "validation_rows": dg.MetadataValue.int(len(bundle["validation"])),
+                "training_rows": dg.MetadataValue.int(len(sets.train)),
+                "validation_rows": dg.MetadataValue.int(len(sets.validation)),
                 "strategies": dg.MetadataValue.md(rows.to_markdown()),
-                "audits": dg.MetadataValue.json(bundle["audits"]),
-                "preprocessor_fitted_on": dg.MetadataValue.json(
-                    bundle["preprocessor"]["fitted_on"]
-                ),
+                "audits": dg.MetadataValue.json(sets.audits),
+                "preprocessor_fitted_on": dg.MetadataValue.json(sets.preprocessor["fitted_on"]),
                 RECIPE_KEY: key,
                 "reused_without_refit": reused,
             },

@@ -23,6 +23,7 @@ from imbal_pipeline.core import evaluation, inbox, monitor_report, monitoring
 from imbal_pipeline.core.data import read_table
 from imbal_pipeline.core.deployed import score_batch
 from imbal_pipeline.core.gates import fail, ok
+from imbal_pipeline.core.values import Bag, Decision
 from imbal_pipeline.models import from_store_value
 from imbal_pipeline.resources import PipelineConfig
 from imbal_pipeline.storage import content_hash
@@ -41,8 +42,8 @@ MONITORING = "monitoring"
 def deployed_model(
     context: AssetExecutionContext,
     pipeline: PipelineConfig,
-    final_model: dict,
-    decision_threshold: dict,
+    final_model: Bag,
+    decision_threshold: Decision,
     evaluation_report: dict,
 ):
     """The final model with its threshold, preprocessing and monitoring reference.

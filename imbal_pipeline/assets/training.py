@@ -15,7 +15,8 @@ from imbal_pipeline.assets.common import (
 )
 from imbal_pipeline.assets.folds import SAMPLING_FIELDS, fold_group, fold_training_key
 from imbal_pipeline.core import contracts, data, gates, selection, split, strategies, training
-from imbal_pipeline.core.settings import LADDER
+from imbal_pipeline.core.settings import LADDER, ROW_ID
+from imbal_pipeline.core.values import Bag, Comparison, FoldModels, FoldSets
 from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY
 
@@ -73,11 +74,11 @@ def make_fold_models(fold: int, part: str = "models") -> dg.AssetsDefinition:
         context: AssetExecutionContext,
         pipeline: PipelineConfig,
         fit_cache: FitCache,
-        training_sets: dict,
+        training_sets: FoldSets,
     ):
         s = pipeline.settings()
         name = fold_models_key(fold, part).to_user_string()
-        bundle, key, reused = fit_or_reuse(
+        fitted, key, reused = fit_or_reuse(
             fit_cache,
             name,
             {"training_sets": training_sets},
@@ -85,22 +86,22 @@ def make_fold_models(fold: int, part: str = "models") -> dg.AssetsDefinition:
             MODEL_FIELDS,
             lambda: training.fit_fold_models(training_sets, s, rungs),
         )
-        info = pd.DataFrame.from_dict(bundle["fit_info"], orient="index").reindex(
+        info = pd.DataFrame.from_dict(fitted.fit_info, orient="index").reindex(
             columns=["rows", "positives", "synthetic_rows"]
         )
         checks = _oof_checks(
-            bundle["oof"], "fold_models", training_sets["validation"]["__row_id"], "validation"
+            fitted.oof, "fold_models", training_sets.validation[ROW_ID], "validation"
         )
-        if not bundle["strategies"]:
+        if not fitted.strategies:
             checks[0] = gates.ok("contract", "none of this step's strategies is in the run")
         yield from gated(
             context,
-            bundle,
+            fitted,
             {
                 "fold": fold,
                 "fits": dg.MetadataValue.md(info.to_markdown()),
-                "skipped": dg.MetadataValue.json(bundle["skipped"]),
-                "oof_rows": dg.MetadataValue.int(bundle["oof"]["__row_id"].nunique()),
+                "skipped": dg.MetadataValue.json(fitted.skipped),
+                "oof_rows": dg.MetadataValue.int(fitted.oof[ROW_ID].nunique()),
                 RECIPE_KEY: key,
                 "reused_without_refit": reused,
             },
@@ -135,35 +136,33 @@ def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
         context: AssetExecutionContext,
         pipeline: PipelineConfig,
         holdout_split: pd.DataFrame,
-        **fold_models: dict,
+        **fold_models: FoldModels,
     ):
         """Per-strategy PR-AUC, F1, MCC over folds; the simplest within a paired SE of the best."""
         s = pipeline.settings()
-        oof, skipped = selection.pool_folds(fold_models.values())
-        result = selection.compare_strategies(oof, skipped, s)
-        table = pd.DataFrame(result["table"]).T[COMPARISON_COLUMNS]
-        train_ids = split.training_part(holdout_split)["__row_id"]
-        audits = {m["fold"]: m["audits"] for m in fold_models.values()}
+        comparison = selection.compare_folds(fold_models.values(), s)
+        table = pd.DataFrame(comparison.table).T[COMPARISON_COLUMNS]
+        train_ids = split.training_part(holdout_split)[ROW_ID]
         yield from gated(
             context,
-            {**result, "oof": oof, "audits": audits},
+            comparison,
             {
-                "selected": result["selected"],
-                "reason": result["reason"],
+                "selected": comparison.selected,
+                "reason": comparison.reason,
                 "comparison": md_table(table),
             },
-            _oof_checks(oof, "strategy_comparison", train_ids, "training"),
+            _oof_checks(comparison.oof, "strategy_comparison", train_ids, "training"),
         )
 
     return strategy_comparison
 
 
-def _bag_metadata(fitted: dict) -> dict:
+def _bag_metadata(fitted: Bag) -> dict:
     return {
-        "strategy": fitted["strategy"],
-        "members": dg.MetadataValue.int(len(fitted["fit_info"]["members"])),
-        "trees": dg.MetadataValue.int(fitted["fit_info"]["num_trees"]),
-        "audit": dg.MetadataValue.json(fitted["audit"]),
+        "strategy": fitted.strategy,
+        "members": dg.MetadataValue.int(len(fitted.fit_info["members"])),
+        "trees": dg.MetadataValue.int(fitted.fit_info["num_trees"]),
+        "audit": dg.MetadataValue.json(fitted.audit),
     }
 
 
@@ -183,8 +182,8 @@ def make_final_model(n_folds: int) -> dg.AssetsDefinition:
         context: AssetExecutionContext,
         pipeline: PipelineConfig,
         holdout_split: pd.DataFrame,
-        strategy_comparison: dict,
-        **fold_models: dict,
+        strategy_comparison: Comparison,
+        **fold_models: FoldModels,
     ):
         """The selected strategy's fold models, bagged; nothing is refitted.
 
@@ -193,7 +192,7 @@ def make_final_model(n_folds: int) -> dg.AssetsDefinition:
         """
         s = pipeline.settings()
         train = split.training_part(holdout_split)
-        selected = strategy_comparison["selected"]
+        selected = strategy_comparison.selected
         parts = training.parts_with(list(fold_models.values()), selected)
         fitted = training.fold_bag(parts, selected, train, data.feature_schema(train, s), s)
         yield from gated(
@@ -220,7 +219,7 @@ def make_baseline_model(n_folds: int) -> dg.AssetsDefinition:
         context: AssetExecutionContext,
         pipeline: PipelineConfig,
         holdout_split: pd.DataFrame,
-        **fold_models: dict,
+        **fold_models: FoldModels,
     ):
         """The no-handling baseline (`none`): its fold models, bagged like the final model's."""
         s = pipeline.settings()

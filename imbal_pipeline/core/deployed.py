@@ -22,6 +22,7 @@ from imbal_pipeline.core.data import DataError, ReadOptions
 from imbal_pipeline.core.inbox import ROW
 from imbal_pipeline.core.monitoring import Reference
 from imbal_pipeline.core.preprocess import Preprocessor, category_text
+from imbal_pipeline.core.values import Bag
 
 FORMAT = "imbal_pipeline model v2: LightGBM text model + this JSON; no pickle"
 PROBABILITY_NOTE = (
@@ -48,7 +49,7 @@ class BatchNotes:
 
 
 def model_meta(
-    final: dict,
+    final: Bag,
     *,
     reference: Reference,
     positive_label: str,
@@ -65,9 +66,9 @@ def model_meta(
     return {
         "format": FORMAT,
         "run_id": run_id,
-        "strategy": final["strategy"],
-        "threshold": float(final["threshold"]),
-        "objective": final["objective"],
+        "strategy": final.strategy,
+        "threshold": float(final.threshold),
+        "objective": final.objective,
         "beta": float(beta),
         "target": target,
         "positive_label": positive_label,
@@ -78,10 +79,10 @@ def model_meta(
             "decimal": read_options.decimal,
             "thousands": read_options.thousands,
         },
-        "preprocessor": final["preprocessor"],
-        "calibrator": final.get("calibrator"),
+        "preprocessor": final.preprocessor,
+        "calibrator": final.calibrator,
         "reference": reference.to_json(),
-        "audit": final["audit"],
+        "audit": final.audit,
         "note": PROBABILITY_NOTE,
     }
 

@@ -28,35 +28,16 @@ from imbal_pipeline.core.deployed import PROBABILITY_NOTE, Model, model_meta
 from imbal_pipeline.core.jsonready import json_ready
 from imbal_pipeline.core.preprocess import Preprocessor
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY, Settings
-
-
-def with_decision(model: dict, decision: dict) -> dict:
-    """The model with the threshold, objective and calibrator tuned on its out-of-fold scores:
-    what is evaluated, exported and deployed.
-
-    They are attached here rather than stored in the model asset, so a threshold-only change
-    leaves the model (and its version) as it was.
-    """
-    if decision.get("strategy", model["strategy"]) != model["strategy"]:
-        raise ValueError(
-            f"the threshold was tuned for {decision['strategy']!r} but the model is "
-            f"{model['strategy']!r}; materialize decision_threshold and final_model together"
-        )
-    return {
-        **model,
-        "threshold": decision["value"],
-        "objective": decision["objective"],
-        "calibrator": decision.get("calibrator"),  # a bare tuning result has none
-    }
+from imbal_pipeline.core.values import Bag, Comparison, Decision
 
 
 def build_report(
     train: pd.DataFrame,
     holdout: pd.DataFrame,
-    final: dict,
-    baseline: dict,
-    comparison: dict,
-    decision: dict,
+    final: Bag,
+    baseline: Bag,
+    comparison: Comparison,
+    decision: Decision,
     profile: dict,
     settings: Settings,
     *,
@@ -65,17 +46,17 @@ def build_report(
     """Report dict (JSON-ready) and the arrays the plots need; holdout rows only, scored on
     `threads` threads."""
     settings = threshold_core.as_decided(settings, decision)
-    final = with_decision(final, decision)
+    final = final.with_decision(decision)
     y = holdout[LABEL].to_numpy()
-    scores = model_core.score_rows(final["model"], final["preprocessor"], holdout, threads)
+    scores = model_core.score_rows(final.model, final.preprocessor, holdout, threads)
     # When `none` is selected both are the same fold models (most runs): score them once.
-    same = final["strategy"] == baseline["strategy"] and final["fit_info"] == baseline["fit_info"]
+    same = final.strategy == baseline.strategy and final.fit_info == baseline.fit_info
     base_scores = (
         scores
         if same
-        else model_core.score_rows(baseline["model"], baseline["preprocessor"], holdout, threads)
+        else model_core.score_rows(baseline.model, baseline.preprocessor, holdout, threads)
     )
-    threshold = float(final["threshold"])
+    threshold = float(final.threshold)
     # F-beta at the user's beta whatever the objective (F2 by default), beside F1.
     beta = settings.beta
     holdout_metrics = metrics.binary_metrics(y, scores, threshold, beta)
@@ -84,7 +65,7 @@ def build_report(
     base_metrics = metrics.binary_metrics(y, base_scores, 0.5, beta)
     # The baseline also gets its own threshold, tuned the same way on its out-of-fold scores,
     # so the comparison separates "handling imbalance" from "tuning the threshold".
-    oof = comparison["oof"]
+    oof = comparison.oof
     base_oof = oof[oof[STRATEGY] == "none"]
     base_threshold = threshold_core.tune_per_fold(
         base_oof[LABEL], base_oof[SCORE], base_oof[FOLD], base_oof[ROW_ID], settings
@@ -110,24 +91,24 @@ def build_report(
     }
     # Everything the selection rule used: per-fold values, the paired gap to the best and its
     # corrected SE, and the thresholds each fold was scored at; a reader can redo the choice.
-    cv = {name: dict(row) for name, row in comparison["table"].items()}
-    selected = comparison["selected"]
-    calibrated = calibration.apply(final.get("calibrator"), scores)
+    cv = {name: dict(row) for name, row in comparison.table.items()}
+    selected = comparison.selected
+    calibrated = calibration.apply(final.calibrator, scores)
     notes = [PROBABILITY_NOTE]
     if selected != "none":
         notes.append(
             f"The baseline column is the no-handling model (`none`) at 0.5, the naive default; "
             f"the selected `{selected}` is evaluated at its tuned threshold."
         )
-    departure = split.tier_departure(profile, selected, comparison["reason"])
+    departure = split.tier_departure(profile, selected, comparison.reason)
     if departure:
         notes.append(departure)
-    best_cv = comparison["table"][selected]["pr_auc_mean"]
+    best_cv = comparison.table[selected]["pr_auc_mean"]
     if holdout_metrics["pr_auc"] is not None and best_cv is not None:
         notes.append(
             f"CV estimate of PR-AUC {best_cv:.3f} vs holdout {holdout_metrics['pr_auc']:.3f}."
         )
-    sample = final["audit"].get("fitting_rows") or {}
+    sample = final.audit.get("fitting_rows") or {}
     sampled = split.describe_fitting_rows(sample)
     if sampled:
         notes.append(
@@ -135,11 +116,11 @@ def build_report(
             f"{1 / sample['fraction_kept']:.2f} on top of any strategy's shift; multiply the odds "
             f"by {sample['fraction_kept']:.4f} to undo it before comparing rates."
         )
-    audits = {f"final model ({selected})": final["audit"]}
+    audits = {f"final model ({selected})": final.audit}
     chosen = oof[oof[STRATEGY] == selected]
     reference = monitoring.build_reference(
         train,
-        Preprocessor.from_json(final["preprocessor"]),
+        Preprocessor.from_json(final.preprocessor),
         y,
         scores,
         chosen[SCORE].to_numpy(),
@@ -151,8 +132,7 @@ def build_report(
             "target": profile["target"],
             "positive_label": profile["positive_label"],
             "rows": profile["rows"],
-            "features": len(final["preprocessor"]["numeric"])
-            + len(final["preprocessor"]["categorical"]),
+            "features": len(final.preprocessor["numeric"]) + len(final.preprocessor["categorical"]),
             "positives": profile["positives"],
             "negatives": profile["negatives"],
             "ratio": profile["ratio"],
@@ -164,17 +144,17 @@ def build_report(
         },
         "fitting_rows": sample,
         "selected_strategy": selected,
-        "selection_reason": comparison["reason"],
+        "selection_reason": comparison.reason,
         "threshold": {
             "value": threshold,
-            "objective": decision["objective"],
-            "params": decision["params"],
-            "tuned_on_rows": decision["tuned_on_rows"],
+            "objective": decision.objective,
+            "params": decision.params,
+            "tuned_on_rows": decision.tuned_on_rows,
             # How the value was reached, so a reader can redo it: the per-fold thresholds,
             # and the cross-fitted check against 0.5 that can overrule their median.
-            "rule": decision["rule"],
-            "fold_values": decision["fold_values"],
-            "versus_default": decision["versus_default"],
+            "rule": decision.rule,
+            "fold_values": decision.fold_values,
+            "versus_default": decision.versus_default,
         },
         "cv": cv,
         "holdout": holdout_metrics,
@@ -183,7 +163,7 @@ def build_report(
         "operating_point": threshold_core.verify_operating_point(
             y, scores, threshold, settings, intervals
         ),
-        "calibration": _calibration_summary(final.get("calibrator"), y, scores, calibrated),
+        "calibration": _calibration_summary(final.calibrator, y, scores, calibrated),
         "holdout_at_0_5": at_half,
         "baseline_holdout": base_metrics,
         "baseline_holdout_tuned": base_tuned,
@@ -195,7 +175,7 @@ def build_report(
         },
         "subgroups": subgroups,
         "audits": audits,
-        "fold_audits": comparison.get("audits", {}),
+        "fold_audits": comparison.audits,
         "plots": {
             "pr_curve": "pr_curve.png",
             "threshold_curve": "threshold_curve.png",
@@ -376,14 +356,14 @@ def _swap_in(staging: Path, out: Path, attempts: int = 5) -> None:
     raise OutputError(f"could not put the report in place at {out}; another run keeps replacing it")
 
 
-def deployable(final: dict, decision: dict, report: dict, settings: Settings) -> dict:
+def deployable(final: Bag, decision: Decision, report: dict, settings: Settings) -> dict:
     """The deployed model's stored value: the trees, the decision tuned for them and everything
     needed to apply and watch them.
 
     Built the same way for the export and for the `deployed_model` asset, so both have one
     content hash: the version `load_model` reports.
     """
-    final = with_decision(final, decision)
+    final = final.with_decision(decision)
     meta = model_meta(
         final,
         reference=monitoring.Reference.from_json(report["monitoring_reference"]),
@@ -394,7 +374,7 @@ def deployable(final: dict, decision: dict, report: dict, settings: Settings) ->
         beta=settings.beta,
         run_id=report.get("run_id"),
     )
-    return {"model": final["model"], "meta": json_ready(meta, strict=True)}
+    return {"model": final.model, "meta": json_ready(meta, strict=True)}
 
 
 def export_model(model: Model, out_dir: str | Path) -> None:

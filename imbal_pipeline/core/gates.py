@@ -22,6 +22,7 @@ from imbal_pipeline.core.settings import (
     Settings,
 )
 from imbal_pipeline.core.split import fitting_rows
+from imbal_pipeline.core.values import Bag, Decision, FoldSets
 
 ERROR, WARN = "error", "warn"
 
@@ -406,20 +407,20 @@ def groups_kept_together(frame: pd.DataFrame, explicit: bool) -> Gate:
 
 
 def fold_sets_hygiene(
-    bundle: dict, train: pd.DataFrame, folds: pd.DataFrame, settings: Settings
+    sets: FoldSets, train: pd.DataFrame, folds: pd.DataFrame, settings: Settings
 ) -> Gate:
     """Validation rows untouched and real; synthetic rows only in training; fit on fold rows.
 
     With --max-negatives in force, the fold's fit rows are its training rows within the one
     sample of negatives that the final refit uses too.
     """
-    fold = bundle["fold"]
+    fold = sets.fold
     usable, _ = fitting_rows(train, settings.max_negatives, settings.seed)
     usable_ids = train.loc[usable, ROW_ID]
     fit_ids = folds.loc[(folds[FOLD] != fold) & folds[ROW_ID].isin(usable_ids), ROW_ID].to_numpy()
     val_ids = folds.loc[folds[FOLD] == fold, ROW_ID].to_numpy()
-    val = bundle["validation"]
-    pre = Preprocessor.from_json(bundle["preprocessor"])
+    val = sets.validation
+    pre = Preprocessor.from_json(sets.preprocessor)
     problems = []
     if pre.fitted_on["row_ids_sha256"] != fingerprint(fit_ids):
         problems.append("the preprocessing was not fitted on exactly this fold's training rows")
@@ -430,11 +431,11 @@ def fold_sets_hygiene(
     expected = pre.transform(raw)
     if expected.tobytes() != np.ascontiguousarray(val[features].to_numpy()).tobytes():
         problems.append("the validation portion differs from the untouched rows")
-    if set(bundle["membership"][ROW_ID]) - set(fit_ids):
+    if set(sets.membership[ROW_ID]) - set(fit_ids):
         problems.append("a strategy trains on rows outside this fold's training portion")
-    if (bundle["synthetic"][ROW_ID] >= 0).any() or (val[ROW_ID] < 0).any():
+    if (sets.synthetic[ROW_ID] >= 0).any() or (val[ROW_ID] < 0).any():
         problems.append("synthetic rows are not confined to the training portions")
-    observed = {"validation_rows": int(len(val)), "synthetic_rows": int(len(bundle["synthetic"]))}
+    observed = {"validation_rows": int(len(val)), "synthetic_rows": int(len(sets.synthetic))}
     if problems:
         return fail("fold_hygiene", f"fold {fold}: {problems[0]}; rematerialize it", **observed)
     return ok(
@@ -445,10 +446,10 @@ def fold_sets_hygiene(
     )
 
 
-def resampling_promise(bundle: dict, ratio: float) -> Gate:
+def resampling_promise(sets: FoldSets, ratio: float) -> Gate:
     """Each resampler delivered the minority/majority ratio it promises."""
     off = {}
-    for name, audit in bundle["audits"].items():
+    for name, audit in sets.audits.items():
         if audit.get("skipped") or not audit["steps"]:
             continue
         step = audit["steps"][0]["step"]
@@ -500,15 +501,15 @@ def oof_coverage(oof: pd.DataFrame, row_ids: np.ndarray, what: str) -> Gate:
     )
 
 
-def threshold_valid(decision: dict, training_rows: int) -> Gate:
+def threshold_valid(decision: Decision, training_rows: int) -> Gate:
     """Threshold strictly inside (0, 1), tuned on all training rows' out-of-fold scores."""
-    value = decision["value"]
+    value = decision.value
     if not 0.0 < value < 1.0:
         return fail("threshold_valid", f"threshold {value} is outside (0, 1)", value=value)
-    if decision["tuned_on_rows"] != training_rows:
+    if decision.tuned_on_rows != training_rows:
         return fail(
             "threshold_valid",
-            f"threshold tuned on {decision['tuned_on_rows']} rows, expected the "
+            f"threshold tuned on {decision.tuned_on_rows} rows, expected the "
             f"{training_rows} training rows' out-of-fold scores",
             value=value,
         )
@@ -519,13 +520,11 @@ def threshold_valid(decision: dict, training_rows: int) -> Gate:
     )
 
 
-def model_sane(fitted: dict, train: pd.DataFrame, settings: Settings) -> Gate:
+def model_sane(fitted: Bag, train: pd.DataFrame, settings: Settings) -> Gate:
     """Preprocessing fitted on exactly the training split (its fitting sample); scores finite,
     in [0, 1]."""
     usable, _ = fitting_rows(train, settings.max_negatives, settings.seed)
-    if fitted["preprocessor"]["fitted_on"]["row_ids_sha256"] != fingerprint(
-        train.loc[usable, ROW_ID]
-    ):
+    if fitted.preprocessor["fitted_on"]["row_ids_sha256"] != fingerprint(train.loc[usable, ROW_ID]):
         return fail(
             "model_sane",
             "the model's preprocessing was not fitted on exactly the "
@@ -534,7 +533,7 @@ def model_sane(fitted: dict, train: pd.DataFrame, settings: Settings) -> Gate:
     from imbal_pipeline.core.model import score_rows
 
     sample = train.sample(n=min(len(train), 2000), random_state=0)
-    scores = score_rows(fitted["model"], fitted["preprocessor"], sample, settings.lgbm_threads)
+    scores = score_rows(fitted.model, fitted.preprocessor, sample, settings.lgbm_threads)
     if not np.isfinite(scores).all() or scores.min() < 0 or scores.max() > 1:
         return fail("model_sane", "the model produces scores outside [0, 1]")
     return ok(

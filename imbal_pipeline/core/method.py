@@ -32,22 +32,25 @@ from imbal_pipeline.core.settings import (
     Settings,
     threads_alone,
 )
+from imbal_pipeline.core.values import Bag, Comparison, Decision
 
 
-def decide(comparison: dict, settings: Settings) -> dict:
+def decide(comparison: Comparison, settings: Settings) -> Decision:
     """The selected strategy's threshold, tuned on its out-of-fold scores, with the curve it was
     read from and a calibrator fitted on the same scores."""
-    oof = comparison["oof"]
-    chosen = oof[oof[STRATEGY] == comparison["selected"]]
-    decision = threshold.tune_per_fold(
+    oof = comparison.oof
+    chosen = oof[oof[STRATEGY] == comparison.selected]
+    tuned = threshold.tune_per_fold(
         chosen[LABEL], chosen[SCORE], chosen[FOLD], chosen[ROW_ID], settings
     )
-    decision["strategy"] = comparison["selected"]
-    decision["curve"] = threshold.threshold_curve(chosen[LABEL], chosen[SCORE], settings)
-    # Probabilities for the deployed model, from the same out-of-fold scores; the threshold
-    # stays on the raw scores it was tuned on.
-    decision["calibrator"] = calibration.fit_calibrator(chosen[LABEL], chosen[SCORE], chosen[FOLD])
-    return decision
+    return Decision(
+        strategy=comparison.selected,
+        curve=threshold.threshold_curve(chosen[LABEL], chosen[SCORE], settings),
+        # Probabilities for the deployed model, from the same out-of-fold scores; the
+        # threshold stays on the raw scores it was tuned on.
+        calibrator=calibration.fit_calibrator(chosen[LABEL], chosen[SCORE], chosen[FOLD]),
+        **tuned,
+    )
 
 
 @dataclass(frozen=True)
@@ -55,10 +58,10 @@ class Outcome:
     """What one pass of the method made, stage by stage."""
 
     marked: pd.DataFrame  # every row, marked train or holdout
-    comparison: dict
-    decision: dict
-    final: dict  # the selected strategy's fold models, bagged; `evaluation.with_decision`
-    baseline: dict  # attaches the threshold
+    comparison: Comparison
+    decision: Decision
+    final: Bag  # the selected strategy's fold models, bagged, without the threshold
+    baseline: Bag
     report: dict
     arrays: dict
 
@@ -83,13 +86,12 @@ def fit_and_evaluate(
         for fold in range(settings.n_folds)
     ]
     phase("fold_training_sets")
-    fold_models = [training.fit_fold_models(bundle, settings) for bundle in sets]
+    fold_models = [training.fit_fold_models(fold_sets, settings) for fold_sets in sets]
     phase("fold_models")
-    oof, skipped = selection.pool_folds(fold_models)
-    comparison = {**selection.compare_strategies(oof, skipped, settings), "oof": oof}
+    comparison = selection.compare_folds(fold_models, settings)
     decision = decide(comparison, settings)
     phase("comparison_threshold")
-    final = training.fold_bag(fold_models, comparison["selected"], train, schema, settings)
+    final = training.fold_bag(fold_models, comparison.selected, train, schema, settings)
     baseline = training.fold_bag(fold_models, "none", train, schema, settings)
     phase("final_baseline")
     report, arrays = evaluation.build_report(

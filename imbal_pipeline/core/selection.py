@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -10,23 +11,34 @@ from sklearn.metrics import average_precision_score, f1_score, fbeta_score, matt
 
 from imbal_pipeline.core import threshold
 from imbal_pipeline.core.settings import FOLD, LABEL, LADDER, ROW_ID, SCORE, STRATEGY, Settings
+from imbal_pipeline.core.values import Comparison, FoldModels
 
 _METRICS = ("pr_auc", "f1", "fbeta", "mcc")
 
 
-def pool_folds(fold_models) -> tuple[pd.DataFrame, dict[str, str]]:
+def pool_folds(fold_models: Iterable[FoldModels]) -> tuple[pd.DataFrame, dict[str, str]]:
     """Every fold step's out-of-fold scores in one frame, and each strategy a fold skipped with
     the first such fold's reason (a strategy skipped in one fold is compared in none)."""
     fold_models = list(fold_models)
-    oof = pd.concat([m["oof"] for m in fold_models], ignore_index=True)
+    oof = pd.concat([m.oof for m in fold_models], ignore_index=True)
     skipped: dict[str, str] = {}
     for m in fold_models:
-        for name, why in m["skipped"].items():
-            skipped.setdefault(name, f"fold {m['fold']}: {why}")
+        for name, why in m.skipped.items():
+            skipped.setdefault(name, f"fold {m.fold}: {why}")
     return oof, skipped
 
 
-def compare_strategies(oof: pd.DataFrame, skipped: dict[str, str], settings: Settings) -> dict:
+def compare_folds(fold_models: Iterable[FoldModels], settings: Settings) -> Comparison:
+    """The comparison of the fold steps' out-of-fold scores, with each fold's sampler audits."""
+    fold_models = list(fold_models)
+    oof, skipped = pool_folds(fold_models)
+    audits = {m.fold: m.audits for m in fold_models}
+    return dataclasses.replace(compare_strategies(oof, skipped, settings), audits=audits)
+
+
+def compare_strategies(
+    oof: pd.DataFrame, skipped: dict[str, str], settings: Settings
+) -> Comparison:
     """Per strategy: PR-AUC, F1, F-beta and MCC over folds, the paired gaps, and the selection.
 
     F1, F-beta and MCC are nested: each fold is scored at a threshold tuned on the other folds'
@@ -64,7 +76,7 @@ def compare_strategies(oof: pd.DataFrame, skipped: dict[str, str], settings: Set
     for row in table.values():
         if row["pr_auc_mean"] is not None and baseline.get("pr_auc_mean") is not None:
             row["pr_auc_vs_none"] = row["pr_auc_mean"] - baseline["pr_auc_mean"]
-    return {"table": table, "selected": selected, "best": best, "reason": reason}
+    return Comparison(table=table, selected=selected, best=best, reason=reason, oof=oof)
 
 
 def nested_fold_metrics(part: pd.DataFrame, settings: Settings) -> dict[str, list]:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from imbal_pipeline.core.settings import Settings
+from imbal_pipeline.core.values import Decision
 
 
 def _sweep(y: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
@@ -33,13 +34,13 @@ def _objective_values(sweep: dict, settings: Settings) -> dict[str, np.ndarray]:
     return {"precision": precision, "recall": recall, "f1": f1, "fbeta": fbeta, "cost": cost}
 
 
-def as_decided(settings: Settings, decision: dict) -> Settings:
+def as_decided(settings: Settings, decision: Decision) -> Settings:
     """The settings with the objective and parameter a threshold was tuned under.
 
     A threshold is judged (and the baseline's tuned) by what it was tuned for, whatever the
     settings say now: evaluating a stored decision under a newly chosen objective would mix two.
     """
-    return dataclasses.replace(settings, objective=decision["objective"], **decision["params"])
+    return dataclasses.replace(settings, objective=decision.objective, **decision.params)
 
 
 def tune_threshold(

@@ -11,6 +11,7 @@ from threadpoolctl import threadpool_limits
 from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core import preprocess, split, strategies
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY, Settings
+from imbal_pipeline.core.values import Bag, FoldModels, FoldSets
 
 
 def feature_columns(n: int) -> list[str]:
@@ -41,7 +42,7 @@ def limit_threads(fn):
 @limit_threads
 def build_fold_training_sets(
     train: pd.DataFrame, folds: pd.DataFrame, fold: int, schema: dict, settings: Settings
-) -> dict:
+) -> FoldSets:
     """Preprocess and resample one fold's training portion; its validation rows stay as they are.
 
     The preprocessor is fitted on the fold's training rows only and merely applied to the
@@ -82,15 +83,15 @@ def build_fold_training_sets(
             synthetic.append(syn)
     empty_syn = _frame(np.empty(0), np.empty(0), np.empty((0, X_fit.shape[1])))
     empty_syn.insert(0, STRATEGY, pd.Series(dtype="string"))
-    return {
-        "fold": fold,
-        "train": _frame(fit_ids, y_fit, X_fit),
-        "validation": _frame(val_rows[ROW_ID].to_numpy(), val_rows[LABEL].to_numpy(), X_val),
-        "membership": pd.concat(membership, ignore_index=True),
-        "synthetic": pd.concat(synthetic, ignore_index=True) if synthetic else empty_syn,
-        "preprocessor": pre.to_json(),
-        "audits": audits,
-    }
+    return FoldSets(
+        fold=fold,
+        train=_frame(fit_ids, y_fit, X_fit),
+        validation=_frame(val_rows[ROW_ID].to_numpy(), val_rows[LABEL].to_numpy(), X_val),
+        membership=pd.concat(membership, ignore_index=True),
+        synthetic=pd.concat(synthetic, ignore_index=True) if synthetic else empty_syn,
+        preprocessor=pre.to_json(),
+        audits=audits,
+    )
 
 
 def resampled_rows(
@@ -125,12 +126,12 @@ def fit_strategy(
     )
 
 
-def strategy_rows(bundle: dict, strategy: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def strategy_rows(sets: FoldSets, strategy: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The training rows one strategy fits on: kept originals then synthetic rows."""
-    features = [c for c in bundle["train"].columns if c not in (ROW_ID, LABEL)]
-    kept = bundle["membership"].loc[bundle["membership"][STRATEGY] == strategy, ROW_ID]
-    base = bundle["train"].set_index(ROW_ID).loc[kept.to_numpy()]
-    syn = bundle["synthetic"][bundle["synthetic"][STRATEGY] == strategy]
+    features = [c for c in sets.train.columns if c not in (ROW_ID, LABEL)]
+    kept = sets.membership.loc[sets.membership[STRATEGY] == strategy, ROW_ID]
+    base = sets.train.set_index(ROW_ID).loc[kept.to_numpy()]
+    syn = sets.synthetic[sets.synthetic[STRATEGY] == strategy]
     X = np.vstack([base[features].to_numpy(), syn[features].to_numpy()])
     y = np.concatenate([base[LABEL].to_numpy(), syn[LABEL].to_numpy()])
     ids = np.concatenate([kept.to_numpy(), syn[ROW_ID].to_numpy()])
@@ -138,33 +139,26 @@ def strategy_rows(bundle: dict, strategy: str) -> tuple[np.ndarray, np.ndarray, 
 
 
 @limit_threads
-def fit_fold_models(bundle: dict, settings: Settings, rungs: tuple[str, ...] | None = None) -> dict:
+def fit_fold_models(
+    sets: FoldSets, settings: Settings, rungs: tuple[str, ...] | None = None
+) -> FoldModels:
     """One booster per strategy on the fold's training rows; scores for its validation rows.
 
     `rungs` limits the fits to those of the run's strategies (all of them by default); the
     result names them in `strategies`, fitted or skipped.
     """
     names = [n for n in settings.strategies if rungs is None or n in rungs]
-    pre = preprocess.Preprocessor.from_json(bundle["preprocessor"])
-    val = bundle["validation"]
+    pre = preprocess.Preprocessor.from_json(sets.preprocessor)
+    val = sets.validation
     features = [c for c in val.columns if c not in (ROW_ID, LABEL)]
     X_val = val[features].to_numpy()
-    out: dict = {
-        "fold": bundle["fold"],
-        "fit_info": {},
-        "skipped": {},
-        "audits": bundle["audits"],
-        # A fold bag member reads rows through the preprocessing of its own fold.
-        "preprocessor": bundle["preprocessor"],
-        "strategies": names,
-    }
-    oof = []
+    models, fit_info, skipped, oof = {}, {}, {}, []
     for name in names:
-        audit = bundle["audits"][name]
+        audit = sets.audits[name]
         if audit.get("skipped"):
-            out["skipped"][name] = audit["skipped"]
+            skipped[name] = audit["skipped"]
             continue
-        X, y, ids = strategy_rows(bundle, name)
+        X, y, ids = strategy_rows(sets, name)
         booster, info = fit_strategy(
             name,
             X,
@@ -174,21 +168,29 @@ def fit_fold_models(bundle: dict, settings: Settings, rungs: tuple[str, ...] | N
             cat_idx=pre.categorical_indices,
             scale_pos_weight=audit.get("scale_pos_weight"),
         )
-        out[f"model__{name}"] = booster
-        out["fit_info"][name] = info
+        models[name], fit_info[name] = booster, info
         oof.append(
             pd.DataFrame(
                 {
                     ROW_ID: val[ROW_ID].to_numpy(),
                     STRATEGY: name,
-                    FOLD: bundle["fold"],
+                    FOLD: sets.fold,
                     LABEL: val[LABEL].to_numpy(),
                     SCORE: model_core.predict(booster, X_val, settings.lgbm_threads),
                 }
             )
         )
-    out["oof"] = pd.concat(oof, ignore_index=True) if oof else _no_scores()
-    return out
+    return FoldModels(
+        fold=sets.fold,
+        strategies=names,
+        models=models,
+        oof=pd.concat(oof, ignore_index=True) if oof else _no_scores(),
+        fit_info=fit_info,
+        skipped=skipped,
+        audits=sets.audits,
+        # A fold bag member reads rows through the preprocessing of its own fold.
+        preprocessor=sets.preprocessor,
+    )
 
 
 def _no_scores() -> pd.DataFrame:
@@ -204,18 +206,22 @@ def _no_scores() -> pd.DataFrame:
     )
 
 
-def parts_with(parts: list[dict], strategy: str) -> list[dict]:
+def parts_with(parts: list[FoldModels], strategy: str) -> list[FoldModels]:
     """Of the fold model steps' results, the one per fold that was to fit `strategy`."""
-    mine = [p for p in parts if strategy in p["strategies"]]
-    folds = [p["fold"] for p in mine]
+    mine = [p for p in parts if strategy in p.strategies]
+    folds = [p.fold for p in mine]
     if len(set(folds)) != len(folds):
         raise ValueError(f"strategy {strategy} was fitted twice in fold(s) {sorted(folds)}")
     return mine
 
 
 def fold_bag(
-    fold_models: list[dict], strategy: str, train: pd.DataFrame, schema: dict, settings: Settings
-) -> dict:
+    fold_models: list[FoldModels],
+    strategy: str,
+    train: pd.DataFrame,
+    schema: dict,
+    settings: Settings,
+) -> Bag:
     """The deployed model: the strategy's K fold models, their probabilities averaged.
 
     Its threshold is then tuned on exactly its members' out-of-fold scores, which a model
@@ -223,12 +229,13 @@ def fold_bag(
     member reads rows through the preprocessing fitted in its fold; the preprocessing fitted
     on the whole training split describes the columns for checks and monitoring only.
     """
-    ordered = sorted(fold_models, key=lambda m: m["fold"])
-    key = f"model__{strategy}"
-    lacking = [m["fold"] for m in ordered if key not in m]
+    ordered = sorted(fold_models, key=lambda m: m.fold)
+    lacking = [m.fold for m in ordered if strategy not in m.models]
     if lacking:
         raise ValueError(f"strategy {strategy} has no model in fold(s) {lacking}")
-    model = model_core.Bagged([m[key] for m in ordered], [m["preprocessor"] for m in ordered])
+    model = model_core.Bagged(
+        [m.models[strategy] for m in ordered], [m.preprocessor for m in ordered]
+    )
     usable, sample = split.fitting_rows(train, settings.max_negatives, settings.seed)
     rows = train[usable]
     pre = preprocess.fit_preprocessor(rows, schema, rows[ROW_ID].to_numpy())
@@ -244,15 +251,15 @@ def fold_bag(
         }
     ]
     for m in ordered:
-        for step in m["audits"][strategy]["steps"]:
-            steps.append({"step": f"fold {m['fold']}: {step['step']}", "params": step["params"]})
+        for step in m.audits[strategy]["steps"]:
+            steps.append({"step": f"fold {m.fold}: {step['step']}", "params": step["params"]})
     audit = {
         "strategy": strategy,
         "seed": settings.seed,
         "steps": steps,
         "rows_before": counts,
         "rows_after": counts,
-        "synthetic_rows": sum(m["fit_info"][strategy]["synthetic_rows"] for m in ordered),
+        "synthetic_rows": sum(m.fit_info[strategy]["synthetic_rows"] for m in ordered),
         "removed_rows": 0,
         "note": f"the {len(ordered)} fold models of {strategy}; no model was refitted",
         "skipped": None,
@@ -261,12 +268,8 @@ def fold_bag(
     }
     info = {
         "num_trees": model.num_trees(),
-        "members": [m["fit_info"][strategy] for m in ordered],
+        "members": [m.fit_info[strategy] for m in ordered],
     }
-    return {
-        "model": model,
-        "preprocessor": pre.to_json(),
-        "audit": audit,
-        "fit_info": info,
-        "strategy": strategy,
-    }
+    return Bag(
+        strategy=strategy, model=model, preprocessor=pre.to_json(), audit=audit, fit_info=info
+    )

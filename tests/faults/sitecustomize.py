@@ -22,16 +22,16 @@ if FOLD is not None or STALL is not None:
 
     _fit_fold_models = training.fit_fold_models
 
-    def _faulty(bundle, settings, rungs=None):
+    def _faulty(sets, settings, rungs=None):
         # Only the step fitting `none` (fold_<k>_models), not the SMOTE family's.
         if rungs is not None and "none" not in rungs:
-            return _fit_fold_models(bundle, settings, rungs)
-        if FOLD is not None and str(bundle["fold"]) == FOLD:
+            return _fit_fold_models(sets, settings, rungs)
+        if FOLD is not None and str(sets.fold) == FOLD:
             raise ValueError(f"injected fault in fold {FOLD} (tests only)")
-        if STALL is not None and bundle["fold"] == 0 and not Path(STALL).exists():
+        if STALL is not None and sets.fold == 0 and not Path(STALL).exists():
             Path(STALL).write_text(str(os.getpid()))
             time.sleep(600)
-        return _fit_fold_models(bundle, settings, rungs)
+        return _fit_fold_models(sets, settings, rungs)
 
     training.fit_fold_models = _faulty
 
