@@ -14,6 +14,7 @@ from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core.deployed import Model, ModelFileError
 from imbal_pipeline.core.settings import LABEL, SPLIT, Settings
 from imbal_pipeline.core.split import HOLDOUT
+from imbal_pipeline.core.values import fields_of
 from imbal_pipeline.storage import (
     MANIFEST,
     AssetStore,
@@ -50,6 +51,33 @@ def test_bundle_round_trip_without_pickles(tmp_path):
     assert back["info"] == {"k": 3, "t": [1, 2]}
     write_bundle(tmp_path / "frame", frame)
     pd.testing.assert_frame_equal(read_bundle(tmp_path / "frame"), frame)
+
+
+def test_a_stage_value_comes_back_as_its_own_class_with_its_models_by_name(tmp_path):
+    from imbal_pipeline.core.values import FoldModels
+
+    booster, X = _booster()
+    oof = pd.DataFrame({"__row_id": [1, 2], "score": [0.2, 0.7]})
+    fitted = FoldModels(
+        fold=1,
+        strategies=["none", "smote"],
+        models={"none": booster},
+        oof=oof,
+        fit_info={"none": {"rows": 200}},
+        skipped={"smote": "too few positives"},
+        audits={},
+        preprocessor={"numeric": ["a"]},
+    )
+    write_bundle(tmp_path / "v", fitted)
+    files = sorted(p.name for p in (tmp_path / "v").iterdir())
+    assert files == ["manifest.json", "models.none.txt", "oof.parquet"]
+    back = read_bundle(tmp_path / "v")
+    assert type(back) is FoldModels and back.skipped == fitted.skipped and back.fold == 1
+    np.testing.assert_array_equal(back.models["none"].predict(X), booster.predict(X))
+    pd.testing.assert_frame_equal(back.oof, oof)
+    assert content_hash(back) == content_hash(fitted)
+    # The kind is part of the content: the same fields as a plain dict are another value.
+    assert content_hash(fitted) != content_hash(fields_of(fitted))
 
 
 def test_failed_write_leaves_the_previous_bundle_whole(tmp_path):
