@@ -538,6 +538,28 @@ def _scores():
     return y, s
 
 
+@pytest.mark.parametrize("name", list(threshold.OBJECTIVES))
+def test_each_objective_records_and_reads_only_its_own_parameters(name):
+    rng = np.random.default_rng(4)
+    y = (rng.random(400) < 0.2).astype(int)
+    s = np.clip(0.3 * y + rng.normal(0.4, 0.2, 400), 0, 1)
+    entry, base = threshold.OBJECTIVES[name], Settings(objective=name)
+    tuned = threshold.tune_threshold(y, s, np.arange(400), base)
+    assert tuned["objective"] == name
+    assert tuned["params"] == {p: getattr(base, p) for p in entry.params}
+    # What the other objectives read leaves this one's threshold where it was; its own moves it.
+    others = {"beta": 0.5, "fp_cost": 1.0, "fn_cost": 40.0, "recall_target": 0.3}
+    unrelated = dataclasses.replace(
+        base, **{k: v for k, v in others.items() if k not in entry.params}
+    )
+    assert threshold.tune_threshold(y, s, np.arange(400), unrelated)["value"] == tuned["value"]
+    if entry.params:
+        own = dataclasses.replace(base, **{k: others[k] for k in entry.params})
+        assert threshold.tune_threshold(y, s, np.arange(400), own)["value"] != tuned["value"]
+    verdict = threshold.verify_operating_point(y, s, tuned["value"], base, {})
+    assert verdict["objective"] == name and {"asked", "reached", "met"} <= set(verdict)
+
+
 def test_f1_threshold_maximizes_f1_and_is_not_half():
     y, s = _scores()
     t = threshold.tune_threshold(y, s, np.arange(10), Settings(objective="f1"))

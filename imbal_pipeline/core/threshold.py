@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
+from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.core.values import Decision
 
@@ -48,30 +50,14 @@ def tune_threshold(
 ) -> dict:
     """Pick the threshold that optimizes the configured objective on these predictions.
 
-    `row_ids` are recorded so that tests can prove no holdout row was used.
+    `row_ids` name the rows the threshold is tuned on (callers and tests trace them).
     """
     y = np.asarray(y).astype(np.int64)
     scores = np.asarray(scores, dtype=np.float64)
     sweep = _sweep(y, scores)
     values = _objective_values(sweep, settings)
-    objective = settings.objective
-    if objective == "f1":
-        best = int(np.argmax(values["f1"]))
-        params: dict = {}
-    elif objective == "fbeta":
-        best = int(np.argmax(values["fbeta"]))
-        params = {"beta": settings.beta}
-    elif objective == "cost":
-        best = int(np.argmin(values["cost"]))
-        params = {"fp_cost": settings.fp_cost, "fn_cost": settings.fn_cost}
-    elif objective == "recall":
-        feasible = values["recall"] >= settings.recall_target
-        precision = np.where(feasible, values["precision"], -1.0)
-        # Among equal precision, the highest threshold (first index) flags fewest rows.
-        best = int(np.argmax(precision))
-        params = {"recall_target": settings.recall_target}
-    else:  # Settings validates the objective; this guards direct calls
-        raise ValueError(f"unknown threshold objective {objective!r}")
+    objective = objective_of(settings)
+    best = objective.pick(values, settings)
     thresholds = sweep["threshold"]
     # Midway to the next lower score: the same decisions on these rows, less fragile on new ones.
     lower = thresholds[best + 1] if best + 1 < len(thresholds) else 0.0
@@ -79,8 +65,8 @@ def tune_threshold(
     value = float(np.clip(value, 1e-6, 1 - 1e-6))
     return {
         "value": value,
-        "objective": objective,
-        "params": params,
+        "objective": objective.name,
+        "params": objective.params_of(settings),
         "at_threshold": {name: float(v[best]) for name, v in values.items()},
         "tuned_on_rows": int(len(y)),
         "tuned_on_positives": int(y.sum()),
@@ -152,9 +138,8 @@ def tune_per_fold(
     }
 
 
-# The untuned threshold a tuned one has to beat; "higher is better" for every figure here.
+# The untuned threshold a tuned one has to beat.
 DEFAULT_THRESHOLD = 0.5
-_GAIN = {"f1": ("f1", 1.0), "fbeta": ("fbeta", 1.0), "cost": ("cost", -1.0)}
 
 
 def versus_default(
@@ -165,9 +150,10 @@ def versus_default(
 
     None for the recall objective, whose target 0.5 does not aim at.
     """
-    if settings.objective not in _GAIN or len(fold_values) < 2:
+    objective = objective_of(settings)
+    if objective.gain is None or len(fold_values) < 2:
         return None
-    figure, sign = _GAIN[settings.objective]
+    figure, sign = objective.gain
     gains = {}
     for k in fold_values:
         mine = folds == k
@@ -211,44 +197,8 @@ def verify_operating_point(
     """
     y = np.asarray(y).astype(np.int64)
     flagged = np.asarray(scores) >= threshold
-    n, positives = len(y), int(y.sum())
-    tp = int(np.sum(flagged & (y == 1)))
-    fp = int(np.sum(flagged & (y == 0)))
-    objective = settings.objective
-    out: dict = {"objective": objective}
-    if objective == "recall":
-        recall = tp / max(positives, 1)
-        ci = intervals.get("recall", {})
-        out |= {
-            "asked": {"recall": settings.recall_target},
-            "reached": {"recall": recall, **ci},
-            "met": recall >= settings.recall_target,
-            "clearly_missed": ci.get("ci_high", 1.0) < settings.recall_target,
-        }
-    elif objective == "cost":
-        per_1000 = 1000 / max(n, 1)
-        cost = (fp * settings.fp_cost + (positives - tp) * settings.fn_cost) * per_1000
-        nothing = positives * settings.fn_cost * per_1000
-        everything = (n - positives) * settings.fp_cost * per_1000
-        out |= {
-            "asked": {"fp_cost": settings.fp_cost, "fn_cost": settings.fn_cost},
-            "reached": {
-                "cost_per_1000": cost,
-                "flag_nothing_per_1000": nothing,
-                "flag_everything_per_1000": everything,
-            },
-            "met": cost < min(nothing, everything),
-            "clearly_missed": cost >= min(nothing, everything),
-        }
-    else:
-        name = objective
-        out |= {
-            "asked": {"maximize": name, **({"beta": settings.beta} if name == "fbeta" else {})},
-            "reached": {name: _objective_at(y, flagged, settings)[name], **intervals.get(name, {})},
-            "met": True,  # a maximized score has no target to miss
-            "clearly_missed": False,
-        }
-    return out
+    objective = objective_of(settings)
+    return {"objective": objective.name, **objective.verify(y, flagged, settings, intervals)}
 
 
 def _objective_at(y: np.ndarray, flagged: np.ndarray, settings: Settings) -> dict:
@@ -256,3 +206,104 @@ def _objective_at(y: np.ndarray, flagged: np.ndarray, settings: Settings) -> dic
     fp = np.array([np.sum(flagged & (y == 0))])
     values = _objective_values({"tp": tp, "fp": fp, "positives": int(y.sum())}, settings)
     return {k: float(v[0]) for k, v in values.items()}
+
+
+# --- the objectives ---------------------------------------------------------------------------
+# Each objective is one entry: the settings it reads, how it picks a threshold from the sweep's
+# figures, the figure it is judged by against 0.5, and what "met" means on the holdout.
+
+
+def _pick_max(figure: str):
+    return lambda values, settings: int(np.argmax(values[figure]))
+
+
+def _pick_cheapest(values: dict, settings: Settings) -> int:
+    return int(np.argmin(values["cost"]))
+
+
+def _pick_recall(values: dict, settings: Settings) -> int:
+    """Highest precision among the thresholds that reach the recall target."""
+    feasible = values["recall"] >= settings.recall_target
+    precision = np.where(feasible, values["precision"], -1.0)
+    # Among equal precision, the highest threshold (first index) flags fewest rows.
+    return int(np.argmax(precision))
+
+
+def _verify_score(y: np.ndarray, flagged: np.ndarray, settings: Settings, intervals: dict) -> dict:
+    name = settings.objective
+    return {
+        "asked": {"maximize": name, **({"beta": settings.beta} if name == "fbeta" else {})},
+        "reached": {name: _objective_at(y, flagged, settings)[name], **intervals.get(name, {})},
+        "met": True,  # a maximized score has no target to miss
+        "clearly_missed": False,
+    }
+
+
+def _verify_cost(y: np.ndarray, flagged: np.ndarray, settings: Settings, intervals: dict) -> dict:
+    n, positives = len(y), int(y.sum())
+    tp = int(np.sum(flagged & (y == 1)))
+    fp = int(np.sum(flagged & (y == 0)))
+    per_1000 = 1000 / max(n, 1)
+    cost = (fp * settings.fp_cost + (positives - tp) * settings.fn_cost) * per_1000
+    nothing = positives * settings.fn_cost * per_1000
+    everything = (n - positives) * settings.fp_cost * per_1000
+    return {
+        "asked": {"fp_cost": settings.fp_cost, "fn_cost": settings.fn_cost},
+        "reached": {
+            "cost_per_1000": cost,
+            "flag_nothing_per_1000": nothing,
+            "flag_everything_per_1000": everything,
+        },
+        "met": cost < min(nothing, everything),
+        "clearly_missed": cost >= min(nothing, everything),
+    }
+
+
+def _verify_recall(y: np.ndarray, flagged: np.ndarray, settings: Settings, intervals: dict) -> dict:
+    recall = int(np.sum(flagged & (y == 1))) / max(int(y.sum()), 1)
+    ci = intervals.get("recall", {})
+    return {
+        "asked": {"recall": settings.recall_target},
+        "reached": {"recall": recall, **ci},
+        "met": recall >= settings.recall_target,
+        "clearly_missed": ci.get("ci_high", 1.0) < settings.recall_target,
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class ThresholdObjective:
+    """What a threshold is tuned for: one entry of `OBJECTIVES`, chosen by `--objective`."""
+
+    name: str
+    params: tuple[str, ...]  # the settings it reads (recorded with every threshold tuned)
+    pick: Callable[[dict, Settings], int]  # index of the best threshold in the sweep
+    verify: Callable[[np.ndarray, np.ndarray, Settings, dict], dict]  # the holdout's verdict
+    # The figure and its sign (+1: higher is better) that must beat 0.5; None when 0.5 is no
+    # rival (a recall target).
+    gain: tuple[str, float] | None
+
+    def params_of(self, settings: Settings) -> dict:
+        return {name: getattr(settings, name) for name in self.params}
+
+
+OBJECTIVES: dict[str, ThresholdObjective] = {
+    o.name: o
+    for o in (
+        ThresholdObjective("f1", (), _pick_max("f1"), _verify_score, ("f1", 1.0)),
+        ThresholdObjective("fbeta", ("beta",), _pick_max("fbeta"), _verify_score, ("fbeta", 1.0)),
+        ThresholdObjective(
+            "cost", ("fp_cost", "fn_cost"), _pick_cheapest, _verify_cost, ("cost", -1.0)
+        ),
+        ThresholdObjective("recall", ("recall_target",), _pick_recall, _verify_recall, None),
+    )
+}
+if set(OBJECTIVES) != set(settings_core.OBJECTIVES):  # one objective, one entry, both ways
+    raise ImportError(f"threshold objectives {sorted(OBJECTIVES)} != {settings_core.OBJECTIVES}")
+
+
+def objective_of(settings: Settings) -> ThresholdObjective:
+    """The settings' objective; Settings validates it, this guards direct calls."""
+    try:
+        return OBJECTIVES[settings.objective]
+    except KeyError:
+        raise ValueError(f"unknown threshold objective {settings.objective!r}") from None
