@@ -45,10 +45,11 @@ LIBRARIES = (
 
 
 def code_digest(package: Path = PACKAGE, suites=None) -> str:
-    """The package's source and its built-in suites, byte for byte: a code change is a change
-    whether or not anyone bumped a version."""
+    """The package's source, report templates and built-in suites, byte for byte: a code change
+    is a change whether or not anyone bumped a version."""
     digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
+    sources = [*package.rglob("*.py"), *package.rglob("*.j2")]
+    for path in sorted(sources):
         digest.update(str(path.relative_to(package)).encode())
         digest.update(path.read_bytes())
     suites = suites or importlib.resources.files(BUILTIN)

@@ -52,4 +52,8 @@ def test_the_code_digest_reads_every_source_file(tmp_path):
     assert code_digest(copy) == first and len(first) == 64
     deep = copy / "core" / "threshold.py"
     deep.write_text(deep.read_text() + "\n# a comment is a change too\n")
-    assert code_digest(copy) != first
+    second = code_digest(copy)
+    assert second != first
+    template = copy / "core" / "templates" / "page.html.j2"
+    template.write_text(template.read_text().replace("<main>", "<main class='x'>"))
+    assert code_digest(copy) != second  # the report's templates are code too

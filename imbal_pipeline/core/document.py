@@ -12,7 +12,10 @@ import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+import jinja2
+from markupsafe import Markup
 
 NA = "n/a"
 
@@ -160,6 +163,7 @@ def code(text: Any) -> Span:
 
 @dataclass
 class Heading:
+    kind: ClassVar[str] = "heading"  # what the templates render it as
     level: int
     text: str
     anchor: str = ""
@@ -167,12 +171,14 @@ class Heading:
 
 @dataclass
 class Para:
+    kind: ClassVar[str] = "para"  # what the templates render it as
     content: Rich
     css: str = ""
 
 
 @dataclass
 class Table:
+    kind: ClassVar[str] = "table"  # what the templates render it as
     headers: list[str]
     rows: list[list[Rich]]
     highlight: set[int] = field(default_factory=set)
@@ -181,12 +187,14 @@ class Table:
 
 @dataclass
 class ListBlock:
+    kind: ClassVar[str] = "list"  # what the templates render it as
     items: list[Rich]
     ordered: bool = False
 
 
 @dataclass
 class Image:
+    kind: ClassVar[str] = "image"  # what the templates render it as
     alt: str
     src: str
 
@@ -223,139 +231,46 @@ def _md_text(text: str) -> str:
     return html.escape(text.replace("\r", " ").replace("\n", " "), quote=False)
 
 
-def _md_inline(spans: Rich) -> str:
-    out = []
-    for s in spans:
-        if s.style == "code":  # a code span shows its text literally
-            out.append(_md_code(s.text.replace("\r", " ").replace("\n", " ")))
-            continue
-        text = _md_text(s.text)
-        if s.style == "b" and text:
-            out.append(f"**{text}**")
-        elif s.style == "em" and text:
-            out.append(f"_{text}_")
-        else:
-            out.append(text)
-    return "".join(out)
-
-
 def _md_cell(text: str) -> str:
     # An unescaped pipe would split the cell and break the table layout.
     return text.replace("|", r"\|")
 
 
-def _md_block(block: Block) -> str:
-    if isinstance(block, Heading):
-        return f"{'#' * block.level} {_md_text(block.text)}"
-    if isinstance(block, Para):
-        return _md_inline(block.content)
-    if isinstance(block, ListBlock):
-        lines = []
-        for i, item in enumerate(block.items, start=1):
-            marker = f"{i}." if block.ordered else "-"
-            lines.append(f"{marker} {_md_inline(item)}")
-        return "\n".join(lines)
-    if isinstance(block, Table):
-        lines = [
-            "| " + " | ".join(_md_cell(h) for h in block.headers) + " |",
-            "|" + "|".join(["---"] * len(block.headers)) + "|",
-        ]
-        for i, row in enumerate(block.rows):
-            cells = []
-            for cell in row:
-                if i in block.highlight and all(s.style != "b" for s in cell):
-                    cell = [Span(s.text, "b" if s.style == "" else s.style) for s in cell]
-                cells.append(_md_cell(_md_inline(cell)))
-            lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines)
-    if isinstance(block, Image):
-        alt = block.alt.replace("]", r"\]")
-        src = block.src.replace(" ", "%20").replace(")", "%29").replace("(", "%28")
-        return f"![{alt}]({src})"
-    raise TypeError(f"unknown block {block!r}")
+# Autoescape for HTML with `html.escape`'s entities (`&quot;`, `&#x27;`): every value a
+# template outputs is escaped unless it is already markup (a macro's result).
+def _escaped(value: Any) -> Any:
+    return value if isinstance(value, Markup) else Markup(html.escape(str(value), quote=True))
+
+
+_ENVIRONMENTS = {
+    "html": jinja2.Environment(
+        loader=jinja2.PackageLoader("imbal_pipeline.core", "templates"),
+        autoescape=True,
+        finalize=_escaped,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    ),
+    "md": jinja2.Environment(
+        loader=jinja2.PackageLoader("imbal_pipeline.core", "templates"),
+        autoescape=False,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    ),
+}
+_ENVIRONMENTS["md"].filters.update(md_text=_md_text, md_code=_md_code, md_cell=_md_cell)
+
+
+def _render(fmt: str, title: str, blocks: list[Block]) -> str:
+    template = _ENVIRONMENTS[fmt].get_template(f"page.{fmt}.j2")
+    return template.render(title=title, blocks=blocks)
 
 
 def markdown(title: str, blocks: list[Block]) -> str:
-    """A GitHub-flavoured Markdown page of blocks."""
-    parts = [f"# {_md_text(title)}"] + [_md_block(b) for b in blocks]
-    return "\n\n".join(parts) + "\n"
-
-
-# -------------------------------------------------------------------------------- html
-
-
-_CSS = """
-body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
-       color: #1f2328; margin: 0; background: #f6f8fa; line-height: 1.5; }
-main { max-width: 980px; margin: 2rem auto; padding: 2rem 2.5rem; background: #fff;
-       border: 1px solid #d0d7de; border-radius: 8px; }
-h1 { font-size: 1.7rem; border-bottom: 2px solid #d0d7de; padding-bottom: .4rem; }
-h2 { font-size: 1.3rem; margin-top: 2.2rem; border-bottom: 1px solid #eaeef2; }
-h3 { font-size: 1.05rem; margin-top: 1.4rem; }
-p.summary { font-size: 1.05rem; background: #f0f6ff; border-left: 4px solid #0969da;
-            padding: .8rem 1rem; }
-p.meta { color: #57606a; font-size: .85rem; }
-table { border-collapse: collapse; margin: .8rem 0; font-size: .92rem; }
-th, td { border: 1px solid #d0d7de; padding: .35rem .7rem; text-align: left; }
-th { background: #f6f8fa; }
-table.metrics td:not(:first-child) { font-variant-numeric: tabular-nums; }
-tr.selected td { background: #dafbe1; font-weight: 600; }
-code { background: #eff1f3; padding: .1rem .3rem; border-radius: 4px; font-size: .9em; }
-figure { margin: 1rem 0; }
-figure img { max-width: 100%; border: 1px solid #d0d7de; border-radius: 4px; }
-figcaption { color: #57606a; font-size: .85rem; }
-"""
-
-
-def _esc(text: Any) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _html_inline(spans: Rich) -> str:
-    tags = {"b": "strong", "em": "em", "code": "code"}
-    out = []
-    for s in spans:
-        text = _esc(s.text)
-        tag = tags.get(s.style)
-        out.append(f"<{tag}>{text}</{tag}>" if tag else text)
-    return "".join(out)
-
-
-def _html_block(block: Block) -> str:
-    if isinstance(block, Heading):
-        anchor = f' id="{_esc(block.anchor)}"' if block.anchor else ""
-        return f"<h{block.level}{anchor}>{_esc(block.text)}</h{block.level}>"
-    if isinstance(block, Para):
-        css = f' class="{_esc(block.css)}"' if block.css else ""
-        return f"<p{css}>{_html_inline(block.content)}</p>"
-    if isinstance(block, ListBlock):
-        tag = "ol" if block.ordered else "ul"
-        items = "".join(f"<li>{_html_inline(i)}</li>" for i in block.items)
-        return f"<{tag}>{items}</{tag}>"
-    if isinstance(block, Table):
-        css = f' class="{_esc(block.css)}"' if block.css else ""
-        head = "".join(f'<th scope="col">{_esc(h)}</th>' for h in block.headers)
-        body = []
-        for i, row in enumerate(block.rows):
-            tr = ' class="selected"' if i in block.highlight else ""
-            cells = "".join(f"<td>{_html_inline(c)}</td>" for c in row)
-            body.append(f"<tr{tr}>{cells}</tr>")
-        return f"<table{css}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-    if isinstance(block, Image):
-        return (
-            f'<figure><img src="{_esc(block.src)}" alt="{_esc(block.alt)}">'
-            f"<figcaption>{_esc(block.alt)}</figcaption></figure>"
-        )
-    raise TypeError(f"unknown block {block!r}")
+    """A GitHub-flavoured Markdown page of blocks (templates/page.md.j2)."""
+    return _render("md", title, blocks)
 
 
 def html_page(title: str, blocks: list[Block]) -> str:
-    """A self-contained HTML page of blocks (also the monitoring report's)."""
-    body = "\n".join(_html_block(b) for b in blocks)
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
-        f"<h1>{_esc(title)}</h1>\n{body}\n</main>\n</body>\n</html>\n"
-    )
+    """A self-contained HTML page of blocks (templates/page.html.j2), also the monitoring
+    report's."""
+    return _render("html", title, blocks)
