@@ -16,7 +16,7 @@ from imbal_pipeline.assets.common import (
     png,
 )
 from imbal_pipeline.assets.training import MODEL_FIELDS
-from imbal_pipeline.core import data, diagnostics, gates, learning, plots, split
+from imbal_pipeline.core import data, diagnostics, gates, learning, plots, quality, split
 from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY
 
@@ -143,7 +143,7 @@ def make_curve_part(part: int) -> dg.AssetsDefinition:
             RECIPE_KEY: key,
             "reused_without_refit": reused,
         }
-        yield from gated(context, fits, metadata, [gates.curve_fits_complete(fits)])
+        yield from gated(context, fits, metadata, [quality.curve_fits_complete(fits)])
 
     return _asset
 
@@ -174,4 +174,6 @@ def learning_curve(
         with tempfile.TemporaryDirectory() as tmp:
             metadata["plot"] = png(plots.plot_learning_curve(curve, Path(tmp) / "curve.png"))
         metadata["gain_per_doubling"] = dg.MetadataValue.float(curve["doubling"]["gain"])
-    yield from gated(context, curve, metadata, [gates.learning_curve_consistent(curve, s.n_folds)])
+    yield from gated(
+        context, curve, metadata, [quality.learning_curve_consistent(curve, s.n_folds)]
+    )

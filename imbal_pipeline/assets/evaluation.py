@@ -15,7 +15,8 @@ from imbal_pipeline.assets.common import (
     png,
 )
 from imbal_pipeline.assets.training import MODEL_FIELDS
-from imbal_pipeline.core import data, diagnostics, evaluation, gates, leak, split
+from imbal_pipeline.core import data, diagnostics, evaluation, leak, split
+from imbal_pipeline.core.quality import counterfactual_sane, quality_gate
 from imbal_pipeline.core.settings import threads_alone
 from imbal_pipeline.models import from_store_value
 from imbal_pipeline.resources import FitCache, PipelineConfig
@@ -91,7 +92,7 @@ def leak_panel(
             RECIPE_KEY: key,
             "reused_without_refit": reused,
         },
-        [gates.counterfactual_sane(claim)],
+        [counterfactual_sane(claim)],
     )
 
 
@@ -150,7 +151,7 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
         report["diagnostics_contradiction"] = clash
         if clash:
             report["notes"].append(clash)
-        quality = gates.quality_gate(report)
+        quality = quality_gate(report)
         report["checks"] = _upstream_checks(context, upstream_checks) + [
             {
                 "asset": "evaluation_report",
