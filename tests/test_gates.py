@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import SMALL, value
 
-from imbal_pipeline.core import gates, metrics, quality
+from imbal_pipeline.core import gates, leak, metrics, quality
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SPLIT, STRATEGY, Settings
 from imbal_pipeline.core.split import training_part
 
@@ -247,7 +247,7 @@ def test_the_leak_check_ranks_features_as_scikit_learns_roc_auc_does():
         -rng.normal(y * 2.0, 1.0),  # ranks the other way
         np.ones(5000),  # constant
     ):
-        assert gates.rank_auc(y, values) == pytest.approx(roc_auc_score(y, values), abs=1e-12)
+        assert leak.rank_auc(y, values) == pytest.approx(roc_auc_score(y, values), abs=1e-12)
 
 
 def test_a_constant_column_is_told_apart_as_nunique_would_without_hashing_it():

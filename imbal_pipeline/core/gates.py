@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from imbal_pipeline.core.preprocess import Preprocessor, fingerprint
 from imbal_pipeline.core.settings import (
@@ -270,73 +269,6 @@ def unseen_categories(frame: pd.DataFrame, categorical: list) -> Gate:
             columns=unseen,
         )
     return ok("unseen_categories", "every holdout category was seen in training")
-
-
-def rank_auc(y: np.ndarray, values: np.ndarray) -> float:
-    """ROC-AUC of `values` for 0/1 `y` from average ranks (Mann-Whitney), ties counted half.
-
-    The same number as scikit-learn's `roc_auc_score`, from one sort instead of a ROC curve:
-    at 800k rows, 0.18 s a feature instead of 0.45 s, on the run's critical path.
-    """
-    positive = y == 1
-    n_pos = int(positive.sum())
-    n_neg = len(y) - n_pos
-    ranks = stats.rankdata(values)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def leak_suspects(
-    train: pd.DataFrame,
-    schema: dict,
-    near_perfect: float = 0.95,
-    dominant: float = 0.8,
-    lead: float = 0.05,
-) -> Gate:
-    """A feature that ranks the target (almost) alone may only be known after the outcome.
-
-    Warns when one feature's single-feature ROC-AUC is near perfect, or when it is high and
-    clearly ahead of every other feature (bank_marketing's call `duration`: 0.82 vs 0.75).
-    """
-    from imbal_pipeline.core.preprocess import category_text
-
-    y = train[LABEL].to_numpy()
-    scores = {}
-    for column in schema["numeric"]:
-        values = pd.to_numeric(train[column], errors="coerce")
-        values = values.fillna(values.median()).to_numpy()
-        auc = rank_auc(y, values)
-        scores[str(column)] = max(auc, 1 - auc)
-    for column in schema["categorical"]:
-        codes = category_text(train[column])
-        # Rare levels are pooled: their in-sample target rate would fake a perfect ranking.
-        counts = codes.map(codes.value_counts())
-        codes = codes.where(counts >= 20, "__rare__")
-        rate = train.groupby(codes)[LABEL].mean()
-        scores[str(column)] = rank_auc(y, codes.map(rate).to_numpy(dtype=float))
-    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
-    top = {c: round(float(v), 4) for c, v in ranked[:3]}
-    best, auc = ranked[0]
-    # "Dominates" compares features: with a single feature there is nothing to dominate.
-    runner_up = ranked[1][1] if len(ranked) > 1 else auc
-    if auc >= near_perfect:
-        return fail(
-            "leak_suspects",
-            f"feature {best!r} alone separates the classes (ROC-AUC {auc:.3f}); check "
-            "it is known before the outcome, or drop it",
-            severity=WARN,
-            top=top,
-        )
-    if auc >= dominant and auc - runner_up >= lead:
-        return fail(
-            "leak_suspects",
-            f"feature {best!r} dominates (ROC-AUC {auc:.3f} alone, next best "
-            f"{runner_up:.3f}); make sure it is known at prediction time, or drop it",
-            severity=WARN,
-            top=top,
-        )
-    return ok(
-        "leak_suspects", f"no single feature dominates (best {best!r}, ROC-AUC {auc:.3f})", top=top
-    )
 
 
 # --- folds -----------------------------------------------------------------------------------
