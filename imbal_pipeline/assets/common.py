@@ -12,14 +12,9 @@ import pandas as pd
 from imbal_pipeline.core import checks
 from imbal_pipeline.core.gates import WARN, Gate
 from imbal_pipeline.core.jsonready import json_ready
+from imbal_pipeline.lineage import DATA_VERSION_TAG, pinned_record
 from imbal_pipeline.resources import FitCache
-from imbal_pipeline.storage import (
-    DATA_VERSION_TAG,
-    GATE_KEY,
-    VERSION_KEY,
-    content_hash,
-    pinned_record,
-)
+from imbal_pipeline.storage import GATE_KEY, VERSION_KEY, content_hash
 
 # Bumped when a stage's logic changes, so Dagster can tell stale assets apart and a stored value
 # made by older code is never recalled as if its recipe were the same (4: bagging members boost a

@@ -18,9 +18,9 @@ from imbal_pipeline.assets.common import (
 )
 from imbal_pipeline.core import data, gates, inputs, split
 from imbal_pipeline.core.settings import LABEL, Settings
+from imbal_pipeline.lineage import DATA_VERSION_TAG, pinned_record
 from imbal_pipeline.resources import PipelineConfig
 from imbal_pipeline.runs import dataset_tags
-from imbal_pipeline.storage import DATA_VERSION_TAG, pinned_record
 
 RAW_CHECKS = (
     "contract",
