@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import CLI, run_cli, training_assets
 
-from imbal_pipeline.cli import build_parser
+from imbal_pipeline.arguments import build_parser
 from imbal_pipeline.core.settings import Settings
 
 
@@ -346,7 +346,7 @@ def test_a_rerun_after_fixing_the_file_records_the_fixed_files_version(tmp_path,
 
 
 def test_a_yes_no_setting_is_a_switch_not_a_string_that_is_always_true():
-    from imbal_pipeline.cli import settings_from_args
+    from imbal_pipeline.arguments import settings_from_args
 
     parse = build_parser().parse_args
     base = Settings(labelled_batches=True)
@@ -490,7 +490,7 @@ def test_verbose_prints_dagsters_step_log_and_quiet_prints_none_of_it(capfd):
 
 
 def test_the_generated_datas_size_means_that_data_whatever_file_the_project_had():
-    from imbal_pipeline.cli import settings_from_args
+    from imbal_pipeline.arguments import settings_from_args
 
     parse = build_parser().parse_args
     project = Settings(data_path="/data/thyroid.csv", target="target", n_folds=3, seed=7)
