@@ -274,7 +274,7 @@ def _score_out(args: argparse.Namespace) -> Path:
 def cmd_score(args: argparse.Namespace) -> int:
     """Score one batch; 0 when written (alerts are printed), 1 on a batch it refuses, 2 on args."""
     from imbal_pipeline import load_model
-    from imbal_pipeline.core import monitor_report, monitoring
+    from imbal_pipeline.core import monitor_checks, monitor_report, monitoring
     from imbal_pipeline.core.data import DataError, read_table
     from imbal_pipeline.core.deployed import ModelFileError, score_batch
 
@@ -293,7 +293,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         scored, notes = score_batch(model, frame)
     except DataError as exc:
         return _error(str(exc), 1)
-    gates = monitoring.check_batch(model.reference, model.preprocessor, frame, scored["score"])
+    gates = monitor_checks.check_batch(model.reference, model.preprocessor, frame, scored["score"])
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     if out.suffix.lower() == ".csv":
