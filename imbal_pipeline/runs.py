@@ -227,7 +227,7 @@ def _failure(result) -> tuple[str, bool]:
             if error.cls_name not in KNOWN_ERRORS:
                 message = f"{error.cls_name}: {message}"
             if retried:
-                from imbal_pipeline.assets.common import MAX_RETRIES
+                from imbal_pipeline.assets.reuse import MAX_RETRIES
 
                 message = f"{message} (after {MAX_RETRIES + 1} attempts)"
             return f"step {event.step_key} failed: {message}", error.cls_name not in KNOWN_ERRORS

@@ -11,10 +11,10 @@ from imbal_pipeline.assets.common import (
     OFF_CRITICAL_PATH,
     SOURCE_DEPS,
     described_checks,
-    fit_or_reuse,
     gated,
     png,
 )
+from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.assets.training import MODEL_FIELDS
 from imbal_pipeline.core import data, diagnostics, gates, learning, plots, quality, split
 from imbal_pipeline.resources import FitCache, PipelineConfig

@@ -9,11 +9,11 @@ from imbal_pipeline.assets.common import (
     OFF_CRITICAL_PATH,
     SOURCE_DEPS,
     described_checks,
-    fit_or_reuse,
     gated,
     md_table,
     png,
 )
+from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.assets.training import MODEL_FIELDS
 from imbal_pipeline.core import data, diagnostics, evaluation, leak, split
 from imbal_pipeline.core.quality import counterfactual_sane, quality_gate
