@@ -59,15 +59,14 @@ def _check_inputs(settings: Settings) -> str | None:
 
 
 def _project_settings(args: argparse.Namespace) -> Settings:
+    """The project's settings with the options given on top; `main` turns a SettingsError into
+    its one line and status 2."""
     return settings_from_args(args, load_project())
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Write the project file; 2 on a bad argument."""
-    try:
-        settings = _project_settings(args)
-    except SettingsError as exc:
-        return _error(str(exc), 2)
+    settings = _project_settings(args)
     path = save_project(settings)
     print(
         f"wrote {path}: {settings.data_path or 'generated data'}, target {settings.target}, "
@@ -78,10 +77,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the graph; 0 on success, 1 on a failed step, 2 on a bad argument."""
-    try:
-        settings = _project_settings(args)
-    except SettingsError as exc:
-        return _error(str(exc), 2)
+    settings = _project_settings(args)
     problem = _check_inputs(settings)
     if problem is not None:
         return _error(problem, 2)
