@@ -67,6 +67,17 @@ def described_checks(key: str | dg.AssetKey, names: tuple[str, ...]) -> list[dg.
     ]
 
 
+def stage_asset(name: str | dg.AssetKey, check_names: tuple[str, ...], **options):
+    """`dg.asset` as a stage declares its assets: derived from the raw file (`SOURCE_DEPS`),
+    versioned with the code, and with the described checks of `name` beside it."""
+    return dg.asset(
+        deps=SOURCE_DEPS,
+        code_version=CODE_VERSION,
+        check_specs=described_checks(name, check_names),
+        **options,
+    )
+
+
 def provenance_tags(context: dg.AssetExecutionContext) -> dict[str, str]:
     """For each upstream, the version this run read, as Dagster's own provenance tags.
 

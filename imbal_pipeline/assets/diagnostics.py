@@ -6,14 +6,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from imbal_pipeline.assets.common import (
-    CODE_VERSION,
-    OFF_CRITICAL_PATH,
-    SOURCE_DEPS,
-    described_checks,
-    gated,
-    png,
-)
+from imbal_pipeline.assets.common import OFF_CRITICAL_PATH, gated, png, stage_asset
 from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.assets.training import MODEL_FIELDS
 from imbal_pipeline.core import data, diagnostics, gates, learning, plots, quality, split
@@ -40,13 +33,7 @@ def _consistent(result: dict) -> gates.Gate:
     )
 
 
-@dg.asset(
-    deps=SOURCE_DEPS,
-    group_name="data",
-    code_version=CODE_VERSION,
-    op_tags=OFF_CRITICAL_PATH,
-    check_specs=described_checks("data_diagnostics", DIAGNOSTIC_CHECKS),
-)
+@stage_asset("data_diagnostics", DIAGNOSTIC_CHECKS, group_name="data", op_tags=OFF_CRITICAL_PATH)
 def data_diagnostics(
     context: dg.AssetExecutionContext,
     pipeline: PipelineConfig,
@@ -103,13 +90,12 @@ def curve_part_key(part: int) -> dg.AssetKey:
 def make_curve_part(part: int) -> dg.AssetsDefinition:
     """A share of the learning curve's fits, so that they run on both cores."""
 
-    @dg.asset(
-        deps=SOURCE_DEPS,
+    @stage_asset(
+        curve_part_key(part),
+        ("curve_fits_complete",),
         key=curve_part_key(part),
         group_name="evaluation",
-        code_version=CODE_VERSION,
         kinds={"lightgbm"},
-        check_specs=described_checks(curve_part_key(part), ("curve_fits_complete",)),
         description=(
             f"Fits {part + 1}, {part + 1 + learning.CURVE_PARTS}, ... of the learning curve (in "
             "fold, share order): the selected strategy on a share of a fold's training "
@@ -148,15 +134,14 @@ def make_curve_part(part: int) -> dg.AssetsDefinition:
     return _asset
 
 
-@dg.asset(
-    deps=SOURCE_DEPS,
+@stage_asset(
+    "learning_curve",
+    ("learning_curve_consistent",),
     group_name="evaluation",
-    code_version=CODE_VERSION,
     ins={
         "strategy_comparison": dg.AssetIn(),
         **{f"part_{k}": dg.AssetIn(key=curve_part_key(k)) for k in range(learning.CURVE_PARTS)},
     },
-    check_specs=described_checks("learning_curve", ("learning_curve_consistent",)),
 )
 def learning_curve(
     context: dg.AssetExecutionContext,

@@ -12,13 +12,7 @@ import warnings
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from imbal_pipeline.assets.common import (
-    CODE_VERSION,
-    SOURCE_DEPS,
-    described_checks,
-    gated,
-    md_table,
-)
+from imbal_pipeline.assets.common import CODE_VERSION, gated, md_table, stage_asset
 from imbal_pipeline.core import evaluation, inbox, monitor_checks, monitor_report, monitoring
 from imbal_pipeline.core.data import read_table
 from imbal_pipeline.core.deployed import score_batch
@@ -31,13 +25,7 @@ BATCHES = dg.DynamicPartitionsDefinition(name="batches")
 MONITORING = "monitoring"
 
 
-@dg.asset(
-    deps=SOURCE_DEPS,
-    group_name=MONITORING,
-    code_version=CODE_VERSION,
-    kinds={"lightgbm"},
-    check_specs=described_checks("deployed_model", ("matches_export",)),
-)
+@stage_asset("deployed_model", ("matches_export",), group_name=MONITORING, kinds={"lightgbm"})
 def deployed_model(
     context: AssetExecutionContext,
     pipeline: PipelineConfig,
@@ -96,13 +84,18 @@ def _monitoring_specs(asset: str, names: tuple[str, ...]) -> list[dg.AssetCheckS
         ]
 
 
-@dg.asset(
-    partitions_def=BATCHES,
-    group_name=MONITORING,
-    code_version=CODE_VERSION,
-    kinds={"pandas"},
-    check_specs=_monitoring_specs("scored_batch", monitor_checks.MONITORING_CHECKS),
-)
+def _batch_asset(name: str, check_names: tuple[str, ...]):
+    """`dg.asset` of one inbox batch (a partition of BATCHES), with its monitoring checks."""
+    return dg.asset(
+        partitions_def=BATCHES,
+        group_name=MONITORING,
+        code_version=CODE_VERSION,
+        kinds={"pandas"},
+        check_specs=_monitoring_specs(name, check_names),
+    )
+
+
+@_batch_asset("scored_batch", monitor_checks.MONITORING_CHECKS)
 def scored_batch(context: AssetExecutionContext, pipeline: PipelineConfig, deployed_model: dict):
     """One inbox file scored by the deployed model, with its monitoring checks."""
     s = pipeline.settings()
@@ -139,13 +132,7 @@ def scored_batch(context: AssetExecutionContext, pipeline: PipelineConfig, deplo
     )
 
 
-@dg.asset(
-    partitions_def=BATCHES,
-    group_name=MONITORING,
-    code_version=CODE_VERSION,
-    kinds={"pandas"},
-    check_specs=_monitoring_specs("batch_outcomes", monitor_checks.LABELLED_CHECKS),
-)
+@_batch_asset("batch_outcomes", monitor_checks.LABELLED_CHECKS)
 def batch_outcomes(context: AssetExecutionContext, pipeline: PipelineConfig, scored_batch: dict):
     """A scored batch joined with its labels file: how the model really did on it."""
     s = pipeline.settings()
