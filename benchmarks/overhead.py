@@ -185,7 +185,7 @@ def data_from_report(report: dict | None) -> dict | None:
 
 def plain_settings(args: argparse.Namespace, out_dir: str) -> Settings:
     """The settings `imbal-pipeline run` builds from the same options, with all cores."""
-    from imbal_pipeline import cli
+    from imbal_pipeline import arguments
 
     if args.data:
         argv = ["run", "--data", args.data, "--target", args.target]
@@ -193,7 +193,7 @@ def plain_settings(args: argparse.Namespace, out_dir: str) -> Settings:
         argv = ["run", "--rows", str(args.rows), "--positive-rate", repr(args.positive_rate)]
     argv += ["--folds", str(args.folds), "--seed", str(args.seed)]
     argv += ["--strategies", args.strategies, "--out", out_dir]
-    settings = cli.settings_from_args(cli.build_parser().parse_args(argv), Settings())
+    settings = arguments.settings_from_args(arguments.build_parser().parse_args(argv), Settings())
     return dataclasses.replace(settings, lgbm_threads=os.cpu_count() or 1)
 
 

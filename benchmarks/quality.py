@@ -186,7 +186,7 @@ def pipeline_split(path: Path, seed: int):
     """The pipeline's settings, training part and holdout part of one dataset's shared split,
     read as `imbal-pipeline run --data train.csv --test-data test.csv` reads them (for the
     studies that call the core functions directly)."""
-    from imbal_pipeline import cli
+    from imbal_pipeline import arguments
     from imbal_pipeline.core import inputs
     from imbal_pipeline.core import split as split_core
     from imbal_pipeline.core.settings import Settings
@@ -197,7 +197,9 @@ def pipeline_split(path: Path, seed: int):
         test_part.to_csv(f"{tmp}/test.csv", index=False)
         argv = ["run", "--data", f"{tmp}/train.csv", "--test-data", f"{tmp}/test.csv"]
         argv += ["--target", TARGET, "--seed", str(seed), "--out", f"{tmp}/out"]
-        settings = cli.settings_from_args(cli.build_parser().parse_args(argv), Settings())
+        settings = arguments.settings_from_args(
+            arguments.build_parser().parse_args(argv), Settings()
+        )
         raw, _ = inputs.load_raw(settings)
         marked, _, _ = inputs.split_raw(raw, settings)
     return settings, split_core.training_part(marked), split_core.holdout_part(marked)

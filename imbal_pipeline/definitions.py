@@ -30,9 +30,9 @@ from imbal_pipeline.core.settings import (
     from_values,
     max_concurrent_steps,
 )
+from imbal_pipeline.io_manager import BundleIOManager
 from imbal_pipeline.resources import FitCache, pipeline_for
 from imbal_pipeline.runs import STEP_PRELOAD
-from imbal_pipeline.storage import BundleIOManager
 
 JOB_NAME = "imbal_pipeline"  # the training job
 SCORE_JOB = "score_batches"

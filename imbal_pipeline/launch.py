@@ -34,7 +34,8 @@ from dagster._utils.hosted_user_process import recon_job_from_origin
 
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.definitions import JOB_NAME, LOCATION_NAME
-from imbal_pipeline.runs import DATA_TAG, TARGET_TAG, is_verbose, last_pace, progress
+from imbal_pipeline.progress import last_pace, progress
+from imbal_pipeline.runs import DATA_TAG, TARGET_TAG, is_verbose
 
 MODULE = "imbal_pipeline.definitions"
 

@@ -1,7 +1,6 @@
-"""IO manager: Parquet for tables, LightGBM text for models, JSON for the rest; no pickles."""
+"""Versioned bundles by content hash (Parquet, LightGBM text, JSON; no pickles) and their store."""
 
 import dataclasses
-import functools
 import hashlib
 import io
 import json
@@ -13,7 +12,6 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import dagster as dg
 import pandas as pd
 from upath import UPath
 
@@ -25,10 +23,6 @@ MANIFEST = "manifest.json"
 GATE_KEY = "gate"  # output metadata key carrying the asset's check verdict
 VERSION_KEY = "content_version"  # output metadata key carrying the content hash
 RECIPE_KEY = "recipe"  # output metadata key: hash of the inputs, config and code behind it
-
-
-class FailedGateError(RuntimeError):
-    """An upstream value whose blocking checks failed; it must not be consumed."""
 
 
 class CorruptValueError(RuntimeError):
@@ -379,162 +373,3 @@ class AssetStore:
             f"stored {asset} version {version} is damaged ({why}); it is never served: "
             f"rematerialize {asset} (imbal-pipeline run) to store it afresh"
         )
-
-
-DATA_VERSION_TAG = "dagster/data_version"  # where Dagster keeps an event's data version
-
-
-def run_lineage(instance: dg.DagsterInstance, run_id: str) -> list[str]:
-    """The run and the runs it re-executes, newest first: whose outputs a rerun reads."""
-    return [run for run, _ in _lineage(instance, run_id)]
-
-
-# A run's parent is fixed when the run is created, so its lineage is read once per process
-# (an in-process run reads its inputs' lineage about 180 times).
-@functools.lru_cache(maxsize=32)
-def _lineage(instance: dg.DagsterInstance, run_id: str) -> tuple[tuple[str, float], ...]:
-    """(run id, creation time) of the run and of each run it re-executes, newest first."""
-    chain: list[tuple[str, float]] = []
-    while run_id is not None and run_id not in (run for run, _ in chain):
-        record = instance.get_run_record_by_id(run_id)
-        if record is None:  # not in this instance's run storage: its events still count
-            chain.append((run_id, 0.0))
-            break
-        chain.append((run_id, record.create_timestamp.timestamp()))
-        run_id = record.dagster_run.parent_run_id
-    return tuple(chain)
-
-
-PAGE = 50  # records fetched at a time, newest first, while looking for a run's own
-# A run's creation time comes from its run storage (PostgreSQL's clock), its events' times from
-# the machines that ran its steps: the search starts this much earlier, so that clocks apart by
-# less than this never hide a run's own event. Reading a few older events costs next to nothing.
-CLOCK_SLACK = 3600.0
-
-
-def pinned_record(
-    instance: dg.DagsterInstance, run_id: str, key: dg.AssetKey, *, this_run_only: bool = False
-):
-    """The event (materialization, or observation of a source) this run reads for `key`.
-
-    The one this run made, else the one the run it re-executes made, else the latest in the
-    instance (a lone asset materialized on its own). Never simply the newest: another run
-    going on at the same time may have just recorded its own. With `this_run_only`, only this
-    run's own event counts.
-    """
-    lineage = _lineage(instance, run_id)[: 1 if this_run_only else None]
-    runs = {run for run, _ in lineage}
-    # Read by asset key (indexed), newest first, back to the oldest run of the lineage: a run
-    # re-executes older ones, so the newest event of any run in it is the nearest run's last.
-    # Reading each run's events instead decoded every event of the run for every input.
-    since = min(created for _, created in lineage) - CLOCK_SLACK if lineage else None
-    for fetch in (instance.fetch_materializations, instance.fetch_observations):
-        cursor, more = None, True
-        while more:
-            page = fetch(
-                dg.AssetRecordsFilter(asset_key=key, after_timestamp=since),
-                limit=PAGE,
-                cursor=cursor,
-            )
-            found = next((r for r in page.records if r.run_id in runs), None)
-            if found is not None:
-                return found
-            cursor, more = page.cursor, page.has_more
-    if this_run_only:
-        return None
-    for fetch in (instance.fetch_materializations, instance.fetch_observations):
-        records = fetch(key, limit=1).records
-        if records:
-            return records[0]
-    return None
-
-
-def _planned_in(run: dg.DagsterRun, job_keys, key: dg.AssetKey, step_key: str) -> bool:
-    """Whether `run` (of a job materializing `job_keys`) was to materialize `key` itself."""
-    if key not in job_keys:
-        return False  # another job's asset, e.g. the deployed model a scoring run reads
-    if run.asset_selection is not None and key not in run.asset_selection:
-        return False
-    return run.step_keys_to_execute is None or step_key in run.step_keys_to_execute
-
-
-class BundleIOManager(dg.ConfigurableIOManager):
-    """Versioned storage: each output under its content hash; loads the latest passing one."""
-
-    base_dir: str
-
-    def _store(self) -> AssetStore:
-        return AssetStore(self.base_dir)
-
-    def handle_output(self, context: dg.OutputContext, obj) -> None:
-        meta = context.output_metadata
-        verdict = getattr(meta.get(GATE_KEY), "value", meta.get(GATE_KEY)) or "unchecked"
-        version = getattr(meta.get(VERSION_KEY), "value", meta.get(VERSION_KEY))
-        version = version or content_hash(obj)
-        asset = context.asset_key.to_user_string()
-        if context.has_asset_partitions:
-            asset = f"{asset}/{context.asset_partition_key}"
-        path = self._store().write(asset, obj, version, str(verdict), context.run_id)
-        recipe = getattr(meta.get(RECIPE_KEY), "value", meta.get(RECIPE_KEY))
-        if recipe and not str(verdict).startswith("failed"):
-            self._store().remember(asset, recipe, version)
-        context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
-
-    def _pinned(self, context: dg.InputContext) -> tuple[str | None, str | None]:
-        """The upstream version this run should read, and that materialization's gate."""
-        try:
-            instance, run = context.instance, context.step_context.dagster_run
-        except Exception:  # noqa: BLE001 - a context built without an instance or a run
-            return None, None
-        # An upstream this run was to materialize itself must come from this run: when its step
-        # failed, an older version must not stand in (executors such as Dask still start the
-        # steps downstream of a failed one).
-        job_keys = context.step_context.job_def.asset_layer.selected_asset_keys
-        own = _planned_in(run, job_keys, context.asset_key, context.upstream_output.step_key)
-        record = pinned_record(instance, run.run_id, context.asset_key, this_run_only=own)
-        if record is None and own:
-            asset = context.asset_key.to_user_string()
-            raise FailedGateError(
-                f"upstream {asset} was not materialized in this run (its step failed); fix it "
-                "and rerun from failure"
-            )
-        if record is None or record.event_log_entry.asset_materialization is None:
-            return None, None
-        materialization = record.event_log_entry.asset_materialization
-        gate = materialization.metadata.get(GATE_KEY)
-        return (
-            (materialization.tags or {}).get(DATA_VERSION_TAG),
-            getattr(gate, "value", gate),
-        )
-
-    def _load_partition(self, asset: str, partition: str):
-        # Each partition (one scored batch) has its own latest version; its gate is checked
-        # like any other.
-        latest = self._store().latest(f"{asset}/{partition}")
-        if latest is None:
-            raise FileNotFoundError(
-                f"no stored value for {asset} partition {partition}; materialize it first"
-            )
-        if str(latest.get("gate", "")).startswith("failed"):
-            raise FailedGateError(f"{asset} partition {partition} failed its checks")
-        return self._store().load(f"{asset}/{partition}", latest["version"])
-
-    def load_input(self, context: dg.InputContext):
-        asset = context.asset_key.to_user_string()
-        if context.has_asset_partitions:
-            return self._load_partition(asset, context.asset_partition_key)
-        version, verdict = self._pinned(context)
-        if version is None:
-            latest = self._store().latest(asset)
-            if latest is None:
-                raise FileNotFoundError(
-                    f"no stored value for asset {asset} in {self.base_dir}; materialize it first"
-                )
-            version, verdict = latest["version"], latest.get("gate")
-        verdict = verdict or "unchecked"
-        if verdict.startswith("failed"):
-            raise FailedGateError(
-                f"upstream {asset} failed its checks ({verdict.removeprefix('failed: ')}); "
-                f"fix its input and rematerialize {asset} first"
-            )
-        return self._store().load(asset, version)

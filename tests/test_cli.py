@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import CLI, run_cli, training_assets
 
-from imbal_pipeline.cli import build_parser
+from imbal_pipeline.arguments import build_parser
 from imbal_pipeline.core.settings import Settings
 
 
@@ -346,7 +346,7 @@ def test_a_rerun_after_fixing_the_file_records_the_fixed_files_version(tmp_path,
 
 
 def test_a_yes_no_setting_is_a_switch_not_a_string_that_is_always_true():
-    from imbal_pipeline.cli import settings_from_args
+    from imbal_pipeline.arguments import settings_from_args
 
     parse = build_parser().parse_args
     base = Settings(labelled_batches=True)
@@ -362,7 +362,7 @@ def test_a_yes_no_setting_is_a_switch_not_a_string_that_is_always_true():
 
 
 def test_the_time_left_follows_the_last_runs_pace_scaled_to_this_runs():
-    from imbal_pipeline.runs import time_left
+    from imbal_pipeline.progress import time_left
 
     pace = [2.0, 5.0, 10.0]  # the last run's steps ended 2, 5 and 10 s after its start
     assert time_left(pace, 1, 2.0) == pytest.approx(8.0)  # at its pace: what it took from here
@@ -376,7 +376,7 @@ def test_the_time_left_follows_the_last_runs_pace_scaled_to_this_runs():
 
 
 def test_the_pace_is_the_last_successful_run_with_as_many_steps(tmp_path):
-    from imbal_pipeline.runs import last_pace
+    from imbal_pipeline.progress import last_pace
 
     @dg.asset
     def first() -> int:
@@ -402,7 +402,7 @@ def test_a_progress_line_says_the_time_left_when_a_last_run_gives_the_pace():
     import io
     from types import SimpleNamespace
 
-    from imbal_pipeline.runs import progress
+    from imbal_pipeline.progress import progress
 
     event = SimpleNamespace(step_key="raw_data", event_type=dg.DagsterEventType.STEP_SUCCESS)
     records = [SimpleNamespace(event_log_entry=SimpleNamespace(dagster_event=event))]
@@ -427,7 +427,8 @@ def test_a_terminal_gets_a_bar_under_the_step_lines_and_a_log_file_does_not():
     import io
     from types import SimpleNamespace
 
-    from imbal_pipeline.runs import CLEAR_LINE, console_log, is_verbose, progress
+    from imbal_pipeline.progress import CLEAR_LINE, progress
+    from imbal_pipeline.runs import console_log, is_verbose
 
     done = SimpleNamespace(step_key="raw_data", event_type=dg.DagsterEventType.STEP_SUCCESS)
     pending = [[SimpleNamespace(event_log_entry=SimpleNamespace(dagster_event=done))]]
@@ -489,7 +490,7 @@ def test_verbose_prints_dagsters_step_log_and_quiet_prints_none_of_it(capfd):
 
 
 def test_the_generated_datas_size_means_that_data_whatever_file_the_project_had():
-    from imbal_pipeline.cli import settings_from_args
+    from imbal_pipeline.arguments import settings_from_args
 
     parse = build_parser().parse_args
     project = Settings(data_path="/data/thyroid.csv", target="target", n_folds=3, seed=7)

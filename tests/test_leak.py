@@ -48,13 +48,13 @@ def test_the_counterfactual_feeds_the_report_and_nothing_else(tmp_path):
 
 
 def test_a_counterfactual_without_synthetic_test_rows_is_flagged_but_blocks_nothing():
-    from imbal_pipeline.core import gates
+    from imbal_pipeline.core import quality
 
     claim = {"skipped": None, "pr_auc": 0.9, "f1_at_0_5": 0.8, "test_rows": 90}
-    assert gates.counterfactual_sane({**claim, "synthetic_test_rows": 30}).passed
-    gate = gates.counterfactual_sane({**claim, "synthetic_test_rows": 0})
+    assert quality.counterfactual_sane({**claim, "synthetic_test_rows": 30}).passed
+    gate = quality.counterfactual_sane({**claim, "synthetic_test_rows": 0})
     assert not gate.passed and not gate.blocks and "report this as a bug" in gate.message
-    assert gates.counterfactual_sane({"skipped": "SMOTE cannot run"}).passed
+    assert quality.counterfactual_sane({"skipped": "SMOTE cannot run"}).passed
 
 
 def test_a_counterfactual_whose_synthetic_rows_all_land_in_the_fit_is_skipped_not_a_bug():

@@ -108,15 +108,15 @@ def test_the_gain_per_doubling_is_the_slope_on_log2_positives():
 
 
 def test_the_curve_check_flags_missing_fits_or_shares_that_do_not_grow():
-    from imbal_pipeline.core import gates
+    from imbal_pipeline.core import quality
 
     curve, _ = _curve(_train(n=1500, positives=90))
-    assert gates.learning_curve_consistent(curve, 3).passed
-    gate = gates.learning_curve_consistent({**curve, "fits": curve["fits"] - 1}, 3)
+    assert quality.learning_curve_consistent(curve, 3).passed
+    gate = quality.learning_curve_consistent({**curve, "fits": curve["fits"] - 1}, 3)
     assert not gate.passed and not gate.blocks
     shrunk = [dict(p) for p in curve["points"]]
     shrunk[1]["positives"] = shrunk[0]["positives"]
-    assert not gates.learning_curve_consistent({**curve, "points": shrunk}, 3).passed
+    assert not quality.learning_curve_consistent({**curve, "points": shrunk}, 3).passed
 
 
 def test_above_the_curves_negative_limit_every_share_is_refitted_on_one_sample(monkeypatch):
@@ -129,9 +129,9 @@ def test_above_the_curves_negative_limit_every_share_is_refitted_on_one_sample(m
     assert curve["fitting_rows"]["negatives_kept"] == 1000
     assert curve["fitted_shares"][-1] == 1.0 and curve["fits"] == 3 * 4
     assert all(0 <= v <= 1 for v in curve["points"][-1]["pr_auc_folds"])
-    from imbal_pipeline.core import gates
+    from imbal_pipeline.core import quality
 
-    assert gates.learning_curve_consistent(curve, 3).passed
+    assert quality.learning_curve_consistent(curve, 3).passed
 
 
 def test_a_share_without_training_positives_is_skipped_and_the_report_stays_writable():
@@ -214,15 +214,15 @@ def test_the_curves_steps_share_its_fits_and_combine_in_any_order():
 
 
 def test_a_curve_step_missing_a_dealt_fit_or_holding_one_out_of_range_is_flagged():
-    from imbal_pipeline.core import gates
+    from imbal_pipeline.core import gates, quality
 
     train = _train(n=2000, positives=100)
     folds = split.make_folds(train, 3, 0)
     schema = data.feature_schema(train, SETTINGS)
     part = learning.curve_part(train, folds, schema, "class_weight", SETTINGS, 1, 2)
     part = json.loads(json.dumps(part))  # as the store hands it back
-    assert len(part["dealt"]) == 4 and gates.curve_fits_complete(part).passed
-    lost = gates.curve_fits_complete({**part, "points": part["points"][1:]})
+    assert len(part["dealt"]) == 4 and quality.curve_fits_complete(part).passed
+    lost = quality.curve_fits_complete({**part, "points": part["points"][1:]})
     assert not lost.passed and lost.severity == gates.WARN and lost.observed["scored"] == 3
     wrong = [{**part["points"][0], "pr_auc": 1.2}, *part["points"][1:]]
-    assert not gates.curve_fits_complete({**part, "points": wrong}).passed
+    assert not quality.curve_fits_complete({**part, "points": wrong}).passed

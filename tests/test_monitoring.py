@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from imbal_pipeline.core import monitor_checks
 from imbal_pipeline.core import monitoring as mon
 from imbal_pipeline.core.preprocess import fit_preprocessor
 
@@ -22,18 +23,20 @@ def test_wilson_interval_matches_the_textbook_value():
 
 def test_the_difference_interval_matches_newcombes_worked_example():
     # Newcombe (1998), method 10: 56/70 - 48/80 at 95 % is (0.0524, 0.3339).
-    low, high = mon.difference_interval(56, 70, 48, 80, confidence=0.95)
+    low, high = monitor_checks.difference_interval(56, 70, 48, 80, confidence=0.95)
     assert (low, high) == (pytest.approx(0.0524, abs=1e-4), pytest.approx(0.3339, abs=1e-4))
 
 
 def test_psi_by_hand_and_with_an_empty_bin():
     expected = (0.25 - 0.5) * math.log(0.5) + (0.75 - 0.5) * math.log(1.5)
-    assert mon.psi(np.array([0.5, 0.5]), np.array([0.25, 0.75])) == pytest.approx(expected)
+    assert monitor_checks.psi(np.array([0.5, 0.5]), np.array([0.25, 0.75])) == pytest.approx(
+        expected
+    )
     # The empty reference bin is taken at epsilon 1e-4, not 0 (which would be infinite).
     by_hand = -0.1 * math.log(0.4 / 0.5) + (0.1 - 1e-4) * math.log(0.1 / 1e-4)
-    got = mon.psi(np.array([0.5, 0.5, 0.0]), np.array([0.5, 0.4, 0.1]))
+    got = monitor_checks.psi(np.array([0.5, 0.5, 0.0]), np.array([0.5, 0.4, 0.1]))
     assert got == pytest.approx(by_hand)
-    assert mon.psi(np.array([0.2, 0.8]), np.array([0.2, 0.8])) == 0.0
+    assert monitor_checks.psi(np.array([0.2, 0.8]), np.array([0.2, 0.8])) == 0.0
 
 
 def test_bins_include_their_top_edge_and_skip_missing_values():
@@ -67,7 +70,7 @@ def _reference(expected_flagged=100, holdout=10_000):
     ],
 )
 def test_predicted_positive_rate_alerts_only_beyond_noise(flagged, rows, passed, severity, words):
-    gate = mon.check_positive_rate(_reference(), flagged, rows)
+    gate = monitor_checks.check_positive_rate(_reference(), flagged, rows)
     assert (gate.passed, gate.severity) == (passed, severity)
     assert words in gate.message
     assert gate.observed["expected"] == 0.01
@@ -95,26 +98,26 @@ def training():
 def test_a_batch_like_the_training_data_raises_no_alert(training):
     frame, pre, ref, rng = training
     batch = frame.sample(5000, random_state=1)
-    gates = mon.check_batch(ref, pre, batch, rng.beta(1, 20, len(batch)))
-    assert [g.name for g in gates] == list(mon.MONITORING_CHECKS)
+    gates = monitor_checks.check_batch(ref, pre, batch, rng.beta(1, 20, len(batch)))
+    assert [g.name for g in gates] == list(monitor_checks.MONITORING_CHECKS)
     assert all(g.passed for g in gates), [g.message for g in gates]
 
 
 def test_a_shifted_feature_fails_psi_naming_it(training):
     frame, pre, ref, rng = training
     batch = frame.sample(5000, random_state=2).assign(amount=lambda f: f["amount"] * 3)
-    gate = mon.check_feature_psi(ref, batch)
+    gate = monitor_checks.check_feature_psi(ref, batch)
     assert not gate.passed and gate.severity == "error"
     assert gate.observed["worst"] == "amount"
     assert "amount" in gate.message and "PSI" in gate.message
-    assert gate.observed["psi"]["channel"] < mon.PSI_WARN
+    assert gate.observed["psi"]["channel"] < monitor_checks.PSI_WARN
 
 
 def test_a_shifted_category_mix_and_score_distribution_are_caught(training):
     frame, pre, ref, rng = training
     batch = frame.sample(5000, random_state=3).assign(channel="pos")
-    assert mon.check_feature_psi(ref, batch).observed["worst"] == "channel"
-    gate = mon.check_score_psi(ref, rng.beta(5, 5, 5000))
+    assert monitor_checks.check_feature_psi(ref, batch).observed["worst"] == "channel"
+    gate = monitor_checks.check_score_psi(ref, rng.beta(5, 5, 5000))
     assert not gate.passed and gate.severity == "error"
 
 
@@ -123,13 +126,13 @@ def test_missing_values_and_unseen_categories_are_counted(training):
     batch = frame.sample(2000, random_state=4).copy()
     batch.loc[batch.index[:600], "age"] = np.nan  # 5 % -> ~33 % missing
     batch.loc[batch.index[:40], "channel"] = "kiosk"  # 2 % of rows never seen in training
-    gate = mon.check_missing_and_unseen(ref, batch, pre)
+    gate = monitor_checks.check_missing_and_unseen(ref, batch, pre)
     assert not gate.passed and gate.severity == "error"
     assert set(gate.observed["missing_rate_rise"]) == {"age"}
     assert gate.observed["unseen_category_share"] == {"channel": 0.02}
     batch = frame.sample(2000, random_state=5).copy()
     batch.loc[batch.index[:40], "channel"] = "kiosk"
-    gate = mon.check_missing_and_unseen(ref, batch, pre)
+    gate = monitor_checks.check_missing_and_unseen(ref, batch, pre)
     assert (gate.passed, gate.severity) == (False, "warn")
     assert "channel 2.00% unseen" in gate.message
 
@@ -145,9 +148,9 @@ def test_labelled_performance_compares_with_the_holdout_beyond_noise():
     good = np.clip(0.7 * y + rng.normal(0.15, 0.15, y.size), 0, 1)
     held = mon.holdout_metrics(y, good, threshold=0.5, beta=2)
     ref = mon.Reference(**{**_reference().__dict__, "holdout_metrics": held})
-    assert mon.check_labelled(ref, y[:4000], good[:4000], beta=2).passed
+    assert monitor_checks.check_labelled(ref, y[:4000], good[:4000], beta=2).passed
     worse = np.clip(0.2 * y + rng.normal(0.15, 0.15, y.size), 0, 1)
-    gate = mon.check_labelled(ref, y[:4000], worse[:4000], beta=2)
+    gate = monitor_checks.check_labelled(ref, y[:4000], worse[:4000], beta=2)
     assert not gate.passed and "recall" in gate.message and "PR-AUC" in gate.message
     assert gate.observed["realized"]["brier"] > 0
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from imbal_pipeline.core import data, gates
+from imbal_pipeline.core import data, gates, leak
 from imbal_pipeline.core.settings import Settings
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -19,11 +19,11 @@ def test_bank_marketing_duration_is_flagged_as_a_possible_leak():
     frame = pd.read_csv(DATASETS / "bank_marketing.csv")
     settings = Settings(target="target", data_path=str(DATASETS / "bank_marketing.csv"))
     prepared = data.prepare_frame(frame, settings)
-    gate = gates.leak_suspects(prepared, data.feature_schema(prepared, settings))
+    gate = leak.leak_suspects(prepared, data.feature_schema(prepared, settings))
     assert not gate.passed and gate.severity == gates.WARN
     assert "'duration'" in gate.message
     without = prepared.drop(columns="duration")
-    gate = gates.leak_suspects(without, data.feature_schema(without, settings))
+    gate = leak.leak_suspects(without, data.feature_schema(without, settings))
     assert gate.passed, gate.message
 
 

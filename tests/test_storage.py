@@ -394,7 +394,7 @@ def test_a_model_is_serialized_once_to_hash_store_and_check_it(tmp_path, monkeyp
 
 
 def test_a_run_reads_its_lineages_own_version_never_a_newer_one_of_another_run(tmp_path):
-    from imbal_pipeline.storage import pinned_record
+    from imbal_pipeline.lineage import pinned_record
 
     @dg.asset
     def thing() -> int:

@@ -1,8 +1,6 @@
 """Metadata helpers shared by the stage modules."""
 
 import base64
-import contextlib
-import errno
 import warnings
 from pathlib import Path
 
@@ -12,14 +10,8 @@ import pandas as pd
 from imbal_pipeline.core import checks
 from imbal_pipeline.core.gates import WARN, Gate
 from imbal_pipeline.core.jsonready import json_ready
-from imbal_pipeline.resources import FitCache
-from imbal_pipeline.storage import (
-    DATA_VERSION_TAG,
-    GATE_KEY,
-    VERSION_KEY,
-    content_hash,
-    pinned_record,
-)
+from imbal_pipeline.lineage import DATA_VERSION_TAG, pinned_record
+from imbal_pipeline.storage import GATE_KEY, VERSION_KEY, content_hash
 
 # Bumped when a stage's logic changes, so Dagster can tell stale assets apart and a stored value
 # made by older code is never recalled as if its recipe were the same (4: bagging members boost a
@@ -74,6 +66,17 @@ def described_checks(key: str | dg.AssetKey, names: tuple[str, ...]) -> list[dg.
         )
         for name in names
     ]
+
+
+def stage_asset(name: str | dg.AssetKey, check_names: tuple[str, ...], **options):
+    """`dg.asset` as a stage declares its assets: derived from the raw file (`SOURCE_DEPS`),
+    versioned with the code, and with the described checks of `name` beside it."""
+    return dg.asset(
+        deps=SOURCE_DEPS,
+        code_version=CODE_VERSION,
+        check_specs=described_checks(name, check_names),
+        **options,
+    )
 
 
 def provenance_tags(context: dg.AssetExecutionContext) -> dict[str, str]:
@@ -153,53 +156,3 @@ def gated(
                 **numbers,
             },
         )
-
-
-# Errors worth another attempt: the machine, not the input, was the problem. Anything else (a
-# data error, a bug, a full disk) fails at once with its own message.
-TRANSIENT_ERRNOS = frozenset(
-    {errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ETIMEDOUT, errno.ECONNRESET, errno.EIO}
-)
-MAX_RETRIES = 2
-
-
-def is_transient(exc: BaseException) -> bool:
-    """A failure another attempt may not meet: memory pressure, a flaky mount or network."""
-    if isinstance(exc, (MemoryError, TimeoutError, ConnectionError)):
-        return True
-    return isinstance(exc, OSError) and exc.errno in TRANSIENT_ERRNOS
-
-
-@contextlib.contextmanager
-def retry_if_transient():
-    """Ask Dagster for another attempt on a transient error; let every other error fail now."""
-    try:
-        yield
-    except Exception as exc:
-        if is_transient(exc):
-            raise dg.RetryRequested(max_retries=MAX_RETRIES, seconds_to_wait=2) from exc
-        raise
-
-
-def recipe(name: str, inputs: dict, settings, fields: tuple[str, ...]) -> str:
-    """Hash of what determines an expensive asset: code, input contents and its config fields."""
-    parts = {
-        "asset": name,
-        "code": CODE_VERSION,
-        "inputs": {key: content_hash(value) for key, value in sorted(inputs.items())},
-        "config": {f: getattr(settings, f) for f in fields},
-    }
-    return content_hash(parts)
-
-
-def fit_or_reuse(
-    fit_cache: FitCache, name: str, inputs: dict, settings, fields: tuple[str, ...], fit
-):
-    """The value an identical recipe made before, else `fit()`'s; with the recipe and whether
-    the value was reused. A transient error while fitting asks Dagster for another attempt."""
-    key = recipe(name, inputs, settings, fields)
-    value = fit_cache.recall(name, key)
-    if value is not None:
-        return value, key, True
-    with retry_if_transient():
-        return fit(), key, False

@@ -7,20 +7,12 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from imbal_pipeline.assets.common import (
-    CODE_VERSION,
-    RAW_FILE,
-    SOURCE_DEPS,
-    counts_meta,
-    described_checks,
-    gated,
-    md_table,
-)
+from imbal_pipeline.assets.common import RAW_FILE, counts_meta, gated, md_table, stage_asset
 from imbal_pipeline.core import data, gates, inputs, split
 from imbal_pipeline.core.settings import LABEL, Settings
+from imbal_pipeline.lineage import DATA_VERSION_TAG, pinned_record
 from imbal_pipeline.resources import PipelineConfig
 from imbal_pipeline.runs import dataset_tags
-from imbal_pipeline.storage import DATA_VERSION_TAG, pinned_record
 
 RAW_CHECKS = (
     "contract",
@@ -92,13 +84,7 @@ def _contracts_dir(s: Settings) -> Path:
     return Path(s.contracts_dir or Path(home).resolve() / "contracts")
 
 
-@dg.asset(
-    deps=SOURCE_DEPS,
-    group_name="data",
-    code_version=CODE_VERSION,
-    kinds={"pandas"},
-    check_specs=described_checks("raw_data", RAW_CHECKS),
-)
+@stage_asset("raw_data", RAW_CHECKS, group_name="data", kinds={"pandas"})
 def raw_data(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
     """The configured file (or embedded fraud-like data) with stable row ids and a 0/1 label."""
     s = pipeline.settings()
@@ -122,13 +108,7 @@ def raw_data(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
     )
 
 
-@dg.asset(
-    deps=SOURCE_DEPS,
-    group_name="data",
-    code_version=CODE_VERSION,
-    kinds={"pandas"},
-    check_specs=described_checks("holdout_split", SPLIT_CHECKS),
-)
+@stage_asset("holdout_split", SPLIT_CHECKS, group_name="data", kinds={"pandas"})
 def holdout_split(
     context: dg.AssetExecutionContext, pipeline: PipelineConfig, raw_data: pd.DataFrame
 ):
@@ -148,12 +128,7 @@ def holdout_split(
     )
 
 
-@dg.asset(
-    deps=SOURCE_DEPS,
-    group_name="data",
-    code_version=CODE_VERSION,
-    check_specs=described_checks("imbalance_profile", PROFILE_CHECKS),
-)
+@stage_asset("imbalance_profile", PROFILE_CHECKS, group_name="data")
 def imbalance_profile(
     context: dg.AssetExecutionContext, pipeline: PipelineConfig, holdout_split: pd.DataFrame
 ):

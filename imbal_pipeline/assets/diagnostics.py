@@ -6,17 +6,10 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from imbal_pipeline.assets.common import (
-    CODE_VERSION,
-    OFF_CRITICAL_PATH,
-    SOURCE_DEPS,
-    described_checks,
-    fit_or_reuse,
-    gated,
-    png,
-)
+from imbal_pipeline.assets.common import OFF_CRITICAL_PATH, gated, png, stage_asset
+from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.assets.training import MODEL_FIELDS
-from imbal_pipeline.core import data, diagnostics, gates, learning, plots, split
+from imbal_pipeline.core import data, diagnostics, gates, learning, plots, quality, split
 from imbal_pipeline.core.values import Comparison
 from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY
@@ -41,13 +34,7 @@ def _consistent(result: dict) -> gates.Gate:
     )
 
 
-@dg.asset(
-    deps=SOURCE_DEPS,
-    group_name="data",
-    code_version=CODE_VERSION,
-    op_tags=OFF_CRITICAL_PATH,
-    check_specs=described_checks("data_diagnostics", DIAGNOSTIC_CHECKS),
-)
+@stage_asset("data_diagnostics", DIAGNOSTIC_CHECKS, group_name="data", op_tags=OFF_CRITICAL_PATH)
 def data_diagnostics(
     context: dg.AssetExecutionContext,
     pipeline: PipelineConfig,
@@ -104,13 +91,12 @@ def curve_part_key(part: int) -> dg.AssetKey:
 def make_curve_part(part: int) -> dg.AssetsDefinition:
     """A share of the learning curve's fits, so that they run on both cores."""
 
-    @dg.asset(
-        deps=SOURCE_DEPS,
+    @stage_asset(
+        curve_part_key(part),
+        ("curve_fits_complete",),
         key=curve_part_key(part),
         group_name="evaluation",
-        code_version=CODE_VERSION,
         kinds={"lightgbm"},
-        check_specs=described_checks(curve_part_key(part), ("curve_fits_complete",)),
         description=(
             f"Fits {part + 1}, {part + 1 + learning.CURVE_PARTS}, ... of the learning curve (in "
             "fold, share order): the selected strategy on a share of a fold's training "
@@ -144,20 +130,19 @@ def make_curve_part(part: int) -> dg.AssetsDefinition:
             RECIPE_KEY: key,
             "reused_without_refit": reused,
         }
-        yield from gated(context, fits, metadata, [gates.curve_fits_complete(fits)])
+        yield from gated(context, fits, metadata, [quality.curve_fits_complete(fits)])
 
     return _asset
 
 
-@dg.asset(
-    deps=SOURCE_DEPS,
+@stage_asset(
+    "learning_curve",
+    ("learning_curve_consistent",),
     group_name="evaluation",
-    code_version=CODE_VERSION,
     ins={
         "strategy_comparison": dg.AssetIn(),
         **{f"part_{k}": dg.AssetIn(key=curve_part_key(k)) for k in range(learning.CURVE_PARTS)},
     },
-    check_specs=described_checks("learning_curve", ("learning_curve_consistent",)),
 )
 def learning_curve(
     context: dg.AssetExecutionContext,
@@ -175,4 +160,6 @@ def learning_curve(
         with tempfile.TemporaryDirectory() as tmp:
             metadata["plot"] = png(plots.plot_learning_curve(curve, Path(tmp) / "curve.png"))
         metadata["gain_per_doubling"] = dg.MetadataValue.float(curve["doubling"]["gain"])
-    yield from gated(context, curve, metadata, [gates.learning_curve_consistent(curve, s.n_folds)])
+    yield from gated(
+        context, curve, metadata, [quality.learning_curve_consistent(curve, s.n_folds)]
+    )

@@ -4,18 +4,11 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from imbal_pipeline.assets.common import (
-    CODE_VERSION,
-    OFF_CRITICAL_PATH,
-    SOURCE_DEPS,
-    described_checks,
-    fit_or_reuse,
-    gated,
-    md_table,
-    png,
-)
+from imbal_pipeline.assets.common import OFF_CRITICAL_PATH, gated, md_table, png, stage_asset
+from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.assets.training import MODEL_FIELDS
-from imbal_pipeline.core import data, diagnostics, evaluation, gates, leak, split
+from imbal_pipeline.core import data, diagnostics, evaluation, leak, split
+from imbal_pipeline.core.quality import counterfactual_sane, quality_gate
 from imbal_pipeline.core.settings import threads_alone
 from imbal_pipeline.core.values import Bag, Comparison, Decision
 from imbal_pipeline.models import from_store_value
@@ -54,13 +47,12 @@ def _upstream_checks(context: AssetExecutionContext, keys: list) -> list[dict]:
     return out
 
 
-@dg.asset(
-    deps=SOURCE_DEPS,
+@stage_asset(
+    "leak_panel",
+    ("counterfactual_sane",),
     group_name="evaluation",
-    code_version=CODE_VERSION,
     op_tags=OFF_CRITICAL_PATH,
     kinds={"lightgbm"},
-    check_specs=described_checks("leak_panel", ("counterfactual_sane",)),
 )
 def leak_panel(
     context: AssetExecutionContext,
@@ -92,19 +84,14 @@ def leak_panel(
             RECIPE_KEY: key,
             "reused_without_refit": reused,
         },
-        [gates.counterfactual_sane(claim)],
+        [counterfactual_sane(claim)],
     )
 
 
 def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.AssetsDefinition:
     """The report asset; it summarizes the verdicts of `upstream_checks`."""
 
-    @dg.asset(
-        deps=SOURCE_DEPS,
-        group_name="evaluation",
-        code_version=CODE_VERSION,
-        check_specs=described_checks("evaluation_report", QUALITY_CHECKS),
-    )
+    @stage_asset("evaluation_report", QUALITY_CHECKS, group_name="evaluation")
     def evaluation_report(
         context: AssetExecutionContext,
         pipeline: PipelineConfig,
@@ -151,7 +138,7 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
         report["diagnostics_contradiction"] = clash
         if clash:
             report["notes"].append(clash)
-        quality = gates.quality_gate(report)
+        quality = quality_gate(report)
         report["checks"] = _upstream_checks(context, upstream_checks) + [
             {
                 "asset": "evaluation_report",

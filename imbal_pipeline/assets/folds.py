@@ -8,10 +8,10 @@ from imbal_pipeline.assets.common import (
     CODE_VERSION,
     SOURCE_DEPS,
     described_checks,
-    fit_or_reuse,
     gated,
     md_table,
 )
+from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.core import contracts, data, gates, split, training
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID
 from imbal_pipeline.resources import FitCache, PipelineConfig

@@ -12,14 +12,8 @@ import warnings
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from imbal_pipeline.assets.common import (
-    CODE_VERSION,
-    SOURCE_DEPS,
-    described_checks,
-    gated,
-    md_table,
-)
-from imbal_pipeline.core import evaluation, inbox, monitor_report, monitoring
+from imbal_pipeline.assets.common import CODE_VERSION, gated, md_table, stage_asset
+from imbal_pipeline.core import evaluation, inbox, monitor_checks, monitor_report, monitoring
 from imbal_pipeline.core.data import read_table
 from imbal_pipeline.core.deployed import score_batch
 from imbal_pipeline.core.gates import fail, ok
@@ -32,13 +26,7 @@ BATCHES = dg.DynamicPartitionsDefinition(name="batches")
 MONITORING = "monitoring"
 
 
-@dg.asset(
-    deps=SOURCE_DEPS,
-    group_name=MONITORING,
-    code_version=CODE_VERSION,
-    kinds={"lightgbm"},
-    check_specs=described_checks("deployed_model", ("matches_export",)),
-)
+@stage_asset("deployed_model", ("matches_export",), group_name=MONITORING, kinds={"lightgbm"})
 def deployed_model(
     context: AssetExecutionContext,
     pipeline: PipelineConfig,
@@ -90,20 +78,25 @@ def _monitoring_specs(asset: str, names: tuple[str, ...]) -> list[dg.AssetCheckS
             dg.AssetCheckSpec(
                 name,
                 asset=asset,
-                description=monitoring.DESCRIPTIONS[name],
+                description=monitor_checks.DESCRIPTIONS[name],
                 partitions_def=BATCHES,
             )
             for name in names
         ]
 
 
-@dg.asset(
-    partitions_def=BATCHES,
-    group_name=MONITORING,
-    code_version=CODE_VERSION,
-    kinds={"pandas"},
-    check_specs=_monitoring_specs("scored_batch", monitoring.MONITORING_CHECKS),
-)
+def _batch_asset(name: str, check_names: tuple[str, ...]):
+    """`dg.asset` of one inbox batch (a partition of BATCHES), with its monitoring checks."""
+    return dg.asset(
+        partitions_def=BATCHES,
+        group_name=MONITORING,
+        code_version=CODE_VERSION,
+        kinds={"pandas"},
+        check_specs=_monitoring_specs(name, check_names),
+    )
+
+
+@_batch_asset("scored_batch", monitor_checks.MONITORING_CHECKS)
 def scored_batch(context: AssetExecutionContext, pipeline: PipelineConfig, deployed_model: dict):
     """One inbox file scored by the deployed model, with its monitoring checks."""
     s = pipeline.settings()
@@ -111,7 +104,7 @@ def scored_batch(context: AssetExecutionContext, pipeline: PipelineConfig, deplo
     model = from_store_value(deployed_model, content_hash(deployed_model), s.lgbm_threads)
     frame = read_table(batch.path, model.read_options)
     scored, notes = score_batch(model, frame)
-    gates = monitoring.check_batch(model.reference, model.preprocessor, frame, scored["score"])
+    gates = monitor_checks.check_batch(model.reference, model.preprocessor, frame, scored["score"])
     folder = monitor_report.write_batch(
         s.scored_dir, batch.key, scored, gates, model, notes, source=str(batch.path)
     )
@@ -140,13 +133,7 @@ def scored_batch(context: AssetExecutionContext, pipeline: PipelineConfig, deplo
     )
 
 
-@dg.asset(
-    partitions_def=BATCHES,
-    group_name=MONITORING,
-    code_version=CODE_VERSION,
-    kinds={"pandas"},
-    check_specs=_monitoring_specs("batch_outcomes", monitoring.LABELLED_CHECKS),
-)
+@_batch_asset("batch_outcomes", monitor_checks.LABELLED_CHECKS)
 def batch_outcomes(context: AssetExecutionContext, pipeline: PipelineConfig, scored_batch: dict):
     """A scored batch joined with its labels file: how the model really did on it."""
     s = pipeline.settings()
@@ -160,7 +147,7 @@ def batch_outcomes(context: AssetExecutionContext, pipeline: PipelineConfig, sco
     summary = scored_batch["model"]
     labels = read_table(labels_path)
     y, scores = monitor_report.join_labels(scored_batch["scores"], labels, summary)
-    gate = monitoring.check_labelled(
+    gate = monitor_checks.check_labelled(
         monitoring.Reference.from_json(summary["reference"]), y, scores, summary["beta"]
     )
     monitor_report.write_outcome(s.scored_dir, batch.key, gate)

@@ -9,11 +9,11 @@ from imbal_pipeline.assets.common import (
     CODE_VERSION,
     SOURCE_DEPS,
     described_checks,
-    fit_or_reuse,
     gated,
     md_table,
 )
 from imbal_pipeline.assets.folds import SAMPLING_FIELDS, fold_group, fold_training_key
+from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.core import contracts, data, gates, selection, split, strategies, training
 from imbal_pipeline.core.settings import LADDER, ROW_ID
 from imbal_pipeline.core.values import Bag, Comparison, FoldModels, FoldSets

@@ -1,7 +1,7 @@
 """What each check of the training graph tests, as the UI describes it, and which only warn.
 
-The gates themselves live in `gates` and `inputs`; the operating half's checks are described
-in `monitoring.DESCRIPTIONS`.
+The gates themselves live in `gates`, `inputs`, `leak` and `quality`; the operating half's
+checks are described in `monitor_checks.DESCRIPTIONS`.
 """
 
 DESCRIPTIONS = {

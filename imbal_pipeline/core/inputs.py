@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from imbal_pipeline.core import contracts, data, gates, inbox, split
+from imbal_pipeline.core import contracts, data, gates, inbox, leak, split
 from imbal_pipeline.core.settings import GROUP, LABEL, ROW_ID, SPLIT, Settings
 from imbal_pipeline.core.synthetic import make_fraud_data
 
@@ -378,7 +378,7 @@ def split_gates(marked: pd.DataFrame, settings: Settings, lost: dict) -> list[ga
         gates.groups_kept_together(marked, explicit),
         gates.straddling_duplicates(marked, features),
         gates.unseen_categories(marked, schema["categorical"]),
-        gates.leak_suspects(split.training_part(marked), schema),
+        leak.leak_suspects(split.training_part(marked), schema),
     ]
 
 

@@ -1,6 +1,7 @@
-"""The leak panel: what a pipeline that resampled before splitting would have claimed.
+"""Leaks: the features suspected of leaking the target, and the leak panel's counterfactual.
 
-A counterfactual, measured on the same data with the same model, so the report can show the
+The panel shows what a pipeline that resampled before splitting would have claimed: a
+counterfactual, measured on the same data with the same model, so the report can show the
 inflation the real pipeline prevented. Nothing here touches the real model or its threshold.
 """
 
@@ -11,11 +12,13 @@ from contextvars import ContextVar
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.metrics import average_precision_score, f1_score
 from sklearn.model_selection import train_test_split
 
 from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core import preprocess, split, strategies
+from imbal_pipeline.core.gates import WARN, Gate, fail, ok
 from imbal_pipeline.core.settings import LABEL, ROW_ID, Settings
 from imbal_pipeline.core.training import limit_threads
 
@@ -114,3 +117,71 @@ def panel(claim: dict, holdout: dict, holdout_at_0_5: dict) -> dict:
             "relative": (claim[name] - value) / value if value > 0 else None,
         }
     return {"counterfactual": claim, "honest": honest, "inflation": inflation}
+
+
+# --- a feature that may leak the target ----------------------------------------------------------
+
+
+def rank_auc(y: np.ndarray, values: np.ndarray) -> float:
+    """ROC-AUC of `values` for 0/1 `y` from average ranks (Mann-Whitney), ties counted half.
+
+    The same number as scikit-learn's `roc_auc_score`, from one sort instead of a ROC curve:
+    at 800k rows, 0.18 s a feature instead of 0.45 s, on the run's critical path.
+    """
+    positive = y == 1
+    n_pos = int(positive.sum())
+    n_neg = len(y) - n_pos
+    ranks = stats.rankdata(values)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def leak_suspects(
+    train: pd.DataFrame,
+    schema: dict,
+    near_perfect: float = 0.95,
+    dominant: float = 0.8,
+    lead: float = 0.05,
+) -> Gate:
+    """A feature that ranks the target (almost) alone may only be known after the outcome.
+
+    Warns when one feature's single-feature ROC-AUC is near perfect, or when it is high and
+    clearly ahead of every other feature (bank_marketing's call `duration`: 0.82 vs 0.75).
+    """
+    y = train[LABEL].to_numpy()
+    scores = {}
+    for column in schema["numeric"]:
+        values = pd.to_numeric(train[column], errors="coerce")
+        values = values.fillna(values.median()).to_numpy()
+        auc = rank_auc(y, values)
+        scores[str(column)] = max(auc, 1 - auc)
+    for column in schema["categorical"]:
+        codes = preprocess.category_text(train[column])
+        # Rare levels are pooled: their in-sample target rate would fake a perfect ranking.
+        counts = codes.map(codes.value_counts())
+        codes = codes.where(counts >= 20, "__rare__")
+        rate = train.groupby(codes)[LABEL].mean()
+        scores[str(column)] = rank_auc(y, codes.map(rate).to_numpy(dtype=float))
+    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+    top = {c: round(float(v), 4) for c, v in ranked[:3]}
+    best, auc = ranked[0]
+    # "Dominates" compares features: with a single feature there is nothing to dominate.
+    runner_up = ranked[1][1] if len(ranked) > 1 else auc
+    if auc >= near_perfect:
+        return fail(
+            "leak_suspects",
+            f"feature {best!r} alone separates the classes (ROC-AUC {auc:.3f}); check "
+            "it is known before the outcome, or drop it",
+            severity=WARN,
+            top=top,
+        )
+    if auc >= dominant and auc - runner_up >= lead:
+        return fail(
+            "leak_suspects",
+            f"feature {best!r} dominates (ROC-AUC {auc:.3f} alone, next best "
+            f"{runner_up:.3f}); make sure it is known at prediction time, or drop it",
+            severity=WARN,
+            top=top,
+        )
+    return ok(
+        "leak_suspects", f"no single feature dominates (best {best!r}, ROC-AUC {auc:.3f})", top=top
+    )

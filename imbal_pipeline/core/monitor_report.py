@@ -25,7 +25,8 @@ from imbal_pipeline.core.data import DataError
 from imbal_pipeline.core.deployed import ROW, BatchError, BatchNotes, Model
 from imbal_pipeline.core.document import Heading, Image, Para, html_page, rich, table
 from imbal_pipeline.core.gates import Gate
-from imbal_pipeline.core.monitoring import PSI_FAIL, PSI_WARN, Reference
+from imbal_pipeline.core.monitor_checks import PSI_FAIL, PSI_WARN
+from imbal_pipeline.core.monitoring import Reference
 
 
 def gate_record(g: Gate) -> dict:

@@ -1,4 +1,4 @@
-"""Watching a deployed model: reference statistics at training time, checks on every batch.
+"""Watching a deployed model: the reference statistics taken at training time.
 
 The reference is taken once, when the model is trained, and travels with it (model.json):
 
@@ -9,8 +9,7 @@ The reference is taken once, when the model is trained, and travels with it (mod
 - per feature of the training split: quantile bins (numeric) or category shares, and the
   missing rate.
 
-Each batch is then compared with it. PSI uses the reference's own quantile bins and an epsilon
-for empty bins; 0.1 and 0.25 are the customary "look at it" and "it has shifted" levels.
+Each batch is compared with it by the checks in `monitor_checks`.
 """
 
 from __future__ import annotations
@@ -23,40 +22,14 @@ import pandas as pd
 from scipy import stats
 
 from imbal_pipeline.core.calibration import brier
-from imbal_pipeline.core.gates import ERROR, WARN, Gate, fail, ok
 from imbal_pipeline.core.metrics import binary_metrics, bootstrap_intervals
 from imbal_pipeline.core.preprocess import Preprocessor, category_text
 
-PSI_WARN, PSI_FAIL = 0.1, 0.25
-PSI_EPSILON = 1e-4  # share given to an empty bin, so that PSI stays finite
 CONFIDENCE = 0.99  # of the predicted-positive-rate intervals: a false alarm about 1 batch in 100
-FAR_ABOVE = 2.0  # a batch rate significantly above and at this multiple of the expected fails
 MAX_CATEGORIES = 50  # categories kept by name in a reference; the rest share one bin
 BINS = 10
-MISSING_WARN, MISSING_FAIL = 0.05, 0.20  # rise of a feature's missing rate, absolute
-UNSEEN_WARN, UNSEEN_FAIL = 0.01, 0.10  # share of a batch's rows with a category never seen
 OTHER = "(other)"
 UNSEEN = "(unseen)"
-
-MONITORING_CHECKS = (
-    "positive_rate",
-    "score_psi",
-    "feature_psi",
-    "missing_and_unseen",
-)
-LABELLED_CHECKS = ("labelled_performance",)
-DESCRIPTIONS = {
-    "positive_rate": "The batch's predicted-positive rate against the rate the model produced on "
-    "the holdout (Newcombe's interval of the difference, from two 99% Wilson intervals): "
-    "significantly below means retrain.",
-    "score_psi": "PSI of the batch's scores against the holdout's (0.1 warn, 0.25 fail).",
-    "feature_psi": "PSI of every feature against the training split (0.1 warn, 0.25 fail).",
-    "missing_and_unseen": "Rises in missing rates and categories never seen in training.",
-    "labelled_performance": "Realized PR-AUC, precision, recall and Brier score once labels "
-    "arrive, against the holdout's intervals.",
-}
-# Alerts that say the model no longer fits the world; a degraded feed is fixed at its source.
-RETRAIN_ON = ("positive_rate", "score_psi", "feature_psi", "labelled_performance")
 
 
 def wilson_interval(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -89,13 +62,6 @@ def bin_shares(values: np.ndarray, edges: list[float]) -> np.ndarray:
         np.searchsorted(np.asarray(edges), finite, side="left"), minlength=len(edges) + 1
     )
     return counts / max(1, finite.size)
-
-
-def psi(expected: np.ndarray, actual: np.ndarray, epsilon: float = PSI_EPSILON) -> float:
-    """Population stability index: sum over bins of (a - e) * ln(a / e), empty bins at epsilon."""
-    e = np.clip(np.asarray(expected, dtype=np.float64), epsilon, None)
-    a = np.clip(np.asarray(actual, dtype=np.float64), epsilon, None)
-    return float(np.sum((a - e) * np.log(a / e)))
 
 
 @dataclass
@@ -144,7 +110,7 @@ class Reference:
         return next(f for f in self.features if f.name == name)
 
 
-def _text(series: pd.Series) -> pd.Series:
+def feature_text(series: pd.Series) -> pd.Series:
     return category_text(series, missing=None)
 
 
@@ -164,7 +130,7 @@ def feature_reference(frame: pd.DataFrame, pre: Preprocessor) -> list[FeatureRef
             )
         )
     for name in pre.categorical:
-        text = _text(frame[name]).dropna()
+        text = feature_text(frame[name]).dropna()
         counts = text.value_counts()
         named = [str(c) for c in counts.index[:MAX_CATEGORIES]]
         shares = (counts.iloc[:MAX_CATEGORIES] / max(1, len(text))).tolist()
@@ -181,7 +147,7 @@ def feature_reference(frame: pd.DataFrame, pre: Preprocessor) -> list[FeatureRef
     return out
 
 
-def _pr_auc_interval(y, scores, threshold: float, beta: float) -> list:
+def pr_auc_interval(y, scores, threshold: float, beta: float) -> list:
     """PR-AUC's 95 % interval from the report's stratified bootstrap; [None, None] without it."""
     ci = bootstrap_intervals(y, scores, threshold, beta).get("pr_auc")
     return [ci["ci_low"], ci["ci_high"]] if ci else [None, None]
@@ -195,7 +161,7 @@ def holdout_metrics(y: np.ndarray, scores: np.ndarray, threshold: float, beta: f
     tp = int(np.sum((scores >= threshold) & (y == 1)))
     return {
         "pr_auc": m["pr_auc"],
-        "pr_auc_interval": _pr_auc_interval(y, scores, threshold, beta),
+        "pr_auc_interval": pr_auc_interval(y, scores, threshold, beta),
         "precision": m["precision"],
         "recall": m["recall"],
         "recall_interval": list(wilson_interval(tp, int(y.sum()))),
@@ -230,239 +196,3 @@ def build_reference(
         features=feature_reference(train, pre),
         holdout_metrics=holdout_metrics(holdout_y, holdout_scores, threshold, beta),
     )
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f}%"
-
-
-def difference_interval(
-    k1: int, n1: int, k2: int, n2: int, confidence: float = CONFIDENCE
-) -> tuple[float, float]:
-    """Interval of p1 - p2 from the two Wilson intervals (Newcombe 1998, method 10)."""
-    p1, p2 = k1 / max(1, n1), k2 / max(1, n2)
-    l1, u1 = wilson_interval(k1, n1, confidence)
-    l2, u2 = wilson_interval(k2, n2, confidence)
-    diff = p1 - p2
-    return (
-        diff - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2),
-        diff + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2),
-    )
-
-
-def check_positive_rate(ref: Reference, flagged: int, n: int) -> Gate:
-    """The batch's predicted-positive rate against the rate the model produced on the holdout.
-
-    Both are samples, so the test is on their difference (Newcombe's interval from the two
-    Wilson intervals). Fails when the batch lies significantly below (the positives the model
-    used to find are gone, or it no longer finds them: retrain), or significantly above at
-    FAR_ABOVE times the expected rate or more (not the population it was trained for); warns
-    when it is significantly above by less.
-    """
-    expected_flagged = round(ref.expected_rate * ref.holdout_rows)
-    low, high = wilson_interval(flagged, n, ref.confidence)
-    diff_low, diff_high = difference_interval(
-        flagged, n, expected_flagged, ref.holdout_rows, ref.confidence
-    )
-    rate = flagged / max(1, n)
-    exp_low, exp_high = ref.expected_interval
-    observed = {
-        "rate": rate,
-        "interval": [low, high],
-        "flagged": flagged,
-        "rows": n,
-        "expected": ref.expected_rate,
-        "expected_interval": [exp_low, exp_high],
-        "difference_interval": [diff_low, diff_high],
-        "confidence": ref.confidence,
-    }
-    said = (
-        f"{flagged} of {n} flagged ({_pct(rate)}, {ref.confidence:.0%} interval "
-        f"{_pct(low)}-{_pct(high)}); expected {_pct(ref.expected_rate)} "
-        f"({_pct(exp_low)}-{_pct(exp_high)}, from {ref.holdout_rows} holdout rows); "
-        f"difference {_pct(diff_low)} to {_pct(diff_high)}"
-    )
-    if diff_high < 0:
-        return fail(
-            "positive_rate",
-            f"predicted-positive rate significantly below expected: {said}; the class "
-            "distribution or the features have shifted: retrain on recent labelled data",
-            **observed,
-        )
-    if diff_low > 0 and rate >= FAR_ABOVE * ref.expected_rate:
-        return fail(
-            "positive_rate",
-            f"predicted-positive rate far above expected: {said}; check the batch's source, "
-            "then retrain if it is genuine",
-            **observed,
-        )
-    if diff_low > 0:
-        return fail(
-            "positive_rate",
-            f"predicted-positive rate above expected: {said}",
-            severity=WARN,
-            **observed,
-        )
-    return ok("positive_rate", f"predicted-positive rate as expected: {said}", **observed)
-
-
-def _psi_gate(name: str, what: str, values: dict[str, float]) -> Gate:
-    worst = max(values, key=values.get) if values else None
-    top = values.get(worst, 0.0) if worst else 0.0
-    observed = {
-        "psi": {k: round(v, 4) for k, v in values.items()},
-        "worst": worst,
-        "largest_psi": round(top, 4),
-    }
-    if top >= PSI_FAIL:
-        return fail(
-            name,
-            f"{what} shifted: PSI {top:.3f} on {worst} (>= {PSI_FAIL}); compare the batch with "
-            "the training data and retrain if the shift is real",
-            **observed,
-        )
-    if top >= PSI_WARN:
-        return fail(name, f"{what} moving: PSI {top:.3f} on {worst}", severity=WARN, **observed)
-    said = f"{what} stable: largest PSI {top:.3f}" + (f" ({worst})" if worst else "")
-    return ok(name, said, **observed)
-
-
-def feature_psi(ref: FeatureReference, column: pd.Series) -> float:
-    """PSI of one raw column against its reference (non-missing values)."""
-    if ref.kind == "numeric":
-        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
-        return psi(np.asarray(ref.shares), bin_shares(values, ref.edges))
-    text = _text(column).dropna()
-    named = ref.categories[:-1]
-    counts = text.value_counts()
-    actual = [float(counts.get(c, 0)) for c in named]
-    # Categories outside the named ones fall in OTHER here; unseen ones are counted separately.
-    actual.append(float(len(text) - sum(actual)))
-    return psi(np.asarray(ref.shares), np.asarray(actual) / max(1, len(text)))
-
-
-def check_score_psi(ref: Reference, scores: np.ndarray) -> Gate:
-    """The batch's score distribution against the holdout's."""
-    shares = bin_shares(np.asarray(scores, dtype=np.float64), ref.score_edges)
-    return _psi_gate("score_psi", "score distribution", {"score": psi(ref.score_shares, shares)})
-
-
-def check_feature_psi(ref: Reference, frame: pd.DataFrame) -> Gate:
-    """Every feature's distribution against the training split's."""
-    values = {f.name: feature_psi(f, frame[f.name]) for f in ref.features}
-    return _psi_gate("feature_psi", "feature distribution", values)
-
-
-def unseen_share(ref: FeatureReference, categories: list[str], column: pd.Series) -> float:
-    """Share of rows whose category was never seen in training."""
-    text = _text(column)
-    present = text.notna()
-    return float((present & ~text.isin(set(categories))).mean()) if len(text) else 0.0
-
-
-def check_missing_and_unseen(ref: Reference, frame: pd.DataFrame, pre: Preprocessor) -> Gate:
-    """Rises in missing rates, and categories the model never saw (scored as missing)."""
-    rises, unseen = {}, {}
-    n = len(frame)
-    for f in ref.features:
-        missing = int(frame[f.name].isna().sum())
-        low, _ = wilson_interval(missing, n)
-        # Significant (the interval clears the reference) and large enough to matter.
-        if low > f.missing_rate and missing / max(1, n) - f.missing_rate >= MISSING_WARN:
-            rises[f.name] = round(missing / max(1, n) - f.missing_rate, 4)
-        if f.kind == "categorical":
-            share = unseen_share(f, pre.categories[f.name], frame[f.name])
-            if share > 0:
-                unseen[f.name] = round(share, 4)
-    observed = {"missing_rate_rise": rises, "unseen_category_share": unseen}
-    worst_missing = max(rises.values(), default=0.0)
-    worst_unseen = max(unseen.values(), default=0.0)
-    parts = [f"{k} missing +{_pct(v)}" for k, v in rises.items()]
-    parts += [f"{k} {_pct(v)} unseen categories" for k, v in unseen.items()]
-    said = "; ".join(parts)
-    if worst_missing >= MISSING_FAIL or worst_unseen >= UNSEEN_FAIL:
-        return fail(
-            "missing_and_unseen",
-            f"inputs degraded: {said}; fix the feed (unseen categories and missing values are "
-            "scored as missing)",
-            **observed,
-        )
-    if worst_missing >= MISSING_WARN or worst_unseen >= UNSEEN_WARN:
-        return fail("missing_and_unseen", f"inputs changing: {said}", severity=WARN, **observed)
-    if unseen:
-        return ok("missing_and_unseen", f"few unseen categories: {said}", **observed)
-    return ok("missing_and_unseen", "missing rates as in training; no unseen categories")
-
-
-def check_batch(ref: Reference, pre: Preprocessor, frame: pd.DataFrame, scores) -> list[Gate]:
-    """All monitoring checks of one scored batch (no labels needed)."""
-    scores = np.asarray(scores, dtype=np.float64)
-    flagged = int(np.sum(scores >= ref.threshold))
-    return [
-        check_positive_rate(ref, flagged, len(scores)),
-        check_score_psi(ref, scores),
-        check_feature_psi(ref, frame),
-        check_missing_and_unseen(ref, frame, pre),
-    ]
-
-
-def check_labelled(ref: Reference, y: np.ndarray, scores: np.ndarray, beta: float) -> Gate:
-    """Realized PR-AUC, precision, recall and Brier score once a batch's labels arrive.
-
-    Fails when the batch's PR-AUC or recall lies below the holdout's interval by more than the
-    batch's own sampling noise (a Wilson interval for recall; a bootstrap for PR-AUC).
-    """
-    y = np.asarray(y).astype(int)
-    scores = np.asarray(scores, dtype=np.float64)
-    realized = binary_metrics(y, scores, ref.threshold, beta)
-    realized["brier"] = brier(y, scores)
-    positives = int(y.sum())
-    tp = int(np.sum((scores >= ref.threshold) & (y == 1)))
-    recall_ci = wilson_interval(tp, positives)
-    pr_ci = _pr_auc_interval(y, scores, ref.threshold, beta)
-    held = ref.holdout_metrics
-    observed = {
-        "realized": realized,
-        "recall_interval": list(recall_ci),
-        "pr_auc_interval": list(pr_ci),
-        "holdout": held,
-        "positives": positives,
-        "rows": int(len(y)),
-    }
-    if positives == 0:
-        return fail(
-            "labelled_performance",
-            "the labelled batch has no positives: recall and PR-AUC cannot be measured",
-            severity=WARN,
-            **observed,
-        )
-    worse = []
-    held_recall = held.get("recall_interval")
-    if held_recall and recall_ci[1] < held_recall[0]:
-        worse.append(f"recall {realized['recall']:.3f} (holdout {held['recall']:.3f})")
-    held_pr = held.get("pr_auc_interval")
-    if held_pr and pr_ci[1] is not None and pr_ci[1] < held_pr[0]:
-        worse.append(f"PR-AUC {realized['pr_auc']:.3f} (holdout {held['pr_auc']:.3f})")
-    said = (
-        f"PR-AUC {realized['pr_auc']:.3f}, precision {realized['precision']:.3f}, recall "
-        f"{realized['recall']:.3f}, Brier {realized['brier']:.4f} on {len(y)} labelled rows"
-    )
-    if worse:
-        return fail(
-            "labelled_performance",
-            f"worse than on the holdout beyond noise: {', '.join(worse)}; retrain",
-            **observed,
-        )
-    return ok("labelled_performance", f"as on the holdout: {said}", **observed)
-
-
-__all__ = [
-    "ERROR",
-    "WARN",
-    "Reference",
-    "build_reference",
-    "check_batch",
-    "check_labelled",
-    "psi",
-    "wilson_interval",
-]

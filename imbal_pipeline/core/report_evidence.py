@@ -6,75 +6,54 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping
 
-from imbal_pipeline.core.document import (
-    NA,
-    Block,
-    Heading,
-    Image,
-    ListBlock,
-    Para,
-    bold,
-    cm_cells,
-    code,
-    count,
-    em,
-    get,
-    interval,
-    is_missing,
-    mean_std,
-    num,
-    param,
-    rich,
-    submap,
-    table,
-)
+from imbal_pipeline.core import document as doc
 from imbal_pipeline.core.split import describe_fitting_rows
 
 # Below this many positives a group's precision/recall swing wildly with one or two cases.
 FEW_POSITIVES = 10
 
 
-def subgroups_section(report: Mapping) -> list[Block]:
-    sub = submap(report, "subgroups")
-    blocks: list[Block] = [Heading(2, "Subgroup performance (holdout)", "subgroups")]
+def subgroups_section(report: Mapping) -> list[doc.Block]:
+    sub = doc.submap(report, "subgroups")
+    blocks: list[doc.Block] = [doc.Heading(2, "Subgroup performance (holdout)", "subgroups")]
     if not sub:
-        blocks.append(Para(rich("No subgroup breakdown was computed.")))
+        blocks.append(doc.Para(doc.rich("No subgroup breakdown was computed.")))
         return blocks
     blocks.append(
-        Para(
-            rich(
+        doc.Para(
+            doc.rich(
                 f"Groups with fewer than {FEW_POSITIVES} positives are flagged: their precision "
                 "and recall can swing by a large amount with one or two cases."
             )
         )
     )
     for attribute, groups in sub.items():
-        blocks.append(Heading(3, str(attribute)))
+        blocks.append(doc.Heading(3, str(attribute)))
         groups = groups or {}
         if not isinstance(groups, Mapping) or not groups:
-            blocks.append(Para(rich("No groups.")))
+            blocks.append(doc.Para(doc.rich("No groups.")))
             continue
         rows = []
         for group, m in groups.items():
             m = m or {}
-            pos = get(m, "positives")
-            few = isinstance(pos, numbers.Real) and not is_missing(pos) and pos < FEW_POSITIVES
-            cells = cm_cells(get(m, "confusion_matrix"))
+            pos = doc.get(m, "positives")
+            few = isinstance(pos, numbers.Real) and not doc.is_missing(pos) and pos < FEW_POSITIVES
+            cells = doc.cm_cells(doc.get(m, "confusion_matrix"))
             rows.append(
                 [
                     str(group),
-                    count(get(m, "n")),
-                    count(pos),
-                    num(get(m, "precision")),
-                    num(get(m, "recall")),
-                    interval(get(submap(m, "ci"), "recall")),
-                    num(get(m, "f1")),
-                    " / ".join(count(c) for c in cells) if cells else NA,
+                    doc.count(doc.get(m, "n")),
+                    doc.count(pos),
+                    doc.num(doc.get(m, "precision")),
+                    doc.num(doc.get(m, "recall")),
+                    doc.interval(doc.get(doc.submap(m, "ci"), "recall")),
+                    doc.num(doc.get(m, "f1")),
+                    " / ".join(doc.count(c) for c in cells) if cells else doc.NA,
                     "few positives" if few else "",
                 ]
             )
         blocks.append(
-            table(
+            doc.table(
                 [
                     "Group",
                     "n",
@@ -93,51 +72,51 @@ def subgroups_section(report: Mapping) -> list[Block]:
     return blocks
 
 
-def audits_section(report: Mapping) -> list[Block]:
-    audits = submap(report, "audits")
-    selected = get(report, "selected_strategy")
-    blocks: list[Block] = [Heading(2, "Resampling / weighting audits", "audits")]
+def audits_section(report: Mapping) -> list[doc.Block]:
+    audits = doc.submap(report, "audits")
+    selected = doc.get(report, "selected_strategy")
+    blocks: list[doc.Block] = [doc.Heading(2, "Resampling / weighting audits", "audits")]
     if not audits:
-        blocks.append(Para(rich("No audits were recorded.")))
+        blocks.append(doc.Para(doc.rich("No audits were recorded.")))
         return blocks
     for name, audit in audits.items():
         audit = audit or {}
-        blocks.append(Heading(3, f"{name} (selected)" if name == selected else str(name)))
-        steps = get(audit, "steps") or []
+        blocks.append(doc.Heading(3, f"{name} (selected)" if name == selected else str(name)))
+        steps = doc.get(audit, "steps") or []
         if steps:
             items = []
             for step in steps:
-                params = get(step, "params") or {}
-                item = rich(code(get(step, "step") or NA))
+                params = doc.get(step, "params") or {}
+                item = doc.rich(doc.code(doc.get(step, "step") or doc.NA))
                 if params:
-                    item += rich(f" — {param(params)}")
+                    item += doc.rich(f" — {doc.param(params)}")
                 items.append(item)
-            blocks.append(ListBlock(items, ordered=True))
+            blocks.append(doc.ListBlock(items, ordered=True))
         else:
-            blocks.append(Para(rich("No resampling or weighting steps.")))
+            blocks.append(doc.Para(doc.rich("No resampling or weighting steps.")))
 
         # Class keys may arrive as ints or (after a JSON round-trip) strings; unify them.
-        before_s = {str(k): v for k, v in submap(audit, "rows_before").items()}
-        after_s = {str(k): v for k, v in submap(audit, "rows_after").items()}
+        before_s = {str(k): v for k, v in doc.submap(audit, "rows_before").items()}
+        after_s = {str(k): v for k, v in doc.submap(audit, "rows_after").items()}
         classes = list(dict.fromkeys([*before_s, *after_s]))
         if classes:
             blocks.append(
-                table(
+                doc.table(
                     ["Class", "Rows before", "Rows after"],
-                    [[c, count(before_s.get(c)), count(after_s.get(c))] for c in classes],
+                    [[c, doc.count(before_s.get(c)), doc.count(after_s.get(c))] for c in classes],
                     css="metrics",
                 )
             )
         facts = [
-            rich("Seed: ", param(get(audit, "seed"))),
-            rich("Synthetic rows: ", count(get(audit, "synthetic_rows"))),
+            doc.rich("Seed: ", doc.param(doc.get(audit, "seed"))),
+            doc.rich("Synthetic rows: ", doc.count(doc.get(audit, "synthetic_rows"))),
         ]
-        if get(audit, "note"):
-            facts.append(rich("Note: ", str(get(audit, "note"))))
-        sampled = describe_fitting_rows(submap(audit, "fitting_rows"))
+        if doc.get(audit, "note"):
+            facts.append(doc.rich("Note: ", str(doc.get(audit, "note"))))
+        sampled = describe_fitting_rows(doc.submap(audit, "fitting_rows"))
         if sampled:
-            facts.append(rich("Fit rows: ", sampled))
-        blocks.append(ListBlock(facts))
+            facts.append(doc.rich("Fit rows: ", sampled))
+        blocks.append(doc.ListBlock(facts))
     return blocks
 
 
@@ -151,48 +130,50 @@ _PLOT_TITLES = {
 }
 
 
-def plots_section(report: Mapping) -> list[Block]:
-    plots = submap(report, "plots")
-    blocks: list[Block] = [Heading(2, "Plots", "plots")]
+def plots_section(report: Mapping) -> list[doc.Block]:
+    plots = doc.submap(report, "plots")
+    blocks: list[doc.Block] = [doc.Heading(2, "Plots", "plots")]
     if not plots:
-        blocks.append(Para(rich("No plots were produced.")))
+        blocks.append(doc.Para(doc.rich("No plots were produced.")))
         return blocks
     for key, src in plots.items():
         if not src:
             continue
         title = _PLOT_TITLES.get(key, str(key).replace("_", " ").capitalize())
-        blocks.append(Heading(3, title))
-        blocks.append(Image(alt=title, src=str(src)))
+        blocks.append(doc.Heading(3, title))
+        blocks.append(doc.Image(alt=title, src=str(src)))
     return blocks
 
 
-def leak_section(report: Mapping) -> list[Block]:
+def leak_section(report: Mapping) -> list[doc.Block]:
     """The counterfactual: what resampling before the split would have claimed."""
-    leak = submap(report, "leak_panel")
+    leak = doc.submap(report, "leak_panel")
     if not leak:
         return []
-    blocks: list[Block] = [
-        Heading(2, "The leak this pipeline prevented (a counterfactual)", "leak")
+    blocks: list[doc.Block] = [
+        doc.Heading(2, "The leak this pipeline prevented (a counterfactual)", "leak")
     ]
-    if get(leak, "skipped"):
-        blocks.append(Para(rich(f"Not measured: {get(leak, 'skipped')}.")))
+    if doc.get(leak, "skipped"):
+        blocks.append(doc.Para(doc.rich(f"Not measured: {doc.get(leak, 'skipped')}.")))
         return blocks
-    claim, honest, inflation = (submap(leak, k) for k in ("counterfactual", "honest", "inflation"))
+    claim, honest, inflation = (
+        doc.submap(leak, k) for k in ("counterfactual", "honest", "inflation")
+    )
     rows = []
     for key, label in (("pr_auc", "PR-AUC"), ("f1_at_0_5", "F1 at 0.5")):
-        grown = submap(inflation, key)
-        relative = get(grown, "relative")
+        grown = doc.submap(inflation, key)
+        relative = doc.get(grown, "relative")
         rows.append(
             [
                 label,
-                num(get(claim, key)),
-                num(get(honest, key)),
-                num(get(grown, "points")),
-                NA if is_missing(relative) else f"{relative:+.0%}",
+                doc.num(doc.get(claim, key)),
+                doc.num(doc.get(honest, key)),
+                doc.num(doc.get(grown, "points")),
+                doc.NA if doc.is_missing(relative) else f"{relative:+.0%}",
             ]
         )
     blocks.append(
-        table(
+        doc.table(
             [
                 "Metric",
                 "SMOTE before the split (claimed)",
@@ -205,16 +186,16 @@ def leak_section(report: Mapping) -> list[Block]:
         )
     )
     blocks.append(
-        Para(
-            rich(
-                em(
+        doc.Para(
+            doc.rich(
+                doc.em(
                     "Counterfactual, never used for the model or its threshold: the same data, "
                     "preprocessing, SMOTE settings, model, holdout share and seed, but SMOTE runs "
                     "on every row before a stratified split, so "
-                    f"{count(get(claim, 'synthetic_test_rows'))} of its "
-                    f"{count(get(claim, 'test_rows'))} test rows are synthetic interpolations "
-                    "of training rows. The inflation is what such a pipeline would have "
-                    "reported and this one did not."
+                    f"{doc.count(doc.get(claim, 'synthetic_test_rows'))} of its "
+                    f"{doc.count(doc.get(claim, 'test_rows'))} test rows are synthetic "
+                    "interpolations of training rows. The inflation is what such a pipeline "
+                    "would have reported and this one did not."
                 )
             )
         )
@@ -222,51 +203,53 @@ def leak_section(report: Mapping) -> list[Block]:
     return blocks
 
 
-def learning_section(report: Mapping) -> list[Block]:
+def learning_section(report: Mapping) -> list[doc.Block]:
     """Would more positives pay? The learning curve's sentence and points."""
-    curve = submap(report, "learning_curve")
+    curve = doc.submap(report, "learning_curve")
     if not curve:
         return []
-    blocks: list[Block] = [
-        Heading(2, "Would more positives help? (learning curve)", "learning"),
-        Para(rich(bold(str(get(curve, "sentence") or NA)))),
+    blocks: list[doc.Block] = [
+        doc.Heading(2, "Would more positives help? (learning curve)", "learning"),
+        doc.Para(doc.rich(doc.bold(str(doc.get(curve, "sentence") or doc.NA)))),
     ]
     rows = [
         [
-            f"{get(p, 'fraction'):.0%}",
-            count(round(get(p, "positives"))),
-            mean_std(
-                {"pr_auc_mean": get(p, "pr_auc_mean"), "pr_auc_std": get(p, "pr_auc_std")},
+            f"{doc.get(p, 'fraction'):.0%}",
+            doc.count(round(doc.get(p, "positives"))),
+            doc.mean_std(
+                {"pr_auc_mean": doc.get(p, "pr_auc_mean"), "pr_auc_std": doc.get(p, "pr_auc_std")},
                 "pr_auc",
             ),
         ]
-        for p in get(curve, "points") or []
-        if not is_missing(get(p, "positives"))
+        for p in doc.get(curve, "points") or []
+        if not doc.is_missing(doc.get(p, "positives"))
     ]
     if rows:
         blocks.append(
-            table(["Share of positives", "Positives per fold", "CV PR-AUC"], rows, css="metrics")
+            doc.table(
+                ["Share of positives", "Positives per fold", "CV PR-AUC"], rows, css="metrics"
+            )
         )
-        fitting = submap(curve, "fitting_rows")
+        fitting = doc.submap(curve, "fitting_rows")
         kept = (
-            f"one seeded sample of {count(get(fitting, 'negatives_kept'))} negatives kept"
-            if get(fitting, "sampled")
+            f"one seeded sample of {doc.count(doc.get(fitting, 'negatives_kept'))} negatives kept"
+            if doc.get(fitting, "sampled")
             else "all negatives kept"
         )
-        limit = get(curve, "validation_negatives")
+        limit = doc.get(curve, "validation_negatives")
         scored = (
             "the whole validation fold"
-            if is_missing(limit)
+            if doc.is_missing(limit)
             else f"each validation fold's positives and, where it has more, a seeded sample of "
-            f"{count(limit)} of its negatives weighted back to the whole fold"
+            f"{doc.count(limit)} of its negatives weighted back to the whole fold"
         )
         blocks.append(
-            Para(
-                rich(
-                    em(
-                        f"The selected strategy ({get(curve, 'strategy')}) refitted in every fold "
-                        f"with a nested share of the training positives ({kept}) and scored on "
-                        f"{scored}; the gain per doubling is the mean per-fold slope on "
+            doc.Para(
+                doc.rich(
+                    doc.em(
+                        f"The selected strategy ({doc.get(curve, 'strategy')}) refitted in every "
+                        f"fold with a nested share of the training positives ({kept}) and scored "
+                        f"on {scored}; the gain per doubling is the mean per-fold slope on "
                         "log2(positives), its interval corrected for overlapping training "
                         "portions."
                     )
@@ -276,88 +259,93 @@ def learning_section(report: Mapping) -> list[Block]:
     return blocks
 
 
-def notes_section(report: Mapping) -> list[Block]:
-    notes = get(report, "notes") or []
+def notes_section(report: Mapping) -> list[doc.Block]:
+    notes = doc.get(report, "notes") or []
     if isinstance(notes, str):
         notes = [notes]
-    blocks: list[Block] = [Heading(2, "Notes", "notes")]
+    blocks: list[doc.Block] = [doc.Heading(2, "Notes", "notes")]
     if notes:
-        blocks.append(ListBlock([rich(str(n)) for n in notes]))
+        blocks.append(doc.ListBlock([doc.rich(str(n)) for n in notes]))
     else:
-        blocks.append(Para(rich("No additional notes.")))
+        blocks.append(doc.Para(doc.rich("No additional notes.")))
     return blocks
 
 
-def diagnostics_section(report: Mapping) -> list[Block]:
-    diag = submap(report, "diagnostics")
+def diagnostics_section(report: Mapping) -> list[doc.Block]:
+    diag = doc.submap(report, "diagnostics")
     if not diag:
         return []
-    typ = submap(diag, "typology")
-    share = submap(diag, "typology_share")
+    typ = doc.submap(diag, "typology")
+    share = doc.submap(diag, "typology_share")
     rows = [
-        [kind, count(get(typ, kind)), num(get(share, kind))]
+        [kind, doc.count(doc.get(typ, kind)), doc.num(doc.get(share, kind))]
         for kind in ("safe", "borderline", "rare", "outlier")
     ]
     facts = [
-        rich("N3 (leave-one-out 1-NN error): ", bold(num(get(diag, "n3")))),
-        rich("Maximum Fisher's discriminant ratio: ", bold(num(get(diag, "fisher_ratio")))),
-        rich(
+        doc.rich("N3 (leave-one-out 1-NN error): ", doc.bold(doc.num(doc.get(diag, "n3")))),
+        doc.rich(
+            "Maximum Fisher's discriminant ratio: ",
+            doc.bold(doc.num(doc.get(diag, "fisher_ratio"))),
+        ),
+        doc.rich(
             "Measured on a stratified subsample of ",
-            bold(count(get(diag, "subsample_rows"))),
+            doc.bold(doc.count(doc.get(diag, "subsample_rows"))),
             " training rows (",
-            count(get(diag, "subsample_positives")),
+            doc.count(doc.get(diag, "subsample_positives")),
             " positives)",
         ),
-        rich(
+        doc.rich(
             "Duplicate feature rows: ",
-            count(get(diag, "duplicates")),
+            doc.count(doc.get(diag, "duplicates")),
             "; identical feature rows with both labels: ",
-            count(get(diag, "label_conflicts")),
+            doc.count(doc.get(diag, "label_conflicts")),
         ),
-        rich("Minority islands: ", str(len(get(diag, "islands") or []))),
+        doc.rich("Minority islands: ", str(len(doc.get(diag, "islands") or []))),
     ]
-    blocks: list[Block] = [
-        Heading(2, "Know the data: overlap and minority typology", "diagnostics"),
-        ListBlock(facts),
-        table(["Positive type (of 5 neighbours, how many negative)", "Rows", "Share"], rows),
-        Heading(3, "Advice", "advice"),
-        ListBlock([rich(str(a)) for a in (get(diag, "advice") or [])]),
+    blocks: list[doc.Block] = [
+        doc.Heading(2, "Know the data: overlap and minority typology", "diagnostics"),
+        doc.ListBlock(facts),
+        doc.table(["Positive type (of 5 neighbours, how many negative)", "Rows", "Share"], rows),
+        doc.Heading(3, "Advice", "advice"),
+        doc.ListBlock([doc.rich(str(a)) for a in (doc.get(diag, "advice") or [])]),
     ]
-    clash = get(report, "diagnostics_contradiction")
+    clash = doc.get(report, "diagnostics_contradiction")
     if clash:
         blocks.append(
-            Para(rich(bold("The selected strategy contradicts this advice: "), str(clash)))
+            doc.Para(
+                doc.rich(doc.bold("The selected strategy contradicts this advice: "), str(clash))
+            )
         )
     return blocks
 
 
-def checks_section(report: Mapping) -> list[Block]:
-    checks = get(report, "checks") or []
+def checks_section(report: Mapping) -> list[doc.Block]:
+    checks = doc.get(report, "checks") or []
     if not checks:
         return []
-    failed = [c for c in checks if not get(c, "passed")]
-    gate = get(report, "quality_gate")
+    failed = [c for c in checks if not doc.get(c, "passed")]
+    gate = doc.get(report, "quality_gate")
     intro = f"{len(checks)} checks ran beside the assets; {len(failed)} did not pass."
     if gate:
         intro += f" Quality gate: {gate}."
     rows = []
     # Failures first: they are what a reader must see.
-    for c in sorted(checks, key=lambda c: bool(get(c, "passed"))):
+    for c in sorted(checks, key=lambda c: bool(doc.get(c, "passed"))):
         status = (
             "passed"
-            if get(c, "passed")
-            else ("WARNING" if get(c, "severity") == "warn" else "FAILED")
+            if doc.get(c, "passed")
+            else ("WARNING" if doc.get(c, "severity") == "warn" else "FAILED")
         )
         rows.append(
             [
-                code(str(get(c, "asset", ""))),
-                str(get(c, "check", "")),
+                doc.code(str(doc.get(c, "asset", ""))),
+                str(doc.get(c, "check", "")),
                 status,
-                str(get(c, "message", "")),
+                str(doc.get(c, "message", "")),
             ]
         )
     return [
-        Heading(2, "Data contracts and checks", "checks"),
-        Para(rich(intro)),
-        table(["Asset", "Check", "Status", "What was seen"], rows),
+        doc.Heading(2, "Data contracts and checks", "checks"),
+        doc.Para(doc.rich(intro)),
+        doc.table(["Asset", "Check", "Status", "What was seen"], rows),
     ]

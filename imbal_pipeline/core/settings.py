@@ -1,6 +1,6 @@
 """The one configuration: every setting declared once, with its type, choices and description.
 
-The CLI's flags (`cli.py`), the Dagster resource the Launchpad shows (`resources.py`) and the
+The CLI's flags (`arguments.py`), the Dagster resource the Launchpad shows (`resources.py`) and the
 project file every process loads (`project.py`) are all derived from the fields below.
 
 Settings come in two scopes. *Run* settings may differ from one run to the next. *Project*

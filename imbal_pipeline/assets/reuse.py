@@ -1,0 +1,59 @@
+"""Reusing the value an identical recipe made before; another attempt on a transient error."""
+
+import contextlib
+import errno
+
+import dagster as dg
+
+from imbal_pipeline.assets.common import CODE_VERSION
+from imbal_pipeline.resources import FitCache
+from imbal_pipeline.storage import content_hash
+
+# Errors worth another attempt: the machine, not the input, was the problem. Anything else (a
+# data error, a bug, a full disk) fails at once with its own message.
+TRANSIENT_ERRNOS = frozenset(
+    {errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ETIMEDOUT, errno.ECONNRESET, errno.EIO}
+)
+MAX_RETRIES = 2
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure another attempt may not meet: memory pressure, a flaky mount or network."""
+    if isinstance(exc, (MemoryError, TimeoutError, ConnectionError)):
+        return True
+    return isinstance(exc, OSError) and exc.errno in TRANSIENT_ERRNOS
+
+
+@contextlib.contextmanager
+def retry_if_transient():
+    """Ask Dagster for another attempt on a transient error; let every other error fail now."""
+    try:
+        yield
+    except Exception as exc:
+        if is_transient(exc):
+            raise dg.RetryRequested(max_retries=MAX_RETRIES, seconds_to_wait=2) from exc
+        raise
+
+
+def recipe(name: str, inputs: dict, settings, fields: tuple[str, ...]) -> str:
+    """Hash of what determines an expensive asset: code, input contents and its config fields."""
+    parts = {
+        "asset": name,
+        "code": CODE_VERSION,
+        "inputs": {key: content_hash(value) for key, value in sorted(inputs.items())},
+        "config": {f: getattr(settings, f) for f in fields},
+    }
+    return content_hash(parts)
+
+
+def fit_or_reuse(
+    fit_cache: FitCache, name: str, inputs: dict, settings, fields: tuple[str, ...], fit
+):
+    """The value an identical recipe made before, else `fit()`'s; with the recipe and whether
+    the value was reused. A transient error while fitting asks Dagster for another attempt."""
+    key = recipe(name, inputs, settings, fields)
+    value = fit_cache.recall(name, key)
+    if value is not None:
+        return value, key, True
+    with retry_if_transient():
+        return fit(), key, False

@@ -1,0 +1,252 @@
+"""The report's quality gates: the holdout's verdict, and checks on what the report only shows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from imbal_pipeline.core.gates import WARN, Gate, fail, ok
+from imbal_pipeline.core.metrics import LABELS
+
+# --- the holdout's verdict -------------------------------------------------------------------
+
+
+# The figure of the threshold objective a model must not lose to the baseline on (recall has
+# its target checked by `operating_point` instead: a lower threshold always buys recall).
+_OBJECTIVE_FIGURE = {"f1": "f1", "fbeta": "fbeta", "cost": "saving_per_1000"}
+
+
+def quality_gate(report: dict) -> list[Gate]:
+    """The holdout's verdict, each part read with the holdout's own uncertainty.
+
+    Blocking: the PR-AUC interval must clear the no-skill level, and the model must not be
+    worse than the no-handling baseline at 0.5 beyond noise (paired bootstrap). A warning: the
+    holdout PR-AUC lies outside what cross-validation predicted.
+    """
+    return [
+        beats_no_skill(report),
+        not_worse_than_baseline(report),
+        cv_holdout_gap(report),
+        operating_point(report["operating_point"]),
+    ]
+
+
+def _ci(figure: dict) -> str:
+    return f"95% CI {figure['ci_low']:.3f} to {figure['ci_high']:.3f}"
+
+
+def beats_no_skill(report: dict) -> Gate:
+    """The lower end of the holdout PR-AUC interval lies above the positive rate."""
+    data = report["dataset"]
+    no_skill = data["holdout_positives"] / data["holdout_rows"]
+    pr_auc = report["holdout"]["pr_auc"]
+    interval = report["holdout_ci"].get("pr_auc")
+    observed = {"pr_auc": pr_auc, "no_skill": no_skill, **(interval or {})}
+    if pr_auc is None or interval is None:
+        return fail(
+            "beats_no_skill",
+            "the holdout has one class only, so PR-AUC is undefined; give a holdout with both "
+            "classes",
+            **observed,
+        )
+    said = (
+        f"holdout PR-AUC {pr_auc:.3f} ({_ci(interval)}) against the no-skill level {no_skill:.3f}"
+    )
+    if interval["ci_low"] > no_skill:
+        return ok("beats_no_skill", said, **observed)
+    return fail(
+        "beats_no_skill",
+        f"{said}: the holdout cannot show that the model ranks positives better than chance; "
+        "check the features and labels, or give more positives (more data or a larger "
+        "--holdout-fraction)",
+        **observed,
+    )
+
+
+def not_worse_than_baseline(report: dict) -> Gate:
+    """Paired bootstrap on the holdout: PR-AUC and the objective's figure vs `none` at 0.5."""
+    versus = report["vs_baseline"]
+    objective = report["threshold"]["objective"]
+    compared = [] if versus["same_model"] else ["pr_auc"]
+    compared += [_OBJECTIVE_FIGURE[objective]] if objective in _OBJECTIVE_FIGURE else []
+    parts = [
+        f"{LABELS[name]} {versus[name]['diff']:+.3f} ({_ci(versus[name])})"
+        for name in compared
+        if name in versus
+    ]
+    worse = [LABELS[n] for n in compared if n in versus and versus[n]["ci_high"] < 0]
+    head = (
+        "the selected model is the baseline (`none`), so their rankings are the same; at the "
+        "tuned threshold vs 0.5"
+        if versus["same_model"]
+        else "selected model at its tuned threshold minus the baseline (`none`) at 0.5"
+    )
+    said = f"{head}: {', '.join(parts) if parts else 'nothing to compare'}"
+    observed = {name: versus[name] for name in compared if name in versus}
+    if not worse:
+        return ok("not_worse_than_baseline", said, **observed)
+    # With the baseline selected only the threshold differs, so a strategy cannot be the fix.
+    fix = (
+        "the threshold chosen on out-of-fold scores did not hold on the holdout: give more "
+        "positives (more data or a larger --holdout-fraction), or check the holdout for drift"
+        if versus["same_model"]
+        else "rerun with --strategies none,class_weight, or check the holdout for drift"
+    )
+    return fail(
+        "not_worse_than_baseline",
+        f"{said}; worse than the baseline on {', '.join(worse)} beyond noise: {fix}",
+        **observed,
+    )
+
+
+def cv_holdout_gap(report: dict) -> Gate:
+    """Does the holdout PR-AUC lie where cross-validation predicted, given both uncertainties?
+
+    The CV mean's standard error is the fold SD over sqrt(K), widened for overlapping training
+    portions (Nadeau & Bengio); the holdout's is read off its bootstrap interval. A gap beyond
+    1.96 combined standard errors is a warning: the holdout may come from another distribution,
+    or the CV estimate is optimistic.
+    """
+    cv = report["cv"][report["selected_strategy"]]
+    holdout, interval = report["holdout"]["pr_auc"], report["holdout_ci"].get("pr_auc")
+    k, std = cv["folds"], cv["pr_auc_std"]
+    if holdout is None or interval is None or not k or k < 2 or std is None:
+        return ok("cv_holdout_gap", "no CV or holdout PR-AUC to compare")
+    se_cv = std * np.sqrt(1 / k + 1 / (k - 1))
+    se_holdout = (interval["ci_high"] - interval["ci_low"]) / (2 * 1.96)
+    gap = cv["pr_auc_mean"] - holdout
+    z = gap / max(np.hypot(se_cv, se_holdout), 1e-12)
+    observed = {"gap": gap, "se_cv": se_cv, "se_holdout": se_holdout, "z": float(z)}
+    said = (
+        f"CV PR-AUC {cv['pr_auc_mean']:.3f} (SE {se_cv:.3f}) vs holdout {holdout:.3f} "
+        f"(SE {se_holdout:.3f}): gap {gap:+.3f}, {abs(z):.1f} combined standard errors"
+    )
+    if abs(z) <= 1.96:
+        return ok("cv_holdout_gap", f"{said}; the holdout lies where CV predicted", **observed)
+    return fail(
+        "cv_holdout_gap",
+        f"{said} (> 1.96): the holdout may come from another distribution, or the CV estimate "
+        "is optimistic; compare their feature distributions, and check duplicates and groups",
+        severity=WARN,
+        **observed,
+    )
+
+
+def operating_point(point: dict) -> Gate:
+    """Whether the holdout reached what the threshold objective asked for (a warning if not)."""
+    reached, asked = point["reached"], point["asked"]
+    if point["objective"] == "recall":
+        target, recall = asked["recall"], reached["recall"]
+        ci = (
+            f" (95% CI {reached['ci_low']:.3f}-{reached['ci_high']:.3f})"
+            if "ci_low" in reached
+            else ""
+        )
+        said = f"holdout recall {recall:.3f}{ci} against the recall target {target}"
+        if point["met"]:
+            return ok("operating_point", f"{said}: reached", **point)
+        how = "clearly missed (even the interval's top)" if point["clearly_missed"] else "missed"
+        return fail(
+            "operating_point",
+            f"{said}: {how}; the threshold was tuned on out-of-fold predictions and does not "
+            "hold on the holdout: give more positives, or lower --recall-target",
+            severity=WARN,
+            **point,
+        )
+    if point["objective"] == "cost":
+        said = (
+            f"holdout cost {reached['cost_per_1000']:.1f} per 1,000 rows; flagging nothing "
+            f"costs {reached['flag_nothing_per_1000']:.1f}, flagging everything "
+            f"{reached['flag_everything_per_1000']:.1f}"
+        )
+        if point["met"]:
+            return ok("operating_point", said, **point)
+        return fail(
+            "operating_point",
+            f"{said}: the model costs more than a constant decision; check --fp-cost and "
+            "--fn-cost, or the features",
+            severity=WARN,
+            **point,
+        )
+    name = point["objective"]
+    value = reached[name]
+    ci = (
+        f" (95% CI {reached['ci_low']:.3f}-{reached['ci_high']:.3f})" if "ci_low" in reached else ""
+    )
+    return ok("operating_point", f"holdout {name} {value:.3f}{ci} at the tuned threshold", **point)
+
+
+# --- what the report only shows ------------------------------------------------------------
+# A fault in these never blocks the model: they warn, and the report still shows what they hold.
+
+
+def counterfactual_sane(claim: dict) -> Gate:
+    """The leak panel measured something real, or says why it could not."""
+    if claim.get("skipped"):
+        return ok("counterfactual_sane", f"skipped: {claim['skipped']}", skipped=claim["skipped"])
+    observed = {k: claim[k] for k in ("pr_auc", "f1_at_0_5", "test_rows", "synthetic_test_rows")}
+    if 0.0 <= claim["pr_auc"] <= 1.0 and claim["synthetic_test_rows"] > 0:
+        return ok(
+            "counterfactual_sane",
+            f"SMOTE before the split claims PR-AUC {claim['pr_auc']:.3f} on a test part holding "
+            f"{claim['synthetic_test_rows']:,} synthetic rows",
+            **observed,
+        )
+    return fail(
+        "counterfactual_sane",
+        "the counterfactual's test part holds no synthetic rows or its PR-AUC is out of range; "
+        "report this as a bug",
+        severity=WARN,
+        **observed,
+    )
+
+
+def curve_fits_complete(part: dict) -> Gate:
+    """Every fit dealt to a step of the learning curve is in it, scored in range or skipped."""
+    dealt = sorted(tuple(fit) for fit in part["dealt"])
+    done = sorted((f["fold"], f["fraction"]) for f in [*part["points"], *part["skipped"]])
+    out_of_range = [
+        p for p in part["points"] if not (0.0 <= p["pr_auc"] <= 1.0 and p["positives"] >= 1)
+    ]
+    observed = {
+        "dealt": len(dealt),
+        "scored": len(part["points"]),
+        "skipped": len(part["skipped"]),
+        "out_of_range": len(out_of_range),
+    }
+    if done == dealt and not out_of_range:
+        return ok(
+            "curve_fits_complete",
+            f"{len(part['points'])} of the {len(dealt)} fits dealt to this step scored, "
+            f"{len(part['skipped'])} skipped with a reason",
+            **observed,
+        )
+    return fail(
+        "curve_fits_complete",
+        f"the step holds {len(done)} fits for the {len(dealt)} dealt to it, "
+        f"{len(out_of_range)} out of range; report this as a bug",
+        severity=WARN,
+        **observed,
+    )
+
+
+def learning_curve_consistent(curve: dict, n_folds: int) -> Gate:
+    """Every share was fitted in every fold, on more positives the larger the share."""
+    if curve["skipped"]:
+        return ok("learning_curve_consistent", curve["sentence"], skipped=curve["skipped"])
+    positives = [p["positives"] for p in curve["points"]]
+    values = [v for p in curve["points"] for v in p["pr_auc_folds"]]
+    expected = n_folds * len(curve["fitted_shares"])
+    observed = {"positives": positives, "fits": curve["fits"]}
+    if (
+        curve["fits"] == expected
+        and all(a < b for a, b in zip(positives[:-1], positives[1:], strict=True))
+        and all(0.0 <= v <= 1.0 for v in values)
+    ):
+        return ok("learning_curve_consistent", curve["sentence"], **observed)
+    return fail(
+        "learning_curve_consistent",
+        f"the learning curve has {curve['fits']} fits (expected {expected}) or shares that do "
+        "not grow; report this as a bug",
+        severity=WARN,
+        **observed,
+    )

@@ -1,0 +1,72 @@
+"""Which recorded event of an asset a run reads: its own, else the one of the run it re-executes."""
+
+import functools
+
+import dagster as dg
+
+DATA_VERSION_TAG = "dagster/data_version"  # where Dagster keeps an event's data version
+
+
+def run_lineage(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """The run and the runs it re-executes, newest first: whose outputs a rerun reads."""
+    return [run for run, _ in _lineage(instance, run_id)]
+
+
+# A run's parent is fixed when the run is created, so its lineage is read once per process
+# (an in-process run reads its inputs' lineage about 180 times).
+@functools.lru_cache(maxsize=32)
+def _lineage(instance: dg.DagsterInstance, run_id: str) -> tuple[tuple[str, float], ...]:
+    """(run id, creation time) of the run and of each run it re-executes, newest first."""
+    chain: list[tuple[str, float]] = []
+    while run_id is not None and run_id not in (run for run, _ in chain):
+        record = instance.get_run_record_by_id(run_id)
+        if record is None:  # not in this instance's run storage: its events still count
+            chain.append((run_id, 0.0))
+            break
+        chain.append((run_id, record.create_timestamp.timestamp()))
+        run_id = record.dagster_run.parent_run_id
+    return tuple(chain)
+
+
+PAGE = 50  # records fetched at a time, newest first, while looking for a run's own
+# A run's creation time comes from its run storage (PostgreSQL's clock), its events' times from
+# the machines that ran its steps: the search starts this much earlier, so that clocks apart by
+# less than this never hide a run's own event. Reading a few older events costs next to nothing.
+CLOCK_SLACK = 3600.0
+
+
+def pinned_record(
+    instance: dg.DagsterInstance, run_id: str, key: dg.AssetKey, *, this_run_only: bool = False
+):
+    """The event (materialization, or observation of a source) this run reads for `key`.
+
+    The one this run made, else the one the run it re-executes made, else the latest in the
+    instance (a lone asset materialized on its own). Never simply the newest: another run
+    going on at the same time may have just recorded its own. With `this_run_only`, only this
+    run's own event counts.
+    """
+    lineage = _lineage(instance, run_id)[: 1 if this_run_only else None]
+    runs = {run for run, _ in lineage}
+    # Read by asset key (indexed), newest first, back to the oldest run of the lineage: a run
+    # re-executes older ones, so the newest event of any run in it is the nearest run's last.
+    # Reading each run's events instead decoded every event of the run for every input.
+    since = min(created for _, created in lineage) - CLOCK_SLACK if lineage else None
+    for fetch in (instance.fetch_materializations, instance.fetch_observations):
+        cursor, more = None, True
+        while more:
+            page = fetch(
+                dg.AssetRecordsFilter(asset_key=key, after_timestamp=since),
+                limit=PAGE,
+                cursor=cursor,
+            )
+            found = next((r for r in page.records if r.run_id in runs), None)
+            if found is not None:
+                return found
+            cursor, more = page.cursor, page.has_more
+    if this_run_only:
+        return None
+    for fetch in (instance.fetch_materializations, instance.fetch_observations):
+        records = fetch(key, limit=1).records
+        if records:
+            return records[0]
+    return None
