@@ -174,7 +174,7 @@ def test_an_invalid_run_config_is_refused_before_any_step(tmp_path):
 def test_every_check_is_described_and_blocks_only_where_it_can_stop_a_run():
     import pandas as pd
 
-    from imbal_pipeline.core import checks, gates
+    from imbal_pipeline.core import checks, data_gates, gates
     from imbal_pipeline.core.settings import LABEL, SPLIT
 
     graph = build_definitions(Settings()).resolve_asset_graph()
@@ -198,7 +198,7 @@ def test_every_check_is_described_and_blocks_only_where_it_can_stop_a_run():
     failed = [
         gates.straddling_duplicates(frame, ["x", "c"]),
         gates.unseen_categories(frame, ["c"]),
-        gates.constant_columns(frame.assign(k=1), Settings()),
+        data_gates.constant_columns(frame.assign(k=1), Settings()),
     ]
     for gate in failed:
         assert not gate.passed and gate.severity == gates.WARN, gate.name

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from conftest import SMALL, value
 
-from imbal_pipeline.core import gates, leak, metrics, quality
+from imbal_pipeline.core import data_gates, gates, leak, metrics, quality
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SPLIT, STRATEGY, Settings
 from imbal_pipeline.core.split import training_part
 
@@ -195,15 +195,15 @@ def test_mixed_types_block_stray_text_among_numbers_but_a_few_levels_are_a_categ
     doors = pd.Series(rng.choice(["2", "3", "4", "5more"], 400), dtype=object)
     frame = pd.DataFrame({"amount": amounts, "doors": doors, "y": rng.integers(0, 2, 400)})
 
-    blocked = gates.no_mixed_types(frame, settings)
+    blocked = data_gates.no_mixed_types(frame, settings)
     assert blocked.blocks and "'amount' mixes numbers and text (e.g. 'n/a')" in blocked.message
 
-    warned = gates.no_mixed_types(frame.drop(columns="amount"), settings)
+    warned = data_gates.no_mixed_types(frame.drop(columns="amount"), settings)
     assert not warned.passed and not warned.blocks
     assert "'doors'" in warned.message and "treated as categorical" in warned.message
 
     listed = Settings(target="y", categorical=("doors",))
-    assert gates.no_mixed_types(frame.drop(columns="amount"), listed).passed
+    assert data_gates.no_mixed_types(frame.drop(columns="amount"), listed).passed
 
 
 def _point(objective: str, recall_target: float = 0.8):
@@ -265,4 +265,5 @@ def test_a_constant_column_is_told_apart_as_nunique_would_without_hashing_it():
         pd.Series([True, True]),
     ]
     for values in cases:
-        assert gates.is_constant(values) == (values.nunique(dropna=False) <= 1), values.tolist()
+        constant = values.nunique(dropna=False) <= 1
+        assert data_gates.is_constant(values) == constant, values.tolist()

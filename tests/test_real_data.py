@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from imbal_pipeline.core import data, gates, leak
+from imbal_pipeline.core import data, data_gates, gates, leak
 from imbal_pipeline.core.settings import Settings
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -33,8 +33,8 @@ def test_hypothyroid_missing_values_and_duplicates_load_cleanly():
     settings = Settings(target="target", data_path="hypothyroid.csv")
     prepared = data.prepare_frame(frame, settings)
     assert prepared["__row_id"].is_unique  # 77 duplicate rows still get distinct ids
-    assert gates.no_mixed_types(prepared, settings).passed
-    assert gates.no_empty_columns(prepared).passed
+    assert data_gates.no_mixed_types(prepared, settings).passed
+    assert data_gates.no_empty_columns(prepared).passed
 
 
 @needs_data
@@ -42,7 +42,7 @@ def test_car_eval_levels_that_look_numeric_are_categories_not_errors():
     frame = data.read_table(DATASETS / "car_eval_4.csv")
     settings = Settings(target="target", data_path="car_eval_4.csv")
     prepared = data.prepare_frame(frame, settings)
-    gate = gates.no_mixed_types(prepared, settings)
+    gate = data_gates.no_mixed_types(prepared, settings)
     assert not gate.blocks
     assert set(gate.observed["treated_as_categorical"]) == {"doors", "persons"}
     assert {"doors", "persons"} <= set(data.feature_schema(prepared, settings)["categorical"])

@@ -68,7 +68,7 @@ def described_checks(key: str | dg.AssetKey, names: tuple[str, ...]) -> list[dg.
     ]
 
 
-def stage_asset(name: str | dg.AssetKey, check_names: tuple[str, ...], **options):
+def stage_asset(name: str | dg.AssetKey, check_names: tuple[str, ...], /, **options):
     """`dg.asset` as a stage declares its assets: derived from the raw file (`SOURCE_DEPS`),
     versioned with the code, and with the described checks of `name` beside it."""
     return dg.asset(

@@ -2,24 +2,17 @@
 
 import dagster as dg
 
-from imbal_pipeline.assets.common import (
-    CODE_VERSION,
-    SOURCE_DEPS,
-    described_checks,
-    gated,
-    md_table,
-)
+from imbal_pipeline.assets.common import gated, md_table, stage_asset
 from imbal_pipeline.core import gates, method
 from imbal_pipeline.core.settings import ROW_ID
 from imbal_pipeline.core.values import Comparison
 from imbal_pipeline.resources import PipelineConfig
 
 
-@dg.asset(
-    deps=SOURCE_DEPS,
+@stage_asset(
+    "decision_threshold",
+    ("threshold_valid",),
     group_name="decision",
-    code_version=CODE_VERSION,
-    check_specs=described_checks("decision_threshold", ("threshold_valid",)),
 )
 def decision_threshold(
     context: dg.AssetExecutionContext, pipeline: PipelineConfig, strategy_comparison: Comparison

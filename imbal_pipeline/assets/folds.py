@@ -4,13 +4,7 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from imbal_pipeline.assets.common import (
-    CODE_VERSION,
-    SOURCE_DEPS,
-    described_checks,
-    gated,
-    md_table,
-)
+from imbal_pipeline.assets.common import gated, md_table, stage_asset
 from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.core import contracts, data, gates, split, training
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID
@@ -48,12 +42,11 @@ SAMPLING_FIELDS = (
 def make_cv_folds(n_folds: int) -> dg.AssetsDefinition:
     """The fold assignment asset for a graph built with `n_folds` fold assets."""
 
-    @dg.asset(
-        deps=SOURCE_DEPS,
+    @stage_asset(
+        "cv_folds",
+        FOLD_CHECKS,
         group_name="folds",
-        code_version=CODE_VERSION,
         kinds={"pandas"},
-        check_specs=described_checks("cv_folds", FOLD_CHECKS),
     )
     def cv_folds(
         context: AssetExecutionContext, pipeline: PipelineConfig, holdout_split: pd.DataFrame
@@ -83,13 +76,12 @@ def make_cv_folds(n_folds: int) -> dg.AssetsDefinition:
 def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
     """One fold's training sets: one asset per fold, so each has its own lineage and rerun."""
 
-    @dg.asset(
-        deps=SOURCE_DEPS,
+    @stage_asset(
+        fold_training_key(fold),
+        FOLD_SET_CHECKS,
         key=fold_training_key(fold),
         group_name=fold_group(fold),
-        code_version=CODE_VERSION,
         ins={"holdout_split": dg.AssetIn(), "cv_folds": dg.AssetIn()},
-        check_specs=described_checks(fold_training_key(fold), FOLD_SET_CHECKS),
         description=(
             f"Fold {fold}: preprocessing fitted on the fold's training rows, each strategy's "
             "resampled training portion, and the untouched validation portion."

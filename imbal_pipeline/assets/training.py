@@ -5,18 +5,12 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from imbal_pipeline.assets.common import (
-    CODE_VERSION,
-    SOURCE_DEPS,
-    described_checks,
-    gated,
-    md_table,
-)
+from imbal_pipeline.assets.common import gated, md_table, stage_asset
 from imbal_pipeline.assets.folds import SAMPLING_FIELDS, fold_group, fold_training_key
 from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.core import contracts, data, gates, selection, split, strategies, training
-from imbal_pipeline.core.settings import LADDER, ROW_ID
-from imbal_pipeline.core.values import Bag, Comparison, FoldModels, FoldSets
+from imbal_pipeline.core.settings import LADDER, ROW_ID, Settings
+from imbal_pipeline.core.values import Comparison, FoldModels, FoldSets
 from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY
 
@@ -57,18 +51,17 @@ def make_fold_models(fold: int, part: str = "models") -> dg.AssetsDefinition:
     """LightGBM per strategy of one part for one fold, plus scores on its validation rows."""
     rungs = PARTS[part]
 
-    @dg.asset(
-        deps=SOURCE_DEPS,
+    @stage_asset(
+        fold_models_key(fold, part),
+        OOF_CHECKS,
         key=fold_models_key(fold, part),
         group_name=fold_group(fold),
-        code_version=CODE_VERSION,
         ins={"training_sets": dg.AssetIn(key=fold_training_key(fold))},
         kinds={"lightgbm"},
         description=(
             f"Fold {fold}: one LightGBM per strategy of {', '.join(rungs)} (those in the run) "
             "and its out-of-fold scores."
         ),
-        check_specs=described_checks(fold_models_key(fold, part), OOF_CHECKS),
     )
     def _asset(
         context: AssetExecutionContext,
@@ -125,12 +118,11 @@ def _fold_ins(n_folds: int, parts=tuple(PARTS)) -> dict[str, dg.AssetIn]:
 def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
     """Compares strategies over all fold assets and selects one."""
 
-    @dg.asset(
-        deps=SOURCE_DEPS,
+    @stage_asset(
+        "strategy_comparison",
+        OOF_CHECKS,
         group_name="decision",
-        code_version=CODE_VERSION,
         ins=_fold_ins(n_folds),
-        check_specs=described_checks("strategy_comparison", OOF_CHECKS),
     )
     def strategy_comparison(
         context: AssetExecutionContext,
@@ -157,26 +149,35 @@ def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
     return strategy_comparison
 
 
-def _bag_metadata(fitted: Bag) -> dict:
-    return {
+def _bagged(
+    context: AssetExecutionContext,
+    s: Settings,
+    holdout_split: pd.DataFrame,
+    fold_models: dict[str, FoldModels],
+    strategy: str,
+):
+    """A strategy's fold models, bagged and checked: the final model and the baseline alike."""
+    train = split.training_part(holdout_split)
+    parts = training.parts_with(list(fold_models.values()), strategy)
+    fitted = training.fold_bag(parts, strategy, train, data.feature_schema(train, s), s)
+    metadata = {
         "strategy": fitted.strategy,
         "members": dg.MetadataValue.int(len(fitted.fit_info["members"])),
         "trees": dg.MetadataValue.int(fitted.fit_info["num_trees"]),
         "audit": dg.MetadataValue.json(fitted.audit),
     }
+    yield from gated(context, fitted, metadata, [gates.model_sane(fitted, train, s)])
 
 
 def make_final_model(n_folds: int) -> dg.AssetsDefinition:
     """The deployed model: the selected strategy's fold models, bagged."""
 
-    @dg.asset(
-        deps=SOURCE_DEPS,
-        name="final_model",
+    @stage_asset(
+        "final_model",
+        MODEL_CHECKS,
         group_name="training",
-        code_version=CODE_VERSION,
         kinds={"lightgbm"},
         ins={**_fold_ins(n_folds), "strategy_comparison": dg.AssetIn()},
-        check_specs=described_checks("final_model", MODEL_CHECKS),
     )
     def final_model(
         context: AssetExecutionContext,
@@ -187,17 +188,11 @@ def make_final_model(n_folds: int) -> dg.AssetsDefinition:
     ):
         """The selected strategy's fold models, bagged; nothing is refitted.
 
-        The threshold tuned on their scores is attached at export (`evaluation.with_decision`),
-        so a threshold-only change leaves this asset as it was.
+        The threshold tuned on their scores is attached at export (`Bag.with_decision`), so a
+        threshold-only change leaves this asset as it was.
         """
         s = pipeline.settings()
-        train = split.training_part(holdout_split)
-        selected = strategy_comparison.selected
-        parts = training.parts_with(list(fold_models.values()), selected)
-        fitted = training.fold_bag(parts, selected, train, data.feature_schema(train, s), s)
-        yield from gated(
-            context, fitted, _bag_metadata(fitted), [gates.model_sane(fitted, train, s)]
-        )
+        yield from _bagged(context, s, holdout_split, fold_models, strategy_comparison.selected)
 
     return final_model
 
@@ -205,15 +200,13 @@ def make_final_model(n_folds: int) -> dg.AssetsDefinition:
 def make_baseline_model(n_folds: int) -> dg.AssetsDefinition:
     """The no-handling baseline, deployed the same way as the final model."""
 
-    @dg.asset(
-        deps=SOURCE_DEPS,
-        name="baseline_model",
+    @stage_asset(
+        "baseline_model",
+        MODEL_CHECKS,
         group_name="training",
-        code_version=CODE_VERSION,
         kinds={"lightgbm"},
         # `none` is fitted in the first part: the baseline need not wait for the SMOTE family.
         ins=_fold_ins(n_folds, ("models",)),
-        check_specs=described_checks("baseline_model", MODEL_CHECKS),
     )
     def baseline_model(
         context: AssetExecutionContext,
@@ -222,12 +215,6 @@ def make_baseline_model(n_folds: int) -> dg.AssetsDefinition:
         **fold_models: FoldModels,
     ):
         """The no-handling baseline (`none`): its fold models, bagged like the final model's."""
-        s = pipeline.settings()
-        train = split.training_part(holdout_split)
-        parts = training.parts_with(list(fold_models.values()), "none")
-        fitted = training.fold_bag(parts, "none", train, data.feature_schema(train, s), s)
-        yield from gated(
-            context, fitted, _bag_metadata(fitted), [gates.model_sane(fitted, train, s)]
-        )
+        yield from _bagged(context, pipeline.settings(), holdout_split, fold_models, "none")
 
     return baseline_model

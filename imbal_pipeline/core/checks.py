@@ -1,7 +1,7 @@
 """What each check of the training graph tests, as the UI describes it, and which only warn.
 
-The gates themselves live in `gates`, `inputs`, `leak` and `quality`; the operating half's
-checks are described in `monitor_checks.DESCRIPTIONS`.
+The gates themselves live in `gates`, `data_gates`, `inputs`, `leak` and `quality`; the
+operating half's checks are described in `monitor_checks.DESCRIPTIONS`.
 """
 
 DESCRIPTIONS = {

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from imbal_pipeline.core import contracts, data, gates, inbox, leak, split
+from imbal_pipeline.core import contracts, data, data_gates, gates, inbox, leak, split
 from imbal_pipeline.core.settings import GROUP, LABEL, ROW_ID, SPLIT, Settings
 from imbal_pipeline.core.synthetic import make_fraud_data
 
@@ -212,12 +212,12 @@ def raw_gates(frame: pd.DataFrame, settings: Settings, contracts_dir: Path) -> l
                 frame, contracts.builtin_suite("raw_data"), {"min_rows": 2 * settings.n_folds}
             ),
         ),
-        gates.no_empty_columns(frame),
-        gates.no_infinities(frame),
+        data_gates.no_empty_columns(frame),
+        data_gates.no_infinities(frame),
         numbers_as_text(frame, settings),
-        gates.no_mixed_types(frame, settings),
-        gates.enough_positives(frame, settings),
-        gates.constant_columns(frame, settings),
+        data_gates.no_mixed_types(frame, settings),
+        data_gates.enough_positives(frame, settings),
+        data_gates.constant_columns(frame, settings),
     ]
     passing = not any(g.blocks for g in checks)
     schema = data.feature_schema(frame, settings)
