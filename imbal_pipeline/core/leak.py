@@ -17,10 +17,10 @@ from sklearn.metrics import average_precision_score, f1_score
 from sklearn.model_selection import train_test_split
 
 from imbal_pipeline.core import model as model_core
-from imbal_pipeline.core import preprocess, split, strategies
+from imbal_pipeline.core import preprocess, split
 from imbal_pipeline.core.gates import WARN, Gate, fail, ok
 from imbal_pipeline.core.settings import LABEL, ROW_ID, Settings
-from imbal_pipeline.core.training import limit_threads
+from imbal_pipeline.core.training import limit_threads, resample
 
 # Set while the counterfactual fits run: the only fits allowed to see holdout rows. The hygiene
 # tests read it to tell these fits from the real ones.
@@ -58,9 +58,7 @@ def leaky_claim(frame: pd.DataFrame, schema: dict, settings: Settings) -> dict:
         pre = preprocess.fit_preprocessor(rows, schema, ids)
         X = pre.transform(rows)
         cat_idx = pre.categorical_indices
-        result = strategies.resample(
-            X, y, ids, "smote", seed=settings.seed, ratio=settings.sampling_ratio, cat_idx=cat_idx
-        )
+        result = resample(X, y, ids, "smote", settings, cat_idx)
         if result.skipped:
             return {"skipped": f"SMOTE cannot run on this data: {result.skipped}"}
         if not len(result.synthetic_y):

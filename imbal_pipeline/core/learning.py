@@ -8,9 +8,9 @@ from scipy import stats
 from sklearn.metrics import average_precision_score
 
 from imbal_pipeline.core import model as model_core
-from imbal_pipeline.core import preprocess, split, strategies
+from imbal_pipeline.core import preprocess, split
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, Settings
-from imbal_pipeline.core.training import fit_strategy, limit_threads, resampled_rows
+from imbal_pipeline.core.training import fit_strategy, limit_threads, resample, resampled_rows
 
 # Shares of the training positives each fold fits on; the whole split (1.0) is the strategy
 # comparison's own per-fold PR-AUC, so it costs no fit here.
@@ -201,16 +201,7 @@ def _fit_and_score(
     ids = fit[ROW_ID].to_numpy()
     pre = preprocess.fit_preprocessor(fit, schema, ids)
     X, y = pre.transform(fit), fit[LABEL].to_numpy()
-    result = strategies.resample(
-        X,
-        y,
-        ids,
-        strategy,
-        seed=settings.seed,
-        ratio=settings.sampling_ratio,
-        smoteenn_max_rows=settings.smoteenn_max_rows,
-        cat_idx=pre.categorical_indices,
-    )
+    result = resample(X, y, ids, strategy, settings, pre.categorical_indices)
     if result.skipped:
         return None, result.skipped
     booster, _ = fit_strategy(

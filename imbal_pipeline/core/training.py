@@ -39,6 +39,27 @@ def limit_threads(fn):
     return wrapper
 
 
+def resample(
+    X: np.ndarray,
+    y: np.ndarray,
+    ids: np.ndarray,
+    strategy: str,
+    settings: Settings,
+    cat_idx: list[int],
+) -> strategies.Resampled:
+    """`strategies.resample` with the run's seed, sampling ratio and SMOTEENN size limit."""
+    return strategies.resample(
+        X,
+        y,
+        ids,
+        strategy,
+        seed=settings.seed,
+        ratio=settings.sampling_ratio,
+        smoteenn_max_rows=settings.smoteenn_max_rows,
+        cat_idx=cat_idx,
+    )
+
+
 @limit_threads
 def build_fold_training_sets(
     train: pd.DataFrame, folds: pd.DataFrame, fold: int, schema: dict, settings: Settings
@@ -57,16 +78,7 @@ def build_fold_training_sets(
     X_val = pre.transform(val_rows)
     membership, synthetic, audits = [], [], {}
     for name in settings.strategies:
-        result = strategies.resample(
-            X_fit,
-            y_fit,
-            fit_ids,
-            name,
-            seed=settings.seed,
-            ratio=settings.sampling_ratio,
-            smoteenn_max_rows=settings.smoteenn_max_rows,
-            cat_idx=pre.categorical_indices,
-        )
+        result = resample(X_fit, y_fit, fit_ids, name, settings, pre.categorical_indices)
         audits[name] = result.audit | {
             "fold": fold,
             "scale_pos_weight": result.scale_pos_weight,
