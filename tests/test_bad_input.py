@@ -549,7 +549,7 @@ def test_a_confirmed_majority_class_is_modelled_as_positive(tmp_path):
     s = Settings(**{**SMALL, **_majority_confirmed(tmp_path)})
     raw, _ = inputs.load_raw(s)
     assert raw["__label"].mean() > 0.9
-    assert split.imbalance_profile(raw, s)["positive_label"] == "1"
+    assert split.imbalance_profile(raw, s).positive_label == "1"
 
 
 def test_parsed_decimal_commas_read_the_same_numbers(tmp_path):

@@ -47,16 +47,15 @@ SETTINGS = Settings(target="target", n_folds=3, data_path="x.csv")
 def test_imbalance_tiers_follow_the_brief(neg, pos, tier):
     train = pd.DataFrame({LABEL: [0] * neg + [1] * pos, "target": [0] * neg + [1] * pos})
     profile = split.imbalance_profile(train, SETTINGS)
-    assert (profile["target"], profile["positive_label"]) == ("target", "1")
-    assert profile["tier"] == tier
-    assert profile["ratio"] == pytest.approx(neg / pos, rel=1e-3)
-    assert profile["recommendation"]
+    assert (profile.target, profile.positive_label) == ("target", "1")
+    assert profile.tier == tier
+    assert profile.ratio == pytest.approx(neg / pos, rel=1e-3)
+    assert profile.recommendation
     if tier == "severe":  # the brief: SMOTE + ensembles, or collect more data
         assert (
-            "SMOTE" in profile["recommendation"]
-            and "collect more positives" in profile["recommendation"]
+            "SMOTE" in profile.recommendation and "collect more positives" in profile.recommendation
         )
-        assert "smote" in profile["tier_strategies"]
+        assert "smote" in profile.tier_strategies
 
 
 def test_the_report_says_when_the_folds_chose_other_than_the_tier():

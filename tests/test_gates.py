@@ -267,3 +267,32 @@ def test_a_constant_column_is_told_apart_as_nunique_would_without_hashing_it():
     for values in cases:
         constant = values.nunique(dropna=False) <= 1
         assert data_gates.is_constant(values) == constant, values.tolist()
+
+
+def test_the_profile_gate_wants_counts_that_add_up_and_a_positive_for_every_fold():
+    from imbal_pipeline.core.values import Profile
+
+    profile = Profile("y", "1", 100, 5, 95, 19.0, "1:19.0", 0.05, "mild", "class weights", [])
+    assert gates.profile_consistent(profile, 100, 5).passed
+    gate = gates.profile_consistent(profile, 100, 10)
+    assert not gate.passed and "lower --folds or give more data" in gate.message
+    assert not gates.profile_consistent(profile, 101, 5).passed  # a row counted nowhere
+
+
+def test_the_diagnostics_gate_catches_a_typology_missing_positives_or_an_n3_off_scale():
+    from imbal_pipeline.core import diagnostics
+
+    result = {"typology": {"safe": 3, "rare": 2}, "subsample_positives": 5, "subsample_rows": 90}
+    result["n3"] = 0.2
+    assert diagnostics.consistent(result).passed
+    missing = diagnostics.consistent({**result, "subsample_positives": 6})
+    assert not missing.passed and "report this as a bug" in missing.message
+    assert not diagnostics.consistent({**result, "n3": 1.5}).passed
+
+
+def test_the_deployed_model_must_be_the_exported_one():
+    from imbal_pipeline.core import monitor_checks
+
+    assert monitor_checks.matches_export("ab" * 8, "ab" * 8, "out").passed
+    gate = monitor_checks.matches_export("ab" * 8, None, "out")
+    assert not gate.passed and "rerun the evaluation" in gate.message

@@ -136,31 +136,15 @@ def imbalance_profile(
     s = pipeline.settings()
     train = split.training_part(holdout_split)
     profile = split.imbalance_profile(train, s)
-    consistent = (
-        profile["positives"] + profile["negatives"] == len(train)
-        and profile["positives"] >= s.n_folds
-    )
-    check = (
-        gates.ok(
-            "profile_consistent",
-            f"{profile['positives']} training positives for {s.n_folds} folds; counts add up",
-        )
-        if consistent
-        else gates.fail(
-            "profile_consistent",
-            f"only {profile['positives']} training positives "
-            f"for {s.n_folds} folds; lower --folds or give more data",
-        )
-    )
     yield from gated(
         context,
         profile,
         {
-            "tier": profile["tier"],
-            "ratio": profile["ratio_text"],
-            "positives": dg.MetadataValue.int(profile["positives"]),
-            "negatives": dg.MetadataValue.int(profile["negatives"]),
-            "recommendation": profile["recommendation"],
+            "tier": profile.tier,
+            "ratio": profile.ratio_text,
+            "positives": dg.MetadataValue.int(profile.positives),
+            "negatives": dg.MetadataValue.int(profile.negatives),
+            "recommendation": profile.recommendation,
         },
-        [check],
+        [gates.profile_consistent(profile, len(train), s.n_folds)],
     )

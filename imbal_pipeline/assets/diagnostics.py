@@ -9,29 +9,12 @@ import pandas as pd
 from imbal_pipeline.assets.common import OFF_CRITICAL_PATH, gated, png, stage_asset
 from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.assets.training import MODEL_FIELDS
-from imbal_pipeline.core import data, diagnostics, gates, learning, plots, quality, split
-from imbal_pipeline.core.values import Comparison
+from imbal_pipeline.core import data, diagnostics, learning, plots, quality, split
+from imbal_pipeline.core.values import Comparison, Profile
 from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY
 
 DIAGNOSTIC_CHECKS = ("diagnostics_consistent",)
-
-
-def _consistent(result: dict) -> gates.Gate:
-    total = sum(result["typology"].values())
-    if total != result["subsample_positives"] or result["subsample_rows"] > diagnostics.MAX_ROWS:
-        return gates.fail(
-            "diagnostics_consistent",
-            f"typology counts {total} do not match the {result['subsample_positives']}"
-            " positives measured; report this as a bug",
-        )
-    if not 0.0 <= result["n3"] <= 1.0:
-        return gates.fail("diagnostics_consistent", f"N3 {result['n3']} outside [0, 1]")
-    return gates.ok(
-        "diagnostics_consistent",
-        f"typology covers all {total} positives of {result['subsample_rows']} rows",
-        **result["typology"],
-    )
 
 
 @stage_asset("data_diagnostics", DIAGNOSTIC_CHECKS, group_name="data", op_tags=OFF_CRITICAL_PATH)
@@ -39,7 +22,7 @@ def data_diagnostics(
     context: dg.AssetExecutionContext,
     pipeline: PipelineConfig,
     holdout_split: pd.DataFrame,
-    imbalance_profile: dict,
+    imbalance_profile: Profile,
 ):
     """Overlap (N3, Fisher ratio), minority typology, islands, conflicts and advice (training)."""
     s = pipeline.settings()
@@ -47,7 +30,7 @@ def data_diagnostics(
     result, arrays = diagnostics.diagnose(
         train,
         data.feature_schema(train, s),
-        imbalance_profile["tier"],
+        imbalance_profile.tier,
         s.seed,
         threads=s.lgbm_threads,
     )
@@ -79,7 +62,7 @@ def data_diagnostics(
             "advice": dg.MetadataValue.md("\n".join(f"- {a}" for a in result["advice"])),
             "projection": preview,
         },
-        [_consistent(result)],
+        [diagnostics.consistent(result)],
     )
 
 

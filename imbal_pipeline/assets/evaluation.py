@@ -7,10 +7,10 @@ from dagster import AssetExecutionContext
 from imbal_pipeline.assets.common import OFF_CRITICAL_PATH, gated, md_table, png, stage_asset
 from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.assets.training import MODEL_FIELDS
-from imbal_pipeline.core import data, diagnostics, evaluation, leak, split
-from imbal_pipeline.core.quality import counterfactual_sane, quality_gate
+from imbal_pipeline.core import data, evaluation, leak, release, split
+from imbal_pipeline.core.quality import counterfactual_sane
 from imbal_pipeline.core.settings import threads_alone
-from imbal_pipeline.core.values import Bag, Comparison, Decision
+from imbal_pipeline.core.values import Bag, Comparison, Decision, Profile
 from imbal_pipeline.models import from_store_value
 from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY, content_hash
@@ -96,7 +96,7 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
         context: AssetExecutionContext,
         pipeline: PipelineConfig,
         holdout_split: pd.DataFrame,
-        imbalance_profile: dict,
+        imbalance_profile: Profile,
         strategy_comparison: Comparison,
         decision_threshold: Decision,
         final_model: Bag,
@@ -124,39 +124,12 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
             threads=threads_alone(s.lgbm_threads),
         )
         report["run_id"] = context.run_id
-        report["leak_panel"] = leak.panel(leak_panel, report["holdout"], report["holdout_at_0_5"])
-        report["learning_curve"] = learning_curve
-        if learning_curve["doubling"]:
-            report["plots"]["learning_curve"] = "learning_curve.png"
-        report["grouping"] = split.grouping_summary(holdout_split, s)
-        grouped = split.describe_grouping(report["grouping"])
-        if grouped:
-            report["notes"].append(grouped)
-        projection = data_diagnostics.get("projection")
-        report["diagnostics"] = {k: v for k, v in data_diagnostics.items() if k != "projection"}
-        clash = diagnostics.contradiction(data_diagnostics, report["selected_strategy"])
-        report["diagnostics_contradiction"] = clash
-        if clash:
-            report["notes"].append(clash)
-        quality = quality_gate(report)
-        report["checks"] = _upstream_checks(context, upstream_checks) + [
-            {
-                "asset": "evaluation_report",
-                "check": g.name,
-                "passed": g.passed,
-                "severity": g.severity,
-                "message": g.message,
-                "observed": g.observed,
-            }
-            for g in quality
-        ]
-        report["quality_gate"] = "failed" if any(g.blocks for g in quality) else "passed"
-        passed = report["quality_gate"] == "passed"
-        # A model that fails the gate gets its report but is neither exported nor deployed.
-        model = None
-        if passed:
-            deployable = evaluation.deployable(final_model, decision_threshold, report, s)
-            model = from_store_value(deployable, content_hash(deployable))
+        projection = release.add_evidence(
+            report, holdout_split, leak_panel, learning_curve, data_diagnostics, s
+        )
+        quality = release.judge(report, _upstream_checks(context, upstream_checks))
+        deployable = release.released(report, final_model, decision_threshold, s)
+        model = from_store_value(deployable, content_hash(deployable)) if deployable else None
         report["model_version"] = model.version if model else None
         path = evaluation.publish(
             report,

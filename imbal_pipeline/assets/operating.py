@@ -16,7 +16,6 @@ from imbal_pipeline.assets.common import CODE_VERSION, gated, md_table, stage_as
 from imbal_pipeline.core import evaluation, inbox, monitor_checks, monitor_report, monitoring
 from imbal_pipeline.core.data import read_table
 from imbal_pipeline.core.deployed import score_batch
-from imbal_pipeline.core.gates import fail, ok
 from imbal_pipeline.core.values import Bag, Decision
 from imbal_pipeline.models import from_store_value
 from imbal_pipeline.resources import PipelineConfig
@@ -43,15 +42,7 @@ def deployed_model(
     value = evaluation.deployable(final_model, decision_threshold, evaluation_report, s)
     version = content_hash(value)
     exported = evaluation_report.get("model_version")
-    gate = (
-        ok("matches_export", f"version {version} is the model exported to {s.output_dir}")
-        if version == exported
-        else fail(
-            "matches_export",
-            f"version {version} differs from the exported model's {exported}; rerun the "
-            "evaluation so the exported model and the deployed one are the same",
-        )
-    )
+    gate = monitor_checks.matches_export(version, exported, s.output_dir)
     ref = monitoring.Reference.from_json(value["meta"]["reference"])
     yield from gated(
         context,

@@ -9,6 +9,7 @@ from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
 from imbal_pipeline.core import preprocess
+from imbal_pipeline.core.gates import Gate, fail, ok
 from imbal_pipeline.core.settings import LABEL, ROW_ID
 
 MAX_ROWS = 10_000  # neighbour measures need pairwise distances: a stratified subsample
@@ -231,3 +232,21 @@ def contradiction(diagnostics: dict, selected: str) -> str | None:
             "and the island/borderline positives before trusting it."
         )
     return None
+
+
+def consistent(result: dict) -> Gate:
+    """The typology covers every positive measured, on at most MAX_ROWS rows; N3 is a share."""
+    total = sum(result["typology"].values())
+    if total != result["subsample_positives"] or result["subsample_rows"] > MAX_ROWS:
+        return fail(
+            "diagnostics_consistent",
+            f"typology counts {total} do not match the {result['subsample_positives']}"
+            " positives measured; report this as a bug",
+        )
+    if not 0.0 <= result["n3"] <= 1.0:
+        return fail("diagnostics_consistent", f"N3 {result['n3']} outside [0, 1]")
+    return ok(
+        "diagnostics_consistent",
+        f"typology covers all {total} positives of {result['subsample_rows']} rows",
+        **result["typology"],
+    )

@@ -28,7 +28,7 @@ from imbal_pipeline.core.deployed import PROBABILITY_NOTE, Model, model_meta
 from imbal_pipeline.core.jsonready import json_ready
 from imbal_pipeline.core.preprocess import Preprocessor
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY, Settings
-from imbal_pipeline.core.values import Bag, Comparison, Decision
+from imbal_pipeline.core.values import Bag, Comparison, Decision, Profile
 
 
 def build_report(
@@ -38,7 +38,7 @@ def build_report(
     baseline: Bag,
     comparison: Comparison,
     decision: Decision,
-    profile: dict,
+    profile: Profile,
     settings: Settings,
     *,
     threads: int,
@@ -129,15 +129,15 @@ def build_report(
     )
     report_dict = {
         "dataset": {
-            "target": profile["target"],
-            "positive_label": profile["positive_label"],
-            "rows": profile["rows"],
+            "target": profile.target,
+            "positive_label": profile.positive_label,
+            "rows": profile.rows,
             "features": len(final.preprocessor["numeric"]) + len(final.preprocessor["categorical"]),
-            "positives": profile["positives"],
-            "negatives": profile["negatives"],
-            "ratio": profile["ratio"],
-            "tier": profile["tier"],
-            "recommendation": profile["recommendation"],
+            "positives": profile.positives,
+            "negatives": profile.negatives,
+            "ratio": profile.ratio,
+            "tier": profile.tier,
+            "recommendation": profile.recommendation,
             "holdout_rows": int(len(y)),
             "holdout_positives": int(y.sum()),
             "source": settings.data_path or "generated fraud-like data",

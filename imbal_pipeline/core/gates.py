@@ -18,7 +18,7 @@ from imbal_pipeline.core.settings import (
     Settings,
 )
 from imbal_pipeline.core.split import fitting_rows
-from imbal_pipeline.core.values import Bag, Decision, FoldSets
+from imbal_pipeline.core.values import Bag, Decision, FoldSets, Profile
 
 ERROR, WARN = "error", "warn"
 
@@ -135,6 +135,20 @@ def unseen_categories(frame: pd.DataFrame, categorical: list) -> Gate:
             columns=unseen,
         )
     return ok("unseen_categories", "every holdout category was seen in training")
+
+
+def profile_consistent(profile: Profile, training_rows: int, n_folds: int) -> Gate:
+    """The class counts add up to the training split, with a positive for every fold."""
+    positives = profile.positives
+    if positives + profile.negatives == training_rows and positives >= n_folds:
+        return ok(
+            "profile_consistent",
+            f"{positives} training positives for {n_folds} folds; counts add up",
+        )
+    return fail(
+        "profile_consistent",
+        f"only {positives} training positives for {n_folds} folds; lower --folds or give more data",
+    )
 
 
 # --- folds -----------------------------------------------------------------------------------

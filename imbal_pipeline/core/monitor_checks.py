@@ -279,3 +279,14 @@ def check_labelled(ref: Reference, y: np.ndarray, scores: np.ndarray, beta: floa
             **observed,
         )
     return ok("labelled_performance", f"as on the holdout: {said}", **observed)
+
+
+def matches_export(version: str, exported: str | None, output_dir: str) -> Gate:
+    """The deployed model is the one the evaluation exported, by content version."""
+    if version == exported:
+        return ok("matches_export", f"version {version} is the model exported to {output_dir}")
+    return fail(
+        "matches_export",
+        f"version {version} differs from the exported model's {exported}; rerun the "
+        "evaluation so the exported model and the deployed one are the same",
+    )

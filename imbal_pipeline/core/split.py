@@ -8,6 +8,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from imbal_pipeline.core.data import DataError, feature_schema, positive_label_of
 from imbal_pipeline.core.settings import FOLD, GROUP, LABEL, ROW_ID, SPLIT, Settings
+from imbal_pipeline.core.values import Profile
 
 TRAIN, HOLDOUT = "train", "holdout"
 
@@ -173,7 +174,7 @@ def holdout_part(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame[SPLIT] == HOLDOUT].reset_index(drop=True)
 
 
-def imbalance_profile(train: pd.DataFrame, settings: Settings) -> dict:
+def imbalance_profile(train: pd.DataFrame, settings: Settings) -> Profile:
     """Which class is positive, per-class counts, ratio, tier and the recommended start.
 
     Measured on the training split.
@@ -182,29 +183,28 @@ def imbalance_profile(train: pd.DataFrame, settings: Settings) -> dict:
     negatives = int(len(train) - positives)
     ratio = negatives / positives if positives else float("inf")
     tier, advice, named = next((t, a, n) for bound, t, a, n in _TIERS if ratio < bound)
-    return {
-        "target": settings.target,
-        "positive_label": positive_label_of(train, settings),
-        "rows": int(len(train)),
-        "positives": positives,
-        "negatives": negatives,
-        "ratio": round(ratio, 3),
-        "ratio_text": f"1:{ratio:.1f}",
-        "prevalence": positives / len(train),
-        "tier": tier,
-        "recommendation": advice,
-        "tier_strategies": list(named),
-    }
+    return Profile(
+        target=settings.target,
+        positive_label=positive_label_of(train, settings),
+        rows=int(len(train)),
+        positives=positives,
+        negatives=negatives,
+        ratio=round(ratio, 3),
+        ratio_text=f"1:{ratio:.1f}",
+        prevalence=positives / len(train),
+        tier=tier,
+        recommendation=advice,
+        tier_strategies=list(named),
+    )
 
 
-def tier_departure(profile: dict, selected: str, reason: str) -> str | None:
+def tier_departure(profile: Profile, selected: str, reason: str) -> str | None:
     """A sentence when the selected strategy is not one the tier names; None otherwise."""
-    named = profile.get("tier_strategies") or []
-    if not named or selected in named:
+    if not profile.tier_strategies or selected in profile.tier_strategies:
         return None
     return (
-        f"The {profile['tier']} tier ({profile['ratio_text']}) usually starts from "
-        f"{profile['recommendation']}; the folds chose `{selected}` instead, because {reason}."
+        f"The {profile.tier} tier ({profile.ratio_text}) usually starts from "
+        f"{profile.recommendation}; the folds chose `{selected}` instead, because {reason}."
     )
 
 

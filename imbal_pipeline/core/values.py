@@ -16,6 +16,24 @@ import pandas as pd
 
 
 @dataclass(frozen=True)
+class Profile:
+    """The training split's imbalance: which class is positive, the counts, the ratio's tier and
+    the strategies it recommends starting from."""
+
+    target: str
+    positive_label: str
+    rows: int
+    positives: int
+    negatives: int
+    ratio: float  # negatives per positive, rounded to 3 decimals
+    ratio_text: str  # "1:<ratio>"
+    prevalence: float
+    tier: str  # balanced, mild, moderate or severe
+    recommendation: str
+    tier_strategies: list[str]  # the ladder rungs the tier names
+
+
+@dataclass(frozen=True)
 class FoldSets:
     """One fold's training sets: the rows each strategy fits on, and the untouched validation
     rows, both through the preprocessing fitted on the fold's training rows only."""
@@ -109,7 +127,7 @@ class Bag:
 
 # What the store writes as a value's kind and reads back.
 KINDS: dict[str, type] = {
-    kind.__name__: kind for kind in (FoldSets, FoldModels, Comparison, Decision, Bag)
+    kind.__name__: kind for kind in (Profile, FoldSets, FoldModels, Comparison, Decision, Bag)
 }
 
 
