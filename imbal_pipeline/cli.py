@@ -149,7 +149,11 @@ def _summarize(value) -> list[str]:
             f"table: {len(value):,} rows x {value.shape[1]} columns",
             value.head(5).to_string(max_cols=12),
         ]
-    lines = [f"a {type(value).__name__}"] if dataclasses.is_dataclass(value) else []
+    lines = (
+        [f"kind: {type(value).__name__} (imbal_pipeline.core.values)"]
+        if dataclasses.is_dataclass(value)
+        else []
+    )
     items = fields_of(value) if lines else value
     for key, item in items.items():
         if isinstance(item, pd.DataFrame):
