@@ -353,8 +353,12 @@ def test_markdown_shows_text_from_the_data_as_text(rep):
     rep["subgroups"][XSS] = rep["subgroups"].pop("region")
     rep["subgroups"][XSS]["<img src=x onerror=alert(1)>"] = rep["subgroups"][XSS].pop("north")
     rep["notes"] = [XSS]
+    # A code span holds data too (the positive label); a line break in it must not end it.
+    rep["dataset"]["positive_label"] = "yes\n<script>alert(1)</script>"
     out = report.render_markdown(rep)
-    assert "<script>" not in out and "<img" not in out
+    # The one literal <script> is inside the code span, on its line: shown as code, not run.
+    assert out.count("<script>") == 1 and " = yes <script>alert(1)</script>`" in out
+    assert "<img" not in out
     assert "&lt;script&gt;" in out and "&lt;img src=x" in out
 
 

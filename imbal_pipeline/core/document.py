@@ -218,7 +218,9 @@ def table(headers: list[str], rows: list[list[Any]], **kw: Any) -> Table:
 
 
 def _md_code(text: str) -> str:
-    # A code span must be fenced by more backticks than it contains.
+    # One line (a line break would end the span and let the rest become HTML or split a table
+    # row), fenced by more backticks than it contains.
+    text = text.replace("\r", " ").replace("\n", " ")
     fence = "`"
     while fence in text:
         fence += "`"
