@@ -17,7 +17,7 @@ from upath import UPath
 
 from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core.jsonready import json_ready
-from imbal_pipeline.core.values import KINDS, fields_of
+from imbal_pipeline.core.values import KINDS, fields_of, restored
 
 MANIFEST = "manifest.json"
 GATE_KEY = "gate"  # output metadata key carrying the asset's check verdict
@@ -99,7 +99,8 @@ def encode_bundle(value, gate: str = "unchecked") -> dict[str, bytes]:
 
 
 def write_bundle(directory, value, gate: str = "unchecked") -> None:
-    """Write a DataFrame, or a dict of DataFrames, boosters and JSON values, whole or not at all.
+    """Write a DataFrame, a stage value (`core/values.py`), or a dict of DataFrames, models and
+    JSON values, whole or not at all.
 
     On a local disk the files go to a temporary folder renamed into place (a rename is atomic:
     readers see no bundle or all of it). On an object store each file is one atomic put and
@@ -192,7 +193,7 @@ def read_bundle(directory):
     kind = manifest["kind"]
     if kind == "frame":
         return out["value"]
-    return KINDS[kind](**out) if kind in KINDS else out
+    return restored(KINDS[kind], out) if kind in KINDS else out
 
 
 # Run-context fields: they differ between identical runs, so they are not content. Where values

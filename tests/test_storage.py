@@ -54,7 +54,7 @@ def test_bundle_round_trip_without_pickles(tmp_path):
 
 
 def test_a_stage_value_comes_back_as_its_own_class_with_its_models_by_name(tmp_path):
-    from imbal_pipeline.core.values import FoldModels
+    from imbal_pipeline.core.values import Comparison, FoldModels
 
     booster, X = _booster()
     oof = pd.DataFrame({"__row_id": [1, 2], "score": [0.2, 0.7]})
@@ -78,6 +78,10 @@ def test_a_stage_value_comes_back_as_its_own_class_with_its_models_by_name(tmp_p
     assert content_hash(back) == content_hash(fitted)
     # The kind is part of the content: the same fields as a plain dict are another value.
     assert content_hash(fitted) != content_hash(fields_of(fitted))
+    # Keys JSON writes as text come back as the numbers they were declared as (folds).
+    compared = Comparison({}, "none", "none", "only one", oof, audits={0: {}, 1: {}})
+    write_bundle(tmp_path / "c", compared)
+    assert read_bundle(tmp_path / "c").audits == {0: {}, 1: {}}
 
 
 def test_failed_write_leaves_the_previous_bundle_whole(tmp_path):

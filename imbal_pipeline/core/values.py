@@ -9,6 +9,7 @@ evaluation report stays the JSON document that report.json is.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,3 +135,13 @@ KINDS: dict[str, type] = {
 def fields_of(value) -> dict[str, Any]:
     """A stage value's fields by name (shallow: frames and models stay as they are)."""
     return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+
+
+def restored(kind: type, fields: dict[str, Any]) -> Any:
+    """A stage value from its stored fields. JSON writes every key as text, so the keys of a
+    field declared `dict[int, ...]` (folds) are made numbers again."""
+    for name, hint in typing.get_type_hints(kind).items():
+        by_number = typing.get_origin(hint) is dict and typing.get_args(hint)[:1] == (int,)
+        if by_number and isinstance(fields.get(name), dict):
+            fields[name] = {int(k): v for k, v in fields[name].items()}
+    return kind(**fields)
