@@ -46,6 +46,7 @@ def build_report(
     """Report dict (JSON-ready) and the arrays the plots need; holdout rows only, scored on
     `threads` threads."""
     settings = threshold_core.as_decided(settings, decision)
+    objective = threshold_core.objective_of(settings)
     final = final.with_decision(decision)
     y = holdout[LABEL].to_numpy()
     scores = model_core.score_rows(final.model, final.preprocessor, holdout, threads)
@@ -79,7 +80,7 @@ def build_report(
         threshold,
         0.5,
         beta,
-        costs=(settings.fp_cost, settings.fn_cost) if settings.objective == "cost" else None,
+        costs=(settings.fp_cost, settings.fn_cost) if objective.priced else None,
         seed=settings.seed,
     )
     subgroups = {
@@ -237,10 +238,9 @@ def write_report(report_dict: dict, arrays: dict, curve: pd.DataFrame, out_dir: 
         points[label] = (m["recall"], m["precision"])
     plots.plot_pr_curve(curves, float(y.mean()), out / "pr_curve.png", points=points)
     objective = report_dict["threshold"]["objective"]
-    shown = ["precision", "recall", "f1"] + (["fbeta"] if objective == "fbeta" else [])
     plots.plot_threshold_curve(
         curve["threshold"].to_numpy(),
-        {m: curve[m].to_numpy() for m in shown},
+        {m: curve[m].to_numpy() for m in threshold_core.OBJECTIVES[objective].plotted},
         threshold,
         objective,
         out / "threshold_curve.png",

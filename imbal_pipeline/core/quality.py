@@ -6,13 +6,9 @@ import numpy as np
 
 from imbal_pipeline.core.gates import WARN, Gate, fail, ok
 from imbal_pipeline.core.metrics import LABELS
+from imbal_pipeline.core.threshold import OBJECTIVES
 
 # --- the holdout's verdict -------------------------------------------------------------------
-
-
-# The figure of the threshold objective a model must not lose to the baseline on (recall has
-# its target checked by `operating_point` instead: a lower threshold always buys recall).
-_OBJECTIVE_FIGURE = {"f1": "f1", "fbeta": "fbeta", "cost": "saving_per_1000"}
 
 
 def quality_gate(report: dict) -> list[Gate]:
@@ -67,7 +63,8 @@ def not_worse_than_baseline(report: dict) -> Gate:
     versus = report["vs_baseline"]
     objective = report["threshold"]["objective"]
     compared = [] if versus["same_model"] else ["pr_auc"]
-    compared += [_OBJECTIVE_FIGURE[objective]] if objective in _OBJECTIVE_FIGURE else []
+    figure = OBJECTIVES[objective].versus_baseline
+    compared += [figure] if figure else []
     parts = [
         f"{LABELS[name]} {versus[name]['diff']:+.3f} ({_ci(versus[name])})"
         for name in compared

@@ -281,20 +281,42 @@ class ThresholdObjective:
     # The figure and its sign (+1: higher is better) that must beat 0.5; None when 0.5 is no
     # rival (a recall target).
     gain: tuple[str, float] | None
+    # The paired holdout figure the model must not lose to the baseline on; None for recall,
+    # whose target `operating_point` checks (a lower threshold always buys recall).
+    versus_baseline: str | None
+    plotted: tuple[str, ...] = ("precision", "recall", "f1")  # the threshold plot's curves
 
     def params_of(self, settings: Settings) -> dict:
         return {name: getattr(settings, name) for name in self.params}
+
+    @property
+    def priced(self) -> bool:
+        """Whether false alarms and misses have costs (then savings are reported)."""
+        return "fp_cost" in self.params
 
 
 OBJECTIVES: dict[str, ThresholdObjective] = {
     o.name: o
     for o in (
-        ThresholdObjective("f1", (), _pick_max("f1"), _verify_score, ("f1", 1.0)),
-        ThresholdObjective("fbeta", ("beta",), _pick_max("fbeta"), _verify_score, ("fbeta", 1.0)),
+        ThresholdObjective("f1", (), _pick_max("f1"), _verify_score, ("f1", 1.0), "f1"),
         ThresholdObjective(
-            "cost", ("fp_cost", "fn_cost"), _pick_cheapest, _verify_cost, ("cost", -1.0)
+            "fbeta",
+            ("beta",),
+            _pick_max("fbeta"),
+            _verify_score,
+            ("fbeta", 1.0),
+            "fbeta",
+            plotted=("precision", "recall", "f1", "fbeta"),
         ),
-        ThresholdObjective("recall", ("recall_target",), _pick_recall, _verify_recall, None),
+        ThresholdObjective(
+            "cost",
+            ("fp_cost", "fn_cost"),
+            _pick_cheapest,
+            _verify_cost,
+            ("cost", -1.0),
+            "saving_per_1000",
+        ),
+        ThresholdObjective("recall", ("recall_target",), _pick_recall, _verify_recall, None, None),
     )
 }
 if set(OBJECTIVES) != set(settings_core.OBJECTIVES):  # one objective, one entry, both ways
