@@ -2,8 +2,13 @@
 
 import dagster as dg
 
+from imbal_pipeline.core.values import KINDS
 from imbal_pipeline.lineage import DATA_VERSION_TAG, pinned_record
 from imbal_pipeline.storage import GATE_KEY, RECIPE_KEY, VERSION_KEY, AssetStore, content_hash
+
+
+class OutdatedValueError(RuntimeError):
+    """A stored value of a shape this code no longer reads; it must be made again."""
 
 
 class FailedGateError(RuntimeError):
@@ -98,4 +103,13 @@ class BundleIOManager(dg.ConfigurableIOManager):
                 f"upstream {asset} failed its checks ({verdict.removeprefix('failed: ')}); "
                 f"fix its input and rematerialize {asset} first"
             )
-        return self._store().load(asset, version)
+        value = self._store().load(asset, version)
+        # A stage value stored by an older release is a plain dict: say so rather than let
+        # Dagster's type check fail on it.
+        expected = getattr(context.dagster_type, "typing_type", None)
+        if expected in KINDS.values() and not isinstance(value, expected):
+            raise OutdatedValueError(
+                f"stored {asset} version {version} was written by an older imbal_pipeline "
+                f"(not a {expected.__name__}); rematerialize it: imbal-pipeline run --force"
+            )
+        return value

@@ -432,3 +432,23 @@ def test_the_fit_cache_is_a_resource_that_recalls_a_recipe_or_nothing(tmp_path):
     assert FitCache(base_dir=str(tmp_path)).recall("leak_panel", "recipe-2") is None
     # Off, for an IO manager that does not record recipes: nothing is reused.
     assert FitCache(base_dir=None).recall("leak_panel", "recipe-1") is None
+
+
+def test_a_stage_value_stored_by_an_older_release_is_refused_with_what_to_do(tmp_path):
+    from imbal_pipeline.core.values import Bag
+    from imbal_pipeline.io_manager import BundleIOManager, OutdatedValueError
+
+    store = AssetStore(tmp_path / "store")
+    old = {"strategy": "none", "model": _booster()[0], "audit": {}}  # a version-4 final model
+    store.write("final_model", old, content_hash(old), "passed", None)
+    manager = BundleIOManager(base_dir=str(tmp_path / "store"))
+    typed = dg.build_input_context(
+        asset_key=dg.AssetKey("final_model"), dagster_type=dg.PythonObjectDagsterType(Bag)
+    )
+    with pytest.raises(OutdatedValueError, match=r"older imbal_pipeline \(not a Bag\).*--force"):
+        manager.load_input(typed)
+    # An input that declares no stage value reads the stored dict as before.
+    plain = dg.build_input_context(
+        asset_key=dg.AssetKey("final_model"), dagster_type=dg.PythonObjectDagsterType(dict)
+    )
+    assert manager.load_input(plain)["strategy"] == "none"
