@@ -32,8 +32,9 @@ Both sides run with the same settings, each in a fresh process:
   the same core calls as the `raw_data` asset (`data.read_table`, `data.prepare_frame`) and
   then makes the same core calls as the other assets (per-fold preprocessing and every
   strategy's resampling, one LightGBM per strategy and fold, comparison, threshold, final
-  model, baseline model, report files) serially in one process, giving LightGBM all cores
-  since it runs one fit at a time.
+  model, baseline model, then the report-only assets' work: data diagnostics, the learning
+  curve's fits, the leak panel's counterfactual fits, the quality gate, report files)
+  serially in one process, giving LightGBM all cores since it runs one fit at a time.
 
 Wall time is the whole process, interpreter start and imports included, on both sides. Peak RSS
 is `ru_maxrss` of RUSAGE_CHILDREN in a small measuring process that starts the side: the
@@ -201,7 +202,7 @@ def run_plain(args: argparse.Namespace) -> None:
     """The asset graph's core calls, serially in this process; timings go to the out dir."""
     started = time.perf_counter()
 
-    from imbal_pipeline.core import evaluation, method
+    from imbal_pipeline.core import evaluation, method, release
     from imbal_pipeline.core.deployed import Model
 
     s = plain_settings(args, args.out)
@@ -215,12 +216,23 @@ def run_plain(args: argparse.Namespace) -> None:
         clock = now
 
     # The graph's core calls, stage by stage (raw_data … final_model and baseline_model, then
-    # the evaluation), from the core's one entry point.
+    # the evaluation), from the core's one entry point; then the report-only assets' fits
+    # (data diagnostics, learning curve, leak panel) and the quality gate, as the graph makes
+    # them, so that both sides make the same fits and write the same report.
     outcome = method.fit_and_evaluate(s, lap)
+    projection = method.add_evidence(outcome, s)
+    lap("evidence")
     report = {**outcome.report, "run_id": "plain"}
-    deployable = evaluation.deployable(outcome.final, outcome.decision, report, s)
-    model = Model(deployable["model"], {**deployable["meta"], "version": "plain"})
-    evaluation.publish(report, outcome.arrays, outcome.decision.curve, s.output_dir, model=model)
+    deployable = release.released(report, outcome.final, outcome.decision, s)
+    model = deployable and Model(deployable["model"], {**deployable["meta"], "version": "plain"})
+    evaluation.publish(
+        report,
+        outcome.arrays,
+        outcome.decision.curve,
+        s.output_dir,
+        model=model,
+        projection=projection,
+    )
     lap("report")
 
     info = {

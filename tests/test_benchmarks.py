@@ -48,11 +48,15 @@ def test_overhead_plain_side_makes_the_pipelines_core_calls_and_writes_its_repor
         "fold_models",
         "comparison_threshold",
         "final_baseline",
+        "evidence",
         "report",
     ]
     report = json.loads((out / "report.json").read_text())
     assert report["selected_strategy"] in ("none", "class_weight", "smote")
     assert report["dataset"]["rows"] == 2400  # the 80 % training split of the 3,000 rows
+    # The report-only assets' fits are made too, so both sides make the same fits.
+    assert report["learning_curve"]["fits"] > 0 and report["leak_panel"]
+    assert report["quality_gate"] in ("passed", "failed") and report["diagnostics"]["typology"]
 
 
 def test_scoring_benchmark_scores_both_formats_in_a_fresh_process(capsys):

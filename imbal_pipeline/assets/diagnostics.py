@@ -47,7 +47,6 @@ def data_diagnostics(
             diagnostics.projection_title(result),
         )
         preview = png(picture)
-    result["plot"] = "diagnostics_pca.png"
     yield from gated(
         context,
         {**result, "projection": projection},

@@ -220,6 +220,7 @@ def _diagnose(
     points = centred @ vt[:2].T if vt.shape[0] >= 2 else np.column_stack([centred[:, 0], 0 * y])
     variance = singular**2 / max(1e-12, float((singular**2).sum()))
     result["pca_explained"] = [round(float(v), 4) for v in variance[:2]]
+    result["plot"] = "diagnostics_pca.png"  # drawn from the points when the report is published
     return result, {"points": points, "y": y, "kinds": kinds}
 
 

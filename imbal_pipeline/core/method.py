@@ -16,8 +16,12 @@ import pandas as pd
 from imbal_pipeline.core import (
     calibration,
     data,
+    diagnostics,
     evaluation,
     inputs,
+    leak,
+    learning,
+    release,
     selection,
     split,
     threshold,
@@ -106,3 +110,26 @@ def fit_and_evaluate(
         threads=threads_alone(settings.lgbm_threads),  # as the report step: it runs alone
     )
     return Outcome(marked, comparison, decision, final, baseline, report, arrays)
+
+
+def add_evidence(outcome: Outcome, settings: Settings) -> pd.DataFrame:
+    """What the graph's report-only assets add to `outcome.report`, by the same core calls:
+    the data diagnostics, the learning curve (its fits), the leak panel (its counterfactual
+    fits), then the quality gate's verdict. Returns the diagnostics' projection, which the
+    report plots."""
+    marked, comparison = outcome.marked, outcome.comparison
+    train = split.training_part(marked)
+    schema = data.feature_schema(train, settings)
+    tier = outcome.report["dataset"]["tier"]
+    found, arrays = diagnostics.diagnose(
+        train, schema, tier, settings.seed, threads=settings.lgbm_threads
+    )
+    folds = split.make_folds(train, settings.n_folds, settings.seed)
+    selected = comparison.selected
+    full = comparison.table[selected]["pr_auc_folds"]
+    curve = learning.learning_curve(train, folds, schema, selected, full, settings)
+    claim = leak.leaky_claim(marked, data.feature_schema(marked, settings), settings)
+    release.add_evidence(outcome.report, marked, claim, curve, found, settings)
+    release.judge(outcome.report, [])
+    points, y = arrays["points"], arrays["y"]
+    return pd.DataFrame({"pc1": points[:, 0], "pc2": points[:, 1], "label": y})
