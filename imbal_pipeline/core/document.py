@@ -210,6 +210,11 @@ def cell(x: Any) -> Rich:
     return [Span(str(x))]
 
 
+def aside(text: str) -> Para:
+    """A paragraph in italics saying how the figures above it were made."""
+    return Para([em(text)])
+
+
 def table(headers: list[str], rows: list[list[Any]], **kw: Any) -> Table:
     return Table(headers=headers, rows=[[cell(c) for c in r] for r in rows], **kw)
 

@@ -12,9 +12,9 @@ from imbal_pipeline.core.document import (
     Heading,
     ListBlock,
     Para,
+    aside,
     bold,
     code,
-    em,
     get,
     interval,
     is_missing,
@@ -87,16 +87,12 @@ def strategies_section(report: Mapping) -> list[Block]:
             )
         )
         blocks.append(
-            Para(
-                rich(
-                    em(
-                        "Mean ± standard deviation over CV folds. F1, F-beta and MCC are nested: "
-                        "each fold is scored at a threshold tuned on the other folds only. The "
-                        "gap is the mean per-fold PR-AUC difference to the best strategy, paired "
-                        "by fold, with its standard error corrected for overlapping training "
-                        "portions (Nadeau & Bengio): the evidence the selection rule uses."
-                    )
-                )
+            aside(
+                "Mean ± standard deviation over CV folds. F1, F-beta and MCC are nested: "
+                "each fold is scored at a threshold tuned on the other folds only. The "
+                "gap is the mean per-fold PR-AUC difference to the best strategy, paired "
+                "by fold, with its standard error corrected for overlapping training "
+                "portions (Nadeau & Bengio): the evidence the selection rule uses."
             )
         )
     reason = get(report, "selection_reason")

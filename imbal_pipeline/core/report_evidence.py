@@ -186,18 +186,14 @@ def leak_section(report: Mapping) -> list[doc.Block]:
         )
     )
     blocks.append(
-        doc.Para(
-            doc.rich(
-                doc.em(
-                    "Counterfactual, never used for the model or its threshold: the same data, "
-                    "preprocessing, SMOTE settings, model, holdout share and seed, but SMOTE runs "
-                    "on every row before a stratified split, so "
-                    f"{doc.count(doc.get(claim, 'synthetic_test_rows'))} of its "
-                    f"{doc.count(doc.get(claim, 'test_rows'))} test rows are synthetic "
-                    "interpolations of training rows. The inflation is what such a pipeline "
-                    "would have reported and this one did not."
-                )
-            )
+        doc.aside(
+            "Counterfactual, never used for the model or its threshold: the same data, "
+            "preprocessing, SMOTE settings, model, holdout share and seed, but SMOTE runs "
+            "on every row before a stratified split, so "
+            f"{doc.count(doc.get(claim, 'synthetic_test_rows'))} of its "
+            f"{doc.count(doc.get(claim, 'test_rows'))} test rows are synthetic "
+            "interpolations of training rows. The inflation is what such a pipeline "
+            "would have reported and this one did not."
         )
     )
     return blocks
@@ -244,16 +240,12 @@ def learning_section(report: Mapping) -> list[doc.Block]:
             f"{doc.count(limit)} of its negatives weighted back to the whole fold"
         )
         blocks.append(
-            doc.Para(
-                doc.rich(
-                    doc.em(
-                        f"The selected strategy ({doc.get(curve, 'strategy')}) refitted in every "
-                        f"fold with a nested share of the training positives ({kept}) and scored "
-                        f"on {scored}; the gain per doubling is the mean per-fold slope on "
-                        "log2(positives), its interval corrected for overlapping training "
-                        "portions."
-                    )
-                )
+            doc.aside(
+                f"The selected strategy ({doc.get(curve, 'strategy')}) refitted in every "
+                f"fold with a nested share of the training positives ({kept}) and scored "
+                f"on {scored}; the gain per doubling is the mean per-fold slope on "
+                "log2(positives), its interval corrected for overlapping training "
+                "portions."
             )
         )
     return blocks
