@@ -1,0 +1,116 @@
+"""Hash what is read; serve nothing its digest does not vouch for.
+
+A run's data version is the digest of the bytes it parsed, not of what the path holds later; a
+recipe, `latest.json` and an exported model are each checked against what they point at.
+"""
+
+import json
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import graph, training_assets
+
+from imbal_pipeline.core import data, inputs, versions
+from imbal_pipeline.core.data import ReadOptions
+from imbal_pipeline.core.settings import Settings
+from imbal_pipeline.core.synthetic import make_fraud_data
+from imbal_pipeline.core.versions import file_digest
+from imbal_pipeline.lineage import DATA_VERSION_TAG
+
+# --- the data version is what was parsed ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["t.csv", "t.csv.gz", "t.parquet"])
+def test_a_table_is_hashed_as_it_is_parsed(tmp_path, name):
+    frame = pd.DataFrame({"x": np.arange(5000) / 7, "y": ["a", "b"] * 2500})
+    path = tmp_path / name
+    if name.endswith(".parquet"):
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+    read = versions.TableReader(ReadOptions())
+    pd.testing.assert_frame_equal(read(path), data.read_table(path))
+    assert read.digests == {str(path): file_digest(path)}
+
+
+def test_a_text_files_repeated_names_are_found_in_the_bytes_parsed(tmp_path):
+    (tmp_path / "t.csv").write_text("a,b,a\n1,2,3\n")
+    with pytest.raises(data.DataError, match="duplicate column name 'a' in t.csv"):
+        data.read_table_hashed(tmp_path / "t.csv")
+
+
+def test_the_version_of_what_was_read_survives_the_file_being_replaced(tmp_path):
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    full = make_fraud_data(1200, 0.05, seed=3)
+    full.iloc[:900].to_csv(train, index=False)
+    full.iloc[900:].to_csv(test, index=False)
+    s = Settings(data_path=str(train), test_data_path=str(test))
+    read = versions.TableReader(s.read_options)
+    inputs.split_raw(inputs.load_raw(s, read)[0], s, read)
+    parsed = versions.data_fingerprint(s)
+    full.iloc[950:].to_csv(test, index=False)  # replaced after the run read it
+    assert versions.data_fingerprint(s, read.digests) == parsed
+    assert versions.data_fingerprint(s) != parsed
+
+
+def test_files_replaced_mid_run_are_recorded_as_the_bytes_each_step_parsed(tmp_path, monkeypatch):
+    """The raw file is replaced just after `raw_data` read it, the holdout file just before
+    `holdout_split` reads it: the lineage names the raw file and the holdout file parsed."""
+    full = make_fraud_data(3000, 0.04, seed=7)
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    full.iloc[:2400].to_csv(train, index=False)
+    full.iloc[2400:].to_csv(test, index=False)
+    raw_parsed = file_digest(train)
+    load_raw, split_raw = inputs.load_raw, inputs.split_raw
+
+    def load_then_replace(settings, *read):
+        out = load_raw(settings, *read)
+        full.iloc[:2300].to_csv(train, index=False)
+        return out
+
+    def replace_then_split(raw, settings, *read):
+        full.iloc[2500:].to_csv(test, index=False)
+        return split_raw(raw, settings, *read)
+
+    monkeypatch.setattr(inputs, "load_raw", load_then_replace)
+    monkeypatch.setattr(inputs, "split_raw", replace_then_split)
+    defs = graph(tmp_path, data_path=str(train), test_data_path=str(test))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            training_assets(defs),
+            selection=dg.AssetSelection.assets("raw_file", "raw_data", "holdout_split"),
+            instance=instance,
+            resources=defs.resources,
+        )
+    observed = [
+        e.event_specific_data.asset_observation.tags[DATA_VERSION_TAG]
+        for e in result.all_events
+        if e.event_type_value == "ASSET_OBSERVATION"
+    ]
+    tags = {
+        e.asset_key.to_user_string(): e.step_materialization_data.materialization.tags
+        for e in result.get_asset_materialization_events()
+    }
+    parsed = f"{raw_parsed}-{file_digest(test)}"
+    assert observed[-1] == parsed != observed[0]
+    assert tags["holdout_split"]["dagster/input_data_version/raw_file"] == parsed
+
+
+def test_a_run_is_not_unchanged_for_data_it_did_not_read(tmp_path):
+    """The recipe tag says what the files held at launch; the run's record says what it read."""
+    from imbal_pipeline.unchanged import RECIPE_TAG, unchanged_run
+
+    @dg.asset(name="evaluation_report")
+    def report(context: dg.AssetExecutionContext):
+        context.log_event(dg.AssetObservation("raw_file", tags={DATA_VERSION_TAG: "as-read"}))
+        html = tmp_path / "report.html"
+        html.write_text("report")
+        (tmp_path / "report.json").write_text(json.dumps({"run_id": context.run_id}))
+        return dg.MaterializeResult(metadata={"report": str(html)})
+
+    with dg.instance_for_test() as instance:
+        run = dg.materialize([report], instance=instance, tags={RECIPE_TAG: "r"})
+        assert unchanged_run(instance, "r", "as-read").run_id == run.run_id
+        assert unchanged_run(instance, "r", "at-launch") is None
