@@ -5,19 +5,24 @@ recipe, `latest.json` and an exported model are each checked against what they p
 """
 
 import json
+import shutil
 
 import dagster as dg
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import graph, training_assets
 
+import imbal_pipeline
 from imbal_pipeline.core import data, inputs, versions
 from imbal_pipeline.core.data import ReadOptions
+from imbal_pipeline.core.deployed import ModelFileError
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.core.synthetic import make_fraud_data
 from imbal_pipeline.core.versions import file_digest
 from imbal_pipeline.lineage import DATA_VERSION_TAG
+from imbal_pipeline.storage import AssetStore, CorruptValueError, content_hash
 
 # --- the data version is what was parsed ---------------------------------------------------
 
@@ -114,3 +119,86 @@ def test_a_run_is_not_unchanged_for_data_it_did_not_read(tmp_path):
         run = dg.materialize([report], instance=instance, tags={RECIPE_TAG: "r"})
         assert unchanged_run(instance, "r", "as-read").run_id == run.run_id
         assert unchanged_run(instance, "r", "at-launch") is None
+
+
+# --- the store: a recipe and latest.json are vouched for -----------------------------------
+
+
+def _booster(seed: int = 0, rounds: int = 5) -> lgb.Booster:
+    rng = np.random.default_rng(seed)
+    X, y = rng.normal(size=(300, 2)), rng.integers(0, 2, 300)
+    params = {"objective": "binary", "verbosity": -1, "num_threads": 1, "seed": seed}
+    return lgb.train(params, lgb.Dataset(X, y), num_boost_round=rounds)
+
+
+def _two_versions(tmp_path):
+    store = AssetStore(tmp_path)
+    sixty, thirty = {"trees": 60}, {"trees": 30}
+    for recipe, value in (("recipe-60", sixty), ("recipe-30", thirty)):
+        store.write("fold_models", value, content_hash(value), "passed", f"run-{recipe}")
+        store.remember("fold_models", recipe, content_hash(value))
+    return store, content_hash(sixty), content_hash(thirty)
+
+
+def test_a_recipe_pointed_at_another_whole_version_is_not_reused(tmp_path):
+    store, sixty, _ = _two_versions(tmp_path)
+    assert store.recall("fold_models", "recipe-30") == {"trees": 30}
+    (tmp_path / "fold_models" / "recipes" / "recipe-30.json").write_text(
+        json.dumps({"version": sixty})
+    )
+    assert store.recall("fold_models", "recipe-30") is None  # refitted, never the 60 trees
+    # Nor when the other version's own record is copied under this recipe's name.
+    records = tmp_path / "fold_models" / "versions" / sixty / "recipes"
+    shutil.copy(records / "recipe-60.json", records / "recipe-30.json")
+    assert store.recall("fold_models", "recipe-30") is None
+    assert store.recall("fold_models", "recipe-60") == {"trees": 60}
+
+
+def test_a_version_made_by_several_recipes_is_reused_by_each(tmp_path):
+    store, _, thirty = _two_versions(tmp_path)
+    store.remember("fold_models", "same-result-other-recipe", thirty)
+    assert store.recall("fold_models", "same-result-other-recipe") == {"trees": 30}
+    assert store.recall("fold_models", "recipe-30") == {"trees": 30}
+
+
+def test_a_hand_edited_latest_json_is_refused(tmp_path):
+    store, sixty, thirty = _two_versions(tmp_path)
+    assert store.latest("fold_models")["version"] == thirty
+    latest = tmp_path / "fold_models" / "latest.json"
+    latest.write_text(json.dumps({**json.loads(latest.read_text()), "version": sixty}))
+    with pytest.raises(CorruptValueError) as caught:
+        store.load("fold_models")
+    message = str(caught.value)
+    assert "latest fold_models" in message and "not the newest write in its history" in message
+    assert "rematerialize fold_models" in message and "\n" not in message
+
+
+def test_a_version_copied_in_with_an_edited_latest_json_is_never_served(tmp_path):
+    mine, theirs = AssetStore(tmp_path / "mine"), AssetStore(tmp_path / "theirs")
+    booster = _booster()
+    for store, threshold in ((mine, 0.3), (theirs, 0.9)):
+        value = {"model": booster, "meta": {"threshold": threshold}}
+        store.write("deployed_model", value, content_hash(value), "passed", "run")
+    foreign = theirs.latest("deployed_model")["version"]
+    shutil.copytree(
+        tmp_path / "theirs" / "deployed_model" / "versions" / foreign,
+        tmp_path / "mine" / "deployed_model" / "versions" / foreign,
+    )
+    latest = tmp_path / "mine" / "deployed_model" / "latest.json"
+    latest.write_text(json.dumps({**json.loads(latest.read_text()), "version": foreign}))
+    with pytest.raises(ModelFileError, match="not the newest write in its history"):
+        imbal_pipeline.load_model(store=str(tmp_path / "mine"))
+
+
+def test_writers_that_overlap_leave_latest_json_at_the_newest_write(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = AssetStore(tmp_path)
+
+    def write(i: int) -> None:
+        store.write("raw_data", {"i": i}, content_hash({"i": i}), "passed", f"run-{i}")
+        store.latest("raw_data")  # a reader among the writers is never refused
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(write, range(40)))
+    assert store.latest("raw_data") == store.history("raw_data")[-1]
