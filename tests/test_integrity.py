@@ -6,6 +6,7 @@ recipe, `latest.json` and an exported model are each checked against what they p
 
 import json
 import shutil
+from pathlib import Path
 
 import dagster as dg
 import lightgbm as lgb
@@ -15,11 +16,16 @@ import pytest
 from conftest import graph, training_assets
 
 import imbal_pipeline
-from imbal_pipeline.core import data, inputs, versions
+from imbal_pipeline import cli
+from imbal_pipeline.core import data, inputs, preprocess, versions
+from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core.data import ReadOptions
-from imbal_pipeline.core.deployed import ModelFileError
+from imbal_pipeline.core.deployed import Model, ModelFileError, model_meta
+from imbal_pipeline.core.jsonready import json_ready
+from imbal_pipeline.core.monitoring import Reference, wilson_interval
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.core.synthetic import make_fraud_data
+from imbal_pipeline.core.values import Bag
 from imbal_pipeline.core.versions import file_digest
 from imbal_pipeline.lineage import DATA_VERSION_TAG
 from imbal_pipeline.storage import AssetStore, CorruptValueError, content_hash
@@ -202,3 +208,90 @@ def test_writers_that_overlap_leave_latest_json_at_the_newest_write(tmp_path):
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(write, range(40)))
     assert store.latest("raw_data") == store.history("raw_data")[-1]
+
+
+# --- the export: its version is checked against its files ----------------------------------
+
+
+def _export(folder: Path, *, bagged: bool = False) -> str:
+    """A small model exported as a run exports one; its version."""
+    frame = pd.DataFrame({"a": np.linspace(0, 1, 300), "b": np.linspace(1, 0, 300)})
+    pre = preprocess.fit_preprocessor(
+        frame, {"numeric": ["a", "b"], "categorical": []}, np.arange(300)
+    )
+    trees = model_core.Bagged([_booster(0), _booster(1)]) if bagged else _booster()
+    final = Bag("none", trees, pre.to_json(), {}, {}, threshold=0.5, objective="f1")
+    reference = Reference(0.5, 0.03, wilson_interval(9, 300), 300, 0.03, 900, [], [1.0], [])
+    meta = model_meta(
+        final,
+        reference=reference,
+        positive_label="1",
+        target="y",
+        id_column=None,
+        read_options=ReadOptions(),
+        beta=1.0,
+        run_id="run-1",
+    )
+    value = {"model": trees, "meta": json_ready(meta, strict=True)}
+    version = content_hash(value)  # the stored deployed_model's data version
+    Model(trees, {**value["meta"], "version": version}).save(folder)
+    return version
+
+
+def _edit_json(folder: Path, **changes) -> None:
+    path = folder / "model.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+@pytest.mark.parametrize("bagged", [False, True])
+def test_an_export_is_the_version_it_claims(tmp_path, bagged):
+    version = _export(tmp_path, bagged=bagged)
+    assert Model.load(tmp_path).version == version
+    _edit_json(tmp_path, run_id="another run")  # run context, not content: still the same model
+    assert imbal_pipeline.load_model(tmp_path).version == version
+
+
+def test_an_edited_threshold_in_model_json_is_refused(tmp_path):
+    version = _export(tmp_path)
+    _edit_json(tmp_path, threshold=0.0001)
+    for load in (Model.load, imbal_pipeline.load_model):
+        with pytest.raises(ModelFileError) as caught:
+            load(tmp_path)
+        message = str(caught.value)
+        assert f"model.json does not match the model version it claims ({version}" in message
+        assert message.endswith("export the model again") and "\n" not in message
+
+
+@pytest.mark.parametrize("bagged", [False, True])
+def test_a_replaced_model_txt_with_its_digest_fixed_is_refused(tmp_path, bagged):
+    import hashlib
+
+    _export(tmp_path, bagged=bagged)
+    other = model_core.Bagged([_booster(0), _booster(2)]) if bagged else _booster(seed=3)
+    text = model_core.model_text(other)
+    (tmp_path / "model.txt").write_text(text)
+    _edit_json(tmp_path, model_sha256=hashlib.sha256(text.encode()).hexdigest())
+    with pytest.raises(ModelFileError, match="does not match the model version it claims"):
+        Model.load(tmp_path)
+
+
+def test_an_export_without_its_version_is_refused_with_what_to_do(tmp_path):
+    _export(tmp_path)
+    meta = json.loads((tmp_path / "model.json").read_text())
+    del meta["version"]
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="claims \\(None;.*export the model again"):
+        Model.load(tmp_path)
+
+
+def test_score_refuses_an_edited_export_in_one_line(tmp_path, capsys):
+    _export(tmp_path / "model")
+    batch = tmp_path / "batch.csv"
+    pd.DataFrame({"a": [0.1, 0.9], "b": [0.5, 0.5]}).to_csv(batch, index=False)
+    args = ["score", "--model", str(tmp_path / "model"), "--data", str(batch)]
+    assert cli.main([*args, "--out", str(tmp_path / "before.csv")]) == 0
+    _edit_json(tmp_path / "model", threshold=0.0001)
+    assert cli.main([*args, "--out", str(tmp_path / "after.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "model.json does not match the model version it claims" in err and "\n" not in err
+    assert not (tmp_path / "after.csv").exists()
