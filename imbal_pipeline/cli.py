@@ -83,6 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if problem is not None:
         return _error(problem, 2)
     from imbal_pipeline.core.data import executor_of
+    from imbal_pipeline.core.versions import data_fingerprint
     from imbal_pipeline.unchanged import RECIPE_TAG, run_recipe, unchanged_run
 
     prepare_home()
@@ -94,8 +95,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     instance = dg.DagsterInstance.get()
     fail_orphaned_runs(instance, instance.get_runs(limit=50))
-    recipe = run_recipe(settings)
-    done = None if args.force else unchanged_run(instance, recipe)
+    version = data_fingerprint(settings)
+    recipe = run_recipe(settings, data=version)
+    done = None if args.force else unchanged_run(instance, recipe, version)
     if done is not None:
         print(
             f"nothing changed since run {done.run_id} (same data, settings and code), so "

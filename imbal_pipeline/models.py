@@ -46,19 +46,19 @@ def load_model(
         )
     from imbal_pipeline.core.project import load_project
     from imbal_pipeline.definitions import storage_dir
-    from imbal_pipeline.storage import AssetStore
+    from imbal_pipeline.storage import AssetStore, CorruptValueError
 
     where = store or storage_dir(load_project())
     assets = AssetStore(where)
-    latest = assets.latest(DEPLOYED)
-    if latest is None:
-        raise ModelFileError(
-            f"no trained model in {where}; run `imbal-pipeline run` first (a model is deployed "
-            "when its quality gate passes)"
-        )
-    version = str(source or latest["version"])
     try:
+        latest = assets.latest(DEPLOYED)
+        if latest is None:
+            raise ModelFileError(
+                f"no trained model in {where}; run `imbal-pipeline run` first (a model is "
+                "deployed when its quality gate passes)"
+            )
+        version = str(source or latest["version"])
         value = assets.load(DEPLOYED, version)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, CorruptValueError) as exc:  # a store edited by hand, or damaged
         raise ModelFileError(str(exc)) from None
     return from_store_value(value, version, n_jobs)

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ import pandas as pd
 from upath import UPath
 
 from imbal_pipeline.core import model as model_core
+from imbal_pipeline.core.content import VOLATILE, content_hash  # noqa: F401 - the store's API
 from imbal_pipeline.core.jsonready import json_ready
 from imbal_pipeline.core.values import KINDS, fields_of, restored
 
@@ -23,6 +25,10 @@ MANIFEST = "manifest.json"
 GATE_KEY = "gate"  # output metadata key carrying the asset's check verdict
 VERSION_KEY = "content_version"  # output metadata key carrying the content hash
 RECIPE_KEY = "recipe"  # output metadata key: hash of the inputs, config and code behind it
+RECIPES = "recipes"  # folder of recipe records: by recipe in an asset, by version in a version
+# Looks at `latest.json`, seconds apart, before calling it wrong: a reader may come between a
+# write's history record and its pointer.
+LATEST_LOOKS, LATEST_WAIT = 5, 0.1
 
 
 class CorruptValueError(RuntimeError):
@@ -196,58 +202,6 @@ def read_bundle(directory):
     return restored(KINDS[kind], out) if kind in KINDS else out
 
 
-# Run-context fields: they differ between identical runs, so they are not content. Where values
-# are stored and which machines ran the steps change nothing in a result either.
-VOLATILE = frozenset(
-    {
-        "generated_at",
-        "run_id",
-        "output_dir",
-        "contracts_dir",
-        "checks",
-        "store",
-        "executor",
-        "dask_address",
-        "retrain_cron",
-        "inbox",
-        "scored_dir",
-    }
-)
-
-
-def _feed(digest, value) -> None:
-    if isinstance(value, pd.DataFrame):
-        digest.update(b"frame")
-        digest.update(json.dumps([str(c) for c in value.columns]).encode())
-        digest.update(json.dumps([str(t) for t in value.dtypes]).encode())
-        digest.update(pd.util.hash_pandas_object(value, index=False).to_numpy().tobytes())
-    elif model_core.is_model(value):
-        digest.update(model_core.model_text(value).encode())
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        digest.update(type(value).__name__.encode())
-        _feed(digest, fields_of(value))
-    elif isinstance(value, dict):
-        for key in sorted(value, key=str):
-            if str(key) in VOLATILE:
-                continue
-            digest.update(json.dumps(str(key)).encode())
-            _feed(digest, value[key])
-    elif isinstance(value, (list, tuple)):
-        digest.update(b"[")
-        for item in value:
-            _feed(digest, item)
-        digest.update(b"]")
-    else:
-        digest.update(json.dumps(json_ready(value), sort_keys=True, default=str).encode())
-
-
-def content_hash(value) -> str:
-    """Data version of an output: a hash of its content, run-context fields left out."""
-    digest = hashlib.sha256()
-    _feed(digest, value)
-    return digest.hexdigest()[:16]
-
-
 def _put_text(path, text: str) -> None:
     """Replace a small file whole: a rename on a local disk, one put on an object store."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -299,52 +253,86 @@ class AssetStore:
             "run_id": run_id,
             "time": now.isoformat(timespec="seconds"),
         }
-        _put_text(folder / "latest.json", json.dumps(record))
         # One file per record: concurrent writers never interleave, and object stores have no
         # append. Names sort by time.
         stamp = f"{now.strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}"
         _put_text(folder / "history" / f"{stamp}.json", json.dumps(record))
+        self._point_latest(asset)
         return path
 
-    def remember(self, asset: str, recipe: str, version: str) -> None:
-        """Record that `recipe` (inputs, config and code) produced `version`."""
-        _put_text(
-            self.folder(asset) / "recipes" / f"{recipe}.json", json.dumps({"version": version})
-        )
+    def _point_latest(self, asset: str) -> None:
+        """Make `latest.json` the newest history record; each writer looks again after it
+        wrote, so with writers overlapping the newest still ends up there."""
+        pointed = None
+        while (newest := self._newest(asset)) != pointed:
+            _put_text(self.folder(asset) / "latest.json", json.dumps(newest))
+            pointed = newest
 
-    def recall(self, asset: str, recipe: str):
-        """The stored value an identical recipe produced before, or None (also when damaged)."""
-        path = self.folder(asset) / "recipes" / f"{recipe}.json"
-        if not path.is_file():
-            return None
-        version = json.loads(path.read_text())["version"]
-        if not (self.version_folder(asset, version) / MANIFEST).is_file():
-            return None
-        try:
-            return self.load(asset, version)
-        except CorruptValueError:
-            return None  # never serve a damaged value: the caller rebuilds it
-
-    def latest(self, asset: str) -> dict | None:
-        """The record of the last write, or None."""
-        path = self.folder(asset) / "latest.json"
-        if not path.is_file():
-            return None
-        try:
-            return json.loads(path.read_text())
-        except ValueError as exc:
-            raise CorruptValueError(
-                f"the store's record of the latest {asset} ({path}) is unreadable; "
-                f"rematerialize {asset} to rewrite it"
-            ) from exc
-
-    def history(self, asset: str) -> list[dict]:
-        """Every write of the asset, oldest first."""
+    def _history_files(self, asset: str) -> list:
+        """The history's records, oldest first."""
         folder = self.folder(asset) / "history"
         if not folder.is_dir():
             return []
-        names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".json"))
-        return [json.loads((folder / name).read_text()) for name in names]
+        return sorted(
+            (p for p in folder.iterdir() if p.name.endswith(".json")), key=lambda p: p.name
+        )
+
+    def _newest(self, asset: str) -> dict | None:
+        files = self._history_files(asset)
+        return json.loads(files[-1].read_text()) if files else None
+
+    def remember(self, asset: str, recipe: str, version: str) -> None:
+        """Record that `recipe` (inputs, config and code) produced `version`: in the version's
+        own folder (one file per recipe; a version may come from several), then in the index
+        by recipe, which only points at it."""
+        record = json.dumps({"recipe": recipe, "version": version})
+        _put_text(self.version_folder(asset, version) / RECIPES / f"{recipe}.json", record)
+        _put_text(self.folder(asset) / RECIPES / f"{recipe}.json", json.dumps({"version": version}))
+
+    def recall(self, asset: str, recipe: str):
+        """The stored value an identical recipe produced before, or None (also when damaged).
+
+        Only a version whose own folder records the recipe: an index entry pointed at another
+        version, even a whole one, is never reused as this recipe's value.
+        """
+        path = self.folder(asset) / RECIPES / f"{recipe}.json"
+        if not path.is_file():
+            return None
+        try:
+            version = json.loads(path.read_text())["version"]
+            vouched = self.version_folder(asset, version) / RECIPES / f"{recipe}.json"
+            if json.loads(vouched.read_text()) != {"recipe": recipe, "version": version}:
+                return None
+            return self.load(asset, version)
+        except (OSError, ValueError, KeyError, TypeError, CorruptValueError):
+            return None  # unrecorded, unreadable or damaged: never served, the caller refits
+
+    def latest(self, asset: str) -> dict | None:
+        """The record of the last write, or None; refused unless it is the history's newest
+        (an edited pointer would serve a version this store never wrote as its newest)."""
+        path = self.folder(asset) / "latest.json"
+        if not path.is_file():
+            return None
+        for _ in range(LATEST_LOOKS):
+            try:
+                record = json.loads(path.read_text())
+            except ValueError as exc:
+                raise CorruptValueError(
+                    f"the store's record of the latest {asset} ({path}) is unreadable; "
+                    f"rematerialize {asset} to rewrite it"
+                ) from exc
+            if record == (newest := self._newest(asset)):
+                return record
+            time.sleep(LATEST_WAIT)
+        raise CorruptValueError(
+            f"the store's latest {asset} ({path}) is not the newest write in its history "
+            f"(version {(newest or {}).get('version')}): edited or copied in; rematerialize "
+            f"{asset} (imbal-pipeline run --force) to rewrite it"
+        )
+
+    def history(self, asset: str) -> list[dict]:
+        """Every write of the asset, oldest first."""
+        return [json.loads(path.read_text()) for path in self._history_files(asset)]
 
     def load(self, asset: str, version: str | None = None):
         """A stored version (the latest by default)."""

@@ -22,8 +22,8 @@ from pathlib import Path
 import imbal_pipeline
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.contracts import BUILTIN
-from imbal_pipeline.core.data import data_fingerprint, file_digest
 from imbal_pipeline.core.settings import Settings
+from imbal_pipeline.core.versions import data_fingerprint, file_digest
 
 RECIPE_TAG = "imbal/recipe"
 # Settings that say where steps run or when, never what they compute.
@@ -60,15 +60,16 @@ def code_digest(package: Path = PACKAGE, suites=None) -> str:
     return digest.hexdigest()
 
 
-def run_recipe(s: Settings, code: str | None = None) -> str:
-    """The hash of everything a run's results depend on (and of where it writes them)."""
+def run_recipe(s: Settings, code: str | None = None, data: str | None = None) -> str:
+    """The hash of everything a run's results depend on (and of where it writes them); `data`
+    is the data version when it is known already (`data_fingerprint(s)`)."""
     values = {k: v for k, v in s.to_dict().items() if k not in WHERE_AND_WHEN}
     for field in settings_core.fields():
         if field.metadata["path"] and values.get(field.name) is not None:
             values[field.name] = str(Path(values[field.name]).resolve())
     parts = {
         "settings": values,
-        "data": data_fingerprint(s),
+        "data": data or data_fingerprint(s),
         "contract": s.contract_path and file_digest(s.contract_path),
         "code": code or code_digest(),
         "libraries": {name: importlib.metadata.version(name) for name in LIBRARIES},
@@ -77,14 +78,20 @@ def run_recipe(s: Settings, code: str | None = None) -> str:
     return hashlib.sha256(encoded).hexdigest()[:16]
 
 
-def unchanged_run(instance, recipe: str):
-    """The complete run whose results a run with `recipe` would repeat, or None.
+def unchanged_run(instance, recipe: str, data: str):
+    """The complete run whose results a run with `recipe` on the data version `data` would
+    repeat, or None.
 
-    It is the newest successful run with that recipe tag, provided that nothing has replaced
-    what it made since: every asset its run group (it and the reruns it came from)
-    materialized has that group's version as its newest, and its report files still exist.
+    It is the newest successful run with that recipe tag, provided that it read that data (the
+    tag is the recipe at launch; a file replaced mid-run is recorded as what the run parsed)
+    and that nothing has replaced what it made since: every asset its run group (it and the
+    reruns it came from) materialized has that group's version as its newest, and its report
+    files still exist.
     """
     import dagster as dg
+
+    from imbal_pipeline.assets.common import RAW_FILE
+    from imbal_pipeline.lineage import DATA_VERSION_TAG, pinned_record
 
     found = instance.get_runs(
         filters=dg.RunsFilter(tags={RECIPE_TAG: recipe}, statuses=[dg.DagsterRunStatus.SUCCESS]),
@@ -93,6 +100,9 @@ def unchanged_run(instance, recipe: str):
     if not found:
         return None
     run = found[0]
+    read = pinned_record(instance, run.run_id, RAW_FILE)
+    if read is None or (read.event_log_entry.tags or {}).get(DATA_VERSION_TAG) != data:
+        return None
     group = {r.run_id for r in instance.get_run_group(run.run_id)[1]}
     made, report = set(), None
     for run_id in group:

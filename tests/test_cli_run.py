@@ -15,6 +15,7 @@ from conftest import run_cli
 from imbal_pipeline import cli, launch
 from imbal_pipeline.assets.common import CODE_VERSION
 from imbal_pipeline.core.settings import LADDER
+from imbal_pipeline.core.versions import file_digest
 from imbal_pipeline.unchanged import RECIPE_TAG, unchanged_run
 
 
@@ -207,17 +208,19 @@ def test_a_run_is_repeated_once_anything_the_last_one_made_was_replaced(cli_run,
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         (run,) = instance.get_runs()
         recipe = run.tags[RECIPE_TAG]
-        assert unchanged_run(instance, recipe).run_id == run.run_id
-        assert unchanged_run(instance, "0" * 16) is None  # another recipe
+        read = file_digest(out.parent / "data.csv")  # the data version: one file, no holdout
+        assert unchanged_run(instance, recipe, read).run_id == run.run_id
+        assert unchanged_run(instance, "0" * 16, read) is None  # another recipe
+        assert unchanged_run(instance, recipe, "0" * 16) is None  # other bytes than it read
         report = out / "report.json"
         report.rename(out / "moved.json")
         try:
-            assert unchanged_run(instance, recipe) is None  # its report is gone
+            assert unchanged_run(instance, recipe, read) is None  # its report is gone
         finally:
             (out / "moved.json").rename(report)
-        assert unchanged_run(instance, recipe).run_id == run.run_id
+        assert unchanged_run(instance, recipe, read).run_id == run.run_id
         instance.report_runless_asset_event(dg.AssetMaterialization("final_model"))
-        assert unchanged_run(instance, recipe) is None  # a newer model than the run's
+        assert unchanged_run(instance, recipe, read) is None  # a newer model than the run's
 
 
 @pytest.mark.slow

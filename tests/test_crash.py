@@ -217,15 +217,15 @@ def test_lineage_names_what_this_run_read_while_another_run_records_its_own(tmp_
     with dg.instance_for_test() as instance:
         load_raw, split_raw = inputs.load_raw, inputs.split_raw
 
-        def load_raw_while_another_run_observes(settings):
+        def load_raw_while_another_run_observes(settings, *read):
             other = dg.AssetObservation(RAW_FILE, tags={"dagster/data_version": "other-file"})
             instance.report_runless_asset_event(other)
-            return load_raw(settings)
+            return load_raw(settings, *read)
 
-        def split_while_another_run_materializes(raw, settings):
+        def split_while_another_run_materializes(raw, settings, *read):
             other = dg.AssetMaterialization("raw_data", tags={"dagster/data_version": "0" * 16})
             instance.report_runless_asset_event(other)
-            return split_raw(raw, settings)
+            return split_raw(raw, settings, *read)
 
         monkeypatch.setattr(inputs, "load_raw", load_raw_while_another_run_observes)
         monkeypatch.setattr(inputs, "split_raw", split_while_another_run_materializes)

@@ -5,8 +5,9 @@ import pytest
 from conftest import project
 
 from imbal_pipeline.core import inbox, inputs
-from imbal_pipeline.core.data import DataError, data_fingerprint
+from imbal_pipeline.core.data import DataError
 from imbal_pipeline.core.synthetic import make_fraud_data
+from imbal_pipeline.core.versions import data_fingerprint
 
 
 def test_batches_are_keyed_by_name_and_content_and_labels_files_are_not_batches(tmp_path):

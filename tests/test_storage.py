@@ -434,6 +434,17 @@ def test_the_fit_cache_is_a_resource_that_recalls_a_recipe_or_nothing(tmp_path):
     assert FitCache(base_dir=None).recall("leak_panel", "recipe-1") is None
 
 
+def test_a_recipe_recorded_only_in_the_index_as_older_releases_did_is_refitted(tmp_path):
+    store, value = AssetStore(tmp_path), {"claimed": 0.9}
+    store.write("leak_panel", value, content_hash(value), "passed", "run-1")
+    index = tmp_path / "leak_panel" / "recipes" / "recipe-1.json"
+    index.parent.mkdir(parents=True)
+    index.write_text(json.dumps({"version": content_hash(value)}))  # no record in the version
+    assert store.recall("leak_panel", "recipe-1") is None
+    store.remember("leak_panel", "recipe-1", content_hash(value))  # as the refit records it
+    assert store.recall("leak_panel", "recipe-1") == value
+
+
 def test_a_stage_value_stored_by_an_older_release_is_refused_with_what_to_do(tmp_path):
     from imbal_pipeline.core.values import Bag
     from imbal_pipeline.io_manager import BundleIOManager, OutdatedValueError

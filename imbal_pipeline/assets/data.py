@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from imbal_pipeline.assets.common import RAW_FILE, counts_meta, gated, md_table, stage_asset
-from imbal_pipeline.core import data, gates, inputs, split
+from imbal_pipeline.core import data, gates, inputs, split, versions
 from imbal_pipeline.core.settings import LABEL, Settings
 from imbal_pipeline.lineage import DATA_VERSION_TAG, pinned_record
 from imbal_pipeline.resources import PipelineConfig
@@ -35,14 +35,24 @@ SPLIT_CHECKS = (
     "leak_suspects",
 )
 PROFILE_CHECKS = ("profile_consistent",)
+FILES_KEY = "files"  # on an observation of the raw file: the digest of each file, by path
+
+
+def _files_meta(files: dict[str, str]) -> dict:
+    return {FILES_KEY: dg.MetadataValue.json(files)}
 
 
 def _observe_raw_file(pipeline: PipelineConfig):
     """The raw file's data version: its content hash (or the generator's parameters)."""
     s = pipeline.settings()
+    version, files = versions.data_version(s)
     return dg.ObserveResult(
-        data_version=dg.DataVersion(data.data_fingerprint(s)),
-        metadata={"path": s.data_path or "generated", "holdout_path": s.test_data_path or ""},
+        data_version=dg.DataVersion(version),
+        metadata={
+            "path": s.data_path or "generated",
+            "holdout_path": s.test_data_path or "",
+            **_files_meta(files),
+        },
     )
 
 
@@ -61,20 +71,32 @@ with warnings.catch_warnings():
     )(_observe_raw_file)
 
 
-def _record_what_was_read(context: dg.AssetExecutionContext, version: str, s: Settings) -> None:
-    """Observe the raw file again when this run read other bytes than it observed.
+def _record_what_was_read(
+    context: dg.AssetExecutionContext, s: Settings, read: dict[str, str], step: str
+) -> None:
+    """Observe the raw file again when this step parsed other bytes than its run recorded.
 
-    A rerun after a fixed file, or a file replaced since the run started: the lineage must name
-    the file this run trained on, not the one observed before.
+    A rerun after a fixed file, or a file replaced since the run started (the holdout file is
+    read a step after the raw file): the lineage must name the bytes this run trained and
+    evaluated on, not the ones observed before. `read` holds the digests of the bytes this step
+    parsed; every other file keeps the digest the run recorded.
     """
     record = pinned_record(context.instance, context.run_id, RAW_FILE)
-    if record is not None and (record.event_log_entry.tags or {}).get(DATA_VERSION_TAG) == version:
+    entry = record.event_log_entry if record is not None else None
+    observed = entry.asset_observation if entry is not None else None
+    recorded = getattr(observed.metadata.get(FILES_KEY), "value", None) if observed else None
+    version, files = versions.data_version(s, {**(recorded or {}), **read})
+    if entry is not None and (entry.tags or {}).get(DATA_VERSION_TAG) == version:
         return
     context.log_event(
         dg.AssetObservation(
             RAW_FILE,
             tags={DATA_VERSION_TAG: version},
-            metadata={"path": s.data_path or "generated", "observed_by": "raw_data"},
+            metadata={
+                "path": s.data_path or "generated",
+                "observed_by": step,
+                **_files_meta(files),
+            },
         )
     )
 
@@ -88,10 +110,11 @@ def _contracts_dir(s: Settings) -> Path:
 def raw_data(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
     """The configured file (or embedded fraud-like data) with stable row ids and a 0/1 label."""
     s = pipeline.settings()
-    prepared, source = inputs.load_raw(s)
+    read = versions.TableReader(s.read_options)
+    prepared, source = inputs.load_raw(s, read)
     # Here rather than at launch, so runs from the UI, schedules and sensors are named too.
     context.instance.add_run_tags(context.run_id, dataset_tags(s.data_path, s.target))
-    _record_what_was_read(context, data.data_fingerprint(s), s)
+    _record_what_was_read(context, s, read.digests, "raw_data")
     schema = data.feature_schema(prepared, s)
     yield from gated(
         context,
@@ -114,7 +137,10 @@ def holdout_split(
 ):
     """Every row marked train or holdout: stratified, or the explicit holdout file."""
     s = pipeline.settings()
-    marked, how, lost = inputs.split_raw(raw_data, s)
+    read = versions.TableReader(s.read_options)
+    marked, how, lost = inputs.split_raw(raw_data, s, read)
+    if read.digests:  # before the output: its lineage names the holdout file as parsed
+        _record_what_was_read(context, s, read.digests, "holdout_split")
     grouping = split.grouping_summary(marked, s)
     yield from gated(
         context,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,10 +37,41 @@ class ReadOptions:
     thousands: str | None = None
 
 
-def _csv_header(path: Path, options: ReadOptions) -> list[str]:
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", newline="", encoding=options.encoding, errors="replace") as fh:
-        return next(csv.reader(fh, delimiter=options.sep), [])
+# The start of a text file kept as the parser reads it, to find its header row (a header row
+# longer than this is checked for repeated names only as far as it goes).
+HEADER_BYTES = 1 << 20
+
+
+class _Tap(io.RawIOBase):
+    """A stream's bytes passed through: into `digest`, and the first `keep` into `head`."""
+
+    def __init__(self, source, digest=None, keep: int = 0):
+        self._source, self.digest, self._keep = source, digest, keep
+        self.head = bytearray()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._source.readinto(buffer)
+        if n:
+            view = memoryview(buffer)[:n]
+            if self.digest is not None:
+                self.digest.update(view)
+            if len(self.head) < self._keep:
+                self.head += view[: self._keep - len(self.head)]
+        return n
+
+
+def _csv_header(head: bytes, options: ReadOptions) -> list[str]:
+    """The header row's names, as written (pandas renames a repeated name to `name.1`)."""
+    text = io.TextIOWrapper(
+        io.BytesIO(head), encoding=options.encoding, errors="replace", newline=""
+    )
+    names = next(csv.reader(text, delimiter=options.sep), [])
+    if len(head) >= HEADER_BYTES and b"\n" not in head:
+        names = names[:-1]  # the last name may be cut off
+    return names
 
 
 def _is_parquet(path: Path) -> bool:
@@ -47,23 +79,51 @@ def _is_parquet(path: Path) -> bool:
     return suffixes.endswith(".parquet") or suffixes.endswith(".pq")
 
 
-def read_table(path: str | Path, options: ReadOptions = ReadOptions()) -> pd.DataFrame:
-    """Read a CSV (optionally gzipped) or Parquet file; refuse what would be misread."""
+def _parse(path: Path, options: ReadOptions, digest) -> tuple[pd.DataFrame, bytes]:
+    """The file's table and its text's first bytes (none for Parquet), every byte the parser
+    read also fed to `digest` when one is given.
+
+    A text file streams through the digest as it is parsed. Parquet is read by its footer
+    first, so to hash exactly what is parsed the whole file is read into memory first: a
+    Parquet file's size (compressed: about 100 MB for 1M rows of 30 numbers) is held while
+    it is parsed.
+    """
+    if _is_parquet(path):
+        if digest is None:
+            return pd.read_parquet(path), b""
+        raw = path.read_bytes()
+        digest.update(raw)
+        return pd.read_parquet(io.BytesIO(raw)), b""
+    with open(path, "rb") as fh:
+        stream = io.BufferedReader(_Tap(fh, digest))
+        if path.suffix.lower() == ".gz":
+            stream = gzip.GzipFile(fileobj=stream)
+        text = _Tap(stream, keep=HEADER_BYTES)
+        frame = pd.read_csv(
+            io.BufferedReader(text),
+            sep=options.sep,
+            encoding=options.encoding,
+            decimal=options.decimal,
+            thousands=options.thousands,
+            compression=None,
+        )
+        if digest is not None:  # bytes after the last the parser wanted (none, usually)
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return frame, bytes(text.head)
+
+
+def read_table(path: str | Path, options: ReadOptions = ReadOptions(), digest=None) -> pd.DataFrame:
+    """Read a CSV (optionally gzipped) or Parquet file; refuse what would be misread.
+
+    With `digest` (a `hashlib` object), every byte parsed is fed to it as well.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file not found: {path}; check the path")
     parquet = _is_parquet(path)
     try:
-        if parquet:
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(
-                path,
-                sep=options.sep,
-                encoding=options.encoding,
-                decimal=options.decimal,
-                thousands=options.thousands,
-            )
+        frame, head = _parse(path, options, digest)
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"data file is empty: {path}; give a file with a header and rows") from exc
     except UnicodeDecodeError as exc:
@@ -78,7 +138,7 @@ def read_table(path: str | Path, options: ReadOptions = ReadOptions()) -> pd.Dat
             f"cannot parse {path} ({first}); give a delimited text file (see --sep) or Parquet"
         ) from exc
     if not parquet:
-        header = _csv_header(path, options)
+        header = _csv_header(head, options)
         repeated = sorted({name for name in header if header.count(name) > 1})
         if repeated:
             raise DataError(f"duplicate column name {repeated[0]!r} in {path.name}; rename one")
@@ -95,6 +155,19 @@ def read_table(path: str | Path, options: ReadOptions = ReadOptions()) -> pd.Dat
         raise DataError(f"data file has no rows: {path}; give a file with a header and rows")
     _refuse_nested(frame, path)
     return frame
+
+
+def read_table_hashed(
+    path: str | Path, options: ReadOptions = ReadOptions()
+) -> tuple[pd.DataFrame, str]:
+    """`read_table`, and the digest of the bytes it parsed (as `file_digest` gives it).
+
+    The file is opened once and hashed as it is parsed: a file replaced or rewritten meanwhile
+    gives the digest of what the table came from, never of what the path holds later.
+    """
+    digest = hashlib.sha256()
+    frame = read_table(path, options, digest)
+    return frame, digest.hexdigest()[:16]
 
 
 def rows_up_to(path: str | Path, limit: int) -> int:
@@ -124,7 +197,9 @@ def columns_of(path: str | Path, options: ReadOptions) -> int:
         import pyarrow.parquet as pq
 
         return pq.ParquetFile(path).metadata.num_columns
-    return len(_csv_header(path, options))
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as fh:
+        return len(_csv_header(fh.read(HEADER_BYTES), options))
 
 
 def executor_of(s: Settings) -> str:
@@ -281,33 +356,3 @@ def feature_schema(frame: pd.DataFrame, settings: Settings) -> dict[str, list[st
     if not numeric and not categorical:
         raise DataError("the data has no feature columns besides the target and id")
     return {"numeric": numeric, "categorical": categorical}
-
-
-def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, read in chunks (the file may be large)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
-
-
-def data_fingerprint(s: Settings) -> str:
-    """What the raw data is: the files' content hashes, or the generator's parameters."""
-    if s.data_path is None:
-        return f"generated-{s.generated_rows}-{s.generated_positive_rate}-{s.seed}"
-    parts = [file_digest(s.data_path)]
-    if s.test_data_path:
-        parts.append(file_digest(s.test_data_path))
-    if s.labelled_batches:
-        from imbal_pipeline.core import inbox
-
-        # Each labelled batch is training data too: new labels make a new data version.
-        labelled = [
-            f"{b.digest}:{file_digest(b.labels_path)}"
-            for b in inbox.list_batches(s.inbox)
-            if b.labels_path is not None
-        ]
-        if labelled:
-            parts.append(hashlib.sha256("|".join(sorted(labelled)).encode()).hexdigest()[:16])
-    return "-".join(parts)

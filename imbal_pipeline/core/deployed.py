@@ -18,6 +18,7 @@ import pandas as pd
 
 from imbal_pipeline.core import calibration
 from imbal_pipeline.core import model as model_core
+from imbal_pipeline.core.content import content_hash
 from imbal_pipeline.core.data import DataError, ReadOptions
 from imbal_pipeline.core.inbox import ROW
 from imbal_pipeline.core.monitoring import Reference
@@ -38,6 +39,17 @@ class BatchError(DataError):
 
 class ModelFileError(ValueError):
     """A model folder that is missing, incomplete or damaged."""
+
+
+# What an export adds to the model's JSON half: the version it claims and model.txt's digest.
+EXPORT_FIELDS = ("version", "model_sha256")
+
+
+def model_version(booster: model_core.Fitted, meta: dict) -> str:
+    """A model's version: the content hash of its trees and its JSON half (without what an
+    export adds), the same as the stored `deployed_model`'s data version."""
+    plain = {k: v for k, v in meta.items() if k not in EXPORT_FIELDS}
+    return content_hash({"model": booster, "meta": plain})
 
 
 @dataclass(frozen=True)
@@ -200,20 +212,27 @@ class Model:
         return (self.scores(frame) >= self.threshold).astype(np.int8)
 
     def save(self, folder: str | Path) -> None:
-        """Write model.txt and model.json; the JSON carries the text model's digest."""
+        """Write model.txt and model.json; the JSON carries the text model's digest and the
+        version, which is the content hash of both (`model_version`)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         text = model_core.model_text(self.booster)
         (folder / "model.txt").write_text(text)
-        meta = {**self.meta, "model_sha256": hashlib.sha256(text.encode()).hexdigest()}
+        meta = {
+            **self.meta,
+            "version": model_version(self.booster, self.meta),
+            "model_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        }
         (folder / "model.json").write_text(json.dumps(meta, indent=2, allow_nan=False))
 
     @classmethod
     def load(cls, folder: str | Path, *, n_jobs: int = 1) -> Model:
-        """Read a model folder, refusing a model.txt that does not match its digest.
+        """Read a model folder, refusing one whose files are not the version it claims.
 
-        The digest is checked before LightGBM parses the text: LightGBM aborts the whole
-        process on a truncated model.
+        model.txt's digest is checked before LightGBM parses the text (LightGBM aborts the
+        whole process on a truncated model); then the content hash of the trees and every
+        value in model.json must be the version model.json names, so an edited threshold, or
+        a replaced model.txt with its digest fixed, is never served under that version.
         """
         folder = Path(folder)
         paths = folder / "model.json", folder / "model.txt"
@@ -238,7 +257,15 @@ class Model:
                 f"{paths[1]} does not match the digest in model.json (damaged or replaced); "
                 "export the model again"
             )
-        return cls(model_core.from_text(text), meta, n_jobs=n_jobs)
+        booster = model_core.from_text(text)
+        actual = model_version(booster, meta)
+        if actual != meta.get("version"):
+            raise ModelFileError(
+                f"{paths[0]} does not match the model version it claims ({meta.get('version')}; "
+                f"its values and model.txt hash to {actual}): edited or replaced since it was "
+                "exported; export the model again"
+            )
+        return cls(booster, meta, n_jobs=n_jobs)
 
 
 def score_batch(model: Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, BatchNotes]:

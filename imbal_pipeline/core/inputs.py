@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from imbal_pipeline.core import contracts, data, data_gates, gates, inbox, leak, split
+from imbal_pipeline.core import contracts, data, data_gates, gates, inbox, leak, split, versions
 from imbal_pipeline.core.settings import GROUP, LABEL, ROW_ID, SPLIT, Settings
 from imbal_pipeline.core.synthetic import make_fraud_data
 
@@ -124,39 +124,41 @@ _KIND_TEXT = {
 # --- the raw data ----------------------------------------------------------------------------
 
 
-def load_raw(settings: Settings) -> tuple[pd.DataFrame, str]:
-    """The configured file (or the embedded generated data), prepared, and where it came from."""
+def load_raw(
+    settings: Settings, read: versions.TableReader | None = None
+) -> tuple[pd.DataFrame, str]:
+    """The configured file (or the embedded generated data), prepared, and where it came from.
+
+    Files are read with `read` (a `versions.TableReader`, which keeps the digest of the bytes it
+    parsed: the data version a run records).
+    """
+    read = read or versions.TableReader(settings.read_options)
     if settings.data_path is None:
         frame = make_fraud_data(
             settings.generated_rows, settings.generated_positive_rate, settings.seed
         )
         source = f"generated fraud-like data (rows={settings.generated_rows}, seed={settings.seed})"
     else:
-        frame = _drop_columns(
-            data.read_table(settings.data_path, settings.read_options), settings, "data"
-        )
+        frame = _drop_columns(read(settings.data_path), settings, "data")
         source = settings.data_path
     if settings.labelled_batches:
-        frame, added = _with_labelled_batches(frame, settings)
+        frame, added = _with_labelled_batches(frame, settings, read)
         source = f"{source} + {added}"
     prepared = data.prepare_frame(frame, settings)
     _check_subgroups(prepared, settings)
     return prepared, source
 
 
-def _with_labelled_batches(frame: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, str]:
+def _with_labelled_batches(
+    frame: pd.DataFrame, settings: Settings, read: versions.TableReader
+) -> tuple[pd.DataFrame, str]:
     """The training frame and every labelled inbox batch under it, typed like it."""
     parts, names = [frame], []
     for batch in inbox.list_batches(settings.inbox):
         if batch.labels_path is None:
             continue
         try:
-            rows = inbox.labelled_rows(
-                batch,
-                lambda p: data.read_table(p, settings.read_options),
-                settings.target,
-                settings.id_column,
-            )
+            rows = inbox.labelled_rows(batch, read, settings.target, settings.id_column)
         except ValueError as exc:
             raise data.DataError(f"labelled batch {batch.path.name}: {exc}") from None
         rows = _drop_columns(rows, settings, f"batch {batch.path.name}")
@@ -259,8 +261,13 @@ def schema_contract(
 # --- the holdout -----------------------------------------------------------------------------
 
 
-def split_raw(raw: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, str, dict]:
-    """Every row marked train or holdout; how; and holdout values lost reading it like training."""
+def split_raw(
+    raw: pd.DataFrame, settings: Settings, read: versions.TableReader | None = None
+) -> tuple[pd.DataFrame, str, dict]:
+    """Every row marked train or holdout; how; and holdout values lost reading it like training.
+
+    An explicit holdout file is read with `read`, as in `load_raw`.
+    """
     if settings.test_data_path is None:
         groups, by = split.row_groups(raw, settings)
         marked = split.split_holdout(
@@ -269,9 +276,8 @@ def split_raw(raw: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, str,
         how = f"stratified {settings.holdout_fraction:.0%} holdout, seed {settings.seed}"
         return marked, how + (f", rows sharing {by} kept together" if by else ""), {}
     where = f"holdout file {settings.test_data_path}"
-    frame = _drop_columns(
-        data.read_table(settings.test_data_path, settings.read_options), settings, "holdout"
-    )
+    read = read or versions.TableReader(settings.read_options)
+    frame = _drop_columns(read(settings.test_data_path), settings, "holdout")
     positive = data.positive_label_of(raw, settings)
     if settings.target in frame.columns:
         labels = set(frame[settings.target].dropna().astype(str))

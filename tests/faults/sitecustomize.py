@@ -40,7 +40,7 @@ if os.environ.get("IMBAL_TEST_KILL_RAW"):
 
     from imbal_pipeline.core import inputs
 
-    def _killed(settings):
+    def _killed(settings, *read):
         os.kill(os.getpid(), signal.SIGKILL)
 
     inputs.load_raw = _killed

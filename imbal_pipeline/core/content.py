@@ -1,0 +1,69 @@
+"""A value's content hash: its data version, the same for the same content wherever it is.
+
+Tables by their columns, types and rows; models by their LightGBM text; stage values by their
+class and fields; everything else as JSON, with run-context fields left out. The store checks
+every value it serves against it, and an exported model claims it as its version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import pandas as pd
+
+from imbal_pipeline.core import model as model_core
+from imbal_pipeline.core.jsonready import json_ready
+from imbal_pipeline.core.values import fields_of
+
+# Run-context fields: they differ between identical runs, so they are not content. Where values
+# are stored and which machines ran the steps change nothing in a result either.
+VOLATILE = frozenset(
+    {
+        "generated_at",
+        "run_id",
+        "output_dir",
+        "contracts_dir",
+        "checks",
+        "store",
+        "executor",
+        "dask_address",
+        "retrain_cron",
+        "inbox",
+        "scored_dir",
+    }
+)
+
+
+def _feed(digest, value) -> None:
+    if isinstance(value, pd.DataFrame):
+        digest.update(b"frame")
+        digest.update(json.dumps([str(c) for c in value.columns]).encode())
+        digest.update(json.dumps([str(t) for t in value.dtypes]).encode())
+        digest.update(pd.util.hash_pandas_object(value, index=False).to_numpy().tobytes())
+    elif model_core.is_model(value):
+        digest.update(model_core.model_text(value).encode())
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        digest.update(type(value).__name__.encode())
+        _feed(digest, fields_of(value))
+    elif isinstance(value, dict):
+        for key in sorted(value, key=str):
+            if str(key) in VOLATILE:
+                continue
+            digest.update(json.dumps(str(key)).encode())
+            _feed(digest, value[key])
+    elif isinstance(value, (list, tuple)):
+        digest.update(b"[")
+        for item in value:
+            _feed(digest, item)
+        digest.update(b"]")
+    else:
+        digest.update(json.dumps(json_ready(value), sort_keys=True, default=str).encode())
+
+
+def content_hash(value) -> str:
+    """Data version of an output: a hash of its content, run-context fields left out."""
+    digest = hashlib.sha256()
+    _feed(digest, value)
+    return digest.hexdigest()[:16]

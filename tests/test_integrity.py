@@ -1,0 +1,297 @@
+"""Hash what is read; serve nothing its digest does not vouch for.
+
+A run's data version is the digest of the bytes it parsed, not of what the path holds later; a
+recipe, `latest.json` and an exported model are each checked against what they point at.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import graph, training_assets
+
+import imbal_pipeline
+from imbal_pipeline import cli
+from imbal_pipeline.core import data, inputs, preprocess, versions
+from imbal_pipeline.core import model as model_core
+from imbal_pipeline.core.data import ReadOptions
+from imbal_pipeline.core.deployed import Model, ModelFileError, model_meta
+from imbal_pipeline.core.jsonready import json_ready
+from imbal_pipeline.core.monitoring import Reference, wilson_interval
+from imbal_pipeline.core.settings import Settings
+from imbal_pipeline.core.synthetic import make_fraud_data
+from imbal_pipeline.core.values import Bag
+from imbal_pipeline.core.versions import file_digest
+from imbal_pipeline.lineage import DATA_VERSION_TAG
+from imbal_pipeline.storage import AssetStore, CorruptValueError, content_hash
+
+# --- the data version is what was parsed ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["t.csv", "t.csv.gz", "t.parquet"])
+def test_a_table_is_hashed_as_it_is_parsed(tmp_path, name):
+    frame = pd.DataFrame({"x": np.arange(5000) / 7, "y": ["a", "b"] * 2500})
+    path = tmp_path / name
+    if name.endswith(".parquet"):
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+    read = versions.TableReader(ReadOptions())
+    pd.testing.assert_frame_equal(read(path), data.read_table(path))
+    assert read.digests == {str(path): file_digest(path)}
+
+
+def test_a_text_files_repeated_names_are_found_in_the_bytes_parsed(tmp_path):
+    (tmp_path / "t.csv").write_text("a,b,a\n1,2,3\n")
+    with pytest.raises(data.DataError, match="duplicate column name 'a' in t.csv"):
+        data.read_table_hashed(tmp_path / "t.csv")
+
+
+def test_the_version_of_what_was_read_survives_the_file_being_replaced(tmp_path):
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    full = make_fraud_data(1200, 0.05, seed=3)
+    full.iloc[:900].to_csv(train, index=False)
+    full.iloc[900:].to_csv(test, index=False)
+    s = Settings(data_path=str(train), test_data_path=str(test))
+    read = versions.TableReader(s.read_options)
+    inputs.split_raw(inputs.load_raw(s, read)[0], s, read)
+    parsed = versions.data_fingerprint(s)
+    full.iloc[950:].to_csv(test, index=False)  # replaced after the run read it
+    assert versions.data_fingerprint(s, read.digests) == parsed
+    assert versions.data_fingerprint(s) != parsed
+
+
+def test_files_replaced_mid_run_are_recorded_as_the_bytes_each_step_parsed(tmp_path, monkeypatch):
+    """The raw file is replaced just after `raw_data` read it, the holdout file just before
+    `holdout_split` reads it: the lineage names the raw file and the holdout file parsed."""
+    full = make_fraud_data(3000, 0.04, seed=7)
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    full.iloc[:2400].to_csv(train, index=False)
+    full.iloc[2400:].to_csv(test, index=False)
+    raw_parsed = file_digest(train)
+    load_raw, split_raw = inputs.load_raw, inputs.split_raw
+
+    def load_then_replace(settings, *read):
+        out = load_raw(settings, *read)
+        full.iloc[:2300].to_csv(train, index=False)
+        return out
+
+    def replace_then_split(raw, settings, *read):
+        full.iloc[2500:].to_csv(test, index=False)
+        return split_raw(raw, settings, *read)
+
+    monkeypatch.setattr(inputs, "load_raw", load_then_replace)
+    monkeypatch.setattr(inputs, "split_raw", replace_then_split)
+    defs = graph(tmp_path, data_path=str(train), test_data_path=str(test))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            training_assets(defs),
+            selection=dg.AssetSelection.assets("raw_file", "raw_data", "holdout_split"),
+            instance=instance,
+            resources=defs.resources,
+        )
+    observed = [
+        e.event_specific_data.asset_observation.tags[DATA_VERSION_TAG]
+        for e in result.all_events
+        if e.event_type_value == "ASSET_OBSERVATION"
+    ]
+    tags = {
+        e.asset_key.to_user_string(): e.step_materialization_data.materialization.tags
+        for e in result.get_asset_materialization_events()
+    }
+    parsed = f"{raw_parsed}-{file_digest(test)}"
+    assert observed[-1] == parsed != observed[0]
+    assert tags["holdout_split"]["dagster/input_data_version/raw_file"] == parsed
+
+
+def test_a_run_is_not_unchanged_for_data_it_did_not_read(tmp_path):
+    """The recipe tag says what the files held at launch; the run's record says what it read."""
+    from imbal_pipeline.unchanged import RECIPE_TAG, unchanged_run
+
+    @dg.asset(name="evaluation_report")
+    def report(context: dg.AssetExecutionContext):
+        context.log_event(dg.AssetObservation("raw_file", tags={DATA_VERSION_TAG: "as-read"}))
+        html = tmp_path / "report.html"
+        html.write_text("report")
+        (tmp_path / "report.json").write_text(json.dumps({"run_id": context.run_id}))
+        return dg.MaterializeResult(metadata={"report": str(html)})
+
+    with dg.instance_for_test() as instance:
+        run = dg.materialize([report], instance=instance, tags={RECIPE_TAG: "r"})
+        assert unchanged_run(instance, "r", "as-read").run_id == run.run_id
+        assert unchanged_run(instance, "r", "at-launch") is None
+
+
+# --- the store: a recipe and latest.json are vouched for -----------------------------------
+
+
+def _booster(seed: int = 0, rounds: int = 5) -> lgb.Booster:
+    rng = np.random.default_rng(seed)
+    X, y = rng.normal(size=(300, 2)), rng.integers(0, 2, 300)
+    params = {"objective": "binary", "verbosity": -1, "num_threads": 1, "seed": seed}
+    return lgb.train(params, lgb.Dataset(X, y), num_boost_round=rounds)
+
+
+def _two_versions(tmp_path):
+    store = AssetStore(tmp_path)
+    sixty, thirty = {"trees": 60}, {"trees": 30}
+    for recipe, value in (("recipe-60", sixty), ("recipe-30", thirty)):
+        store.write("fold_models", value, content_hash(value), "passed", f"run-{recipe}")
+        store.remember("fold_models", recipe, content_hash(value))
+    return store, content_hash(sixty), content_hash(thirty)
+
+
+def test_a_recipe_pointed_at_another_whole_version_is_not_reused(tmp_path):
+    store, sixty, _ = _two_versions(tmp_path)
+    assert store.recall("fold_models", "recipe-30") == {"trees": 30}
+    (tmp_path / "fold_models" / "recipes" / "recipe-30.json").write_text(
+        json.dumps({"version": sixty})
+    )
+    assert store.recall("fold_models", "recipe-30") is None  # refitted, never the 60 trees
+    # Nor when the other version's own record is copied under this recipe's name.
+    records = tmp_path / "fold_models" / "versions" / sixty / "recipes"
+    shutil.copy(records / "recipe-60.json", records / "recipe-30.json")
+    assert store.recall("fold_models", "recipe-30") is None
+    assert store.recall("fold_models", "recipe-60") == {"trees": 60}
+
+
+def test_a_version_made_by_several_recipes_is_reused_by_each(tmp_path):
+    store, _, thirty = _two_versions(tmp_path)
+    store.remember("fold_models", "same-result-other-recipe", thirty)
+    assert store.recall("fold_models", "same-result-other-recipe") == {"trees": 30}
+    assert store.recall("fold_models", "recipe-30") == {"trees": 30}
+
+
+def test_a_hand_edited_latest_json_is_refused(tmp_path):
+    store, sixty, thirty = _two_versions(tmp_path)
+    assert store.latest("fold_models")["version"] == thirty
+    latest = tmp_path / "fold_models" / "latest.json"
+    latest.write_text(json.dumps({**json.loads(latest.read_text()), "version": sixty}))
+    with pytest.raises(CorruptValueError) as caught:
+        store.load("fold_models")
+    message = str(caught.value)
+    assert "latest fold_models" in message and "not the newest write in its history" in message
+    assert "rematerialize fold_models" in message and "\n" not in message
+
+
+def test_a_version_copied_in_with_an_edited_latest_json_is_never_served(tmp_path):
+    mine, theirs = AssetStore(tmp_path / "mine"), AssetStore(tmp_path / "theirs")
+    booster = _booster()
+    for store, threshold in ((mine, 0.3), (theirs, 0.9)):
+        value = {"model": booster, "meta": {"threshold": threshold}}
+        store.write("deployed_model", value, content_hash(value), "passed", "run")
+    foreign = theirs.latest("deployed_model")["version"]
+    shutil.copytree(
+        tmp_path / "theirs" / "deployed_model" / "versions" / foreign,
+        tmp_path / "mine" / "deployed_model" / "versions" / foreign,
+    )
+    latest = tmp_path / "mine" / "deployed_model" / "latest.json"
+    latest.write_text(json.dumps({**json.loads(latest.read_text()), "version": foreign}))
+    with pytest.raises(ModelFileError, match="not the newest write in its history"):
+        imbal_pipeline.load_model(store=str(tmp_path / "mine"))
+
+
+def test_writers_that_overlap_leave_latest_json_at_the_newest_write(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = AssetStore(tmp_path)
+
+    def write(i: int) -> None:
+        store.write("raw_data", {"i": i}, content_hash({"i": i}), "passed", f"run-{i}")
+        store.latest("raw_data")  # a reader among the writers is never refused
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(write, range(40)))
+    assert store.latest("raw_data") == store.history("raw_data")[-1]
+
+
+# --- the export: its version is checked against its files ----------------------------------
+
+
+def _export(folder: Path, *, bagged: bool = False) -> str:
+    """A small model exported as a run exports one; its version."""
+    frame = pd.DataFrame({"a": np.linspace(0, 1, 300), "b": np.linspace(1, 0, 300)})
+    pre = preprocess.fit_preprocessor(
+        frame, {"numeric": ["a", "b"], "categorical": []}, np.arange(300)
+    )
+    trees = model_core.Bagged([_booster(0), _booster(1)]) if bagged else _booster()
+    final = Bag("none", trees, pre.to_json(), {}, {}, threshold=0.5, objective="f1")
+    reference = Reference(0.5, 0.03, wilson_interval(9, 300), 300, 0.03, 900, [], [1.0], [])
+    meta = model_meta(
+        final,
+        reference=reference,
+        positive_label="1",
+        target="y",
+        id_column=None,
+        read_options=ReadOptions(),
+        beta=1.0,
+        run_id="run-1",
+    )
+    value = {"model": trees, "meta": json_ready(meta, strict=True)}
+    version = content_hash(value)  # the stored deployed_model's data version
+    Model(trees, {**value["meta"], "version": version}).save(folder)
+    return version
+
+
+def _edit_json(folder: Path, **changes) -> None:
+    path = folder / "model.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+@pytest.mark.parametrize("bagged", [False, True])
+def test_an_export_is_the_version_it_claims(tmp_path, bagged):
+    version = _export(tmp_path, bagged=bagged)
+    assert Model.load(tmp_path).version == version
+    _edit_json(tmp_path, run_id="another run")  # run context, not content: still the same model
+    assert imbal_pipeline.load_model(tmp_path).version == version
+
+
+def test_an_edited_threshold_in_model_json_is_refused(tmp_path):
+    version = _export(tmp_path)
+    _edit_json(tmp_path, threshold=0.0001)
+    for load in (Model.load, imbal_pipeline.load_model):
+        with pytest.raises(ModelFileError) as caught:
+            load(tmp_path)
+        message = str(caught.value)
+        assert f"model.json does not match the model version it claims ({version}" in message
+        assert message.endswith("export the model again") and "\n" not in message
+
+
+@pytest.mark.parametrize("bagged", [False, True])
+def test_a_replaced_model_txt_with_its_digest_fixed_is_refused(tmp_path, bagged):
+    import hashlib
+
+    _export(tmp_path, bagged=bagged)
+    other = model_core.Bagged([_booster(0), _booster(2)]) if bagged else _booster(seed=3)
+    text = model_core.model_text(other)
+    (tmp_path / "model.txt").write_text(text)
+    _edit_json(tmp_path, model_sha256=hashlib.sha256(text.encode()).hexdigest())
+    with pytest.raises(ModelFileError, match="does not match the model version it claims"):
+        Model.load(tmp_path)
+
+
+def test_an_export_without_its_version_is_refused_with_what_to_do(tmp_path):
+    _export(tmp_path)
+    meta = json.loads((tmp_path / "model.json").read_text())
+    del meta["version"]
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="claims \\(None;.*export the model again"):
+        Model.load(tmp_path)
+
+
+def test_score_refuses_an_edited_export_in_one_line(tmp_path, capsys):
+    _export(tmp_path / "model")
+    batch = tmp_path / "batch.csv"
+    pd.DataFrame({"a": [0.1, 0.9], "b": [0.5, 0.5]}).to_csv(batch, index=False)
+    args = ["score", "--model", str(tmp_path / "model"), "--data", str(batch)]
+    assert cli.main([*args, "--out", str(tmp_path / "before.csv")]) == 0
+    _edit_json(tmp_path / "model", threshold=0.0001)
+    assert cli.main([*args, "--out", str(tmp_path / "after.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "model.json does not match the model version it claims" in err and "\n" not in err
+    assert not (tmp_path / "after.csv").exists()
