@@ -21,7 +21,7 @@ from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core.data import DataError, ReadOptions
 from imbal_pipeline.core.inbox import ROW
 from imbal_pipeline.core.monitoring import Reference
-from imbal_pipeline.core.preprocess import Preprocessor, category_text
+from imbal_pipeline.core.preprocess import Preprocessor, category_text, known_categories
 from imbal_pipeline.core.values import Bag
 
 FORMAT = "imbal_pipeline model v2: LightGBM text model + this JSON; no pickle"
@@ -172,7 +172,7 @@ class Model:
         unseen = {}
         for column, known in self.preprocessor.categories.items():
             text = category_text(frame[column], missing=None)
-            count = int((text.notna() & ~text.isin(known)).sum())
+            count = int((text.notna() & ~text.isin(known_categories(known))).sum())
             if count:
                 unseen[column] = count
         ignored = [c for c in frame.columns if c not in self.features]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from imbal_pipeline.core.preprocess import Preprocessor, fingerprint
+from imbal_pipeline.core.preprocess import Preprocessor, category_text, fingerprint
 from imbal_pipeline.core.settings import (
     FOLD,
     GROUP,
@@ -121,8 +121,8 @@ def unseen_categories(frame: pd.DataFrame, categorical: list) -> Gate:
     train = frame[frame[SPLIT] == "train"]
     holdout = frame[frame[SPLIT] == "holdout"]
     for column in categorical:
-        seen = set(train[column].dropna().astype(str))
-        new = sorted(set(holdout[column].dropna().astype(str)) - seen)
+        seen = set(category_text(train[column], missing=None).dropna())
+        new = sorted(set(category_text(holdout[column], missing=None).dropna()) - seen)
         if new:
             unseen[str(column)] = new[:10]
     if unseen:
