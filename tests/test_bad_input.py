@@ -338,6 +338,41 @@ def _dates_dropped(d):
     return {**_dates(d), "drop": ("created",)}
 
 
+def _formulas(d):
+    frame = _with_text("risk_score", lambda v: f'="{v:.2f}"')
+    return {"data_path": _write(frame, d / "x.csv")}
+
+
+def _apostrophes(d):
+    return {"data_path": _write(_with_text("risk_score", lambda v: f"'{v:.2f}"), d / "x.csv")}
+
+
+def _non_breaking_spaces(d):
+    frame = _with_text("risk_score", lambda v: f"{v:.2f}\u00a0")
+    return {"data_path": _write(frame, d / "x.csv")}
+
+
+def _dates_written(fmt: str):
+    def make(d):
+        days = pd.date_range("2020-01-04", periods=1500, freq="7h").strftime(fmt)
+        return {"data_path": _write(_base().assign(created=days), d / "x.csv")}
+
+    return make
+
+
+def _parquet_typed(values):
+    def make(d):
+        frame = _base().assign(extra=values(1500))
+        frame.to_parquet(d / "x.parquet")
+        return {"data_path": str(d / "x.parquet")}
+
+    return make
+
+
+_durations = _parquet_typed(lambda n: pd.to_timedelta(np.arange(n) * 7, unit="min"))
+_timestamps = _parquet_typed(lambda n: pd.date_range("2020-01-04", periods=n, freq="7h"))
+
+
 def _holdout_text_in_numbers(d, every):
     frame = _base()
     test = frame.iloc[1200:].copy()
@@ -486,6 +521,14 @@ CATALOGUE = [
     ("percent signs", _percent, "column 'risk_score' holds percentages", ERROR),
     ("dates", _dates, "column 'created' holds dates or times", ERROR),
     ("dates left out with --drop", _dates_dropped, "", OK),
+    ("numbers as formulas", _formulas, "'risk_score' holds numbers wrapped in spreadsheet", ERROR),
+    ("numbers after an apostrophe", _apostrophes, "marked as text by a leading apostrophe", ERROR),
+    ("numbers with a non-breaking space", _non_breaking_spaces, "padded with invisible", ERROR),
+    ("dates with slashes", _dates_written("%Y/%m/%d %H:%M"), "(e.g. '2020/05/20 09:00')", ERROR),
+    ("dates with month names", _dates_written("%d-%b-%Y"), "holds dates or times", ERROR),
+    ("dates in words", _dates_written("%b %d, %Y"), "'created' holds dates or times", ERROR),
+    ("Parquet durations", _durations, "column 'extra' is stored as durations", ERROR),
+    ("Parquet timestamps", _timestamps, "'extra' is stored as dates or times", ERROR),
     ("holdout with 10% text in a number column", _holdout_much_text, "(10.0%)", ERROR),
     ("holdout with a little text", _holdout_little_text, "are not numbers", WARN),
     (
