@@ -87,3 +87,69 @@ def test_an_unseen_integer_category_is_still_unseen(model, batch):
 def test_true_false_is_read_as_a_category_where_training_had_it(model, batch):
     assert model.feature_schema["categorical"]["flag"]
     assert model.check(batch).unseen_categories == {}
+
+
+# --- batches refused in one line -------------------------------------------------------------
+
+
+def _amount(render):
+    return lambda b: b.assign(amount=b["amount"].map(render))
+
+
+def _some(values):
+    """`amount` with its first rows replaced by `values`, as an object column."""
+
+    def change(b):
+        amount = b["amount"].astype(object)
+        amount.iloc[: len(values)] = values
+        return b.assign(amount=amount)
+
+    return change
+
+
+REFUSED = [
+    ("infinity", _some([np.inf, -np.inf]), "batch column 'amount' has 2 infinite values"),
+    ("infinity read from text", _amount(lambda v: "inf"), "has 300 infinite values"),
+    ("True/False", _amount(lambda v: v > 50), "batch column 'amount' holds True/False"),
+    ("True/False with gaps", _some([True, False, None]), "'amount' holds True/False"),
+    ("formulas", _amount(lambda v: f'="{v:.2f}"'), "holds numbers wrapped in spreadsheet"),
+    ("apostrophes", _amount(lambda v: f"'{v:.2f}"), "marked as text by a leading apostrophe"),
+    ("non-breaking spaces", _amount(lambda v: f"{v:.2f}\u00a0"), "padded with invisible spaces"),
+    ("currency", _amount(lambda v: f"${v:.2f}"), "holds amounts with a currency sign"),
+    ("dates", _amount(lambda v: "Jun 11, 2020"), "holds dates or times (e.g. 'Jun 11, 2020')"),
+    (
+        "durations",
+        lambda b: b.assign(amount=pd.to_timedelta(b["amount"], unit="s")),
+        "batch column 'amount' is stored as durations",
+    ),
+    (
+        "timestamps",
+        lambda b: b.assign(amount=pd.Timestamp("2020-01-04")),
+        "'amount' is stored as dates or times",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "message"), REFUSED, ids=[c[0] for c in REFUSED])
+def test_a_batch_the_model_would_misread_is_refused_in_one_line(
+    model, batch, case, change, message
+):
+    with pytest.raises(BatchError) as info:
+        score_batch(model, change(batch))
+    said = str(info.value)
+    assert message in said and "\n" not in said, said
+
+
+def test_a_batch_refused_by_the_score_command_leaves_no_file(model, batch, tmp_path, capsys):
+    from imbal_pipeline import cli
+
+    folder = tmp_path / "model"
+    model.save(folder)
+    data = tmp_path / "batch.csv"
+    batch.assign(amount=batch["amount"].where(batch.index != 3, np.inf)).to_csv(data, index=False)
+    out = tmp_path / "scores.parquet"
+    status = cli.main(["score", "--data", str(data), "--model", str(folder), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 1 and not out.exists()  # 1: a batch refused (2: bad arguments)
+    assert "batch column 'amount' has 1 infinite values" in err
+    assert len(err.strip().splitlines()) == 1
