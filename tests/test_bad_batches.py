@@ -153,3 +153,94 @@ def test_a_batch_refused_by_the_score_command_leaves_no_file(model, batch, tmp_p
     assert status == 1 and not out.exists()  # 1: a batch refused (2: bad arguments)
     assert "batch column 'amount' has 1 infinite values" in err
     assert len(err.strip().splitlines()) == 1
+
+
+# --- labels matched exactly against the model's classes --------------------------------------
+
+
+def _scores(n: int = 4) -> pd.DataFrame:
+    return pd.DataFrame({"row": range(n), "score": np.linspace(0.1, 0.9, n)})
+
+
+def _labels(*values) -> pd.DataFrame:
+    return pd.DataFrame({"row": range(len(values)), "churned": list(values)})
+
+
+TEXT_CLASSES = {"id_column": None, "target": "churned", "version": "v1"}
+TEXT_CLASSES |= {"positive_label": "yes", "negative_labels": ["no"]}
+
+
+@pytest.mark.parametrize(
+    ("labels", "stray"),
+    [
+        (_labels("yes", "no", "unknown", "no"), "'unknown'"),
+        (_labels("no", "Yes", "no", "yes"), "'Yes'"),
+        (_labels("no", " yes", "no", "no"), "' yes'"),
+    ],
+)
+def test_a_label_that_is_neither_class_is_refused_not_counted_negative(labels, stray):
+    from imbal_pipeline.core.data import DataError
+    from imbal_pipeline.core.monitor_report import join_labels
+
+    with pytest.raises(DataError) as info:
+        join_labels(_scores(), labels, TEXT_CLASSES)
+    said = str(info.value)
+    assert f"label values that are no class the model learns (e.g. {stray})" in said, said
+    assert "the classes are 'yes' (positive), 'no'" in said and "\n" not in said
+    y, _ = join_labels(_scores(), _labels("yes", "no", "no", "yes"), TEXT_CLASSES)
+    assert y.tolist() == [1, 0, 0, 1]
+
+
+def test_a_model_records_its_negative_labels_for_the_labels_to_come(model):
+    from imbal_pipeline.core.monitor_report import join_labels, model_summary
+
+    summary = model_summary(model)
+    assert (summary["positive_label"], summary["negative_labels"]) == ("1", ["0"])
+    y, _ = join_labels(
+        _scores(), _labels(1.0, 0.0, 0, 1).rename(columns={"churned": "is_fraud"}), summary
+    )
+    assert y.tolist() == [1, 0, 0, 1]  # 1.0 is the training file's 1
+
+
+def test_labels_for_a_model_that_did_not_record_its_negative_class():
+    from imbal_pipeline.core.data import DataError
+    from imbal_pipeline.core.monitor_report import join_labels
+
+    older = {k: v for k, v in TEXT_CLASSES.items() if k != "negative_labels"}
+    with pytest.raises(DataError, match="model v1 does not record its negative class"):
+        join_labels(_scores(), _labels("yes", "no", "no", "yes"), older)
+    # 0/1 and True/False models have a conventional negative class and are checked against it.
+    binary = older | {"target": "is_fraud", "positive_label": "1"}
+    with pytest.raises(DataError, match="e.g. '2'"):
+        join_labels(_scores(), _labels(1, 0, 2, 0).rename(columns={"churned": "is_fraud"}), binary)
+
+
+def test_labelled_batches_whose_labels_are_no_training_class_are_refused(tmp_path):
+    from imbal_pipeline.core import inputs
+    from imbal_pipeline.core.data import DataError
+
+    train_rows = _table(600, 5).assign(is_fraud=lambda f: np.where(f["is_fraud"] == 1, "yes", "no"))
+    train_rows.to_csv(tmp_path / "train.csv", index=False)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    _table(50, 6, labelled=False).to_csv(inbox / "b.csv", index=False)
+    s = Settings(
+        data_path=str(tmp_path / "train.csv"),
+        inbox=str(inbox),
+        labelled_batches=True,
+        positive_label="yes",
+    )
+    for stray in ("Yes", "unknown"):
+        _labels("no", stray, "yes").rename(columns={"churned": "is_fraud"}).to_csv(
+            inbox / "b.labels.csv", index=False
+        )
+        with pytest.raises(DataError) as info:
+            inputs.load_raw(s)
+        said = str(info.value)
+        assert "labels file b.labels.csv has label values that are no class" in said, said
+        assert f"(e.g. {stray!r}); the classes are 'no', 'yes'" in said
+    _labels("no", "no", "yes").rename(columns={"churned": "is_fraud"}).to_csv(
+        inbox / "b.labels.csv", index=False
+    )
+    frame, _ = inputs.load_raw(s)
+    assert frame["is_fraud"].iloc[600:].tolist() == ["no", "no", "yes"]

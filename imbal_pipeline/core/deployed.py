@@ -53,6 +53,7 @@ def model_meta(
     *,
     reference: Reference,
     positive_label: str,
+    negative_labels: list[str] | None,
     target: str,
     id_column: str | None,
     read_options: ReadOptions,
@@ -72,6 +73,8 @@ def model_meta(
         "beta": float(beta),
         "target": target,
         "positive_label": positive_label,
+        # Labels given later are matched against both classes; anything else is refused.
+        "negative_labels": negative_labels,
         "id_column": id_column,
         "read_options": {
             "sep": read_options.sep,

@@ -15,6 +15,7 @@ from sklearn.metrics import precision_recall_curve
 
 from imbal_pipeline.core import (
     calibration,
+    data,
     diagnostics,
     metrics,
     monitoring,
@@ -132,6 +133,7 @@ def build_report(
         "dataset": {
             "target": profile.target,
             "positive_label": profile.positive_label,
+            "negative_labels": data.negative_labels_of(train, settings),
             "rows": profile.rows,
             "features": len(final.preprocessor["numeric"]) + len(final.preprocessor["categorical"]),
             "positives": profile.positives,
@@ -368,6 +370,7 @@ def deployable(final: Bag, decision: Decision, report: dict, settings: Settings)
         final,
         reference=monitoring.Reference.from_json(report["monitoring_reference"]),
         positive_label=report["dataset"]["positive_label"],
+        negative_labels=report["dataset"].get("negative_labels"),
         target=report["dataset"]["target"],
         id_column=settings.id_column,
         read_options=settings.read_options,

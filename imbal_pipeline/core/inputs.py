@@ -14,7 +14,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from imbal_pipeline.core import contracts, data, data_gates, disguises, gates, inbox, leak, split
+from imbal_pipeline.core import (
+    contracts,
+    data,
+    data_gates,
+    disguises,
+    gates,
+    inbox,
+    leak,
+    preprocess,
+    split,
+)
 from imbal_pipeline.core.settings import GROUP, LABEL, ROW_ID, SPLIT, Settings
 from imbal_pipeline.core.synthetic import make_fraud_data
 
@@ -92,15 +102,23 @@ def _with_labelled_batches(frame: pd.DataFrame, settings: Settings) -> tuple[pd.
                 "data; fix the batch or turn labelled_batches off"
             )
         rows = rows[list(frame.columns)]
-        # A labels file may write the training file's 1 as 1.0: take the training column's type.
-        target = frame[settings.target]
-        if pd.api.types.is_numeric_dtype(target.dtype):
-            rows[settings.target] = pd.to_numeric(rows[settings.target]).astype(target.dtype)
+        rows[settings.target] = _as_training_labels(
+            rows[settings.target], frame[settings.target], batch.labels_path.name
+        )
         parts.append(rows)
         names.append(f"{batch.path.name} ({len(rows)} labelled rows)")
     if not names:
         return frame, "no labelled batch yet"
     return pd.concat(parts, ignore_index=True), f"labelled batches {', '.join(names)}"
+
+
+def _as_training_labels(labels: pd.Series, target: pd.Series, name: str) -> pd.Series:
+    """A labels file's values as the training file writes them (its 1 may come back as 1.0);
+    a value that is no class of the training file ("unknown", "Yes" for "yes") is refused."""
+    spelled = {preprocess.category_name(v): v for v in target.dropna().unique()}
+    classes = sorted(str(v) for v in spelled.values())
+    data.refuse_stray_labels(labels, classes, f"labels file {name}")
+    return preprocess.category_text(labels, missing=None).map(spelled).astype(target.dtype)
 
 
 # A text subgroup column with more levels than this gives tables of one-row groups.
