@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from imbal_pipeline.core import contracts, data, inputs, split, training
-from imbal_pipeline.core.settings import Settings, SettingsError
+from imbal_pipeline.core.settings import ROW_ID, SCORE, STRATEGY, Settings, SettingsError
 from imbal_pipeline.core.synthetic import make_fraud_data
 
 SMALL = {"n_folds": 3, "n_estimators": 40, "num_leaves": 15}
@@ -118,6 +118,17 @@ def _few_positives_for_neighbours(d):
         "target": "y",
         "holdout_fraction": 0.3,
     }
+
+
+def _no_positive_in_danger(d):
+    # 25 positives far from every negative: each one's nearest neighbours are positives, so
+    # BorderlineSMOTE finds none "in danger" and makes no rows (2 of 3 seeds failed the run).
+    rng = np.random.default_rng(0)
+    y = (np.arange(2000) < 25).astype(int)
+    x = rng.normal(size=(2000, 3)) + 8 * y[:, None]
+    frame = pd.DataFrame(x, columns=["a", "b", "c"]).assign(y=y)
+    strategies = ("none", "class_weight", "borderline_smote")
+    return {"data_path": _write(frame, d / "x.csv"), "target": "y", "strategies": strategies}
 
 
 def _empty_column(d):
@@ -467,6 +478,12 @@ CATALOGUE = [
         "k_neighbors lowered",
         WARN,
     ),
+    (
+        "no positive in danger for BorderlineSMOTE",
+        _no_positive_in_danger,
+        "BorderlineSMOTE made no rows: no minority row is in danger",
+        WARN,
+    ),
     ("column entirely null", _empty_column, "column 'blank' is entirely empty", ERROR),
     ("constant column", _constant_column, "column 'same' is constant", WARN),
     ("infinities", _infinities, "column 'amount' has 15 infinite values", ERROR),
@@ -606,3 +623,33 @@ def test_settings_are_refused_at_construction(tmp_path):
     base = Settings(**SMALL)
     with pytest.raises(SettingsError, match="--seed"):
         dataclasses.replace(base, seed=2**32)
+
+
+def test_a_sampler_that_makes_nothing_is_recorded_and_the_run_goes_on(tmp_path):
+    from imbal_pipeline.core import gates, method, selection
+
+    s = Settings(**{**SMALL, **_no_positive_in_danger(tmp_path), "output_dir": str(tmp_path)})
+    raw, _ = inputs.load_raw(s)
+    marked, _, _ = inputs.split_raw(raw, s)
+    train = split.training_part(marked)
+    folds = split.make_folds(train, s.n_folds, s.seed)
+    schema = data.feature_schema(train, s)
+    fold_models = []
+    for fold in range(s.n_folds):
+        sets = training.build_fold_training_sets(train, folds, fold, schema, s)
+        audit = sets.audits["borderline_smote"]
+        assert audit["synthetic_rows"] == 0 and not audit["skipped"]
+        assert "no minority row is in danger" in audit["note"]
+        # The fold's gate accepts a shortfall whose reason is recorded; the run goes on.
+        assert gates.resampling_promise(sets, s.sampling_ratio).passed
+        fold_models.append(training.fit_fold_models(sets, s))
+    # Scored as what it is: on the original rows, the same model and scores as `none`.
+    oof = selection.compare_folds(fold_models, s).oof
+    by = {name: part.sort_values(ROW_ID)[SCORE].to_numpy() for name, part in oof.groupby(STRATEGY)}
+    np.testing.assert_array_equal(by["borderline_smote"], by["none"])
+    report = method.fit_and_evaluate(s).report
+    assert report["cv"]["borderline_smote"]["skipped"] is None
+    assert any(
+        "`borderline_smote` in fold(s) 0, 1, 2: BorderlineSMOTE made no rows" in n
+        for n in report["notes"]
+    )

@@ -22,6 +22,7 @@ from imbal_pipeline.core import (
     plots,
     report,
     split,
+    strategies,
 )
 from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core import threshold as threshold_core
@@ -102,6 +103,7 @@ def build_report(
             f"The baseline column is the no-handling model (`none`) at 0.5, the naive default; "
             f"the selected `{selected}` is evaluated at its tuned threshold."
         )
+    notes += strategies.made_nothing_notes(comparison.audits)
     departure = split.tier_departure(profile, selected, comparison.reason)
     if departure:
         notes.append(departure)
