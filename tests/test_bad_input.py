@@ -392,6 +392,30 @@ def _holdout_text_in_numbers(d, every):
     return _explicit_holdout(d, frame.iloc[:1200], test)
 
 
+def _holdout_with(change, parquet=False):
+    def make(d):
+        frame = _base()
+        test = change(frame.iloc[1200:].copy())
+        if not parquet:
+            return _explicit_holdout(d, frame.iloc[:1200], test)
+        test.to_parquet(d / "test.parquet")
+        return {
+            "data_path": _write(frame.iloc[:1200], d / "x.csv"),
+            "test_data_path": str(d / "test.parquet"),
+        }
+
+    return make
+
+
+_holdout_infinities = _holdout_with(
+    lambda t: t.assign(amount=t["amount"].where(t.index % 50 != 0, np.inf))
+)
+_holdout_true_false = _holdout_with(lambda t: t.assign(amount=t["amount"] > 50))
+_holdout_durations = _holdout_with(
+    lambda t: t.assign(amount=pd.to_timedelta(t["amount"], unit="s")), parquet=True
+)
+
+
 def _holdout_much_text(d):
     return _holdout_text_in_numbers(d, 10)
 
@@ -546,6 +570,9 @@ CATALOGUE = [
     ("dates in words", _dates_written("%b %d, %Y"), "'created' holds dates or times", ERROR),
     ("Parquet durations", _durations, "column 'extra' is stored as durations", ERROR),
     ("Parquet timestamps", _timestamps, "'extra' is stored as dates or times", ERROR),
+    ("holdout with infinities", _holdout_infinities, "column 'amount' has 6 infinite", ERROR),
+    ("holdout with True/False for numbers", _holdout_true_false, "holds True/False", ERROR),
+    ("holdout with Parquet durations", _holdout_durations, "is stored as durations", ERROR),
     ("holdout with 10% text in a number column", _holdout_much_text, "(10.0%)", ERROR),
     ("holdout with a little text", _holdout_little_text, "are not numbers", WARN),
     (

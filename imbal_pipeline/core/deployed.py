@@ -235,58 +235,30 @@ class Model:
         return cls(model_core.from_text(text), meta, n_jobs=n_jobs)
 
 
-def _holds_bools(values: pd.Series) -> bool:
-    """True/False among a text column's values (only an object column can mix them in)."""
-    if values.dtype != object:
-        return False
-    return bool(values.dropna().map(type).isin((bool, np.bool_)).any())
-
-
 def numeric_feature_problem(column: str, values: pd.Series) -> str | None:
-    """Why a batch column cannot be scored as the numeric feature `column`, or None.
-
-    Training reads a feature as numeric only when its column held numbers (True/False, dates
-    and durations become categories there), so anything else here would be misread: a cast
-    makes True 1 and a duration its nanoseconds, and coercion makes text missing.
-    """
+    """Why a batch column cannot be scored as the numeric feature `column`, or None: values a
+    cast would misread (`disguises.misread_as_numbers`), or text that is no number."""
     where = f"batch column {column!r}"
-    if pd.api.types.is_bool_dtype(values.dtype) or _holds_bools(values):
-        return (
-            f"{where} holds True/False where the model was trained on numbers; write the "
-            "numbers the training file had"
-        )
-    kind = disguises.typed_kind(values)
+    misread = disguises.misread_as_numbers(values, "the model was trained on")
+    if misread:
+        return f"{where} {misread}"
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return None
+    lost = values.notna() & pd.to_numeric(values, errors="coerce").isna()
+    if not lost.any():
+        return None
+    shown = sorted({str(v) for v in values[lost]})
+    kind = disguises.kind_of(shown[0])
     if kind is not None:
         return (
-            f"{where} is stored as {disguises.DESCRIPTIONS[kind]} where the model was trained on "
-            f"numbers; {disguises.batch_fix(kind)}"
+            f"{where} holds {disguises.DESCRIPTIONS[kind]} (e.g. {shown[0]!r}) where the model "
+            f"was trained on plain numbers; {disguises.batch_fix(kind)}"
         )
-    as_number = values if pd.api.types.is_numeric_dtype(values.dtype) else None
-    if as_number is None:
-        as_number = pd.to_numeric(values, errors="coerce")
-        lost = values.notna() & as_number.isna()
-        if lost.any():
-            shown = sorted({str(v) for v in values[lost]})
-            kind = disguises.kind_of(shown[0])
-            if kind is not None:
-                return (
-                    f"{where} holds {disguises.DESCRIPTIONS[kind]} (e.g. "
-                    f"{shown[0]!r}) where the model was trained on plain numbers; "
-                    f"{disguises.batch_fix(kind)}"
-                )
-            examples = ", ".join(repr(v) for v in shown[:3])
-            return (
-                f"{where} has {int(lost.sum())} values that are not numbers (e.g. {examples}) "
-                "where the model was trained on numbers; clean the column or leave those values "
-                "empty"
-            )
-    infinite = int(np.isinf(as_number.to_numpy(dtype=np.float64, na_value=np.nan)).sum())
-    if infinite:
-        return (
-            f"{where} has {infinite} infinite values, which training refuses; replace them with "
-            "empty values or finite numbers"
-        )
-    return None
+    examples = ", ".join(repr(v) for v in shown[:3])
+    return (
+        f"{where} has {int(lost.sum())} values that are not numbers (e.g. {examples}) where the "
+        "model was trained on numbers; clean the column or leave those values empty"
+    )
 
 
 def score_batch(model: Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, BatchNotes]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 _I = re.IGNORECASE
@@ -109,6 +110,32 @@ def typed_kind(series: pd.Series) -> str | None:
         return "date"
     if pd.api.types.is_timedelta64_dtype(dtype):
         return "duration"
+    return None
+
+
+def misread_as_numbers(values: pd.Series, trained: str) -> str | None:
+    """What a column read as a numeric feature holds that a cast would misread, and the fix,
+    as a clause ("holds True/False where <trained> numbers; ..."); None if nothing.
+
+    A feature is numeric only when its training column held numbers (True/False, dates and
+    durations become categories there), and a cast makes True 1 and a duration its
+    nanoseconds; infinities training refuses.
+    """
+    is_object = values.dtype == object
+    if pd.api.types.is_bool_dtype(values.dtype) or (
+        is_object and values.dropna().map(type).isin((bool, np.bool_)).any()
+    ):
+        return f"holds True/False where {trained} numbers; write the numbers the training file had"
+    kind = typed_kind(values)
+    if kind is not None:
+        return f"is stored as {DESCRIPTIONS[kind]} where {trained} numbers; {batch_fix(kind)}"
+    as_number = pd.to_numeric(values, errors="coerce")
+    infinite = int(np.isinf(as_number.to_numpy(dtype=np.float64, na_value=np.nan)).sum())
+    if infinite:
+        return (
+            f"has {infinite} infinite values where {trained} finite numbers; replace them with "
+            "empty values or finite numbers"
+        )
     return None
 
 

@@ -224,6 +224,7 @@ def split_raw(raw: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, str,
                 f"{where}: its target has no {positive!r} rows, the training file's positive "
                 f"class (values: {shown}); give a holdout with the training file's labels"
             )
+    _refuse_misread_numbers(frame, raw, {settings.target, settings.id_column}, where)
     frame, lost = coerce_like(frame, raw)
     try:
         # The holdout must use the training file's positive class, never infer its own.
@@ -237,6 +238,20 @@ def split_raw(raw: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, str,
     if by:  # the folds keep groups together; the holdout is the file the user gave
         both[GROUP] = groups
     return both, f"explicit {where}", lost
+
+
+def _refuse_misread_numbers(frame: pd.DataFrame, raw: pd.DataFrame, skip: set, where: str) -> None:
+    """Holdout values a cast to the training column's numbers would misread, refused as a
+    batch's are: True/False, datetimes, durations, infinities (training refuses those too)."""
+    for column in frame.columns:
+        if column not in raw.columns or column in skip:
+            continue
+        dtype = raw[column].dtype
+        if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+            continue
+        misread = disguises.misread_as_numbers(frame[column], "the training file has")
+        if misread:
+            raise data.DataError(f"{where}: column {column!r} {misread}")
 
 
 def coerce_like(frame: pd.DataFrame, reference: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
