@@ -90,6 +90,7 @@ def train_model(data: pd.DataFrame, folder: Path) -> Model:
         final,
         reference=reference,
         positive_label="1",
+        negative_labels=["0"],
         target="is_fraud",
         id_column=None,
         read_options=settings.read_options,

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from imbal_pipeline.core import contracts, data, inputs, split, training
-from imbal_pipeline.core.settings import Settings, SettingsError
+from imbal_pipeline.core.settings import ROW_ID, SCORE, STRATEGY, Settings, SettingsError
 from imbal_pipeline.core.synthetic import make_fraud_data
 
 SMALL = {"n_folds": 3, "n_estimators": 40, "num_leaves": 15}
@@ -118,6 +118,17 @@ def _few_positives_for_neighbours(d):
         "target": "y",
         "holdout_fraction": 0.3,
     }
+
+
+def _no_positive_in_danger(d):
+    # 25 positives far from every negative: each one's nearest neighbours are positives, so
+    # BorderlineSMOTE finds none "in danger" and makes no rows (2 of 3 seeds failed the run).
+    rng = np.random.default_rng(0)
+    y = (np.arange(2000) < 25).astype(int)
+    x = rng.normal(size=(2000, 3)) + 8 * y[:, None]
+    frame = pd.DataFrame(x, columns=["a", "b", "c"]).assign(y=y)
+    strategies = ("none", "class_weight", "borderline_smote")
+    return {"data_path": _write(frame, d / "x.csv"), "target": "y", "strategies": strategies}
 
 
 def _empty_column(d):
@@ -338,12 +349,71 @@ def _dates_dropped(d):
     return {**_dates(d), "drop": ("created",)}
 
 
+def _formulas(d):
+    frame = _with_text("risk_score", lambda v: f'="{v:.2f}"')
+    return {"data_path": _write(frame, d / "x.csv")}
+
+
+def _apostrophes(d):
+    return {"data_path": _write(_with_text("risk_score", lambda v: f"'{v:.2f}"), d / "x.csv")}
+
+
+def _non_breaking_spaces(d):
+    frame = _with_text("risk_score", lambda v: f"{v:.2f}\u00a0")
+    return {"data_path": _write(frame, d / "x.csv")}
+
+
+def _dates_written(fmt: str):
+    def make(d):
+        days = pd.date_range("2020-01-04", periods=1500, freq="7h").strftime(fmt)
+        return {"data_path": _write(_base().assign(created=days), d / "x.csv")}
+
+    return make
+
+
+def _parquet_typed(values):
+    def make(d):
+        frame = _base().assign(extra=values(1500))
+        frame.to_parquet(d / "x.parquet")
+        return {"data_path": str(d / "x.parquet")}
+
+    return make
+
+
+_durations = _parquet_typed(lambda n: pd.to_timedelta(np.arange(n) * 7, unit="min"))
+_timestamps = _parquet_typed(lambda n: pd.date_range("2020-01-04", periods=n, freq="7h"))
+
+
 def _holdout_text_in_numbers(d, every):
     frame = _base()
     test = frame.iloc[1200:].copy()
     test["amount"] = test["amount"].astype(object)
     test.loc[test.index[::every], "amount"] = "n.a."
     return _explicit_holdout(d, frame.iloc[:1200], test)
+
+
+def _holdout_with(change, parquet=False):
+    def make(d):
+        frame = _base()
+        test = change(frame.iloc[1200:].copy())
+        if not parquet:
+            return _explicit_holdout(d, frame.iloc[:1200], test)
+        test.to_parquet(d / "test.parquet")
+        return {
+            "data_path": _write(frame.iloc[:1200], d / "x.csv"),
+            "test_data_path": str(d / "test.parquet"),
+        }
+
+    return make
+
+
+_holdout_infinities = _holdout_with(
+    lambda t: t.assign(amount=t["amount"].where(t.index % 50 != 0, np.inf))
+)
+_holdout_true_false = _holdout_with(lambda t: t.assign(amount=t["amount"] > 50))
+_holdout_durations = _holdout_with(
+    lambda t: t.assign(amount=pd.to_timedelta(t["amount"], unit="s")), parquet=True
+)
 
 
 def _holdout_much_text(d):
@@ -432,6 +502,12 @@ CATALOGUE = [
         "k_neighbors lowered",
         WARN,
     ),
+    (
+        "no positive in danger for BorderlineSMOTE",
+        _no_positive_in_danger,
+        "BorderlineSMOTE made no rows: no minority row is in danger",
+        WARN,
+    ),
     ("column entirely null", _empty_column, "column 'blank' is entirely empty", ERROR),
     ("constant column", _constant_column, "column 'same' is constant", WARN),
     ("infinities", _infinities, "column 'amount' has 15 infinite values", ERROR),
@@ -486,6 +562,17 @@ CATALOGUE = [
     ("percent signs", _percent, "column 'risk_score' holds percentages", ERROR),
     ("dates", _dates, "column 'created' holds dates or times", ERROR),
     ("dates left out with --drop", _dates_dropped, "", OK),
+    ("numbers as formulas", _formulas, "'risk_score' holds numbers wrapped in spreadsheet", ERROR),
+    ("numbers after an apostrophe", _apostrophes, "marked as text by a leading apostrophe", ERROR),
+    ("numbers with a non-breaking space", _non_breaking_spaces, "padded with invisible", ERROR),
+    ("dates with slashes", _dates_written("%Y/%m/%d %H:%M"), "(e.g. '2020/05/20 09:00')", ERROR),
+    ("dates with month names", _dates_written("%d-%b-%Y"), "holds dates or times", ERROR),
+    ("dates in words", _dates_written("%b %d, %Y"), "'created' holds dates or times", ERROR),
+    ("Parquet durations", _durations, "column 'extra' is stored as durations", ERROR),
+    ("Parquet timestamps", _timestamps, "'extra' is stored as dates or times", ERROR),
+    ("holdout with infinities", _holdout_infinities, "column 'amount' has 6 infinite", ERROR),
+    ("holdout with True/False for numbers", _holdout_true_false, "holds True/False", ERROR),
+    ("holdout with Parquet durations", _holdout_durations, "is stored as durations", ERROR),
     ("holdout with 10% text in a number column", _holdout_much_text, "(10.0%)", ERROR),
     ("holdout with a little text", _holdout_little_text, "are not numbers", WARN),
     (
@@ -563,3 +650,33 @@ def test_settings_are_refused_at_construction(tmp_path):
     base = Settings(**SMALL)
     with pytest.raises(SettingsError, match="--seed"):
         dataclasses.replace(base, seed=2**32)
+
+
+def test_a_sampler_that_makes_nothing_is_recorded_and_the_run_goes_on(tmp_path):
+    from imbal_pipeline.core import gates, method, selection
+
+    s = Settings(**{**SMALL, **_no_positive_in_danger(tmp_path), "output_dir": str(tmp_path)})
+    raw, _ = inputs.load_raw(s)
+    marked, _, _ = inputs.split_raw(raw, s)
+    train = split.training_part(marked)
+    folds = split.make_folds(train, s.n_folds, s.seed)
+    schema = data.feature_schema(train, s)
+    fold_models = []
+    for fold in range(s.n_folds):
+        sets = training.build_fold_training_sets(train, folds, fold, schema, s)
+        audit = sets.audits["borderline_smote"]
+        assert audit["synthetic_rows"] == 0 and not audit["skipped"]
+        assert "no minority row is in danger" in audit["note"]
+        # The fold's gate accepts a shortfall whose reason is recorded; the run goes on.
+        assert gates.resampling_promise(sets, s.sampling_ratio).passed
+        fold_models.append(training.fit_fold_models(sets, s))
+    # Scored as what it is: on the original rows, the same model and scores as `none`.
+    oof = selection.compare_folds(fold_models, s).oof
+    by = {name: part.sort_values(ROW_ID)[SCORE].to_numpy() for name, part in oof.groupby(STRATEGY)}
+    np.testing.assert_array_equal(by["borderline_smote"], by["none"])
+    report = method.fit_and_evaluate(s).report
+    assert report["cv"]["borderline_smote"]["skipped"] is None
+    assert any(
+        "`borderline_smote` in fold(s) 0, 1, 2: BorderlineSMOTE made no rows" in n
+        for n in report["notes"]
+    )

@@ -157,6 +157,19 @@ def test_preprocessor_round_trips_json_and_maps_unseen_categories_to_missing():
     np.testing.assert_array_equal(pre.transform(frame), again.transform(frame))
 
 
+def test_a_whole_number_is_one_category_however_it_was_stored():
+    from imbal_pipeline.core.preprocess import MISSING, category_codes, category_text
+
+    cells = pd.Series([1, 1.0, "1.0", "1", np.int64(1), 2.5, "007.0", None], dtype=object)
+    assert category_text(cells).tolist() == [*["1"] * 5, "2.5", "007.0", MISSING]
+    assert category_text(pd.Series([True, False, None])).tolist() == ["True", "False", MISSING]
+    # A model saved before named the integer column's categories "1.0", "2.0": it still finds
+    # its codes, the first position where two stored names became one.
+    stored = ["2.0", "1.0", "1", MISSING]
+    codes = category_codes(pd.Series([1, 2, None, 3], dtype="float"), stored)
+    assert codes.tolist() == [1.0, 0.0, 3.0, -1.0]
+
+
 # --- strategies ----------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from imbal_pipeline.core.preprocess import category_name, category_text
 from imbal_pipeline.core.settings import (
     IN_PROCESS_ROWS,
     LABEL,
@@ -331,6 +332,34 @@ def prepare_frame(frame: pd.DataFrame, settings: Settings, *, salt: int = 0) -> 
 def positive_label_of(frame: pd.DataFrame, settings: Settings) -> str:
     """The target value taken as the positive class."""
     return _positive_mask(frame[settings.target], settings.positive_label)[1]
+
+
+def negative_labels_of(frame: pd.DataFrame, settings: Settings) -> list[str]:
+    """The target values taken as negative (one, or several for one-vs-rest), as text."""
+    return sorted(set(frame.loc[frame[LABEL] == 0, settings.target].astype(str)))
+
+
+def stray_labels(values: pd.Series, classes: list[str]) -> list[str]:
+    """Label values that are none of `classes`, compared as category names: the training file's
+    1 may come back as 1.0, but "Yes" is not "yes" and "unknown" is no class."""
+    known = {category_name(c) for c in classes}
+    return sorted(set(category_text(values, missing=None).dropna()) - known)
+
+
+def refuse_stray_labels(
+    values: pd.Series, classes: list[str], where: str, positive: str | None = None
+) -> None:
+    """One line naming the label values that are none of `classes`, and the classes there are
+    (`positive` marked as such)."""
+    stray = stray_labels(values, classes)
+    if stray:
+        shown = ", ".join(repr(v) for v in stray[:3])
+        named = [f"{c!r}" + (" (positive)" if c == positive else "") for c in classes]
+        listed = ", ".join(named[:6]) + (", ..." if len(named) > 6 else "")
+        raise DataError(
+            f"{where} has label values that are no class the model learns (e.g. {shown}); "
+            f"the classes are {listed}: correct those labels or drop their rows"
+        )
 
 
 def feature_schema(frame: pd.DataFrame, settings: Settings) -> dict[str, list[str]]:

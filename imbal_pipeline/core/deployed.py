@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imbal_pipeline.core import calibration
+from imbal_pipeline.core import calibration, disguises
 from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core.content import content_hash
 from imbal_pipeline.core.data import DataError, ReadOptions
 from imbal_pipeline.core.inbox import ROW
 from imbal_pipeline.core.monitoring import Reference
-from imbal_pipeline.core.preprocess import Preprocessor, category_text
+from imbal_pipeline.core.preprocess import Preprocessor, category_text, known_categories
 from imbal_pipeline.core.values import Bag
 
 FORMAT = "imbal_pipeline model v2: LightGBM text model + this JSON; no pickle"
@@ -65,6 +65,7 @@ def model_meta(
     *,
     reference: Reference,
     positive_label: str,
+    negative_labels: list[str] | None,
     target: str,
     id_column: str | None,
     read_options: ReadOptions,
@@ -84,6 +85,8 @@ def model_meta(
         "beta": float(beta),
         "target": target,
         "positive_label": positive_label,
+        # Labels given later are matched against both classes; anything else is refused.
+        "negative_labels": negative_labels,
         "id_column": id_column,
         "read_options": {
             "sep": read_options.sep,
@@ -169,22 +172,13 @@ class Model:
                 "on; add it (empty values are allowed)"
             )
         for column in self.preprocessor.numeric:
-            values = frame[column]
-            if pd.api.types.is_numeric_dtype(values.dtype):
-                continue
-            as_number = pd.to_numeric(values, errors="coerce")
-            lost = values.notna() & as_number.isna()
-            if lost.any():
-                examples = ", ".join(repr(str(v)) for v in sorted(set(values[lost]))[:3])
-                raise BatchError(
-                    f"batch column {column!r} has {int(lost.sum())} values that are not numbers "
-                    f"(e.g. {examples}) where the model was trained on numbers; clean the column "
-                    "or leave those values empty"
-                )
+            problem = numeric_feature_problem(column, frame[column])
+            if problem:
+                raise BatchError(problem)
         unseen = {}
         for column, known in self.preprocessor.categories.items():
             text = category_text(frame[column], missing=None)
-            count = int((text.notna() & ~text.isin(known)).sum())
+            count = int((text.notna() & ~text.isin(known_categories(known))).sum())
             if count:
                 unseen[column] = count
         ignored = [c for c in frame.columns if c not in self.features]
@@ -266,6 +260,32 @@ class Model:
                 "exported; export the model again"
             )
         return cls(booster, meta, n_jobs=n_jobs)
+
+
+def numeric_feature_problem(column: str, values: pd.Series) -> str | None:
+    """Why a batch column cannot be scored as the numeric feature `column`, or None: values a
+    cast would misread (`disguises.misread_as_numbers`), or text that is no number."""
+    where = f"batch column {column!r}"
+    misread = disguises.misread_as_numbers(values, "the model was trained on")
+    if misread:
+        return f"{where} {misread}"
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return None
+    lost = values.notna() & pd.to_numeric(values, errors="coerce").isna()
+    if not lost.any():
+        return None
+    shown = sorted({str(v) for v in values[lost]})
+    kind = disguises.kind_of(shown[0])
+    if kind is not None:
+        return (
+            f"{where} holds {disguises.DESCRIPTIONS[kind]} (e.g. {shown[0]!r}) where the model "
+            f"was trained on plain numbers; {disguises.batch_fix(kind)}"
+        )
+    examples = ", ".join(repr(v) for v in shown[:3])
+    return (
+        f"{where} has {int(lost.sum())} values that are not numbers (e.g. {examples}) where the "
+        "model was trained on numbers; clean the column or leave those values empty"
+    )
 
 
 def score_batch(model: Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, BatchNotes]:

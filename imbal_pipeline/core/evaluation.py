@@ -15,12 +15,14 @@ from sklearn.metrics import precision_recall_curve
 
 from imbal_pipeline.core import (
     calibration,
+    data,
     diagnostics,
     metrics,
     monitoring,
     plots,
     report,
     split,
+    strategies,
 )
 from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core import threshold as threshold_core
@@ -101,6 +103,7 @@ def build_report(
             f"The baseline column is the no-handling model (`none`) at 0.5, the naive default; "
             f"the selected `{selected}` is evaluated at its tuned threshold."
         )
+    notes += strategies.made_nothing_notes(comparison.audits)
     departure = split.tier_departure(profile, selected, comparison.reason)
     if departure:
         notes.append(departure)
@@ -132,6 +135,7 @@ def build_report(
         "dataset": {
             "target": profile.target,
             "positive_label": profile.positive_label,
+            "negative_labels": data.negative_labels_of(train, settings),
             "rows": profile.rows,
             "features": len(final.preprocessor["numeric"]) + len(final.preprocessor["categorical"]),
             "positives": profile.positives,
@@ -368,6 +372,7 @@ def deployable(final: Bag, decision: Decision, report: dict, settings: Settings)
         final,
         reference=monitoring.Reference.from_json(report["monitoring_reference"]),
         positive_label=report["dataset"]["positive_label"],
+        negative_labels=report["dataset"].get("negative_labels"),
         target=report["dataset"]["target"],
         id_column=settings.id_column,
         read_options=settings.read_options,

@@ -10,12 +10,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 from pathlib import Path
 
 import pandas as pd
 
-from imbal_pipeline.core import contracts, data, data_gates, gates, inbox, leak, split, versions
+from imbal_pipeline.core import (
+    contracts,
+    data,
+    data_gates,
+    disguises,
+    gates,
+    inbox,
+    leak,
+    preprocess,
+    split,
+    versions,
+)
 from imbal_pipeline.core.settings import GROUP, LABEL, ROW_ID, SPLIT, Settings
 from imbal_pipeline.core.synthetic import make_fraud_data
 
@@ -23,103 +33,29 @@ HOLDOUT_SALT = 0x5EED_4B1D  # keeps holdout-file row ids apart from training-fil
 
 # --- numbers in disguise ---------------------------------------------------------------------
 
-# Each pattern is a way a number, an amount or a date is commonly written as text. A column
-# whose values are (nearly) all such text would become a category with a level per value.
-_DISGUISES = (
-    ("decimal comma", re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+$")),
-    ("thousands comma", re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")),
-    ("thousands space", re.compile(r"^[+-]?\d{1,3}([ \u00a0\u202f']\d{3})+([.,]\d+)?$")),
-    (
-        "currency",
-        re.compile(
-            r"^[+-]?\s*[$€£¥₹]\s*[\d.,' ]+$|^[+-]?[\d.,' ]+\s*([$€£¥₹]|EUR|USD|GBP|CHF|JPY)$"
-        ),
-    ),
-    ("percent", re.compile(r"^[+-]?\d[\d.,]*\s*%$")),
-    (
-        "date",
-        re.compile(
-            r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
-            r"|^\d{1,2}[/.]\d{1,2}[/.]\d{2,4}( \d{1,2}:\d{2}(:\d{2})?)?$"
-            r"|^\d{1,2}:\d{2}(:\d{2})?$"
-        ),
-    ),
-)
-# A column is read as disguised numbers when at most this share of its values fits no pattern
-# and is no plain number either (a few "n/a"-like markers are allowed).
-_STRAY_SHARE = 0.1
-
-
-def _fix_for(kind: str, column: str, example: str) -> str:
-    if kind == "decimal comma":
-        dotted = "." in example
-        return "pass --decimal ','" + (" --thousands '.'" if dotted else "")
-    if kind == "thousands comma":
-        return "pass --thousands ','"
-    if kind == "date":
-        return (
-            "a raw timestamp does not carry over to new periods: derive features from it "
-            f"(hour, weekday, age) or leave it out with --drop {column}"
-        )
-    if kind == "thousands space":
-        return "write the numbers without thousands separators"
-    return f"write plain numbers without the {kind} sign (keep units in their own column)"
-
 
 def disguised_numbers(frame: pd.DataFrame, settings: Settings) -> dict[str, dict]:
-    """Text columns whose values are numbers, amounts or dates in disguise: kind and example."""
-    found = {}
+    """Feature columns whose values are numbers, amounts, dates or durations in disguise."""
     skip = {settings.target, settings.id_column, *settings.categorical}
-    for column in frame.columns:
-        series = frame[column]
-        if column in skip or pd.api.types.is_numeric_dtype(series.dtype):
-            continue
-        if pd.api.types.is_bool_dtype(series.dtype):
-            continue
-        values = pd.Series(series.dropna().astype(str).str.strip().unique())
-        if values.empty:
-            continue
-        values = values.sample(n=min(len(values), 5000), random_state=0)
-        plain = pd.to_numeric(values, errors="coerce").notna()
-        kinds = pd.Series("", index=values.index)
-        for kind, pattern in reversed(_DISGUISES):  # earlier patterns win where both fit
-            kinds[values.str.fullmatch(pattern) & ~plain] = kind
-        disguised = kinds != ""
-        if not disguised.any() or (~disguised & ~plain).mean() > _STRAY_SHARE:
-            continue
-        kind = kinds[disguised].value_counts().index[0]
-        example = str(values[kinds == kind].iloc[0])
-        found[str(column)] = {
-            "kind": kind,
-            "example": example,
-            "share": round(float(disguised.mean()), 4),
-        }
-    return found
+    return disguises.disguised_columns(frame, skip)
 
 
 def numbers_as_text(frame: pd.DataFrame, settings: Settings) -> gates.Gate:
-    """No column of numbers, amounts or dates may be read as text (it would become categories)."""
+    """No column of numbers, amounts, dates or durations may be read as categories."""
     found = disguised_numbers(frame, settings)
     if found:
         column, info = next(iter(found.items()))
-        fix = _fix_for(info["kind"], column, info["example"])
+        kind, example = info["kind"], info["example"]
+        what = disguises.DESCRIPTIONS[kind]
+        held = f"is stored as {what}" if info["typed"] else f"holds {what} written as text"
         return gates.fail(
             "numbers_as_text",
-            f"column {column!r} holds {_KIND_TEXT[info['kind']]} written as text "
-            f"(e.g. {info['example']!r}) and would be read as categories; {fix}",
+            f"column {column!r} {held} (e.g. {example!r}) and would be read as categories; "
+            f"{disguises.fix_for(kind, column, example)}",
             columns=found,
         )
     return gates.ok("numbers_as_text", "no column of numbers or dates is read as text")
 
-
-_KIND_TEXT = {
-    "decimal comma": "numbers with a decimal comma",
-    "thousands comma": "numbers with ',' thousands separators",
-    "thousands space": "numbers with thousands separators",
-    "currency": "amounts with a currency sign",
-    "percent": "percentages",
-    "date": "dates or times",
-}
 
 # --- the raw data ----------------------------------------------------------------------------
 
@@ -169,15 +105,23 @@ def _with_labelled_batches(
                 "data; fix the batch or turn labelled_batches off"
             )
         rows = rows[list(frame.columns)]
-        # A labels file may write the training file's 1 as 1.0: take the training column's type.
-        target = frame[settings.target]
-        if pd.api.types.is_numeric_dtype(target.dtype):
-            rows[settings.target] = pd.to_numeric(rows[settings.target]).astype(target.dtype)
+        rows[settings.target] = _as_training_labels(
+            rows[settings.target], frame[settings.target], batch.labels_path.name
+        )
         parts.append(rows)
         names.append(f"{batch.path.name} ({len(rows)} labelled rows)")
     if not names:
         return frame, "no labelled batch yet"
     return pd.concat(parts, ignore_index=True), f"labelled batches {', '.join(names)}"
+
+
+def _as_training_labels(labels: pd.Series, target: pd.Series, name: str) -> pd.Series:
+    """A labels file's values as the training file writes them (its 1 may come back as 1.0);
+    a value that is no class of the training file ("unknown", "Yes" for "yes") is refused."""
+    spelled = {preprocess.category_name(v): v for v in target.dropna().unique()}
+    classes = sorted(str(v) for v in spelled.values())
+    data.refuse_stray_labels(labels, classes, f"labels file {name}")
+    return preprocess.category_text(labels, missing=None).map(spelled).astype(target.dtype)
 
 
 # A text subgroup column with more levels than this gives tables of one-row groups.
@@ -287,6 +231,7 @@ def split_raw(
                 f"{where}: its target has no {positive!r} rows, the training file's positive "
                 f"class (values: {shown}); give a holdout with the training file's labels"
             )
+    _refuse_misread_numbers(frame, raw, {settings.target, settings.id_column}, where)
     frame, lost = coerce_like(frame, raw)
     try:
         # The holdout must use the training file's positive class, never infer its own.
@@ -300,6 +245,20 @@ def split_raw(
     if by:  # the folds keep groups together; the holdout is the file the user gave
         both[GROUP] = groups
     return both, f"explicit {where}", lost
+
+
+def _refuse_misread_numbers(frame: pd.DataFrame, raw: pd.DataFrame, skip: set, where: str) -> None:
+    """Holdout values a cast to the training column's numbers would misread, refused as a
+    batch's are: True/False, datetimes, durations, infinities (training refuses those too)."""
+    for column in frame.columns:
+        if column not in raw.columns or column in skip:
+            continue
+        dtype = raw[column].dtype
+        if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+            continue
+        misread = disguises.misread_as_numbers(frame[column], "the training file has")
+        if misread:
+            raise data.DataError(f"{where}: column {column!r} {misread}")
 
 
 def coerce_like(frame: pd.DataFrame, reference: pd.DataFrame) -> tuple[pd.DataFrame, dict]:

@@ -19,7 +19,7 @@ from imbal_pipeline.core.monitoring import (
     pr_auc_interval,
     wilson_interval,
 )
-from imbal_pipeline.core.preprocess import Preprocessor
+from imbal_pipeline.core.preprocess import Preprocessor, category_name, known_categories
 
 # PSI uses the reference's own quantile bins and an epsilon for empty bins; 0.1 and 0.25 are the
 # customary "look at it" and "it has shifted" levels.
@@ -158,7 +158,7 @@ def feature_psi(ref: FeatureReference, column: pd.Series) -> float:
         values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
         return psi(np.asarray(ref.shares), bin_shares(values, ref.edges))
     text = feature_text(column).dropna()
-    named = ref.categories[:-1]
+    named = [category_name(c) for c in ref.categories[:-1]]
     counts = text.value_counts()
     actual = [float(counts.get(c, 0)) for c in named]
     # Categories outside the named ones fall in OTHER here; unseen ones are counted separately.
@@ -182,7 +182,7 @@ def unseen_share(ref: FeatureReference, categories: list[str], column: pd.Series
     """Share of rows whose category was never seen in training."""
     text = feature_text(column)
     present = text.notna()
-    return float((present & ~text.isin(set(categories))).mean()) if len(text) else 0.0
+    return float((present & ~text.isin(known_categories(categories))).mean()) if len(text) else 0.0
 
 
 def check_missing_and_unseen(ref: Reference, frame: pd.DataFrame, pre: Preprocessor) -> Gate:

@@ -21,12 +21,13 @@ import numpy as np
 import pandas as pd
 
 from imbal_pipeline.core import plots
-from imbal_pipeline.core.data import DataError
+from imbal_pipeline.core.data import DataError, refuse_stray_labels
 from imbal_pipeline.core.deployed import ROW, BatchError, BatchNotes, Model
 from imbal_pipeline.core.document import Heading, Image, Para, html_page, rich, table
 from imbal_pipeline.core.gates import Gate
 from imbal_pipeline.core.monitor_checks import PSI_FAIL, PSI_WARN
 from imbal_pipeline.core.monitoring import Reference
+from imbal_pipeline.core.preprocess import category_name, category_text
 
 
 def gate_record(g: Gate) -> dict:
@@ -63,6 +64,7 @@ def model_summary(model: Model) -> dict:
         "beta": float(model.meta["beta"]),
         "target": model.meta["target"],
         "positive_label": model.positive_label,
+        "negative_labels": model.meta.get("negative_labels"),
         "id_column": model.id_column,
         "reference": model.reference.to_json(),
     }
@@ -254,14 +256,22 @@ def write_index(scored_dir: str | Path) -> Path:
     return path
 
 
-def _is_positive(values: pd.Series, label: str) -> pd.Series:
-    # A labels file may write the training file's 1 as 1.0: compare numbers as numbers.
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        try:
-            return values == float(label)
-        except ValueError:
-            pass
-    return values.astype(str) == label
+# The other class of the conventional binary labels: what a model saved before its negative
+# labels were recorded can still be given.
+_CONVENTIONAL_NEGATIVE = {"1": "0", "True": "False"}
+
+
+def _negative_labels(summary: dict) -> list[str]:
+    recorded = summary.get("negative_labels")
+    if recorded:
+        return [str(v) for v in recorded]
+    conventional = _CONVENTIONAL_NEGATIVE.get(category_name(summary["positive_label"]))
+    if conventional is None:
+        raise BatchError(
+            f"model {summary.get('version')} does not record its negative class, so its labels "
+            "cannot be checked; retrain it with this release"
+        )
+    return [conventional]
 
 
 def join_labels(
@@ -290,5 +300,9 @@ def join_labels(
     if labels[target].isna().any():
         raise DataError(f"the labels file has rows without a {target!r} value; drop or fill them")
     by_id = pd.Series(scores["score"].to_numpy(), index=ids)
-    y = _is_positive(labels[target], str(summary["positive_label"])).to_numpy(dtype=int)
+    positive = str(summary["positive_label"])
+    classes = [positive, *_negative_labels(summary)]
+    refuse_stray_labels(labels[target], classes, "the labels file", positive=positive)
+    given_text = category_text(labels[target], missing=None)
+    y = (given_text == category_name(positive)).to_numpy(dtype=int)
     return y, by_id.loc[given.to_numpy()].to_numpy(dtype=np.float64)

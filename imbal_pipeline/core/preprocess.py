@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -55,9 +56,8 @@ class Preprocessor:
         for column in self.indicators:
             blocks.append(frame[column].isna().to_numpy(dtype=np.float64))
         for column in self.categorical:
-            text = category_text(frame[column])
-            codes = pd.Categorical(text, categories=self.categories[column]).codes
-            blocks.append(codes.astype(np.float64))  # -1 where the category is unseen
+            # -1 where the category is unseen (missing for LightGBM)
+            blocks.append(category_codes(frame[column], self.categories[column]))
         if not blocks:
             return np.empty((len(frame), 0))
         return np.column_stack(blocks)
@@ -72,17 +72,61 @@ class Preprocessor:
         return cls(**state)
 
 
-def category_text(series: pd.Series, missing: str | None = MISSING) -> pd.Series:
-    """Each value's category name (its str); a missing value becomes `missing` (None: stays NaN).
+# A whole number as a float writer prints it: "1.0", "-3.00" (not "007.0", not "1e3").
+_WHOLE_NUMBER_TEXT = re.compile(r"(-?(?:0|[1-9]\d*))\.0+")
 
-    The one definition every stage uses, so training, scoring and monitoring name categories
-    alike. Text columns skip the round trip through Python objects (seconds at 1M rows).
+
+def category_name(value) -> str:
+    """A present cell's category: its text, a whole number named alike however it was stored.
+
+    An integer column with one empty cell is read as floats, so its 1 arrives as 1.0, and a
+    file written from such a column carries the text "1.0": all three are the category "1".
+    Stored category names pass through it too, so a model saved before still finds its codes.
     """
-    if isinstance(series.dtype, pd.StringDtype):
-        return series if missing is None else series.fillna(missing)
-    present = series.notna()
-    text = series[present].astype(object).astype(str).reindex(series.index)
-    return text if missing is None else text.fillna(missing)
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)) and float(value).is_integer() and abs(value) < 2**63:
+        return str(int(value))
+    text = str(value)
+    whole = _WHOLE_NUMBER_TEXT.fullmatch(text)
+    if whole is None:
+        return text
+    return "0" if whole.group(1) == "-0" else whole.group(1)
+
+
+def category_text(series: pd.Series, missing: str | None = MISSING) -> pd.Series:
+    """Each cell's category name (`category_name`); a missing cell becomes `missing` (None:
+    stays NaN).
+
+    The one definition every stage uses, so training, holdout, scoring and monitoring name
+    categories alike. Each distinct value is named once, not each row (1M rows in 0.1 s).
+    """
+    codes, uniques = pd.factorize(series)
+    names = [category_name(v) for v in uniques]
+    table = np.array([*names, np.nan if missing is None else missing], dtype=object)
+    return pd.Series(table[codes], index=series.index, dtype=object)  # code -1: missing
+
+
+def category_codes(series: pd.Series, categories: list[str]) -> np.ndarray:
+    """Each cell's position in `categories` as float, -1.0 where the category is unseen.
+
+    Names are compared as `category_name` gives them; where two stored names become one
+    (a model saved before with both "1" and "1.0"), the first position is the category's.
+    """
+    position: dict[str, int] = {}
+    for i, name in enumerate(categories):
+        position.setdefault(category_name(name), i)
+    codes, uniques = pd.factorize(series)
+    table = [position.get(category_name(v), -1) for v in uniques]
+    table.append(position.get(MISSING, -1))
+    return np.asarray(table, dtype=np.float64)[codes]
+
+
+def known_categories(categories: list[str]) -> set[str]:
+    """The names of `categories` as `category_text` gives a batch's cells, for membership."""
+    return {category_name(name) for name in categories}
 
 
 def fit_preprocessor(

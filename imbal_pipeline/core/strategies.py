@@ -29,6 +29,9 @@ BAGGING = "balanced_bagging"
 # two steps per fold pack two cores where five steps ran in three waves, the last on one core
 # (at 1M rows they are 54 s of a fold's 126 s).
 SYNTHETIC = ("smote", "borderline_smote", "smoteenn")
+# Said in an audit's note when a strategy left its portion as it was for a stated reason: its
+# model then fits the original rows, and the promise of a ratio does not apply.
+NOTHING_RESAMPLED = "nothing resampled"
 
 
 @dataclass
@@ -101,6 +104,44 @@ def _oversampler(
             categorical_features=cat_idx, sampling_strategy=ratio, k_neighbors=k, random_state=seed
         )
     return SMOTE(sampling_strategy=ratio, k_neighbors=k, random_state=seed)
+
+
+def _made_nothing(strategy: str, sampler, made: int, m: int) -> str | None:
+    """Why an oversampler that ran made no row, when its method says so; else None.
+
+    BorderlineSMOTE interpolates only from positives "in danger" (half or more, but not all,
+    of their m nearest neighbours negative). With none it makes nothing: the method's answer
+    on this portion, not a fault, and the rung's model then fits the original rows.
+    """
+    if strategy != "borderline_smote" or made or any(map(len, sampler.in_danger_indices.values())):
+        return None
+    return (
+        f"BorderlineSMOTE made no rows: no minority row is in danger (half or more, but not all, "
+        f"of its {m} nearest neighbours majority); {NOTHING_RESAMPLED}, so the model fits the "
+        "original rows, as none's does"
+    )
+
+
+def made_nothing_notes(audits: dict[int, dict[str, dict]]) -> list[str]:
+    """For the report: each oversampler that ran but made no row in some folds, and why.
+
+    Such a rung is scored as what it was (in those folds, `none`'s fit), not skipped: skipping
+    would drop the method from the comparison for doing what it does on this data, while its
+    scores say what it is worth here, and the ladder picks it only if it beats simpler rungs.
+    """
+    folds: dict[str, list[int]] = {}
+    notes: dict[str, str] = {}
+    for fold, by_strategy in sorted(audits.items()):
+        for name, audit in by_strategy.items():
+            note = audit.get("note") or ""
+            if audit["steps"] and not audit["synthetic_rows"] and NOTHING_RESAMPLED in note:
+                folds.setdefault(name, []).append(fold)
+                notes.setdefault(name, note)
+    return [
+        f"`{name}` in fold(s) {', '.join(map(str, found))}: {notes[name]}. It is compared as it "
+        "ran, not skipped."
+        for name, found in folds.items()
+    ]
 
 
 def resample(
@@ -176,7 +217,7 @@ def resample(
 
     if current >= ratio:
         audit["note"] = (
-            f"minority/majority is already {current:.3f} >= target {ratio}; nothing resampled"
+            f"minority/majority is already {current:.3f} >= target {ratio}; {NOTHING_RESAMPLED}"
         )
         return result
 
@@ -224,6 +265,9 @@ def resample(
         raise RuntimeError(f"{type(sampler).__name__} reordered the original rows")
     audit["steps"].append({"step": type(sampler).__name__, "params": _params(sampler)})
     audit["rows_after_oversampling"] = _counts(np.asarray(y_res))
+    why = _made_nothing(strategy, sampler, len(y_res) - len(y), m)
+    if why:
+        audit["note"] = f"{audit['note']}; {why}" if audit["note"] else why
     keep = np.arange(len(y_res))
 
     if strategy == "smoteenn":

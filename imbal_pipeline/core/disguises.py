@@ -1,0 +1,209 @@
+"""Numbers, amounts, dates and durations in disguise: written as text, or stored as a type no
+model here reads as a number.
+
+A training column of them would become a category with a level per value, so training refuses
+it with the fix; a batch whose numeric feature holds them is refused the same way. None is
+parsed on the user's behalf: the training file, the holdout file and every batch are read by
+one rule (the read options), and a guess made for one file would not be made for another.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+_I = re.IGNORECASE
+_TIME = r"([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([ap]\.?m\.?)?)?(\s*(Z|UTC|GMT|[+-]\d{2}:?\d{2}))?"
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_WEEKDAY = r"((mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?"
+
+# Each pattern is a way a number, an amount, a date or a duration is commonly written as text;
+# where two fit, the earlier names the value.
+PATTERNS = (
+    ("decimal comma", re.compile(r"[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+")),
+    ("thousands comma", re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")),
+    ("thousands space", re.compile(r"[+-]?\d{1,3}([ \u00a0\u202f']\d{3})+([.,]\d+)?")),
+    (
+        "currency",
+        re.compile(
+            r"[+-]?\s*[$€£¥₹]\s*[\d.,' ]+"
+            r"|[+-]?[\d.,' ]+\s*([$€£¥₹]|EUR|USD|GBP|CHF|JPY)"
+        ),
+    ),
+    ("percent", re.compile(r"[+-]?\d[\d.,]*\s*%")),
+    (
+        "date",
+        re.compile(
+            rf"\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}{_TIME}"  # 2020-01-04, 2020/01/04 05:00
+            rf"|\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}{_TIME}"  # 04/01/2020, 4.1.20
+            rf"|{_WEEKDAY}\d{{1,2}}[- ]{_MONTH}[- ,]*\d{{2,4}}{_TIME}"  # 02-Feb-2021
+            rf"|{_WEEKDAY}{_MONTH}\s+\d{{1,2}}(st|nd|rd|th)?,?\s+\d{{4}}{_TIME}"  # Jun 11, 2020
+            r"|\d{1,2}:\d{2}(:\d{2})?",  # 05:00
+            _I,
+        ),
+    ),
+    (
+        "duration",
+        re.compile(
+            r"[+-]?\d+ days?,?( \d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?"  # 3 days 02:00:00
+            r"|P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?",  # PT5M
+            _I,
+        ),
+    ),
+)
+# Wrappers a spreadsheet puts around a value to keep it as text: ="0.58", =0.58 and '0.58.
+WRAPPERS = (
+    ("formula", re.compile(r'="(.*)"|=(.*)')),
+    ("text mark", re.compile(r"'(.*)")),
+)
+_PLAIN = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+# A column is read as disguised when at most this share of its values fits no pattern and is
+# no plain number either (a few "n/a"-like markers are allowed).
+STRAY_SHARE = 0.1
+
+DESCRIPTIONS = {
+    "decimal comma": "numbers with a decimal comma",
+    "thousands comma": "numbers with ',' thousands separators",
+    "thousands space": "numbers with thousands separators",
+    "currency": "amounts with a currency sign",
+    "percent": "percentages",
+    "date": "dates or times",
+    "duration": "durations",
+    "formula": "numbers wrapped in spreadsheet formulas",
+    "text mark": "numbers marked as text by a leading apostrophe",
+    "padded": "numbers padded with invisible spaces",
+}
+
+
+def _named(text: str) -> str | None:
+    if _PLAIN.fullmatch(text):
+        return "number"
+    return next((kind for kind, pattern in PATTERNS if pattern.fullmatch(text)), None)
+
+
+def kind_of(value: str) -> str | None:
+    """How one text value disguises a number, an amount, a date or a duration; None if not.
+
+    A wrapper names the value before what it wraps (`="1,234"` is a formula), and a number
+    is `padded` only when it is nothing else once its spaces (any Unicode space) are gone.
+    """
+    text = value.strip()
+    for kind, wrapper in WRAPPERS:
+        match = wrapper.fullmatch(text)
+        if match is not None:
+            inner = next(g for g in match.groups() if g is not None).strip()
+            if _named(inner):
+                return kind
+    named = _named(text)
+    if named == "number":
+        return "padded" if text != value else None
+    return named
+
+
+def typed_kind(series: pd.Series) -> str | None:
+    """`date` or `duration` for a column stored as datetimes, periods or time deltas."""
+    dtype = series.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
+        return "date"
+    if pd.api.types.is_timedelta64_dtype(dtype):
+        return "duration"
+    return None
+
+
+def misread_as_numbers(values: pd.Series, trained: str) -> str | None:
+    """What a column read as a numeric feature holds that a cast would misread, and the fix,
+    as a clause ("holds True/False where <trained> numbers; ..."); None if nothing.
+
+    A feature is numeric only when its training column held numbers (True/False, dates and
+    durations become categories there), and a cast makes True 1 and a duration its
+    nanoseconds; infinities training refuses.
+    """
+    is_object = values.dtype == object
+    if pd.api.types.is_bool_dtype(values.dtype) or (
+        is_object and values.dropna().map(type).isin((bool, np.bool_)).any()
+    ):
+        return f"holds True/False where {trained} numbers; write the numbers the training file had"
+    kind = typed_kind(values)
+    if kind is not None:
+        return f"is stored as {DESCRIPTIONS[kind]} where {trained} numbers; {batch_fix(kind)}"
+    as_number = pd.to_numeric(values, errors="coerce")
+    infinite = int(np.isinf(as_number.to_numpy(dtype=np.float64, na_value=np.nan)).sum())
+    if infinite:
+        return (
+            f"has {infinite} infinite values where {trained} finite numbers; replace them with "
+            "empty values or finite numbers"
+        )
+    return None
+
+
+def disguised_columns(frame: pd.DataFrame, skip: set) -> dict[str, dict]:
+    """Columns (outside `skip`) of numbers, amounts, dates or durations in disguise: kind, an
+    example, the share of distinct values in disguise, and whether the type says it (`typed`:
+    a Parquet datetime or duration column) rather than text."""
+    found = {}
+    for column in frame.columns:
+        series = frame[column]
+        if column in skip or pd.api.types.is_bool_dtype(series.dtype):
+            continue
+        typed = typed_kind(series)
+        if typed is not None and series.notna().any():
+            example = str(series.dropna().iloc[0])
+            found[str(column)] = {"kind": typed, "example": example, "share": 1.0, "typed": True}
+            continue
+        if pd.api.types.is_numeric_dtype(series.dtype):
+            continue
+        values = pd.Series(series.dropna().astype(str).unique())
+        if values.empty:
+            continue
+        values = values.sample(n=min(len(values), 5000), random_state=0)
+        plain = pd.to_numeric(values, errors="coerce").notna()
+        kinds = values.map(kind_of).where(~plain)
+        disguised = kinds.notna()
+        if not disguised.any() or (~disguised & ~plain).mean() > STRAY_SHARE:
+            continue
+        kind = kinds[disguised].value_counts().index[0]
+        found[str(column)] = {
+            "kind": kind,
+            "example": str(values[kinds == kind].iloc[0]),
+            "share": round(float(disguised.mean()), 4),
+            "typed": False,
+        }
+    return found
+
+
+def fix_for(kind: str, column: str, example: str) -> str:
+    """What to do about a training column of `kind`."""
+    if kind == "decimal comma":
+        return "pass --decimal ','" + (" --thousands '.'" if "." in example else "")
+    if kind == "thousands comma":
+        return "pass --thousands ','"
+    if kind == "date":
+        return (
+            "a raw timestamp does not carry over to new periods: derive features from it "
+            f"(hour, weekday, age) or leave it out with --drop {column}"
+        )
+    if kind == "duration":
+        return (
+            "write it as a number of seconds (or minutes, days) in a plain number column, "
+            f"or leave it out with --drop {column}"
+        )
+    return batch_fix(kind)
+
+
+def batch_fix(kind: str) -> str:
+    """What to do about a batch whose numeric feature holds `kind` (no option helps there:
+    a batch is read with the training file's options)."""
+    if kind == "formula":
+        return "export the values, not the formulas (paste as values before saving)"
+    if kind == "text mark":
+        return "remove the leading apostrophes and write plain numbers"
+    if kind == "padded":
+        return "remove the non-breaking or other invisible spaces around the numbers"
+    if kind == "thousands space":
+        return "write the numbers without thousands separators"
+    if kind in ("currency", "percent"):
+        return f"write plain numbers without the {kind} sign (keep units in their own column)"
+    return "write the numbers as the training file had them"
