@@ -226,6 +226,7 @@ def _export(folder: Path, *, bagged: bool = False) -> str:
         final,
         reference=reference,
         positive_label="1",
+        negative_labels=["0"],
         target="y",
         id_column=None,
         read_options=ReadOptions(),
