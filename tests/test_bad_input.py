@@ -506,6 +506,35 @@ CATALOGUE = [
     ("unknown encoding", _settings(encoding="utf-9"), "unknown --encoding 'utf-9'", ERROR),
     ("--max-negatives 1", _settings(max_negatives=1), "or at least 100", ERROR),
     ("--drop the target", _settings(drop=("is_fraud",)), "--drop names 'is_fraud'", ERROR),
+    ("--fp-cost nan", _settings(fp_cost=float("nan")), "--fp-cost must be a finite number", ERROR),
+    (
+        "--beta inf",
+        _settings(beta=float("inf")),
+        "--beta must be a finite number in (0, 100]",
+        ERROR,
+    ),
+    (
+        "--num-leaves 100000000",
+        _settings(num_leaves=100_000_000),
+        "--num-leaves must be a whole number from 2 to 131072, got 100000000",
+        ERROR,
+    ),
+    ("--trees 10000000", _settings(n_estimators=10**7), "--trees must be a whole number", ERROR),
+    ("--learning-rate nan", _settings(learning_rate=float("nan")), "in (0, 1], got nan", ERROR),
+    ("--folds 1000", _settings(n_folds=1000), "--folds must be a whole number from 2 to 20", ERROR),
+    ("--encoding hex", _settings(encoding="hex"), "--encoding 'hex' is not a text encoding", ERROR),
+    ("--thousands 0", _settings(thousands="0"), "--thousands '0' would misread the file", ERROR),
+    ("--decimal 1", _settings(decimal="1"), "--decimal '1' would misread the file", ERROR),
+    ("--decimal e", _settings(decimal="e"), "digits and letters are part of numbers", ERROR),
+    ("--thousands -", _settings(thousands="-"), "'+' and '-' are signs", ERROR),
+    ("--thousands a tab", _settings(thousands="\t"), "whitespace ends fields and rows", ERROR),
+    ("--thousands no-break space", _settings(thousands="\u00a0"), "ASCII marks only", ERROR),
+    ("--thousands a space", _settings(thousands=" "), "", OK),
+    ("--sep 0", _settings(sep="0"), "--sep '0' would misread the file", ERROR),
+    ("--store memory://x", _settings(store="memory://x"), "memory:// keeps values in one", ERROR),
+    ("--store http://", _settings(store="http://host/x"), "http:// is not a store every", ERROR),
+    ("--store of an unknown scheme", _settings(store="nope://x"), "nope:// is not a store", ERROR),
+    ("--store s3://", _settings(store="s3://bucket/imbal"), "", OK),
     # reporting
     ("a single feature", _single_feature, "", CLEAN),
     ("text subgroup with a value per row", _text_subgroup_of_ids, "1,500 distinct values", ERROR),
@@ -563,3 +592,25 @@ def test_settings_are_refused_at_construction(tmp_path):
     base = Settings(**SMALL)
     with pytest.raises(SettingsError, match="--seed"):
         dataclasses.replace(base, seed=2**32)
+
+
+def test_every_number_setting_declares_its_range_and_the_help_shows_it():
+    from imbal_pipeline.arguments import build_parser
+    from imbal_pipeline.core import settings as settings_core
+
+    numbers = [f for f in settings_core.fields() if settings_core.types()[f.name] in (int, float)]
+    # --max-negatives is 0 or at least 100, a range with a hole: its own rule says so.
+    assert [f.name for f in numbers if f.metadata["bounds"] is None] == ["max_negatives"]
+    text = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+    assert "from 2 to 131072" in " ".join(text.split())  # --num-leaves, LightGBM's limit
+
+
+def test_every_store_scheme_taken_is_one_fsspec_writes_to():
+    from fsspec.registry import known_implementations
+    from upath.registry import available_implementations
+
+    from imbal_pipeline.core.limits import SHARED_STORES
+
+    known = set(known_implementations) | set(available_implementations())
+    assert set(SHARED_STORES) <= known
+    assert "memory" in known and "memory" not in SHARED_STORES

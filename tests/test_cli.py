@@ -14,7 +14,8 @@ import pytest
 from conftest import CLI, run_cli, training_assets
 
 from imbal_pipeline.arguments import build_parser
-from imbal_pipeline.core.settings import Settings
+from imbal_pipeline.core.project import PROJECT_FILE
+from imbal_pipeline.core.settings import Settings, SettingsError
 
 
 def _failed_with_fault(args, tmp_path, **fault) -> tuple[str, str]:
@@ -74,7 +75,7 @@ def test_a_killed_step_process_says_so_with_the_likely_cause_and_the_rerun_comma
     [
         (["run", "--data", "missing.csv", "--target", "y"], "file not found"),
         (["run", "--data", "x.csv"], "--target is required"),
-        (["run", "--folds", "1"], "at least 2"),
+        (["run", "--folds", "1"], "--folds must be a whole number from 2 to 20, got 1"),
         (["run", "--strategies", "smote,none"], "must start with 'none'"),
         (["run", "--objective", "accuracy"], "invalid choice"),
         (["run", "--max-negatives", "-1"], "--max-negatives must be 0 (no limit) or at least 100"),
@@ -228,6 +229,16 @@ EVIL_SUITE = {
         (["show", "../../etc"], "'../../etc' is not an asset name"),
         (["show", "final_model", "--version", "../../x"], "'../../x' is not a data version"),
         (["versions", "../x"], "'../x' is not an asset name"),
+        # each of these failed only once the run had begun, or was saved to the project file
+        (["run", "--fp-cost", "nan"], "--fp-cost must be a finite number in [0, 1e+12], got nan"),
+        (["run", "--beta", "inf"], "--beta must be a finite number in (0, 100], got inf"),
+        (["run", "--num-leaves", "100000000"], "--num-leaves must be a whole number from 2 to"),
+        (["run", "--retrain-cron", "bogus"], "--retrain-cron 'bogus' is not a cron schedule"),
+        (["init", "--retrain-cron", "0 0 30 2 *"], "is not a cron schedule Dagster can run"),
+        (["run", "--encoding", "hex"], "--encoding 'hex' is not a text encoding"),
+        (["init", "--encoding", "hex"], "--encoding 'hex' is not a text encoding"),
+        (["run", "--store", "memory://x"], "memory:// keeps values in one process"),
+        (["init", "--thousands", "0"], "--thousands '0' would misread the file"),
     ],
 )
 def test_refused_before_anything_runs_with_exit_2(tmp_path, capsys, monkeypatch, args, message):
@@ -239,6 +250,20 @@ def test_refused_before_anything_runs_with_exit_2(tmp_path, capsys, monkeypatch,
     assert last.startswith("imbal-pipeline: error: ") and message in last, last
     assert not (tmp_path / "PWNED").exists()
     assert (tmp_path / "notes.txt").read_text() == "someone's notes"
+    assert not (tmp_path / PROJECT_FILE).exists()  # nothing saved for later commands
+
+
+def test_the_retrain_cron_is_dagsters_check(monkeypatch):
+    from dagster._utils.schedules import is_valid_cron_string
+
+    from imbal_pipeline.arguments import check_cron
+
+    assert is_valid_cron_string(Settings.retrain_cron)  # the one value check_cron takes as read
+    for cron in ("@daily", "*/15 9-17 * * mon-fri", "0 3 * * 1"):
+        check_cron(cron)
+    for cron in ("bogus", "* * * * * *", "0 0 30 2 *", "61 * * * *"):
+        with pytest.raises(SettingsError, match="is not a cron schedule Dagster can run"):
+            check_cron(cron)
 
 
 def test_an_unusable_dagster_home_is_one_line(tmp_path, capsys, monkeypatch):
