@@ -396,6 +396,20 @@ def _settings(**values):
     return lambda d: {"data_path": _write(_base(), d / "x.csv"), **values}
 
 
+# --- values a run cannot use, refused as read --------------------------------------------------
+
+
+def _huge_values(d):
+    frame = _base()
+    frame.loc[::20, "amount"] *= 1e158  # near 1e160: their squares overflow float64
+    return {"data_path": _write(frame, d / "x.csv")}
+
+
+def _large_values(d):
+    frame = _base().assign(amount=lambda f: f["amount"] * 1e95)  # large, yet every sum stays finite
+    return {"data_path": _write(frame, d / "x.csv")}
+
+
 # --- reporting -------------------------------------------------------------------------------
 
 
@@ -535,6 +549,9 @@ CATALOGUE = [
     ("--store http://", _settings(store="http://host/x"), "http:// is not a store every", ERROR),
     ("--store of an unknown scheme", _settings(store="nope://x"), "nope:// is not a store", ERROR),
     ("--store s3://", _settings(store="s3://bucket/imbal"), "", OK),
+    # values a run cannot use, refused as read
+    ("feature values near 1e160", _huge_values, "column 'amount' has 75 values beyond", ERROR),
+    ("feature values near 1e95", _large_values, "", OK),
     # reporting
     ("a single feature", _single_feature, "", CLEAN),
     ("text subgroup with a value per row", _text_subgroup_of_ids, "1,500 distinct values", ERROR),
