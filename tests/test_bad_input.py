@@ -295,6 +295,18 @@ def _holdout_without_the_positive_class(d):
     return _explicit_holdout(d, frame.iloc[:1200], test)
 
 
+def _holdout_labels_written_as_floats(d):
+    frame = _base()
+    test = frame.iloc[1200:].assign(is_fraud=lambda f: f["is_fraud"].astype(float))  # 1.0/0.0
+    return _explicit_holdout(d, frame.iloc[:1200], test)
+
+
+def _training_labels_written_as_floats(d):
+    frame = _base()
+    train = frame.iloc[:1200].assign(is_fraud=lambda f: f["is_fraud"].astype(float))
+    return _explicit_holdout(d, train, frame.iloc[1200:])
+
+
 # --- numbers in disguise ---------------------------------------------------------------------
 
 
@@ -491,6 +503,9 @@ CATALOGUE = [
         "its target has no '1' rows",
         ERROR,
     ),
+    ("holdout labels 1.0/0.0, training 1/0", _holdout_labels_written_as_floats, "", OK),
+    ("training labels 1.0/0.0, holdout 1/0", _training_labels_written_as_floats, "", OK),
+    ("--positive-label 1.0 for 1/0 labels", _settings(positive_label="1.0"), "", OK),
     # numbers in disguise
     ("decimal commas", _decimal_commas, "pass --decimal ','", ERROR),
     ("decimal commas with --decimal", _decimal_commas_parsed, "", OK),
@@ -631,3 +646,22 @@ def test_every_store_scheme_taken_is_one_fsspec_writes_to():
     known = set(known_implementations) | set(available_implementations())
     assert set(SHARED_STORES) <= known
     assert "memory" in known and "memory" not in SHARED_STORES
+
+
+def test_one_label_rule_reads_1_and_1_0_and_text_1_alike():
+    values = pd.Series([1, 1.0, "1", "1.0", True, "True", 0, "0.0", "yes", np.nan], dtype=object)
+    text = data.label_text(values)
+    assert text.iloc[:-1].tolist() == ["1", "1", "1", "1", "True", "True", "0", "0", "yes"]
+    assert pd.isna(text.iloc[-1])
+    assert data.is_label(pd.Series([0.0, 1.0]), "1").tolist() == [False, True]
+    assert data.is_label(pd.Series(["0", "1"]), 1.0).tolist() == [False, True]
+    assert data.is_label(pd.Series([True, False]), "True").tolist() == [True, False]
+    assert not data.is_label(pd.Series([True]), "1").any()  # a boolean is not the number 1
+
+
+def test_a_holdout_written_with_1_0_labels_marks_the_same_positives(tmp_path):
+    s = Settings(**{**SMALL, **_holdout_labels_written_as_floats(tmp_path)})
+    raw, _ = inputs.load_raw(s)
+    marked, _, _ = inputs.split_raw(raw, s)
+    holdout = split.holdout_part(marked)
+    assert holdout["__label"].sum() == _base().iloc[1200:]["is_fraud"].sum() > 0

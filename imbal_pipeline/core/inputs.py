@@ -274,7 +274,7 @@ def split_raw(raw: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, str,
     )
     positive = data.positive_label_of(raw, settings)
     if settings.target in frame.columns:
-        labels = set(frame[settings.target].dropna().astype(str))
+        labels = set(data.label_text(frame[settings.target]).dropna())
         if positive not in labels:
             shown = ", ".join(sorted(labels)[:10])
             raise data.DataError(

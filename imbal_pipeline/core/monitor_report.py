@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from imbal_pipeline.core import plots
-from imbal_pipeline.core.data import DataError
+from imbal_pipeline.core.data import DataError, is_label
 from imbal_pipeline.core.deployed import ROW, BatchError, BatchNotes, Model
 from imbal_pipeline.core.document import Heading, Image, Para, html_page, rich, table
 from imbal_pipeline.core.gates import Gate
@@ -254,16 +254,6 @@ def write_index(scored_dir: str | Path) -> Path:
     return path
 
 
-def _is_positive(values: pd.Series, label: str) -> pd.Series:
-    # A labels file may write the training file's 1 as 1.0: compare numbers as numbers.
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        try:
-            return values == float(label)
-        except ValueError:
-            pass
-    return values.astype(str) == label
-
-
 def join_labels(
     scores: pd.DataFrame, labels: pd.DataFrame, summary: dict
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -290,5 +280,6 @@ def join_labels(
     if labels[target].isna().any():
         raise DataError(f"the labels file has rows without a {target!r} value; drop or fill them")
     by_id = pd.Series(scores["score"].to_numpy(), index=ids)
-    y = _is_positive(labels[target], str(summary["positive_label"])).to_numpy(dtype=int)
+    # A labels file may write the training file's 1 as 1.0: the label rule of training.
+    y = is_label(labels[target], summary["positive_label"]).astype(int)
     return y, by_id.loc[given.to_numpy()].to_numpy(dtype=np.float64)
