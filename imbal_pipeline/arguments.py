@@ -6,7 +6,7 @@ from pathlib import Path
 
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.project import PROJECT_FILE
-from imbal_pipeline.core.settings import PROJECT, Settings, SettingsError
+from imbal_pipeline.core.settings import PROJECT, Settings, SettingsError, flag_of
 from imbal_pipeline.runs import DEFAULT_HOME
 
 
@@ -16,11 +16,6 @@ def _columns(values: list[str] | None) -> tuple[str, ...]:
     for value in values or []:
         out.extend(part.strip() for part in value.split(",") if part.strip())
     return tuple(out)
-
-
-def flag_of(field) -> str:
-    """The command-line option of a setting."""
-    return field.metadata["flag"] or "--" + field.name.replace("_", "-")
 
 
 def _shown(value) -> str:
@@ -41,7 +36,9 @@ def add_setting_options(parser: argparse.ArgumentParser) -> None:
         kind = settings_core.types()[field.name]
         choices = settings_core.choices(field.name)
         scope = " [project: shapes the code location]" if field.metadata["scope"] == PROJECT else ""
-        help_text = f"{field.metadata['help']} (default: {_shown(field.default)}){scope}"
+        bounds = field.metadata["bounds"]
+        allowed = f"; {bounds.text(kind is int)}" if bounds else ""
+        help_text = f"{field.metadata['help']} (default: {_shown(field.default)}{allowed}){scope}"
         options: dict = {"dest": field.name, "default": None, "help": help_text}
         if typing.get_origin(kind) is tuple:
             options.update(action="append", metavar="A,B")
@@ -162,4 +159,23 @@ def settings_from_args(args: argparse.Namespace, project: Settings) -> Settings:
     generated = "data_path" not in given and GENERATED & given.keys()
     if "data_path" in given or (generated and project.data_path is not None):
         base = {**Settings().to_dict(), **project.scoped(PROJECT)}
-    return settings_core.from_values({**base, **given})
+    settings = settings_core.from_values({**base, **given})
+    check_cron(settings.retrain_cron)
+    return settings
+
+
+def check_cron(cron: str) -> None:
+    """Refuse a retrain schedule Dagster cannot run, before the project file keeps it.
+
+    Dagster's own check, which is here rather than in the settings because the core imports
+    no Dagster; the default needs no check (and no Dagster import).
+    """
+    if cron == Settings.retrain_cron:
+        return
+    from dagster._utils.schedules import is_valid_cron_string
+
+    if not is_valid_cron_string(cron):
+        raise SettingsError(
+            f"--retrain-cron {cron!r} is not a cron schedule Dagster can run; give five fields, "
+            "minute hour day month weekday, e.g. '0 3 * * 1' (Mondays at 03:00)"
+        )

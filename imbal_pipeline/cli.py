@@ -16,9 +16,11 @@ from imbal_pipeline.arguments import build_parser, flag_of, settings_from_args
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.project import load_project, save_project
 from imbal_pipeline.core.settings import Settings, SettingsError
+from imbal_pipeline.core.writable import folder_problem
 from imbal_pipeline.runs import (
     HomeError,
     console_log,
+    disk_full,
     ensure_home,
     fail_orphaned_runs,
     failure_line,
@@ -26,6 +28,7 @@ from imbal_pipeline.runs import (
     prepare_home,
     print_summary,
     run_config,
+    space_problem,
     start_step_server,
 )
 
@@ -49,6 +52,10 @@ def _check_inputs(settings: Settings) -> str | None:
         check_output_dir(settings.output_dir)
     except OutputError as exc:
         return str(exc)
+    if settings.store and "://" not in settings.store:  # a folder; URLs: settings.validate
+        problem = folder_problem(Path(settings.store), "--store", replaced=False)
+        if problem is not None:
+            return problem
     if settings.contract_path is not None:
         from imbal_pipeline.core.contracts import ContractError, load_suite
 
@@ -86,7 +93,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from imbal_pipeline.core.versions import data_fingerprint
     from imbal_pipeline.unchanged import RECIPE_TAG, run_recipe, unchanged_run
 
-    prepare_home()
+    problem = space_problem(prepare_home())
+    if problem is not None:
+        return _error(problem, 2)
     save_project(settings)
     home = ensure_home()
     import dagster as dg
@@ -226,6 +235,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_rerun(args: argparse.Namespace) -> int:
     """Re-execute a failed run from failure, loading every other step's output from storage."""
     home = ensure_home()
+    problem = space_problem(home)
+    if problem is not None:
+        return _error(problem, 2)
     import dagster as dg
 
     from imbal_pipeline import launch
@@ -363,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - every failure ends in one line, not a traceback
         if args.traceback:
             raise
+        full = disk_full(exc)
+        if full is not None:
+            return _error(full, 1)
         first = (str(exc).strip().splitlines() or [""])[0]
         return _error(f"{type(exc).__name__}: {first} (add --traceback for the details)", 1)
 

@@ -1,11 +1,14 @@
 """The runs in the Dagster instance as the CLI sees them: the home, who orchestrates a run,
 runs orphaned by a killed process, and what a run says when it ends."""
 
+import errno
 import os
 import re
 import socket
 import tempfile
 from pathlib import Path
+
+from imbal_pipeline.core.writable import free_mb
 
 DEFAULT_HOME = ".dagster_home"
 DAGSTER_YAML = """\
@@ -22,6 +25,36 @@ python_logs:
 
 class HomeError(OSError):
     """A DAGSTER_HOME this process cannot use."""
+
+
+# A run writes its events into the instance's SQLite files and (by default) its values into
+# the store, both under DAGSTER_HOME; with less free space than this it would fail part way.
+MIN_FREE_MB = 100
+
+
+def space_problem(home: Path) -> str | None:
+    """The one line for a DAGSTER_HOME too full to run in, or None."""
+    free = free_mb(home)
+    if free >= MIN_FREE_MB:
+        return None
+    return (
+        f"no space left under DAGSTER_HOME ({home}: {free} MB free); free space or point "
+        "DAGSTER_HOME elsewhere"
+    )
+
+
+def disk_full(exc: BaseException) -> str | None:
+    """`space_problem` when `exc` is how a full disk shows: SQLite's `disk I/O error` or
+    `database or disk is full` (also wrapped by SQLAlchemy), or No space left on device."""
+    chain, seen = [exc], exc
+    while (seen := seen.__cause__ or seen.__context__) is not None and seen not in chain:
+        chain.append(seen)
+    for error in chain:
+        full = isinstance(error, OSError) and error.errno == errno.ENOSPC
+        if full or (type(error).__name__ == "OperationalError" and "disk" in str(error)):
+            home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_HOME).resolve()
+            return space_problem(home)
+    return None
 
 
 def ensure_home() -> Path:

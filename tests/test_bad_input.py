@@ -306,6 +306,18 @@ def _holdout_without_the_positive_class(d):
     return _explicit_holdout(d, frame.iloc[:1200], test)
 
 
+def _holdout_labels_written_as_floats(d):
+    frame = _base()
+    test = frame.iloc[1200:].assign(is_fraud=lambda f: f["is_fraud"].astype(float))  # 1.0/0.0
+    return _explicit_holdout(d, frame.iloc[:1200], test)
+
+
+def _training_labels_written_as_floats(d):
+    frame = _base()
+    train = frame.iloc[:1200].assign(is_fraud=lambda f: f["is_fraud"].astype(float))
+    return _explicit_holdout(d, train, frame.iloc[1200:])
+
+
 # --- numbers in disguise ---------------------------------------------------------------------
 
 
@@ -466,6 +478,20 @@ def _settings(**values):
     return lambda d: {"data_path": _write(_base(), d / "x.csv"), **values}
 
 
+# --- values a run cannot use, refused as read --------------------------------------------------
+
+
+def _huge_values(d):
+    frame = _base()
+    frame.loc[::20, "amount"] *= 1e158  # near 1e160: their squares overflow float64
+    return {"data_path": _write(frame, d / "x.csv")}
+
+
+def _large_values(d):
+    frame = _base().assign(amount=lambda f: f["amount"] * 1e95)  # large, yet every sum stays finite
+    return {"data_path": _write(frame, d / "x.csv")}
+
+
 # --- reporting -------------------------------------------------------------------------------
 
 
@@ -553,6 +579,9 @@ CATALOGUE = [
         "its target has no '1' rows",
         ERROR,
     ),
+    ("holdout labels 1.0/0.0, training 1/0", _holdout_labels_written_as_floats, "", OK),
+    ("training labels 1.0/0.0, holdout 1/0", _training_labels_written_as_floats, "", OK),
+    ("--positive-label 1.0 for 1/0 labels", _settings(positive_label="1.0"), "", OK),
     # numbers in disguise
     ("decimal commas", _decimal_commas, "pass --decimal ','", ERROR),
     ("decimal commas with --decimal", _decimal_commas_parsed, "", OK),
@@ -593,6 +622,38 @@ CATALOGUE = [
     ("unknown encoding", _settings(encoding="utf-9"), "unknown --encoding 'utf-9'", ERROR),
     ("--max-negatives 1", _settings(max_negatives=1), "or at least 100", ERROR),
     ("--drop the target", _settings(drop=("is_fraud",)), "--drop names 'is_fraud'", ERROR),
+    ("--fp-cost nan", _settings(fp_cost=float("nan")), "--fp-cost must be a finite number", ERROR),
+    (
+        "--beta inf",
+        _settings(beta=float("inf")),
+        "--beta must be a finite number in (0, 100]",
+        ERROR,
+    ),
+    (
+        "--num-leaves 100000000",
+        _settings(num_leaves=100_000_000),
+        "--num-leaves must be a whole number from 2 to 131072, got 100000000",
+        ERROR,
+    ),
+    ("--trees 10000000", _settings(n_estimators=10**7), "--trees must be a whole number", ERROR),
+    ("--learning-rate nan", _settings(learning_rate=float("nan")), "in (0, 1], got nan", ERROR),
+    ("--folds 1000", _settings(n_folds=1000), "--folds must be a whole number from 2 to 20", ERROR),
+    ("--encoding hex", _settings(encoding="hex"), "--encoding 'hex' is not a text encoding", ERROR),
+    ("--thousands 0", _settings(thousands="0"), "--thousands '0' would misread the file", ERROR),
+    ("--decimal 1", _settings(decimal="1"), "--decimal '1' would misread the file", ERROR),
+    ("--decimal e", _settings(decimal="e"), "digits and letters are part of numbers", ERROR),
+    ("--thousands -", _settings(thousands="-"), "'+' and '-' are signs", ERROR),
+    ("--thousands a tab", _settings(thousands="\t"), "whitespace ends fields and rows", ERROR),
+    ("--thousands no-break space", _settings(thousands="\u00a0"), "ASCII marks only", ERROR),
+    ("--thousands a space", _settings(thousands=" "), "", OK),
+    ("--sep 0", _settings(sep="0"), "--sep '0' would misread the file", ERROR),
+    ("--store memory://x", _settings(store="memory://x"), "memory:// keeps values in one", ERROR),
+    ("--store http://", _settings(store="http://host/x"), "http:// is not a store every", ERROR),
+    ("--store of an unknown scheme", _settings(store="nope://x"), "nope:// is not a store", ERROR),
+    ("--store s3://", _settings(store="s3://bucket/imbal"), "", OK),
+    # values a run cannot use, refused as read
+    ("feature values near 1e160", _huge_values, "column 'amount' has 75 values beyond", ERROR),
+    ("feature values near 1e95", _large_values, "", OK),
     # reporting
     ("a single feature", _single_feature, "", CLEAN),
     ("text subgroup with a value per row", _text_subgroup_of_ids, "1,500 distinct values", ERROR),
@@ -680,3 +741,44 @@ def test_a_sampler_that_makes_nothing_is_recorded_and_the_run_goes_on(tmp_path):
         "`borderline_smote` in fold(s) 0, 1, 2: BorderlineSMOTE made no rows" in n
         for n in report["notes"]
     )
+
+
+def test_every_number_setting_declares_its_range_and_the_help_shows_it():
+    from imbal_pipeline.arguments import build_parser
+    from imbal_pipeline.core import settings as settings_core
+
+    numbers = [f for f in settings_core.fields() if settings_core.types()[f.name] in (int, float)]
+    # --max-negatives is 0 or at least 100, a range with a hole: its own rule says so.
+    assert [f.name for f in numbers if f.metadata["bounds"] is None] == ["max_negatives"]
+    text = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+    assert "from 2 to 131072" in " ".join(text.split())  # --num-leaves, LightGBM's limit
+
+
+def test_every_store_scheme_taken_is_one_fsspec_writes_to():
+    from fsspec.registry import known_implementations
+    from upath.registry import available_implementations
+
+    from imbal_pipeline.core.limits import SHARED_STORES
+
+    known = set(known_implementations) | set(available_implementations())
+    assert set(SHARED_STORES) <= known
+    assert "memory" in known and "memory" not in SHARED_STORES
+
+
+def test_one_label_rule_reads_1_and_1_0_and_text_1_alike():
+    values = pd.Series([1, 1.0, "1", "1.0", True, "True", 0, "0.0", "yes", np.nan], dtype=object)
+    text = data.label_text(values)
+    assert text.iloc[:-1].tolist() == ["1", "1", "1", "1", "True", "True", "0", "0", "yes"]
+    assert pd.isna(text.iloc[-1])
+    assert data.is_label(pd.Series([0.0, 1.0]), "1").tolist() == [False, True]
+    assert data.is_label(pd.Series(["0", "1"]), 1.0).tolist() == [False, True]
+    assert data.is_label(pd.Series([True, False]), "True").tolist() == [True, False]
+    assert not data.is_label(pd.Series([True]), "1").any()  # a boolean is not the number 1
+
+
+def test_a_holdout_written_with_1_0_labels_marks_the_same_positives(tmp_path):
+    s = Settings(**{**SMALL, **_holdout_labels_written_as_floats(tmp_path)})
+    raw, _ = inputs.load_raw(s)
+    marked, _, _ = inputs.split_raw(raw, s)
+    holdout = split.holdout_part(marked)
+    assert holdout["__label"].sum() == _base().iloc[1200:]["is_fraud"].sum() > 0

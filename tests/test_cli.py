@@ -1,9 +1,11 @@
 """The command line as a user runs it: through a Dagster instance, on the multiprocess executor
 where a test is about step processes, else on the one `auto` picks for its small data."""
 
+import errno
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -14,7 +16,8 @@ import pytest
 from conftest import CLI, run_cli, training_assets
 
 from imbal_pipeline.arguments import build_parser
-from imbal_pipeline.core.settings import Settings
+from imbal_pipeline.core.project import PROJECT_FILE
+from imbal_pipeline.core.settings import Settings, SettingsError
 
 
 def _failed_with_fault(args, tmp_path, **fault) -> tuple[str, str]:
@@ -74,7 +77,7 @@ def test_a_killed_step_process_says_so_with_the_likely_cause_and_the_rerun_comma
     [
         (["run", "--data", "missing.csv", "--target", "y"], "file not found"),
         (["run", "--data", "x.csv"], "--target is required"),
-        (["run", "--folds", "1"], "at least 2"),
+        (["run", "--folds", "1"], "--folds must be a whole number from 2 to 20, got 1"),
         (["run", "--strategies", "smote,none"], "must start with 'none'"),
         (["run", "--objective", "accuracy"], "invalid choice"),
         (["run", "--max-negatives", "-1"], "--max-negatives must be 0 (no limit) or at least 100"),
@@ -228,6 +231,19 @@ EVIL_SUITE = {
         (["show", "../../etc"], "'../../etc' is not an asset name"),
         (["show", "final_model", "--version", "../../x"], "'../../x' is not a data version"),
         (["versions", "../x"], "'../x' is not an asset name"),
+        # each of these failed only once the run had begun, or was saved to the project file
+        (["run", "--fp-cost", "nan"], "--fp-cost must be a finite number in [0, 1e+12], got nan"),
+        (["run", "--beta", "inf"], "--beta must be a finite number in (0, 100], got inf"),
+        (["run", "--num-leaves", "100000000"], "--num-leaves must be a whole number from 2 to"),
+        (["run", "--retrain-cron", "bogus"], "--retrain-cron 'bogus' is not a cron schedule"),
+        (["init", "--retrain-cron", "0 0 30 2 *"], "is not a cron schedule Dagster can run"),
+        (["run", "--encoding", "hex"], "--encoding 'hex' is not a text encoding"),
+        (["init", "--encoding", "hex"], "--encoding 'hex' is not a text encoding"),
+        (["run", "--store", "memory://x"], "memory:// keeps values in one process"),
+        (["init", "--thousands", "0"], "--thousands '0' would misread the file"),
+        (["run", "--out", "o" * 250], "--out name is 250 characters; a run writes beside it"),
+        (["run", "--out", "o" * 256 + "/r"], "a name of 256 characters, longer than this"),
+        (["run", "--out", "notes.txt/report"], "notes.txt is a file, not a folder"),
     ],
 )
 def test_refused_before_anything_runs_with_exit_2(tmp_path, capsys, monkeypatch, args, message):
@@ -239,6 +255,82 @@ def test_refused_before_anything_runs_with_exit_2(tmp_path, capsys, monkeypatch,
     assert last.startswith("imbal-pipeline: error: ") and message in last, last
     assert not (tmp_path / "PWNED").exists()
     assert (tmp_path / "notes.txt").read_text() == "someone's notes"
+    assert not (tmp_path / PROJECT_FILE).exists()  # nothing saved for later commands
+
+
+def test_an_out_or_store_a_run_cannot_write_is_refused_before_it_runs(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    mount, locked = tmp_path / "mnt", tmp_path / "locked"
+    mount.mkdir()
+    locked.mkdir()
+    # A test can neither mount a filesystem nor, as root, be refused a write: these two folders
+    # answer the checks' questions as an empty mount point and a read-only folder would.
+    ismount, access = os.path.ismount, os.access
+    monkeypatch.setattr(os.path, "ismount", lambda p: Path(p) == mount or ismount(p))
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != locked and access(p, mode))
+    for args, message in (
+        (["run", "--out", str(mount)], f"--out {mount} is a mount point, which a run cannot"),
+        (["run", "--out", str(mount)], f"give a folder inside it, e.g. --out {mount}/report"),
+        (["run", "--out", str(locked / "report")], f"cannot write in {locked} (read-only"),
+        (["run", "--out", str(locked)], f"cannot write in {locked} (read-only"),
+        (["run", "--store", str(locked / "store")], f"--store {locked}/store: cannot write in"),
+    ):
+        status, last = _main(args, capsys, monkeypatch, tmp_path / "home")
+        assert status == 2 and message in last, last
+    assert not (tmp_path / PROJECT_FILE).exists()
+
+
+def test_a_mount_point_met_while_swapping_the_report_in_is_named_not_retried(tmp_path, monkeypatch):
+    from imbal_pipeline.core import evaluation
+
+    out, staging = tmp_path / "mnt", tmp_path / ".mnt.staging"
+    out.mkdir()
+    staging.mkdir()
+    monkeypatch.setattr(os.path, "ismount", lambda p: Path(p) == out)
+
+    def rename(src, dst):  # what Linux answers to renaming a mount point
+        raise OSError(errno.EBUSY, "Device or resource busy", str(src))
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(evaluation.OutputError, match=f"--out {out} is a mount point"):
+        evaluation._swap_in(staging, out)
+
+
+def test_a_full_disk_under_dagster_home_is_named(tmp_path, capsys, monkeypatch):
+    from imbal_pipeline import cli, runs
+
+    monkeypatch.chdir(tmp_path)
+    home = tmp_path / "home"
+    monkeypatch.setattr(runs, "free_mb", lambda path: 3)
+    full = f"no space left under DAGSTER_HOME ({home}: 3 MB free); free space or point"
+    status, last = _main(["run"], capsys, monkeypatch, home)
+    assert status == 2 and full in last, last  # before the run
+    assert not (tmp_path / PROJECT_FILE).exists()
+
+    def disk_io_error(args):  # how SQLite says it when the instance's files cannot grow
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(cli, "cmd_versions", disk_io_error)
+    status, last = _main(["versions", "raw_data"], capsys, monkeypatch, home)
+    assert status == 1 and full in last, last
+    monkeypatch.setattr(runs, "free_mb", lambda path: 50_000)  # then it is something else
+    status, last = _main(["versions", "raw_data"], capsys, monkeypatch, home)
+    assert last.endswith("OperationalError: disk I/O error (add --traceback for the details)")
+
+
+def test_the_retrain_cron_is_dagsters_check(monkeypatch):
+    from dagster._utils.schedules import is_valid_cron_string
+
+    from imbal_pipeline.arguments import check_cron
+
+    assert is_valid_cron_string(Settings.retrain_cron)  # the one value check_cron takes as read
+    for cron in ("@daily", "*/15 9-17 * * mon-fri", "0 3 * * 1"):
+        check_cron(cron)
+    for cron in ("bogus", "* * * * * *", "0 0 30 2 *", "61 * * * *"):
+        with pytest.raises(SettingsError, match="is not a cron schedule Dagster can run"):
+            check_cron(cron)
 
 
 def test_an_unusable_dagster_home_is_one_line(tmp_path, capsys, monkeypatch):

@@ -115,7 +115,7 @@ def test_settings_reject_bad_values_with_the_fix():
         Settings(objective="accuracy")
     with pytest.raises(SettingsError, match="must start with 'none'"):
         Settings(strategies=("smote",))
-    with pytest.raises(SettingsError, match="at least 2"):
+    with pytest.raises(SettingsError, match="--folds must be a whole number from 2 to 20"):
         Settings(n_folds=1)
 
 

@@ -10,7 +10,7 @@ DESCRIPTIONS = {
     "schema_contract": "Columns and types against the suite you gave with --contract, or the "
     "one derived from this file by its first run.",
     "no_empty_columns": "No column is entirely missing.",
-    "no_infinities": "No numeric column holds +inf or -inf.",
+    "no_infinities": "No numeric column holds +inf, -inf or values beyond +-1e100.",
     "numbers_as_text": "No column of numbers, amounts or dates was read as text (it would "
     "become categories).",
     "no_mixed_types": "No text column is mostly numbers with a few words (a data error, not a "

@@ -6,13 +6,13 @@ import csv
 import gzip
 import hashlib
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from imbal_pipeline.core.preprocess import category_name, category_text
 from imbal_pipeline.core.settings import (
     IN_PROCESS_ROWS,
     LABEL,
@@ -250,24 +250,53 @@ def _stable_row_ids(frame: pd.DataFrame, id_column: str | None, salt: int) -> np
     return (hashed >> np.uint64(1)).astype(np.int64)
 
 
+def label_key(value) -> str:
+    """A target value as every stage compares it: numbers by their value (1, 1.0 and "1" are
+    "1"; 0.5 and "0.50" are "0.5"), other values by their text (True and "True" are "True")."""
+    text = str(value)
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if not math.isfinite(number):
+        return text  # "nan" or "inf" as a class name stays what it says
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def label_text(values: pd.Series) -> pd.Series:
+    """`label_key` of each value (missing stays missing): the one way training, an explicit
+    holdout, a labels file and the monitoring tell which rows hold which class, so that a file
+    another tool wrote with 1.0 for 1 means the same class."""
+    present = values.dropna()
+    if pd.api.types.is_object_dtype(present.dtype):
+        present = present.astype(str)  # as Python objects 1 and True would be one key
+    keys = {value: label_key(value) for value in present.unique()}
+    return present.map(keys).reindex(values.index)
+
+
+def is_label(values: pd.Series, label) -> np.ndarray:
+    """Which values are the class `label`, by `label_key`."""
+    return (label_text(values) == label_key(label)).to_numpy(dtype=bool)
+
+
 def _positive_mask(target: pd.Series, positive_label: str | None) -> tuple[np.ndarray, str]:
-    """Boolean positive mask and the label value that was taken as positive."""
-    values = target.dropna().unique()
-    as_text = {str(v) for v in values}
+    """Boolean positive mask and the label value (its `label_key`) taken as positive."""
+    text = label_text(target)
+    as_text = set(text.dropna())
     if positive_label is not None:
-        if positive_label not in as_text:
+        positive = label_key(positive_label)
+        if positive not in as_text:
             shown = ", ".join(sorted(as_text)[:10])
             raise DataError(
                 f"positive label {positive_label!r} not found in the target (values: {shown}); "
                 "fix --positive-label"
             )
-        return target.astype(str).to_numpy() == positive_label, positive_label
+        return (text == positive).to_numpy(dtype=bool), positive
     if len(as_text) > 2:
         raise DataError(
             f"target has {len(as_text)} classes; multi-class is not yet supported: "
             "name the positive class with --positive-label to train one-vs-rest"
         )
-    text = target.astype(str)
     counts = text.value_counts()
     if len(counts) == 2 and counts.iloc[0] == counts.iloc[1]:
         a, b = sorted(counts.index)
@@ -276,7 +305,7 @@ def _positive_mask(target: pd.Series, positive_label: str | None) -> tuple[np.nd
             "class; name the positive class with --positive-label"
         )
     positive = next(
-        (p for n, p in (("0", "1"), ("0.0", "1.0"), ("False", "True")) if as_text <= {n, p}),
+        (p for n, p in (("0", "1"), ("False", "True")) if as_text <= {n, p}),
         # Two arbitrary labels: the rarer one is what a user of this product cares about.
         str(counts.index[-1]),
     )
@@ -288,7 +317,7 @@ def _positive_mask(target: pd.Series, positive_label: str | None) -> tuple[np.nd
             f"product models a rare positive class: pass --positive-label {other} if {other!r} "
             f"is the rare class, or --positive-label {positive} to confirm"
         )
-    return text.to_numpy() == positive, positive
+    return (text == positive).to_numpy(dtype=bool), positive
 
 
 def prepare_frame(frame: pd.DataFrame, settings: Settings, *, salt: int = 0) -> pd.DataFrame:
@@ -340,10 +369,10 @@ def negative_labels_of(frame: pd.DataFrame, settings: Settings) -> list[str]:
 
 
 def stray_labels(values: pd.Series, classes: list[str]) -> list[str]:
-    """Label values that are none of `classes`, compared as category names: the training file's
+    """Label values that are none of `classes`, compared by `label_key`: the training file's
     1 may come back as 1.0, but "Yes" is not "yes" and "unknown" is no class."""
-    known = {category_name(c) for c in classes}
-    return sorted(set(category_text(values, missing=None).dropna()) - known)
+    known = {label_key(c) for c in classes}
+    return sorted(set(label_text(values).dropna()) - known)
 
 
 def refuse_stray_labels(

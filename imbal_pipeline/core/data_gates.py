@@ -28,23 +28,46 @@ def no_empty_columns(frame: pd.DataFrame) -> Gate:
     return ok("no_empty_columns", "no column is entirely empty")
 
 
+# Beyond this magnitude a value is a sentinel (1e300 for "unknown") or a corrupt read, not a
+# measurement: no quantity measured in a table comes near it. Refused rather than handled,
+# because the scaling, the samplers' distances and the monitoring statistics square such
+# values, which overflows past about 1e154 (the fold models' scales became inf and could not
+# be stored), and a tree model gains nothing from them that a missing value would not give.
+LARGEST = 1e100
+
+
 def no_infinities(frame: pd.DataFrame) -> Gate:
-    """Numeric columns hold no +-inf (LightGBM and the samplers would misread them)."""
-    bad = {}
+    """Numeric columns hold no +-inf and nothing beyond LARGEST in size (LightGBM and the
+    samplers would misread them; squaring them overflows)."""
+    infinite, huge = {}, {}
     for column in _user_columns(frame):
-        if pd.api.types.is_float_dtype(frame[column].dtype):
-            count = int(np.isinf(frame[column].to_numpy(dtype=float)).sum())
-            if count:
-                bad[str(column)] = count
-    if bad:
-        column, count = next(iter(bad.items()))
+        if not pd.api.types.is_float_dtype(frame[column].dtype):
+            continue
+        values = frame[column].to_numpy(dtype=float)
+        count = int(np.isinf(values).sum())
+        if count:
+            infinite[str(column)] = count
+        beyond = np.isfinite(values) & (np.abs(values) > LARGEST)
+        if beyond.any():
+            huge[str(column)] = {"values": int(beyond.sum()), "example": float(values[beyond][0])}
+    if infinite:
+        column, count = next(iter(infinite.items()))
         return fail(
             "no_infinities",
             f"column {column!r} has {count} infinite values; replace them with NaN "
             "or finite values",
-            columns=bad,
+            columns=infinite,
         )
-    return ok("no_infinities", "no infinite values")
+    if huge:
+        column, info = next(iter(huge.items()))
+        return fail(
+            "no_infinities",
+            f"column {column!r} has {info['values']} values beyond 1e100 in size (e.g. "
+            f"{info['example']:.3g}): sentinels or corrupt values, whose squares overflow; "
+            "leave those cells empty (missing) or rescale the column",
+            columns=huge,
+        )
+    return ok("no_infinities", "no infinite or out-of-range values")
 
 
 # A text column with at most this many distinct values is a category even when most of its

@@ -23,6 +23,7 @@ from imbal_pipeline.core import (
     report,
     split,
     strategies,
+    writable,
 )
 from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core import threshold as threshold_core
@@ -282,8 +283,12 @@ MODEL_FILES = ("model.txt", "model.json")
 
 
 def check_output_dir(out_dir: str | Path) -> None:
-    """Refuse an --out folder that holds files no run of this product wrote."""
+    """Refuse an --out folder a run cannot replace: one it cannot write beside, rename or name,
+    or one that holds files no run of this product wrote."""
     out = Path(out_dir)
+    problem = writable.folder_problem(out, "--out", replaced=True)
+    if problem is not None:
+        raise OutputError(problem)
     if not out.exists():
         return
     if not out.is_dir():
@@ -353,7 +358,10 @@ def _swap_in(staging: Path, out: Path, attempts: int = 5) -> None:
             if out.exists():
                 os.rename(out, old)
             os.rename(staging, out)
-        except OSError:
+        except OSError as exc:
+            problem = writable.rename_problem(exc, out)
+            if problem is not None:
+                raise OutputError(problem) from exc
             continue  # a concurrent run put its folder in place between the two renames
         shutil.rmtree(old, ignore_errors=True)
         return

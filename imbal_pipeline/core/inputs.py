@@ -22,7 +22,6 @@ from imbal_pipeline.core import (
     gates,
     inbox,
     leak,
-    preprocess,
     split,
     versions,
 )
@@ -118,10 +117,10 @@ def _with_labelled_batches(
 def _as_training_labels(labels: pd.Series, target: pd.Series, name: str) -> pd.Series:
     """A labels file's values as the training file writes them (its 1 may come back as 1.0);
     a value that is no class of the training file ("unknown", "Yes" for "yes") is refused."""
-    spelled = {preprocess.category_name(v): v for v in target.dropna().unique()}
+    spelled = {data.label_key(v): v for v in target.dropna().unique()}
     classes = sorted(str(v) for v in spelled.values())
     data.refuse_stray_labels(labels, classes, f"labels file {name}")
-    return preprocess.category_text(labels, missing=None).map(spelled).astype(target.dtype)
+    return data.label_text(labels).map(spelled).astype(target.dtype)
 
 
 # A text subgroup column with more levels than this gives tables of one-row groups.
@@ -224,7 +223,7 @@ def split_raw(
     frame = _drop_columns(read(settings.test_data_path), settings, "holdout")
     positive = data.positive_label_of(raw, settings)
     if settings.target in frame.columns:
-        labels = set(frame[settings.target].dropna().astype(str))
+        labels = set(data.label_text(frame[settings.target]).dropna())
         if positive not in labels:
             shown = ", ".join(sorted(labels)[:10])
             raise data.DataError(

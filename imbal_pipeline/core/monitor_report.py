@@ -21,13 +21,12 @@ import numpy as np
 import pandas as pd
 
 from imbal_pipeline.core import plots
-from imbal_pipeline.core.data import DataError, refuse_stray_labels
+from imbal_pipeline.core.data import DataError, is_label, label_key, refuse_stray_labels
 from imbal_pipeline.core.deployed import ROW, BatchError, BatchNotes, Model
 from imbal_pipeline.core.document import Heading, Image, Para, html_page, rich, table
 from imbal_pipeline.core.gates import Gate
 from imbal_pipeline.core.monitor_checks import PSI_FAIL, PSI_WARN
 from imbal_pipeline.core.monitoring import Reference
-from imbal_pipeline.core.preprocess import category_name, category_text
 
 
 def gate_record(g: Gate) -> dict:
@@ -265,7 +264,7 @@ def _negative_labels(summary: dict) -> list[str]:
     recorded = summary.get("negative_labels")
     if recorded:
         return [str(v) for v in recorded]
-    conventional = _CONVENTIONAL_NEGATIVE.get(category_name(summary["positive_label"]))
+    conventional = _CONVENTIONAL_NEGATIVE.get(label_key(summary["positive_label"]))
     if conventional is None:
         raise BatchError(
             f"model {summary.get('version')} does not record its negative class, so its labels "
@@ -303,6 +302,5 @@ def join_labels(
     positive = str(summary["positive_label"])
     classes = [positive, *_negative_labels(summary)]
     refuse_stray_labels(labels[target], classes, "the labels file", positive=positive)
-    given_text = category_text(labels[target], missing=None)
-    y = (given_text == category_name(positive)).to_numpy(dtype=int)
+    y = is_label(labels[target], positive).astype(int)
     return y, by_id.loc[given.to_numpy()].to_numpy(dtype=np.float64)

@@ -11,13 +11,16 @@ file, never from a run's config.
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import functools
+import math
+import numbers
 import os
 import typing
 from dataclasses import asdict, dataclass
 from typing import Literal
+
+from imbal_pipeline.core import limits
 
 # The strategy ladder, simplest first. Selection walks it in this order, so a complex
 # strategy is only chosen when it beats every simpler one beyond noise.
@@ -69,13 +72,19 @@ def setting(
     scope: str = RUN,
     path: bool = False,
     cli: bool = True,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
 ):
     """A field with what every face of the configuration needs to know about it.
 
     `flag` is the CLI option (default: the name with dashes); `path` marks a file or folder
-    that is made absolute where it is given; `cli=False` keeps it off the command line.
+    that is made absolute where it is given; `cli=False` keeps it off the command line;
+    `ge`, `gt`, `le` and `lt` bound a number (which must then also be finite).
     """
-    metadata = {"help": help, "flag": flag, "scope": scope, "path": path, "cli": cli}
+    bounds = limits.Bounds(ge, gt, le, lt) if (ge, gt, le, lt) != (None,) * 4 else None
+    metadata = dict(help=help, flag=flag, scope=scope, path=path, cli=cli, bounds=bounds)
     if isinstance(default, list | tuple):
         return dataclasses.field(default=tuple(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -139,9 +148,11 @@ class Settings:
         flag="--contract",
         path=True,
     )
-    generated_rows: int = setting(50_000, "rows of generated data when no --data", flag="--rows")
+    generated_rows: int = setting(
+        50_000, "rows of generated data when no --data", flag="--rows", ge=100, le=10_000_000
+    )
     generated_positive_rate: float = setting(
-        0.01, "positive share of generated data", flag="--positive-rate"
+        0.01, "positive share of generated data", flag="--positive-rate", gt=0, lt=0.5
     )
     labelled_batches: bool = setting(
         False,
@@ -149,25 +160,31 @@ class Settings:
         "retraining learns from what the deployed model saw",
     )
     # --- splits and folds ---
-    holdout_fraction: float = setting(0.2, "stratified holdout share when no --test-data is given")
+    holdout_fraction: float = setting(
+        0.2, "stratified holdout share when no --test-data is given", gt=0, lt=1
+    )
     n_folds: int = setting(
         5,
         "stratified cross-validation folds; one asset per fold, so it shapes the graph",
         flag="--folds",
         scope=PROJECT,
+        ge=2,
+        le=limits.MAX_FOLDS,
     )
-    seed: int = setting(0, "seed for splits, samplers and LightGBM")
+    seed: int = setting(0, "seed for splits, samplers and LightGBM", ge=0, le=2**32 - 1)
     # --- imbalance strategies ---
     strategies: tuple[Strategy, ...] = setting(
         LADDER, "the strategy ladder to compare, simplest first, starting with none"
     )
     sampling_ratio: float = setting(
-        0.5, "minority/majority ratio a resampler aims for; 1.0 is full balance"
+        0.5, "minority/majority ratio a resampler aims for; 1.0 is full balance", gt=0, le=1
     )
     # SMOTEENN's cleaning step compares every row with its neighbours among all rows, which grows
     # about with n^2 (49 s at 100k x 20 features here, ~80 minutes projected at 1M).
     smoteenn_max_rows: int = setting(
-        150_000, "skip SMOTEENN on training portions with more rows (its cleaning grows ~rows^2)"
+        150_000,
+        "skip SMOTEENN on training portions with more rows (its cleaning grows ~rows^2)",
+        ge=1,
     )
     # See BENCHMARKS.md for what the sample costs and saves at 1M rows.
     max_negatives: int = setting(
@@ -176,14 +193,18 @@ class Settings:
         "sample of this many negatives (validation and holdout rows are all scored); 0: no limit",
     )
     # --- LightGBM ---
-    n_estimators: int = setting(300, "LightGBM boosting rounds", flag="--trees")
-    learning_rate: float = setting(0.05, "LightGBM learning rate")
-    num_leaves: int = setting(31, "LightGBM leaves per tree")
+    n_estimators: int = setting(
+        300, "LightGBM boosting rounds", flag="--trees", ge=1, le=limits.MAX_TREES
+    )
+    learning_rate: float = setting(0.05, "LightGBM learning rate", gt=0, le=1)
+    num_leaves: int = setting(31, "LightGBM leaves per tree", ge=2, le=limits.MAX_LEAVES)
     lgbm_threads: int = setting(
         1,
         "threads per LightGBM fit; the executor runs at most cores // threads steps at once",
         flag="--threads",
         scope=PROJECT,
+        ge=1,
+        le=limits.MAX_THREADS,
     )
     # --- the decision threshold ---
     objective: Objective = setting(
@@ -191,10 +212,10 @@ class Settings:
         "threshold objective: f1, fbeta (see --beta), cost (least FP*fp-cost + FN*fn-cost), "
         "recall (best precision at --recall-target)",
     )
-    beta: float = setting(2.0, "beta of F-beta")
-    fp_cost: float = setting(1.0, "cost of a false positive")
-    fn_cost: float = setting(10.0, "cost of a false negative")
-    recall_target: float = setting(0.8, "recall the 'recall' objective must reach")
+    beta: float = setting(2.0, "beta of F-beta", gt=0, le=limits.MAX_BETA)
+    fp_cost: float = setting(1.0, "cost of a false positive", ge=0, le=limits.MAX_COST)
+    fn_cost: float = setting(10.0, "cost of a false negative", ge=0, le=limits.MAX_COST)
+    recall_target: float = setting(0.8, "recall the 'recall' objective must reach", gt=0, le=1)
     # --- outputs ---
     output_dir: str = setting(
         "imbal_output",
@@ -299,6 +320,11 @@ def from_values(values: dict) -> Settings:
     return Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
+def flag_of(field: dataclasses.Field) -> str:
+    """The command-line option of a setting, which every message about it names."""
+    return field.metadata["flag"] or "--" + field.name.replace("_", "-")
+
+
 def validate(s: Settings) -> None:
     """Raise SettingsError with a one-line fix for settings that cannot work."""
     for field in fields():
@@ -311,34 +337,17 @@ def validate(s: Settings) -> None:
                 f"unknown {field.name.replace('_', ' ')} {wrong[0]!r}; "
                 f"choose from {', '.join(allowed)}"
             )
+        _check_range(field, value)
     if not s.strategies or s.strategies[0] != "none":
         raise SettingsError("the strategy list must start with 'none': it is the baseline")
-    if s.n_folds < 2:
-        raise SettingsError(f"--folds must be at least 2, got {s.n_folds}")
-    if not 0.0 < s.holdout_fraction < 1.0:
-        raise SettingsError(f"holdout fraction must be in (0, 1), got {s.holdout_fraction}")
-    if s.beta <= 0:
-        raise SettingsError(f"--beta must be positive, got {s.beta}")
-    if s.fp_cost < 0 or s.fn_cost < 0 or (s.fp_cost == 0 and s.fn_cost == 0):
-        raise SettingsError("--fp-cost and --fn-cost must be non-negative and not both zero")
-    if not 0.0 < s.recall_target <= 1.0:
-        raise SettingsError(f"--recall-target must be in (0, 1], got {s.recall_target}")
-    if s.smoteenn_max_rows < 1:
-        raise SettingsError(f"smoteenn max rows must be positive, got {s.smoteenn_max_rows}")
+    if s.fp_cost == 0 and s.fn_cost == 0:
+        raise SettingsError("--fp-cost and --fn-cost must not both be zero")
     if s.max_negatives < 0 or 0 < s.max_negatives < MIN_NEGATIVES:
         # Fewer would leave some fold without negatives to fit (scale_pos_weight 0).
         raise SettingsError(
             f"--max-negatives must be 0 (no limit) or at least {MIN_NEGATIVES}, "
             f"got {s.max_negatives}"
         )
-    if not 0.0 < s.sampling_ratio <= 1.0:
-        raise SettingsError(f"sampling ratio must be in (0, 1], got {s.sampling_ratio}")
-    if s.lgbm_threads < 1:
-        raise SettingsError("--threads must be at least 1")
-    if s.n_estimators < 1 or s.num_leaves < 2 or not 0 < s.learning_rate <= 1:
-        raise SettingsError("--trees >= 1, --num-leaves >= 2 and --learning-rate in (0, 1]")
-    if s.generated_rows < 100 or not 0 < s.generated_positive_rate < 0.5:
-        raise SettingsError("--rows must be at least 100 and --positive-rate in (0, 0.5)")
     if s.executor == "dask" and not s.dask_address:
         raise SettingsError("--executor dask needs --dask-address, e.g. tcp://127.0.0.1:8786")
     for name in (s.target, s.id_column, s.group, *s.categorical, *s.subgroups, *s.drop):
@@ -352,24 +361,40 @@ def validate(s: Settings) -> None:
         )
     if s.group is not None and s.group in (s.target, s.id_column):
         raise SettingsError(f"--group {s.group!r} is the target or the id; name another column")
-    if not 0 <= s.seed < 2**32:
-        raise SettingsError(f"--seed must be a whole number from 0 to 4294967295, got {s.seed}")
-    _validate_parsing(s)
+    problem = limits.store_problem(s.store) or _parsing_problem(s)
+    if problem:
+        raise SettingsError(problem)
 
 
-def _validate_parsing(s: Settings) -> None:
-    for flag, char in (("--sep", s.sep), ("--decimal", s.decimal), ("--thousands", s.thousands)):
-        if char is not None and len(char) != 1:
-            raise SettingsError(f"{flag} must be one character, got {char!r}")
+def _check_range(field: dataclasses.Field, value) -> None:
+    """A number setting is a finite number of its type, within its declared bounds."""
+    bounds = field.metadata["bounds"]
+    if bounds is None:
+        return
+    whole = types()[field.name] is int
+    kind = numbers.Integral if whole else numbers.Real
+    if (
+        not isinstance(value, kind)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or not bounds.holds(value)
+    ):
+        raise SettingsError(
+            f"{flag_of(field)} must be {'a whole' if whole else 'a finite'} number "
+            f"{bounds.text(whole)}, got {value!r}"
+        )
+
+
+def _parsing_problem(s: Settings) -> str | None:
+    """How the CSV marks or the encoding would misread a file, if they would."""
+    for flag, mark in (("--sep", s.sep), ("--decimal", s.decimal), ("--thousands", s.thousands)):
+        problem = limits.mark_problem(flag, mark)
+        if problem:
+            return problem
     # A thousands separator may equal --sep: such numbers are quoted ("1,234.5").
     if s.decimal in (s.sep, s.thousands):
-        raise SettingsError("--decimal must differ from --sep and from --thousands")
-    try:
-        codecs.lookup(s.encoding)
-    except LookupError:
-        raise SettingsError(
-            f"unknown --encoding {s.encoding!r}; use a Python codec name such as utf-8 or latin-1"
-        ) from None
+        return "--decimal must differ from --sep and from --thousands"
+    return limits.encoding_problem(s.encoding)
 
 
 def max_concurrent_steps(lgbm_threads: int = 1) -> int:

@@ -1,0 +1,162 @@
+"""What a setting's value may be: number ranges, CSV marks, text encodings and store URLs.
+
+Each rule answers with the one-line problem and its fix, or None; `settings.validate` raises it.
+Every rule is about the value alone, so it holds before anything is read or run.
+"""
+
+from __future__ import annotations
+
+import codecs
+import string
+from dataclasses import dataclass
+
+# Upper bounds that catch a slip of the keyboard long before a run would fail on it. Folds:
+# each is its own assets, and beyond 20 a fold's validation part holds too few positives to
+# score. Trees: 100,000 rounds per fit, times folds and strategies, is days. Beta: F-beta at
+# beta 100 is recall already, and beta squared must stay finite. Costs: only their ratio
+# matters, and a cost times the errors must stay finite. LightGBM's own documented limits:
+# 1 < num_leaves <= 131072, learning_rate > 0.
+MAX_FOLDS = 20
+MAX_TREES = 100_000
+MAX_LEAVES = 131_072
+MAX_THREADS = 1024
+MAX_BETA = 100.0
+MAX_COST = 1e12
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The range a number setting must lie in: `ge`/`gt` below and `le`/`lt` above, inclusive
+    and exclusive, as annotated-types (and so pydantic) name them. NaN lies in no range."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def holds(self, value: float) -> bool:
+        """Whether `value` lies in the range."""
+        return (
+            (self.ge is None or value >= self.ge)
+            and (self.gt is None or value > self.gt)
+            and (self.le is None or value <= self.le)
+            and (self.lt is None or value < self.lt)
+        )
+
+    def text(self, whole: bool) -> str:
+        """The range in words: `from 2 to 131072` for whole numbers, else `in (0, 1]`."""
+        low = self.ge if self.gt is None else self.gt
+        high = self.le if self.lt is None else self.lt
+        if whole and self.gt is None and self.lt is None:
+            return f"at least {low}" if high is None else f"from {low} to {high}"
+        left = "(" if self.gt is not None else "["
+        if high is None:
+            return f"{'>' if left == '(' else '>='} {_number(low)}"
+        right = ")" if self.lt is not None else "]"
+        return f"in {left}{_number(low)}, {_number(high)}{right}"
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+# --- the marks of a CSV file -----------------------------------------------------------------
+
+# pandas' CSV reader matches these marks byte by byte, so a mark outside ASCII (a no-break
+# space, a middle dot) silently never matches; of ASCII, digits and letters are numbers' own
+# characters (1e5, nan, inf), '+' and '-' their signs, '"' quotes a field and tabs and line
+# breaks end fields and rows. That leaves ASCII punctuation, and a space between thousands.
+_NEVER = frozenset('+-"\n\r')
+
+
+def mark_problem(flag: str, mark: str | None) -> str | None:
+    """Why `mark` cannot be the decimal mark, thousands separator or delimiter, if it cannot."""
+    if mark is None:
+        return None
+    if len(mark) != 1:
+        return f"{flag} must be one character, got {mark!r}"
+    if flag == "--sep":  # any one character that cannot be part of a number or end a row
+        allowed = mark not in _NEVER and not mark.isalnum()
+        shown = "the file's delimiter, e.g. ',' ';' '|' or a tab"
+    else:
+        marks = set(string.punctuation) - _NEVER | ({" "} if flag == "--thousands" else set())
+        allowed = mark in marks
+        shown = "the file's mark, e.g. ',' '.' \"'\"" + (" or ' '" if flag == "--thousands" else "")
+    if allowed:
+        return None
+    if mark.isalnum():
+        why = "digits and letters are part of numbers themselves (1e5, nan)"
+    elif not mark.isascii():
+        why = "the reader matches ASCII marks only, so it would never match"
+    elif mark in "+-":
+        why = "'+' and '-' are signs"
+    elif mark == '"':
+        why = "'\"' quotes a field"
+    elif mark.isspace():
+        why = "whitespace ends fields and rows (only --thousands may be a space)"
+    else:
+        why = "it is no punctuation mark"
+    return f"{flag} {mark!r} would misread the file: {why}; give {shown}"
+
+
+def encoding_problem(encoding: str) -> str | None:
+    """Why `encoding` cannot decode a CSV file: no such codec, or one that is not text's."""
+    try:
+        codec = codecs.lookup(encoding)
+    except LookupError:
+        return f"unknown --encoding {encoding!r}; use a Python codec name such as utf-8 or latin-1"
+    # hex, base64, zlib, rot13 ...: codecs.decode knows them, but they map bytes to bytes (or
+    # text to text), and reading a file with them fails only once a run has begun.
+    if not getattr(codec, "_is_text_encoding", True):
+        return (
+            f"--encoding {encoding!r} is not a text encoding ({codec.name} maps bytes to "
+            "bytes); use a text encoding such as utf-8 or latin-1"
+        )
+    return None
+
+
+# --- where values are stored -----------------------------------------------------------------
+
+# Stores whose values outlive the process that wrote them and that every worker can reach: a
+# folder (file://, a network mount) and the object stores and network filesystems fsspec
+# writes to. memory:// lives in one process; http(s), zip, tar and github are read-only;
+# simplecache and filecache are caches on one machine.
+SHARED_STORES = (
+    "file",
+    "local",
+    "s3",
+    "s3a",
+    "gs",
+    "gcs",
+    "az",
+    "abfs",
+    "abfss",
+    "adl",
+    "hdfs",
+    "webhdfs",
+    "sftp",
+    "ssh",
+    "smb",
+    "ftp",
+    "webdav",
+    "oci",
+    "oss",
+    "dbfs",
+)
+
+
+def store_problem(store: str | None) -> str | None:
+    """Why the store URL cannot hold the asset values every process and worker reads."""
+    if not store or "://" not in store:
+        return None  # a folder
+    scheme = store.split("://", 1)[0].split("::", 1)[0].lower()  # "simplecache::s3://" chains
+    if scheme in SHARED_STORES:
+        return None
+    if scheme == "memory":
+        why = "memory:// keeps values in one process, so the next step or run finds nothing"
+    else:
+        why = f"{scheme}:// is not a store every worker can write and read back"
+    return (
+        f"--store {store}: {why}; give a folder or a shared store "
+        "(file://, s3://, gs://, az://, abfs://, hdfs://, sftp://, ...)"
+    )
