@@ -2,9 +2,11 @@
 
 import http.server
 import json
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -437,3 +439,83 @@ def test_the_up_front_check_imports_no_great_expectations(tmp_path):
     )
     seconds, imported = done.stdout.split()
     assert imported == "False" and float(seconds) < 0.5, done.stdout
+
+
+# --- a time budget on validation --------------------------------------------------------------
+
+# pandas runs most patterns with RE2, but a lookaround sends it to Python's engine, where nested
+# repeats backtrack for hours on forty a's and a b.
+SLOW = {
+    "name": "slow_rules",
+    "expectations": [
+        {
+            "type": "expect_column_values_to_match_regex",
+            "kwargs": {"column": "note", "regex": "(?:a+)+$(?!x)"},
+        }
+    ],
+}
+OVER_BUDGET = (
+    "slow_rules: validation stopped after its budget of 1 s (a regex with nested repeats, such "
+    "as '(a+)+', can backtrack for hours on a long value); simplify the contract's regexes"
+)
+
+
+@pytest.fixture
+def one_second(monkeypatch):
+    monkeypatch.setattr(contracts, "BUDGET_SECONDS", 1.0)
+    monkeypatch.setattr(contracts, "BUDGET_PER_ROW_CHECK", 0.0)
+
+
+def _noted(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(note=["a" * 40 + "b"] + ["fine"] * (len(frame) - 1))
+
+
+def test_validation_budget_grows_with_rows_and_expectations():
+    assert contracts.validation_budget(0, 3) == 120
+    assert contracts.validation_budget(1_000_000, 30) == pytest.approx(120 + 150)
+
+
+def test_a_backtracking_regex_fails_its_gate_at_the_budget(tmp_path, one_second):
+    (tmp_path / "suite.json").write_text(json.dumps(SLOW))
+    data = bad._write(_noted(_base()), tmp_path / "x.csv")
+    handler = signal.getsignal(signal.SIGALRM)
+    start = time.monotonic()
+    verdict, message = bad.run_data_stages(
+        tmp_path, data_path=data, contract_path=str(tmp_path / "suite.json")
+    )
+    assert time.monotonic() - start < 30
+    assert (verdict, message) == ("error", f"schema_contract: {OVER_BUDGET}")
+    # The timer is put back as it was, and Great Expectations still validates afterwards.
+    assert signal.getsignal(signal.SIGALRM) is handler
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    quick = {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "note"}}
+    quick["kwargs"]["regex"] = "^(?:a+b|fine)$"
+    assert contracts.validate(_noted(_base(n=50)), bad._suite(quick)).success
+
+
+def test_the_budget_holds_outside_the_main_thread(one_second):
+    """Dask's executor runs steps in a worker's threads, where no signal timer can be set."""
+    frame = _noted(_base(n=200))
+    failing = {
+        "name": "rules",
+        "expectations": [
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {"column": "amount", "max_value": 50},
+            },
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "note"}},
+        ],
+    }
+    results = {}
+
+    def work():
+        results["slow"] = contracts.validate(frame, SLOW)
+        results["failing"] = contracts.validate(frame, failing)
+
+    worker = threading.Thread(target=work)
+    start = time.monotonic()
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive() and time.monotonic() - start < 30
+    assert results["slow"].summary() == OVER_BUDGET
+    assert results["failing"] == contracts.validate(frame, failing)  # the same verdict as here

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from imbal_pipeline.core import budget
 from imbal_pipeline.core.contract_rules import MAX_DEPTH, ContractError, check_suite
 from imbal_pipeline.core.jsonready import json_ready
 
@@ -55,6 +56,12 @@ class ContractResult:
 
 
 def _describe(failure: dict) -> str:
+    if failure.get("error") == "over budget":
+        return (
+            f"validation stopped after its budget of {failure['budget_seconds']} s (a regex "
+            "with nested repeats, such as '(a+)+', can backtrack for hours on a long value); "
+            "simplify the contract's regexes"
+        )
     if failure.get("error") == "missing column":
         return (
             f"{failure['expectation']} names column {failure['column']!r}, which is not in "
@@ -76,6 +83,11 @@ def _describe(failure: dict) -> str:
 # A contract is a page of rules: the derived contract of a 50,000-column table is about 20 MB.
 # A larger file is refused before it is read, so the up-front check stays fast.
 MAX_CONTRACT_BYTES = 32 * 2**20
+# Validation's time budget: a base, plus time per row and expectation (GX's pandas engine takes
+# about 0.5 us per row and expectation here; ten times that leaves room for slower machines).
+# Legitimate data stays far inside it; a catastrophic regex never ends, and is stopped.
+BUDGET_SECONDS = 120.0
+BUDGET_PER_ROW_CHECK = 5e-6
 
 
 @functools.cache
@@ -189,8 +201,13 @@ def _missing_column(frame: pd.DataFrame, expectation: dict) -> str | None:
     return next((c for c in named if c not in present), None)
 
 
+def validation_budget(rows: int, expectations: int) -> float:
+    """Seconds a suite's validation may take on a frame of `rows` rows."""
+    return BUDGET_SECONDS + BUDGET_PER_ROW_CHECK * rows * max(expectations, 1)
+
+
 def validate(frame: pd.DataFrame, suite: dict) -> ContractResult:
-    """Validate a frame against a suite with an ephemeral GX context.
+    """Validate a frame against a suite with an ephemeral GX context, within a time budget.
 
     The suite is checked again here (it costs microseconds), so nothing but a literal suite
     ever reaches Great Expectations. An expectation naming a column the frame lacks is a
@@ -218,7 +235,14 @@ def validate(frame: pd.DataFrame, suite: dict) -> ContractResult:
         )
     success, failures = True, []
     if runnable:
-        success, failures = _run(frame, runnable, name)
+        seconds = validation_budget(len(frame), len(runnable))
+        _batch_definition()  # importing GX takes seconds, which are not the contract's
+        try:
+            success, failures = budget.run_within(
+                seconds, functools.partial(_run, frame, runnable, name)
+            )
+        except budget.BudgetExceeded:
+            success, failures = False, [_over_budget(seconds)]
     return ContractResult(
         name, success and not missing, len(suite["expectations"]), failures + missing
     )
@@ -256,6 +280,19 @@ def _run(frame: pd.DataFrame, expectations: list[dict], name: str) -> tuple[bool
             }
         )
     return bool(result.success), failures
+
+
+def _over_budget(seconds: float) -> dict:
+    return {
+        "expectation": "validation",
+        "column": None,
+        "observed": None,
+        "unexpected_count": None,
+        "examples": [],
+        "why": None,
+        "error": "over budget",
+        "budget_seconds": round(seconds),
+    }
 
 
 def derived_contract_name(data_path: str | None, target: str) -> str:
