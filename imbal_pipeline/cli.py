@@ -20,6 +20,7 @@ from imbal_pipeline.core.writable import folder_problem
 from imbal_pipeline.runs import (
     HomeError,
     console_log,
+    contracts_dir,
     disk_full,
     ensure_home,
     fail_orphaned_runs,
@@ -56,11 +57,15 @@ def _check_inputs(settings: Settings) -> str | None:
         problem = folder_problem(Path(settings.store), "--store", replaced=False)
         if problem is not None:
             return problem
-    if settings.contract_path is not None:
-        from imbal_pipeline.core.contracts import ContractError, load_suite
+    from imbal_pipeline.core.contracts import ContractError, derived_contract_name, load_suite
 
+    contract = settings.contract_path
+    if contract is None:  # the contract an earlier run saved (or someone planted) is read too
+        saved = contracts_dir(settings) / derived_contract_name(settings.data_path, settings.target)
+        contract = saved if saved.is_file() else None
+    if contract is not None:
         try:
-            load_suite(settings.contract_path)
+            load_suite(contract)
         except ContractError as exc:
             return str(exc)
     return None

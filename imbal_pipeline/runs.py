@@ -23,6 +23,12 @@ python_logs:
 """
 
 
+def contracts_dir(settings) -> Path:
+    """Where a run saves the contract it derives from the data, and reads it back."""
+    home = os.environ.get("DAGSTER_HOME") or DEFAULT_HOME
+    return Path(settings.contracts_dir or Path(home).resolve() / "contracts")
+
+
 class HomeError(OSError):
     """A DAGSTER_HOME this process cannot use."""
 

@@ -270,6 +270,158 @@ def _planted_contract(d):
     return {"data_path": data_path}
 
 
+# --- contracts are data: literal values, allowed expectations only (issue 30) ---------------
+
+SECRET = {"type": "string"}  # read as the schema, it would decide the check
+
+
+def _json_schema(ref: str) -> dict:
+    return {
+        "type": "expect_column_values_to_match_json_schema",
+        "kwargs": {"column": "merchant_category", "json_schema": {"$ref": ref}},
+    }
+
+
+def _json_schema_file(d):
+    (d / "secret.json").write_text(json.dumps(SECRET))
+    return _contract(d, _suite(_json_schema((d / "secret.json").as_uri())))
+
+
+def _json_schema_url(d):
+    return _contract(d, _suite(_json_schema("http://127.0.0.1:9/schema.json")))
+
+
+def _ref_in_an_allowed_argument(d):
+    (d / "secret.json").write_text(json.dumps(["fuel", "grocery"]))
+    expectation = {
+        "type": "expect_column_values_to_be_in_set",
+        "kwargs": {"column": "merchant_category", "value_set": {"$ref": "secret.json"}},
+    }
+    return _contract(d, _suite(expectation))
+
+
+def _between(**kwargs) -> dict:
+    return {
+        "type": "expect_column_values_to_be_between",
+        "kwargs": {"column": "amount", **kwargs},
+    }
+
+
+def _parameter_expression(d):
+    return _contract(d, _suite(_between(min_value={"$PARAMETER": "9^9^9"})))
+
+
+def _parameter_name(d):
+    return _contract(d, _suite(_between(min_value={"$PARAMETER": "min_rows"})))
+
+
+def _sql_expectation(d):
+    query = {
+        "type": "expect_query_results_to_match_comparison",
+        "kwargs": {
+            "base_query": "SELECT COUNT(*) FROM {batch}",
+            "comparison_data_source_name": "warehouse",
+            "comparison_query": "SELECT COUNT(*) FROM payments",
+        },
+    }
+    return _contract(d, _suite(query))
+
+
+def _like_pattern(d):
+    like = {
+        "type": "expect_column_values_to_match_like_pattern",
+        "kwargs": {"column": "region", "like_pattern": "%th"},
+    }
+    return _contract(d, _suite(like))
+
+
+def _mostly_zero(d):
+    return _contract(d, _suite(_between(min_value=1e9, mostly=0)))
+
+
+def _nested_meta(d):
+    meta: dict = {"why": "deep"}
+    for _ in range(50):
+        meta = {"more": meta}
+    return _contract(d, _suite({**_not_null(), "meta": meta}))
+
+
+def _nested_beyond_json(d):
+    depth = 100_000  # deeper than json.loads can recurse
+    text = json.dumps(_suite(_between(min_value=0)))
+    text = text.replace('"min_value": 0', '"min_value": ' + "[" * depth + "]" * depth)
+    return _contract(d, text)
+
+
+def _regex_not_compiling(d):
+    regex = {
+        "type": "expect_column_values_to_match_regex",
+        "kwargs": {"column": "region", "regex": "(north|south"},
+    }
+    return _contract(d, _suite(regex))
+
+
+def _nan_bound(d):
+    return _contract(d, _suite(_between(min_value=float("nan"))))
+
+
+def _no_bounds(d):
+    return _contract(d, _suite(_between()))
+
+
+def _result_format(d):
+    return _contract(d, _suite(_not_null(result_format="COMPLETE")))
+
+
+def _long_value_set(d):
+    listed = {
+        "type": "expect_column_values_to_be_in_set",
+        "kwargs": {"column": "hour", "value_set": list(range(100_001))},
+    }
+    return _contract(d, _suite(listed))
+
+
+def _huge_contract_file(d):
+    overrides = _contract(d, _suite(_not_null()))
+    with open(overrides["contract_path"], "r+b") as f:
+        f.truncate(33 * 2**20)  # a sparse file: its size is refused before it is read
+    return overrides
+
+
+def _allowed_expectations(d):
+    suite = _suite(
+        _not_null(mostly=0.99),
+        _between(min_value=0, max_value=1e7, mostly=0.9),
+        {
+            "type": "expect_column_values_to_match_regex",
+            "kwargs": {"column": "region", "regex": "^(?:north|south|east|west)$"},
+        },
+        {
+            "type": "expect_column_quantile_values_to_be_between",
+            "kwargs": {
+                "column": "hour",
+                "quantile_ranges": {"quantiles": [0.1, 0.9], "value_ranges": [[0, 6], [17, 23]]},
+            },
+        },
+        {
+            "type": "expect_column_pair_values_a_to_be_greater_than_b",
+            "kwargs": {"column_A": "account_age_days", "column_B": "hour", "mostly": 0.5},
+        },
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 100}},
+    )
+    return _contract(d, suite)
+
+
+def _planted_json_schema(d):
+    data_path = _write(_base(), d / "x.csv")
+    (d / "contracts").mkdir()
+    (d / "secret.json").write_text(json.dumps(SECRET))
+    planted = _suite(_json_schema((d / "secret.json").as_uri()))
+    name = contracts.derived_contract_name(data_path, "is_fraud")
+    (d / "contracts" / name).write_text(json.dumps(planted))
+    return {"data_path": data_path}
+
+
 def _target_named_like_a_path(d):
     frame = _base().rename(columns={"is_fraud": "../../escaped"})
     return {"data_path": _write(frame, d / "x.csv"), "target": "../../escaped"}
@@ -512,6 +664,11 @@ ERROR, WARN, OK, CLEAN = "error", "warn", "ok", "clean"
 # (case, inputs, expected text, outcome). ERROR: the first error names the problem and the
 # fix; WARN: the run goes on and a warning says it; OK: the run goes on; CLEAN: the run goes
 # on without any warning.
+JSON_SCHEMA_REFUSED = (
+    "(expect_column_values_to_match_json_schema) may not be used in a contract: it resolves '$ref'"
+)
+SUITE_PARAMETER = "argument 'min_value' is a suite parameter ($PARAMETER)"
+
 CATALOGUE = [
     ("missing file", _missing_file, "data file not found", ERROR),
     ("empty file", _empty_file, "data file is empty", ERROR),
@@ -567,6 +724,25 @@ CATALOGUE = [
     ("contract file not named .json", _contract_any_suffix, "", OK),
     ("contract planted in the instance", _planted_contract, "sets 'row_condition'", ERROR),
     ("target named like a path", _target_named_like_a_path, "", OK),
+    # contracts are data: literal values, allowed expectations only
+    ("contract json_schema reading a file", _json_schema_file, JSON_SCHEMA_REFUSED, ERROR),
+    ("contract json_schema fetching a URL", _json_schema_url, JSON_SCHEMA_REFUSED, ERROR),
+    ("contract $ref in an argument", _ref_in_an_allowed_argument, "holds a '$ref'", ERROR),
+    ("contract $PARAMETER expression", _parameter_expression, SUITE_PARAMETER, ERROR),
+    ("contract $PARAMETER name", _parameter_name, SUITE_PARAMETER, ERROR),
+    ("contract SQL query expectation", _sql_expectation, "runs SQL against a database", ERROR),
+    ("contract LIKE pattern", _like_pattern, "is SQL only (LIKE)", ERROR),
+    ("contract mostly 0", _mostly_zero, "'mostly' must be a share of rows from 0.5", ERROR),
+    ("contract nested 50 levels", _nested_meta, "nests deeper than 20 levels", ERROR),
+    ("contract nested 100,000 levels", _nested_beyond_json, "nests deeper than 20", ERROR),
+    ("contract regex not compiling", _regex_not_compiling, "Python can compile", ERROR),
+    ("contract NaN bound", _nan_bound, "argument 'min_value' is nan; write a finite", ERROR),
+    ("contract between without bounds", _no_bounds, "so it checks nothing", ERROR),
+    ("contract result_format", _result_format, "sets 'result_format'", ERROR),
+    ("contract listing 100,001 values", _long_value_set, "more than the 100,000", ERROR),
+    ("contract file of 33 MB", _huge_contract_file, "more than the 32 MB", ERROR),
+    ("contract of allowed expectations", _allowed_expectations, "", OK),
+    ("contract json_schema planted", _planted_json_schema, JSON_SCHEMA_REFUSED, ERROR),
     # which class is positive
     ("majority class is 1", _majority_one, "the positive class '1' is the majority", ERROR),
     ("majority class is True", _majority_true, "'True' is the majority", ERROR),

@@ -333,6 +333,38 @@ def test_the_retrain_cron_is_dagsters_check(monkeypatch):
             check_cron(cron)
 
 
+def test_a_contract_planted_in_the_instance_is_refused_before_anything_runs(
+    tmp_path, capsys, monkeypatch
+):
+    from imbal_pipeline.core.contracts import derived_contract_name
+    from imbal_pipeline.core.synthetic import make_fraud_data
+
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "x.csv"
+    make_fraud_data(300, 0.05, seed=1).to_csv(data, index=False)
+    home = tmp_path / "home"
+    planted = home / "contracts" / derived_contract_name(str(data), "is_fraud")
+    planted.parent.mkdir(parents=True)
+    schema = {"$ref": (tmp_path / "secret.json").as_uri()}
+    suite = {
+        "name": "planted",
+        "expectations": [
+            {
+                "type": "expect_column_values_to_match_json_schema",
+                "kwargs": {"column": "region", "json_schema": schema},
+            }
+        ],
+    }
+    planted.write_text(json.dumps(suite))
+    status, last = _main(
+        ["run", "--data", str(data), "--target", "is_fraud"], capsys, monkeypatch, home
+    )
+    assert status == 2, last
+    assert last.startswith(f"imbal-pipeline: error: contract {planted}: expectation 1 "), last
+    assert "may not be used in a contract: it resolves '$ref'" in last
+    assert not (tmp_path / "imbal_pipeline.yaml").exists()  # nothing saved, nothing run
+
+
 def test_an_unusable_dagster_home_is_one_line(tmp_path, capsys, monkeypatch):
     (tmp_path / "file").write_text("")
     status, last = _main(["versions", "final_model"], capsys, monkeypatch, tmp_path / "file" / "h")

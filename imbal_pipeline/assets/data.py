@@ -1,8 +1,6 @@
 """Stage 1: raw data, the holdout split and the imbalance profile, each gated."""
 
-import os
 import warnings
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -12,7 +10,7 @@ from imbal_pipeline.core import data, gates, inputs, split, versions
 from imbal_pipeline.core.settings import LABEL, Settings
 from imbal_pipeline.lineage import DATA_VERSION_TAG, pinned_record
 from imbal_pipeline.resources import PipelineConfig
-from imbal_pipeline.runs import dataset_tags
+from imbal_pipeline.runs import contracts_dir, dataset_tags
 
 RAW_CHECKS = (
     "contract",
@@ -101,11 +99,6 @@ def _record_what_was_read(
     )
 
 
-def _contracts_dir(s: Settings) -> Path:
-    home = os.environ.get("DAGSTER_HOME") or ".dagster_home"
-    return Path(s.contracts_dir or Path(home).resolve() / "contracts")
-
-
 @stage_asset("raw_data", RAW_CHECKS, group_name="data", kinds={"pandas"})
 def raw_data(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
     """The configured file (or embedded fraud-like data) with stable row ids and a 0/1 label."""
@@ -127,7 +120,7 @@ def raw_data(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
             "categorical_features": dg.MetadataValue.json(schema["categorical"]),
             "preview": dg.MetadataValue.md(prepared.head(5).to_markdown()),
         },
-        inputs.raw_gates(prepared, s, _contracts_dir(s)),
+        inputs.raw_gates(prepared, s, contracts_dir(s)),
     )
 
 

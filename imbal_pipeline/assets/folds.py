@@ -62,8 +62,7 @@ def make_cv_folds(n_folds: int) -> dg.AssetsDefinition:
                 "contract",
                 contracts.validate(
                     folds,
-                    contracts.builtin_suite("cv_folds"),
-                    {"max_fold": n_folds - 1, "n_folds": n_folds},
+                    contracts.builtin_suite("cv_folds", max_fold=n_folds - 1, n_folds=n_folds),
                 ),
             ),
             gates.folds_partition(folds, train, n_folds),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import importlib.resources
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from imbal_pipeline.core import budget
+from imbal_pipeline.core.contract_rules import MAX_DEPTH, ContractError, check_suite
 from imbal_pipeline.core.jsonready import json_ready
 
 # The product's own suites: data_contracts/ in the repository, versioned with the code, shipped
@@ -55,6 +56,12 @@ class ContractResult:
 
 
 def _describe(failure: dict) -> str:
+    if failure.get("error") == "over budget":
+        return (
+            f"validation stopped after its budget of {failure['budget_seconds']} s (a regex "
+            "with nested repeats, such as '(a+)+', can backtrack for hours on a long value); "
+            "simplify the contract's regexes"
+        )
     if failure.get("error") == "missing column":
         return (
             f"{failure['expectation']} names column {failure['column']!r}, which is not in "
@@ -73,107 +80,96 @@ def _describe(failure: dict) -> str:
     return f"{column}{what} failed: {', '.join(seen) or 'not met'}{why}"
 
 
-class ContractError(ValueError):
-    """A suite that cannot be used as a contract; the message names the expectation and the fix."""
-
-
-# Expectation arguments Great Expectations hands to pandas' DataFrame.query (every form of
-# row_condition ends there, and query resolves `@name` references, so it can run code) or to
-# a SQL engine. A contract is data: it may not carry any of them.
-CODE_ARGUMENTS = ("row_condition", "condition_parser", "unexpected_rows_query")
-EXPECTATION_KEYS = {"type", "kwargs", "meta", "id", "notes", "description", "rendered_content"}
+# A contract is a page of rules: the derived contract of a 50,000-column table is about 20 MB.
+# A larger file is refused before it is read, so the up-front check stays fast.
+MAX_CONTRACT_BYTES = 32 * 2**20
+# Validation's time budget: a base, plus time per row and expectation (GX's pandas engine takes
+# about 0.5 us per row and expectation here; ten times that leaves room for slower machines).
+# Legitimate data stays far inside it; a catastrophic regex never ends, and is stopped.
+BUDGET_SECONDS = 120.0
+BUDGET_PER_ROW_CHECK = 5e-6
 
 
 @functools.cache
-def builtin_suite(name: str) -> dict:
-    """One of the product's own suites in data_contracts/, by name (checked like any other)."""
-    suite = json.loads((importlib.resources.files(BUILTIN) / f"{name}.json").read_text())
+def _builtin_text(name: str) -> dict:
+    return json.loads((importlib.resources.files(BUILTIN) / f"{name}.json").read_text())
+
+
+@functools.cache
+def builtin_suite(name: str, **parameters: int) -> dict:
+    """One of the product's own suites in data_contracts/, by name, with its parameters
+    written in as literal values; then checked like any other suite, so that every suite
+    Great Expectations sees is literal."""
+    unused = set(parameters)
+    suite = _substitute(_builtin_text(name), parameters, unused, name)
+    if unused:
+        raise ValueError(f"builtin suite {name} takes no parameter {sorted(unused)[0]!r}")
     check_suite(suite, f"{name}.json")
     return suite
+
+
+def _substitute(node, parameters: dict, unused: set, name: str):
+    if isinstance(node, dict):
+        if set(node) == {"$PARAMETER"}:
+            key = node["$PARAMETER"]
+            if key not in parameters:
+                raise ValueError(f"builtin suite {name} needs the parameter {key!r}")
+            unused.discard(key)
+            return parameters[key]
+        return {k: _substitute(v, parameters, unused, name) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute(v, parameters, unused, name) for v in node]
+    return node
 
 
 def load_suite(path: str | Path) -> dict:
     """A suite file, read as given and checked to be data only (see `check_suite`)."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_CONTRACT_BYTES:
+            raise ContractError(
+                f"contract {path} is {size / 2**20:.0f} MB, more than the "
+                f"{MAX_CONTRACT_BYTES // 2**20} MB a contract may be (it holds rules, not data); "
+                "shorten it"
+            )
         suite = json.loads(path.read_text())
+    except ContractError:
+        raise
     except FileNotFoundError as exc:
         raise ContractError(f"contract not found: {path}; check the path") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ContractError(f"contract {path} cannot be read ({exc}); fix the file") from exc
     except json.JSONDecodeError as exc:
         raise ContractError(f"contract {path} is not valid JSON ({exc.msg}); fix the file") from exc
+    except RecursionError as exc:  # json.loads recurses once per level
+        raise ContractError(
+            f"contract {path} nests deeper than {MAX_DEPTH} levels; a GX suite needs about 7, "
+            "flatten it"
+        ) from exc
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise ContractError(f"contract {path} is not valid JSON ({exc}); fix the file") from exc
     check_suite(suite, str(path))
     return suite
 
 
-def check_suite(suite, source: str) -> None:
-    """Refuse a suite that would check nothing, name an unknown expectation, or run code.
+def _gx_check(expectations: list[dict], name: str) -> None:
+    """Build each expectation as Great Expectations will, so that a value it would refuse is
+    named here (it would drop the expectation with a traceback and report the rest as met)."""
+    from great_expectations.compatibility import pydantic
+    from great_expectations.expectations.registry import get_expectation_impl
 
-    Great Expectations drops an expectation it cannot build with a traceback on stderr and
-    then reports the rest as met, so an unknown type or argument would turn the gate off:
-    each is refused here, before any data is validated.
-    """
-    if not isinstance(suite, dict) or not isinstance(suite.get("expectations"), list):
-        raise ContractError(
-            f"contract {source} is not a GX suite (no 'expectations' list); fix the file"
-        )
-    if not suite["expectations"]:
-        raise ContractError(
-            f"contract {source} has no expectations, so it would pass any data; "
-            "add at least one expectation"
-        )
-    for number, expectation in enumerate(suite["expectations"], start=1):
-        _check_expectation(expectation, f"contract {source}: expectation {number}")
-
-
-def _check_expectation(expectation, where: str) -> None:
-    from great_expectations.compatibility import pydantic  # what GX 1.x builds expectations with
-
-    if not isinstance(expectation, dict) or not isinstance(expectation.get("type"), str):
-        raise ContractError(f"{where} has no 'type'; give each expectation a type and kwargs")
-    kind = expectation["type"]
-    extra = sorted(set(expectation) - EXPECTATION_KEYS)
-    if extra:
-        raise ContractError(f"{where} ({kind}) has an unknown key {extra[0]!r}; remove it")
-    implementation = _known_expectations().get(kind)
-    if implementation is None:
-        close = difflib.get_close_matches(kind, list(_known_expectations()), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ContractError(f"{where} has unknown type {kind!r}{hint}; fix the type")
-    kwargs = expectation.get("kwargs", {})
-    if not isinstance(kwargs, dict):
-        raise ContractError(f"{where} ({kind}): 'kwargs' must be an object; fix the contract")
-    code = [name for name in CODE_ARGUMENTS if name in kwargs]
-    if code:
-        raise ContractError(
-            f"{where} ({kind}) sets {code[0]!r}: Great Expectations evaluates it with pandas "
-            "DataFrame.query, which can run code, so a contract may not carry it; remove it"
-        )
-    try:
-        implementation(**kwargs)
-    except pydantic.ValidationError as exc:
-        errors = exc.errors()
-        # A misspelt argument also shows up as the real one missing: name the misspelling.
-        unknown = [e for e in errors if e["type"] == "value_error.extra"]
-        error = (unknown or errors)[0]
-        name = ".".join(str(part) for part in error["loc"])
-        problem = f"unknown argument {name!r}" if unknown else f"argument {name!r}: {error['msg']}"
-        raise ContractError(f"{where} ({kind}): {problem}; fix the contract") from exc
-
-
-@functools.cache
-def _known_expectations() -> dict:
-    """Every expectation type GX 1.x registers, by name."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    from great_expectations.expectations.registry import (
-        get_expectation_impl,
-        list_registered_expectation_implementations,
-    )
-
-    return {
-        name: get_expectation_impl(name) for name in list_registered_expectation_implementations()
-    }
+    for number, expectation in enumerate(expectations, start=1):
+        kind = expectation["type"]
+        try:
+            get_expectation_impl(kind)(**expectation.get("kwargs", {}))
+        except pydantic.ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            raise ContractError(
+                f"contract {name}: expectation {number} ({kind}): argument {where!r}: "
+                f"{error['msg']}; fix the contract"
+            ) from exc
 
 
 @functools.cache
@@ -205,15 +201,20 @@ def _missing_column(frame: pd.DataFrame, expectation: dict) -> str | None:
     return next((c for c in named if c not in present), None)
 
 
-def validate(frame: pd.DataFrame, suite: dict, parameters: dict | None = None) -> ContractResult:
-    """Validate a frame against a checked suite with an ephemeral GX context.
+def validation_budget(rows: int, expectations: int) -> float:
+    """Seconds a suite's validation may take on a frame of `rows` rows."""
+    return BUDGET_SECONDS + BUDGET_PER_ROW_CHECK * rows * max(expectations, 1)
 
-    An expectation naming a column the frame lacks is a failure said plainly (GX would bury
-    it in an exception); the others run as usual.
+
+def validate(frame: pd.DataFrame, suite: dict) -> ContractResult:
+    """Validate a frame against a suite with an ephemeral GX context, within a time budget.
+
+    The suite is checked again here (it costs microseconds), so nothing but a literal suite
+    ever reaches Great Expectations. An expectation naming a column the frame lacks is a
+    failure said plainly (GX would bury it in an exception); the others run as usual.
     """
-    import great_expectations as gx
-
-    name = suite.get("name", "suite")
+    name = suite.get("name", "suite") if isinstance(suite, dict) else "suite"
+    check_suite(suite, name)
     runnable, missing = [], []
     for expectation in suite["expectations"]:
         column = _missing_column(frame, expectation)
@@ -232,38 +233,66 @@ def validate(frame: pd.DataFrame, suite: dict, parameters: dict | None = None) -
                 "error": "missing column",
             }
         )
-    failures: list[dict] = []
-    success = True
+    success, failures = True, []
     if runnable:
-        gx_suite = gx.ExpectationSuite(name=name, expectations=runnable)
-        if len(gx_suite.expectations) != len(runnable):
-            # check_suite refuses what GX would drop; this only guards against that drifting.
-            raise ContractError(
-                f"contract {name}: Great Expectations built {len(gx_suite.expectations)} of "
-                f"{len(runnable)} expectations; fix the contract"
+        seconds = validation_budget(len(frame), len(runnable))
+        _batch_definition()  # importing GX takes seconds, which are not the contract's
+        try:
+            success, failures = budget.run_within(
+                seconds, functools.partial(_run, frame, runnable, name)
             )
-        batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
-        result = batch.validate(gx_suite, expectation_parameters=parameters or {})
-        success = bool(result.success)
-        for item in result.results:
-            if item.success:
-                continue
-            config = item.expectation_config
-            details = item.result or {}
-            failures.append(
-                {
-                    "expectation": config.type,
-                    "column": config.kwargs.get("column"),
-                    "observed": json_ready(details.get("observed_value")),
-                    "unexpected_count": details.get("unexpected_count"),
-                    "examples": json_ready(details.get("partial_unexpected_list", [])[:5]),
-                    "why": (config.meta or {}).get("why"),
-                    "error": (item.exception_info or {}).get("exception_message"),
-                }
-            )
+        except budget.BudgetExceeded:
+            success, failures = False, [_over_budget(seconds)]
     return ContractResult(
         name, success and not missing, len(suite["expectations"]), failures + missing
     )
+
+
+def _run(frame: pd.DataFrame, expectations: list[dict], name: str) -> tuple[bool, list[dict]]:
+    """GX's verdict on the frame: success, and each failed expectation as plain data."""
+    import great_expectations as gx
+
+    _gx_check(expectations, name)
+    gx_suite = gx.ExpectationSuite(name=name, expectations=expectations)
+    if len(gx_suite.expectations) != len(expectations):
+        # _gx_check refuses what GX would drop; this only guards against that drifting.
+        raise ContractError(
+            f"contract {name}: Great Expectations built {len(gx_suite.expectations)} of "
+            f"{len(expectations)} expectations; fix the contract"
+        )
+    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(gx_suite)
+    failures = []
+    for item in result.results:
+        if item.success:
+            continue
+        config = item.expectation_config
+        details = item.result or {}
+        failures.append(
+            {
+                "expectation": config.type,
+                "column": config.kwargs.get("column"),
+                "observed": json_ready(details.get("observed_value")),
+                "unexpected_count": details.get("unexpected_count"),
+                "examples": json_ready(details.get("partial_unexpected_list", [])[:5]),
+                "why": (config.meta or {}).get("why"),
+                "error": (item.exception_info or {}).get("exception_message"),
+            }
+        )
+    return bool(result.success), failures
+
+
+def _over_budget(seconds: float) -> dict:
+    return {
+        "expectation": "validation",
+        "column": None,
+        "observed": None,
+        "unexpected_count": None,
+        "examples": [],
+        "why": None,
+        "error": "over budget",
+        "budget_seconds": round(seconds),
+    }
 
 
 def derived_contract_name(data_path: str | None, target: str) -> str:

@@ -154,7 +154,7 @@ def raw_gates(frame: pd.DataFrame, settings: Settings, contracts_dir: Path) -> l
         gates.from_contract(
             "contract",
             contracts.validate(
-                frame, contracts.builtin_suite("raw_data"), {"min_rows": 2 * settings.n_folds}
+                frame, contracts.builtin_suite("raw_data", min_rows=2 * settings.n_folds)
             ),
         ),
         data_gates.no_empty_columns(frame),
