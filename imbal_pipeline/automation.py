@@ -1,7 +1,8 @@
 """Automation: retraining on a schedule, on new data and on evidence; scoring what arrives.
 
 - `retrain_schedule` and `raw_data_changed` run the training job on time or on a new file;
-- `inbox_sensor` scores every new batch file once (a `scored_batch` partition per file);
+- `inbox_sensor` scores every new batch file once, when whole (a `scored_batch` partition per
+  content; a copy under another name, a file still being written and a link are not taken);
 - `labels_sensor` evaluates a scored batch once its labels file arrives (`batch_outcomes`);
 - `retrain_on_alert` runs the training job when a batch's monitoring says the model no longer
   fits the world, tagged with the batch and the checks that failed.
@@ -64,7 +65,7 @@ def build_automation(job, score_job, outcomes_job, project: Settings) -> tuple[l
 
 
 def inbox_sensor(score_job, project: Settings) -> dg.SensorDefinition:
-    """One `scored_batch` partition per new file in the inbox, each scored once."""
+    """One `scored_batch` partition per new file in the inbox, each content scored once."""
 
     @dg.sensor(
         name="inbox_sensor",
@@ -74,17 +75,25 @@ def inbox_sensor(score_job, project: Settings) -> dg.SensorDefinition:
         description=f"Scores each new batch file in the inbox ({project.inbox}) once.",
     )
     def _sensor(context: dg.SensorEvaluationContext):
-        # The cursor keeps each file's hash by name, size and mtime: a big inbox is not re-read.
-        known = json.loads(context.cursor) if context.cursor else {}
-        batches = inbox.list_batches(project.inbox, known)
-        present = {f"{b.path.name}:" for b in batches}
-        context.update_cursor(
-            json.dumps({k: v for k, v in known.items() if k.split(":")[0] + ":" in present})
-        )
+        # The cursor keeps each file's hash by name, size, mtime and inode (a big inbox is not
+        # re-read), and what was said about the files not taken (each is said once).
+        known, said = _read_cursor(context.cursor)
+        look = inbox.look(project.inbox, known)
         scored = set(context.instance.get_dynamic_partitions(BATCHES.name))
-        new = [b for b in batches if b.key not in scored]
+        by_content = {inbox.key_digest(k): k for k in scored}
+        notes, new = dict(look.notes), []
+        for batch in look.batches:
+            if batch.key in scored:
+                continue
+            earlier = by_content.get(inbox.key_digest(batch.key))
+            if earlier is not None:  # the same bytes arrived before under another name
+                notes[batch.path.name] = inbox.copy_note(batch.path.name, earlier)
+            else:
+                new.append(batch)
+        said = _say_once(context, notes, said)
+        context.update_cursor(json.dumps({"hashes": known, "said": sorted(said)}))
         if not new:
-            return dg.SkipReason(f"no new batch in {project.inbox}")
+            return dg.SkipReason(_skip_message(f"no new batch in {project.inbox}", notes))
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(
@@ -112,23 +121,57 @@ def labels_sensor(outcomes_job, project: Settings) -> dg.SensorDefinition:
     )
     def _sensor(context: dg.SensorEvaluationContext):
         scored = set(context.instance.get_dynamic_partitions(BATCHES.name))
-        requests = []
-        for batch in inbox.list_batches(project.inbox):
-            labels = batch.labels_path
-            if labels is None or batch.key not in scored:
+        look = inbox.look(project.inbox)
+        requests, notes = [], {}
+        for batch in (*look.batches, *look.copies):
+            if batch.key not in scored:
                 continue
-            # The run key names the labels' content: the same labels are evaluated once.
-            digest = inbox.file_sha256(labels)[:12]
+            if batch.labels_note is not None:  # a link, or still being written
+                notes[batch.key] = batch.labels_note
+            if batch.labels_path is None:
+                continue
+            try:  # The run key names the labels' content: the same labels are evaluated once.
+                digest = inbox.file_sha256(batch.labels_path)[:12]
+            except OSError as exc:  # replaced or rewritten since the look: the next one sees it
+                notes[batch.key] = str(exc)
+                continue
             requests.append(
                 dg.RunRequest(
                     run_key=f"{batch.key}:{digest}",
                     partition_key=batch.key,
-                    tags={"imbal/batch": batch.key, "imbal/labels_file": str(labels)},
+                    tags={"imbal/batch": batch.key, "imbal/labels_file": str(batch.labels_path)},
                 )
             )
-        return requests or dg.SkipReason("no new labels")
+        _, said = _read_cursor(context.cursor)
+        context.update_cursor(json.dumps({"said": sorted(_say_once(context, notes, said))}))
+        return requests or dg.SkipReason(_skip_message("no new labels", notes))
 
     return _sensor
+
+
+def _read_cursor(cursor: str | None) -> tuple[dict[str, str], set[str]]:
+    """An inbox sensor's cursor: the files' hashes, and the notes already said."""
+    state = json.loads(cursor) if cursor else {}
+    if "said" not in state:  # an older release kept the hashes alone
+        return state, set()
+    return state.get("hashes", {}), set(state["said"])
+
+
+def _say_once(
+    context: dg.SensorEvaluationContext, notes: dict[str, str], said: set[str]
+) -> set[str]:
+    """Log each note the first time it holds; what holds now is what has been said."""
+    now = set(notes.values())
+    for line in sorted(now - said):
+        context.log.info(line)
+    return now
+
+
+def _skip_message(head: str, notes: dict[str, str], shown: int = 5) -> str:
+    """One line: the skip, then why files are not taken (the first few), `|` between them."""
+    lines = sorted(notes.values())
+    more = [f"and {len(lines) - shown} more files not taken"] if len(lines) > shown else []
+    return " | ".join([head, *lines[:shown], *more])
 
 
 def retrain_on_alert(job) -> dg.SensorDefinition:

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -55,6 +56,14 @@ def pytest_xdist_make_scheduler(config, log):
             return module if module in SHARED_FIXTURE_MODULES else nodeid
 
     return SharedFixtureScheduling(config, log)
+
+
+def settled(*paths, ago: float = 60.0) -> None:
+    """Date the files' mtime `ago` seconds back: written and left alone since, as the inbox
+    requires before it takes a file (its settle time is seconds)."""
+    then = time.time() - ago
+    for path in paths:
+        os.utime(path, (then, then))
 
 
 def project(**values) -> Settings:

@@ -1,13 +1,18 @@
 """Retraining on a schedule and on new data: sensor and schedule, and a tick into a real run."""
 
+import json
+import logging
+
 import dagster as dg
 import pytest
-from conftest import graph, training_keys
+from conftest import graph, settled, training_keys
 from dagster._core.definitions.data_version import StaleStatus
 from dagster._utils.test.data_versions import get_stale_status_resolver
 
 from imbal_pipeline import automation
 from imbal_pipeline.assets.common import RAW_FILE
+from imbal_pipeline.assets.operating import BATCHES
+from imbal_pipeline.core import inbox
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.core.synthetic import make_fraud_data
 from imbal_pipeline.definitions import JOB_NAME
@@ -144,3 +149,118 @@ def test_dagster_unsyncs_only_direct_dependents_so_every_asset_hangs_off_the_fil
         resolver = get_stale_status_resolver(instance, [file, a, b])
         assert resolver.get_status(a.key) == StaleStatus.STALE
         assert resolver.get_status(b.key) == StaleStatus.FRESH
+
+
+class _Lines(logging.Handler):
+    """What a sensor tick logs."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def _inbox_tick(defs, instance, name: str, cursor: str | None, said: _Lines):
+    """One evaluation of an inbox sensor: its requests (partitions added as the daemon adds
+    them) or its skip message, and the new cursor."""
+    with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
+        context.log.addHandler(said)
+        result = defs.resolve_sensor_def(name)(context)
+        cursor = context.cursor
+    if isinstance(result, dg.SkipReason):
+        return result.skip_message, cursor
+    if isinstance(result, dg.SensorResult):
+        for request in result.dynamic_partitions_requests or []:
+            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+        result = result.run_requests
+    return [r.partition_key for r in result], cursor
+
+
+@pytest.fixture
+def settle_40s(monkeypatch):
+    """A settle time a busy test machine cannot outlast between writing and looking, shorter
+    than the minute `settled` dates files back."""
+    monkeypatch.setattr(inbox, "SETTLE_SECONDS", 40.0)
+
+
+def test_the_inbox_sensor_takes_whole_files_each_content_once_and_never_a_link(
+    tmp_path, settle_40s
+):
+    defs = graph(tmp_path)
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    said, tick = _Lines(), lambda c: _inbox_tick(defs, instance, "inbox_sensor", c, said)
+    with dg.instance_for_test() as instance:
+        (folder / "monday.csv").write_text("a,b\n1,2\n")  # half written: mtime now
+        skip, cursor = tick(None)
+        writing = "monday.csv is still being written; it is taken once unchanged for 40 s"
+        assert skip == f"no new batch in {folder} | {writing}"
+        with open(folder / "monday.csv", "a") as fh:
+            fh.write("3,4\n")
+        settled(folder / "monday.csv")
+        [key], cursor = tick(cursor)  # scored once, whole
+        assert key.startswith("monday_")
+        assert tick(cursor)[0] == f"no new batch in {folder}"
+        # The same bytes under another name, with the original there or gone.
+        (folder / "monday again.csv").write_bytes((folder / "monday.csv").read_bytes())
+        settled(folder / "monday again.csv")
+        copy = f"monday again.csv has the same bytes as batch {key}; the same bytes are scored once"
+        for _ in range(2):
+            skip, cursor = tick(cursor)
+            assert skip.startswith(f"no new batch in {folder} | {copy}")
+        (folder / "monday.csv").unlink()
+        skip, cursor = tick(cursor)
+        assert skip.startswith(f"no new batch in {folder} | {copy}")
+        # A link to a file outside the inbox is never read.
+        secret = tmp_path / "secret.csv"
+        secret.write_text("user,password\nroot,hunter2\n")
+        settled(secret)
+        (folder / "secret.csv").symlink_to(secret)
+        skip, cursor = tick(cursor)
+        assert "secret.csv is a symbolic link; the inbox never follows links" in skip
+        assert instance.get_dynamic_partitions(BATCHES.name) == [key]
+        assert all(secret.name not in known for known in json.loads(cursor)["hashes"])
+        # Each reason is logged once, however many looks see it.
+        assert said.lines == [writing, f"{copy} (delete the copy)", skip.split(" | ")[2]]
+
+
+def test_the_labels_sensor_waits_for_a_whole_labels_file_and_never_reads_a_link(
+    tmp_path, settle_40s, monkeypatch
+):
+    defs = graph(tmp_path)
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "monday.csv").write_text("a,b\n1,2\n")
+    settled(folder / "monday.csv")
+    said, tick = _Lines(), lambda c: _inbox_tick(defs, instance, "labels_sensor", c, said)
+    with dg.instance_for_test() as instance:
+        [key], _ = _inbox_tick(defs, instance, "inbox_sensor", None, said)
+        labels = folder / "monday.labels.csv"
+        labels.write_text("row,is_fraud\n0,1\n")  # being written
+        skip, cursor = tick(None)
+        assert skip == (
+            "no new labels | monday.labels.csv is still being written; it is taken once "
+            "unchanged for 40 s"
+        )
+        settled(labels)
+        assert tick(cursor)[0] == [key]
+        with monkeypatch.context() as patch:  # rewritten between the look and its hash
+
+            def changed(path):
+                raise OSError(f"{path.name} is not a regular file or changed while it was read")
+
+            patch.setattr(inbox, "file_sha256", changed)
+            skip, cursor = tick(cursor)
+            assert skip.endswith(
+                "monday.labels.csv is not a regular file or changed while it was read"
+            )
+        outside = tmp_path / "elsewhere.csv"
+        labels.rename(outside)
+        labels.symlink_to(outside)
+        skip, cursor = tick(cursor)
+        assert skip == (
+            "no new labels | monday.labels.csv is a symbolic link; the inbox never follows "
+            "links: put the file itself in"
+        )

@@ -4,7 +4,7 @@ import json
 
 import dagster as dg
 import pytest
-from conftest import data_versions, graph, training_assets
+from conftest import data_versions, graph, settled, training_assets
 
 from imbal_pipeline.core.synthetic import make_fraud_data
 from imbal_pipeline.runs import failure_reason
@@ -54,6 +54,7 @@ def _batch(root, name: str, rows: int, rate: float, seed: int, **shift):
     path = root / "inbox" / name
     path.parent.mkdir(exist_ok=True)
     frame.drop(columns="is_fraud").to_csv(path, index=False)
+    settled(path)
     return frame
 
 
@@ -92,6 +93,7 @@ def test_a_batch_like_the_training_data_is_scored_once_by_the_deployed_model_wit
     # Its labels arrive: realized performance is as on the holdout.
     labels = labelled[["is_fraud"]].rename_axis("row").reset_index()
     labels.to_csv(root / "inbox" / "monday.labels.csv", index=False)
+    settled(root / "inbox" / "monday.labels.csv")
     [request], _ = _tick(defs, instance, "labels_sensor")
     assert request.partition_key == key
     outcome = _score(defs, instance, key, job="batch_outcomes_job")
@@ -126,6 +128,7 @@ def test_a_batch_without_a_feature_column_fails_in_one_line_and_writes_nothing(t
     frame = make_fraud_data(500, 0.04, seed=24).drop(columns=["is_fraud", "hour"])
     (root / "inbox").mkdir(exist_ok=True)
     frame.to_csv(root / "inbox" / "broken.csv", index=False)
+    settled(root / "inbox" / "broken.csv")
     requests, _ = _tick(defs, instance, "inbox_sensor")
     [key] = [r.partition_key for r in requests if r.partition_key.startswith("broken_")]
     result = _score(defs, instance, key)

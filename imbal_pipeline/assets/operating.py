@@ -132,8 +132,9 @@ def batch_outcomes(context: AssetExecutionContext, pipeline: PipelineConfig, sco
     labels_path = batch.labels_path
     if labels_path is None:
         raise FileNotFoundError(
-            f"no labels for batch {batch.key} yet; put {inbox.labels_name(batch.path)} beside "
-            "it in the inbox"
+            batch.labels_note  # a link, or a labels file still being written
+            or f"no labels for batch {batch.key} yet; put {inbox.labels_name(batch.path)} "
+            "beside it in the inbox"
         )
     summary = scored_batch["model"]
     labels = read_table(labels_path)
