@@ -194,3 +194,16 @@ def test_labelled_training_takes_only_whole_labels_files_and_each_batch_once(tmp
     settled(outside)
     frame, source = inputs.load_raw(s)
     assert len(frame) == 1000 and source.endswith("no labelled batch yet")
+
+
+def test_a_batch_replaced_between_being_found_and_read_is_not_scored_as_that_batch(tmp_path):
+    from imbal_pipeline.core.data import read_table_hashed
+
+    path = tmp_path / "monday.csv"
+    make_fraud_data(50, 0.1, seed=1).to_csv(path, index=False)
+    settled(path)
+    [batch] = inbox.list_batches(tmp_path)
+    assert len(inbox.read_batch(batch, read_table_hashed)) == 50
+    make_fraud_data(60, 0.1, seed=2).to_csv(path, index=False)  # another upload, same name
+    with pytest.raises(FileNotFoundError, match="changed between being found .* and being read"):
+        inbox.read_batch(batch, read_table_hashed)

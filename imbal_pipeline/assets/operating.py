@@ -14,7 +14,7 @@ from dagster import AssetExecutionContext
 
 from imbal_pipeline.assets.common import CODE_VERSION, gated, md_table, stage_asset
 from imbal_pipeline.core import evaluation, inbox, monitor_checks, monitor_report, monitoring
-from imbal_pipeline.core.data import read_table
+from imbal_pipeline.core.data import read_table, read_table_hashed
 from imbal_pipeline.core.deployed import score_batch
 from imbal_pipeline.core.values import Bag, Decision
 from imbal_pipeline.models import from_store_value
@@ -93,7 +93,7 @@ def scored_batch(context: AssetExecutionContext, pipeline: PipelineConfig, deplo
     s = pipeline.settings()
     batch = inbox.find_batch(s.inbox, context.partition_key)
     model = from_store_value(deployed_model, content_hash(deployed_model), s.lgbm_threads)
-    frame = read_table(batch.path, model.read_options)
+    frame = inbox.read_batch(batch, lambda path: read_table_hashed(path, model.read_options))
     scored, notes = score_batch(model, frame)
     gates = monitor_checks.check_batch(model.reference, model.preprocessor, frame, scored["score"])
     folder = monitor_report.write_batch(

@@ -278,6 +278,23 @@ def find_batch(
     )
 
 
+def read_batch(batch: Batch, read_hashed) -> pd.DataFrame:
+    """The batch's table, parsed from bytes that hash to the batch's own digest.
+
+    `read_hashed(path)` returns the table and the digest (16 hex) of the bytes it parsed. The
+    file is hashed when it is found and parsed later: if it was replaced in between (another
+    upload under the same name, a link swapped in), the parsed bytes are not the batch's, and
+    scoring them would record one batch's key against another's rows.
+    """
+    frame, parsed = read_hashed(batch.path)
+    if not batch.digest.startswith(parsed):
+        raise FileNotFoundError(
+            f"{batch.path.name} changed between being found (batch {batch.key}) and being read; "
+            "the next look takes it as a new batch"
+        )
+    return frame
+
+
 def labels_name(path: Path) -> str:
     """The file name a batch's labels are expected under (CSV; Parquet works too)."""
     return f"{stem(path)}{LABELS}.csv"
