@@ -52,7 +52,7 @@ def too_few_positives(report: dict) -> str | None:
     )
     return (
         f"too few positives for a verdict: the holdout holds {held}, and below {needed} a model "
-        f"whose PR-AUC is 3x the positive rate fails this gate more than 1 time in 5; use a "
+        f"whose PR-AUC is 3x the positive rate can fail this gate more than 1 time in 5; use a "
         f"larger --holdout-fraction{share} or collect more positives"
     )
 
