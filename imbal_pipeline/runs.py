@@ -282,6 +282,7 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
 
     from imbal_pipeline.core.document import span, threshold_text
     from imbal_pipeline.core.report_choice import operating_text
+    from imbal_pipeline.core.threshold import describe_choice
     from imbal_pipeline.storage import AssetStore
 
     records = instance.get_records_for_run(
@@ -310,9 +311,9 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
         return f"{value} ({span(format(ci['ci_low'], '.3f'), format(ci['ci_high'], '.3f'))})"
 
     print(
-        f"strategy {report['selected_strategy']}, "
-        f"threshold {threshold_text(report['threshold']['value'])} "
-        f"({report['threshold']['objective']}); holdout PR-AUC {figure('pr_auc')}, "
+        f"strategy {report['selected_strategy']}, decision threshold "
+        f"{threshold_text(report['threshold']['value'])} "
+        f"({describe_choice(report['threshold'])}); holdout PR-AUC {figure('pr_auc')}, "
         f"F1 {figure('f1')}, recall {figure('recall')}, MCC {figure('mcc')} (95% intervals)"
     )
     point = report.get("operating_point") or {}
@@ -331,7 +332,15 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
             "while `imbal-pipeline ui` runs"
         )
     else:
-        print("model not deployed: the quality gate failed; the previous model stays in service")
+        failed = [
+            c["check"]
+            for c in report.get("checks", [])
+            if c["asset"] == "evaluation_report" and not c["passed"] and c["severity"] == "error"
+        ]
+        print(
+            f"model not deployed: the quality gate failed ({', '.join(failed) or 'see above'}); "
+            "the previous model stays in service"
+        )
 
 
 def run_config(settings, verbose: bool) -> dict:

@@ -80,6 +80,17 @@ def test_intervals_benchmark_times_both_bootstraps(capsys):
     assert row.startswith("| 3,000 | ") and row.count("|") == 6
 
 
+def test_statistics_gate_benchmark_prints_every_cell_and_the_fallback_table(capsys):
+    gate = _script("statistics_gate")
+    assert gate.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    for cell in ("| 5 | 417 | 1.2 % |", "| 10 | 3,333 | 0.3 % |", "| 150 | 15,000 | 1.0 % |"):
+        for model in ("no skill", "weak (3x)", "weak, top-heavy (3x)", "strong (0.5)"):
+            assert f"{cell} {model} |" in out
+    assert "| 60 | 3,000 |" in out.split("whole-gate pass rate")[1]  # the power curve
+    assert "| calibrated | 5 | 1.2 % | weak (3x) |" in out and "F1 at 0.5 (old rule)" in out
+
+
 def test_transfer_benchmark_scores_every_option_on_the_same_selection(tmp_path, capsys):
     import numpy as np
     import pandas as pd

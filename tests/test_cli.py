@@ -411,6 +411,7 @@ def test_the_summary_is_the_runs_own_whatever_another_run_left_in_out(
 ):
     from conftest import graph
 
+    from imbal_pipeline.core.document import threshold_text
     from imbal_pipeline.runs import print_summary
 
     monkeypatch.chdir(tmp_path)
@@ -425,6 +426,9 @@ def test_the_summary_is_the_runs_own_whatever_another_run_left_in_out(
         print_summary(instance, result.run_id, home, str(tmp_path / "storage"), "inbox")
     printed = capsys.readouterr().out
     assert f"strategy {report['selected_strategy']}," in printed
+    # A fallback is called one, never "tuned for f1".
+    choice = "(fallback: " if report["threshold"]["fallback"] else "(tuned for f1)"
+    assert f"decision threshold {threshold_text(report['threshold']['value'])} {choice}" in printed
     ci = report["holdout_ci"]["pr_auc"]
     pr_auc = f"{report['holdout']['pr_auc']:.3f} ({ci['ci_low']:.3f}-{ci['ci_high']:.3f})"
     assert f"holdout PR-AUC {pr_auc}," in printed and "(95% intervals)" in printed

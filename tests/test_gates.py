@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from conftest import SMALL, value
 
-from imbal_pipeline.core import data_gates, gates, leak, metrics, quality
+from imbal_pipeline.core import data_gates, gates, leak, metrics, quality, skill
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SPLIT, STRATEGY, Settings
 from imbal_pipeline.core.split import training_part
 
@@ -99,9 +99,10 @@ def _holdout_report(y, scores, base_scores, *, selected="class_weight", objectiv
     return {
         "dataset": {"holdout_rows": len(y), "holdout_positives": int(y.sum())},
         "selected_strategy": selected,
-        "threshold": {"objective": objective},
+        "threshold": {"value": 0.5, "objective": objective},
         "holdout": {"pr_auc": pr_auc},
         "holdout_ci": metrics.bootstrap_intervals(y, scores, 0.5, 2.0),
+        "skill": skill.holdout_skill(y, scores, 0.5),
         "vs_baseline": {
             "same_model": selected == "none",
             **metrics.paired_bootstrap(y, scores, base_scores, 0.5, 0.5, 2.0),

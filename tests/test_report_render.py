@@ -560,3 +560,14 @@ def test_one_false_alarm_is_singular(rep):
     one = {**rep, "holdout": {**rep["holdout"], "confusion_matrix": [[500, 1], [2, 8]]}}
     assert "at the cost of 1 false alarm." in report.render_markdown(one)
     assert "false alarms." in report.render_markdown(rep)
+
+
+def test_a_fallback_threshold_is_called_a_fallback_never_tuned(rep):
+    fallback = "the tuned one did not beat 0.5 beyond noise, so 0.5 is used"
+    rep = dict(rep, threshold={**rep["threshold"], "value": 0.5, "fallback": fallback})
+    md = report.render_markdown(rep)
+    summary = md.split("\n## ", 1)[0]
+    assert f"(fallback: {fallback})" in summary and "tuned for" not in summary
+    assert f"(fallback: {fallback})" in _section(md, "Decision threshold")
+    earned = dict(rep, threshold={**rep["threshold"], "fallback": None})
+    assert "tuned for fbeta (beta=2.000)" in report.render_markdown(earned).split("\n## ", 1)[0]

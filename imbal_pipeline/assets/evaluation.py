@@ -16,7 +16,13 @@ from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY, content_hash
 
 HEADLINE = ("pr_auc", "roc_auc", "f1", "fbeta", "mcc", "precision", "recall", "balanced_accuracy")
-QUALITY_CHECKS = ("beats_no_skill", "not_worse_than_baseline", "cv_holdout_gap", "operating_point")
+QUALITY_CHECKS = (
+    "beats_no_skill",
+    "decisions_beat_chance",
+    "not_worse_than_baseline",
+    "cv_holdout_gap",
+    "operating_point",
+)
 
 
 def _upstream_checks(context: AssetExecutionContext, keys: list) -> list[dict]:

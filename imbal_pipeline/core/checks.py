@@ -53,7 +53,10 @@ DESCRIPTIONS = {
     "counterfactual_sane": "The leak panel measured something real, or says why it could not "
     "(warning only).",
     # The holdout's verdict.
-    "beats_no_skill": "The lower end of the holdout PR-AUC interval lies above the positive rate.",
+    "beats_no_skill": "The holdout PR-AUC beats the same scores with the labels placed at random "
+    "(one-sided permutation test at 5 %; a model without skill passes at most 1 time in 20).",
+    "decisions_beat_chance": "The deployed threshold flags holdout rows and catches more "
+    "positives than flagging as many rows at random (one-sided exact test at 5 %).",
     "not_worse_than_baseline": "Paired bootstrap on the holdout: not worse than the "
     "no-handling baseline at 0.5 beyond noise, on PR-AUC and the objective's figure.",
     "cv_holdout_gap": "The holdout PR-AUC lies where cross-validation predicted, given both "

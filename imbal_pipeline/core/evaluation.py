@@ -21,6 +21,7 @@ from imbal_pipeline.core import (
     monitoring,
     plots,
     report,
+    skill,
     split,
     strategies,
     writable,
@@ -161,11 +162,14 @@ def build_report(
             "rule": decision.rule,
             "fold_values": decision.fold_values,
             "versus_default": decision.versus_default,
+            "fallback": decision.fallback,
         },
         "cv": cv,
         "holdout": holdout_metrics,
         # Stratified bootstrap, 1,000 replicates, seeded: where each holdout figure may lie.
         "holdout_ci": {"level": metrics.INTERVAL_LEVEL, **intervals},
+        # The quality gate's evidence: exact tests of the ranking and the decisions vs chance.
+        "skill": skill.holdout_skill(y, scores, threshold, seed=settings.seed),
         "operating_point": threshold_core.verify_operating_point(
             y, scores, threshold, settings, intervals
         ),

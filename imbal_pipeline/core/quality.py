@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from imbal_pipeline.core.fold_noise import corrected_se
 from imbal_pipeline.core.gates import WARN, Gate, fail, ok
 from imbal_pipeline.core.metrics import LABELS
 from imbal_pipeline.core.threshold import OBJECTIVES
@@ -14,12 +15,14 @@ from imbal_pipeline.core.threshold import OBJECTIVES
 def quality_gate(report: dict) -> list[Gate]:
     """The holdout's verdict, each part read with the holdout's own uncertainty.
 
-    Blocking: the PR-AUC interval must clear the no-skill level, and the model must not be
-    worse than the no-handling baseline at 0.5 beyond noise (paired bootstrap). A warning: the
-    holdout PR-AUC lies outside what cross-validation predicted.
+    Blocking: the ranking and the decisions must each beat chance by an exact one-sided test
+    (false pass <= `skill.ALPHA` each), and the model must not be worse than the no-handling
+    baseline at 0.5 beyond noise (paired bootstrap). Warnings: the holdout PR-AUC lies outside
+    what cross-validation predicted; the operating point missed what the objective asked.
     """
     return [
         beats_no_skill(report),
+        decisions_beat_chance(report),
         not_worse_than_baseline(report),
         cv_holdout_gap(report),
         operating_point(report["operating_point"]),
@@ -30,30 +33,93 @@ def _ci(figure: dict) -> str:
     return f"95% CI {figure['ci_low']:.3f} to {figure['ci_high']:.3f}"
 
 
+def _p(p: float, alpha: float) -> str:
+    return f"p = {p:.4f}, {'below' if p <= alpha else 'not below'} {alpha}"
+
+
+def too_few_positives(report: dict) -> str | None:
+    """What to do when the holdout holds too few positives for the gate to tell a weak model
+    from chance (`skill.FEW_POSITIVES`, from the gate's measured power); None otherwise."""
+    found = report["skill"]
+    if not found["few_positives"]:
+        return None
+    held, needed = found["holdout_positives"], found["few_positives_below"]
+    total = held + (report["dataset"].get("positives") or 0)
+    share = (
+        f" (about {needed / total:.2f} would hold {needed} of your {total:,} positives)"
+        if total > needed / 0.5  # a holdout of more than half the rows starves the folds
+        else ""
+    )
+    return (
+        f"too few positives for a verdict: the holdout holds {held}, and below {needed} a model "
+        f"whose PR-AUC is 3x the positive rate can fail this gate more than 1 time in 5; use a "
+        f"larger --holdout-fraction{share} or collect more positives"
+    )
+
+
 def beats_no_skill(report: dict) -> Gate:
-    """The lower end of the holdout PR-AUC interval lies above the positive rate."""
-    data = report["dataset"]
+    """The holdout PR-AUC beats what the same scores reach with the labels placed at random:
+    a one-sided permutation test at `skill.ALPHA` (`skill.ranking_test`)."""
+    data, found = report["dataset"], report["skill"]
     no_skill = data["holdout_positives"] / data["holdout_rows"]
-    pr_auc = report["holdout"]["pr_auc"]
-    interval = report["holdout_ci"].get("pr_auc")
-    observed = {"pr_auc": pr_auc, "no_skill": no_skill, **(interval or {})}
-    if pr_auc is None or interval is None:
+    ranking, alpha = found["ranking"], found["alpha"]
+    if ranking is None:
         return fail(
             "beats_no_skill",
             "the holdout has one class only, so PR-AUC is undefined; give a holdout with both "
             "classes",
+            no_skill=no_skill,
+        )
+    observed = {"no_skill": no_skill, "alpha": alpha, **ranking}
+    said = (
+        f"holdout PR-AUC {ranking['pr_auc']:.3f} against the positive rate {no_skill:.3f} "
+        f"(labels placed at random average {ranking['no_skill_mean']:.3f} on these scores): "
+        f"{_p(ranking['p_value'], alpha)} over {ranking['permutations']:,} label permutations"
+    )
+    if ranking["p_value"] <= alpha:
+        return ok("beats_no_skill", said, **observed)
+    fix = too_few_positives(report) or (
+        "check the features and labels, or give more positives (more data or a larger "
+        "--holdout-fraction)"
+    )
+    return fail(
+        "beats_no_skill",
+        f"{said}: the holdout cannot show that the model ranks positives better than chance; {fix}",
+        **observed,
+    )
+
+
+def decisions_beat_chance(report: dict) -> Gate:
+    """The deployed threshold flags holdout rows, and catches more positives among them than
+    flagging as many rows at random would: a one-sided exact (hypergeometric) test at
+    `skill.ALPHA` (`skill.decisions_test`)."""
+    found, threshold = report["skill"], report["threshold"]
+    decisions, alpha = found["decisions"], found["alpha"]
+    rows, positives = report["dataset"]["holdout_rows"], report["dataset"]["holdout_positives"]
+    observed = {"alpha": alpha, **decisions}
+    at = f"the threshold {threshold['value']:.3g}"
+    if threshold.get("fallback"):
+        at += " (a fallback: the tuned one did not beat 0.5 beyond noise)"
+    few = too_few_positives(report)
+    if decisions["flagged"] == 0:
+        return fail(
+            "decisions_beat_chance",
+            f"{at} flags none of the {rows:,} holdout rows, so the model decides nothing; "
+            + (few or "check the threshold objective and the features, or give more positives"),
             **observed,
         )
     said = (
-        f"holdout PR-AUC {pr_auc:.3f} ({_ci(interval)}) against the no-skill level {no_skill:.3f}"
+        f"{at} flags {decisions['flagged']:,} of {rows:,} holdout rows and catches "
+        f"{decisions['true_positives']} of {positives} positives, where as many rows flagged at "
+        f"random catch {decisions['expected_at_random']:.2f}: exact test "
+        f"{_p(decisions['p_value'], alpha)}"
     )
-    if interval["ci_low"] > no_skill:
-        return ok("beats_no_skill", said, **observed)
+    if decisions["p_value"] <= alpha:
+        return ok("decisions_beat_chance", said, **observed)
     return fail(
-        "beats_no_skill",
-        f"{said}: the holdout cannot show that the model ranks positives better than chance; "
-        "check the features and labels, or give more positives (more data or a larger "
-        "--holdout-fraction)",
+        "decisions_beat_chance",
+        f"{said}: the decisions are no better than chance; "
+        + (few or "check the threshold objective and the features, or give more positives"),
         **observed,
     )
 
@@ -108,7 +174,7 @@ def cv_holdout_gap(report: dict) -> Gate:
     k, std = cv["folds"], cv["pr_auc_std"]
     if holdout is None or interval is None or not k or k < 2 or std is None:
         return ok("cv_holdout_gap", "no CV or holdout PR-AUC to compare")
-    se_cv = std * np.sqrt(1 / k + 1 / (k - 1))
+    se_cv = corrected_se(std, k)
     se_holdout = (interval["ci_high"] - interval["ci_low"]) / (2 * 1.96)
     gap = cv["pr_auc_mean"] - holdout
     z = gap / max(np.hypot(se_cv, se_holdout), 1e-12)

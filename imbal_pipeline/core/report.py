@@ -46,6 +46,7 @@ from imbal_pipeline.core.report_evidence import (
     plots_section,
     subgroups_section,
 )
+from imbal_pipeline.core.threshold import describe_choice
 
 ACCURACY_REMARK = "(not a headline: a model predicting all-negative scores 1 - prevalence)"
 
@@ -122,7 +123,8 @@ def _summary(report: Mapping) -> list[Block]:
         code(strategy),
         " with decision threshold ",
         bold(threshold_text(get(thr, "value"))),
-        f" tuned for {objective}. On the holdout ({count(get(ds, 'holdout_rows'))} rows, "
+        f" ({describe_choice(thr)})" if get(thr, "fallback") else f" tuned for {objective}",
+        f". On the holdout ({count(get(ds, 'holdout_rows'))} rows, "
         f"{count(get(ds, 'holdout_positives'))} positives) PR-AUC is ",
         bold(_with_ci(report, "pr_auc")),
         " against a no-skill level of ",

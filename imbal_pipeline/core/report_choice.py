@@ -26,6 +26,7 @@ from imbal_pipeline.core.document import (
     table,
     threshold_text,
 )
+from imbal_pipeline.core.threshold import describe_choice
 
 
 def _gap(m: Mapping) -> str:
@@ -113,7 +114,11 @@ def threshold_section(report: Mapping) -> list[Block]:
     params = get(thr, "params") or {}
     ho, ho05 = submap(report, "holdout"), submap(report, "holdout_at_0_5")
     items = [
-        rich("Chosen threshold: ", bold(threshold_text(get(thr, "value")))),
+        rich(
+            "Chosen threshold: ",
+            bold(threshold_text(get(thr, "value"))),
+            f" ({describe_choice(thr)})" if get(thr, "fallback") else "",
+        ),
         rich("Objective: ", code(get(thr, "objective") or NA)),
         rich("Objective parameters: ", param(params) if params else "none"),
         rich("Rule (out-of-fold scores only): ", get(thr, "rule") or NA),

@@ -10,6 +10,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, f1_score, fbeta_score, matthews_corrcoef
 
 from imbal_pipeline.core import threshold
+from imbal_pipeline.core.fold_noise import corrected_se
 from imbal_pipeline.core.settings import FOLD, LABEL, LADDER, ROW_ID, SCORE, STRATEGY, Settings
 from imbal_pipeline.core.values import Comparison, FoldModels
 
@@ -128,14 +129,12 @@ def _gap_and_se(best: list[float], other: list[float]) -> tuple[float, float]:
     The folds are shared, so the comparison is paired: fold difficulty, which moves every
     strategy alike, cancels. Training portions overlap between folds, which makes the plain
     paired SE too small; Nadeau & Bengio's correction (1/K + n_val/n_train, = 1/(K-1) for K-fold)
-    widens it.
+    widens it (`fold_noise.corrected_se`, which the threshold's check against 0.5 shares).
     """
     diff = np.asarray(best, dtype=float) - np.asarray(other, dtype=float)
-    k = len(diff)
-    if k < 2:
+    if len(diff) < 2:
         return float(diff.mean()), float("inf")
-    se = float(np.std(diff, ddof=1) * np.sqrt(1.0 / k + 1.0 / (k - 1)))
-    return float(diff.mean()), se
+    return float(diff.mean()), corrected_se(np.std(diff, ddof=1), len(diff))
 
 
 def paired_gaps(table: dict[str, dict]) -> tuple[str, dict[str, tuple[float, float]]]:

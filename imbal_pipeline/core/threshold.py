@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from imbal_pipeline.core import settings as settings_core
+from imbal_pipeline.core.fold_noise import corrected_se
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.core.values import Decision
 
@@ -94,14 +95,14 @@ def tune_per_fold(
     per_fold: dict[int, dict] | None = None,
 ) -> dict:
     """The deployed threshold: the median of the thresholds tuned on each fold's own scores,
-    unless it does not beat 0.5 beyond noise on folds it was not tuned on.
+    unless it does not beat 0.5 beyond noise on folds it was not tuned on (then `fallback`).
 
     The deployed model averages the fold models, and each fold's out-of-fold scores come from
     one of them: a threshold tuned per fold fits its own model's score scale, where pooling
     mixes scales. The median resists the folds with very few positives. With few positives
     the per-fold thresholds scatter (0.004 to 0.75 on one benchmark split) and the tuned one
     can lose to 0.5; as with strategies, the simpler choice stays unless the tuned one gains
-    more than one standard error (`versus_default`). Both rules were chosen by
+    more than one corrected standard error (`versus_default`). Both rules were chosen by
     `benchmarks/transfer.py` (see BENCHMARKS.md). `per_fold` passes `fold_thresholds` of
     these very rows when the caller has them already.
     """
@@ -113,26 +114,25 @@ def tune_per_fold(
     fold_values = {k: t["value"] for k, t in per_fold.items()}
     median = float(np.median(list(fold_values.values())))
     check = versus_default(y, scores, folds, fold_values, settings)
-    kept = check is None or check["gain_mean"] > check["gain_se"]
-    value = median if kept else DEFAULT_THRESHOLD
-    pooled = _objective_at(y, scores >= value, settings)
+    earned = check is None or check["gain_mean"] > check["gain_se"]
+    value, why = (median, None) if earned else fallback(y, scores, median)
     first = next(iter(per_fold.values()))
     rule = "median of the thresholds tuned on each fold's out-of-fold scores"
     if check is not None:
-        gain = f"{check['figure']} {check['gain_mean']:+.3f} (SE {check['gain_se']:.3f})"
-        rule = f"{rule}; cross-fitted against 0.5: {gain}, " + (
-            "more than one SE, so kept" if kept else "not above one SE, so 0.5 is used"
-        )
+        gain = f"{check['figure']} {check['gain_mean']:+.3f} (corrected SE {check['gain_se']:.3f})"
+        verdict = "more than one SE, so kept" if earned else f"not above one SE: {why}"
+        rule = f"{rule}; cross-fitted against 0.5: {gain}, {verdict}"
     return {
         "value": value,
         "tuned_median": median,
         "versus_default": check,
+        "fallback": why,
         "objective": first["objective"],
         "params": first["params"],
         "rule": rule,
         "fold_values": fold_values,
         # What the threshold does on all out-of-fold rows together.
-        "at_threshold": pooled,
+        "at_threshold": _objective_at(y, scores >= value, settings),
         "tuned_on_rows": int(len(y)),
         "tuned_on_positives": int(y.sum()),
     }
@@ -142,13 +142,49 @@ def tune_per_fold(
 DEFAULT_THRESHOLD = 0.5
 
 
+def fallback(y: np.ndarray, scores: np.ndarray, median: float) -> tuple[float, str]:
+    """The threshold deployed when the tuned one did not earn its place, and why.
+
+    The first of 0.5, the tuned median and the score that flags as many out-of-fold rows as
+    there are positives that flags at least one out-of-fold row: a threshold that flags none
+    decides nothing (F1 0 on every row), so it is no simpler rival to fall back on. Where 0.5
+    flags nothing the tuned median stays, the cross-fitted evidence's best guess (it flags
+    rows of at least one fold); the positive-rate score is the last resort, for scores so
+    small that a tuned threshold's floor (1e-6) lies above them all. `benchmarks/
+    statistics_gate.py` measures the rule against the others (BENCHMARKS.md).
+    """
+    if np.any(scores >= DEFAULT_THRESHOLD):
+        return DEFAULT_THRESHOLD, f"{_LOST}, so {DEFAULT_THRESHOLD} is used"
+    if np.any(scores >= median):
+        return median, f"{_LOST}, but 0.5 flags no out-of-fold row, so the tuned median stays"
+    rate_matched = float(np.sort(scores)[-max(int(y.sum()), 1)])
+    return rate_matched, (
+        f"{_LOST}, and neither 0.5 nor the tuned median flags an out-of-fold row, so the "
+        "score that flags as many out-of-fold rows as there are positives"
+    )
+
+
+_LOST = "the tuned one did not beat 0.5 beyond noise"
+
+
+def describe_choice(threshold: dict) -> str:
+    """How the deployed threshold was reached, in a few words for the console and the report:
+    "tuned for f1", or "fallback: ..." when the tuned one did not earn its place."""
+    why, objective = threshold.get("fallback"), threshold.get("objective")
+    if why:
+        return f"fallback: {why}"
+    return f"tuned for {objective}" if objective else "tuned"
+
+
 def versus_default(
     y: np.ndarray, scores: np.ndarray, folds: np.ndarray, fold_values: dict, settings: Settings
 ) -> dict | None:
     """Cross-fitted gain of the tuned threshold over 0.5: on each fold, the median of the
     other folds' thresholds against 0.5, scored by the objective on that fold's own rows.
 
-    None for the recall objective, whose target 0.5 does not aim at.
+    Its standard error is the strategy ladder's (`fold_noise.corrected_se`): the folds'
+    thresholds come from overlapping rows. None for the recall objective, whose target 0.5
+    does not aim at.
     """
     objective = objective_of(settings)
     if objective.gain is None or len(fold_values) < 2:
@@ -168,7 +204,7 @@ def versus_default(
         "figure": figure,
         "gain_by_fold": gains,
         "gain_mean": float(values.mean()),
-        "gain_se": float(values.std(ddof=1) / np.sqrt(len(values))),
+        "gain_se": corrected_se(values.std(ddof=1), len(values)),
     }
 
 

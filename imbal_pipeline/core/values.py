@@ -91,6 +91,9 @@ class Decision:
     tuned_on_positives: int
     curve: pd.DataFrame  # precision, recall, F1, F-beta and cost on a 0..1 grid
     calibrator: dict | None  # probabilities from the same scores; the threshold stays raw
+    # Why the deployed value is a fallback (the tuned one did not beat 0.5 beyond noise);
+    # None when the tuned threshold earned its place.
+    fallback: str | None = None
 
 
 @dataclass(frozen=True)
