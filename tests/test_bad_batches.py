@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import settled
 
 from imbal_pipeline.core import evaluation, method
 from imbal_pipeline.core.deployed import BatchError, Model, score_batch
@@ -234,6 +235,7 @@ def test_labelled_batches_whose_labels_are_no_training_class_are_refused(tmp_pat
         _labels("no", stray, "yes").rename(columns={"churned": "is_fraud"}).to_csv(
             inbox / "b.labels.csv", index=False
         )
+        settled(*inbox.iterdir())  # the inbox takes whole files only
         with pytest.raises(DataError) as info:
             inputs.load_raw(s)
         said = str(info.value)
@@ -242,5 +244,6 @@ def test_labelled_batches_whose_labels_are_no_training_class_are_refused(tmp_pat
     _labels("no", "no", "yes").rename(columns={"churned": "is_fraud"}).to_csv(
         inbox / "b.labels.csv", index=False
     )
+    settled(*inbox.iterdir())
     frame, _ = inputs.load_raw(s)
     assert frame["is_fraud"].iloc[600:].tolist() == ["no", "no", "yes"]
