@@ -185,7 +185,8 @@ def make_world(model: Model, feats, rows: int, rng, paired: bool = True) -> Worl
         cols = np.concatenate([(scores >= model.threshold)[..., None], onehot], axis=-1)
         return cols.mean(axis=1) if average else cols
 
-    found = ms.paired_estimate(columns(oof, False), columns(bag, False), columns(members, True))
+    oof_moments = ms.Moments.of(columns(oof, False))
+    found = ms.paired_estimate(oof_moments, columns(bag, False), columns(members, True))
     flag, bins = found[0], found[1:]
     # The expected positives are the members' own: their calibrated probabilities, averaged.
     positives = ms.members_estimate(model.calibrate(oof), model.calibrate(members).mean(axis=1))

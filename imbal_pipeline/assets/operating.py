@@ -13,7 +13,14 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from imbal_pipeline.assets.common import CODE_VERSION, gated, md_table, stage_asset
-from imbal_pipeline.core import evaluation, inbox, monitor_checks, monitor_report, monitoring
+from imbal_pipeline.core import (
+    evaluation,
+    inbox,
+    monitor_batch,
+    monitor_checks,
+    monitor_report,
+    monitoring,
+)
 from imbal_pipeline.core.data import read_table
 from imbal_pipeline.core.deployed import score_batch
 from imbal_pipeline.core.values import Bag, Decision
@@ -95,7 +102,16 @@ def scored_batch(context: AssetExecutionContext, pipeline: PipelineConfig, deplo
     model = from_store_value(deployed_model, content_hash(deployed_model), s.lgbm_threads)
     frame = read_table(batch.path, model.read_options)
     scored, notes = score_batch(model, frame)
-    gates = monitor_checks.check_batch(model.reference, model.preprocessor, frame, scored["score"])
+    # The prevalence rule reads the batches this model scored before, from their summaries.
+    recent = monitor_report.recent_batches(s.scored_dir, model.version, batch.key)
+    gates = monitor_batch.check_batch(
+        model.reference,
+        model.preprocessor,
+        frame,
+        scored["score"],
+        recent,
+        notes.expected_positives,
+    )
     folder = monitor_report.write_batch(
         s.scored_dir, batch.key, scored, gates, model, notes, source=str(batch.path)
     )

@@ -177,37 +177,58 @@ class Expectation:
         return float(min(self.rows, spread / self.variance))
 
 
-def paired_estimate(oof: np.ndarray, bag: np.ndarray, members: np.ndarray) -> list[Expectation]:
+@dataclass(frozen=True)
+class Moments:
+    """Means and variances of per-row statistics (columns) over `rows` rows."""
+
+    mean: np.ndarray
+    variance: np.ndarray
+    rows: int
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> Moments:
+        values = _columns(values)
+        rows = len(values)
+        var = values.var(axis=0, ddof=1) if rows > 1 else np.zeros(values.shape[1])
+        return cls(values.mean(axis=0) if rows else np.zeros(values.shape[1]), var, rows)
+
+    @classmethod
+    def of_shares(cls, shares: np.ndarray, rows: int) -> Moments:
+        """Of 0/1 columns (a flag, or being in a bin), from the share of rows that have each."""
+        shares = np.asarray(shares, dtype=np.float64)
+        var = shares * (1 - shares) * rows / max(1, rows - 1)
+        return cls(shares, var, rows)
+
+
+def paired_estimate(oof: Moments, bag: np.ndarray, members: np.ndarray) -> list[Expectation]:
     """The bag's expected value of each statistic (columns) on a new row.
 
-    `oof` holds it for every training row's out-of-fold score (one member each); `bag` and
-    `members` (the mean over the K members of each member's statistic) for every holdout row.
-    E[members] = E[oof]: both are members scoring rows they did not train on. So
-    oof.mean() + (bag - members).mean() is unbiased for E[bag], with the variance of the
+    `oof` summarises it over every training row's out-of-fold score (one member each); `bag`
+    and `members` (the mean over the K members of each member's statistic) hold it for every
+    holdout row. E[members] = E[oof]: both are members scoring rows they did not train on. So
+    oof.mean + (bag - members).mean() is unbiased for E[bag], with the variance of the
     out-of-fold mean plus that of a paired difference, which is small where the bag and its
     members agree (at the threshold, almost every row).
     """
-    oof, bag, members = (_columns(a) for a in (oof, bag, members))
-    n_oof, n_hold = len(oof), len(bag)
+    bag, members = _columns(bag), _columns(members)
+    n_hold = len(bag)
     diff = bag - members
-    value = oof.mean(axis=0) + (diff.mean(axis=0) if n_hold else 0.0)
-    var_oof = oof.var(axis=0, ddof=1) if n_oof > 1 else np.zeros(oof.shape[1])
-    var_diff = diff.var(axis=0, ddof=1) if n_hold > 1 else np.zeros(oof.shape[1])
-    variance = var_oof / max(1, n_oof) + var_diff / max(1, n_hold)
+    value = oof.mean + (diff.mean(axis=0) if n_hold else 0.0)
+    var_diff = diff.var(axis=0, ddof=1) if n_hold > 1 else np.zeros(len(oof.mean))
+    variance = oof.variance / max(1, oof.rows) + var_diff / max(1, n_hold)
     # The batch's rows are the bag's: its spread is the holdout's, or the members' if larger
     # (averaging shrinks it), so that the test errs on the quiet side.
-    var_bag = bag.var(axis=0, ddof=1) if n_hold > 1 else var_oof
-    row_var = np.maximum(var_oof, var_bag)
-    skew = stats.skew(oof, axis=0) if n_oof > 2 else np.zeros(oof.shape[1])
+    var_bag = bag.var(axis=0, ddof=1) if n_hold > 1 else oof.variance
+    row_var = np.maximum(oof.variance, var_bag)
     return [
         Expectation(
             value=float(np.clip(value[j], 0.0, None)),
             variance=float(variance[j]),
-            rows=int(n_oof),
+            rows=int(oof.rows),
             row_variance=float(row_var[j]),
-            row_skew=float(np.nan_to_num(skew[j])),
+            row_skew=0.0,
         )
-        for j in range(oof.shape[1])
+        for j in range(len(oof.mean))
     ]
 
 
