@@ -59,6 +59,10 @@ def deployed_model(
             "threshold": dg.MetadataValue.float(ref.threshold),
             "expected_positive_rate": dg.MetadataValue.float(ref.expected_rate),
             "expected_interval": dg.MetadataValue.json(list(ref.expected_interval)),
+            # The reference's size, and the holdout's own rate that confirms it.
+            "reference_rows": dg.MetadataValue.int(ref.training_rows),
+            "holdout_positive_rate": dg.MetadataValue.float(ref.holdout_rate),
+            "holdout_agrees": str(ref.holdout_agreement["consistent"]),
             "positive_label": str(value["meta"]["positive_label"]),
         },
         [gate],

@@ -240,7 +240,10 @@ def check_feature_psi(ref: Reference, frame: pd.DataFrame) -> Gate:
     pool = alarmed if alarmed.any() else significant if significant.any() else ~np.isnan(p)
     worst = max((i for i in range(len(names)) if pool[i]), key=lambda i: shift[i])
     observed |= {"worst": names[worst], "largest_psi": values.get(names[worst], 0.0)}
-    said = f"PSI {shift[worst]:.3f} on {names[worst]} (Holm-corrected p {p[worst]:.2g})"
+    said = (
+        f"PSI {shift[worst]:.3f} on {names[worst]} (chi-square p {p[worst]:.2g}, Holm's "
+        f"correction over {len(judged)} features)"
+    )
     said += f"; {len(judged)} of {len(names)} features judged"
     if needed:
         said += f" ({len(needed)} too small to judge at {n:,} rows)"

@@ -138,7 +138,7 @@ def smallest_rate_batch(rate: float, ref_rows: float, alpha: float = ALPHA) -> i
     k_ref = rate * ref_rows
     n = max(1, math.ceil(math.log(alpha / 2) / math.log(1 - rate)))
     while rate_test(0, n, k_ref, ref_rows) > alpha and n < 10**9:
-        n = math.ceil(n * 1.1)
+        n = max(n + 1, math.ceil(n * 1.01))
     return n
 
 
