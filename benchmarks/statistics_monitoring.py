@@ -27,8 +27,6 @@ pipeline's own statistics (`imbal_pipeline.core.monitor_stats`), as the checks m
   drifted ones arrive; the window rule is judged after each (caught: any alarm among those ten).
 """
 
-from __future__ import annotations
-
 import argparse
 import sys
 import time
@@ -64,7 +62,7 @@ class Model:
     noise: float = MEMBER_NOISE
     threshold: float = 0.5
 
-    def tuned(self, rng) -> Model:
+    def tuned(self, rng) -> "Model":
         member, y = Population(self).scores(rng, (400_000,), 1)
         member = member[:, 0]
         order = np.argsort(-member)

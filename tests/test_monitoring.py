@@ -228,11 +228,20 @@ def test_the_batch_index_marks_exactly_the_batches_whose_rate_check_failed(tmp_p
         seen["names"] = list(names)
 
     monkeypatch.setattr(plots, "plot_rate_over_batches", spy)
+    recent = {"rows": 5000, "mean": 0.021, "judged": True}
+    batches[1]["checks"].append(
+        {"name": "recent_prevalence", "passed": True, "severity": "error", "observed": recent}
+    )
+    batches[1]["checks"][-1]["message"] = "predicted prevalence as expected: ..."
+    (tmp_path / "tuesday" / "summary.json").write_text(json.dumps(batches[1]))
     monitor_report.write_index(tmp_path)
     # One mark per batch; only the batch whose rate check failed is red.
     assert seen == {"names": ["monday", "tuesday"], "alerts": [False, True]}
     page = (tmp_path / "index.html").read_text()
     assert "positive_rate, score_psi, feature_psi" in page
+    # The prevalence rule across batches: its latest verdict, and each batch's window.
+    assert "2.10% over 5,000 rows (passed)" in page
+    assert "Prevalence across batches" in page and "predicted prevalence as expected" in page
 
 
 # --- tests sized to the batch, the features and the reference --------------------------------
