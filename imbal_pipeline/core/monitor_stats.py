@@ -131,8 +131,8 @@ def rate_test(k, n, k_ref, n_ref) -> np.ndarray:
 
 
 def smallest_rate_batch(rate: float, ref_rows: float, alpha: float = ALPHA) -> int:
-    """The fewest rows for which a batch with nothing flagged lies significantly below `rate`
-    (and one flagging every row above): below that the test cannot tell either way."""
+    """The fewest rows for which a batch with nothing flagged lies significantly below `rate`:
+    below that a fall, however large, could not show (the window across batches then judges)."""
     if rate <= 0 or rate >= 1:
         return 10**9
     k_ref = rate * ref_rows
