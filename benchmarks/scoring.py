@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from imbal_pipeline.core import monitoring, split, training  # noqa: E402
 from imbal_pipeline.core.deployed import Model, model_meta  # noqa: E402
-from imbal_pipeline.core.model import score_rows  # noqa: E402
+from imbal_pipeline.core.model import member_scores  # noqa: E402
 from imbal_pipeline.core.preprocess import Preprocessor  # noqa: E402
 from imbal_pipeline.core.settings import LABEL, ROW_ID, Settings  # noqa: E402
 
@@ -76,13 +76,14 @@ def train_model(data: pd.DataFrame, folder: Path) -> Model:
     final = training.fold_bag(fold_models, "class_weight", train, schema, settings)
     final = dataclasses.replace(final, threshold=0.5, objective="f1")
     pre = Preprocessor.from_json(final.preprocessor)
-    holdout_scores = score_rows(final.model, final.preprocessor, holdout, settings.lgbm_threads)
+    members = member_scores(final.model, final.preprocessor, holdout, settings.lgbm_threads)
+    holdout_scores = members.mean(axis=0)
     reference = monitoring.build_reference(
         train,
         pre,
         holdout[LABEL].to_numpy(),
-        holdout_scores,
-        holdout_scores,
+        members,
+        holdout_scores,  # stands in for the out-of-fold scores the benchmark does not make
         final.threshold,
         beta=1.0,
     )

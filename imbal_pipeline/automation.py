@@ -5,14 +5,15 @@
   content; a copy under another name, a file still being written and a link are not taken);
 - `labels_sensor` evaluates a scored batch once its labels file arrives (`batch_outcomes`);
 - `retrain_on_alert` runs the training job when a batch's monitoring says the model no longer
-  fits the world, tagged with the batch and the checks that failed.
+  fits the world (a judged, significant and large enough shift; never a batch too small to
+  judge), tagged with the batch, the checks that failed and their figures.
 """
 
 import json
 
 import dagster as dg
 
-from imbal_pipeline.assets.common import ALERTS_KEY, RAW_FILE
+from imbal_pipeline.assets.common import ALERTS_KEY, EVIDENCE_KEY, RAW_FILE
 from imbal_pipeline.assets.operating import BATCHES
 from imbal_pipeline.core import inbox
 from imbal_pipeline.core.monitor_checks import RETRAIN_ON
@@ -174,6 +175,17 @@ def _skip_message(head: str, notes: dict[str, str], shown: int = 5) -> str:
     return " | ".join([head, *lines[:shown], *more])
 
 
+def retrain_reasons(alerts: str, evidence: dict) -> list[tuple[str, str]]:
+    """The failed checks of one materialization that ask for retraining, with their figures.
+
+    A check fails only on a judged, significant and large enough shift (a batch too small to
+    judge passes), and its figures travel beside the alert; an alert without them (written
+    before the checks were sized) is no evidence.
+    """
+    failing = [a for a in alerts.split(", ") if a in RETRAIN_ON]
+    return [(check, str(evidence[check])) for check in failing if check in evidence]
+
+
 def retrain_on_alert(job) -> dg.SensorDefinition:
     """Requests the training job when a batch's monitoring fails a check that means drift."""
 
@@ -197,22 +209,24 @@ def retrain_on_alert(job) -> dg.SensorDefinition:
                 last = max(last or 0, record.storage_id)
                 mat = record.asset_materialization
                 alerts = str(getattr(mat.metadata.get(ALERTS_KEY), "value", "none"))
-                failing = [a for a in alerts.split(", ") if a in RETRAIN_ON]
-                if failing:
-                    reasons.append((mat.partition, failing, record.storage_id))
+                evidence = getattr(mat.metadata.get(EVIDENCE_KEY), "value", None) or {}
+                for check, figures in retrain_reasons(alerts, evidence):
+                    reasons.append((mat.partition, check, figures, record.storage_id))
         if last is not None:
             context.update_cursor(str(last))
         if not reasons:
             return dg.SkipReason("no scored batch asks for retraining")
-        batches = sorted({b for b, _, _ in reasons})
-        checks = sorted({c for _, cs, _ in reasons for c in cs})
+        batches = sorted({b for b, _, _, _ in reasons})
+        checks = sorted({c for _, c, _, _ in reasons})
         return dg.RunRequest(
             # One retraining for all the alerts seen in one look.
-            run_key=f"retrain:{max(i for _, _, i in reasons)}",
+            run_key=f"retrain:{max(i for *_, i in reasons)}",
             tags={
                 "imbal/retrain_reason": "monitoring alert",
                 "imbal/batches": ",".join(batches)[:200],
                 "imbal/failed_checks": ",".join(checks),
+                # Which check said what, on which batch: the run says why it started.
+                "imbal/evidence": "; ".join(f"{b} {c}: {f}" for b, c, f, _ in reasons)[:500],
             },
         )
 

@@ -299,7 +299,7 @@ def _score_out(args: argparse.Namespace) -> Path:
 def cmd_score(args: argparse.Namespace) -> int:
     """Score one batch; 0 when written (alerts are printed), 1 on a batch it refuses, 2 on args."""
     from imbal_pipeline import load_model
-    from imbal_pipeline.core import monitor_checks, monitor_report, monitoring
+    from imbal_pipeline.core import monitor_batch, monitor_report, monitoring
     from imbal_pipeline.core.data import DataError, read_table
     from imbal_pipeline.core.deployed import ModelFileError, score_batch
 
@@ -318,7 +318,14 @@ def cmd_score(args: argparse.Namespace) -> int:
         scored, notes = score_batch(model, frame)
     except DataError as exc:
         return _error(str(exc), 1)
-    gates = monitor_checks.check_batch(model.reference, model.preprocessor, frame, scored["score"])
+    # One batch alone: the prevalence rule pools only this one (the inbox pools the recent ones).
+    gates = monitor_batch.check_batch(
+        model.reference,
+        model.preprocessor,
+        frame,
+        scored["score"],
+        expected_positives=notes.expected_positives,
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     if out.suffix.lower() == ".csv":
@@ -334,7 +341,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         f"{flagged} of {rows} rows flagged ({100 * flagged / rows:.2f}%, "
         f"{ref.confidence:.0%} interval {100 * low:.2f}-{100 * high:.2f}%); the model expects "
         f"{100 * ref.expected_rate:.2f}% ({100 * ref.expected_interval[0]:.2f}-"
-        f"{100 * ref.expected_interval[1]:.2f}%)"
+        f"{100 * ref.expected_interval[1]:.2f}%, from {ref.training_rows:,} training rows)"
     )
     for name, row in monitor_report.checks_table(gates).iterrows():
         print(f"  {name}: {row['status']} - {row['message']}")

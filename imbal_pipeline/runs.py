@@ -325,9 +325,13 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
     print(f"report: {html} (also report.md, report.json); run {run_id} in {home}")
     if report.get("model_version"):
         reference = report["monitoring_reference"]
+        low, high = reference["holdout_interval"]
         print(
             f"model {report['model_version']} deployed: expects "
-            f"{100 * reference['expected_rate']:.2f}% of rows flagged; score a batch with "
+            f"{100 * reference['expected_rate']:.2f}% of rows flagged (from "
+            f"{reference['training_rows']:,} training rows' out-of-fold scores; the holdout "
+            f"flagged {100 * reference['holdout_rate']:.2f}%, 99% interval {100 * low:.2f}-"
+            f"{100 * high:.2f}%); score a batch with "
             f"`imbal-pipeline score --data BATCH.csv`, or drop it into {Path(inbox).resolve()} "
             "while `imbal-pipeline ui` runs"
         )

@@ -144,3 +144,12 @@ def test_bagging_benchmark_applies_its_rule_and_leaves_the_rung_as_it_found_it(t
     assert (row["current"]["trees"], row["trees_100"]["trees"]) == (300, 100)
     assert row["members_5"]["members"] == 5 and row["trees_100"]["learning_rate"] == 0.15
     assert "| tiny |" in capsys.readouterr().out
+
+
+def test_monitoring_statistics_benchmark_prints_every_table(capsys):
+    bench = _script("statistics_monitoring")
+    assert bench.main(["--worlds", "2", "--batches", "5", "--rows", "4000"]) == 0
+    out = capsys.readouterr().out
+    assert "No drift: batches alarmed" in out and "| strong | 85 | 5,000 |" in out
+    assert "| strong | 4,000 | prevalence x0.5 |" in out  # the window rule's sequences
+    assert "| weak | 1.0 | out-of-fold alone |" in out  # the reference without the pairing

@@ -22,7 +22,7 @@ from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core.data import ReadOptions
 from imbal_pipeline.core.deployed import Model, ModelFileError, model_meta
 from imbal_pipeline.core.jsonready import json_ready
-from imbal_pipeline.core.monitoring import Reference, wilson_interval
+from imbal_pipeline.core.monitoring import build_reference
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.core.synthetic import make_fraud_data
 from imbal_pipeline.core.values import Bag
@@ -221,7 +221,10 @@ def _export(folder: Path, *, bagged: bool = False) -> str:
     )
     trees = model_core.Bagged([_booster(0), _booster(1)]) if bagged else _booster()
     final = Bag("none", trees, pre.to_json(), {}, {}, threshold=0.5, objective="f1")
-    reference = Reference(0.5, 0.03, wilson_interval(9, 300), 300, 0.03, 900, [], [1.0], [])
+    # The reference of 300 holdout and 900 out-of-fold scores (the bag's members' own).
+    scores = np.linspace(0, 1, 300) ** 8
+    y = (np.arange(300) % 30 == 0).astype(int)
+    reference = build_reference(frame, pre, y, scores, np.tile(scores, 3), 0.5, beta=1.0)
     meta = model_meta(
         final,
         reference=reference,

@@ -69,7 +69,13 @@ def test_a_batch_like_the_training_data_is_scored_once_by_the_deployed_model_wit
     result = _score(defs, instance, key)
     assert result.success
     checks = _checks(result)
-    assert set(checks) == {"positive_rate", "score_psi", "feature_psi", "missing_and_unseen"}
+    assert set(checks) == {
+        "positive_rate",
+        "score_psi",
+        "feature_psi",
+        "missing_and_unseen",
+        "recent_prevalence",
+    }
     assert all(c.passed for c in checks.values()), {
         n: c.metadata["message"].value for n, c in checks.items()
     }
@@ -103,6 +109,24 @@ def test_a_batch_like_the_training_data_is_scored_once_by_the_deployed_model_wit
     assert json.loads((folder / "outcome.json").read_text())["passed"] is True
 
 
+def test_a_one_row_batch_is_scored_too_small_to_judge_and_requests_no_retraining(trained):
+    # Before the shifted batches below: the prevalence rule pools this model's recent batches.
+    root, defs, instance, _ = trained
+    _, cursor = _tick(defs, instance, "retrain_on_alert")
+    one = make_fraud_data(20, 0.5, seed=25).query("is_fraud == 1").head(1)  # a positive
+    one.drop(columns="is_fraud").to_csv(root / "inbox" / "single.csv", index=False)
+    requests, _ = _tick(defs, instance, "inbox_sensor")
+    [key] = [r.partition_key for r in requests if r.partition_key.startswith("single_")]
+    result = _score(defs, instance, key)
+    assert result.success
+    checks = _checks(result)
+    assert all(c.passed for c in checks.values())
+    small = {n for n, c in checks.items() if "too small to judge" in c.metadata["message"].value}
+    assert small >= {"positive_rate", "score_psi", "feature_psi"}
+    skip, _ = _tick(defs, instance, "retrain_on_alert", cursor)
+    assert isinstance(skip, dg.SkipReason)
+
+
 def test_shifted_batches_fail_rate_and_psi_and_the_retrain_sensor_asks_for_a_run(trained):
     root, defs, instance, _ = trained
     _, cursor = _tick(defs, instance, "retrain_on_alert")
@@ -120,6 +144,9 @@ def test_shifted_batches_fail_rate_and_psi_and_the_retrain_sensor_asks_for_a_run
     [request], _ = _tick(defs, instance, "retrain_on_alert", cursor)
     assert set(request.tags["imbal/batches"].split(",")) == {keys["tuesday"], keys["wednesday"]}
     assert set(request.tags["imbal/failed_checks"].split(",")) >= {"positive_rate", "feature_psi"}
+    # The run says which check said what: the figures of each alert.
+    assert f"{keys['wednesday']} feature_psi: amount" in request.tags["imbal/evidence"]
+    assert "flagged vs" in request.tags["imbal/evidence"]
     assert defs.resolve_sensor_def("retrain_on_alert").job_name == "imbal_pipeline"
 
 

@@ -58,6 +58,16 @@ def test_score_writes_ids_scores_decisions_and_the_model_version(exported, batch
     assert scored["row"].tolist() == list(range(len(batch)))
     assert set(scored["model_version"]) == {model.version}
     assert notes.ignored_columns == ["note"]
+    # The members are scored once: their mean is the score, and their calibrated
+    # probabilities, averaged per row, are the positives the prevalence rule adds up.
+    from imbal_pipeline.core import calibration
+    from imbal_pipeline.core.model import member_scores
+
+    members = member_scores(model.booster, model.meta["preprocessor"], batch, 1)
+    assert len(members) > 1
+    np.testing.assert_allclose(scored["score"], members.mean(axis=0))
+    calibrated = np.mean([calibration.apply(model.calibrator, m) for m in members], axis=0)
+    assert notes.expected_positives == pytest.approx(calibrated.sum())
 
 
 @pytest.mark.parametrize(

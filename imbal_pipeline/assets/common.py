@@ -24,6 +24,7 @@ CODE_VERSION = "5"
 # makes the whole graph, not just raw_data, show as unsynced once the file changes.
 RAW_FILE = dg.AssetKey("raw_file")
 ALERTS_KEY = "alerts"  # monitoring checks that failed, on a scored batch's materialization
+EVIDENCE_KEY = "alert_evidence"  # beside it: each failed check's figures
 SOURCE_DEPS = [RAW_FILE]
 # The multiprocess executor starts ready steps by descending `dagster/priority`. Steps only the
 # report waits for go last, into the core the fold models' last wave leaves idle; at 1M rows
@@ -115,7 +116,13 @@ def gated(
     failed = [g.name for g in gates if g.blocks]
     warned = [g.name for g in gates if not g.passed and not g.blocks]
     if alerts_only:
-        metadata = {**metadata, ALERTS_KEY: ", ".join(failed) or "none"}
+        # What each alert rests on (its figures), for the retraining it may request.
+        evidence = {g.name: str(g.observed.get("evidence", g.message)) for g in gates if g.blocks}
+        metadata = {
+            **metadata,
+            ALERTS_KEY: ", ".join(failed) or "none",
+            EVIDENCE_KEY: dg.MetadataValue.json(evidence),
+        }
         failed = []
     verdict = f"failed: {', '.join(failed)}" if failed else "passed"
     version = content_hash(value)

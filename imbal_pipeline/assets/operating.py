@@ -13,7 +13,14 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from imbal_pipeline.assets.common import CODE_VERSION, gated, md_table, stage_asset
-from imbal_pipeline.core import evaluation, inbox, monitor_checks, monitor_report, monitoring
+from imbal_pipeline.core import (
+    evaluation,
+    inbox,
+    monitor_batch,
+    monitor_checks,
+    monitor_report,
+    monitoring,
+)
 from imbal_pipeline.core.data import read_table, read_table_hashed
 from imbal_pipeline.core.deployed import score_batch
 from imbal_pipeline.core.values import Bag, Decision
@@ -52,6 +59,10 @@ def deployed_model(
             "threshold": dg.MetadataValue.float(ref.threshold),
             "expected_positive_rate": dg.MetadataValue.float(ref.expected_rate),
             "expected_interval": dg.MetadataValue.json(list(ref.expected_interval)),
+            # The reference's size, and the holdout's own rate that confirms it.
+            "reference_rows": dg.MetadataValue.int(ref.training_rows),
+            "holdout_positive_rate": dg.MetadataValue.float(ref.holdout_rate),
+            "holdout_agrees": str(ref.holdout_agreement["consistent"]),
             "positive_label": str(value["meta"]["positive_label"]),
         },
         [gate],
@@ -95,7 +106,16 @@ def scored_batch(context: AssetExecutionContext, pipeline: PipelineConfig, deplo
     model = from_store_value(deployed_model, content_hash(deployed_model), s.lgbm_threads)
     frame = inbox.read_batch(batch, lambda path: read_table_hashed(path, model.read_options))
     scored, notes = score_batch(model, frame)
-    gates = monitor_checks.check_batch(model.reference, model.preprocessor, frame, scored["score"])
+    # The prevalence rule reads the batches this model scored before, from their summaries.
+    recent = monitor_report.recent_batches(s.scored_dir, model.version, batch.key)
+    gates = monitor_batch.check_batch(
+        model.reference,
+        model.preprocessor,
+        frame,
+        scored["score"],
+        recent,
+        notes.expected_positives,
+    )
     folder = monitor_report.write_batch(
         s.scored_dir, batch.key, scored, gates, model, notes, source=str(batch.path)
     )

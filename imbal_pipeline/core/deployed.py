@@ -8,6 +8,7 @@ all go through it; nothing is pickled.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -58,6 +59,9 @@ class BatchNotes:
 
     ignored_columns: list[str]
     unseen_categories: dict[str, int]  # column -> rows with a category never seen in training
+    # The members' calibrated probabilities, averaged per row and summed: the positives the
+    # model expects in the batch, which the prevalence rule across batches adds up.
+    expected_positives: float = 0.0
 
 
 def model_meta(
@@ -134,7 +138,10 @@ class Model:
         # One thread by default: a scoring step beside others must not oversubscribe the cores.
         self.n_jobs = n_jobs
         self.preprocessor = Preprocessor.from_json(meta["preprocessor"])
-        self.reference = Reference.from_json(meta["reference"])
+        try:
+            self.reference = Reference.from_json(meta["reference"])
+        except ValueError as exc:
+            raise ModelFileError(f"model {meta.get('version')}: {exc}") from None
         self.threshold = float(meta["threshold"])
         self.version = str(meta["version"])
         self.positive_label = meta["positive_label"]
@@ -191,6 +198,15 @@ class Model:
 
     def _predict(self, frame: pd.DataFrame) -> np.ndarray:
         return model_core.score_rows(self.booster, self.meta["preprocessor"], frame, self.n_jobs)
+
+    def _members(self, frame: pd.DataFrame) -> np.ndarray:
+        pre = self.meta["preprocessor"]
+        return model_core.member_scores(self.booster, pre, frame, self.n_jobs)
+
+    def expected_positives(self, members: np.ndarray) -> float:
+        """The members' calibrated probabilities, averaged per row, summed over the rows."""
+        calibrated = [calibration.apply(self.calibrator, m) for m in np.atleast_2d(members)]
+        return float(np.mean(calibrated, axis=0).sum())
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Probabilities as scikit-learn lays them out: column 1 the positive class.
@@ -289,9 +305,13 @@ def numeric_feature_problem(column: str, values: pd.Series) -> str | None:
 
 
 def score_batch(model: Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, BatchNotes]:
-    """Score a batch: its id (or row number), score, decision and the model's version."""
+    """Score a batch: its id (or row number), score, decision and the model's version; the
+    notes say what scoring noticed and the positives the model expects in it."""
     notes = model.check(frame)
-    scores = model._predict(frame)
+    # The members are scored once: their mean is the score, and monitoring reads them too.
+    members = model._members(frame)
+    scores = members.mean(axis=0)
+    notes = dataclasses.replace(notes, expected_positives=model.expected_positives(members))
     if model.id_column and model.id_column in frame.columns:
         ids = frame[model.id_column].to_numpy()
         name = model.id_column

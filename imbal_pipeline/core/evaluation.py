@@ -53,7 +53,9 @@ def build_report(
     objective = threshold_core.objective_of(settings)
     final = final.with_decision(decision)
     y = holdout[LABEL].to_numpy()
-    scores = model_core.score_rows(final.model, final.preprocessor, holdout, threads)
+    # Each member's scores: the monitoring reference compares them with their out-of-fold ones.
+    members = model_core.member_scores(final.model, final.preprocessor, holdout, threads)
+    scores = members.mean(axis=0)
     # When `none` is selected both are the same fold models (most runs): score them once.
     same = final.strategy == baseline.strategy and final.fit_info == baseline.fit_info
     base_scores = (
@@ -128,10 +130,11 @@ def build_report(
         train,
         Preprocessor.from_json(final.preprocessor),
         y,
-        scores,
+        members,
         chosen[SCORE].to_numpy(),
         threshold,
         beta,
+        final.calibrator,
     )
     report_dict = {
         "dataset": {

@@ -136,9 +136,20 @@ def score_rows(
     """Scores for raw rows. A fold bag sends each member through the preprocessing of the fold
     it was fitted in; any other model goes through `preprocessor`."""
     if isinstance(model, Bagged) and model.inputs is not None:
-        members = zip(model.members, model.inputs, strict=True)
-        return np.mean([score_rows(m, p, frame, num_threads) for m, p in members], axis=0)
+        return np.mean(member_scores(model, preprocessor, frame, num_threads), axis=0)
     return predict(model, Preprocessor.from_json(preprocessor).transform(frame), num_threads)
+
+
+def member_scores(
+    model: Fitted, preprocessor: dict, frame: pd.DataFrame, num_threads: int
+) -> np.ndarray:
+    """Each fold-bag member's scores (members x rows), whose mean is the bag's score; one row
+    of the model's own scores for any other model. Monitoring compares the members with their
+    out-of-fold scores."""
+    if isinstance(model, Bagged) and model.inputs is not None:
+        members = zip(model.members, model.inputs, strict=True)
+        return np.array([score_rows(m, p, frame, num_threads) for m, p in members])
+    return score_rows(model, preprocessor, frame, num_threads)[None, :]
 
 
 BAGGED_FORMAT = "imbal_pipeline.bagged/1"

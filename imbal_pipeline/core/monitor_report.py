@@ -25,8 +25,10 @@ from imbal_pipeline.core.data import DataError, is_label, label_key, refuse_stra
 from imbal_pipeline.core.deployed import ROW, BatchError, BatchNotes, Model
 from imbal_pipeline.core.document import Heading, Image, Para, html_page, rich, table
 from imbal_pipeline.core.gates import Gate
-from imbal_pipeline.core.monitor_checks import PSI_FAIL, PSI_WARN
+from imbal_pipeline.core.monitor_stats import PSI_FLOOR, WINDOW_ROWS
 from imbal_pipeline.core.monitoring import Reference
+
+PSI_LARGE = 0.25  # the customary "it has shifted" level, drawn on the PSI plot
 
 
 def gate_record(g: Gate) -> dict:
@@ -103,6 +105,7 @@ def write_batch(
         "scored_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "rows": int(len(scored)),
         "flagged": int(scored["decision"].sum()),
+        "expected_positives": notes.expected_positives,
         "model_version": model.version,
         "threshold": model.threshold,
         "ignored_columns": notes.ignored_columns,
@@ -128,9 +131,9 @@ def write_outcome(scored_dir: str | Path, key: str, gate: Gate) -> None:
 def _psi_values(summary: dict) -> dict[str, float]:
     by_name = {c["name"]: c for c in summary["checks"]}
     values = dict(by_name.get("feature_psi", {}).get("observed", {}).get("psi", {}))
-    score = by_name.get("score_psi", {}).get("observed", {}).get("psi", {})
-    if "score" in score:
-        values["(score)"] = score["score"]
+    score = by_name.get("score_psi", {}).get("observed", {}).get("psi")
+    if isinstance(score, int | float):
+        values["(score)"] = score
     return values
 
 
@@ -138,7 +141,7 @@ def _render_batch(folder: Path, reference: Reference | None, summary: dict | Non
     summary = summary or json.loads((folder / "summary.json").read_text())
     psi_values = _psi_values(summary)
     if psi_values:
-        plots.plot_psi(psi_values, folder / "psi.png", PSI_WARN, PSI_FAIL)
+        plots.plot_psi(psi_values, folder / "psi.png", PSI_FLOOR, PSI_LARGE)
     checks = list(summary["checks"])
     outcome = folder / "outcome.json"
     if outcome.is_file():
@@ -185,6 +188,40 @@ def batch_summaries(scored_dir: str | Path) -> list[dict]:
     return sorted(out, key=lambda s: (s["scored_at"], s["batch"]))
 
 
+def recent_batches(scored_dir: str | Path, model_version: str, exclude: str) -> list[dict]:
+    """What the prevalence rule needs of the batches `model_version` scored (oldest first),
+    but `exclude` (the batch being scored, if scored before)."""
+    return [
+        {k: s[k] for k in ("batch", "rows", "flagged", "expected_positives")}
+        for s in batch_summaries(scored_dir)
+        if s["model_version"] == model_version
+        and s["batch"] != exclude
+        and "expected_positives" in s
+    ]
+
+
+def _recent_cell(summary: dict) -> str:
+    check = next((c for c in summary["checks"] if c["name"] == "recent_prevalence"), None)
+    if check is None:
+        return ""
+    seen = check["observed"]
+    if not seen.get("judged"):
+        return f"too small ({seen['rows']:,} rows)"
+    return f"{100 * seen['mean']:.2f}% over {seen['rows']:,} rows ({_status(check)})"
+
+
+def _latest_recent(summaries: list[dict]) -> str:
+    """The prevalence rule's latest verdict, in words."""
+    latest = summaries[-1]
+    check = next((c for c in latest["checks"] if c["name"] == "recent_prevalence"), None)
+    if check is None:
+        return "Prevalence across batches: not recorded for these batches."
+    return (
+        f"Prevalence across batches (the newest batches pooled until they hold "
+        f"{WINDOW_ROWS:,} rows): {_status(check)}, {check['message']}"
+    )
+
+
 def write_index(scored_dir: str | Path) -> Path:
     """The page across batches: predicted-positive rate over time, alerts, realized metrics."""
     scored_dir = Path(scored_dir)
@@ -209,6 +246,7 @@ def write_index(scored_dir: str | Path) -> Path:
                 f"{100 * rate_check['rate']:.2f}% ({100 * rate_check['interval'][0]:.2f}-"
                 f"{100 * rate_check['interval'][1]:.2f})",
                 ", ".join(failed) or "none",
+                _recent_cell(s),
                 f"{realized['pr_auc']:.3f}" if realized.get("pr_auc") is not None else "",
                 s["model_version"],
             ]
@@ -228,12 +266,14 @@ def write_index(scored_dir: str | Path) -> Path:
                 rich(
                     f"{len(summaries)} batches. The model expects a predicted-positive rate of "
                     f"{100 * expected[0]:.2f}% ({100 * expected[1][0]:.2f}-"
-                    f"{100 * expected[1][1]:.2f}%, from the holdout). A batch significantly "
-                    "below it (the difference of the two rates, with both intervals) means the "
-                    "model needs retraining. Each batch's page is <batch>/report.html."
+                    f"{100 * expected[1][1]:.2f}%, from the out-of-fold scores of every "
+                    "training row). A batch significantly below it (Fisher's exact test, and a "
+                    "tenth or more) means the model needs retraining; a batch too small to "
+                    "judge says so. Each batch's page is <batch>/report.html."
                 ),
                 css="summary",
             ),
+            Para(rich(_latest_recent(summaries)), css="summary"),
             Image("Predicted-positive rate per batch, with its 99% interval", "positive_rate.png"),
         ]
     blocks.append(
@@ -244,6 +284,7 @@ def write_index(scored_dir: str | Path) -> Path:
                 "Rows",
                 "Predicted positive (99% interval)",
                 "Alerts",
+                f"Expected positives, last {WINDOW_ROWS:,}+ rows",
                 "PR-AUC (labelled)",
                 "Model",
             ],

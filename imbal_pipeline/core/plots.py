@@ -282,15 +282,16 @@ def plot_rate_over_batches(
 
 
 def plot_psi(values: dict[str, float], path: Path | str, warn: float, fail: float) -> Path:
-    """PSI per feature (and the score), largest first, with the warn and fail levels."""
+    """PSI per feature (and the score), largest first, with the alarm floor (`warn`: a
+    significant shift alarms from there) and a large shift (`fail`)."""
     items = sorted(values.items(), key=lambda kv: kv[1], reverse=True)[:30]
     names = [_safe_label(k) for k, _ in items][::-1]
     psis = np.array([v for _, v in items][::-1], dtype=float)
     colours = np.where(psis >= fail, "#d62728", np.where(psis >= warn, "#bf8700", "#2da44e"))
     with _figure((6.5, max(2.5, 0.3 * len(items) + 1.2))) as (fig, ax):
         ax.barh(names, psis, color=colours)
-        ax.axvline(warn, color="#bf8700", ls="--", lw=1, label=f"warn {warn}")
-        ax.axvline(fail, color="#d62728", ls="--", lw=1, label=f"fail {fail}")
+        ax.axvline(warn, color="#bf8700", ls="--", lw=1, label=f"alarm floor {warn}")
+        ax.axvline(fail, color="#d62728", ls="--", lw=1, label=f"large {fail}")
         ax.set_xlabel("PSI against the training reference")
         ax.set_title("Distribution shift per feature")
         ax.legend(loc="lower right", fontsize=8)
