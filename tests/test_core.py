@@ -784,15 +784,24 @@ def test_the_report_scores_the_holdout_once_when_the_baseline_is_the_selected_mo
     train, holdout, schema, fitted = _three_fold_models(settings)
     comparison = selection.compare_folds(fitted, settings)
     profile = split.imbalance_profile(train, settings)
-    scored, threads = [], set()
-    real = model_core.score_rows
+    scored, threads, depth = [], set(), [0]
 
-    def spy(model, preprocessor, frame, num_threads):
-        scored.append(model)
-        threads.add(num_threads)
-        return real(model, preprocessor, frame, num_threads)
+    def spying(real):
+        def spy(model, preprocessor, frame, num_threads):
+            if depth[0] == 0:  # the report's own calls, not the ones they make in turn
+                scored.append(model)
+            threads.add(num_threads)
+            depth[0] += 1
+            try:
+                return real(model, preprocessor, frame, num_threads)
+            finally:
+                depth[0] -= 1
 
-    monkeypatch.setattr(model_core, "score_rows", spy)
+        return spy
+
+    # A model is scored through either: the bag's members (monitoring reads them), or its mean.
+    for name in ("score_rows", "member_scores"):
+        monkeypatch.setattr(model_core, name, spying(getattr(model_core, name)))
     reports = {}
     for strategy in ("none", "class_weight"):
         decision = method.decide(dataclasses.replace(comparison, selected=strategy), settings)
@@ -802,7 +811,6 @@ def test_the_report_scores_the_holdout_once_when_the_baseline_is_the_selected_mo
         reports[strategy], _ = evaluation.build_report(
             train, holdout, final, baseline, comparison, decision, profile, settings, threads=2
         )
-        # The top-level calls only: a fold bag's members are scored through the same function.
         top = [m for m in scored if m in (final.model, baseline.model)]
         assert len(top) == (1 if strategy == "none" else 2)
     assert threads == {2}  # the threads the report step was given, down to each fold model

@@ -114,7 +114,10 @@ def test_a_one_row_batch_is_scored_too_small_to_judge_and_requests_no_retraining
     root, defs, instance, _ = trained
     _, cursor = _tick(defs, instance, "retrain_on_alert")
     one = make_fraud_data(20, 0.5, seed=25).query("is_fraud == 1").head(1)  # a positive
-    one.drop(columns="is_fraud").to_csv(root / "inbox" / "single.csv", index=False)
+    path = root / "inbox" / "single.csv"
+    path.parent.mkdir(exist_ok=True)
+    one.drop(columns="is_fraud").to_csv(path, index=False)
+    settled(path)  # the inbox takes whole files only
     requests, _ = _tick(defs, instance, "inbox_sensor")
     [key] = [r.partition_key for r in requests if r.partition_key.startswith("single_")]
     result = _score(defs, instance, key)
