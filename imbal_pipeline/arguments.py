@@ -103,7 +103,24 @@ def build_parser() -> argparse.ArgumentParser:
     versions.add_argument("--limit", type=int, default=20, help="newest N (default %(default)s)")
     show = sub.add_parser("show", help="summarize one stored version of an asset")
     show.add_argument("asset", help="asset name, e.g. evaluation_report")
-    show.add_argument("--version", help="data version (default: the latest)")
+    show.add_argument(
+        "--version", help="data version (default: the latest; of deployed_model, the champion)"
+    )
+    promote = sub.add_parser(
+        "promote",
+        help="put a stored model in service (the champion), overriding its run's comparison",
+        description="Make VERSION the champion: the model `score`, `load_model()` and the inbox "
+        "apply. Recorded with the time, who, the reason and the comparison its run made.",
+    )
+    promote.add_argument("version", help="a version from `imbal-pipeline versions deployed_model`")
+    promote.add_argument("--reason", default="promoted by hand", help="why, for the record")
+    rollback = sub.add_parser(
+        "rollback",
+        help="put the previous champion back in service",
+        description="Undo the last promotion: the model in service before it becomes the "
+        "champion again. Recorded like a promotion.",
+    )
+    rollback.add_argument("--reason", default="rolled back by hand", help="why, for the record")
     rerun = sub.add_parser(
         "rerun",
         help="re-execute a failed run from its failure: only failed steps and what is downstream",
@@ -120,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument(
         "--model",
         help="a run's --out folder, or a version from `versions deployed_model` "
-        "(default: the newest deployed model in the project's store)",
+        "(default: the champion, the model in service)",
     )
     score.add_argument(
         "--out",

@@ -6,8 +6,6 @@ daemon and every step worker read too.
 """
 
 import argparse
-import dataclasses
-import json
 import os
 import sys
 from pathlib import Path
@@ -105,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     home = ensure_home()
     import dagster as dg
 
-    from imbal_pipeline.definitions import storage_dir
+    from imbal_pipeline.storage import storage_dir
 
     instance = dg.DagsterInstance.get()
     fail_orphaned_runs(instance, instance.get_runs(limit=50))
@@ -149,40 +147,17 @@ def cmd_versions(args: argparse.Namespace) -> int:
             "check the name or run `imbal-pipeline run` first",
             1,
         )
+    champion, about = None, []
+    if args.asset == "deployed_model":  # which is in service, from the records `score` reads
+        from imbal_pipeline.promote import champion_lines
+        from imbal_pipeline.storage import AssetStore, storage_dir
+
+        champion, about = champion_lines(AssetStore(storage_dir(load_project())))
     for materialization in found:
-        print(materialization.line())
+        mark = "  [champion]" if materialization.version == champion else ""
+        print(materialization.line() + mark)
+    print("\n".join(about))
     return 0
-
-
-def _summarize(value) -> list[str]:
-    import pandas as pd
-
-    from imbal_pipeline.core import model as model_core
-    from imbal_pipeline.core.values import fields_of
-
-    if isinstance(value, pd.DataFrame):
-        return [
-            f"table: {len(value):,} rows x {value.shape[1]} columns",
-            value.head(5).to_string(max_cols=12),
-        ]
-    lines = (
-        [f"kind: {type(value).__name__} (imbal_pipeline.core.values)"]
-        if dataclasses.is_dataclass(value)
-        else []
-    )
-    items = fields_of(value) if lines else value
-    for key, item in items.items():
-        if isinstance(item, pd.DataFrame):
-            lines.append(f"{key}: table {len(item):,} rows x {item.shape[1]} columns")
-        elif model_core.is_model(item):
-            lines.append(f"{key}: LightGBM model, {item.num_trees()} trees")
-        elif isinstance(item, dict) and item and all(map(model_core.is_model, item.values())):
-            trees = ", ".join(f"{name} {m.num_trees()} trees" for name, m in item.items())
-            lines.append(f"{key}: LightGBM models: {trees}")
-        else:
-            text = json.dumps(item, default=str)
-            lines.append(f"{key}: {text[:300]}{'...' if len(text) > 300 else ''}")
-    return lines
 
 
 def _newest_stored(store, asset: str) -> str:
@@ -207,9 +182,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     home = ensure_home()
     import dagster as dg
 
-    from imbal_pipeline.definitions import storage_dir
-    from imbal_pipeline.history import recorded
-    from imbal_pipeline.storage import AssetStore, CorruptValueError, StoreNameError
+    from imbal_pipeline.champion import Champions
+    from imbal_pipeline.history import recorded, summarize
+    from imbal_pipeline.promote import since
+    from imbal_pipeline.storage import AssetStore, CorruptValueError, StoreNameError, storage_dir
 
     where = storage_dir(load_project())
     store = AssetStore(where)
@@ -219,10 +195,15 @@ def cmd_show(args: argparse.Namespace) -> int:
             store.version_folder(args.asset, args.version)
     except StoreNameError as exc:
         return _error(str(exc), 2)
+    champion = None
     with dg.DagsterInstance.get() as instance:
-        found = recorded(instance, args.asset, 1 if args.version is None else SHOW_LOOKBACK)
+        found = recorded(instance, args.asset, SHOW_LOOKBACK)
     try:
-        version = args.version or (found[0].version if found else _newest_stored(store, args.asset))
+        if args.asset == "deployed_model":  # the champion, as `score` and `load_model()` read it
+            champion = Champions(store).current()
+        default = champion["version"] if champion else None
+        version = args.version or default or (found[0].version if found else None)
+        version = version or _newest_stored(store, args.asset)
         value = store.load(args.asset, version)
     except (FileNotFoundError, CorruptValueError) as exc:
         return _error(str(exc), 1)
@@ -232,8 +213,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         if known
         else f"not materialized in {home} (stored in {where} by another instance)"
     )
+    if champion is not None and champion["version"] == version:
+        origin = f"the champion {since(champion)}; {origin}"
     print(f"{args.asset} version {version}: {origin}")
-    print("\n".join(_summarize(value)))
+    print("\n".join(summarize(value)))
     return 0
 
 
@@ -247,7 +230,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
     from imbal_pipeline import launch
     from imbal_pipeline.core.data import executor_of
-    from imbal_pipeline.definitions import storage_dir
+    from imbal_pipeline.storage import storage_dir
     from imbal_pipeline.unchanged import RECIPE_TAG, run_recipe
 
     instance = dg.DagsterInstance.get()
@@ -351,6 +334,17 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _promote_command(name: str):
+    """A command of `promote.py`, imported when run (it imports the model's libraries)."""
+
+    def command(args: argparse.Namespace) -> int:
+        from imbal_pipeline import promote
+
+        return getattr(promote, name)(args)
+
+    return command
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     """Replace this process with `dagster dev` on this folder's project and the instance."""
     home = ensure_home()
@@ -376,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         "versions": cmd_versions,
         "show": cmd_show,
         "score": cmd_score,
+        "promote": _promote_command("cmd_promote"),
+        "rollback": _promote_command("cmd_rollback"),
         "ui": cmd_ui,
     }
     try:

@@ -75,10 +75,13 @@ def model_meta(
     read_options: ReadOptions,
     beta: float,
     run_id: str | None,
+    trained_rows: dict | None = None,
 ) -> dict:
     """The JSON half of a model: everything needed to apply and watch it.
 
     Its version is not part of it: the version is the content hash of the model and this.
+    `trained_rows` records the keys of its training rows (`promotion_rows.TrainedRows`), so a
+    later model is never compared with it on a row it trained on.
     """
     return {
         "format": FORMAT,
@@ -102,6 +105,7 @@ def model_meta(
         "calibrator": final.calibrator,
         "reference": reference.to_json(),
         "audit": final.audit,
+        "trained_rows": trained_rows,
         "note": PROBABILITY_NOTE,
     }
 
