@@ -27,11 +27,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit, logit
 from scipy.stats import norm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imbal_pipeline.core import promotion  # noqa: E402
+from imbal_pipeline.core import promotion, threshold  # noqa: E402
 from imbal_pipeline.core.monitoring import wilson_interval  # noqa: E402
 from imbal_pipeline.core.settings import Settings  # noqa: E402
 
@@ -48,7 +49,8 @@ CELLS = (
 )
 CHAMPION_PR_AUC = 0.5
 WORSE_BY = 0.10
-FLAG_RATE = 1.5  # each model flags this many rows per positive, in its population
+F1 = Settings(objective="f1")
+FOLDS = 5
 MARGINS = tuple(sorted({Settings().promotion_margin, 0.02, 0.05}))
 
 
@@ -68,19 +70,28 @@ def separation_for(pr_auc: float, prevalence: float) -> float:
     return (lo + hi) / 2
 
 
-def threshold_for(d: float, prevalence: float) -> float:
-    """The latent score above which the population flags FLAG_RATE x prevalence of its rows."""
-    grid = np.linspace(-8, d + 8, 20001)
-    flagged = prevalence * norm.sf(grid - d) + (1 - prevalence) * norm.sf(grid)
-    return float(np.interp(FLAG_RATE * prevalence, flagged[::-1], grid[::-1]))
+def calibrated(latent: np.ndarray, d: float, prevalence: float) -> np.ndarray:
+    """The probability a model of separation d gives a row of this latent score."""
+    return expit(logit(prevalence) + d * latent - d * d / 2)
 
 
-def draw(positives, negatives, d_a, d_b, rho, rng):
+def tuned_threshold(d: float, positives: int, negatives: int, prevalence: float, rng) -> float:
+    """The product's threshold for a model of separation d, tuned on its out-of-fold scores."""
+    y = np.r_[np.ones(4 * positives, int), np.zeros(4 * negatives, int)]
+    scores = calibrated(d * y + rng.standard_normal(len(y)), d, prevalence)
+    folds = np.empty(len(y), int)
+    for label in (0, 1):  # stratified: each class dealt round-robin over a shuffled order
+        rows = rng.permutation(np.flatnonzero(y == label))
+        folds[rows] = np.arange(len(rows)) % FOLDS
+    return threshold.tune_per_fold(y, scores, folds, np.arange(len(y)), F1)["value"]
+
+
+def draw(positives, negatives, d_a, d_b, rho, prevalence, rng):
     y = np.r_[np.ones(positives, int), np.zeros(negatives, int)]
     shared = np.sqrt(rho) * rng.standard_normal(len(y))
     a = d_a * y + shared + np.sqrt(1 - rho) * rng.standard_normal(len(y))
     b = d_b * y + shared + np.sqrt(1 - rho) * rng.standard_normal(len(y))
-    return y, a, b
+    return y, calibrated(a, d_a, prevalence), calibrated(b, d_b, prevalence)
 
 
 def rates(verdicts: list[str]) -> str:
@@ -100,10 +111,11 @@ def cell(positives: int, prevalence: float, rho: float, draws: int, n_boot: int,
     d_worse = separation_for(CHAMPION_PR_AUC - WORSE_BY, prevalence)
     below = positives < promotion.MIN_POSITIVES
     for name, d_b in (("equal", d_a), (f"{WORSE_BY:.2f} worse", d_worse)):
-        t_a, t_b = threshold_for(d_a, prevalence), threshold_for(d_b, prevalence)
         judged, unguarded = [], []
         for i in range(draws):
-            y, a, b = draw(positives, negatives, d_a, d_b, rho, rng)
+            t_a = tuned_threshold(d_a, positives, negatives, prevalence, rng)
+            t_b = tuned_threshold(d_b, positives, negatives, prevalence, rng)
+            y, a, b = draw(positives, negatives, d_a, d_b, rho, prevalence, rng)
             judged.append(promotion.judge(y, a, t_a, b, t_b, MARGINS[0], seed=i, n_boot=n_boot))
             if below:  # what the rule would say without its minimum, which it then justifies
                 unguarded.append(

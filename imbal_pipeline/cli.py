@@ -141,18 +141,18 @@ def cmd_versions(args: argparse.Namespace) -> int:
         return _error(f"{args.asset!r} is not an asset name (letters, digits, _ and /)", 2)
     with dg.DagsterInstance.get() as instance:
         found = recorded(instance, args.asset, args.limit)
-    if not found:
-        return _error(
-            f"no materializations of {args.asset!r} in {home}; "
-            "check the name or run `imbal-pipeline run` first",
-            1,
-        )
     champion, about = None, []
     if args.asset == "deployed_model":  # which is in service, from the records `score` reads
         from imbal_pipeline.promote import champion_lines
         from imbal_pipeline.storage import AssetStore, storage_dir
 
         champion, about = champion_lines(AssetStore(storage_dir(load_project())))
+    if not found and not about:
+        return _error(
+            f"no materializations of {args.asset!r} in {home}; "
+            "check the name or run `imbal-pipeline run` first",
+            1,
+        )
     for materialization in found:
         mark = "  [champion]" if materialization.version == champion else ""
         print(materialization.line() + mark)

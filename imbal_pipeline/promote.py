@@ -119,8 +119,13 @@ def champion_lines(store: AssetStore) -> tuple[str | None, list[str]]:
         waiting = champions.waiting()
     except CorruptValueError as exc:
         return None, [f"champion: none can be read: {exc}"]
+    if record is None and not store.history(DEPLOYED):
+        return None, []  # nothing stored yet
     if record is None:
-        return None, ["champion: none yet (the first model whose quality gate passes becomes it)"]
+        return None, [
+            "champion: none (stored before champions were recorded); put one in "
+            "service with `imbal-pipeline promote VERSION`"
+        ]
     lines = [f"champion: {record['version']} {since(record)}"]
     if waiting is not None:
         lines.append(

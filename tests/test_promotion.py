@@ -50,14 +50,35 @@ def test_a_challenger_that_passed_its_gate_by_luck_is_refused_as_worse():
 
 def test_a_challenger_missing_the_positives_the_champion_catches_is_refused_on_decisions():
     y, a = _scores(150, 6000, 2.5, seed=4)
-    # The same ranking, so PR-AUC is equal; a threshold that flags few rows misses positives
-    # the champion's catches (and never the other way round).
-    j = promotion.judge(y, a, 1.0, a, 3.5, 0.05)
-    assert j.diff == pytest.approx(0.0)
+    # The same scores but for the positives the champion flags by a little, which the
+    # challenger puts just below the same threshold: the same false alarms, fewer catches.
+    b = np.where((y == 1) & (a >= 2.0) & (a < 2.6), 1.99, a)
+    j = promotion.judge(y, a, 2.0, b, 2.0, 0.05)
     d = j.decisions
-    assert d.only_challenger == 0 and d.only_champion > 20
-    assert d.p_worse < promotion.ALPHA
-    assert j.verdict == promotion.WORSE and "misses more of the same positives" in j.reason
+    assert (d.only_challenger, d.false_only_champion, d.false_only_challenger) == (0, 0, 0)
+    assert d.only_champion == 35 and d.p_misses_more < promotion.ALPHA
+    assert j.high >= -0.05  # the ranking alone would not refuse it
+    assert j.verdict == promotion.WORSE
+    assert "misses more of the same positives (35 caught by the champion alone" in j.reason
+
+
+def test_more_false_alarms_alone_are_shown_not_refused_while_the_ranking_holds():
+    y, a = _scores(150, 6000, 2.5, seed=4)
+    b = np.where((y == 0) & (a >= 1.6) & (a < 2.0), 2.01, a)  # negatives pushed over
+    j = promotion.judge(y, a, 2.0, b, 2.0, 0.05)
+    d = j.decisions
+    assert j.low >= -0.05 and d.false_only_challenger == 229 and d.false_only_champion == 0
+    assert d.p_more_false < promotion.ALPHA and d.worse is None
+    assert j.verdict == promotion.PROMOTE
+    assert "flagged 7.27% vs 3.54%" in promotion.figures_text(j)  # shown
+
+
+def test_trading_catches_for_fewer_false_alarms_is_the_thresholds_choice_not_a_refusal():
+    y, a = _scores(150, 6000, 2.5, seed=4)
+    j = promotion.judge(y, a, 1.0, a, 3.5, 0.05)  # the same ranking, a far higher threshold
+    d = j.decisions
+    assert d.p_misses_more < promotion.ALPHA and d.p_fewer_false < promotion.ALPHA
+    assert d.worse is None and j.verdict == promotion.PROMOTE
 
 
 def test_with_too_few_shared_positives_the_verdict_is_undecided_and_says_why():
@@ -70,7 +91,7 @@ def test_with_too_few_shared_positives_the_verdict_is_undecided_and_says_why():
 def test_an_interval_that_reaches_past_the_margin_is_undecided_and_a_wider_margin_decides():
     y, a = _scores(20, 2000, 2.0, seed=7)
     _, noise = _scores(20, 2000, 0.0, seed=107)
-    b = a + 0.3 * noise  # the same model, rows ranked a little differently
+    b = (a + 0.3 * noise) / np.sqrt(1.09)  # the same model, rows ranked a little differently
     j = promotion.judge(y, a, 1.5, b, 1.5, 0.0)
     assert j.low < 0 < j.high, (j.low, j.high)
     assert j.verdict == promotion.UNDECIDED and "reaches below the -0 margin" in j.reason
@@ -78,10 +99,10 @@ def test_an_interval_that_reaches_past_the_margin_is_undecided_and_a_wider_margi
     assert wide.verdict == promotion.PROMOTE and wide.diff == j.diff  # the same figures
 
 
-def test_mcnemar_is_the_exact_binomial_tail_of_the_discordant_positives():
-    assert promotion.mcnemar_worse(0, 0) == 1.0
-    assert promotion.mcnemar_worse(5, 0) == pytest.approx(1 / 32)
-    assert promotion.mcnemar_worse(3, 3) == pytest.approx(42 / 64)
+def test_mcnemar_is_the_exact_binomial_tail_of_the_discordant_rows():
+    assert promotion.mcnemar(0, 0) == 1.0
+    assert promotion.mcnemar(5, 0) == pytest.approx(1 / 32)
+    assert promotion.mcnemar(3, 3) == pytest.approx(42 / 64)
 
 
 # --- which rows ----------------------------------------------------------------------------

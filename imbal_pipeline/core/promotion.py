@@ -7,13 +7,18 @@ compared in two ways:
   (`metrics.paired_bootstrap`: each replicate resamples the rows once and scores both models on
   them, so what the rows share cancels). Its one-sided bounds (a two-sided `LEVEL` interval)
   decide against the non-inferiority margin `promotion_margin`.
-- Decisions, each model at its own threshold: an exact one-sided McNemar test on the positives
-  one model flags and the other misses. The flag rates are reported beside it.
+- Decisions, each model at its own threshold: exact one-sided McNemar tests on the positives
+  one model catches and the other misses, and on the negatives one flags and the other does
+  not. The flag rates are reported beside them.
 
 The verdict:
 
 - `worse` (the champion stays) when the upper bound of the PR-AUC difference lies below
-  -margin, or the challenger misses significantly more of the same positives (p < `ALPHA`);
+  -margin, or the challenger misses significantly more of the same positives (p < `ALPHA`)
+  without raising significantly fewer false alarms. A trade of catches for fewer false alarms
+  is the threshold objective's choice, and more false alarms alone are shown, not refused: two
+  retrainings of equal quality tune thresholds apart, and with thousands of negatives the test
+  on them would refuse one in four such challengers (BENCHMARKS.md, "Promotion");
 - `promote` when the lower bound is at least -margin (and the decisions are not worse);
 - `undecided` otherwise, or with fewer than `MIN_POSITIVES` shared positives: too few to tell,
   and the champion stays (the stated default; `imbal-pipeline promote VERSION` overrides).
@@ -37,7 +42,7 @@ from imbal_pipeline.core.promotion_rows import BATCH, HOLDOUT, Used, schema_chan
 PROMOTE, WORSE, UNDECIDED, FIRST = "promote", "worse", "undecided", "first"
 # Two-sided level of the PR-AUC interval: each of its ends is a one-sided 95% bound.
 LEVEL = 0.90
-# One-sided level of the decisions test (the challenger misses more of the same positives).
+# One-sided level of each decisions test (McNemar, on the positives and on the negatives).
 ALPHA = 0.05
 # Below this many shared positives the verdict is `undecided` whatever the figures: the paired
 # bootstrap then says too little (BENCHMARKS.md, "Promotion").
@@ -47,7 +52,11 @@ REPLICATES = metrics.BOOTSTRAP_REPLICATES
 
 @dataclass(frozen=True)
 class Decisions:
-    """Each model's decisions at its own threshold, on the same rows."""
+    """Each model's decisions at its own threshold, on the same rows.
+
+    Exact one-sided McNemar tests on the rows one model flags and the other does not: among the
+    positives (caught by one alone) and among the negatives (false alarms of one alone).
+    """
 
     champion_flagged: int
     challenger_flagged: int
@@ -55,11 +64,39 @@ class Decisions:
     challenger_caught: int
     only_champion: int  # positives the champion flags and the challenger misses
     only_challenger: int
-    p_worse: float  # exact McNemar, one-sided: the challenger misses more of them
+    false_only_champion: int  # negatives the champion flags and the challenger does not
+    false_only_challenger: int
 
     @property
-    def worse(self) -> bool:
-        return self.p_worse < ALPHA
+    def p_misses_more(self) -> float:
+        """The challenger misses more of the same positives."""
+        return mcnemar(self.only_champion, self.only_challenger)
+
+    @property
+    def p_catches_more(self) -> float:
+        return mcnemar(self.only_challenger, self.only_champion)
+
+    @property
+    def p_more_false(self) -> float:
+        """The challenger raises more false alarms on the same negatives."""
+        return mcnemar(self.false_only_challenger, self.false_only_champion)
+
+    @property
+    def p_fewer_false(self) -> float:
+        return mcnemar(self.false_only_champion, self.false_only_challenger)
+
+    @property
+    def worse(self) -> str | None:
+        """Why the challenger's decisions are worse, or None: it misses significantly more of
+        the same positives without raising significantly fewer false alarms (a trade of catches
+        for false alarms is the threshold objective's to make)."""
+        if self.p_misses_more >= ALPHA or self.p_fewer_false < ALPHA:
+            return None
+        return (
+            f"it misses more of the same positives ({self.only_champion} caught by the champion "
+            f"alone, {self.only_challenger} by it alone; McNemar p = {self.p_misses_more:.2g}) "
+            "without fewer false alarms"
+        )
 
 
 @dataclass(frozen=True)
@@ -80,33 +117,35 @@ class Judgement:
 
     def to_json(self) -> dict:
         out = asdict(self)
-        out["decisions"] = None if self.decisions is None else asdict(self.decisions)
+        if self.decisions is not None:
+            d = self.decisions
+            tests = ("p_misses_more", "p_catches_more", "p_more_false", "p_fewer_false")
+            out["decisions"] = asdict(d) | {name: getattr(d, name) for name in tests}
         return out
 
 
-def mcnemar_worse(only_champion: int, only_challenger: int) -> float:
-    """P(at least `only_champion` of the discordant positives go the champion's way) when each
-    discordant positive is as likely to go either way: the exact one-sided McNemar p-value."""
-    n = only_champion + only_challenger
+def mcnemar(this_way: int, other_way: int) -> float:
+    """P(at least `this_way` of the discordant rows go this way) when each is as likely to go
+    either way: the exact one-sided McNemar p-value."""
+    n = this_way + other_way
     if n == 0:
         return 1.0
-    return float(binom.sf(only_champion - 1, n, 0.5))
+    return float(binom.sf(this_way - 1, n, 0.5))
 
 
 def decisions(y: np.ndarray, a: np.ndarray, t_a: float, b: np.ndarray, t_b: float) -> Decisions:
     """The champion's (`a` at `t_a`) and the challenger's (`b` at `t_b`) decisions compared."""
     y = np.asarray(y).astype(bool)
     flag_a, flag_b = np.asarray(a) >= t_a, np.asarray(b) >= t_b
-    only_a = int(np.sum(y & flag_a & ~flag_b))
-    only_b = int(np.sum(y & flag_b & ~flag_a))
     return Decisions(
         champion_flagged=int(flag_a.sum()),
         challenger_flagged=int(flag_b.sum()),
         champion_caught=int(np.sum(y & flag_a)),
         challenger_caught=int(np.sum(y & flag_b)),
-        only_champion=only_a,
-        only_challenger=only_b,
-        p_worse=mcnemar_worse(only_a, only_b),
+        only_champion=int(np.sum(y & flag_a & ~flag_b)),
+        only_challenger=int(np.sum(y & flag_b & ~flag_a)),
+        false_only_champion=int(np.sum(~y & flag_a & ~flag_b)),
+        false_only_challenger=int(np.sum(~y & flag_b & ~flag_a)),
     )
 
 
@@ -173,12 +212,8 @@ def at_margin(j: Judgement, margin: float) -> Judgement:
         )
     elif j.high < -margin:
         verdict, reason = WORSE, f"its PR-AUC is lower beyond the {bound}"
-    elif d.worse:
-        verdict = WORSE
-        reason = (
-            f"it misses more of the same positives ({d.only_champion} caught by the champion "
-            f"alone, {d.only_challenger} by it alone; McNemar p = {d.p_worse:.2g})"
-        )
+    elif d.worse is not None:
+        verdict, reason = WORSE, d.worse
     elif j.low >= -margin:
         verdict, reason = PROMOTE, f"its PR-AUC is not lower beyond the {bound}"
     else:

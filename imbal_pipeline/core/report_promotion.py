@@ -32,8 +32,15 @@ def comparison_rows(evidence: Mapping) -> list[list[str]]:
             f"positives caught (of {doc.get(j, 'positives')})",
             str(d["champion_caught"]),
             str(d["challenger_caught"]),
-            f"{d['only_champion']} by the champion alone, {d['only_challenger']} by the "
-            f"challenger alone (McNemar p = {d['p_worse']:.2g})",
+            f"{d['only_champion']} by the champion alone, {d['only_challenger']} by this model "
+            f"alone (McNemar p = {d['p_misses_more']:.2g} that it misses more)",
+        ],
+        [
+            "false alarms",
+            f"{d['champion_flagged'] - d['champion_caught']:,}",
+            f"{d['challenger_flagged'] - d['challenger_caught']:,}",
+            f"{d['false_only_champion']:,} by the champion alone, {d['false_only_challenger']:,} "
+            f"by this model alone (McNemar p = {d['p_more_false']:.2g} that it raises more)",
         ],
         [
             f"rows flagged (of {rows:,})",
