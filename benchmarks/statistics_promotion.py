@@ -18,7 +18,9 @@ own threshold). Every draw goes through `promotion.judge`, the product's rule; t
 other margins reuse its figures (`promotion.at_margin`).
 
 Reported per cell (Wilson 95 % intervals): the share of draws promoted, refused as worse and
-left undecided (the champion stays in both), for an equal and for a worse challenger.
+left undecided (the champion stays in both), for an equal and for a worse challenger; and the
+share a McNemar test on the false alarms would have refused (more false alarms, p < 0.05,
+without significantly more catches), which the product shows but does not refuse on.
 """
 
 import argparse
@@ -94,14 +96,26 @@ def draw(positives, negatives, d_a, d_b, rho, prevalence, rng):
     return y, calibrated(a, d_a, prevalence), calibrated(b, d_b, prevalence)
 
 
+def share(k: int, n: int) -> str:
+    """Percent with its Wilson 95 % interval."""
+    low, high = wilson_interval(k, n, 0.95)
+    return f"{100 * k / n:.1f} ({100 * low:.1f}-{100 * high:.1f})"
+
+
 def rates(verdicts: list[str]) -> str:
-    """Promoted, refused as worse, undecided: percent with Wilson 95 % intervals."""
-    out = []
-    for verdict in (promotion.PROMOTE, promotion.WORSE, promotion.UNDECIDED):
-        k = sum(v == verdict for v in verdicts)
-        low, high = wilson_interval(k, len(verdicts), 0.95)
-        out.append(f"{100 * k / len(verdicts):.1f} ({100 * low:.1f}-{100 * high:.1f})")
-    return " | ".join(out)
+    """Promoted, refused as worse, undecided."""
+    kinds = (promotion.PROMOTE, promotion.WORSE, promotion.UNDECIDED)
+    return " | ".join(share(sum(v == kind for v in verdicts), len(verdicts)) for kind in kinds)
+
+
+def false_alarm_refusals(judged: list) -> int:
+    """Draws a McNemar test on the false alarms alone would have refused."""
+    return sum(
+        j.decisions is not None
+        and j.decisions.p_more_false < promotion.ALPHA
+        and j.decisions.p_catches_more >= promotion.ALPHA
+        for j in judged
+    )
 
 
 def cell(positives: int, prevalence: float, rho: float, draws: int, n_boot: int, rng) -> None:
@@ -127,7 +141,8 @@ def cell(positives: int, prevalence: float, rho: float, draws: int, n_boot: int,
                 verdicts = [promotion.at_margin(j, margin).verdict for j in found]
                 print(
                     f"| {positives}{note} | {positives + negatives:,} | {rho} | {name} | "
-                    f"{margin} | {rates(verdicts)} |",
+                    f"{margin} | {rates(verdicts)} | "
+                    f"{share(false_alarm_refusals(found), len(found))} |",
                     flush=True,
                 )
 
@@ -135,7 +150,8 @@ def cell(positives: int, prevalence: float, rho: float, draws: int, n_boot: int,
 def table(draws: int, n_boot: int, rng) -> None:
     print(
         "| shared positives | rows | rho | challenger | margin | promoted % | refused as worse % "
-        "| undecided % |\n|---|---|---|---|---|---|---|---|"
+        "| undecided % | a test on false alarms would refuse % |\n"
+        "|---|---|---|---|---|---|---|---|---|"
     )
     for positives, prevalence, rho in CELLS:
         cell(positives, prevalence, rho, draws, n_boot, rng)

@@ -136,3 +136,46 @@ def test_load_model_imports_no_dagster(project):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == [first, "False"]
+
+
+def test_a_run_says_its_promotion_in_one_line_then_what_the_model_in_service_expects(
+    small_run, capsys
+):
+    from imbal_pipeline.runs import _print_promotion
+
+    report = value(small_run, "evaluation_report")
+    mine = report["model_version"]
+    promoted = dg.AssetMaterialization(
+        DEPLOYED, metadata={"champion": mine, "promotion": f"model {mine} promoted: the first"}
+    )
+    _print_promotion(report, promoted, "inbox")
+    first, second = capsys.readouterr().out.splitlines()
+    assert first == f"promotion: model {mine} promoted: the first"
+    assert second.startswith(f"model {mine} in service: expects ")
+    kept = dg.AssetMaterialization(
+        DEPLOYED, metadata={"champion": "0" * 16, "promotion": f"model {mine} not promoted, ..."}
+    )
+    _print_promotion(report, kept, "inbox")
+    assert capsys.readouterr().out == f"promotion: model {mine} not promoted, ...\n"
+
+
+def test_the_reports_promotion_section_shows_the_line_the_figures_and_the_rows(small_run):
+    from imbal_pipeline.core import document
+    from imbal_pipeline.core.promotion_rows import HOLDOUT, Source, TrainedRows
+    from imbal_pipeline.core.report_promotion import promotion_section
+    from imbal_pipeline.core.settings import LABEL, SPLIT
+    from imbal_pipeline.core.split import HOLDOUT as HOLDOUT_SPLIT
+
+    champion = imbal_pipeline.load_model(
+        value(small_run, "evaluation_report")["settings"]["output_dir"]
+    )
+    split = value(small_run, "holdout_split")
+    holdout = split[split[SPLIT] == HOLDOUT_SPLIT].reset_index(drop=True)
+    none = TrainedRows.of(holdout.iloc[:0], champion.feature_schema, [])
+    source = [Source("holdout", HOLDOUT, holdout, holdout[LABEL].to_numpy())]
+    evidence = promotion.compare(champion, champion, none, none, source, 0.05)
+    text = document.markdown("t", promotion_section({"promotion": evidence}))
+    assert "## Promotion" in text and evidence["line"] in text
+    for row in ("| PR-AUC |", "| positives caught (of ", "| false alarms |", "| rows flagged (of "):
+        assert row in text, text
+    assert f"| holdout | {len(holdout):,} | 0 | 0 | {len(holdout):,} (" in text

@@ -17,14 +17,14 @@ The verdict:
   -margin, or the challenger misses significantly more of the same positives (p < `ALPHA`)
   without raising significantly fewer false alarms. A trade of catches for fewer false alarms
   is the threshold objective's choice, and more false alarms alone are shown, not refused: two
-  retrainings of equal quality tune thresholds apart, and with thousands of negatives the test
-  on them would refuse one in four such challengers (BENCHMARKS.md, "Promotion");
+  retrainings of equal quality tune thresholds apart, and with thousands of negatives a test
+  on them would refuse many such challengers (BENCHMARKS.md, "Promotion at few positives");
 - `promote` when the lower bound is at least -margin (and the decisions are not worse);
 - `undecided` otherwise, or with fewer than `MIN_POSITIVES` shared positives: too few to tell,
   and the champion stays (the stated default; `imbal-pipeline promote VERSION` overrides).
 
 `benchmarks/statistics_promotion.py` measures how often each verdict is wrong at the sizes
-users have (BENCHMARKS.md, "Promotion").
+users have (BENCHMARKS.md, "Promotion at few positives").
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ LEVEL = 0.90
 # One-sided level of each decisions test (McNemar, on the positives and on the negatives).
 ALPHA = 0.05
 # Below this many shared positives the verdict is `undecided` whatever the figures: the paired
-# bootstrap then says too little (BENCHMARKS.md, "Promotion").
+# bootstrap then says too little (BENCHMARKS.md, "Promotion at few positives").
 MIN_POSITIVES = 10
 REPLICATES = metrics.BOOTSTRAP_REPLICATES
 
@@ -223,7 +223,7 @@ def at_margin(j: Judgement, margin: float) -> Judgement:
 
 
 def figures_text(j: Judgement) -> str:
-    """The comparison's figures in one phrase (empty when there were too few positives)."""
+    """The comparison's figures in one phrase (only the counts when too few to measure)."""
     if j.diff is None:
         return f"{j.positives} positives in {j.rows:,} shared rows"
     d = j.decisions
@@ -239,7 +239,6 @@ def figures_text(j: Judgement) -> str:
 # --- the comparison of two deployed models, and what it says -------------------------------
 
 SAME, UNREADABLE = "same", "unreadable"
-KEEPS = (WORSE, UNDECIDED, UNREADABLE)  # verdicts that leave the champion in service
 
 
 def evidence(verdict: str, challenger: str, champion: str | None, line: str, **more) -> dict:
