@@ -262,7 +262,7 @@ def write_report(report_dict: dict, arrays: dict, curve: pd.DataFrame, out_dir: 
             out / "reliability.png",
         )
     learning = report_dict.get("learning_curve") or {}
-    if learning.get("doubling"):
+    if learning.get("last_doubling"):
         plots.plot_learning_curve(learning, out / "learning_curve.png")
     (out / "report.md").write_text(report.render_markdown(report_dict))
     (out / "report.html").write_text(report.render_html(report_dict))

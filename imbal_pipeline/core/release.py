@@ -24,7 +24,7 @@ def add_evidence(
     `report`, each with its note; return the diagnostics' projection (plotted, not stored)."""
     report["leak_panel"] = leak.panel(leak_claim, report["holdout"], report["holdout_at_0_5"])
     report["learning_curve"] = learning_curve
-    if learning_curve["doubling"]:
+    if learning_curve["last_doubling"]:
         report["plots"]["learning_curve"] = "learning_curve.png"
     report["grouping"] = split.grouping_summary(marked, settings)
     grouped = split.describe_grouping(report["grouping"])
