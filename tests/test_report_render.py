@@ -531,6 +531,34 @@ def test_the_leak_panel_shows_the_claim_beside_the_honest_figure(rep):
     assert "Not measured: SMOTE cannot run on this data" in section
 
 
+def test_the_leak_panel_splits_the_inflation_into_prevalence_and_leakage(rep):
+    from imbal_pipeline.core import leak
+
+    claim = {
+        "skipped": None,
+        "pr_auc": 0.95,
+        "f1_at_0_5": 0.90,
+        "test_rows": 450,
+        "test_positives": 150,
+        "synthetic_test_rows": 135,
+        "real_rows": {
+            "rows": 315,
+            "positives": 15,
+            "prevalence": 15 / 315,
+            "pr_auc": 0.60,
+            "f1_at_0_5": 0.40,
+        },
+    }
+    holdout = {"pr_auc": 0.26, "confusion_matrix": [[290, 0], [9, 1]]}
+    rep["leak_panel"] = leak.panel(claim, holdout, {"f1": 0.30})
+    section = _section(report.render_markdown(rep), "## The leak this pipeline prevented")
+    assert "what it would have printed (its test part, 33.3% positives)" in section
+    assert "that part's real rows (4.8%)" in section and "(holdout, 3.3%)" in section
+    assert "| PR-AUC | 0.950 | 0.600 | 0.260 | +0.690 | +0.350 | +0.340 |" in section
+    assert "135 of its 450 test rows are synthetic" in section
+    assert "test part's 315 real rows alone (15 positives" in section
+
+
 def test_a_tiny_threshold_is_written_so_a_reader_can_check_it(rep):
     # A cost objective can choose 0.000135; three decimals would print 0.000.
     tiny = {**rep, "threshold": {**rep["threshold"], "value": 0.000135}}
