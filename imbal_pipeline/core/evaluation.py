@@ -131,6 +131,7 @@ def build_report(
         chosen[SCORE].to_numpy(),
         threshold,
         beta,
+        holdout_probabilities=calibrated,
     )
     report_dict = {
         "dataset": {
@@ -169,7 +170,7 @@ def build_report(
         "operating_point": threshold_core.verify_operating_point(
             y, scores, threshold, settings, intervals
         ),
-        "calibration": _calibration_summary(final.calibrator, y, scores, calibrated),
+        "calibration": _calibration_summary(final.calibrator, y, scores, calibrated, settings.seed),
         "holdout_at_0_5": at_half,
         "baseline_holdout": base_metrics,
         "baseline_holdout_tuned": base_tuned,
@@ -201,25 +202,31 @@ def build_report(
     return json_ready(report_dict, strict=True), arrays
 
 
-def _calibration_summary(calibrator: dict | None, y, raw, calibrated) -> dict:
-    """Brier score, ECE and reliability bins on the holdout, before and after calibration."""
+def _calibration_summary(calibrator: dict | None, y, raw, calibrated, seed: int) -> dict:
+    """Whether the map was applied and why, and on the holdout the Brier score (with its
+    interval) and the ECE (equal-frequency bins, beside what noise alone makes) of the raw
+    scores and, when applied, of the calibrated probabilities and their paired difference."""
     if not calibrator:
         return {}
-    return {
-        "method": calibrator["method"],
-        "chosen_by": calibrator["chosen_by"],
-        "oof_brier": calibrator["oof_brier"],
-        "holdout": {
-            "brier_raw": calibration.brier(y, raw),
-            "brier_calibrated": calibration.brier(y, calibrated),
-            "ece_raw": calibration.ece(y, raw),
-            "ece_calibrated": calibration.ece(y, calibrated),
-        },
-        "reliability": {
-            "raw": calibration.reliability(y, raw),
-            "calibrated": calibration.reliability(y, calibrated),
-        },
+    fitted = ("x", "y", "a", "b")  # the map itself travels with the model, not the report
+    summary = {k: v for k, v in calibrator.items() if k not in fitted}
+    summary.setdefault("applied", bool(calibrator.get("method")))  # models before the rule
+    holdout = {
+        "brier_raw": calibration.brier_with_interval(y, raw),
+        "ece_raw": {"value": calibration.ece(y, raw), "noise": calibration.ece_noise(raw, seed)},
     }
+    bins = {"raw": calibration.reliability(y, raw)}
+    if summary["applied"]:
+        holdout |= {
+            "brier_calibrated": calibration.brier_with_interval(y, calibrated),
+            "ece_calibrated": {
+                "value": calibration.ece(y, calibrated),
+                "noise": calibration.ece_noise(calibrated, seed),
+            },
+            "brier_difference": calibration.brier_difference(y, calibrated, raw),
+        }
+        bins["calibrated"] = calibration.reliability(y, calibrated)
+    return summary | {"holdout": holdout, "ece_bins": calibration.ECE_BINS, "reliability": bins}
 
 
 def write_report(report_dict: dict, arrays: dict, curve: pd.DataFrame, out_dir: str | Path) -> Path:
@@ -257,10 +264,11 @@ def write_report(report_dict: dict, arrays: dict, curve: pd.DataFrame, out_dir: 
     )
     bins = (report_dict.get("calibration") or {}).get("reliability")
     if bins:
-        plots.plot_reliability(
-            {"raw scores": bins["raw"], "calibrated (predict_proba)": bins["calibrated"]},
-            out / "reliability.png",
-        )
+        # What predict_proba returns is the calibrated curve when the map was applied, else raw.
+        named = {"raw scores": bins["raw"], "calibrated (predict_proba)": bins.get("calibrated")}
+        if not bins.get("calibrated"):
+            named = {"raw scores (predict_proba)": bins["raw"]}
+        plots.plot_reliability(named, out / "reliability.png")
     learning = report_dict.get("learning_curve") or {}
     if learning.get("last_doubling"):
         plots.plot_learning_curve(learning, out / "learning_curve.png")

@@ -153,8 +153,15 @@ def pr_auc_interval(y, scores, threshold: float, beta: float) -> list:
     return [ci["ci_low"], ci["ci_high"]] if ci else [None, None]
 
 
-def holdout_metrics(y: np.ndarray, scores: np.ndarray, threshold: float, beta: float) -> dict:
-    """The holdout's PR-AUC, precision, recall and Brier score, with intervals, for labels."""
+def holdout_metrics(
+    y: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    beta: float,
+    probabilities: np.ndarray | None = None,
+) -> dict:
+    """The holdout's PR-AUC, precision, recall and Brier score, with intervals, for labels. The
+    Brier score is of `probabilities` (what `predict_proba` returns), the raw scores without."""
     y = np.asarray(y).astype(int)
     scores = np.asarray(scores, dtype=np.float64)
     m = binary_metrics(y, scores, threshold, beta)
@@ -165,7 +172,7 @@ def holdout_metrics(y: np.ndarray, scores: np.ndarray, threshold: float, beta: f
         "precision": m["precision"],
         "recall": m["recall"],
         "recall_interval": list(wilson_interval(tp, int(y.sum()))),
-        "brier": brier(y, scores),
+        "brier": brier(y, scores if probabilities is None else probabilities),
     }
 
 
@@ -177,8 +184,10 @@ def build_reference(
     oof_scores: np.ndarray,
     threshold: float,
     beta: float,
+    holdout_probabilities: np.ndarray | None = None,
 ) -> Reference:
-    """The reference of a model with threshold `threshold`, from its training data and scores."""
+    """The reference of a model with threshold `threshold`, from its training data and scores
+    (and the holdout's probabilities from `predict_proba`, for the Brier score)."""
     holdout_scores = np.asarray(holdout_scores, dtype=np.float64)
     flagged = int(np.sum(holdout_scores >= threshold))
     n = int(holdout_scores.size)
@@ -194,5 +203,7 @@ def build_reference(
         score_edges=edges,
         score_shares=bin_shares(holdout_scores, edges).tolist(),
         features=feature_reference(train, pre),
-        holdout_metrics=holdout_metrics(holdout_y, holdout_scores, threshold, beta),
+        holdout_metrics=holdout_metrics(
+            holdout_y, holdout_scores, threshold, beta, holdout_probabilities
+        ),
     )
