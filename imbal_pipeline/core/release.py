@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from imbal_pipeline.core import diagnostics, evaluation, leak, split
+from imbal_pipeline.core import advice, diagnostics, evaluation, leak, split
 from imbal_pipeline.core.gates import Gate
+from imbal_pipeline.core.learning import LastDoubling
 from imbal_pipeline.core.quality import quality_gate
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.core.values import Bag, Decision
@@ -55,6 +56,23 @@ def judge(report: dict, upstream: list[dict]) -> list[Gate]:
     ]
     report["quality_gate"] = "failed" if any(g.blocks for g in quality) else "passed"
     return quality
+
+
+def advise(report: dict, quality: list[Gate]) -> advice.Recommendation:
+    """The report's one recommendation from the tier, the diagnostics, the learning curve and
+    the quality gate's verdict (`quality`, as `judge` returned it); stored in `report`."""
+    doubling = (report.get("learning_curve") or {}).get("last_doubling")
+    found = report.get("diagnostics")
+    recommendation = advice.recommend(
+        advice.Tier.from_dataset(report["dataset"]),
+        report["selected_strategy"],
+        advice.DataPicture.from_diagnostics(found) if found else None,
+        LastDoubling.from_json(doubling) if doubling else None,
+        quality,
+        report["dataset"]["holdout_positives"],
+    )
+    report["recommendation"] = recommendation.to_json()
+    return recommendation
 
 
 def released(report: dict, final: Bag, decision: Decision, settings: Settings) -> dict | None:
