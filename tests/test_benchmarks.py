@@ -133,3 +133,19 @@ def test_bagging_benchmark_applies_its_rule_and_leaves_the_rung_as_it_found_it(t
     assert (row["current"]["trees"], row["trees_100"]["trees"]) == (300, 100)
     assert row["members_5"]["members"] == 5 and row["trees_100"]["learning_rate"] == 0.15
     assert "| tiny |" in capsys.readouterr().out
+
+
+def test_calibration_statistics_benchmark_prints_a_row_per_population_and_size(capsys):
+    bench = _script("statistics_calibration")
+    assert bench.main(["--draws", "5"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + 3 * 3  # the header, then 3 populations x 10/60/150 positives
+    assert rows[1].startswith("| calibrated | 10 (") and rows[-1].startswith("| weighted | 150 (")
+
+
+def test_curve_statistics_benchmark_compares_the_claim_with_an_independent_estimate(capsys):
+    bench = _script("statistics_curve")
+    assert bench.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "| 2,000 | 100 | +0." in out or "| 2,000 | 100 | -0." in out
+    assert "lies in the claimed interval in" in out and "of 2 runs" in out
