@@ -60,10 +60,20 @@ def test_a_calibrator_that_does_not_beat_the_identity_is_not_applied():
     assert not fitted["applied"] and fitted["method"] is None
     assert fitted["oof_brier_difference"]["ci_high"] >= 0
     np.testing.assert_array_equal(calibration.apply(fitted, scores), scores)
-    versus = fitted["oof_brier_difference"]
-    said = f"{versus['diff']:+.4f} [{versus['ci_low']:+.4f}, {versus['ci_high']:+.4f}]"
+    said = calibration.difference_text(fitted["oof_brier_difference"])
     assert fitted["sentence"] == (
         f"calibration: not applied, it did not beat the raw scores on out-of-fold Brier: {said}"
+    )
+
+
+def test_a_brier_difference_is_written_with_enough_decimals_to_show_its_interval():
+    text = calibration.difference_text
+    assert text({"diff": -0.0003, "ci_low": -0.0011, "ci_high": 0.0004}) == (
+        "-0.0003 [-0.0011, +0.0004]"
+    )
+    # At 1 % positives an interval can be 0.0001 wide: four decimals would read 0.0000.
+    assert text({"diff": -0.00003, "ci_low": -0.0001, "ci_high": 0.00004}) == (
+        "-0.00003 [-0.00010, +0.00004]"
     )
 
 
@@ -110,8 +120,11 @@ def test_the_brier_interval_is_the_bootstraps_of_rows_and_the_difference_is_pair
     # share of positives it drew, and the interval must carry that.
     rng = np.random.default_rng(1)
     boot = [calibration.brier(y[i], scores[i]) for i in rng.integers(0, y.size, (2000, y.size))]
-    half = (figure["ci_high"] - figure["ci_low"]) / 2
-    assert half == pytest.approx(1.96 * np.std(boot), rel=0.1)
+    # Normal on the log scale: the interval is symmetric around the score's logarithm, its
+    # half-width there the standard error over the score.
+    value, low, high = figure["value"], figure["ci_low"], figure["ci_high"]
+    assert low * high == pytest.approx(value**2)
+    assert np.log(high / value) == pytest.approx(1.96 * np.std(boot) / value, rel=0.1)
     same = calibration.brier_difference(y, scores, scores)
     assert same["diff"] == same["ci_low"] == same["ci_high"] == 0
     worse = calibration.brier_difference(y, np.clip(scores * 3, 0, 1), scores)

@@ -167,7 +167,12 @@ def _picture_reason(picture: DataPicture | None, selected: str) -> str:
             f"{found}, which favours class weights, yet the folds chose {selected} beyond "
             f"noise: check its recall on the borderline and island positives{labels}"
         )
-    return f"{found}, which favours class weights over resampling, as {selected} does{labels}"
+    fits = (
+        "as class_weight does"
+        if selected == "class_weight"
+        else f"and {selected} resamples nothing"
+    )
+    return f"{found}, which favours class weights over resampling, {fits}{labels}"
 
 
 def _tier_reason(tier: Tier, selected: str) -> str:

@@ -34,8 +34,9 @@ SHAPE = 0.25
 FLAT = 0.02
 LEVEL = 0.95
 # The curve asks about positives, so its fits keep at most this many negatives (one seeded
-# sample, as --max-negatives draws it): at 1M rows its 25 fits then take about a minute instead
-# of adding five to the run. Below it, the comparison's own 100 % point is reused.
+# sample, as --max-negatives draws it): at 1M rows 20 such fits took about a minute instead of
+# adding five to the run (the curve now makes 25 there, not re-timed). Below it, the
+# comparison's own 100 % point is reused.
 CURVE_NEGATIVES = 50_000
 # Above this many negatives in a validation fold, each fold's points are scored on all its
 # positives and one seeded sample of its negatives, weighted back to the whole fold. At 1M rows

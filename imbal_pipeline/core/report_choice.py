@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from imbal_pipeline.core import calibration
 from imbal_pipeline.core.document import (
     NA,
     Block,
@@ -175,8 +176,9 @@ def _ece(figure: Mapping) -> str:
 
 def _difference(d: Mapping) -> str:
     """A paired Brier difference with its interval, signed."""
-    diff, low, high = (get(d, k) for k in ("diff", "ci_low", "ci_high"))
-    return NA if is_missing(diff) else f"{diff:+.4f} [{low:+.4f}, {high:+.4f}]"
+    if any(is_missing(get(d, k)) for k in ("diff", "ci_low", "ci_high")):
+        return NA
+    return calibration.difference_text(d)
 
 
 def calibration_text(cal: Mapping) -> list:
