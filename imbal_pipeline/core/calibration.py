@@ -194,3 +194,30 @@ def _fit_calibrator(y: np.ndarray, scores: np.ndarray, folds: np.ndarray) -> dic
     if not applied:
         return {"method": None, **record}
     return _fit(candidate, y, scores) | record
+
+
+def holdout_summary(calibrator: dict | None, y, raw, calibrated, seed: int) -> dict:
+    """Whether the map was applied and why, and on the holdout the Brier score (with its
+    interval) and the ECE (equal-frequency bins, beside what noise alone makes) of the raw
+    scores and, when applied, of the calibrated probabilities and their paired difference."""
+    if not calibrator:
+        return {}
+    fitted = ("x", "y", "a", "b")  # the map itself travels with the model, not the report
+    summary = {k: v for k, v in calibrator.items() if k not in fitted}
+    summary.setdefault("applied", bool(calibrator.get("method")))  # models before the rule
+    holdout = {
+        "brier_raw": brier_with_interval(y, raw),
+        "ece_raw": {"value": ece(y, raw), "noise": ece_noise(raw, seed)},
+    }
+    bins = {"raw": reliability(y, raw)}
+    if summary["applied"]:
+        holdout |= {
+            "brier_calibrated": brier_with_interval(y, calibrated),
+            "ece_calibrated": {
+                "value": ece(y, calibrated),
+                "noise": ece_noise(calibrated, seed),
+            },
+            "brier_difference": brier_difference(y, calibrated, raw),
+        }
+        bins["calibrated"] = reliability(y, calibrated)
+    return summary | {"holdout": holdout, "ece_bins": ECE_BINS, "reliability": bins}

@@ -170,7 +170,9 @@ def build_report(
         "operating_point": threshold_core.verify_operating_point(
             y, scores, threshold, settings, intervals
         ),
-        "calibration": _calibration_summary(final.calibrator, y, scores, calibrated, settings.seed),
+        "calibration": calibration.holdout_summary(
+            final.calibrator, y, scores, calibrated, settings.seed
+        ),
         "holdout_at_0_5": at_half,
         "baseline_holdout": base_metrics,
         "baseline_holdout_tuned": base_tuned,
@@ -200,33 +202,6 @@ def build_report(
     }
     arrays = {"y": y, "scores": scores, "baseline_scores": base_scores, "calibrated": calibrated}
     return json_ready(report_dict, strict=True), arrays
-
-
-def _calibration_summary(calibrator: dict | None, y, raw, calibrated, seed: int) -> dict:
-    """Whether the map was applied and why, and on the holdout the Brier score (with its
-    interval) and the ECE (equal-frequency bins, beside what noise alone makes) of the raw
-    scores and, when applied, of the calibrated probabilities and their paired difference."""
-    if not calibrator:
-        return {}
-    fitted = ("x", "y", "a", "b")  # the map itself travels with the model, not the report
-    summary = {k: v for k, v in calibrator.items() if k not in fitted}
-    summary.setdefault("applied", bool(calibrator.get("method")))  # models before the rule
-    holdout = {
-        "brier_raw": calibration.brier_with_interval(y, raw),
-        "ece_raw": {"value": calibration.ece(y, raw), "noise": calibration.ece_noise(raw, seed)},
-    }
-    bins = {"raw": calibration.reliability(y, raw)}
-    if summary["applied"]:
-        holdout |= {
-            "brier_calibrated": calibration.brier_with_interval(y, calibrated),
-            "ece_calibrated": {
-                "value": calibration.ece(y, calibrated),
-                "noise": calibration.ece_noise(calibrated, seed),
-            },
-            "brier_difference": calibration.brier_difference(y, calibrated, raw),
-        }
-        bins["calibrated"] = calibration.reliability(y, calibrated)
-    return summary | {"holdout": holdout, "ece_bins": calibration.ECE_BINS, "reliability": bins}
 
 
 def write_report(report_dict: dict, arrays: dict, curve: pd.DataFrame, out_dir: str | Path) -> Path:
