@@ -134,6 +134,7 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
             report, holdout_split, leak_panel, learning_curve, data_diagnostics, s
         )
         quality = release.judge(report, _upstream_checks(context, upstream_checks))
+        release.advise(report, quality)
         deployable = release.released(report, final_model, decision_threshold, s)
         model = from_store_value(deployable, content_hash(deployable)) if deployable else None
         report["model_version"] = model.version if model else None

@@ -68,6 +68,8 @@ def model_summary(model: Model) -> dict:
         "negative_labels": model.meta.get("negative_labels"),
         "id_column": model.id_column,
         "reference": model.reference.to_json(),
+        # For the Brier score of what predict_proba returned once the batch's labels arrive.
+        "calibrator": model.calibrator,
     }
 
 
