@@ -958,3 +958,35 @@ def test_a_holdout_written_with_1_0_labels_marks_the_same_positives(tmp_path):
     marked, _, _ = inputs.split_raw(raw, s)
     holdout = split.holdout_part(marked)
     assert holdout["__label"].sum() == _base().iloc[1200:]["is_fraud"].sum() > 0
+
+
+def test_a_fold_step_whose_every_strategy_is_skipped_is_a_valid_empty_value(tmp_path):
+    # A categorical column rules BorderlineSMOTE out; as the only SMOTE-family rung its fold
+    # step fits nothing, and the fold_models contract failed on the empty scores (exit 1).
+    from imbal_pipeline.core import gates, selection, strategies
+
+    s = Settings(
+        **{**SMALL, "strategies": ("none", "borderline_smote"), "contracts_dir": str(tmp_path)}
+    )
+    raw, _ = inputs.load_raw(s)
+    marked, _, _ = inputs.split_raw(raw, s)
+    train = split.training_part(marked)
+    folds = split.make_folds(train, s.n_folds, s.seed)
+    schema = data.feature_schema(train, s)
+    parts = []
+    for fold in range(s.n_folds):
+        sets = training.build_fold_training_sets(train, folds, fold, schema, s)
+        parts.append(training.fit_fold_models(sets, s, ("none",)))
+        empty = training.fit_fold_models(sets, s, strategies.SYNTHETIC)
+        assert empty.strategies == ["borderline_smote"] and not empty.models
+        suite = contracts.builtin_suite("fold_models")
+        gate = gates.from_contract("contract", contracts.validate(empty.oof, suite))
+        assert gate.passed, gate.message
+        why = training.unscored_reason(empty)
+        assert f"no strategy of this step was fitted in fold {fold}" in why
+        assert "borderline_smote skipped: BorderlineSMOTE has no categorical variant" in why
+        assert training.unscored_reason(parts[-1]) is None
+        parts.append(empty)
+    comparison = selection.compare_folds(parts, s)
+    assert comparison.selected == "none"
+    assert "no categorical variant" in comparison.table["borderline_smote"]["skipped"]
