@@ -422,6 +422,60 @@ def _planted_json_schema(d):
     return {"data_path": data_path}
 
 
+# --- contracts: the kind of every key and ranges that can hold (attack on issue 30) ----------
+
+
+def _keyed(**keys):
+    return lambda d: _contract(d, _suite({**_not_null(), **keys}))
+
+
+def _row_count(d):
+    count = {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 10}}
+    return _contract(d, _suite({**count, "kwargs": {"min_value": 10, "max_value": 1}}))
+
+
+def _outliers(multiplier):
+    kwargs = {"column": "amount", "multiplier": multiplier}
+    return lambda d: _contract(
+        d, _suite({"type": "expect_column_values_to_not_be_outliers", "kwargs": kwargs})
+    )
+
+
+def _z_scores_below_zero(d):
+    kwargs = {"column": "amount", "threshold": -5, "double_sided": True}
+    z = {"type": "expect_column_value_z_scores_to_be_less_than", "kwargs": kwargs}
+    return _contract(d, _suite(z))
+
+
+def _quantile_range_reversed(d):
+    ranges = {"quantiles": [0.5], "value_ranges": [[30, 3]]}
+    kwargs = {"column": "hour", "quantile_ranges": ranges}
+    q = {"type": "expect_column_quantile_values_to_be_between", "kwargs": kwargs}
+    return _contract(d, _suite(q))
+
+
+def _between_strict(d):
+    return _contract(d, _suite(_between(min_value=5, max_value=5, strict_min=True)))
+
+
+def _planted_meta(d):
+    data_path = _write(_base(), d / "x.csv")
+    (d / "contracts").mkdir()
+    name = contracts.derived_contract_name(data_path, "is_fraud")
+    (d / "contracts" / name).write_text(json.dumps(_suite({**_not_null(), "meta": "x"})))
+    return {"data_path": data_path}
+
+
+def _described(d):
+    return _keyed(
+        meta={"why": "amounts are always known"},
+        notes=["from the payments team", "reviewed"],
+        description="no missing amount",
+        id="6f1c1f6e-7b4e-4a0e-9a8a-2d8c1a1d2e3f",
+        rendered_content=None,
+    )(d)
+
+
 def _target_named_like_a_path(d):
     frame = _base().rename(columns={"is_fraud": "../../escaped"})
     return {"data_path": _write(frame, d / "x.csv"), "target": "../../escaped"}
@@ -743,6 +797,19 @@ CATALOGUE = [
     ("contract file of 33 MB", _huge_contract_file, "more than the 32 MB", ERROR),
     ("contract of allowed expectations", _allowed_expectations, "", OK),
     ("contract json_schema planted", _planted_json_schema, JSON_SCHEMA_REFUSED, ERROR),
+    ("contract meta as text", _keyed(meta="x"), "'meta' must be an object", ERROR),
+    ("contract meta as a list", _keyed(meta=[1]), "'meta' must be an object", ERROR),
+    ("contract notes as an object", _keyed(notes={"a": 1}), "'notes' must be text or a", ERROR),
+    ("contract rendered_content", _keyed(rendered_content="junk"), "display output", ERROR),
+    ("contract id as a number", _keyed(id=5), "'id' must be text", ERROR),
+    ("contract meta planted", _planted_meta, "'meta' must be an object ({...})", ERROR),
+    ("contract row count 10 to 1", _row_count, "'min_value' (10) is above 'max_value' (1)", ERROR),
+    ("contract between 5 and 5, strict", _between_strict, "with a strict bound", ERROR),
+    ("contract outliers multiplier -1e300", _outliers(-1e300), "must be a number above 0", ERROR),
+    ("contract z-score below 0, two-sided", _z_scores_below_zero, "no |z| is below it", ERROR),
+    ("contract quantile range reversed", _quantile_range_reversed, "[30, 3], whose low", ERROR),
+    ("contract outliers multiplier 100", _outliers(100), "", OK),
+    ("contract with meta, notes, description and id", _described, "", OK),
     # which class is positive
     ("majority class is 1", _majority_one, "the positive class '1' is the majority", ERROR),
     ("majority class is True", _majority_true, "'True' is the majority", ERROR),
@@ -990,3 +1057,24 @@ def test_a_fold_step_whose_every_strategy_is_skipped_is_a_valid_empty_value(tmp_
     comparison = selection.compare_folds(parts, s)
     assert comparison.selected == "none"
     assert "no categorical variant" in comparison.table["borderline_smote"]["skipped"]
+
+
+def test_contract_keys_and_ranges_are_checked_before_any_data_is_read(tmp_path):
+    # `run` checks the contract up front with `load_suite` (exit 2); before, these passed it and
+    # failed at raw_data, some with a raw pydantic ValidationError.
+    cases = [
+        _keyed(meta="x"),
+        _keyed(meta=[1]),
+        _keyed(notes={"a": 1}),
+        _keyed(rendered_content="junk"),
+        _row_count,
+        _between_strict,
+        _outliers(-1e300),
+        _z_scores_below_zero,
+        _quantile_range_reversed,
+    ]
+    for number, make in enumerate(cases):
+        folder = tmp_path / str(number)
+        folder.mkdir()
+        with pytest.raises(contracts.ContractError, match="expectation 1"):
+            contracts.load_suite(make(folder)["contract_path"])
