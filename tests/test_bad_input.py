@@ -8,6 +8,7 @@ downstream and a warning does not.
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -476,6 +477,25 @@ def _described(d):
     )(d)
 
 
+def _contract_device(d):
+    return {"data_path": _write(_base(), d / "x.csv"), "contract_path": "/dev/zero"}
+
+
+def _contract_fifo(d):
+    os.mkfifo(d / "rules.json")  # opening it would wait for a writer forever
+    return {"data_path": _write(_base(), d / "x.csv"), "contract_path": str(d / "rules.json")}
+
+
+def _data_fifo(d):
+    os.mkfifo(d / "x.csv")
+    return {"data_path": str(d / "x.csv")}
+
+
+def _data_folder(d):
+    (d / "x.csv").mkdir()
+    return {"data_path": str(d / "x.csv")}
+
+
 def _target_named_like_a_path(d):
     frame = _base().rename(columns={"is_fraud": "../../escaped"})
     return {"data_path": _write(frame, d / "x.csv"), "target": "../../escaped"}
@@ -810,6 +830,10 @@ CATALOGUE = [
     ("contract quantile range reversed", _quantile_range_reversed, "[30, 3], whose low", ERROR),
     ("contract outliers multiplier 100", _outliers(100), "", OK),
     ("contract with meta, notes, description and id", _described, "", OK),
+    ("contract /dev/zero", _contract_device, "/dev/zero is not a regular file (a device)", ERROR),
+    ("contract a named pipe", _contract_fifo, "is not a regular file (a named pipe)", ERROR),
+    ("data file a named pipe", _data_fifo, "is not a regular file (a named pipe)", ERROR),
+    ("data file a folder", _data_folder, "is not a regular file (a folder); give a", ERROR),
     # which class is positive
     ("majority class is 1", _majority_one, "the positive class '1' is the majority", ERROR),
     ("majority class is True", _majority_true, "'True' is the majority", ERROR),
@@ -1078,3 +1102,19 @@ def test_contract_keys_and_ranges_are_checked_before_any_data_is_read(tmp_path):
         folder.mkdir()
         with pytest.raises(contracts.ContractError, match="expectation 1"):
             contracts.load_suite(make(folder)["contract_path"])
+
+
+def test_run_refuses_a_device_or_a_pipe_up_front_without_opening_it(tmp_path):
+    from imbal_pipeline.cli import _check_inputs
+
+    os.mkfifo(tmp_path / "pipe")
+    data_path = _write(_base(), tmp_path / "x.csv")
+    out = str(tmp_path / "out")
+    for field, path, flag in (
+        ("contract_path", "/dev/zero", "--contract"),
+        ("contract_path", str(tmp_path / "pipe"), "--contract"),
+        ("test_data_path", str(tmp_path / "pipe"), "--test-data"),
+    ):
+        s = Settings(**{**SMALL, "data_path": data_path, field: path, "output_dir": out})
+        problem = _check_inputs(s)
+        assert problem.startswith(f"{flag} file {path} is not a regular file"), problem

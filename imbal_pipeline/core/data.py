@@ -7,6 +7,8 @@ import gzip
 import hashlib
 import io
 import math
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +77,30 @@ def _csv_header(head: bytes, options: ReadOptions) -> list[str]:
     return names
 
 
+def file_problem(path: str | Path, what: str) -> str | None:
+    """Why `path` cannot be read as `what`, or None: it is missing, or no regular file. A
+    folder cannot be parsed, a device such as /dev/zero never ends, and opening a named pipe
+    (FIFO) waits for a writer forever; `stat` looks without opening."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"{what} not found: {path}; check the path"
+    except OSError as exc:
+        return f"{what} {path} cannot be read ({exc.strerror or exc}); check the path"
+    if stat.S_ISREG(mode):
+        return None
+    kind = (
+        "a folder"
+        if stat.S_ISDIR(mode)
+        else "a named pipe"
+        if stat.S_ISFIFO(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "a socket"
+    )
+    return f"{what} {path} is not a regular file ({kind}); give a file"
+
+
 def _is_parquet(path: Path) -> bool:
     suffixes = "".join(path.suffixes).lower()
     return suffixes.endswith(".parquet") or suffixes.endswith(".pq")
@@ -120,8 +146,9 @@ def read_table(path: str | Path, options: ReadOptions = ReadOptions(), digest=No
     With `digest` (a `hashlib` object), every byte parsed is fed to it as well.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}; check the path")
+    problem = file_problem(path, "data file")
+    if problem is not None:
+        raise DataError(problem)
     parquet = _is_parquet(path)
     try:
         frame, head = _parse(path, options, digest)
