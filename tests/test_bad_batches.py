@@ -247,3 +247,27 @@ def test_labelled_batches_whose_labels_are_no_training_class_are_refused(tmp_pat
     settled(*inbox.iterdir())
     frame, _ = inputs.load_raw(s)
     assert frame["is_fraud"].iloc[600:].tolist() == ["no", "no", "yes"]
+
+
+def test_a_damaged_labelled_batch_is_named_with_the_fix_a_rerun_cannot_give(tmp_path):
+    import gzip
+
+    from imbal_pipeline.core import inputs
+    from imbal_pipeline.core.data import DataError
+
+    _table(600, 5).to_csv(tmp_path / "train.csv", index=False)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    whole = gzip.compress(_table(50, 6, labelled=False).to_csv(index=False).encode())
+    (inbox / "b.csv.gz").write_bytes(whole[: len(whole) // 2])
+    _labels(0, 1, 0).rename(columns={"churned": "is_fraud"}).to_csv(
+        inbox / "b.labels.csv", index=False
+    )
+    settled(*inbox.iterdir())
+    s = Settings(data_path=str(tmp_path / "train.csv"), inbox=str(inbox), labelled_batches=True)
+    with pytest.raises(DataError) as info:
+        inputs.load_raw(s)
+    said = str(info.value)
+    assert said.startswith("labelled batch b.csv.gz: b.csv.gz in the inbox is a damaged gzip")
+    assert "remove it (and its labels file) from the inbox, or upload it again whole" in said
+    assert "\n" not in said

@@ -7,6 +7,7 @@ downstream and a warning does not.
 """
 
 import dataclasses
+import gzip
 import json
 import os
 from pathlib import Path
@@ -496,6 +497,20 @@ def _data_folder(d):
     return {"data_path": str(d / "x.csv")}
 
 
+def _gzipped(d, cut) -> str:
+    whole = gzip.compress(_base().to_csv(index=False).encode())
+    (d / "x.csv.gz").write_bytes(cut(whole))
+    return str(d / "x.csv.gz")
+
+
+def _gzip_truncated(d):
+    return {"data_path": _gzipped(d, lambda whole: whole[: len(whole) // 2])}
+
+
+def _gzip_corrupt(d):
+    return {"data_path": _gzipped(d, lambda whole: whole[:20] + b"x" * 500 + whole[520:])}
+
+
 def _target_named_like_a_path(d):
     frame = _base().rename(columns={"is_fraud": "../../escaped"})
     return {"data_path": _write(frame, d / "x.csv"), "target": "../../escaped"}
@@ -834,6 +849,8 @@ CATALOGUE = [
     ("contract a named pipe", _contract_fifo, "is not a regular file (a named pipe)", ERROR),
     ("data file a named pipe", _data_fifo, "is not a regular file (a named pipe)", ERROR),
     ("data file a folder", _data_folder, "is not a regular file (a folder); give a", ERROR),
+    ("gzip file cut short", _gzip_truncated, "x.csv.gz is a damaged gzip file (Compressed", ERROR),
+    ("gzip file corrupt", _gzip_corrupt, "is a damaged gzip file (Error -3", ERROR),
     # which class is positive
     ("majority class is 1", _majority_one, "the positive class '1' is the majority", ERROR),
     ("majority class is True", _majority_true, "'True' is the majority", ERROR),
@@ -1118,3 +1135,11 @@ def test_run_refuses_a_device_or_a_pipe_up_front_without_opening_it(tmp_path):
         s = Settings(**{**SMALL, "data_path": data_path, field: path, "output_dir": out})
         problem = _check_inputs(s)
         assert problem.startswith(f"{flag} file {path} is not a regular file"), problem
+
+
+def test_a_damaged_gzip_file_is_named_with_its_fix_wherever_it_is_read(tmp_path):
+    path = _gzip_truncated(tmp_path)["data_path"]
+    with pytest.raises(data.DamagedFileError, match="compress it again from the original"):
+        data.read_table(path)
+    # Choosing the executor counts its rows first; the raw_data step then says what is wrong.
+    assert data.executor_of(Settings(data_path=path)) == "multiprocess"

@@ -9,6 +9,7 @@ import io
 import math
 import os
 import stat
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,17 @@ from imbal_pipeline.core.settings import (
 
 class DataError(ValueError):
     """Input data that cannot be used; the message names the problem and the fix."""
+
+
+class DamagedFileError(DataError):
+    """A compressed file that ends early or is corrupt: only a whole copy of it can be read."""
+
+    def __init__(self, path: Path, why: str):
+        self.path, self.why = path, why
+        super().__init__(
+            f"{path} is a damaged gzip file ({why}): it ends early or is corrupt; compress it "
+            "again from the original (`gzip -t FILE` checks a copy)"
+        )
 
 
 @dataclass(frozen=True)
@@ -154,6 +166,8 @@ def read_table(path: str | Path, options: ReadOptions = ReadOptions(), digest=No
         frame, head = _parse(path, options, digest)
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"data file is empty: {path}; give a file with a header and rows") from exc
+    except (EOFError, zlib.error) as exc:  # gzip's: the stream ends early or is corrupt
+        raise DamagedFileError(path, str(exc).strip() or type(exc).__name__) from exc
     except UnicodeDecodeError as exc:
         raise DataError(
             f"{path.name} is not valid {options.encoding} (byte {exc.object[exc.start]:#04x} at "
@@ -244,7 +258,7 @@ def executor_of(s: Settings) -> str:
         try:
             rows = rows_up_to(s.data_path, NARROW_ROWS)
             columns = columns_of(s.data_path, s.read_options)
-        except (OSError, ValueError):  # unreadable here: the raw_data step will say why
+        except (OSError, ValueError, EOFError, zlib.error):  # the raw_data step will say why
             return "multiprocess"
     small = rows <= IN_PROCESS_ROWS or (rows <= NARROW_ROWS and rows * columns <= NARROW_CELLS)
     return "in_process" if small else "multiprocess"

@@ -94,6 +94,12 @@ def _with_labelled_batches(
             continue
         try:
             rows = inbox.labelled_rows(batch, read, settings.target, settings.id_column)
+        except data.DamagedFileError as exc:
+            raise data.DataError(
+                f"labelled batch {batch.path.name}: {exc.path.name} in the inbox is a damaged "
+                f"gzip file ({exc.why}), and a rerun reads the same bytes: remove it (and its "
+                "labels file) from the inbox, or upload it again whole"
+            ) from None
         except ValueError as exc:
             raise data.DataError(f"labelled batch {batch.path.name}: {exc}") from None
         rows = _drop_columns(rows, settings, f"batch {batch.path.name}")
