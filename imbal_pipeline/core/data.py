@@ -432,6 +432,28 @@ def refuse_stray_labels(
         )
 
 
+def one_label_per_id(ids: pd.Series, labels: pd.Series, where: str) -> pd.Series:
+    """The labels by id (ids as text, missing labels left out), one per id.
+
+    An id repeated with the same label (by `label_key`: 1 and 1.0 agree) counts once; repeated
+    with different labels it is refused, since no rule can tell which one is right (taking the
+    last would silently decide it).
+    """
+    given = pd.DataFrame(
+        {"id": ids.astype(str).to_numpy(), "key": label_text(labels).to_numpy(), "label": labels}
+    ).dropna(subset=["key"])
+    keys = given.groupby("id", sort=False)["key"].nunique()
+    conflicting = keys[keys > 1]
+    if len(conflicting):
+        first = conflicting.index[0]
+        shown = given.loc[given["id"] == first].drop_duplicates("key")["label"].iloc[:2].tolist()
+        raise DataError(
+            f"{where} repeats ids with different labels ({len(conflicting)} id(s), e.g. id "
+            f"{first!r}: {shown[0]!r} and {shown[1]!r}); keep the one right label of each id"
+        )
+    return given.drop_duplicates("id").set_index("id")["label"]
+
+
 def feature_schema(frame: pd.DataFrame, settings: Settings) -> dict[str, list[str]]:
     """Split the feature columns into numeric and categorical."""
     excluded = {settings.target, settings.id_column, settings.group, *RESERVED}
