@@ -16,7 +16,7 @@ from imbal_pipeline.arguments import build_parser, flag_of, settings_from_args
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.project import load_project, save_project
 from imbal_pipeline.core.settings import Settings, SettingsError
-from imbal_pipeline.core.writable import folder_problem
+from imbal_pipeline.core.writable import folder_problem, local_store
 from imbal_pipeline.runs import (
     HomeError,
     console_log,
@@ -57,8 +57,10 @@ def _check_inputs(settings: Settings) -> str | None:
         check_output_dir(settings.output_dir)
     except OutputError as exc:
         return str(exc)
-    if settings.store and "://" not in settings.store:  # a folder; URLs: settings.validate
-        problem = folder_problem(Path(settings.store), "--store", replaced=False)
+    # A folder or file:// URL is tried here; a remote store's scheme by settings.validate.
+    folder = local_store(settings.store) if settings.store else None
+    if folder is not None:
+        problem = folder_problem(folder, "--store", replaced=False)
         if problem is not None:
             return problem
     from imbal_pipeline.core.contracts import ContractError, derived_contract_name, load_suite
