@@ -689,6 +689,10 @@ def _latin1(d):
     return {"data_path": _write(frame, d / "x.csv", encoding="latin-1")}
 
 
+def _utf16(d):
+    return {"data_path": _write(_base(), d / "x.csv", encoding="utf-16"), "encoding": "utf-16"}
+
+
 def _latin1_parsed(d):
     return {**_latin1(d), "encoding": "latin-1"}
 
@@ -923,6 +927,9 @@ CATALOGUE = [
     ("--learning-rate nan", _settings(learning_rate=float("nan")), "in (0, 1], got nan", ERROR),
     ("--folds 1000", _settings(n_folds=1000), "--folds must be a whole number from 2 to 20", ERROR),
     ("--encoding hex", _settings(encoding="hex"), "--encoding 'hex' is not a text encoding", ERROR),
+    ("--encoding idna", _settings(encoding="idna"), "'idna' cannot read a CSV file (Unsup", ERROR),
+    ("--encoding punycode", _settings(encoding="punycode"), "cannot read a CSV file", ERROR),
+    ("a UTF-16 file with --encoding utf-16", _utf16, "", OK),
     ("--thousands 0", _settings(thousands="0"), "--thousands '0' would misread the file", ERROR),
     ("--decimal 1", _settings(decimal="1"), "--decimal '1' would misread the file", ERROR),
     ("--decimal e", _settings(decimal="e"), "digits and letters are part of numbers", ERROR),
