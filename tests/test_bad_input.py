@@ -998,6 +998,41 @@ def test_parsed_decimal_commas_read_the_same_numbers(tmp_path):
     pd.testing.assert_frame_equal(a, b)
 
 
+def _grouped(thousands: str, decimal: str = "."):
+    swap = {",": thousands, ".": decimal}
+    return lambda v: "".join(swap.get(c, c) for c in f"{v * 1000:,.2f}")
+
+
+@pytest.mark.parametrize(
+    "marks",
+    [
+        {"thousands": ","},
+        {"thousands": " "},
+        {"sep": ";", "decimal": ",", "thousands": "."},
+    ],
+    ids=["thousands comma", "thousands space", "decimal comma, thousands point"],
+)
+def test_numbers_read_with_a_thousands_separator_are_a_clean_files_to_the_last_bit(tmp_path, marks):
+    # Given `thousands`, pandas' parser reads every decimal number by another routine: about
+    # 7 % of the cells came back one unit in the last place off, even in plain columns.
+    frame = _base(n=3000)  # unrounded: 15 to 17 significant digits
+    written = frame.assign(
+        amount=frame["amount"].map(_grouped(marks["thousands"], marks.get("decimal", ".")))
+    )
+    written.to_csv(
+        tmp_path / "marked.csv",
+        index=False,
+        sep=marks.get("sep", ","),
+        decimal=marks.get("decimal", "."),
+    )
+    clean = frame.assign(amount=frame["amount"].map(lambda v: float(f"{v * 1000:.2f}")))
+    plain = Settings(**{**SMALL, "data_path": _write(clean, tmp_path / "plain.csv")})
+    marked = Settings(**{**SMALL, "data_path": str(tmp_path / "marked.csv"), **marks})
+    a, b = (inputs.load_raw(s)[0] for s in (plain, marked))
+    assert b["amount"].dtype == np.float64 and (b["amount"] > 1000).any()
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
 def test_settings_are_refused_at_construction(tmp_path):
     base = Settings(**SMALL)
     with pytest.raises(SettingsError, match="--seed"):
