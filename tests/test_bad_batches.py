@@ -111,6 +111,8 @@ def _some(values):
 REFUSED = [
     ("infinity", _some([np.inf, -np.inf]), "batch column 'amount' has 2 infinite values"),
     ("infinity read from text", _amount(lambda v: "inf"), "has 300 infinite values"),
+    ("1e200", _some([1e200, -3e150]), "'amount' has 2 values beyond 1e100 in size (e.g. 1e+200)"),
+    ("1e200 read from text", _amount(lambda v: "1e200"), "has 300 values beyond 1e100 in size"),
     ("True/False", _amount(lambda v: v > 50), "batch column 'amount' holds True/False"),
     ("True/False with gaps", _some([True, False, None]), "'amount' holds True/False"),
     ("formulas", _amount(lambda v: f'="{v:.2f}"'), "holds numbers wrapped in spreadsheet"),

@@ -663,6 +663,9 @@ def _holdout_with(change, parquet=False):
 _holdout_infinities = _holdout_with(
     lambda t: t.assign(amount=t["amount"].where(t.index % 50 != 0, np.inf))
 )
+_holdout_huge = _holdout_with(
+    lambda t: t.assign(amount=t["amount"].where(t.index % 50 != 0, 1e200))
+)
 _holdout_true_false = _holdout_with(lambda t: t.assign(amount=t["amount"] > 50))
 _holdout_durations = _holdout_with(
     lambda t: t.assign(amount=pd.to_timedelta(t["amount"], unit="s")), parquet=True
@@ -888,6 +891,7 @@ CATALOGUE = [
     ("Parquet durations", _durations, "column 'extra' is stored as durations", ERROR),
     ("Parquet timestamps", _timestamps, "'extra' is stored as dates or times", ERROR),
     ("holdout with infinities", _holdout_infinities, "column 'amount' has 6 infinite", ERROR),
+    ("holdout with values near 1e200", _holdout_huge, "'amount' has 6 values beyond 1e100", ERROR),
     ("holdout with True/False for numbers", _holdout_true_false, "holds True/False", ERROR),
     ("holdout with Parquet durations", _holdout_durations, "is stored as durations", ERROR),
     ("holdout with 10% text in a number column", _holdout_much_text, "(10.0%)", ERROR),

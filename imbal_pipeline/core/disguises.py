@@ -60,6 +60,20 @@ WRAPPERS = (
 )
 _PLAIN = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
+# Beyond this magnitude a value is a missing value in disguise (a sentinel: 1e300 for
+# "unknown") or a corrupt read, not a measurement: no quantity measured in a table comes near
+# it. Refused, in training and in every batch alike, rather than handled: the scaling, the
+# samplers' distances and the monitoring statistics square such values, which overflows past
+# about 1e154, and a tree model gains nothing from them that a missing value would not give.
+LARGEST = 1e100
+LARGEST_TEXT = f"{LARGEST:.0e}".replace("e+", "e")  # as messages write it: 1e100
+
+
+def beyond_largest(values: np.ndarray) -> np.ndarray:
+    """Which values are finite and beyond LARGEST in size."""
+    return np.isfinite(values) & (np.abs(values) > LARGEST)
+
+
 # A column is read as disguised when at most this share of its values fits no pattern and is
 # no plain number either (a few "n/a"-like markers are allowed).
 STRAY_SHARE = 0.1
@@ -119,7 +133,7 @@ def misread_as_numbers(values: pd.Series, trained: str) -> str | None:
 
     A feature is numeric only when its training column held numbers (True/False, dates and
     durations become categories there), and a cast makes True 1 and a duration its
-    nanoseconds; infinities training refuses.
+    nanoseconds; infinities and values beyond LARGEST training refuses.
     """
     is_object = values.dtype == object
     if pd.api.types.is_bool_dtype(values.dtype) or (
@@ -129,12 +143,19 @@ def misread_as_numbers(values: pd.Series, trained: str) -> str | None:
     kind = typed_kind(values)
     if kind is not None:
         return f"is stored as {DESCRIPTIONS[kind]} where {trained} numbers; {batch_fix(kind)}"
-    as_number = pd.to_numeric(values, errors="coerce")
-    infinite = int(np.isinf(as_number.to_numpy(dtype=np.float64, na_value=np.nan)).sum())
+    as_number = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    infinite = int(np.isinf(as_number).sum())
     if infinite:
         return (
             f"has {infinite} infinite values where {trained} finite numbers; replace them with "
             "empty values or finite numbers"
+        )
+    beyond = beyond_largest(as_number)
+    if beyond.any():
+        return (
+            f"has {int(beyond.sum())} values beyond {LARGEST_TEXT} in size (e.g. "
+            f"{as_number[beyond][0]:.3g}) where {trained} numbers within it: sentinels or "
+            "corrupt values; leave those cells empty (missing)"
         )
     return None
 
