@@ -119,6 +119,9 @@ REFUSED = [
     ("apostrophes", _amount(lambda v: f"'{v:.2f}"), "marked as text by a leading apostrophe"),
     ("non-breaking spaces", _amount(lambda v: f"{v:.2f}\u00a0"), "padded with invisible spaces"),
     ("currency", _amount(lambda v: f"${v:.2f}"), "holds amounts with a currency sign"),
+    ("a Unicode minus", _amount(lambda v: f"\u2212{v:.2f}"), "holds numbers in look-alike"),
+    ("a zero-width space", _amount(lambda v: f"{v:.2f}\u200b"), "or zero-width spaces, a byte"),
+    ("negatives in parentheses", _amount(lambda v: f"({v:.2f})"), "with a leading minus (-47.87)"),
     ("dates", _amount(lambda v: "Jun 11, 2020"), "holds dates or times (e.g. 'Jun 11, 2020')"),
     (
         "durations",

@@ -616,6 +616,33 @@ def _non_breaking_spaces(d):
     return {"data_path": _write(frame, d / "x.csv")}
 
 
+def _amount_written(render):
+    return lambda d: {"data_path": _write(_with_text("amount", render), d / "x.csv")}
+
+
+FULLWIDTH = str.maketrans("0123456789.-", "０１２３４５６７８９．－")
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+def _clock(v):
+    return f"{int(v) % 12 + 1}:{int(v * 60) % 60:02d} PM"
+
+
+def _with_column(values, **extra):
+    return lambda d: {
+        "data_path": _write(_base().assign(code=values(1500)), d / "x.csv"),
+        **extra,
+    }
+
+
+_ids = _with_column(lambda n: [f"TX{i:06d}" for i in range(n)])
+_ids_named = _with_column(lambda n: [f"TX{i:06d}" for i in range(n)], id_column="code")
+_product_codes = _with_column(lambda n: [f"A{i % 300}" for i in range(n)])
+_notes_as_categories = _with_column(
+    lambda n: [f"order {i} of batch {i // 7}" for i in range(n)], categorical=("code",)
+)
+
+
 def _dates_written(fmt: str):
     def make(d):
         days = pd.date_range("2020-01-04", periods=1500, freq="7h").strftime(fmt)
@@ -760,6 +787,9 @@ ERROR, WARN, OK, CLEAN = "error", "warn", "ok", "clean"
 # (case, inputs, expected text, outcome). ERROR: the first error names the problem and the
 # fix; WARN: the run goes on and a warning says it; OK: the run goes on; CLEAN: the run goes
 # on without any warning.
+LOOK = "'amount' holds numbers in look-alike characters (a Unicode minus, fullwidth or"
+NEGATIVE = "holds negative numbers in parentheses or with a trailing minus"
+PER_VALUE = "holds text with a number in nearly every value, 1,409 distinct in 1,500 rows"
 JSON_SCHEMA_REFUSED = (
     "(expect_column_values_to_match_json_schema) may not be used in a contract: it resolves '$ref'"
 )
@@ -885,6 +915,62 @@ CATALOGUE = [
     ("numbers as formulas", _formulas, "'risk_score' holds numbers wrapped in spreadsheet", ERROR),
     ("numbers after an apostrophe", _apostrophes, "marked as text by a leading apostrophe", ERROR),
     ("numbers with a non-breaking space", _non_breaking_spaces, "padded with invisible", ERROR),
+    ("numbers with a Unicode minus", _amount_written(lambda v: f"\u2212{v:.2f}"), LOOK, ERROR),
+    (
+        "numbers in fullwidth digits",
+        _amount_written(lambda v: f"{v:.2f}".translate(FULLWIDTH)),
+        LOOK,
+        ERROR,
+    ),
+    (
+        "numbers in Arabic-Indic digits",
+        _amount_written(lambda v: f"{v:.2f}".translate(ARABIC_INDIC)),
+        LOOK,
+        ERROR,
+    ),
+    (
+        "numbers with a zero-width space",
+        _amount_written(lambda v: f"{v:.2f}\u200b"),
+        "zero-width",
+        ERROR,
+    ),
+    (
+        "numbers after a byte-order mark",
+        _amount_written(lambda v: f"\ufeff{v:.2f}"),
+        "padded with invisible",
+        ERROR,
+    ),
+    ("negatives in parentheses", _amount_written(lambda v: f"({v:.2f})"), NEGATIVE, ERROR),
+    ("negatives with a trailing minus", _amount_written(lambda v: f"{v:.2f}-"), NEGATIVE, ERROR),
+    (
+        "thousands by thin spaces",
+        _amount_written(lambda v: f"{v * 1000:,.2f}".replace(",", "\u2009")),
+        "holds numbers with thousands separators",
+        ERROR,
+    ),
+    (
+        "times with AM/PM",
+        _amount_written(_clock),
+        "'amount' holds dates or times written as text",
+        ERROR,
+    ),
+    (
+        "scientific with a decimal comma",
+        _amount_written(lambda v: f"{v:.2e}".replace(".", ",")),
+        "pass --decimal ','",
+        ERROR,
+    ),
+    (
+        "numbers with a unit",
+        _amount_written(lambda v: f"{v:.2f} km"),
+        "holds numbers with a unit",
+        ERROR,
+    ),
+    ("hexadecimal numbers", _amount_written(lambda v: hex(int(v * 100))), PER_VALUE, ERROR),
+    ("an id column not named", _ids, "pass --id code or --drop code", ERROR),
+    ("an id column named with --id", _ids_named, "", OK),
+    ("product codes that repeat", _product_codes, "", OK),
+    ("text of many values with --categorical", _notes_as_categories, "", OK),
     ("dates with slashes", _dates_written("%Y/%m/%d %H:%M"), "(e.g. '2020/05/20 09:00')", ERROR),
     ("dates with month names", _dates_written("%d-%b-%Y"), "holds dates or times", ERROR),
     ("dates in words", _dates_written("%b %d, %Y"), "'created' holds dates or times", ERROR),

@@ -47,9 +47,13 @@ def numbers_as_text(frame: pd.DataFrame, settings: Settings) -> gates.Gate:
         kind, example = info["kind"], info["example"]
         what = disguises.DESCRIPTIONS[kind]
         held = f"is stored as {what}" if info["typed"] else f"holds {what} written as text"
+        read = "categories"
+        if kind == "numbers in text":  # the net under the patterns: say what it saw
+            held = f"holds {what}, {info['levels']:,} distinct in {info['rows']:,} rows"
+            read = "a category per value"
         return gates.fail(
             "numbers_as_text",
-            f"column {column!r} {held} (e.g. {example!r}) and would be read as categories; "
+            f"column {column!r} {held} (e.g. {example!r}) and would be read as {read}; "
             f"{disguises.fix_for(kind, column, example)}",
             columns=found,
         )
