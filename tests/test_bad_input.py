@@ -637,6 +637,7 @@ def _with_column(values, **extra):
 
 _ids = _with_column(lambda n: [f"TX{i:06d}" for i in range(n)])
 _ids_named = _with_column(lambda n: [f"TX{i:06d}" for i in range(n)], id_column="code")
+_patients = _with_column(lambda n: [f"P{i * 2 // 3:05d}" for i in range(n)], group="code")
 _product_codes = _with_column(lambda n: [f"A{i % 300}" for i in range(n)])
 _notes_as_categories = _with_column(
     lambda n: [f"order {i} of batch {i // 7}" for i in range(n)], categorical=("code",)
@@ -970,6 +971,7 @@ CATALOGUE = [
     ("an id column not named", _ids, "pass --id code or --drop code", ERROR),
     ("an id column named with --id", _ids_named, "", OK),
     ("product codes that repeat", _product_codes, "", OK),
+    ("a text --group of patient ids", _patients, "", OK),
     ("text of many values with --categorical", _notes_as_categories, "", OK),
     ("dates with slashes", _dates_written("%Y/%m/%d %H:%M"), "(e.g. '2020/05/20 09:00')", ERROR),
     ("dates with month names", _dates_written("%d-%b-%Y"), "holds dates or times", ERROR),

@@ -35,7 +35,7 @@ HOLDOUT_SALT = 0x5EED_4B1D  # keeps holdout-file row ids apart from training-fil
 
 def disguised_numbers(frame: pd.DataFrame, settings: Settings) -> dict[str, dict]:
     """Feature columns whose values are numbers, amounts, dates or durations in disguise."""
-    skip = {settings.target, settings.id_column, *settings.categorical}
+    skip = {settings.target, settings.id_column, settings.group, *settings.categorical}
     return disguises.disguised_columns(frame, skip)
 
 
