@@ -8,6 +8,7 @@ from imbal_pipeline.assets.common import OFF_CRITICAL_PATH, gated, md_table, png
 from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.assets.training import MODEL_FIELDS
 from imbal_pipeline.core import data, evaluation, leak, release, split
+from imbal_pipeline.core.content import without_recipe
 from imbal_pipeline.core.quality import counterfactual_sane
 from imbal_pipeline.core.settings import threads_alone
 from imbal_pipeline.core.values import Bag, Comparison, Decision, Profile
@@ -131,7 +132,7 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
         )
         report["run_id"] = context.run_id
         projection = release.add_evidence(
-            report, holdout_split, leak_panel, learning_curve, data_diagnostics, s
+            report, holdout_split, without_recipe(leak_panel), learning_curve, data_diagnostics, s
         )
         quality = release.judge(report, _upstream_checks(context, upstream_checks))
         release.advise(report, quality)
