@@ -14,7 +14,7 @@ from imbal_pipeline.arguments import build_parser, flag_of, settings_from_args
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.project import load_project, save_project
 from imbal_pipeline.core.settings import Settings, SettingsError
-from imbal_pipeline.core.writable import folder_problem
+from imbal_pipeline.core.writable import folder_problem, local_store
 from imbal_pipeline.runs import (
     HomeError,
     console_log,
@@ -40,19 +40,25 @@ def _error(message: str, status: int) -> int:
 
 def _check_inputs(settings: Settings) -> str | None:
     """What is wrong with the files a run would read or replace, before anything runs."""
+    from imbal_pipeline.core.data import file_problem
+
     for field in ("data_path", "test_data_path", "contract_path"):
         path = getattr(settings, field)
-        if path is not None and not Path(path).is_file():
+        if path is not None:
             flag = flag_of(next(f for f in settings_core.fields() if f.name == field))
-            return f"{flag} file not found: {path}; check the path"
+            problem = file_problem(path, f"{flag} file")
+            if problem is not None:
+                return problem
     from imbal_pipeline.core.evaluation import OutputError, check_output_dir
 
     try:
         check_output_dir(settings.output_dir)
     except OutputError as exc:
         return str(exc)
-    if settings.store and "://" not in settings.store:  # a folder; URLs: settings.validate
-        problem = folder_problem(Path(settings.store), "--store", replaced=False)
+    # A folder or file:// URL is tried here; a remote store's scheme by settings.validate.
+    folder = local_store(settings.store) if settings.store else None
+    if folder is not None:
+        problem = folder_problem(folder, "--store", replaced=False)
         if problem is not None:
             return problem
     from imbal_pipeline.core.contracts import ContractError, derived_contract_name, load_suite
@@ -283,12 +289,13 @@ def cmd_score(args: argparse.Namespace) -> int:
     """Score one batch; 0 when written (alerts are printed), 1 on a batch it refuses, 2 on args."""
     from imbal_pipeline import load_model
     from imbal_pipeline.core import monitor_batch, monitor_report, monitoring
-    from imbal_pipeline.core.data import DataError, read_table
+    from imbal_pipeline.core.data import DataError, file_problem, read_table
     from imbal_pipeline.core.deployed import ModelFileError, score_batch
 
     data, out = Path(args.data), _score_out(args)
-    if not data.is_file():
-        return _error(f"--data file not found: {data}; check the path", 2)
+    problem = file_problem(data, "--data file")
+    if problem is not None:
+        return _error(problem, 2)
     if out.suffix.lower() not in (".parquet", ".csv"):
         return _error(f"--out {out} must end in .parquet or .csv", 2)
     try:

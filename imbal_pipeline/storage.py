@@ -17,7 +17,7 @@ import pandas as pd
 from upath import UPath
 
 from imbal_pipeline.core import model as model_core
-from imbal_pipeline.core.content import VOLATILE, content_hash  # noqa: F401 - the store's API
+from imbal_pipeline.core.content import VOLATILE, content_hash, recipe_of  # noqa: F401
 from imbal_pipeline.core.jsonready import json_ready
 from imbal_pipeline.core.values import KINDS, fields_of, restored
 
@@ -25,7 +25,7 @@ MANIFEST = "manifest.json"
 GATE_KEY = "gate"  # output metadata key carrying the asset's check verdict
 VERSION_KEY = "content_version"  # output metadata key carrying the content hash
 RECIPE_KEY = "recipe"  # output metadata key: hash of the inputs, config and code behind it
-RECIPES = "recipes"  # folder of recipe records: by recipe in an asset, by version in a version
+RECIPES = "recipes"  # the index by recipe: where the value a recipe made is stored
 # Looks at `latest.json`, seconds apart, before calling it wrong: a reader may come between a
 # write's history record and its pointer.
 LATEST_LOOKS, LATEST_WAIT = 5, 0.1
@@ -290,30 +290,26 @@ class AssetStore:
         return json.loads(files[-1].read_text()) if files else None
 
     def remember(self, asset: str, recipe: str, version: str) -> None:
-        """Record that `recipe` (inputs, config and code) produced `version`: in the version's
-        own folder (one file per recipe; a version may come from several), then in the index
-        by recipe, which only points at it."""
-        record = json.dumps({"recipe": recipe, "version": version})
-        _put_text(self.version_folder(asset, version) / RECIPES / f"{recipe}.json", record)
+        """Index `version` under `recipe` (inputs, config and code), the recipe its value
+        carries (`content.with_recipe`). The index only says where to look."""
         _put_text(self.folder(asset) / RECIPES / f"{recipe}.json", json.dumps({"version": version}))
 
     def recall(self, asset: str, recipe: str):
         """The stored value an identical recipe produced before, or None (also when damaged).
 
-        Only a version whose own folder records the recipe: an index entry pointed at another
-        version, even a whole one, is never reused as this recipe's value.
+        Only a value whose own content names the recipe: its version (its content hash) covers
+        that, so an index entry or any record pointed at another version, even a whole one,
+        never serves it as this recipe's value. A value stored before values carried their
+        recipe is refitted once.
         """
         path = self.folder(asset) / RECIPES / f"{recipe}.json"
         if not path.is_file():
             return None
         try:
-            version = json.loads(path.read_text())["version"]
-            vouched = self.version_folder(asset, version) / RECIPES / f"{recipe}.json"
-            if json.loads(vouched.read_text()) != {"recipe": recipe, "version": version}:
-                return None
-            return self.load(asset, version)
-        except (OSError, ValueError, KeyError, TypeError, CorruptValueError):
+            value = self.load(asset, json.loads(path.read_text())["version"])
+        except (OSError, ValueError, KeyError, TypeError, CorruptValueError, StoreNameError):
             return None  # unrecorded, unreadable or damaged: never served, the caller refits
+        return value if recipe_of(value) == recipe else None
 
     def latest(self, asset: str) -> dict | None:
         """The record of the last write, or None; refused unless it is the history's newest

@@ -111,12 +111,17 @@ def _some(values):
 REFUSED = [
     ("infinity", _some([np.inf, -np.inf]), "batch column 'amount' has 2 infinite values"),
     ("infinity read from text", _amount(lambda v: "inf"), "has 300 infinite values"),
+    ("1e200", _some([1e200, -3e150]), "'amount' has 2 values beyond 1e100 in size (e.g. 1e+200)"),
+    ("1e200 read from text", _amount(lambda v: "1e200"), "has 300 values beyond 1e100 in size"),
     ("True/False", _amount(lambda v: v > 50), "batch column 'amount' holds True/False"),
     ("True/False with gaps", _some([True, False, None]), "'amount' holds True/False"),
     ("formulas", _amount(lambda v: f'="{v:.2f}"'), "holds numbers wrapped in spreadsheet"),
     ("apostrophes", _amount(lambda v: f"'{v:.2f}"), "marked as text by a leading apostrophe"),
     ("non-breaking spaces", _amount(lambda v: f"{v:.2f}\u00a0"), "padded with invisible spaces"),
     ("currency", _amount(lambda v: f"${v:.2f}"), "holds amounts with a currency sign"),
+    ("a Unicode minus", _amount(lambda v: f"\u2212{v:.2f}"), "holds numbers in look-alike"),
+    ("a zero-width space", _amount(lambda v: f"{v:.2f}\u200b"), "or zero-width spaces, a byte"),
+    ("negatives in parentheses", _amount(lambda v: f"({v:.2f})"), "with a leading minus (-47.87)"),
     ("dates", _amount(lambda v: "Jun 11, 2020"), "holds dates or times (e.g. 'Jun 11, 2020')"),
     (
         "durations",
@@ -247,3 +252,72 @@ def test_labelled_batches_whose_labels_are_no_training_class_are_refused(tmp_pat
     settled(*inbox.iterdir())
     frame, _ = inputs.load_raw(s)
     assert frame["is_fraud"].iloc[600:].tolist() == ["no", "no", "yes"]
+
+
+def test_a_damaged_labelled_batch_is_named_with_the_fix_a_rerun_cannot_give(tmp_path):
+    import gzip
+
+    from imbal_pipeline.core import inputs
+    from imbal_pipeline.core.data import DataError
+
+    _table(600, 5).to_csv(tmp_path / "train.csv", index=False)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    whole = gzip.compress(_table(50, 6, labelled=False).to_csv(index=False).encode())
+    (inbox / "b.csv.gz").write_bytes(whole[: len(whole) // 2])
+    _labels(0, 1, 0).rename(columns={"churned": "is_fraud"}).to_csv(
+        inbox / "b.labels.csv", index=False
+    )
+    settled(*inbox.iterdir())
+    s = Settings(data_path=str(tmp_path / "train.csv"), inbox=str(inbox), labelled_batches=True)
+    with pytest.raises(DataError) as info:
+        inputs.load_raw(s)
+    said = str(info.value)
+    assert said.startswith("labelled batch b.csv.gz: b.csv.gz in the inbox is a damaged gzip")
+    assert "remove it (and its labels file) from the inbox, or upload it again whole" in said
+    assert "\n" not in said
+
+
+def test_labels_repeating_an_id_with_another_label_are_refused_not_last_wins():
+    from imbal_pipeline.core.data import DataError
+    from imbal_pipeline.core.monitor_report import join_labels
+
+    conflicting = pd.DataFrame({"row": [0, 1, 1, 2, 3, 3], "churned": ["no", "yes", "no"] * 2})
+    with pytest.raises(DataError) as info:
+        join_labels(_scores(), conflicting, TEXT_CLASSES)
+    said = str(info.value)
+    assert (
+        "the labels file repeats ids with different labels (2 id(s), e.g. id '1': 'yes' and 'no')"
+        in said
+    )
+    assert "\n" not in said
+    # The same label twice is one label: the row counts once.
+    repeated = pd.DataFrame({"row": [0, 1, 1, 2, 3], "churned": ["no", "yes", "yes", "no", "yes"]})
+    y, scores = join_labels(_scores(), repeated, TEXT_CLASSES)
+    assert y.tolist() == [0, 1, 0, 1] and len(scores) == 4
+
+
+def test_a_labelled_batch_repeating_an_id_with_another_label_is_refused(tmp_path):
+    from imbal_pipeline.core import inputs
+    from imbal_pipeline.core.data import DataError
+
+    _table(600, 5).to_csv(tmp_path / "train.csv", index=False)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    _table(50, 6, labelled=False).to_csv(inbox / "b.csv", index=False)
+    s = Settings(data_path=str(tmp_path / "train.csv"), inbox=str(inbox), labelled_batches=True)
+    for labels, refused in (([0, 1, 0, 0], True), ([0, 1, 1, 0], False)):
+        rows = pd.DataFrame({"row": [0, 1, 1, 2], "is_fraud": labels})
+        rows.to_csv(inbox / "b.labels.csv", index=False)
+        settled(*inbox.iterdir())
+        if refused:
+            with pytest.raises(DataError) as info:
+                inputs.load_raw(s)
+            said = str(info.value)
+            assert said.startswith(
+                "labelled batch b.csv: labels file b.labels.csv repeats ids with"
+            )
+            assert "(1 id(s), e.g. id '1': 1 and 0); keep the one right label of each id" in said
+        else:  # an identical repeat is one label
+            frame, _ = inputs.load_raw(s)
+            assert frame["is_fraud"].iloc[600:].tolist() == [0, 1, 0]

@@ -153,3 +153,19 @@ def test_monitoring_statistics_benchmark_prints_every_table(capsys):
     assert "No drift: batches alarmed" in out and "| strong | 85 | 5,000 |" in out
     assert "| strong | 4,000 | prevalence x0.5 |" in out  # the window rule's sequences
     assert "| weak | 1.0 | out-of-fold alone |" in out  # the reference without the pairing
+
+
+def test_calibration_statistics_benchmark_prints_a_row_per_population_and_size(capsys):
+    bench = _script("statistics_calibration")
+    assert bench.main(["--draws", "5"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + 3 * 3  # the header, then 3 populations x 10/60/150 positives
+    assert rows[1].startswith("| calibrated | 10 (") and rows[-1].startswith("| weighted | 150 (")
+
+
+def test_curve_statistics_benchmark_compares_the_claim_with_an_independent_estimate(capsys):
+    bench = _script("statistics_curve")
+    assert bench.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "| 2,000 | 100 | +0." in out or "| 2,000 | 100 | -0." in out
+    assert "lies in the claimed interval in" in out and "of 2 runs" in out

@@ -282,6 +282,22 @@ def test_an_out_or_store_a_run_cannot_write_is_refused_before_it_runs(
     assert not (tmp_path / PROJECT_FILE).exists()
 
 
+def test_an_out_or_store_that_takes_no_file_is_refused_by_a_trial_write(
+    tmp_path, capsys, monkeypatch
+):
+    # As root every permission check passes, yet /proc takes no new file: the run failed late.
+    monkeypatch.chdir(tmp_path)
+    for args, message in (
+        (["run", "--out", "/proc/foo"], "--out /proc/foo: cannot write in /proc (a trial write"),
+        (["run", "--store", "file:///proc/x"], "--store /proc/x: cannot write in /proc (a trial"),
+        (["run", "--store", "/proc/x"], "--store /proc/x: cannot write in /proc (a trial"),
+    ):
+        status, last = _main(args, capsys, monkeypatch, tmp_path / "home")
+        assert status == 2 and message in last, last
+    assert not (tmp_path / PROJECT_FILE).exists()
+    assert not list(tmp_path.glob("**/.imbal-write-check-*"))
+
+
 def test_a_mount_point_met_while_swapping_the_report_in_is_named_not_retried(tmp_path, monkeypatch):
     from imbal_pipeline.core import evaluation
 

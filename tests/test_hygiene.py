@@ -285,7 +285,14 @@ def test_the_cores_one_entry_point_makes_what_the_graph_makes(small_run, tmp_pat
         "comparison_threshold",
         "final_baseline",
     ]
-    # The report-only assets' work too: the same curve, counterfactual, diagnostics and verdict.
+    # The report-only assets' work too: the same curve, counterfactual, diagnostics, verdict and
+    # the one recommendation drawn from them.
     method.add_evidence(outcome, project(output_dir=str(tmp_path / "out")))
-    for section in ("learning_curve", "leak_panel", "diagnostics", "quality_gate"):
+    for section in (
+        "learning_curve",
+        "leak_panel",
+        "diagnostics",
+        "quality_gate",
+        "recommendation",
+    ):
         assert outcome.report[section] == graph_report[section], section

@@ -4,6 +4,7 @@ A run's data version is the digest of the bytes it parsed, not of what the path 
 recipe, `latest.json` and an exported model are each checked against what they point at.
 """
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -20,6 +21,7 @@ from imbal_pipeline import cli
 from imbal_pipeline.champion import Champions
 from imbal_pipeline.core import data, inputs, preprocess, versions
 from imbal_pipeline.core import model as model_core
+from imbal_pipeline.core.content import recipe_of, with_recipe
 from imbal_pipeline.core.data import ReadOptions
 from imbal_pipeline.core.deployed import Model, ModelFileError, model_meta
 from imbal_pipeline.core.jsonready import json_ready
@@ -139,10 +141,16 @@ def _booster(seed: int = 0, rounds: int = 5) -> lgb.Booster:
     return lgb.train(params, lgb.Dataset(X, y), num_boost_round=rounds)
 
 
+def _made(trees: int) -> tuple[dict, str]:
+    """A value as a fit stores it, carrying its recipe, and that recipe."""
+    value = with_recipe({"trees": trees}, {"asset": "fold_models", "config": {"trees": trees}})
+    return value, recipe_of(value)
+
+
 def _two_versions(tmp_path):
     store = AssetStore(tmp_path)
-    sixty, thirty = {"trees": 60}, {"trees": 30}
-    for recipe, value in (("recipe-60", sixty), ("recipe-30", thirty)):
+    (sixty, r60), (thirty, r30) = _made(60), _made(30)
+    for recipe, value in ((r60, sixty), (r30, thirty)):
         store.write("fold_models", value, content_hash(value), "passed", f"run-{recipe}")
         store.remember("fold_models", recipe, content_hash(value))
     return store, content_hash(sixty), content_hash(thirty)
@@ -150,23 +158,112 @@ def _two_versions(tmp_path):
 
 def test_a_recipe_pointed_at_another_whole_version_is_not_reused(tmp_path):
     store, sixty, _ = _two_versions(tmp_path)
-    assert store.recall("fold_models", "recipe-30") == {"trees": 30}
-    (tmp_path / "fold_models" / "recipes" / "recipe-30.json").write_text(
+    (thirty, r30), (_, r60) = _made(30), _made(60)
+    assert store.recall("fold_models", r30) == thirty
+    (tmp_path / "fold_models" / "recipes" / f"{r30}.json").write_text(
         json.dumps({"version": sixty})
     )
-    assert store.recall("fold_models", "recipe-30") is None  # refitted, never the 60 trees
-    # Nor when the other version's own record is copied under this recipe's name.
+    assert store.recall("fold_models", r30) is None  # refitted, never the 60 trees
+    # Nor with a record in the other version's folder vouching for this recipe, as the
+    # attack wrote one: what made a value is inside it, covered by its version.
     records = tmp_path / "fold_models" / "versions" / sixty / "recipes"
-    shutil.copy(records / "recipe-60.json", records / "recipe-30.json")
-    assert store.recall("fold_models", "recipe-30") is None
-    assert store.recall("fold_models", "recipe-60") == {"trees": 60}
+    records.mkdir(parents=True, exist_ok=True)
+    (records / f"{r30}.json").write_text(json.dumps({"recipe": r30, "version": sixty}))
+    assert store.recall("fold_models", r30) is None
+    assert store.recall("fold_models", r60)["trees"] == 60
 
 
-def test_a_version_made_by_several_recipes_is_reused_by_each(tmp_path):
+def test_a_value_whose_own_recipe_is_another_is_never_served_for_it(tmp_path):
     store, _, thirty = _two_versions(tmp_path)
-    store.remember("fold_models", "same-result-other-recipe", thirty)
-    assert store.recall("fold_models", "same-result-other-recipe") == {"trees": 30}
-    assert store.recall("fold_models", "recipe-30") == {"trees": 30}
+    store.remember("fold_models", "0123456789abcdef", thirty)  # an index entry alone
+    assert store.recall("fold_models", "0123456789abcdef") is None
+    # A recipe edited inside the value changes its content, so its version no longer matches:
+    # the value is damaged, never served.
+    stored = tmp_path / "fold_models" / "versions" / thirty / "manifest.json"
+    manifest = json.loads(stored.read_text())
+    manifest["values"]["made_from"]["recipe"] = "0123456789abcdef"
+    stored.write_text(json.dumps(manifest))
+    with pytest.raises(CorruptValueError, match="its content hashes to"):
+        store.load("fold_models", thirty)
+    assert store.recall("fold_models", "0123456789abcdef") is None
+
+
+def test_a_value_stored_before_values_carried_their_recipe_is_refitted_once(tmp_path):
+    store, old = AssetStore(tmp_path), {"trees": 30}  # as older releases stored it, vouched
+    store.write("fold_models", old, content_hash(old), "passed", "run-1")
+    store.remember("fold_models", "0123456789abcdef", content_hash(old))
+    records = tmp_path / "fold_models" / "versions" / content_hash(old) / "recipes"
+    records.mkdir(parents=True)
+    (records / "0123456789abcdef.json").write_text(
+        json.dumps({"recipe": "0123456789abcdef", "version": content_hash(old)})
+    )
+    assert store.recall("fold_models", "0123456789abcdef") is None  # no error: refitted
+    refit, recipe = _made(30)
+    store.write("fold_models", refit, content_hash(refit), "passed", "run-2")
+    store.remember("fold_models", recipe, content_hash(refit))
+    assert store.recall("fold_models", recipe) == refit
+
+
+def test_a_stage_value_carries_its_recipe_and_an_older_one_keeps_its_version():
+    from imbal_pipeline.core.values import FoldModels
+
+    older = FoldModels(
+        fold=0,
+        strategies=[],
+        models={},
+        oof=pd.DataFrame({"x": [1]}),
+        fit_info={},
+        skipped={},
+        audits={},
+        preprocessor={},
+    )
+    made = with_recipe(older, {"asset": "fold_0_models", "config": {"n_estimators": 30}})
+    assert recipe_of(older) is None and recipe_of(made) == made.made_from["recipe"]
+    assert content_hash(made) != content_hash(older)
+    # A value stored before the field existed reads back with it empty and hashes as it did:
+    # as the class without the field hashes it.
+    fields = [f.name for f in dataclasses.fields(FoldModels) if f.name != "made_from"]
+    before = dataclasses.make_dataclass("FoldModels", fields, frozen=True)
+    assert content_hash(older) == content_hash(before(**{f: getattr(older, f) for f in fields}))
+
+
+def test_a_forged_recipe_record_never_serves_the_fits_of_other_settings(tmp_path):
+    # The attack: after a 40-tree and a 30-tree run, the 30-tree recipe's index and a record in
+    # the 40-tree version's folder both named the 40-tree version; `--trees 30 --force` then
+    # reused the 40-tree fits while the report said 30 trees.
+    keys = ("raw_file", "raw_data", "holdout_split", "cv_folds", "fold_0_training_sets")
+
+    def run(trees: int) -> dict:
+        defs = graph(tmp_path, n_estimators=trees, strategies=("none",))
+        with dg.instance_for_test() as instance:
+            result = dg.materialize(
+                training_assets(defs),
+                selection=dg.AssetSelection.assets(*keys, "fold_0_models"),
+                instance=instance,
+                resources=defs.resources,
+            )
+        (event,) = [
+            e
+            for e in result.get_asset_materialization_events()
+            if e.asset_key.to_user_string() == "fold_0_models"
+        ]
+        meta = event.step_materialization_data.materialization.metadata
+        return {k: getattr(v, "value", v) for k, v in meta.items()}
+
+    forty, thirty = run(40), run(30)
+    v40, r30 = forty["content_version"], thirty["recipe"]
+    folder = tmp_path / "storage" / "fold_0_models"
+    (folder / "recipes" / f"{r30}.json").write_text(json.dumps({"version": v40}))
+    vouch = folder / "versions" / v40 / "recipes" / f"{r30}.json"
+    vouch.parent.mkdir(parents=True, exist_ok=True)
+    vouch.write_text(json.dumps({"recipe": r30, "version": v40}))
+    again = run(30)
+    assert again["reused_without_refit"] is False
+    assert again["content_version"] == thirty["content_version"] != v40
+    value = AssetStore(tmp_path / "storage").load("fold_0_models", again["content_version"])
+    assert value.made_from["config"]["n_estimators"] == 30
+    assert value.models["none"].num_trees() <= 30
+    assert run(30)["reused_without_refit"] is True  # the index rewritten by the refit
 
 
 def test_a_hand_edited_latest_json_is_refused(tmp_path):

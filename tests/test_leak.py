@@ -29,16 +29,66 @@ def test_smote_before_the_split_claims_a_skill_the_data_does_not_have():
     # test part make the leaky pipeline look excellent.
     assert claim["pr_auc"] > 0.8
     assert not leak.COUNTERFACTUAL.get()  # the marker is reset after the counterfactual fits
-    shown = leak.panel(claim, {"pr_auc": 0.06}, {"f1": 0.0})
+    holdout = {"pr_auc": 0.06, "confusion_matrix": [[280, 8], [9, 3]]}
+    shown = leak.panel(claim, holdout, {"f1": 0.0})
     assert shown["inflation"]["pr_auc"]["points"] == pytest.approx(claim["pr_auc"] - 0.06)
     assert shown["inflation"]["f1_at_0_5"]["relative"] is None  # nothing to divide by
+    assert shown["honest"]["prevalence"] == pytest.approx(12 / 300)
+
+
+def test_the_same_leaky_model_is_scored_on_its_test_parts_real_rows_at_the_real_prevalence(
+    monkeypatch,
+):
+    frame = _frame(positives=60)
+    scored = []
+    original = leak.figures
+
+    def spy(y, scores, weight=None):
+        scored.append(len(y))
+        return original(y, scores, weight)
+
+    monkeypatch.setattr(leak, "figures", spy)
+    claim = leak.leaky_claim(frame, data.feature_schema(frame, SETTINGS), SETTINGS)
+    real = claim["real_rows"]
+    # Every test row is scored for the claim; only the real ones for the same-prevalence figure.
+    assert scored == [claim["test_rows"], claim["test_rows"] - claim["synthetic_test_rows"]]
+    assert real["rows"] == claim["test_rows"] - claim["synthetic_test_rows"]
+    assert claim["test_positives"] - real["positives"] == claim["synthetic_test_rows"]
+    # SMOTE raised the test part's prevalence to a third; its real rows keep the data's 4 %.
+    assert claim["test_positives"] / claim["test_rows"] > 0.25
+    assert real["prevalence"] == pytest.approx(60 / 1500, abs=0.015)
+    # Scored at the real prevalence the claim shrinks, yet the leak still shows: an honest
+    # model has almost nothing to find here (PR-AUC near 0.04), the leaky one still 0.6.
+    assert 0.3 < real["pr_auc"] < claim["pr_auc"] - 0.2
+
+
+def test_the_inflation_splits_into_a_prevalence_part_and_a_leakage_part():
+    claim = {
+        "skipped": None,
+        "pr_auc": 0.95,
+        "f1_at_0_5": 0.90,
+        "test_rows": 450,
+        "test_positives": 150,
+        "synthetic_test_rows": 135,
+        "real_rows": {"rows": 315, "positives": 15, "pr_auc": 0.60, "f1_at_0_5": 0.40},
+    }
+    holdout = {"pr_auc": 0.26, "confusion_matrix": [[290, 0], [9, 1]]}
+    shown = leak.panel(claim, holdout, {"f1": 0.30})
+    pr_auc = shown["inflation"]["pr_auc"]
+    assert pr_auc["points"] == pytest.approx(0.69)
+    assert pr_auc["prevalence"] == pytest.approx(0.35) and pr_auc["leakage"] == pytest.approx(0.34)
+    assert pr_auc["prevalence"] + pr_auc["leakage"] == pytest.approx(pr_auc["points"])
+    assert shown["inflation"]["f1_at_0_5"]["leakage"] == pytest.approx(0.10)
+    assert shown["counterfactual"]["prevalence"] == pytest.approx(1 / 3)
+    assert shown["same_prevalence"]["pr_auc"] == 0.60
 
 
 def test_the_panel_is_skipped_with_a_reason_where_smote_cannot_run():
     frame = _frame(positives=1, n=400)
     claim = leak.leaky_claim(frame, data.feature_schema(frame, SETTINGS), SETTINGS)
     assert claim["skipped"].startswith("SMOTE cannot run on this data")
-    assert leak.panel(claim, {"pr_auc": 0.5}, {"f1": 0.4}) == {"skipped": claim["skipped"]}
+    holdout = {"pr_auc": 0.5, "confusion_matrix": [[90, 0], [5, 5]]}
+    assert leak.panel(claim, holdout, {"f1": 0.4}) == {"skipped": claim["skipped"]}
 
 
 def test_the_counterfactual_feeds_the_report_and_nothing_else(tmp_path):

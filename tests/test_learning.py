@@ -49,7 +49,9 @@ def _curve(train, n_folds=3, strategy="class_weight"):
     return learning.learning_curve(train, folds, schema, strategy, full, SETTINGS), folds
 
 
-def test_every_fit_uses_one_folds_training_rows_and_a_nested_share_of_positives(monkeypatch):
+def test_every_fit_uses_one_folds_training_rows_and_an_exact_share_of_its_positives(
+    monkeypatch,
+):
     train = _train()
     fits = []
     original = model_core.fit_lgbm
@@ -61,50 +63,92 @@ def test_every_fit_uses_one_folds_training_rows_and_a_nested_share_of_positives(
     monkeypatch.setattr(model_core, "fit_lgbm", spy)
     curve, folds = _curve(train)
     fits = fits[3:]  # after the three full-share fits of _curve
-    assert len(fits) == curve["fits"] == 3 * len(learning.FRACTIONS)
+    per_fold = 1 + learning.HALF_DRAWS  # the quarter and the halves
+    assert len(fits) == curve["fits"] == 3 * per_fold == 3 * curve["fits_per_fold"]
     validation = [set(folds.loc[folds[FOLD] == k, ROW_ID]) for k in range(3)]
     positives = set(train.loc[train[LABEL] == 1, ROW_ID])
     assert all(ids <= set(train[ROW_ID]) for ids in fits)
     assert all(sum(not ids & rows for rows in validation) == 1 for ids in fits)
-    # Each fit belongs to the one fold whose validation rows it leaves out (the two steps
-    # make them in another order); within a fold, the shares by size.
-    by_fold = [sorted((ids for ids in fits if not ids & validation[k]), key=len) for k in range(3)]
-    assert [len(shares) for shares in by_fold] == [len(learning.FRACTIONS)] * 3
-    for k, shares in enumerate(by_fold):
-        held = len(positives - validation[k])
-        for fraction, ids in zip(learning.FRACTIONS, shares, strict=True):
-            assert len(ids & positives) == pytest.approx(held * fraction, abs=held * 0.12)
-        # Nested: a fold's 25 % are among its 50 %, those among its 75 %.
-        kept = [ids & positives for ids in shares]
-        assert kept[0] <= kept[1] <= kept[2]
+    for k in range(3):
+        mine = [ids & positives for ids in fits if not ids & validation[k]]
+        held = positives - validation[k]
+        assert len(mine) == per_fold
+        quarter, *halves = sorted(mine, key=len)
+        # Exactly half of the fold's training positives in each draw, drawn anew each time;
+        # the quarter is nested in the first draw's half.
+        assert len(quarter) == round(len(held) / 4)
+        assert all(len(half) == round(len(held) / 2) and half <= held for half in halves)
+        assert len({frozenset(h) for h in halves}) == learning.HALF_DRAWS
+        assert any(quarter <= half for half in halves)
 
 
-def test_a_learnable_signal_gives_a_rising_curve_and_a_positive_doubling_gain():
+def test_a_learnable_signal_gives_a_rising_curve_and_a_gain_that_helps():
     curve, _ = _curve(_clusters(), n_folds=5)
     means = [p["pr_auc_mean"] for p in curve["points"]]
     assert means == sorted(means), means
-    assert curve["doubling"]["ci_low"] > 0
-    assert "is expected to add about +0." in curve["sentence"]
+    doubling = curve["last_doubling"]
+    assert doubling["ci_low"] > 0 and doubling["verdict"] == "helps"
+    assert curve["sentence"].startswith("More positives help (+0.")
+    # The claim is the measured step between the 50 % and 100 % points, not an extrapolation.
+    assert doubling["gain"] == pytest.approx(means[-1] - means[-2])
 
 
 def test_a_problem_already_solved_is_called_flat():
     curve, _ = _curve(_train(separable=True))
-    assert curve["doubling"]["ci_high"] < learning.FLAT
-    assert "The curve is flat" in curve["sentence"] and "the features must" in curve["sentence"]
+    doubling = curve["last_doubling"]
+    assert -learning.FLAT <= doubling["ci_low"] <= doubling["ci_high"] <= learning.FLAT
+    assert curve["sentence"].startswith("Flat: the last doubling")
 
 
-def test_the_gain_per_doubling_is_the_slope_on_log2_positives():
-    # Two folds on an exact line: +0.05 PR-AUC per doubling, fold 1 harder by 0.1 throughout.
-    points = {
-        f: {
-            "positives": [40 * f, 40 * f],
-            "pr_auc": [0.5 + 0.05 * np.log2(f), 0.4 + 0.05 * np.log2(f)],
-        }
-        for f in (0.25, 0.5, 0.75, 1.0)
-    }
-    out = learning.doubling_gain(points, 2)
-    assert out["gain"] == pytest.approx(0.05)
-    assert out["ci_low"] == pytest.approx(0.05) and out["ci_high"] == pytest.approx(0.05)
+def test_the_last_doubling_is_the_fold_paired_gain_with_the_ladders_corrected_error():
+    from imbal_pipeline.core import selection
+
+    full, half = [0.60, 0.52, 0.71, 0.58, 0.66], [0.55, 0.50, 0.64, 0.57, 0.60]
+    out = learning.LastDoubling.measure(full, half, 40, 80)
+    gain, se = selection._gap_and_se(full, half)
+    assert out.gain == pytest.approx(gain) == pytest.approx(0.042)
+    # Nadeau & Bengio: SD of the per-fold gains times sqrt(1/K + 1/(K-1)), t with K-1 df.
+    gains = np.subtract(full, half)
+    assert out.se == pytest.approx(se) == pytest.approx(gains.std(ddof=1) * np.sqrt(1 / 5 + 1 / 4))
+    assert out.ci_high - out.gain == pytest.approx(2.776 * out.se, rel=1e-3)
+    assert out.fold_gains == pytest.approx(gains.tolist())
+    single = learning.LastDoubling.measure([0.6], [0.5], 40, 80)
+    assert single.ci_low is None and single.verdict == "cannot_tell"
+    assert "a single fold gives no interval" in learning.describe(single)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "verdict"),
+    [
+        (0.007, 0.020, "helps"),  # the issue's +0.013 [+0.007, +0.020]: it was called flat
+        (0.0001, 0.015, "helps"),
+        (-0.010, 0.015, "flat"),
+        (-0.020, 0.020, "flat"),
+        (-0.010, 0.030, "cannot_tell"),
+        (-0.050, 0.010, "cannot_tell"),
+        (-0.015, -0.001, "hurts"),
+    ],
+)
+def test_the_wording_follows_the_interval_and_is_never_flat_when_it_excludes_zero(
+    low, high, verdict
+):
+    assert learning.verdict_of(low, high) == verdict
+    doubling = learning.LastDoubling(
+        gain=(low + high) / 2,
+        ci_low=low,
+        ci_high=high,
+        se=0.01,
+        fold_gains=[],
+        from_positives=74,
+        to_positives=148,
+        verdict=learning.verdict_of(low, high),
+    )
+    sentence = learning.describe(doubling)
+    assert ("Flat" in sentence) == (verdict == "flat")
+    assert ("More positives help" in sentence) == (verdict == "helps")
+    assert ("cannot tell" in sentence) == (verdict == "cannot_tell")
+    assert "from 74 to 148 per fold" in sentence
+    assert f"[{low:+.3f}, {high:+.3f}]" in sentence
 
 
 def test_the_curve_check_flags_missing_fits_or_shares_that_do_not_grow():
@@ -127,22 +171,25 @@ def test_above_the_curves_negative_limit_every_share_is_refitted_on_one_sample(m
     # The comparison's 100 % point came from more negatives: it must not be reused.
     curve = learning.learning_curve(train, folds, schema, "class_weight", [9.0] * 3, SETTINGS)
     assert curve["fitting_rows"]["negatives_kept"] == 1000
-    assert curve["fitted_shares"][-1] == 1.0 and curve["fits"] == 3 * 4
+    assert curve["fitted_shares"][-1] == 1.0 and curve["fits"] == 3 * (2 + learning.HALF_DRAWS)
     assert all(0 <= v <= 1 for v in curve["points"][-1]["pr_auc_folds"])
     from imbal_pipeline.core import quality
 
     assert quality.learning_curve_consistent(curve, 3).passed
 
 
-def test_a_share_without_training_positives_is_skipped_and_the_report_stays_writable():
+def test_a_share_the_strategy_cannot_run_on_is_skipped_and_the_report_stays_writable():
     import json
 
-    # Six positives over three folds: some 25 % shares hold none outside their validation fold.
+    # Six positives over three folds: a fold's quarter keeps one, too few for SMOTE.
     train = _train(n=300, positives=6, seed=3)
-    curve, _ = _curve(train, strategy="class_weight")
-    assert curve["doubling"] is None and curve["skipped"]
-    assert "no training positives in this share" in curve["sentence"]
+    curve, _ = _curve(train, strategy="smote")
+    assert curve["last_doubling"] is None and curve["skipped"]
+    assert curve["sentence"].startswith("No learning curve: the strategy could not run")
     json.dumps(curve, allow_nan=False)  # report.json refuses NaN
+    # Every share keeps at least one positive: with class weights the same folds measure.
+    curve, _ = _curve(train, strategy="class_weight")
+    assert curve["last_doubling"]["verdict"] == "cannot_tell" and not curve["skipped"]
 
 
 def test_a_large_validation_fold_is_scored_on_a_weighted_sample_that_estimates_its_pr_auc():
@@ -181,13 +228,14 @@ def test_above_the_limits_the_curve_scores_every_share_of_a_fold_on_one_sample(m
     folds = split.make_folds(train, 3, 0)
     schema = data.feature_schema(train, SETTINGS)
     curve = learning.learning_curve(train, folds, schema, "class_weight", [9.0] * 3, SETTINGS)
-    assert curve["validation_negatives"] == 300 and len(scored) == 3 * 4
+    per_fold = 2 + learning.HALF_DRAWS  # the quarter, the halves and the whole
+    assert curve["validation_negatives"] == 300 and len(scored) == 3 * per_fold
     for k in range(3):
         # A fold's shares are fitted in both steps: each step draws the same sample.
         val = set(folds.loc[folds[FOLD] == k, ROW_ID])
         mine = [(ids, weighted) for ids, weighted in scored if ids <= val]
         rows = {ids for ids, _ in mine}
-        assert len(mine) == 4 and len(rows) == 1 and all(w for _, w in mine)
+        assert len(mine) == per_fold and len(rows) == 1 and all(w for _, w in mine)
         (ids,) = rows
         positives = set(train.loc[train[LABEL] == 1, ROW_ID]) & val
         assert positives <= ids <= val and len(ids - positives) == 300
@@ -201,16 +249,28 @@ def test_the_curves_steps_share_its_fits_and_combine_in_any_order():
         learning.curve_part(train, folds, schema, "class_weight", SETTINGS, part, 2)
         for part in (0, 1)
     ]
-    fits = [(p["fold"], p["fraction"]) for part in parts for p in part["points"]]
-    # Every fold's every share fitted once, in one of the two steps, and the steps balanced.
-    assert sorted(fits) == [(k, f) for k in range(3) for f in learning.FRACTIONS]
-    assert [len(part["points"]) for part in parts] == [5, 4]
+    fits = [(p["fold"], p["fraction"], p["draw"]) for part in parts for p in part["points"]]
+    # Every fold's quarter and every draw of its half fitted once, in one of the two steps,
+    # and the steps balanced.
+    halves = [(learning.HALF, d) for d in range(learning.HALF_DRAWS)]
+    planned = [(k, f, d) for k in range(3) for f, d in [(learning.SHAPE, 0), *halves]]
+    assert sorted(fits) == planned == learning.planned_fits([0, 1, 2], own_full=False)
+    assert [len(part["points"]) for part in parts] == [6, 6]
     stored = json.loads(json.dumps(parts))  # as the store hands them to the combining step
     full = [0.5, 0.6, 0.7]
     curve = learning.combine(stored, "class_weight", full)
     assert curve == learning.combine(stored[::-1], "class_weight", full)
     assert curve == learning.learning_curve(train, folds, schema, "class_weight", full, SETTINGS)
-    assert curve["fits"] == 9 and curve["points"][-1]["pr_auc_folds"] == full
+    assert curve["fits"] == 12 and curve["points"][-1]["pr_auc_folds"] == full
+    # A fold's 50 % point is the mean of its draws.
+    fold_0 = [
+        p["pr_auc"]
+        for part in stored
+        for p in part["points"]
+        if p["fold"] == 0 and p["fraction"] == learning.HALF
+    ]
+    assert len(fold_0) == learning.HALF_DRAWS
+    assert curve["points"][1]["pr_auc_folds"][0] == pytest.approx(np.mean(fold_0))
 
 
 def test_a_curve_step_missing_a_dealt_fit_or_holding_one_out_of_range_is_flagged():
@@ -221,8 +281,8 @@ def test_a_curve_step_missing_a_dealt_fit_or_holding_one_out_of_range_is_flagged
     schema = data.feature_schema(train, SETTINGS)
     part = learning.curve_part(train, folds, schema, "class_weight", SETTINGS, 1, 2)
     part = json.loads(json.dumps(part))  # as the store hands it back
-    assert len(part["dealt"]) == 4 and quality.curve_fits_complete(part).passed
+    assert len(part["dealt"]) == 6 and quality.curve_fits_complete(part).passed
     lost = quality.curve_fits_complete({**part, "points": part["points"][1:]})
-    assert not lost.passed and lost.severity == gates.WARN and lost.observed["scored"] == 3
+    assert not lost.passed and lost.severity == gates.WARN and lost.observed["scored"] == 5
     wrong = [{**part["points"][0], "pr_auc": 1.2}, *part["points"][1:]]
     assert not quality.curve_fits_complete({**part, "points": wrong}).passed

@@ -531,6 +531,68 @@ def test_the_leak_panel_shows_the_claim_beside_the_honest_figure(rep):
     assert "Not measured: SMOTE cannot run on this data" in section
 
 
+def test_the_leak_panel_splits_the_inflation_into_prevalence_and_leakage(rep):
+    from imbal_pipeline.core import leak
+
+    claim = {
+        "skipped": None,
+        "pr_auc": 0.95,
+        "f1_at_0_5": 0.90,
+        "test_rows": 450,
+        "test_positives": 150,
+        "synthetic_test_rows": 135,
+        "real_rows": {
+            "rows": 315,
+            "positives": 15,
+            "prevalence": 15 / 315,
+            "pr_auc": 0.60,
+            "f1_at_0_5": 0.40,
+        },
+    }
+    holdout = {"pr_auc": 0.26, "confusion_matrix": [[290, 0], [9, 1]]}
+    rep["leak_panel"] = leak.panel(claim, holdout, {"f1": 0.30})
+    section = _section(report.render_markdown(rep), "## The leak this pipeline prevented")
+    assert "what it would have printed (its test part, 33.3% positives)" in section
+    assert "that part's real rows (4.8%)" in section and "(holdout, 3.3%)" in section
+    assert "| PR-AUC | 0.950 | 0.600 | 0.260 | +0.690 | +0.350 | +0.340 |" in section
+    assert "135 of its 450 test rows are synthetic" in section
+    assert "test part's 315 real rows alone (15 positives" in section
+
+
+def test_the_calibration_paragraph_says_whether_predict_proba_calibrates_and_why(rep):
+    brier = {"value": 0.0092, "ci_low": 0.0061, "ci_high": 0.0123}
+    rep["calibration"] = {
+        "applied": False,
+        "method": None,
+        "candidate": "isotonic",
+        "oof_brier_difference": {"diff": -0.0003, "ci_low": -0.0011, "ci_high": 0.0004},
+        "ece_bins": 10,
+        "holdout": {"brier_raw": brier, "ece_raw": {"value": 0.0041, "noise": 0.0063}},
+    }
+    section = _section(report.render_markdown(rep), "## Decision threshold")
+    assert (
+        "**Calibration:** not applied: the better map (isotonic) did not beat the raw scores on "
+        "out-of-fold Brier (-0.0003 [-0.0011, +0.0004]; cross-fitted, paired), so "
+        "`predict_proba` returns the raw scores. On the holdout their Brier score is 0.0092 "
+        "[0.0061, 0.0123] and their expected calibration error (10 equal-frequency bins) 0.0041 "
+        "(noise alone: up to 0.0063)"
+    ) in section
+    rep["calibration"] |= {
+        "applied": True,
+        "method": "sigmoid",
+        "oof_brier_difference": {"diff": -0.0021, "ci_low": -0.0030, "ci_high": -0.0012},
+    }
+    rep["calibration"]["holdout"] |= {
+        "brier_calibrated": {"value": 0.0081, "ci_low": 0.0052, "ci_high": 0.0110},
+        "ece_calibrated": {"value": 0.0032, "noise": 0.0060},
+        "brier_difference": {"diff": -0.0011, "ci_low": -0.0020, "ci_high": -0.0002},
+    }
+    section = _section(report.render_markdown(rep), "## Decision threshold")
+    assert "**Calibration:** sigmoid applied: it beat the raw scores on out-of-fold" in section
+    assert "0.0081 [0.0052, 0.0110] for the calibrated probabilities (difference -0.0011" in section
+    assert "`predict_proba` returns the calibrated probabilities" in section
+
+
 def test_a_tiny_threshold_is_written_so_a_reader_can_check_it(rep):
     # A cost objective can choose 0.000135; three decimals would print 0.000.
     tiny = {**rep, "threshold": {**rep["threshold"], "value": 0.000135}}

@@ -149,6 +149,7 @@ def test_the_score_command_writes_its_file_and_compares_the_rate(exported, batch
     [
         (["--model", "nowhere"], "neither a model folder nor a model version"),
         (["--data", "missing.csv"], "--data file not found"),
+        (["--data", "/dev/zero"], "--data file /dev/zero is not a regular file (a device)"),
     ],
 )
 def test_score_refuses_bad_arguments_in_one_line(exported, batch, tmp_path, capsys, args, message):

@@ -11,6 +11,7 @@ import pytest
 from conftest import data_versions, training_assets, value
 
 from imbal_pipeline.core import model as model_core
+from imbal_pipeline.core.content import recipe_of, with_recipe
 from imbal_pipeline.core.deployed import Model, ModelFileError
 from imbal_pipeline.core.settings import LABEL, SPLIT, Settings
 from imbal_pipeline.core.split import HOLDOUT
@@ -433,13 +434,15 @@ def test_a_run_reads_its_lineages_own_version_never_a_newer_one_of_another_run(t
 def test_the_fit_cache_is_a_resource_that_recalls_a_recipe_or_nothing(tmp_path):
     from imbal_pipeline.resources import FitCache
 
-    store, value = AssetStore(tmp_path), {"claimed": 0.9}
+    store = AssetStore(tmp_path)
+    value = with_recipe({"claimed": 0.9}, {"asset": "leak_panel"})
+    recipe = recipe_of(value)
     store.write("leak_panel", value, content_hash(value), "passed", "run-1")
-    store.remember("leak_panel", "recipe-1", content_hash(value))
-    assert FitCache(base_dir=str(tmp_path)).recall("leak_panel", "recipe-1") == {"claimed": 0.9}
+    store.remember("leak_panel", recipe, content_hash(value))
+    assert FitCache(base_dir=str(tmp_path)).recall("leak_panel", recipe) == value
     assert FitCache(base_dir=str(tmp_path)).recall("leak_panel", "recipe-2") is None
     # Off, for an IO manager that does not record recipes: nothing is reused.
-    assert FitCache(base_dir=None).recall("leak_panel", "recipe-1") is None
+    assert FitCache(base_dir=None).recall("leak_panel", recipe) is None
 
 
 def test_a_recipe_recorded_only_in_the_index_as_older_releases_did_is_refitted(tmp_path):
@@ -447,10 +450,12 @@ def test_a_recipe_recorded_only_in_the_index_as_older_releases_did_is_refitted(t
     store.write("leak_panel", value, content_hash(value), "passed", "run-1")
     index = tmp_path / "leak_panel" / "recipes" / "recipe-1.json"
     index.parent.mkdir(parents=True)
-    index.write_text(json.dumps({"version": content_hash(value)}))  # no record in the version
+    index.write_text(json.dumps({"version": content_hash(value)}))  # no record in the value
     assert store.recall("leak_panel", "recipe-1") is None
-    store.remember("leak_panel", "recipe-1", content_hash(value))  # as the refit records it
-    assert store.recall("leak_panel", "recipe-1") == value
+    refit = with_recipe(value, {"asset": "leak_panel"})  # as the refit stores it
+    store.write("leak_panel", refit, content_hash(refit), "passed", "run-2")
+    store.remember("leak_panel", recipe_of(refit), content_hash(refit))
+    assert store.recall("leak_panel", recipe_of(refit)) == refit
 
 
 def test_a_stage_value_stored_by_an_older_release_is_refused_with_what_to_do(tmp_path):

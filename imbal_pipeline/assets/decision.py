@@ -33,7 +33,7 @@ def decision_threshold(
             # None under the recall objective, which 0.5 does not aim at.
             "versus_0_5": dg.MetadataValue.json(tuned.versus_default or {}),
             "at_threshold": dg.MetadataValue.json(tuned.at_threshold),
-            "calibration": tuned.calibrator["method"],
+            "calibration": tuned.calibrator["sentence"],
             "oof_brier": dg.MetadataValue.json(tuned.calibrator["oof_brier"]),
             "curve (every 20th point)": md_table(tuned.curve.iloc[::20]),
         },

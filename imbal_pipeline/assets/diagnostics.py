@@ -81,7 +81,7 @@ def make_curve_part(part: int) -> dg.AssetsDefinition:
         kinds={"lightgbm"},
         description=(
             f"Fits {part + 1}, {part + 1 + learning.CURVE_PARTS}, ... of the learning curve (in "
-            "fold, share order): the selected strategy on a share of a fold's training "
+            "fold, share, draw order): the selected strategy on a share of a fold's training "
             "positives, scored on the fold's validation rows."
         ),
     )
@@ -132,16 +132,16 @@ def learning_curve(
     strategy_comparison: Comparison,
     **parts: dict,
 ):
-    """Would more positives pay? CV PR-AUC of the selected strategy with 25-100 % of them."""
+    """Would more positives pay? What the last doubling of the positives gained out of fold."""
     s = pipeline.settings()
     selected = strategy_comparison.selected
     full = strategy_comparison.table[selected]["pr_auc_folds"]
     curve = learning.combine(list(parts.values()), selected, full)
     metadata = {"sentence": curve["sentence"]}
-    if curve["doubling"]:
+    if curve["last_doubling"]:
         with tempfile.TemporaryDirectory() as tmp:
             metadata["plot"] = png(plots.plot_learning_curve(curve, Path(tmp) / "curve.png"))
-        metadata["gain_per_doubling"] = dg.MetadataValue.float(curve["doubling"]["gain"])
+        metadata["last_doubling_gain"] = dg.MetadataValue.float(curve["last_doubling"]["gain"])
     yield from gated(
         context, curve, metadata, [quality.learning_curve_consistent(curve, s.n_folds)]
     )

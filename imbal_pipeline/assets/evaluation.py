@@ -10,6 +10,7 @@ from imbal_pipeline.assets.training import MODEL_FIELDS
 from imbal_pipeline.challenge import challenge
 from imbal_pipeline.champion import Champions
 from imbal_pipeline.core import data, evaluation, leak, release, split
+from imbal_pipeline.core.content import without_recipe
 from imbal_pipeline.core.quality import counterfactual_sane
 from imbal_pipeline.core.settings import threads_alone
 from imbal_pipeline.core.values import Bag, Comparison, Decision, Profile
@@ -140,9 +141,10 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
         )
         report["run_id"] = context.run_id
         projection = release.add_evidence(
-            report, holdout_split, leak_panel, learning_curve, data_diagnostics, s
+            report, holdout_split, without_recipe(leak_panel), learning_curve, data_diagnostics, s
         )
         quality = release.judge(report, _upstream_checks(context, upstream_checks))
+        release.advise(report, quality)
         rows = None
         if report["quality_gate"] == "passed":  # the model's record of what it trained on
             rows = release.trained_rows(holdout_split, final_model)

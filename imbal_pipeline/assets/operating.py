@@ -212,7 +212,11 @@ def batch_outcomes(context: AssetExecutionContext, pipeline: PipelineConfig, sco
     labels = read_table(labels_path)
     y, scores = monitor_report.join_labels(scored_batch["scores"], labels, summary)
     gate = monitor_checks.check_labelled(
-        monitoring.Reference.from_json(summary["reference"]), y, scores, summary["beta"]
+        monitoring.Reference.from_json(summary["reference"]),
+        y,
+        scores,
+        summary["beta"],
+        calibrator=summary.get("calibrator"),  # absent from batches scored before it was kept
     )
     monitor_report.write_outcome(s.scored_dir, batch.key, gate)
     yield from gated(

@@ -6,6 +6,7 @@ import errno
 import dagster as dg
 
 from imbal_pipeline.assets.common import CODE_VERSION
+from imbal_pipeline.core.content import with_recipe
 from imbal_pipeline.resources import FitCache
 from imbal_pipeline.storage import content_hash
 
@@ -35,25 +36,26 @@ def retry_if_transient():
         raise
 
 
-def recipe(name: str, inputs: dict, settings, fields: tuple[str, ...]) -> str:
-    """Hash of what determines an expensive asset: code, input contents and its config fields."""
-    parts = {
+def recipe_parts(name: str, inputs: dict, settings, fields: tuple[str, ...]) -> dict:
+    """What determines an expensive asset: code, input contents and its config fields."""
+    return {
         "asset": name,
         "code": CODE_VERSION,
         "inputs": {key: content_hash(value) for key, value in sorted(inputs.items())},
         "config": {f: getattr(settings, f) for f in fields},
     }
-    return content_hash(parts)
 
 
 def fit_or_reuse(
     fit_cache: FitCache, name: str, inputs: dict, settings, fields: tuple[str, ...], fit
 ):
-    """The value an identical recipe made before, else `fit()`'s; with the recipe and whether
-    the value was reused. A transient error while fitting asks Dagster for another attempt."""
-    key = recipe(name, inputs, settings, fields)
+    """The value an identical recipe made before, else `fit()`'s, carrying its recipe (see
+    `with_recipe`); with the recipe and whether the value was reused. A transient error while
+    fitting asks Dagster for another attempt."""
+    parts = recipe_parts(name, inputs, settings, fields)
+    key = content_hash(parts)
     value = fit_cache.recall(name, key)
     if value is not None:
         return value, key, True
     with retry_if_transient():
-        return fit(), key, False
+        return with_recipe(fit(), parts), key, False

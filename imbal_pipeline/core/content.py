@@ -36,6 +36,11 @@ VOLATILE = frozenset(
 )
 
 
+# What made a reused value, stored inside it (a field of a stage value, a key of a dict), so
+# that its version, the hash of its content, covers it: see `with_recipe`.
+MADE_FROM = "made_from"
+
+
 def _feed(digest, value) -> None:
     if isinstance(value, pd.DataFrame):
         digest.update(b"frame")
@@ -46,7 +51,10 @@ def _feed(digest, value) -> None:
         digest.update(model_core.model_text(value).encode())
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         digest.update(type(value).__name__.encode())
-        _feed(digest, fields_of(value))
+        fields = fields_of(value)
+        if fields.get(MADE_FROM, "") is None:  # none recorded: hashed as before there was one
+            del fields[MADE_FROM]
+        _feed(digest, fields)
     elif isinstance(value, dict):
         for key in sorted(value, key=str):
             if str(key) in VOLATILE:
@@ -67,3 +75,32 @@ def content_hash(value) -> str:
     digest = hashlib.sha256()
     _feed(digest, value)
     return digest.hexdigest()[:16]
+
+
+def with_recipe(value, parts: dict):
+    """`value` carrying what made it: the recipe (the hash of `parts`: the code, the inputs'
+    versions and the settings that shape it) and the parts themselves, inside its content.
+
+    Its version, the content hash, then covers the recipe: a store edited to serve it for
+    another recipe must write a new version with a re-hashed recipe inside, a deliberate
+    forgery no unsigned store can prevent, rather than point a record at it.
+    """
+    made = {"recipe": content_hash(parts), **parts}
+    if isinstance(value, dict):
+        return {**value, MADE_FROM: made}
+    return dataclasses.replace(value, **{MADE_FROM: made})
+
+
+def recipe_of(value) -> str | None:
+    """The recipe a value's own content says made it, or None: none recorded (stored before
+    recipes were), or parts that do not hash to it."""
+    made = value.get(MADE_FROM) if isinstance(value, dict) else getattr(value, MADE_FROM, None)
+    if not isinstance(made, dict):
+        return None
+    parts = {key: part for key, part in made.items() if key != "recipe"}
+    return made.get("recipe") if content_hash(parts) == made.get("recipe") else None
+
+
+def without_recipe(value: dict) -> dict:
+    """A dict value without its recipe: the figures alone, as a report shows them."""
+    return {key: item for key, item in value.items() if key != MADE_FROM}

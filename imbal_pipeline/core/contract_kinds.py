@@ -50,6 +50,10 @@ def number(value) -> str | None:
     return None if is_number(value) else "must be a number"
 
 
+def positive(value) -> str | None:
+    return None if is_number(value) and value > 0 else "must be a number above 0"
+
+
 def bound(value) -> str | None:
     return None if value is None or is_number(value) else "must be a number or null"
 
@@ -120,11 +124,37 @@ def quantiles(value) -> str | None:
         return shape
     if not all(isinstance(r, list) and len(r) == 2 and all(map(is_bound, r)) for r in ranges):
         return shape
+    empty = next((r for r in ranges if None not in r and r[0] > r[1]), None)
+    if empty is not None:
+        return f"has the range {empty}, whose low end is above its high end; swap them"
     return None
 
 
 def is_bound(value) -> bool:
     return bound(value) is None
+
+
+# --- the keys of an expectation beside its type and kwargs -------------------------------------
+
+
+def mapping(value) -> str | None:
+    return None if isinstance(value, dict) else "must be an object ({...})"
+
+
+def notes(value) -> str | None:
+    if isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(v, str) for v in value)
+    ):
+        return None
+    return "must be text or a list of text"
+
+
+def display(value) -> str | None:
+    # What Great Expectations' renderers write for display: a contract states rules, and GX
+    # refuses any content but its own renderers' (a traceback, once the run has begun).
+    if value is None or value == []:
+        return None
+    return "is Great Expectations' display output, not a rule; remove it"
 
 
 def one_of(*choices: str) -> Kind:

@@ -28,7 +28,15 @@ MAX_DEPTH = 20
 # A list of more values than this is a lookup table, not a rule; it also bounds the time of
 # this check (it runs before every run) and of GX, which copies each list several times.
 MAX_ITEMS = 100_000
-EXPECTATION_KEYS = {"type", "kwargs", "meta", "id", "notes", "description", "rendered_content"}
+# An expectation's keys besides "type" and "kwargs", and the kind of value each holds (Great
+# Expectations refuses another kind with a pydantic traceback once the run has begun).
+EXPECTATION_KEYS: dict[str, k.Kind] = {
+    "meta": k.mapping,
+    "id": k.text,
+    "notes": k.notes,
+    "description": k.text,
+    "rendered_content": k.display,
+}
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,8 @@ class Signature:
     optional: dict[str, k.Kind] = field(default_factory=dict)
     # At least one of these must be set, or the expectation checks nothing.
     one_of: tuple[str, ...] = ()
+    # A rule across arguments: what is wrong with the kwargs together, or None.
+    rule: k.Kind | None = None
 
     @property
     def arguments(self) -> dict[str, k.Kind]:
@@ -63,6 +73,17 @@ MULTI_OPTIONS = {
     **ROWS,
     "ignore_row_if": k.one_of("all_values_are_missing", "any_value_is_missing", "never"),
 }
+
+
+def _two_sided(kwargs: dict) -> str | None:
+    """A two-sided z-score bound below 0 holds for no value (GX then passes every row)."""
+    threshold = kwargs.get("threshold")
+    if kwargs.get("double_sided") and k.is_number(threshold) and threshold <= 0:
+        return (
+            f"argument 'threshold' is {threshold} with double_sided true, and no |z| is below "
+            "it; give a positive threshold"
+        )
+    return None
 
 
 def _stat() -> Signature:
@@ -137,10 +158,10 @@ ALLOWED: dict[str, Signature] = {
     "expect_column_values_to_be_increasing": Signature(COLUMN, {**ROWS, "strictly": k.flag}),
     "expect_column_values_to_be_decreasing": Signature(COLUMN, {**ROWS, "strictly": k.flag}),
     "expect_column_value_z_scores_to_be_less_than": Signature(
-        {**COLUMN, "threshold": k.number, "double_sided": k.flag}, ROWS
+        {**COLUMN, "threshold": k.number, "double_sided": k.flag}, ROWS, rule=_two_sided
     ),
     "expect_column_values_to_not_be_outliers": Signature(
-        COLUMN, {**ROWS, "method": k.one_of("iqr", "std"), "multiplier": k.number}
+        COLUMN, {**ROWS, "method": k.one_of("iqr", "std"), "multiplier": k.positive}
     ),
     # pairs and several columns
     "expect_column_pair_values_a_to_be_greater_than_b": Signature(
@@ -256,7 +277,7 @@ def check_expectation(expectation, where: str) -> None:
     if not isinstance(expectation, dict) or not isinstance(expectation.get("type"), str):
         raise ContractError(f"{where} has no 'type'; give each expectation a type and kwargs")
     kind = expectation["type"]
-    extra = sorted(set(expectation) - EXPECTATION_KEYS)
+    extra = sorted(set(expectation) - {"type", "kwargs", *EXPECTATION_KEYS})
     if extra:
         raise ContractError(f"{where} ({kind}) has an unknown key {extra[0]!r}; remove it")
     if kind in REFUSED:
@@ -273,6 +294,10 @@ def check_expectation(expectation, where: str) -> None:
     found = _not_literal(expectation, "", 3)
     if found:
         raise ContractError(f"{where} ({kind}): {_where(found[0])} {found[1]}")
+    for key, value_kind in EXPECTATION_KEYS.items():
+        problem = value_kind(expectation[key]) if key in expectation else None
+        if problem:
+            raise ContractError(f"{where} ({kind}): {key!r} {problem}; fix the contract")
     kwargs = expectation.get("kwargs", {})
     if not isinstance(kwargs, dict):
         raise ContractError(f"{where} ({kind}): 'kwargs' must be an object; fix the contract")
@@ -302,6 +327,25 @@ def _check_arguments(kwargs: dict, signature: Signature, where: str) -> None:
             f"{where} gives no {' or '.join(signature.one_of)}, so it checks nothing; "
             "give at least one"
         )
+    problem = _empty_range(kwargs) or (signature.rule and signature.rule(kwargs))
+    if problem:
+        raise ContractError(f"{where}: {problem}")
+
+
+def _empty_range(kwargs: dict) -> str | None:
+    """Bounds no value can lie within: a minimum above the maximum, or equal ones with a
+    strict end. Such an expectation fails on any data, which a contract never means."""
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if not (k.is_number(low) and k.is_number(high)):
+        return None
+    if low > high:
+        return f"argument 'min_value' ({low}) is above 'max_value' ({high}); swap them"
+    if low == high and (kwargs.get("strict_min") or kwargs.get("strict_max")):
+        return (
+            f"'min_value' and 'max_value' are both {low} with a strict bound, so no value lies "
+            "between; drop strict_min and strict_max"
+        )
+    return None
 
 
 def _not_literal(value, path: str, depth: int) -> tuple[str, str] | None:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from imbal_pipeline.core import budget
 from imbal_pipeline.core.contract_rules import MAX_DEPTH, ContractError, check_suite
+from imbal_pipeline.core.data import file_problem
 from imbal_pipeline.core.jsonready import json_ready
 
 # The product's own suites: data_contracts/ in the repository, versioned with the code, shipped
@@ -125,6 +126,9 @@ def _substitute(node, parameters: dict, unused: set, name: str):
 def load_suite(path: str | Path) -> dict:
     """A suite file, read as given and checked to be data only (see `check_suite`)."""
     path = Path(path)
+    problem = file_problem(path, "contract")
+    if problem is not None:
+        raise ContractError(problem)
     try:
         size = path.stat().st_size
         if size > MAX_CONTRACT_BYTES:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-import csv
-import gzip
-import hashlib
-import io
 import math
-from dataclasses import dataclass
-from pathlib import Path
+import zlib
 
 import numpy as np
 import pandas as pd
 
+# Reading files lives in `reading`; its names stay importable from here, where the stages and
+# tests have always found them.
+from imbal_pipeline.core.reading import (  # noqa: F401
+    DamagedFileError,
+    DataError,
+    ReadOptions,
+    columns_of,
+    file_problem,
+    read_table,
+    read_table_hashed,
+    rows_up_to,
+)
 from imbal_pipeline.core.settings import (
     IN_PROCESS_ROWS,
     LABEL,
@@ -22,185 +29,6 @@ from imbal_pipeline.core.settings import (
     ROW_ID,
     Settings,
 )
-
-
-class DataError(ValueError):
-    """Input data that cannot be used; the message names the problem and the fix."""
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How a delimited text file is parsed; Parquet carries its own types."""
-
-    sep: str = ","
-    encoding: str = "utf-8"
-    decimal: str = "."
-    thousands: str | None = None
-
-
-# The start of a text file kept as the parser reads it, to find its header row (a header row
-# longer than this is checked for repeated names only as far as it goes).
-HEADER_BYTES = 1 << 20
-
-
-class _Tap(io.RawIOBase):
-    """A stream's bytes passed through: into `digest`, and the first `keep` into `head`."""
-
-    def __init__(self, source, digest=None, keep: int = 0):
-        self._source, self.digest, self._keep = source, digest, keep
-        self.head = bytearray()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        n = self._source.readinto(buffer)
-        if n:
-            view = memoryview(buffer)[:n]
-            if self.digest is not None:
-                self.digest.update(view)
-            if len(self.head) < self._keep:
-                self.head += view[: self._keep - len(self.head)]
-        return n
-
-
-def _csv_header(head: bytes, options: ReadOptions) -> list[str]:
-    """The header row's names, as written (pandas renames a repeated name to `name.1`)."""
-    text = io.TextIOWrapper(
-        io.BytesIO(head), encoding=options.encoding, errors="replace", newline=""
-    )
-    names = next(csv.reader(text, delimiter=options.sep), [])
-    if len(head) >= HEADER_BYTES and b"\n" not in head:
-        names = names[:-1]  # the last name may be cut off
-    return names
-
-
-def _is_parquet(path: Path) -> bool:
-    suffixes = "".join(path.suffixes).lower()
-    return suffixes.endswith(".parquet") or suffixes.endswith(".pq")
-
-
-def _parse(path: Path, options: ReadOptions, digest) -> tuple[pd.DataFrame, bytes]:
-    """The file's table and its text's first bytes (none for Parquet), every byte the parser
-    read also fed to `digest` when one is given.
-
-    A text file streams through the digest as it is parsed. Parquet is read by its footer
-    first, so to hash exactly what is parsed the whole file is read into memory first: a
-    Parquet file's size (compressed: about 100 MB for 1M rows of 30 numbers) is held while
-    it is parsed.
-    """
-    if _is_parquet(path):
-        if digest is None:
-            return pd.read_parquet(path), b""
-        raw = path.read_bytes()
-        digest.update(raw)
-        return pd.read_parquet(io.BytesIO(raw)), b""
-    with open(path, "rb") as fh:
-        stream = io.BufferedReader(_Tap(fh, digest))
-        if path.suffix.lower() == ".gz":
-            stream = gzip.GzipFile(fileobj=stream)
-        text = _Tap(stream, keep=HEADER_BYTES)
-        frame = pd.read_csv(
-            io.BufferedReader(text),
-            sep=options.sep,
-            encoding=options.encoding,
-            decimal=options.decimal,
-            thousands=options.thousands,
-            compression=None,
-        )
-        if digest is not None:  # bytes after the last the parser wanted (none, usually)
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return frame, bytes(text.head)
-
-
-def read_table(path: str | Path, options: ReadOptions = ReadOptions(), digest=None) -> pd.DataFrame:
-    """Read a CSV (optionally gzipped) or Parquet file; refuse what would be misread.
-
-    With `digest` (a `hashlib` object), every byte parsed is fed to it as well.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}; check the path")
-    parquet = _is_parquet(path)
-    try:
-        frame, head = _parse(path, options, digest)
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(f"data file is empty: {path}; give a file with a header and rows") from exc
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path.name} is not valid {options.encoding} (byte {exc.object[exc.start]:#04x} at "
-            f"position {exc.start}); pass --encoding with the file's encoding, e.g. "
-            "--encoding latin-1"
-        ) from exc
-    except (pd.errors.ParserError, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(
-            f"cannot parse {path} ({first}); give a delimited text file (see --sep) or Parquet"
-        ) from exc
-    if not parquet:
-        header = _csv_header(head, options)
-        repeated = sorted({name for name in header if header.count(name) > 1})
-        if repeated:
-            raise DataError(f"duplicate column name {repeated[0]!r} in {path.name}; rename one")
-        if frame.shape[1] == 1:
-            only = str(frame.columns[0])
-            other = next((d for d in (";", "\t", "|", ",") if d != options.sep and d in only), None)
-            if other is not None:
-                shown = "\\t" if other == "\t" else other
-                raise DataError(
-                    f"{path.name} has one column; it looks {shown!r}-separated: "
-                    f"pass --sep '{shown}'"
-                )
-    if frame.empty:
-        raise DataError(f"data file has no rows: {path}; give a file with a header and rows")
-    _refuse_nested(frame, path)
-    return frame
-
-
-def read_table_hashed(
-    path: str | Path, options: ReadOptions = ReadOptions()
-) -> tuple[pd.DataFrame, str]:
-    """`read_table`, and the digest of the bytes it parsed (as `file_digest` gives it).
-
-    The file is opened once and hashed as it is parsed: a file replaced or rewritten meanwhile
-    gives the digest of what the table came from, never of what the path holds later.
-    """
-    digest = hashlib.sha256()
-    frame = read_table(path, options, digest)
-    return frame, digest.hexdigest()[:16]
-
-
-def rows_up_to(path: str | Path, limit: int) -> int:
-    """The file's rows, or for a text file any count above `limit` once it passes it: cheap
-    on a file of any size.
-
-    Parquet's row count is in its footer; a text file's lines are counted in 1 MB pieces after
-    its header (a quoted value holding a line break counts twice, which is close enough here).
-    """
-    path = Path(path)
-    if _is_parquet(path):
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(path).metadata.num_rows
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    lines = 0
-    with opener(path, "rb") as fh:
-        while lines <= limit + 1 and (chunk := fh.read(1 << 20)):
-            lines += chunk.count(b"\n")
-    return max(0, lines - 1)
-
-
-def columns_of(path: str | Path, options: ReadOptions) -> int:
-    """The file's column count, from a Parquet footer or a text file's header line."""
-    path = Path(path)
-    if _is_parquet(path):
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(path).metadata.num_columns
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rb") as fh:
-        return len(_csv_header(fh.read(HEADER_BYTES), options))
 
 
 def executor_of(s: Settings) -> str:
@@ -217,23 +45,10 @@ def executor_of(s: Settings) -> str:
         try:
             rows = rows_up_to(s.data_path, NARROW_ROWS)
             columns = columns_of(s.data_path, s.read_options)
-        except (OSError, ValueError):  # unreadable here: the raw_data step will say why
+        except (OSError, ValueError, EOFError, zlib.error):  # the raw_data step will say why
             return "multiprocess"
     small = rows <= IN_PROCESS_ROWS or (rows <= NARROW_ROWS and rows * columns <= NARROW_CELLS)
     return "in_process" if small else "multiprocess"
-
-
-def _refuse_nested(frame: pd.DataFrame, path: Path) -> None:
-    """Parquet list, map and struct columns: no model here can use them as they are."""
-    for column in frame.columns:
-        if frame[column].dtype != object:
-            continue
-        sample = frame[column].dropna().head(1000)
-        if sample.map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray))).any():
-            raise DataError(
-                f"column {column!r} in {path.name} holds lists or structs (nested types); "
-                f"flatten it into plain columns, or leave it out with --drop {column}"
-            )
 
 
 def _stable_row_ids(frame: pd.DataFrame, id_column: str | None, salt: int) -> np.ndarray:
@@ -389,6 +204,28 @@ def refuse_stray_labels(
             f"{where} has label values that are no class the model learns (e.g. {shown}); "
             f"the classes are {listed}: correct those labels or drop their rows"
         )
+
+
+def one_label_per_id(ids: pd.Series, labels: pd.Series, where: str) -> pd.Series:
+    """The labels by id (ids as text, missing labels left out), one per id.
+
+    An id repeated with the same label (by `label_key`: 1 and 1.0 agree) counts once; repeated
+    with different labels it is refused, since no rule can tell which one is right (taking the
+    last would silently decide it).
+    """
+    given = pd.DataFrame(
+        {"id": ids.astype(str).to_numpy(), "key": label_text(labels).to_numpy(), "label": labels}
+    ).dropna(subset=["key"])
+    keys = given.groupby("id", sort=False)["key"].nunique()
+    conflicting = keys[keys > 1]
+    if len(conflicting):
+        first = conflicting.index[0]
+        shown = given.loc[given["id"] == first].drop_duplicates("key")["label"].iloc[:2].tolist()
+        raise DataError(
+            f"{where} repeats ids with different labels ({len(conflicting)} id(s), e.g. id "
+            f"{first!r}: {shown[0]!r} and {shown[1]!r}); keep the one right label of each id"
+        )
+    return given.drop_duplicates("id").set_index("id")["label"]
 
 
 def feature_schema(frame: pd.DataFrame, settings: Settings) -> dict[str, list[str]]:

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from imbal_pipeline.core.disguises import LARGEST_TEXT, beyond_largest
 from imbal_pipeline.core.gates import WARN, Gate, fail, ok
 from imbal_pipeline.core.settings import LABEL, RESERVED, Settings
 
@@ -28,14 +29,6 @@ def no_empty_columns(frame: pd.DataFrame) -> Gate:
     return ok("no_empty_columns", "no column is entirely empty")
 
 
-# Beyond this magnitude a value is a sentinel (1e300 for "unknown") or a corrupt read, not a
-# measurement: no quantity measured in a table comes near it. Refused rather than handled,
-# because the scaling, the samplers' distances and the monitoring statistics square such
-# values, which overflows past about 1e154 (the fold models' scales became inf and could not
-# be stored), and a tree model gains nothing from them that a missing value would not give.
-LARGEST = 1e100
-
-
 def no_infinities(frame: pd.DataFrame) -> Gate:
     """Numeric columns hold no +-inf and nothing beyond LARGEST in size (LightGBM and the
     samplers would misread them; squaring them overflows)."""
@@ -47,7 +40,7 @@ def no_infinities(frame: pd.DataFrame) -> Gate:
         count = int(np.isinf(values).sum())
         if count:
             infinite[str(column)] = count
-        beyond = np.isfinite(values) & (np.abs(values) > LARGEST)
+        beyond = beyond_largest(values)
         if beyond.any():
             huge[str(column)] = {"values": int(beyond.sum()), "example": float(values[beyond][0])}
     if infinite:
@@ -62,7 +55,7 @@ def no_infinities(frame: pd.DataFrame) -> Gate:
         column, info = next(iter(huge.items()))
         return fail(
             "no_infinities",
-            f"column {column!r} has {info['values']} values beyond 1e100 in size (e.g. "
+            f"column {column!r} has {info['values']} values beyond {LARGEST_TEXT} in size (e.g. "
             f"{info['example']:.3g}): sentinels or corrupt values, whose squares overflow; "
             "leave those cells empty (missing) or rescale the column",
             columns=huge,

@@ -30,7 +30,8 @@ FORMAT = "imbal_pipeline model v2: LightGBM text model + this JSON; no pickle"
 PROBABILITY_NOTE = (
     "Raw scores rank rows, but class weights, resampling and a sample of negatives shift them "
     "away from probabilities: decide with the tuned threshold on the raw scores (`predict`), and "
-    "read probabilities from the calibrated `predict_proba`."
+    "read probabilities from `predict_proba`, which applies the calibration only where it beat "
+    "the raw scores on out-of-fold Brier (report.json `calibration`)."
 )
 
 
@@ -215,8 +216,9 @@ class Model:
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Probabilities as scikit-learn lays them out: column 1 the positive class.
 
-        Calibrated on the out-of-fold scores (see `calibrator`); a model without a calibrator
-        returns its raw scores, which rank rows but are not probabilities.
+        Calibrated on the out-of-fold scores (see `calibrator`) where the map beat the raw scores
+        on out-of-fold Brier beyond noise; otherwise (and for a model without a calibrator) the
+        raw scores.
         """
         p = calibration.apply(self.calibrator, self.scores(frame))
         return np.column_stack([1.0 - p, p])

@@ -122,8 +122,8 @@ def advise(result: dict, tier: str) -> tuple[list[str], str | None]:
     if hard >= 0.5:
         lines.append(
             f"{hard:.0%} of the positives are borderline, rare or outliers: the classes overlap, "
-            "so oversampling is risky (SMOTE interpolates new positives into the overlap). "
-            "Start with class weights and a tuned threshold."
+            "so oversampling is risky (SMOTE interpolates new positives into the overlap): "
+            "class weights with a tuned threshold are the safer start."
         )
         prefers = "weights"
     elif safe >= 0.7 and result["n3"] < 0.05:

@@ -176,7 +176,9 @@ def build_report(
         "operating_point": threshold_core.verify_operating_point(
             y, scores, threshold, settings, intervals
         ),
-        "calibration": _calibration_summary(final.calibrator, y, scores, calibrated),
+        "calibration": calibration.holdout_summary(
+            final.calibrator, y, scores, calibrated, settings.seed
+        ),
         "holdout_at_0_5": at_half,
         "baseline_holdout": base_metrics,
         "baseline_holdout_tuned": base_tuned,
@@ -206,27 +208,6 @@ def build_report(
     }
     arrays = {"y": y, "scores": scores, "baseline_scores": base_scores, "calibrated": calibrated}
     return json_ready(report_dict, strict=True), arrays
-
-
-def _calibration_summary(calibrator: dict | None, y, raw, calibrated) -> dict:
-    """Brier score, ECE and reliability bins on the holdout, before and after calibration."""
-    if not calibrator:
-        return {}
-    return {
-        "method": calibrator["method"],
-        "chosen_by": calibrator["chosen_by"],
-        "oof_brier": calibrator["oof_brier"],
-        "holdout": {
-            "brier_raw": calibration.brier(y, raw),
-            "brier_calibrated": calibration.brier(y, calibrated),
-            "ece_raw": calibration.ece(y, raw),
-            "ece_calibrated": calibration.ece(y, calibrated),
-        },
-        "reliability": {
-            "raw": calibration.reliability(y, raw),
-            "calibrated": calibration.reliability(y, calibrated),
-        },
-    }
 
 
 def write_report(report_dict: dict, arrays: dict, curve: pd.DataFrame, out_dir: str | Path) -> Path:
@@ -264,12 +245,13 @@ def write_report(report_dict: dict, arrays: dict, curve: pd.DataFrame, out_dir: 
     )
     bins = (report_dict.get("calibration") or {}).get("reliability")
     if bins:
-        plots.plot_reliability(
-            {"raw scores": bins["raw"], "calibrated (predict_proba)": bins["calibrated"]},
-            out / "reliability.png",
-        )
+        # What predict_proba returns is the calibrated curve when the map was applied, else raw.
+        named = {"raw scores": bins["raw"], "calibrated (predict_proba)": bins.get("calibrated")}
+        if not bins.get("calibrated"):
+            named = {"raw scores (predict_proba)": bins["raw"]}
+        plots.plot_reliability(named, out / "reliability.png")
     learning = report_dict.get("learning_curve") or {}
-    if learning.get("doubling"):
+    if learning.get("last_doubling"):
         plots.plot_learning_curve(learning, out / "learning_curve.png")
     (out / "report.md").write_text(report.render_markdown(report_dict))
     (out / "report.html").write_text(report.render_html(report_dict))

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from imbal_pipeline.core.data import one_label_per_id
+
 SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 LABELS = ".labels"
 
@@ -316,7 +318,7 @@ def labelled_rows(batch: Batch, read, target: str, id_column: str | None) -> pd.
             f"{batch.labels_path.name} needs the columns {key!r} and {target!r}; fix the file"
         )
     ids = frame[id_column] if id_column else pd.Series(range(len(frame)), index=frame.index)
-    by_id = dict(zip(labels[key].astype(str), labels[target], strict=True))
+    by_id = one_label_per_id(labels[key], labels[target], f"labels file {batch.labels_path.name}")
     out = frame.drop(columns=[target], errors="ignore")
     out[target] = ids.astype(str).map(by_id)
     return out[out[target].notna()].reset_index(drop=True)

@@ -35,7 +35,7 @@ HOLDOUT_SALT = 0x5EED_4B1D  # keeps holdout-file row ids apart from training-fil
 
 def disguised_numbers(frame: pd.DataFrame, settings: Settings) -> dict[str, dict]:
     """Feature columns whose values are numbers, amounts, dates or durations in disguise."""
-    skip = {settings.target, settings.id_column, *settings.categorical}
+    skip = {settings.target, settings.id_column, settings.group, *settings.categorical}
     return disguises.disguised_columns(frame, skip)
 
 
@@ -47,9 +47,13 @@ def numbers_as_text(frame: pd.DataFrame, settings: Settings) -> gates.Gate:
         kind, example = info["kind"], info["example"]
         what = disguises.DESCRIPTIONS[kind]
         held = f"is stored as {what}" if info["typed"] else f"holds {what} written as text"
+        read = "categories"
+        if kind == "numbers in text":  # the net under the patterns: say what it saw
+            held = f"holds {what}, {info['levels']:,} distinct in {info['rows']:,} rows"
+            read = "a category per value"
         return gates.fail(
             "numbers_as_text",
-            f"column {column!r} {held} (e.g. {example!r}) and would be read as categories; "
+            f"column {column!r} {held} (e.g. {example!r}) and would be read as {read}; "
             f"{disguises.fix_for(kind, column, example)}",
             columns=found,
         )
@@ -94,6 +98,12 @@ def _with_labelled_batches(
             continue
         try:
             rows = inbox.labelled_rows(batch, read, settings.target, settings.id_column)
+        except data.DamagedFileError as exc:
+            raise data.DataError(
+                f"labelled batch {batch.path.name}: {exc.path.name} in the inbox is a damaged "
+                f"gzip file ({exc.why}), and a rerun reads the same bytes: remove it (and its "
+                "labels file) from the inbox, or upload it again whole"
+            ) from None
         except ValueError as exc:
             raise data.DataError(f"labelled batch {batch.path.name}: {exc}") from None
         rows = _drop_columns(rows, settings, f"batch {batch.path.name}")

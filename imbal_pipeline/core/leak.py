@@ -2,7 +2,11 @@
 
 The panel shows what a pipeline that resampled before splitting would have claimed: a
 counterfactual, measured on the same data with the same model, so the report can show the
-inflation the real pipeline prevented. Nothing here touches the real model or its threshold.
+inflation the real pipeline prevented. Its test part holds synthetic positives, which raise its
+prevalence (a third of the rows instead of a few percent), and PR-AUC rises with prevalence; so
+the same leaky model is also scored on its test part's real rows alone, at the real prevalence.
+That splits the inflation into the part prevalence makes and the part the leak makes. Nothing
+here touches the real model or its threshold.
 """
 
 from __future__ import annotations
@@ -87,34 +91,80 @@ def leaky_claim(frame: pd.DataFrame, schema: dict, settings: Settings) -> dict:
             "skipped": f"SMOTE made {len(result.synthetic_y)} rows and none fell in the test part, "
             "so resampling first would have leaked nothing here"
         }
+    claimed = figures(y_test, scores)
+    # The test part's real rows: never fitted on, but SMOTE drew the fit part's synthetic
+    # positives between them and their neighbours, which is the leak. (The honest holdout is no
+    # such set: the leaky split put most of its rows in the fit part.)
+    real = ~synthetic
+    # Above --max-negatives the leaky pipeline kept a sample of negatives: weighted back, its
+    # real rows stand at the data's prevalence, as the honest holdout does.
+    weight = np.where(y_test[real] == 0, 1 / sample["fraction_kept"], 1.0)
+    same = figures(y_test[real], scores[real], weight if sample["sampled"] else None)
     return {
         "skipped": None,
         "steps": list(STEPS),
         "sampler": result.audit["steps"],
         "fitting_rows": sample,
-        "test_rows": int(len(test)),
-        "test_positives": int(y_test.sum()),
+        "test_rows": claimed["rows"],
+        "test_positives": claimed["positives"],
         # Synthetic positives in the test part are interpolations of training rows: the leak.
         "synthetic_test_rows": int(synthetic.sum()),
-        "pr_auc": float(average_precision_score(y_test, scores)),
-        "f1_at_0_5": float(f1_score(y_test, scores >= 0.5, zero_division=0)),
+        "pr_auc": claimed["pr_auc"],
+        "f1_at_0_5": claimed["f1_at_0_5"],
+        "real_rows": same,
+    }
+
+
+def figures(y: np.ndarray, scores: np.ndarray, weight: np.ndarray | None = None) -> dict:
+    """PR-AUC and F1 at 0.5 of `scores` on rows `y` (negatives weighted by `weight`, if any),
+    with the rows, positives and (weighted) prevalence they saw."""
+    positives = int(np.sum(y))
+    w = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=float)
+    return {
+        "rows": int(len(y)),
+        "positives": positives,
+        "prevalence": float(w[y == 1].sum() / w.sum()) if len(y) else None,
+        "pr_auc": (
+            float(average_precision_score(y, scores, sample_weight=weight))
+            if 0 < positives < len(y)
+            else None
+        ),
+        "f1_at_0_5": float(f1_score(y, scores >= 0.5, sample_weight=weight, zero_division=0)),
     }
 
 
 def panel(claim: dict, holdout: dict, holdout_at_0_5: dict) -> dict:
-    """The leaky claim beside the honest holdout figures, and the inflation between them."""
+    """The leaky claim and the same leaky model at the real prevalence, beside the honest
+    holdout figures; the inflation between claim and honest, split into the part due to the
+    test part's prevalence (claim minus real rows) and the part due to leakage (real rows minus
+    honest)."""
     if claim.get("skipped"):
         return {"skipped": claim["skipped"]}
-    honest = {"pr_auc": holdout["pr_auc"], "f1_at_0_5": holdout_at_0_5["f1"]}
+    (tn, fp), (fn, tp) = holdout["confusion_matrix"]
+    honest = {
+        "pr_auc": holdout["pr_auc"],
+        "f1_at_0_5": holdout_at_0_5["f1"],
+        "prevalence": (fn + tp) / (tn + fp + fn + tp),
+    }
+    real = claim.get("real_rows") or {}
     inflation = {}
-    for name, value in honest.items():
+    for name in ("pr_auc", "f1_at_0_5"):
+        value, same = honest[name], real.get(name)
         if value is None:
             continue
         inflation[name] = {
             "points": claim[name] - value,
             "relative": (claim[name] - value) / value if value > 0 else None,
+            "prevalence": None if same is None else claim[name] - same,
+            "leakage": None if same is None else same - value,
         }
-    return {"counterfactual": claim, "honest": honest, "inflation": inflation}
+    claimed = {"prevalence": claim["test_positives"] / claim["test_rows"]}
+    return {
+        "counterfactual": claim | claimed,
+        "same_prevalence": real,
+        "honest": honest,
+        "inflation": inflation,
+    }
 
 
 # --- a feature that may leak the target ----------------------------------------------------------

@@ -1,6 +1,15 @@
-"""The data-collection estimate: how cross-validated PR-AUC grows with the training positives."""
+"""The data-collection estimate: what the last doubling of the training positives gained.
+
+The claim is measured, not extrapolated: in every fold the selected strategy is refitted on
+half of the fold's training positives (several seeded draws) and compared with the same fold's
+fit on all of them. The per-fold gains are paired, so fold difficulty cancels, and their mean
+carries the strategy ladder's standard error, corrected for overlapping training portions.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -8,29 +17,101 @@ from scipy import stats
 from sklearn.metrics import average_precision_score
 
 from imbal_pipeline.core import model as model_core
-from imbal_pipeline.core import preprocess, split
+from imbal_pipeline.core import preprocess, selection, split
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, Settings
 from imbal_pipeline.core.training import fit_strategy, limit_threads, resample, resampled_rows
 
-# Shares of the training positives each fold fits on; the whole split (1.0) is the strategy
-# comparison's own per-fold PR-AUC, so it costs no fit here.
-FRACTIONS = (0.25, 0.5, 0.75)
-# Below this gain per doubling, even at the interval's optimistic end, the curve is called flat.
+# The claim compares this share of a fold's training positives with all of them (1.0, the
+# strategy comparison's own per-fold PR-AUC when no sample of negatives intervenes).
+HALF = 0.5
+# Seeded draws of the half per fold: their mean is each fold's 50 % point, so one unlucky draw
+# of which positives are kept does not decide the fold's gain.
+HALF_DRAWS = 3
+# One draw of a quarter (nested in the first half), for the picture only: it claims nothing.
+SHAPE = 0.25
+# The interval must lie within this band around 0 (PR-AUC per doubling) for the curve to be
+# called flat; an interval that excludes 0 is never flat.
 FLAT = 0.02
+LEVEL = 0.95
 # The curve asks about positives, so its fits keep at most this many negatives (one seeded
-# sample, as --max-negatives draws it): at 1M rows its 20 fits then take about a minute instead
-# of adding five to the run. Below it, the comparison's own 100 % point is reused.
+# sample, as --max-negatives draws it): at 1M rows 20 such fits took about a minute instead of
+# adding five to the run (the curve now makes 25 there, not re-timed). Below it, the
+# comparison's own 100 % point is reused.
 CURVE_NEGATIVES = 50_000
 # Above this many negatives in a validation fold, each fold's points are scored on all its
 # positives and one seeded sample of its negatives, weighted back to the whole fold. At 1M rows
 # that scores 51,600 rows per fit instead of 160,000; every share of a fold is scored on the
-# same rows, so the sample moves a fold's points together and its slope hardly at all.
+# same rows, so the sample moves a fold's points together and its gain hardly at all.
 VALIDATION_NEGATIVES = 50_000
 # The curve's fits are made in this many steps, each taking every CURVE_PARTS-th fit: on two
-# cores the two run side by side (at 1M rows, 20 fits in about 55 s instead of 107 s). One step
-# per fold (five) would leave a core idle for the last one's fits, and every step reads the
-# whole split again (about 3 s at 1M rows).
+# cores the two run side by side. One step per fold (five) would leave a core idle for the last
+# one's fits, and every step reads the whole split again (about 3 s at 1M rows).
 CURVE_PARTS = 2
+
+
+@dataclass(frozen=True)
+class LastDoubling:
+    """PR-AUC gained from half of each fold's training positives to all of them.
+
+    `gain` is the mean of the per-fold gains (`fold_gains`), `ci_low`/`ci_high` its interval
+    (None with a single fold), `verdict` the reading of that interval: "helps" (above 0),
+    "flat" (within ±`band` of 0), "hurts" (below 0) or "cannot_tell" (anything wider).
+    """
+
+    gain: float
+    ci_low: float | None
+    ci_high: float | None
+    se: float | None
+    fold_gains: list[float]
+    from_positives: float
+    to_positives: float
+    verdict: str
+    band: float = FLAT
+    level: float = LEVEL
+
+    @classmethod
+    def measure(
+        cls, full: list[float], half: list[float], from_positives: float, to_positives: float
+    ) -> LastDoubling:
+        """From the per-fold PR-AUC with all and with half of the training positives."""
+        # The ladder's paired comparison: mean per-fold gap and its corrected standard error.
+        gain, se = selection._gap_and_se(full, half)
+        k = len(full)
+        low = high = None
+        if k >= 2:
+            t = float(stats.t.ppf(0.5 + LEVEL / 2, k - 1))
+            low, high = gain - t * se, gain + t * se
+        gains = (np.asarray(full, dtype=float) - np.asarray(half, dtype=float)).tolist()
+        return cls(
+            gain=gain,
+            ci_low=low,
+            ci_high=high,
+            se=se if k >= 2 else None,
+            fold_gains=gains,
+            from_positives=float(from_positives),
+            to_positives=float(to_positives),
+            verdict=verdict_of(low, high),
+        )
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, value: dict) -> LastDoubling:
+        return cls(**value)
+
+
+def verdict_of(low: float | None, high: float | None, band: float = FLAT) -> str:
+    """How an interval of the last doubling's gain reads: never "flat" when it excludes 0."""
+    if low is None or high is None:
+        return "cannot_tell"
+    if low > 0:
+        return "helps"
+    if high < 0:
+        return "hurts"
+    if -band <= low and high <= band:
+        return "flat"
+    return "cannot_tell"
 
 
 def learning_curve(
@@ -41,7 +122,8 @@ def learning_curve(
     full_pr_auc: list[float],
     settings: Settings,
 ) -> dict:
-    """PR-AUC per fold with 25/50/75/100 % of the positives, and the gain per doubling.
+    """PR-AUC per fold with 25, 50 (several draws) and 100 % of the positives, and the gain
+    of the last doubling.
 
     The pipeline makes the fits in CURVE_PARTS steps (`curve_part`) and `combine`s them; this
     is the same in one call.
@@ -51,6 +133,33 @@ def learning_curve(
         for part in range(CURVE_PARTS)
     ]
     return combine(parts, strategy, full_pr_auc)
+
+
+def planned_fits(fold_ids: list[int], own_full: bool) -> list[tuple[int, float, int]]:
+    """Every fit of the curve as (fold, share, draw), in that order: per fold the quarter,
+    HALF_DRAWS halves and, when the comparison's 100 % point cannot be reused, the whole."""
+    per_fold = [(SHAPE, 0), *((HALF, d) for d in range(HALF_DRAWS))]
+    per_fold += [(1.0, 0)] if own_full else []
+    return [(k, share, draw) for k in fold_ids for share, draw in per_fold]
+
+
+def draw_order(positive_ids: np.ndarray, draw: int, seed: int) -> pd.Series:
+    """A seeded order of every training positive, by row id (the frame's order plays no part):
+    each draw of a share keeps those first in its order."""
+    ids = np.sort(np.asarray(positive_ids))
+    rank = np.random.default_rng([seed, draw]).permutation(len(ids))
+    return pd.Series(rank, index=ids)
+
+
+def kept_positives(fold_ids: np.ndarray, share: float, order: pd.Series) -> np.ndarray:
+    """Which of a fold's training positives (`fold_ids`) a share keeps: exactly
+    round(share * n), at least one, those first in `order`. The quarter and the first half use
+    one order, so the quarter is nested in that half."""
+    fold_ids = np.sort(np.asarray(fold_ids))
+    if share >= 1.0 or not len(fold_ids):
+        return fold_ids
+    keep = max(1, int(round(share * len(fold_ids))))
+    return fold_ids[np.argsort(order[fold_ids].to_numpy(), kind="stable")[:keep]]
 
 
 @limit_threads
@@ -63,79 +172,81 @@ def curve_part(
     part: int,
     parts: int,
 ) -> dict:
-    """Every `parts`-th fit of the curve, from the `part`-th, in (fold, share) order.
+    """Every `parts`-th fit of `planned_fits`, from the `part`-th.
 
     Each fit is made as the comparison made it (its own preprocessing, the strategy, LightGBM)
-    on a fold's training portion with a share of the positives held back, and is scored on the
-    fold's validation portion (above VALIDATION_NEGATIVES, on a weighted sample of it). The
-    shares are nested (the 25 % are among the 50 %) and drawn in row-id order from one seeded
-    permutation, the same in every fold. Above CURVE_NEGATIVES training negatives every share,
-    100 % included, fits on one seeded sample of them; below it, all negatives are kept and the
-    comparison's own 100 % point is reused.
+    on a fold's training portion with a share of its positives (`kept_positives`), and is
+    scored on the fold's validation portion (above VALIDATION_NEGATIVES, on a weighted sample
+    of it). Above CURVE_NEGATIVES training negatives every share, 100 % included, fits on one
+    seeded sample of them; below it, all negatives are kept and the comparison's own 100 %
+    point is reused.
     """
-    rng = np.random.default_rng(settings.seed)
-    positives = np.sort(train.loc[train[LABEL] == 1, ROW_ID].to_numpy())
-    rank = pd.Series(rng.permutation(len(positives)) / len(positives), index=positives)
-    share = train[ROW_ID].map(rank).to_numpy()  # NaN for negatives
     limit = min(settings.max_negatives or CURVE_NEGATIVES, CURVE_NEGATIVES)
     usable, sample = split.fitting_rows(train, limit, settings.seed)
     # With fewer negatives than the comparison fitted on, its 100 % point is not comparable.
     own_full = bool(sample["sampled"] and limit != settings.max_negatives)
     fold_of = train[ROW_ID].map(folds.set_index(ROW_ID)[FOLD]).to_numpy()
     fold_ids = sorted(int(k) for k in np.unique(fold_of))
-    fits = [(k, f) for k in fold_ids for f in ((*FRACTIONS, 1.0) if own_full else FRACTIONS)]
-    negative = (train[LABEL] == 0).to_numpy()
-    dealt = fits[part::parts]
+    dealt = planned_fits(fold_ids, own_full)[part::parts]
+    positive = (train[LABEL] == 1).to_numpy()
+    row_ids = train[ROW_ID].to_numpy()
+    orders = {d: draw_order(row_ids[positive], d, settings.seed) for d in range(HALF_DRAWS)}
     points, skipped = [], []
-    for k in sorted({k for k, _ in dealt}):
+    for k in sorted({k for k, _, _ in dealt}):
         in_val = fold_of == k
         # The comparison's 100 % point was scored on every row: so are the shares beside it.
-        limit = VALIDATION_NEGATIVES if own_full else 0
-        val, weight = validation_sample(train[in_val], limit, settings.seed + k)
-        for fraction in (f for j, f in dealt if j == k):
-            keep = ~in_val & usable & (negative | (share < fraction))
+        val, weight = validation_sample(
+            train[in_val], VALIDATION_NEGATIVES if own_full else 0, settings.seed + k
+        )
+        fold_positives = row_ids[~in_val & usable & positive]
+        for share, draw in ((f, d) for j, f, d in dealt if j == k):
+            kept = kept_positives(fold_positives, share, orders[draw])
+            keep = ~in_val & usable & (~positive | np.isin(row_ids, kept))
             reason = None
-            if not train.loc[keep, LABEL].any():  # few positives, all in this fold's validation
+            if not len(kept):  # few positives, all in this fold's validation
                 reason = "no training positives in this share"
             else:
                 score, reason = _fit_and_score(train[keep], val, schema, strategy, settings, weight)
             if reason:
-                skipped.append({"fold": k, "fraction": fraction, "reason": reason})
+                skipped.append({"fold": k, "fraction": share, "draw": draw, "reason": reason})
                 continue
-            n = int(train.loc[keep, LABEL].sum())
-            points.append({"fold": k, "fraction": fraction, "pr_auc": score, "positives": n})
+            points.append(
+                {
+                    "fold": k,
+                    "fraction": share,
+                    "draw": draw,
+                    "pr_auc": score,
+                    "positives": len(kept),
+                }
+            )
     return {
         "part": part,
-        "dealt": [list(fit) for fit in dealt],
+        "dealt": [[k, share] for k, share, _ in dealt],
         "points": points,
         "skipped": skipped,
         "own_full": own_full,
         # Each fold's training positives, the 100 % point's when the comparison's is reused.
-        "full_positives": [int(train.loc[(fold_of != k) & usable, LABEL].sum()) for k in fold_ids],
+        "full_positives": [int((~(fold_of == k) & usable & positive).sum()) for k in fold_ids],
         "fitting_rows": sample,
     }
 
 
 def combine(parts: list[dict], strategy: str, full_pr_auc: list[float]) -> dict:
-    """The curve from every part's fits: mean and spread per share, and the gain per doubling.
+    """The curve from every part's fits: per share the folds' PR-AUC (a fold's halves
+    averaged over their draws), and the last doubling's gain with its interval.
 
     `full_pr_auc` is the comparison's per-fold PR-AUC of `strategy`, the 100 % point when the
     parts did not fit it themselves.
     """
     first = parts[0]
     own_full = first["own_full"]
-    fitted = (*FRACTIONS, 1.0) if own_full else FRACTIONS
-    points = {f: {"pr_auc": [], "positives": []} for f in (*FRACTIONS, 1.0)}
-    by_fit = sorted(
-        (p for part in parts for p in part["points"]), key=lambda p: (p["fold"], p["fraction"])
-    )
-    for p in by_fit:
-        points[p["fraction"]]["pr_auc"].append(p["pr_auc"])
-        points[p["fraction"]]["positives"].append(p["positives"])
+    fitted = (SHAPE, HALF, 1.0) if own_full else (SHAPE, HALF)
+    fits = [p for part in parts for p in part["points"]]
+    per_fold = {share: _fold_means(fits, share) for share in (SHAPE, HALF, 1.0)}
     if not own_full:
-        points[1.0] = {
+        per_fold[1.0] = {
             "pr_auc": [float(v) for v in full_pr_auc],
-            "positives": list(first["full_positives"]),
+            "positives": [float(v) for v in first["full_positives"]],
         }
     skipped = {
         f"fold {s['fold']}, {s['fraction']:.0%}": s["reason"]
@@ -143,15 +254,17 @@ def combine(parts: list[dict], strategy: str, full_pr_auc: list[float]) -> dict:
             (s for part in parts for s in part["skipped"]), key=lambda s: (s["fold"], s["fraction"])
         )
     }
+    draws = {SHAPE: 1, HALF: HALF_DRAWS, 1.0: 1}
     curve = [
         {
-            "fraction": fraction,
+            "fraction": share,
+            "draws": draws[share],
             "positives": float(np.mean(p["positives"])) if p["positives"] else None,
             "pr_auc_mean": float(np.mean(p["pr_auc"])) if p["pr_auc"] else None,
             "pr_auc_std": float(np.std(p["pr_auc"], ddof=1)) if len(p["pr_auc"]) > 1 else None,
             "pr_auc_folds": p["pr_auc"],
         }
-        for fraction, p in points.items()
+        for share, p in per_fold.items()
     ]
     out = {
         "strategy": strategy,
@@ -160,18 +273,41 @@ def combine(parts: list[dict], strategy: str, full_pr_auc: list[float]) -> dict:
         "fitting_rows": first["fitting_rows"],
         "validation_negatives": VALIDATION_NEGATIVES if own_full else None,
         "fitted_shares": list(fitted),
-        "fits": sum(len(points[f]["pr_auc"]) for f in fitted),
+        "fits_per_fold": sum(draws[share] for share in fitted),
+        "fits": len(fits),
     }
     if skipped:
-        out["doubling"] = None
+        out["last_doubling"] = None
         out["sentence"] = (
             "No learning curve: the strategy could not run on a share of the positives "
             f"({next(iter(skipped.values()))})."
         )
         return out
-    out["doubling"] = doubling_gain(points, len(first["full_positives"]))
-    out["sentence"] = describe(out["doubling"], int(round(curve[-1]["positives"])))
+    half, full = per_fold[HALF], per_fold[1.0]
+    doubling = LastDoubling.measure(
+        full["pr_auc"], half["pr_auc"], np.mean(half["positives"]), np.mean(full["positives"])
+    )
+    out["last_doubling"] = doubling.to_json()
+    out["sentence"] = describe(doubling)
     return out
+
+
+def _fold_means(fits: list[dict], share: float) -> dict[str, list[float]]:
+    """Per fold, in fold order: the mean PR-AUC and positives of a share's draws."""
+    folds = sorted({p["fold"] for p in fits if p["fraction"] == share})
+    # In draw order, whichever step made them: the means then add up alike.
+    mine = [
+        sorted((p for p in fits if p["fraction"] == share and p["fold"] == k), key=_draw)
+        for k in folds
+    ]
+    return {
+        key: [float(np.mean([p[key] for p in draws])) for draws in mine]
+        for key in ("pr_auc", "positives")
+    }
+
+
+def _draw(point: dict) -> int:
+    return point["draw"]
 
 
 def validation_sample(
@@ -215,47 +351,32 @@ def _fit_and_score(
     return float(average_precision_score(val[LABEL], scores, sample_weight=weight)), None
 
 
-def doubling_gain(points: dict, n_folds: int, level: float = 0.95) -> dict:
-    """PR-AUC gained per doubling of the positives: the mean per-fold slope on log2(positives).
-
-    Each fold's slope is a least-squares line through its own four points, so fold difficulty
-    cancels as in the strategy comparison; the folds' training portions overlap, so the SE of
-    the mean slope carries the same Nadeau & Bengio correction.
-    """
-    fractions = sorted(points)
-    x = np.log2(np.array([points[f]["positives"] for f in fractions], dtype=float)).T
-    y = np.array([points[f]["pr_auc"] for f in fractions], dtype=float).T
-    slopes = np.array([np.polyfit(xi, yi, 1)[0] for xi, yi in zip(x, y, strict=True)])
-    gain = float(slopes.mean())
-    if n_folds < 2:
-        return {"gain": gain, "ci_low": None, "ci_high": None, "fold_slopes": slopes.tolist()}
-    se = float(slopes.std(ddof=1) * np.sqrt(1 / n_folds + 1 / (n_folds - 1)))
-    t = float(stats.t.ppf(0.5 + level / 2, n_folds - 1))
-    return {
-        "gain": gain,
-        "ci_low": gain - t * se,
-        "ci_high": gain + t * se,
-        "fold_slopes": slopes.tolist(),
-    }
-
-
-def describe(doubling: dict, positives: int) -> str:
-    """The plain sentence the report leads its learning curve with."""
-    gain, low, high = doubling["gain"], doubling["ci_low"], doubling["ci_high"]
-    if low is None:
-        return f"Doubling the {positives:,} positives would change PR-AUC by about {gain:+.3f}."
-    interval = f"95% interval {low:+.3f} to {high:+.3f}"
-    if high < FLAT:
+def describe(doubling: LastDoubling) -> str:
+    """The plain sentence the report leads its learning curve with, read off the interval."""
+    gain, low, high = doubling.gain, doubling.ci_low, doubling.ci_high
+    step = (
+        f"the last doubling of the training positives, from {doubling.from_positives:,.0f} to "
+        f"{doubling.to_positives:,.0f} per fold,"
+    )
+    if low is None or high is None:
         return (
-            f"The curve is flat (doubling the {positives:,} positives: {gain:+.3f} PR-AUC, "
-            f"{interval}): more positives of this kind won't help; the features must."
+            f"The folds cannot tell whether more positives help: {step} gained {gain:+.3f} "
+            "PR-AUC, and a single fold gives no interval."
         )
-    if low > 0:
+    measured = f"{gain:+.3f} [{low:+.3f}, {high:+.3f}]"
+    if doubling.verdict == "helps":
         return (
-            f"Doubling the {positives:,} positives is expected to add about {gain:+.3f} PR-AUC "
-            f"({interval}): collecting more positives should pay."
+            f"More positives help ({measured} PR-AUC per doubling): {step} gained that much "
+            "out of fold."
         )
+    if doubling.verdict == "flat":
+        return (
+            f"Flat: {step} gained nothing measurable ({measured} PR-AUC, within "
+            f"±{doubling.band:.2f} of no gain); more positives of this kind won't help."
+        )
+    if doubling.verdict == "hurts":
+        return f"More positives did not help: {step} lowered PR-AUC ({measured})."
     return (
-        f"Doubling the {positives:,} positives would add about {gain:+.3f} PR-AUC, but the "
-        f"{interval} spans both no gain and a real one; the folds cannot tell."
+        f"The folds cannot tell whether more positives help: {step} gained {measured} PR-AUC, "
+        f"an interval too wide to call flat (±{doubling.band:.2f}) or a gain."
     )

@@ -112,7 +112,32 @@ def encoding_problem(encoding: str) -> str | None:
             f"--encoding {encoding!r} is not a text encoding ({codec.name} maps bytes to "
             "bytes); use a text encoding such as utf-8 or latin-1"
         )
-    return None
+    return _trial_decode(encoding, codec)
+
+
+# A header in the encoding, then every byte value: what a file of any content may hold.
+_HEADER = "amount,is_fraud\r\n"
+_ANY_BYTES = bytes(range(256)) * 2
+
+
+def _trial_decode(encoding: str, codec: codecs.CodecInfo) -> str | None:
+    """Why a header written in `encoding` followed by arbitrary bytes does not read back as the
+    reader reads it (in pieces, undecodable bytes replaced), or None. idna, punycode and
+    `undefined` are text codecs that cannot, and would fail once a run had begun."""
+    try:
+        encoded = codecs.encode(_HEADER, codec.name)
+        decoder = codecs.getincrementaldecoder(codec.name)(errors="replace")
+        text = decoder.decode(encoded) + decoder.decode(_ANY_BYTES, final=True)
+        readable = text.startswith(_HEADER)
+        why = "the header does not read back as written"
+    except (UnicodeError, ValueError, TypeError, LookupError) as exc:
+        readable, why = False, str(exc) or type(exc).__name__
+    if readable:
+        return None
+    return (
+        f"--encoding {encoding!r} cannot read a CSV file ({why}); use a text encoding such as "
+        "utf-8 or latin-1"
+    )
 
 
 # --- where values are stored -----------------------------------------------------------------

@@ -115,8 +115,8 @@ def fit_and_evaluate(
 def add_evidence(outcome: Outcome, settings: Settings) -> pd.DataFrame:
     """What the graph's report-only assets add to `outcome.report`, by the same core calls:
     the data diagnostics, the learning curve (its fits), the leak panel (its counterfactual
-    fits), then the quality gate's verdict. Returns the diagnostics' projection, which the
-    report plots."""
+    fits), then the quality gate's verdict and the one recommendation drawn from all of them.
+    Returns the diagnostics' projection, which the report plots."""
     marked, comparison = outcome.marked, outcome.comparison
     train = split.training_part(marked)
     schema = data.feature_schema(train, settings)
@@ -130,6 +130,6 @@ def add_evidence(outcome: Outcome, settings: Settings) -> pd.DataFrame:
     curve = learning.learning_curve(train, folds, schema, selected, full, settings)
     claim = leak.leaky_claim(marked, data.feature_schema(marked, settings), settings)
     release.add_evidence(outcome.report, marked, claim, curve, found, settings)
-    release.judge(outcome.report, [])
+    release.advise(outcome.report, release.judge(outcome.report, []))
     points, y = arrays["points"], arrays["y"]
     return pd.DataFrame({"pc1": points[:, 0], "pc2": points[:, 1], "label": y})

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from imbal_pipeline.core import monitor_stats as ms
-from imbal_pipeline.core.calibration import brier
+from imbal_pipeline.core.calibration import apply, brier
 from imbal_pipeline.core.gates import WARN, Gate, fail, ok
 from imbal_pipeline.core.metrics import binary_metrics
 from imbal_pipeline.core.monitoring import (
@@ -329,8 +329,15 @@ def check_missing_and_unseen(ref: Reference, frame: pd.DataFrame, pre: Preproces
     return ok("missing_and_unseen", "missing rates as in training; no unseen categories")
 
 
-def check_labelled(ref: Reference, y: np.ndarray, scores: np.ndarray, beta: float) -> Gate:
-    """Realized PR-AUC, precision, recall and Brier score once a batch's labels arrive.
+def check_labelled(
+    ref: Reference,
+    y: np.ndarray,
+    scores: np.ndarray,
+    beta: float,
+    calibrator: dict | None = None,
+) -> Gate:
+    """Realized PR-AUC, precision, recall and Brier score once a batch's labels arrive; the
+    Brier score is of what `predict_proba` returns (the raw `scores` through `calibrator`).
 
     Fails when the batch's PR-AUC or recall lies below the holdout's interval by more than the
     batch's own sampling noise (a Wilson interval for recall; a bootstrap for PR-AUC).
@@ -338,7 +345,7 @@ def check_labelled(ref: Reference, y: np.ndarray, scores: np.ndarray, beta: floa
     y = np.asarray(y).astype(int)
     scores = np.asarray(scores, dtype=np.float64)
     realized = binary_metrics(y, scores, ref.threshold, beta)
-    realized["brier"] = brier(y, scores)
+    realized["brier"] = brier(y, apply(calibrator, scores))
     positives = int(y.sum())
     tp = int(np.sum((scores >= ref.threshold) & (y == 1)))
     recall_ci = wilson_interval(tp, positives)

@@ -21,7 +21,13 @@ import numpy as np
 import pandas as pd
 
 from imbal_pipeline.core import plots
-from imbal_pipeline.core.data import DataError, is_label, label_key, refuse_stray_labels
+from imbal_pipeline.core.data import (
+    DataError,
+    is_label,
+    label_key,
+    one_label_per_id,
+    refuse_stray_labels,
+)
 from imbal_pipeline.core.deployed import ROW, BatchError, BatchNotes, Model
 from imbal_pipeline.core.document import Heading, Image, Para, html_page, rich, table
 from imbal_pipeline.core.gates import Gate
@@ -69,6 +75,8 @@ def model_summary(model: Model) -> dict:
         "negative_labels": model.meta.get("negative_labels"),
         "id_column": model.id_column,
         "reference": model.reference.to_json(),
+        # For the Brier score of what predict_proba returned once the batch's labels arrive.
+        "calibrator": model.calibrator,
     }
 
 
@@ -342,10 +350,12 @@ def join_labels(
                 f"the labels file has no {column!r} column; give the batch's "
                 f"{'id' if column == id_name else 'target'} column and the target for each row"
             )
-    if labels[id_name].duplicated().any():
-        raise BatchError(f"the labels file repeats ids in {id_name!r}; give one label per row")
+    if labels[target].isna().any():
+        raise DataError(f"the labels file has rows without a {target!r} value; drop or fill them")
+    labels = one_label_per_id(labels[id_name], labels[target], "the labels file")
+    labels = labels.rename_axis(id_name).rename(target).reset_index()
     ids = scores[id_name].astype(str)
-    given = labels[id_name].astype(str)
+    given = labels[id_name]
     unknown = given[~given.isin(set(ids))]
     if len(unknown):
         examples = ", ".join(repr(v) for v in unknown.iloc[:3])
@@ -353,8 +363,6 @@ def join_labels(
             f"{len(unknown)} of {len(labels)} label ids are not in the batch (e.g. {examples}); "
             f"the labels file must use the batch's {id_name!r} values"
         )
-    if labels[target].isna().any():
-        raise DataError(f"the labels file has rows without a {target!r} value; drop or fill them")
     by_id = pd.Series(scores["score"].to_numpy(), index=ids)
     positive = str(summary["positive_label"])
     classes = [positive, *_negative_labels(summary)]

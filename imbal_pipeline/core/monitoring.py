@@ -184,8 +184,15 @@ def pr_auc_interval(y, scores, threshold: float, beta: float) -> list:
     return [ci["ci_low"], ci["ci_high"]] if ci else [None, None]
 
 
-def holdout_metrics(y: np.ndarray, scores: np.ndarray, threshold: float, beta: float) -> dict:
-    """The holdout's PR-AUC, precision, recall and Brier score, with intervals, for labels."""
+def holdout_metrics(
+    y: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    beta: float,
+    probabilities: np.ndarray | None = None,
+) -> dict:
+    """The holdout's PR-AUC, precision, recall and Brier score, with intervals, for labels. The
+    Brier score is of `probabilities` (what `predict_proba` returns), the raw scores without."""
     y = np.asarray(y).astype(int)
     scores = np.asarray(scores, dtype=np.float64)
     m = binary_metrics(y, scores, threshold, beta)
@@ -196,7 +203,7 @@ def holdout_metrics(y: np.ndarray, scores: np.ndarray, threshold: float, beta: f
         "precision": m["precision"],
         "recall": m["recall"],
         "recall_interval": list(wilson_interval(tp, int(y.sum()))),
-        "brier": brier(y, scores),
+        "brier": brier(y, scores if probabilities is None else probabilities),
     }
 
 
@@ -274,5 +281,7 @@ def build_reference(
         score_shares=(shares / max(shares.sum(), 1e-12)).tolist(),
         score_rows=min((b.effective_rows for b in bins if b.value > 0), default=float(oof.size)),
         features=feature_reference(train, pre),
-        holdout_metrics=holdout_metrics(holdout_y, bag, threshold, beta),
+        holdout_metrics=holdout_metrics(
+            holdout_y, bag, threshold, beta, calibration.apply(calibrator, bag)
+        ),
     )

@@ -320,22 +320,25 @@ def plot_reliability(curves: dict[str, list[dict]], path: Path | str) -> Path:
 
 
 def plot_learning_curve(curve: dict, path: Path | str) -> Path:
-    """Cross-validated PR-AUC against training positives (log scale), with the doubling line."""
+    """Cross-validated PR-AUC against training positives (log scale), the last doubling marked."""
     points = [p for p in curve["points"] if p["pr_auc_mean"] is not None]
     with _figure((6.0, 4.2)) as (fig, ax):
         x = [p["positives"] for p in points]
         y = [p["pr_auc_mean"] for p in points]
         err = [p["pr_auc_std"] or 0.0 for p in points]
         ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label="CV PR-AUC (mean ± SD)")
-        doubling = curve.get("doubling")
-        if doubling and x:
-            # The fitted gain per doubling, carried from the last point to twice its positives.
+        doubling = curve.get("last_doubling")
+        if doubling and len(x) >= 2:
+            # The step the report's claim is about, measured between its two points; nothing
+            # is drawn beyond the positives the folds had.
+            low, high = doubling["ci_low"], doubling["ci_high"]
+            interval = f" [{low:+.3f}, {high:+.3f}]" if low is not None else ""
             ax.plot(
-                [x[-1], 2 * x[-1]],
-                [y[-1], min(1.0, y[-1] + doubling["gain"])],
-                ls="--",
-                color="#57606a",
-                label=f"expected with 2x positives ({doubling['gain']:+.3f})",
+                x[-2:],
+                y[-2:],
+                lw=3,
+                color="#cf222e",
+                label=f"last doubling: {doubling['gain']:+.3f}{interval}",
             )
         ax.set_xscale("log", base=2)
         ax.set_xlabel("training positives per fold (log scale)")

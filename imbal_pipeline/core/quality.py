@@ -293,12 +293,12 @@ def curve_fits_complete(part: dict) -> Gate:
 
 
 def learning_curve_consistent(curve: dict, n_folds: int) -> Gate:
-    """Every share was fitted in every fold, on more positives the larger the share."""
+    """Every planned fit was made in every fold, on more positives the larger the share."""
     if curve["skipped"]:
         return ok("learning_curve_consistent", curve["sentence"], skipped=curve["skipped"])
     positives = [p["positives"] for p in curve["points"]]
     values = [v for p in curve["points"] for v in p["pr_auc_folds"]]
-    expected = n_folds * len(curve["fitted_shares"])
+    expected = n_folds * curve["fits_per_fold"]
     observed = {"positives": positives, "fits": curve["fits"]}
     if (
         curve["fits"] == expected

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from imbal_pipeline.core import diagnostics, evaluation, leak, split
+from imbal_pipeline.core import advice, diagnostics, evaluation, leak, split
 from imbal_pipeline.core.gates import Gate
+from imbal_pipeline.core.learning import LastDoubling
 from imbal_pipeline.core.preprocess import Preprocessor
 from imbal_pipeline.core.promotion_rows import TrainedRows
 from imbal_pipeline.core.quality import quality_gate
@@ -26,7 +27,7 @@ def add_evidence(
     `report`, each with its note; return the diagnostics' projection (plotted, not stored)."""
     report["leak_panel"] = leak.panel(leak_claim, report["holdout"], report["holdout_at_0_5"])
     report["learning_curve"] = learning_curve
-    if learning_curve["doubling"]:
+    if learning_curve["last_doubling"]:
         report["plots"]["learning_curve"] = "learning_curve.png"
     report["grouping"] = split.grouping_summary(marked, settings)
     grouped = split.describe_grouping(report["grouping"])
@@ -66,6 +67,23 @@ def trained_rows(marked: pd.DataFrame, final: Bag) -> TrainedRows:
     pre = Preprocessor.from_json(final.preprocessor)
     schema = {"numeric": pre.numeric, "categorical": pre.categorical}
     return TrainedRows.of(train, schema, train[LABEL].to_numpy())
+
+
+def advise(report: dict, quality: list[Gate]) -> advice.Recommendation:
+    """The report's one recommendation from the tier, the diagnostics, the learning curve and
+    the quality gate's verdict (`quality`, as `judge` returned it); stored in `report`."""
+    doubling = (report.get("learning_curve") or {}).get("last_doubling")
+    found = report.get("diagnostics")
+    recommendation = advice.recommend(
+        advice.Tier.from_dataset(report["dataset"]),
+        report["selected_strategy"],
+        advice.DataPicture.from_diagnostics(found) if found else None,
+        LastDoubling.from_json(doubling) if doubling else None,
+        quality,
+        report["dataset"]["holdout_positives"],
+    )
+    report["recommendation"] = recommendation.to_json()
+    return recommendation
 
 
 def released(report: dict, final: Bag, decision: Decision, settings: Settings) -> dict | None:

@@ -35,13 +35,16 @@ from imbal_pipeline.core.document import (
     table,
     threshold_text,
 )
+from imbal_pipeline.core.report_advice import (
+    leak_section,
+    learning_section,
+    recommendation_section,
+)
 from imbal_pipeline.core.report_choice import strategies_section, threshold_section
 from imbal_pipeline.core.report_evidence import (
     audits_section,
     checks_section,
     diagnostics_section,
-    leak_section,
-    learning_section,
     notes_section,
     plots_section,
     subgroups_section,
@@ -255,6 +258,7 @@ def _document(report: Mapping) -> tuple[str, list[Block]]:
     for builder in (
         _summary,
         promotion_section,
+        recommendation_section,
         _holdout,
         diagnostics_section,
         strategies_section,

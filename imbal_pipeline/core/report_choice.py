@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from imbal_pipeline.core import calibration
 from imbal_pipeline.core.document import (
     NA,
     Block,
@@ -130,7 +131,9 @@ def threshold_section(report: Mapping) -> list[Block]:
             Para(rich(bold("Operating point on the holdout:"), " ", operating_text(point)))
         )
     cal = submap(report, "calibration")
-    if cal:
+    if cal and "applied" in cal:
+        blocks.append(Para(calibration_text(cal)))
+    elif cal:  # reports written before calibration had to earn its place
         held = submap(cal, "holdout")
         oof = ", ".join(f"{k} {num(v)}" for k, v in submap(cal, "oof_brier").items())
         blocks.append(
@@ -159,6 +162,57 @@ def threshold_section(report: Mapping) -> list[Block]:
         )
     )
     return blocks
+
+
+def _brier(figure: Mapping) -> str:
+    """A Brier figure with its interval, at four decimals (they are small)."""
+    value, low, high = (get(figure, k) for k in ("value", "ci_low", "ci_high"))
+    if is_missing(value):
+        return NA
+    return f"{value:.4f} [{low:.4f}, {high:.4f}]" if not is_missing(low) else f"{value:.4f}"
+
+
+def _ece(figure: Mapping) -> str:
+    value, noise = get(figure, "value"), get(figure, "noise")
+    if is_missing(value):
+        return NA
+    return f"{value:.4f} (noise alone: up to {noise:.4f})" if not is_missing(noise) else num(value)
+
+
+def _difference(d: Mapping) -> str:
+    """A paired Brier difference with its interval, signed."""
+    if any(is_missing(get(d, k)) for k in ("diff", "ci_low", "ci_high")):
+        return NA
+    return calibration.difference_text(d)
+
+
+def calibration_text(cal: Mapping) -> list:
+    """Whether `predict_proba` calibrates, why, and what the holdout says of it."""
+    held = submap(cal, "holdout")
+    versus = _difference(submap(cal, "oof_brier_difference"))
+    bins = f"{get(cal, 'ece_bins') or 10} equal-frequency bins"
+    if get(cal, "applied"):
+        return rich(
+            bold("Calibration:"),
+            f" {get(cal, 'method')} applied: it beat the raw scores on out-of-fold Brier "
+            f"({versus}; cross-fitted, paired). On the holdout the Brier score is "
+            f"{_brier(submap(held, 'brier_raw'))} for the raw scores and "
+            f"{_brier(submap(held, 'brier_calibrated'))} for the calibrated probabilities "
+            f"(difference {_difference(submap(held, 'brier_difference'))}); the expected "
+            f"calibration error ({bins}) {_ece(submap(held, 'ece_raw'))} and "
+            f"{_ece(submap(held, 'ece_calibrated'))}. ",
+            code("predict_proba"),
+            " returns the calibrated probabilities; decisions use the threshold on the raw scores.",
+        )
+    return rich(
+        bold("Calibration:"),
+        f" not applied: the better map ({get(cal, 'candidate')}) did not beat the raw scores on "
+        f"out-of-fold Brier ({versus}; cross-fitted, paired), so ",
+        code("predict_proba"),
+        " returns the raw scores. On the holdout their Brier score is "
+        f"{_brier(submap(held, 'brier_raw'))} and their expected calibration error ({bins}) "
+        f"{_ece(submap(held, 'ece_raw'))}; decisions use the threshold on the raw scores.",
+    )
 
 
 def operating_text(point: Mapping) -> str:

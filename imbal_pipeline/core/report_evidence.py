@@ -1,5 +1,5 @@
-"""The report's evidence beyond the headline: subgroups, the fitting audits, plots, the leak
-counterfactual, the learning curve, the data diagnostics, every check, and notes."""
+"""The report's evidence beyond the headline: subgroups, the fitting audits, plots, the data
+diagnostics, every check, and notes."""
 
 from __future__ import annotations
 
@@ -142,112 +142,6 @@ def plots_section(report: Mapping) -> list[doc.Block]:
         title = _PLOT_TITLES.get(key, str(key).replace("_", " ").capitalize())
         blocks.append(doc.Heading(3, title))
         blocks.append(doc.Image(alt=title, src=str(src)))
-    return blocks
-
-
-def leak_section(report: Mapping) -> list[doc.Block]:
-    """The counterfactual: what resampling before the split would have claimed."""
-    leak = doc.submap(report, "leak_panel")
-    if not leak:
-        return []
-    blocks: list[doc.Block] = [
-        doc.Heading(2, "The leak this pipeline prevented (a counterfactual)", "leak")
-    ]
-    if doc.get(leak, "skipped"):
-        blocks.append(doc.Para(doc.rich(f"Not measured: {doc.get(leak, 'skipped')}.")))
-        return blocks
-    claim, honest, inflation = (
-        doc.submap(leak, k) for k in ("counterfactual", "honest", "inflation")
-    )
-    rows = []
-    for key, label in (("pr_auc", "PR-AUC"), ("f1_at_0_5", "F1 at 0.5")):
-        grown = doc.submap(inflation, key)
-        relative = doc.get(grown, "relative")
-        rows.append(
-            [
-                label,
-                doc.num(doc.get(claim, key)),
-                doc.num(doc.get(honest, key)),
-                doc.num(doc.get(grown, "points")),
-                doc.NA if doc.is_missing(relative) else f"{relative:+.0%}",
-            ]
-        )
-    blocks.append(
-        doc.table(
-            [
-                "Metric",
-                "SMOTE before the split (claimed)",
-                "This report (holdout)",
-                "Inflation",
-                "Relative",
-            ],
-            rows,
-            css="metrics",
-        )
-    )
-    blocks.append(
-        doc.aside(
-            "Counterfactual, never used for the model or its threshold: the same data, "
-            "preprocessing, SMOTE settings, model, holdout share and seed, but SMOTE runs "
-            "on every row before a stratified split, so "
-            f"{doc.count(doc.get(claim, 'synthetic_test_rows'))} of its "
-            f"{doc.count(doc.get(claim, 'test_rows'))} test rows are synthetic "
-            "interpolations of training rows. The inflation is what such a pipeline "
-            "would have reported and this one did not."
-        )
-    )
-    return blocks
-
-
-def learning_section(report: Mapping) -> list[doc.Block]:
-    """Would more positives pay? The learning curve's sentence and points."""
-    curve = doc.submap(report, "learning_curve")
-    if not curve:
-        return []
-    blocks: list[doc.Block] = [
-        doc.Heading(2, "Would more positives help? (learning curve)", "learning"),
-        doc.Para(doc.rich(doc.bold(str(doc.get(curve, "sentence") or doc.NA)))),
-    ]
-    rows = [
-        [
-            f"{doc.get(p, 'fraction'):.0%}",
-            doc.count(round(doc.get(p, "positives"))),
-            doc.mean_std(
-                {"pr_auc_mean": doc.get(p, "pr_auc_mean"), "pr_auc_std": doc.get(p, "pr_auc_std")},
-                "pr_auc",
-            ),
-        ]
-        for p in doc.get(curve, "points") or []
-        if not doc.is_missing(doc.get(p, "positives"))
-    ]
-    if rows:
-        blocks.append(
-            doc.table(
-                ["Share of positives", "Positives per fold", "CV PR-AUC"], rows, css="metrics"
-            )
-        )
-        fitting = doc.submap(curve, "fitting_rows")
-        kept = (
-            f"one seeded sample of {doc.count(doc.get(fitting, 'negatives_kept'))} negatives kept"
-            if doc.get(fitting, "sampled")
-            else "all negatives kept"
-        )
-        limit = doc.get(curve, "validation_negatives")
-        scored = (
-            "the whole validation fold"
-            if doc.is_missing(limit)
-            else f"each validation fold's positives and, where it has more, a seeded sample of "
-            f"{doc.count(limit)} of its negatives weighted back to the whole fold"
-        )
-        blocks.append(
-            doc.aside(
-                f"The selected strategy ({doc.get(curve, 'strategy')}) refitted in every "
-                f"fold with a nested share of the training positives ({kept}) and scored "
-                f"on {scored}; the gain per doubling is the mean per-fold slope on "
-                "log2(positives), its interval corrected for overlapping training "
-                "portions."
-            )
-        )
     return blocks
 
 

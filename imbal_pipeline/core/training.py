@@ -205,8 +205,22 @@ def fit_fold_models(
     )
 
 
+def unscored_reason(fitted: FoldModels) -> str | None:
+    """Why a fold step has no out-of-fold scores, in words; None when it fitted something.
+
+    A valid value, not a failure: none of its rungs is in the run, or each was skipped (a
+    categorical column rules BorderlineSMOTE out), and the comparison reports each as such.
+    """
+    if fitted.models:
+        return None
+    if not fitted.strategies:
+        return "none of this step's strategies is in the run"
+    reasons = "; ".join(f"{name} skipped: {why}" for name, why in fitted.skipped.items())
+    return f"no strategy of this step was fitted in fold {fitted.fold} ({reasons})"
+
+
 def _no_scores() -> pd.DataFrame:
-    """The out-of-fold frame of a step none of whose rungs is in the run."""
+    """The out-of-fold frame of a step that fitted nothing (see `unscored_reason`)."""
     return pd.DataFrame(
         {
             ROW_ID: np.empty(0, np.int64),

@@ -46,6 +46,7 @@ class FoldSets:
     synthetic: pd.DataFrame  # rows a sampler made, by strategy, with negative row ids
     preprocessor: dict  # `Preprocessor.to_json()`
     audits: dict[str, dict]  # per strategy: sampler steps, parameters, seed, counts, skip
+    made_from: dict | None = None  # its recipe (`content.with_recipe`), covered by its version
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class FoldModels:
     skipped: dict[str, str]  # strategy -> why its sampler could not run in this fold
     audits: dict[str, dict]
     preprocessor: dict  # the fold's, which a bag member reads its rows through
+    made_from: dict | None = None  # its recipe (`content.with_recipe`), covered by its version
 
 
 @dataclass(frozen=True)

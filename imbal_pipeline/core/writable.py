@@ -6,7 +6,9 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import tempfile
 from pathlib import Path
+from urllib.parse import urlparse
 
 # A run puts its report in place by renaming: it writes `.<name>.XXXXXXXX.staging` beside
 # --out and moves the old folder to `.<name>.XXXXXXXX.old`, names this much longer.
@@ -72,6 +74,37 @@ def folder_problem(path: Path, flag: str, *, replaced: bool) -> str | None:
                 f"{flag} {path}: cannot write in {folder} (read-only or not yours); give a "
                 "folder you can write"
             )
+        failed = trial_write(folder)
+        if failed is not None:
+            return (
+                f"{flag} {path}: cannot write in {folder} (a trial write failed: {failed}); "
+                "give a folder you can write"
+            )
+    return None
+
+
+def trial_write(folder: Path) -> str | None:
+    """Why a small file cannot be created and removed in `folder`, or None.
+
+    Permission bits do not tell: as root every check passes, yet /proc and /sys take no new
+    files, and a read-only mount or a full quota says so only when written to.
+    """
+    try:
+        handle, name = tempfile.mkstemp(prefix=".imbal-write-check-", dir=folder)
+        os.close(handle)
+        os.unlink(name)
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
+
+
+def local_store(store: str) -> Path | None:
+    """The folder a store on this machine's disk is: a path, or a file:// or local:// URL."""
+    if "://" not in store:
+        return Path(store)
+    parsed = urlparse(store)
+    if parsed.scheme.lower() in ("file", "local") and not parsed.netloc:
+        return Path(parsed.path)
     return None
 
 

@@ -1,0 +1,182 @@
+"""One recommendation: the imbalance tier, the data diagnostics, the learning curve and the
+quality gate read together into one piece of advice, with the reason each of them gives.
+
+Each part alone says something different (the diagnostics which strategy to start from, the
+curve whether positives pay, the gate whether the model may ship), and read side by side they
+sounded like three pieces of advice. `recommend` decides one action from all of them:
+
+- the gate failed: collect more positives, unless the curve is flat (then more positives of
+  this kind cannot fix it, the features or labels must change);
+- the gate passed: collect more positives when the last doubling helped beyond noise, work on
+  the features when it was flat, otherwise keep the model as it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from imbal_pipeline.core.diagnostics import RESAMPLERS
+from imbal_pipeline.core.gates import Gate
+from imbal_pipeline.core.learning import LastDoubling
+
+ACTIONS = ("collect_positives", "improve_features", "keep")
+
+# What a failed blocking check of the quality gate means, in the words of the recommendation
+# (its own message also names a fix, which the recommendation decides instead).
+_GATE_MEANS = {
+    "beats_no_skill": "the holdout cannot show that the model ranks positives better than chance",
+    "not_worse_than_baseline": "the model did worse than the no-handling baseline beyond noise",
+}
+
+
+@dataclass(frozen=True)
+class Tier:
+    """The training split's imbalance tier and where that tier usually starts."""
+
+    name: str  # balanced, mild, moderate or severe
+    ratio: float  # negatives per positive
+    starts_from: str
+
+    @classmethod
+    def from_dataset(cls, dataset: dict) -> Tier:
+        """From report.json's `dataset`."""
+        return cls(dataset["tier"], float(dataset["ratio"]), dataset["recommendation"])
+
+
+@dataclass(frozen=True)
+class DataPicture:
+    """What the data diagnostics found that bears on the advice."""
+
+    prefers: str | None  # "weights", or None for no preference
+    hard_share: float  # positives that are borderline, rare or outliers
+    n3: float
+    label_conflicts: int
+
+    @classmethod
+    def from_diagnostics(cls, diagnostics: dict) -> DataPicture:
+        """From the `data_diagnostics` result (report.json's `diagnostics`)."""
+        kinds = diagnostics["typology"]
+        hard = kinds["borderline"] + kinds["rare"] + kinds["outlier"]
+        return cls(
+            prefers=diagnostics.get("prefers"),
+            hard_share=hard / max(1, sum(kinds.values())),
+            n3=float(diagnostics["n3"]),
+            label_conflicts=int(diagnostics["label_conflicts"]),
+        )
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The report's one piece of advice: the action, the paragraph, and each part's reason."""
+
+    action: str  # one of ACTIONS
+    paragraph: str
+    reasons: dict[str, str]  # tier, diagnostics, learning_curve, quality_gate
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def recommend(
+    tier: Tier,
+    selected: str,
+    picture: DataPicture | None,
+    doubling: LastDoubling | None,
+    gate: list[Gate],
+    holdout_positives: int,
+) -> Recommendation:
+    """The one piece of advice from the tier, diagnostics, learning curve and quality gate."""
+    failed = [g for g in gate if g.blocks]
+    verdict = doubling.verdict if doubling else None
+    if failed:
+        action = "improve_features" if verdict == "flat" else "collect_positives"
+    else:
+        action = {"helps": "collect_positives", "flat": "improve_features"}.get(verdict, "keep")
+    reasons = {
+        "quality_gate": _gate_reason(failed, holdout_positives),
+        "learning_curve": _curve_reason(doubling, bool(failed)),
+        "diagnostics": _picture_reason(picture, selected),
+        "tier": _tier_reason(tier, selected),
+    }
+    paragraph = (
+        f"{_ACTION_TEXT[action, bool(failed)].format(selected=selected)} Why: "
+        + "; ".join(reasons[k] for k in ("quality_gate", "learning_curve", "diagnostics", "tier"))
+        + "."
+    )
+    return Recommendation(action, paragraph, reasons)
+
+
+_ACTION_TEXT = {
+    ("collect_positives", True): "Collect more positives before relying on this model: it is "
+    "not exported.",
+    ("improve_features", True): "Work on the features (or the labels), not on more positives "
+    "of this kind: the model is not exported.",
+    ("collect_positives", False): "The model is released, and collecting more positives "
+    "should still pay.",
+    ("improve_features", False): "The model is released; to do better, work on the features, "
+    "not on more positives of this kind.",
+    ("keep", False): "The model is released: keep {selected} and its tuned threshold.",
+}
+
+
+def _gate_reason(failed: list[Gate], holdout_positives: int) -> str:
+    on = f"{holdout_positives:,} holdout positive{'' if holdout_positives == 1 else 's'}"
+    if not failed:
+        return f"the quality gate passed on {on}"
+    means = [_GATE_MEANS.get(g.name, f"its check {g.name} failed") for g in failed]
+    return f"the quality gate failed on {on} ({'; '.join(means)})"
+
+
+def _curve_reason(doubling: LastDoubling | None, failed: bool) -> str:
+    if doubling is None:
+        return "the learning curve could not be measured"
+    measured = f"{doubling.gain:+.3f} PR-AUC"
+    if doubling.ci_low is not None and doubling.ci_high is not None:
+        measured += f" [{doubling.ci_low:+.3f}, {doubling.ci_high:+.3f}]"
+    if doubling.verdict == "helps":
+        return f"the last doubling of the training positives gained {measured}"
+    if doubling.verdict == "flat":
+        return f"the last doubling of the training positives gained nothing measurable ({measured})"
+    if doubling.verdict == "hurts":
+        return f"the last doubling of the training positives lowered PR-AUC ({measured})"
+    tail = ", so more positives are needed to judge the model at all" if failed else ""
+    return f"the folds cannot tell whether more positives raise PR-AUC ({measured}){tail}"
+
+
+def _picture_reason(picture: DataPicture | None, selected: str) -> str:
+    if picture is None:
+        return "no data diagnostics were measured"
+    labels = (
+        f", and {picture.label_conflicts:,} identical feature rows carry both labels (check them)"
+        if picture.label_conflicts
+        else ""
+    )
+    if picture.prefers != "weights":
+        return (
+            f"the data diagnostics ({picture.hard_share:.0%} of the positives borderline, rare "
+            f"or outliers; N3 {picture.n3:.3f}) prefer neither weights nor resampling{labels}"
+        )
+    found = (
+        f"{picture.hard_share:.0%} of the positives are borderline, rare or outliers"
+        if picture.hard_share >= 0.5
+        else f"the classes are well separated (N3 {picture.n3:.3f})"
+    )
+    if selected in RESAMPLERS:
+        return (
+            f"{found}, which favours class weights, yet the folds chose {selected} beyond "
+            f"noise: check its recall on the borderline and island positives{labels}"
+        )
+    fits = (
+        "as class_weight does"
+        if selected == "class_weight"
+        else f"and {selected} resamples nothing"
+    )
+    return f"{found}, which favours class weights over resampling, {fits}{labels}"
+
+
+def _tier_reason(tier: Tier, selected: str) -> str:
+    return (
+        f"the {tier.name} tier (1:{tier.ratio:.0f}) usually starts from {tier.starts_from}, and "
+        f"the folds selected {selected} as the simplest strategy within noise of the best"
+    )
