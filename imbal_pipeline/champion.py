@@ -41,7 +41,9 @@ from imbal_pipeline.storage import (
     AssetStore,
     CorruptValueError,
     _put_text,
+    content_hash,
     is_local,
+    write_bundle,
 )
 
 # How a version came into service: the first model of a store, a run's comparison, by hand.
@@ -213,8 +215,14 @@ class Champions:
 
     # --- changing ---------------------------------------------------------------------------
 
-    def add_challenger(self, version: str, run_id: str | None, gate: str, evidence: dict) -> dict:
-        """Record that a run produced `version` (its gate verdict, and the comparison)."""
+    def add_challenger(
+        self, version: str, run_id: str | None, gate: str, evidence: dict, value=None
+    ) -> dict:
+        """Record that a run produced `version` (its gate verdict, and the comparison); with
+        `value`, store it first, so that a challenger not promoted can be put in service (or
+        shadow-score) later and no record names a version the store lacks."""
+        if value is not None:
+            write_bundle(self.store.version_folder(DEPLOYED, version), value, gate=gate)
         moment, name = _now()
         record = {
             "version": version,
@@ -289,16 +297,21 @@ class Enacted:
 
 
 def enact(
-    champions: Champions, version: str, evidence: dict, run_id: str | None, exported: bool
+    champions: Champions,
+    value: dict,
+    evidence: dict,
+    run_id: str | None,
+    exported: bool,
 ) -> Enacted:
-    """Record a run's challenger and carry out its comparison's verdict.
+    """Store and record a run's challenger (`value`) and carry out its comparison's verdict.
 
     Promoted when the comparison says so (or no model is in service) and the champion is still
     the one it was compared with; otherwise the champion stays. `exported`: the stored value is
     the model the run exported (else it is never promoted).
     """
+    version = content_hash(value)
     gate = "passed" if exported else "failed: matches_export"
-    champions.add_challenger(version, run_id, gate, evidence)
+    champions.add_challenger(version, run_id, gate, evidence, value=value)
     verdict = evidence.get("verdict", UNREADABLE)
     try:
         record = champions.current()

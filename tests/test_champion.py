@@ -18,9 +18,13 @@ from imbal_pipeline.models import DEPLOYED
 from imbal_pipeline.storage import AssetStore, CorruptValueError, content_hash
 
 
+def _value(n: int) -> dict:
+    return {"meta": {"n": n}}
+
+
 def _produced(store: AssetStore, champions: Champions, n: int, run: str = "run") -> str:
     """A version a run wrote (its gate passed) and recorded as a challenger."""
-    value = {"meta": {"n": n}}
+    value = _value(n)
     version = content_hash(value)
     store.write(DEPLOYED, value, version, "passed", f"{run}-{n}")
     champions.add_challenger(version, f"{run}-{n}", "passed", {"verdict": promotion.UNDECIDED})
@@ -36,11 +40,11 @@ def test_the_first_model_is_promoted_then_a_promoted_challenger_replaces_it(stor
     champions = Champions(store)
     assert champions.current() is None
     a = _produced(store, champions, 1)
-    first = enact(champions, a, promotion.first(a), "run-1", exported=True)
+    first = enact(champions, store.load(DEPLOYED, a), promotion.first(a), "run-1", exported=True)
     assert (first.champion, first.verdict, first.promoted) == (a, promotion.FIRST, True)
     b = _produced(store, champions, 2)
     evidence = {**promotion.first(b), "verdict": promotion.PROMOTE, "champion": a, "line": "ok"}
-    second = enact(champions, b, evidence, "run-2", exported=True)
+    second = enact(champions, store.load(DEPLOYED, b), evidence, "run-2", exported=True)
     assert second.champion == b and second.promoted
     record = champions.current()
     assert (record["version"], record["action"], record["previous"]) == (b, PROMOTED, a)
@@ -51,10 +55,16 @@ def test_the_first_model_is_promoted_then_a_promoted_challenger_replaces_it(stor
 def test_a_challenger_not_promoted_leaves_the_champion_in_service_and_waits(store, verdict):
     champions = Champions(store)
     a = _produced(store, champions, 1)
-    enact(champions, a, promotion.first(a), "run-1", exported=True)
+    enact(champions, store.load(DEPLOYED, a), promotion.first(a), "run-1", exported=True)
     b = _produced(store, champions, 2)
     line = f"model {b} not promoted, {a} stays in service: ..."
-    kept = enact(champions, b, promotion.evidence(verdict, b, a, line), "run-2", exported=True)
+    kept = enact(
+        champions,
+        store.load(DEPLOYED, b),
+        promotion.evidence(verdict, b, a, line),
+        "run-2",
+        exported=True,
+    )
     assert (kept.champion, kept.verdict, kept.promoted, kept.line) == (a, verdict, False, line)
     assert champions.version() == a
     assert champions.waiting()["version"] == b  # shadow scoring's challenger
@@ -63,19 +73,32 @@ def test_a_challenger_not_promoted_leaves_the_champion_in_service_and_waits(stor
 def test_a_promotion_whose_champion_changed_since_the_comparison_is_not_made(store):
     champions = Champions(store)
     a, c = _produced(store, champions, 1), _produced(store, champions, 3)
-    enact(champions, a, promotion.first(a), "run-1", exported=True)
+    enact(champions, store.load(DEPLOYED, a), promotion.first(a), "run-1", exported=True)
     champions.promote(c, "by hand meanwhile", "tester")
     b = _produced(store, champions, 2)
     evidence = {**promotion.first(b), "verdict": promotion.PROMOTE, "champion": a, "line": "ok"}
-    raced = enact(champions, b, evidence, "run-2", exported=True)
+    raced = enact(champions, store.load(DEPLOYED, b), evidence, "run-2", exported=True)
     assert raced.champion == c and not raced.promoted
     assert f"the champion changed from {a} to {c}" in raced.line
+
+
+def test_a_runs_challenger_not_promoted_is_stored_and_can_be_put_in_service_by_hand(store):
+    champions = Champions(store)
+    a = _produced(store, champions, 1)
+    enact(champions, store.load(DEPLOYED, a), promotion.first(a), "run-1", exported=True)
+    b = content_hash(_value(2))  # never written by the IO manager: the run kept the champion
+    line = f"model {b} not promoted, {a} stays in service: ..."
+    evidence = promotion.evidence(promotion.UNDECIDED, b, a, line)
+    enact(champions, _value(2), evidence, "run-2", exported=True)
+    assert store.load(DEPLOYED, b) == _value(2)
+    champions.promote(b, "by hand", "tester")
+    assert champions.version() == b
 
 
 def test_a_model_that_is_not_its_exports_value_is_never_promoted(store):
     champions = Champions(store)
     a = _produced(store, champions, 1)
-    done = enact(champions, a, promotion.first(a), "run-1", exported=False)
+    done = enact(champions, store.load(DEPLOYED, a), promotion.first(a), "run-1", exported=False)
     assert not done.promoted and champions.current() is None
     assert "not the model its run exported" in done.line
 
@@ -83,7 +106,7 @@ def test_a_model_that_is_not_its_exports_value_is_never_promoted(store):
 def test_promote_and_rollback_by_hand_are_recorded_and_rollback_walks_back(store):
     champions = Champions(store)
     a, b, c = (_produced(store, champions, n) for n in (1, 2, 3))
-    enact(champions, a, promotion.first(a), "run-1", exported=True)
+    enact(champions, store.load(DEPLOYED, a), promotion.first(a), "run-1", exported=True)
     champions.promote(b, "better on last week's labels", "alice")
     champions.promote(c, "try c", "bob")
     back = champions.rollback("c flags too much", "bob")
@@ -112,7 +135,7 @@ def test_only_a_version_a_run_produced_with_its_gate_passed_can_be_promoted(stor
 def test_an_edited_pointer_or_a_version_copied_in_is_refused_by_every_reader(store, tmp_path):
     champions = Champions(store)
     a, b = _produced(store, champions, 1), _produced(store, champions, 2)
-    enact(champions, a, promotion.first(a), "run-1", exported=True)
+    enact(champions, store.load(DEPLOYED, a), promotion.first(a), "run-1", exported=True)
     pointer = store.folder(DEPLOYED) / "champion.json"
     honest = pointer.read_text()
     pointer.write_text(json.dumps({**json.loads(honest), "version": b}))

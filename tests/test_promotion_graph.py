@@ -107,7 +107,11 @@ def test_a_better_retraining_is_promoted_a_worse_one_is_not_and_rollback_restore
     report = (tmp_path / "shared" / "report" / "report.md").read_text()
     assert "## Promotion" in report and f"model {c} not promoted" in report
 
-    # Rolled back: the first model is in service again, and scores as it did.
+    # The model kept out is stored: it can be put in service by hand, and taken out again.
+    Champions(store).promote(c, "the new data matters more", "tester")
+    assert imbal_pipeline.load_model(store=str(store.base)).version == c
+    assert Champions(store).rollback("it misses too much", "tester")["version"] == b
+    # Rolled back once more: the first model is in service again, and scores as it did.
     Champions(store).rollback("the tenth was better after all", "tester")
     again = imbal_pipeline.load_model(store=str(store.base))
     assert again.version == a

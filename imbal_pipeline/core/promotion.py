@@ -218,7 +218,10 @@ def at_margin(j: Judgement, margin: float) -> Judgement:
         verdict, reason = PROMOTE, f"its PR-AUC is not lower beyond the {bound}"
     else:
         verdict = UNDECIDED
-        reason = f"too few shared positives to decide: the interval reaches below the {bound}"
+        reason = (
+            f"too few shared positives to decide: its PR-AUC is neither shown within the {bound} "
+            "nor shown below it"
+        )
     return dataclasses.replace(j, verdict=verdict, margin=margin, reason=reason)
 
 
