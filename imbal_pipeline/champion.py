@@ -152,11 +152,9 @@ class Champions:
         """The champions in service in turn: a promotion pushes one, a rollback pops one."""
         stack: list[str] = []
         for record in self.records():
-            if record["action"] == ROLLBACK:
-                stack.pop() if len(stack) > 1 else None
-                if not stack or stack[-1] != record["version"]:
-                    stack.append(record["version"])  # a log that was cut short: trust the record
-            else:
+            if record["action"] == ROLLBACK and len(stack) > 1:
+                stack.pop()
+            if stack[-1:] != [record["version"]]:  # a rollback lands on the one below
                 stack.append(record["version"])
         return stack
 

@@ -161,3 +161,23 @@ def test_an_edited_pointer_or_a_version_copied_in_is_refused_by_every_reader(sto
     # A promotion by hand repairs it.
     champions.promote(b, "repair", "ops")
     assert champions.version() == b
+
+
+def test_a_models_training_rows_are_read_back_only_as_recorded(store):
+    import numpy as np
+    import pandas as pd
+
+    from imbal_pipeline.core.promotion_rows import TrainedRows
+
+    frame = pd.DataFrame({"x": np.arange(30.0), "city": ["a", "b", "c"] * 10})
+    rows = TrainedRows.of(frame, {"numeric": ["x"], "categorical": ["city"]}, np.arange(30) % 2)
+    champions = Champions(store)
+    champions.save_trained_rows(rows)
+    meta = {"trained_rows": rows.record()}
+    assert np.array_equal(champions.trained_rows(meta).keys, rows.keys)
+    assert champions.trained_rows({}) is None  # a model from an older release
+    [path] = (store.folder(DEPLOYED) / "trained_rows").iterdir()
+    pd.DataFrame({"row_key": rows.keys[1:]}).to_parquet(path)  # a row gone from the record
+    assert champions.trained_rows(meta) is None
+    path.unlink()
+    assert champions.trained_rows(meta) is None

@@ -226,7 +226,7 @@ def test_without_the_champions_training_rows_nothing_is_compared_and_the_champio
     rows = TrainedRows.of(frame.iloc[:0], SCHEMA, y[:0])
     found = promotion.compare(a, b, None, rows, [Source("holdout", HOLDOUT, frame, y)], 0.05)
     assert found["verdict"] == promotion.UNDECIDED and not a.scored
-    assert "does not record the rows it trained on" in found["line"]
+    assert "record of the rows it trained on is missing" in found["line"]
     assert f"`imbal-pipeline promote {'b' * 16}` overrides" in found["line"]
 
 

@@ -130,7 +130,10 @@ def shared_rows(champion, challenger, champion_rows, challenger_rows, sources):
         if source.note is not None:
             problem = source.note
         elif champion_rows is None:
-            problem = "the champion does not record the rows it trained on (an older release)"
+            problem = (
+                "the champion's record of the rows it trained on is missing (or it was "
+                "deployed by an older release, which kept none)"
+            )
         else:
             problem = _unscorable(champion, source.frame) or _unscorable(challenger, source.frame)
         if problem is not None:
