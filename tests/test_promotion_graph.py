@@ -104,6 +104,15 @@ def test_a_better_retraining_is_promoted_a_worse_one_is_not_and_rollback_restore
     assert f"`imbal-pipeline promote {c}` overrides" in _line(third)
     assert Champions(store).version() == b
     assert content_hash(value(third, "deployed_model")) == b  # the champion's value again
+    [event] = [
+        e
+        for e in third.get_asset_materialization_events()
+        if e.asset_key.path == ["deployed_model"]
+    ]
+    shown = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+    assert (shown["champion"], shown["challenger"], shown["promotion"]) == (b, c, _line(third))
+    assert shown["verdict"] in (promotion.WORSE, promotion.UNDECIDED)
+    assert "PR-AUC" in shown["comparison"] and "false alarms" in shown["comparison"]
     report = (tmp_path / "shared" / "report" / "report.md").read_text()
     assert "## Promotion" in report and f"model {c} not promoted" in report
 

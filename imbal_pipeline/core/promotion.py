@@ -18,7 +18,7 @@ The verdict:
   without raising significantly fewer false alarms. A trade of catches for fewer false alarms
   is the threshold objective's choice, and more false alarms alone are shown, not refused: two
   retrainings of equal quality tune thresholds apart, and with thousands of negatives a test
-  on them would refuse many such challengers (BENCHMARKS.md, "Promotion at few positives");
+  on them would refuse 7-15 % of such challengers (BENCHMARKS.md, "Promotion at few positives");
 - `promote` when the lower bound is at least -margin (and the decisions are not worse);
 - `undecided` otherwise, or with fewer than `MIN_POSITIVES` shared positives: too few to tell,
   and the champion stays (the stated default; `imbal-pipeline promote VERSION` overrides).
