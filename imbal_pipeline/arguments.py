@@ -130,8 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     score = sub.add_parser(
         "score",
         help="score a batch with a trained model and compare it with what the model expects",
-        description="Score a CSV or Parquet batch: writes its id (or row number), score, "
-        "decision and the model's version, and runs the monitoring checks.",
+        description="Score a CSV or Parquet batch: writes its id (or row number), `score` (the "
+        "raw score the threshold applies to), `probability` (what predict_proba returns: the "
+        "calibrated probability, or the raw score where calibration did not earn its place), "
+        "`decision` and `model_version`, and runs the monitoring checks. Exit status: 0 written "
+        "with every check passed or warning, 3 written but a monitoring check failed, 1 a batch "
+        "it refuses (nothing written), 2 bad arguments or no model.",
     )
     score.add_argument("--data", required=True, help="the batch (CSV, .csv.gz or Parquet)")
     score.add_argument(
@@ -142,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument(
         "--out",
         help="where to write the scores, .parquet or .csv (default: <batch>.scores.parquet)",
+    )
+    score.add_argument(
+        "--exit-zero",
+        action="store_true",
+        help="exit 0 when the scores are written even if a monitoring check failed (default: 3)",
     )
     ui = sub.add_parser(
         "ui",

@@ -285,8 +285,14 @@ def _score_out(args: argparse.Namespace) -> Path:
     return Path(f"{stem(Path(args.data))}.scores.parquet")
 
 
+# `score`'s status when the scores are written but a monitoring check failed: a script or a
+# scheduler sees the alert without parsing the output, and tells it from a refused batch (1).
+ALERT_EXIT = 3
+
+
 def cmd_score(args: argparse.Namespace) -> int:
-    """Score one batch; 0 when written (alerts are printed), 1 on a batch it refuses, 2 on args."""
+    """Score one batch: 0 when written with no check failed, ALERT_EXIT when written but a
+    monitoring check failed (0 with --exit-zero), 1 on a batch it refuses, 2 on arguments."""
     from imbal_pipeline import load_model
     from imbal_pipeline.core import monitor_batch, monitor_report, monitoring
     from imbal_pipeline.core.data import DataError, file_problem, read_table
@@ -338,6 +344,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     if notes.ignored_columns:
         print(f"ignored columns (not features): {', '.join(notes.ignored_columns)}")
     print(f"wrote {out}")
+    failed = [g.name for g in gates if g.blocks]
+    if failed and not args.exit_zero:
+        names = ", ".join(failed)
+        print(f"monitoring check failed: {names} (exit {ALERT_EXIT}; --exit-zero for 0)")
+        return ALERT_EXIT
     return 0
 
 
