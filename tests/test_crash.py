@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import CLI, data_versions, training_assets
 
+from imbal_pipeline.champion import Champions
 from imbal_pipeline.storage import ASSET_NAME, MANIFEST, AssetStore
 
 FAULTS = Path(__file__).parent / "faults"
@@ -157,6 +158,8 @@ with dg.DagsterInstance.get() as instance:
         for e in result.get_asset_materialization_events()
     }
     print("VERSIONS " + json.dumps(versions))
+    deployed = result.asset_materializations_for_node("deployed_model")[0].metadata
+    print("CHALLENGER " + deployed["challenger"].value)
 """
 
 
@@ -194,15 +197,35 @@ def test_two_runs_at_once_neither_corrupt_nor_mix_the_store(tmp_path, small_run)
         json.loads(next(x for x in out.splitlines() if x.startswith("VERSIONS "))[9:])
         for out, _ in outputs
     )
-    # Run a, with run b writing the same assets beside it, equals the same run made alone.
-    assert a == data_versions(small_run)
+    challengers = [
+        next(x for x in out.splitlines() if x.startswith("CHALLENGER "))[11:] for out, _ in outputs
+    ]
+    alone = data_versions(small_run)
+    # Run a, with run b writing the same assets beside it, equals the same run made alone; its
+    # model is the one the run alone made, whether or not it won the race to be in service.
+    assert {k: v for k, v in a.items() if k != "deployed_model"} == {
+        k: v for k, v in alone.items() if k != "deployed_model"
+    }
+    assert challengers[0] == alone["deployed_model"] != challengers[1]
     # Different seeds give different values, except the profile: same row and positive counts.
-    assert len(a) == 24 and [k for k in a if a[k] == b[k]] == ["imbalance_profile"]
+    assert len(a) == 24
+    assert [k for k in a if a[k] == b[k] and k != "deployed_model"] == ["imbalance_profile"]
+    # One model is in service, the first to finish; the other run, compared with no champion,
+    # found one in place and kept it ("raced"): both runs serve the same champion.
     store = AssetStore(tmp_path / "storage")
+    champion = Champions(store).current()["version"]
+    assert a["deployed_model"] == b["deployed_model"] == champion
+    assert champion in challengers
+    assert len(Champions(store).records()) == 1
+    # Both models are stored and recorded as challengers; only the champion was ever served.
+    assert {r["version"] for r in Champions(store).challengers()} == set(challengers)
+    for version in challengers:
+        store.load("deployed_model", version)  # whole and readable
     for asset in a:
-        assert {r["version"] for r in store.history(asset)} == {a[asset], b[asset]}
-        for version in (a[asset], b[asset]):
-            store.load(asset, version)  # whole and readable
+        served = {a[asset], b[asset]}
+        assert {r["version"] for r in store.history(asset)} == served
+        for version in served:
+            store.load(asset, version)
     _assert_store_whole(tmp_path / "storage")
 
 
