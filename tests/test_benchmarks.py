@@ -133,3 +133,13 @@ def test_bagging_benchmark_applies_its_rule_and_leaves_the_rung_as_it_found_it(t
     assert (row["current"]["trees"], row["trees_100"]["trees"]) == (300, 100)
     assert row["members_5"]["members"] == 5 and row["trees_100"]["learning_rate"] == 0.15
     assert "| tiny |" in capsys.readouterr().out
+
+
+def test_the_intervals_coverage_benchmark_prints_every_table(capsys):
+    bench = _script("statistics_intervals")
+    assert bench.main(["--quick", "--draws", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "| weak | 10 | 3 % | 0.090 |" in out  # population PR-AUC 3x the prevalence
+    assert "| strong | 60 | 3 % | few flags | 0.369 |" in out
+    assert "| weak vs weaker | 10 | 3 % |" in out
+    assert "| positives | intervals | below 93 % | above 97 % | lowest | highest |" in out
