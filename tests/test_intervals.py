@@ -151,6 +151,18 @@ def test_wilson_gives_the_textbook_intervals():
     assert [float(v[0]) for v in intervals.wilson(np.array([0]), 0)] == [0.0, 1.0]  # no trials
 
 
+def test_one_or_two_of_a_few_take_the_poisson_bound_where_wilsons_sits_too_high():
+    low, high = intervals.rate_interval(np.array([1, 2, 3, 4, 5]), 5)
+    wilson_low, wilson_high = intervals.wilson(np.array([1, 2, 3, 4, 5]), 5)
+    # 1 of 5: Wilson's low end 0.036 sits above a recall of 0.02, which catches 1 of 5 one
+    # time in ten; the exact Poisson bound -ln(0.975) / 5 does not.
+    assert wilson_low[0] == pytest.approx(0.0362, abs=1e-4)
+    assert low[:2] == pytest.approx(stats.chi2.ppf(0.025, [2, 4]) / 10)
+    assert low[2:] == pytest.approx(wilson_low[2:]) and high[:2] == pytest.approx(wilson_high[:2])
+    # And the high end at one or two failures (3 and 4 of 5).
+    assert high[2:4] == pytest.approx(1 - stats.chi2.ppf(0.025, [4, 2]) / 10) and high[4] == 1.0
+
+
 def test_ten_of_ten_positives_caught_give_a_proper_interval_not_one_one():
     y = np.r_[np.ones(10, int), np.zeros(290, int)]
     scores = np.r_[np.full(10, 0.9), np.linspace(0, 0.6, 290)]
