@@ -576,7 +576,7 @@ def test_figures_from_few_positives_are_marked_beside_the_figure_with_what_it_me
     summary = md.split("\n## ", 1)[0]
     assert "0.679 (95% CI 0.520-0.810; few positives)" in summary
     assert "0.800 (95% CI 0.376-1.000; few positives)" in summary
-    assert "fewer than the 20 from which the 95 % intervals covered" in summary
+    assert "positives, fewer than the 20 below which the 95 % intervals' simulated" in summary
     holdout = _section(md, "## Holdout performance")
     rows = {r[0]: r for r in _table_rows(holdout)}
     assert rows["**PR-AUC**"][2] == "0.520-0.810 (few positives)"

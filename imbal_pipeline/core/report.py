@@ -85,10 +85,11 @@ def few_positives_note(report: Mapping) -> list[Block]:
             rich(
                 bold("Few positives: "),
                 f"the holdout has {count(get(submap(report, 'dataset'), 'holdout_positives'))} "
-                f"positives, fewer than the {count(below)} from which the 95 % intervals covered "
-                'the true value 93-97 % of the time in simulation (BENCHMARKS.md, "Intervals '
-                'at few positives"); figures marked so may miss it more often, so read them '
-                "as rough and give more positives (more data or a larger --holdout-fraction).",
+                f"positives, fewer than the {count(below)} below which the 95 % intervals' "
+                "simulated coverage left 93-97 %, mostly above (wider than they need be) and at "
+                'times below (BENCHMARKS.md, "Intervals at few positives"); read the figures '
+                "marked so as rough, and give more positives (more data or a larger "
+                "--holdout-fraction) for firm ones.",
             )
         )
     ]

@@ -25,8 +25,8 @@ def subgroups_section(report: Mapping) -> list[doc.Block]:
         said = "their precision and recall can swing by a large amount with one or two cases."
     else:
         said = (
-            "there the 95 % intervals covered the true value less reliably than 93-97 % of the "
-            'time in simulation (BENCHMARKS.md, "Intervals at few positives"); read them as rough.'
+            "below that count the 95 % intervals' coverage in simulation left 93-97 %, mostly "
+            'above (BENCHMARKS.md, "Intervals at few positives"); read their figures as rough.'
         )
     blocks.append(
         doc.Para(
