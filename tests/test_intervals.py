@@ -276,3 +276,15 @@ def test_intervals_cover_the_population_value_at_10_and_60_positives(positives, 
             low, high = found[name]
             coverage = np.mean((low <= value) & (value <= high))
             assert 0.93 - 2 * se <= coverage <= (0.97 + 2 * se if positives >= 60 else 1.0), name
+
+
+def test_the_operating_point_quotes_the_interval_ends_only():
+    from imbal_pipeline.core import threshold
+    from imbal_pipeline.core.settings import Settings
+
+    y = np.r_[np.ones(12, int), np.zeros(300, int)]
+    scores = np.r_[np.linspace(0.3, 0.9, 12), np.linspace(0.0, 0.6, 300)]
+    ci = metrics.bootstrap_intervals(y, scores, 0.5, 2.0)
+    point = threshold.verify_operating_point(y, scores, 0.5, Settings(objective="recall"), ci)
+    assert set(point["reached"]) == {"recall", "ci_low", "ci_high"}
+    assert point["reached"]["ci_low"] == ci["recall"]["ci_low"]
