@@ -167,7 +167,7 @@ def build_report(
         "cv": cv,
         "holdout": holdout_metrics,
         # Where each holdout figure may lie, by the method whose coverage held best (seeded);
-        # below `few_positives_below` holdout positives that coverage is not reached.
+        # below `few_positives_below` holdout positives most over-cover: each figure says so.
         "holdout_ci": {
             "level": metrics.INTERVAL_LEVEL,
             "few_positives_below": FEW_POSITIVES,
