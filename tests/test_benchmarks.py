@@ -182,3 +182,13 @@ def test_the_promotion_benchmark_judges_every_cell_with_the_products_rule(capsys
     assert (
         "| 5 | 500 | 0.8 | equal | 0.05 | 0.0 (0.0-8.8) | 0.0 (0.0-8.8) | 100.0 (91.2-100.0)" in out
     )
+
+
+def test_the_intervals_coverage_benchmark_prints_every_table(capsys):
+    bench = _script("statistics_intervals")
+    assert bench.main(["--quick", "--draws", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "| weak | 10 | 3 % | 0.090 |" in out  # population PR-AUC 3x the prevalence
+    assert "| strong | 60 | 3 % | few flags | 0.369 |" in out
+    assert "| weak vs weaker | 10 | 3 % |" in out
+    assert "| positives | intervals | below 93 % | above 97 % | lowest | highest |" in out

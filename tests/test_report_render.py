@@ -633,3 +633,30 @@ def test_a_fallback_threshold_is_called_a_fallback_never_tuned(rep):
     assert f"(fallback: {fallback})" in _section(md, "Decision threshold")
     earned = dict(rep, threshold={**rep["threshold"], "fallback": None})
     assert "tuned for fbeta (beta=2.000)" in report.render_markdown(earned).split("\n## ", 1)[0]
+
+
+def test_figures_from_few_positives_are_marked_beside_the_figure_with_what_it_means(rep):
+    plain = report.render_markdown(rep)
+    assert "few positives" not in plain.split("\n## ", 1)[0] and "Few positives:" not in plain
+    rep["holdout_ci"]["few_positives_below"] = 20
+    for name in ("pr_auc", "recall"):
+        rep["holdout_ci"][name]["few_positives"] = True
+    rep["vs_baseline"] = {
+        "same_model": False,
+        "pr_auc": {"diff": 0.0123, "ci_low": -0.0201, "ci_high": 0.0456, "few_positives": True},
+    }
+    md = report.render_markdown(rep)
+    summary = md.split("\n## ", 1)[0]
+    assert "0.679 (95% CI 0.520-0.810; few positives)" in summary
+    assert "0.800 (95% CI 0.376-1.000; few positives)" in summary
+    assert "positives, fewer than the 20 below which the 95 % intervals' simulated" in summary
+    holdout = _section(md, "## Holdout performance")
+    rows = {r[0]: r for r in _table_rows(holdout)}
+    assert rows["**PR-AUC**"][2] == "0.520-0.810 (few positives)"
+    assert rows["Recall"][2] == "0.376-1.000 (few positives)"
+    assert "PR-AUC +0.012 (95% CI -0.020 to 0.046; few positives)" in holdout
+    # Subgroups are flagged below the same count, with what it means.
+    sub = _section(md, "## Subgroup performance")
+    assert "Groups with fewer than 20 positives are flagged" in sub and "simulation" in sub
+    html = report.render_html(rep)
+    assert "0.520-0.810 (few positives)" in html and "Few positives:" in html

@@ -29,6 +29,8 @@ from imbal_pipeline.core import (
 from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core import threshold as threshold_core
 from imbal_pipeline.core.deployed import PROBABILITY_NOTE, Model, model_meta
+from imbal_pipeline.core.intervals import FEW_POSITIVES
+from imbal_pipeline.core.intervals import METHODS as INTERVAL_METHODS
 from imbal_pipeline.core.jsonready import json_ready
 from imbal_pipeline.core.preprocess import Preprocessor
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY, Settings
@@ -67,7 +69,7 @@ def build_report(
     # F-beta at the user's beta whatever the objective (F2 by default), beside F1.
     beta = settings.beta
     holdout_metrics = metrics.binary_metrics(y, scores, threshold, beta)
-    intervals = metrics.bootstrap_intervals(y, scores, threshold, beta, seed=settings.seed)
+    intervals = metrics.holdout_intervals(y, scores, threshold, beta, seed=settings.seed)
     at_half = metrics.binary_metrics(y, scores, 0.5, beta)
     base_metrics = metrics.binary_metrics(y, base_scores, 0.5, beta)
     # The baseline also gets its own threshold, tuned the same way on its out-of-fold scores,
@@ -169,8 +171,14 @@ def build_report(
         },
         "cv": cv,
         "holdout": holdout_metrics,
-        # Stratified bootstrap, 1,000 replicates, seeded: where each holdout figure may lie.
-        "holdout_ci": {"level": metrics.INTERVAL_LEVEL, **intervals},
+        # Where each holdout figure may lie, by the method whose coverage held best (seeded);
+        # below `few_positives_below` holdout positives most over-cover: each figure says so.
+        "holdout_ci": {
+            "level": metrics.INTERVAL_LEVEL,
+            "few_positives_below": FEW_POSITIVES,
+            "methods": INTERVAL_METHODS,
+            **intervals,
+        },
         # The quality gate's evidence: exact tests of the ranking and the decisions vs chance.
         "skill": skill.holdout_skill(y, scores, threshold, seed=settings.seed),
         "operating_point": threshold_core.verify_operating_point(

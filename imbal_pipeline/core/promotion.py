@@ -4,9 +4,11 @@ Both models score the same rows, rows neither of them trained on (`promotion_row
 compared in two ways:
 
 - Ranking: the challenger's PR-AUC minus the champion's, with a paired bootstrap interval
-  (`metrics.paired_bootstrap`: each replicate resamples the rows once and scores both models on
-  them, so what the rows share cancels). Its one-sided bounds (a two-sided `LEVEL` interval)
-  decide against the non-inferiority margin `promotion_margin`.
+  (`paired.pr_auc_difference`, the one the report's comparison with the baseline prints: each
+  replicate resamples the rows once and scores both models on them, so what the rows share
+  cancels; read as a bias-corrected percentile interval expanded for the positives' count).
+  Its one-sided bounds (a two-sided `LEVEL` interval) decide against the non-inferiority
+  margin `promotion_margin`.
 - Decisions, each model at its own threshold: exact one-sided McNemar tests on the positives
   one model catches and the other misses, and on the negatives one flags and the other does
   not. The flag rates are reported beside them.
@@ -36,7 +38,8 @@ import numpy as np
 from scipy.stats import binom
 from sklearn.metrics import average_precision_score
 
-from imbal_pipeline.core import metrics
+from imbal_pipeline.core import paired
+from imbal_pipeline.core.intervals import BOOTSTRAP_REPLICATES
 from imbal_pipeline.core.promotion_rows import BATCH, HOLDOUT, Used, schema_change, shared_rows
 
 PROMOTE, WORSE, UNDECIDED, FIRST = "promote", "worse", "undecided", "first"
@@ -47,7 +50,7 @@ ALPHA = 0.05
 # Below this many shared positives the verdict is `undecided` whatever the figures: the paired
 # bootstrap then says too little (BENCHMARKS.md, "Promotion at few positives").
 MIN_POSITIVES = 10
-REPLICATES = metrics.BOOTSTRAP_REPLICATES
+REPLICATES = BOOTSTRAP_REPLICATES
 
 
 @dataclass(frozen=True)
@@ -173,18 +176,8 @@ def judge(
         return at_margin(unmeasured, margin)
     a, b = np.asarray(champion, dtype=float), np.asarray(challenger, dtype=float)
     # The challenger is the "model" and the champion the "baseline": the difference is b - a.
-    both = metrics.paired_bootstrap(
-        y,
-        b,
-        a,
-        challenger_threshold,
-        champion_threshold,
-        1.0,
-        n_boot=n_boot,
-        seed=seed,
-        level=LEVEL,
-    )
-    paired = both["pr_auc"]
+    y_bool = y.astype(bool)
+    diff = paired.pr_auc_difference(y_bool, b, a, n_boot, np.random.default_rng(seed), LEVEL)
     measured = Judgement(
         UNDECIDED,
         rows,
@@ -192,9 +185,9 @@ def judge(
         margin,
         champion_pr_auc=float(average_precision_score(y, a)),
         challenger_pr_auc=float(average_precision_score(y, b)),
-        diff=paired["diff"],
-        low=paired["ci_low"],
-        high=paired["ci_high"],
+        diff=diff["diff"],
+        low=diff["ci_low"],
+        high=diff["ci_high"],
         decisions=decisions(y, a, champion_threshold, b, challenger_threshold),
         reason="",
     )

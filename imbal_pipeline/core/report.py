@@ -62,11 +62,42 @@ _HOLDOUT_METRICS: list[tuple[str, str]] = [
 ]
 
 
+FEW = "few positives"
+
+
+def _few(report: Mapping, key: str) -> bool:
+    """Whether the holdout figure's interval was drawn from too few positives to cover."""
+    return get(get(submap(report, "holdout_ci"), key), "few_positives") is True
+
+
 def _with_ci(report: Mapping, key: str) -> str:
     """A holdout figure with its 95 % interval, as the headline quotes it."""
     value = num(get(submap(report, "holdout"), key))
     ci = interval(get(submap(report, "holdout_ci"), key))
-    return f"{value} (95% CI {ci})" if ci else value
+    if not ci:
+        return value
+    return f"{value} (95% CI {ci}; {FEW})" if _few(report, key) else f"{value} (95% CI {ci})"
+
+
+def few_positives_note(report: Mapping) -> list[Block]:
+    """One sentence on what the "few positives" marker means, when some figure carries it."""
+    intervals = submap(report, "holdout_ci")
+    if not any(_few(report, key) for key in intervals):
+        return []
+    below = get(intervals, "few_positives_below")
+    return [
+        Para(
+            rich(
+                bold("Few positives: "),
+                f"the holdout has {count(get(submap(report, 'dataset'), 'holdout_positives'))} "
+                f"positives, fewer than the {count(below)} below which the 95 % intervals' "
+                "simulated coverage left 93-97 %, mostly above (wider than they need be) and at "
+                'times below (BENCHMARKS.md, "Intervals at few positives"); read the figures '
+                "marked so as rough, and give more positives (more data or a larger "
+                "--holdout-fraction) for firm ones.",
+            )
+        )
+    ]
 
 
 def _holdout_prevalence(report: Mapping) -> float | None:
@@ -153,7 +184,7 @@ def _summary(report: Mapping) -> list[Block]:
             f"{count(_safe_sum(fn, tp))} holdout positives ({count(fn)} missed) "
             f"at the cost of {count(fp)} false alarm{'' if fp == 1 else 's'}."
         )
-    blocks: list[Block] = [Para(content, css="summary")]
+    blocks: list[Block] = [Para(content, css="summary"), *few_positives_note(report)]
 
     meta = []
     if get(ds, "source"):
@@ -193,9 +224,14 @@ def _holdout(report: Mapping) -> list[Block]:
             label = f"F-beta (beta={param(beta)})"
         if key == "f2" and beta == 2.0:
             continue  # the F-beta row is F2 already
+        if all(is_missing(get(d, key)) for d in data):
+            continue  # a figure reports written before it existed do not hold
         name: Any = bold(label) if key == "pr_auc" else label
         values = [num(get(d, key)) for d in data]
-        rows.append([name, values[0], interval(get(intervals, key)), *values[1:]])
+        ci = interval(get(intervals, key))
+        if ci and _few(report, key):
+            ci = f"{ci} ({FEW})"
+        rows.append([name, values[0], ci, *values[1:]])
 
     blocks: list[Block] = [
         Heading(2, "Holdout performance", "holdout"),
@@ -241,6 +277,7 @@ def _versus(versus: Mapping) -> str:
             diff = get(d, "diff")
             sign = "+" if not is_missing(diff) and diff >= 0 else ""
             interval = f"95% CI {num(get(d, 'ci_low'))} to {num(get(d, 'ci_high'))}"
+            interval += f"; {FEW}" if get(d, "few_positives") is True else ""
             parts.append(f"{label} {sign}{num(diff)} ({interval})")
     head = (
         "the selected model is the baseline, so only the threshold differs; tuned minus 0.5: "

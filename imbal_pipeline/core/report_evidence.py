@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from imbal_pipeline.core import document as doc
 from imbal_pipeline.core.split import describe_fitting_rows
 
-# Below this many positives a group's precision/recall swing wildly with one or two cases.
-FEW_POSITIVES = 10
+# Reports written before `holdout_ci.few_positives_below` flag groups below this many positives.
+LEGACY_FEW_POSITIVES = 10
 
 
 def subgroups_section(report: Mapping) -> list[doc.Block]:
@@ -19,12 +19,18 @@ def subgroups_section(report: Mapping) -> list[doc.Block]:
     if not sub:
         blocks.append(doc.Para(doc.rich("No subgroup breakdown was computed.")))
         return blocks
+    below = doc.get(doc.submap(report, "holdout_ci"), "few_positives_below")
+    if below is None:
+        below = LEGACY_FEW_POSITIVES
+        said = "their precision and recall can swing by a large amount with one or two cases."
+    else:
+        said = (
+            "below that count the 95 % intervals' coverage in simulation left 93-97 %, mostly "
+            'above (BENCHMARKS.md, "Intervals at few positives"); read their figures as rough.'
+        )
     blocks.append(
         doc.Para(
-            doc.rich(
-                f"Groups with fewer than {FEW_POSITIVES} positives are flagged: their precision "
-                "and recall can swing by a large amount with one or two cases."
-            )
+            doc.rich(f"Groups with fewer than {doc.count(below)} positives are flagged: {said}")
         )
     )
     for attribute, groups in sub.items():
@@ -37,7 +43,7 @@ def subgroups_section(report: Mapping) -> list[doc.Block]:
         for group, m in groups.items():
             m = m or {}
             pos = doc.get(m, "positives")
-            few = isinstance(pos, numbers.Real) and not doc.is_missing(pos) and pos < FEW_POSITIVES
+            few = isinstance(pos, numbers.Real) and not doc.is_missing(pos) and pos < below
             cells = doc.cm_cells(doc.get(m, "confusion_matrix"))
             rows.append(
                 [

@@ -265,11 +265,16 @@ def _pick_recall(values: dict, settings: Settings) -> int:
     return int(np.argmax(precision))
 
 
+def _ends(intervals: dict, name: str) -> dict:
+    """The figure's interval ends (`ci_low`, `ci_high`), without its other facts."""
+    return {k: v for k, v in intervals.get(name, {}).items() if k in ("ci_low", "ci_high")}
+
+
 def _verify_score(y: np.ndarray, flagged: np.ndarray, settings: Settings, intervals: dict) -> dict:
     name = settings.objective
     return {
         "asked": {"maximize": name, **({"beta": settings.beta} if name == "fbeta" else {})},
-        "reached": {name: _objective_at(y, flagged, settings)[name], **intervals.get(name, {})},
+        "reached": {name: _objective_at(y, flagged, settings)[name], **_ends(intervals, name)},
         "met": True,  # a maximized score has no target to miss
         "clearly_missed": False,
     }
@@ -297,7 +302,7 @@ def _verify_cost(y: np.ndarray, flagged: np.ndarray, settings: Settings, interva
 
 def _verify_recall(y: np.ndarray, flagged: np.ndarray, settings: Settings, intervals: dict) -> dict:
     recall = int(np.sum(flagged & (y == 1))) / max(int(y.sum()), 1)
-    ci = intervals.get("recall", {})
+    ci = _ends(intervals, "recall")
     return {
         "asked": {"recall": settings.recall_target},
         "reached": {"recall": recall, **ci},
