@@ -6,8 +6,9 @@ from dagster import AssetExecutionContext
 
 from imbal_pipeline.assets.common import OFF_CRITICAL_PATH, gated, md_table, png, stage_asset
 from imbal_pipeline.assets.reuse import fit_or_reuse
-from imbal_pipeline.assets.training import MODEL_FIELDS
 from imbal_pipeline.core import data, evaluation, leak, release, split
+from imbal_pipeline.core import settings as settings_core
+from imbal_pipeline.core.affects import HOLDOUT, MODELS, SAMPLES
 from imbal_pipeline.core.content import without_recipe
 from imbal_pipeline.core.quality import counterfactual_sane
 from imbal_pipeline.core.settings import threads_alone
@@ -17,6 +18,8 @@ from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY, content_hash
 
 HEADLINE = ("pr_auc", "roc_auc", "f1", "fbeta", "mcc", "precision", "recall", "balanced_accuracy")
+# The leak panel resamples and fits as the folds do, then holds out a share as the split does.
+LEAK_FIELDS = settings_core.affecting(SAMPLES, MODELS, HOLDOUT)
 QUALITY_CHECKS = (
     "beats_no_skill",
     "decisions_beat_chance",
@@ -72,13 +75,12 @@ def leak_panel(
     Its fits see holdout rows on purpose and feed nothing but the report's leak panel.
     """
     s = pipeline.settings()
-    fields = (*MODEL_FIELDS, "holdout_fraction")
     claim, key, reused = fit_or_reuse(
         fit_cache,
         "leak_panel",
         {"holdout_split": holdout_split},
         s,
-        fields,
+        LEAK_FIELDS,
         lambda: leak.leaky_claim(holdout_split, data.feature_schema(holdout_split, s), s),
     )
     shown = {k: dg.MetadataValue.float(claim[k]) for k in ("pr_auc", "f1_at_0_5") if k in claim}

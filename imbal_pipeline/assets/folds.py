@@ -7,6 +7,8 @@ from dagster import AssetExecutionContext
 from imbal_pipeline.assets.common import gated, md_table, stage_asset
 from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.core import contracts, data, gates, split, training
+from imbal_pipeline.core import settings as settings_core
+from imbal_pipeline.core.affects import SAMPLES
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID
 from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY
@@ -25,18 +27,8 @@ def fold_group(fold: int) -> str:
 
 FOLD_CHECKS = ("contract", "folds_partition")
 FOLD_SET_CHECKS = ("contract", "fold_hygiene", "resampling_promise")
-# Config fields that change a fold's preprocessing and resampling.
-SAMPLING_FIELDS = (
-    "target",
-    "positive_label",
-    "id_column",
-    "categorical",
-    "strategies",
-    "sampling_ratio",
-    "smoteenn_max_rows",
-    "max_negatives",
-    "seed",
-)
+# The settings that change a fold's preprocessing and resampling, as each declares.
+SAMPLING_FIELDS = settings_core.affecting(SAMPLES)
 
 
 def make_cv_folds(n_folds: int) -> dg.AssetsDefinition:

@@ -6,9 +6,11 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from imbal_pipeline.assets.common import gated, md_table, stage_asset
-from imbal_pipeline.assets.folds import SAMPLING_FIELDS, fold_group, fold_training_key
+from imbal_pipeline.assets.folds import fold_group, fold_training_key
 from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.core import contracts, data, gates, selection, split, strategies, training
+from imbal_pipeline.core import settings as settings_core
+from imbal_pipeline.core.affects import MODELS, SAMPLES
 from imbal_pipeline.core.settings import LADDER, ROW_ID, Settings
 from imbal_pipeline.core.values import Comparison, FoldModels, FoldSets
 from imbal_pipeline.resources import FitCache, PipelineConfig
@@ -16,14 +18,9 @@ from imbal_pipeline.storage import RECIPE_KEY
 
 COMPARISON_COLUMNS = ["pr_auc_mean", "pr_auc_std", "f1_mean", "mcc_mean", "folds", "skipped"]
 OOF_CHECKS = ("contract", "oof_coverage")
-# Config fields that change what a fit produces; anything else (objective, output paths,
-# thresholds) can change without a refit.
-MODEL_FIELDS = (
-    *SAMPLING_FIELDS,
-    "n_estimators",
-    "learning_rate",
-    "num_leaves",
-)
+# The settings that change what a fit produces, as each declares; anything else (objective,
+# output paths, thresholds) can change without a refit.
+MODEL_FIELDS = settings_core.affecting(SAMPLES, MODELS)
 MODEL_CHECKS = ("model_sane",)
 
 
