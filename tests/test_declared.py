@@ -167,7 +167,7 @@ def _another(field: dataclasses.Field):
 
 def _fit_recipes(s: Settings) -> dict[str, str]:
     return {
-        fit: content_hash(recipe_parts(fit, {}, s, fields)) for fit, fields in FITS.items()
+        fit: content_hash(recipe_parts(fit, "code", {}, s, fields)) for fit, fields in FITS.items()
     }
 
 

@@ -94,7 +94,6 @@ def make_curve_part(part: int) -> dg.AssetsDefinition:
         strategy_comparison: Comparison,
     ):
         s = pipeline.settings()
-        name = curve_part_key(part).to_user_string()
         selected = strategy_comparison.selected
         inputs = {"holdout_split": holdout_split, "cv_folds": cv_folds, "strategy": selected}
 
@@ -105,7 +104,7 @@ def make_curve_part(part: int) -> dg.AssetsDefinition:
                 train, cv_folds, schema, selected, s, part, learning.CURVE_PARTS
             )
 
-        fits, key, reused = fit_or_reuse(fit_cache, name, inputs, s, MODEL_FIELDS, fit)
+        fits, key, reused = fit_or_reuse(context, fit_cache, inputs, s, MODEL_FIELDS, fit)
         metadata = {
             "points": dg.MetadataValue.json(fits["points"]),
             "skipped": dg.MetadataValue.json(fits["skipped"]),

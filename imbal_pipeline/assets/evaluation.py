@@ -76,8 +76,8 @@ def leak_panel(
     """
     s = pipeline.settings()
     claim, key, reused = fit_or_reuse(
+        context,
         fit_cache,
-        "leak_panel",
         {"holdout_split": holdout_split},
         s,
         LEAK_FIELDS,

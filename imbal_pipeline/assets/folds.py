@@ -88,10 +88,9 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
         s = pipeline.settings()
         train = split.training_part(holdout_split)
         schema = data.feature_schema(train, s)
-        name = fold_training_key(fold).to_user_string()
         sets, key, reused = fit_or_reuse(
+            context,
             fit_cache,
-            name,
             {"holdout_split": holdout_split, "cv_folds": cv_folds},
             s,
             SAMPLING_FIELDS,

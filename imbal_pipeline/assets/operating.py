@@ -12,7 +12,8 @@ import warnings
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from imbal_pipeline.assets.common import CODE_VERSION, gated, md_table, stage_asset
+from imbal_pipeline.assets.code import stage_code
+from imbal_pipeline.assets.common import gated, md_table, stage_asset
 from imbal_pipeline.core import (
     evaluation,
     inbox,
@@ -88,14 +89,19 @@ def _monitoring_specs(asset: str, names: tuple[str, ...]) -> list[dg.AssetCheckS
 
 
 def _batch_asset(name: str, check_names: tuple[str, ...]):
-    """`dg.asset` of one inbox batch (a partition of BATCHES), with its monitoring checks."""
-    return dg.asset(
-        partitions_def=BATCHES,
-        group_name=MONITORING,
-        code_version=CODE_VERSION,
-        kinds={"pandas"},
-        check_specs=_monitoring_specs(name, check_names),
-    )
+    """`dg.asset` of one inbox batch (a partition of BATCHES), with its monitoring checks,
+    versioned by the digest of its code."""
+
+    def declare(fn):
+        return dg.asset(
+            partitions_def=BATCHES,
+            group_name=MONITORING,
+            code_version=stage_code(fn),
+            kinds={"pandas"},
+            check_specs=_monitoring_specs(name, check_names),
+        )(fn)
+
+    return declare
 
 
 @_batch_asset("scored_batch", monitor_checks.MONITORING_CHECKS)

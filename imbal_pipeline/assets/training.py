@@ -67,10 +67,9 @@ def make_fold_models(fold: int, part: str = "models") -> dg.AssetsDefinition:
         training_sets: FoldSets,
     ):
         s = pipeline.settings()
-        name = fold_models_key(fold, part).to_user_string()
         fitted, key, reused = fit_or_reuse(
+            context,
             fit_cache,
-            name,
             {"training_sets": training_sets},
             s,
             MODEL_FIELDS,
