@@ -50,30 +50,30 @@ def counts_meta(y: pd.Series) -> dict:
     }
 
 
-def described_checks(key: str | dg.AssetKey, names: tuple[str, ...]) -> list[dg.AssetCheckSpec]:
-    """Check specs beside an asset, described; a failed error-severity check stops downstream,
-    and the checks that only ever warn do not block."""
+def described_checks(stage: str, key: str | dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    """The specs of the checks declared beside `stage` (`checks.CHECKS`), for its asset `key`:
+    a failed error-severity check stops downstream, and those that only ever warn do not block."""
     return [
         dg.AssetCheckSpec(
-            name,
+            check.name,
             asset=key,
-            description=checks.DESCRIPTIONS[name],
-            blocking=name not in checks.WARN_ONLY,
+            description=check.description,
+            blocking=not check.warn_only,
         )
-        for name in names
+        for check in checks.of_stage(stage)
     ]
 
 
-def stage_asset(name: str | dg.AssetKey, check_names: tuple[str, ...], /, **options):
+def stage_asset(stage: str, /, **options):
     """`dg.asset` as a stage declares its assets: derived from the raw file (`SOURCE_DEPS`),
-    versioned by the digest of the code that computes it (`code.stage_code`), and with the
-    described checks of `name` beside it."""
+    versioned by the digest of the code that computes it (`code.stage_code`), with the checks
+    declared beside `stage`; its key is `stage` unless `key` names one of its assets (a fold's)."""
 
     def declare(fn):
         return dg.asset(
             deps=SOURCE_DEPS,
             code_version=stage_code(fn),
-            check_specs=described_checks(name, check_names),
+            check_specs=described_checks(stage, options.get("key") or stage),
             **options,
         )(fn)
 

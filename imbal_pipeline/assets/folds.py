@@ -25,8 +25,6 @@ def fold_group(fold: int) -> str:
     return f"fold_{fold}"
 
 
-FOLD_CHECKS = ("contract", "folds_partition")
-FOLD_SET_CHECKS = ("contract", "fold_hygiene", "resampling_promise")
 # The settings that change a fold's preprocessing and resampling, as each declares.
 SAMPLING_FIELDS = settings_core.affecting(SAMPLES)
 
@@ -36,7 +34,6 @@ def make_cv_folds(n_folds: int) -> dg.AssetsDefinition:
 
     @stage_asset(
         "cv_folds",
-        FOLD_CHECKS,
         group_name="folds",
         kinds={"pandas"},
     )
@@ -68,8 +65,7 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
     """One fold's training sets: one asset per fold, so each has its own lineage and rerun."""
 
     @stage_asset(
-        fold_training_key(fold),
-        FOLD_SET_CHECKS,
+        "fold_training_sets",
         key=fold_training_key(fold),
         group_name=fold_group(fold),
         ins={"holdout_split": dg.AssetIn(), "cv_folds": dg.AssetIn()},

@@ -15,6 +15,7 @@ from dagster import AssetExecutionContext
 from imbal_pipeline.assets.code import stage_code
 from imbal_pipeline.assets.common import gated, md_table, stage_asset
 from imbal_pipeline.core import (
+    checks,
     evaluation,
     inbox,
     monitor_batch,
@@ -33,7 +34,7 @@ BATCHES = dg.DynamicPartitionsDefinition(name="batches")
 MONITORING = "monitoring"
 
 
-@stage_asset("deployed_model", ("matches_export",), group_name=MONITORING, kinds={"lightgbm"})
+@stage_asset("deployed_model", group_name=MONITORING, kinds={"lightgbm"})
 def deployed_model(
     context: AssetExecutionContext,
     pipeline: PipelineConfig,
@@ -70,7 +71,7 @@ def deployed_model(
     )
 
 
-def _monitoring_specs(asset: str, names: tuple[str, ...]) -> list[dg.AssetCheckSpec]:
+def _monitoring_specs(asset: str) -> list[dg.AssetCheckSpec]:
     # Not blocking: an alert is news about the world, not a reason to withhold the scores.
     # Partitioned like the asset: unpartitioned checks on a partitioned asset are recorded but
     # the UI shows them as "Not evaluated" (Dagster 1.13, seen here). Partitioned check specs
@@ -79,16 +80,16 @@ def _monitoring_specs(asset: str, names: tuple[str, ...]) -> list[dg.AssetCheckS
         warnings.simplefilter("ignore", dg.PreviewWarning)
         return [
             dg.AssetCheckSpec(
-                name,
+                check.name,
                 asset=asset,
-                description=monitor_checks.DESCRIPTIONS[name],
+                description=check.description,
                 partitions_def=BATCHES,
             )
-            for name in names
+            for check in checks.of_stage(asset)
         ]
 
 
-def _batch_asset(name: str, check_names: tuple[str, ...]):
+def _batch_asset(name: str):
     """`dg.asset` of one inbox batch (a partition of BATCHES), with its monitoring checks,
     versioned by the digest of its code."""
 
@@ -98,13 +99,13 @@ def _batch_asset(name: str, check_names: tuple[str, ...]):
             group_name=MONITORING,
             code_version=stage_code(fn),
             kinds={"pandas"},
-            check_specs=_monitoring_specs(name, check_names),
+            check_specs=_monitoring_specs(name),
         )(fn)
 
     return declare
 
 
-@_batch_asset("scored_batch", monitor_checks.MONITORING_CHECKS)
+@_batch_asset("scored_batch")
 def scored_batch(context: AssetExecutionContext, pipeline: PipelineConfig, deployed_model: dict):
     """One inbox file scored by the deployed model, with its monitoring checks."""
     s = pipeline.settings()
@@ -150,7 +151,7 @@ def scored_batch(context: AssetExecutionContext, pipeline: PipelineConfig, deplo
     )
 
 
-@_batch_asset("batch_outcomes", monitor_checks.LABELLED_CHECKS)
+@_batch_asset("batch_outcomes")
 def batch_outcomes(context: AssetExecutionContext, pipeline: PipelineConfig, scored_batch: dict):
     """A scored batch joined with its labels file: how the model really did on it."""
     s = pipeline.settings()

@@ -17,11 +17,9 @@ from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY
 
 COMPARISON_COLUMNS = ["pr_auc_mean", "pr_auc_std", "f1_mean", "mcc_mean", "folds", "skipped"]
-OOF_CHECKS = ("contract", "oof_coverage")
 # The settings that change what a fit produces, as each declares; anything else (objective,
 # output paths, thresholds) can change without a refit.
 MODEL_FIELDS = settings_core.affecting(SAMPLES, MODELS)
-MODEL_CHECKS = ("model_sane",)
 
 
 def _oof_checks(oof: pd.DataFrame, suite: str, row_ids, what: str) -> list:
@@ -49,8 +47,7 @@ def make_fold_models(fold: int, part: str = "models") -> dg.AssetsDefinition:
     rungs = PARTS[part]
 
     @stage_asset(
-        fold_models_key(fold, part),
-        OOF_CHECKS,
+        "fold_models",
         key=fold_models_key(fold, part),
         group_name=fold_group(fold),
         ins={"training_sets": dg.AssetIn(key=fold_training_key(fold))},
@@ -117,7 +114,6 @@ def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
 
     @stage_asset(
         "strategy_comparison",
-        OOF_CHECKS,
         group_name="decision",
         ins=_fold_ins(n_folds),
     )
@@ -171,7 +167,6 @@ def make_final_model(n_folds: int) -> dg.AssetsDefinition:
 
     @stage_asset(
         "final_model",
-        MODEL_CHECKS,
         group_name="training",
         kinds={"lightgbm"},
         ins={**_fold_ins(n_folds), "strategy_comparison": dg.AssetIn()},
@@ -199,7 +194,6 @@ def make_baseline_model(n_folds: int) -> dg.AssetsDefinition:
 
     @stage_asset(
         "baseline_model",
-        MODEL_CHECKS,
         group_name="training",
         kinds={"lightgbm"},
         # `none` is fitted in the first part: the baseline need not wait for the SMOTE family.
