@@ -1,16 +1,18 @@
-"""Every check is declared once (core/checks.py): the gates, the asset check specs and the UI's
-descriptions derive from that table."""
+"""One table per family. Every check is declared once (core/checks.py): the gates, the asset
+check specs and the UI's descriptions derive from that table. Every strategy of the ladder is
+one entry of core/strategies.py's table."""
 
 import ast
 import re
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pytest
 
 import imbal_pipeline
-from imbal_pipeline.core import checks, gates, monitor_checks
-from imbal_pipeline.core.settings import Settings
+from imbal_pipeline.core import checks, gates, monitor_checks, strategies
+from imbal_pipeline.core.settings import LADDER, Settings
 from imbal_pipeline.definitions import build_definitions
 
 PACKAGE = Path(imbal_pipeline.__file__).parent
@@ -125,3 +127,23 @@ def test_the_monitoring_lists_are_the_tables():
     )
     assert "missing_and_unseen" not in monitor_checks.RETRAIN_ON
     assert set(monitor_checks.RETRAIN_ON) == {c.name for c in checks.CHECKS.values() if c.retrains}
+
+
+def test_the_strategy_table_is_the_ladder_and_each_entry_builds_what_its_audit_names():
+    assert tuple(strategies.STRATEGIES) == LADDER
+    assert strategies.SYNTHETIC == ("smote", "borderline_smote", "smoteenn")
+    rng = np.random.default_rng(0)
+    y = (rng.random(400) < 0.1).astype(int)
+    X = rng.normal(size=(400, 3)) + y[:, None]
+    ids = np.arange(400)
+    portion = strategies.Portion(X, y.astype(np.int8), ids, 0, 0.5, [], None)
+    for name, entry in strategies.STRATEGIES.items():
+        done = strategies.resample(X, y, ids, name, seed=0, ratio=0.5, cat_idx=[])
+        steps = [step["step"] for step in done.audit["steps"]]
+        built = [entry.sampler(portion, 5, 10)] if entry.sampler else []
+        built += [entry.cleaner()] if entry.cleaner else []
+        if built:
+            assert steps == [type(sampler).__name__ for sampler in built], name
+        assert (len(done.synthetic_X) > 0) == entry.synthetic, name
+    with pytest.raises(ValueError, match="unknown strategy 'adasyn'"):
+        strategies.resample(X, y, np.arange(400), "adasyn", seed=0, ratio=0.5, cat_idx=[])
