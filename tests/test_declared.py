@@ -6,14 +6,19 @@ no error. These tests read what the fits really read, and change each setting in
 """
 
 import dataclasses
+import re
 import sys
 import typing
 
+import dagster as dg
 import numpy as np
 import pandas as pd
+import pydantic
 import pytest
+from conftest import graph
 
 from imbal_pipeline.arguments import GENERATED
+from imbal_pipeline.assets import data as data_assets
 from imbal_pipeline.assets.evaluation import LEAK_FIELDS
 from imbal_pipeline.assets.folds import SAMPLING_FIELDS
 from imbal_pipeline.assets.reuse import recipe_parts
@@ -22,7 +27,8 @@ from imbal_pipeline.core import affects, data, inputs, leak, learning, split, tr
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.content import content_hash
 from imbal_pipeline.core.preprocess import fit_preprocessor
-from imbal_pipeline.core.settings import LADDER, Settings
+from imbal_pipeline.core.settings import LADDER, RUN, Settings
+from imbal_pipeline.resources import PipelineConfig
 from imbal_pipeline.unchanged import WHERE_AND_WHEN, run_recipe
 
 NAMES = frozenset(f.name for f in settings_core.fields())
@@ -230,4 +236,47 @@ def test_the_run_context_is_left_out_where_it_lives():
     assert content_hash({"x": {"run_id": "a"}}) != content_hash({"x": {"run_id": "b"}})
     assert content_hash({"x": {"settings": {"store": "a"}}}) != content_hash(
         {"x": {"settings": {"store": "b"}}}
+    )
+
+
+# --- the Launchpad's resource carries each setting's bounds --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("n_estimators", 0, "n_estimators must be a whole number from 1 to 100000, got 0"),
+        ("learning_rate", float("nan"), "learning_rate must be a finite number in (0, 1], got nan"),
+        ("recall_target", 1.5, "recall_target must be a finite number in (0, 1], got 1.5"),
+        ("seed", True, "seed must be a whole number from 0 to 4294967295, got True"),
+    ],
+)
+def test_the_pipeline_resource_refuses_a_value_out_of_the_settings_range(name, value, said):
+    with pytest.raises(pydantic.ValidationError, match=re.escape(said)):
+        PipelineConfig(**{name: value})
+
+
+def test_every_declared_bound_is_on_the_resources_field():
+    for field in settings_core.fields(RUN):
+        bounds = field.metadata["bounds"]
+        metadata = {
+            type(m).__name__.lower(): m for m in PipelineConfig.model_fields[field.name].metadata
+        }
+        for kind in ("ge", "gt", "le", "lt"):
+            declared = getattr(bounds, kind) if bounds else None
+            assert getattr(metadata.get(kind), kind, None) == declared, (field.name, kind)
+
+
+def test_a_run_given_an_out_of_range_value_fails_in_the_settings_words(tmp_path):
+    defs = graph(tmp_path)
+    result = dg.materialize(
+        [data_assets.raw_data],
+        resources=defs.resources,
+        run_config={"resources": {"pipeline": {"config": {"num_leaves": 1}}}},
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_failure)
+    assert "num_leaves must be a whole number from 2 to 131072, got 1" in str(
+        failure.event_specific_data.error
     )

@@ -74,12 +74,7 @@ RUN, PROJECT = "run", "project"
 
 
 class SettingsError(ValueError):
-    """A configuration a user gave that cannot work; the message names the fix, and `setting`
-    the setting it is about where it is about one."""
-
-    def __init__(self, message: str, setting: str | None = None):
-        super().__init__(message)
-        self.setting = setting
+    """A configuration a user gave that cannot work; the message names the fix."""
 
 
 def setting(
@@ -446,7 +441,7 @@ def validate(s: Settings) -> None:
             )
         problem = range_problem(field, value)
         if problem:
-            raise SettingsError(f"{flag_of(field)} {problem}", setting=field.name)
+            raise SettingsError(f"{flag_of(field)} {problem}")
     if not s.strategies or s.strategies[0] != "none":
         raise SettingsError("the strategy list must start with 'none': it is the baseline")
     if s.fp_cost == 0 and s.fn_cost == 0:
