@@ -147,3 +147,25 @@ def test_the_strategy_table_is_the_ladder_and_each_entry_builds_what_its_audit_n
         assert (len(done.synthetic_X) > 0) == entry.synthetic, name
     with pytest.raises(ValueError, match="unknown strategy 'adasyn'"):
         strategies.resample(X, y, np.arange(400), "adasyn", seed=0, ratio=0.5, cat_idx=[])
+
+
+def test_the_objective_is_looked_up_in_its_table_once_per_use():
+    from imbal_pipeline.core import threshold
+    from imbal_pipeline.core.report_choice import operating_beyond_f1
+
+    assert threshold.tuned_for(Settings(objective="cost"), "fbeta").objective == "fbeta"
+    with pytest.raises(KeyError):
+        threshold.tuned_for(Settings(), "accuracy")
+    assert operating_beyond_f1({}) is None
+    cost = {
+        "objective": "cost",
+        "met": True,
+        "asked": {"fp_cost": 1.0, "fn_cost": 10.0},
+        "reached": {
+            "cost_per_1000": 5.0,
+            "flag_nothing_per_1000": 9.0,
+            "flag_everything_per_1000": 900.0,
+        },
+    }
+    assert operating_beyond_f1({**cost, "objective": "f1"}) is None  # F1 is in the summary
+    assert operating_beyond_f1(cost).startswith("cost 5")
