@@ -5,8 +5,8 @@ retraining, and the function that makes its gate.
 The asset check specs (`assets/common.py`), the UI's descriptions and every gate (`gates.Gate`
 refuses a name not declared here) derive from this table, as the threshold objectives derive
 from `threshold.OBJECTIVES`. The gate functions live in `gates`, `data_gates`, `inputs`, `leak`,
-`diagnostics` and `quality`, and bind themselves to their entry with `@checks.gate(name)`; the
-operating half's checks are declared beside their tests in `monitor_checks`.
+`diagnostics`, `quality`, `monitor_checks` and `monitor_batch`, and bind themselves to their
+entry with `@checks.gate(name)`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from imbal_pipeline.core import monitor_stats as ms
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ def names(stage: str) -> tuple[str, ...]:
     return tuple(check.name for check in of_stage(stage))
 
 
+_ALPHA = f"{ms.ALPHA:.1%}"  # the monitoring tests' level, as their descriptions say it
 register(
     # Data as read.
     Check(
@@ -259,6 +262,53 @@ register(
         "The deployed model is the version the evaluation exported as model.txt and model.json.",
         ("deployed_model",),
     ),
+    # The operating half: a scored batch and, once they arrive, its labels.
+    Check(
+        "positive_rate",
+        "The batch's flag rate against the deployed model's expected one (from the "
+        f"out-of-fold scores of every training row): Fisher's exact test at {_ALPHA}, a move of "
+        f"{ms.RATE_FLOOR:.0%} or more; significantly below means retrain.",
+        ("scored_batch",),
+        retrains=True,
+    ),
+    Check(
+        "score_psi",
+        "The batch's score distribution against the expected one: chi-square on the "
+        f"reference's bins (merged to {ms.MIN_EXPECTED:.0f} expected rows each) at {_ALPHA}, "
+        f"and PSI >= {ms.PSI_FLOOR}.",
+        ("scored_batch",),
+        retrains=True,
+    ),
+    Check(
+        "feature_psi",
+        "Every feature against the training split: chi-square per feature, Holm's "
+        f"correction over the features at {_ALPHA}, and PSI >= {ms.PSI_FLOOR}.",
+        ("scored_batch",),
+        retrains=True,
+    ),
+    # A degraded feed is fixed at its source, not by retraining.
+    Check(
+        "missing_and_unseen",
+        "Rises in missing rates and categories never seen in training "
+        f"(exact tests, Holm's correction at {_ALPHA}).",
+        ("scored_batch",),
+    ),
+    Check(
+        "recent_prevalence",
+        f"The last batches, pooled until they hold {ms.WINDOW_ROWS:,} rows: the positives the "
+        "model expects in them against the reference (a test of the mean at "
+        f"{_ALPHA}, a move of {ms.RATE_FLOOR:.0%} or more); catches a prevalence shift that "
+        "single small batches cannot show.",
+        ("scored_batch",),
+        retrains=True,
+    ),
+    Check(
+        "labelled_performance",
+        "Realized PR-AUC, precision, recall and Brier score once labels "
+        "arrive, against the holdout's intervals.",
+        ("batch_outcomes",),
+        retrains=True,
+    ),
 )
-# The training graph's checks whose every failure is a warning.
+# The checks whose every failure is a warning.
 WARN_ONLY = frozenset(check.name for check in CHECKS.values() if check.warn_only)

@@ -16,7 +16,6 @@ import pandas as pd
 from imbal_pipeline.core import checks
 from imbal_pipeline.core import monitor_stats as ms
 from imbal_pipeline.core.calibration import apply, brier
-from imbal_pipeline.core.checks import Check
 from imbal_pipeline.core.gates import WARN, Gate, fail, ok
 from imbal_pipeline.core.metrics import binary_metrics
 from imbal_pipeline.core.monitoring import (
@@ -34,55 +33,6 @@ FAR_ABOVE = 2.0  # a batch rate significantly above and at this multiple of the 
 MISSING_WARN, MISSING_FAIL = 0.05, 0.20  # rise of a feature's missing rate, absolute
 UNSEEN_WARN, UNSEEN_FAIL = 0.01, 0.10  # share of a batch's rows with a category never seen
 
-_ALPHA = f"{ms.ALPHA:.1%}"
-checks.register(
-    Check(
-        "positive_rate",
-        "The batch's flag rate against the deployed model's expected one (from the "
-        f"out-of-fold scores of every training row): Fisher's exact test at {_ALPHA}, a move of "
-        f"{ms.RATE_FLOOR:.0%} or more; significantly below means retrain.",
-        ("scored_batch",),
-        retrains=True,
-    ),
-    Check(
-        "score_psi",
-        "The batch's score distribution against the expected one: chi-square on the "
-        f"reference's bins (merged to {ms.MIN_EXPECTED:.0f} expected rows each) at {_ALPHA}, "
-        f"and PSI >= {ms.PSI_FLOOR}.",
-        ("scored_batch",),
-        retrains=True,
-    ),
-    Check(
-        "feature_psi",
-        "Every feature against the training split: chi-square per feature, Holm's "
-        f"correction over the features at {_ALPHA}, and PSI >= {ms.PSI_FLOOR}.",
-        ("scored_batch",),
-        retrains=True,
-    ),
-    # A degraded feed is fixed at its source, not by retraining.
-    Check(
-        "missing_and_unseen",
-        "Rises in missing rates and categories never seen in training "
-        f"(exact tests, Holm's correction at {_ALPHA}).",
-        ("scored_batch",),
-    ),
-    Check(
-        "recent_prevalence",
-        f"The last batches, pooled until they hold {ms.WINDOW_ROWS:,} rows: the positives the "
-        "model expects in them against the reference (a test of the mean at "
-        f"{_ALPHA}, a move of {ms.RATE_FLOOR:.0%} or more); catches a prevalence shift that "
-        "single small batches cannot show.",
-        ("scored_batch",),
-        retrains=True,
-    ),
-    Check(
-        "labelled_performance",
-        "Realized PR-AUC, precision, recall and Brier score once labels "
-        "arrive, against the holdout's intervals.",
-        ("batch_outcomes",),
-        retrains=True,
-    ),
-)
 MONITORING_CHECKS = checks.names("scored_batch")
 LABELLED_CHECKS = checks.names("batch_outcomes")
 # Alerts that say the model no longer fits the world.
