@@ -10,8 +10,9 @@ categories of 5-40 levels, 1 % positives); a model fitted on its first 100k rows
 pipeline's own preprocessing, LightGBM parameters (300 trees, 31 leaves, one thread) and
 `class_weight`, its holdout the next 25k rows, saved as model.txt + model.json; its
 monitoring reference is made as the pipeline makes it, from the fold models' out-of-fold scores
-and the holdout's paired members. The rest of the draw is the batch, written as CSV and Parquet; each is scored by the
-CLI in a fresh process: read, check, score, the four monitoring checks, write scores.parquet.
+and the holdout's paired members. The rest of the draw is the batch, written as CSV and Parquet;
+each is scored by the CLI in a fresh process: read, check, score, the monitoring checks, write
+scores.parquet.
 Peak memory is the child's maximum resident set (getrusage).
 """
 

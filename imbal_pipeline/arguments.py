@@ -104,7 +104,24 @@ def build_parser() -> argparse.ArgumentParser:
     versions.add_argument("--limit", type=int, default=20, help="newest N (default %(default)s)")
     show = sub.add_parser("show", help="summarize one stored version of an asset")
     show.add_argument("asset", help="asset name, e.g. evaluation_report")
-    show.add_argument("--version", help="data version (default: the latest)")
+    show.add_argument(
+        "--version", help="data version (default: the latest; of deployed_model, the champion)"
+    )
+    promote = sub.add_parser(
+        "promote",
+        help="put a stored model in service (the champion), overriding its run's comparison",
+        description="Make VERSION the champion: the model `score`, `load_model()` and the inbox "
+        "apply. Recorded with the time, who, the reason and the comparison its run made.",
+    )
+    promote.add_argument("version", help="a version from `imbal-pipeline versions deployed_model`")
+    promote.add_argument("--reason", default="promoted by hand", help="why, for the record")
+    rollback = sub.add_parser(
+        "rollback",
+        help="put the previous champion back in service",
+        description="Undo the last promotion: the model in service before it becomes the "
+        "champion again. Recorded like a promotion.",
+    )
+    rollback.add_argument("--reason", default="rolled back by hand", help="why, for the record")
     rerun = sub.add_parser(
         "rerun",
         help="re-execute a failed run from its failure: only failed steps and what is downstream",
@@ -114,18 +131,27 @@ def build_parser() -> argparse.ArgumentParser:
     score = sub.add_parser(
         "score",
         help="score a batch with a trained model and compare it with what the model expects",
-        description="Score a CSV or Parquet batch: writes its id (or row number), score, "
-        "decision and the model's version, and runs the monitoring checks.",
+        description="Score a CSV or Parquet batch: writes its id (or row number), `score` (the "
+        "raw score the threshold applies to), `probability` (what predict_proba returns: the "
+        "calibrated probability, or the raw score where calibration did not earn its place), "
+        "`decision` and `model_version`, and runs the monitoring checks. Exit status: 0 written "
+        "with every check passed or warning, 3 written but a monitoring check failed, 1 a batch "
+        "it refuses (nothing written), 2 bad arguments or no model.",
     )
     score.add_argument("--data", required=True, help="the batch (CSV, .csv.gz or Parquet)")
     score.add_argument(
         "--model",
         help="a run's --out folder, or a version from `versions deployed_model` "
-        "(default: the newest deployed model in the project's store)",
+        "(default: the champion, the model in service)",
     )
     score.add_argument(
         "--out",
         help="where to write the scores, .parquet or .csv (default: <batch>.scores.parquet)",
+    )
+    score.add_argument(
+        "--exit-zero",
+        action="store_true",
+        help="exit 0 when the scores are written even if a monitoring check failed (default: 3)",
     )
     ui = sub.add_parser(
         "ui",

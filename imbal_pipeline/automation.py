@@ -21,6 +21,7 @@ from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.core.versions import data_fingerprint
 from imbal_pipeline.lineage import DATA_VERSION_TAG
 from imbal_pipeline.resources import PipelineConfig
+from imbal_pipeline.storage import CorruptValueError
 
 
 def build_automation(job, score_job, outcomes_job, project: Settings) -> tuple[list, list]:
@@ -61,7 +62,7 @@ def build_automation(job, score_job, outcomes_job, project: Settings) -> tuple[l
         raw_data_changed,
         inbox_sensor(score_job, project),
         labels_sensor(outcomes_job, project),
-        retrain_on_alert(job),
+        retrain_on_alert(job, project),
     ]
 
 
@@ -186,8 +187,20 @@ def retrain_reasons(alerts: str, evidence: dict) -> list[tuple[str, str]]:
     return [(check, str(evidence[check])) for check in failing if check in evidence]
 
 
-def retrain_on_alert(job) -> dg.SensorDefinition:
-    """Requests the training job when a batch's monitoring fails a check that means drift."""
+def champion_of(project: Settings) -> str | None:
+    """The version in service (`champion.py`), or None before the first."""
+    from imbal_pipeline.champion import Champions
+    from imbal_pipeline.storage import AssetStore, storage_dir
+
+    return Champions(AssetStore(storage_dir(project))).version()
+
+
+def retrain_on_alert(job, project: Settings) -> dg.SensorDefinition:
+    """Requests the training job when a batch's monitoring fails a check that means drift.
+
+    Only the alerts on batches the champion scored count: an alert on a batch another model
+    scored (replaced, or rolled back since) says nothing about the model in service.
+    """
 
     @dg.sensor(
         name="retrain_on_alert",
@@ -198,7 +211,11 @@ def retrain_on_alert(job) -> dg.SensorDefinition:
     )
     def _sensor(context: dg.SensorEvaluationContext):
         after = int(context.cursor) if context.cursor else None
-        reasons, last = [], after
+        try:
+            champion = champion_of(project)
+        except CorruptValueError as exc:
+            return dg.SkipReason(f"the champion cannot be read: {exc}")
+        reasons, last, others = [], after, 0
         for asset in ("scored_batch", "batch_outcomes"):
             records = context.instance.fetch_materializations(
                 dg.AssetRecordsFilter(dg.AssetKey(asset), after_storage_id=after),
@@ -208,6 +225,10 @@ def retrain_on_alert(job) -> dg.SensorDefinition:
             for record in records:
                 last = max(last or 0, record.storage_id)
                 mat = record.asset_materialization
+                scored_by = getattr(mat.metadata.get("model_version"), "value", None)
+                if champion is not None and scored_by != champion:
+                    others += 1
+                    continue
                 alerts = str(getattr(mat.metadata.get(ALERTS_KEY), "value", "none"))
                 evidence = getattr(mat.metadata.get(EVIDENCE_KEY), "value", None) or {}
                 for check, figures in retrain_reasons(alerts, evidence):
@@ -215,7 +236,13 @@ def retrain_on_alert(job) -> dg.SensorDefinition:
         if last is not None:
             context.update_cursor(str(last))
         if not reasons:
-            return dg.SkipReason("no scored batch asks for retraining")
+            ignored = (
+                f" ({others} batches scored by another model than the champion {champion} "
+                "were not counted)"
+                if others
+                else ""
+            )
+            return dg.SkipReason(f"no scored batch asks for retraining{ignored}")
         batches = sorted({b for b, _, _, _ in reasons})
         checks = sorted({c for _, c, _, _ in reasons})
         return dg.RunRequest(

@@ -6,8 +6,6 @@ daemon and every step worker read too.
 """
 
 import argparse
-import dataclasses
-import json
 import os
 import sys
 from pathlib import Path
@@ -111,7 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     home = ensure_home()
     import dagster as dg
 
-    from imbal_pipeline.definitions import storage_dir
+    from imbal_pipeline.storage import storage_dir
 
     instance = dg.DagsterInstance.get()
     fail_orphaned_runs(instance, instance.get_runs(limit=50))
@@ -149,46 +147,23 @@ def cmd_versions(args: argparse.Namespace) -> int:
         return _error(f"{args.asset!r} is not an asset name (letters, digits, _ and /)", 2)
     with dg.DagsterInstance.get() as instance:
         found = recorded(instance, args.asset, args.limit)
-    if not found:
+    champion, about = None, []
+    if args.asset == "deployed_model":  # which is in service, from the records `score` reads
+        from imbal_pipeline.promote import champion_lines
+        from imbal_pipeline.storage import AssetStore, storage_dir
+
+        champion, about = champion_lines(AssetStore(storage_dir(load_project())))
+    if not found and not about:
         return _error(
             f"no materializations of {args.asset!r} in {home}; "
             "check the name or run `imbal-pipeline run` first",
             1,
         )
     for materialization in found:
-        print(materialization.line())
+        mark = "  [champion]" if materialization.version == champion else ""
+        print(materialization.line() + mark)
+    print("\n".join(about))
     return 0
-
-
-def _summarize(value) -> list[str]:
-    import pandas as pd
-
-    from imbal_pipeline.core import model as model_core
-    from imbal_pipeline.core.values import fields_of
-
-    if isinstance(value, pd.DataFrame):
-        return [
-            f"table: {len(value):,} rows x {value.shape[1]} columns",
-            value.head(5).to_string(max_cols=12),
-        ]
-    lines = (
-        [f"kind: {type(value).__name__} (imbal_pipeline.core.values)"]
-        if dataclasses.is_dataclass(value)
-        else []
-    )
-    items = fields_of(value) if lines else value
-    for key, item in items.items():
-        if isinstance(item, pd.DataFrame):
-            lines.append(f"{key}: table {len(item):,} rows x {item.shape[1]} columns")
-        elif model_core.is_model(item):
-            lines.append(f"{key}: LightGBM model, {item.num_trees()} trees")
-        elif isinstance(item, dict) and item and all(map(model_core.is_model, item.values())):
-            trees = ", ".join(f"{name} {m.num_trees()} trees" for name, m in item.items())
-            lines.append(f"{key}: LightGBM models: {trees}")
-        else:
-            text = json.dumps(item, default=str)
-            lines.append(f"{key}: {text[:300]}{'...' if len(text) > 300 else ''}")
-    return lines
 
 
 def _newest_stored(store, asset: str) -> str:
@@ -213,9 +188,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     home = ensure_home()
     import dagster as dg
 
-    from imbal_pipeline.definitions import storage_dir
-    from imbal_pipeline.history import recorded
-    from imbal_pipeline.storage import AssetStore, CorruptValueError, StoreNameError
+    from imbal_pipeline.champion import Champions
+    from imbal_pipeline.history import recorded, summarize
+    from imbal_pipeline.promote import since
+    from imbal_pipeline.storage import AssetStore, CorruptValueError, StoreNameError, storage_dir
 
     where = storage_dir(load_project())
     store = AssetStore(where)
@@ -225,10 +201,15 @@ def cmd_show(args: argparse.Namespace) -> int:
             store.version_folder(args.asset, args.version)
     except StoreNameError as exc:
         return _error(str(exc), 2)
+    champion = None
     with dg.DagsterInstance.get() as instance:
-        found = recorded(instance, args.asset, 1 if args.version is None else SHOW_LOOKBACK)
+        found = recorded(instance, args.asset, SHOW_LOOKBACK)
     try:
-        version = args.version or (found[0].version if found else _newest_stored(store, args.asset))
+        if args.asset == "deployed_model":  # the champion, as `score` and `load_model()` read it
+            champion = Champions(store).current()
+        default = champion["version"] if champion else None
+        version = args.version or default or (found[0].version if found else None)
+        version = version or _newest_stored(store, args.asset)
         value = store.load(args.asset, version)
     except (FileNotFoundError, CorruptValueError) as exc:
         return _error(str(exc), 1)
@@ -238,8 +219,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         if known
         else f"not materialized in {home} (stored in {where} by another instance)"
     )
+    if champion is not None and champion["version"] == version:
+        origin = f"the champion {since(champion)}; {origin}"
     print(f"{args.asset} version {version}: {origin}")
-    print("\n".join(_summarize(value)))
+    print("\n".join(summarize(value)))
     return 0
 
 
@@ -253,7 +236,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
     from imbal_pipeline import launch
     from imbal_pipeline.core.data import executor_of
-    from imbal_pipeline.definitions import storage_dir
+    from imbal_pipeline.storage import storage_dir
     from imbal_pipeline.unchanged import RECIPE_TAG, run_recipe
 
     instance = dg.DagsterInstance.get()
@@ -302,8 +285,14 @@ def _score_out(args: argparse.Namespace) -> Path:
     return Path(f"{stem(Path(args.data))}.scores.parquet")
 
 
+# `score`'s status when the scores are written but a monitoring check failed: a script or a
+# scheduler sees the alert without parsing the output, and tells it from a refused batch (1).
+ALERT_EXIT = 3
+
+
 def cmd_score(args: argparse.Namespace) -> int:
-    """Score one batch; 0 when written (alerts are printed), 1 on a batch it refuses, 2 on args."""
+    """Score one batch: 0 when written with no check failed, ALERT_EXIT when written but a
+    monitoring check failed (0 with --exit-zero), 1 on a batch it refuses, 2 on arguments."""
     from imbal_pipeline import load_model
     from imbal_pipeline.core import monitor_batch, monitor_report, monitoring
     from imbal_pipeline.core.data import DataError, file_problem, read_table
@@ -355,7 +344,23 @@ def cmd_score(args: argparse.Namespace) -> int:
     if notes.ignored_columns:
         print(f"ignored columns (not features): {', '.join(notes.ignored_columns)}")
     print(f"wrote {out}")
+    failed = [g.name for g in gates if g.blocks]
+    if failed and not args.exit_zero:
+        names = ", ".join(failed)
+        print(f"monitoring check failed: {names} (exit {ALERT_EXIT}; --exit-zero for 0)")
+        return ALERT_EXIT
     return 0
+
+
+def _promote_command(name: str):
+    """A command of `promote.py`, imported when run (it imports the model's libraries)."""
+
+    def command(args: argparse.Namespace) -> int:
+        from imbal_pipeline import promote
+
+        return getattr(promote, name)(args)
+
+    return command
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -383,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
         "versions": cmd_versions,
         "show": cmd_show,
         "score": cmd_score,
+        "promote": _promote_command("cmd_promote"),
+        "rollback": _promote_command("cmd_rollback"),
         "ui": cmd_ui,
     }
     try:

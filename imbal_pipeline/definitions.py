@@ -4,9 +4,7 @@ The code location is built from the project file (`imbal_pipeline.yaml` in the w
 so the CLI, `dagster dev`, the daemon and every step worker build the same graph.
 """
 
-import os
 import warnings
-from pathlib import Path
 
 import dagster as dg
 
@@ -33,20 +31,13 @@ from imbal_pipeline.core.settings import (
 from imbal_pipeline.io_manager import BundleIOManager
 from imbal_pipeline.resources import FitCache, pipeline_for
 from imbal_pipeline.runs import STEP_PRELOAD
+from imbal_pipeline.storage import storage_dir
 
 JOB_NAME = "imbal_pipeline"  # the training job
 SCORE_JOB = "score_batches"
 OUTCOMES_JOB = "batch_outcomes_job"
 LOCATION_NAME = "imbal_pipeline"  # as in workspace.yaml and pyproject's [tool.dagster]
 lifeline.install()  # here too in the forkserver, which preloads this module
-
-
-def storage_dir(project: Settings | None = None) -> str:
-    """Where asset values live: the project's store, else inside the Dagster instance's home."""
-    if project is not None and project.store:
-        return project.store
-    home = os.environ.get("DAGSTER_HOME") or ".dagster_home"
-    return str(Path(home).resolve() / "storage")
 
 
 def executor_config(lgbm_threads: int) -> dict:

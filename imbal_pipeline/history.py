@@ -1,15 +1,18 @@
 """An asset's versions as the instance recorded them, for `imbal-pipeline versions` and `show`.
 
-Dagster's event log is the one history both read: the store holds the values, and its own
-`latest.json` serves only the readers that have no instance (`load_model`, a scoring run).
+Dagster's event log is the one history both read: the store holds the values. Which model is
+in service is the store's champion records' to say (`champion.py`), for every reader.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 INPUT_TAG = "dagster/input_data_version/"  # Dagster's tag: the version of an upstream read
+BY_HAND_RUN = "none (by hand)"  # the run of an event reported without one (`promote.py`)
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ def recorded(instance, asset: str, limit: int) -> list[Recorded]:
         out.append(
             Recorded(
                 version=tags.get("dagster/data_version", "?"),
-                run_id=record.run_id,
+                run_id=record.run_id or BY_HAND_RUN,  # a promotion or rollback by hand
                 time=datetime.fromtimestamp(record.timestamp, UTC).isoformat(timespec="seconds"),
                 code=tags.get("dagster/code_version", "?"),
                 gate="observed"
@@ -61,3 +64,35 @@ def recorded(instance, asset: str, limit: int) -> list[Recorded]:
             )
         )
     return out
+
+
+def summarize(value) -> list[str]:
+    """What `show` prints of a stored value: its kind, its tables' shapes, its models' trees."""
+    import pandas as pd
+
+    from imbal_pipeline.core import model as model_core
+    from imbal_pipeline.core.values import fields_of
+
+    if isinstance(value, pd.DataFrame):
+        return [
+            f"table: {len(value):,} rows x {value.shape[1]} columns",
+            value.head(5).to_string(max_cols=12),
+        ]
+    lines = (
+        [f"kind: {type(value).__name__} (imbal_pipeline.core.values)"]
+        if dataclasses.is_dataclass(value)
+        else []
+    )
+    items = fields_of(value) if lines else value
+    for key, item in items.items():
+        if isinstance(item, pd.DataFrame):
+            lines.append(f"{key}: table {len(item):,} rows x {item.shape[1]} columns")
+        elif model_core.is_model(item):
+            lines.append(f"{key}: LightGBM model, {item.num_trees()} trees")
+        elif isinstance(item, dict) and item and all(map(model_core.is_model, item.values())):
+            trees = ", ".join(f"{name} {m.num_trees()} trees" for name, m in item.items())
+            lines.append(f"{key}: LightGBM models: {trees}")
+        else:
+            text = json.dumps(item, default=str)
+            lines.append(f"{key}: {text[:300]}{'...' if len(text) > 300 else ''}")
+    return lines

@@ -32,9 +32,10 @@ from dagster._core.storage.tags import PARENT_RUN_ID_TAG, RESUME_RETRY_TAG, ROOT
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._utils.hosted_user_process import recon_job_from_origin
 
+from imbal_pipeline.core.data import data_size
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.definitions import JOB_NAME, LOCATION_NAME
-from imbal_pipeline.progress import last_pace, progress
+from imbal_pipeline.progress import SIZE_TAG, last_pace, progress
 from imbal_pipeline.runs import DATA_TAG, TARGET_TAG, is_verbose
 
 MODULE = "imbal_pipeline.definitions"
@@ -68,7 +69,12 @@ def run_job(
     job = reconstructable_job(settings)
     definition = job.get_definition()
     total = len(definition.nodes_in_topological_order)
-    pace = last_pace(instance, definition.name, total)  # how the last such run went, if any
+    size = data_size(settings)
+    cells = size[0] * size[1] if size else None
+    if cells is not None:
+        tags = {**tags, SIZE_TAG: str(cells)}
+    # How the last run of this graph on data of about this size went, if any.
+    pace = last_pace(instance, definition.name, total, cells)
     run = instance.create_run_for_job(
         job_def=definition,
         run_config=run_config,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from imbal_pipeline.core.deployed import Model, ModelFileError
 
-DEPLOYED = "deployed_model"  # the asset holding every model that passed its quality gate
+DEPLOYED = "deployed_model"  # the asset: the champion, and every model that passed its gate
 _VERSION = re.compile(r"^[0-9a-f]{16}$")
 
 
@@ -25,7 +25,8 @@ def load_model(
     ----------
     source : path or str, optional
         A folder with model.txt and model.json (a run's ``--out``), or a model version as
-        ``imbal-pipeline versions deployed_model`` lists it. Unset: the newest deployed model.
+        ``imbal-pipeline versions deployed_model`` lists it. Unset: the champion, the model in
+        service (see ``imbal-pipeline promote`` and ``rollback``).
     store : str, optional
         Where asset values are stored; unset: the project's store (see `imbal-pipeline init`).
     n_jobs : int, default 1
@@ -44,21 +45,32 @@ def load_model(
             f"{source} is neither a model folder nor a model version (16 hex digits); give "
             "a run's --out folder or a version from `imbal-pipeline versions deployed_model`"
         )
+    from imbal_pipeline.champion import Champions
     from imbal_pipeline.core.project import load_project
-    from imbal_pipeline.definitions import storage_dir
-    from imbal_pipeline.storage import AssetStore, CorruptValueError
+    from imbal_pipeline.storage import AssetStore, CorruptValueError, storage_dir
 
     where = store or storage_dir(load_project())
     assets = AssetStore(where)
     try:
-        latest = assets.latest(DEPLOYED)
-        if latest is None:
-            raise ModelFileError(
-                f"no trained model in {where}; run `imbal-pipeline run` first (a model is "
-                "deployed when its quality gate passes)"
-            )
-        version = str(source or latest["version"])
+        version = str(source) if source is not None else champion_version(Champions(assets), where)
         value = assets.load(DEPLOYED, version)
     except (FileNotFoundError, CorruptValueError) as exc:  # a store edited by hand, or damaged
         raise ModelFileError(str(exc)) from None
     return from_store_value(value, version, n_jobs)
+
+
+def champion_version(champions, where) -> str:
+    """The version in service: what `score`, the inbox and `load_model()` apply."""
+    version = champions.version()
+    if version is not None:
+        return version
+    if not champions.store.history(DEPLOYED):
+        raise ModelFileError(
+            f"no trained model in {where}; run `imbal-pipeline run` first (a model is "
+            "deployed when its quality gate passes)"
+        )
+    raise ModelFileError(
+        f"no model in service in {where} (its models were stored before champions were "
+        "recorded); put one in service: `imbal-pipeline promote VERSION` (see `imbal-pipeline "
+        "versions deployed_model`)"
+    )

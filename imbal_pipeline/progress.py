@@ -11,15 +11,32 @@ def _elapsed(seconds: float) -> str:
     return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
 
 
-def last_pace(instance, job_name: str, total: int) -> list[float] | None:
-    """When each step of the job's last successful run of `total` steps ended, in seconds from
-    that run's start, in order; None without such a run (a rerun runs fewer steps)."""
+SIZE_TAG = "imbal/cells"  # a run's data size, rows x columns, to find runs of its size
+# A run's pace predicts another's only on data of about its size: a 1,500-row run is not a
+# 50k-row run with fewer steps done (it once said "2 min 23 s left" and ended in 24 s).
+SIMILAR_SIZE = 1.5
+
+
+def similar_size(tags: dict, cells: int | None) -> bool:
+    """Whether a run with `tags` read data within SIMILAR_SIZE times `cells` either way."""
+    theirs = tags.get(SIZE_TAG)
+    if cells is None or theirs is None or not theirs.isdigit() or int(theirs) <= 0 or cells <= 0:
+        return False
+    return max(int(theirs), cells) / min(int(theirs), cells) <= SIMILAR_SIZE
+
+
+def last_pace(instance, job_name: str, total: int, cells: int | None) -> list[float] | None:
+    """When each step of the job's last successful run of `total` steps on data of a similar
+    size (`cells`, rows x columns) ended, in seconds from that run's start, in order; None
+    without such a run (a rerun runs fewer steps; a run of another size another pace)."""
     import dagster as dg
 
     runs = instance.get_run_records(
-        dg.RunsFilter(job_name=job_name, statuses=[dg.DagsterRunStatus.SUCCESS]), limit=5
+        dg.RunsFilter(job_name=job_name, statuses=[dg.DagsterRunStatus.SUCCESS]), limit=20
     )
     for record in runs:
+        if not similar_size(record.dagster_run.tags, cells):
+            continue
         stats = instance.get_run_step_stats(record.dagster_run.run_id)
         ends = sorted(s.end_time for s in stats if s.end_time is not None)
         if len(ends) == total and record.start_time is not None:

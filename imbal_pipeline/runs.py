@@ -324,17 +324,15 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
             print(f"warning: {check['asset']}:{check['check']}: {check['message']}")
     print(f"report: {html} (also report.md, report.json); run {run_id} in {home}")
     if report.get("model_version"):
-        reference = report["monitoring_reference"]
-        low, high = reference["holdout_interval"]
-        print(
-            f"model {report['model_version']} deployed: expects "
-            f"{100 * reference['expected_rate']:.2f}% of rows flagged (from "
-            f"{reference['training_rows']:,} training rows' out-of-fold scores; the holdout "
-            f"flagged {100 * reference['holdout_rate']:.2f}%, 99% interval {100 * low:.2f}-"
-            f"{100 * high:.2f}%); score a batch with "
-            f"`imbal-pipeline score --data BATCH.csv`, or drop it into {Path(inbox).resolve()} "
-            "while `imbal-pipeline ui` runs"
+        deployed = next(
+            (
+                r.event_log_entry.asset_materialization
+                for r in records
+                if r.asset_key == dg.AssetKey("deployed_model")
+            ),
+            None,
         )
+        _print_promotion(report, deployed, inbox)
     else:
         failed = [
             c["check"]
@@ -345,6 +343,27 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
             f"model not deployed: the quality gate failed ({', '.join(failed) or 'see above'}); "
             "the previous model stays in service"
         )
+
+
+def _print_promotion(report: dict, deployed, inbox: str) -> None:
+    """The run's promotion line (what its deployed_model step did), then what the model in
+    service expects, when it is this run's."""
+    said = {k: getattr(v, "value", v) for k, v in (deployed.metadata if deployed else {}).items()}
+    line = said.get("promotion") or (report.get("promotion") or {}).get("line", "")
+    print(f"promotion: {line}")
+    if said.get("champion") != report["model_version"]:
+        return
+    reference = report["monitoring_reference"]
+    low, high = reference["holdout_interval"]
+    print(
+        f"model {report['model_version']} in service: expects "
+        f"{100 * reference['expected_rate']:.2f}% of rows flagged (from "
+        f"{reference['training_rows']:,} training rows' out-of-fold scores; the holdout "
+        f"flagged {100 * reference['holdout_rate']:.2f}%, 99% interval {100 * low:.2f}-"
+        f"{100 * high:.2f}%); score a batch with "
+        f"`imbal-pipeline score --data BATCH.csv`, or drop it into {Path(inbox).resolve()} "
+        "while `imbal-pipeline ui` runs"
+    )
 
 
 def run_config(settings, verbose: bool) -> dict:

@@ -202,6 +202,14 @@ def read_bundle(directory):
     return restored(KINDS[kind], out) if kind in KINDS else out
 
 
+def storage_dir(project=None) -> str:
+    """Where asset values live: the project's store, else inside the Dagster instance's home."""
+    if project is not None and project.store:
+        return project.store
+    home = os.environ.get("DAGSTER_HOME") or ".dagster_home"
+    return str(Path(home).resolve() / "storage")
+
+
 def _put_text(path, text: str) -> None:
     """Replace a small file whole: a rename on a local disk, one put on an object store."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1018,6 +1018,12 @@ CATALOGUE = [
     ("--trees 10000000", _settings(n_estimators=10**7), "--trees must be a whole number", ERROR),
     ("--learning-rate nan", _settings(learning_rate=float("nan")), "in (0, 1], got nan", ERROR),
     ("--folds 1000", _settings(n_folds=1000), "--folds must be a whole number from 2 to 20", ERROR),
+    (
+        "--promotion-margin 0.9",
+        _settings(promotion_margin=0.9),
+        "--promotion-margin must be a finite number in [0, 0.5], got 0.9",
+        ERROR,
+    ),
     ("--encoding hex", _settings(encoding="hex"), "--encoding 'hex' is not a text encoding", ERROR),
     ("--encoding idna", _settings(encoding="idna"), "'idna' cannot read a CSV file (Unsup", ERROR),
     ("--encoding punycode", _settings(encoding="punycode"), "cannot read a CSV file", ERROR),

@@ -169,3 +169,16 @@ def test_curve_statistics_benchmark_compares_the_claim_with_an_independent_estim
     out = capsys.readouterr().out
     assert "| 2,000 | 100 | +0." in out or "| 2,000 | 100 | -0." in out
     assert "lies in the claimed interval in" in out and "of 2 runs" in out
+
+
+def test_the_promotion_benchmark_judges_every_cell_with_the_products_rule(capsys):
+    bench = _script("statistics_promotion")
+    assert bench.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "| shared positives | rows | rho | challenger | margin | promoted % |" in out
+    for cell in ("| 5 | 500 | 0.8 | equal | 0.02 |", "| 150 | 15,000 | 0.8 | 0.10 worse | 0.05 |"):
+        assert cell in out
+    # Below the minimum of shared positives the rule never decides.
+    assert (
+        "| 5 | 500 | 0.8 | equal | 0.05 | 0.0 (0.0-8.8) | 0.0 (0.0-8.8) | 100.0 (91.2-100.0)" in out
+    )

@@ -519,8 +519,8 @@ def test_the_time_left_follows_the_last_runs_pace_scaled_to_this_runs():
     assert time_left(pace, 0, 1.0) is None and time_left(pace, 3, 10.0) is None
 
 
-def test_the_pace_is_the_last_successful_run_with_as_many_steps(tmp_path):
-    from imbal_pipeline.progress import last_pace
+def test_the_pace_is_the_last_successful_run_with_as_many_steps_on_data_of_its_size(tmp_path):
+    from imbal_pipeline.progress import SIZE_TAG, last_pace
 
     @dg.asset
     def first() -> int:
@@ -531,15 +531,21 @@ def test_the_pace_is_the_last_successful_run_with_as_many_steps(tmp_path):
         return first + 1
 
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-        run_id = dg.materialize([first, second], instance=instance).run_id
+        tags = {SIZE_TAG: "50000"}  # a run on 5,000 rows x 10 columns
+        run_id = dg.materialize([first, second], instance=instance, tags=tags).run_id
         record = instance.get_run_record_by_id(run_id)
         job = record.dagster_run.job_name
-        assert last_pace(instance, "another_job", 2) is None
-        pace = last_pace(instance, job, 2)
+        assert last_pace(instance, "another_job", 2, 50_000) is None
+        pace = last_pace(instance, job, 2, 60_000)
         ends = sorted(s.end_time for s in instance.get_run_step_stats(run_id))
         assert pace == pytest.approx([end - record.start_time for end in ends])
         assert 0 < pace[0] <= pace[1]
-        assert last_pace(instance, job, 3) is None  # another graph, or a rerun of fewer steps
+        assert last_pace(instance, job, 3, 50_000) is None  # another graph, or fewer steps
+        # A run on data of another size says nothing of this one's pace: 1,500 rows after a
+        # 50k-row run once read "about 2 min 23 s left" and was done in 24 s.
+        assert last_pace(instance, job, 2, 15_000) is None
+        assert last_pace(instance, job, 2, 500_000) is None
+        assert last_pace(instance, job, 2, None) is None
 
 
 def test_a_progress_line_says_the_time_left_when_a_last_run_gives_the_pace():

@@ -18,6 +18,7 @@ from conftest import graph, training_assets
 
 import imbal_pipeline
 from imbal_pipeline import cli
+from imbal_pipeline.champion import Champions
 from imbal_pipeline.core import data, inputs, preprocess, versions
 from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core.content import recipe_of, with_recipe
@@ -30,6 +31,7 @@ from imbal_pipeline.core.synthetic import make_fraud_data
 from imbal_pipeline.core.values import Bag
 from imbal_pipeline.core.versions import file_digest
 from imbal_pipeline.lineage import DATA_VERSION_TAG
+from imbal_pipeline.models import champion_version
 from imbal_pipeline.storage import AssetStore, CorruptValueError, content_hash
 
 # --- the data version is what was parsed ---------------------------------------------------
@@ -287,9 +289,23 @@ def test_a_version_copied_in_with_an_edited_latest_json_is_never_served(tmp_path
         tmp_path / "theirs" / "deployed_model" / "versions" / foreign,
         tmp_path / "mine" / "deployed_model" / "versions" / foreign,
     )
+    own = mine.latest("deployed_model")["version"]
+    Champions(mine).promote(own, "in service", "tester")
     latest = tmp_path / "mine" / "deployed_model" / "latest.json"
     latest.write_text(json.dumps({**json.loads(latest.read_text()), "version": foreign}))
-    with pytest.raises(ModelFileError, match="not the newest write in its history"):
+    # The champion records, not latest.json, say what is in service (what `load_model()`,
+    # `score` and the inbox read): the copy is never served.
+    assert champion_version(Champions(mine), "mine") == own
+    # A history record written by hand beside it changes nothing either.
+    record = {"version": foreign, "gate": "passed", "run_id": "run", "time": "2099-01-01"}
+    (tmp_path / "mine" / "deployed_model" / "history" / "29990101T0-x.json").write_text(
+        json.dumps(record)
+    )
+    assert champion_version(Champions(mine), "mine") == own
+    # Nor is it served when the champion pointer is edited to name it.
+    pointer = tmp_path / "mine" / "deployed_model" / "champion.json"
+    pointer.write_text(json.dumps({**json.loads(pointer.read_text()), "version": foreign}))
+    with pytest.raises(ModelFileError, match="not the newest champion record"):
         imbal_pipeline.load_model(store=str(tmp_path / "mine"))
 
 

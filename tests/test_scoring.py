@@ -54,7 +54,10 @@ def test_score_writes_ids_scores_decisions_and_the_model_version(exported, batch
     folder, _ = exported
     model = Model.load(folder)
     scored, notes = score_batch(model, batch.assign(note="free text"))
-    assert list(scored.columns) == ["row", "score", "decision", "model_version"]
+    assert list(scored.columns) == ["row", "score", "probability", "decision", "model_version"]
+    # The raw score decides; the probability is what predict_proba returns for the same rows.
+    np.testing.assert_allclose(scored["probability"], model.predict_proba(batch)[:, 1])
+    assert scored["decision"].tolist() == model.predict(batch).tolist()
     assert scored["row"].tolist() == list(range(len(batch)))
     assert set(scored["model_version"]) == {model.version}
     assert notes.ignored_columns == ["note"]
@@ -162,3 +165,21 @@ def test_score_refuses_bad_arguments_in_one_line(exported, batch, tmp_path, caps
     assert status == 2
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "s.parquet").exists()
+
+
+def test_score_exits_3_when_a_monitoring_check_fails_and_0_with_exit_zero(
+    exported, batch, tmp_path, capsys
+):
+    folder, _ = exported
+    data = tmp_path / "shifted.csv"
+    batch.assign(amount=batch["amount"] * 8).to_csv(data, index=False)  # a drifted feed
+    out = tmp_path / "scores.parquet"
+    args = ["score", "--data", str(data), "--model", folder, "--out", str(out)]
+    status = cli.main(args)
+    printed = capsys.readouterr().out
+    assert status == cli.ALERT_EXIT == 3, printed
+    assert out.is_file()  # the scores are written all the same
+    assert "monitoring check failed: " in printed and "feature_psi" in printed.splitlines()[-1]
+    out.unlink()
+    assert cli.main([*args, "--exit-zero"]) == 0
+    assert out.is_file()

@@ -25,6 +25,7 @@ SOURCE_DEPS = [RAW_FILE]
 # report waits for go last, into the core the fold models' last wave leaves idle; at 1M rows
 # they used to take a core from the fold training sets, delaying the first fold model by 30 s.
 OFF_CRITICAL_PATH = {"dagster/priority": "-1"}
+INPUT_TAG = "dagster/input_data_version/"  # Dagster's tag: the version of an upstream read
 
 
 def md_table(frame: pd.DataFrame, digits: int = 4) -> dg.MetadataValue:
@@ -99,9 +100,20 @@ def provenance_tags(context: dg.AssetExecutionContext) -> dict[str, str]:
         if version is None:
             continue
         name = parent.to_user_string()
-        tags[f"dagster/input_data_version/{name}"] = version
+        tags[f"{INPUT_TAG}{name}"] = version
         tags[f"dagster/input_event_pointer/{name}"] = str(record.storage_id)
     return tags
+
+
+def _with_inputs(tags: dict[str, str], versions: dict[str, str]) -> dict[str, str]:
+    """Provenance tags with the versions a step read itself; an event pointer that names
+    another version's event is dropped."""
+    out = dict(tags)
+    for name, version in versions.items():
+        if out.get(f"{INPUT_TAG}{name}") != version:
+            out.pop(f"dagster/input_event_pointer/{name}", None)
+        out[f"{INPUT_TAG}{name}"] = version
+    return out
 
 
 def gated(
@@ -111,12 +123,15 @@ def gated(
     gates: list[Gate],
     *,
     alerts_only: bool = False,
+    input_versions: dict[str, str] | None = None,
 ):
     """Yield the output, marked with its gate verdict, then one check result per gate.
 
     The verdict travels with the stored value so that a later, separate materialization of a
     downstream asset refuses a version whose gate failed. With `alerts_only` (monitoring) a
     failed check is an alert, named in the `alerts` metadata, and the value stays usable.
+    `input_versions`: the version of an upstream the step read itself (not through its
+    inputs), recorded as the version it read.
     """
     failed = [g.name for g in gates if g.blocks]
     warned = [g.name for g in gates if not g.passed and not g.blocks]
@@ -138,7 +153,7 @@ def gated(
         output = dg.Output(
             value,
             data_version=dg.DataVersion(version),
-            tags=provenance_tags(context),
+            tags=_with_inputs(provenance_tags(context), input_versions or {}),
             metadata={
                 **metadata,
                 GATE_KEY: verdict,

@@ -6,6 +6,8 @@ from dagster import AssetExecutionContext
 
 from imbal_pipeline.assets.common import OFF_CRITICAL_PATH, gated, md_table, png, stage_asset
 from imbal_pipeline.assets.reuse import fit_or_reuse
+from imbal_pipeline.challenge import challenge
+from imbal_pipeline.champion import Champions
 from imbal_pipeline.core import data, evaluation, leak, release, split
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.affects import HOLDOUT, MODELS, SAMPLES
@@ -15,7 +17,7 @@ from imbal_pipeline.core.settings import threads_alone
 from imbal_pipeline.core.values import Bag, Comparison, Decision, Profile
 from imbal_pipeline.models import from_store_value
 from imbal_pipeline.resources import FitCache, PipelineConfig
-from imbal_pipeline.storage import RECIPE_KEY, content_hash
+from imbal_pipeline.storage import RECIPE_KEY, AssetStore, content_hash, storage_dir
 
 HEADLINE = ("pr_auc", "roc_auc", "f1", "fbeta", "mcc", "precision", "recall", "balanced_accuracy")
 # The leak panel resamples and fits as the folds do, then holds out a share as the split does.
@@ -89,6 +91,13 @@ def leak_panel(
     )
 
 
+def _challenge(s, model, rows, holdout_split: pd.DataFrame) -> dict:
+    """Record the challenger's training rows in the store and compare it with the champion."""
+    store = AssetStore(storage_dir(s))
+    Champions(store).save_trained_rows(rows)
+    return challenge(store, s, model, rows, split.holdout_part(holdout_split))
+
+
 def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.AssetsDefinition:
     """The report asset; it summarizes the verdicts of `upstream_checks`."""
 
@@ -130,9 +139,18 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
         )
         quality = release.judge(report, _upstream_checks(context, upstream_checks))
         release.advise(report, quality)
+        rows = None
+        if report["quality_gate"] == "passed":  # the model's record of what it trained on
+            rows = release.trained_rows(holdout_split, final_model)
+            report["trained_rows"] = rows.record()
         deployable = release.released(report, final_model, decision_threshold, s)
-        model = from_store_value(deployable, content_hash(deployable)) if deployable else None
+        threads = threads_alone(s.lgbm_threads)
+        model = (
+            from_store_value(deployable, content_hash(deployable), threads) if deployable else None
+        )
         report["model_version"] = model.version if model else None
+        # The challenger against the champion in service, on rows neither trained on.
+        report["promotion"] = _challenge(s, model, rows, holdout_split) if model else None
         path = evaluation.publish(
             report,
             arrays,
@@ -172,6 +190,7 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
                 "report": dg.MetadataValue.path(str(path.with_name("report.html").resolve())),
                 "report_json": dg.MetadataValue.path(str(path.resolve())),
                 **model_meta,
+                "promotion": (report["promotion"] or {}).get("line", "no challenger: gate failed"),
                 "selected_strategy": report["selected_strategy"],
                 "threshold": dg.MetadataValue.float(report["threshold"]["value"]),
                 "holdout_pr_auc": dg.MetadataValue.float(holdout["pr_auc"] or float("nan")),

@@ -1,19 +1,21 @@
-"""The operating half: the deployed model, batches scored from the inbox, and their outcomes.
+"""The operating half: the champion in service, batches scored from the inbox, their outcomes.
 
-`deployed_model` is materialized only when the evaluation's quality gate passed, so its latest
-version is always a model that may score; a retraining whose model fails the gate leaves the
-previous one in service. Every inbox file becomes a partition of `scored_batch` (scored by the
-deployed model, whose version Dagster records as the input version) and, once its labels
-arrive, of `batch_outcomes`.
+`deployed_model` is materialized only when the evaluation's quality gate passed, and its value
+is the champion after the run's promotion decision (`champion.py`): the run's model when it was
+promoted, else the model that stays in service. Every inbox file becomes a partition of
+`scored_batch` (scored by the champion, whose version Dagster records as the input version)
+and, once its labels arrive, of `batch_outcomes`.
 """
 
 import warnings
 
 import dagster as dg
+import pandas as pd
 from dagster import AssetExecutionContext
 
 from imbal_pipeline.assets.code import stage_code
 from imbal_pipeline.assets.common import gated, md_table, stage_asset
+from imbal_pipeline.champion import Champions, enact
 from imbal_pipeline.core import (
     checks,
     evaluation,
@@ -25,10 +27,12 @@ from imbal_pipeline.core import (
 )
 from imbal_pipeline.core.data import read_table, read_table_hashed
 from imbal_pipeline.core.deployed import score_batch
+from imbal_pipeline.core.report_promotion import comparison_rows
+from imbal_pipeline.core.shadow import shadow_scores
 from imbal_pipeline.core.values import Bag, Decision
-from imbal_pipeline.models import from_store_value
+from imbal_pipeline.models import DEPLOYED, load_model
 from imbal_pipeline.resources import PipelineConfig
-from imbal_pipeline.storage import content_hash
+from imbal_pipeline.storage import AssetStore, content_hash, storage_dir
 
 BATCHES = dg.DynamicPartitionsDefinition(name="batches")
 MONITORING = "monitoring"
@@ -42,22 +46,39 @@ def deployed_model(
     decision_threshold: Decision,
     evaluation_report: dict,
 ):
-    """The final model with its threshold, preprocessing and monitoring reference.
+    """The champion: the model in service, which `load_model()`, `score` and the inbox apply.
 
-    Runs only after the quality gate passed; `imbal_pipeline.load_model()` and the scoring
-    asset read its latest version.
+    Runs only after the quality gate passed. This run's model (the challenger) replaces the
+    champion when the run's comparison promoted it (`evaluation_report`'s promotion), or when
+    no model is in service; otherwise the champion stays, and is this materialization's value
+    again, with the reason.
     """
     s = pipeline.settings()
     value = evaluation.deployable(final_model, decision_threshold, evaluation_report, s)
     version = content_hash(value)
     exported = evaluation_report.get("model_version")
     gate = monitor_checks.matches_export(version, exported, s.output_dir)
-    ref = monitoring.Reference.from_json(value["meta"]["reference"])
+    store = AssetStore(storage_dir(s))
+    evidence = evaluation_report.get("promotion") or {}
+    done = enact(Champions(store), value, evidence, context.run_id, gate.passed)
+    context.log.info(f"promotion: {done.line}")
+    served = value if done.champion in (None, version) else store.load(DEPLOYED, done.champion)
+    ref = monitoring.Reference.from_json(served["meta"]["reference"])
+    compared = comparison_rows(evidence)
     yield from gated(
         context,
-        value,
+        served,
         {
-            "strategy": value["meta"]["strategy"],
+            "champion": done.champion or "none readable",
+            "verdict": done.verdict,
+            "promotion": done.line,
+            "challenger": version,
+            "comparison": md_table(
+                pd.DataFrame(
+                    compared, columns=["", "champion", "challenger", "difference"]
+                ).set_index("")
+            ),
+            "strategy": served["meta"]["strategy"],
             "threshold": dg.MetadataValue.float(ref.threshold),
             "expected_positive_rate": dg.MetadataValue.float(ref.expected_rate),
             "expected_interval": dg.MetadataValue.json(list(ref.expected_interval)),
@@ -65,7 +86,7 @@ def deployed_model(
             "reference_rows": dg.MetadataValue.int(ref.training_rows),
             "holdout_positive_rate": dg.MetadataValue.float(ref.holdout_rate),
             "holdout_agrees": str(ref.holdout_agreement["consistent"]),
-            "positive_label": str(value["meta"]["positive_label"]),
+            "positive_label": str(served["meta"]["positive_label"]),
         },
         [gate],
     )
@@ -89,7 +110,7 @@ def _monitoring_specs(asset: str) -> list[dg.AssetCheckSpec]:
         ]
 
 
-def _batch_asset(name: str):
+def _batch_asset(name: str, **options):
     """`dg.asset` of one inbox batch (a partition of BATCHES), with its monitoring checks,
     versioned by the digest of its code."""
 
@@ -100,19 +121,35 @@ def _batch_asset(name: str):
             code_version=stage_code(fn),
             kinds={"pandas"},
             check_specs=_monitoring_specs(name),
+            **options,
         )(fn)
 
     return declare
 
 
-@_batch_asset("scored_batch")
-def scored_batch(context: AssetExecutionContext, pipeline: PipelineConfig, deployed_model: dict):
-    """One inbox file scored by the deployed model, with its monitoring checks."""
+def _shadow(s, store: AssetStore, champions: Champions, frame, scored):
+    """A waiting challenger's scores of the batch, when the project asks for shadow scoring."""
+    waiting = champions.waiting() if s.shadow_scoring else None
+    if waiting is None:
+        return None
+    challenger = load_model(waiting["version"], store=str(store.base), n_jobs=s.lgbm_threads)
+    return shadow_scores(challenger, frame, scored)
+
+
+# The champion is read from its records (`champion.py`), the one source `score` and
+# `load_model()` read too, never from Dagster's newest materialization: a promotion or rollback
+# by hand changes the champion without a run.
+@_batch_asset("scored_batch", deps=[DEPLOYED])
+def scored_batch(context: AssetExecutionContext, pipeline: PipelineConfig):
+    """One inbox file scored by the champion, with its monitoring checks."""
     s = pipeline.settings()
     batch = inbox.find_batch(s.inbox, context.partition_key)
-    model = from_store_value(deployed_model, content_hash(deployed_model), s.lgbm_threads)
+    store = AssetStore(storage_dir(s))
+    champions = Champions(store)
+    model = load_model(store=str(store.base), n_jobs=s.lgbm_threads)
     frame = inbox.read_batch(batch, lambda path: read_table_hashed(path, model.read_options))
     scored, notes = score_batch(model, frame)
+    shadow = _shadow(s, store, champions, frame, scored)
     # The prevalence rule reads the batches this model scored before, from their summaries.
     recent = monitor_report.recent_batches(s.scored_dir, model.version, batch.key)
     gates = monitor_batch.check_batch(
@@ -124,7 +161,7 @@ def scored_batch(context: AssetExecutionContext, pipeline: PipelineConfig, deplo
         notes.expected_positives,
     )
     folder = monitor_report.write_batch(
-        s.scored_dir, batch.key, scored, gates, model, notes, source=str(batch.path)
+        s.scored_dir, batch.key, scored, gates, model, notes, source=str(batch.path), shadow=shadow
     )
     value = {
         "scores": scored,
@@ -145,10 +182,25 @@ def scored_batch(context: AssetExecutionContext, pipeline: PipelineConfig, deplo
             "checks": md_table(monitor_report.checks_table(gates)),
             "report": dg.MetadataValue.path(str(folder / "report.html")),
             "across_batches": dg.MetadataValue.path(str(folder.parent / "index.html")),
+            **_shadow_meta(shadow),
         },
         gates,
         alerts_only=True,
+        input_versions={DEPLOYED: model.version},
     )
+
+
+def _shadow_meta(shadow) -> dict:
+    if shadow is None:
+        return {}
+    summary = shadow[0]
+    if summary.get("note"):
+        return {"shadow_version": summary["version"], "shadow": summary["note"]}
+    return {
+        "shadow_version": summary["version"],
+        "shadow_flagged": dg.MetadataValue.int(summary["flagged"]),
+        "decisions_differ": dg.MetadataValue.int(summary["differ"]),
+    }
 
 
 @_batch_asset("batch_outcomes")

@@ -17,6 +17,7 @@ SAMPLES = "samples"
 MODELS = "models"
 THRESHOLD = "threshold"
 REPORT = "report"
+PROMOTION = "promotion"
 THREADS = "threads"
 PLACES = "places"
 WHERE = "where"
@@ -29,6 +30,7 @@ AFFECTS = {
     MODELS: "the fitted trees",
     THRESHOLD: "the decision threshold and what the holdout judges it by",
     REPORT: "what the report shows, and nothing it is computed from",
+    PROMOTION: "which model serves: whether a retrained one replaces it, how one waiting is tried",
     THREADS: "how many threads a fit uses; fits are reused across it",
     PLACES: "where files and values are kept; what they hold is versioned on its own",
     WHERE: "where and when steps run, never what they compute",

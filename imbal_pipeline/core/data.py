@@ -31,22 +31,31 @@ from imbal_pipeline.core.settings import (
 )
 
 
+def data_size(s: Settings, limit: int | None = None) -> tuple[int, int] | None:
+    """Rows and columns of the data a run reads, cheaply (a text file's rows are counted only
+    past `limit`, when given); None when the file cannot be read here (the raw_data step says
+    why)."""
+    if s.data_path is None:
+        from imbal_pipeline.core.synthetic import COLUMNS
+
+        return s.generated_rows, COLUMNS
+    try:
+        rows = rows_up_to(s.data_path, limit if limit is not None else 2**62)
+        return rows, columns_of(s.data_path, s.read_options)
+    except (OSError, ValueError, EOFError, zlib.error):
+        return None
+
+
 def executor_of(s: Settings) -> str:
     """The executor a run uses: the one named, or for `auto` in_process on small data (at most
     IN_PROCESS_ROWS rows, or NARROW_ROWS rows of at most NARROW_CELLS cells) and multiprocess
     above."""
     if s.executor != "auto":
         return s.executor
-    if s.data_path is None:
-        from imbal_pipeline.core.synthetic import COLUMNS
-
-        rows, columns = s.generated_rows, COLUMNS
-    else:
-        try:
-            rows = rows_up_to(s.data_path, NARROW_ROWS)
-            columns = columns_of(s.data_path, s.read_options)
-        except (OSError, ValueError, EOFError, zlib.error):  # the raw_data step will say why
-            return "multiprocess"
+    size = data_size(s, NARROW_ROWS)
+    if size is None:
+        return "multiprocess"
+    rows, columns = size
     small = rows <= IN_PROCESS_ROWS or (rows <= NARROW_ROWS and rows * columns <= NARROW_CELLS)
     return "in_process" if small else "multiprocess"
 

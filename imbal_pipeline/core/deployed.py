@@ -76,10 +76,13 @@ def model_meta(
     read_options: ReadOptions,
     beta: float,
     run_id: str | None,
+    trained_rows: dict | None = None,
 ) -> dict:
     """The JSON half of a model: everything needed to apply and watch it.
 
     Its version is not part of it: the version is the content hash of the model and this.
+    `trained_rows` records the keys of its training rows (`promotion_rows.TrainedRows`), so a
+    later model is never compared with it on a row it trained on.
     """
     return {
         "format": FORMAT,
@@ -103,6 +106,7 @@ def model_meta(
         "calibrator": final.calibrator,
         "reference": reference.to_json(),
         "audit": final.audit,
+        "trained_rows": trained_rows,
         "note": PROBABILITY_NOTE,
     }
 
@@ -307,8 +311,8 @@ def numeric_feature_problem(column: str, values: pd.Series) -> str | None:
 
 
 def score_batch(model: Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, BatchNotes]:
-    """Score a batch: its id (or row number), score, decision and the model's version; the
-    notes say what scoring noticed and the positives the model expects in it."""
+    """Score a batch: its id (or row number), raw score, probability, decision and the model's
+    version; the notes say what scoring noticed and the positives the model expects in it."""
     notes = model.check(frame)
     # The members are scored once: their mean is the score, and monitoring reads them too.
     members = model._members(frame)
@@ -319,10 +323,13 @@ def score_batch(model: Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, BatchN
         name = model.id_column
     else:
         ids, name = np.arange(len(frame), dtype=np.int64), ROW
+    # Both faces of the score: the raw one the threshold decides on, and the probability
+    # `predict_proba` returns (the raw score itself where no calibration was applied).
     out = pd.DataFrame(
         {
             name: ids,
             "score": scores,
+            "probability": calibration.apply(model.calibrator, scores),
             "decision": (scores >= model.threshold).astype(np.int8),
         }
     )

@@ -375,6 +375,7 @@ def deployable(final: Bag, decision: Decision, report: dict, settings: Settings)
         read_options=settings.read_options,
         beta=settings.beta,
         run_id=report.get("run_id"),
+        trained_rows=report.get("trained_rows"),
     )
     return {"model": final.model, "meta": json_ready(meta, strict=True)}
 

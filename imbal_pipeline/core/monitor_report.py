@@ -33,6 +33,7 @@ from imbal_pipeline.core.document import Heading, Image, Para, html_page, rich, 
 from imbal_pipeline.core.gates import Gate
 from imbal_pipeline.core.monitor_stats import PSI_FLOOR, WINDOW_ROWS
 from imbal_pipeline.core.monitoring import Reference
+from imbal_pipeline.core.shadow import shadow_text
 
 PSI_LARGE = 0.25  # the customary "it has shifted" level, drawn on the PSI plot
 
@@ -100,13 +101,22 @@ def write_batch(
     model: Model,
     notes: BatchNotes,
     source: str,
+    shadow: tuple[dict, pd.DataFrame | None] | None = None,
 ) -> Path:
-    """Write one batch's scores, verdicts and page; then refresh the page across batches."""
+    """Write one batch's scores, verdicts and page; then refresh the page across batches.
+
+    `shadow`: a waiting challenger's summary and scores (`shadow.shadow_scores`), kept beside
+    the champion's as shadow_scores.parquet and shown on the page.
+    """
     folder = Path(scored_dir) / key
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / ".scores.parquet.tmp"
-    scored.to_parquet(tmp, index=False)
-    os.replace(tmp, folder / "scores.parquet")
+    frames = {"scores.parquet": scored}
+    if shadow is not None and shadow[1] is not None:
+        frames["shadow_scores.parquet"] = shadow[1]
+    for name, frame in frames.items():
+        tmp = folder / f".{name}.tmp"
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, folder / name)
     summary = {
         "batch": key,
         "source": source,
@@ -119,6 +129,7 @@ def write_batch(
         "ignored_columns": notes.ignored_columns,
         "unseen_categories": notes.unseen_categories,
         "checks": [gate_record(g) for g in gates],
+        "shadow": None if shadow is None else shadow[0],
     }
     _atomic_write(folder / "summary.json", json.dumps(summary, indent=2).encode())
     _render_batch(folder, model.reference)
@@ -163,6 +174,11 @@ def _render_batch(folder: Path, reference: Reference | None, summary: dict | Non
                 f"{summary['flagged']:,} flagged ({100 * rate:.2f}%)."
             ),
             css="summary",
+        ),
+        *(
+            [Para(rich(shadow_text(summary["shadow"], summary["flagged"], summary["rows"])))]
+            if summary.get("shadow")
+            else []
         ),
         Heading(2, "Checks"),
         table(

@@ -8,8 +8,10 @@ import pandas as pd
 from imbal_pipeline.core import advice, diagnostics, evaluation, leak, split
 from imbal_pipeline.core.gates import Gate
 from imbal_pipeline.core.learning import LastDoubling
+from imbal_pipeline.core.preprocess import Preprocessor
+from imbal_pipeline.core.promotion_rows import TrainedRows
 from imbal_pipeline.core.quality import quality_gate
-from imbal_pipeline.core.settings import Settings
+from imbal_pipeline.core.settings import LABEL, Settings
 from imbal_pipeline.core.values import Bag, Decision
 
 
@@ -56,6 +58,15 @@ def judge(report: dict, upstream: list[dict]) -> list[Gate]:
     ]
     report["quality_gate"] = "failed" if any(g.blocks for g in quality) else "passed"
     return quality
+
+
+def trained_rows(marked: pd.DataFrame, final: Bag) -> TrainedRows:
+    """The keys of the training split's rows under the final model's features: what a later
+    model is never compared with this one on."""
+    train = split.training_part(marked)
+    pre = Preprocessor.from_json(final.preprocessor)
+    schema = {"numeric": pre.numeric, "categorical": pre.categorical}
+    return TrainedRows.of(train, schema, train[LABEL].to_numpy())
 
 
 def advise(report: dict, quality: list[Gate]) -> advice.Recommendation:

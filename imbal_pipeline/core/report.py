@@ -49,6 +49,7 @@ from imbal_pipeline.core.report_evidence import (
     plots_section,
     subgroups_section,
 )
+from imbal_pipeline.core.report_promotion import promotion_section
 from imbal_pipeline.core.threshold import describe_choice
 
 ACCURACY_REMARK = "(not a headline: a model predicting all-negative scores 1 - prevalence)"
@@ -256,6 +257,7 @@ def _document(report: Mapping) -> tuple[str, list[Block]]:
     blocks: list[Block] = []
     for builder in (
         _summary,
+        promotion_section,
         recommendation_section,
         _holdout,
         diagnostics_section,

@@ -27,6 +27,7 @@ from imbal_pipeline.core.affects import (
     MODELS,
     NO_RESULT,
     PLACES,
+    PROMOTION,
     REPORT,
     SAMPLES,
     THREADS,
@@ -342,6 +343,23 @@ class Settings:
         scope=PROJECT,
         path=True,
         affects=PLACES,
+    )
+    # --- promotion: a retrained model replaces the deployed one on evidence ---
+    promotion_margin: float = setting(
+        0.05,
+        "non-inferiority margin in PR-AUC: a retrained model (the challenger) replaces the "
+        "deployed one (the champion) when, on rows neither trained on, its PR-AUC is shown to "
+        "be at most this much lower",
+        ge=0,
+        le=0.5,
+        affects=PROMOTION,
+    )
+    shadow_scoring: bool = setting(
+        False,
+        "while a challenger that was not promoted waits, the inbox scores each batch with it "
+        "too (its decisions are shown, never served)",
+        scope=PROJECT,
+        affects=PROMOTION,
     )
 
     def __post_init__(self) -> None:

@@ -1,0 +1,341 @@
+"""Champion against challenger: is a retrained model not worse than the one in service?
+
+Both models score the same rows, rows neither of them trained on (`promotion_rows`), and are
+compared in two ways:
+
+- Ranking: the challenger's PR-AUC minus the champion's, with a paired bootstrap interval
+  (`metrics.paired_bootstrap`: each replicate resamples the rows once and scores both models on
+  them, so what the rows share cancels). Its one-sided bounds (a two-sided `LEVEL` interval)
+  decide against the non-inferiority margin `promotion_margin`.
+- Decisions, each model at its own threshold: exact one-sided McNemar tests on the positives
+  one model catches and the other misses, and on the negatives one flags and the other does
+  not. The flag rates are reported beside them.
+
+The verdict:
+
+- `worse` (the champion stays) when the upper bound of the PR-AUC difference lies below
+  -margin, or the challenger misses significantly more of the same positives (p < `ALPHA`)
+  without raising significantly fewer false alarms. A trade of catches for fewer false alarms
+  is the threshold objective's choice, and more false alarms alone are shown, not refused: two
+  retrainings of equal quality tune thresholds apart, and with thousands of negatives a test
+  on them would refuse 7-15 % of such challengers (BENCHMARKS.md, "Promotion at few positives");
+- `promote` when the lower bound is at least -margin (and the decisions are not worse);
+- `undecided` otherwise, or with fewer than `MIN_POSITIVES` shared positives: too few to tell,
+  and the champion stays (the stated default; `imbal-pipeline promote VERSION` overrides).
+
+`benchmarks/statistics_promotion.py` measures how often each verdict is wrong at the sizes
+users have (BENCHMARKS.md, "Promotion at few positives").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.stats import binom
+from sklearn.metrics import average_precision_score
+
+from imbal_pipeline.core import metrics
+from imbal_pipeline.core.promotion_rows import BATCH, HOLDOUT, Used, schema_change, shared_rows
+
+PROMOTE, WORSE, UNDECIDED, FIRST = "promote", "worse", "undecided", "first"
+# Two-sided level of the PR-AUC interval: each of its ends is a one-sided 95% bound.
+LEVEL = 0.90
+# One-sided level of each decisions test (McNemar, on the positives and on the negatives).
+ALPHA = 0.05
+# Below this many shared positives the verdict is `undecided` whatever the figures: the paired
+# bootstrap then says too little (BENCHMARKS.md, "Promotion at few positives").
+MIN_POSITIVES = 10
+REPLICATES = metrics.BOOTSTRAP_REPLICATES
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """Each model's decisions at its own threshold, on the same rows.
+
+    Exact one-sided McNemar tests on the rows one model flags and the other does not: among the
+    positives (caught by one alone) and among the negatives (false alarms of one alone).
+    """
+
+    champion_flagged: int
+    challenger_flagged: int
+    champion_caught: int  # positives flagged
+    challenger_caught: int
+    only_champion: int  # positives the champion flags and the challenger misses
+    only_challenger: int
+    false_only_champion: int  # negatives the champion flags and the challenger does not
+    false_only_challenger: int
+
+    @property
+    def p_misses_more(self) -> float:
+        """The challenger misses more of the same positives."""
+        return mcnemar(self.only_champion, self.only_challenger)
+
+    @property
+    def p_catches_more(self) -> float:
+        return mcnemar(self.only_challenger, self.only_champion)
+
+    @property
+    def p_more_false(self) -> float:
+        """The challenger raises more false alarms on the same negatives."""
+        return mcnemar(self.false_only_challenger, self.false_only_champion)
+
+    @property
+    def p_fewer_false(self) -> float:
+        return mcnemar(self.false_only_champion, self.false_only_challenger)
+
+    @property
+    def worse(self) -> str | None:
+        """Why the challenger's decisions are worse, or None: it misses significantly more of
+        the same positives without raising significantly fewer false alarms (a trade of catches
+        for false alarms is the threshold objective's to make)."""
+        if self.p_misses_more >= ALPHA or self.p_fewer_false < ALPHA:
+            return None
+        return (
+            f"it misses more of the same positives ({self.only_champion} caught by the champion "
+            f"alone, {self.only_challenger} by it alone; McNemar p = {self.p_misses_more:.2g}) "
+            "without fewer false alarms"
+        )
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The comparison on the shared rows and its verdict."""
+
+    verdict: str
+    rows: int
+    positives: int
+    margin: float
+    champion_pr_auc: float | None
+    challenger_pr_auc: float | None
+    diff: float | None  # challenger minus champion
+    low: float | None  # one-sided 95% bounds of the difference
+    high: float | None
+    decisions: Decisions | None
+    reason: str  # the verdict in words, with its figures
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        if self.decisions is not None:
+            d = self.decisions
+            tests = ("p_misses_more", "p_catches_more", "p_more_false", "p_fewer_false")
+            out["decisions"] = asdict(d) | {name: getattr(d, name) for name in tests}
+        return out
+
+
+def mcnemar(this_way: int, other_way: int) -> float:
+    """P(at least `this_way` of the discordant rows go this way) when each is as likely to go
+    either way: the exact one-sided McNemar p-value."""
+    n = this_way + other_way
+    if n == 0:
+        return 1.0
+    return float(binom.sf(this_way - 1, n, 0.5))
+
+
+def decisions(y: np.ndarray, a: np.ndarray, t_a: float, b: np.ndarray, t_b: float) -> Decisions:
+    """The champion's (`a` at `t_a`) and the challenger's (`b` at `t_b`) decisions compared."""
+    y = np.asarray(y).astype(bool)
+    flag_a, flag_b = np.asarray(a) >= t_a, np.asarray(b) >= t_b
+    return Decisions(
+        champion_flagged=int(flag_a.sum()),
+        challenger_flagged=int(flag_b.sum()),
+        champion_caught=int(np.sum(y & flag_a)),
+        challenger_caught=int(np.sum(y & flag_b)),
+        only_champion=int(np.sum(y & flag_a & ~flag_b)),
+        only_challenger=int(np.sum(y & flag_b & ~flag_a)),
+        false_only_champion=int(np.sum(~y & flag_a & ~flag_b)),
+        false_only_challenger=int(np.sum(~y & flag_b & ~flag_a)),
+    )
+
+
+def judge(
+    y: np.ndarray,
+    champion: np.ndarray,
+    champion_threshold: float,
+    challenger: np.ndarray,
+    challenger_threshold: float,
+    margin: float,
+    *,
+    seed: int = 0,
+    n_boot: int = REPLICATES,
+    least: int = MIN_POSITIVES,
+) -> Judgement:
+    """The verdict on the same rows: `y` (0/1) and each model's scores and threshold; with
+    fewer than `least` positives, undecided."""
+    y = np.asarray(y).astype(int)
+    rows, positives = len(y), int(y.sum())
+    if positives < max(1, least) or positives == rows:
+        blank = dict.fromkeys(("champion_pr_auc", "challenger_pr_auc", "diff", "low", "high"))
+        unmeasured = Judgement(
+            UNDECIDED, rows, positives, margin, decisions=None, reason="", **blank
+        )
+        return at_margin(unmeasured, margin)
+    a, b = np.asarray(champion, dtype=float), np.asarray(challenger, dtype=float)
+    # The challenger is the "model" and the champion the "baseline": the difference is b - a.
+    both = metrics.paired_bootstrap(
+        y,
+        b,
+        a,
+        challenger_threshold,
+        champion_threshold,
+        1.0,
+        n_boot=n_boot,
+        seed=seed,
+        level=LEVEL,
+    )
+    paired = both["pr_auc"]
+    measured = Judgement(
+        UNDECIDED,
+        rows,
+        positives,
+        margin,
+        champion_pr_auc=float(average_precision_score(y, a)),
+        challenger_pr_auc=float(average_precision_score(y, b)),
+        diff=paired["diff"],
+        low=paired["ci_low"],
+        high=paired["ci_high"],
+        decisions=decisions(y, a, champion_threshold, b, challenger_threshold),
+        reason="",
+    )
+    return at_margin(measured, margin)
+
+
+def at_margin(j: Judgement, margin: float) -> Judgement:
+    """The same figures judged against `margin`: the verdict and its reason."""
+    bound = f"-{margin:.3g} margin"
+    d = j.decisions
+    if j.diff is None or d is None:
+        verdict = UNDECIDED
+        reason = (
+            f"too few shared positives to decide ({j.positives}; at least {MIN_POSITIVES} needed)"
+        )
+    elif j.high < -margin:
+        verdict, reason = WORSE, f"its PR-AUC is lower beyond the {bound}"
+    elif d.worse is not None:
+        verdict, reason = WORSE, d.worse
+    elif j.low >= -margin:
+        verdict, reason = PROMOTE, f"its PR-AUC is not lower beyond the {bound}"
+    else:
+        verdict = UNDECIDED
+        reason = (
+            f"too few shared positives to decide: its PR-AUC is neither shown within the {bound} "
+            "nor shown below it"
+        )
+    return dataclasses.replace(j, verdict=verdict, margin=margin, reason=reason)
+
+
+def figures_text(j: Judgement) -> str:
+    """The comparison's figures in one phrase (only the counts when too few to measure)."""
+    if j.diff is None:
+        return f"{j.positives} positives in {j.rows:,} shared rows"
+    d = j.decisions
+    return (
+        f"PR-AUC {j.challenger_pr_auc:.3f} vs {j.champion_pr_auc:.3f} (difference "
+        f"{j.diff:+.3f}, one-sided 95% bounds {j.low:+.3f} to {j.high:+.3f}); "
+        f"caught {d.challenger_caught} vs {d.champion_caught} of {j.positives} positives, "
+        f"flagged {100 * d.challenger_flagged / j.rows:.2f}% vs "
+        f"{100 * d.champion_flagged / j.rows:.2f}% of {j.rows:,} shared rows"
+    )
+
+
+# --- the comparison of two deployed models, and what it says -------------------------------
+
+SAME, UNREADABLE = "same", "unreadable"
+
+
+def evidence(verdict: str, challenger: str, champion: str | None, line: str, **more) -> dict:
+    """The comparison as a run's report, the deployed model's metadata and the champion
+    records keep it."""
+    return {
+        "verdict": verdict,
+        "challenger": challenger,
+        "champion": champion,
+        "line": line,
+        "judgement": None,
+        "sources": [],
+        "schema": {"added": [], "removed": []},
+        **more,
+    }
+
+
+def first(challenger: str) -> dict:
+    """No model is in service: the challenger is promoted, as every model was before."""
+    return evidence(
+        FIRST,
+        challenger,
+        None,
+        f"model {challenger} promoted: the first champion (none in service)",
+    )
+
+
+def same(challenger: str) -> dict:
+    return evidence(SAME, challenger, challenger, f"model {challenger} is the champion already")
+
+
+def kept(challenger: str, champion: str | None, why: str, verdict: str = UNREADABLE) -> dict:
+    """The champion stays without a comparison (it cannot be read, or the models predict
+    different things)."""
+    line = (
+        f"model {challenger} not promoted, {champion or 'the champion'} stays in service: {why}; "
+        f"`imbal-pipeline promote {challenger}` overrides"
+    )
+    return evidence(verdict, challenger, champion, line)
+
+
+def _rows_text(used: list[Used]) -> str:
+    """Which rows were compared, and which sources could not be."""
+    parts, batches = [], [u for u in used if u.kind == BATCH and u.not_comparable is None]
+    for u in used:
+        if u.kind == HOLDOUT and u.not_comparable is None:
+            left = u.champion_trained + u.challenger_trained
+            parts.append(
+                f"{u.compared:,} holdout rows neither model trained on ({left:,} left out)"
+            )
+    if batches:
+        rows = sum(u.compared for u in batches)
+        left = sum(u.champion_trained + u.challenger_trained for u in batches)
+        parts.append(
+            f"{rows:,} rows of {len(batches)} labelled batch{'es' if len(batches) > 1 else ''} "
+            f"that arrived since the champion ({left:,} left out as trained on)"
+        )
+    text = " + ".join(parts) or "no rows"
+    missing = [u for u in used if u.not_comparable is not None]
+    if missing:
+        what = "old batches" if all(u.kind == BATCH for u in missing) else missing[0].name
+        text += f"; not comparable on {what} ({missing[0].not_comparable})"
+    return text
+
+
+def compare(
+    champion, challenger, champion_rows, challenger_rows, sources, margin: float, *, seed: int = 0
+) -> dict:
+    """The champion (`deployed.Model`) and the challenger compared on the rows of `sources`
+    neither trained on (`promotion_rows.shared_rows`), with the verdict in one line."""
+    a, b = champion.version, challenger.version
+    for field in ("target", "positive_label"):
+        if str(champion.meta.get(field)) != str(challenger.meta.get(field)):
+            why = (
+                f"the two predict different things ({field} {champion.meta.get(field)!r} vs "
+                f"{challenger.meta.get(field)!r}); not comparable"
+            )
+            return kept(b, a, why)
+    y, sa, sb, used = shared_rows(champion, challenger, champion_rows, challenger_rows, sources)
+    j = judge(y, sa, champion.threshold, sb, challenger.threshold, margin, seed=seed)
+    rows = _rows_text(used)
+    if j.verdict == PROMOTE:
+        line = f"model {b} promoted, replacing {a}: {j.reason}; {figures_text(j)}; on {rows}"
+    else:
+        line = (
+            f"model {b} not promoted, {a} stays in service: {j.reason}; {figures_text(j)}; on "
+            f"{rows}; `imbal-pipeline promote {b}` overrides"
+        )
+    return evidence(
+        j.verdict,
+        b,
+        a,
+        line,
+        judgement=j.to_json(),
+        sources=[u.to_json() for u in used],
+        schema=schema_change(champion.feature_schema, challenger.feature_schema),
+    )

@@ -1,0 +1,167 @@
+"""The rows a champion and a challenger are compared on: rows neither of them trained on.
+
+Every deployed model records the rows of its training split as a set of row keys: a hash of the
+row's features (the model's own, by name, numbers as numbers and categories as their names) and
+its label. Row keys, unlike the pipeline's row ids, do not depend on the file a row came from
+(an explicit holdout file salts its ids) or on its place among identical rows, so a row a model
+trained on is known by its content wherever it turns up again: in a later holdout, in a
+labelled batch, or as a duplicate. A candidate row is left out when its key under the
+champion's features is in the champion's set, or its key under the challenger's features is in
+the challenger's; only the rows left are scored, by both models.
+
+The candidates: the challenger's holdout rows, and the labelled inbox batches that arrived after
+the champion was trained. A source one of the two models cannot score (a feature added or
+removed since) is not comparable, and the comparison says so and goes on with the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from imbal_pipeline.core.data import DataError
+from imbal_pipeline.core.preprocess import category_text
+
+HOLDOUT, BATCH = "holdout", "batch"
+_KEY = np.dtype("<u8")
+
+
+def row_keys(frame: pd.DataFrame, schema: dict, y) -> np.ndarray:
+    """One key per row: the hash of the features in `schema` (numeric and categorical, by
+    name) and the 0/1 label `y`."""
+    parts = {}
+    for column in sorted(schema["numeric"]):
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+        parts[column] = values + 0.0  # -0.0 and 0.0 are one number
+    for column in sorted(schema["categorical"]):
+        parts[column] = category_text(frame[column], missing=None).to_numpy()
+    parts["__label"] = np.asarray(y, dtype=np.int8)
+    table = pd.DataFrame(parts, index=range(len(frame)))
+    return pd.util.hash_pandas_object(table, index=False).to_numpy(dtype=np.uint64)
+
+
+@dataclass(frozen=True)
+class TrainedRows:
+    """The keys of the rows a model trained on (sorted, unique) and how many there were."""
+
+    keys: np.ndarray
+    rows: int
+    positives: int
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, schema: dict, y) -> TrainedRows:
+        y = np.asarray(y)
+        keys = np.unique(row_keys(frame, schema, y))
+        return cls(keys, len(frame), int(y.sum()))
+
+    def to_bytes(self) -> bytes:
+        return self.keys.astype(_KEY).tobytes()
+
+    def record(self) -> dict:
+        """What the model's JSON half keeps: the counts and the digest of `to_bytes`."""
+        digest = hashlib.sha256(self.to_bytes()).hexdigest()
+        return {"rows": self.rows, "positives": self.positives, "sha256": digest}
+
+    def to_frame(self) -> pd.DataFrame:
+        """The keys as a one-column table, as the store keeps them (Parquet)."""
+        return pd.DataFrame({"row_key": self.keys.astype(np.uint64)})
+
+    @classmethod
+    def verified(cls, keys, record: dict) -> TrainedRows:
+        """The keys stored for a model; refused unless they are the ones it recorded."""
+        keys = np.asarray(keys, dtype=np.uint64)
+        if hashlib.sha256(keys.astype(_KEY).tobytes()).hexdigest() != record["sha256"]:
+            raise DataError("its training rows' keys do not match the digest the model records")
+        return cls(keys, record["rows"], record["positives"])
+
+
+@dataclass(frozen=True)
+class Source:
+    """Candidate rows with their labels (0/1): a holdout, or one labelled batch."""
+
+    name: str
+    kind: str
+    frame: pd.DataFrame
+    y: np.ndarray
+    note: str | None = None  # why its rows cannot be compared (its labels are unreadable)
+
+
+@dataclass(frozen=True)
+class Used:
+    """What became of one source: its rows, those left out as trained on, and those compared."""
+
+    name: str
+    kind: str
+    rows: int
+    positives: int
+    champion_trained: int = 0  # rows left out: the champion trained on them
+    challenger_trained: int = 0
+    compared: int = 0
+    compared_positives: int = 0
+    not_comparable: str | None = None  # why neither of its rows was compared
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _unscorable(model, frame: pd.DataFrame) -> str | None:
+    """Why `model` cannot score `frame`, or None."""
+    try:
+        model.check(frame)
+    except DataError as exc:
+        return str(exc)
+    return None
+
+
+def shared_rows(champion, challenger, champion_rows, challenger_rows, sources):
+    """The rows of `sources` neither model trained on, scored by both.
+
+    `champion` and `challenger` are `deployed.Model`s (anything with `feature_schema`, `check`
+    and `scores`); `*_rows` their `TrainedRows` (None: not recorded, so no row is known to be
+    unseen by that model). Returns the labels, the champion's and the challenger's scores,
+    and one `Used` per source.
+    """
+    ys, a_parts, b_parts, used = [], [], [], []
+    for source in sources:
+        entry = Used(source.name, source.kind, len(source.frame), int(np.sum(source.y)))
+        if source.note is not None:
+            problem = source.note
+        elif champion_rows is None:
+            problem = (
+                "the champion's record of the rows it trained on is missing (or it was "
+                "deployed by an older release, which kept none)"
+            )
+        else:
+            problem = _unscorable(champion, source.frame) or _unscorable(challenger, source.frame)
+        if problem is not None:
+            used.append(Used(**{**entry.to_json(), "not_comparable": problem}))
+            continue
+        y = np.asarray(source.y)
+        seen_a = np.isin(row_keys(source.frame, champion.feature_schema, y), champion_rows.keys)
+        seen_b = np.isin(row_keys(source.frame, challenger.feature_schema, y), challenger_rows.keys)
+        keep = ~seen_a & ~seen_b
+        counts = {
+            "champion_trained": int(seen_a.sum()),
+            "challenger_trained": int((seen_b & ~seen_a).sum()),
+            "compared": int(keep.sum()),
+            "compared_positives": int(y[keep].sum()),
+        }
+        used.append(Used(**{**entry.to_json(), **counts}))
+        if keep.any():
+            rows = source.frame[keep].reset_index(drop=True)  # only these are ever scored
+            ys.append(y[keep])
+            a_parts.append(champion.scores(rows))
+            b_parts.append(challenger.scores(rows))
+    if not ys:
+        return np.zeros(0, int), np.zeros(0), np.zeros(0), used
+    return np.concatenate(ys), np.concatenate(a_parts), np.concatenate(b_parts), used
+
+
+def schema_change(champion_schema: dict, challenger_schema: dict) -> dict[str, list[str]]:
+    """Features the challenger added and removed, by name."""
+    old = {*champion_schema["numeric"], *champion_schema["categorical"]}
+    new = {*challenger_schema["numeric"], *challenger_schema["categorical"]}
+    return {"added": sorted(new - old), "removed": sorted(old - new)}

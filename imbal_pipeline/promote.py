@@ -1,0 +1,135 @@
+"""`imbal-pipeline promote` and `rollback`, and how `versions` and `show` name the champion.
+
+Each change is written to the store's champion records first (`champion.py`, what every
+consumer reads), then reported to the Dagster instance as a materialization of
+`deployed_model` without a run, so that the UI shows it in the asset's history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from imbal_pipeline.champion import Champions, PromotionError, by_hand
+from imbal_pipeline.models import DEPLOYED
+from imbal_pipeline.storage import AssetStore, CorruptValueError, StoreNameError
+
+
+def _error(message: str, status: int) -> int:
+    print(f"imbal-pipeline: error: {message}", file=sys.stderr)
+    return status
+
+
+def _store() -> AssetStore:
+    from imbal_pipeline.core.project import load_project
+    from imbal_pipeline.storage import storage_dir
+
+    return AssetStore(storage_dir(load_project()))
+
+
+def report_to_instance(record: dict) -> None:
+    """The change as an event in deployed_model's history in the Dagster UI."""
+    import dagster as dg
+
+    from imbal_pipeline.lineage import DATA_VERSION_TAG
+    from imbal_pipeline.storage import GATE_KEY
+
+    with dg.DagsterInstance.get() as instance:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                DEPLOYED,
+                description=f"{record['action']} by hand: {record['reason']}",
+                metadata={
+                    "champion": record["version"],
+                    "verdict": record["action"],
+                    "promotion": f"{record['action']}: {record['reason']}",
+                    "previous": str(record["previous"]),
+                    "by": record["by"],
+                    GATE_KEY: "passed",
+                },
+                tags={DATA_VERSION_TAG: record["version"]},
+            )
+        )
+
+
+def _changed(record: dict, store: AssetStore) -> None:
+    report_to_instance(record)
+    print(
+        f"deployed_model: {record['version']} is the champion now (was "
+        f"{record['previous'] or 'none'}): `score`, `load_model()` and the inbox use it; "
+        f"recorded in {store.folder(DEPLOYED) / 'champion'}"
+    )
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    """Make a stored version the champion; 2 when it cannot be, 1 when it is damaged."""
+    from imbal_pipeline.runs import ensure_home
+
+    ensure_home()
+    store = _store()
+    try:
+        store.version_folder(DEPLOYED, args.version)
+    except StoreNameError as exc:
+        return _error(str(exc), 2)
+    champions = Champions(store)
+    try:
+        current = champions.current()
+    except CorruptValueError:
+        current = None  # a promotion by hand is how a damaged pointer is repaired
+    if current is not None and current["version"] == args.version:
+        print(f"deployed_model: {args.version} is the champion already, {since(current)}")
+        return 0
+    try:
+        record = champions.promote(args.version, args.reason, by_hand("promote"))
+    except PromotionError as exc:
+        return _error(str(exc), 2)
+    except (FileNotFoundError, CorruptValueError) as exc:
+        return _error(str(exc), 1)
+    _changed(record, store)
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """Put the previous champion back; 2 when there is none, 1 when it is damaged."""
+    from imbal_pipeline.runs import ensure_home
+
+    ensure_home()
+    store = _store()
+    try:
+        record = Champions(store).rollback(args.reason, by_hand("rollback"))
+    except PromotionError as exc:
+        return _error(str(exc), 2)
+    except (FileNotFoundError, CorruptValueError) as exc:
+        return _error(str(exc), 1)
+    _changed(record, store)
+    return 0
+
+
+def since(record: dict) -> str:
+    """Since when and why a champion is in service, in words."""
+    return f"since {record['time']} ({record['action']} by {record['by']}: {record['reason']})"
+
+
+def champion_lines(store: AssetStore) -> tuple[str | None, list[str]]:
+    """The champion's version and what `versions deployed_model` says about it (and about a
+    challenger that waits); the same records `score` reads."""
+    champions = Champions(store)
+    try:
+        record = champions.current()
+        waiting = champions.waiting()
+    except CorruptValueError as exc:
+        return None, [f"champion: none can be read: {exc}"]
+    if record is None and not store.history(DEPLOYED):
+        return None, []  # nothing stored yet
+    if record is None:
+        return None, [
+            "champion: none (stored before champions were recorded); put one in "
+            "service with `imbal-pipeline promote VERSION`"
+        ]
+    lines = [f"champion: {record['version']} {since(record)}"]
+    if waiting is not None:
+        lines.append(
+            f"waiting: {waiting['version']} from run {waiting['run_id']} at {waiting['time']} "
+            f"({waiting.get('line') or 'not promoted'})"
+        )
+    return record["version"], lines

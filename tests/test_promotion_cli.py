@@ -1,0 +1,181 @@
+"""`promote`, `rollback`, and what `versions`, `show`, `score` and `load_model()` say about the
+champion: one source of truth, so they never disagree."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from conftest import value
+
+import imbal_pipeline
+from imbal_pipeline import cli
+from imbal_pipeline.champion import Champions
+from imbal_pipeline.core import promotion
+from imbal_pipeline.core.project import PROJECT_ENV, save_project
+from imbal_pipeline.core.settings import Settings
+from imbal_pipeline.core.synthetic import make_fraud_data
+from imbal_pipeline.models import DEPLOYED
+from imbal_pipeline.storage import AssetStore, content_hash
+
+
+@pytest.fixture
+def project(small_run, tmp_path, monkeypatch):
+    """A copy of the small run's store (its model the first champion) with a second model a run
+    produced and did not promote, a project file naming the store, and a Dagster home."""
+    report = value(small_run, "evaluation_report")
+    store_dir = tmp_path / "storage"
+    shutil.copytree(Path(report["settings"]["output_dir"]).parent / "storage", store_dir)
+    store = AssetStore(store_dir)
+    champions = Champions(store)
+    first = champions.version()
+    assert first == report["model_version"]
+    served = store.load(DEPLOYED, first)
+    # The same trees at a lower threshold: another model, with other decisions.
+    other = {"model": served["model"], "meta": {**served["meta"], "threshold": 0.02}}
+    second = content_hash(other)
+    store.write(DEPLOYED, other, second, "passed", "run-2")
+    line = f"model {second} not promoted, {first} stays in service: too few shared positives"
+    champions.add_challenger(
+        second, "run-2", "passed", promotion.evidence(promotion.UNDECIDED, second, first, line)
+    )
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv(PROJECT_ENV, str(tmp_path / "imbal_pipeline.yaml"))
+    save_project(Settings(store=str(store_dir)), tmp_path / "imbal_pipeline.yaml")
+    batch = tmp_path / "batch.csv"
+    make_fraud_data(400, 0.04, seed=11).drop(columns="is_fraud").to_csv(batch, index=False)
+    return store, first, second, batch
+
+
+def _run(capsys, *argv) -> tuple[int, str, str]:
+    status = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def _score(capsys, batch: Path, out: Path) -> bytes:
+    status, printed, err = _run(capsys, "score", "--data", str(batch), "--out", str(out))
+    assert status == 0, err
+    return out.read_bytes()
+
+
+def test_promote_and_rollback_change_what_every_reader_serves_and_rollback_restores_scores(
+    project, capsys, tmp_path
+):
+    store, first, second, batch = project
+    before = _score(capsys, batch, tmp_path / "a.parquet")
+    status, out, err = _run(capsys, "promote", second, "--reason", "catches more on the labels")
+    assert status == 0, err
+    assert f"deployed_model: {second} is the champion now (was {first})" in out
+    assert imbal_pipeline.load_model().version == second
+    promoted = _score(capsys, batch, tmp_path / "b.parquet")
+    assert promoted != before
+    # `versions` and `show` name the champion `score` served, and since when and why.
+    status, out, err = _run(capsys, "versions", "deployed_model")
+    assert status == 0, err
+    assert f"champion: {second} since " in out and "catches more on the labels" in out
+    assert f"{second}  run none (by hand)" in out and "[champion]" in out
+    status, out, _ = _run(capsys, "show", "deployed_model")
+    assert out.startswith(f"deployed_model version {second}: the champion since ")
+
+    status, out, err = _run(capsys, "rollback", "--reason", "it flags too much")
+    assert status == 0, err
+    assert f"deployed_model: {first} is the champion now (was {second})" in out
+    assert _score(capsys, batch, tmp_path / "c.parquet") == before  # byte for byte
+    assert imbal_pipeline.load_model().version == first
+    records = Champions(store).records()
+    assert [r["action"] for r in records] == ["first", "promote", "rollback"]
+    assert records[-1]["reason"] == "it flags too much" and records[1]["evidence"]["line"]
+    # Each change is an event in deployed_model's history in the Dagster instance.
+    with dg.DagsterInstance.get() as instance:
+        events = instance.fetch_materializations(dg.AssetKey(DEPLOYED), limit=5).records
+    versions = [r.asset_materialization.tags["dagster/data_version"] for r in events]
+    assert versions == [first, second]
+    assert events[0].asset_materialization.metadata["verdict"].value == "rollback"
+
+
+def test_promote_and_rollback_refuse_what_cannot_be_done_in_one_line(project, capsys):
+    _, first, _, _ = project
+    status, out, _ = _run(capsys, "promote", first)
+    assert status == 0 and "is the champion already, since " in out
+    status, _, err = _run(capsys, "promote", "0123456789abcdef")
+    assert status == 2 and "deployed_model has no version 0123456789abcdef that a run" in err
+    status, _, err = _run(capsys, "promote", "last-week")
+    assert status == 2 and "'last-week' is not a data version" in err
+    status, _, err = _run(capsys, "rollback")
+    assert status == 2 and f"no previous champion to roll back to ({first} is the first)" in err
+    assert err.count("\n") == 1
+
+
+def test_an_edited_champion_pointer_is_refused_alike_by_score_versions_and_show(
+    project, capsys, tmp_path
+):
+    store, _, second, batch = project
+    pointer = store.folder(DEPLOYED) / "champion.json"
+    pointer.write_text(json.dumps({**json.loads(pointer.read_text()), "version": second}))
+    status, _, err = _run(capsys, "score", "--data", str(batch), "--out", str(tmp_path / "x.csv"))
+    assert status == 2 and "not the newest champion record" in err
+    status, out, _ = _run(capsys, "versions", "deployed_model")
+    assert "champion: none can be read: " in out and "not the newest champion record" in out
+    status, _, err = _run(capsys, "show", "deployed_model")
+    assert status == 1 and "not the newest champion record" in err
+    # A promotion by hand repairs it.
+    assert _run(capsys, "promote", second)[0] == 0
+    assert imbal_pipeline.load_model().version == second
+
+
+def test_load_model_imports_no_dagster(project):
+    store, first, _, _ = project
+    code = (
+        "import sys, imbal_pipeline; "
+        f"m = imbal_pipeline.load_model(store={str(store.base)!r}); "
+        "print(m.version, 'dagster' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == [first, "False"]
+
+
+def test_a_run_says_its_promotion_in_one_line_then_what_the_model_in_service_expects(
+    small_run, capsys
+):
+    from imbal_pipeline.runs import _print_promotion
+
+    report = value(small_run, "evaluation_report")
+    mine = report["model_version"]
+    promoted = dg.AssetMaterialization(
+        DEPLOYED, metadata={"champion": mine, "promotion": f"model {mine} promoted: the first"}
+    )
+    _print_promotion(report, promoted, "inbox")
+    first, second = capsys.readouterr().out.splitlines()
+    assert first == f"promotion: model {mine} promoted: the first"
+    assert second.startswith(f"model {mine} in service: expects ")
+    kept = dg.AssetMaterialization(
+        DEPLOYED, metadata={"champion": "0" * 16, "promotion": f"model {mine} not promoted, ..."}
+    )
+    _print_promotion(report, kept, "inbox")
+    assert capsys.readouterr().out == f"promotion: model {mine} not promoted, ...\n"
+
+
+def test_the_reports_promotion_section_shows_the_line_the_figures_and_the_rows(small_run):
+    from imbal_pipeline.core import document
+    from imbal_pipeline.core.promotion_rows import HOLDOUT, Source, TrainedRows
+    from imbal_pipeline.core.report_promotion import promotion_section
+    from imbal_pipeline.core.settings import LABEL, SPLIT
+    from imbal_pipeline.core.split import HOLDOUT as HOLDOUT_SPLIT
+
+    champion = imbal_pipeline.load_model(
+        value(small_run, "evaluation_report")["settings"]["output_dir"]
+    )
+    split = value(small_run, "holdout_split")
+    holdout = split[split[SPLIT] == HOLDOUT_SPLIT].reset_index(drop=True)
+    none = TrainedRows.of(holdout.iloc[:0], champion.feature_schema, [])
+    source = [Source("holdout", HOLDOUT, holdout, holdout[LABEL].to_numpy())]
+    evidence = promotion.compare(champion, champion, none, none, source, 0.05)
+    text = document.markdown("t", promotion_section({"promotion": evidence}))
+    assert "## Promotion" in text and evidence["line"] in text
+    for row in ("| PR-AUC |", "| positives caught (of ", "| false alarms |", "| rows flagged (of "):
+        assert row in text, text
+    assert f"| holdout | {len(holdout):,} | 0 | 0 | {len(holdout):,} (" in text
