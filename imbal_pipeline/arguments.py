@@ -4,6 +4,7 @@ import argparse
 import typing
 from pathlib import Path
 
+from imbal_pipeline.core import affects
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.project import PROJECT_FILE
 from imbal_pipeline.core.settings import PROJECT, Settings, SettingsError, flag_of
@@ -161,8 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# The options that describe the generated data: given without --data, they mean that data.
-GENERATED = frozenset({"generated_rows", "generated_positive_rate"})
+# The options that describe the generated data alone: given without --data, they mean that data.
+GENERATED = frozenset(settings_core.affecting(affects.GENERATED, only=True))
 
 
 def settings_from_args(args: argparse.Namespace, project: Settings) -> Settings:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from imbal_pipeline.arguments import build_parser, flag_of, settings_from_args
 from imbal_pipeline.core import settings as settings_core
+from imbal_pipeline.core.affects import DATA
 from imbal_pipeline.core.project import load_project, save_project
 from imbal_pipeline.core.settings import Settings, SettingsError
 from imbal_pipeline.core.writable import folder_problem, local_store
@@ -42,11 +43,10 @@ def _check_inputs(settings: Settings) -> str | None:
     """What is wrong with the files a run would read or replace, before anything runs."""
     from imbal_pipeline.core.data import file_problem
 
-    for field in ("data_path", "test_data_path", "contract_path"):
-        path = getattr(settings, field)
-        if path is not None:
-            flag = flag_of(next(f for f in settings_core.fields() if f.name == field))
-            problem = file_problem(path, f"{flag} file")
+    for field in settings_core.fields():  # the files the data is read from
+        path = getattr(settings, field.name)
+        if field.metadata["path"] and DATA in field.metadata["affects"] and path is not None:
+            problem = file_problem(path, f"{flag_of(field)} file")
             if problem is not None:
                 return problem
     from imbal_pipeline.core.evaluation import OutputError, check_output_dir

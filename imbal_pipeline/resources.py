@@ -8,16 +8,20 @@ store, executor) shape the code location and are fixed by the project file.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import typing
 from typing import ClassVar, Literal
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic.fields import FieldInfo
 
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.settings import PROJECT, RUN, Settings
 from imbal_pipeline.storage import AssetStore
+
+_FIELDS = {field.name: field for field in settings_core.fields()}
 
 
 class _Pipeline(dg.ConfigurableResource):
@@ -27,6 +31,16 @@ class _Pipeline(dg.ConfigurableResource):
     """
 
     project: ClassVar[dict] = Settings().scoped(PROJECT)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _in_range(cls, value, info: ValidationInfo):
+        """A number setting within its declared bounds, refused in the setting's own words (the
+        field's pydantic bounds would say only 'Input should be greater than 0')."""
+        problem = settings_core.range_problem(_FIELDS[info.field_name], value)
+        if problem:
+            raise ValueError(f"{info.field_name} {problem}")
+        return value
 
     def settings(self) -> Settings:
         """The validated settings the core works with: this run's, and the project's."""
@@ -54,6 +68,13 @@ def _annotation(name: str):
     return kind
 
 
+def _field(setting: dataclasses.Field, default) -> FieldInfo:
+    """The pydantic field of a setting: its default, description and declared bounds."""
+    bounds = setting.metadata["bounds"]
+    limits = {} if bounds is None else {k: v for k, v in vars(bounds).items() if v is not None}
+    return Field(default=default, description=setting.metadata["help"], **limits)
+
+
 def _config_class(values: dict, project: dict, name: str = "PipelineConfig") -> type:
     fields = settings_core.fields(RUN)
     namespace = {
@@ -61,7 +82,7 @@ def _config_class(values: dict, project: dict, name: str = "PipelineConfig") -> 
         "__doc__": _Pipeline.__doc__,
         "__annotations__": {f.name: _annotation(f.name) for f in fields},
         "project": project,
-        **{f.name: Field(default=values[f.name], description=f.metadata["help"]) for f in fields},
+        **{f.name: _field(f, values[f.name]) for f in fields},
     }
     return type(name, (_Pipeline,), namespace)
 

@@ -281,7 +281,7 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
     import dagster as dg
 
     from imbal_pipeline.core.document import span, threshold_text
-    from imbal_pipeline.core.report_choice import operating_text
+    from imbal_pipeline.core.report_choice import operating_beyond_f1
     from imbal_pipeline.core.threshold import describe_choice
     from imbal_pipeline.storage import AssetStore
 
@@ -316,9 +316,9 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
         f"({describe_choice(report['threshold'])}); holdout PR-AUC {figure('pr_auc')}, "
         f"F1 {figure('f1')}, recall {figure('recall')}, MCC {figure('mcc')} (95% intervals)"
     )
-    point = report.get("operating_point") or {}
-    if point.get("objective") not in (None, "f1"):  # F1 is in the line above
-        print(f"operating point on the holdout: {operating_text(point)}")
+    point = operating_beyond_f1(report.get("operating_point") or {})  # F1 is in the line above
+    if point:
+        print(f"operating point on the holdout: {point}")
     for check in report.get("checks", []):
         if not check["passed"]:
             print(f"warning: {check['asset']}:{check['check']}: {check['message']}")

@@ -21,13 +21,14 @@ from pathlib import Path
 
 import imbal_pipeline
 from imbal_pipeline.core import settings as settings_core
+from imbal_pipeline.core.affects import WHERE
 from imbal_pipeline.core.contracts import BUILTIN
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.core.versions import data_fingerprint, file_digest
 
 RECIPE_TAG = "imbal/recipe"
-# Settings that say where steps run or when, never what they compute.
-WHERE_AND_WHEN = frozenset({"executor", "dask_address", "retrain_cron"})
+# Settings that say where steps run or when, never what they compute, as each declares.
+WHERE_AND_WHEN = frozenset(settings_core.affecting(WHERE))
 PACKAGE = Path(imbal_pipeline.__file__).parent
 # What makes the numbers: a new release of any of these may change a fit, a check or a plot.
 LIBRARIES = (

@@ -13,7 +13,7 @@ import pytest
 from conftest import run_cli
 
 from imbal_pipeline import cli, launch
-from imbal_pipeline.assets.common import CODE_VERSION
+from imbal_pipeline.assets.training import make_final_model
 from imbal_pipeline.core.settings import LADDER
 from imbal_pipeline.core.versions import file_digest
 from imbal_pipeline.unchanged import RECIPE_TAG, unchanged_run
@@ -145,7 +145,9 @@ def test_versions_and_show_read_the_instance_and_the_store(cli_run, tmp_path, cl
     assert listed.returncode == 0, listed.stderr
     line = listed.stdout.strip().splitlines()[0]
     version = line.split()[0]
-    assert len(version) == 16 and "run " in line and f"code {CODE_VERSION}" in line
+    # The code version is the digest of the code that makes the model (assets/code.py).
+    code = make_final_model(2).code_versions_by_key[dg.AssetKey("final_model")]
+    assert len(version) == 16 and "run " in line and f"code {code}" in line
     assert "gate passed" in line
     # The run observed the raw file first, so the model names the file content it came from;
     # it is made of the fold models of the strategy the comparison selected. The threshold is

@@ -7,17 +7,12 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from imbal_pipeline.assets.code import stage_code
 from imbal_pipeline.core import checks
 from imbal_pipeline.core.gates import WARN, Gate
 from imbal_pipeline.core.jsonready import json_ready
 from imbal_pipeline.lineage import DATA_VERSION_TAG, pinned_record
 from imbal_pipeline.storage import GATE_KEY, VERSION_KEY, content_hash
-
-# Bumped when a stage's logic changes, so Dagster can tell stale assets apart and a stored value
-# made by older code is never recalled as if its recipe were the same (4: bagging members boost a
-# third of the rounds, the SMOTE family in its own fold step, the curve's sampled validation;
-# 5: stage values are typed, and a stored dict of an older version would not read as one).
-CODE_VERSION = "5"
 
 # Every asset derives from the raw file, and Dagster marks an asset unsynced only when one of its
 # *direct* dependencies has a new data version. Depending on the observed file directly is what
@@ -56,29 +51,39 @@ def counts_meta(y: pd.Series) -> dict:
     }
 
 
-def described_checks(key: str | dg.AssetKey, names: tuple[str, ...]) -> list[dg.AssetCheckSpec]:
-    """Check specs beside an asset, described; a failed error-severity check stops downstream,
-    and the checks that only ever warn do not block."""
+def described_checks(stage: str, key: str | dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    """The specs of the checks declared beside `stage` (`checks.CHECKS`), for its asset `key`:
+    a failed error-severity check stops downstream, and those that only ever warn do not block."""
     return [
         dg.AssetCheckSpec(
-            name,
+            check.name,
             asset=key,
-            description=checks.DESCRIPTIONS[name],
-            blocking=name not in checks.WARN_ONLY,
+            description=check.description,
+            blocking=not check.warn_only,
         )
-        for name in names
+        for check in checks.of_stage(stage)
     ]
 
 
-def stage_asset(name: str | dg.AssetKey, check_names: tuple[str, ...], /, **options):
+def stage_asset(stage: str, /, **options):
     """`dg.asset` as a stage declares its assets: derived from the raw file (`SOURCE_DEPS`),
-    versioned with the code, and with the described checks of `name` beside it."""
-    return dg.asset(
-        deps=SOURCE_DEPS,
-        code_version=CODE_VERSION,
-        check_specs=described_checks(name, check_names),
-        **options,
-    )
+    versioned by the digest of the code that computes it (`code.stage_code`), with the checks
+    declared beside `stage`; its key is `stage` unless `key` names one of its assets (a fold's)."""
+
+    def declare(fn):
+        return dg.asset(
+            deps=SOURCE_DEPS,
+            code_version=stage_code(fn),
+            check_specs=described_checks(stage, options.get("key") or stage),
+            **options,
+        )(fn)
+
+    return declare
+
+
+def code_of(context: dg.AssetExecutionContext) -> str:
+    """The code version of the asset a step computes."""
+    return context.assets_def.code_versions_by_key[context.asset_key]
 
 
 def provenance_tags(context: dg.AssetExecutionContext) -> dict[str, str]:

@@ -12,27 +12,6 @@ from imbal_pipeline.lineage import DATA_VERSION_TAG, pinned_record
 from imbal_pipeline.resources import PipelineConfig
 from imbal_pipeline.runs import contracts_dir, dataset_tags
 
-RAW_CHECKS = (
-    "contract",
-    "schema_contract",
-    "no_empty_columns",
-    "no_infinities",
-    "numbers_as_text",
-    "no_mixed_types",
-    "enough_positives",
-    "constant_columns",
-)
-SPLIT_CHECKS = (
-    "contract",
-    "split_rates",
-    "holdout_types",
-    "missing_shift",
-    "groups_kept_together",
-    "straddling_duplicates",
-    "unseen_categories",
-    "leak_suspects",
-)
-PROFILE_CHECKS = ("profile_consistent",)
 FILES_KEY = "files"  # on an observation of the raw file: the digest of each file, by path
 
 
@@ -99,7 +78,7 @@ def _record_what_was_read(
     )
 
 
-@stage_asset("raw_data", RAW_CHECKS, group_name="data", kinds={"pandas"})
+@stage_asset("raw_data", group_name="data", kinds={"pandas"})
 def raw_data(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
     """The configured file (or embedded fraud-like data) with stable row ids and a 0/1 label."""
     s = pipeline.settings()
@@ -124,7 +103,7 @@ def raw_data(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
     )
 
 
-@stage_asset("holdout_split", SPLIT_CHECKS, group_name="data", kinds={"pandas"})
+@stage_asset("holdout_split", group_name="data", kinds={"pandas"})
 def holdout_split(
     context: dg.AssetExecutionContext, pipeline: PipelineConfig, raw_data: pd.DataFrame
 ):
@@ -147,7 +126,7 @@ def holdout_split(
     )
 
 
-@stage_asset("imbalance_profile", PROFILE_CHECKS, group_name="data")
+@stage_asset("imbalance_profile", group_name="data")
 def imbalance_profile(
     context: dg.AssetExecutionContext, pipeline: PipelineConfig, holdout_split: pd.DataFrame
 ):

@@ -11,7 +11,6 @@ from imbal_pipeline.resources import PipelineConfig
 
 @stage_asset(
     "decision_threshold",
-    ("threshold_valid",),
     group_name="decision",
 )
 def decision_threshold(

@@ -14,10 +14,8 @@ from imbal_pipeline.core.values import Comparison, Profile
 from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY
 
-DIAGNOSTIC_CHECKS = ("diagnostics_consistent",)
 
-
-@stage_asset("data_diagnostics", DIAGNOSTIC_CHECKS, group_name="data", op_tags=OFF_CRITICAL_PATH)
+@stage_asset("data_diagnostics", group_name="data", op_tags=OFF_CRITICAL_PATH)
 def data_diagnostics(
     context: dg.AssetExecutionContext,
     pipeline: PipelineConfig,
@@ -74,8 +72,7 @@ def make_curve_part(part: int) -> dg.AssetsDefinition:
     """A share of the learning curve's fits, so that they run on both cores."""
 
     @stage_asset(
-        curve_part_key(part),
-        ("curve_fits_complete",),
+        "learning_curve_part",
         key=curve_part_key(part),
         group_name="evaluation",
         kinds={"lightgbm"},
@@ -94,7 +91,6 @@ def make_curve_part(part: int) -> dg.AssetsDefinition:
         strategy_comparison: Comparison,
     ):
         s = pipeline.settings()
-        name = curve_part_key(part).to_user_string()
         selected = strategy_comparison.selected
         inputs = {"holdout_split": holdout_split, "cv_folds": cv_folds, "strategy": selected}
 
@@ -105,7 +101,7 @@ def make_curve_part(part: int) -> dg.AssetsDefinition:
                 train, cv_folds, schema, selected, s, part, learning.CURVE_PARTS
             )
 
-        fits, key, reused = fit_or_reuse(fit_cache, name, inputs, s, MODEL_FIELDS, fit)
+        fits, key, reused = fit_or_reuse(context, fit_cache, inputs, s, MODEL_FIELDS, fit)
         metadata = {
             "points": dg.MetadataValue.json(fits["points"]),
             "skipped": dg.MetadataValue.json(fits["skipped"]),
@@ -119,7 +115,6 @@ def make_curve_part(part: int) -> dg.AssetsDefinition:
 
 @stage_asset(
     "learning_curve",
-    ("learning_curve_consistent",),
     group_name="evaluation",
     ins={
         "strategy_comparison": dg.AssetIn(),

@@ -6,10 +6,11 @@ from dagster import AssetExecutionContext
 
 from imbal_pipeline.assets.common import OFF_CRITICAL_PATH, gated, md_table, png, stage_asset
 from imbal_pipeline.assets.reuse import fit_or_reuse
-from imbal_pipeline.assets.training import MODEL_FIELDS
 from imbal_pipeline.challenge import challenge
 from imbal_pipeline.champion import Champions
 from imbal_pipeline.core import data, evaluation, leak, release, split
+from imbal_pipeline.core import settings as settings_core
+from imbal_pipeline.core.affects import HOLDOUT, MODELS, SAMPLES
 from imbal_pipeline.core.content import without_recipe
 from imbal_pipeline.core.quality import counterfactual_sane
 from imbal_pipeline.core.settings import threads_alone
@@ -19,13 +20,8 @@ from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY, AssetStore, content_hash, storage_dir
 
 HEADLINE = ("pr_auc", "roc_auc", "f1", "fbeta", "mcc", "precision", "recall", "balanced_accuracy")
-QUALITY_CHECKS = (
-    "beats_no_skill",
-    "decisions_beat_chance",
-    "not_worse_than_baseline",
-    "cv_holdout_gap",
-    "operating_point",
-)
+# The leak panel resamples and fits as the folds do, then holds out a share as the split does.
+LEAK_FIELDS = settings_core.affecting(SAMPLES, MODELS, HOLDOUT)
 
 
 def _upstream_checks(context: AssetExecutionContext, keys: list) -> list[dict]:
@@ -58,7 +54,6 @@ def _upstream_checks(context: AssetExecutionContext, keys: list) -> list[dict]:
 
 @stage_asset(
     "leak_panel",
-    ("counterfactual_sane",),
     group_name="evaluation",
     op_tags=OFF_CRITICAL_PATH,
     kinds={"lightgbm"},
@@ -74,13 +69,12 @@ def leak_panel(
     Its fits see holdout rows on purpose and feed nothing but the report's leak panel.
     """
     s = pipeline.settings()
-    fields = (*MODEL_FIELDS, "holdout_fraction")
     claim, key, reused = fit_or_reuse(
+        context,
         fit_cache,
-        "leak_panel",
         {"holdout_split": holdout_split},
         s,
-        fields,
+        LEAK_FIELDS,
         lambda: leak.leaky_claim(holdout_split, data.feature_schema(holdout_split, s), s),
     )
     shown = {k: dg.MetadataValue.float(claim[k]) for k in ("pr_auc", "f1_at_0_5") if k in claim}
@@ -107,7 +101,7 @@ def _challenge(s, model, rows, holdout_split: pd.DataFrame) -> dict:
 def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.AssetsDefinition:
     """The report asset; it summarizes the verdicts of `upstream_checks`."""
 
-    @stage_asset("evaluation_report", QUALITY_CHECKS, group_name="evaluation")
+    @stage_asset("evaluation_report", group_name="evaluation")
     def evaluation_report(
         context: AssetExecutionContext,
         pipeline: PipelineConfig,

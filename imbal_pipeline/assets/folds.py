@@ -7,6 +7,8 @@ from dagster import AssetExecutionContext
 from imbal_pipeline.assets.common import gated, md_table, stage_asset
 from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.core import contracts, data, gates, split, training
+from imbal_pipeline.core import settings as settings_core
+from imbal_pipeline.core.affects import SAMPLES
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID
 from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY
@@ -23,20 +25,8 @@ def fold_group(fold: int) -> str:
     return f"fold_{fold}"
 
 
-FOLD_CHECKS = ("contract", "folds_partition")
-FOLD_SET_CHECKS = ("contract", "fold_hygiene", "resampling_promise")
-# Config fields that change a fold's preprocessing and resampling.
-SAMPLING_FIELDS = (
-    "target",
-    "positive_label",
-    "id_column",
-    "categorical",
-    "strategies",
-    "sampling_ratio",
-    "smoteenn_max_rows",
-    "max_negatives",
-    "seed",
-)
+# The settings that change a fold's preprocessing and resampling, as each declares.
+SAMPLING_FIELDS = settings_core.affecting(SAMPLES)
 
 
 def make_cv_folds(n_folds: int) -> dg.AssetsDefinition:
@@ -44,7 +34,6 @@ def make_cv_folds(n_folds: int) -> dg.AssetsDefinition:
 
     @stage_asset(
         "cv_folds",
-        FOLD_CHECKS,
         group_name="folds",
         kinds={"pandas"},
     )
@@ -76,8 +65,7 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
     """One fold's training sets: one asset per fold, so each has its own lineage and rerun."""
 
     @stage_asset(
-        fold_training_key(fold),
-        FOLD_SET_CHECKS,
+        "fold_training_sets",
         key=fold_training_key(fold),
         group_name=fold_group(fold),
         ins={"holdout_split": dg.AssetIn(), "cv_folds": dg.AssetIn()},
@@ -96,10 +84,9 @@ def make_fold_training_sets(fold: int) -> dg.AssetsDefinition:
         s = pipeline.settings()
         train = split.training_part(holdout_split)
         schema = data.feature_schema(train, s)
-        name = fold_training_key(fold).to_user_string()
         sets, key, reused = fit_or_reuse(
+            context,
             fit_cache,
-            name,
             {"holdout_split": holdout_split, "cv_folds": cv_folds},
             s,
             SAMPLING_FIELDS,

@@ -13,9 +13,11 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from imbal_pipeline.assets.common import CODE_VERSION, gated, md_table, stage_asset
+from imbal_pipeline.assets.code import stage_code
+from imbal_pipeline.assets.common import gated, md_table, stage_asset
 from imbal_pipeline.champion import Champions, enact
 from imbal_pipeline.core import (
+    checks,
     evaluation,
     inbox,
     monitor_batch,
@@ -36,7 +38,7 @@ BATCHES = dg.DynamicPartitionsDefinition(name="batches")
 MONITORING = "monitoring"
 
 
-@stage_asset("deployed_model", ("matches_export",), group_name=MONITORING, kinds={"lightgbm"})
+@stage_asset("deployed_model", group_name=MONITORING, kinds={"lightgbm"})
 def deployed_model(
     context: AssetExecutionContext,
     pipeline: PipelineConfig,
@@ -90,7 +92,7 @@ def deployed_model(
     )
 
 
-def _monitoring_specs(asset: str, names: tuple[str, ...]) -> list[dg.AssetCheckSpec]:
+def _monitoring_specs(asset: str) -> list[dg.AssetCheckSpec]:
     # Not blocking: an alert is news about the world, not a reason to withhold the scores.
     # Partitioned like the asset: unpartitioned checks on a partitioned asset are recorded but
     # the UI shows them as "Not evaluated" (Dagster 1.13, seen here). Partitioned check specs
@@ -99,25 +101,30 @@ def _monitoring_specs(asset: str, names: tuple[str, ...]) -> list[dg.AssetCheckS
         warnings.simplefilter("ignore", dg.PreviewWarning)
         return [
             dg.AssetCheckSpec(
-                name,
+                check.name,
                 asset=asset,
-                description=monitor_checks.DESCRIPTIONS[name],
+                description=check.description,
                 partitions_def=BATCHES,
             )
-            for name in names
+            for check in checks.of_stage(asset)
         ]
 
 
-def _batch_asset(name: str, check_names: tuple[str, ...], **options):
-    """`dg.asset` of one inbox batch (a partition of BATCHES), with its monitoring checks."""
-    return dg.asset(
-        partitions_def=BATCHES,
-        group_name=MONITORING,
-        code_version=CODE_VERSION,
-        kinds={"pandas"},
-        check_specs=_monitoring_specs(name, check_names),
-        **options,
-    )
+def _batch_asset(name: str, **options):
+    """`dg.asset` of one inbox batch (a partition of BATCHES), with its monitoring checks,
+    versioned by the digest of its code."""
+
+    def declare(fn):
+        return dg.asset(
+            partitions_def=BATCHES,
+            group_name=MONITORING,
+            code_version=stage_code(fn),
+            kinds={"pandas"},
+            check_specs=_monitoring_specs(name),
+            **options,
+        )(fn)
+
+    return declare
 
 
 def _shadow(s, store: AssetStore, champions: Champions, frame, scored):
@@ -132,7 +139,7 @@ def _shadow(s, store: AssetStore, champions: Champions, frame, scored):
 # The champion is read from its records (`champion.py`), the one source `score` and
 # `load_model()` read too, never from Dagster's newest materialization: a promotion or rollback
 # by hand changes the champion without a run.
-@_batch_asset("scored_batch", monitor_checks.MONITORING_CHECKS, deps=[DEPLOYED])
+@_batch_asset("scored_batch", deps=[DEPLOYED])
 def scored_batch(context: AssetExecutionContext, pipeline: PipelineConfig):
     """One inbox file scored by the champion, with its monitoring checks."""
     s = pipeline.settings()
@@ -196,7 +203,7 @@ def _shadow_meta(shadow) -> dict:
     }
 
 
-@_batch_asset("batch_outcomes", monitor_checks.LABELLED_CHECKS)
+@_batch_asset("batch_outcomes")
 def batch_outcomes(context: AssetExecutionContext, pipeline: PipelineConfig, scored_batch: dict):
     """A scored batch joined with its labels file: how the model really did on it."""
     s = pipeline.settings()

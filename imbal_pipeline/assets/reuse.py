@@ -5,7 +5,7 @@ import errno
 
 import dagster as dg
 
-from imbal_pipeline.assets.common import CODE_VERSION
+from imbal_pipeline.assets.common import code_of
 from imbal_pipeline.core.content import with_recipe
 from imbal_pipeline.resources import FitCache
 from imbal_pipeline.storage import content_hash
@@ -36,23 +36,31 @@ def retry_if_transient():
         raise
 
 
-def recipe_parts(name: str, inputs: dict, settings, fields: tuple[str, ...]) -> dict:
-    """What determines an expensive asset: code, input contents and its config fields."""
+def recipe_parts(name: str, code: str, inputs: dict, settings, fields: tuple[str, ...]) -> dict:
+    """What determines an expensive asset: its code's digest, input contents and the settings
+    that change it."""
     return {
         "asset": name,
-        "code": CODE_VERSION,
+        "code": code,
         "inputs": {key: content_hash(value) for key, value in sorted(inputs.items())},
         "config": {f: getattr(settings, f) for f in fields},
     }
 
 
 def fit_or_reuse(
-    fit_cache: FitCache, name: str, inputs: dict, settings, fields: tuple[str, ...], fit
+    context: dg.AssetExecutionContext,
+    fit_cache: FitCache,
+    inputs: dict,
+    settings,
+    fields: tuple[str, ...],
+    fit,
 ):
-    """The value an identical recipe made before, else `fit()`'s, carrying its recipe (see
-    `with_recipe`); with the recipe and whether the value was reused. A transient error while
-    fitting asks Dagster for another attempt."""
-    parts = recipe_parts(name, inputs, settings, fields)
+    """The value an identical recipe (the asset's code, `inputs`' contents and the settings
+    `fields`) made before, else `fit()`'s, carrying its recipe (see `with_recipe`); with the
+    recipe and whether the value was reused. A transient error while fitting asks Dagster for
+    another attempt."""
+    name = context.asset_key.to_user_string()
+    parts = recipe_parts(name, code_of(context), inputs, settings, fields)
     key = content_hash(parts)
     value = fit_cache.recall(name, key)
     if value is not None:

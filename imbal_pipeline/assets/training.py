@@ -6,25 +6,20 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from imbal_pipeline.assets.common import gated, md_table, stage_asset
-from imbal_pipeline.assets.folds import SAMPLING_FIELDS, fold_group, fold_training_key
+from imbal_pipeline.assets.folds import fold_group, fold_training_key
 from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.core import contracts, data, gates, selection, split, strategies, training
+from imbal_pipeline.core import settings as settings_core
+from imbal_pipeline.core.affects import MODELS, SAMPLES
 from imbal_pipeline.core.settings import LADDER, ROW_ID, Settings
 from imbal_pipeline.core.values import Comparison, FoldModels, FoldSets
 from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY
 
 COMPARISON_COLUMNS = ["pr_auc_mean", "pr_auc_std", "f1_mean", "mcc_mean", "folds", "skipped"]
-OOF_CHECKS = ("contract", "oof_coverage")
-# Config fields that change what a fit produces; anything else (objective, output paths,
-# thresholds) can change without a refit.
-MODEL_FIELDS = (
-    *SAMPLING_FIELDS,
-    "n_estimators",
-    "learning_rate",
-    "num_leaves",
-)
-MODEL_CHECKS = ("model_sane",)
+# The settings that change what a fit produces, as each declares; anything else (objective,
+# output paths, thresholds) can change without a refit.
+MODEL_FIELDS = settings_core.affecting(SAMPLES, MODELS)
 
 
 def _oof_checks(oof: pd.DataFrame, suite: str, row_ids, what: str) -> list:
@@ -52,8 +47,7 @@ def make_fold_models(fold: int, part: str = "models") -> dg.AssetsDefinition:
     rungs = PARTS[part]
 
     @stage_asset(
-        fold_models_key(fold, part),
-        OOF_CHECKS,
+        "fold_models",
         key=fold_models_key(fold, part),
         group_name=fold_group(fold),
         ins={"training_sets": dg.AssetIn(key=fold_training_key(fold))},
@@ -70,10 +64,9 @@ def make_fold_models(fold: int, part: str = "models") -> dg.AssetsDefinition:
         training_sets: FoldSets,
     ):
         s = pipeline.settings()
-        name = fold_models_key(fold, part).to_user_string()
         fitted, key, reused = fit_or_reuse(
+            context,
             fit_cache,
-            name,
             {"training_sets": training_sets},
             s,
             MODEL_FIELDS,
@@ -121,7 +114,6 @@ def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
 
     @stage_asset(
         "strategy_comparison",
-        OOF_CHECKS,
         group_name="decision",
         ins=_fold_ins(n_folds),
     )
@@ -175,7 +167,6 @@ def make_final_model(n_folds: int) -> dg.AssetsDefinition:
 
     @stage_asset(
         "final_model",
-        MODEL_CHECKS,
         group_name="training",
         kinds={"lightgbm"},
         ins={**_fold_ins(n_folds), "strategy_comparison": dg.AssetIn()},
@@ -203,7 +194,6 @@ def make_baseline_model(n_folds: int) -> dg.AssetsDefinition:
 
     @stage_asset(
         "baseline_model",
-        MODEL_CHECKS,
         group_name="training",
         kinds={"lightgbm"},
         # `none` is fitted in the first part: the baseline need not wait for the SMOTE family.

@@ -15,25 +15,24 @@ import pandas as pd
 
 from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core.jsonready import json_ready
+from imbal_pipeline.core.settings import result_free
 from imbal_pipeline.core.values import fields_of
 
-# Run-context fields: they differ between identical runs, so they are not content. Where values
-# are stored and which machines ran the steps change nothing in a result either.
+# Run-context fields, by where they live in a value: they differ between identical runs, so
+# they are not content. A report's clock, run and upstream verdicts, a scored batch's verdicts,
+# the run that exported a model, and the settings that change no result (where values are kept,
+# where steps run). Only there: a key of the same name elsewhere (a feature named `store` in a
+# preprocessor, a category `run_id`) is content like any other.
 VOLATILE = frozenset(
     {
-        "generated_at",
-        "run_id",
-        "output_dir",
-        "contracts_dir",
-        "checks",
-        "store",
-        "executor",
-        "dask_address",
-        "retrain_cron",
-        "inbox",
-        "scored_dir",
+        ("generated_at",),
+        ("run_id",),
+        ("checks",),
+        ("meta", "run_id"),
+        *(("settings", name) for name in result_free()),
     }
 )
+_ON_THE_WAY = frozenset(path[:depth] for path in VOLATILE for depth in range(1, len(path)))
 
 
 # What made a reused value, stored inside it (a field of a stage value, a key of a dict), so
@@ -41,7 +40,9 @@ VOLATILE = frozenset(
 MADE_FROM = "made_from"
 
 
-def _feed(digest, value) -> None:
+def _feed(digest, value, path: tuple[str, ...] | None = ()) -> None:
+    """Feed `value`'s content to `digest`; `path` is where it lies in the value hashed, while
+    it may still lead to a VOLATILE field (else None)."""
     if isinstance(value, pd.DataFrame):
         digest.update(b"frame")
         digest.update(json.dumps([str(c) for c in value.columns]).encode())
@@ -54,17 +55,18 @@ def _feed(digest, value) -> None:
         fields = fields_of(value)
         if fields.get(MADE_FROM, "") is None:  # none recorded: hashed as before there was one
             del fields[MADE_FROM]
-        _feed(digest, fields)
+        _feed(digest, fields, path)
     elif isinstance(value, dict):
         for key in sorted(value, key=str):
-            if str(key) in VOLATILE:
+            here = None if path is None else (*path, str(key))
+            if here in VOLATILE:
                 continue
             digest.update(json.dumps(str(key)).encode())
-            _feed(digest, value[key])
+            _feed(digest, value[key], here if here in _ON_THE_WAY else None)
     elif isinstance(value, (list, tuple)):
         digest.update(b"[")
         for item in value:
-            _feed(digest, item)
+            _feed(digest, item, None)
         digest.update(b"]")
     else:
         digest.update(json.dumps(json_ready(value), sort_keys=True, default=str).encode())

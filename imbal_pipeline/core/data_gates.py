@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from imbal_pipeline.core import checks
 from imbal_pipeline.core.disguises import LARGEST_TEXT, beyond_largest
 from imbal_pipeline.core.gates import WARN, Gate, fail, ok
 from imbal_pipeline.core.settings import LABEL, RESERVED, Settings
@@ -17,6 +18,7 @@ def _user_columns(frame: pd.DataFrame) -> list:
     return [c for c in frame.columns if c not in RESERVED]
 
 
+@checks.gate("no_empty_columns")
 def no_empty_columns(frame: pd.DataFrame) -> Gate:
     """No column may be entirely null."""
     empty = [c for c in _user_columns(frame) if frame[c].isna().all()]
@@ -29,6 +31,7 @@ def no_empty_columns(frame: pd.DataFrame) -> Gate:
     return ok("no_empty_columns", "no column is entirely empty")
 
 
+@checks.gate("no_infinities")
 def no_infinities(frame: pd.DataFrame) -> Gate:
     """Numeric columns hold no +-inf and nothing beyond LARGEST in size (LightGBM and the
     samplers would misread them; squaring them overflows)."""
@@ -69,6 +72,7 @@ def no_infinities(frame: pd.DataFrame) -> Gate:
 CATEGORY_LEVELS = 20
 
 
+@checks.gate("no_mixed_types")
 def no_mixed_types(frame: pd.DataFrame, settings: Settings) -> Gate:
     """A text column of many numbers with some text is a data error, not a category."""
     mixed, as_category = {}, {}
@@ -111,6 +115,7 @@ def no_mixed_types(frame: pd.DataFrame, settings: Settings) -> Gate:
     return ok("no_mixed_types", "no column mixes numbers and text")
 
 
+@checks.gate("enough_positives")
 def enough_positives(frame: pd.DataFrame, settings: Settings) -> Gate:
     """Enough positives for a holdout and the configured folds."""
     positives = int(frame[LABEL].sum())
@@ -143,6 +148,7 @@ def is_constant(values: pd.Series) -> bool:
     return not missing.any() and bool((values == values.iloc[0]).all())
 
 
+@checks.gate("constant_columns")
 def constant_columns(frame: pd.DataFrame, settings: Settings) -> Gate:
     """Constant columns carry no signal (warning only)."""
     constant = [

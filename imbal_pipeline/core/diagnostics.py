@@ -8,7 +8,7 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
-from imbal_pipeline.core import preprocess
+from imbal_pipeline.core import checks, preprocess
 from imbal_pipeline.core.gates import Gate, fail, ok
 from imbal_pipeline.core.settings import LABEL, ROW_ID
 
@@ -235,6 +235,7 @@ def contradiction(diagnostics: dict, selected: str) -> str | None:
     return None
 
 
+@checks.gate("diagnostics_consistent")
 def consistent(result: dict) -> Gate:
     """The typology covers every positive measured, on at most MAX_ROWS rows; N3 is a share."""
     total = sum(result["typology"].values())

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from imbal_pipeline.core import checks
 from imbal_pipeline.core.preprocess import Preprocessor, category_text, fingerprint
 from imbal_pipeline.core.settings import (
     FOLD,
@@ -26,13 +27,23 @@ ERROR, WARN = "error", "warn"
 
 @dataclass
 class Gate:
-    """One check's verdict: a one-line message naming the problem and the fix, and what was seen."""
+    """One check's verdict: a one-line message naming the problem and the fix, and what was seen.
+
+    `name` is a check declared in `checks.CHECKS`; a failure of a warn-only check is a warning.
+    """
 
     name: str
     passed: bool
     message: str
     severity: str = ERROR
     observed: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check = checks.CHECKS.get(self.name)
+        if check is None:  # a name is declared once, in core/checks.py, with its description
+            raise KeyError(f"gate {self.name!r} is no declared check; declare it in checks.py")
+        if check.warn_only and not self.passed:
+            self.severity = WARN
 
     @property
     def blocks(self) -> bool:
@@ -61,6 +72,7 @@ def from_contract(name: str, result) -> Gate:
 # --- holdout split ---------------------------------------------------------------------------
 
 
+@checks.gate("split_rates")
 def split_rates(frame: pd.DataFrame, explicit: bool) -> Gate:
     """Positives in both parts, each part's positive rate close to the whole's."""
     whole = float(frame[LABEL].mean())
@@ -95,6 +107,7 @@ def split_rates(frame: pd.DataFrame, explicit: bool) -> Gate:
     )
 
 
+@checks.gate("straddling_duplicates")
 def straddling_duplicates(frame: pd.DataFrame, feature_columns: list) -> Gate:
     """Identical rows on both sides of the split leak answers into the evaluation (warning)."""
     keys = pd.util.hash_pandas_object(frame[feature_columns + [LABEL]], index=False)
@@ -116,6 +129,7 @@ def straddling_duplicates(frame: pd.DataFrame, feature_columns: list) -> Gate:
     )
 
 
+@checks.gate("unseen_categories")
 def unseen_categories(frame: pd.DataFrame, categorical: list) -> Gate:
     """Holdout categories never seen in training are scored as missing (warning)."""
     unseen = {}
@@ -138,6 +152,7 @@ def unseen_categories(frame: pd.DataFrame, categorical: list) -> Gate:
     return ok("unseen_categories", "every holdout category was seen in training")
 
 
+@checks.gate("profile_consistent")
 def profile_consistent(profile: Profile, training_rows: int, n_folds: int) -> Gate:
     """The class counts add up to the training split, with a positive for every fold."""
     positives = profile.positives
@@ -155,6 +170,7 @@ def profile_consistent(profile: Profile, training_rows: int, n_folds: int) -> Ga
 # --- folds -----------------------------------------------------------------------------------
 
 
+@checks.gate("folds_partition")
 def folds_partition(folds: pd.DataFrame, train: pd.DataFrame, n_folds: int) -> Gate:
     """Folds partition the training split exactly; every portion has positives."""
     if set(folds[ROW_ID]) != set(train[ROW_ID]) or len(folds) != len(train):
@@ -190,6 +206,7 @@ def folds_partition(folds: pd.DataFrame, train: pd.DataFrame, n_folds: int) -> G
     return ok("folds_partition", f"{n_folds} folds partition the training split", **observed)
 
 
+@checks.gate("groups_kept_together")
 def groups_kept_together(frame: pd.DataFrame, explicit: bool) -> Gate:
     """No group (see split.row_groups) on both sides of the holdout; a warning for a given file."""
     if GROUP not in frame.columns:
@@ -217,6 +234,7 @@ def groups_kept_together(frame: pd.DataFrame, explicit: bool) -> Gate:
     )
 
 
+@checks.gate("fold_hygiene")
 def fold_sets_hygiene(
     sets: FoldSets, train: pd.DataFrame, folds: pd.DataFrame, settings: Settings
 ) -> Gate:
@@ -257,6 +275,7 @@ def fold_sets_hygiene(
     )
 
 
+@checks.gate("resampling_promise")
 def resampling_promise(sets: FoldSets, ratio: float) -> Gate:
     """Each resampler delivered the minority/majority ratio it promises."""
     off = {}
@@ -289,6 +308,7 @@ def resampling_promise(sets: FoldSets, ratio: float) -> Gate:
 # --- models and threshold --------------------------------------------------------------------
 
 
+@checks.gate("oof_coverage")
 def oof_coverage(oof: pd.DataFrame, row_ids: np.ndarray, what: str) -> Gate:
     """Out-of-fold scores cover each expected row exactly once per strategy."""
     expected = np.unique(np.asarray(row_ids))
@@ -312,6 +332,7 @@ def oof_coverage(oof: pd.DataFrame, row_ids: np.ndarray, what: str) -> Gate:
     )
 
 
+@checks.gate("threshold_valid")
 def threshold_valid(decision: Decision, training_rows: int) -> Gate:
     """Threshold strictly inside (0, 1), tuned on all training rows' out-of-fold scores."""
     value = decision.value
@@ -331,6 +352,7 @@ def threshold_valid(decision: Decision, training_rows: int) -> Gate:
     )
 
 
+@checks.gate("model_sane")
 def model_sane(fitted: Bag, train: pd.DataFrame, settings: Settings) -> Gate:
     """Preprocessing fitted on exactly the training split (its fitting sample); scores finite,
     in [0, 1]."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from imbal_pipeline.core import (
+    checks,
     contracts,
     data,
     data_gates,
@@ -39,6 +40,7 @@ def disguised_numbers(frame: pd.DataFrame, settings: Settings) -> dict[str, dict
     return disguises.disguised_columns(frame, skip)
 
 
+@checks.gate("numbers_as_text")
 def numbers_as_text(frame: pd.DataFrame, settings: Settings) -> gates.Gate:
     """No column of numbers, amounts, dates or durations may be read as categories."""
     found = disguised_numbers(frame, settings)
@@ -180,6 +182,7 @@ def raw_gates(frame: pd.DataFrame, settings: Settings, contracts_dir: Path) -> l
     return checks
 
 
+@checks.gate("schema_contract")
 def schema_contract(
     frame: pd.DataFrame, schema: dict, settings: Settings, folder: Path, derive: bool
 ) -> gates.Gate:
@@ -301,6 +304,7 @@ def coerce_like(frame: pd.DataFrame, reference: pd.DataFrame) -> tuple[pd.DataFr
 LOST_SHARE = 0.01
 
 
+@checks.gate("holdout_types")
 def holdout_types(lost: dict) -> gates.Gate:
     """Holdout values that are not numbers where training has numbers: refused above 1 %."""
     if not lost:
@@ -315,6 +319,7 @@ def holdout_types(lost: dict) -> gates.Gate:
     return gates.fail("holdout_types", message, severity=severity, columns=lost)
 
 
+@checks.gate("missing_shift")
 def missing_shift(marked: pd.DataFrame, features: list, limit: float = 0.05) -> gates.Gate:
     """A feature far more often missing in the holdout than in training (warning)."""
     train = marked[SPLIT] == split.TRAIN

@@ -20,8 +20,8 @@ from scipy import stats
 from sklearn.metrics import average_precision_score, f1_score
 from sklearn.model_selection import train_test_split
 
+from imbal_pipeline.core import checks, preprocess, split
 from imbal_pipeline.core import model as model_core
-from imbal_pipeline.core import preprocess, split
 from imbal_pipeline.core.gates import WARN, Gate, fail, ok
 from imbal_pipeline.core.settings import LABEL, ROW_ID, Settings
 from imbal_pipeline.core.training import limit_threads, resample
@@ -183,6 +183,7 @@ def rank_auc(y: np.ndarray, values: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+@checks.gate("leak_suspects")
 def leak_suspects(
     train: pd.DataFrame,
     schema: dict,

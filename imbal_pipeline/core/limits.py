@@ -7,6 +7,8 @@ Every rule is about the value alone, so it holds before anything is read or run.
 from __future__ import annotations
 
 import codecs
+import math
+import numbers
 import string
 from dataclasses import dataclass
 
@@ -60,6 +62,21 @@ def _number(value: float) -> str:
     return str(value) if isinstance(value, int) else f"{value:g}"
 
 
+def range_problem(bounds: Bounds, value, whole: bool) -> str | None:
+    """Why `value` is not a finite number of its kind within `bounds` (`must be ...`), or None."""
+    kind = numbers.Integral if whole else numbers.Real
+    if (
+        isinstance(value, kind)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and bounds.holds(value)
+    ):
+        return None
+    return (
+        f"must be {'a whole' if whole else 'a finite'} number {bounds.text(whole)}, got {value!r}"
+    )
+
+
 # --- the marks of a CSV file -----------------------------------------------------------------
 
 # pandas' CSV reader matches these marks byte by byte, so a mark outside ASCII (a no-break
@@ -97,6 +114,18 @@ def mark_problem(flag: str, mark: str | None) -> str | None:
     else:
         why = "it is no punctuation mark"
     return f"{flag} {mark!r} would misread the file: {why}; give {shown}"
+
+
+def parsing_problem(sep: str, decimal: str, thousands: str | None, encoding: str) -> str | None:
+    """How the CSV marks or the encoding would misread a file, if they would."""
+    for flag, mark in (("--sep", sep), ("--decimal", decimal), ("--thousands", thousands)):
+        problem = mark_problem(flag, mark)
+        if problem:
+            return problem
+    # A thousands separator may equal --sep: such numbers are quoted ("1,234.5").
+    if decimal in (sep, thousands):
+        return "--decimal must differ from --sep and from --thousands"
+    return encoding_problem(encoding)
 
 
 def encoding_problem(encoding: str) -> str | None:

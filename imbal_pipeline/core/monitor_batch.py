@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from imbal_pipeline.core import checks
 from imbal_pipeline.core import monitor_stats as ms
 from imbal_pipeline.core.gates import Gate, fail, ok
 from imbal_pipeline.core.monitor_checks import (
@@ -39,6 +40,7 @@ def window(batches: list[dict], rows: int = ms.WINDOW_ROWS) -> list[dict]:
     return out
 
 
+@checks.gate("recent_prevalence")
 def check_recent_prevalence(ref: Reference, batches: list[dict]) -> Gate:
     """The positives the model expects in the latest batches, pooled, against the reference.
 

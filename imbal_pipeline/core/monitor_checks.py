@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from imbal_pipeline.core import checks
 from imbal_pipeline.core import monitor_stats as ms
 from imbal_pipeline.core.calibration import apply, brier
 from imbal_pipeline.core.gates import WARN, Gate, fail, ok
@@ -32,41 +33,10 @@ FAR_ABOVE = 2.0  # a batch rate significantly above and at this multiple of the 
 MISSING_WARN, MISSING_FAIL = 0.05, 0.20  # rise of a feature's missing rate, absolute
 UNSEEN_WARN, UNSEEN_FAIL = 0.01, 0.10  # share of a batch's rows with a category never seen
 
-MONITORING_CHECKS = (
-    "positive_rate",
-    "score_psi",
-    "feature_psi",
-    "missing_and_unseen",
-    "recent_prevalence",
-)
-LABELLED_CHECKS = ("labelled_performance",)
-_ALPHA = f"{ms.ALPHA:.1%}"
-DESCRIPTIONS = {
-    "positive_rate": "The batch's flag rate against the deployed model's expected one (from the "
-    f"out-of-fold scores of every training row): Fisher's exact test at {_ALPHA}, a move of "
-    f"{ms.RATE_FLOOR:.0%} or more; significantly below means retrain.",
-    "score_psi": "The batch's score distribution against the expected one: chi-square on the "
-    f"reference's bins (merged to {ms.MIN_EXPECTED:.0f} expected rows each) at {_ALPHA}, and "
-    f"PSI >= {ms.PSI_FLOOR}.",
-    "feature_psi": "Every feature against the training split: chi-square per feature, Holm's "
-    f"correction over the features at {_ALPHA}, and PSI >= {ms.PSI_FLOOR}.",
-    "missing_and_unseen": "Rises in missing rates and categories never seen in training "
-    f"(exact tests, Holm's correction at {_ALPHA}).",
-    "recent_prevalence": f"The last batches, pooled until they hold {ms.WINDOW_ROWS:,} rows: "
-    "the positives the model expects in them against the reference (a test of the mean at "
-    f"{_ALPHA}, a move of {ms.RATE_FLOOR:.0%} or more); catches a prevalence shift that "
-    "single small batches cannot show.",
-    "labelled_performance": "Realized PR-AUC, precision, recall and Brier score once labels "
-    "arrive, against the holdout's intervals.",
-}
-# Alerts that say the model no longer fits the world; a degraded feed is fixed at its source.
-RETRAIN_ON = (
-    "positive_rate",
-    "score_psi",
-    "feature_psi",
-    "recent_prevalence",
-    "labelled_performance",
-)
+MONITORING_CHECKS = checks.names("scored_batch")
+LABELLED_CHECKS = checks.names("batch_outcomes")
+# Alerts that say the model no longer fits the world.
+RETRAIN_ON = tuple(check.name for check in checks.CHECKS.values() if check.retrains)
 PSI_WARN = ms.PSI_FLOOR  # the PSI plot's line
 
 
@@ -99,6 +69,7 @@ def too_small(name: str, what: str, n: int, needed: int, **observed) -> Gate:
     return ok(name, f"{what}: too small to judge ({n:,} rows; at least {needed:,} needed)", **seen)
 
 
+@checks.gate("positive_rate")
 def check_positive_rate(ref: Reference, flagged: int, n: int) -> Gate:
     """The batch's flag rate against the deployed model's expected one.
 
@@ -176,6 +147,7 @@ def _shift_gate(name: str, what: str, p: float, shift: float, **observed) -> Gat
     return ok(name, f"{what} stable: {said}", **observed)
 
 
+@checks.gate("score_psi")
 def check_score_psi(ref: Reference, scores: np.ndarray) -> Gate:
     """The batch's score distribution against the deployed model's expected one."""
     scores = np.asarray(scores, dtype=np.float64)
@@ -211,6 +183,7 @@ def feature_psi(ref: FeatureReference, column: pd.Series) -> float:
     return psi(np.asarray(ref.shares), counts / max(1.0, counts.sum()))
 
 
+@checks.gate("feature_psi")
 def check_feature_psi(ref: Reference, frame: pd.DataFrame) -> Gate:
     """Every feature's distribution against the training split's, Holm-corrected."""
     n = len(frame)
@@ -274,6 +247,7 @@ def unseen_share(ref: FeatureReference, categories: list[str], column: pd.Series
     return float((present & ~text.isin(known_categories(categories))).mean()) if len(text) else 0.0
 
 
+@checks.gate("missing_and_unseen")
 def check_missing_and_unseen(ref: Reference, frame: pd.DataFrame, pre: Preprocessor) -> Gate:
     """Rises in missing rates, and categories the model never saw (scored as missing).
 
@@ -329,6 +303,7 @@ def check_missing_and_unseen(ref: Reference, frame: pd.DataFrame, pre: Preproces
     return ok("missing_and_unseen", "missing rates as in training; no unseen categories")
 
 
+@checks.gate("labelled_performance")
 def check_labelled(
     ref: Reference,
     y: np.ndarray,
@@ -386,6 +361,7 @@ def check_labelled(
     return ok("labelled_performance", f"as on the holdout: {said}", **observed)
 
 
+@checks.gate("matches_export")
 def matches_export(version: str, exported: str | None, output_dir: str) -> Gate:
     """The deployed model is the one the evaluation exported, by content version."""
     if version == exported:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from imbal_pipeline.core.affects import PLACES
 from imbal_pipeline.core.settings import Settings, SettingsError, fields, from_values
 
 PROJECT_FILE = "imbal_pipeline.yaml"
@@ -47,7 +48,7 @@ def load_project(path: Path | None = None) -> Settings:
         raise SettingsError(f"{path} is not a mapping of settings; fix the file")
     for field in fields():
         value = values.get(field.name)
-        located = field.metadata["path"] or field.name == "store"
+        located = field.metadata["path"] or PLACES in field.metadata["affects"]  # the store too
         if located and isinstance(value, str) and value and not _is_url(value):
             values[field.name] = str((path.parent / value).resolve())
     try:

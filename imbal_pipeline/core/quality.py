@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from imbal_pipeline.core import checks
 from imbal_pipeline.core.fold_noise import corrected_se
 from imbal_pipeline.core.gates import WARN, Gate, fail, ok
 from imbal_pipeline.core.metrics import LABELS
@@ -57,6 +58,7 @@ def too_few_positives(report: dict) -> str | None:
     )
 
 
+@checks.gate("beats_no_skill")
 def beats_no_skill(report: dict) -> Gate:
     """The holdout PR-AUC beats what the same scores reach with the labels placed at random:
     a one-sided permutation test at `skill.ALPHA` (`skill.ranking_test`)."""
@@ -89,6 +91,7 @@ def beats_no_skill(report: dict) -> Gate:
     )
 
 
+@checks.gate("decisions_beat_chance")
 def decisions_beat_chance(report: dict) -> Gate:
     """The deployed threshold flags holdout rows, and catches more positives among them than
     flagging as many rows at random would: a one-sided exact (hypergeometric) test at
@@ -124,6 +127,7 @@ def decisions_beat_chance(report: dict) -> Gate:
     )
 
 
+@checks.gate("not_worse_than_baseline")
 def not_worse_than_baseline(report: dict) -> Gate:
     """Paired bootstrap on the holdout: PR-AUC and the objective's figure vs `none` at 0.5."""
     versus = report["vs_baseline"]
@@ -161,6 +165,7 @@ def not_worse_than_baseline(report: dict) -> Gate:
     )
 
 
+@checks.gate("cv_holdout_gap")
 def cv_holdout_gap(report: dict) -> Gate:
     """Does the holdout PR-AUC lie where cross-validation predicted, given both uncertainties?
 
@@ -194,6 +199,7 @@ def cv_holdout_gap(report: dict) -> Gate:
     )
 
 
+@checks.gate("operating_point")
 def operating_point(point: dict) -> Gate:
     """Whether the holdout reached what the threshold objective asked for (a warning if not)."""
     reached, asked = point["reached"], point["asked"]
@@ -242,6 +248,7 @@ def operating_point(point: dict) -> Gate:
 # A fault in these never blocks the model: they warn, and the report still shows what they hold.
 
 
+@checks.gate("counterfactual_sane")
 def counterfactual_sane(claim: dict) -> Gate:
     """The leak panel measured something real, or says why it could not."""
     if claim.get("skipped"):
@@ -263,6 +270,7 @@ def counterfactual_sane(claim: dict) -> Gate:
     )
 
 
+@checks.gate("curve_fits_complete")
 def curve_fits_complete(part: dict) -> Gate:
     """Every fit dealt to a step of the learning curve is in it, scored in range or skipped."""
     dealt = sorted(tuple(fit) for fit in part["dealt"])
@@ -292,6 +300,7 @@ def curve_fits_complete(part: dict) -> Gate:
     )
 
 
+@checks.gate("learning_curve_consistent")
 def learning_curve_consistent(curve: dict, n_folds: int) -> Gate:
     """Every planned fit was made in every fold, on more positives the larger the share."""
     if curve["skipped"]:

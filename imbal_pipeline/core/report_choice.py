@@ -215,6 +215,11 @@ def calibration_text(cal: Mapping) -> list:
     )
 
 
+def operating_beyond_f1(point: Mapping) -> str | None:
+    """`operating_text` for a summary that gives F1 already: None under the f1 objective."""
+    return None if get(point, "objective") in (None, "f1") else operating_text(point)
+
+
 def operating_text(point: Mapping) -> str:
     """What the objective asked for against what the holdout reached."""
     reached, asked = submap(point, "reached"), submap(point, "asked")

@@ -85,7 +85,7 @@ def nested_fold_metrics(part: pd.DataFrame, settings: Settings) -> dict[str, lis
     the deployed rule (`threshold.tune_per_fold`), so the F1 estimates the deployed one."""
     y, scores = part[LABEL].to_numpy(), part[SCORE].to_numpy()
     folds, row_ids = part[FOLD].to_numpy(), part[ROW_ID].to_numpy()
-    objectives = {name: dataclasses.replace(settings, objective=name) for name in ("f1", "fbeta")}
+    objectives = {name: threshold.tuned_for(settings, name) for name in ("f1", "fbeta")}
     # Each fold's own threshold is tuned once and reused in the four rules that see it.
     own = {
         name: threshold.fold_thresholds(y, scores, folds, row_ids, objective_settings)

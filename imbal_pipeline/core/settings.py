@@ -13,14 +13,28 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
-import numbers
 import os
 import typing
 from dataclasses import asdict, dataclass
 from typing import Literal
 
 from imbal_pipeline.core import limits
+from imbal_pipeline.core.affects import (
+    DATA,
+    FOLDS,
+    GENERATED,
+    HOLDOUT,
+    MODELS,
+    NO_RESULT,
+    PLACES,
+    PROMOTION,
+    REPORT,
+    SAMPLES,
+    THREADS,
+    THRESHOLD,
+    WHERE,
+    declared,
+)
 
 # The strategy ladder, simplest first. Selection walks it in this order, so a complex
 # strategy is only chosen when it beats every simpler one beyond noise.
@@ -76,15 +90,18 @@ def setting(
     gt: float | None = None,
     le: float | None = None,
     lt: float | None = None,
+    affects: str | tuple[str, ...],
 ):
     """A field with what every face of the configuration needs to know about it.
 
     `flag` is the CLI option (default: the name with dashes); `path` marks a file or folder
     that is made absolute where it is given; `cli=False` keeps it off the command line;
-    `ge`, `gt`, `le` and `lt` bound a number (which must then also be finite).
+    `ge`, `gt`, `le` and `lt` bound a number (which must then also be finite); `affects`
+    names what a change of it changes (see `affects.AFFECTS`).
     """
     bounds = limits.Bounds(ge, gt, le, lt) if (ge, gt, le, lt) != (None,) * 4 else None
     metadata = dict(help=help, flag=flag, scope=scope, path=path, cli=cli, bounds=bounds)
+    metadata["affects"] = declared(affects)
     if isinstance(default, list | tuple):
         return dataclasses.field(default=tuple(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -101,12 +118,14 @@ class Settings:
         "embedded generated fraud-like data",
         flag="--data",
         path=True,
+        affects=DATA,
     )
-    target: str = setting("is_fraud", "the label column")
+    target: str = setting("is_fraud", "the label column", affects=(DATA, SAMPLES))
     positive_label: str | None = setting(
         None,
         "target value of the rare (positive) class; default 1 or True, else the rarer class; "
         "with more than two classes it trains this one against the rest",
+        affects=DATA,
     )
     test_data_path: str | None = setting(
         None,
@@ -114,54 +133,78 @@ class Settings:
         "stratified holdout of --holdout-fraction",
         flag="--test-data",
         path=True,
+        affects=(DATA, HOLDOUT),
     )
     id_column: str | None = setting(
-        None, "column with a unique row id (excluded from the features)", flag="--id"
+        None,
+        "column with a unique row id (excluded from the features)",
+        flag="--id",
+        affects=(DATA, SAMPLES),
     )
     group: str | None = setting(
         None,
         "column naming who or what a row belongs to (a patient, a customer, a device): every "
         "group stays on one side of the holdout and within one fold; excluded from the features",
+        affects=(HOLDOUT, FOLDS, SAMPLES),
     )
     duplicates_together: bool = setting(
         True,
         "without --group, rows with identical features form a group, so a repeat never sits "
         "on both sides of the holdout or of a fold; --no-duplicates-together splits them freely",
+        affects=(HOLDOUT, FOLDS),
     )
     categorical: tuple[str, ...] = setting(
-        (), "columns to treat as categorical; text columns are categorical anyway"
+        (),
+        "columns to treat as categorical; text columns are categorical anyway",
+        affects=(DATA, SAMPLES),
     )
     subgroups: tuple[str, ...] = setting(
-        (), "columns to report confusion matrices by", flag="--subgroup"
+        (), "columns to report confusion matrices by", flag="--subgroup", affects=REPORT
     )
     drop: tuple[str, ...] = setting(
-        (), "columns left out of everything (an export's row number, a timestamp, a leak)"
+        (),
+        "columns left out of everything (an export's row number, a timestamp, a leak)",
+        affects=DATA,
     )
-    sep: str = setting(",", "CSV delimiter")
-    encoding: str = setting("utf-8", "text encoding of CSV files, e.g. latin-1")
-    decimal: str = setting(".", "decimal mark in CSV files, e.g. ','")
-    thousands: str | None = setting(None, "thousands separator in CSV files, e.g. ','")
+    sep: str = setting(",", "CSV delimiter", affects=DATA)
+    encoding: str = setting("utf-8", "text encoding of CSV files, e.g. latin-1", affects=DATA)
+    decimal: str = setting(".", "decimal mark in CSV files, e.g. ','", affects=DATA)
+    thousands: str | None = setting(
+        None, "thousands separator in CSV files, e.g. ','", affects=DATA
+    )
     contract_path: str | None = setting(
         None,
         "your GX 1.x suite (JSON) for the raw data; unset: a contract derived from the first "
         "run on the file, against which later runs are checked",
         flag="--contract",
         path=True,
+        affects=DATA,
     )
     generated_rows: int = setting(
-        50_000, "rows of generated data when no --data", flag="--rows", ge=100, le=10_000_000
+        50_000,
+        "rows of generated data when no --data",
+        flag="--rows",
+        ge=100,
+        le=10_000_000,
+        affects=GENERATED,
     )
     generated_positive_rate: float = setting(
-        0.01, "positive share of generated data", flag="--positive-rate", gt=0, lt=0.5
+        0.01,
+        "positive share of generated data",
+        flag="--positive-rate",
+        gt=0,
+        lt=0.5,
+        affects=GENERATED,
     )
     labelled_batches: bool = setting(
         False,
         "also train on every inbox batch whose labels have arrived (joined by id), so a "
         "retraining learns from what the deployed model saw",
+        affects=DATA,
     )
     # --- splits and folds ---
     holdout_fraction: float = setting(
-        0.2, "stratified holdout share when no --test-data is given", gt=0, lt=1
+        0.2, "stratified holdout share when no --test-data is given", gt=0, lt=1, affects=HOLDOUT
     )
     n_folds: int = setting(
         5,
@@ -170,14 +213,27 @@ class Settings:
         scope=PROJECT,
         ge=2,
         le=limits.MAX_FOLDS,
+        affects=FOLDS,
     )
-    seed: int = setting(0, "seed for splits, samplers and LightGBM", ge=0, le=2**32 - 1)
+    seed: int = setting(
+        0,
+        "seed for splits, samplers and LightGBM",
+        ge=0,
+        le=2**32 - 1,
+        affects=(GENERATED, HOLDOUT, FOLDS, SAMPLES, MODELS),
+    )
     # --- imbalance strategies ---
     strategies: tuple[Strategy, ...] = setting(
-        LADDER, "the strategy ladder to compare, simplest first, starting with none"
+        LADDER,
+        "the strategy ladder to compare, simplest first, starting with none",
+        affects=(SAMPLES, MODELS),
     )
     sampling_ratio: float = setting(
-        0.5, "minority/majority ratio a resampler aims for; 1.0 is full balance", gt=0, le=1
+        0.5,
+        "minority/majority ratio a resampler aims for; 1.0 is full balance",
+        gt=0,
+        le=1,
+        affects=(SAMPLES, MODELS),
     )
     # SMOTEENN's cleaning step compares every row with its neighbours among all rows, which grows
     # about with n^2 (49 s at 100k x 20 features here, ~80 minutes projected at 1M).
@@ -185,19 +241,23 @@ class Settings:
         150_000,
         "skip SMOTEENN on training portions with more rows (its cleaning grows ~rows^2)",
         ge=1,
+        affects=SAMPLES,
     )
     # See BENCHMARKS.md for what the sample costs and saves at 1M rows.
     max_negatives: int = setting(
         250_000,
         "above this many negatives in the training split, fit on every positive and a seeded "
         "sample of this many negatives (validation and holdout rows are all scored); 0: no limit",
+        affects=SAMPLES,
     )
     # --- LightGBM ---
     n_estimators: int = setting(
-        300, "LightGBM boosting rounds", flag="--trees", ge=1, le=limits.MAX_TREES
+        300, "LightGBM boosting rounds", flag="--trees", ge=1, le=limits.MAX_TREES, affects=MODELS
     )
-    learning_rate: float = setting(0.05, "LightGBM learning rate", gt=0, le=1)
-    num_leaves: int = setting(31, "LightGBM leaves per tree", ge=2, le=limits.MAX_LEAVES)
+    learning_rate: float = setting(0.05, "LightGBM learning rate", gt=0, le=1, affects=MODELS)
+    num_leaves: int = setting(
+        31, "LightGBM leaves per tree", ge=2, le=limits.MAX_LEAVES, affects=MODELS
+    )
     lgbm_threads: int = setting(
         1,
         "threads per LightGBM fit; the executor runs at most cores // threads steps at once",
@@ -205,29 +265,39 @@ class Settings:
         scope=PROJECT,
         ge=1,
         le=limits.MAX_THREADS,
+        affects=THREADS,
     )
     # --- the decision threshold ---
     objective: Objective = setting(
         "f1",
         "threshold objective: f1, fbeta (see --beta), cost (least FP*fp-cost + FN*fn-cost), "
         "recall (best precision at --recall-target)",
+        affects=THRESHOLD,
     )
-    beta: float = setting(2.0, "beta of F-beta", gt=0, le=limits.MAX_BETA)
-    fp_cost: float = setting(1.0, "cost of a false positive", ge=0, le=limits.MAX_COST)
-    fn_cost: float = setting(10.0, "cost of a false negative", ge=0, le=limits.MAX_COST)
-    recall_target: float = setting(0.8, "recall the 'recall' objective must reach", gt=0, le=1)
+    beta: float = setting(2.0, "beta of F-beta", gt=0, le=limits.MAX_BETA, affects=THRESHOLD)
+    fp_cost: float = setting(
+        1.0, "cost of a false positive", ge=0, le=limits.MAX_COST, affects=THRESHOLD
+    )
+    fn_cost: float = setting(
+        10.0, "cost of a false negative", ge=0, le=limits.MAX_COST, affects=THRESHOLD
+    )
+    recall_target: float = setting(
+        0.8, "recall the 'recall' objective must reach", gt=0, le=1, affects=THRESHOLD
+    )
     # --- outputs ---
     output_dir: str = setting(
         "imbal_output",
         "folder for the report and the exported model; replaced whole by each run",
         flag="--out",
         path=True,
+        affects=PLACES,
     )
     contracts_dir: str | None = setting(
         None,
         "where derived contracts are kept; unset: $DAGSTER_HOME/contracts",
         path=True,
         cli=False,
+        affects=PLACES,
     )
     # --- the deployment (project scope) ---
     store: str | None = setting(
@@ -235,6 +305,7 @@ class Settings:
         "where asset values are stored: a folder or an fsspec URL (s3://..., a network "
         "mount) every worker can reach; unset: $DAGSTER_HOME/storage",
         scope=PROJECT,
+        affects=PLACES,
     )
     executor: Executor = setting(
         "auto",
@@ -243,12 +314,19 @@ class Settings:
         f"{IN_PROCESS_ROWS:,} rows, or {NARROW_ROWS:,} with at most {NARROW_CELLS:,} cells, "
         "else multiprocess), or dask (the workers of a Dask cluster, see --dask-address)",
         scope=PROJECT,
+        affects=WHERE,
     )
     dask_address: str | None = setting(
-        None, "the Dask scheduler, e.g. tcp://10.0.0.5:8786, with --executor dask", scope=PROJECT
+        None,
+        "the Dask scheduler, e.g. tcp://10.0.0.5:8786, with --executor dask",
+        scope=PROJECT,
+        affects=WHERE,
     )
     retrain_cron: str = setting(
-        "0 3 * * 1", "when retrain_schedule runs (cron; default Mondays 03:00)", scope=PROJECT
+        "0 3 * * 1",
+        "when retrain_schedule runs (cron; default Mondays 03:00)",
+        scope=PROJECT,
+        affects=WHERE,
     )
     # --- the operating half (project scope: the sensors read them) ---
     inbox: str = setting(
@@ -257,12 +335,14 @@ class Settings:
         "<name>.labels.csv beside their batch",
         scope=PROJECT,
         path=True,
+        affects=PLACES,
     )
     scored_dir: str = setting(
         "imbal_scored",
         "folder for scored batches and the monitoring report (one subfolder per batch)",
         scope=PROJECT,
         path=True,
+        affects=PLACES,
     )
     # --- promotion: a retrained model replaces the deployed one on evidence ---
     promotion_margin: float = setting(
@@ -272,12 +352,14 @@ class Settings:
         "be at most this much lower",
         ge=0,
         le=0.5,
+        affects=PROMOTION,
     )
     shadow_scoring: bool = setting(
         False,
         "while a challenger that was not promoted waits, the inbox scores each batch with it "
         "too (its decisions are shown, never served)",
         scope=PROJECT,
+        affects=PROMOTION,
     )
 
     def __post_init__(self) -> None:
@@ -310,6 +392,22 @@ class Settings:
 def fields(scope: str | None = None) -> list[dataclasses.Field]:
     """The declared settings, optionally of one scope only, in declaration order."""
     return [f for f in dataclasses.fields(Settings) if scope in (None, f.metadata["scope"])]
+
+
+def affecting(*tags: str, only: bool = False) -> tuple[str, ...]:
+    """The settings a change of which changes any of `tags` (see `affects.AFFECTS`), in
+    declaration order; with `only`, those that change nothing else."""
+    wanted = set(tags)
+    return tuple(
+        f.name
+        for f in fields()
+        if (f.metadata["affects"] <= wanted if only else f.metadata["affects"] & wanted)
+    )
+
+
+def result_free() -> frozenset[str]:
+    """The settings that change no result: where things are kept, where and when steps run."""
+    return frozenset(affecting(*NO_RESULT, only=True))
 
 
 @functools.cache
@@ -352,7 +450,9 @@ def validate(s: Settings) -> None:
                 f"unknown {field.name.replace('_', ' ')} {wrong[0]!r}; "
                 f"choose from {', '.join(allowed)}"
             )
-        _check_range(field, value)
+        problem = range_problem(field, value)
+        if problem:
+            raise SettingsError(f"{flag_of(field)} {problem}")
     if not s.strategies or s.strategies[0] != "none":
         raise SettingsError("the strategy list must start with 'none': it is the baseline")
     if s.fp_cost == 0 and s.fn_cost == 0:
@@ -376,40 +476,21 @@ def validate(s: Settings) -> None:
         )
     if s.group is not None and s.group in (s.target, s.id_column):
         raise SettingsError(f"--group {s.group!r} is the target or the id; name another column")
-    problem = limits.store_problem(s.store) or _parsing_problem(s)
+    problem = limits.store_problem(s.store) or limits.parsing_problem(
+        s.sep, s.decimal, s.thousands, s.encoding
+    )
     if problem:
         raise SettingsError(problem)
 
 
-def _check_range(field: dataclasses.Field, value) -> None:
-    """A number setting is a finite number of its type, within its declared bounds."""
+def range_problem(field: dataclasses.Field, value) -> str | None:
+    """Why `value` lies outside the declared range of a number setting (`must be ...`), or None.
+
+    The words after the setting's name: the CLI puts its flag before them, the Launchpad its
+    field's name.
+    """
     bounds = field.metadata["bounds"]
-    if bounds is None:
-        return
-    whole = types()[field.name] is int
-    kind = numbers.Integral if whole else numbers.Real
-    if (
-        not isinstance(value, kind)
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or not bounds.holds(value)
-    ):
-        raise SettingsError(
-            f"{flag_of(field)} must be {'a whole' if whole else 'a finite'} number "
-            f"{bounds.text(whole)}, got {value!r}"
-        )
-
-
-def _parsing_problem(s: Settings) -> str | None:
-    """How the CSV marks or the encoding would misread a file, if they would."""
-    for flag, mark in (("--sep", s.sep), ("--decimal", s.decimal), ("--thousands", s.thousands)):
-        problem = limits.mark_problem(flag, mark)
-        if problem:
-            return problem
-    # A thousands separator may equal --sep: such numbers are quoted ("1,234.5").
-    if s.decimal in (s.sep, s.thousands):
-        return "--decimal must differ from --sep and from --thousands"
-    return limits.encoding_problem(s.encoding)
+    return bounds and limits.range_problem(bounds, value, whole=types()[field.name] is int)
 
 
 def max_concurrent_steps(lgbm_threads: int = 1) -> int:

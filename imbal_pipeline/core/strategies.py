@@ -1,7 +1,10 @@
-"""The strategy ladder: each name becomes class weights or a sampler, with a full audit."""
+"""The strategy ladder as a table (`STRATEGIES`): each name becomes class weights, a sampler or a
+bagging plan, with a full audit."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,10 +28,6 @@ def bag_member_fit(n_estimators: int, learning_rate: float) -> tuple[int, float]
 
 
 BAGGING = "balanced_bagging"
-# The rungs whose models also fit on synthetic rows. Each fold fits them in a step of their own:
-# two steps per fold pack two cores where five steps ran in three waves, the last on one core
-# (at 1M rows they are 54 s of a fold's 126 s).
-SYNTHETIC = ("smote", "borderline_smote", "smoteenn")
 # Said in an audit's note when a strategy left its portion as it was for a stated reason: its
 # model then fits the original rows, and the promise of a ratio does not apply.
 NOTHING_RESAMPLED = "nothing resampled"
@@ -88,24 +87,6 @@ def bag_members(y: np.ndarray, ratio: float, seed: int) -> list[np.ndarray]:
     return members
 
 
-def _oversampler(
-    name: str, k: int, m: int, ratio: float, seed: int, cat_idx: list[int], width: int
-):
-    from imblearn.over_sampling import SMOTE, SMOTEN, SMOTENC, BorderlineSMOTE
-
-    if name == "borderline_smote":
-        return BorderlineSMOTE(
-            sampling_strategy=ratio, k_neighbors=k, m_neighbors=m, random_state=seed
-        )
-    if cat_idx and len(cat_idx) == width:
-        return SMOTEN(sampling_strategy=ratio, k_neighbors=k, random_state=seed)
-    if cat_idx:
-        return SMOTENC(
-            categorical_features=cat_idx, sampling_strategy=ratio, k_neighbors=k, random_state=seed
-        )
-    return SMOTE(sampling_strategy=ratio, k_neighbors=k, random_state=seed)
-
-
 def _made_nothing(strategy: str, sampler, made: int, m: int) -> str | None:
     """Why an oversampler that ran made no row, when its method says so; else None.
 
@@ -144,6 +125,241 @@ def made_nothing_notes(audits: dict[int, dict[str, dict]]) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class Portion:
+    """One training portion as a strategy sees it, and how it is asked to rebalance it."""
+
+    X: np.ndarray
+    y: np.ndarray  # 0/1 as int8
+    row_ids: np.ndarray
+    seed: int
+    ratio: float  # the minority/majority ratio a resampler aims for
+    cat_idx: list[int]
+    smoteenn_max_rows: int | None
+
+    @functools.cached_property
+    def counts(self) -> dict[str, int]:
+        return _counts(self.y)
+
+    @functools.cached_property
+    def current(self) -> float:
+        """The minority/majority ratio the portion has."""
+        n_neg = self.counts["0"]
+        return self.counts["1"] / n_neg if n_neg else float("inf")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One rung of the ladder, declared as imbalanced-learn declares its samplers: how it is
+    applied (`method`, which writes its audit), whether it makes synthetic rows, the sampler
+    and cleaner it builds, and the portions it refuses (a reason, or None)."""
+
+    name: str
+    method: Callable[[Strategy, Portion, Resampled], None]
+    synthetic: bool = False
+    sampler: Callable | None = None  # (portion, k, m) -> an imblearn sampler
+    cleaner: Callable | None = None  # () -> an imblearn cleaning sampler, run after it
+    refuses: Callable[[Portion], str | None] = lambda portion: None
+
+
+def _keep(strategy: Strategy, portion: Portion, result: Resampled) -> None:
+    """The baseline: the portion as it is."""
+
+
+def _weigh(strategy: Strategy, portion: Portion, result: Resampled) -> None:
+    """LightGBM's scale_pos_weight at negatives per positive; every row kept."""
+    result.scale_pos_weight = portion.counts["0"] / portion.counts["1"]
+    result.audit["steps"].append(
+        {"step": "scale_pos_weight", "params": {"scale_pos_weight": result.scale_pos_weight}}
+    )
+
+
+def _bag(strategy: Strategy, portion: Portion, result: Resampled) -> None:
+    """Balanced bagging's plan; its members are drawn where the model is fitted (`bag_members`)."""
+    audit, n_pos, n_neg = result.audit, portion.counts["1"], portion.counts["0"]
+    if n_pos == 0:
+        audit["skipped"] = "no minority rows in this portion; a bagged member needs them"
+        return
+    size = bag_size(n_pos, n_neg, portion.ratio)
+    members = 1 if size >= n_neg else BAG_MEMBERS
+    if members == 1:
+        audit["note"] = (
+            f"minority/majority is already {portion.current:.3f} >= target {portion.ratio}; "
+            "one member on every row"
+        )
+    audit["steps"].append(
+        {
+            "step": "BalancedBagging",
+            "params": {
+                "members": members,
+                "positives_per_member": n_pos,
+                "negatives_per_member": size,
+                "replacement": False,
+                "member_seeds": [[portion.seed, i] for i in range(members)],
+                "rounds_and_learning_rate": "a third of the rounds at 3x the rate",
+                "aggregation": "mean of member probabilities",
+            },
+        }
+    )
+    audit["rows_after"] = {"0": size, "1": n_pos}
+
+
+def _balanced_already(portion: Portion, result: Resampled) -> bool:
+    """A portion at or above the target ratio is left as it is, and the audit says so."""
+    if portion.current < portion.ratio:
+        return False
+    result.audit["note"] = (
+        f"minority/majority is already {portion.current:.3f} >= target {portion.ratio}; "
+        f"{NOTHING_RESAMPLED}"
+    )
+    return True
+
+
+def _undersample(strategy: Strategy, portion: Portion, result: Resampled) -> None:
+    """Drop negatives at random down to the ratio; only original rows stay."""
+    if _balanced_already(portion, result):
+        return
+    sampler = strategy.sampler(portion, 0, 0)
+    sampler.fit_resample(portion.X, portion.y)
+    kept = np.sort(sampler.sample_indices_)
+    result.kept_row_ids = portion.row_ids[kept]
+    result.audit["steps"].append({"step": type(sampler).__name__, "params": _params(sampler)})
+    result.audit["removed_rows"] = int(len(portion.y) - len(kept))
+    result.audit["rows_after"] = _counts(portion.y[kept])
+
+
+def _oversample(strategy: Strategy, portion: Portion, result: Resampled) -> None:
+    """Interpolate new positives up to the ratio (then clean, for SMOTEENN); the synthetic
+    rows come after the originals, marked as synthetic."""
+    audit, X, y, n_pos = result.audit, portion.X, portion.y, portion.counts["1"]
+    if _balanced_already(portion, result):
+        return
+    audit["skipped"] = strategy.refuses(portion)
+    if audit["skipped"]:
+        return
+    if n_pos < 2:
+        audit["skipped"] = f"only {n_pos} minority row(s) in this portion; SMOTE needs at least 2"
+        return
+    k, m = min(K_NEIGHBORS, n_pos - 1), min(M_NEIGHBORS, len(y) - 1)
+    if k < K_NEIGHBORS:
+        audit["note"] = f"k_neighbors lowered from {K_NEIGHBORS} to {k}: only {n_pos} minority rows"
+    sampler = strategy.sampler(portion, k, m)
+    try:
+        X_res, y_res = sampler.fit_resample(X, y)
+    except (ValueError, RuntimeError) as exc:
+        audit["skipped"] = f"{type(sampler).__name__} failed on this portion: {exc}"
+        return
+    X_res, y_res = np.asarray(X_res, dtype=np.float64), np.asarray(y_res)
+    # imblearn's oversamplers append synthetic rows after the originals; that is what lets
+    # every synthetic row be marked as such, so it is checked rather than assumed.
+    if not np.array_equal(X_res[: len(y)], X) or not np.array_equal(y_res[: len(y)], y):
+        raise RuntimeError(f"{type(sampler).__name__} reordered the original rows")
+    audit["steps"].append({"step": type(sampler).__name__, "params": _params(sampler)})
+    audit["rows_after_oversampling"] = _counts(y_res)
+    why = _made_nothing(strategy.name, sampler, len(y_res) - len(y), m)
+    if why:
+        audit["note"] = f"{audit['note']}; {why}" if audit["note"] else why
+    keep = np.arange(len(y_res))
+    if strategy.cleaner is not None:
+        cleaner = strategy.cleaner()
+        cleaner.fit_resample(X_res, y_res)
+        keep = np.sort(cleaner.sample_indices_)
+        audit["steps"].append({"step": type(cleaner).__name__, "params": _params(cleaner)})
+    original, synthetic = keep[keep < len(y)], keep[keep >= len(y)]
+    result.kept_row_ids = portion.row_ids[original]
+    result.synthetic_X = X_res[synthetic]
+    result.synthetic_y = y_res[synthetic].astype(np.int8)
+    audit["synthetic_rows"] = int(len(synthetic))
+    audit["removed_rows"] = int(len(y) - len(original))
+    audit["rows_after"] = _counts(y_res[keep])
+
+
+def _random_under(portion: Portion, k: int, m: int):
+    from imblearn.under_sampling import RandomUnderSampler
+
+    return RandomUnderSampler(sampling_strategy=portion.ratio, random_state=portion.seed)
+
+
+def _smote(portion: Portion, k: int, m: int):
+    """SMOTE, or its variant for categorical columns: SMOTENC beside numbers, SMOTEN alone."""
+    from imblearn.over_sampling import SMOTE, SMOTEN, SMOTENC
+
+    ratio, seed, cat_idx = portion.ratio, portion.seed, portion.cat_idx
+    if cat_idx and len(cat_idx) == portion.X.shape[1]:
+        return SMOTEN(sampling_strategy=ratio, k_neighbors=k, random_state=seed)
+    if cat_idx:
+        return SMOTENC(
+            categorical_features=cat_idx, sampling_strategy=ratio, k_neighbors=k, random_state=seed
+        )
+    return SMOTE(sampling_strategy=ratio, k_neighbors=k, random_state=seed)
+
+
+def _borderline(portion: Portion, k: int, m: int):
+    from imblearn.over_sampling import BorderlineSMOTE
+
+    return BorderlineSMOTE(
+        sampling_strategy=portion.ratio, k_neighbors=k, m_neighbors=m, random_state=portion.seed
+    )
+
+
+def _edited_neighbours():
+    from imblearn.under_sampling import EditedNearestNeighbours
+
+    return EditedNearestNeighbours(sampling_strategy="all", n_neighbors=ENN_NEIGHBORS)
+
+
+def _categorical_refused(portion: Portion) -> str | None:
+    if not portion.cat_idx:
+        return None
+    return (
+        "BorderlineSMOTE has no categorical variant and would interpolate category codes; "
+        "smote (SMOTENC) covers this data"
+    )
+
+
+def _too_many_rows(portion: Portion) -> str | None:
+    limit, rows = portion.smoteenn_max_rows, len(portion.y)
+    if limit is None or rows <= limit:
+        return None
+    return (
+        f"SMOTEENN's cleaning grows about with rows^2; {rows:,} rows exceed the limit of "
+        f"{limit:,} (raise --smoteenn-max-rows to run it anyway)"
+    )
+
+
+STRATEGIES: dict[str, Strategy] = {
+    strategy.name: strategy
+    for strategy in (
+        Strategy("none", _keep),
+        Strategy("class_weight", _weigh),
+        Strategy("undersample", _undersample, sampler=_random_under),
+        Strategy("smote", _oversample, synthetic=True, sampler=_smote),
+        Strategy(
+            "borderline_smote",
+            _oversample,
+            synthetic=True,
+            sampler=_borderline,
+            refuses=_categorical_refused,
+        ),
+        Strategy(
+            "smoteenn",
+            _oversample,
+            synthetic=True,
+            sampler=_smote,
+            cleaner=_edited_neighbours,
+            refuses=_too_many_rows,
+        ),
+        Strategy(BAGGING, _bag),
+    )
+}
+if tuple(STRATEGIES) != LADDER:  # one rung, one entry, in the ladder's order
+    raise ImportError(f"strategies {tuple(STRATEGIES)} != the ladder {LADDER}")
+# The rungs whose models also fit on synthetic rows. Each fold fits them in a step of their own:
+# two steps per fold pack two cores where five steps ran in three waves, the last on one core
+# (at 1M rows they are 54 s of a fold's 126 s).
+SYNTHETIC = tuple(name for name, strategy in STRATEGIES.items() if strategy.synthetic)
+
+
 def resample(
     X: np.ndarray,
     y: np.ndarray,
@@ -156,12 +372,12 @@ def resample(
     smoteenn_max_rows: int | None = None,
 ) -> Resampled:
     """Apply one ladder strategy to a training portion; never raises for small minorities."""
-    if strategy not in LADDER:
+    if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}")
     y = np.asarray(y).astype(np.int8)
     row_ids = np.asarray(row_ids, dtype=np.int64)
-    before = _counts(y)
-    n_pos, n_neg = before["1"], before["0"]
+    portion = Portion(X, y, row_ids, seed, ratio, cat_idx, smoteenn_max_rows)
+    before = portion.counts
     audit: dict = {
         "strategy": strategy,
         "seed": seed,
@@ -176,114 +392,5 @@ def resample(
     }
     empty = np.empty((0, X.shape[1]))
     result = Resampled(strategy, row_ids, empty, np.empty(0, dtype=np.int8), None, audit)
-    if strategy == "none":
-        return result
-    if strategy == "class_weight":
-        result.scale_pos_weight = n_neg / n_pos
-        audit["steps"].append(
-            {"step": "scale_pos_weight", "params": {"scale_pos_weight": result.scale_pos_weight}}
-        )
-        return result
-
-    current = n_pos / n_neg if n_neg else float("inf")
-    if strategy == BAGGING:
-        if n_pos == 0:
-            audit["skipped"] = "no minority rows in this portion; a bagged member needs them"
-            return result
-        size = bag_size(n_pos, n_neg, ratio)
-        members = 1 if size >= n_neg else BAG_MEMBERS
-        if members == 1:
-            audit["note"] = (
-                f"minority/majority is already {current:.3f} >= target {ratio}; one member "
-                "on every row"
-            )
-        # The members are drawn where the model is fitted (`bag_members`), from these figures.
-        audit["steps"].append(
-            {
-                "step": "BalancedBagging",
-                "params": {
-                    "members": members,
-                    "positives_per_member": n_pos,
-                    "negatives_per_member": size,
-                    "replacement": False,
-                    "member_seeds": [[seed, i] for i in range(members)],
-                    "rounds_and_learning_rate": "a third of the rounds at 3x the rate",
-                    "aggregation": "mean of member probabilities",
-                },
-            }
-        )
-        audit["rows_after"] = {"0": size, "1": n_pos}
-        return result
-
-    if current >= ratio:
-        audit["note"] = (
-            f"minority/majority is already {current:.3f} >= target {ratio}; {NOTHING_RESAMPLED}"
-        )
-        return result
-
-    if strategy == "undersample":
-        from imblearn.under_sampling import RandomUnderSampler
-
-        sampler = RandomUnderSampler(sampling_strategy=ratio, random_state=seed)
-        sampler.fit_resample(X, y)
-        kept = np.sort(sampler.sample_indices_)
-        result.kept_row_ids = row_ids[kept]
-        audit["steps"].append({"step": "RandomUnderSampler", "params": _params(sampler)})
-        audit["removed_rows"] = int(len(y) - len(kept))
-        audit["rows_after"] = _counts(y[kept])
-        return result
-
-    if strategy == "borderline_smote" and cat_idx:
-        audit["skipped"] = (
-            "BorderlineSMOTE has no categorical variant and would interpolate category codes; "
-            "smote (SMOTENC) covers this data"
-        )
-        return result
-    if strategy == "smoteenn" and smoteenn_max_rows is not None and len(y) > smoteenn_max_rows:
-        audit["skipped"] = (
-            f"SMOTEENN's cleaning grows about with rows^2; {len(y):,} rows exceed the limit of "
-            f"{smoteenn_max_rows:,} (raise --smoteenn-max-rows to run it anyway)"
-        )
-        return result
-    if n_pos < 2:
-        audit["skipped"] = f"only {n_pos} minority row(s) in this portion; SMOTE needs at least 2"
-        return result
-    k = min(K_NEIGHBORS, n_pos - 1)
-    m = min(M_NEIGHBORS, len(y) - 1)
-    if k < K_NEIGHBORS:
-        audit["note"] = f"k_neighbors lowered from {K_NEIGHBORS} to {k}: only {n_pos} minority rows"
-    sampler = _oversampler(strategy, k, m, ratio, seed, cat_idx, X.shape[1])
-    try:
-        X_res, y_res = sampler.fit_resample(X, y)
-    except (ValueError, RuntimeError) as exc:
-        audit["skipped"] = f"{type(sampler).__name__} failed on this portion: {exc}"
-        return result
-    X_res = np.asarray(X_res, dtype=np.float64)
-    # imblearn's oversamplers append synthetic rows after the originals; that is what lets
-    # every synthetic row be marked as such, so it is checked rather than assumed.
-    if not np.array_equal(X_res[: len(y)], X) or not np.array_equal(y_res[: len(y)], y):
-        raise RuntimeError(f"{type(sampler).__name__} reordered the original rows")
-    audit["steps"].append({"step": type(sampler).__name__, "params": _params(sampler)})
-    audit["rows_after_oversampling"] = _counts(np.asarray(y_res))
-    why = _made_nothing(strategy, sampler, len(y_res) - len(y), m)
-    if why:
-        audit["note"] = f"{audit['note']}; {why}" if audit["note"] else why
-    keep = np.arange(len(y_res))
-
-    if strategy == "smoteenn":
-        from imblearn.under_sampling import EditedNearestNeighbours
-
-        enn = EditedNearestNeighbours(sampling_strategy="all", n_neighbors=ENN_NEIGHBORS)
-        enn.fit_resample(X_res, y_res)
-        keep = np.sort(enn.sample_indices_)
-        audit["steps"].append({"step": "EditedNearestNeighbours", "params": _params(enn)})
-
-    original = keep[keep < len(y)]
-    synthetic = keep[keep >= len(y)]
-    result.kept_row_ids = row_ids[original]
-    result.synthetic_X = X_res[synthetic]
-    result.synthetic_y = np.asarray(y_res)[synthetic].astype(np.int8)
-    audit["synthetic_rows"] = int(len(synthetic))
-    audit["removed_rows"] = int(len(y) - len(original))
-    audit["rows_after"] = _counts(np.asarray(y_res)[keep])
+    STRATEGIES[strategy].method(STRATEGIES[strategy], portion, result)
     return result

@@ -46,6 +46,11 @@ def as_decided(settings: Settings, decision: Decision) -> Settings:
     return dataclasses.replace(settings, objective=decision.objective, **decision.params)
 
 
+def tuned_for(settings: Settings, name: str) -> Settings:
+    """The settings with the threshold tuned for the objective `name`, its parameters as set."""
+    return dataclasses.replace(settings, objective=OBJECTIVES[name].name)
+
+
 def tune_threshold(
     y: np.ndarray, scores: np.ndarray, row_ids: np.ndarray, settings: Settings
 ) -> dict:
