@@ -33,7 +33,6 @@ import pandas as pd
 
 from imbal_pipeline.core.promotion import FIRST, PROMOTE, SAME, UNREADABLE
 from imbal_pipeline.core.promotion_rows import TrainedRows
-from imbal_pipeline.models import DEPLOYED
 from imbal_pipeline.storage import (
     LATEST_LOOKS,
     LATEST_WAIT,
@@ -45,6 +44,8 @@ from imbal_pipeline.storage import (
     is_local,
     write_bundle,
 )
+
+DEPLOYED = "deployed_model"  # the asset: the champion, and every model that passed its gate
 
 # How a version came into service: the first model of a store, a run's comparison, by hand.
 PROMOTED, BY_HAND, ROLLBACK = "promoted", "promote", "rollback"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from imbal_pipeline.champion import DEPLOYED
 from imbal_pipeline.core.deployed import Model, ModelFileError
 
-DEPLOYED = "deployed_model"  # the asset: the champion, and every model that passed its gate
 _VERSION = re.compile(r"^[0-9a-f]{16}$")
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from imbal_pipeline.champion import Champions, PromotionError, by_hand
-from imbal_pipeline.models import DEPLOYED
+from imbal_pipeline.champion import DEPLOYED, Champions, PromotionError, by_hand
 from imbal_pipeline.storage import AssetStore, CorruptValueError, StoreNameError
 
 

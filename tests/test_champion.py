@@ -7,6 +7,7 @@ import pytest
 
 from imbal_pipeline.champion import (
     BY_HAND,
+    DEPLOYED,
     PROMOTED,
     ROLLBACK,
     Champions,
@@ -14,7 +15,6 @@ from imbal_pipeline.champion import (
     enact,
 )
 from imbal_pipeline.core import promotion
-from imbal_pipeline.models import DEPLOYED
 from imbal_pipeline.storage import AssetStore, CorruptValueError, content_hash
 
 

@@ -13,12 +13,11 @@ from conftest import value
 
 import imbal_pipeline
 from imbal_pipeline import cli
-from imbal_pipeline.champion import Champions
+from imbal_pipeline.champion import DEPLOYED, Champions
 from imbal_pipeline.core import promotion
 from imbal_pipeline.core.project import PROJECT_ENV, save_project
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.core.synthetic import make_fraud_data
-from imbal_pipeline.models import DEPLOYED
 from imbal_pipeline.storage import AssetStore, content_hash
 
 

@@ -5,10 +5,9 @@ import pandas as pd
 import pytest
 from conftest import data_versions, graph, settled, training_assets
 
-from imbal_pipeline.champion import Champions
+from imbal_pipeline.champion import DEPLOYED, Champions
 from imbal_pipeline.core import promotion
 from imbal_pipeline.core.synthetic import make_fraud_data
-from imbal_pipeline.models import DEPLOYED
 from imbal_pipeline.storage import AssetStore, content_hash
 
 

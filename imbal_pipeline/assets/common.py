@@ -9,7 +9,7 @@ import pandas as pd
 
 from imbal_pipeline.assets.code import stage_code
 from imbal_pipeline.core import checks
-from imbal_pipeline.core.gates import WARN, Gate
+from imbal_pipeline.core.gate import WARN, Gate
 from imbal_pipeline.core.jsonready import json_ready
 from imbal_pipeline.lineage import DATA_VERSION_TAG, pinned_record
 from imbal_pipeline.storage import GATE_KEY, VERSION_KEY, content_hash

@@ -15,7 +15,7 @@ from dagster import AssetExecutionContext
 
 from imbal_pipeline.assets.code import stage_code
 from imbal_pipeline.assets.common import gated, md_table, stage_asset
-from imbal_pipeline.champion import Champions, enact
+from imbal_pipeline.champion import DEPLOYED, Champions, enact
 from imbal_pipeline.core import (
     checks,
     evaluation,
@@ -30,7 +30,7 @@ from imbal_pipeline.core.deployed import score_batch
 from imbal_pipeline.core.report_promotion import comparison_rows
 from imbal_pipeline.core.shadow import shadow_scores
 from imbal_pipeline.core.values import Bag, Decision
-from imbal_pipeline.models import DEPLOYED, load_model
+from imbal_pipeline.models import load_model
 from imbal_pipeline.resources import PipelineConfig
 from imbal_pipeline.storage import AssetStore, content_hash, storage_dir
 

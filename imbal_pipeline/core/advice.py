@@ -17,7 +17,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from imbal_pipeline.core.diagnostics import RESAMPLERS
-from imbal_pipeline.core.gates import Gate
+from imbal_pipeline.core.gate import Gate
 from imbal_pipeline.core.learning import LastDoubling
 
 ACTIONS = ("collect_positives", "improve_features", "keep")

@@ -10,7 +10,7 @@ import pandas as pd
 
 from imbal_pipeline.core import checks
 from imbal_pipeline.core.disguises import LARGEST_TEXT, beyond_largest
-from imbal_pipeline.core.gates import WARN, Gate, fail, ok
+from imbal_pipeline.core.gate import WARN, Gate, fail, ok
 from imbal_pipeline.core.settings import LABEL, RESERVED, Settings
 
 

@@ -9,7 +9,7 @@ from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
 from imbal_pipeline.core import checks, preprocess
-from imbal_pipeline.core.gates import Gate, fail, ok
+from imbal_pipeline.core.gate import Gate, fail, ok
 from imbal_pipeline.core.settings import LABEL, ROW_ID
 
 MAX_ROWS = 10_000  # neighbour measures need pairwise distances: a stratified subsample

@@ -22,7 +22,7 @@ from sklearn.model_selection import train_test_split
 
 from imbal_pipeline.core import checks, preprocess, split
 from imbal_pipeline.core import model as model_core
-from imbal_pipeline.core.gates import WARN, Gate, fail, ok
+from imbal_pipeline.core.gate import WARN, Gate, fail, ok
 from imbal_pipeline.core.settings import LABEL, ROW_ID, Settings
 from imbal_pipeline.core.training import limit_threads, resample
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from imbal_pipeline.core import checks
 from imbal_pipeline.core import monitor_stats as ms
-from imbal_pipeline.core.gates import Gate, fail, ok
+from imbal_pipeline.core.gate import Gate, fail, ok
 from imbal_pipeline.core.monitor_checks import (
     check_feature_psi,
     check_missing_and_unseen,

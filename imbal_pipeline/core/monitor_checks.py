@@ -16,7 +16,7 @@ import pandas as pd
 from imbal_pipeline.core import checks
 from imbal_pipeline.core import monitor_stats as ms
 from imbal_pipeline.core.calibration import apply, brier
-from imbal_pipeline.core.gates import WARN, Gate, fail, ok
+from imbal_pipeline.core.gate import WARN, Gate, fail, ok
 from imbal_pipeline.core.metrics import binary_metrics
 from imbal_pipeline.core.monitoring import (
     CONFIDENCE,

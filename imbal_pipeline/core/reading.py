@@ -11,11 +11,12 @@ import os
 import re
 import stat
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from imbal_pipeline.core.fields import ReadOptions
 
 
 class DataError(ValueError):
@@ -31,16 +32,6 @@ class DamagedFileError(DataError):
             f"{path} is a damaged gzip file ({why}): it ends early or is corrupt; compress it "
             "again from the original (`gzip -t FILE` checks a copy)"
         )
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How a delimited text file is parsed; Parquet carries its own types."""
-
-    sep: str = ","
-    encoding: str = "utf-8"
-    decimal: str = "."
-    thousands: str | None = None
 
 
 # The start of a text file kept as the parser reads it, to find its header row (a header row

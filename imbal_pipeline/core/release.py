@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from imbal_pipeline.core import advice, diagnostics, evaluation, leak, split
-from imbal_pipeline.core.gates import Gate
+from imbal_pipeline.core.gate import Gate
 from imbal_pipeline.core.learning import LastDoubling
 from imbal_pipeline.core.preprocess import Preprocessor
 from imbal_pipeline.core.promotion_rows import TrainedRows
