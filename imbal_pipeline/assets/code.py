@@ -30,24 +30,33 @@ from imbal_pipeline.core.contracts import BUILTIN
 CORE = imbal_pipeline.core.__name__
 CORE_DIR = Path(imbal_pipeline.core.__file__).parent
 PACKAGE = CORE.split(".")[0]
-CORE_MODULES = frozenset(path.stem for path in CORE_DIR.glob("*.py"))
+# Core modules by file name, unique across the core's packages (`core/train/model.py` is `model`).
+CORE_FILES = {path.stem: path for path in CORE_DIR.rglob("*.py") if path.stem != "__init__"}
+if len(CORE_FILES) != sum(1 for path in CORE_DIR.rglob("*.py") if path.stem != "__init__"):
+    raise ImportError(f"two core modules share a file name under {CORE_DIR}; rename one")
+CORE_MODULES = frozenset(CORE_FILES)
 # `from imbal_pipeline.core[.x] import a, b` (in parentheses or not) and `import ...core.x`,
 # anywhere in a module: the core imports some modules inside functions.
 _FROM = re.compile(r"^\s*from\s+(imbal_pipeline\.core[\w.]*)\s+import\s+(\([^)]*\)|.*)$", re.M)
-_IMPORT = re.compile(r"^\s*import\s+(imbal_pipeline\.core\.\w+)", re.M)
-TEMPLATES = "templates"  # the report's templates: core/templates, read by jinja2's loader
+_IMPORT = re.compile(r"^\s*import\s+(imbal_pipeline\.core\.[\w.]+)", re.M)
+TEMPLATES = "templates"  # the report's templates, read by jinja2's loader
+TEMPLATES_DIR = CORE_DIR / TEMPLATES
 
 
 def source_of(module: str) -> str:
     """The source text of a core module, by its name within the core (`calibration`)."""
-    return (CORE_DIR / f"{module}.py").read_text()
+    return CORE_FILES[module].read_text()
 
 
 def _core_name(qualified: str) -> str | None:
-    """`imbal_pipeline.core.x[.y]` -> `x`, when `x` is a core module."""
+    """`imbal_pipeline.core[.package].x[.y]` -> `x`, when `x` is a core module."""
     head, _, rest = qualified.partition(CORE + ".")
-    name = rest.split(".")[0]
-    return name if not head and name in CORE_MODULES else None
+    folder = CORE_DIR
+    for part in [] if head else rest.split("."):
+        if not (folder / part).is_dir():
+            return part if (folder / f"{part}.py").is_file() else None
+        folder = folder / part
+    return None
 
 
 @functools.cache
@@ -127,7 +136,7 @@ def _package_files() -> tuple[tuple[str, bytes], ...]:
     """The built-in suites by name, and the report templates under TEMPLATES."""
     suites = importlib.resources.files(BUILTIN).iterdir()
     files = [(e.name.removesuffix(".json"), e.read_bytes()) for e in suites if ".json" in e.name]
-    templates = sorted((CORE_DIR / TEMPLATES).iterdir())
+    templates = sorted(TEMPLATES_DIR.iterdir())
     return (*sorted(files), *((TEMPLATES, path.read_bytes()) for path in templates))
 
 
