@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imbal_pipeline.core import metrics  # noqa: E402
+from imbal_pipeline.core.stats import metrics  # noqa: E402
 
 
 def scores(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -34,7 +34,7 @@ from scipy import integrate, optimize, stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imbal_pipeline.core import intervals, metrics  # noqa: E402
+from imbal_pipeline.core.stats import intervals, metrics  # noqa: E402
 
 BETA = 2.0
 RANK = ("pr_auc", "roc_auc")

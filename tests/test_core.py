@@ -682,7 +682,7 @@ def test_a_missing_subgroup_column_is_a_clear_error():
 
 
 def test_a_continuous_subgroup_is_reported_in_quartiles_and_a_categorical_one_as_is():
-    from imbal_pipeline.core.metrics import subgroup_labels, subgroup_metrics
+    from imbal_pipeline.core.stats.metrics import subgroup_labels, subgroup_metrics
 
     rng = np.random.default_rng(0)
     amount = pd.Series(rng.exponential(100, 1000))

@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from imbal_pipeline.core import intervals, metrics, paired
+from imbal_pipeline.core.stats import intervals, metrics, paired
 
 
 @pytest.mark.parametrize("decimals", [2, 8])  # many ties, and almost none

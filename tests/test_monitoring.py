@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 
 from imbal_pipeline import automation
-from imbal_pipeline.core import monitor_batch, monitor_checks, monitor_stats
+from imbal_pipeline.core import monitor_batch, monitor_checks
 from imbal_pipeline.core import monitoring as mon
 from imbal_pipeline.core.preprocess import fit_preprocessor
+from imbal_pipeline.core.stats import monitor_stats
 
 
 def test_wilson_interval_matches_the_textbook_value():

@@ -8,8 +8,9 @@ import pytest
 from scipy.stats import binom
 from sklearn.metrics import average_precision_score, f1_score
 
-from imbal_pipeline.core import metrics, quality, release, skill, threshold
+from imbal_pipeline.core import quality, release, threshold
 from imbal_pipeline.core.settings import Settings
+from imbal_pipeline.core.stats import metrics, skill
 
 F1 = Settings(objective="f1")
 

@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from imbal_pipeline.core import monitor_stats as ms
+from imbal_pipeline.core.stats import monitor_stats as ms
 
 
 @dataclass(frozen=True)

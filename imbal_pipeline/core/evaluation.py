@@ -17,11 +17,9 @@ from imbal_pipeline.core import (
     calibration,
     data,
     diagnostics,
-    metrics,
     monitoring,
     plots,
     report,
-    skill,
     split,
     strategies,
     writable,
@@ -29,11 +27,12 @@ from imbal_pipeline.core import (
 from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core import threshold as threshold_core
 from imbal_pipeline.core.deployed import PROBABILITY_NOTE, Model, model_meta
-from imbal_pipeline.core.intervals import FEW_POSITIVES
-from imbal_pipeline.core.intervals import METHODS as INTERVAL_METHODS
 from imbal_pipeline.core.jsonready import json_ready
 from imbal_pipeline.core.preprocess import Preprocessor
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY, Settings
+from imbal_pipeline.core.stats import metrics, skill
+from imbal_pipeline.core.stats.intervals import FEW_POSITIVES
+from imbal_pipeline.core.stats.intervals import METHODS as INTERVAL_METHODS
 from imbal_pipeline.core.values import Bag, Comparison, Decision, Profile
 
 

@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from imbal_pipeline.core import checks
-from imbal_pipeline.core import monitor_stats as ms
 from imbal_pipeline.core.gate import Gate, fail, ok
 from imbal_pipeline.core.monitor_checks import (
     check_feature_psi,
@@ -26,6 +25,7 @@ from imbal_pipeline.core.monitor_checks import (
 )
 from imbal_pipeline.core.monitoring import Reference
 from imbal_pipeline.core.preprocess import Preprocessor
+from imbal_pipeline.core.stats import monitor_stats as ms
 
 
 def window(batches: list[dict], rows: int = ms.WINDOW_ROWS) -> list[dict]:

@@ -14,10 +14,8 @@ import numpy as np
 import pandas as pd
 
 from imbal_pipeline.core import checks
-from imbal_pipeline.core import monitor_stats as ms
 from imbal_pipeline.core.calibration import apply, brier
 from imbal_pipeline.core.gate import WARN, Gate, fail, ok
-from imbal_pipeline.core.metrics import binary_metrics
 from imbal_pipeline.core.monitoring import (
     CONFIDENCE,
     FeatureReference,
@@ -28,6 +26,8 @@ from imbal_pipeline.core.monitoring import (
     wilson_interval,
 )
 from imbal_pipeline.core.preprocess import Preprocessor, category_name, known_categories
+from imbal_pipeline.core.stats import monitor_stats as ms
+from imbal_pipeline.core.stats.metrics import binary_metrics
 
 FAR_ABOVE = 2.0  # a batch rate significantly above and at this multiple of the expected fails
 MISSING_WARN, MISSING_FAIL = 0.05, 0.20  # rise of a feature's missing rate, absolute

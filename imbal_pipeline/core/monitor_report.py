@@ -31,9 +31,9 @@ from imbal_pipeline.core.data import (
 from imbal_pipeline.core.deployed import ROW, BatchError, BatchNotes, Model
 from imbal_pipeline.core.document import Heading, Image, Para, html_page, rich, table
 from imbal_pipeline.core.gate import Gate
-from imbal_pipeline.core.monitor_stats import PSI_FLOOR, WINDOW_ROWS
 from imbal_pipeline.core.monitoring import Reference
 from imbal_pipeline.core.shadow import shadow_text
+from imbal_pipeline.core.stats.monitor_stats import PSI_FLOOR, WINDOW_ROWS
 
 PSI_LARGE = 0.25  # the customary "it has shifted" level, drawn on the PSI plot
 

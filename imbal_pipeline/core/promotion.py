@@ -38,9 +38,9 @@ import numpy as np
 from scipy.stats import binom
 from sklearn.metrics import average_precision_score
 
-from imbal_pipeline.core import paired
-from imbal_pipeline.core.intervals import BOOTSTRAP_REPLICATES
 from imbal_pipeline.core.promotion_rows import BATCH, HOLDOUT, Used, schema_change, shared_rows
+from imbal_pipeline.core.stats import paired
+from imbal_pipeline.core.stats.intervals import BOOTSTRAP_REPLICATES
 
 PROMOTE, WORSE, UNDECIDED, FIRST = "promote", "worse", "undecided", "first"
 # Two-sided level of the PR-AUC interval: each of its ends is a one-sided 95% bound.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from imbal_pipeline.core import checks
-from imbal_pipeline.core.fold_noise import corrected_se
 from imbal_pipeline.core.gate import WARN, Gate, fail, ok
-from imbal_pipeline.core.metrics import LABELS
+from imbal_pipeline.core.stats.fold_noise import corrected_se
+from imbal_pipeline.core.stats.metrics import LABELS
 from imbal_pipeline.core.threshold import OBJECTIVES
 
 # --- the holdout's verdict -------------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from imbal_pipeline.core import metrics
 from imbal_pipeline.core.document import (
     NA,
     Block,
@@ -50,6 +49,7 @@ from imbal_pipeline.core.report_evidence import (
     subgroups_section,
 )
 from imbal_pipeline.core.report_promotion import promotion_section
+from imbal_pipeline.core.stats import metrics
 from imbal_pipeline.core.threshold import describe_choice
 
 ACCURACY_REMARK = "(not a headline: a model predicting all-negative scores 1 - prevalence)"

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from imbal_pipeline.core import settings as settings_core
-from imbal_pipeline.core.fold_noise import corrected_se
 from imbal_pipeline.core.settings import Settings
+from imbal_pipeline.core.stats.fold_noise import corrected_se
 from imbal_pipeline.core.values import Decision
 
 

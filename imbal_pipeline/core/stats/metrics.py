@@ -16,9 +16,9 @@ from sklearn.metrics import (
 )
 
 # The intervals live in `intervals` and `paired`; callers have long read them from here.
-from imbal_pipeline.core.intervals import INTERVAL_LEVEL as INTERVAL_LEVEL
-from imbal_pipeline.core.intervals import holdout_intervals
-from imbal_pipeline.core.paired import paired_bootstrap as paired_bootstrap
+from imbal_pipeline.core.stats.intervals import INTERVAL_LEVEL as INTERVAL_LEVEL
+from imbal_pipeline.core.stats.intervals import holdout_intervals
+from imbal_pipeline.core.stats.paired import paired_bootstrap as paired_bootstrap
 
 # How each figure is named wherever a person reads it, in the order a report lists them.
 LABELS = {

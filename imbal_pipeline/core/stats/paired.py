@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from imbal_pipeline.core.intervals import (
+from imbal_pipeline.core.stats.intervals import (
     _CHUNK_CELLS,
     BOOTSTRAP_REPLICATES,
     FEW_POSITIVES,
