@@ -56,8 +56,9 @@ def run_one(job: tuple[str, str, int]) -> dict:
     import pandas as pd
     from sklearn.metrics import average_precision_score
 
-    from imbal_pipeline.core import data, split, strategies, training
     from imbal_pipeline.core import model as model_core
+    from imbal_pipeline.core import strategies, training
+    from imbal_pipeline.core.data import data, split
     from imbal_pipeline.core.settings import FOLD, LABEL, SCORE, STRATEGY
 
     name, path, seed = job

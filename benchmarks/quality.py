@@ -188,7 +188,7 @@ def pipeline_split(path: Path, seed: int):
     studies that call the core functions directly)."""
     from imbal_pipeline import arguments
     from imbal_pipeline.core import inputs
-    from imbal_pipeline.core import split as split_core
+    from imbal_pipeline.core.data import split as split_core
     from imbal_pipeline.core.settings import Settings
 
     train_part, test_part = split(load_dataset(path), seed)

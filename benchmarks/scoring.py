@@ -30,7 +30,8 @@ from sklearn.datasets import make_classification
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imbal_pipeline.core import monitoring, split, training  # noqa: E402
+from imbal_pipeline.core import monitoring, training  # noqa: E402
+from imbal_pipeline.core.data import split  # noqa: E402
 from imbal_pipeline.core.deployed import Model, model_meta  # noqa: E402
 from imbal_pipeline.core.model import member_scores  # noqa: E402
 from imbal_pipeline.core.preprocess import Preprocessor  # noqa: E402

@@ -57,7 +57,8 @@ def refit(train, schema: dict, strategy: str, settings) -> dict:
 
     Above --max-negatives, "whole" means the same sample of negatives the folds fitted on.
     """
-    from imbal_pipeline.core import preprocess, split, strategies
+    from imbal_pipeline.core import preprocess, strategies
+    from imbal_pipeline.core.data import split
     from imbal_pipeline.core.settings import LABEL, ROW_ID
     from imbal_pipeline.core.training import fit_strategy, resampled_rows
 
@@ -100,8 +101,9 @@ def run_one(job: tuple[str, str, int]) -> dict:
     import numpy as np
     from sklearn.metrics import average_precision_score, f1_score, precision_recall_curve
 
-    from imbal_pipeline.core import data, selection, split, threshold, training
     from imbal_pipeline.core import model as model_core
+    from imbal_pipeline.core import selection, threshold, training
+    from imbal_pipeline.core.data import data, split
     from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY
 
     name, path, seed = job

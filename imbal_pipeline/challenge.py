@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from imbal_pipeline.champion import DEPLOYED, FIRST, PROMOTED, Champions
-from imbal_pipeline.core import inbox, promotion
-from imbal_pipeline.core.data import is_label, read_table, refuse_stray_labels
+from imbal_pipeline.core import promotion
+from imbal_pipeline.core.data import inbox
+from imbal_pipeline.core.data.data import is_label, read_table, refuse_stray_labels
 from imbal_pipeline.core.deployed import Model, ModelFileError
 from imbal_pipeline.core.promotion_rows import BATCH, HOLDOUT, Source, TrainedRows
 from imbal_pipeline.core.settings import LABEL, Settings

@@ -41,7 +41,7 @@ def _error(message: str, status: int) -> int:
 
 def _check_inputs(settings: Settings) -> str | None:
     """What is wrong with the files a run would read or replace, before anything runs."""
-    from imbal_pipeline.core.data import file_problem
+    from imbal_pipeline.core.data.data import file_problem
 
     for field in settings_core.fields():  # the files the data is read from
         path = getattr(settings, field.name)
@@ -61,7 +61,7 @@ def _check_inputs(settings: Settings) -> str | None:
         problem = folder_problem(folder, "--store", replaced=False)
         if problem is not None:
             return problem
-    from imbal_pipeline.core.contracts import ContractError, derived_contract_name, load_suite
+    from imbal_pipeline.core.data.contracts import ContractError, derived_contract_name, load_suite
 
     contract = settings.contract_path
     if contract is None:  # the contract an earlier run saved (or someone planted) is read too
@@ -98,8 +98,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     problem = _check_inputs(settings)
     if problem is not None:
         return _error(problem, 2)
-    from imbal_pipeline.core.data import executor_of
-    from imbal_pipeline.core.versions import data_fingerprint
+    from imbal_pipeline.core.data.data import executor_of
+    from imbal_pipeline.core.data.versions import data_fingerprint
     from imbal_pipeline.unchanged import RECIPE_TAG, run_recipe, unchanged_run
 
     problem = space_problem(prepare_home())
@@ -235,7 +235,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from imbal_pipeline import launch
-    from imbal_pipeline.core.data import executor_of
+    from imbal_pipeline.core.data.data import executor_of
     from imbal_pipeline.storage import storage_dir
     from imbal_pipeline.unchanged import RECIPE_TAG, run_recipe
 
@@ -280,7 +280,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 def _score_out(args: argparse.Namespace) -> Path:
     if args.out:
         return Path(args.out)
-    from imbal_pipeline.core.inbox import stem
+    from imbal_pipeline.core.data.inbox import stem
 
     return Path(f"{stem(Path(args.data))}.scores.parquet")
 
@@ -295,7 +295,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     monitoring check failed (0 with --exit-zero), 1 on a batch it refuses, 2 on arguments."""
     from imbal_pipeline import load_model
     from imbal_pipeline.core import monitor_batch, monitor_report, monitoring
-    from imbal_pipeline.core.data import DataError, file_problem, read_table
+    from imbal_pipeline.core.data.data import DataError, file_problem, read_table
     from imbal_pipeline.core.deployed import ModelFileError, score_batch
 
     data, out = Path(args.data), _score_out(args)

@@ -22,9 +22,9 @@ from pathlib import Path
 import imbal_pipeline
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.affects import WHERE
-from imbal_pipeline.core.contracts import BUILTIN
+from imbal_pipeline.core.data.contracts import BUILTIN
+from imbal_pipeline.core.data.versions import data_fingerprint, file_digest
 from imbal_pipeline.core.settings import Settings
-from imbal_pipeline.core.versions import data_fingerprint, file_digest
 
 RECIPE_TAG = "imbal/recipe"
 # Settings that say where steps run or when, never what they compute, as each declares.

@@ -12,8 +12,8 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 import dagster as dg  # noqa: E402
 import pytest  # noqa: E402
 
+from imbal_pipeline.core.data.synthetic import make_fraud_data  # noqa: E402
 from imbal_pipeline.core.settings import Settings, from_values  # noqa: E402
-from imbal_pipeline.core.synthetic import make_fraud_data  # noqa: E402
 from imbal_pipeline.definitions import build_definitions  # noqa: E402
 
 # The CLI as a user runs it, in a child process.

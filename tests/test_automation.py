@@ -12,9 +12,9 @@ from dagster._utils.test.data_versions import get_stale_status_resolver
 from imbal_pipeline import automation
 from imbal_pipeline.assets.common import RAW_FILE
 from imbal_pipeline.assets.operating import BATCHES
-from imbal_pipeline.core import inbox
+from imbal_pipeline.core.data import inbox
+from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.settings import Settings
-from imbal_pipeline.core.synthetic import make_fraud_data
 from imbal_pipeline.definitions import JOB_NAME
 
 

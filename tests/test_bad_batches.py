@@ -13,9 +13,9 @@ import pytest
 from conftest import settled
 
 from imbal_pipeline.core import evaluation, method
+from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.deployed import BatchError, Model, score_batch
 from imbal_pipeline.core.settings import Settings
-from imbal_pipeline.core.synthetic import make_fraud_data
 
 FAST = {"n_folds": 3, "n_estimators": 20, "num_leaves": 7, "strategies": ("none",)}
 
@@ -185,7 +185,7 @@ TEXT_CLASSES |= {"positive_label": "yes", "negative_labels": ["no"]}
     ],
 )
 def test_a_label_that_is_neither_class_is_refused_not_counted_negative(labels, stray):
-    from imbal_pipeline.core.data import DataError
+    from imbal_pipeline.core.data.data import DataError
     from imbal_pipeline.core.monitor_report import join_labels
 
     with pytest.raises(DataError) as info:
@@ -209,7 +209,7 @@ def test_a_model_records_its_negative_labels_for_the_labels_to_come(model):
 
 
 def test_labels_for_a_model_that_did_not_record_its_negative_class():
-    from imbal_pipeline.core.data import DataError
+    from imbal_pipeline.core.data.data import DataError
     from imbal_pipeline.core.monitor_report import join_labels
 
     older = {k: v for k, v in TEXT_CLASSES.items() if k != "negative_labels"}
@@ -223,7 +223,7 @@ def test_labels_for_a_model_that_did_not_record_its_negative_class():
 
 def test_labelled_batches_whose_labels_are_no_training_class_are_refused(tmp_path):
     from imbal_pipeline.core import inputs
-    from imbal_pipeline.core.data import DataError
+    from imbal_pipeline.core.data.data import DataError
 
     train_rows = _table(600, 5).assign(is_fraud=lambda f: np.where(f["is_fraud"] == 1, "yes", "no"))
     train_rows.to_csv(tmp_path / "train.csv", index=False)
@@ -258,7 +258,7 @@ def test_a_damaged_labelled_batch_is_named_with_the_fix_a_rerun_cannot_give(tmp_
     import gzip
 
     from imbal_pipeline.core import inputs
-    from imbal_pipeline.core.data import DataError
+    from imbal_pipeline.core.data.data import DataError
 
     _table(600, 5).to_csv(tmp_path / "train.csv", index=False)
     inbox = tmp_path / "inbox"
@@ -279,7 +279,7 @@ def test_a_damaged_labelled_batch_is_named_with_the_fix_a_rerun_cannot_give(tmp_
 
 
 def test_labels_repeating_an_id_with_another_label_are_refused_not_last_wins():
-    from imbal_pipeline.core.data import DataError
+    from imbal_pipeline.core.data.data import DataError
     from imbal_pipeline.core.monitor_report import join_labels
 
     conflicting = pd.DataFrame({"row": [0, 1, 1, 2, 3, 3], "churned": ["no", "yes", "no"] * 2})
@@ -299,7 +299,7 @@ def test_labels_repeating_an_id_with_another_label_are_refused_not_last_wins():
 
 def test_a_labelled_batch_repeating_an_id_with_another_label_is_refused(tmp_path):
     from imbal_pipeline.core import inputs
-    from imbal_pipeline.core.data import DataError
+    from imbal_pipeline.core.data.data import DataError
 
     _table(600, 5).to_csv(tmp_path / "train.csv", index=False)
     inbox = tmp_path / "inbox"

@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imbal_pipeline.core import contracts, data, inputs, split, training
+from imbal_pipeline.core import inputs, training
+from imbal_pipeline.core.data import contracts, data, split
+from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.settings import ROW_ID, SCORE, STRATEGY, Settings, SettingsError
-from imbal_pipeline.core.synthetic import make_fraud_data
 
 SMALL = {"n_folds": 3, "n_estimators": 40, "num_leaves": 15}
 

@@ -14,8 +14,8 @@ from conftest import run_cli
 
 from imbal_pipeline import cli, launch
 from imbal_pipeline.assets.training import make_final_model
+from imbal_pipeline.core.data.versions import file_digest
 from imbal_pipeline.core.settings import LADDER
-from imbal_pipeline.core.versions import file_digest
 from imbal_pipeline.unchanged import RECIPE_TAG, unchanged_run
 
 

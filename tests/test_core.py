@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
-from imbal_pipeline.core import data, selection, split, strategies, threshold
+from imbal_pipeline.core import selection, strategies, threshold
+from imbal_pipeline.core.data import data, split
 from imbal_pipeline.core.preprocess import Preprocessor, fit_preprocessor
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, Settings, SettingsError
 

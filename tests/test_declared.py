@@ -23,9 +23,10 @@ from imbal_pipeline.assets.evaluation import LEAK_FIELDS
 from imbal_pipeline.assets.folds import SAMPLING_FIELDS
 from imbal_pipeline.assets.reuse import recipe_parts
 from imbal_pipeline.assets.training import MODEL_FIELDS
-from imbal_pipeline.core import affects, data, inputs, leak, learning, split, training
+from imbal_pipeline.core import affects, inputs, leak, learning, training
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.content import content_hash
+from imbal_pipeline.core.data import data, split
 from imbal_pipeline.core.preprocess import fit_preprocessor
 from imbal_pipeline.core.settings import LADDER, RUN, Settings
 from imbal_pipeline.resources import PipelineConfig

@@ -9,9 +9,9 @@ from conftest import graph, project, run_graph, training_assets, training_keys
 from dagster._config import ConfigTypeKind
 
 from imbal_pipeline.assets.common import RAW_FILE
-from imbal_pipeline.core.data import executor_of
+from imbal_pipeline.core.data.data import executor_of
+from imbal_pipeline.core.data.synthetic import COLUMNS
 from imbal_pipeline.core.settings import LADDER, OBJECTIVES, Settings
-from imbal_pipeline.core.synthetic import COLUMNS
 from imbal_pipeline.definitions import build_definitions, executor_config, job_for
 
 
@@ -174,7 +174,8 @@ def test_an_invalid_run_config_is_refused_before_any_step(tmp_path):
 def test_every_check_is_described_and_blocks_only_where_it_can_stop_a_run():
     import pandas as pd
 
-    from imbal_pipeline.core import checks, data_gates, gates
+    from imbal_pipeline.core import checks, gates
+    from imbal_pipeline.core.data import data_gates
     from imbal_pipeline.core.settings import LABEL, SPLIT
 
     graph = build_definitions(Settings()).resolve_asset_graph()
@@ -268,7 +269,7 @@ def test_a_tables_rows_are_counted_cheaply_and_only_as_far_as_needed(tmp_path):
 
     import pandas as pd
 
-    from imbal_pipeline.core.data import rows_up_to
+    from imbal_pipeline.core.data.data import rows_up_to
 
     frame = pd.DataFrame({"x": range(5000), "y": [0, 1] * 2500})
     frame.to_parquet(tmp_path / "t.parquet", index=False)

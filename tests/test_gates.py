@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from conftest import SMALL, value
 
-from imbal_pipeline.core import data_gates, gates, leak, quality
+from imbal_pipeline.core import gates, leak, quality
+from imbal_pipeline.core.data import data_gates
+from imbal_pipeline.core.data.split import training_part
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SPLIT, STRATEGY, Settings
-from imbal_pipeline.core.split import training_part
 from imbal_pipeline.core.stats import metrics, skill
 
 RUN = Settings(**SMALL)  # the settings of `small_run`

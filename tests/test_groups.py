@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imbal_pipeline.core import data, gates, inputs, split
+from imbal_pipeline.core import gates, inputs
+from imbal_pipeline.core.data import data, split
 from imbal_pipeline.core.settings import FOLD, GROUP, LABEL, ROW_ID, SPLIT, Settings, SettingsError
 
 

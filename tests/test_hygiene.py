@@ -10,9 +10,9 @@ from conftest import failed_checks, run_graph, value
 
 from imbal_pipeline.core import diagnostics, leak, preprocess, strategies, threshold
 from imbal_pipeline.core import model as model_core
+from imbal_pipeline.core.data.split import HOLDOUT, TRAIN
 from imbal_pipeline.core.preprocess import Preprocessor, fingerprint
 from imbal_pipeline.core.settings import FOLD, ROW_ID, SPLIT, STRATEGY
-from imbal_pipeline.core.split import HOLDOUT, TRAIN
 
 
 def _ids(frame: pd.DataFrame, part: str) -> set[int]:
@@ -240,7 +240,8 @@ def test_the_evaluation_judges_a_stored_threshold_by_the_objective_it_was_tuned_
     # must follow that decision, not the new settings.
     from conftest import project
 
-    from imbal_pipeline.core import evaluation, split
+    from imbal_pipeline.core import evaluation
+    from imbal_pipeline.core.data import split
 
     marked = value(small_run, "holdout_split")
     decision = value(small_run, "decision_threshold")

@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 from conftest import project, settled
 
-from imbal_pipeline.core import inbox, inputs
-from imbal_pipeline.core.data import DataError
-from imbal_pipeline.core.synthetic import make_fraud_data
-from imbal_pipeline.core.versions import data_fingerprint
+from imbal_pipeline.core import inputs
+from imbal_pipeline.core.data import inbox
+from imbal_pipeline.core.data.data import DataError
+from imbal_pipeline.core.data.synthetic import make_fraud_data
+from imbal_pipeline.core.data.versions import data_fingerprint
 
 
 def test_batches_are_keyed_by_name_and_content_and_labels_files_are_not_batches(tmp_path):
@@ -197,7 +198,7 @@ def test_labelled_training_takes_only_whole_labels_files_and_each_batch_once(tmp
 
 
 def test_a_batch_replaced_between_being_found_and_read_is_not_scored_as_that_batch(tmp_path):
-    from imbal_pipeline.core.data import read_table_hashed
+    from imbal_pipeline.core.data.data import read_table_hashed
 
     path = tmp_path / "monday.csv"
     make_fraud_data(50, 0.1, seed=1).to_csv(path, index=False)

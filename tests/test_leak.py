@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from conftest import graph
 
-from imbal_pipeline.core import data, leak
+from imbal_pipeline.core import leak
+from imbal_pipeline.core.data import data
 from imbal_pipeline.core.settings import Settings
 
 SETTINGS = Settings(target="target", subgroups=("x0",), n_estimators=60, sampling_ratio=1.0)

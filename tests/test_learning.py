@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imbal_pipeline.core import data, learning, split
+from imbal_pipeline.core import learning
 from imbal_pipeline.core import model as model_core
+from imbal_pipeline.core.data import data, split
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, Settings
 
 SETTINGS = Settings(target="target", subgroups=("x0",), n_estimators=40, n_folds=3)

@@ -188,7 +188,7 @@ def test_labelled_performance_compares_with_the_holdout_beyond_noise():
     ],
 )
 def test_labels_that_do_not_match_the_batch_are_refused_by_name(labels, message):
-    from imbal_pipeline.core.data import DataError
+    from imbal_pipeline.core.data.data import DataError
     from imbal_pipeline.core.monitor_report import join_labels
 
     scores = pd.DataFrame({"row": [0, 1, 2], "score": [0.1, 0.9, 0.2]})

@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 from conftest import data_versions, graph, settled, training_assets
 
-from imbal_pipeline.core.synthetic import make_fraud_data
+from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.runs import failure_reason
 
 

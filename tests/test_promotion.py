@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from imbal_pipeline.core import promotion
-from imbal_pipeline.core.data import DataError
+from imbal_pipeline.core.data.data import DataError
 from imbal_pipeline.core.deployed import BatchError
 from imbal_pipeline.core.promotion_rows import (
     BATCH,

@@ -5,7 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from imbal_pipeline.core import data, data_gates, gates, leak
+from imbal_pipeline.core import gates, leak
+from imbal_pipeline.core.data import data, data_gates
 from imbal_pipeline.core.settings import Settings
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"

@@ -13,7 +13,7 @@ import pytest
 from conftest import CLI
 from servers import Dask, Postgres
 
-from imbal_pipeline.core.synthetic import make_fraud_data
+from imbal_pipeline.core.data.synthetic import make_fraud_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.servers]
 

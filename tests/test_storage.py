@@ -12,9 +12,9 @@ from conftest import data_versions, training_assets, value
 
 from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core.content import recipe_of, with_recipe
+from imbal_pipeline.core.data.split import HOLDOUT
 from imbal_pipeline.core.deployed import Model, ModelFileError
 from imbal_pipeline.core.settings import LABEL, SPLIT, Settings
-from imbal_pipeline.core.split import HOLDOUT
 from imbal_pipeline.core.values import fields_of
 from imbal_pipeline.storage import (
     MANIFEST,
@@ -173,7 +173,7 @@ def test_inputs_are_pinned_to_recorded_versions_not_the_newest_file(tmp_path):
     import dagster as dg
     from conftest import graph
 
-    from imbal_pipeline.core.synthetic import make_fraud_data
+    from imbal_pipeline.core.data.synthetic import make_fraud_data
 
     defs = graph(tmp_path)
     assets, resources = training_assets(defs), defs.resources

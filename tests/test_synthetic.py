@@ -12,7 +12,7 @@ from sklearn.metrics import average_precision_score
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
-from imbal_pipeline.core.synthetic import COLUMNS, make_fraud_data
+from imbal_pipeline.core.data.synthetic import COLUMNS, make_fraud_data
 
 NUMERIC = [
     "amount",

@@ -17,7 +17,7 @@ import pytest
 import requests
 from conftest import CLI
 
-from imbal_pipeline.core.synthetic import make_fraud_data
+from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.launch import write_workspace
 
 pytestmark = pytest.mark.slow

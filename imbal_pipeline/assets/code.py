@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import imbal_pipeline.core
-from imbal_pipeline.core.contracts import BUILTIN
+from imbal_pipeline.core.data.contracts import BUILTIN
 
 CORE = imbal_pipeline.core.__name__
 CORE_DIR = Path(imbal_pipeline.core.__file__).parent

@@ -6,7 +6,8 @@ import dagster as dg
 import pandas as pd
 
 from imbal_pipeline.assets.common import RAW_FILE, counts_meta, gated, md_table, stage_asset
-from imbal_pipeline.core import data, gates, inputs, split, versions
+from imbal_pipeline.core import gates, inputs
+from imbal_pipeline.core.data import data, split, versions
 from imbal_pipeline.core.settings import LABEL, Settings
 from imbal_pipeline.lineage import DATA_VERSION_TAG, pinned_record
 from imbal_pipeline.resources import PipelineConfig

@@ -19,13 +19,13 @@ from imbal_pipeline.champion import DEPLOYED, Champions, enact
 from imbal_pipeline.core import (
     checks,
     evaluation,
-    inbox,
     monitor_batch,
     monitor_checks,
     monitor_report,
     monitoring,
 )
-from imbal_pipeline.core.data import read_table, read_table_hashed
+from imbal_pipeline.core.data import inbox
+from imbal_pipeline.core.data.data import read_table, read_table_hashed
 from imbal_pipeline.core.deployed import score_batch
 from imbal_pipeline.core.report_promotion import comparison_rows
 from imbal_pipeline.core.shadow import shadow_scores

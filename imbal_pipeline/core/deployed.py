@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imbal_pipeline.core import calibration, disguises
+from imbal_pipeline.core import calibration
 from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core.content import content_hash
-from imbal_pipeline.core.data import DataError, ReadOptions
-from imbal_pipeline.core.inbox import ROW
+from imbal_pipeline.core.data import disguises
+from imbal_pipeline.core.data.data import DataError, ReadOptions
+from imbal_pipeline.core.data.inbox import ROW
 from imbal_pipeline.core.monitoring import Reference
 from imbal_pipeline.core.preprocess import Preprocessor, category_text, known_categories
 from imbal_pipeline.core.values import Bag

@@ -15,17 +15,16 @@ from sklearn.metrics import precision_recall_curve
 
 from imbal_pipeline.core import (
     calibration,
-    data,
     diagnostics,
     monitoring,
     plots,
     report,
-    split,
     strategies,
     writable,
 )
 from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core import threshold as threshold_core
+from imbal_pipeline.core.data import data, split
 from imbal_pipeline.core.deployed import PROBABILITY_NOTE, Model, model_meta
 from imbal_pipeline.core.jsonready import json_ready
 from imbal_pipeline.core.preprocess import Preprocessor

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from imbal_pipeline.core import checks
+from imbal_pipeline.core.data.split import fitting_rows
 from imbal_pipeline.core.gate import ERROR, WARN, Gate, fail, ok
 from imbal_pipeline.core.preprocess import Preprocessor, category_text, fingerprint
 from imbal_pipeline.core.settings import (
@@ -17,7 +18,6 @@ from imbal_pipeline.core.settings import (
     STRATEGY,
     Settings,
 )
-from imbal_pipeline.core.split import fitting_rows
 from imbal_pipeline.core.strategies import NOTHING_RESAMPLED
 from imbal_pipeline.core.values import Bag, Decision, FoldSets, Profile
 

@@ -17,7 +17,8 @@ from scipy import stats
 from sklearn.metrics import average_precision_score
 
 from imbal_pipeline.core import model as model_core
-from imbal_pipeline.core import preprocess, selection, split
+from imbal_pipeline.core import preprocess, selection
+from imbal_pipeline.core.data import split
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, Settings
 from imbal_pipeline.core.training import fit_strategy, limit_threads, resample, resampled_rows
 

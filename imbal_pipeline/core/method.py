@@ -15,7 +15,6 @@ import pandas as pd
 
 from imbal_pipeline.core import (
     calibration,
-    data,
     diagnostics,
     evaluation,
     inputs,
@@ -23,10 +22,10 @@ from imbal_pipeline.core import (
     learning,
     release,
     selection,
-    split,
     threshold,
     training,
 )
+from imbal_pipeline.core.data import data, split
 from imbal_pipeline.core.settings import (
     FOLD,
     LABEL,

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from imbal_pipeline.core import plots
-from imbal_pipeline.core.data import (
+from imbal_pipeline.core.data.data import (
     DataError,
     is_label,
     label_key,

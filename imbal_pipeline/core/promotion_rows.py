@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from imbal_pipeline.core.data import DataError
+from imbal_pipeline.core.data.data import DataError
 from imbal_pipeline.core.preprocess import category_text
 
 HOLDOUT, BATCH = "holdout", "batch"

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from imbal_pipeline.core import advice, diagnostics, evaluation, leak, split
+from imbal_pipeline.core import advice, diagnostics, evaluation, leak
+from imbal_pipeline.core.data import split
 from imbal_pipeline.core.gate import Gate
 from imbal_pipeline.core.learning import LastDoubling
 from imbal_pipeline.core.preprocess import Preprocessor

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from imbal_pipeline.core.data import DataError
+from imbal_pipeline.core.data.data import DataError
 
 
 def shadow_scores(

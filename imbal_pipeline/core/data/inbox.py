@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from imbal_pipeline.core.data import one_label_per_id
+from imbal_pipeline.core.data.data import one_label_per_id
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 LABELS = ".labels"

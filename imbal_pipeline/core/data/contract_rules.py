@@ -14,7 +14,7 @@ import difflib
 import math
 from dataclasses import dataclass, field
 
-from imbal_pipeline.core import contract_kinds as k
+from imbal_pipeline.core.data import contract_kinds as k
 
 
 class ContractError(ValueError):

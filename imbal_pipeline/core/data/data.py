@@ -10,7 +10,7 @@ import pandas as pd
 
 # Reading files lives in `reading`; its names stay importable from here, where the stages and
 # tests have always found them.
-from imbal_pipeline.core.reading import (  # noqa: F401
+from imbal_pipeline.core.data.reading import (  # noqa: F401
     DamagedFileError,
     DataError,
     ReadOptions,
@@ -36,7 +36,7 @@ def data_size(s: Settings, limit: int | None = None) -> tuple[int, int] | None:
     past `limit`, when given); None when the file cannot be read here (the raw_data step says
     why)."""
     if s.data_path is None:
-        from imbal_pipeline.core.synthetic import COLUMNS
+        from imbal_pipeline.core.data.synthetic import COLUMNS
 
         return s.generated_rows, COLUMNS
     try:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from imbal_pipeline.core import checks
-from imbal_pipeline.core.disguises import LARGEST_TEXT, beyond_largest
+from imbal_pipeline.core.data.disguises import LARGEST_TEXT, beyond_largest
 from imbal_pipeline.core.gate import WARN, Gate, fail, ok
 from imbal_pipeline.core.settings import LABEL, RESERVED, Settings
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from imbal_pipeline.core.data import ReadOptions, read_table_hashed
+from imbal_pipeline.core.data.data import ReadOptions, read_table_hashed
 from imbal_pipeline.core.settings import Settings
 
 
@@ -63,7 +63,7 @@ def data_version(s: Settings, read: Mapping[str, str] | None = None) -> tuple[st
     if s.test_data_path:
         parts.append(digest(s.test_data_path))
     if s.labelled_batches:
-        from imbal_pipeline.core import inbox
+        from imbal_pipeline.core.data import inbox
 
         # Each labelled batch is training data too: new labels make a new data version.
         labelled = [

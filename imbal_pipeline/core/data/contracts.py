@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from imbal_pipeline.core import budget
-from imbal_pipeline.core.contract_rules import MAX_DEPTH, ContractError, check_suite
-from imbal_pipeline.core.data import file_problem
+from imbal_pipeline.core.data.contract_rules import MAX_DEPTH, ContractError, check_suite
+from imbal_pipeline.core.data.data import file_problem
 from imbal_pipeline.core.jsonready import json_ready
 
 # The product's own suites: data_contracts/ in the repository, versioned with the code, shipped

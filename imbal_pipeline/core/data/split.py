@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from imbal_pipeline.core.data import DataError, feature_schema, positive_label_of
+from imbal_pipeline.core.data.data import DataError, feature_schema, positive_label_of
 from imbal_pipeline.core.settings import FOLD, GROUP, LABEL, ROW_ID, SPLIT, Settings
 from imbal_pipeline.core.values import Profile
 
