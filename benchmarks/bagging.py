@@ -56,10 +56,10 @@ def run_one(job: tuple[str, str, int]) -> dict:
     import pandas as pd
     from sklearn.metrics import average_precision_score
 
-    from imbal_pipeline.core import model as model_core
-    from imbal_pipeline.core import strategies, training
     from imbal_pipeline.core.data import data, split
     from imbal_pipeline.core.settings import FOLD, LABEL, SCORE, STRATEGY
+    from imbal_pipeline.core.train import model as model_core
+    from imbal_pipeline.core.train import strategies, training
 
     name, path, seed = job
     base, train, holdout = quality.pipeline_split(Path(path), seed)

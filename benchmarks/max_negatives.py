@@ -27,9 +27,9 @@ from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imbal_pipeline.core import model  # noqa: E402
 from imbal_pipeline.core.data import split  # noqa: E402
 from imbal_pipeline.core.settings import LABEL, ROW_ID, Settings  # noqa: E402
+from imbal_pipeline.core.train import model  # noqa: E402
 
 
 def _ints(text: str) -> list[int]:

@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imbal_pipeline.core import strategies  # noqa: E402
+from imbal_pipeline.core.train import strategies  # noqa: E402
 
 STRATEGIES = ("smote", "borderline_smote", "smoteenn")
 

@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imbal_pipeline.core import calibration  # noqa: E402
+from imbal_pipeline.core.train import calibration  # noqa: E402
 
 PREVALENCE = 0.03
 BETA = (0.6, 19.4)  # mean 0.03

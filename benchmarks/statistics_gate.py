@@ -37,9 +37,9 @@ from scipy.stats import norm, rankdata
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imbal_pipeline.core import threshold  # noqa: E402
 from imbal_pipeline.core.settings import Settings  # noqa: E402
 from imbal_pipeline.core.stats import skill  # noqa: E402
+from imbal_pipeline.core.train import threshold  # noqa: E402
 
 F1 = Settings(objective="f1")
 FOLDS = 5

@@ -34,9 +34,10 @@ from scipy.stats import norm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imbal_pipeline.core import promotion, threshold  # noqa: E402
+from imbal_pipeline.core import promotion  # noqa: E402
 from imbal_pipeline.core.monitoring import wilson_interval  # noqa: E402
 from imbal_pipeline.core.settings import Settings  # noqa: E402
+from imbal_pipeline.core.train import threshold  # noqa: E402
 
 # (shared positives, prevalence, rho): the sizes users have, at a correlation of two retrainings
 # on overlapping data; then how the correlation and the prevalence move the rates.

@@ -57,10 +57,10 @@ def refit(train, schema: dict, strategy: str, settings) -> dict:
 
     Above --max-negatives, "whole" means the same sample of negatives the folds fitted on.
     """
-    from imbal_pipeline.core import preprocess, strategies
     from imbal_pipeline.core.data import split
     from imbal_pipeline.core.settings import LABEL, ROW_ID
-    from imbal_pipeline.core.training import fit_strategy, resampled_rows
+    from imbal_pipeline.core.train import preprocess, strategies
+    from imbal_pipeline.core.train.training import fit_strategy, resampled_rows
 
     usable, sample = split.fitting_rows(train, settings.max_negatives, settings.seed)
     train = train[usable]
@@ -101,10 +101,10 @@ def run_one(job: tuple[str, str, int]) -> dict:
     import numpy as np
     from sklearn.metrics import average_precision_score, f1_score, precision_recall_curve
 
-    from imbal_pipeline.core import model as model_core
-    from imbal_pipeline.core import selection, threshold, training
     from imbal_pipeline.core.data import data, split
     from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY
+    from imbal_pipeline.core.train import model as model_core
+    from imbal_pipeline.core.train import selection, threshold, training
 
     name, path, seed = job
     s, train, holdout = quality.pipeline_split(Path(path), seed)

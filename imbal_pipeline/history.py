@@ -70,7 +70,7 @@ def summarize(value) -> list[str]:
     """What `show` prints of a stored value: its kind, its tables' shapes, its models' trees."""
     import pandas as pd
 
-    from imbal_pipeline.core import model as model_core
+    from imbal_pipeline.core.train import model as model_core
     from imbal_pipeline.core.values import fields_of
 
     if isinstance(value, pd.DataFrame):

@@ -282,7 +282,7 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
 
     from imbal_pipeline.core.document import span, threshold_text
     from imbal_pipeline.core.report_choice import operating_beyond_f1
-    from imbal_pipeline.core.threshold import describe_choice
+    from imbal_pipeline.core.train.threshold import describe_choice
     from imbal_pipeline.storage import AssetStore
 
     records = instance.get_records_for_run(

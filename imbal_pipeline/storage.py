@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 from upath import UPath
 
-from imbal_pipeline.core import model as model_core
-from imbal_pipeline.core.content import VOLATILE, content_hash, recipe_of  # noqa: F401
 from imbal_pipeline.core.jsonready import json_ready
+from imbal_pipeline.core.train import model as model_core
+from imbal_pipeline.core.train.content import VOLATILE, content_hash, recipe_of  # noqa: F401
 from imbal_pipeline.core.values import KINDS, fields_of, restored
 
 MANIFEST = "manifest.json"

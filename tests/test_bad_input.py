@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imbal_pipeline.core import inputs, training
+from imbal_pipeline.core import inputs
 from imbal_pipeline.core.data import contracts, data, split
 from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.settings import ROW_ID, SCORE, STRATEGY, Settings, SettingsError
+from imbal_pipeline.core.train import training
 
 SMALL = {"n_folds": 3, "n_estimators": 40, "num_leaves": 15}
 
@@ -1139,7 +1140,8 @@ def test_settings_are_refused_at_construction(tmp_path):
 
 
 def test_a_sampler_that_makes_nothing_is_recorded_and_the_run_goes_on(tmp_path):
-    from imbal_pipeline.core import gates, method, selection
+    from imbal_pipeline.core import method
+    from imbal_pipeline.core.train import gates, selection
 
     s = Settings(**{**SMALL, **_no_positive_in_danger(tmp_path), "output_dir": str(tmp_path)})
     raw, _ = inputs.load_raw(s)
@@ -1212,7 +1214,7 @@ def test_a_holdout_written_with_1_0_labels_marks_the_same_positives(tmp_path):
 def test_a_fold_step_whose_every_strategy_is_skipped_is_a_valid_empty_value(tmp_path):
     # A categorical column rules BorderlineSMOTE out; as the only SMOTE-family rung its fold
     # step fits nothing, and the fold_models contract failed on the empty scores (exit 1).
-    from imbal_pipeline.core import gates, selection, strategies
+    from imbal_pipeline.core.train import gates, selection, strategies
 
     s = Settings(
         **{**SMALL, "strategies": ("none", "borderline_smote"), "contracts_dir": str(tmp_path)}

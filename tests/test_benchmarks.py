@@ -123,7 +123,7 @@ def test_bagging_benchmark_applies_its_rule_and_leaves_the_rung_as_it_found_it(t
     import numpy as np
     import pandas as pd
 
-    from imbal_pipeline.core import strategies
+    from imbal_pipeline.core.train import strategies
 
     bagging = _script("bagging")
     # The committed results and the decision BENCHMARKS.md quotes.

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import value
 
-from imbal_pipeline.core import calibration
+from imbal_pipeline.core.train import calibration
 
 
 def _shifted(n=40_000, seed=0):

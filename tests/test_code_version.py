@@ -6,8 +6,8 @@ from conftest import graph
 
 from imbal_pipeline.assets import code
 from imbal_pipeline.assets.reuse import recipe_parts
-from imbal_pipeline.core.content import content_hash
 from imbal_pipeline.core.settings import Settings
+from imbal_pipeline.core.train.content import content_hash
 
 FITS = ("training_sets", "_models", "leak_panel", "learning_curve_part")
 

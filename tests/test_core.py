@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
-from imbal_pipeline.core import selection, strategies, threshold
 from imbal_pipeline.core.data import data, split
-from imbal_pipeline.core.preprocess import Preprocessor, fit_preprocessor
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, Settings, SettingsError
+from imbal_pipeline.core.train import selection, strategies, threshold
+from imbal_pipeline.core.train.preprocess import Preprocessor, fit_preprocessor
 
 
 def _frame(n=1000, pos=50, seed=0) -> pd.DataFrame:
@@ -159,7 +159,7 @@ def test_preprocessor_round_trips_json_and_maps_unseen_categories_to_missing():
 
 
 def test_a_whole_number_is_one_category_however_it_was_stored():
-    from imbal_pipeline.core.preprocess import MISSING, category_codes, category_text
+    from imbal_pipeline.core.train.preprocess import MISSING, category_codes, category_text
 
     cells = pd.Series([1, 1.0, "1.0", "1", np.int64(1), 2.5, "007.0", None], dtype=object)
     assert category_text(cells).tolist() == [*["1"] * 5, "2.5", "007.0", MISSING]
@@ -241,8 +241,8 @@ def test_balanced_bagging_on_balanced_rows_fits_one_member_and_says_so():
 
 def test_a_bagged_model_averages_its_members_and_survives_storage_and_export(tmp_path):
     from imbal_pipeline import storage
-    from imbal_pipeline.core import model as model_core
-    from imbal_pipeline.core import training
+    from imbal_pipeline.core.train import model as model_core
+    from imbal_pipeline.core.train import training
 
     X, y, ids = _xy()
     settings = dataclasses.replace(SETTINGS, n_estimators=6, learning_rate=0.1)
@@ -309,7 +309,7 @@ def test_smoteenn_is_skipped_above_its_row_limit_with_the_reason():
 
 
 def test_smoteenn_limit_skips_it_in_the_folds_and_a_skipped_strategy_is_never_deployed():
-    from imbal_pipeline.core import training
+    from imbal_pipeline.core.train import training
 
     settings = dataclasses.replace(
         SETTINGS, strategies=("none", "smoteenn"), smoteenn_max_rows=600, n_estimators=5
@@ -356,8 +356,8 @@ def test_fitting_rows_keep_every_positive_and_a_seeded_sample_of_negatives():
 
 
 def test_folds_and_the_final_refit_fit_on_one_negative_sample_and_score_every_row():
-    from imbal_pipeline.core import gates, training
-    from imbal_pipeline.core.preprocess import fingerprint
+    from imbal_pipeline.core.train import gates, training
+    from imbal_pipeline.core.train.preprocess import fingerprint
 
     settings = dataclasses.replace(
         SETTINGS, strategies=("none", "class_weight", "smote"), max_negatives=400, n_estimators=5
@@ -394,7 +394,7 @@ def test_folds_and_the_final_refit_fit_on_one_negative_sample_and_score_every_ro
 
 def _three_fold_models(settings):
     """A split of generated rows and its three folds' models, fitted as the graph fits them."""
-    from imbal_pipeline.core import training
+    from imbal_pipeline.core.train import training
 
     frame = data.prepare_frame(_frame(1200, 80), settings)
     marked = split.split_holdout(frame, 0.2, seed=0)
@@ -413,7 +413,8 @@ def _three_fold_models(settings):
 def test_every_prediction_is_told_its_threads_rather_than_taking_every_core(monkeypatch):
     import lightgbm
 
-    from imbal_pipeline.core import gates, leak, training
+    from imbal_pipeline.core import leak
+    from imbal_pipeline.core.train import gates, training
 
     # Told nothing, LightGBM predicts on every core: beside another step, two threads per step.
     told = []
@@ -437,8 +438,8 @@ def test_every_prediction_is_told_its_threads_rather_than_taking_every_core(monk
 def test_the_deployed_model_is_the_fold_models_each_reading_through_its_own_folds_preprocessing(
     tmp_path,
 ):
-    from imbal_pipeline.core import model as model_core
-    from imbal_pipeline.core import training
+    from imbal_pipeline.core.train import model as model_core
+    from imbal_pipeline.core.train import training
 
     settings = dataclasses.replace(
         SETTINGS, strategies=("none", "balanced_bagging"), n_estimators=5
@@ -778,8 +779,9 @@ def test_an_unknown_objective_is_refused_not_read_as_recall():
 
 
 def test_the_report_scores_the_holdout_once_when_the_baseline_is_the_selected_model(monkeypatch):
-    from imbal_pipeline.core import evaluation, method, training
-    from imbal_pipeline.core import model as model_core
+    from imbal_pipeline.core import evaluation, method
+    from imbal_pipeline.core.train import model as model_core
+    from imbal_pipeline.core.train import training
 
     settings = dataclasses.replace(SETTINGS, strategies=("none", "class_weight"), n_estimators=5)
     train, holdout, schema, fitted = _three_fold_models(settings)
@@ -832,7 +834,7 @@ def test_a_bagging_member_boosts_a_third_of_the_rounds_with_the_same_step_budget
 
 
 def test_a_folds_models_split_in_parts_are_the_models_fitted_whole():
-    from imbal_pipeline.core import training
+    from imbal_pipeline.core.train import training
 
     settings = dataclasses.replace(
         SETTINGS, strategies=("none", "class_weight", "smote"), n_estimators=5

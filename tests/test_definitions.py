@@ -174,9 +174,10 @@ def test_an_invalid_run_config_is_refused_before_any_step(tmp_path):
 def test_every_check_is_described_and_blocks_only_where_it_can_stop_a_run():
     import pandas as pd
 
-    from imbal_pipeline.core import checks, gates
+    from imbal_pipeline.core import checks
     from imbal_pipeline.core.data import data_gates
     from imbal_pipeline.core.settings import LABEL, SPLIT
+    from imbal_pipeline.core.train import gates
 
     graph = build_definitions(Settings()).resolve_asset_graph()
     specs = [spec for key in graph.asset_check_keys for spec in [graph.get_check_spec(key)]]

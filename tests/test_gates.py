@@ -8,11 +8,12 @@ import pandas as pd
 import pytest
 from conftest import SMALL, value
 
-from imbal_pipeline.core import gates, leak, quality
+from imbal_pipeline.core import leak, quality
 from imbal_pipeline.core.data import data_gates
 from imbal_pipeline.core.data.split import training_part
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SPLIT, STRATEGY, Settings
 from imbal_pipeline.core.stats import metrics, skill
+from imbal_pipeline.core.train import gates
 
 RUN = Settings(**SMALL)  # the settings of `small_run`
 
@@ -210,8 +211,8 @@ def test_mixed_types_block_stray_text_among_numbers_but_a_few_levels_are_a_categ
 
 
 def _point(objective: str, recall_target: float = 0.8):
-    from imbal_pipeline.core import threshold
     from imbal_pipeline.core.stats import metrics
+    from imbal_pipeline.core.train import threshold
 
     s = Settings(objective=objective, recall_target=recall_target, fp_cost=1.0, fn_cost=10.0)
     y = np.r_[np.ones(40, int), np.zeros(960, int)]

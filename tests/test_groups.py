@@ -4,9 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imbal_pipeline.core import gates, inputs
+from imbal_pipeline.core import inputs
 from imbal_pipeline.core.data import data, split
 from imbal_pipeline.core.settings import FOLD, GROUP, LABEL, ROW_ID, SPLIT, Settings, SettingsError
+from imbal_pipeline.core.train import gates
 
 
 def _patients(n_patients=400, seed=0) -> pd.DataFrame:

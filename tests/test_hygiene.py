@@ -8,11 +8,12 @@ import pandas as pd
 import pytest
 from conftest import failed_checks, run_graph, value
 
-from imbal_pipeline.core import diagnostics, leak, preprocess, strategies, threshold
-from imbal_pipeline.core import model as model_core
+from imbal_pipeline.core import diagnostics, leak
 from imbal_pipeline.core.data.split import HOLDOUT, TRAIN
-from imbal_pipeline.core.preprocess import Preprocessor, fingerprint
 from imbal_pipeline.core.settings import FOLD, ROW_ID, SPLIT, STRATEGY
+from imbal_pipeline.core.train import model as model_core
+from imbal_pipeline.core.train import preprocess, strategies, threshold
+from imbal_pipeline.core.train.preprocess import Preprocessor, fingerprint
 
 
 def _ids(frame: pd.DataFrame, part: str) -> set[int]:

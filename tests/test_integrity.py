@@ -19,9 +19,7 @@ from conftest import graph, training_assets
 import imbal_pipeline
 from imbal_pipeline import cli
 from imbal_pipeline.champion import Champions
-from imbal_pipeline.core import inputs, preprocess
-from imbal_pipeline.core import model as model_core
-from imbal_pipeline.core.content import recipe_of, with_recipe
+from imbal_pipeline.core import inputs
 from imbal_pipeline.core.data import data, versions
 from imbal_pipeline.core.data.data import ReadOptions
 from imbal_pipeline.core.data.synthetic import make_fraud_data
@@ -30,6 +28,9 @@ from imbal_pipeline.core.deployed import Model, ModelFileError, model_meta
 from imbal_pipeline.core.jsonready import json_ready
 from imbal_pipeline.core.monitoring import build_reference
 from imbal_pipeline.core.settings import Settings
+from imbal_pipeline.core.train import model as model_core
+from imbal_pipeline.core.train import preprocess
+from imbal_pipeline.core.train.content import recipe_of, with_recipe
 from imbal_pipeline.core.values import Bag
 from imbal_pipeline.lineage import DATA_VERSION_TAG
 from imbal_pipeline.models import champion_version

@@ -279,8 +279,8 @@ def test_intervals_cover_the_population_value_at_10_and_60_positives(positives, 
 
 
 def test_the_operating_point_quotes_the_interval_ends_only():
-    from imbal_pipeline.core import threshold
     from imbal_pipeline.core.settings import Settings
+    from imbal_pipeline.core.train import threshold
 
     y = np.r_[np.ones(12, int), np.zeros(300, int)]
     scores = np.r_[np.linspace(0.3, 0.9, 12), np.linspace(0.0, 0.6, 300)]

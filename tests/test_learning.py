@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from imbal_pipeline.core import learning
-from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core.data import data, split
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, Settings
+from imbal_pipeline.core.train import model as model_core
 
 SETTINGS = Settings(target="target", subgroups=("x0",), n_estimators=40, n_folds=3)
 
@@ -102,7 +102,7 @@ def test_a_problem_already_solved_is_called_flat():
 
 
 def test_the_last_doubling_is_the_fold_paired_gain_with_the_ladders_corrected_error():
-    from imbal_pipeline.core import selection
+    from imbal_pipeline.core.train import selection
 
     full, half = [0.60, 0.52, 0.71, 0.58, 0.66], [0.55, 0.50, 0.64, 0.57, 0.60]
     out = learning.LastDoubling.measure(full, half, 40, 80)
@@ -275,7 +275,8 @@ def test_the_curves_steps_share_its_fits_and_combine_in_any_order():
 
 
 def test_a_curve_step_missing_a_dealt_fit_or_holding_one_out_of_range_is_flagged():
-    from imbal_pipeline.core import gates, quality
+    from imbal_pipeline.core import quality
+    from imbal_pipeline.core.train import gates
 
     train = _train(n=2000, positives=100)
     folds = split.make_folds(train, 3, 0)

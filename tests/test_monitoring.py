@@ -10,8 +10,8 @@ import pytest
 from imbal_pipeline import automation
 from imbal_pipeline.core import monitor_batch, monitor_checks
 from imbal_pipeline.core import monitoring as mon
-from imbal_pipeline.core.preprocess import fit_preprocessor
 from imbal_pipeline.core.stats import monitor_stats
+from imbal_pipeline.core.train.preprocess import fit_preprocessor
 
 
 def test_wilson_interval_matches_the_textbook_value():

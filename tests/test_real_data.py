@@ -5,9 +5,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from imbal_pipeline.core import gates, leak
+from imbal_pipeline.core import leak
 from imbal_pipeline.core.data import data, data_gates
 from imbal_pipeline.core.settings import Settings
+from imbal_pipeline.core.train import gates
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 needs_data = pytest.mark.skipif(

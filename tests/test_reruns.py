@@ -2,7 +2,7 @@
 
 from conftest import data_versions, run_graph, value
 
-from imbal_pipeline.core import model as model_core
+from imbal_pipeline.core.train import model as model_core
 from imbal_pipeline.runs import failure_reason
 
 
@@ -59,7 +59,7 @@ def test_a_changed_model_setting_refits_every_model(tmp_path, monkeypatch):
 def _failing_fold(monkeypatch, fold: int, error, attempts: int | None = None) -> list[int]:
     """Make fitting `fold`'s models (the step fitting `none`, fold_<k>_models) raise `error`
     on its first `attempts` tries, or always."""
-    from imbal_pipeline.core import training
+    from imbal_pipeline.core.train import training
 
     fit, tries = training.fit_fold_models, []
 

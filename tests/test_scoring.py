@@ -63,8 +63,8 @@ def test_score_writes_ids_scores_decisions_and_the_model_version(exported, batch
     assert notes.ignored_columns == ["note"]
     # The members are scored once: their mean is the score, and their calibrated
     # probabilities, averaged per row, are the positives the prevalence rule adds up.
-    from imbal_pipeline.core import calibration
-    from imbal_pipeline.core.model import member_scores
+    from imbal_pipeline.core.train import calibration
+    from imbal_pipeline.core.train.model import member_scores
 
     members = member_scores(model.booster, model.meta["preprocessor"], batch, 1)
     assert len(members) > 1

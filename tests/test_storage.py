@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from conftest import data_versions, training_assets, value
 
-from imbal_pipeline.core import model as model_core
-from imbal_pipeline.core.content import recipe_of, with_recipe
 from imbal_pipeline.core.data.split import HOLDOUT
 from imbal_pipeline.core.deployed import Model, ModelFileError
 from imbal_pipeline.core.settings import LABEL, SPLIT, Settings
+from imbal_pipeline.core.train import model as model_core
+from imbal_pipeline.core.train.content import recipe_of, with_recipe
 from imbal_pipeline.core.values import fields_of
 from imbal_pipeline.storage import (
     MANIFEST,
@@ -277,7 +277,7 @@ def test_names_and_versions_never_leave_the_store(tmp_path, asset, version):
 
 @pytest.fixture
 def publishable(small_run):
-    from imbal_pipeline.core import threshold
+    from imbal_pipeline.core.train import threshold
 
     report = value(small_run, "evaluation_report")
     rng = np.random.default_rng(0)

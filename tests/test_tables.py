@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import imbal_pipeline
-from imbal_pipeline.core import checks, gates, monitor_checks, strategies
+from imbal_pipeline.core import checks, monitor_checks
 from imbal_pipeline.core.settings import LADDER, Settings
+from imbal_pipeline.core.train import gates, strategies
 from imbal_pipeline.definitions import build_definitions
 
 PACKAGE = Path(imbal_pipeline.__file__).parent
@@ -150,8 +151,8 @@ def test_the_strategy_table_is_the_ladder_and_each_entry_builds_what_its_audit_n
 
 
 def test_the_objective_is_looked_up_in_its_table_once_per_use():
-    from imbal_pipeline.core import threshold
     from imbal_pipeline.core.report_choice import operating_beyond_f1
+    from imbal_pipeline.core.train import threshold
 
     assert threshold.tuned_for(Settings(objective="cost"), "fbeta").objective == "fbeta"
     with pytest.raises(KeyError):

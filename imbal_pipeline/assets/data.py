@@ -6,9 +6,10 @@ import dagster as dg
 import pandas as pd
 
 from imbal_pipeline.assets.common import RAW_FILE, counts_meta, gated, md_table, stage_asset
-from imbal_pipeline.core import gates, inputs
+from imbal_pipeline.core import inputs
 from imbal_pipeline.core.data import data, split, versions
 from imbal_pipeline.core.settings import LABEL, Settings
+from imbal_pipeline.core.train import gates
 from imbal_pipeline.lineage import DATA_VERSION_TAG, pinned_record
 from imbal_pipeline.resources import PipelineConfig
 from imbal_pipeline.runs import contracts_dir, dataset_tags

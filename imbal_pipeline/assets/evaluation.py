@@ -11,10 +11,10 @@ from imbal_pipeline.champion import Champions
 from imbal_pipeline.core import evaluation, leak, release
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.affects import HOLDOUT, MODELS, SAMPLES
-from imbal_pipeline.core.content import without_recipe
 from imbal_pipeline.core.data import data, split
 from imbal_pipeline.core.quality import counterfactual_sane
 from imbal_pipeline.core.settings import threads_alone
+from imbal_pipeline.core.train.content import without_recipe
 from imbal_pipeline.core.values import Bag, Comparison, Decision, Profile
 from imbal_pipeline.models import from_store_value
 from imbal_pipeline.resources import FitCache, PipelineConfig

@@ -6,7 +6,7 @@ import errno
 import dagster as dg
 
 from imbal_pipeline.assets.common import code_of
-from imbal_pipeline.core.content import with_recipe
+from imbal_pipeline.core.train.content import with_recipe
 from imbal_pipeline.resources import FitCache
 from imbal_pipeline.storage import content_hash
 

@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imbal_pipeline.core import calibration
-from imbal_pipeline.core import model as model_core
-from imbal_pipeline.core.content import content_hash
 from imbal_pipeline.core.data import disguises
 from imbal_pipeline.core.data.data import DataError, ReadOptions
 from imbal_pipeline.core.data.inbox import ROW
 from imbal_pipeline.core.monitoring import Reference
-from imbal_pipeline.core.preprocess import Preprocessor, category_text, known_categories
+from imbal_pipeline.core.train import calibration
+from imbal_pipeline.core.train import model as model_core
+from imbal_pipeline.core.train.content import content_hash
+from imbal_pipeline.core.train.preprocess import Preprocessor, category_text, known_categories
 from imbal_pipeline.core.values import Bag
 
 FORMAT = "imbal_pipeline model v2: LightGBM text model + this JSON; no pickle"

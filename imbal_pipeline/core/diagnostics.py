@@ -8,9 +8,10 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
-from imbal_pipeline.core import checks, preprocess
+from imbal_pipeline.core import checks
 from imbal_pipeline.core.gate import Gate, fail, ok
 from imbal_pipeline.core.settings import LABEL, ROW_ID
+from imbal_pipeline.core.train import preprocess
 
 MAX_ROWS = 10_000  # neighbour measures need pairwise distances: a stratified subsample
 TYPE_NEIGHBOURS = 5  # Napierala & Stefanowski's typology uses 5 nearest neighbours

@@ -13,25 +13,18 @@ from pathlib import Path
 import pandas as pd
 from sklearn.metrics import precision_recall_curve
 
-from imbal_pipeline.core import (
-    calibration,
-    diagnostics,
-    monitoring,
-    plots,
-    report,
-    strategies,
-    writable,
-)
-from imbal_pipeline.core import model as model_core
-from imbal_pipeline.core import threshold as threshold_core
+from imbal_pipeline.core import diagnostics, monitoring, plots, report, writable
 from imbal_pipeline.core.data import data, split
 from imbal_pipeline.core.deployed import PROBABILITY_NOTE, Model, model_meta
 from imbal_pipeline.core.jsonready import json_ready
-from imbal_pipeline.core.preprocess import Preprocessor
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY, Settings
 from imbal_pipeline.core.stats import metrics, skill
 from imbal_pipeline.core.stats.intervals import FEW_POSITIVES
 from imbal_pipeline.core.stats.intervals import METHODS as INTERVAL_METHODS
+from imbal_pipeline.core.train import calibration, strategies
+from imbal_pipeline.core.train import model as model_core
+from imbal_pipeline.core.train import threshold as threshold_core
+from imbal_pipeline.core.train.preprocess import Preprocessor
 from imbal_pipeline.core.values import Bag, Comparison, Decision, Profile
 
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from imbal_pipeline.core import checks, gates, leak
+from imbal_pipeline.core import checks, leak
 from imbal_pipeline.core.data import contracts, data, data_gates, disguises, inbox, split, versions
 from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.settings import GROUP, LABEL, ROW_ID, SPLIT, Settings
+from imbal_pipeline.core.train import gates
 
 HOLDOUT_SALT = 0x5EED_4B1D  # keeps holdout-file row ids apart from training-file ids
 

@@ -20,12 +20,13 @@ from scipy import stats
 from sklearn.metrics import average_precision_score, f1_score
 from sklearn.model_selection import train_test_split
 
-from imbal_pipeline.core import checks, preprocess
-from imbal_pipeline.core import model as model_core
+from imbal_pipeline.core import checks
 from imbal_pipeline.core.data import split
 from imbal_pipeline.core.gate import WARN, Gate, fail, ok
 from imbal_pipeline.core.settings import LABEL, ROW_ID, Settings
-from imbal_pipeline.core.training import limit_threads, resample
+from imbal_pipeline.core.train import model as model_core
+from imbal_pipeline.core.train import preprocess
+from imbal_pipeline.core.train.training import limit_threads, resample
 
 # Set while the counterfactual fits run: the only fits allowed to see holdout rows. The hygiene
 # tests read it to tell these fits from the real ones.

@@ -16,11 +16,11 @@ import pandas as pd
 from scipy import stats
 from sklearn.metrics import average_precision_score
 
-from imbal_pipeline.core import model as model_core
-from imbal_pipeline.core import preprocess, selection
 from imbal_pipeline.core.data import split
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, Settings
-from imbal_pipeline.core.training import fit_strategy, limit_threads, resample, resampled_rows
+from imbal_pipeline.core.train import model as model_core
+from imbal_pipeline.core.train import preprocess, selection
+from imbal_pipeline.core.train.training import fit_strategy, limit_threads, resample, resampled_rows
 
 # The claim compares this share of a fold's training positives with all of them (1.0, the
 # strategy comparison's own per-fold PR-AUC when no sample of negatives intervenes).

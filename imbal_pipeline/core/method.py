@@ -13,18 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from imbal_pipeline.core import (
-    calibration,
-    diagnostics,
-    evaluation,
-    inputs,
-    leak,
-    learning,
-    release,
-    selection,
-    threshold,
-    training,
-)
+from imbal_pipeline.core import diagnostics, evaluation, inputs, leak, learning, release
 from imbal_pipeline.core.data import data, split
 from imbal_pipeline.core.settings import (
     FOLD,
@@ -35,6 +24,7 @@ from imbal_pipeline.core.settings import (
     Settings,
     threads_alone,
 )
+from imbal_pipeline.core.train import calibration, selection, threshold, training
 from imbal_pipeline.core.values import Bag, Comparison, Decision
 
 

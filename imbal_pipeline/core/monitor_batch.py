@@ -24,8 +24,8 @@ from imbal_pipeline.core.monitor_checks import (
     too_small,
 )
 from imbal_pipeline.core.monitoring import Reference
-from imbal_pipeline.core.preprocess import Preprocessor
 from imbal_pipeline.core.stats import monitor_stats as ms
+from imbal_pipeline.core.train.preprocess import Preprocessor
 
 
 def window(batches: list[dict], rows: int = ms.WINDOW_ROWS) -> list[dict]:

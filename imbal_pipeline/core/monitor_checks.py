@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from imbal_pipeline.core import checks
-from imbal_pipeline.core.calibration import apply, brier
 from imbal_pipeline.core.gate import WARN, Gate, fail, ok
 from imbal_pipeline.core.monitoring import (
     CONFIDENCE,
@@ -25,9 +24,10 @@ from imbal_pipeline.core.monitoring import (
     pr_auc_interval,
     wilson_interval,
 )
-from imbal_pipeline.core.preprocess import Preprocessor, category_name, known_categories
 from imbal_pipeline.core.stats import monitor_stats as ms
 from imbal_pipeline.core.stats.metrics import binary_metrics
+from imbal_pipeline.core.train.calibration import apply, brier
+from imbal_pipeline.core.train.preprocess import Preprocessor, category_name, known_categories
 
 FAR_ABOVE = 2.0  # a batch rate significantly above and at this multiple of the expected fails
 MISSING_WARN, MISSING_FAIL = 0.05, 0.20  # rise of a feature's missing rate, absolute

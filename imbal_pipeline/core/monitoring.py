@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from imbal_pipeline.core import calibration
-from imbal_pipeline.core.calibration import brier
-from imbal_pipeline.core.preprocess import Preprocessor, category_text, known_categories
 from imbal_pipeline.core.stats import monitor_stats as ms
 from imbal_pipeline.core.stats.metrics import binary_metrics, bootstrap_intervals
+from imbal_pipeline.core.train import calibration
+from imbal_pipeline.core.train.calibration import brier
+from imbal_pipeline.core.train.preprocess import Preprocessor, category_text, known_categories
 
 CONFIDENCE = 0.99  # of the intervals shown beside the rates
 MAX_CATEGORIES = 50  # categories kept by name in a reference; the rest share one bin

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from imbal_pipeline.core.data.data import DataError
-from imbal_pipeline.core.preprocess import category_text
+from imbal_pipeline.core.train.preprocess import category_text
 
 HOLDOUT, BATCH = "holdout", "batch"
 _KEY = np.dtype("<u8")

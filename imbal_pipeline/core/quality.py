@@ -8,7 +8,7 @@ from imbal_pipeline.core import checks
 from imbal_pipeline.core.gate import WARN, Gate, fail, ok
 from imbal_pipeline.core.stats.fold_noise import corrected_se
 from imbal_pipeline.core.stats.metrics import LABELS
-from imbal_pipeline.core.threshold import OBJECTIVES
+from imbal_pipeline.core.train.threshold import OBJECTIVES
 
 # --- the holdout's verdict -------------------------------------------------------------------
 

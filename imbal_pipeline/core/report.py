@@ -50,7 +50,7 @@ from imbal_pipeline.core.report_evidence import (
 )
 from imbal_pipeline.core.report_promotion import promotion_section
 from imbal_pipeline.core.stats import metrics
-from imbal_pipeline.core.threshold import describe_choice
+from imbal_pipeline.core.train.threshold import describe_choice
 
 ACCURACY_REMARK = "(not a headline: a model predicting all-negative scores 1 - prevalence)"
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from imbal_pipeline.core import calibration
 from imbal_pipeline.core.document import (
     NA,
     Block,
@@ -27,7 +26,8 @@ from imbal_pipeline.core.document import (
     table,
     threshold_text,
 )
-from imbal_pipeline.core.threshold import describe_choice
+from imbal_pipeline.core.train import calibration
+from imbal_pipeline.core.train.threshold import describe_choice
 
 
 def _gap(m: Mapping) -> str:

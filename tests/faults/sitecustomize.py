@@ -18,7 +18,7 @@ FOLD = os.environ.get("IMBAL_TEST_FAULT_FOLD")
 STALL = os.environ.get("IMBAL_TEST_STALL_FILE")
 
 if FOLD is not None or STALL is not None:
-    from imbal_pipeline.core import training
+    from imbal_pipeline.core.train import training
 
     _fit_fold_models = training.fit_fold_models
 

@@ -13,9 +13,9 @@ import json
 
 import pandas as pd
 
-from imbal_pipeline.core import model as model_core
 from imbal_pipeline.core.jsonready import json_ready
 from imbal_pipeline.core.settings import result_free
+from imbal_pipeline.core.train import model as model_core
 from imbal_pipeline.core.values import fields_of
 
 # Run-context fields, by where they live in a value: they differ between identical runs, so

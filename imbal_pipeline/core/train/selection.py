@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, f1_score, fbeta_score, matthews_corrcoef
 
-from imbal_pipeline.core import threshold
 from imbal_pipeline.core.settings import FOLD, LABEL, LADDER, ROW_ID, SCORE, STRATEGY, Settings
 from imbal_pipeline.core.stats.fold_noise import corrected_se
+from imbal_pipeline.core.train import threshold
 from imbal_pipeline.core.values import Comparison, FoldModels
 
 _METRICS = ("pr_auc", "f1", "fbeta", "mcc")

@@ -14,9 +14,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from imbal_pipeline.core.preprocess import Preprocessor, fingerprint
 from imbal_pipeline.core.settings import Settings
-from imbal_pipeline.core.strategies import bag_member_fit
+from imbal_pipeline.core.train.preprocess import Preprocessor, fingerprint
+from imbal_pipeline.core.train.strategies import bag_member_fit
 
 
 def lgbm_params(

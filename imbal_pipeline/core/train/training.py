@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from imbal_pipeline.core import model as model_core
-from imbal_pipeline.core import preprocess, strategies
 from imbal_pipeline.core.data import split
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY, Settings
+from imbal_pipeline.core.train import model as model_core
+from imbal_pipeline.core.train import preprocess, strategies
 from imbal_pipeline.core.values import Bag, FoldModels, FoldSets
 
 

@@ -8,7 +8,6 @@ import pandas as pd
 from imbal_pipeline.core import checks
 from imbal_pipeline.core.data.split import fitting_rows
 from imbal_pipeline.core.gate import ERROR, WARN, Gate, fail, ok
-from imbal_pipeline.core.preprocess import Preprocessor, category_text, fingerprint
 from imbal_pipeline.core.settings import (
     FOLD,
     GROUP,
@@ -18,7 +17,8 @@ from imbal_pipeline.core.settings import (
     STRATEGY,
     Settings,
 )
-from imbal_pipeline.core.strategies import NOTHING_RESAMPLED
+from imbal_pipeline.core.train.preprocess import Preprocessor, category_text, fingerprint
+from imbal_pipeline.core.train.strategies import NOTHING_RESAMPLED
 from imbal_pipeline.core.values import Bag, Decision, FoldSets, Profile
 
 
@@ -324,7 +324,7 @@ def model_sane(fitted: Bag, train: pd.DataFrame, settings: Settings) -> Gate:
             "the model's preprocessing was not fitted on exactly the "
             "training split; rematerialize it",
         )
-    from imbal_pipeline.core.model import score_rows
+    from imbal_pipeline.core.train.model import score_rows
 
     sample = train.sample(n=min(len(train), 2000), random_state=0)
     scores = score_rows(fitted.model, fitted.preprocessor, sample, settings.lgbm_threads)
