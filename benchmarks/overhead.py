@@ -203,7 +203,7 @@ def run_plain(args: argparse.Namespace) -> None:
     started = time.perf_counter()
 
     from imbal_pipeline.core import evaluation, method, release
-    from imbal_pipeline.core.deployed import Model
+    from imbal_pipeline.core.monitor.deployed import Model
 
     s = plain_settings(args, args.out)
     phases: dict[str, float] = {"imports": time.perf_counter() - started}

@@ -30,9 +30,9 @@ from sklearn.datasets import make_classification
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imbal_pipeline.core import monitoring  # noqa: E402
 from imbal_pipeline.core.data import split  # noqa: E402
-from imbal_pipeline.core.deployed import Model, model_meta  # noqa: E402
+from imbal_pipeline.core.monitor import monitoring  # noqa: E402
+from imbal_pipeline.core.monitor.deployed import Model, model_meta  # noqa: E402
 from imbal_pipeline.core.settings import LABEL, ROW_ID, SCORE, STRATEGY, Settings  # noqa: E402
 from imbal_pipeline.core.train import training  # noqa: E402
 from imbal_pipeline.core.train.model import member_scores  # noqa: E402

@@ -42,8 +42,8 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imbal_pipeline.core import monitor_checks as mc  # noqa: E402
-from imbal_pipeline.core.monitoring import bin_shares, quantile_edges  # noqa: E402
+from imbal_pipeline.core.monitor import monitor_checks as mc  # noqa: E402
+from imbal_pipeline.core.monitor.monitoring import bin_shares, quantile_edges  # noqa: E402
 from imbal_pipeline.core.stats import monitor_stats as ms  # noqa: E402
 
 PREVALENCE = 0.02

@@ -34,8 +34,8 @@ from scipy.stats import norm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imbal_pipeline.core import promotion  # noqa: E402
-from imbal_pipeline.core.monitoring import wilson_interval  # noqa: E402
+from imbal_pipeline.core.monitor import promotion  # noqa: E402
+from imbal_pipeline.core.monitor.monitoring import wilson_interval  # noqa: E402
 from imbal_pipeline.core.settings import Settings  # noqa: E402
 from imbal_pipeline.core.train import threshold  # noqa: E402
 

@@ -31,8 +31,8 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from imbal_pipeline.core.promotion import FIRST, PROMOTE, SAME, UNREADABLE
-from imbal_pipeline.core.promotion_rows import TrainedRows
+from imbal_pipeline.core.monitor.promotion import FIRST, PROMOTE, SAME, UNREADABLE
+from imbal_pipeline.core.monitor.promotion_rows import TrainedRows
 from imbal_pipeline.storage import (
     LATEST_LOOKS,
     LATEST_WAIT,

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from imbal_pipeline.champion import DEPLOYED
-from imbal_pipeline.core.deployed import Model, ModelFileError
+from imbal_pipeline.core.monitor.deployed import Model, ModelFileError
 
 _VERSION = re.compile(r"^[0-9a-f]{16}$")
 

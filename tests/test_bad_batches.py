@@ -14,7 +14,7 @@ from conftest import settled
 
 from imbal_pipeline.core import evaluation, method
 from imbal_pipeline.core.data.synthetic import make_fraud_data
-from imbal_pipeline.core.deployed import BatchError, Model, score_batch
+from imbal_pipeline.core.monitor.deployed import BatchError, Model, score_batch
 from imbal_pipeline.core.settings import Settings
 
 FAST = {"n_folds": 3, "n_estimators": 20, "num_leaves": 7, "strategies": ("none",)}

@@ -14,7 +14,7 @@ from imbal_pipeline.champion import (
     PromotionError,
     enact,
 )
-from imbal_pipeline.core import promotion
+from imbal_pipeline.core.monitor import promotion
 from imbal_pipeline.storage import AssetStore, CorruptValueError, content_hash
 
 
@@ -167,7 +167,7 @@ def test_a_models_training_rows_are_read_back_only_as_recorded(store):
     import numpy as np
     import pandas as pd
 
-    from imbal_pipeline.core.promotion_rows import TrainedRows
+    from imbal_pipeline.core.monitor.promotion_rows import TrainedRows
 
     frame = pd.DataFrame({"x": np.arange(30.0), "city": ["a", "b", "c"] * 10})
     rows = TrainedRows.of(frame, {"numeric": ["x"], "categorical": ["city"]}, np.arange(30) % 2)

@@ -296,7 +296,7 @@ def test_the_diagnostics_gate_catches_a_typology_missing_positives_or_an_n3_off_
 
 
 def test_the_deployed_model_must_be_the_exported_one():
-    from imbal_pipeline.core import monitor_checks
+    from imbal_pipeline.core.monitor import monitor_checks
 
     assert monitor_checks.matches_export("ab" * 8, "ab" * 8, "out").passed
     gate = monitor_checks.matches_export("ab" * 8, None, "out")

@@ -24,9 +24,9 @@ from imbal_pipeline.core.data import data, versions
 from imbal_pipeline.core.data.data import ReadOptions
 from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.data.versions import file_digest
-from imbal_pipeline.core.deployed import Model, ModelFileError, model_meta
 from imbal_pipeline.core.jsonready import json_ready
-from imbal_pipeline.core.monitoring import build_reference
+from imbal_pipeline.core.monitor.deployed import Model, ModelFileError, model_meta
+from imbal_pipeline.core.monitor.monitoring import build_reference
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.core.train import model as model_core
 from imbal_pipeline.core.train import preprocess

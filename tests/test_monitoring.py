@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from imbal_pipeline import automation
-from imbal_pipeline.core import monitor_batch, monitor_checks
-from imbal_pipeline.core import monitoring as mon
+from imbal_pipeline.core.monitor import monitor_batch, monitor_checks
+from imbal_pipeline.core.monitor import monitoring as mon
 from imbal_pipeline.core.stats import monitor_stats
 from imbal_pipeline.core.train.preprocess import fit_preprocessor
 

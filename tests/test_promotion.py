@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imbal_pipeline.core import promotion
 from imbal_pipeline.core.data.data import DataError
-from imbal_pipeline.core.deployed import BatchError
-from imbal_pipeline.core.promotion_rows import (
+from imbal_pipeline.core.monitor import promotion
+from imbal_pipeline.core.monitor.deployed import BatchError
+from imbal_pipeline.core.monitor.promotion_rows import (
     BATCH,
     HOLDOUT,
     Source,

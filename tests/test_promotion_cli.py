@@ -14,8 +14,8 @@ from conftest import value
 import imbal_pipeline
 from imbal_pipeline import cli
 from imbal_pipeline.champion import DEPLOYED, Champions
-from imbal_pipeline.core import promotion
 from imbal_pipeline.core.data.synthetic import make_fraud_data
+from imbal_pipeline.core.monitor import promotion
 from imbal_pipeline.core.project import PROJECT_ENV, save_project
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.storage import AssetStore, content_hash
@@ -161,7 +161,7 @@ def test_a_run_says_its_promotion_in_one_line_then_what_the_model_in_service_exp
 def test_the_reports_promotion_section_shows_the_line_the_figures_and_the_rows(small_run):
     from imbal_pipeline.core import document
     from imbal_pipeline.core.data.split import HOLDOUT as HOLDOUT_SPLIT
-    from imbal_pipeline.core.promotion_rows import HOLDOUT, Source, TrainedRows
+    from imbal_pipeline.core.monitor.promotion_rows import HOLDOUT, Source, TrainedRows
     from imbal_pipeline.core.report_promotion import promotion_section
     from imbal_pipeline.core.settings import LABEL, SPLIT
 

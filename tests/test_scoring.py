@@ -11,7 +11,7 @@ from conftest import value
 import imbal_pipeline
 from imbal_pipeline import cli
 from imbal_pipeline.core.data.synthetic import make_fraud_data
-from imbal_pipeline.core.deployed import BatchError, Model, ModelFileError, score_batch
+from imbal_pipeline.core.monitor.deployed import BatchError, Model, ModelFileError, score_batch
 
 
 @pytest.fixture(scope="module")

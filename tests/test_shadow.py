@@ -6,8 +6,8 @@ import pytest
 from conftest import data_versions, graph, settled, training_assets
 
 from imbal_pipeline.champion import DEPLOYED, Champions
-from imbal_pipeline.core import promotion
 from imbal_pipeline.core.data.synthetic import make_fraud_data
+from imbal_pipeline.core.monitor import promotion
 from imbal_pipeline.storage import AssetStore, content_hash
 
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import data_versions, training_assets, value
 
 from imbal_pipeline.core.data.split import HOLDOUT
-from imbal_pipeline.core.deployed import Model, ModelFileError
+from imbal_pipeline.core.monitor.deployed import Model, ModelFileError
 from imbal_pipeline.core.settings import LABEL, SPLIT, Settings
 from imbal_pipeline.core.train import model as model_core
 from imbal_pipeline.core.train.content import recipe_of, with_recipe

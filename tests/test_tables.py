@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import imbal_pipeline
-from imbal_pipeline.core import checks, monitor_checks
+from imbal_pipeline.core import checks
+from imbal_pipeline.core.monitor import monitor_checks
 from imbal_pipeline.core.settings import LADDER, Settings
 from imbal_pipeline.core.train import gates, strategies
 from imbal_pipeline.definitions import build_definitions

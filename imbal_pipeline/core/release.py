@@ -9,7 +9,7 @@ from imbal_pipeline.core import advice, diagnostics, evaluation, leak
 from imbal_pipeline.core.data import split
 from imbal_pipeline.core.gate import Gate
 from imbal_pipeline.core.learning import LastDoubling
-from imbal_pipeline.core.promotion_rows import TrainedRows
+from imbal_pipeline.core.monitor.promotion_rows import TrainedRows
 from imbal_pipeline.core.quality import quality_gate
 from imbal_pipeline.core.settings import LABEL, Settings
 from imbal_pipeline.core.train.preprocess import Preprocessor

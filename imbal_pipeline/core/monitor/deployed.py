@@ -20,7 +20,7 @@ import pandas as pd
 from imbal_pipeline.core.data import disguises
 from imbal_pipeline.core.data.data import DataError, ReadOptions
 from imbal_pipeline.core.data.inbox import ROW
-from imbal_pipeline.core.monitoring import Reference
+from imbal_pipeline.core.monitor.monitoring import Reference
 from imbal_pipeline.core.train import calibration
 from imbal_pipeline.core.train import model as model_core
 from imbal_pipeline.core.train.content import content_hash

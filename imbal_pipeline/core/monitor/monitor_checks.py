@@ -15,7 +15,7 @@ import pandas as pd
 
 from imbal_pipeline.core import checks
 from imbal_pipeline.core.gate import WARN, Gate, fail, ok
-from imbal_pipeline.core.monitoring import (
+from imbal_pipeline.core.monitor.monitoring import (
     CONFIDENCE,
     FeatureReference,
     Reference,

@@ -15,7 +15,7 @@ import pandas as pd
 
 from imbal_pipeline.core import checks
 from imbal_pipeline.core.gate import Gate, fail, ok
-from imbal_pipeline.core.monitor_checks import (
+from imbal_pipeline.core.monitor.monitor_checks import (
     check_feature_psi,
     check_missing_and_unseen,
     check_positive_rate,
@@ -23,7 +23,7 @@ from imbal_pipeline.core.monitor_checks import (
     pct,
     too_small,
 )
-from imbal_pipeline.core.monitoring import Reference
+from imbal_pipeline.core.monitor.monitoring import Reference
 from imbal_pipeline.core.stats import monitor_stats as ms
 from imbal_pipeline.core.train.preprocess import Preprocessor
 

@@ -38,7 +38,13 @@ import numpy as np
 from scipy.stats import binom
 from sklearn.metrics import average_precision_score
 
-from imbal_pipeline.core.promotion_rows import BATCH, HOLDOUT, Used, schema_change, shared_rows
+from imbal_pipeline.core.monitor.promotion_rows import (
+    BATCH,
+    HOLDOUT,
+    Used,
+    schema_change,
+    shared_rows,
+)
 from imbal_pipeline.core.stats import paired
 from imbal_pipeline.core.stats.intervals import BOOTSTRAP_REPLICATES
 
