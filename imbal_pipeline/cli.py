@@ -294,10 +294,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     """Score one batch: 0 when written with no check failed, ALERT_EXIT when written but a
     monitoring check failed (0 with --exit-zero), 1 on a batch it refuses, 2 on arguments."""
     from imbal_pipeline import load_model
-    from imbal_pipeline.core import monitor_report
     from imbal_pipeline.core.data.data import DataError, file_problem, read_table
     from imbal_pipeline.core.monitor import monitor_batch, monitoring
     from imbal_pipeline.core.monitor.deployed import ModelFileError, score_batch
+    from imbal_pipeline.core.report import monitor_report
 
     data, out = Path(args.data), _score_out(args)
     problem = file_problem(data, "--data file")

@@ -280,8 +280,8 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
     """
     import dagster as dg
 
-    from imbal_pipeline.core.document import span, threshold_text
-    from imbal_pipeline.core.report_choice import operating_beyond_f1
+    from imbal_pipeline.core.report.document import span, threshold_text
+    from imbal_pipeline.core.report.report_choice import operating_beyond_f1
     from imbal_pipeline.core.train.threshold import describe_choice
     from imbal_pipeline.storage import AssetStore
 

@@ -2,8 +2,9 @@
 
 import pytest
 
-from imbal_pipeline.core import advice, learning, release, report
+from imbal_pipeline.core import advice, learning, release
 from imbal_pipeline.core.gate import WARN, fail, ok
+from imbal_pipeline.core.report import report
 
 TIER = advice.Tier("moderate", 41.0, "class weighting, then SMOTE variants inside the folds")
 # 77 % of the positives borderline, rare or outliers: the diagnostics said "start with class

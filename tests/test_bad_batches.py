@@ -186,7 +186,7 @@ TEXT_CLASSES |= {"positive_label": "yes", "negative_labels": ["no"]}
 )
 def test_a_label_that_is_neither_class_is_refused_not_counted_negative(labels, stray):
     from imbal_pipeline.core.data.data import DataError
-    from imbal_pipeline.core.monitor_report import join_labels
+    from imbal_pipeline.core.report.monitor_report import join_labels
 
     with pytest.raises(DataError) as info:
         join_labels(_scores(), labels, TEXT_CLASSES)
@@ -198,7 +198,7 @@ def test_a_label_that_is_neither_class_is_refused_not_counted_negative(labels, s
 
 
 def test_a_model_records_its_negative_labels_for_the_labels_to_come(model):
-    from imbal_pipeline.core.monitor_report import join_labels, model_summary
+    from imbal_pipeline.core.report.monitor_report import join_labels, model_summary
 
     summary = model_summary(model)
     assert (summary["positive_label"], summary["negative_labels"]) == ("1", ["0"])
@@ -210,7 +210,7 @@ def test_a_model_records_its_negative_labels_for_the_labels_to_come(model):
 
 def test_labels_for_a_model_that_did_not_record_its_negative_class():
     from imbal_pipeline.core.data.data import DataError
-    from imbal_pipeline.core.monitor_report import join_labels
+    from imbal_pipeline.core.report.monitor_report import join_labels
 
     older = {k: v for k, v in TEXT_CLASSES.items() if k != "negative_labels"}
     with pytest.raises(DataError, match="model v1 does not record its negative class"):
@@ -280,7 +280,7 @@ def test_a_damaged_labelled_batch_is_named_with_the_fix_a_rerun_cannot_give(tmp_
 
 def test_labels_repeating_an_id_with_another_label_are_refused_not_last_wins():
     from imbal_pipeline.core.data.data import DataError
-    from imbal_pipeline.core.monitor_report import join_labels
+    from imbal_pipeline.core.report.monitor_report import join_labels
 
     conflicting = pd.DataFrame({"row": [0, 1, 1, 2, 3, 3], "churned": ["no", "yes", "no"] * 2})
     with pytest.raises(DataError) as info:

@@ -132,9 +132,9 @@ def test_the_brier_interval_is_the_bootstraps_of_rows_and_the_difference_is_pair
 
 
 def test_labelled_performance_reports_the_brier_of_what_predict_proba_returns(small_run):
-    from imbal_pipeline.core import monitor_report
     from imbal_pipeline.core.monitor import monitor_checks
     from imbal_pipeline.core.monitor.monitoring import Reference
+    from imbal_pipeline.core.report import monitor_report
     from imbal_pipeline.core.settings import LABEL
     from imbal_pipeline.models import from_store_value
 

@@ -427,7 +427,7 @@ def test_the_summary_is_the_runs_own_whatever_another_run_left_in_out(
 ):
     from conftest import graph
 
-    from imbal_pipeline.core.document import threshold_text
+    from imbal_pipeline.core.report.document import threshold_text
     from imbal_pipeline.runs import print_summary
 
     monkeypatch.chdir(tmp_path)

@@ -73,7 +73,7 @@ def test_a_graph_report_renders_as_the_string_built_renderers_rendered_it():
     # graph_report.json is a whole graph run's (thyroid_sick): every section. Its .md and .html
     # were rendered by the code before the templates (0a71373); the templates must match them
     # byte for byte.
-    from imbal_pipeline.core import report
+    from imbal_pipeline.core.report import report
 
     stored = json.loads((GOLDEN.parent / "graph_report.json").read_text())
     assert report.render_markdown(stored) == (GOLDEN.parent / "graph_report.md").read_text()

@@ -189,7 +189,7 @@ def test_labelled_performance_compares_with_the_holdout_beyond_noise():
 )
 def test_labels_that_do_not_match_the_batch_are_refused_by_name(labels, message):
     from imbal_pipeline.core.data.data import DataError
-    from imbal_pipeline.core.monitor_report import join_labels
+    from imbal_pipeline.core.report.monitor_report import join_labels
 
     scores = pd.DataFrame({"row": [0, 1, 2], "score": [0.1, 0.9, 0.2]})
     summary = {"id_column": None, "target": "is_fraud", "positive_label": "1"}
@@ -202,7 +202,7 @@ def test_labels_that_do_not_match_the_batch_are_refused_by_name(labels, message)
 
 
 def test_the_batch_index_marks_exactly_the_batches_whose_rate_check_failed(tmp_path, monkeypatch):
-    from imbal_pipeline.core import monitor_report, plots
+    from imbal_pipeline.core.report import monitor_report, plots
 
     def summary(name: str, when: str, failed: tuple[str, ...]) -> dict:
         rate = {"rate": 0.01, "interval": [0.005, 0.02], "expected": 0.03}

@@ -159,10 +159,10 @@ def test_a_run_says_its_promotion_in_one_line_then_what_the_model_in_service_exp
 
 
 def test_the_reports_promotion_section_shows_the_line_the_figures_and_the_rows(small_run):
-    from imbal_pipeline.core import document
     from imbal_pipeline.core.data.split import HOLDOUT as HOLDOUT_SPLIT
     from imbal_pipeline.core.monitor.promotion_rows import HOLDOUT, Source, TrainedRows
-    from imbal_pipeline.core.report_promotion import promotion_section
+    from imbal_pipeline.core.report import document
+    from imbal_pipeline.core.report.report_promotion import promotion_section
     from imbal_pipeline.core.settings import LABEL, SPLIT
 
     champion = imbal_pipeline.load_model(

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from imbal_pipeline.core import plots, report
+from imbal_pipeline.core.report import plots, report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 XSS = "<script>alert('x')</script>"
@@ -603,7 +603,7 @@ def test_a_tiny_threshold_is_written_so_a_reader_can_check_it(rep):
 
 
 def test_an_interval_with_a_negative_end_reads_as_a_range():
-    from imbal_pipeline.core.document import interval
+    from imbal_pipeline.core.report.document import interval
 
     assert interval({"ci_low": 0.31, "ci_high": 0.83}) == "0.310-0.830"
     assert interval({"ci_low": -0.004, "ci_high": 0.815}) == "-0.004 to 0.815"

@@ -152,7 +152,7 @@ def test_the_strategy_table_is_the_ladder_and_each_entry_builds_what_its_audit_n
 
 
 def test_the_objective_is_looked_up_in_its_table_once_per_use():
-    from imbal_pipeline.core.report_choice import operating_beyond_f1
+    from imbal_pipeline.core.report.report_choice import operating_beyond_f1
     from imbal_pipeline.core.train import threshold
 
     assert threshold.tuned_for(Settings(objective="cost"), "fbeta").objective == "fbeta"

@@ -40,7 +40,7 @@ CORE_MODULES = frozenset(CORE_FILES)
 _FROM = re.compile(r"^\s*from\s+(imbal_pipeline\.core[\w.]*)\s+import\s+(\([^)]*\)|.*)$", re.M)
 _IMPORT = re.compile(r"^\s*import\s+(imbal_pipeline\.core\.[\w.]+)", re.M)
 TEMPLATES = "templates"  # the report's templates, read by jinja2's loader
-TEMPLATES_DIR = CORE_DIR / TEMPLATES
+TEMPLATES_DIR = CORE_DIR / "report" / TEMPLATES
 
 
 def source_of(module: str) -> str:

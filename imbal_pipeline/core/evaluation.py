@@ -13,11 +13,12 @@ from pathlib import Path
 import pandas as pd
 from sklearn.metrics import precision_recall_curve
 
-from imbal_pipeline.core import diagnostics, plots, report, writable
+from imbal_pipeline.core import diagnostics, writable
 from imbal_pipeline.core.data import data, split
 from imbal_pipeline.core.jsonready import json_ready
 from imbal_pipeline.core.monitor import monitoring
 from imbal_pipeline.core.monitor.deployed import PROBABILITY_NOTE, Model, model_meta
+from imbal_pipeline.core.report import plots, report
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY, Settings
 from imbal_pipeline.core.stats import metrics, skill
 from imbal_pipeline.core.stats.intervals import FEW_POSITIVES

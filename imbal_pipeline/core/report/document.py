@@ -251,14 +251,14 @@ def _escaped(value: Any) -> Any:
 
 _ENVIRONMENTS = {
     "html": jinja2.Environment(
-        loader=jinja2.PackageLoader("imbal_pipeline.core", "templates"),
+        loader=jinja2.PackageLoader("imbal_pipeline.core.report", "templates"),
         autoescape=True,
         finalize=_escaped,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     ),
     "md": jinja2.Environment(
-        loader=jinja2.PackageLoader("imbal_pipeline.core", "templates"),
+        loader=jinja2.PackageLoader("imbal_pipeline.core.report", "templates"),
         autoescape=False,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,

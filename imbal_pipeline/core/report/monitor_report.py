@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imbal_pipeline.core import plots
 from imbal_pipeline.core.data.data import (
     DataError,
     is_label,
@@ -28,11 +27,12 @@ from imbal_pipeline.core.data.data import (
     one_label_per_id,
     refuse_stray_labels,
 )
-from imbal_pipeline.core.document import Heading, Image, Para, html_page, rich, table
 from imbal_pipeline.core.gate import Gate
 from imbal_pipeline.core.monitor.deployed import ROW, BatchError, BatchNotes, Model
 from imbal_pipeline.core.monitor.monitoring import Reference
 from imbal_pipeline.core.monitor.shadow import shadow_text
+from imbal_pipeline.core.report import plots
+from imbal_pipeline.core.report.document import Heading, Image, Para, html_page, rich, table
 from imbal_pipeline.core.stats.monitor_stats import PSI_FLOOR, WINDOW_ROWS
 
 PSI_LARGE = 0.25  # the customary "it has shifted" level, drawn on the PSI plot

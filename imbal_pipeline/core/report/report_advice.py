@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from imbal_pipeline.core import document as doc
+from imbal_pipeline.core.report import document as doc
 
 
 def recommendation_section(report: Mapping) -> list[doc.Block]:

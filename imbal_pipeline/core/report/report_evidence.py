@@ -6,8 +6,8 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping
 
-from imbal_pipeline.core import document as doc
 from imbal_pipeline.core.data.split import describe_fitting_rows
+from imbal_pipeline.core.report import document as doc
 
 # Reports written before `holdout_ci.few_positives_below` flag groups below this many positives.
 LEGACY_FEW_POSITIVES = 10

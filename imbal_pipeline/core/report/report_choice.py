@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from imbal_pipeline.core.document import (
+from imbal_pipeline.core.report.document import (
     NA,
     Block,
     Heading,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from imbal_pipeline.core import document as doc
 from imbal_pipeline.core.monitor.promotion import MIN_POSITIVES
+from imbal_pipeline.core.report import document as doc
 
 
 def comparison_rows(evidence: Mapping) -> list[list[str]]:

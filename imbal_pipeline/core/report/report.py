@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from imbal_pipeline.core.document import (
+from imbal_pipeline.core.report.document import (
     NA,
     Block,
     Heading,
@@ -34,13 +34,13 @@ from imbal_pipeline.core.document import (
     table,
     threshold_text,
 )
-from imbal_pipeline.core.report_advice import (
+from imbal_pipeline.core.report.report_advice import (
     leak_section,
     learning_section,
     recommendation_section,
 )
-from imbal_pipeline.core.report_choice import strategies_section, threshold_section
-from imbal_pipeline.core.report_evidence import (
+from imbal_pipeline.core.report.report_choice import strategies_section, threshold_section
+from imbal_pipeline.core.report.report_evidence import (
     audits_section,
     checks_section,
     diagnostics_section,
@@ -48,7 +48,7 @@ from imbal_pipeline.core.report_evidence import (
     plots_section,
     subgroups_section,
 )
-from imbal_pipeline.core.report_promotion import promotion_section
+from imbal_pipeline.core.report.report_promotion import promotion_section
 from imbal_pipeline.core.stats import metrics
 from imbal_pipeline.core.train.threshold import describe_choice
 

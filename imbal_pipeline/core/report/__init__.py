@@ -1,0 +1,3 @@
+"""The renderers: the training report and the batch report as Markdown and HTML (their sections,
+the page templates), and the plots.
+"""
