@@ -8,9 +8,9 @@ import argparse
 import resource
 import time
 
-from imbal_pipeline.core import diagnostics
 from imbal_pipeline.core.data import data
 from imbal_pipeline.core.data.synthetic import make_fraud_data
+from imbal_pipeline.core.evaluate import diagnostics
 from imbal_pipeline.core.settings import Settings
 
 

@@ -202,7 +202,8 @@ def run_plain(args: argparse.Namespace) -> None:
     """The asset graph's core calls, serially in this process; timings go to the out dir."""
     started = time.perf_counter()
 
-    from imbal_pipeline.core import evaluation, method, release
+    from imbal_pipeline.core import method
+    from imbal_pipeline.core.evaluate import evaluation, release
     from imbal_pipeline.core.monitor.deployed import Model
 
     s = plain_settings(args, args.out)

@@ -28,9 +28,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imbal_pipeline.core import learning  # noqa: E402
 from imbal_pipeline.core.data import data, split  # noqa: E402
 from imbal_pipeline.core.data.synthetic import make_fraud_data  # noqa: E402
+from imbal_pipeline.core.evaluate import learning  # noqa: E402
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, Settings  # noqa: E402
 
 STRATEGY = "class_weight"

@@ -49,7 +49,7 @@ def _check_inputs(settings: Settings) -> str | None:
             problem = file_problem(path, f"{flag_of(field)} file")
             if problem is not None:
                 return problem
-    from imbal_pipeline.core.evaluation import OutputError, check_output_dir
+    from imbal_pipeline.core.evaluate.evaluation import OutputError, check_output_dir
 
     try:
         check_output_dir(settings.output_dir)

@@ -19,8 +19,8 @@ from imbal_pipeline.assets import (
     training,
 )
 from imbal_pipeline.automation import build_automation
-from imbal_pipeline.core import learning
 from imbal_pipeline.core.data.data import executor_of
+from imbal_pipeline.core.evaluate import learning
 from imbal_pipeline.core.project import load_project
 from imbal_pipeline.core.settings import (
     Settings,

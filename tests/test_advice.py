@@ -2,7 +2,7 @@
 
 import pytest
 
-from imbal_pipeline.core import advice, learning, release
+from imbal_pipeline.core.evaluate import advice, learning, release
 from imbal_pipeline.core.gate import WARN, fail, ok
 from imbal_pipeline.core.report import report
 

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 from conftest import settled
 
-from imbal_pipeline.core import evaluation, method
+from imbal_pipeline.core import method
 from imbal_pipeline.core.data.synthetic import make_fraud_data
+from imbal_pipeline.core.evaluate import evaluation
 from imbal_pipeline.core.monitor.deployed import BatchError, Model, score_batch
 from imbal_pipeline.core.settings import Settings
 

@@ -299,7 +299,7 @@ def test_an_out_or_store_that_takes_no_file_is_refused_by_a_trial_write(
 
 
 def test_a_mount_point_met_while_swapping_the_report_in_is_named_not_retried(tmp_path, monkeypatch):
-    from imbal_pipeline.core import evaluation
+    from imbal_pipeline.core.evaluate import evaluation
 
     out, staging = tmp_path / "mnt", tmp_path / ".mnt.staging"
     out.mkdir()

@@ -413,7 +413,7 @@ def _three_fold_models(settings):
 def test_every_prediction_is_told_its_threads_rather_than_taking_every_core(monkeypatch):
     import lightgbm
 
-    from imbal_pipeline.core import leak
+    from imbal_pipeline.core.evaluate import leak
     from imbal_pipeline.core.train import gates, training
 
     # Told nothing, LightGBM predicts on every core: beside another step, two threads per step.
@@ -779,7 +779,8 @@ def test_an_unknown_objective_is_refused_not_read_as_recall():
 
 
 def test_the_report_scores_the_holdout_once_when_the_baseline_is_the_selected_model(monkeypatch):
-    from imbal_pipeline.core import evaluation, method
+    from imbal_pipeline.core import method
+    from imbal_pipeline.core.evaluate import evaluation
     from imbal_pipeline.core.train import model as model_core
     from imbal_pipeline.core.train import training
 

@@ -23,9 +23,10 @@ from imbal_pipeline.assets.evaluation import LEAK_FIELDS
 from imbal_pipeline.assets.folds import SAMPLING_FIELDS
 from imbal_pipeline.assets.reuse import recipe_parts
 from imbal_pipeline.assets.training import MODEL_FIELDS
-from imbal_pipeline.core import affects, inputs, leak, learning
+from imbal_pipeline.core import affects, inputs
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.data import data, split
+from imbal_pipeline.core.evaluate import leak, learning
 from imbal_pipeline.core.settings import LADDER, RUN, Settings
 from imbal_pipeline.core.train import training
 from imbal_pipeline.core.train.content import content_hash

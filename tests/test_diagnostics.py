@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import value
 
-from imbal_pipeline.core import diagnostics
+from imbal_pipeline.core.evaluate import diagnostics
 from imbal_pipeline.core.settings import LABEL, ROW_ID
 
 SCHEMA_2D = {"numeric": ["a", "b"], "categorical": []}

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from conftest import SMALL, value
 
-from imbal_pipeline.core import leak, quality
 from imbal_pipeline.core.data import data_gates
 from imbal_pipeline.core.data.split import training_part
+from imbal_pipeline.core.evaluate import leak, quality
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SPLIT, STRATEGY, Settings
 from imbal_pipeline.core.stats import metrics, skill
 from imbal_pipeline.core.train import gates
@@ -285,7 +285,7 @@ def test_the_profile_gate_wants_counts_that_add_up_and_a_positive_for_every_fold
 
 
 def test_the_diagnostics_gate_catches_a_typology_missing_positives_or_an_n3_off_scale():
-    from imbal_pipeline.core import diagnostics
+    from imbal_pipeline.core.evaluate import diagnostics
 
     result = {"typology": {"safe": 3, "rare": 2}, "subsample_positives": 5, "subsample_rows": 90}
     result["n3"] = 0.2

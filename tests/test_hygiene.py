@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from conftest import failed_checks, run_graph, value
 
-from imbal_pipeline.core import diagnostics, leak
 from imbal_pipeline.core.data.split import HOLDOUT, TRAIN
+from imbal_pipeline.core.evaluate import diagnostics, leak
 from imbal_pipeline.core.settings import FOLD, ROW_ID, SPLIT, STRATEGY
 from imbal_pipeline.core.train import model as model_core
 from imbal_pipeline.core.train import preprocess, strategies, threshold
@@ -241,8 +241,8 @@ def test_the_evaluation_judges_a_stored_threshold_by_the_objective_it_was_tuned_
     # must follow that decision, not the new settings.
     from conftest import project
 
-    from imbal_pipeline.core import evaluation
     from imbal_pipeline.core.data import split
+    from imbal_pipeline.core.evaluate import evaluation
 
     marked = value(small_run, "holdout_split")
     decision = value(small_run, "decision_threshold")

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from conftest import graph
 
-from imbal_pipeline.core import leak
 from imbal_pipeline.core.data import data
+from imbal_pipeline.core.evaluate import leak
 from imbal_pipeline.core.settings import Settings
 
 SETTINGS = Settings(target="target", subgroups=("x0",), n_estimators=60, sampling_ratio=1.0)
@@ -99,7 +99,7 @@ def test_the_counterfactual_feeds_the_report_and_nothing_else(tmp_path):
 
 
 def test_a_counterfactual_without_synthetic_test_rows_is_flagged_but_blocks_nothing():
-    from imbal_pipeline.core import quality
+    from imbal_pipeline.core.evaluate import quality
 
     claim = {"skipped": None, "pr_auc": 0.9, "f1_at_0_5": 0.8, "test_rows": 90}
     assert quality.counterfactual_sane({**claim, "synthetic_test_rows": 30}).passed

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imbal_pipeline.core import learning
 from imbal_pipeline.core.data import data, split
+from imbal_pipeline.core.evaluate import learning
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, Settings
 from imbal_pipeline.core.train import model as model_core
 
@@ -153,7 +153,7 @@ def test_the_wording_follows_the_interval_and_is_never_flat_when_it_excludes_zer
 
 
 def test_the_curve_check_flags_missing_fits_or_shares_that_do_not_grow():
-    from imbal_pipeline.core import quality
+    from imbal_pipeline.core.evaluate import quality
 
     curve, _ = _curve(_train(n=1500, positives=90))
     assert quality.learning_curve_consistent(curve, 3).passed
@@ -174,7 +174,7 @@ def test_above_the_curves_negative_limit_every_share_is_refitted_on_one_sample(m
     assert curve["fitting_rows"]["negatives_kept"] == 1000
     assert curve["fitted_shares"][-1] == 1.0 and curve["fits"] == 3 * (2 + learning.HALF_DRAWS)
     assert all(0 <= v <= 1 for v in curve["points"][-1]["pr_auc_folds"])
-    from imbal_pipeline.core import quality
+    from imbal_pipeline.core.evaluate import quality
 
     assert quality.learning_curve_consistent(curve, 3).passed
 
@@ -275,7 +275,7 @@ def test_the_curves_steps_share_its_fits_and_combine_in_any_order():
 
 
 def test_a_curve_step_missing_a_dealt_fit_or_holding_one_out_of_range_is_flagged():
-    from imbal_pipeline.core import quality
+    from imbal_pipeline.core.evaluate import quality
     from imbal_pipeline.core.train import gates
 
     train = _train(n=2000, positives=100)

@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from imbal_pipeline.core import leak
 from imbal_pipeline.core.data import data, data_gates
+from imbal_pipeline.core.evaluate import leak
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.core.train import gates
 

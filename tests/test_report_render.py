@@ -532,7 +532,7 @@ def test_the_leak_panel_shows_the_claim_beside_the_honest_figure(rep):
 
 
 def test_the_leak_panel_splits_the_inflation_into_prevalence_and_leakage(rep):
-    from imbal_pipeline.core import leak
+    from imbal_pipeline.core.evaluate import leak
 
     claim = {
         "skipped": None,

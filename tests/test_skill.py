@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import binom
 from sklearn.metrics import average_precision_score, f1_score
 
-from imbal_pipeline.core import quality, release
+from imbal_pipeline.core.evaluate import quality, release
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.core.stats import metrics, skill
 from imbal_pipeline.core.train import threshold

@@ -290,7 +290,7 @@ def publishable(small_run):
 
 
 def test_a_publish_replaces_the_whole_folder(tmp_path, publishable):
-    from imbal_pipeline.core.evaluation import OUTPUT_MARKER, publish
+    from imbal_pipeline.core.evaluate.evaluation import OUTPUT_MARKER, publish
 
     report, arrays, curve, final = publishable
     out = tmp_path / "out"
@@ -309,8 +309,8 @@ def test_a_full_disk_during_export_leaves_the_previous_run_whole(
 ):
     import errno
 
-    from imbal_pipeline.core import evaluation
-    from imbal_pipeline.core.evaluation import OUTPUT_MARKER
+    from imbal_pipeline.core.evaluate import evaluation
+    from imbal_pipeline.core.evaluate.evaluation import OUTPUT_MARKER
 
     report, arrays, curve, final = publishable
     out = tmp_path / "out"
@@ -331,7 +331,7 @@ def test_a_full_disk_during_export_leaves_the_previous_run_whole(
 
 
 def test_a_folder_of_other_files_is_never_replaced(tmp_path, publishable):
-    from imbal_pipeline.core.evaluation import OutputError, publish
+    from imbal_pipeline.core.evaluate.evaluation import OutputError, publish
 
     report, arrays, curve, final = publishable
     (tmp_path / "thesis.tex").write_text("years of work")
@@ -341,7 +341,7 @@ def test_a_folder_of_other_files_is_never_replaced(tmp_path, publishable):
 
 
 def test_a_damaged_exported_model_is_refused_on_load(tmp_path, publishable):
-    from imbal_pipeline.core.evaluation import publish
+    from imbal_pipeline.core.evaluate.evaluation import publish
 
     report, arrays, curve, final = publishable
     publish(report, arrays, curve, tmp_path / "out", model=final)

@@ -8,11 +8,11 @@ from imbal_pipeline.assets.common import OFF_CRITICAL_PATH, gated, md_table, png
 from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.challenge import challenge
 from imbal_pipeline.champion import Champions
-from imbal_pipeline.core import evaluation, leak, release
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.affects import HOLDOUT, MODELS, SAMPLES
 from imbal_pipeline.core.data import data, split
-from imbal_pipeline.core.quality import counterfactual_sane
+from imbal_pipeline.core.evaluate import evaluation, leak, release
+from imbal_pipeline.core.evaluate.quality import counterfactual_sane
 from imbal_pipeline.core.settings import threads_alone
 from imbal_pipeline.core.train.content import without_recipe
 from imbal_pipeline.core.values import Bag, Comparison, Decision, Profile

@@ -16,9 +16,10 @@ from dagster import AssetExecutionContext
 from imbal_pipeline.assets.code import stage_code
 from imbal_pipeline.assets.common import gated, md_table, stage_asset
 from imbal_pipeline.champion import DEPLOYED, Champions, enact
-from imbal_pipeline.core import checks, evaluation
+from imbal_pipeline.core import checks
 from imbal_pipeline.core.data import inbox
 from imbal_pipeline.core.data.data import read_table, read_table_hashed
+from imbal_pipeline.core.evaluate import evaluation
 from imbal_pipeline.core.monitor import monitor_batch, monitor_checks, monitoring
 from imbal_pipeline.core.monitor.deployed import score_batch
 from imbal_pipeline.core.monitor.shadow import shadow_scores

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from imbal_pipeline.core import checks, leak
+from imbal_pipeline.core import checks
 from imbal_pipeline.core.data import contracts, data, data_gates, disguises, inbox, split, versions
 from imbal_pipeline.core.data.synthetic import make_fraud_data
+from imbal_pipeline.core.evaluate import leak
 from imbal_pipeline.core.settings import GROUP, LABEL, ROW_ID, SPLIT, Settings
 from imbal_pipeline.core.train import gates
 

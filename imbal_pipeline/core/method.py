@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from imbal_pipeline.core import diagnostics, evaluation, inputs, leak, learning, release
+from imbal_pipeline.core import inputs
 from imbal_pipeline.core.data import data, split
+from imbal_pipeline.core.evaluate import diagnostics, evaluation, leak, learning, release
 from imbal_pipeline.core.settings import (
     FOLD,
     LABEL,

@@ -16,9 +16,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from imbal_pipeline.core.diagnostics import RESAMPLERS
+from imbal_pipeline.core.evaluate.diagnostics import RESAMPLERS
+from imbal_pipeline.core.evaluate.learning import LastDoubling
 from imbal_pipeline.core.gate import Gate
-from imbal_pipeline.core.learning import LastDoubling
 
 ACTIONS = ("collect_positives", "improve_features", "keep")
 

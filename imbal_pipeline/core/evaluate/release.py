@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from imbal_pipeline.core import advice, diagnostics, evaluation, leak
 from imbal_pipeline.core.data import split
+from imbal_pipeline.core.evaluate import advice, diagnostics, evaluation, leak
+from imbal_pipeline.core.evaluate.learning import LastDoubling
+from imbal_pipeline.core.evaluate.quality import quality_gate
 from imbal_pipeline.core.gate import Gate
-from imbal_pipeline.core.learning import LastDoubling
 from imbal_pipeline.core.monitor.promotion_rows import TrainedRows
-from imbal_pipeline.core.quality import quality_gate
 from imbal_pipeline.core.settings import LABEL, Settings
 from imbal_pipeline.core.train.preprocess import Preprocessor
 from imbal_pipeline.core.values import Bag, Decision

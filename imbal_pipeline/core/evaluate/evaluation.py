@@ -13,8 +13,9 @@ from pathlib import Path
 import pandas as pd
 from sklearn.metrics import precision_recall_curve
 
-from imbal_pipeline.core import diagnostics, writable
+from imbal_pipeline.core import writable
 from imbal_pipeline.core.data import data, split
+from imbal_pipeline.core.evaluate import diagnostics
 from imbal_pipeline.core.jsonready import json_ready
 from imbal_pipeline.core.monitor import monitoring
 from imbal_pipeline.core.monitor.deployed import PROBABILITY_NOTE, Model, model_meta
