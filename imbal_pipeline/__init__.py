@@ -11,7 +11,7 @@ def __getattr__(name: str):
     # Imported on first use: the command line's help and its argument errors need no
     # scikit-learn or LightGBM, which take about a second to import.
     if name == "load_model":
-        from imbal_pipeline.models import load_model
+        from imbal_pipeline.store.models import load_model
 
         return load_model
     raise AttributeError(f"module 'imbal_pipeline' has no attribute {name!r}")

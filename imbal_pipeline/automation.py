@@ -21,7 +21,7 @@ from imbal_pipeline.core.monitor.monitor_checks import RETRAIN_ON
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.lineage import DATA_VERSION_TAG
 from imbal_pipeline.resources import PipelineConfig
-from imbal_pipeline.storage import CorruptValueError
+from imbal_pipeline.store.storage import CorruptValueError
 
 
 def build_automation(job, score_job, outcomes_job, project: Settings) -> tuple[list, list]:
@@ -189,8 +189,8 @@ def retrain_reasons(alerts: str, evidence: dict) -> list[tuple[str, str]]:
 
 def champion_of(project: Settings) -> str | None:
     """The version in service (`champion.py`), or None before the first."""
-    from imbal_pipeline.champion import Champions
-    from imbal_pipeline.storage import AssetStore, storage_dir
+    from imbal_pipeline.store.champion import Champions
+    from imbal_pipeline.store.storage import AssetStore, storage_dir
 
     return Champions(AssetStore(storage_dir(project))).version()
 

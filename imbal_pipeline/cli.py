@@ -109,7 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     home = ensure_home()
     import dagster as dg
 
-    from imbal_pipeline.storage import storage_dir
+    from imbal_pipeline.store.storage import storage_dir
 
     instance = dg.DagsterInstance.get()
     fail_orphaned_runs(instance, instance.get_runs(limit=50))
@@ -141,7 +141,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from imbal_pipeline.history import recorded
-    from imbal_pipeline.storage import ASSET_NAME
+    from imbal_pipeline.store.storage import ASSET_NAME
 
     if not ASSET_NAME.fullmatch(args.asset):
         return _error(f"{args.asset!r} is not an asset name (letters, digits, _ and /)", 2)
@@ -150,7 +150,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
     champion, about = None, []
     if args.asset == "deployed_model":  # which is in service, from the records `score` reads
         from imbal_pipeline.promote import champion_lines
-        from imbal_pipeline.storage import AssetStore, storage_dir
+        from imbal_pipeline.store.storage import AssetStore, storage_dir
 
         champion, about = champion_lines(AssetStore(storage_dir(load_project())))
     if not found and not about:
@@ -188,10 +188,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     home = ensure_home()
     import dagster as dg
 
-    from imbal_pipeline.champion import Champions
     from imbal_pipeline.history import recorded, summarize
     from imbal_pipeline.promote import since
-    from imbal_pipeline.storage import AssetStore, CorruptValueError, StoreNameError, storage_dir
+    from imbal_pipeline.store.champion import Champions
+    from imbal_pipeline.store.storage import (
+        AssetStore,
+        CorruptValueError,
+        StoreNameError,
+        storage_dir,
+    )
 
     where = storage_dir(load_project())
     store = AssetStore(where)
@@ -236,7 +241,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
     from imbal_pipeline import launch
     from imbal_pipeline.core.data.data import executor_of
-    from imbal_pipeline.storage import storage_dir
+    from imbal_pipeline.store.storage import storage_dir
     from imbal_pipeline.unchanged import RECIPE_TAG, run_recipe
 
     instance = dg.DagsterInstance.get()

@@ -31,7 +31,7 @@ from imbal_pipeline.core.settings import (
 from imbal_pipeline.io_manager import BundleIOManager
 from imbal_pipeline.resources import FitCache, pipeline_for
 from imbal_pipeline.runs import STEP_PRELOAD
-from imbal_pipeline.storage import storage_dir
+from imbal_pipeline.store.storage import storage_dir
 
 JOB_NAME = "imbal_pipeline"  # the training job
 SCORE_JOB = "score_batches"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from imbal_pipeline.champion import DEPLOYED, Champions, PromotionError, by_hand
-from imbal_pipeline.storage import AssetStore, CorruptValueError, StoreNameError
+from imbal_pipeline.store.champion import DEPLOYED, Champions, PromotionError, by_hand
+from imbal_pipeline.store.storage import AssetStore, CorruptValueError, StoreNameError
 
 
 def _error(message: str, status: int) -> int:
@@ -21,7 +21,7 @@ def _error(message: str, status: int) -> int:
 
 def _store() -> AssetStore:
     from imbal_pipeline.core.project import load_project
-    from imbal_pipeline.storage import storage_dir
+    from imbal_pipeline.store.storage import storage_dir
 
     return AssetStore(storage_dir(load_project()))
 
@@ -31,7 +31,7 @@ def report_to_instance(record: dict) -> None:
     import dagster as dg
 
     from imbal_pipeline.lineage import DATA_VERSION_TAG
-    from imbal_pipeline.storage import GATE_KEY
+    from imbal_pipeline.store.storage import GATE_KEY
 
     with dg.DagsterInstance.get() as instance:
         instance.report_runless_asset_event(

@@ -19,7 +19,7 @@ from pydantic.fields import FieldInfo
 
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.settings import PROJECT, RUN, Settings
-from imbal_pipeline.storage import AssetStore
+from imbal_pipeline.store.storage import AssetStore
 
 _FIELDS = {field.name: field for field in settings_core.fields()}
 

@@ -283,7 +283,7 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
     from imbal_pipeline.core.report.document import span, threshold_text
     from imbal_pipeline.core.report.report_choice import operating_beyond_f1
     from imbal_pipeline.core.train.threshold import describe_choice
-    from imbal_pipeline.storage import AssetStore
+    from imbal_pipeline.store.storage import AssetStore
 
     records = instance.get_records_for_run(
         run_id=run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION

@@ -136,7 +136,7 @@ def test_labelled_performance_reports_the_brier_of_what_predict_proba_returns(sm
     from imbal_pipeline.core.monitor.monitoring import Reference
     from imbal_pipeline.core.report import monitor_report
     from imbal_pipeline.core.settings import LABEL
-    from imbal_pipeline.models import from_store_value
+    from imbal_pipeline.store.models import from_store_value
 
     model = from_store_value(value(small_run, "deployed_model"), "v")
     rows = value(small_run, "holdout_split").iloc[:600]
@@ -158,7 +158,7 @@ def test_labelled_performance_reports_the_brier_of_what_predict_proba_returns(sm
 
 
 def test_the_deployed_model_returns_what_the_rule_decided_and_decides_on_raw_scores(small_run):
-    from imbal_pipeline.models import from_store_value
+    from imbal_pipeline.store.models import from_store_value
 
     model = from_store_value(value(small_run, "deployed_model"), "v")
     split = value(small_run, "holdout_split")

@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from imbal_pipeline.champion import (
+from imbal_pipeline.core.monitor import promotion
+from imbal_pipeline.store.champion import (
     BY_HAND,
     DEPLOYED,
     PROMOTED,
@@ -14,8 +15,7 @@ from imbal_pipeline.champion import (
     PromotionError,
     enact,
 )
-from imbal_pipeline.core.monitor import promotion
-from imbal_pipeline.storage import AssetStore, CorruptValueError, content_hash
+from imbal_pipeline.store.storage import AssetStore, CorruptValueError, content_hash
 
 
 def _value(n: int) -> dict:

@@ -408,7 +408,7 @@ def test_an_unexpected_error_is_one_line_unless_asked_for_the_traceback(
 
 
 def test_show_on_a_damaged_store_is_one_line(tmp_path, capsys, monkeypatch):
-    from imbal_pipeline.storage import AssetStore, content_hash
+    from imbal_pipeline.store.storage import AssetStore, content_hash
 
     frame = pd.DataFrame({"a": [1.0]})
     version = content_hash(frame)

@@ -231,7 +231,7 @@ def test_show_and_versions_read_one_history_the_instances(cli_run, tmp_path, cli
     assert proc.returncode == 0, proc.stderr[-3000:]
     shutil.copytree(home, tmp_path / "home")
     # Another instance sharing the store writes a newer version this instance never recorded.
-    from imbal_pipeline.storage import AssetStore, content_hash
+    from imbal_pipeline.store.storage import AssetStore, content_hash
 
     other = {"strategy": "none", "note": "written by another instance"}
     AssetStore(tmp_path / "home" / "storage").write(

@@ -240,9 +240,9 @@ def test_balanced_bagging_on_balanced_rows_fits_one_member_and_says_so():
 
 
 def test_a_bagged_model_averages_its_members_and_survives_storage_and_export(tmp_path):
-    from imbal_pipeline import storage
     from imbal_pipeline.core.train import model as model_core
     from imbal_pipeline.core.train import training
+    from imbal_pipeline.store import storage
 
     X, y, ids = _xy()
     settings = dataclasses.replace(SETTINGS, n_estimators=6, learning_rate=0.1)

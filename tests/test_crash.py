@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import CLI, data_versions, training_assets
 
-from imbal_pipeline.champion import Champions
-from imbal_pipeline.storage import ASSET_NAME, MANIFEST, AssetStore
+from imbal_pipeline.store.champion import Champions
+from imbal_pipeline.store.storage import ASSET_NAME, MANIFEST, AssetStore
 
 FAULTS = Path(__file__).parent / "faults"
 

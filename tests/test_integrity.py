@@ -18,7 +18,6 @@ from conftest import graph, training_assets
 
 import imbal_pipeline
 from imbal_pipeline import cli
-from imbal_pipeline.champion import Champions
 from imbal_pipeline.core import inputs
 from imbal_pipeline.core.data import data, versions
 from imbal_pipeline.core.data.data import ReadOptions
@@ -33,8 +32,9 @@ from imbal_pipeline.core.train import preprocess
 from imbal_pipeline.core.train.content import recipe_of, with_recipe
 from imbal_pipeline.core.values import Bag
 from imbal_pipeline.lineage import DATA_VERSION_TAG
-from imbal_pipeline.models import champion_version
-from imbal_pipeline.storage import AssetStore, CorruptValueError, content_hash
+from imbal_pipeline.store.champion import Champions
+from imbal_pipeline.store.models import champion_version
+from imbal_pipeline.store.storage import AssetStore, CorruptValueError, content_hash
 
 # --- the data version is what was parsed ---------------------------------------------------
 

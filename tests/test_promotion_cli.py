@@ -13,12 +13,12 @@ from conftest import value
 
 import imbal_pipeline
 from imbal_pipeline import cli
-from imbal_pipeline.champion import DEPLOYED, Champions
 from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.monitor import promotion
 from imbal_pipeline.core.project import PROJECT_ENV, save_project
 from imbal_pipeline.core.settings import Settings
-from imbal_pipeline.storage import AssetStore, content_hash
+from imbal_pipeline.store.champion import DEPLOYED, Champions
+from imbal_pipeline.store.storage import AssetStore, content_hash
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ import pytest
 from conftest import run_graph, value
 
 import imbal_pipeline
-from imbal_pipeline.champion import Champions
 from imbal_pipeline.core.data import inbox
 from imbal_pipeline.core.data.split import TRAIN
 from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.monitor import promotion
 from imbal_pipeline.core.settings import ROW_ID, SPLIT
-from imbal_pipeline.storage import AssetStore, content_hash
+from imbal_pipeline.store.champion import Champions
+from imbal_pipeline.store.storage import AssetStore, content_hash
 
 pytestmark = pytest.mark.slow
 

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 from conftest import data_versions, graph, settled, training_assets
 
-from imbal_pipeline.champion import DEPLOYED, Champions
 from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.monitor import promotion
-from imbal_pipeline.storage import AssetStore, content_hash
+from imbal_pipeline.store.champion import DEPLOYED, Champions
+from imbal_pipeline.store.storage import AssetStore, content_hash
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from imbal_pipeline.core.settings import LABEL, SPLIT, Settings
 from imbal_pipeline.core.train import model as model_core
 from imbal_pipeline.core.train.content import recipe_of, with_recipe
 from imbal_pipeline.core.values import fields_of
-from imbal_pipeline.storage import (
+from imbal_pipeline.store.storage import (
     MANIFEST,
     AssetStore,
     CorruptValueError,

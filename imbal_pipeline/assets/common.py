@@ -12,7 +12,7 @@ from imbal_pipeline.core import checks
 from imbal_pipeline.core.gate import WARN, Gate
 from imbal_pipeline.core.jsonready import json_ready
 from imbal_pipeline.lineage import DATA_VERSION_TAG, pinned_record
-from imbal_pipeline.storage import GATE_KEY, VERSION_KEY, content_hash
+from imbal_pipeline.store.storage import GATE_KEY, VERSION_KEY, content_hash
 
 # Every asset derives from the raw file, and Dagster marks an asset unsynced only when one of its
 # *direct* dependencies has a new data version. Depending on the observed file directly is what

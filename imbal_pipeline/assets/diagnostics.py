@@ -14,7 +14,7 @@ from imbal_pipeline.core.evaluate import diagnostics, learning, quality
 from imbal_pipeline.core.report import plots
 from imbal_pipeline.core.values import Comparison, Profile
 from imbal_pipeline.resources import FitCache, PipelineConfig
-from imbal_pipeline.storage import RECIPE_KEY
+from imbal_pipeline.store.storage import RECIPE_KEY
 
 
 @stage_asset("data_diagnostics", group_name="data", op_tags=OFF_CRITICAL_PATH)

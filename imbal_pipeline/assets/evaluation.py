@@ -6,8 +6,6 @@ from dagster import AssetExecutionContext
 
 from imbal_pipeline.assets.common import OFF_CRITICAL_PATH, gated, md_table, png, stage_asset
 from imbal_pipeline.assets.reuse import fit_or_reuse
-from imbal_pipeline.challenge import challenge
-from imbal_pipeline.champion import Champions
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.affects import HOLDOUT, MODELS, SAMPLES
 from imbal_pipeline.core.data import data, split
@@ -16,9 +14,11 @@ from imbal_pipeline.core.evaluate.quality import counterfactual_sane
 from imbal_pipeline.core.settings import threads_alone
 from imbal_pipeline.core.train.content import without_recipe
 from imbal_pipeline.core.values import Bag, Comparison, Decision, Profile
-from imbal_pipeline.models import from_store_value
 from imbal_pipeline.resources import FitCache, PipelineConfig
-from imbal_pipeline.storage import RECIPE_KEY, AssetStore, content_hash, storage_dir
+from imbal_pipeline.store.challenge import challenge
+from imbal_pipeline.store.champion import Champions
+from imbal_pipeline.store.models import from_store_value
+from imbal_pipeline.store.storage import RECIPE_KEY, AssetStore, content_hash, storage_dir
 
 HEADLINE = ("pr_auc", "roc_auc", "f1", "fbeta", "mcc", "precision", "recall", "balanced_accuracy")
 # The leak panel resamples and fits as the folds do, then holds out a share as the split does.

@@ -12,7 +12,7 @@ from imbal_pipeline.core.data import contracts, data, split
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID
 from imbal_pipeline.core.train import gates, training
 from imbal_pipeline.resources import FitCache, PipelineConfig
-from imbal_pipeline.storage import RECIPE_KEY
+from imbal_pipeline.store.storage import RECIPE_KEY
 
 
 def fold_training_key(fold: int) -> dg.AssetKey:

@@ -15,7 +15,7 @@ from imbal_pipeline.core.settings import LADDER, ROW_ID, Settings
 from imbal_pipeline.core.train import gates, selection, strategies, training
 from imbal_pipeline.core.values import Comparison, FoldModels, FoldSets
 from imbal_pipeline.resources import FitCache, PipelineConfig
-from imbal_pipeline.storage import RECIPE_KEY
+from imbal_pipeline.store.storage import RECIPE_KEY
 
 COMPARISON_COLUMNS = ["pr_auc_mean", "pr_auc_std", "f1_mean", "mcc_mean", "folds", "skipped"]
 # The settings that change what a fit produces, as each declares; anything else (objective,

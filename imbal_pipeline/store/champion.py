@@ -33,7 +33,7 @@ import pandas as pd
 
 from imbal_pipeline.core.monitor.promotion import FIRST, PROMOTE, SAME, UNREADABLE
 from imbal_pipeline.core.monitor.promotion_rows import TrainedRows
-from imbal_pipeline.storage import (
+from imbal_pipeline.store.storage import (
     LATEST_LOOKS,
     LATEST_WAIT,
     VERSION,

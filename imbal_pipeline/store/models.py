@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from imbal_pipeline.champion import DEPLOYED
 from imbal_pipeline.core.monitor.deployed import Model, ModelFileError
+from imbal_pipeline.store.champion import DEPLOYED
 
 _VERSION = re.compile(r"^[0-9a-f]{16}$")
 
@@ -45,9 +45,9 @@ def load_model(
             f"{source} is neither a model folder nor a model version (16 hex digits); give "
             "a run's --out folder or a version from `imbal-pipeline versions deployed_model`"
         )
-    from imbal_pipeline.champion import Champions
     from imbal_pipeline.core.project import load_project
-    from imbal_pipeline.storage import AssetStore, CorruptValueError, storage_dir
+    from imbal_pipeline.store.champion import Champions
+    from imbal_pipeline.store.storage import AssetStore, CorruptValueError, storage_dir
 
     where = store or storage_dir(load_project())
     assets = AssetStore(where)

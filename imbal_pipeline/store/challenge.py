@@ -15,15 +15,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imbal_pipeline.champion import DEPLOYED, FIRST, PROMOTED, Champions
 from imbal_pipeline.core.data import inbox
 from imbal_pipeline.core.data.data import is_label, read_table, refuse_stray_labels
 from imbal_pipeline.core.monitor import promotion
 from imbal_pipeline.core.monitor.deployed import Model, ModelFileError
 from imbal_pipeline.core.monitor.promotion_rows import BATCH, HOLDOUT, Source, TrainedRows
 from imbal_pipeline.core.settings import LABEL, Settings
-from imbal_pipeline.models import from_store_value
-from imbal_pipeline.storage import AssetStore, CorruptValueError
+from imbal_pipeline.store.champion import DEPLOYED, FIRST, PROMOTED, Champions
+from imbal_pipeline.store.models import from_store_value
+from imbal_pipeline.store.storage import AssetStore, CorruptValueError
 
 
 def arrived(batch: inbox.Batch, scored_dir: str | Path) -> str:
