@@ -50,10 +50,10 @@ def test_the_code_digest_reads_every_source_file(tmp_path):
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     first = code_digest(copy)
     assert code_digest(copy) == first and len(first) == 64
-    deep = copy / "core" / "threshold.py"
+    deep = copy / "core" / "train" / "threshold.py"
     deep.write_text(deep.read_text() + "\n# a comment is a change too\n")
     second = code_digest(copy)
     assert second != first
-    template = copy / "core" / "templates" / "page.html.j2"
+    template = copy / "core" / "report" / "templates" / "page.html.j2"
     template.write_text(template.read_text().replace("<main>", "<main class='x'>"))
     assert code_digest(copy) != second  # the report's templates are code too
