@@ -8,7 +8,7 @@ from imbal_pipeline.core import affects
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.project import PROJECT_FILE
 from imbal_pipeline.core.settings import PROJECT, Settings, SettingsError, flag_of
-from imbal_pipeline.runs import DEFAULT_HOME
+from imbal_pipeline.defs.instance import DEFAULT_HOME
 
 
 def _columns(values: list[str] | None) -> tuple[str, ...]:

@@ -16,10 +16,10 @@ from imbal_pipeline.core.affects import DATA
 from imbal_pipeline.core.project import load_project, save_project
 from imbal_pipeline.core.settings import Settings, SettingsError
 from imbal_pipeline.core.writable import folder_problem, local_store
+from imbal_pipeline.defs.instance import contracts_dir
 from imbal_pipeline.runs import (
     HomeError,
     console_log,
-    contracts_dir,
     disk_full,
     ensure_home,
     fail_orphaned_runs,

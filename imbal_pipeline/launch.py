@@ -34,9 +34,10 @@ from dagster._utils.hosted_user_process import recon_job_from_origin
 
 from imbal_pipeline.core.data.data import data_size
 from imbal_pipeline.core.settings import Settings
-from imbal_pipeline.definitions import JOB_NAME, LOCATION_NAME
+from imbal_pipeline.defs.build import JOB_NAME, LOCATION_NAME
+from imbal_pipeline.defs.instance import DATA_TAG, TARGET_TAG
 from imbal_pipeline.progress import SIZE_TAG, last_pace, progress
-from imbal_pipeline.runs import DATA_TAG, TARGET_TAG, is_verbose
+from imbal_pipeline.runs import is_verbose
 
 MODULE = "imbal_pipeline.definitions"
 

@@ -30,7 +30,7 @@ def report_to_instance(record: dict) -> None:
     """The change as an event in deployed_model's history in the Dagster UI."""
     import dagster as dg
 
-    from imbal_pipeline.lineage import DATA_VERSION_TAG
+    from imbal_pipeline.defs.lineage import DATA_VERSION_TAG
     from imbal_pipeline.store.storage import GATE_KEY
 
     with dg.DagsterInstance.get() as instance:

@@ -9,8 +9,8 @@ import tempfile
 from pathlib import Path
 
 from imbal_pipeline.core.writable import free_mb
+from imbal_pipeline.defs.instance import DEFAULT_HOME, STEP_PRELOAD
 
-DEFAULT_HOME = ".dagster_home"
 DAGSTER_YAML = """\
 # Written by imbal-pipeline: a local SQLite instance. See README for Postgres.
 telemetry:
@@ -21,12 +21,6 @@ telemetry:
 python_logs:
   python_log_level: WARNING
 """
-
-
-def contracts_dir(settings) -> Path:
-    """Where a run saves the contract it derives from the data, and reads it back."""
-    home = os.environ.get("DAGSTER_HOME") or DEFAULT_HOME
-    return Path(settings.contracts_dir or Path(home).resolve() / "contracts")
 
 
 class HomeError(OSError):
@@ -90,12 +84,6 @@ def prepare_home() -> Path:
     return home
 
 
-# What the server that the multiprocess executor forks step processes from imports once, so that
-# no step imports it again (about 6 s a step on this machine; GX too, which the code location
-# itself never imports).
-STEP_PRELOAD = ["imbal_pipeline.definitions", "great_expectations"]
-
-
 def start_step_server() -> None:
     """Start that server now, in the background, rather than when the first step is launched.
 
@@ -128,13 +116,6 @@ def _create_instance_once(home: Path) -> None:
 # Tags naming the process that orchestrates a CLI run, so a later command can tell that a run
 # left STARTED was orphaned by a killed process.
 HOST_TAG, PID_TAG = "imbal/host", "imbal/pid"
-# What a run trained on, for the runs list; set by its first step, kept by its reruns.
-DATA_TAG, TARGET_TAG = "imbal/data", "imbal/target"
-
-
-def dataset_tags(data_path: str | None, target: str) -> dict[str, str]:
-    """The run tags naming the data file (or the embedded data) and the label column."""
-    return {DATA_TAG: data_path or "generated fraud-like data", TARGET_TAG: target}
 
 
 def orchestrator_tags() -> dict[str, str]:
@@ -266,7 +247,7 @@ def _failure(result) -> tuple[str, bool]:
             if error.cls_name not in KNOWN_ERRORS:
                 message = f"{error.cls_name}: {message}"
             if retried:
-                from imbal_pipeline.assets.reuse import MAX_RETRIES
+                from imbal_pipeline.defs.assets.reuse import MAX_RETRIES
 
                 message = f"{message} (after {MAX_RETRIES + 1} attempts)"
             return f"step {event.step_key} failed: {message}", error.cls_name not in KNOWN_ERRORS

@@ -91,8 +91,8 @@ def unchanged_run(instance, recipe: str, data: str):
     """
     import dagster as dg
 
-    from imbal_pipeline.assets.common import RAW_FILE
-    from imbal_pipeline.lineage import DATA_VERSION_TAG, pinned_record
+    from imbal_pipeline.defs.assets.common import RAW_FILE
+    from imbal_pipeline.defs.lineage import DATA_VERSION_TAG, pinned_record
 
     found = instance.get_runs(
         filters=dg.RunsFilter(tags={RECIPE_TAG: recipe}, statuses=[dg.DagsterRunStatus.SUCCESS]),

@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 
 from imbal_pipeline.core.data.synthetic import make_fraud_data  # noqa: E402
 from imbal_pipeline.core.settings import Settings, from_values  # noqa: E402
-from imbal_pipeline.definitions import build_definitions  # noqa: E402
+from imbal_pipeline.defs.build import build_definitions  # noqa: E402
 
 # The CLI as a user runs it, in a child process.
 CLI = [sys.executable, "-m", "imbal_pipeline.cli"]

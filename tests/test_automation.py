@@ -9,13 +9,13 @@ from conftest import graph, settled, training_keys
 from dagster._core.definitions.data_version import StaleStatus
 from dagster._utils.test.data_versions import get_stale_status_resolver
 
-from imbal_pipeline import automation
-from imbal_pipeline.assets.common import RAW_FILE
-from imbal_pipeline.assets.operating import BATCHES
 from imbal_pipeline.core.data import inbox
 from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.settings import Settings
-from imbal_pipeline.definitions import JOB_NAME
+from imbal_pipeline.defs import automation
+from imbal_pipeline.defs.assets.common import RAW_FILE
+from imbal_pipeline.defs.assets.operating import BATCHES
+from imbal_pipeline.defs.build import JOB_NAME
 
 
 def _sensor_and_resources(tmp_path, data_path):

@@ -13,9 +13,9 @@ import pytest
 from conftest import run_cli
 
 from imbal_pipeline import cli, launch
-from imbal_pipeline.assets.training import make_final_model
 from imbal_pipeline.core.data.versions import file_digest
 from imbal_pipeline.core.settings import LADDER
+from imbal_pipeline.defs.assets.training import make_final_model
 from imbal_pipeline.unchanged import RECIPE_TAG, unchanged_run
 
 

@@ -4,10 +4,10 @@ import dagster as dg
 import pytest
 from conftest import graph
 
-from imbal_pipeline.assets import code
-from imbal_pipeline.assets.reuse import recipe_parts
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.core.train.content import content_hash
+from imbal_pipeline.defs.assets import code
+from imbal_pipeline.defs.assets.reuse import recipe_parts
 
 FITS = ("training_sets", "_models", "leak_panel", "learning_curve_part")
 

@@ -234,8 +234,8 @@ def test_lineage_names_what_this_run_read_while_another_run_records_its_own(tmp_
     import dagster as dg
     from conftest import graph
 
-    from imbal_pipeline.assets.common import RAW_FILE
     from imbal_pipeline.core import inputs
+    from imbal_pipeline.defs.assets.common import RAW_FILE
 
     with dg.instance_for_test() as instance:
         load_raw, split_raw = inputs.load_raw, inputs.split_raw

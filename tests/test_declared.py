@@ -18,11 +18,6 @@ import pytest
 from conftest import graph
 
 from imbal_pipeline.arguments import GENERATED
-from imbal_pipeline.assets import data as data_assets
-from imbal_pipeline.assets.evaluation import LEAK_FIELDS
-from imbal_pipeline.assets.folds import SAMPLING_FIELDS
-from imbal_pipeline.assets.reuse import recipe_parts
-from imbal_pipeline.assets.training import MODEL_FIELDS
 from imbal_pipeline.core import affects, inputs
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.data import data, split
@@ -31,7 +26,12 @@ from imbal_pipeline.core.settings import LADDER, RUN, Settings
 from imbal_pipeline.core.train import training
 from imbal_pipeline.core.train.content import content_hash
 from imbal_pipeline.core.train.preprocess import fit_preprocessor
-from imbal_pipeline.resources import PipelineConfig
+from imbal_pipeline.defs.assets import data as data_assets
+from imbal_pipeline.defs.assets.evaluation import LEAK_FIELDS
+from imbal_pipeline.defs.assets.folds import SAMPLING_FIELDS
+from imbal_pipeline.defs.assets.reuse import recipe_parts
+from imbal_pipeline.defs.assets.training import MODEL_FIELDS
+from imbal_pipeline.defs.resources import PipelineConfig
 from imbal_pipeline.unchanged import WHERE_AND_WHEN, run_recipe
 
 NAMES = frozenset(f.name for f in settings_core.fields())

@@ -8,11 +8,12 @@ import pytest
 from conftest import graph, project, run_graph, training_assets, training_keys
 from dagster._config import ConfigTypeKind
 
-from imbal_pipeline.assets.common import RAW_FILE
 from imbal_pipeline.core.data.data import executor_of
 from imbal_pipeline.core.data.synthetic import COLUMNS
 from imbal_pipeline.core.settings import LADDER, OBJECTIVES, Settings
-from imbal_pipeline.definitions import build_definitions, executor_config, job_for
+from imbal_pipeline.definitions import job_for
+from imbal_pipeline.defs.assets.common import RAW_FILE
+from imbal_pipeline.defs.build import build_definitions, executor_config
 
 
 def _deps(d: dg.Definitions) -> dict[str, set[str]]:
@@ -211,7 +212,7 @@ def test_the_cli_starts_the_step_server_the_executor_forks_from_with_the_same_im
     import subprocess
     import sys
 
-    from imbal_pipeline.runs import STEP_PRELOAD
+    from imbal_pipeline.defs.instance import STEP_PRELOAD
 
     assert executor_config(1)["start_method"]["forkserver"]["preload_modules"] == STEP_PRELOAD
     # In a fresh interpreter: the server is a process-wide singleton.
@@ -300,7 +301,7 @@ def test_dagster_dg_and_the_workspace_name_one_code_location():
 
     import yaml
 
-    from imbal_pipeline.definitions import LOCATION_NAME
+    from imbal_pipeline.defs.build import LOCATION_NAME
 
     root = Path(__file__).parents[1]
     tool = tomllib.loads((root / "pyproject.toml").read_text())["tool"]

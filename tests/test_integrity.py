@@ -31,7 +31,7 @@ from imbal_pipeline.core.train import model as model_core
 from imbal_pipeline.core.train import preprocess
 from imbal_pipeline.core.train.content import recipe_of, with_recipe
 from imbal_pipeline.core.values import Bag
-from imbal_pipeline.lineage import DATA_VERSION_TAG
+from imbal_pipeline.defs.lineage import DATA_VERSION_TAG
 from imbal_pipeline.store.champion import Champions
 from imbal_pipeline.store.models import champion_version
 from imbal_pipeline.store.storage import AssetStore, CorruptValueError, content_hash

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imbal_pipeline import automation
 from imbal_pipeline.core.monitor import monitor_batch, monitor_checks
 from imbal_pipeline.core.monitor import monitoring as mon
 from imbal_pipeline.core.stats import monitor_stats
 from imbal_pipeline.core.train.preprocess import fit_preprocessor
+from imbal_pipeline.defs import automation
 
 
 def test_wilson_interval_matches_the_textbook_value():

@@ -407,7 +407,7 @@ def test_a_model_is_serialized_once_to_hash_store_and_check_it(tmp_path, monkeyp
 
 
 def test_a_run_reads_its_lineages_own_version_never_a_newer_one_of_another_run(tmp_path):
-    from imbal_pipeline.lineage import pinned_record
+    from imbal_pipeline.defs.lineage import pinned_record
 
     @dg.asset
     def thing() -> int:
@@ -432,7 +432,7 @@ def test_a_run_reads_its_lineages_own_version_never_a_newer_one_of_another_run(t
 
 
 def test_the_fit_cache_is_a_resource_that_recalls_a_recipe_or_nothing(tmp_path):
-    from imbal_pipeline.resources import FitCache
+    from imbal_pipeline.defs.resources import FitCache
 
     store = AssetStore(tmp_path)
     value = with_recipe({"claimed": 0.9}, {"asset": "leak_panel"})
@@ -460,7 +460,7 @@ def test_a_recipe_recorded_only_in_the_index_as_older_releases_did_is_refitted(t
 
 def test_a_stage_value_stored_by_an_older_release_is_refused_with_what_to_do(tmp_path):
     from imbal_pipeline.core.values import Bag
-    from imbal_pipeline.io_manager import BundleIOManager, OutdatedValueError
+    from imbal_pipeline.defs.io_manager import BundleIOManager, OutdatedValueError
 
     store = AssetStore(tmp_path / "store")
     old = {"strategy": "none", "model": _booster()[0], "audit": {}}  # a version-4 final model

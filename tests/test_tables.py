@@ -15,7 +15,7 @@ from imbal_pipeline.core import checks
 from imbal_pipeline.core.monitor import monitor_checks
 from imbal_pipeline.core.settings import LADDER, Settings
 from imbal_pipeline.core.train import gates, strategies
-from imbal_pipeline.definitions import build_definitions
+from imbal_pipeline.defs.build import build_definitions
 
 PACKAGE = Path(imbal_pipeline.__file__).parent
 

@@ -2,12 +2,12 @@
 
 import dagster as dg
 
-from imbal_pipeline.assets.common import gated, md_table, stage_asset
 from imbal_pipeline.core import method
 from imbal_pipeline.core.settings import ROW_ID
 from imbal_pipeline.core.train import gates
 from imbal_pipeline.core.values import Comparison
-from imbal_pipeline.resources import PipelineConfig
+from imbal_pipeline.defs.assets.common import gated, md_table, stage_asset
+from imbal_pipeline.defs.resources import PipelineConfig
 
 
 @stage_asset(

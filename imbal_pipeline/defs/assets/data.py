@@ -5,14 +5,14 @@ import warnings
 import dagster as dg
 import pandas as pd
 
-from imbal_pipeline.assets.common import RAW_FILE, counts_meta, gated, md_table, stage_asset
 from imbal_pipeline.core import inputs
 from imbal_pipeline.core.data import data, split, versions
 from imbal_pipeline.core.settings import LABEL, Settings
 from imbal_pipeline.core.train import gates
-from imbal_pipeline.lineage import DATA_VERSION_TAG, pinned_record
-from imbal_pipeline.resources import PipelineConfig
-from imbal_pipeline.runs import contracts_dir, dataset_tags
+from imbal_pipeline.defs.assets.common import RAW_FILE, counts_meta, gated, md_table, stage_asset
+from imbal_pipeline.defs.instance import contracts_dir, dataset_tags
+from imbal_pipeline.defs.lineage import DATA_VERSION_TAG, pinned_record
+from imbal_pipeline.defs.resources import PipelineConfig
 
 FILES_KEY = "files"  # on an observation of the raw file: the digest of each file, by path
 

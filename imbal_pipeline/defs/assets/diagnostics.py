@@ -6,14 +6,14 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from imbal_pipeline.assets.common import OFF_CRITICAL_PATH, gated, png, stage_asset
-from imbal_pipeline.assets.reuse import fit_or_reuse
-from imbal_pipeline.assets.training import MODEL_FIELDS
 from imbal_pipeline.core.data import data, split
 from imbal_pipeline.core.evaluate import diagnostics, learning, quality
 from imbal_pipeline.core.report import plots
 from imbal_pipeline.core.values import Comparison, Profile
-from imbal_pipeline.resources import FitCache, PipelineConfig
+from imbal_pipeline.defs.assets.common import OFF_CRITICAL_PATH, gated, png, stage_asset
+from imbal_pipeline.defs.assets.reuse import fit_or_reuse
+from imbal_pipeline.defs.assets.training import MODEL_FIELDS
+from imbal_pipeline.defs.resources import FitCache, PipelineConfig
 from imbal_pipeline.store.storage import RECIPE_KEY
 
 

@@ -4,8 +4,6 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from imbal_pipeline.assets.common import OFF_CRITICAL_PATH, gated, md_table, png, stage_asset
-from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.affects import HOLDOUT, MODELS, SAMPLES
 from imbal_pipeline.core.data import data, split
@@ -14,7 +12,9 @@ from imbal_pipeline.core.evaluate.quality import counterfactual_sane
 from imbal_pipeline.core.settings import threads_alone
 from imbal_pipeline.core.train.content import without_recipe
 from imbal_pipeline.core.values import Bag, Comparison, Decision, Profile
-from imbal_pipeline.resources import FitCache, PipelineConfig
+from imbal_pipeline.defs.assets.common import OFF_CRITICAL_PATH, gated, md_table, png, stage_asset
+from imbal_pipeline.defs.assets.reuse import fit_or_reuse
+from imbal_pipeline.defs.resources import FitCache, PipelineConfig
 from imbal_pipeline.store.challenge import challenge
 from imbal_pipeline.store.champion import Champions
 from imbal_pipeline.store.models import from_store_value

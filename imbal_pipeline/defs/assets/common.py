@@ -7,11 +7,11 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from imbal_pipeline.assets.code import stage_code
 from imbal_pipeline.core import checks
 from imbal_pipeline.core.gate import WARN, Gate
 from imbal_pipeline.core.jsonready import json_ready
-from imbal_pipeline.lineage import DATA_VERSION_TAG, pinned_record
+from imbal_pipeline.defs.assets.code import stage_code
+from imbal_pipeline.defs.lineage import DATA_VERSION_TAG, pinned_record
 from imbal_pipeline.store.storage import GATE_KEY, VERSION_KEY, content_hash
 
 # Every asset derives from the raw file, and Dagster marks an asset unsynced only when one of its

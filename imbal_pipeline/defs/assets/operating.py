@@ -13,8 +13,6 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from imbal_pipeline.assets.code import stage_code
-from imbal_pipeline.assets.common import gated, md_table, stage_asset
 from imbal_pipeline.core import checks
 from imbal_pipeline.core.data import inbox
 from imbal_pipeline.core.data.data import read_table, read_table_hashed
@@ -25,7 +23,9 @@ from imbal_pipeline.core.monitor.shadow import shadow_scores
 from imbal_pipeline.core.report import monitor_report
 from imbal_pipeline.core.report.report_promotion import comparison_rows
 from imbal_pipeline.core.values import Bag, Decision
-from imbal_pipeline.resources import PipelineConfig
+from imbal_pipeline.defs.assets.code import stage_code
+from imbal_pipeline.defs.assets.common import gated, md_table, stage_asset
+from imbal_pipeline.defs.resources import PipelineConfig
 from imbal_pipeline.store.champion import DEPLOYED, Champions, enact
 from imbal_pipeline.store.models import load_model
 from imbal_pipeline.store.storage import AssetStore, content_hash, storage_dir

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from imbal_pipeline.core.values import KINDS
-from imbal_pipeline.lineage import DATA_VERSION_TAG, pinned_record
+from imbal_pipeline.defs.lineage import DATA_VERSION_TAG, pinned_record
 from imbal_pipeline.store.storage import GATE_KEY, RECIPE_KEY, VERSION_KEY, AssetStore, content_hash
 
 

@@ -4,14 +4,14 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from imbal_pipeline.assets.common import gated, md_table, stage_asset
-from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.affects import SAMPLES
 from imbal_pipeline.core.data import contracts, data, split
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID
 from imbal_pipeline.core.train import gates, training
-from imbal_pipeline.resources import FitCache, PipelineConfig
+from imbal_pipeline.defs.assets.common import gated, md_table, stage_asset
+from imbal_pipeline.defs.assets.reuse import fit_or_reuse
+from imbal_pipeline.defs.resources import FitCache, PipelineConfig
 from imbal_pipeline.store.storage import RECIPE_KEY
 
 

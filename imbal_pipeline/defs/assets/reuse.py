@@ -5,9 +5,9 @@ import errno
 
 import dagster as dg
 
-from imbal_pipeline.assets.common import code_of
 from imbal_pipeline.core.train.content import with_recipe
-from imbal_pipeline.resources import FitCache
+from imbal_pipeline.defs.assets.common import code_of
+from imbal_pipeline.defs.resources import FitCache
 from imbal_pipeline.store.storage import content_hash
 
 # Errors worth another attempt: the machine, not the input, was the problem. Anything else (a

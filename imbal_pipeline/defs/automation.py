@@ -13,14 +13,14 @@ import json
 
 import dagster as dg
 
-from imbal_pipeline.assets.common import ALERTS_KEY, EVIDENCE_KEY, RAW_FILE
-from imbal_pipeline.assets.operating import BATCHES
 from imbal_pipeline.core.data import inbox
 from imbal_pipeline.core.data.versions import data_fingerprint
 from imbal_pipeline.core.monitor.monitor_checks import RETRAIN_ON
 from imbal_pipeline.core.settings import Settings
-from imbal_pipeline.lineage import DATA_VERSION_TAG
-from imbal_pipeline.resources import PipelineConfig
+from imbal_pipeline.defs.assets.common import ALERTS_KEY, EVIDENCE_KEY, RAW_FILE
+from imbal_pipeline.defs.assets.operating import BATCHES
+from imbal_pipeline.defs.lineage import DATA_VERSION_TAG
+from imbal_pipeline.defs.resources import PipelineConfig
 from imbal_pipeline.store.storage import CorruptValueError
 
 

@@ -5,16 +5,16 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from imbal_pipeline.assets.common import gated, md_table, stage_asset
-from imbal_pipeline.assets.folds import fold_group, fold_training_key
-from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.affects import MODELS, SAMPLES
 from imbal_pipeline.core.data import contracts, data, split
 from imbal_pipeline.core.settings import LADDER, ROW_ID, Settings
 from imbal_pipeline.core.train import gates, selection, strategies, training
 from imbal_pipeline.core.values import Comparison, FoldModels, FoldSets
-from imbal_pipeline.resources import FitCache, PipelineConfig
+from imbal_pipeline.defs.assets.common import gated, md_table, stage_asset
+from imbal_pipeline.defs.assets.folds import fold_group, fold_training_key
+from imbal_pipeline.defs.assets.reuse import fit_or_reuse
+from imbal_pipeline.defs.resources import FitCache, PipelineConfig
 from imbal_pipeline.store.storage import RECIPE_KEY
 
 COMPARISON_COLUMNS = ["pr_auc_mean", "pr_auc_std", "f1_mean", "mcc_mean", "folds", "skipped"]
