@@ -186,7 +186,7 @@ def data_from_report(report: dict | None) -> dict | None:
 
 def plain_settings(args: argparse.Namespace, out_dir: str) -> Settings:
     """The settings `imbal-pipeline run` builds from the same options, with all cores."""
-    from imbal_pipeline import arguments
+    from imbal_pipeline.cli import arguments
 
     if args.data:
         argv = ["run", "--data", args.data, "--target", args.target]

@@ -186,7 +186,7 @@ def pipeline_split(path: Path, seed: int):
     """The pipeline's settings, training part and holdout part of one dataset's shared split,
     read as `imbal-pipeline run --data train.csv --test-data test.csv` reads them (for the
     studies that call the core functions directly)."""
-    from imbal_pipeline import arguments
+    from imbal_pipeline.cli import arguments
     from imbal_pipeline.core import inputs
     from imbal_pipeline.core.data import split as split_core
     from imbal_pipeline.core.settings import Settings

@@ -148,7 +148,7 @@ def test_a_batch_the_model_would_misread_is_refused_in_one_line(
 
 
 def test_a_batch_refused_by_the_score_command_leaves_no_file(model, batch, tmp_path, capsys):
-    from imbal_pipeline import cli
+    from imbal_pipeline.cli import commands as cli
 
     folder = tmp_path / "model"
     model.save(folder)

@@ -1171,7 +1171,7 @@ def test_a_sampler_that_makes_nothing_is_recorded_and_the_run_goes_on(tmp_path):
 
 
 def test_every_number_setting_declares_its_range_and_the_help_shows_it():
-    from imbal_pipeline.arguments import build_parser
+    from imbal_pipeline.cli.arguments import build_parser
     from imbal_pipeline.core import settings as settings_core
 
     numbers = [f for f in settings_core.fields() if settings_core.types()[f.name] in (int, float)]
@@ -1265,7 +1265,7 @@ def test_contract_keys_and_ranges_are_checked_before_any_data_is_read(tmp_path):
 
 
 def test_run_refuses_a_device_or_a_pipe_up_front_without_opening_it(tmp_path):
-    from imbal_pipeline.cli import _check_inputs
+    from imbal_pipeline.cli.commands import _check_inputs
 
     os.mkfifo(tmp_path / "pipe")
     data_path = _write(_base(), tmp_path / "x.csv")

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from conftest import CLI, run_cli, training_assets
 
-from imbal_pipeline.arguments import build_parser
+from imbal_pipeline.cli.arguments import build_parser
 from imbal_pipeline.core.project import PROJECT_FILE
 from imbal_pipeline.core.settings import Settings, SettingsError
 
@@ -182,7 +182,7 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
 
 
 def test_default_instance_is_a_local_sqlite_home_with_telemetry_off(tmp_path, monkeypatch):
-    from imbal_pipeline.cli import ensure_home
+    from imbal_pipeline.cli.commands import ensure_home
 
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.chdir(tmp_path)
@@ -196,7 +196,7 @@ def test_default_instance_is_a_local_sqlite_home_with_telemetry_off(tmp_path, mo
 
 def _main(args, capsys, monkeypatch, home) -> tuple[int, str]:
     """The CLI in this process: exit status and the last line of stderr."""
-    from imbal_pipeline.cli import main
+    from imbal_pipeline.cli.commands import main
 
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     status = main(args)
@@ -315,7 +315,8 @@ def test_a_mount_point_met_while_swapping_the_report_in_is_named_not_retried(tmp
 
 
 def test_a_full_disk_under_dagster_home_is_named(tmp_path, capsys, monkeypatch):
-    from imbal_pipeline import cli, runs
+    from imbal_pipeline.cli import commands as cli
+    from imbal_pipeline.cli import runs
 
     monkeypatch.chdir(tmp_path)
     home = tmp_path / "home"
@@ -339,7 +340,7 @@ def test_a_full_disk_under_dagster_home_is_named(tmp_path, capsys, monkeypatch):
 def test_the_retrain_cron_is_dagsters_check(monkeypatch):
     from dagster._utils.schedules import is_valid_cron_string
 
-    from imbal_pipeline.arguments import check_cron
+    from imbal_pipeline.cli.arguments import check_cron
 
     assert is_valid_cron_string(Settings.retrain_cron)  # the one value check_cron takes as read
     for cron in ("@daily", "*/15 9-17 * * mon-fri", "0 3 * * 1"):
@@ -391,7 +392,7 @@ def test_an_unusable_dagster_home_is_one_line(tmp_path, capsys, monkeypatch):
 def test_an_unexpected_error_is_one_line_unless_asked_for_the_traceback(
     tmp_path, capsys, monkeypatch
 ):
-    from imbal_pipeline import cli
+    from imbal_pipeline.cli import commands as cli
 
     def broken(args):
         raise RuntimeError("sqlite3.OperationalError: attempt to write a readonly database\n...")
@@ -427,8 +428,8 @@ def test_the_summary_is_the_runs_own_whatever_another_run_left_in_out(
 ):
     from conftest import graph
 
+    from imbal_pipeline.cli.runs import print_summary
     from imbal_pipeline.core.report.document import threshold_text
-    from imbal_pipeline.runs import print_summary
 
     monkeypatch.chdir(tmp_path)
     home, out = tmp_path / "home", tmp_path / "out"
@@ -490,7 +491,7 @@ def test_a_rerun_after_fixing_the_file_records_the_fixed_files_version(tmp_path,
 
 
 def test_a_yes_no_setting_is_a_switch_not_a_string_that_is_always_true():
-    from imbal_pipeline.arguments import settings_from_args
+    from imbal_pipeline.cli.arguments import settings_from_args
 
     parse = build_parser().parse_args
     base = Settings(labelled_batches=True)
@@ -506,7 +507,7 @@ def test_a_yes_no_setting_is_a_switch_not_a_string_that_is_always_true():
 
 
 def test_the_time_left_follows_the_last_runs_pace_scaled_to_this_runs():
-    from imbal_pipeline.progress import time_left
+    from imbal_pipeline.cli.progress import time_left
 
     pace = [2.0, 5.0, 10.0]  # the last run's steps ended 2, 5 and 10 s after its start
     assert time_left(pace, 1, 2.0) == pytest.approx(8.0)  # at its pace: what it took from here
@@ -520,7 +521,7 @@ def test_the_time_left_follows_the_last_runs_pace_scaled_to_this_runs():
 
 
 def test_the_pace_is_the_last_successful_run_with_as_many_steps_on_data_of_its_size(tmp_path):
-    from imbal_pipeline.progress import SIZE_TAG, last_pace
+    from imbal_pipeline.cli.progress import SIZE_TAG, last_pace
 
     @dg.asset
     def first() -> int:
@@ -552,7 +553,7 @@ def test_a_progress_line_says_the_time_left_when_a_last_run_gives_the_pace():
     import io
     from types import SimpleNamespace
 
-    from imbal_pipeline.progress import progress
+    from imbal_pipeline.cli.progress import progress
 
     event = SimpleNamespace(step_key="raw_data", event_type=dg.DagsterEventType.STEP_SUCCESS)
     records = [SimpleNamespace(event_log_entry=SimpleNamespace(dagster_event=event))]
@@ -577,8 +578,8 @@ def test_a_terminal_gets_a_bar_under_the_step_lines_and_a_log_file_does_not():
     import io
     from types import SimpleNamespace
 
-    from imbal_pipeline.progress import CLEAR_LINE, progress
-    from imbal_pipeline.runs import console_log, is_verbose
+    from imbal_pipeline.cli.progress import CLEAR_LINE, progress
+    from imbal_pipeline.cli.runs import console_log, is_verbose
 
     done = SimpleNamespace(step_key="raw_data", event_type=dg.DagsterEventType.STEP_SUCCESS)
     pending = [[SimpleNamespace(event_log_entry=SimpleNamespace(dagster_event=done))]]
@@ -627,7 +628,7 @@ def test_the_command_line_starts_without_the_heavy_libraries():
 
 
 def test_verbose_prints_dagsters_step_log_and_quiet_prints_none_of_it(capfd):
-    from imbal_pipeline.runs import console_log
+    from imbal_pipeline.cli.runs import console_log
 
     @dg.asset
     def thing() -> int:
@@ -640,7 +641,7 @@ def test_verbose_prints_dagsters_step_log_and_quiet_prints_none_of_it(capfd):
 
 
 def test_the_generated_datas_size_means_that_data_whatever_file_the_project_had():
-    from imbal_pipeline.arguments import settings_from_args
+    from imbal_pipeline.cli.arguments import settings_from_args
 
     parse = build_parser().parse_args
     project = Settings(data_path="/data/thyroid.csv", target="target", n_folds=3, seed=7)

@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
-from imbal_pipeline import cli, launch
+from imbal_pipeline.cli import commands as cli
+from imbal_pipeline.cli import launch
+from imbal_pipeline.cli.unchanged import RECIPE_TAG, unchanged_run
 from imbal_pipeline.core.data.versions import file_digest
 from imbal_pipeline.core.settings import LADDER
 from imbal_pipeline.defs.assets.training import make_final_model
-from imbal_pipeline.unchanged import RECIPE_TAG, unchanged_run
 
 
 @pytest.fixture(scope="module")

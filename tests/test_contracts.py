@@ -17,10 +17,10 @@ import pytest
 import test_bad_input as bad
 from conftest import failed_checks, graph, run_graph, training_assets, training_keys, value
 
+from imbal_pipeline.cli.runs import failure_reason
 from imbal_pipeline.core.data import contract_rules as rules
 from imbal_pipeline.core.data import contracts
 from imbal_pipeline.core.data.synthetic import make_fraud_data
-from imbal_pipeline.runs import failure_reason
 
 # The training graph's assets (the per-batch ones are materialized by the inbox sensor).
 ALL_ASSETS = training_keys(graph(Path("x")))

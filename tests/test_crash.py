@@ -176,7 +176,7 @@ def test_two_runs_at_once_neither_corrupt_nor_mix_the_store(tmp_path, small_run)
     }
     # As every CLI command does first: the instance's tables exist before the runs start.
     subprocess.run(
-        [sys.executable, "-c", "from imbal_pipeline.runs import ensure_home; ensure_home()"],
+        [sys.executable, "-c", "from imbal_pipeline.cli.runs import ensure_home; ensure_home()"],
         env=env,
         check=True,
     )
@@ -281,7 +281,7 @@ def test_commands_started_at_once_on_a_new_home_create_its_instance_once(tmp_pat
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
     # What every command does: ensure the home, then open the instance.
     code = (
-        "import dagster as dg\nfrom imbal_pipeline.runs import ensure_home\n"
+        "import dagster as dg\nfrom imbal_pipeline.cli.runs import ensure_home\n"
         "ensure_home()\ndg.DagsterInstance.get()\n"
     )
     procs = [

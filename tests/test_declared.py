@@ -17,7 +17,8 @@ import pydantic
 import pytest
 from conftest import graph
 
-from imbal_pipeline.arguments import GENERATED
+from imbal_pipeline.cli.arguments import GENERATED
+from imbal_pipeline.cli.unchanged import WHERE_AND_WHEN, run_recipe
 from imbal_pipeline.core import affects, inputs
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.data import data, split
@@ -32,7 +33,6 @@ from imbal_pipeline.defs.assets.folds import SAMPLING_FIELDS
 from imbal_pipeline.defs.assets.reuse import recipe_parts
 from imbal_pipeline.defs.assets.training import MODEL_FIELDS
 from imbal_pipeline.defs.resources import PipelineConfig
-from imbal_pipeline.unchanged import WHERE_AND_WHEN, run_recipe
 
 NAMES = frozenset(f.name for f in settings_core.fields())
 FITS = {

@@ -218,7 +218,7 @@ def test_the_cli_starts_the_step_server_the_executor_forks_from_with_the_same_im
     # In a fresh interpreter: the server is a process-wide singleton.
     code = (
         "from multiprocessing import forkserver\n"
-        "from imbal_pipeline.runs import start_step_server\n"
+        "from imbal_pipeline.cli.runs import start_step_server\n"
         "start_step_server()\n"
         "server = forkserver._forkserver\n"
         "print(server._forkserver_pid is not None, server._preload_modules)\n"

@@ -17,7 +17,7 @@ import pytest
 from conftest import graph, training_assets
 
 import imbal_pipeline
-from imbal_pipeline import cli
+from imbal_pipeline.cli import commands as cli
 from imbal_pipeline.core import inputs
 from imbal_pipeline.core.data import data, versions
 from imbal_pipeline.core.data.data import ReadOptions
@@ -117,7 +117,7 @@ def test_files_replaced_mid_run_are_recorded_as_the_bytes_each_step_parsed(tmp_p
 
 def test_a_run_is_not_unchanged_for_data_it_did_not_read(tmp_path):
     """The recipe tag says what the files held at launch; the run's record says what it read."""
-    from imbal_pipeline.unchanged import RECIPE_TAG, unchanged_run
+    from imbal_pipeline.cli.unchanged import RECIPE_TAG, unchanged_run
 
     @dg.asset(name="evaluation_report")
     def report(context: dg.AssetExecutionContext):

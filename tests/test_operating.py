@@ -6,8 +6,8 @@ import dagster as dg
 import pytest
 from conftest import data_versions, graph, settled, training_assets
 
+from imbal_pipeline.cli.runs import failure_reason
 from imbal_pipeline.core.data.synthetic import make_fraud_data
-from imbal_pipeline.runs import failure_reason
 
 
 @pytest.fixture(scope="module")

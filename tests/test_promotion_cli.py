@@ -12,7 +12,7 @@ import pytest
 from conftest import value
 
 import imbal_pipeline
-from imbal_pipeline import cli
+from imbal_pipeline.cli import commands as cli
 from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.monitor import promotion
 from imbal_pipeline.core.project import PROJECT_ENV, save_project
@@ -140,7 +140,7 @@ def test_load_model_imports_no_dagster(project):
 def test_a_run_says_its_promotion_in_one_line_then_what_the_model_in_service_expects(
     small_run, capsys
 ):
-    from imbal_pipeline.runs import _print_promotion
+    from imbal_pipeline.cli.runs import _print_promotion
 
     report = value(small_run, "evaluation_report")
     mine = report["model_version"]

@@ -2,8 +2,8 @@
 
 from conftest import data_versions, run_graph, value
 
+from imbal_pipeline.cli.runs import failure_reason
 from imbal_pipeline.core.train import model as model_core
-from imbal_pipeline.runs import failure_reason
 
 
 def test_no_change_refits_nothing_and_a_new_objective_refits_no_fold(tmp_path, monkeypatch):

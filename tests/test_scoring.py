@@ -9,7 +9,7 @@ import pytest
 from conftest import value
 
 import imbal_pipeline
-from imbal_pipeline import cli
+from imbal_pipeline.cli import commands as cli
 from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.monitor.deployed import BatchError, Model, ModelFileError, score_batch
 

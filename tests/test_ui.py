@@ -17,8 +17,8 @@ import pytest
 import requests
 from conftest import CLI
 
+from imbal_pipeline.cli.launch import write_workspace
 from imbal_pipeline.core.data.synthetic import make_fraud_data
-from imbal_pipeline.launch import write_workspace
 
 pytestmark = pytest.mark.slow
 FAULTS = Path(__file__).parent / "faults"

@@ -3,8 +3,8 @@
 import dataclasses
 import shutil
 
+from imbal_pipeline.cli.unchanged import PACKAGE, code_digest, run_recipe
 from imbal_pipeline.core.settings import Settings
-from imbal_pipeline.unchanged import PACKAGE, code_digest, run_recipe
 
 
 def _settings(tmp_path, **values) -> Settings:

@@ -32,12 +32,12 @@ from dagster._core.storage.tags import PARENT_RUN_ID_TAG, RESUME_RETRY_TAG, ROOT
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._utils.hosted_user_process import recon_job_from_origin
 
+from imbal_pipeline.cli.progress import SIZE_TAG, last_pace, progress
+from imbal_pipeline.cli.runs import is_verbose
 from imbal_pipeline.core.data.data import data_size
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.defs.build import JOB_NAME, LOCATION_NAME
 from imbal_pipeline.defs.instance import DATA_TAG, TARGET_TAG
-from imbal_pipeline.progress import SIZE_TAG, last_pace, progress
-from imbal_pipeline.runs import is_verbose
 
 MODULE = "imbal_pipeline.definitions"
 

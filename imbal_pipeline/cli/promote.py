@@ -62,7 +62,7 @@ def _changed(record: dict, store: AssetStore) -> None:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     """Make a stored version the champion; 2 when it cannot be, 1 when it is damaged."""
-    from imbal_pipeline.runs import ensure_home
+    from imbal_pipeline.cli.runs import ensure_home
 
     ensure_home()
     store = _store()
@@ -90,7 +90,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     """Put the previous champion back; 2 when there is none, 1 when it is damaged."""
-    from imbal_pipeline.runs import ensure_home
+    from imbal_pipeline.cli.runs import ensure_home
 
     ensure_home()
     store = _store()

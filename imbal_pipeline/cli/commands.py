@@ -10,14 +10,9 @@ import os
 import sys
 from pathlib import Path
 
-from imbal_pipeline.arguments import build_parser, flag_of, settings_from_args
-from imbal_pipeline.core import settings as settings_core
-from imbal_pipeline.core.affects import DATA
-from imbal_pipeline.core.project import load_project, save_project
-from imbal_pipeline.core.settings import Settings, SettingsError
-from imbal_pipeline.core.writable import folder_problem, local_store
-from imbal_pipeline.defs.instance import contracts_dir
-from imbal_pipeline.runs import (
+from imbal_pipeline.cli.arguments import build_parser, flag_of, settings_from_args
+from imbal_pipeline.cli.errors import _error
+from imbal_pipeline.cli.runs import (
     HomeError,
     console_log,
     disk_full,
@@ -31,12 +26,14 @@ from imbal_pipeline.runs import (
     space_problem,
     start_step_server,
 )
-
-
-def _error(message: str, status: int) -> int:
-    """Print the one-line error every command uses and return its exit status."""
-    print(f"imbal-pipeline: error: {message}", file=sys.stderr)
-    return status
+from imbal_pipeline.cli.score import ALERT_EXIT as ALERT_EXIT  # the exit status of an alert
+from imbal_pipeline.cli.score import cmd_score
+from imbal_pipeline.core import settings as settings_core
+from imbal_pipeline.core.affects import DATA
+from imbal_pipeline.core.project import load_project, save_project
+from imbal_pipeline.core.settings import Settings, SettingsError
+from imbal_pipeline.core.writable import folder_problem, local_store
+from imbal_pipeline.defs.instance import contracts_dir
 
 
 def _check_inputs(settings: Settings) -> str | None:
@@ -98,9 +95,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     problem = _check_inputs(settings)
     if problem is not None:
         return _error(problem, 2)
+    from imbal_pipeline.cli.unchanged import RECIPE_TAG, run_recipe, unchanged_run
     from imbal_pipeline.core.data.data import executor_of
     from imbal_pipeline.core.data.versions import data_fingerprint
-    from imbal_pipeline.unchanged import RECIPE_TAG, run_recipe, unchanged_run
 
     problem = space_problem(prepare_home())
     if problem is not None:
@@ -125,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     if executor_of(settings) == "multiprocess":
         start_step_server()
-    from imbal_pipeline import launch
+    from imbal_pipeline.cli import launch
 
     tags = orchestrator_tags() | {RECIPE_TAG: recipe}
     result = launch.run_job(instance, settings, run_config(settings, args.verbose), tags)
@@ -140,7 +137,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
     home = ensure_home()
     import dagster as dg
 
-    from imbal_pipeline.history import recorded
+    from imbal_pipeline.cli.history import recorded
     from imbal_pipeline.store.storage import ASSET_NAME
 
     if not ASSET_NAME.fullmatch(args.asset):
@@ -149,7 +146,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
         found = recorded(instance, args.asset, args.limit)
     champion, about = None, []
     if args.asset == "deployed_model":  # which is in service, from the records `score` reads
-        from imbal_pipeline.promote import champion_lines
+        from imbal_pipeline.cli.promote import champion_lines
         from imbal_pipeline.store.storage import AssetStore, storage_dir
 
         champion, about = champion_lines(AssetStore(storage_dir(load_project())))
@@ -188,8 +185,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     home = ensure_home()
     import dagster as dg
 
-    from imbal_pipeline.history import recorded, summarize
-    from imbal_pipeline.promote import since
+    from imbal_pipeline.cli.history import recorded, summarize
+    from imbal_pipeline.cli.promote import since
     from imbal_pipeline.store.champion import Champions
     from imbal_pipeline.store.storage import (
         AssetStore,
@@ -239,10 +236,10 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         return _error(problem, 2)
     import dagster as dg
 
-    from imbal_pipeline import launch
+    from imbal_pipeline.cli import launch
+    from imbal_pipeline.cli.unchanged import RECIPE_TAG, run_recipe
     from imbal_pipeline.core.data.data import executor_of
     from imbal_pipeline.store.storage import storage_dir
-    from imbal_pipeline.unchanged import RECIPE_TAG, run_recipe
 
     instance = dg.DagsterInstance.get()
     parent = instance.get_run_by_id(args.run_id)
@@ -282,87 +279,11 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     return 0
 
 
-def _score_out(args: argparse.Namespace) -> Path:
-    if args.out:
-        return Path(args.out)
-    from imbal_pipeline.core.data.inbox import stem
-
-    return Path(f"{stem(Path(args.data))}.scores.parquet")
-
-
-# `score`'s status when the scores are written but a monitoring check failed: a script or a
-# scheduler sees the alert without parsing the output, and tells it from a refused batch (1).
-ALERT_EXIT = 3
-
-
-def cmd_score(args: argparse.Namespace) -> int:
-    """Score one batch: 0 when written with no check failed, ALERT_EXIT when written but a
-    monitoring check failed (0 with --exit-zero), 1 on a batch it refuses, 2 on arguments."""
-    from imbal_pipeline import load_model
-    from imbal_pipeline.core.data.data import DataError, file_problem, read_table
-    from imbal_pipeline.core.monitor import monitor_batch, monitoring
-    from imbal_pipeline.core.monitor.deployed import ModelFileError, score_batch
-    from imbal_pipeline.core.report import monitor_report
-
-    data, out = Path(args.data), _score_out(args)
-    problem = file_problem(data, "--data file")
-    if problem is not None:
-        return _error(problem, 2)
-    if out.suffix.lower() not in (".parquet", ".csv"):
-        return _error(f"--out {out} must end in .parquet or .csv", 2)
-    try:
-        # Scoring alone here, so every core may work (no other step shares them).
-        model = load_model(args.model, n_jobs=os.cpu_count() or 1)
-    except ModelFileError as exc:
-        return _error(str(exc), 2)
-    try:
-        frame = read_table(data, model.read_options)
-        scored, notes = score_batch(model, frame)
-    except DataError as exc:
-        return _error(str(exc), 1)
-    # One batch alone: the prevalence rule pools only this one (the inbox pools the recent ones).
-    gates = monitor_batch.check_batch(
-        model.reference,
-        model.preprocessor,
-        frame,
-        scored["score"],
-        expected_positives=notes.expected_positives,
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial")
-    if out.suffix.lower() == ".csv":
-        scored.to_csv(partial, index=False)
-    else:
-        scored.to_parquet(partial, index=False)
-    partial.replace(out)  # a reader never sees half a file
-    flagged = int(scored["decision"].sum())
-    ref, rows = model.reference, len(scored)
-    low, high = monitoring.wilson_interval(flagged, rows, ref.confidence)
-    print(f"scored {rows:,} rows with model {model.version} (threshold {model.threshold:.4g})")
-    print(
-        f"{flagged} of {rows} rows flagged ({100 * flagged / rows:.2f}%, "
-        f"{ref.confidence:.0%} interval {100 * low:.2f}-{100 * high:.2f}%); the model expects "
-        f"{100 * ref.expected_rate:.2f}% ({100 * ref.expected_interval[0]:.2f}-"
-        f"{100 * ref.expected_interval[1]:.2f}%, from {ref.training_rows:,} training rows)"
-    )
-    for name, row in monitor_report.checks_table(gates).iterrows():
-        print(f"  {name}: {row['status']} - {row['message']}")
-    if notes.ignored_columns:
-        print(f"ignored columns (not features): {', '.join(notes.ignored_columns)}")
-    print(f"wrote {out}")
-    failed = [g.name for g in gates if g.blocks]
-    if failed and not args.exit_zero:
-        names = ", ".join(failed)
-        print(f"monitoring check failed: {names} (exit {ALERT_EXIT}; --exit-zero for 0)")
-        return ALERT_EXIT
-    return 0
-
-
 def _promote_command(name: str):
     """A command of `promote.py`, imported when run (it imports the model's libraries)."""
 
     def command(args: argparse.Namespace) -> int:
-        from imbal_pipeline import promote
+        from imbal_pipeline.cli import promote
 
         return getattr(promote, name)(args)
 
@@ -372,7 +293,7 @@ def _promote_command(name: str):
 def cmd_ui(args: argparse.Namespace) -> int:
     """Replace this process with `dagster dev` on this folder's project and the instance."""
     home = ensure_home()
-    from imbal_pipeline.launch import write_workspace
+    from imbal_pipeline.cli.launch import write_workspace
 
     workspace = write_workspace(home)
     print(f"Dagster UI on http://127.0.0.1:{args.port} with instance {home}")
