@@ -1,4 +1,5 @@
-"""Which LightGBM defaults hold up on real rare-event data: the evidence behind `core/model.py`.
+"""Which LightGBM defaults hold up on real rare-event data: the evidence behind
+`core/train/model.py`.
 
 Run from the project root with the project's virtualenv:
 

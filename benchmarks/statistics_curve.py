@@ -7,7 +7,7 @@ LightGBM, one thread per fit):
     nice -n 10 .venv/bin/python benchmarks/statistics_curve.py
     .venv/bin/python benchmarks/statistics_curve.py --quick     # one table, two seeds: ~1 min
 
-For each generated table (`core/synthetic.py`, fraud-like, overlapping positives and islands)
+For each generated table (`core/data/synthetic.py`, fraud-like, overlapping positives and islands)
 and seed, a training split is drawn and `learning.learning_curve` claims the PR-AUC the last
 doubling of the positives gained (5 folds; the 100 % point made as the strategy comparison
 makes it), with its 95 % interval and verdict. The independent estimate needs no folds: fresh

@@ -2,7 +2,7 @@
 it), the stages it sits beside, whether it only ever warns, whether its alert asks for a
 retraining, and the function that makes its gate.
 
-The asset check specs (`assets/common.py`), the UI's descriptions and every gate (`gates.Gate`
+The asset check specs (`defs/assets/common.py`), the UI's descriptions and every gate (`gates.Gate`
 refuses a name not declared here) derive from this table, as the threshold objectives derive
 from `threshold.OBJECTIVES`. The gate functions live in `gates`, `data_gates`, `inputs`, `leak`,
 `diagnostics`, `quality`, `monitor_checks` and `monitor_batch`, and bind themselves to their
