@@ -429,8 +429,8 @@ def test_the_up_front_check_imports_no_great_expectations(tmp_path):
         )
     )
     code = (
-        "import sys, time; from imbal_pipeline.core import contracts; t = time.perf_counter(); "
-        "contracts.load_suite(sys.argv[1]); "
+        "import sys, time; from imbal_pipeline.core.data import contracts; "
+        "t = time.perf_counter(); contracts.load_suite(sys.argv[1]); "
         "print(time.perf_counter() - t, 'great_expectations' in sys.modules)"
     )
     done = subprocess.run(

@@ -1,7 +1,7 @@
 """`imbal-pipeline`: run the asset graph on a user's file through Dagster and write the report.
 
 Every option of `run` and `init` is derived (in `arguments.py`) from the settings declared in
-`core/settings.py`; the values a run uses are written to the project file, which the UI, the
+`core/fields.py`; the values a run uses are written to the project file, which the UI, the
 daemon and every step worker read too.
 """
 
