@@ -1075,6 +1075,11 @@ def test_catalogue_has_grown_to_sixty_cases():
     assert len({c[0] for c in CATALOGUE}) == len(CATALOGUE)
 
 
+def test_the_readme_counts_the_catalogues_cases():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert f"`tests/test_bad_input.py`, {len(CATALOGUE)} cases run" in readme
+
+
 def test_a_derived_contract_stays_inside_its_folder_whatever_the_target(tmp_path):
     overrides = _target_named_like_a_path(tmp_path)
     assert run_data_stages(tmp_path, **overrides) == (OK, "")
