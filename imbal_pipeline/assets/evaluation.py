@@ -1,5 +1,7 @@
 """Stage 5: the evaluation report, on the holdout only."""
 
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
@@ -13,7 +15,7 @@ from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.affects import HOLDOUT, MODELS, SAMPLES
 from imbal_pipeline.core.content import without_recipe
 from imbal_pipeline.core.quality import counterfactual_sane
-from imbal_pipeline.core.report_model import CheckRow, Promotion, Release
+from imbal_pipeline.core.report_model import CheckRow, Promotion, Release, Report
 from imbal_pipeline.core.settings import threads_alone
 from imbal_pipeline.core.values import Bag, Comparison, Decision, Profile
 from imbal_pipeline.models import from_store_value
@@ -164,53 +166,54 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
             model=model,
             projection=projection,
         )
-        out = path.parent
-        model_meta = (
-            {
-                "model": dg.MetadataValue.path(str(out / "model.txt")),
-                "model_version": model.version,
-                "expected_positive_rate": dg.MetadataValue.float(model.reference.expected_rate),
-            }
-            if model
-            else {}
-        )
-        table = (
-            pd.DataFrame(
-                {
-                    "selected @ tuned": stored["holdout"],
-                    "selected @ 0.5": stored["holdout_at_0_5"],
-                    "baseline @ 0.5": stored["baseline_holdout"],
-                    "baseline @ its tuned": stored["baseline_holdout_tuned"],
-                }
-            )
-            .loc[list(HEADLINE)]
-            .astype(float)
-        )
-        holdout = report.holdout
-        yield from gated(
-            context,
-            stored,
-            {
-                # The page a person opens first; its plots are the PNGs below, in one place.
-                "report": dg.MetadataValue.path(str(path.with_name("report.html").resolve())),
-                "report_json": dg.MetadataValue.path(str(path.resolve())),
-                **model_meta,
-                "promotion": promotion["line"] if promotion else "no challenger: gate failed",
-                "selected_strategy": report.selected_strategy,
-                "threshold": dg.MetadataValue.float(report.threshold.value),
-                "holdout_pr_auc": dg.MetadataValue.float(holdout.pr_auc or float("nan")),
-                "holdout_f1": dg.MetadataValue.float(holdout.f1),
-                "holdout_mcc": dg.MetadataValue.float(holdout.mcc),
-                "holdout": md_table(table),
-                "confusion_matrix": dg.MetadataValue.json(holdout.confusion_matrix),
-                "pr_curve": png(out / "pr_curve.png"),
-                "threshold_curve": png(out / "threshold_curve.png"),
-                "confusion_matrix_plot": png(out / "confusion_matrix.png"),
-                "diagnostics_advice": dg.MetadataValue.md(
-                    "\n".join(f"- {a}" for a in data_diagnostics["advice"])
-                ),
-            },
-            quality,
-        )
+        yield from gated(context, stored, _report_metadata(report, path, model), quality)
 
     return evaluation_report
+
+
+def _report_metadata(report: Report, path: Path, model) -> dict:
+    """What the report's materialization shows: the page to open, the model, the headline
+    figures beside the baseline's, and the plots."""
+    out = path.parent
+    model_meta = (
+        {
+            "model": dg.MetadataValue.path(str(out / "model.txt")),
+            "model_version": model.version,
+            "expected_positive_rate": dg.MetadataValue.float(model.reference.expected_rate),
+        }
+        if model
+        else {}
+    )
+    table = (
+        pd.DataFrame(
+            {
+                "selected @ tuned": report.holdout.to_json(),
+                "selected @ 0.5": report.holdout_at_0_5.to_json(),
+                "baseline @ 0.5": report.baseline_holdout.to_json(),
+                "baseline @ its tuned": report.baseline_holdout_tuned.to_json(),
+            }
+        )
+        .loc[list(HEADLINE)]
+        .astype(float)
+    )
+    holdout = report.holdout
+    promotion = report.release.promotion if report.release else None
+    advice = report.evidence.diagnostics["advice"] if report.evidence else []
+    return {
+        # The page a person opens first; its plots are the PNGs below, in one place.
+        "report": dg.MetadataValue.path(str(path.with_name("report.html").resolve())),
+        "report_json": dg.MetadataValue.path(str(path.resolve())),
+        **model_meta,
+        "promotion": promotion.line if promotion else "no challenger: gate failed",
+        "selected_strategy": report.selected_strategy,
+        "threshold": dg.MetadataValue.float(report.threshold.value),
+        "holdout_pr_auc": dg.MetadataValue.float(holdout.pr_auc or float("nan")),
+        "holdout_f1": dg.MetadataValue.float(holdout.f1),
+        "holdout_mcc": dg.MetadataValue.float(holdout.mcc),
+        "holdout": md_table(table),
+        "confusion_matrix": dg.MetadataValue.json(holdout.confusion_matrix),
+        "pr_curve": png(out / "pr_curve.png"),
+        "threshold_curve": png(out / "threshold_curve.png"),
+        "confusion_matrix_plot": png(out / "confusion_matrix.png"),
+        "diagnostics_advice": dg.MetadataValue.md("\n".join(f"- {a}" for a in advice)),
+    }
