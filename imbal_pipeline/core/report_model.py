@@ -27,9 +27,9 @@ _OMIT_NONE = "omit_none"
 _FLAT = "flat"
 
 
-def optional(default: Any = None) -> Any:
+def optional() -> Any:
     """A field whose key is absent from report.json when its value is None."""
-    return field(default=default, metadata={_OMIT_NONE: True})
+    return field(default=None, metadata={_OMIT_NONE: True})
 
 
 def flat() -> Any:
@@ -57,10 +57,10 @@ class Section:
         rest = dict(found or {})
         values = {}
         for f in dataclasses.fields(cls):
-            kind = cls.nested.get(f.name)
             if f.name == "extra":
                 continue
-            if f.metadata.get(_FLAT):
+            kind = cls.nested.get(f.name)
+            if kind is not None and f.metadata.get(_FLAT):
                 keys = [k for k in kind.names() if k in rest]
                 values[f.name] = kind.from_json({k: rest.pop(k) for k in keys}) if keys else None
                 continue
@@ -158,34 +158,39 @@ class Difference(Section):
     few_positives: bool | None = optional()
 
 
-def _figures(kind: type[Section], found: Mapping[str, Any]) -> dict:
-    return {name: kind.from_json(value) for name, value in found.items()}
+@dataclass(kw_only=True)
+class WithFigures(Section):
+    """A section whose figures sit beside its own keys in report.json, each under its name,
+    all of one type (`figure`)."""
 
+    figure: ClassVar[type[Section]]
+    figures: dict[str, Any] = field(default_factory=dict)  # figure name -> `figure`
 
-def _flat(head: JSON, figures: Mapping[str, Section]) -> JSON:
-    """A section whose figures sit beside its own keys, each under its name."""
-    return {**head, **{name: figure.to_json() for name, figure in figures.items()}}
+    @classmethod
+    def from_json(cls, found: Mapping[str, Any] | None) -> Self:
+        rest = dict(found or {})
+        head = {k: rest.pop(k, None) for k in cls.names() if k != "figures"}
+        figures = {k: cls.figure.from_json(v) for k, v in rest.items() if isinstance(v, Mapping)}
+        extra = {k: v for k, v in rest.items() if k not in figures}
+        return cls(**head, figures=figures, extra=extra)
+
+    def to_json(self) -> JSON:
+        head = super().to_json()
+        del head["figures"]
+        figures = {name: figure.to_json() for name, figure in self.figures.items()}
+        return {**head, **figures}
 
 
 @dataclass(kw_only=True)
-class HoldoutIntervals(Section):
+class HoldoutIntervals(WithFigures):
     """Each holdout figure's interval, by the method whose coverage held best (`holdout_ci`);
     below `few_positives_below` holdout positives most over-cover."""
+
+    figure: ClassVar[type[Section]] = Interval
 
     level: float | None = optional()
     few_positives_below: int | None = optional()
     methods: dict[str, str] | None = optional()
-    figures: dict[str, Interval] = field(default_factory=dict)  # written flat, by figure name
-
-    @classmethod
-    def from_json(cls, found: Mapping[str, Any] | None) -> Self:
-        head = ("level", "few_positives_below", "methods")
-        rest = {k: v for k, v in (found or {}).items() if k not in head}
-        return cls(**{k: (found or {}).get(k) for k in head}, figures=_figures(Interval, rest))
-
-    def to_json(self) -> JSON:
-        head = {k: v for k, v in super().to_json().items() if k != "figures"}
-        return _flat(head, self.figures)
 
     def get(self, name: str) -> Interval | None:
         return self.figures.get(name)
@@ -238,23 +243,15 @@ class OperatingPoint(Section):
 
 
 @dataclass(kw_only=True)
-class VsBaseline(Section):
-    """The selected model at its threshold minus the baseline at 0.5, paired (`vs_baseline`)."""
+class VsBaseline(WithFigures):
+    """The selected model at its threshold minus the baseline at 0.5, paired (`vs_baseline`):
+    one `Difference` per figure."""
+
+    figure: ClassVar[type[Section]] = Difference
 
     baseline: str
     same_model: bool
     level: float | None = optional()
-    figures: dict[str, Difference] = field(default_factory=dict)  # written flat, by figure name
-
-    @classmethod
-    def from_json(cls, found: Mapping[str, Any] | None) -> Self:
-        head = ("baseline", "same_model", "level")
-        rest = {k: v for k, v in (found or {}).items() if k not in head}
-        return cls(**{k: (found or {}).get(k) for k in head}, figures=_figures(Difference, rest))
-
-    def to_json(self) -> JSON:
-        head = {k: v for k, v in super().to_json().items() if k != "figures"}
-        return _flat(head, self.figures)
 
 
 # --- what the report adds around the figures ----------------------------------------------
