@@ -204,8 +204,10 @@ def negative_labels_of(frame: pd.DataFrame, settings: Settings) -> list[str]:
 def stray_labels(values: pd.Series, classes: list[str]) -> list[str]:
     """Label values that are none of `classes`, compared by `label_key`: the training file's
     1 may come back as 1.0, but "Yes" is not "yes" and "unknown" is no class."""
-    known = {label_key(c) for c in classes}
-    return sorted(set(label_text(values).dropna()) - known)
+    known = np.zeros(len(values), dtype=bool)
+    for c in classes:
+        known |= is_label(values, c)
+    return sorted(set(label_text(values[~known]).dropna()))
 
 
 def refuse_stray_labels(
