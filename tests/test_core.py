@@ -815,9 +815,9 @@ def test_the_report_scores_the_holdout_once_when_the_baseline_is_the_selected_mo
         assert len(top) == (1 if strategy == "none" else 2)
     assert threads == {2}  # the threads the report step was given, down to each fold model
     none = reports["none"]
-    assert none["baseline_holdout"]["pr_auc"] == pytest.approx(none["holdout"]["pr_auc"])
+    assert none.baseline_holdout.pr_auc == pytest.approx(none.holdout.pr_auc)
     other = reports["class_weight"]
-    assert other["baseline_holdout"]["pr_auc"] == pytest.approx(none["holdout"]["pr_auc"])
+    assert other.baseline_holdout.pr_auc == pytest.approx(none.holdout.pr_auc)
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ from imbal_pipeline.core import (
 )
 from imbal_pipeline.core.data import read_table, read_table_hashed
 from imbal_pipeline.core.deployed import score_batch
+from imbal_pipeline.core.report_model import Report
 from imbal_pipeline.core.report_promotion import comparison_rows
 from imbal_pipeline.core.shadow import shadow_scores
 from imbal_pipeline.core.values import Bag, Decision
@@ -54,12 +55,14 @@ def deployed_model(
     again, with the reason.
     """
     s = pipeline.settings()
-    value = evaluation.deployable(final_model, decision_threshold, evaluation_report, s)
+    report = Report.from_json(evaluation_report)
+    value = evaluation.deployable(final_model, decision_threshold, report, s)
     version = content_hash(value)
-    exported = evaluation_report.get("model_version")
+    exported = report.release.model_version if report.release else None
     gate = monitor_checks.matches_export(version, exported, s.output_dir)
     store = AssetStore(storage_dir(s))
-    evidence = evaluation_report.get("promotion") or {}
+    promotion = report.release.promotion if report.release else None
+    evidence = promotion.to_json() if promotion else {}
     done = enact(Champions(store), value, evidence, context.run_id, gate.passed)
     context.log.info(f"promotion: {done.line}")
     served = value if done.champion in (None, version) else store.load(DEPLOYED, done.champion)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from imbal_pipeline.core.diagnostics import RESAMPLERS
 from imbal_pipeline.core.gates import Gate
 from imbal_pipeline.core.learning import LastDoubling
+from imbal_pipeline.core.report_model import Dataset
 
 ACTIONS = ("collect_positives", "improve_features", "keep")
 
@@ -39,9 +40,9 @@ class Tier:
     starts_from: str
 
     @classmethod
-    def from_dataset(cls, dataset: dict) -> Tier:
-        """From report.json's `dataset`."""
-        return cls(dataset["tier"], float(dataset["ratio"]), dataset["recommendation"])
+    def from_dataset(cls, dataset: Dataset) -> Tier:
+        """From the report's `dataset`."""
+        return cls(dataset.tier, float(dataset.ratio), dataset.recommendation)
 
 
 @dataclass(frozen=True)

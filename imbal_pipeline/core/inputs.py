@@ -129,10 +129,12 @@ def _with_labelled_batches(
 def _as_training_labels(labels: pd.Series, target: pd.Series, name: str) -> pd.Series:
     """A labels file's values as the training file writes them (its 1 may come back as 1.0);
     a value that is no class of the training file ("unknown", "Yes" for "yes") is refused."""
-    spelled = {data.label_key(v): v for v in target.dropna().unique()}
-    classes = sorted(str(v) for v in spelled.values())
-    data.refuse_stray_labels(labels, classes, f"labels file {name}")
-    return data.label_text(labels).map(spelled).astype(target.dtype)
+    spelled = list({data.label_key(v): v for v in target.dropna().unique()}.values())
+    data.refuse_stray_labels(labels, sorted(str(v) for v in spelled), f"labels file {name}")
+    out = pd.Series(float("nan"), index=labels.index, dtype=object)
+    for value in spelled:
+        out[data.is_label(labels, value)] = value
+    return out.astype(target.dtype)
 
 
 # A text subgroup column with more levels than this gives tables of one-row groups.
@@ -235,14 +237,13 @@ def split_raw(
     read = read or versions.TableReader(settings.read_options)
     frame = _drop_columns(read(settings.test_data_path), settings, "holdout")
     positive = data.positive_label_of(raw, settings)
-    if settings.target in frame.columns:
-        labels = set(data.label_text(frame[settings.target]).dropna())
-        if positive not in labels:
-            shown = ", ".join(sorted(labels)[:10])
-            raise data.DataError(
-                f"{where}: its target has no {positive!r} rows, the training file's positive "
-                f"class (values: {shown}); give a holdout with the training file's labels"
-            )
+    target = frame[settings.target] if settings.target in frame.columns else None
+    if target is not None and not data.is_label(target, positive).any():
+        shown = ", ".join(sorted(set(data.label_text(target).dropna()))[:10])
+        raise data.DataError(
+            f"{where}: its target has no {positive!r} rows, the training file's positive "
+            f"class (values: {shown}); give a holdout with the training file's labels"
+        )
     _refuse_misread_numbers(frame, raw, {settings.target, settings.id_column}, where)
     frame, lost = coerce_like(frame, raw)
     try:

@@ -24,7 +24,6 @@ from imbal_pipeline.core import plots
 from imbal_pipeline.core.data import (
     DataError,
     is_label,
-    label_key,
     one_label_per_id,
     refuse_stray_labels,
 )
@@ -329,7 +328,10 @@ def _negative_labels(summary: dict) -> list[str]:
     recorded = summary.get("negative_labels")
     if recorded:
         return [str(v) for v in recorded]
-    conventional = _CONVENTIONAL_NEGATIVE.get(label_key(summary["positive_label"]))
+    positive = summary["positive_label"]
+    conventional = next(
+        (neg for pos, neg in _CONVENTIONAL_NEGATIVE.items() if is_label(positive, pos)), None
+    )
     if conventional is None:
         raise BatchError(
             f"model {summary.get('version')} does not record its negative class, so its labels "
