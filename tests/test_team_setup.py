@@ -1,0 +1,84 @@
+"""A team deployment as a newcomer meets it: PostgreSQL's password or server missing is one
+line naming it, and the Dask workers can size every value the project hands them."""
+
+import socket
+
+import pytest
+
+from imbal_pipeline import cli
+
+PG_YAML = """\
+storage:
+  postgres:
+    postgres_db:
+      hostname: 127.0.0.1
+      port: {port}
+      username: dagster
+      password: {password}
+      db_name: dagster
+      scheme: postgresql+psycopg2
+telemetry:
+  enabled: false
+"""
+
+# Every command that opens the instance (`init` and `score` do not).
+COMMANDS = [
+    ["run"],
+    ["versions", "raw_data"],
+    ["show", "evaluation_report"],
+    ["rerun", "0f0f0f0f-0000-0000-0000-000000000000"],
+    ["promote", "3f9c0a1b2c3d4e5f"],
+    ["rollback"],
+    ["ui"],
+]
+
+
+def _home(tmp_path, monkeypatch, password: str, port: int = 5432):
+    """A project folder whose Dagster home's dagster.yaml names PostgreSQL."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(PG_YAML.format(port=port, password=password))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    return home
+
+
+def _one_line(capsys) -> str:
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1, captured.err
+    assert "Traceback" not in captured.err and "DagsterInvalidConfigError" not in captured.err
+    return captured.err
+
+
+@pytest.mark.parametrize("argv", COMMANDS, ids=lambda argv: argv[0])
+def test_a_missing_postgres_password_is_one_line_naming_the_variable(
+    argv, tmp_path, monkeypatch, capsys
+):
+    pytest.importorskip("dagster_postgres")
+    monkeypatch.delenv("DAGSTER_PG_PASSWORD", raising=False)
+    home = _home(tmp_path, monkeypatch, "{env: DAGSTER_PG_PASSWORD}")
+    assert cli.main(argv) == 2
+    line = _one_line(capsys)
+    assert "DAGSTER_PG_PASSWORD is not set" in line
+    assert str(home / "dagster.yaml") in line and "export DAGSTER_PG_PASSWORD=" in line
+
+
+def _closed_port() -> int:
+    """A localhost port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_unreachable_postgres_server_is_one_line_naming_it(
+    tmp_path, monkeypatch, capsys, caplog
+):
+    pytest.importorskip("dagster_postgres")
+    port = _closed_port()
+    _home(tmp_path, monkeypatch, "secret", port=port)
+    assert cli.main(["versions", "raw_data"]) == 2
+    line = _one_line(capsys)
+    assert "cannot reach the PostgreSQL server" in line and f"port {port}" in line
+    assert "start it" in line and "Connection refused" in line
+    # Not a dump per connection retry before it.
+    assert not [r for r in caplog.records if "Retrying" in r.getMessage()]
