@@ -82,3 +82,34 @@ def test_an_unreachable_postgres_server_is_one_line_naming_it(
     assert "start it" in line and "Connection refused" in line
     # Not a dump per connection retry before it.
     assert not [r for r in caplog.records if "Retrying" in r.getMessage()]
+
+
+def test_dask_sizes_every_event_a_step_returns_without_a_warning(tmp_path, caplog):
+    """A step on a Dask worker returns its Dagster events and the worker sizes them: each kind
+    (observation, materialization, check, input and output, a failure) is sized silently."""
+    pytest.importorskip("dagster_dask")
+    import dagster as dg
+    from conftest import graph, training_assets
+    from distributed.sizeof import safe_sizeof
+
+    # A project on Dask registers the sizes (as every worker's code location does).
+    defs = graph(tmp_path, generated_rows=600, executor="dask", dask_address="tcp://127.0.0.1:1")
+    broken = graph(tmp_path / "broken", generated_rows=600, target="no_such_column")
+    events = []
+    with dg.instance_for_test() as instance:
+        for project in (defs, broken):
+            result = dg.materialize(
+                training_assets(project)[:4],
+                instance=instance,
+                resources=project.resources,
+                raise_on_error=False,
+            )
+            events += result.all_events
+    kinds = {e.event_type_value for e in events}
+    assert {"ASSET_OBSERVATION", "ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION"} <= kinds
+    assert {"STEP_INPUT", "STEP_OUTPUT", "HANDLED_OUTPUT", "STEP_FAILURE"} <= kinds
+    caplog.clear()
+    with caplog.at_level("DEBUG", logger="distributed.sizeof"):
+        sizes = [safe_sizeof(e) for e in events] + [safe_sizeof(events)]
+    assert not caplog.records, caplog.records[0].getMessage()
+    assert all(0 < size < 1_000_000 for size in sizes)
