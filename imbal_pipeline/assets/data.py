@@ -5,7 +5,14 @@ import warnings
 import dagster as dg
 import pandas as pd
 
-from imbal_pipeline.assets.common import RAW_FILE, counts_meta, gated, md_table, stage_asset
+from imbal_pipeline.assets.common import (
+    LABELLED_KEY,
+    RAW_FILE,
+    counts_meta,
+    gated,
+    md_table,
+    stage_asset,
+)
 from imbal_pipeline.core import data, gates, inputs, split, versions
 from imbal_pipeline.core.settings import LABEL, Settings
 from imbal_pipeline.lineage import DATA_VERSION_TAG, pinned_record
@@ -94,6 +101,7 @@ def raw_data(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
         {
             **counts_meta(prepared[LABEL]),
             "source": source,
+            **({LABELLED_KEY: dg.MetadataValue.json(read.labelled)} if s.labelled_batches else {}),
             "positive_label": f"{s.target} = {data.positive_label_of(prepared, s)}",
             "numeric_features": dg.MetadataValue.json(schema["numeric"]),
             "categorical_features": dg.MetadataValue.json(schema["categorical"]),
