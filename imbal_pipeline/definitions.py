@@ -29,6 +29,7 @@ from imbal_pipeline.core.settings import (
     max_concurrent_steps,
 )
 from imbal_pipeline.io_manager import BundleIOManager
+from imbal_pipeline.loaded import launch_tags
 from imbal_pipeline.resources import FitCache, pipeline_for
 from imbal_pipeline.runs import STEP_PRELOAD
 from imbal_pipeline.storage import storage_dir
@@ -102,7 +103,8 @@ def build_definitions(project: Settings | None = None) -> dg.Definitions:
         selection = dg.AssetSelection.all(include_sources=True) - dg.AssetSelection.assets(
             *per_batch
         )
-    job = dg.define_asset_job(JOB_NAME, selection=selection)
+    # Every run launched from the job (the UI, schedules, sensors) names its dataset at launch.
+    job = dg.define_asset_job(JOB_NAME, selection=selection, run_tags=launch_tags(project))
     score_job = dg.define_asset_job(SCORE_JOB, selection=[operating.scored_batch])
     outcomes_job = dg.define_asset_job(OUTCOMES_JOB, selection=[operating.batch_outcomes])
     schedules, sensors = build_automation(job, score_job, outcomes_job, project)
