@@ -14,6 +14,7 @@ import typing
 from typing import ClassVar, Literal
 
 import dagster as dg
+from dagster._core.storage.tags import PARTITION_NAME_TAG
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 
@@ -49,7 +50,9 @@ class _Pipeline(dg.ConfigurableResource):
         """Refuse a run launched from a code location that loaded another project file than the
         one this process loaded (the UI showed other settings), and name its dataset."""
         run = context.dagster_run
-        if run is None or context.instance is None:
+        # A batch's run (a partition: scoring, its labels) trains nothing and uses the model in
+        # service: it goes on whatever the project file says now.
+        if run is None or context.instance is None or PARTITION_NAME_TAG in run.tags:
             return
         problem = loaded.launch_problem(context.instance, run, self.loaded_from)
         if problem:

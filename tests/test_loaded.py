@@ -117,3 +117,19 @@ def test_a_run_of_dagsters_own_asset_job_is_named_at_its_first_step(folder):
         tags = instance.get_run_by_id(run.run_id).tags
         assert tags[loaded.PROJECT_TAG] == loaded.project_digest(load_project())
         assert tags[loaded.DATA_DIGEST_TAG] == file_digest(folder[0] / "a.csv")
+
+
+def test_a_batchs_run_goes_on_whatever_the_project_file_says_now(folder):
+    """Scoring a batch (a partition) trains nothing: the inbox keeps working until a reload."""
+    root, values = folder
+    ui = build_definitions(load_project())
+    with dg.instance_for_test() as instance:
+        job = ui.resolve_job_def("score_batches")
+        run = instance.create_run_for_job(
+            job_def=job, run_config={}, tags={"dagster/partition": "monday_3f9c0a1b2c3d"}
+        )
+        save_project(project(data_path=str(root / "b.csv"), **values))
+        now = build_definitions(load_project())
+        context = types.SimpleNamespace(instance=instance, dagster_run=run)
+        _resource(now).setup_for_execution(context)
+        assert loaded.PROJECT_TAG not in instance.get_run_by_id(run.run_id).tags
