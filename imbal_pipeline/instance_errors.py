@@ -76,6 +76,10 @@ def instance_problem(exc: BaseException, home: Path) -> str | None:
         if unset is not None:
             return unset
         first = next((line.strip() for line in message.splitlines()[1:] if line.strip()), "")
+        # Dagster's own line goes on with the whole expected schema or an example: the fault
+        # alone, with its path, names what to fix.
+        first = re.split(r"\. (?:Expected|You must provide|Example config)", first)[0]
+        first = re.sub(r"^Error \d+: ", "", first).rstrip(".")
         return f"{config} is not a valid Dagster instance configuration ({first}); fix the file"
     said = _server_said(exc)
     if said is None:

@@ -63,6 +63,22 @@ def test_a_missing_postgres_password_is_one_line_naming_the_variable(
     assert str(home / "dagster.yaml") in line and "export DAGSTER_PG_PASSWORD=" in line
 
 
+def test_a_dagster_yaml_dagster_cannot_read_is_one_line_naming_the_fault(
+    tmp_path, monkeypatch, capsys
+):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nbogus_key: 1\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["versions", "raw_data"]) == 2
+    line = _one_line(capsys)
+    assert line.endswith(
+        f"{home / 'dagster.yaml'} is not a valid Dagster instance configuration (Received "
+        'unexpected config entry "bogus_key" at the root); fix the file\n'
+    )
+
+
 def _closed_port() -> int:
     """A localhost port nothing listens on (bound, then released)."""
     with socket.socket() as probe:
