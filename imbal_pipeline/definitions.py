@@ -62,9 +62,6 @@ def build_executor(project: Settings) -> dg.ExecutorDefinition:
             raise SettingsError(
                 "executor dask needs dagster-dask: pip install 'imbal_pipeline[scale]'"
             ) from exc
-        # Registers the size of a step's events, which Dask could not take.
-        from imbal_pipeline import dask_sizes  # noqa: F401
-
         # Each Dask worker should run one task with one thread (dask worker --nthreads 1), so
         # that threads x concurrent steps stay within each machine's cores.
         return dask_executor.configured(
