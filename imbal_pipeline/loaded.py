@@ -65,12 +65,14 @@ def launch_tags(settings: Settings) -> dict[str, str]:
 
 def description(settings: Settings, doc: str) -> str:
     """The `pipeline` resource's description in the UI: what its runs train on, and the rule."""
-    data = settings.data_path or "generated fraud-like data"
+    data = f"{settings.data_path} (sha256 {data_digest(settings)})"
+    if settings.data_path is None:
+        data = f"generated fraud-like data ({settings.generated_rows:,} rows, seed {settings.seed})"
     return (
-        f"{doc.strip()}\n\nLoaded from the project file: data {data} (sha256 "
-        f"{data_digest(settings)}), target {settings.target} (project "
-        f"{project_digest(settings)}). A run started after the project file changed refuses "
-        "to start: reload the code location (Deployment, Reload) to see and train on the new one."
+        f"{doc.strip()}\n\nLoaded from the project file: data {data}, target "
+        f"{settings.target} (project {project_digest(settings)}). A run started after the "
+        "project file changed refuses to start: reload the code location (Deployment, Reload) "
+        "to see and train on the new one."
     )
 
 
