@@ -11,6 +11,7 @@
 """
 
 import json
+from pathlib import Path
 
 import dagster as dg
 
@@ -18,15 +19,38 @@ from imbal_pipeline.assets.common import ALERTS_KEY, EVIDENCE_KEY, RAW_FILE
 from imbal_pipeline.assets.operating import BATCHES
 from imbal_pipeline.core import inbox
 from imbal_pipeline.core.monitor_checks import RETRAIN_ON
-from imbal_pipeline.core.settings import Settings
+from imbal_pipeline.core.project import load_project
+from imbal_pipeline.core.settings import Settings, SettingsError
 from imbal_pipeline.core.versions import data_fingerprint
 from imbal_pipeline.lineage import DATA_VERSION_TAG
+from imbal_pipeline.loaded import project_digest
 from imbal_pipeline.resources import PipelineConfig
 from imbal_pipeline.storage import CorruptValueError
 
 
-def build_automation(job, score_job, outcomes_job, project: Settings) -> tuple[list, list]:
-    """The retraining schedule and the sensors of a project's jobs."""
+def stale_location(project: Settings, project_file: Path | None) -> str | None:
+    """Why a training run requested now would be refused: the project file changed since this
+    code location loaded `project` from it (`loaded.launch_problem`). None when it did not, or
+    when the code location was not built from a file."""
+    if project_file is None:
+        return None
+    try:
+        now = load_project(project_file)
+    except SettingsError as exc:
+        return f"the project file cannot be read ({exc}); fix it, then reload the code location"
+    if project_digest(now) == project_digest(project):
+        return None
+    return (
+        f"the project file {project_file} changed after this code location was loaded: reload "
+        "it (Deployment, Reload); a training run requested now would be refused"
+    )
+
+
+def build_automation(
+    job, score_job, outcomes_job, project: Settings, project_file: Path | None = None
+) -> tuple[list, list]:
+    """The retraining schedule and the sensors of a project's jobs; `project_file`, when the
+    code location was built from it, lets the training sensors wait for a reload."""
     schedule = dg.ScheduleDefinition(
         name="retrain_schedule",
         job=job,
@@ -43,6 +67,9 @@ def build_automation(job, score_job, outcomes_job, project: Settings) -> tuple[l
         description="Requests a run when the configured raw (or holdout) file's content changes.",
     )
     def raw_data_changed(context: dg.SensorEvaluationContext, pipeline: PipelineConfig):
+        stale = stale_location(project, project_file)
+        if stale:  # the cursor stays: the change is seen after the reload
+            return dg.SkipReason(stale)
         try:
             fingerprint = data_fingerprint(pipeline.settings())
         except FileNotFoundError as exc:
@@ -63,7 +90,7 @@ def build_automation(job, score_job, outcomes_job, project: Settings) -> tuple[l
         raw_data_changed,
         inbox_sensor(score_job, project),
         labels_sensor(outcomes_job, project),
-        retrain_on_alert(job, project),
+        retrain_on_alert(job, project, project_file),
     ]
 
 
@@ -237,7 +264,7 @@ def _alerts_since(context, champion: str | None, after: int | None):
     return reasons, last, others
 
 
-def retrain_on_alert(job, project: Settings) -> dg.SensorDefinition:
+def retrain_on_alert(job, project: Settings, project_file: Path | None) -> dg.SensorDefinition:
     """Requests the training job when a batch's monitoring fails a check that means drift.
 
     Only the alerts on batches the champion scored count: an alert on a batch another model
@@ -257,6 +284,9 @@ def retrain_on_alert(job, project: Settings) -> dg.SensorDefinition:
         + " (once per failing check and model in service).",
     )
     def _sensor(context: dg.SensorEvaluationContext):
+        stale = stale_location(project, project_file)
+        if stale:  # the cursor stays: the alerts ask once the code location is reloaded
+            return dg.SkipReason(stale)
         after, asked_under, asked = _alert_cursor(context.cursor)
         try:
             champion = champion_of(project)

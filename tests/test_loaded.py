@@ -133,3 +133,25 @@ def test_a_batchs_run_goes_on_whatever_the_project_file_says_now(folder):
         context = types.SimpleNamespace(instance=instance, dagster_run=run)
         _resource(now).setup_for_execution(context)
         assert loaded.PROJECT_TAG not in instance.get_run_by_id(run.run_id).tags
+
+
+def test_the_training_sensors_wait_for_a_reload_after_the_project_file_changed(folder):
+    """A request now would be refused, and would spend its run key: the sensors skip, keeping
+    their cursor, until the code location is reloaded."""
+    root, values = folder
+    ui = build_definitions()  # from the project file, as the daemon loads it
+    with dg.instance_for_test() as instance:
+
+        def tick(name: str):
+            context = dg.build_sensor_context(instance=instance, cursor="7", resources=ui.resources)
+            with context:
+                return ui.resolve_sensor_def(name)(context), context.cursor
+
+        result, _ = tick("raw_data_changed")
+        assert isinstance(result, dg.SensorResult) and result.run_requests
+        save_project(project(data_path=str(root / "b.csv"), **values))
+        for name in ("retrain_on_alert", "raw_data_changed"):
+            result, cursor = tick(name)
+            assert isinstance(result, dg.SkipReason), (name, result)
+            assert "changed after this code location was loaded: reload" in result.skip_message
+            assert cursor == "7"
