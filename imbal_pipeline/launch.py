@@ -35,6 +35,7 @@ from dagster._utils.hosted_user_process import recon_job_from_origin
 from imbal_pipeline.core.data import data_size
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.definitions import JOB_NAME, LOCATION_NAME
+from imbal_pipeline.loaded import DATA_DIGEST_TAG, PROJECT_TAG, launch_tags
 from imbal_pipeline.progress import SIZE_TAG, last_pace, progress
 from imbal_pipeline.runs import DATA_TAG, TARGET_TAG, is_verbose
 
@@ -68,6 +69,7 @@ def run_job(
     printing a line per finished step."""
     job = reconstructable_job(settings)
     definition = job.get_definition()
+    tags = {**launch_tags(settings), **tags}  # what it trains on, named before it starts
     total = len(definition.nodes_in_topological_order)
     size = data_size(settings)
     cells = size[0] * size[1] if size else None
@@ -106,7 +108,8 @@ def rerun_from_failure(
         tags=parent.tags,
     )
     # The parent's dataset tags: its first step, which sets them, is not run again.
-    named = {k: v for k, v in parent.tags.items() if k in (DATA_TAG, TARGET_TAG)}
+    dataset = (DATA_TAG, TARGET_TAG, DATA_DIGEST_TAG, PROJECT_TAG)
+    named = {k: v for k, v in parent.tags.items() if k in dataset}
     root = parent.root_run_id or parent.run_id
     # The tags by which Dagster finds a run group (the UI's re-executions of a run), as its own
     # "from failure" re-execution sets them.

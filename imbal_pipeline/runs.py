@@ -121,9 +121,18 @@ def _create_instance_once(home: Path) -> None:
 
     import dagster as dg
 
+    from imbal_pipeline.instance_errors import instance_problem, quiet_retries
+
     with open(home / ".imbal_instance.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        dg.DagsterInstance.get().dispose()
+        try:
+            with quiet_retries():
+                dg.DagsterInstance.get().dispose()
+        except Exception as exc:  # noqa: BLE001 - PostgreSQL's config or server, in one line
+            problem = instance_problem(exc, home)
+            if problem is None:
+                raise
+            raise HomeError(problem) from None
 
 
 # Tags naming the process that orchestrates a CLI run, so a later command can tell that a run

@@ -20,6 +20,8 @@ from imbal_pipeline.storage import GATE_KEY, VERSION_KEY, content_hash
 RAW_FILE = dg.AssetKey("raw_file")
 ALERTS_KEY = "alerts"  # monitoring checks that failed, on a scored batch's materialization
 EVIDENCE_KEY = "alert_evidence"  # beside it: each failed check's figures
+# On raw_data: the labelled inbox batches it added to the training file (`labelled_batches`).
+LABELLED_KEY = "labelled_batches"
 SOURCE_DEPS = [RAW_FILE]
 # The multiprocess executor starts ready steps by descending `dagster/priority`. Steps only the
 # report waits for go last, into the core the fold models' last wave leaves idle; at 1M rows

@@ -5,10 +5,18 @@ import warnings
 import dagster as dg
 import pandas as pd
 
-from imbal_pipeline.assets.common import RAW_FILE, counts_meta, gated, md_table, stage_asset
+from imbal_pipeline.assets.common import (
+    LABELLED_KEY,
+    RAW_FILE,
+    counts_meta,
+    gated,
+    md_table,
+    stage_asset,
+)
 from imbal_pipeline.core import data, gates, inputs, split, versions
 from imbal_pipeline.core.settings import LABEL, Settings
 from imbal_pipeline.lineage import DATA_VERSION_TAG, pinned_record
+from imbal_pipeline.loaded import DATA_DIGEST_TAG
 from imbal_pipeline.resources import PipelineConfig
 from imbal_pipeline.runs import contracts_dir, dataset_tags
 
@@ -84,8 +92,10 @@ def raw_data(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
     s = pipeline.settings()
     read = versions.TableReader(s.read_options)
     prepared, source = inputs.load_raw(s, read)
-    # Here rather than at launch, so runs from the UI, schedules and sensors are named too.
-    context.instance.add_run_tags(context.run_id, dataset_tags(s.data_path, s.target))
+    # Again here: the launch named the project's dataset as the code location found it; a run's
+    # config may name another file, and the file's bytes may have changed since.
+    read_as = {DATA_DIGEST_TAG: read.digests[s.data_path]} if s.data_path in read.digests else {}
+    context.instance.add_run_tags(context.run_id, dataset_tags(s.data_path, s.target) | read_as)
     _record_what_was_read(context, s, read.digests, "raw_data")
     schema = data.feature_schema(prepared, s)
     yield from gated(
@@ -94,6 +104,7 @@ def raw_data(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
         {
             **counts_meta(prepared[LABEL]),
             "source": source,
+            **({LABELLED_KEY: dg.MetadataValue.json(read.labelled)} if s.labelled_batches else {}),
             "positive_label": f"{s.target} = {data.positive_label_of(prepared, s)}",
             "numeric_features": dg.MetadataValue.json(schema["numeric"]),
             "categorical_features": dg.MetadataValue.json(schema["categorical"]),

@@ -6,7 +6,14 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from imbal_pipeline.assets.common import OFF_CRITICAL_PATH, gated, md_table, png, stage_asset
+from imbal_pipeline.assets.common import (
+    LABELLED_KEY,
+    OFF_CRITICAL_PATH,
+    gated,
+    md_table,
+    png,
+    stage_asset,
+)
 from imbal_pipeline.assets.reuse import fit_or_reuse
 from imbal_pipeline.challenge import challenge
 from imbal_pipeline.champion import Champions
@@ -18,6 +25,7 @@ from imbal_pipeline.core.quality import counterfactual_sane
 from imbal_pipeline.core.report_model import CheckRow, Promotion, Release, Report
 from imbal_pipeline.core.settings import threads_alone
 from imbal_pipeline.core.values import Bag, Comparison, Decision, Profile
+from imbal_pipeline.lineage import pinned_record
 from imbal_pipeline.models import from_store_value
 from imbal_pipeline.resources import FitCache, PipelineConfig
 from imbal_pipeline.storage import RECIPE_KEY, AssetStore, content_hash, storage_dir
@@ -101,6 +109,17 @@ def _challenge(s, model, rows, holdout_split: pd.DataFrame) -> dict:
     return challenge(store, s, model, rows, split.holdout_part(holdout_split))
 
 
+def _labelled_batches(context: AssetExecutionContext, s) -> list[dict] | None:
+    """The labelled inbox batches this run's raw_data added to the training file (file, labels
+    file, rows, positives), when the run trains on them: a retraining names what it added."""
+    if not s.labelled_batches:
+        return None
+    record = pinned_record(context.instance, context.run_id, dg.AssetKey("raw_data"))
+    mat = record.asset_materialization if record is not None else None
+    added = mat.metadata.get(LABELLED_KEY) if mat is not None else None
+    return list(getattr(added, "value", None) or [])
+
+
 def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.AssetsDefinition:
     """The report asset; it summarizes the verdicts of `upstream_checks`."""
 
@@ -137,6 +156,7 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
             threads=threads_alone(s.lgbm_threads),
         )
         report.run_id = context.run_id
+        report.dataset.labelled_batches = _labelled_batches(context, s)
         projection = release.add_evidence(
             report, holdout_split, without_recipe(leak_panel), learning_curve, data_diagnostics, s
         )

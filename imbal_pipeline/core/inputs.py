@@ -71,7 +71,8 @@ def load_raw(
     """The configured file (or the embedded generated data), prepared, and where it came from.
 
     Files are read with `read` (a `versions.TableReader`, which keeps the digest of the bytes it
-    parsed: the data version a run records).
+    parsed: the data version a run records, and `labelled`, the labelled inbox batches added
+    under the file with their rows and positives).
     """
     read = read or versions.TableReader(settings.read_options)
     if settings.data_path is None:
@@ -82,19 +83,28 @@ def load_raw(
     else:
         frame = _drop_columns(read(settings.data_path), settings, "data")
         source = settings.data_path
+    batches: list[dict] = []
     if settings.labelled_batches:
-        frame, added = _with_labelled_batches(frame, settings, read)
+        frame, added, batches = _with_labelled_batches(frame, settings, read)
         source = f"{source} + {added}"
     prepared = data.prepare_frame(frame, settings)
     _check_subgroups(prepared, settings)
+    # The batches are the last rows, in order (preparing keeps every row where it was).
+    end = len(prepared)
+    for batch in reversed(batches):
+        start = end - batch["rows"]
+        batch["positives"] = int(prepared[LABEL].iloc[start:end].sum())
+        end = start
+    read.labelled = batches
     return prepared, source
 
 
 def _with_labelled_batches(
     frame: pd.DataFrame, settings: Settings, read: versions.TableReader
-) -> tuple[pd.DataFrame, str]:
-    """The training frame and every labelled inbox batch under it, typed like it."""
-    parts, names = [frame], []
+) -> tuple[pd.DataFrame, str, list[dict]]:
+    """The training frame and every labelled inbox batch under it, typed like it, and each
+    batch added (its file, labels file and rows)."""
+    parts, names, added = [frame], [], []
     for batch in inbox.list_batches(settings.inbox):
         if batch.labels_path is None:
             continue
@@ -121,9 +131,12 @@ def _with_labelled_batches(
         )
         parts.append(rows)
         names.append(f"{batch.path.name} ({len(rows)} labelled rows)")
+        added.append(
+            {"batch": batch.path.name, "labels": batch.labels_path.name, "rows": len(rows)}
+        )
     if not names:
-        return frame, "no labelled batch yet"
-    return pd.concat(parts, ignore_index=True), f"labelled batches {', '.join(names)}"
+        return frame, "no labelled batch yet", []
+    return pd.concat(parts, ignore_index=True), f"labelled batches {', '.join(names)}", added
 
 
 def _as_training_labels(labels: pd.Series, target: pd.Series, name: str) -> pd.Series:

@@ -102,6 +102,8 @@ class Dataset(Section):
     holdout_rows: int
     holdout_positives: int
     source: str
+    # The labelled inbox batches a retraining added (file, labels file, rows, positives).
+    labelled_batches: list[dict] | None = optional()
 
 
 @dataclass(kw_only=True)
