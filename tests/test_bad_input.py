@@ -1283,3 +1283,22 @@ def test_a_damaged_gzip_file_is_named_with_its_fix_wherever_it_is_read(tmp_path)
         data.read_table(path)
     # Choosing the executor counts its rows first; the raw_data step then says what is wrong.
     assert data.executor_of(Settings(data_path=path)) == "multiprocess"
+
+
+@pytest.mark.parametrize(
+    "text, said",
+    [
+        ("seed: [1\n", "expected ',' or ']'"),  # a parse error: what and where
+        ("seed: 3\x07\n", "unacceptable character #x0007"),  # a reader error has no `problem`
+    ],
+)
+def test_a_project_file_that_is_not_yaml_is_named_with_its_fix(tmp_path, text, said):
+    from imbal_pipeline.core.project import PROJECT_FILE, load_project
+
+    path = tmp_path / PROJECT_FILE
+    path.write_text(text)
+    with pytest.raises(SettingsError) as raised:
+        load_project(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path} is not valid YAML (") and said in message
+    assert message.endswith("; fix the file") and "\n" not in message
