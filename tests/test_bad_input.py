@@ -1178,6 +1178,13 @@ def test_every_number_setting_declares_its_range_and_the_help_shows_it():
     assert "from 2 to 131072" in " ".join(text.split())  # --num-leaves, LightGBM's limit
 
 
+def test_a_range_bounded_on_one_side_reads_as_that_side_alone():
+    from imbal_pipeline.core.limits import Bounds
+
+    assert Bounds(ge=0).text(whole=False) == ">= 0" and Bounds(gt=0).text(whole=False) == "> 0"
+    # An upper bound alone (no setting declares one yet) reads as such, not as "[None, 5]".
+    assert Bounds(le=5).text(whole=False) == "<= 5" and Bounds(lt=0.5).text(whole=False) == "< 0.5"
+
 def test_every_store_scheme_taken_is_one_fsspec_writes_to():
     from fsspec.registry import known_implementations
     from upath.registry import available_implementations
