@@ -199,7 +199,7 @@ def check_cron(cron: str) -> None:
     """
     if cron == Settings.retrain_cron:
         return
-    from dagster._utils.schedules import is_valid_cron_string
+    from imbal_pipeline.dagster_private import is_valid_cron_string
 
     if not is_valid_cron_string(cron):
         raise SettingsError(
