@@ -1185,6 +1185,7 @@ def test_a_range_bounded_on_one_side_reads_as_that_side_alone():
     # An upper bound alone (no setting declares one yet) reads as such, not as "[None, 5]".
     assert Bounds(le=5).text(whole=False) == "<= 5" and Bounds(lt=0.5).text(whole=False) == "< 0.5"
 
+
 def test_every_store_scheme_taken_is_one_fsspec_writes_to():
     from fsspec.registry import known_implementations
     from upath.registry import available_implementations

@@ -34,7 +34,8 @@ from imbal_pipeline.models import DEPLOYED, load_model
 from imbal_pipeline.resources import PipelineConfig
 from imbal_pipeline.storage import AssetStore, content_hash, storage_dir
 
-BATCHES = dg.DynamicPartitionsDefinition(name="batches")
+BATCHES_NAME = "batches"
+BATCHES = dg.DynamicPartitionsDefinition(name=BATCHES_NAME)
 MONITORING = "monitoring"
 
 

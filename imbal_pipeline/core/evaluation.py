@@ -65,7 +65,7 @@ def build_report(
         if same
         else model_core.score_rows(baseline.model, baseline.preprocessor, holdout, threads)
     )
-    threshold = float(final.threshold)
+    threshold = final.decided_threshold
     # F-beta at the user's beta whatever the objective (F2 by default), beside F1.
     beta = settings.beta
     holdout_metrics = metrics.binary_metrics(y, scores, threshold, beta)

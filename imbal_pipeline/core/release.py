@@ -22,7 +22,7 @@ def add_evidence(
     learning_curve: dict,
     data_diagnostics: dict,
     settings: Settings,
-) -> dict | None:
+) -> pd.DataFrame | None:
     """Add the leak panel, the learning curve, the grouping and the data diagnostics to
     `report`, each with its note; return the diagnostics' projection (plotted, not stored)."""
     report["leak_panel"] = leak.panel(leak_claim, report["holdout"], report["holdout_at_0_5"])
