@@ -58,7 +58,7 @@ def _record_what_was_read(
     evaluated on, not the ones observed before. `read` holds the digests of the bytes this step
     parsed; every other file keeps the digest the run recorded.
     """
-    record = pinned_record(context.instance, context.run_id, RAW_FILE)
+    record = pinned_record(context.instance, context.run.run_id, RAW_FILE)
     entry = record.event_log_entry if record is not None else None
     observed = entry.asset_observation if entry is not None else None
     recorded = getattr(observed.metadata.get(FILES_KEY), "value", None) if observed else None
@@ -85,7 +85,7 @@ def raw_data(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
     read = versions.TableReader(s.read_options)
     prepared, source = inputs.load_raw(s, read)
     # Here rather than at launch, so runs from the UI, schedules and sensors are named too.
-    context.instance.add_run_tags(context.run_id, dataset_tags(s.data_path, s.target))
+    context.instance.add_run_tags(context.run.run_id, dataset_tags(s.data_path, s.target))
     _record_what_was_read(context, s, read.digests, "raw_data")
     schema = data.feature_schema(prepared, s)
     yield from gated(

@@ -133,7 +133,7 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
             # so its scoring may use the threads the concurrent steps share.
             threads=threads_alone(s.lgbm_threads),
         )
-        report["run_id"] = context.run_id
+        report["run_id"] = context.run.run_id
         projection = release.add_evidence(
             report, holdout_split, without_recipe(leak_panel), learning_curve, data_diagnostics, s
         )

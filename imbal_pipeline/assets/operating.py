@@ -61,7 +61,7 @@ def deployed_model(
     gate = monitor_checks.matches_export(version, exported, s.output_dir)
     store = AssetStore(storage_dir(s))
     evidence = evaluation_report.get("promotion") or {}
-    done = enact(Champions(store), value, evidence, context.run_id, gate.passed)
+    done = enact(Champions(store), value, evidence, context.run.run_id, gate.passed)
     context.log.info(f"promotion: {done.line}")
     served = value if done.champion in (None, version) else store.load(DEPLOYED, done.champion)
     ref = monitoring.Reference.from_json(served["meta"]["reference"])
