@@ -1,5 +1,7 @@
 """Stage 5: the evaluation report, on the holdout only."""
 
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
@@ -12,8 +14,9 @@ from imbal_pipeline.core import data, evaluation, leak, release, split
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.affects import HOLDOUT, MODELS, SAMPLES
 from imbal_pipeline.core.content import without_recipe
+from imbal_pipeline.core.deployed import Model
 from imbal_pipeline.core.quality import counterfactual_sane
-from imbal_pipeline.core.settings import threads_alone
+from imbal_pipeline.core.settings import Settings, threads_alone
 from imbal_pipeline.core.values import Bag, Comparison, Decision, Profile
 from imbal_pipeline.models import from_store_value
 from imbal_pipeline.resources import FitCache, PipelineConfig
@@ -139,18 +142,7 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
         )
         quality = release.judge(report, _upstream_checks(context, upstream_checks))
         release.advise(report, quality)
-        rows = None
-        if report["quality_gate"] == "passed":  # the model's record of what it trained on
-            rows = release.trained_rows(holdout_split, final_model)
-            report["trained_rows"] = rows.record()
-        deployable = release.released(report, final_model, decision_threshold, s)
-        threads = threads_alone(s.lgbm_threads)
-        model = (
-            from_store_value(deployable, content_hash(deployable), threads) if deployable else None
-        )
-        report["model_version"] = model.version if model else None
-        # The challenger against the champion in service, on rows neither trained on.
-        report["promotion"] = _challenge(s, model, rows, holdout_split) if model else None
+        model = _release(report, holdout_split, final_model, decision_threshold, s)
         path = evaluation.publish(
             report,
             arrays,
@@ -159,53 +151,71 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
             model=model,
             projection=projection,
         )
-        out = path.parent
-        model_meta = (
-            {
-                "model": dg.MetadataValue.path(str(out / "model.txt")),
-                "model_version": model.version,
-                "expected_positive_rate": dg.MetadataValue.float(model.reference.expected_rate),
-            }
-            if model
-            else {}
-        )
-        table = (
-            pd.DataFrame(
-                {
-                    "selected @ tuned": report["holdout"],
-                    "selected @ 0.5": report["holdout_at_0_5"],
-                    "baseline @ 0.5": report["baseline_holdout"],
-                    "baseline @ its tuned": report["baseline_holdout_tuned"],
-                }
-            )
-            .loc[list(HEADLINE)]
-            .astype(float)
-        )
-        holdout = report["holdout"]
-        yield from gated(
-            context,
-            report,
-            {
-                # The page a person opens first; its plots are the PNGs below, in one place.
-                "report": dg.MetadataValue.path(str(path.with_name("report.html").resolve())),
-                "report_json": dg.MetadataValue.path(str(path.resolve())),
-                **model_meta,
-                "promotion": (report["promotion"] or {}).get("line", "no challenger: gate failed"),
-                "selected_strategy": report["selected_strategy"],
-                "threshold": dg.MetadataValue.float(report["threshold"]["value"]),
-                "holdout_pr_auc": dg.MetadataValue.float(holdout["pr_auc"] or float("nan")),
-                "holdout_f1": dg.MetadataValue.float(holdout["f1"]),
-                "holdout_mcc": dg.MetadataValue.float(holdout["mcc"]),
-                "holdout": md_table(table),
-                "confusion_matrix": dg.MetadataValue.json(holdout["confusion_matrix"]),
-                "pr_curve": png(out / "pr_curve.png"),
-                "threshold_curve": png(out / "threshold_curve.png"),
-                "confusion_matrix_plot": png(out / "confusion_matrix.png"),
-                "diagnostics_advice": dg.MetadataValue.md(
-                    "\n".join(f"- {a}" for a in data_diagnostics["advice"])
-                ),
-            },
-            quality,
-        )
+        metadata = _report_metadata(report, path, model, data_diagnostics["advice"])
+        yield from gated(context, report, metadata, quality)
 
     return evaluation_report
+
+
+def _release(
+    report: dict, holdout_split: pd.DataFrame, final_model: Bag, decision: Decision, s: Settings
+) -> Model | None:
+    """The model released when the quality gate passed, recorded in `report` with the rows it
+    trained on and its comparison with the champion; None when the gate failed."""
+    rows = None
+    if report["quality_gate"] == "passed":  # the model's record of what it trained on
+        rows = release.trained_rows(holdout_split, final_model)
+        report["trained_rows"] = rows.record()
+    deployable = release.released(report, final_model, decision, s)
+    threads = threads_alone(s.lgbm_threads)
+    model = from_store_value(deployable, content_hash(deployable), threads) if deployable else None
+    report["model_version"] = model.version if model else None
+    # The challenger against the champion in service, on rows neither trained on.
+    report["promotion"] = _challenge(s, model, rows, holdout_split) if model else None
+    return model
+
+
+def _report_metadata(report: dict, path: Path, model: Model | None, advice: list[str]) -> dict:
+    """What the UI shows of the report: where it is, the released model, the headline figures
+    and the plots."""
+    out = path.parent
+    model_meta = (
+        {
+            "model": dg.MetadataValue.path(str(out / "model.txt")),
+            "model_version": model.version,
+            "expected_positive_rate": dg.MetadataValue.float(model.reference.expected_rate),
+        }
+        if model
+        else {}
+    )
+    table = (
+        pd.DataFrame(
+            {
+                "selected @ tuned": report["holdout"],
+                "selected @ 0.5": report["holdout_at_0_5"],
+                "baseline @ 0.5": report["baseline_holdout"],
+                "baseline @ its tuned": report["baseline_holdout_tuned"],
+            }
+        )
+        .loc[list(HEADLINE)]
+        .astype(float)
+    )
+    holdout = report["holdout"]
+    return {
+        # The page a person opens first; its plots are the PNGs below, in one place.
+        "report": dg.MetadataValue.path(str(path.with_name("report.html").resolve())),
+        "report_json": dg.MetadataValue.path(str(path.resolve())),
+        **model_meta,
+        "promotion": (report["promotion"] or {}).get("line", "no challenger: gate failed"),
+        "selected_strategy": report["selected_strategy"],
+        "threshold": dg.MetadataValue.float(report["threshold"]["value"]),
+        "holdout_pr_auc": dg.MetadataValue.float(holdout["pr_auc"] or float("nan")),
+        "holdout_f1": dg.MetadataValue.float(holdout["f1"]),
+        "holdout_mcc": dg.MetadataValue.float(holdout["mcc"]),
+        "holdout": md_table(table),
+        "confusion_matrix": dg.MetadataValue.json(holdout["confusion_matrix"]),
+        "pr_curve": png(out / "pr_curve.png"),
+        "threshold_curve": png(out / "threshold_curve.png"),
+        "confusion_matrix_plot": png(out / "confusion_matrix.png"),
+        "diagnostics_advice": dg.MetadataValue.md("\n".join(f"- {a}" for a in advice)),
+    }
