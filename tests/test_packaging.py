@@ -1,4 +1,5 @@
-"""What the package imports is what it declares, at the versions the lock pins."""
+"""What the package imports is what it declares, at the versions the lock pins; what it uses of
+Dagster is public and current, or named in one place."""
 
 import ast
 import importlib.metadata
@@ -6,6 +7,9 @@ import re
 import sys
 import tomllib
 from pathlib import Path
+
+import dagster as dg
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "imbal_pipeline"
@@ -83,3 +87,11 @@ def test_every_private_dagster_name_the_code_location_uses_still_imports():
             if any(m.startswith("dagster._") for m in modules):
                 users.setdefault(path.name, set()).update(modules)
     assert set(users) == {"dagster_private.py"}, users
+
+
+def test_a_deprecated_dagster_api_called_from_our_code_or_tests_fails_the_test():
+    """pyproject's filterwarnings turns Dagster's deprecations at our call sites into errors
+    (the assets once read this very property); a blanket ignore would let this pass silently."""
+    context = dg.build_asset_context()
+    with pytest.raises(DeprecationWarning, match="AssetExecutionContext.run_id is deprecated"):
+        _ = context.run_id
