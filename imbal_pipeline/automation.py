@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 
 from imbal_pipeline.assets.common import ALERTS_KEY, EVIDENCE_KEY, RAW_FILE
-from imbal_pipeline.assets.operating import BATCHES
+from imbal_pipeline.assets.operating import BATCHES, BATCHES_NAME
 from imbal_pipeline.core import inbox
 from imbal_pipeline.core.monitor_checks import RETRAIN_ON
 from imbal_pipeline.core.project import load_project
@@ -109,7 +109,7 @@ def inbox_sensor(score_job, project: Settings) -> dg.SensorDefinition:
         # re-read), and what was said about the files not taken (each is said once).
         known, said = _read_cursor(context.cursor)
         look = inbox.look(project.inbox, known)
-        scored = set(context.instance.get_dynamic_partitions(BATCHES.name))
+        scored = set(context.instance.get_dynamic_partitions(BATCHES_NAME))
         by_content = {inbox.key_digest(k): k for k in scored}
         notes, new = dict(look.notes), []
         for batch in look.batches:
@@ -150,7 +150,7 @@ def labels_sensor(outcomes_job, project: Settings) -> dg.SensorDefinition:
         description="Joins each labels file in the inbox with its scored batch.",
     )
     def _sensor(context: dg.SensorEvaluationContext):
-        scored = set(context.instance.get_dynamic_partitions(BATCHES.name))
+        scored = set(context.instance.get_dynamic_partitions(BATCHES_NAME))
         look = inbox.look(project.inbox)
         requests, notes = [], {}
         for batch in (*look.batches, *look.copies):
@@ -253,6 +253,8 @@ def _alerts_since(context, champion: str | None, after: int | None):
         for record in records:
             last = max(last or 0, record.storage_id)
             mat = record.asset_materialization
+            if mat is None or mat.partition is None:  # a batch's record names its batch
+                continue
             scored_by = getattr(mat.metadata.get("model_version"), "value", None)
             if champion is not None and scored_by != champion:
                 others += 1

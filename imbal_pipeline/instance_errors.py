@@ -50,8 +50,8 @@ def _unset_variable(message: str, config: Path) -> str | None:
 def _server_said(exc: BaseException) -> str | None:
     """What the PostgreSQL client said (its first line, without its FATAL:), if `exc` is a
     failed connection (psycopg2's OperationalError, possibly wrapped by SQLAlchemy)."""
-    chain, seen = [exc], exc
-    while (seen := seen.__cause__ or seen.__context__) is not None and seen not in chain:
+    chain = [exc]
+    while (seen := chain[-1].__cause__ or chain[-1].__context__) is not None and seen not in chain:
         chain.append(seen)
     for error in chain:
         module = type(error).__module__ or ""

@@ -17,23 +17,24 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.definitions.repository_definition.valid_definitions import (
-    SINGLETON_REPOSITORY_NAME,
-)
-from dagster._core.execution.api import create_execution_plan, execute_run
-from dagster._core.execution.job_execution_result import JobExecutionResult
-from dagster._core.execution.plan.state import KnownExecutionState
-from dagster._core.remote_origin import (
-    ManagedGrpcPythonEnvCodeLocationOrigin,
-    RemoteJobOrigin,
-    RemoteRepositoryOrigin,
-)
-from dagster._core.storage.tags import PARENT_RUN_ID_TAG, RESUME_RETRY_TAG, ROOT_RUN_ID_TAG
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-from dagster._utils.hosted_user_process import recon_job_from_origin
+from dagster import JobExecutionResult
 
 from imbal_pipeline.core.data import data_size
 from imbal_pipeline.core.settings import Settings
+from imbal_pipeline.dagster_private import (
+    PARENT_RUN_ID_TAG,
+    RESUME_RETRY_TAG,
+    ROOT_RUN_ID_TAG,
+    SINGLETON_REPOSITORY_NAME,
+    KnownExecutionState,
+    LoadableTargetOrigin,
+    ManagedGrpcPythonEnvCodeLocationOrigin,
+    RemoteJobOrigin,
+    RemoteRepositoryOrigin,
+    create_execution_plan,
+    execute_run,
+    recon_job_from_origin,
+)
 from imbal_pipeline.definitions import JOB_NAME, LOCATION_NAME
 from imbal_pipeline.loaded import DATA_DIGEST_TAG, PROJECT_TAG, launch_tags
 from imbal_pipeline.progress import SIZE_TAG, last_pace, progress
@@ -96,6 +97,8 @@ def rerun_from_failure(
     The job is the parent's own (rebuilt from the project values it was started with), and
     the new run keeps the parent's code-location origin, so it too can be re-executed in the UI.
     """
+    if parent.job_code_origin is None:  # every run a code location starts records one
+        raise ValueError(f"run {parent.run_id} records no job to rebuild; start a new run")
     job = recon_job_from_origin(parent.job_code_origin)
     step_keys, known_state = KnownExecutionState.build_resume_retry_reexecution(
         instance=instance, parent_run=parent

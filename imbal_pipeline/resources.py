@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import types
 import typing
 from typing import ClassVar, Literal
 
@@ -41,6 +42,8 @@ class _Pipeline(dg.ConfigurableResource):
     def _in_range(cls, value, info: ValidationInfo):
         """A number setting within its declared bounds, refused in the setting's own words (the
         field's pydantic bounds would say only 'Input should be greater than 0')."""
+        if info.field_name not in _FIELDS:
+            return value
         problem = settings_core.range_problem(_FIELDS[info.field_name], value)
         if problem:
             raise ValueError(f"{info.field_name} {problem}")
@@ -81,7 +84,11 @@ def _annotation(name: str):
         item = typing.get_args(kind)[0]
         if typing.get_origin(item) is Literal:
             values = typing.get_args(item)
-            return list[enum.Enum(name.title().replace("_", ""), {v: v for v in values})]
+            # Enum(name, values), its name made at run time (mypy reads Enum() only with a literal).
+            choice = enum.EnumType.__call__(
+                enum.Enum, name.title().replace("_", ""), {v: v for v in values}
+            )
+            return types.GenericAlias(list, (choice,))  # list[choice], made at run time
         return list[str]
     return kind
 
@@ -108,7 +115,11 @@ def _config_class(loaded_from: Settings, name: str = "PipelineConfig") -> type:
 
 
 # Assets ask for a resource of this type; the one a code location provides is its project's.
-PipelineConfig = _config_class(Settings())
+# Its fields are made from the settings at import, so a type checker knows it as `_Pipeline`.
+if typing.TYPE_CHECKING:
+    PipelineConfig = _Pipeline
+else:
+    PipelineConfig = _config_class(Settings())
 
 
 def pipeline_for(project: Settings) -> PipelineConfig:

@@ -53,9 +53,11 @@ def space_problem(home: Path) -> str | None:
 def disk_full(exc: BaseException) -> str | None:
     """`space_problem` when `exc` is how a full disk shows: SQLite's `disk I/O error` or
     `database or disk is full` (also wrapped by SQLAlchemy), or No space left on device."""
-    chain, seen = [exc], exc
-    while (seen := seen.__cause__ or seen.__context__) is not None and seen not in chain:
-        chain.append(seen)
+    chain = [exc]
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
     for error in chain:
         full = isinstance(error, OSError) and error.errno == errno.ENOSPC
         if full or (type(error).__name__ == "OperationalError" and "disk" in str(error)):

@@ -1183,6 +1183,14 @@ def test_every_number_setting_declares_its_range_and_the_help_shows_it():
     assert "from 2 to 131072" in " ".join(text.split())  # --num-leaves, LightGBM's limit
 
 
+def test_a_range_bounded_on_one_side_reads_as_that_side_alone():
+    from imbal_pipeline.core.limits import Bounds
+
+    assert Bounds(ge=0).text(whole=False) == ">= 0" and Bounds(gt=0).text(whole=False) == "> 0"
+    # An upper bound alone (no setting declares one yet) reads as such, not as "[None, 5]".
+    assert Bounds(le=5).text(whole=False) == "<= 5" and Bounds(lt=0.5).text(whole=False) == "< 0.5"
+
+
 def test_every_store_scheme_taken_is_one_fsspec_writes_to():
     from fsspec.registry import known_implementations
     from upath.registry import available_implementations
@@ -1288,3 +1296,22 @@ def test_a_damaged_gzip_file_is_named_with_its_fix_wherever_it_is_read(tmp_path)
         data.read_table(path)
     # Choosing the executor counts its rows first; the raw_data step then says what is wrong.
     assert data.executor_of(Settings(data_path=path)) == "multiprocess"
+
+
+@pytest.mark.parametrize(
+    "text, said",
+    [
+        ("seed: [1\n", "expected ',' or ']'"),  # a parse error: what and where
+        ("seed: 3\x07\n", "unacceptable character #x0007"),  # a reader error has no `problem`
+    ],
+)
+def test_a_project_file_that_is_not_yaml_is_named_with_its_fix(tmp_path, text, said):
+    from imbal_pipeline.core.project import PROJECT_FILE, load_project
+
+    path = tmp_path / PROJECT_FILE
+    path.write_text(text)
+    with pytest.raises(SettingsError) as raised:
+        load_project(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path} is not valid YAML (") and said in message
+    assert message.endswith("; fix the file") and "\n" not in message

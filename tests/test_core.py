@@ -883,6 +883,9 @@ def test_a_threshold_is_attached_only_to_the_model_it_was_tuned_for():
     attached = bag.with_decision(decision)
     assert (attached.threshold, attached.objective, attached.model) == (0.3, "f1", "trees")
     assert bag.threshold is None  # the stored model stays without a threshold
+    assert attached.decided_threshold == 0.3
+    with pytest.raises(ValueError, match="'smote' model carries no threshold; attach"):
+        _ = bag.decided_threshold  # evaluating or exporting it would decide nothing
     with pytest.raises(ValueError, match="tuned for 'smote' but the model is 'none'"):
         Bag("none", "trees", preprocessor={}, audit={}, fit_info={}).with_decision(decision)
 

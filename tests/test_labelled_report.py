@@ -54,7 +54,8 @@ def test_the_report_names_each_labelled_batch_the_run_added(inbox_with_labels):
             instance=instance,
             resources=defs.resources,
         )
-        context = types.SimpleNamespace(instance=instance, run_id=result.run_id)
+        run = types.SimpleNamespace(run_id=result.run_id)
+        context = types.SimpleNamespace(instance=instance, run=run)
         added = evaluation._labelled_batches(context, s)
         plain = dataclasses.replace(s, labelled_batches=False)
         assert evaluation._labelled_batches(context, plain) is None  # not asked for: not said

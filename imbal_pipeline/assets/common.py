@@ -94,7 +94,7 @@ def provenance_tags(context: dg.AssetExecutionContext) -> dict[str, str]:
     Dagster records the instance's newest version of each upstream; with two runs going on at
     once that can be the other run's. These tags name the event this run pinned instead.
     """
-    instance, run_id = context.instance, context.run_id
+    instance, run_id = context.instance, context.run.run_id
     tags = {}
     for parent in context.assets_def.asset_deps[context.asset_key]:
         record = pinned_record(instance, run_id, parent)

@@ -66,7 +66,7 @@ def _record_what_was_read(
     evaluated on, not the ones observed before. `read` holds the digests of the bytes this step
     parsed; every other file keeps the digest the run recorded.
     """
-    record = pinned_record(context.instance, context.run_id, RAW_FILE)
+    record = pinned_record(context.instance, context.run.run_id, RAW_FILE)
     entry = record.event_log_entry if record is not None else None
     observed = entry.asset_observation if entry is not None else None
     recorded = getattr(observed.metadata.get(FILES_KEY), "value", None) if observed else None
@@ -95,7 +95,7 @@ def raw_data(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
     # Again here: the launch named the project's dataset as the code location found it; a run's
     # config may name another file, and the file's bytes may have changed since.
     read_as = {DATA_DIGEST_TAG: read.digests[s.data_path]} if s.data_path in read.digests else {}
-    context.instance.add_run_tags(context.run_id, dataset_tags(s.data_path, s.target) | read_as)
+    context.instance.add_run_tags(context.run.run_id, dataset_tags(s.data_path, s.target) | read_as)
     _record_what_was_read(context, s, read.digests, "raw_data")
     schema = data.feature_schema(prepared, s)
     yield from gated(

@@ -21,9 +21,10 @@ from imbal_pipeline.core import data, evaluation, leak, release, split
 from imbal_pipeline.core import settings as settings_core
 from imbal_pipeline.core.affects import HOLDOUT, MODELS, SAMPLES
 from imbal_pipeline.core.content import without_recipe
+from imbal_pipeline.core.deployed import Model
 from imbal_pipeline.core.quality import counterfactual_sane
 from imbal_pipeline.core.report_model import CheckRow, Promotion, Release, Report
-from imbal_pipeline.core.settings import threads_alone
+from imbal_pipeline.core.settings import Settings, threads_alone
 from imbal_pipeline.core.values import Bag, Comparison, Decision, Profile
 from imbal_pipeline.lineage import pinned_record
 from imbal_pipeline.models import from_store_value
@@ -114,7 +115,7 @@ def _labelled_batches(context: AssetExecutionContext, s) -> list[dict] | None:
     file, rows, positives), when the run trains on them: a retraining names what it added."""
     if not s.labelled_batches:
         return None
-    record = pinned_record(context.instance, context.run_id, dg.AssetKey("raw_data"))
+    record = pinned_record(context.instance, context.run.run_id, dg.AssetKey("raw_data"))
     mat = record.asset_materialization if record is not None else None
     added = mat.metadata.get(LABELLED_KEY) if mat is not None else None
     return list(getattr(added, "value", None) or [])
@@ -155,28 +156,14 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
             # so its scoring may use the threads the concurrent steps share.
             threads=threads_alone(s.lgbm_threads),
         )
-        report.run_id = context.run_id
+        report.run_id = context.run.run_id
         report.dataset.labelled_batches = _labelled_batches(context, s)
         projection = release.add_evidence(
             report, holdout_split, without_recipe(leak_panel), learning_curve, data_diagnostics, s
         )
         quality = release.judge(report, _upstream_checks(context, upstream_checks))
         release.advise(report, quality)
-        rows = None
-        if report.passed:  # the model's record of what it trained on
-            rows = release.trained_rows(holdout_split, final_model)
-            report.trained_rows = rows.record()
-        deployable = release.released(report, final_model, decision_threshold, s)
-        threads = threads_alone(s.lgbm_threads)
-        model = (
-            from_store_value(deployable, content_hash(deployable), threads) if deployable else None
-        )
-        # The challenger against the champion in service, on rows neither trained on.
-        promotion = _challenge(s, model, rows, holdout_split) if model else None
-        report.release = Release(
-            model_version=model.version if model else None,
-            promotion=Promotion.from_json(promotion) if promotion else None,
-        )
+        model = _release(report, holdout_split, final_model, decision_threshold, s)
         stored = report.to_json()  # the asset's value, and report.json
         path = evaluation.publish(
             stored,
@@ -189,6 +176,27 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
         yield from gated(context, stored, _report_metadata(report, path, model), quality)
 
     return evaluation_report
+
+
+def _release(
+    report: Report, holdout_split: pd.DataFrame, final_model: Bag, decision: Decision, s: Settings
+) -> Model | None:
+    """The model released when the quality gate passed, recorded in `report` with the rows it
+    trained on and its comparison with the champion; None when the gate failed."""
+    rows = None
+    if report.passed:  # the model's record of what it trained on
+        rows = release.trained_rows(holdout_split, final_model)
+        report.trained_rows = rows.record()
+    deployable = release.released(report, final_model, decision, s)
+    threads = threads_alone(s.lgbm_threads)
+    model = from_store_value(deployable, content_hash(deployable), threads) if deployable else None
+    # The challenger against the champion in service, on rows neither trained on.
+    promotion = _challenge(s, model, rows, holdout_split) if model else None
+    report.release = Release(
+        model_version=model.version if model else None,
+        promotion=Promotion.from_json(promotion) if promotion else None,
+    )
+    return model
 
 
 def _report_metadata(report: Report, path: Path, model) -> dict:

@@ -35,7 +35,8 @@ from imbal_pipeline.models import DEPLOYED, load_model
 from imbal_pipeline.resources import PipelineConfig
 from imbal_pipeline.storage import AssetStore, content_hash, storage_dir
 
-BATCHES = dg.DynamicPartitionsDefinition(name="batches")
+BATCHES_NAME = "batches"
+BATCHES = dg.DynamicPartitionsDefinition(name=BATCHES_NAME)
 MONITORING = "monitoring"
 
 
@@ -63,7 +64,7 @@ def deployed_model(
     store = AssetStore(storage_dir(s))
     promotion = report.release.promotion if report.release else None
     evidence = promotion.to_json() if promotion else {}
-    done = enact(Champions(store), value, evidence, context.run_id, gate.passed)
+    done = enact(Champions(store), value, evidence, context.run.run_id, gate.passed)
     context.log.info(f"promotion: {done.line}")
     served = value if done.champion in (None, version) else store.load(DEPLOYED, done.champion)
     ref = monitoring.Reference.from_json(served["meta"]["reference"])

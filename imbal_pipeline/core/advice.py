@@ -93,7 +93,8 @@ def recommend(
     if failed:
         action = "improve_features" if verdict == "flat" else "collect_positives"
     else:
-        action = {"helps": "collect_positives", "flat": "improve_features"}.get(verdict, "keep")
+        actions = {"helps": "collect_positives", "flat": "improve_features"}
+        action = actions.get(verdict, "keep") if verdict else "keep"
     reasons = {
         "quality_gate": _gate_reason(failed, holdout_positives),
         "learning_curve": _curve_reason(doubling, bool(failed)),

@@ -63,8 +63,8 @@ def executor_of(s: Settings) -> str:
 def _stable_row_ids(frame: pd.DataFrame, id_column: str | None, salt: int) -> np.ndarray:
     """Row ids from content (or the id column), so the same file gives the same ids."""
     if id_column is not None:
-        hashed = pd.util.hash_pandas_object(frame[id_column].astype(str), index=False)
-        hashed = hashed.to_numpy(dtype=np.uint64)
+        ids = frame[id_column].astype(str)
+        hashed = pd.util.hash_pandas_object(ids, index=False).to_numpy(dtype=np.uint64)
     else:
         hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
         # Identical rows get the same content hash; their occurrence number tells them apart.

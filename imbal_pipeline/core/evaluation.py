@@ -49,7 +49,7 @@ def build_report(
     settings = threshold_core.as_decided(settings, decision)
     final = final.with_decision(decision)
     s = sections.score_holdout(holdout, final, baseline, threads)
-    threshold, beta, seed = float(final.threshold), settings.beta, settings.seed
+    threshold, beta, seed = final.decided_threshold, settings.beta, settings.seed
     intervals = metrics.holdout_intervals(s.y, s.scores, threshold, beta, seed=seed)
     holdout_metrics = Metrics.from_json(metrics.binary_metrics(s.y, s.scores, threshold, beta))
     draft = Report(

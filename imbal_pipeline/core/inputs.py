@@ -377,6 +377,6 @@ def split_gates(marked: pd.DataFrame, settings: Settings, lost: dict) -> list[ga
 
 def split_summary(marked: pd.DataFrame) -> pd.DataFrame:
     """Rows, positives and prevalence of each part."""
-    parts = marked.groupby(SPLIT)[LABEL].agg(rows="size", positives="sum")
+    parts = marked.groupby(SPLIT).agg(rows=(LABEL, "size"), positives=(LABEL, "sum"))
     parts["prevalence"] = parts["positives"] / parts["rows"]
     return parts

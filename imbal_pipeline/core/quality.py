@@ -8,7 +8,7 @@ from imbal_pipeline.core import checks
 from imbal_pipeline.core.fold_noise import corrected_se
 from imbal_pipeline.core.gates import WARN, Gate, fail, ok
 from imbal_pipeline.core.metrics import LABELS
-from imbal_pipeline.core.report_model import Difference, OperatingPoint, Report
+from imbal_pipeline.core.report_model import Difference, OperatingPoint, Report, Skill
 from imbal_pipeline.core.threshold import OBJECTIVES
 
 # --- the holdout's verdict -------------------------------------------------------------------
@@ -39,10 +39,17 @@ def _p(p: float, alpha: float) -> str:
     return f"p = {p:.4f}, {'below' if p <= alpha else 'not below'} {alpha}"
 
 
+def _skill(report: Report) -> Skill:
+    """The gate's evidence: every report the gate judges was built with it."""
+    if report.skill is None:
+        raise ValueError("the report has no skill section, so the quality gate cannot judge it")
+    return report.skill
+
+
 def too_few_positives(report: Report) -> str | None:
     """What to do when the holdout holds too few positives for the gate to tell a weak model
     from chance (`skill.FEW_POSITIVES`, from the gate's measured power); None otherwise."""
-    found = report.skill
+    found = _skill(report)
     if not found.few_positives:
         return None
     held, needed = found.holdout_positives, found.few_positives_below
@@ -63,7 +70,7 @@ def too_few_positives(report: Report) -> str | None:
 def beats_no_skill(report: Report) -> Gate:
     """The holdout PR-AUC beats what the same scores reach with the labels placed at random:
     a one-sided permutation test at `skill.ALPHA` (`skill.ranking_test`)."""
-    data, found = report.dataset, report.skill
+    data, found = report.dataset, _skill(report)
     no_skill = data.holdout_positives / data.holdout_rows
     ranking, alpha = found.ranking, found.alpha
     if ranking is None:
@@ -97,7 +104,7 @@ def decisions_beat_chance(report: Report) -> Gate:
     """The deployed threshold flags holdout rows, and catches more positives among them than
     flagging as many rows at random would: a one-sided exact (hypergeometric) test at
     `skill.ALPHA` (`skill.decisions_test`)."""
-    found, threshold = report.skill, report.threshold
+    found, threshold = _skill(report), report.threshold
     decisions, alpha = found.decisions, found.alpha
     rows, positives = report.dataset.holdout_rows, report.dataset.holdout_positives
     observed = {"alpha": alpha, **decisions.to_json()}

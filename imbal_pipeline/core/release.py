@@ -23,7 +23,7 @@ def add_evidence(
     learning_curve: dict,
     data_diagnostics: dict,
     settings: Settings,
-) -> dict | None:
+) -> pd.DataFrame | None:
     """Add the leak panel, the learning curve, the grouping and the data diagnostics to
     `report`, each with its note; return the diagnostics' projection (plotted, not stored)."""
     if learning_curve["last_doubling"]:

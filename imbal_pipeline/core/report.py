@@ -298,7 +298,7 @@ _VERSUS = ("pr_auc", "f1", "fbeta", "mcc")
 
 def _versus(versus: Mapping) -> str:
     """The paired holdout differences to the baseline at 0.5, each with its interval."""
-    keys = _VERSUS[1:] if get(versus, "same_model") else _VERSUS
+    keys: tuple[str, ...] = _VERSUS[1:] if get(versus, "same_model") else _VERSUS
     keys += ("saving_per_1000",) if get(versus, "saving_per_1000") else ()
     parts = []
     for key in keys:

@@ -115,7 +115,7 @@ class ThresholdChoice(Section):
     params: JSON
     tuned_on_rows: int
     rule: str
-    fold_values: dict[str, float]
+    fold_values: dict[Any, float]  # fold -> threshold: int keys in memory, text in the file
     versus_default: JSON | None
     fallback: str | None  # why 0.5 was kept, when the tuned value did not beat it
 
@@ -289,7 +289,7 @@ class Verdict(Section):
     at report.json's top level)."""
 
     checks: list[CheckRow]
-    quality_gate: str  # "passed" or "failed"
+    quality_gate: str | None  # "passed" or "failed"; None before the gate judged
 
     @classmethod
     def from_json(cls, found: Mapping[str, Any] | None) -> Self:
@@ -369,7 +369,7 @@ class Report(Section):
     vs_baseline: VsBaseline
     subgroups: dict[str, JSON]
     audits: dict[str, JSON]
-    fold_audits: JSON
+    fold_audits: dict[Any, Any]  # fold -> its audit: int keys in memory, text in the file
     plots: dict[str, str]  # plot name -> file name beside report.json
     notes: list[str]
     monitoring_reference: JSON  # see `monitoring.Reference`

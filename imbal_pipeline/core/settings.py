@@ -16,7 +16,7 @@ import functools
 import os
 import typing
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from imbal_pipeline.core import limits
 from imbal_pipeline.core.affects import (
@@ -100,7 +100,9 @@ def setting(
     names what a change of it changes (see `affects.AFFECTS`).
     """
     bounds = limits.Bounds(ge, gt, le, lt) if (ge, gt, le, lt) != (None,) * 4 else None
-    metadata = dict(help=help, flag=flag, scope=scope, path=path, cli=cli, bounds=bounds)
+    metadata: dict[str, object] = dict(
+        help=help, flag=flag, scope=scope, path=path, cli=cli, bounds=bounds
+    )
     metadata["affects"] = declared(affects)
     if isinstance(default, list | tuple):
         return dataclasses.field(default=tuple(default), metadata=metadata)
@@ -430,7 +432,8 @@ def from_values(values: dict) -> Settings:
     unknown = sorted(set(values) - known)
     if unknown:
         raise SettingsError(f"unknown setting {unknown[0]!r}; see `imbal-pipeline run --help`")
-    return Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    plain: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return Settings(**plain)
 
 
 def flag_of(field: dataclasses.Field) -> str:
@@ -441,10 +444,10 @@ def flag_of(field: dataclasses.Field) -> str:
 def validate(s: Settings) -> None:
     """Raise SettingsError with a one-line fix for settings that cannot work."""
     for field in fields():
-        allowed = choices(field.name)
+        allowed = choices(field.name) or ()  # () when any value of its type will do
         value = getattr(s, field.name)
         given = value if isinstance(value, tuple) else (value,)
-        wrong = [v for v in given if allowed is not None and v not in allowed]
+        wrong = [v for v in given if allowed and v not in allowed]
         if wrong:
             raise SettingsError(
                 f"unknown {field.name.replace('_', ' ')} {wrong[0]!r}; "
