@@ -223,11 +223,11 @@ def run_plain(args: argparse.Namespace) -> None:
     outcome = method.fit_and_evaluate(s, lap)
     projection = method.add_evidence(outcome, s)
     lap("evidence")
-    report = {**outcome.report, "run_id": "plain"}
-    deployable = release.released(report, outcome.final, outcome.decision, s)
+    outcome.typed.run_id = "plain"
+    deployable = release.released(outcome.typed, outcome.final, outcome.decision, s)
     model = deployable and Model(deployable["model"], {**deployable["meta"], "version": "plain"})
     evaluation.publish(
-        report,
+        outcome.report,
         outcome.arrays,
         outcome.decision.curve,
         s.output_dir,

@@ -6,7 +6,7 @@ Run from the project root with the project's virtualenv:
     .venv/bin/python benchmarks/statistics_monitoring.py --quick    # a few seconds
 
 No model is fitted: rows are drawn from known distributions, and every verdict is made by the
-pipeline's own statistics (`imbal_pipeline.core.monitor_stats`), as the checks make them.
+pipeline's own statistics (`imbal_pipeline.core.stats.monitor_stats`), as the checks make them.
 
 - **Population.** A rare class at 2 %. Three important numeric features carry the signal
   (x | y ~ N(y d / sqrt 3, 1) each); the other features are noise: 80 % numeric N(0, 1),

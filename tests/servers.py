@@ -133,16 +133,23 @@ class Dask:
             )
         ]
         wait_for_port(self.port)
-        for _ in range(workers):
+        # The workers' own log (Dask's warnings), for the tests to read.
+        self.logs = [cwd / f"dask-worker-{i}.log" for i in range(workers)]
+        for log in self.logs:
             # One task at a time with one thread: threads x concurrent steps <= cores.
-            self.processes.append(
-                subprocess.Popen(
-                    [*worker, self.address, "--nthreads", "1", "--no-nanny", "--no-dashboard"],
-                    start_new_session=True,
-                    **options,
+            with log.open("w") as sink:  # the worker keeps its own copy of the descriptor
+                self.processes.append(
+                    subprocess.Popen(
+                        [*worker, self.address, "--nthreads", "1", "--no-nanny", "--no-dashboard"],
+                        start_new_session=True,
+                        **{**options, "stderr": sink},
+                    )
                 )
-            )
         self._wait_for_workers(workers)
+
+    def worker_log(self) -> str:
+        """What the workers logged so far."""
+        return "".join(log.read_text() for log in self.logs)
 
     @property
     def worker_pids(self) -> set[int]:

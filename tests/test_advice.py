@@ -3,8 +3,9 @@
 import pytest
 
 from imbal_pipeline.core.evaluate import advice, learning, release
-from imbal_pipeline.core.gate import WARN, fail, ok
 from imbal_pipeline.core.report import report
+from imbal_pipeline.core.report_model import Report
+from imbal_pipeline.core.train.gates import WARN, fail, ok
 
 TIER = advice.Tier("moderate", 41.0, "class weighting, then SMOTE variants inside the folds")
 # 77 % of the positives borderline, rare or outliers: the diagnostics said "start with class
@@ -102,9 +103,10 @@ def test_the_report_carries_the_paragraph_near_its_top_from_the_typed_pieces():
         "diagnostics": diagnostics,
         "learning_curve": {"last_doubling": _doubling(-0.000, 0.066).__dict__},
     }
-    made = release.advise(rep, [NO_SKILL])
-    assert rep["recommendation"] == made.to_json()
+    typed = Report.from_json(rep)
+    made = release.advise(typed, [NO_SKILL])
+    assert typed.recommendation == made.to_json()
     assert "2 identical feature rows carry both labels (check them)" in made.paragraph
-    md = report.render_markdown(rep)
+    md = report.render_markdown({**rep, "recommendation": typed.recommendation})
     assert md.count("## What to do next") == 1 and made.paragraph.split(":")[0] in md
     assert md.index("## What to do next") < md.index("## Holdout performance")

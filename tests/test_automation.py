@@ -13,7 +13,7 @@ from imbal_pipeline.core.data import inbox
 from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.defs import automation
-from imbal_pipeline.defs.assets.common import RAW_FILE
+from imbal_pipeline.defs.assets.common import ALERTS_KEY, EVIDENCE_KEY, RAW_FILE
 from imbal_pipeline.defs.assets.operating import BATCHES
 from imbal_pipeline.defs.build import JOB_NAME
 
@@ -264,3 +264,53 @@ def test_the_labels_sensor_waits_for_a_whole_labels_file_and_never_reads_a_link(
             "no new labels | monday.labels.csv is a symbolic link; the inbox never follows "
             "links: put the file itself in"
         )
+
+
+def _scored(instance, batch: str, model: str, evidence: dict[str, str]) -> None:
+    """A scored batch's materialization as `scored_batch` records it: its model and alerts."""
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            "scored_batch",
+            partition=batch,
+            metadata={
+                "model_version": model,
+                ALERTS_KEY: ", ".join(evidence) or "none",
+                EVIDENCE_KEY: dg.MetadataValue.json(evidence),
+            },
+        )
+    )
+
+
+def test_the_retrain_sensor_asks_once_per_failing_check_and_model_in_service(tmp_path, monkeypatch):
+    sensor = graph(tmp_path).resolve_sensor_def("retrain_on_alert")
+    serving = {"version": "m1"}
+    monkeypatch.setattr(automation, "champion_of", lambda project: serving["version"])
+    pooled = {"recent_prevalence": "2.10% vs 1.00% over 5,000 rows (p 1e-09)"}
+    with dg.instance_for_test() as instance:
+
+        def tick(cursor):
+            with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
+                return sensor(context), context.cursor
+
+        _scored(instance, "monday", "m1", pooled)
+        first, cursor = tick(None)
+        assert isinstance(first, dg.RunRequest), first
+        assert first.run_key == automation.retrain_key("m1", {"recent_prevalence"})
+        assert first.tags["imbal/model_version"] == "m1"
+        # The shifted batch stays in the pooled window: the next batch fails the check again.
+        _scored(instance, "tuesday", "m1", pooled)
+        again, cursor = tick(cursor)
+        assert isinstance(again, dg.SkipReason), again
+        assert "already requested for model m1 on recent_prevalence" in again.skip_message
+        # A check that had not failed before is new evidence.
+        _scored(instance, "wednesday", "m1", {**pooled, "feature_psi": "amount shifted"})
+        third, cursor = tick(cursor)
+        assert third.run_key == automation.retrain_key("m1", {"feature_psi"})
+        assert third.tags["imbal/failed_checks"] == "feature_psi,recent_prevalence"
+        # A new model in service: the same evidence on the batches it scored asks again.
+        serving["version"] = "m2"
+        _scored(instance, "thursday", "m2", pooled)
+        fourth, cursor = tick(cursor)
+        assert fourth.run_key == automation.retrain_key("m2", {"recent_prevalence"})
+        _, cursor = tick(cursor)
+        assert isinstance(tick(cursor)[0], dg.SkipReason)

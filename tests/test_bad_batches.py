@@ -46,7 +46,7 @@ def train(folder: Path, frame: pd.DataFrame, holdout: pd.DataFrame | None = None
         paths["test_data_path"] = str(folder / "test.csv")
     s = Settings(**FAST, **paths, categorical=("shop",), output_dir=str(folder / "out"))
     outcome = method.fit_and_evaluate(s)
-    value = evaluation.deployable(outcome.final, outcome.decision, outcome.report, s)
+    value = evaluation.deployable(outcome.final, outcome.decision, outcome.typed, s)
     return Model(value["model"], {**value["meta"], "version": "test"})
 
 

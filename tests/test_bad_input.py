@@ -1077,6 +1077,11 @@ def test_catalogue_has_grown_to_sixty_cases():
     assert len({c[0] for c in CATALOGUE}) == len(CATALOGUE)
 
 
+def test_the_readme_counts_the_catalogues_cases():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert f"`tests/test_bad_input.py`, {len(CATALOGUE)} cases run" in readme
+
+
 def test_a_derived_contract_stays_inside_its_folder_whatever_the_target(tmp_path):
     overrides = _target_named_like_a_path(tmp_path)
     assert run_data_stages(tmp_path, **overrides) == (OK, "")
@@ -1179,6 +1184,14 @@ def test_every_number_setting_declares_its_range_and_the_help_shows_it():
     assert [f.name for f in numbers if f.metadata["bounds"] is None] == ["max_negatives"]
     text = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
     assert "from 2 to 131072" in " ".join(text.split())  # --num-leaves, LightGBM's limit
+
+
+def test_a_range_bounded_on_one_side_reads_as_that_side_alone():
+    from imbal_pipeline.core.limits import Bounds
+
+    assert Bounds(ge=0).text(whole=False) == ">= 0" and Bounds(gt=0).text(whole=False) == "> 0"
+    # An upper bound alone (no setting declares one yet) reads as such, not as "[None, 5]".
+    assert Bounds(le=5).text(whole=False) == "<= 5" and Bounds(lt=0.5).text(whole=False) == "< 0.5"
 
 
 def test_every_store_scheme_taken_is_one_fsspec_writes_to():
@@ -1286,3 +1299,22 @@ def test_a_damaged_gzip_file_is_named_with_its_fix_wherever_it_is_read(tmp_path)
         data.read_table(path)
     # Choosing the executor counts its rows first; the raw_data step then says what is wrong.
     assert data.executor_of(Settings(data_path=path)) == "multiprocess"
+
+
+@pytest.mark.parametrize(
+    "text, said",
+    [
+        ("seed: [1\n", "expected ',' or ']'"),  # a parse error: what and where
+        ("seed: 3\x07\n", "unacceptable character #x0007"),  # a reader error has no `problem`
+    ],
+)
+def test_a_project_file_that_is_not_yaml_is_named_with_its_fix(tmp_path, text, said):
+    from imbal_pipeline.core.project import PROJECT_FILE, load_project
+
+    path = tmp_path / PROJECT_FILE
+    path.write_text(text)
+    with pytest.raises(SettingsError) as raised:
+        load_project(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path} is not valid YAML (") and said in message
+    assert message.endswith("; fix the file") and "\n" not in message

@@ -16,6 +16,7 @@ import pytest
 from conftest import CLI, run_cli, training_assets
 
 from imbal_pipeline.cli.arguments import build_parser
+from imbal_pipeline.core.data.versions import file_digest
 from imbal_pipeline.core.project import PROJECT_FILE
 from imbal_pipeline.core.settings import Settings, SettingsError
 
@@ -169,6 +170,10 @@ def test_a_failed_fold_reruns_alone_and_ends_like_a_clean_run(tmp_path, split_fi
     assert again.parent_run_id == first.run_id
     assert again.tags["imbal/data"] == first.tags["imbal/data"] == str(train_csv)
     assert again.tags["imbal/target"] == "is_fraud"
+    # Its content digest and project too, as the parent named them at launch.
+    for tag in ("imbal/data_sha256", "imbal/project"):
+        assert again.tags[tag] == first.tags[tag]
+    assert first.tags["imbal/data_sha256"] == file_digest(train_csv)
     clean = run_cli([*args, "--out", str(tmp_path / "b")], tmp_path / "clean", tmp_path)
     assert clean.returncode == 0, clean.stderr[-3000:]
     rerun_versions, clean_versions = (

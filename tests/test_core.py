@@ -819,9 +819,9 @@ def test_the_report_scores_the_holdout_once_when_the_baseline_is_the_selected_mo
         assert len(top) == (1 if strategy == "none" else 2)
     assert threads == {2}  # the threads the report step was given, down to each fold model
     none = reports["none"]
-    assert none["baseline_holdout"]["pr_auc"] == pytest.approx(none["holdout"]["pr_auc"])
+    assert none.baseline_holdout.pr_auc == pytest.approx(none.holdout.pr_auc)
     other = reports["class_weight"]
-    assert other["baseline_holdout"]["pr_auc"] == pytest.approx(none["holdout"]["pr_auc"])
+    assert other.baseline_holdout.pr_auc == pytest.approx(none.holdout.pr_auc)
 
 
 @pytest.mark.parametrize(
@@ -887,6 +887,9 @@ def test_a_threshold_is_attached_only_to_the_model_it_was_tuned_for():
     attached = bag.with_decision(decision)
     assert (attached.threshold, attached.objective, attached.model) == (0.3, "f1", "trees")
     assert bag.threshold is None  # the stored model stays without a threshold
+    assert attached.decided_threshold == 0.3
+    with pytest.raises(ValueError, match="'smote' model carries no threshold; attach"):
+        _ = bag.decided_threshold  # evaluating or exporting it would decide nothing
     with pytest.raises(ValueError, match="tuned for 'smote' but the model is 'none'"):
         Bag("none", "trees", preprocessor={}, audit={}, fit_info={}).with_decision(decision)
 

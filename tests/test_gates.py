@@ -11,6 +11,7 @@ from conftest import SMALL, value
 from imbal_pipeline.core.data import data_gates
 from imbal_pipeline.core.data.split import training_part
 from imbal_pipeline.core.evaluate import leak, quality
+from imbal_pipeline.core.report_model import OperatingPoint, Report
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SPLIT, STRATEGY, Settings
 from imbal_pipeline.core.stats import metrics, skill
 from imbal_pipeline.core.train import gates
@@ -116,7 +117,7 @@ def _holdout_report(y, scores, base_scores, *, selected="class_weight", objectiv
 
 
 def _quality(report):
-    return {g.name: g for g in quality.quality_gate(report)}
+    return {g.name: g for g in quality.quality_gate(Report.from_json(report))}
 
 
 def _data(n=2000, seed=0):
@@ -225,12 +226,14 @@ def _point(objective: str, recall_target: float = 0.8):
 def test_a_missed_recall_target_warns_with_the_interval():
     point = _point("recall", recall_target=0.9)
     assert point["reached"]["recall"] == pytest.approx(0.7)
-    gate = quality.operating_point(point)
+    gate = quality.operating_point(OperatingPoint.from_json(point))
     assert (gate.passed, gate.severity) == (False, gates.WARN)
     assert gate.message.startswith("holdout recall 0.700 (95% CI 0.")
     assert "against the recall target 0.9: clearly missed" in gate.message
     assert "lower --recall-target" in gate.message
-    assert quality.operating_point(_point("recall", recall_target=0.65)).passed
+    assert quality.operating_point(
+        OperatingPoint.from_json(_point("recall", recall_target=0.65))
+    ).passed
 
 
 def test_the_cost_objective_is_compared_with_flagging_nothing_and_everything():
@@ -239,7 +242,7 @@ def test_the_cost_objective_is_compared_with_flagging_nothing_and_everything():
     assert reached["flag_nothing_per_1000"] == pytest.approx(400.0)  # 40 positives x 10
     assert reached["flag_everything_per_1000"] == pytest.approx(960.0)
     assert reached["cost_per_1000"] == pytest.approx(107 + 12 * 10) and point["met"]
-    assert "per 1,000 rows" in quality.operating_point(point).message
+    assert "per 1,000 rows" in quality.operating_point(OperatingPoint.from_json(point)).message
 
 
 def test_the_leak_check_ranks_features_as_scikit_learns_roc_auc_does():

@@ -260,10 +260,10 @@ def test_the_evaluation_judges_a_stored_threshold_by_the_objective_it_was_tuned_
     changed, _ = evaluation.build_report(
         *inputs, project(objective="cost", fp_cost=1.0, fn_cost=50.0), threads=1
     )
-    assert changed["operating_point"] == as_tuned["operating_point"]
-    assert changed["operating_point"]["objective"] == "f1"
-    assert changed["baseline_holdout_tuned"] == as_tuned["baseline_holdout_tuned"]
-    assert changed["vs_baseline"] == as_tuned["vs_baseline"]
+    assert changed.operating_point == as_tuned.operating_point
+    assert changed.operating_point.objective == "f1"
+    assert changed.baseline_holdout_tuned == as_tuned.baseline_holdout_tuned
+    assert changed.vs_baseline == as_tuned.vs_baseline
 
 
 def test_the_cores_one_entry_point_makes_what_the_graph_makes(small_run, tmp_path):

@@ -141,9 +141,10 @@ def test_a_run_says_its_promotion_in_one_line_then_what_the_model_in_service_exp
     small_run, capsys
 ):
     from imbal_pipeline.cli.runs import _print_promotion
+    from imbal_pipeline.core.report_model import Report
 
-    report = value(small_run, "evaluation_report")
-    mine = report["model_version"]
+    report = Report.from_json(value(small_run, "evaluation_report"))
+    mine = report.release.model_version
     promoted = dg.AssetMaterialization(
         DEPLOYED, metadata={"champion": mine, "promotion": f"model {mine} promoted: the first"}
     )

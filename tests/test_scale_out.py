@@ -88,6 +88,8 @@ def test_the_graph_runs_on_postgres_and_dask_with_folds_in_parallel_on_the_worke
         assert checks, "the checks ran on the workers and were recorded in PostgreSQL"
     assert (folder / "store" / "evaluation_report").is_dir()
     assert (folder / "out" / "report.json").is_file()
+    # The workers could size every step's result (dask_sizes): no warning per result.
+    assert "distributed.sizeof" not in cluster.worker_log()
 
 
 def test_a_failing_gate_stops_the_run_on_the_workers_too(team):

@@ -9,6 +9,7 @@ from scipy.stats import binom
 from sklearn.metrics import average_precision_score, f1_score
 
 from imbal_pipeline.core.evaluate import quality, release
+from imbal_pipeline.core.report_model import Report
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.core.stats import metrics, skill
 from imbal_pipeline.core.train import threshold
@@ -51,7 +52,7 @@ def _percentile_low(y, scores, replicates=1000):
 
 
 def _gates(report):
-    return {g.name: g for g in quality.quality_gate(report)}
+    return {g.name: g for g in quality.quality_gate(Report.from_json(report))}
 
 
 # --- the tests themselves -------------------------------------------------------------------
@@ -135,13 +136,13 @@ def test_a_zero_flag_model_is_not_exported():
     rng = np.random.default_rng(0)
     y = (rng.random(2000) < 0.05).astype(int)
     scores = 0.4 * np.clip(0.6 * y + 0.4 * rng.random(2000), 0, 1)
-    report = _report(y, scores, t=0.5)
+    report = Report.from_json(_report(y, scores, t=0.5))
     gates = release.judge(report, upstream=[])
     by_name = {g.name: g for g in gates}
     assert by_name["beats_no_skill"].passed
     flags = by_name["decisions_beat_chance"]
     assert flags.blocks and "flags none of the 2,000 holdout rows" in flags.message
-    assert report["quality_gate"] == "failed"
+    assert report.verdict.quality_gate == "failed"
     assert release.released(report, final=None, decision=None, settings=None) is None
 
 

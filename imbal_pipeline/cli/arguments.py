@@ -69,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--traceback", action="store_true", help="show the full traceback of an unexpected error"
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_training_commands(sub)
+    _add_store_commands(sub)
+    _add_operating_commands(sub)
+    return parser
+
+
+def _add_training_commands(sub) -> None:
+    """`run` and `init`: one option per setting, the project file kept in step."""
     reuse = (
         f"Settings not given are taken from ./{PROJECT_FILE}, except that another dataset (--data, "
         "or the generated data's --rows or --positive-rate) starts its settings from the defaults "
@@ -96,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=f"Write ./{PROJECT_FILE} for `dagster dev`, schedules and sensors. " + reuse,
     )
     add_setting_options(init)
+
+
+def _add_store_commands(sub) -> None:
+    """`versions`, `show`, `promote` and `rollback`: what the store and the champion hold."""
     versions = sub.add_parser(
         "versions",
         help="list an asset's stored versions with run, time, code and upstream versions",
@@ -122,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
         "champion again. Recorded like a promotion.",
     )
     rollback.add_argument("--reason", default="rolled back by hand", help="why, for the record")
+
+
+def _add_operating_commands(sub) -> None:
+    """`rerun`, `score` and `ui`: re-execution, scoring a batch, and the Dagster UI."""
     rerun = sub.add_parser(
         "rerun",
         help="re-execute a failed run from its failure: only failed steps and what is downstream",
@@ -159,7 +175,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start `dagster dev` on the code location of this folder's project.",
     )
     ui.add_argument("--port", type=int, default=3000, help="web port (default %(default)s)")
-    return parser
 
 
 # The options that describe the generated data alone: given without --data, they mean that data.
@@ -199,7 +214,7 @@ def check_cron(cron: str) -> None:
     """
     if cron == Settings.retrain_cron:
         return
-    from dagster._utils.schedules import is_valid_cron_string
+    from imbal_pipeline.defs.dagster_private import is_valid_cron_string
 
     if not is_valid_cron_string(cron):
         raise SettingsError(

@@ -60,7 +60,7 @@ def _check_inputs(settings: Settings) -> str | None:
             return problem
     from imbal_pipeline.core.data.contracts import ContractError, derived_contract_name, load_suite
 
-    contract = settings.contract_path
+    contract: str | Path | None = settings.contract_path
     if contract is None:  # the contract an earlier run saved (or someone planted) is read too
         saved = contracts_dir(settings) / derived_contract_name(settings.data_path, settings.target)
         contract = saved if saved.is_file() else None
@@ -144,7 +144,8 @@ def cmd_versions(args: argparse.Namespace) -> int:
         return _error(f"{args.asset!r} is not an asset name (letters, digits, _ and /)", 2)
     with dg.DagsterInstance.get() as instance:
         found = recorded(instance, args.asset, args.limit)
-    champion, about = None, []
+    champion: str | None = None
+    about: list[str] = []
     if args.asset == "deployed_model":  # which is in service, from the records `score` reads
         from imbal_pipeline.cli.promote import champion_lines
         from imbal_pipeline.store.storage import AssetStore, storage_dir
@@ -248,7 +249,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
             f"no run {args.run_id} in {home}; copy the id from `imbal-pipeline run` or the UI", 2
         )
     if fail_orphaned_runs(instance, [parent]):
-        parent = instance.get_run_by_id(args.run_id)
+        parent = instance.get_run_by_id(args.run_id) or parent
         print(f"run {args.run_id} was left running by a killed process; marked it failed")
     status = parent.status
     if status == dg.DagsterRunStatus.SUCCESS:
@@ -268,7 +269,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     if recipe == parent.tags.get(RECIPE_TAG):  # the whole group then has one recipe
         tags[RECIPE_TAG] = recipe
     result = launch.rerun_from_failure(instance, parent, run_config, tags)
-    steps = sorted(e.step_key for e in result.all_events if e.is_step_success)
+    steps = sorted(e.step_key for e in result.all_events if e.is_step_success and e.step_key)
     if not result.success:
         return _error(failure_line(result), 1)
     print(

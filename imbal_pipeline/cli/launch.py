@@ -17,27 +17,30 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.definitions.repository_definition.valid_definitions import (
-    SINGLETON_REPOSITORY_NAME,
-)
-from dagster._core.execution.api import create_execution_plan, execute_run
-from dagster._core.execution.job_execution_result import JobExecutionResult
-from dagster._core.execution.plan.state import KnownExecutionState
-from dagster._core.remote_origin import (
-    ManagedGrpcPythonEnvCodeLocationOrigin,
-    RemoteJobOrigin,
-    RemoteRepositoryOrigin,
-)
-from dagster._core.storage.tags import PARENT_RUN_ID_TAG, RESUME_RETRY_TAG, ROOT_RUN_ID_TAG
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-from dagster._utils.hosted_user_process import recon_job_from_origin
+from dagster import JobExecutionResult
 
 from imbal_pipeline.cli.progress import SIZE_TAG, last_pace, progress
 from imbal_pipeline.cli.runs import is_verbose
 from imbal_pipeline.core.data.data import data_size
 from imbal_pipeline.core.settings import Settings
-from imbal_pipeline.defs.build import JOB_NAME, LOCATION_NAME
+from imbal_pipeline.definitions import JOB_NAME
+from imbal_pipeline.defs.build import LOCATION_NAME
+from imbal_pipeline.defs.dagster_private import (
+    PARENT_RUN_ID_TAG,
+    RESUME_RETRY_TAG,
+    ROOT_RUN_ID_TAG,
+    SINGLETON_REPOSITORY_NAME,
+    KnownExecutionState,
+    LoadableTargetOrigin,
+    ManagedGrpcPythonEnvCodeLocationOrigin,
+    RemoteJobOrigin,
+    RemoteRepositoryOrigin,
+    create_execution_plan,
+    execute_run,
+    recon_job_from_origin,
+)
 from imbal_pipeline.defs.instance import DATA_TAG, TARGET_TAG
+from imbal_pipeline.defs.loaded import DATA_DIGEST_TAG, PROJECT_TAG, launch_tags
 
 MODULE = "imbal_pipeline.definitions"
 
@@ -69,6 +72,7 @@ def run_job(
     printing a line per finished step."""
     job = reconstructable_job(settings)
     definition = job.get_definition()
+    tags = {**launch_tags(settings), **tags}  # what it trains on, named before it starts
     total = len(definition.nodes_in_topological_order)
     size = data_size(settings)
     cells = size[0] * size[1] if size else None
@@ -95,6 +99,8 @@ def rerun_from_failure(
     The job is the parent's own (rebuilt from the project values it was started with), and
     the new run keeps the parent's code-location origin, so it too can be re-executed in the UI.
     """
+    if parent.job_code_origin is None:  # every run a code location starts records one
+        raise ValueError(f"run {parent.run_id} records no job to rebuild; start a new run")
     job = recon_job_from_origin(parent.job_code_origin)
     step_keys, known_state = KnownExecutionState.build_resume_retry_reexecution(
         instance=instance, parent_run=parent
@@ -107,7 +113,8 @@ def rerun_from_failure(
         tags=parent.tags,
     )
     # The parent's dataset tags: its first step, which sets them, is not run again.
-    named = {k: v for k, v in parent.tags.items() if k in (DATA_TAG, TARGET_TAG)}
+    dataset = (DATA_TAG, TARGET_TAG, DATA_DIGEST_TAG, PROJECT_TAG)
+    named = {k: v for k, v in parent.tags.items() if k in dataset}
     root = parent.root_run_id or parent.run_id
     # The tags by which Dagster finds a run group (the UI's re-executions of a run), as its own
     # "from failure" re-execution sets them.

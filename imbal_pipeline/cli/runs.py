@@ -8,6 +8,7 @@ import socket
 import tempfile
 from pathlib import Path
 
+from imbal_pipeline.core.report_model import Report
 from imbal_pipeline.core.writable import free_mb
 from imbal_pipeline.defs.instance import DEFAULT_HOME, STEP_PRELOAD
 
@@ -46,9 +47,11 @@ def space_problem(home: Path) -> str | None:
 def disk_full(exc: BaseException) -> str | None:
     """`space_problem` when `exc` is how a full disk shows: SQLite's `disk I/O error` or
     `database or disk is full` (also wrapped by SQLAlchemy), or No space left on device."""
-    chain, seen = [exc], exc
-    while (seen := seen.__cause__ or seen.__context__) is not None and seen not in chain:
-        chain.append(seen)
+    chain = [exc]
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
     for error in chain:
         full = isinstance(error, OSError) and error.errno == errno.ENOSPC
         if full or (type(error).__name__ == "OperationalError" and "disk" in str(error)):
@@ -108,9 +111,18 @@ def _create_instance_once(home: Path) -> None:
 
     import dagster as dg
 
+    from imbal_pipeline.cli.instance_errors import instance_problem, quiet_retries
+
     with open(home / ".imbal_instance.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        dg.DagsterInstance.get().dispose()
+        try:
+            with quiet_retries():
+                dg.DagsterInstance.get().dispose()
+        except Exception as exc:  # noqa: BLE001 - PostgreSQL's config or server, in one line
+            problem = instance_problem(exc, home)
+            if problem is None:
+                raise
+            raise HomeError(problem) from None
 
 
 # Tags naming the process that orchestrates a CLI run, so a later command can tell that a run
@@ -275,36 +287,37 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
         if r.asset_key == dg.AssetKey("evaluation_report")
     )
     version = materialization.tags["dagster/data_version"]
-    report = AssetStore(store).load("evaluation_report", version)
+    report = Report.from_json(AssetStore(store).load("evaluation_report", version))
     html = Path(materialization.metadata["report"].value)  # the page a person opens
-    holdout, dataset = report["holdout"], report["dataset"]
+    holdout, dataset = report.holdout, report.dataset
     print(
-        f"positive class: {dataset['target']} = {dataset['positive_label']} "
-        f"({dataset['positives']:,} of {dataset['rows']:,} training rows)"
+        f"positive class: {dataset.target} = {dataset.positive_label} "
+        f"({dataset.positives:,} of {dataset.rows:,} training rows)"
     )
-    intervals = report.get("holdout_ci", {})
 
     def figure(name: str) -> str:
-        ci = intervals.get(name)
-        value = f"{holdout[name]:.3f}"
+        ci = report.holdout_ci.get(name)
+        value = f"{getattr(holdout, name):.3f}"
         if not ci:
             return value
-        return f"{value} ({span(format(ci['ci_low'], '.3f'), format(ci['ci_high'], '.3f'))})"
+        return f"{value} ({span(format(ci.ci_low, '.3f'), format(ci.ci_high, '.3f'))})"
 
     print(
-        f"strategy {report['selected_strategy']}, decision threshold "
-        f"{threshold_text(report['threshold']['value'])} "
-        f"({describe_choice(report['threshold'])}); holdout PR-AUC {figure('pr_auc')}, "
+        f"strategy {report.selected_strategy}, decision threshold "
+        f"{threshold_text(report.threshold.value)} "
+        f"({describe_choice(report.threshold.to_json())}); holdout PR-AUC {figure('pr_auc')}, "
         f"F1 {figure('f1')}, recall {figure('recall')}, MCC {figure('mcc')} (95% intervals)"
     )
-    point = operating_beyond_f1(report.get("operating_point") or {})  # F1 is in the line above
+    # F1 is in the line above.
+    point = operating_beyond_f1(report.operating_point.to_json() if report.operating_point else {})
     if point:
         print(f"operating point on the holdout: {point}")
-    for check in report.get("checks", []):
-        if not check["passed"]:
-            print(f"warning: {check['asset']}:{check['check']}: {check['message']}")
+    checks = report.verdict.checks if report.verdict else []
+    for check in checks:
+        if not check.passed:
+            print(f"warning: {check.asset}:{check.check}: {check.message}")
     print(f"report: {html} (also report.md, report.json); run {run_id} in {home}")
-    if report.get("model_version"):
+    if report.release and report.release.model_version:
         deployed = next(
             (
                 r.event_log_entry.asset_materialization
@@ -316,9 +329,9 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
         _print_promotion(report, deployed, inbox)
     else:
         failed = [
-            c["check"]
-            for c in report.get("checks", [])
-            if c["asset"] == "evaluation_report" and not c["passed"] and c["severity"] == "error"
+            c.check
+            for c in checks
+            if c.asset == "evaluation_report" and not c.passed and c.severity == "error"
         ]
         print(
             f"model not deployed: the quality gate failed ({', '.join(failed) or 'see above'}); "
@@ -326,18 +339,21 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
         )
 
 
-def _print_promotion(report: dict, deployed, inbox: str) -> None:
+def _print_promotion(report: Report, deployed, inbox: str) -> None:
     """The run's promotion line (what its deployed_model step did), then what the model in
     service expects, when it is this run's."""
     said = {k: getattr(v, "value", v) for k, v in (deployed.metadata if deployed else {}).items()}
-    line = said.get("promotion") or (report.get("promotion") or {}).get("line", "")
+    release = report.release
+    promotion = release.promotion if release else None
+    line = said.get("promotion") or (promotion.line if promotion else "")
     print(f"promotion: {line}")
-    if said.get("champion") != report["model_version"]:
+    version = release.model_version if release else None
+    if said.get("champion") != version:
         return
-    reference = report["monitoring_reference"]
+    reference = report.monitoring_reference
     low, high = reference["holdout_interval"]
     print(
-        f"model {report['model_version']} in service: expects "
+        f"model {version} in service: expects "
         f"{100 * reference['expected_rate']:.2f}% of rows flagged (from "
         f"{reference['training_rows']:,} training rows' out-of-fold scores; the holdout "
         f"flagged {100 * reference['holdout_rate']:.2f}%, 99% interval {100 * low:.2f}-"

@@ -97,7 +97,9 @@ def setting(
     names what a change of it changes (see `affects.AFFECTS`).
     """
     bounds = limits.Bounds(ge, gt, le, lt) if (ge, gt, le, lt) != (None,) * 4 else None
-    metadata = dict(help=help, flag=flag, scope=scope, path=path, cli=cli, bounds=bounds)
+    metadata: dict[str, object] = dict(
+        help=help, flag=flag, scope=scope, path=path, cli=cli, bounds=bounds
+    )
     metadata["affects"] = declared(affects)
     if isinstance(default, list | tuple):
         return dataclasses.field(default=tuple(default), metadata=metadata)

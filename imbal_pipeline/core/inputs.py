@@ -63,7 +63,8 @@ def load_raw(
     """The configured file (or the embedded generated data), prepared, and where it came from.
 
     Files are read with `read` (a `versions.TableReader`, which keeps the digest of the bytes it
-    parsed: the data version a run records).
+    parsed: the data version a run records, and `labelled`, the labelled inbox batches added
+    under the file with their rows and positives).
     """
     read = read or versions.TableReader(settings.read_options)
     if settings.data_path is None:
@@ -74,19 +75,28 @@ def load_raw(
     else:
         frame = _drop_columns(read(settings.data_path), settings, "data")
         source = settings.data_path
+    batches: list[dict] = []
     if settings.labelled_batches:
-        frame, added = _with_labelled_batches(frame, settings, read)
+        frame, added, batches = _with_labelled_batches(frame, settings, read)
         source = f"{source} + {added}"
     prepared = data.prepare_frame(frame, settings)
     _check_subgroups(prepared, settings)
+    # The batches are the last rows, in order (preparing keeps every row where it was).
+    end = len(prepared)
+    for batch in reversed(batches):
+        start = end - batch["rows"]
+        batch["positives"] = int(prepared[LABEL].iloc[start:end].sum())
+        end = start
+    read.labelled = batches
     return prepared, source
 
 
 def _with_labelled_batches(
     frame: pd.DataFrame, settings: Settings, read: versions.TableReader
-) -> tuple[pd.DataFrame, str]:
-    """The training frame and every labelled inbox batch under it, typed like it."""
-    parts, names = [frame], []
+) -> tuple[pd.DataFrame, str, list[dict]]:
+    """The training frame and every labelled inbox batch under it, typed like it, and each
+    batch added (its file, labels file and rows)."""
+    parts, names, added = [frame], [], []
     for batch in inbox.list_batches(settings.inbox):
         if batch.labels_path is None:
             continue
@@ -113,18 +123,23 @@ def _with_labelled_batches(
         )
         parts.append(rows)
         names.append(f"{batch.path.name} ({len(rows)} labelled rows)")
+        added.append(
+            {"batch": batch.path.name, "labels": batch.labels_path.name, "rows": len(rows)}
+        )
     if not names:
-        return frame, "no labelled batch yet"
-    return pd.concat(parts, ignore_index=True), f"labelled batches {', '.join(names)}"
+        return frame, "no labelled batch yet", []
+    return pd.concat(parts, ignore_index=True), f"labelled batches {', '.join(names)}", added
 
 
 def _as_training_labels(labels: pd.Series, target: pd.Series, name: str) -> pd.Series:
     """A labels file's values as the training file writes them (its 1 may come back as 1.0);
     a value that is no class of the training file ("unknown", "Yes" for "yes") is refused."""
-    spelled = {data.label_key(v): v for v in target.dropna().unique()}
-    classes = sorted(str(v) for v in spelled.values())
-    data.refuse_stray_labels(labels, classes, f"labels file {name}")
-    return data.label_text(labels).map(spelled).astype(target.dtype)
+    spelled = list({data.label_key(v): v for v in target.dropna().unique()}.values())
+    data.refuse_stray_labels(labels, sorted(str(v) for v in spelled), f"labels file {name}")
+    out = pd.Series(float("nan"), index=labels.index, dtype=object)
+    for value in spelled:
+        out[data.is_label(labels, value)] = value
+    return out.astype(target.dtype)
 
 
 # A text subgroup column with more levels than this gives tables of one-row groups.
@@ -227,14 +242,13 @@ def split_raw(
     read = read or versions.TableReader(settings.read_options)
     frame = _drop_columns(read(settings.test_data_path), settings, "holdout")
     positive = data.positive_label_of(raw, settings)
-    if settings.target in frame.columns:
-        labels = set(data.label_text(frame[settings.target]).dropna())
-        if positive not in labels:
-            shown = ", ".join(sorted(labels)[:10])
-            raise data.DataError(
-                f"{where}: its target has no {positive!r} rows, the training file's positive "
-                f"class (values: {shown}); give a holdout with the training file's labels"
-            )
+    target = frame[settings.target] if settings.target in frame.columns else None
+    if target is not None and not data.is_label(target, positive).any():
+        shown = ", ".join(sorted(set(data.label_text(target).dropna()))[:10])
+        raise data.DataError(
+            f"{where}: its target has no {positive!r} rows, the training file's positive "
+            f"class (values: {shown}); give a holdout with the training file's labels"
+        )
     _refuse_misread_numbers(frame, raw, {settings.target, settings.id_column}, where)
     frame, lost = coerce_like(frame, raw)
     try:
@@ -355,6 +369,6 @@ def split_gates(marked: pd.DataFrame, settings: Settings, lost: dict) -> list[ga
 
 def split_summary(marked: pd.DataFrame) -> pd.DataFrame:
     """Rows, positives and prevalence of each part."""
-    parts = marked.groupby(SPLIT)[LABEL].agg(rows="size", positives="sum")
+    parts = marked.groupby(SPLIT).agg(rows=(LABEL, "size"), positives=(LABEL, "sum"))
     parts["prevalence"] = parts["positives"] / parts["rows"]
     return parts

@@ -52,10 +52,14 @@ class Bounds:
         if whole and self.gt is None and self.lt is None:
             return f"at least {low}" if high is None else f"from {low} to {high}"
         left = "(" if self.gt is not None else "["
-        if high is None:
-            return f"{'>' if left == '(' else '>='} {_number(low)}"
         right = ")" if self.lt is not None else "]"
-        return f"in {left}{_number(low)}, {_number(high)}{right}"
+        if low is not None and high is not None:
+            return f"in {left}{_number(low)}, {_number(high)}{right}"
+        if low is not None:
+            return f"{'>' if left == '(' else '>='} {_number(low)}"
+        if high is not None:
+            return f"{'<' if right == ')' else '<='} {_number(high)}"
+        return "any number"
 
 
 def _number(value: float) -> str:
@@ -69,7 +73,7 @@ def range_problem(bounds: Bounds, value, whole: bool) -> str | None:
         isinstance(value, kind)
         and not isinstance(value, bool)
         and math.isfinite(value)
-        and bounds.holds(value)
+        and bounds.holds(float(value))
     ):
         return None
     return (

@@ -16,6 +16,7 @@ import pandas as pd
 from imbal_pipeline.core import inputs
 from imbal_pipeline.core.data import data, split
 from imbal_pipeline.core.evaluate import diagnostics, evaluation, leak, learning, release
+from imbal_pipeline.core.report_model import Report
 from imbal_pipeline.core.settings import (
     FOLD,
     LABEL,
@@ -56,8 +57,13 @@ class Outcome:
     decision: Decision
     final: Bag  # the selected strategy's fold models, bagged, without the threshold
     baseline: Bag
-    report: dict
+    typed: Report  # the report; `report` is its report.json
     arrays: dict
+
+    @property
+    def report(self) -> dict:
+        """report.json's content."""
+        return self.typed.to_json()
 
 
 def fit_and_evaluate(
@@ -103,14 +109,14 @@ def fit_and_evaluate(
 
 
 def add_evidence(outcome: Outcome, settings: Settings) -> pd.DataFrame:
-    """What the graph's report-only assets add to `outcome.report`, by the same core calls:
+    """What the graph's report-only assets add to the report, by the same core calls:
     the data diagnostics, the learning curve (its fits), the leak panel (its counterfactual
     fits), then the quality gate's verdict and the one recommendation drawn from all of them.
     Returns the diagnostics' projection, which the report plots."""
     marked, comparison = outcome.marked, outcome.comparison
     train = split.training_part(marked)
     schema = data.feature_schema(train, settings)
-    tier = outcome.report["dataset"]["tier"]
+    tier = outcome.typed.dataset.tier
     found, arrays = diagnostics.diagnose(
         train, schema, tier, settings.seed, threads=settings.lgbm_threads
     )
@@ -119,7 +125,7 @@ def add_evidence(outcome: Outcome, settings: Settings) -> pd.DataFrame:
     full = comparison.table[selected]["pr_auc_folds"]
     curve = learning.learning_curve(train, folds, schema, selected, full, settings)
     claim = leak.leaky_claim(marked, data.feature_schema(marked, settings), settings)
-    release.add_evidence(outcome.report, marked, claim, curve, found, settings)
-    release.advise(outcome.report, release.judge(outcome.report, []))
+    release.add_evidence(outcome.typed, marked, claim, curve, found, settings)
+    release.advise(outcome.typed, release.judge(outcome.typed, []))
     points, y = arrays["points"], arrays["y"]
     return pd.DataFrame({"pc1": points[:, 0], "pc2": points[:, 1], "label": y})

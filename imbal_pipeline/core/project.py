@@ -43,7 +43,9 @@ def load_project(path: Path | None = None) -> Settings:
     try:
         values = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise SettingsError(f"{path} is not valid YAML ({exc.problem}); fix the file") from exc
+        # A parse error says what and where; a reader error (a control character) has no `problem`.
+        problem = exc.problem if isinstance(exc, yaml.MarkedYAMLError) else str(exc).splitlines()[0]
+        raise SettingsError(f"{path} is not valid YAML ({problem}); fix the file") from exc
     if not isinstance(values, dict):
         raise SettingsError(f"{path} is not a mapping of settings; fix the file")
     for field in fields():

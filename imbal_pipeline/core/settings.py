@@ -12,7 +12,7 @@ import functools
 import os
 import typing
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from imbal_pipeline.core import limits
 from imbal_pipeline.core.affects import NO_RESULT
@@ -116,7 +116,8 @@ def from_values(values: dict) -> Settings:
     unknown = sorted(set(values) - known)
     if unknown:
         raise SettingsError(f"unknown setting {unknown[0]!r}; see `imbal-pipeline run --help`")
-    return Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    plain: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return Settings(**plain)
 
 
 def flag_of(field: dataclasses.Field) -> str:
@@ -127,10 +128,10 @@ def flag_of(field: dataclasses.Field) -> str:
 def validate(s: Settings) -> None:
     """Raise SettingsError with a one-line fix for settings that cannot work."""
     for field in fields():
-        allowed = choices(field.name)
+        allowed = choices(field.name) or ()  # () when any value of its type will do
         value = getattr(s, field.name)
         given = value if isinstance(value, tuple) else (value,)
-        wrong = [v for v in given if allowed is not None and v not in allowed]
+        wrong = [v for v in given if allowed and v not in allowed]
         if wrong:
             raise SettingsError(
                 f"unknown {field.name.replace('_', ' ')} {wrong[0]!r}; "

@@ -92,7 +92,7 @@ class Decision:
     tuned_on_rows: int
     tuned_on_positives: int
     curve: pd.DataFrame  # precision, recall, F1, F-beta and cost on a 0..1 grid
-    calibrator: dict | None  # probabilities from the same scores; the threshold stays raw
+    calibrator: dict  # probabilities from the same scores; the threshold stays raw
     # Why the deployed value is a fallback (the tuned one did not beat 0.5 beyond noise);
     # None when the tuned threshold earned its place.
     fallback: str | None = None
@@ -114,6 +114,16 @@ class Bag:
     threshold: float | None = None
     objective: str | None = None
     calibrator: dict | None = None
+
+    @property
+    def decided_threshold(self) -> float:
+        """The threshold attached at export; a model without one makes no decisions."""
+        if self.threshold is None:
+            raise ValueError(
+                f"the {self.strategy!r} model carries no threshold; attach the decision "
+                "(materialize decision_threshold and final_model together)"
+            )
+        return float(self.threshold)
 
     def with_decision(self, decision: Decision) -> Bag:
         """The model with the threshold, objective and calibrator tuned on its out-of-fold

@@ -6,26 +6,51 @@
 - `labels_sensor` evaluates a scored batch once its labels file arrives (`batch_outcomes`);
 - `retrain_on_alert` runs the training job when a batch's monitoring says the model no longer
   fits the world (a judged, significant and large enough shift; never a batch too small to
-  judge), tagged with the batch, the checks that failed and their figures.
+  judge), tagged with the batch, the checks that failed and their figures; each failing check
+  asks once per model in service.
 """
 
 import json
+from pathlib import Path
 
 import dagster as dg
 
 from imbal_pipeline.core.data import inbox
 from imbal_pipeline.core.data.versions import data_fingerprint
 from imbal_pipeline.core.monitor.monitor_checks import RETRAIN_ON
-from imbal_pipeline.core.settings import Settings
+from imbal_pipeline.core.project import load_project
+from imbal_pipeline.core.settings import Settings, SettingsError
 from imbal_pipeline.defs.assets.common import ALERTS_KEY, EVIDENCE_KEY, RAW_FILE
-from imbal_pipeline.defs.assets.operating import BATCHES
+from imbal_pipeline.defs.assets.operating import BATCHES, BATCHES_NAME
 from imbal_pipeline.defs.lineage import DATA_VERSION_TAG
+from imbal_pipeline.defs.loaded import project_digest
 from imbal_pipeline.defs.resources import PipelineConfig
 from imbal_pipeline.store.storage import CorruptValueError
 
 
-def build_automation(job, score_job, outcomes_job, project: Settings) -> tuple[list, list]:
-    """The retraining schedule and the sensors of a project's jobs."""
+def stale_location(project: Settings, project_file: Path | None) -> str | None:
+    """Why a training run requested now would be refused: the project file changed since this
+    code location loaded `project` from it (`loaded.launch_problem`). None when it did not, or
+    when the code location was not built from a file."""
+    if project_file is None:
+        return None
+    try:
+        now = load_project(project_file)
+    except SettingsError as exc:
+        return f"the project file cannot be read ({exc}); fix it, then reload the code location"
+    if project_digest(now) == project_digest(project):
+        return None
+    return (
+        f"the project file {project_file} changed after this code location was loaded: reload "
+        "it (Deployment, Reload); a training run requested now would be refused"
+    )
+
+
+def build_automation(
+    job, score_job, outcomes_job, project: Settings, project_file: Path | None = None
+) -> tuple[list, list]:
+    """The retraining schedule and the sensors of a project's jobs; `project_file`, when the
+    code location was built from it, lets the training sensors wait for a reload."""
     schedule = dg.ScheduleDefinition(
         name="retrain_schedule",
         job=job,
@@ -42,6 +67,9 @@ def build_automation(job, score_job, outcomes_job, project: Settings) -> tuple[l
         description="Requests a run when the configured raw (or holdout) file's content changes.",
     )
     def raw_data_changed(context: dg.SensorEvaluationContext, pipeline: PipelineConfig):
+        stale = stale_location(project, project_file)
+        if stale:  # the cursor stays: the change is seen after the reload
+            return dg.SkipReason(stale)
         try:
             fingerprint = data_fingerprint(pipeline.settings())
         except FileNotFoundError as exc:
@@ -62,7 +90,7 @@ def build_automation(job, score_job, outcomes_job, project: Settings) -> tuple[l
         raw_data_changed,
         inbox_sensor(score_job, project),
         labels_sensor(outcomes_job, project),
-        retrain_on_alert(job, project),
+        retrain_on_alert(job, project, project_file),
     ]
 
 
@@ -81,7 +109,7 @@ def inbox_sensor(score_job, project: Settings) -> dg.SensorDefinition:
         # re-read), and what was said about the files not taken (each is said once).
         known, said = _read_cursor(context.cursor)
         look = inbox.look(project.inbox, known)
-        scored = set(context.instance.get_dynamic_partitions(BATCHES.name))
+        scored = set(context.instance.get_dynamic_partitions(BATCHES_NAME))
         by_content = {inbox.key_digest(k): k for k in scored}
         notes, new = dict(look.notes), []
         for batch in look.batches:
@@ -122,7 +150,7 @@ def labels_sensor(outcomes_job, project: Settings) -> dg.SensorDefinition:
         description="Joins each labels file in the inbox with its scored batch.",
     )
     def _sensor(context: dg.SensorEvaluationContext):
-        scored = set(context.instance.get_dynamic_partitions(BATCHES.name))
+        scored = set(context.instance.get_dynamic_partitions(BATCHES_NAME))
         look = inbox.look(project.inbox)
         requests, notes = [], {}
         for batch in (*look.batches, *look.copies):
@@ -195,11 +223,57 @@ def champion_of(project: Settings) -> str | None:
     return Champions(AssetStore(storage_dir(project))).version()
 
 
-def retrain_on_alert(job, project: Settings) -> dg.SensorDefinition:
+def _alert_cursor(cursor: str | None) -> tuple[int | None, str | None, set[str]]:
+    """The retrain sensor's cursor: the last record read, and the checks a retraining was
+    already requested for under which model in service."""
+    if not cursor:
+        return None, None, set()
+    if cursor.isdigit():  # an older release kept the last record alone
+        return int(cursor), None, set()
+    state = json.loads(cursor)
+    return state.get("after"), state.get("champion"), set(state.get("asked", []))
+
+
+def retrain_key(champion: str | None, checks: set[str]) -> str:
+    """The run key of a retraining requested for `checks` failing under `champion`: the same
+    evidence against the same model never asks twice, even with the cursor lost."""
+    return f"retrain:{champion or 'none'}:{'+'.join(sorted(checks))}"
+
+
+def _alerts_since(context, champion: str | None, after: int | None):
+    """The retraining reasons (batch, check, figures, record id) recorded after `after` on
+    batches the champion scored, the last record id read, and how many were not counted."""
+    reasons, last, others = [], after, 0
+    for asset in ("scored_batch", "batch_outcomes"):
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(dg.AssetKey(asset), after_storage_id=after),
+            limit=1000,
+            ascending=True,
+        ).records
+        for record in records:
+            last = max(last or 0, record.storage_id)
+            mat = record.asset_materialization
+            if mat is None or mat.partition is None:  # a batch's record names its batch
+                continue
+            scored_by = getattr(mat.metadata.get("model_version"), "value", None)
+            if champion is not None and scored_by != champion:
+                others += 1
+                continue
+            alerts = str(getattr(mat.metadata.get(ALERTS_KEY), "value", "none"))
+            evidence = getattr(mat.metadata.get(EVIDENCE_KEY), "value", None) or {}
+            for check, figures in retrain_reasons(alerts, evidence):
+                reasons.append((mat.partition, check, figures, record.storage_id))
+    return reasons, last, others
+
+
+def retrain_on_alert(job, project: Settings, project_file: Path | None) -> dg.SensorDefinition:
     """Requests the training job when a batch's monitoring fails a check that means drift.
 
     Only the alerts on batches the champion scored count: an alert on a batch another model
-    scored (replaced, or rolled back since) says nothing about the model in service.
+    scored (replaced, or rolled back since) says nothing about the model in service. A check
+    asks once per model in service: while a shifted batch stays in the pooled window every new
+    batch fails `recent_prevalence` again, and retraining on the same evidence again would
+    only repeat the run; a newly failing check, or a new model in service, asks again.
     """
 
     @dg.sensor(
@@ -207,34 +281,26 @@ def retrain_on_alert(job, project: Settings) -> dg.SensorDefinition:
         job=job,
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Retrains when a scored batch fails " + ", ".join(RETRAIN_ON) + ".",
+        description="Retrains when a scored batch fails "
+        + ", ".join(RETRAIN_ON)
+        + " (once per failing check and model in service).",
     )
     def _sensor(context: dg.SensorEvaluationContext):
-        after = int(context.cursor) if context.cursor else None
+        stale = stale_location(project, project_file)
+        if stale:  # the cursor stays: the alerts ask once the code location is reloaded
+            return dg.SkipReason(stale)
+        after, asked_under, asked = _alert_cursor(context.cursor)
         try:
             champion = champion_of(project)
         except CorruptValueError as exc:
             return dg.SkipReason(f"the champion cannot be read: {exc}")
-        reasons, last, others = [], after, 0
-        for asset in ("scored_batch", "batch_outcomes"):
-            records = context.instance.fetch_materializations(
-                dg.AssetRecordsFilter(dg.AssetKey(asset), after_storage_id=after),
-                limit=1000,
-                ascending=True,
-            ).records
-            for record in records:
-                last = max(last or 0, record.storage_id)
-                mat = record.asset_materialization
-                scored_by = getattr(mat.metadata.get("model_version"), "value", None)
-                if champion is not None and scored_by != champion:
-                    others += 1
-                    continue
-                alerts = str(getattr(mat.metadata.get(ALERTS_KEY), "value", "none"))
-                evidence = getattr(mat.metadata.get(EVIDENCE_KEY), "value", None) or {}
-                for check, figures in retrain_reasons(alerts, evidence):
-                    reasons.append((mat.partition, check, figures, record.storage_id))
-        if last is not None:
-            context.update_cursor(str(last))
+        if asked_under != champion:  # a new model in service: nothing asked for it yet
+            asked = set()
+        reasons, last, others = _alerts_since(context, champion, after)
+        checks = {c for _, c, _, _ in reasons}
+        new = checks - asked
+        state = {"after": last, "champion": champion, "asked": sorted(asked | checks)}
+        context.update_cursor(json.dumps(state))
         if not reasons:
             ignored = (
                 f" ({others} batches scored by another model than the champion {champion} "
@@ -243,15 +309,19 @@ def retrain_on_alert(job, project: Settings) -> dg.SensorDefinition:
                 else ""
             )
             return dg.SkipReason(f"no scored batch asks for retraining{ignored}")
+        if not new:
+            return dg.SkipReason(
+                f"retraining already requested for model {champion} on {', '.join(sorted(checks))}"
+                "; a newly failing check or a new model in service asks again"
+            )
         batches = sorted({b for b, _, _, _ in reasons})
-        checks = sorted({c for _, c, _, _ in reasons})
         return dg.RunRequest(
-            # One retraining for all the alerts seen in one look.
-            run_key=f"retrain:{max(i for *_, i in reasons)}",
+            run_key=retrain_key(champion, new),
             tags={
                 "imbal/retrain_reason": "monitoring alert",
+                "imbal/model_version": str(champion),
                 "imbal/batches": ",".join(batches)[:200],
-                "imbal/failed_checks": ",".join(checks),
+                "imbal/failed_checks": ",".join(sorted(checks)),
                 # Which check said what, on which batch: the run says why it started.
                 "imbal/evidence": "; ".join(f"{b} {c}: {f}" for b, c, f, _ in reasons)[:500],
             },

@@ -6,7 +6,7 @@ import dagster as dg
 
 from imbal_pipeline.core.data.data import executor_of
 from imbal_pipeline.core.evaluate import learning
-from imbal_pipeline.core.project import load_project
+from imbal_pipeline.core.project import load_project, project_path
 from imbal_pipeline.core.settings import (
     Settings,
     SettingsError,
@@ -24,6 +24,7 @@ from imbal_pipeline.defs.assets import (
 from imbal_pipeline.defs.automation import build_automation
 from imbal_pipeline.defs.instance import STEP_PRELOAD
 from imbal_pipeline.defs.io_manager import BundleIOManager
+from imbal_pipeline.defs.loaded import launch_tags
 from imbal_pipeline.defs.resources import FitCache, pipeline_for
 from imbal_pipeline.store.storage import storage_dir
 
@@ -64,6 +65,9 @@ def build_executor(project: Settings) -> dg.ExecutorDefinition:
 
 def build_definitions(project: Settings | None = None) -> dg.Definitions:
     """The whole graph for a project: one asset per fold, its resources, executor, automation."""
+    # Built from the project file (the UI, the daemon, a step): its training sensors wait for a
+    # reload when the file changes, as a run launched from here would be refused.
+    project_file = project_path() if project is None and project_path().is_file() else None
     project = project or load_project()
     n_folds = project.n_folds
     assets = [
@@ -92,10 +96,11 @@ def build_definitions(project: Settings | None = None) -> dg.Definitions:
         selection = dg.AssetSelection.all(include_sources=True) - dg.AssetSelection.assets(
             *per_batch
         )
-    job = dg.define_asset_job(JOB_NAME, selection=selection)
+    # Every run launched from the job (the UI, schedules, sensors) names its dataset at launch.
+    job = dg.define_asset_job(JOB_NAME, selection=selection, run_tags=launch_tags(project))
     score_job = dg.define_asset_job(SCORE_JOB, selection=[operating.scored_batch])
     outcomes_job = dg.define_asset_job(OUTCOMES_JOB, selection=[operating.batch_outcomes])
-    schedules, sensors = build_automation(job, score_job, outcomes_job, project)
+    schedules, sensors = build_automation(job, score_job, outcomes_job, project, project_file)
     return dg.Definitions(
         assets=[data.raw_file, *assets, *per_batch],
         jobs=[job, score_job, outcomes_job],

@@ -52,11 +52,14 @@ class BundleIOManager(dg.ConfigurableIOManager):
             instance, run = context.instance, context.step_context.dagster_run
         except Exception:  # noqa: BLE001 - a context built without an instance or a run
             return None, None
+        upstream = context.upstream_output
+        if upstream is None:  # an input that no step writes: nothing to pin
+            return None, None
         # An upstream this run was to materialize itself must come from this run: when its step
         # failed, an older version must not stand in (executors such as Dask still start the
         # steps downstream of a failed one).
         job_keys = context.step_context.job_def.asset_layer.selected_asset_keys
-        own = _planned_in(run, job_keys, context.asset_key, context.upstream_output.step_key)
+        own = _planned_in(run, job_keys, context.asset_key, upstream.step_key)
         record = pinned_record(instance, run.run_id, context.asset_key, this_run_only=own)
         if record is None and own:
             asset = context.asset_key.to_user_string()
@@ -107,7 +110,8 @@ class BundleIOManager(dg.ConfigurableIOManager):
         # A stage value stored by an older release is a plain dict: say so rather than let
         # Dagster's type check fail on it.
         expected = getattr(context.dagster_type, "typing_type", None)
-        if expected in KINDS.values() and not isinstance(value, expected):
+        stage = isinstance(expected, type) and expected in KINDS.values()
+        if stage and isinstance(expected, type) and not isinstance(value, expected):
             raise OutdatedValueError(
                 f"stored {asset} version {version} was written by an older imbal_pipeline "
                 f"(not a {expected.__name__}); rematerialize it: imbal-pipeline run --force"

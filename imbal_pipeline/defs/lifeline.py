@@ -11,6 +11,7 @@ import multiprocessing.util
 import os
 import signal
 import sys
+from types import FrameType
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
@@ -36,7 +37,7 @@ _TOKEN = _Token()
 
 def _in_forkserver() -> bool:
     """Whether this import runs inside multiprocessing's forkserver, preloading modules."""
-    frame = sys._getframe()
+    frame: FrameType | None = sys._getframe()
     while frame is not None:
         code = frame.f_code
         if code.co_name == "main" and code.co_filename.endswith("forkserver.py"):

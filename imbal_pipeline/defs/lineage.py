@@ -18,13 +18,14 @@ def run_lineage(instance: dg.DagsterInstance, run_id: str) -> list[str]:
 def _lineage(instance: dg.DagsterInstance, run_id: str) -> tuple[tuple[str, float], ...]:
     """(run id, creation time) of the run and of each run it re-executes, newest first."""
     chain: list[tuple[str, float]] = []
-    while run_id is not None and run_id not in (run for run, _ in chain):
-        record = instance.get_run_record_by_id(run_id)
+    current: str | None = run_id
+    while current is not None and current not in (run for run, _ in chain):
+        record = instance.get_run_record_by_id(current)
         if record is None:  # not in this instance's run storage: its events still count
-            chain.append((run_id, 0.0))
+            chain.append((current, 0.0))
             break
-        chain.append((run_id, record.create_timestamp.timestamp()))
-        run_id = record.dagster_run.parent_run_id
+        chain.append((current, record.create_timestamp.timestamp()))
+        current = record.dagster_run.parent_run_id
     return tuple(chain)
 
 

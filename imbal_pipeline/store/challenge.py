@@ -81,9 +81,7 @@ def challenge(
         # The comparison that put it in service: an identical rerun reports what the run
         # before it did, so its report (and that report's version) is the same.
         return (
-            record.get("evidence")
-            if record["action"] in (FIRST, PROMOTED)
-            else promotion.same(version)
+            record["evidence"] if record["action"] in (FIRST, PROMOTED) else promotion.same(version)
         )
     try:
         champion = from_store_value(store.load(DEPLOYED, version), version, challenger.n_jobs)

@@ -118,8 +118,8 @@ class Champions:
             return None
         for _ in range(LATEST_LOOKS):  # a reader may come between a record and its pointer
             record = self._read(pointer)
-            newest = self.records()[-1:] or [None]
-            if record == newest[0]:
+            records = self.records()
+            if record == (records[-1] if records else None):
                 self._vouch(record)
                 return record
             time.sleep(LATEST_WAIT)
@@ -269,7 +269,9 @@ class Champions:
                 "its quality gate passed; pick one from `imbal-pipeline versions deployed_model`"
             )
         self.store.load(DEPLOYED, version)  # refused when damaged, before it is served
-        evidence = next((c for c in reversed(self.challengers()) if c["version"] == version), {})
+        evidence: dict = next(
+            (c for c in reversed(self.challengers()) if c["version"] == version), {}
+        )
         return self._append(version, BY_HAND, by, reason, evidence)
 
     def rollback(self, reason: str, by: str) -> dict:
@@ -317,7 +319,7 @@ def enact(
     except CorruptValueError as exc:
         return Enacted(None, UNREADABLE, f"model {version} not promoted: {exc}", False)
     current = None if record is None else record["version"]
-    if current == version:
+    if record is not None and current == version:
         since = f"in service since {record['time']} ({record['action']} by {record['by']})"
         return Enacted(version, SAME, f"model {version} is the champion already, {since}", False)
     if not exported:

@@ -12,6 +12,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from upath import UPath
@@ -75,7 +76,8 @@ def encode_bundle(value, gate: str = "unchecked") -> dict[str, bytes]:
     """
     kind, items = _items(value)
     files: dict[str, bytes] = {}
-    tables, models, plain = [], [], {}
+    tables, models = [], []
+    plain: dict[str, Any] = {}
     for key, item in items.items():
         if isinstance(item, pd.DataFrame):
             buffer = io.BytesIO()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import TypeGuard
 
 # `mostly` is the share of rows that must meet a row-wise expectation. Below one half, most rows
 # may break it and it states the opposite of what it says (`mostly: 0` passes data that fails
@@ -18,7 +19,7 @@ MOSTLY_RANGE = (0.5, 1.0)
 Kind = Callable[[object], str | None]
 
 
-def is_number(value) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

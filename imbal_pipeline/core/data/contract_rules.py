@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from imbal_pipeline.core.data import contract_kinds as k
@@ -43,12 +44,12 @@ EXPECTATION_KEYS: dict[str, k.Kind] = {
 class Signature:
     """The arguments an expectation type takes here: those it needs and those it may take."""
 
-    required: dict[str, k.Kind]
-    optional: dict[str, k.Kind] = field(default_factory=dict)
+    required: Mapping[str, k.Kind]
+    optional: Mapping[str, k.Kind] = field(default_factory=dict)
     # At least one of these must be set, or the expectation checks nothing.
     one_of: tuple[str, ...] = ()
     # A rule across arguments: what is wrong with the kwargs together, or None.
-    rule: k.Kind | None = None
+    rule: Callable[[dict], str | None] | None = None
 
     @property
     def arguments(self) -> dict[str, k.Kind]:

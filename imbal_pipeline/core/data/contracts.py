@@ -237,7 +237,7 @@ def validate(frame: pd.DataFrame, suite: dict) -> ContractResult:
                 "error": "missing column",
             }
         )
-    success, failures = True, []
+    success, failures = True, list[dict]()
     if runnable:
         seconds = validation_budget(len(frame), len(runnable))
         _batch_definition()  # importing GX takes seconds, which are not the contract's

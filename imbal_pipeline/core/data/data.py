@@ -63,8 +63,8 @@ def executor_of(s: Settings) -> str:
 def _stable_row_ids(frame: pd.DataFrame, id_column: str | None, salt: int) -> np.ndarray:
     """Row ids from content (or the id column), so the same file gives the same ids."""
     if id_column is not None:
-        hashed = pd.util.hash_pandas_object(frame[id_column].astype(str), index=False)
-        hashed = hashed.to_numpy(dtype=np.uint64)
+        ids = frame[id_column].astype(str)
+        hashed = pd.util.hash_pandas_object(ids, index=False).to_numpy(dtype=np.uint64)
     else:
         hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
         # Identical rows get the same content hash; their occurrence number tells them apart.
@@ -98,9 +98,17 @@ def label_text(values: pd.Series) -> pd.Series:
     return present.map(keys).reindex(values.index)
 
 
-def is_label(values: pd.Series, label) -> np.ndarray:
-    """Which values are the class `label`, by `label_key`."""
-    return (label_text(values) == label_key(label)).to_numpy(dtype=bool)
+def is_label(values, label):
+    """Whether `values` are the class `label`: the one place that decides it, for training,
+    an explicit holdout, a labels file, the monitoring and the promotion.
+
+    By `label_key`: 1, 1.0, "1" and "1.0" are one class; True is "True", not 1; "Yes" is not
+    "yes"; a missing value is no class. A Series gives one bool per row, one value a bool.
+    """
+    wanted = label_key(label)
+    if isinstance(values, pd.Series):
+        return (label_text(values) == wanted).to_numpy(dtype=bool)
+    return not pd.isna(values) and label_key(values) == wanted
 
 
 def _positive_mask(target: pd.Series, positive_label: str | None) -> tuple[np.ndarray, str]:
@@ -108,14 +116,14 @@ def _positive_mask(target: pd.Series, positive_label: str | None) -> tuple[np.nd
     text = label_text(target)
     as_text = set(text.dropna())
     if positive_label is not None:
-        positive = label_key(positive_label)
-        if positive not in as_text:
+        mask = is_label(target, positive_label)
+        if not mask.any():
             shown = ", ".join(sorted(as_text)[:10])
             raise DataError(
                 f"positive label {positive_label!r} not found in the target (values: {shown}); "
                 "fix --positive-label"
             )
-        return (text == positive).to_numpy(dtype=bool), positive
+        return mask, label_key(positive_label)
     if len(as_text) > 2:
         raise DataError(
             f"target has {len(as_text)} classes; multi-class is not yet supported: "
@@ -141,7 +149,7 @@ def _positive_mask(target: pd.Series, positive_label: str | None) -> tuple[np.nd
             f"product models a rare positive class: pass --positive-label {other} if {other!r} "
             f"is the rare class, or --positive-label {positive} to confirm"
         )
-    return (text == positive).to_numpy(dtype=bool), positive
+    return is_label(target, positive), positive
 
 
 def prepare_frame(frame: pd.DataFrame, settings: Settings, *, salt: int = 0) -> pd.DataFrame:
@@ -188,15 +196,18 @@ def positive_label_of(frame: pd.DataFrame, settings: Settings) -> str:
 
 
 def negative_labels_of(frame: pd.DataFrame, settings: Settings) -> list[str]:
-    """The target values taken as negative (one, or several for one-vs-rest), as text."""
-    return sorted(set(frame.loc[frame[LABEL] == 0, settings.target].astype(str)))
+    """The target values taken as negative (one, or several for one-vs-rest), spelled as the
+    positive label is (`label_key`: a float target's 0.0 is "0")."""
+    return sorted(set(label_text(frame.loc[frame[LABEL] == 0, settings.target]).dropna()))
 
 
 def stray_labels(values: pd.Series, classes: list[str]) -> list[str]:
     """Label values that are none of `classes`, compared by `label_key`: the training file's
     1 may come back as 1.0, but "Yes" is not "yes" and "unknown" is no class."""
-    known = {label_key(c) for c in classes}
-    return sorted(set(label_text(values).dropna()) - known)
+    known = np.zeros(len(values), dtype=bool)
+    for c in classes:
+        known |= is_label(values, c)
+    return sorted(set(label_text(values[~known]).dropna()))
 
 
 def refuse_stray_labels(
@@ -207,7 +218,10 @@ def refuse_stray_labels(
     stray = stray_labels(values, classes)
     if stray:
         shown = ", ".join(repr(v) for v in stray[:3])
-        named = [f"{c!r}" + (" (positive)" if c == positive else "") for c in classes]
+        named = [
+            f"{c!r}" + (" (positive)" if positive is not None and is_label(c, positive) else "")
+            for c in classes
+        ]
         listed = ", ".join(named[:6]) + (", ..." if len(named) > 6 else "")
         raise DataError(
             f"{where} has label values that are no class the model learns (e.g. {shown}); "

@@ -310,15 +310,18 @@ def labelled_rows(batch: Batch, read, target: str, id_column: str | None) -> pd.
 
     `read(path)` reads a data file the way the training file is read.
     """
+    labels_path = batch.labels_path
+    if labels_path is None:
+        raise ValueError(f"{batch.path.name} has no labels file; give {labels_name(batch.path)}")
     frame = read(batch.path)
-    labels = read(batch.labels_path)
+    labels = read(labels_path)
     key = id_column or ROW
     if key not in labels.columns or target not in labels.columns:
         raise ValueError(
-            f"{batch.labels_path.name} needs the columns {key!r} and {target!r}; fix the file"
+            f"{labels_path.name} needs the columns {key!r} and {target!r}; fix the file"
         )
     ids = frame[id_column] if id_column else pd.Series(range(len(frame)), index=frame.index)
-    by_id = one_label_per_id(labels[key], labels[target], f"labels file {batch.labels_path.name}")
+    by_id = one_label_per_id(labels[key], labels[target], f"labels file {labels_path.name}")
     out = frame.drop(columns=[target], errors="ignore")
     out[target] = ids.astype(str).map(by_id)
     return out[out[target].notna()].reset_index(drop=True)

@@ -116,7 +116,7 @@ def _parse(path: Path, options: ReadOptions, digest) -> tuple[pd.DataFrame, byte
         digest.update(raw)
         return pd.read_parquet(io.BytesIO(raw)), b""
     with open(path, "rb") as fh:
-        stream = io.BufferedReader(_Tap(fh, digest))
+        stream: io.BufferedIOBase = io.BufferedReader(_Tap(fh, digest))
         if path.suffix.lower() == ".gz":
             stream = gzip.GzipFile(fileobj=stream)
         text = _Tap(stream, keep=HEADER_BYTES)

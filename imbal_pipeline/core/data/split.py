@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypeGuard
+
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
@@ -68,11 +72,11 @@ def row_groups(frame: pd.DataFrame, settings: Settings) -> tuple[np.ndarray, str
     return pd.util.hash_pandas_object(frame[ROW_ID], index=False).to_numpy(), None
 
 
-def _has_shared_groups(groups: np.ndarray | None) -> bool:
+def _has_shared_groups(groups: np.ndarray | None) -> TypeGuard[np.ndarray]:
     return groups is not None and len(np.unique(groups)) < len(groups)
 
 
-def assign_groups(y: np.ndarray, groups: np.ndarray, shares, seed: int) -> np.ndarray:
+def assign_groups(y: npt.ArrayLike, groups: np.ndarray, shares, seed: int) -> np.ndarray:
     """Part index per row: whole groups to parts of the given shares, stratified by class.
 
     Groups of several rows are placed first, largest first, each in the part with the most room
@@ -304,7 +308,7 @@ def fitting_rows(train: pd.DataFrame, max_negatives: int, seed: int) -> tuple[np
     return mask, info
 
 
-def describe_fitting_rows(info: dict) -> str | None:
+def describe_fitting_rows(info: Mapping) -> str | None:
     """One line for reports and audits when negatives were sampled; None otherwise."""
     if not info.get("sampled"):
         return None

@@ -25,6 +25,8 @@ class TableReader:
     def __init__(self, options: ReadOptions):
         self.options = options
         self.digests: dict[str, str] = {}
+        # The labelled inbox batches read as training data: file, labels file, rows, positives.
+        self.labelled: list[dict] = []
 
     def __call__(self, path: str | Path) -> pd.DataFrame:
         frame, digest = read_table_hashed(path, self.options)

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from imbal_pipeline.core.evaluate.diagnostics import RESAMPLERS
 from imbal_pipeline.core.evaluate.learning import LastDoubling
-from imbal_pipeline.core.gate import Gate
+from imbal_pipeline.core.report_model import Dataset
+from imbal_pipeline.core.train.gates import Gate
 
 ACTIONS = ("collect_positives", "improve_features", "keep")
 
@@ -39,9 +40,9 @@ class Tier:
     starts_from: str
 
     @classmethod
-    def from_dataset(cls, dataset: dict) -> Tier:
-        """From report.json's `dataset`."""
-        return cls(dataset["tier"], float(dataset["ratio"]), dataset["recommendation"])
+    def from_dataset(cls, dataset: Dataset) -> Tier:
+        """From the report's `dataset`."""
+        return cls(dataset.tier, float(dataset.ratio), dataset.recommendation)
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ def recommend(
     if failed:
         action = "improve_features" if verdict == "flat" else "collect_positives"
     else:
-        action = {"helps": "collect_positives", "flat": "improve_features"}.get(verdict, "keep")
+        actions = {"helps": "collect_positives", "flat": "improve_features"}
+        action = actions.get(verdict, "keep") if verdict else "keep"
     reasons = {
         "quality_gate": _gate_reason(failed, holdout_positives),
         "learning_curve": _curve_reason(doubling, bool(failed)),

@@ -14,20 +14,17 @@ import pandas as pd
 from sklearn.metrics import precision_recall_curve
 
 from imbal_pipeline.core import writable
-from imbal_pipeline.core.data import data, split
 from imbal_pipeline.core.evaluate import diagnostics
+from imbal_pipeline.core.evaluate import report_sections as sections
 from imbal_pipeline.core.jsonready import json_ready
 from imbal_pipeline.core.monitor import monitoring
-from imbal_pipeline.core.monitor.deployed import PROBABILITY_NOTE, Model, model_meta
+from imbal_pipeline.core.monitor.deployed import Model, model_meta
 from imbal_pipeline.core.report import plots, report
-from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY, Settings
+from imbal_pipeline.core.report_model import Metrics, OperatingPoint, Report, Skill
+from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.core.stats import metrics, skill
-from imbal_pipeline.core.stats.intervals import FEW_POSITIVES
-from imbal_pipeline.core.stats.intervals import METHODS as INTERVAL_METHODS
-from imbal_pipeline.core.train import calibration, strategies
-from imbal_pipeline.core.train import model as model_core
+from imbal_pipeline.core.train import calibration
 from imbal_pipeline.core.train import threshold as threshold_core
-from imbal_pipeline.core.train.preprocess import Preprocessor
 from imbal_pipeline.core.values import Bag, Comparison, Decision, Profile
 
 
@@ -42,174 +39,55 @@ def build_report(
     settings: Settings,
     *,
     threads: int,
-) -> tuple[dict, dict]:
-    """Report dict (JSON-ready) and the arrays the plots need; holdout rows only, scored on
-    `threads` threads."""
+) -> tuple[Report, dict]:
+    """The report and the arrays the plots need; holdout rows only, scored on `threads`
+    threads."""
     settings = threshold_core.as_decided(settings, decision)
-    objective = threshold_core.objective_of(settings)
     final = final.with_decision(decision)
-    y = holdout[LABEL].to_numpy()
-    # Each member's scores: the monitoring reference compares them with their out-of-fold ones.
-    members = model_core.member_scores(final.model, final.preprocessor, holdout, threads)
-    scores = members.mean(axis=0)
-    # When `none` is selected both are the same fold models (most runs): score them once.
-    same = final.strategy == baseline.strategy and final.fit_info == baseline.fit_info
-    base_scores = (
-        scores
-        if same
-        else model_core.score_rows(baseline.model, baseline.preprocessor, holdout, threads)
-    )
-    threshold = float(final.threshold)
-    # F-beta at the user's beta whatever the objective (F2 by default), beside F1.
-    beta = settings.beta
-    holdout_metrics = metrics.binary_metrics(y, scores, threshold, beta)
-    intervals = metrics.holdout_intervals(y, scores, threshold, beta, seed=settings.seed)
-    at_half = metrics.binary_metrics(y, scores, 0.5, beta)
-    base_metrics = metrics.binary_metrics(y, base_scores, 0.5, beta)
-    # The baseline also gets its own threshold, tuned the same way on its out-of-fold scores,
-    # so the comparison separates "handling imbalance" from "tuning the threshold".
-    oof = comparison.oof
-    base_oof = oof[oof[STRATEGY] == "none"]
-    base_threshold = threshold_core.tune_per_fold(
-        base_oof[LABEL], base_oof[SCORE], base_oof[FOLD], base_oof[ROW_ID], settings
-    )["value"]
-    base_tuned = metrics.binary_metrics(y, base_scores, base_threshold, beta)
-    # The same resampled rows scored by both, so the difference's interval is the paired one.
-    versus = metrics.paired_bootstrap(
-        y,
-        scores,
-        base_scores,
-        threshold,
-        0.5,
-        beta,
-        costs=(settings.fp_cost, settings.fn_cost) if objective.priced else None,
-        seed=settings.seed,
-    )
-    subgroups = {
-        column: metrics.subgroup_metrics(
-            y, scores, metrics.subgroup_labels(holdout[column]), threshold, seed=settings.seed
-        )
-        for column in settings.subgroup_columns
-        if column in holdout.columns
-    }
-    # Everything the selection rule used: per-fold values, the paired gap to the best and its
-    # corrected SE, and the thresholds each fold was scored at; a reader can redo the choice.
-    cv = {name: dict(row) for name, row in comparison.table.items()}
-    selected = comparison.selected
-    calibrated = calibration.apply(final.calibrator, scores)
-    notes = [PROBABILITY_NOTE]
-    if selected != "none":
-        notes.append(
-            f"The baseline column is the no-handling model (`none`) at 0.5, the naive default; "
-            f"the selected `{selected}` is evaluated at its tuned threshold."
-        )
-    notes += strategies.made_nothing_notes(comparison.audits)
-    departure = split.tier_departure(profile, selected, comparison.reason)
-    if departure:
-        notes.append(departure)
-    best_cv = comparison.table[selected]["pr_auc_mean"]
-    if holdout_metrics["pr_auc"] is not None and best_cv is not None:
-        notes.append(
-            f"CV estimate of PR-AUC {best_cv:.3f} vs holdout {holdout_metrics['pr_auc']:.3f}."
-        )
-    sample = final.audit.get("fitting_rows") or {}
-    sampled = split.describe_fitting_rows(sample)
-    if sampled:
-        notes.append(
-            f"Negatives were sampled: {sampled}. That multiplies scores' odds by about "
-            f"{1 / sample['fraction_kept']:.2f} on top of any strategy's shift; multiply the odds "
-            f"by {sample['fraction_kept']:.4f} to undo it before comparing rates."
-        )
-    audits = {f"final model ({selected})": final.audit}
-    chosen = oof[oof[STRATEGY] == selected]
-    reference = monitoring.build_reference(
-        train,
-        Preprocessor.from_json(final.preprocessor),
-        y,
-        members,
-        chosen[SCORE].to_numpy(),
-        threshold,
-        beta,
-        final.calibrator,
-    )
-    report_dict = {
-        "dataset": {
-            "target": profile.target,
-            "positive_label": profile.positive_label,
-            "negative_labels": data.negative_labels_of(train, settings),
-            "rows": profile.rows,
-            "features": len(final.preprocessor["numeric"]) + len(final.preprocessor["categorical"]),
-            "positives": profile.positives,
-            "negatives": profile.negatives,
-            "ratio": profile.ratio,
-            "tier": profile.tier,
-            "recommendation": profile.recommendation,
-            "holdout_rows": int(len(y)),
-            "holdout_positives": int(y.sum()),
-            "source": settings.data_path or "generated fraud-like data",
-        },
-        "fitting_rows": sample,
-        "selected_strategy": selected,
-        "selection_reason": comparison.reason,
-        "threshold": {
-            "value": threshold,
-            "objective": decision.objective,
-            "params": decision.params,
-            "tuned_on_rows": decision.tuned_on_rows,
-            # How the value was reached, so a reader can redo it: the per-fold thresholds,
-            # and the cross-fitted check against 0.5 that can overrule their median.
-            "rule": decision.rule,
-            "fold_values": decision.fold_values,
-            "versus_default": decision.versus_default,
-            "fallback": decision.fallback,
-        },
-        "cv": cv,
-        "holdout": holdout_metrics,
-        # Where each holdout figure may lie, by the method whose coverage held best (seeded);
-        # below `few_positives_below` holdout positives most over-cover: each figure says so.
-        "holdout_ci": {
-            "level": metrics.INTERVAL_LEVEL,
-            "few_positives_below": FEW_POSITIVES,
-            "methods": INTERVAL_METHODS,
-            **intervals,
-        },
+    s = sections.score_holdout(holdout, final, baseline, threads)
+    threshold, beta, seed = final.decided_threshold, settings.beta, settings.seed
+    intervals = metrics.holdout_intervals(s.y, s.scores, threshold, beta, seed=seed)
+    holdout_metrics = Metrics.from_json(metrics.binary_metrics(s.y, s.scores, threshold, beta))
+    draft = Report(
+        dataset=sections.dataset_section(train, s.y, final, profile, settings),
+        fitting_rows=final.audit.get("fitting_rows") or {},
+        selected_strategy=comparison.selected,
+        selection_reason=comparison.reason,
+        threshold=sections.threshold_section(threshold, decision),
+        # Everything the selection rule used: per-fold values, the paired gap to the best and
+        # its corrected SE, and the thresholds each fold was scored at; a reader can redo it.
+        cv={name: dict(row) for name, row in comparison.table.items()},
+        holdout=holdout_metrics,
+        holdout_ci=sections.intervals_section(intervals),
         # The quality gate's evidence: exact tests of the ranking and the decisions vs chance.
-        "skill": skill.holdout_skill(y, scores, threshold, seed=settings.seed),
-        "operating_point": threshold_core.verify_operating_point(
-            y, scores, threshold, settings, intervals
+        skill=Skill.from_json(skill.holdout_skill(s.y, s.scores, threshold, seed=seed)),
+        operating_point=OperatingPoint.from_json(
+            threshold_core.verify_operating_point(s.y, s.scores, threshold, settings, intervals)
         ),
-        "calibration": calibration.holdout_summary(
-            final.calibrator, y, scores, calibrated, settings.seed
+        calibration=calibration.holdout_summary(
+            final.calibrator, s.y, s.scores, s.calibrated, seed
         ),
-        "holdout_at_0_5": at_half,
-        "baseline_holdout": base_metrics,
-        "baseline_holdout_tuned": base_tuned,
-        "vs_baseline": {
-            "baseline": "none @ 0.5",
-            "same_model": selected == "none",
-            "level": metrics.INTERVAL_LEVEL,
-            **versus,
-        },
-        "subgroups": subgroups,
-        "audits": audits,
-        "fold_audits": comparison.audits,
-        "plots": {
-            "pr_curve": "pr_curve.png",
-            "threshold_curve": "threshold_curve.png",
-            "confusion_matrix": "confusion_matrix.png",
-            "reliability": "reliability.png",
-            "diagnostics_pca": "diagnostics_pca.png",
-        },
-        "notes": notes,
-        # What the deployed model is expected to see and produce; scored batches are checked
-        # against it (see imbal_pipeline.core.monitoring).
-        "monitoring_reference": reference.to_json(),
-        "settings": settings.to_dict(),
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "run_id": None,
-    }
-    arrays = {"y": y, "scores": scores, "baseline_scores": base_scores, "calibrated": calibrated}
-    return json_ready(report_dict, strict=True), arrays
+        holdout_at_0_5=Metrics.from_json(metrics.binary_metrics(s.y, s.scores, 0.5, beta)),
+        baseline_holdout=Metrics.from_json(metrics.binary_metrics(s.y, s.baseline, 0.5, beta)),
+        baseline_holdout_tuned=sections.baseline_tuned_section(comparison, s, settings),
+        vs_baseline=sections.versus_section(s, threshold, comparison.selected, settings),
+        subgroups=sections.subgroups_section(holdout, s, threshold, settings),
+        audits={f"final model ({comparison.selected})": final.audit},
+        fold_audits=comparison.audits,
+        plots=dict(sections.PLOTS),
+        notes=sections.notes_section(final, comparison, profile, holdout_metrics),
+        monitoring_reference=sections.reference_section(
+            train, s, final, comparison, threshold, beta
+        ),
+        settings=settings.to_dict(),
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        run_id=None,
+    )
+    # Read back from its JSON: in process the report holds what a reader of report.json gets
+    # (plain numbers, text keys), and a value that is no JSON fails here.
+    report = Report.from_json(json_ready(draft.to_json(), strict=True))
+    arrays = {"y": s.y, "scores": s.scores, "baseline_scores": s.baseline}
+    return report, arrays | {"calibrated": s.calibrated}
 
 
 def write_report(report_dict: dict, arrays: dict, curve: pd.DataFrame, out_dir: str | Path) -> Path:
@@ -359,7 +237,7 @@ def _swap_in(staging: Path, out: Path, attempts: int = 5) -> None:
     raise OutputError(f"could not put the report in place at {out}; another run keeps replacing it")
 
 
-def deployable(final: Bag, decision: Decision, report: dict, settings: Settings) -> dict:
+def deployable(final: Bag, decision: Decision, report: Report, settings: Settings) -> dict:
     """The deployed model's stored value: the trees, the decision tuned for them and everything
     needed to apply and watch them.
 
@@ -369,15 +247,15 @@ def deployable(final: Bag, decision: Decision, report: dict, settings: Settings)
     final = final.with_decision(decision)
     meta = model_meta(
         final,
-        reference=monitoring.Reference.from_json(report["monitoring_reference"]),
-        positive_label=report["dataset"]["positive_label"],
-        negative_labels=report["dataset"].get("negative_labels"),
-        target=report["dataset"]["target"],
+        reference=monitoring.Reference.from_json(report.monitoring_reference),
+        positive_label=report.dataset.positive_label,
+        negative_labels=report.dataset.negative_labels,
+        target=report.dataset.target,
         id_column=settings.id_column,
         read_options=settings.read_options,
         beta=settings.beta,
-        run_id=report.get("run_id"),
-        trained_rows=report.get("trained_rows"),
+        run_id=report.run_id,
+        trained_rows=report.trained_rows,
     )
     return {"model": final.model, "meta": json_ready(meta, strict=True)}
 

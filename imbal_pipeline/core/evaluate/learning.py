@@ -286,7 +286,10 @@ def combine(parts: list[dict], strategy: str, full_pr_auc: list[float]) -> dict:
         return out
     half, full = per_fold[HALF], per_fold[1.0]
     doubling = LastDoubling.measure(
-        full["pr_auc"], half["pr_auc"], np.mean(half["positives"]), np.mean(full["positives"])
+        full["pr_auc"],
+        half["pr_auc"],
+        float(np.mean(half["positives"])),
+        float(np.mean(full["positives"])),
     )
     out["last_doubling"] = doubling.to_json()
     out["sentence"] = describe(doubling)

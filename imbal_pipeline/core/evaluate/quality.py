@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from imbal_pipeline.core import checks
-from imbal_pipeline.core.gate import WARN, Gate, fail, ok
+from imbal_pipeline.core.report_model import Difference, OperatingPoint, Report, Skill
 from imbal_pipeline.core.stats.fold_noise import corrected_se
 from imbal_pipeline.core.stats.metrics import LABELS
+from imbal_pipeline.core.train.gates import WARN, Gate, fail, ok
 from imbal_pipeline.core.train.threshold import OBJECTIVES
 
 # --- the holdout's verdict -------------------------------------------------------------------
 
 
-def quality_gate(report: dict) -> list[Gate]:
+def quality_gate(report: Report) -> list[Gate]:
     """The holdout's verdict, each part read with the holdout's own uncertainty.
 
     Blocking: the ranking and the decisions must each beat chance by an exact one-sided test
@@ -26,26 +27,33 @@ def quality_gate(report: dict) -> list[Gate]:
         decisions_beat_chance(report),
         not_worse_than_baseline(report),
         cv_holdout_gap(report),
-        operating_point(report["operating_point"]),
+        operating_point(report.operating_point),
     ]
 
 
-def _ci(figure: dict) -> str:
-    return f"95% CI {figure['ci_low']:.3f} to {figure['ci_high']:.3f}"
+def _ci(figure: Difference) -> str:
+    return f"95% CI {figure.ci_low:.3f} to {figure.ci_high:.3f}"
 
 
 def _p(p: float, alpha: float) -> str:
     return f"p = {p:.4f}, {'below' if p <= alpha else 'not below'} {alpha}"
 
 
-def too_few_positives(report: dict) -> str | None:
+def _skill(report: Report) -> Skill:
+    """The gate's evidence: every report the gate judges was built with it."""
+    if report.skill is None:
+        raise ValueError("the report has no skill section, so the quality gate cannot judge it")
+    return report.skill
+
+
+def too_few_positives(report: Report) -> str | None:
     """What to do when the holdout holds too few positives for the gate to tell a weak model
     from chance (`skill.FEW_POSITIVES`, from the gate's measured power); None otherwise."""
-    found = report["skill"]
-    if not found["few_positives"]:
+    found = _skill(report)
+    if not found.few_positives:
         return None
-    held, needed = found["holdout_positives"], found["few_positives_below"]
-    total = held + (report["dataset"].get("positives") or 0)
+    held, needed = found.holdout_positives, found.few_positives_below
+    total = held + (report.dataset.positives or 0)
     share = (
         f" (about {needed / total:.2f} would hold {needed} of your {total:,} positives)"
         if total > needed / 0.5  # a holdout of more than half the rows starves the folds
@@ -59,12 +67,12 @@ def too_few_positives(report: dict) -> str | None:
 
 
 @checks.gate("beats_no_skill")
-def beats_no_skill(report: dict) -> Gate:
+def beats_no_skill(report: Report) -> Gate:
     """The holdout PR-AUC beats what the same scores reach with the labels placed at random:
     a one-sided permutation test at `skill.ALPHA` (`skill.ranking_test`)."""
-    data, found = report["dataset"], report["skill"]
-    no_skill = data["holdout_positives"] / data["holdout_rows"]
-    ranking, alpha = found["ranking"], found["alpha"]
+    data, found = report.dataset, _skill(report)
+    no_skill = data.holdout_positives / data.holdout_rows
+    ranking, alpha = found.ranking, found.alpha
     if ranking is None:
         return fail(
             "beats_no_skill",
@@ -72,13 +80,13 @@ def beats_no_skill(report: dict) -> Gate:
             "classes",
             no_skill=no_skill,
         )
-    observed = {"no_skill": no_skill, "alpha": alpha, **ranking}
+    observed = {"no_skill": no_skill, "alpha": alpha, **ranking.to_json()}
     said = (
-        f"holdout PR-AUC {ranking['pr_auc']:.3f} against the positive rate {no_skill:.3f} "
-        f"(labels placed at random average {ranking['no_skill_mean']:.3f} on these scores): "
-        f"{_p(ranking['p_value'], alpha)} over {ranking['permutations']:,} label permutations"
+        f"holdout PR-AUC {ranking.pr_auc:.3f} against the positive rate {no_skill:.3f} "
+        f"(labels placed at random average {ranking.no_skill_mean:.3f} on these scores): "
+        f"{_p(ranking.p_value, alpha)} over {ranking.permutations:,} label permutations"
     )
-    if ranking["p_value"] <= alpha:
+    if ranking.p_value <= alpha:
         return ok("beats_no_skill", said, **observed)
     fix = too_few_positives(report) or (
         "check the features and labels, or give more positives (more data or a larger "
@@ -92,19 +100,19 @@ def beats_no_skill(report: dict) -> Gate:
 
 
 @checks.gate("decisions_beat_chance")
-def decisions_beat_chance(report: dict) -> Gate:
+def decisions_beat_chance(report: Report) -> Gate:
     """The deployed threshold flags holdout rows, and catches more positives among them than
     flagging as many rows at random would: a one-sided exact (hypergeometric) test at
     `skill.ALPHA` (`skill.decisions_test`)."""
-    found, threshold = report["skill"], report["threshold"]
-    decisions, alpha = found["decisions"], found["alpha"]
-    rows, positives = report["dataset"]["holdout_rows"], report["dataset"]["holdout_positives"]
-    observed = {"alpha": alpha, **decisions}
-    at = f"the threshold {threshold['value']:.3g}"
-    if threshold.get("fallback"):
+    found, threshold = _skill(report), report.threshold
+    decisions, alpha = found.decisions, found.alpha
+    rows, positives = report.dataset.holdout_rows, report.dataset.holdout_positives
+    observed = {"alpha": alpha, **decisions.to_json()}
+    at = f"the threshold {threshold.value:.3g}"
+    if threshold.fallback:
         at += " (a fallback: the tuned one did not beat 0.5 beyond noise)"
     few = too_few_positives(report)
-    if decisions["flagged"] == 0:
+    if decisions.flagged == 0:
         return fail(
             "decisions_beat_chance",
             f"{at} flags none of the {rows:,} holdout rows, so the model decides nothing; "
@@ -112,12 +120,12 @@ def decisions_beat_chance(report: dict) -> Gate:
             **observed,
         )
     said = (
-        f"{at} flags {decisions['flagged']:,} of {rows:,} holdout rows and catches "
-        f"{decisions['true_positives']} of {positives} positives, where as many rows flagged at "
-        f"random catch {decisions['expected_at_random']:.2f}: exact test "
-        f"{_p(decisions['p_value'], alpha)}"
+        f"{at} flags {decisions.flagged:,} of {rows:,} holdout rows and catches "
+        f"{decisions.true_positives} of {positives} positives, where as many rows flagged at "
+        f"random catch {decisions.expected_at_random:.2f}: exact test "
+        f"{_p(decisions.p_value, alpha)}"
     )
-    if decisions["p_value"] <= alpha:
+    if decisions.p_value <= alpha:
         return ok("decisions_beat_chance", said, **observed)
     return fail(
         "decisions_beat_chance",
@@ -128,34 +136,30 @@ def decisions_beat_chance(report: dict) -> Gate:
 
 
 @checks.gate("not_worse_than_baseline")
-def not_worse_than_baseline(report: dict) -> Gate:
+def not_worse_than_baseline(report: Report) -> Gate:
     """Paired bootstrap on the holdout: PR-AUC and the objective's figure vs `none` at 0.5."""
-    versus = report["vs_baseline"]
-    objective = report["threshold"]["objective"]
-    compared = [] if versus["same_model"] else ["pr_auc"]
-    figure = OBJECTIVES[objective].versus_baseline
+    same_model, figures = report.vs_baseline.same_model, report.vs_baseline.figures
+    compared = [] if same_model else ["pr_auc"]
+    figure = OBJECTIVES[report.threshold.objective].versus_baseline
     compared += [figure] if figure else []
-    parts = [
-        f"{LABELS[name]} {versus[name]['diff']:+.3f} ({_ci(versus[name])})"
-        for name in compared
-        if name in versus
-    ]
-    worse = [LABELS[n] for n in compared if n in versus and versus[n]["ci_high"] < 0]
+    found = {name: figures[name] for name in compared if name in figures}
+    parts = [f"{LABELS[name]} {d.diff:+.3f} ({_ci(d)})" for name, d in found.items()]
+    worse = [LABELS[name] for name, d in found.items() if d.ci_high < 0]
     head = (
         "the selected model is the baseline (`none`), so their rankings are the same; at the "
         "tuned threshold vs 0.5"
-        if versus["same_model"]
+        if same_model
         else "selected model at its tuned threshold minus the baseline (`none`) at 0.5"
     )
     said = f"{head}: {', '.join(parts) if parts else 'nothing to compare'}"
-    observed = {name: versus[name] for name in compared if name in versus}
+    observed = {name: d.to_json() for name, d in found.items()}
     if not worse:
         return ok("not_worse_than_baseline", said, **observed)
     # With the baseline selected only the threshold differs, so a strategy cannot be the fix.
     fix = (
         "the threshold chosen on out-of-fold scores did not hold on the holdout: give more "
         "positives (more data or a larger --holdout-fraction), or check the holdout for drift"
-        if versus["same_model"]
+        if same_model
         else "rerun with --strategies none,class_weight, or check the holdout for drift"
     )
     return fail(
@@ -166,7 +170,7 @@ def not_worse_than_baseline(report: dict) -> Gate:
 
 
 @checks.gate("cv_holdout_gap")
-def cv_holdout_gap(report: dict) -> Gate:
+def cv_holdout_gap(report: Report) -> Gate:
     """Does the holdout PR-AUC lie where cross-validation predicted, given both uncertainties?
 
     The CV mean's standard error is the fold SD over sqrt(K), widened for overlapping training
@@ -174,13 +178,13 @@ def cv_holdout_gap(report: dict) -> Gate:
     1.96 combined standard errors is a warning: the holdout may come from another distribution,
     or the CV estimate is optimistic.
     """
-    cv = report["cv"][report["selected_strategy"]]
-    holdout, interval = report["holdout"]["pr_auc"], report["holdout_ci"].get("pr_auc")
+    cv = report.cv[report.selected_strategy]
+    holdout, interval = report.holdout.pr_auc, report.holdout_ci.get("pr_auc")
     k, std = cv["folds"], cv["pr_auc_std"]
     if holdout is None or interval is None or not k or k < 2 or std is None:
         return ok("cv_holdout_gap", "no CV or holdout PR-AUC to compare")
     se_cv = corrected_se(std, k)
-    se_holdout = (interval["ci_high"] - interval["ci_low"]) / (2 * 1.96)
+    se_holdout = (interval.ci_high - interval.ci_low) / (2 * 1.96)
     gap = cv["pr_auc_mean"] - holdout
     z = gap / max(np.hypot(se_cv, se_holdout), 1e-12)
     observed = {"gap": gap, "se_cv": se_cv, "se_holdout": se_holdout, "z": float(z)}
@@ -200,10 +204,10 @@ def cv_holdout_gap(report: dict) -> Gate:
 
 
 @checks.gate("operating_point")
-def operating_point(point: dict) -> Gate:
+def operating_point(found: OperatingPoint) -> Gate:
     """Whether the holdout reached what the threshold objective asked for (a warning if not)."""
-    reached, asked = point["reached"], point["asked"]
-    if point["objective"] == "recall":
+    reached, asked, point = found.reached, found.asked, found.to_json()
+    if found.objective == "recall":
         target, recall = asked["recall"], reached["recall"]
         ci = (
             f" (95% CI {reached['ci_low']:.3f}-{reached['ci_high']:.3f})"
@@ -211,9 +215,9 @@ def operating_point(point: dict) -> Gate:
             else ""
         )
         said = f"holdout recall {recall:.3f}{ci} against the recall target {target}"
-        if point["met"]:
+        if found.met:
             return ok("operating_point", f"{said}: reached", **point)
-        how = "clearly missed (even the interval's top)" if point["clearly_missed"] else "missed"
+        how = "clearly missed (even the interval's top)" if found.clearly_missed else "missed"
         return fail(
             "operating_point",
             f"{said}: {how}; the threshold was tuned on out-of-fold predictions and does not "
@@ -221,13 +225,13 @@ def operating_point(point: dict) -> Gate:
             severity=WARN,
             **point,
         )
-    if point["objective"] == "cost":
+    if found.objective == "cost":
         said = (
             f"holdout cost {reached['cost_per_1000']:.1f} per 1,000 rows; flagging nothing "
             f"costs {reached['flag_nothing_per_1000']:.1f}, flagging everything "
             f"{reached['flag_everything_per_1000']:.1f}"
         )
-        if point["met"]:
+        if found.met:
             return ok("operating_point", said, **point)
         return fail(
             "operating_point",
@@ -236,7 +240,7 @@ def operating_point(point: dict) -> Gate:
             severity=WARN,
             **point,
         )
-    name = point["objective"]
+    name = found.objective
     value = reached[name]
     ci = (
         f" (95% CI {reached['ci_low']:.3f}-{reached['ci_high']:.3f})" if "ci_low" in reached else ""

@@ -89,7 +89,7 @@ def model_meta(
         "format": FORMAT,
         "run_id": run_id,
         "strategy": final.strategy,
-        "threshold": float(final.threshold),
+        "threshold": final.decided_threshold,
         "objective": final.objective,
         "beta": float(beta),
         "target": target,

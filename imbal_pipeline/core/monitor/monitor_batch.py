@@ -9,6 +9,7 @@ evaluation and its power are measured by `benchmarks/statistics_monitoring.py`).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,8 @@ from imbal_pipeline.core.train.preprocess import Preprocessor
 def window(batches: list[dict], rows: int = ms.WINDOW_ROWS) -> list[dict]:
     """The newest batches (each {"batch", "rows", "flagged", "expected_positives"}, oldest
     first) whose rows reach `rows`: the newest one always, older ones while short."""
-    out, total = [], 0
+    out: list[dict] = []
+    total = 0
     for batch in reversed(batches):
         if total >= rows:
             break
@@ -54,7 +56,7 @@ def check_recent_prevalence(ref: Reference, batches: list[dict]) -> Gate:
     total = sum(float(b["expected_positives"]) for b in pooled)
     flagged = sum(int(b["flagged"]) for b in pooled)
     expected = ref.positives
-    observed = {
+    observed: dict[str, Any] = {
         "batches": [b["batch"] for b in pooled],
         "rows": n,
         "expected_positives": total,

@@ -9,6 +9,7 @@ to matter; a batch too small to judge says so, passes, and is never a reason to 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,7 +90,7 @@ def check_positive_rate(ref: Reference, flagged: int, n: int) -> Gate:
         f"{pct(low)}-{pct(high)}); expected {pct(expected.value)} ({pct(exp_low)}-"
         f"{pct(exp_high)}, from {ref.training_rows:,} training rows' out-of-fold scores)"
     )
-    observed = {
+    observed: dict[str, Any] = {
         "rate": rate,
         "interval": [low, high],
         "flagged": flagged,
@@ -204,7 +205,7 @@ def check_feature_psi(ref: Reference, frame: pd.DataFrame) -> Gate:
         return too_small("feature_psi", "feature distributions", n, min(needed.values(), default=1))
     significant, alarmed = ms.drift_verdicts(p, shift)
     values = {k: round(float(v), 4) for k, v in zip(names, shift, strict=True) if k in judged}
-    observed = {
+    observed: dict[str, Any] = {
         "psi": values,
         "p_value": {k: float(v) for k, v in zip(names, p, strict=True) if k in judged},
         "judged": len(judged),
@@ -270,7 +271,7 @@ def check_missing_and_unseen(ref: Reference, frame: pd.DataFrame, pre: Preproces
                 tests.append(
                     ("unseen", f.name, float(ms.unseen_test(count, n, f.unseen_rate)), share)
                 )
-    significant = ms.holm(np.array([t[2] for t in tests])) if tests else []
+    significant = ms.holm(np.array([t[2] for t in tests])) if tests else np.array([], dtype=bool)
     rises = {
         name: round(size, 4)
         for (kind, name, _, size), sig in zip(tests, significant, strict=True)
@@ -281,7 +282,7 @@ def check_missing_and_unseen(ref: Reference, frame: pd.DataFrame, pre: Preproces
         for (kind, name, _, size), sig in zip(tests, significant, strict=True)
         if kind == "unseen" and sig and size >= UNSEEN_WARN
     }
-    observed = {"missing_rate_rise": rises, "unseen_category_share": unseen}
+    observed: dict[str, Any] = {"missing_rate_rise": rises, "unseen_category_share": unseen}
     parts = [f"{k} missing +{pct(v)}" for k, v in rises.items()]
     parts += [f"{k} {pct(v)} unseen categories" for k, v in new.items()]
     said = "; ".join(parts)
@@ -326,7 +327,7 @@ def check_labelled(
     recall_ci = wilson_interval(tp, positives)
     pr_ci = pr_auc_interval(y, scores, ref.threshold, beta)
     held = ref.holdout_metrics
-    observed = {
+    observed: dict[str, Any] = {
         "realized": realized,
         "recall_interval": list(recall_ci),
         "pr_auc_interval": list(pr_ci),

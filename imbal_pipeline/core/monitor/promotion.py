@@ -204,7 +204,7 @@ def at_margin(j: Judgement, margin: float) -> Judgement:
     """The same figures judged against `margin`: the verdict and its reason."""
     bound = f"-{margin:.3g} margin"
     d = j.decisions
-    if j.diff is None or d is None:
+    if j.diff is None or j.low is None or j.high is None or d is None:  # unmeasured
         verdict = UNDECIDED
         reason = (
             f"too few shared positives to decide ({j.positives}; at least {MIN_POSITIVES} needed)"
@@ -226,9 +226,9 @@ def at_margin(j: Judgement, margin: float) -> Judgement:
 
 def figures_text(j: Judgement) -> str:
     """The comparison's figures in one phrase (only the counts when too few to measure)."""
-    if j.diff is None:
-        return f"{j.positives} positives in {j.rows:,} shared rows"
     d = j.decisions
+    if j.diff is None or d is None:
+        return f"{j.positives} positives in {j.rows:,} shared rows"
     return (
         f"PR-AUC {j.challenger_pr_auc:.3f} vs {j.champion_pr_auc:.3f} (difference "
         f"{j.diff:+.3f}, one-sided 95% bounds {j.low:+.3f} to {j.high:+.3f}); "

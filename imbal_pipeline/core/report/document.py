@@ -69,7 +69,7 @@ def count(x: Any) -> str:
     if isinstance(x, numbers.Integral):
         return f"{int(x):,}"
     if isinstance(x, numbers.Real) and math.isfinite(float(x)) and float(x).is_integer():
-        return f"{int(x):,}"
+        return f"{int(float(x)):,}"
     return num(x)
 
 

@@ -23,17 +23,16 @@ import pandas as pd
 from imbal_pipeline.core.data.data import (
     DataError,
     is_label,
-    label_key,
     one_label_per_id,
     refuse_stray_labels,
 )
-from imbal_pipeline.core.gate import Gate
 from imbal_pipeline.core.monitor.deployed import ROW, BatchError, BatchNotes, Model
 from imbal_pipeline.core.monitor.monitoring import Reference
 from imbal_pipeline.core.monitor.shadow import shadow_text
 from imbal_pipeline.core.report import plots
-from imbal_pipeline.core.report.document import Heading, Image, Para, html_page, rich, table
+from imbal_pipeline.core.report.document import Block, Heading, Image, Para, html_page, rich, table
 from imbal_pipeline.core.stats.monitor_stats import PSI_FLOOR, WINDOW_ROWS
+from imbal_pipeline.core.train.gates import Gate
 
 PSI_LARGE = 0.25  # the customary "it has shifted" level, drawn on the PSI plot
 
@@ -166,7 +165,7 @@ def _render_batch(folder: Path, reference: Reference | None, summary: dict | Non
     if outcome.is_file():
         checks.append(json.loads(outcome.read_text()))
     rate = summary["flagged"] / max(1, summary["rows"])
-    blocks = [
+    blocks: list[Block] = [
         Para(
             rich(
                 f"{summary['rows']:,} rows from {summary['source']} scored by model "
@@ -251,7 +250,7 @@ def write_index(scored_dir: str | Path) -> Path:
     scored_dir = Path(scored_dir)
     summaries = batch_summaries(scored_dir)
     rows, names, rates, intervals, alerts = [], [], [], [], []
-    expected = None
+    expected: tuple[float, tuple[float, float]] | None = None
     for s in summaries:
         check = next(c for c in s["checks"] if c["name"] == "positive_rate")
         rate_check = check["observed"]
@@ -275,8 +274,8 @@ def write_index(scored_dir: str | Path) -> Path:
                 s["model_version"],
             ]
         )
-    blocks = []
-    if summaries:
+    blocks: list[Block] = []
+    if expected is not None:  # set by every batch: the rate the model expects
         plots.plot_rate_over_batches(
             names,
             np.array(rates),
@@ -329,7 +328,10 @@ def _negative_labels(summary: dict) -> list[str]:
     recorded = summary.get("negative_labels")
     if recorded:
         return [str(v) for v in recorded]
-    conventional = _CONVENTIONAL_NEGATIVE.get(label_key(summary["positive_label"]))
+    positive = summary["positive_label"]
+    conventional = next(
+        (neg for pos, neg in _CONVENTIONAL_NEGATIVE.items() if is_label(positive, pos)), None
+    )
     if conventional is None:
         raise BatchError(
             f"model {summary.get('version')} does not record its negative class, so its labels "
@@ -352,8 +354,8 @@ def join_labels(
             )
     if labels[target].isna().any():
         raise DataError(f"the labels file has rows without a {target!r} value; drop or fill them")
-    labels = one_label_per_id(labels[id_name], labels[target], "the labels file")
-    labels = labels.rename_axis(id_name).rename(target).reset_index()
+    by_id = one_label_per_id(labels[id_name], labels[target], "the labels file")
+    labels = by_id.rename_axis(id_name).rename(target).reset_index()
     ids = scores[id_name].astype(str)
     given = labels[id_name]
     unknown = given[~given.isin(set(ids))]

@@ -184,7 +184,11 @@ def _summary(report: Mapping) -> list[Block]:
             f"{count(_safe_sum(fn, tp))} holdout positives ({count(fn)} missed) "
             f"at the cost of {count(fp)} false alarm{'' if fp == 1 else 's'}."
         )
-    blocks: list[Block] = [Para(content, css="summary"), *few_positives_note(report)]
+    blocks: list[Block] = [
+        Para(content, css="summary"),
+        *few_positives_note(report),
+        *_labelled_batches(ds),
+    ]
 
     meta = []
     if get(ds, "source"):
@@ -196,6 +200,33 @@ def _summary(report: Mapping) -> list[Block]:
     if meta:
         blocks.append(Para([em(" · ".join(meta))], css="meta"))
     return blocks
+
+
+def _labelled_batches(ds: Mapping) -> list[Block]:
+    """The labelled inbox batches a retraining added to the training file, each named."""
+    batches = get(ds, "labelled_batches")
+    if is_missing(batches):  # not trained on labelled batches
+        return []
+    if not batches:
+        return [Para(rich("Labelled inbox batches were asked for; none had arrived."))]
+    rows = sum(int(get(b, "rows") or 0) for b in batches)
+    positives = sum(int(get(b, "positives") or 0) for b in batches)
+    lead = rich(
+        f"Trained with {count(len(batches))} labelled inbox "
+        f"batch{'es' if len(batches) > 1 else ''} added to the training file: ",
+        bold(f"{count(rows)} rows, {count(positives)} positives"),
+        " (before the holdout split).",
+    )
+    cells = [
+        [
+            code(str(get(b, "batch"))),
+            str(get(b, "labels")),
+            count(get(b, "rows")),
+            count(get(b, "positives")),
+        ]
+        for b in batches
+    ]
+    return [Para(lead), table(["batch file", "labels file", "rows", "positives"], cells)]
 
 
 def _holdout(report: Mapping) -> list[Block]:
@@ -267,7 +298,7 @@ _VERSUS = ("pr_auc", "f1", "fbeta", "mcc")
 
 def _versus(versus: Mapping) -> str:
     """The paired holdout differences to the baseline at 0.5, each with its interval."""
-    keys = _VERSUS[1:] if get(versus, "same_model") else _VERSUS
+    keys: tuple[str, ...] = _VERSUS[1:] if get(versus, "same_model") else _VERSUS
     keys += ("saving_per_1000",) if get(versus, "saving_per_1000") else ()
     parts = []
     for key in keys:

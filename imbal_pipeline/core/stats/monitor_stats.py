@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 
 ALPHA = 0.005  # per check and batch: a false alarm about one batch in 200, each check
@@ -39,7 +40,7 @@ def psi(expected: np.ndarray, actual: np.ndarray, epsilon: float = PSI_EPSILON) 
     return np.sum((a - e) * np.log(a / e), axis=-1)
 
 
-def merge_bins(shares: np.ndarray, n: int, ordered: bool = True) -> np.ndarray:
+def merge_bins(shares: npt.ArrayLike, n: float, ordered: bool = True) -> np.ndarray:
     """Group of each bin, so that `n` rows expect at least MIN_EXPECTED in every group.
 
     Ordered bins (quantiles of a number) merge with their neighbours, left to right; unordered
@@ -64,11 +65,12 @@ def groups_of(group: np.ndarray) -> int:
     return int(group.max()) + 1 if group.size else 0
 
 
-def grouped(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+def grouped(values: npt.ArrayLike, group: np.ndarray) -> np.ndarray:
     """Sum `values` (last axis: bins) into their groups."""
     values = np.asarray(values, dtype=np.float64)
     out = np.zeros((*values.shape[:-1], groups_of(group)))
-    np.add.at(out, (..., group), values)
+    # numpy's stubs take no Ellipsis in ufunc.at's index, which numpy itself accepts.
+    np.add.at(out, (..., group), values)  # type: ignore[arg-type]
     return out
 
 
@@ -261,7 +263,7 @@ MIN_POSITIVES = 10.0  # expected positives a window needs before its mean is jud
 
 
 def binned_test(
-    ref_shares: np.ndarray, ref_rows: float, counts: np.ndarray, rows: float, ordered: bool
+    ref_shares: npt.ArrayLike, ref_rows: float, counts: np.ndarray, rows: float, ordered: bool
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Chi-square p-value and PSI of batch `counts` (last axis: the reference's bins) on the
     bins merged for `rows` expected rows; (NaN, NaN, groups) when fewer than two groups."""

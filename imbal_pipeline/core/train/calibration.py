@@ -12,7 +12,10 @@ Decisions are not affected: the threshold applies to the raw scores it was tuned
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
@@ -92,7 +95,7 @@ def brier_difference(y: np.ndarray, p: np.ndarray, q: np.ndarray) -> dict:
     return {"diff": out.pop("value"), **out}
 
 
-def difference_text(d: dict) -> str:
+def difference_text(d: Mapping) -> str:
     """A Brier difference and its interval, signed, with enough decimals to show the interval
     (four, more when it is narrower than 0.001: at 1 % positives it can be 0.0001 wide)."""
     width = abs(d["ci_high"] - d["ci_low"])
@@ -157,7 +160,7 @@ def cross_fitted(method: str, y: np.ndarray, scores: np.ndarray, folds: np.ndarr
     return predicted
 
 
-def fit_calibrator(y: np.ndarray, scores: np.ndarray, folds: np.ndarray) -> dict:
+def fit_calibrator(y: npt.ArrayLike, scores: npt.ArrayLike, folds: npt.ArrayLike) -> dict:
     """The better cross-fitted map, refitted on every out-of-fold row, when it beats the
     identity beyond noise; else a record with `method` None (the raw scores are kept)."""
     y = np.asarray(y).astype(int)
@@ -172,7 +175,7 @@ def fit_calibrator(y: np.ndarray, scores: np.ndarray, folds: np.ndarray) -> dict
 def _fit_calibrator(y: np.ndarray, scores: np.ndarray, folds: np.ndarray) -> dict:
     cross = {method: cross_fitted(method, y, scores, folds) for method in METHODS}
     oof_brier = {method: brier(y, p) for method, p in cross.items()}
-    candidate = min(METHODS, key=oof_brier.get)
+    candidate = min(METHODS, key=oof_brier.__getitem__)
     versus = brier_difference(y, cross[candidate], scores)
     applied = versus["ci_high"] < 0
     said = difference_text(versus)

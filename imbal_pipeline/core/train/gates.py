@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -142,9 +144,12 @@ def folds_partition(folds: pd.DataFrame, train: pd.DataFrame, n_folds: int) -> G
     merged = folds.merge(train[[ROW_ID, LABEL]], on=ROW_ID)
     total = int(merged[LABEL].sum())
     per_fold = merged.groupby(FOLD)[LABEL].sum().reindex(range(n_folds), fill_value=0)
-    empty_val = [int(k) for k, p in per_fold.items() if p == 0]
-    empty_train = [int(k) for k, p in per_fold.items() if total - p == 0]
-    observed = {"validation_positives": {str(k): int(v) for k, v in per_fold.items()}}
+    positives = dict(enumerate(per_fold.to_numpy().tolist()))  # fold -> validation positives
+    empty_val = [k for k, p in positives.items() if p == 0]
+    empty_train = [k for k, p in positives.items() if total - p == 0]
+    observed: dict[str, Any] = {
+        "validation_positives": {str(k): int(v) for k, v in positives.items()}
+    }
     if empty_val or empty_train:
         k = (empty_val or empty_train)[0]
         part = "validation" if empty_val else "training"
@@ -225,7 +230,10 @@ def fold_sets_hygiene(
         problems.append("a strategy trains on rows outside this fold's training portion")
     if (sets.synthetic[ROW_ID] >= 0).any() or (val[ROW_ID] < 0).any():
         problems.append("synthetic rows are not confined to the training portions")
-    observed = {"validation_rows": int(len(val)), "synthetic_rows": int(len(sets.synthetic))}
+    observed: dict[str, Any] = {
+        "validation_rows": int(len(val)),
+        "synthetic_rows": int(len(sets.synthetic)),
+    }
     if problems:
         return fail("fold_hygiene", f"fold {fold}: {problems[0]}; rematerialize it", **observed)
     return ok(

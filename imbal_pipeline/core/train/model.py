@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import weakref
+from collections.abc import Sequence
 
 import lightgbm as lgb
 import numpy as np
@@ -121,11 +122,12 @@ def fit_bagged(
     return bagged, info
 
 
-def predict(model: Fitted, X: np.ndarray, num_threads: int) -> np.ndarray:
+def predict(model: Fitted, X: np.ndarray, num_threads: int | None) -> np.ndarray:
     """Positive-class scores in [0, 1], computed on `num_threads` threads.
 
     The count is required: told nothing, LightGBM predicts on every core whatever the model was
-    fitted with, and a step scoring beside another would break the one-thread rule.
+    fitted with, and a step scoring beside another would break the one-thread rule. None (a
+    caller's own `Bagged.predict(X)`, as `Booster.predict(X)`) leaves LightGBM's default.
     """
     return np.asarray(model.predict(X, num_threads=num_threads), dtype=np.float64)
 
@@ -164,7 +166,7 @@ class Bagged:
     themselves. The interface is the slice of `lightgbm.Booster` the product uses.
     """
 
-    def __init__(self, members: list[Fitted], inputs: list[dict] | None = None):
+    def __init__(self, members: Sequence[Fitted], inputs: list[dict] | None = None):
         if not members:
             raise ValueError("a bagged model needs at least one member")
         if inputs is not None and len(inputs) != len(members):
@@ -211,6 +213,7 @@ def model_text(model: Fitted) -> str:
 def from_text(text: str) -> Fitted:
     """Inverse of `model_to_string` for any model; the model remembers the text it came from."""
     first, _, rest = text.partition("\n")
+    model: Fitted
     if not first.startswith("{"):
         model = lgb.Booster(model_str=text)
     else:

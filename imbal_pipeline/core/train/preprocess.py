@@ -48,7 +48,7 @@ class Preprocessor:
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """Apply the fitted state; unseen categories become -1 (missing for LightGBM)."""
-        blocks = []
+        blocks: list[np.ndarray] = []
         for column in self.numeric:
             values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
             values = np.where(np.isnan(values), self.medians[column], values)
@@ -87,7 +87,11 @@ def category_name(value) -> str:
         return str(bool(value))
     if isinstance(value, (int, np.integer)):
         return str(int(value))
-    if isinstance(value, (float, np.floating)) and float(value).is_integer() and abs(value) < 2**63:
+    if (
+        isinstance(value, (float, np.floating))
+        and float(value).is_integer()
+        and abs(float(value)) < 2**63
+    ):
         return str(int(value))
     text = str(value)
     whole = _WHOLE_NUMBER_TEXT.fullmatch(text)
@@ -150,6 +154,6 @@ def fit_preprocessor(
         counts = category_text(frame[column]).value_counts(sort=False)
         # Most frequent first, ties by name, so codes are deterministic.
         ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-        pre.categories[column] = [value for value, _ in ordered]
+        pre.categories[column] = [str(value) for value, _ in ordered]
     pre.fitted_on = {"rows": int(len(row_ids)), "row_ids_sha256": fingerprint(row_ids)}
     return pre

@@ -161,6 +161,12 @@ class Strategy:
     cleaner: Callable | None = None  # () -> an imblearn cleaning sampler, run after it
     refuses: Callable[[Portion], str | None] = lambda portion: None
 
+    def build_sampler(self, portion: Portion, k: int, m: int):
+        """The sampler this rung declares; a rung that resamples always declares one."""
+        if self.sampler is None:
+            raise ValueError(f"strategy {self.name!r} declares no sampler")
+        return self.sampler(portion, k, m)
+
 
 def _keep(strategy: Strategy, portion: Portion, result: Resampled) -> None:
     """The baseline: the portion as it is."""
@@ -219,7 +225,7 @@ def _undersample(strategy: Strategy, portion: Portion, result: Resampled) -> Non
     """Drop negatives at random down to the ratio; only original rows stay."""
     if _balanced_already(portion, result):
         return
-    sampler = strategy.sampler(portion, 0, 0)
+    sampler = strategy.build_sampler(portion, 0, 0)
     sampler.fit_resample(portion.X, portion.y)
     kept = np.sort(sampler.sample_indices_)
     result.kept_row_ids = portion.row_ids[kept]
@@ -243,7 +249,7 @@ def _oversample(strategy: Strategy, portion: Portion, result: Resampled) -> None
     k, m = min(K_NEIGHBORS, n_pos - 1), min(M_NEIGHBORS, len(y) - 1)
     if k < K_NEIGHBORS:
         audit["note"] = f"k_neighbors lowered from {K_NEIGHBORS} to {k}: only {n_pos} minority rows"
-    sampler = strategy.sampler(portion, k, m)
+    sampler = strategy.build_sampler(portion, k, m)
     try:
         X_res, y_res = sampler.fit_resample(X, y)
     except (ValueError, RuntimeError) as exc:

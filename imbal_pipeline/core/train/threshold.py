@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TypedDict
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from imbal_pipeline.core import settings as settings_core
@@ -14,7 +16,21 @@ from imbal_pipeline.core.stats.fold_noise import corrected_se
 from imbal_pipeline.core.values import Decision
 
 
-def _sweep(y: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
+class Counts(TypedDict):
+    """True and false positives at each threshold, and the positives counted among."""
+
+    tp: np.ndarray
+    fp: np.ndarray
+    positives: int
+
+
+class Sweep(Counts):
+    """The counts at every candidate threshold, with the thresholds."""
+
+    threshold: np.ndarray
+
+
+def _sweep(y: np.ndarray, scores: np.ndarray) -> Sweep:
     """Counts at every distinct score used as a threshold (score >= t is positive)."""
     order = np.argsort(-scores, kind="mergesort")
     s, yy = scores[order], y[order]
@@ -24,7 +40,7 @@ def _sweep(y: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
     return {"threshold": s[last], "tp": tp[last], "fp": fp[last], "positives": int(yy.sum())}
 
 
-def _objective_values(sweep: dict, settings: Settings) -> dict[str, np.ndarray]:
+def _objective_values(sweep: Counts, settings: Settings) -> dict[str, np.ndarray]:
     tp, fp, positives = sweep["tp"], sweep["fp"], sweep["positives"]
     fn = positives - tp
     b2 = settings.beta**2
@@ -43,7 +59,8 @@ def as_decided(settings: Settings, decision: Decision) -> Settings:
     A threshold is judged (and the baseline's tuned) by what it was tuned for, whatever the
     settings say now: evaluating a stored decision under a newly chosen objective would mix two.
     """
-    return dataclasses.replace(settings, objective=decision.objective, **decision.params)
+    objective = OBJECTIVES[decision.objective].name
+    return dataclasses.replace(settings, objective=objective, **decision.params)
 
 
 def tuned_for(settings: Settings, name: str) -> Settings:
@@ -92,10 +109,10 @@ def fold_thresholds(
 
 
 def tune_per_fold(
-    y: np.ndarray,
-    scores: np.ndarray,
-    folds: np.ndarray,
-    row_ids: np.ndarray,
+    y: npt.ArrayLike,
+    scores: npt.ArrayLike,
+    folds: npt.ArrayLike,
+    row_ids: npt.ArrayLike,
     settings: Settings,
     per_fold: dict[int, dict] | None = None,
 ) -> dict:
@@ -172,7 +189,7 @@ def fallback(y: np.ndarray, scores: np.ndarray, median: float) -> tuple[float, s
 _LOST = "the tuned one did not beat 0.5 beyond noise"
 
 
-def describe_choice(threshold: dict) -> str:
+def describe_choice(threshold: Mapping) -> str:
     """How the deployed threshold was reached, in a few words for the console and the report:
     "tuned for f1", or "fallback: ..." when the tuned one did not earn its place."""
     why, objective = threshold.get("fallback"), threshold.get("objective")
@@ -213,7 +230,7 @@ def versus_default(
     }
 
 
-def threshold_curve(y: np.ndarray, scores: np.ndarray, settings: Settings) -> pd.DataFrame:
+def threshold_curve(y: npt.ArrayLike, scores: npt.ArrayLike, settings: Settings) -> pd.DataFrame:
     """Precision, recall, F1, F-beta and cost on a 0..1 grid, for plots and the report."""
     y = np.asarray(y).astype(np.int64)
     scores = np.asarray(scores, dtype=np.float64)
@@ -222,8 +239,7 @@ def threshold_curve(y: np.ndarray, scores: np.ndarray, settings: Settings) -> pd
     positives_sorted = np.sort(scores[y == 1])
     predicted = len(scores) - np.searchsorted(ordered, grid, side="left")
     tp = len(positives_sorted) - np.searchsorted(positives_sorted, grid, side="left")
-    sweep = {"tp": tp, "fp": predicted - tp, "positives": int(y.sum())}
-    values = _objective_values(sweep, settings)
+    values = _objective_values(Counts(tp=tp, fp=predicted - tp, positives=int(y.sum())), settings)
     return pd.DataFrame({"threshold": grid, **values})
 
 
@@ -320,7 +336,7 @@ def _verify_recall(y: np.ndarray, flagged: np.ndarray, settings: Settings, inter
 class ThresholdObjective:
     """What a threshold is tuned for: one entry of `OBJECTIVES`, chosen by `--objective`."""
 
-    name: str
+    name: settings_core.Objective
     params: tuple[str, ...]  # the settings it reads (recorded with every threshold tuned)
     pick: Callable[[dict, Settings], int]  # index of the best threshold in the sweep
     verify: Callable[[np.ndarray, np.ndarray, Settings, dict], dict]  # the holdout's verdict

@@ -77,7 +77,8 @@ def build_fold_training_sets(
     pre = preprocess.fit_preprocessor(fit_rows, schema, fit_ids)
     X_fit, y_fit = pre.transform(fit_rows), fit_rows[LABEL].to_numpy()
     X_val = pre.transform(val_rows)
-    membership, synthetic, audits = [], [], {}
+    membership, synthetic = [], []
+    audits: dict[str, dict] = {}
     for name in settings.strategies:
         result = resample(X_fit, y_fit, fit_ids, name, settings, pre.categorical_indices)
         audits[name] = result.audit | {
@@ -160,12 +161,15 @@ def fit_fold_models(
     `rungs` limits the fits to those of the run's strategies (all of them by default); the
     result names them in `strategies`, fitted or skipped.
     """
-    names = [n for n in settings.strategies if rungs is None or n in rungs]
+    names: list[str] = [n for n in settings.strategies if rungs is None or n in rungs]
     pre = preprocess.Preprocessor.from_json(sets.preprocessor)
     val = sets.validation
     features = [c for c in val.columns if c not in (ROW_ID, LABEL)]
     X_val = val[features].to_numpy()
-    models, fit_info, skipped, oof = {}, {}, {}, []
+    models: dict[str, model_core.Fitted] = {}
+    fit_info: dict[str, dict] = {}
+    skipped: dict[str, str] = {}
+    oof = []
     for name in names:
         audit = sets.audits[name]
         if audit.get("skipped"):

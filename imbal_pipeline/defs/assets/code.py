@@ -70,7 +70,8 @@ def _core_facts(module: str) -> tuple[bytes, frozenset[str], frozenset[str]]:
         for name in re.sub(r"#.*", "", names).strip("()").split(","):
             imported.add(_core_name(f"{package}.{name.split(' as ')[0].strip()}"))
     digest = hashlib.sha256(source.encode()).digest()
-    return digest, frozenset(imported - {None, module}), _named(source)
+    named = frozenset(name for name in imported if name is not None and name != module)
+    return digest, named, _named(source)
 
 
 def core_reach(modules) -> frozenset[str]:
@@ -124,8 +125,8 @@ def _walk(fn: Callable) -> tuple[frozenset[str], frozenset[str]]:
         layer.add(current.__module__)
         for obj in _referenced(current):
             module = _defined_in(obj) or ""
-            if _core_name(module):
-                core.add(_core_name(module))
+            if core_name := _core_name(module):
+                core.add(core_name)
             elif module.startswith(PACKAGE + ".") and isinstance(obj, types.FunctionType):
                 todo.append(obj)
     return frozenset(layer), frozenset(core)

@@ -20,6 +20,8 @@ from imbal_pipeline.store.storage import GATE_KEY, VERSION_KEY, content_hash
 RAW_FILE = dg.AssetKey("raw_file")
 ALERTS_KEY = "alerts"  # monitoring checks that failed, on a scored batch's materialization
 EVIDENCE_KEY = "alert_evidence"  # beside it: each failed check's figures
+# On raw_data: the labelled inbox batches it added to the training file (`labelled_batches`).
+LABELLED_KEY = "labelled_batches"
 SOURCE_DEPS = [RAW_FILE]
 # The multiprocess executor starts ready steps by descending `dagster/priority`. Steps only the
 # report waits for go last, into the core the fold models' last wave leaves idle; at 1M rows
@@ -92,7 +94,7 @@ def provenance_tags(context: dg.AssetExecutionContext) -> dict[str, str]:
     Dagster records the instance's newest version of each upstream; with two runs going on at
     once that can be the other run's. These tags name the event this run pinned instead.
     """
-    instance, run_id = context.instance, context.run_id
+    instance, run_id = context.instance, context.run.run_id
     tags = {}
     for parent in context.assets_def.asset_deps[context.asset_key]:
         record = pinned_record(instance, run_id, parent)

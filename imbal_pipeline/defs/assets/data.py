@@ -9,9 +9,17 @@ from imbal_pipeline.core import inputs
 from imbal_pipeline.core.data import data, split, versions
 from imbal_pipeline.core.settings import LABEL, Settings
 from imbal_pipeline.core.train import gates
-from imbal_pipeline.defs.assets.common import RAW_FILE, counts_meta, gated, md_table, stage_asset
+from imbal_pipeline.defs.assets.common import (
+    LABELLED_KEY,
+    RAW_FILE,
+    counts_meta,
+    gated,
+    md_table,
+    stage_asset,
+)
 from imbal_pipeline.defs.instance import contracts_dir, dataset_tags
 from imbal_pipeline.defs.lineage import DATA_VERSION_TAG, pinned_record
+from imbal_pipeline.defs.loaded import DATA_DIGEST_TAG
 from imbal_pipeline.defs.resources import PipelineConfig
 
 FILES_KEY = "files"  # on an observation of the raw file: the digest of each file, by path
@@ -60,7 +68,7 @@ def _record_what_was_read(
     evaluated on, not the ones observed before. `read` holds the digests of the bytes this step
     parsed; every other file keeps the digest the run recorded.
     """
-    record = pinned_record(context.instance, context.run_id, RAW_FILE)
+    record = pinned_record(context.instance, context.run.run_id, RAW_FILE)
     entry = record.event_log_entry if record is not None else None
     observed = entry.asset_observation if entry is not None else None
     recorded = getattr(observed.metadata.get(FILES_KEY), "value", None) if observed else None
@@ -86,8 +94,10 @@ def raw_data(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
     s = pipeline.settings()
     read = versions.TableReader(s.read_options)
     prepared, source = inputs.load_raw(s, read)
-    # Here rather than at launch, so runs from the UI, schedules and sensors are named too.
-    context.instance.add_run_tags(context.run_id, dataset_tags(s.data_path, s.target))
+    # Again here: the launch named the project's dataset as the code location found it; a run's
+    # config may name another file, and the file's bytes may have changed since.
+    read_as = {DATA_DIGEST_TAG: read.digests[s.data_path]} if s.data_path in read.digests else {}
+    context.instance.add_run_tags(context.run.run_id, dataset_tags(s.data_path, s.target) | read_as)
     _record_what_was_read(context, s, read.digests, "raw_data")
     schema = data.feature_schema(prepared, s)
     yield from gated(
@@ -96,6 +106,7 @@ def raw_data(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
         {
             **counts_meta(prepared[LABEL]),
             "source": source,
+            **({LABELLED_KEY: dg.MetadataValue.json(read.labelled)} if s.labelled_batches else {}),
             "positive_label": f"{s.target} = {data.positive_label_of(prepared, s)}",
             "numeric_features": dg.MetadataValue.json(schema["numeric"]),
             "categorical_features": dg.MetadataValue.json(schema["categorical"]),

@@ -29,7 +29,7 @@ def decision_threshold(
             "objective": tuned.objective,
             "params": dg.MetadataValue.json(tuned.params),
             "rule": tuned.rule,
-            "per_fold": dg.MetadataValue.json(tuned.fold_values),
+            "per_fold": dg.MetadataValue.json({str(k): v for k, v in tuned.fold_values.items()}),
             # None under the recall objective, which 0.5 does not aim at.
             "versus_0_5": dg.MetadataValue.json(tuned.versus_default or {}),
             "at_threshold": dg.MetadataValue.json(tuned.at_threshold),

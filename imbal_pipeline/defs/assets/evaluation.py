@@ -1,5 +1,7 @@
 """Stage 5: the evaluation report, on the holdout only."""
 
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
@@ -9,11 +11,21 @@ from imbal_pipeline.core.affects import HOLDOUT, MODELS, SAMPLES
 from imbal_pipeline.core.data import data, split
 from imbal_pipeline.core.evaluate import evaluation, leak, release
 from imbal_pipeline.core.evaluate.quality import counterfactual_sane
-from imbal_pipeline.core.settings import threads_alone
+from imbal_pipeline.core.monitor.deployed import Model
+from imbal_pipeline.core.report_model import CheckRow, Promotion, Release, Report
+from imbal_pipeline.core.settings import Settings, threads_alone
 from imbal_pipeline.core.train.content import without_recipe
 from imbal_pipeline.core.values import Bag, Comparison, Decision, Profile
-from imbal_pipeline.defs.assets.common import OFF_CRITICAL_PATH, gated, md_table, png, stage_asset
+from imbal_pipeline.defs.assets.common import (
+    LABELLED_KEY,
+    OFF_CRITICAL_PATH,
+    gated,
+    md_table,
+    png,
+    stage_asset,
+)
 from imbal_pipeline.defs.assets.reuse import fit_or_reuse
+from imbal_pipeline.defs.lineage import pinned_record
 from imbal_pipeline.defs.resources import FitCache, PipelineConfig
 from imbal_pipeline.store.challenge import challenge
 from imbal_pipeline.store.champion import Champions
@@ -25,7 +37,7 @@ HEADLINE = ("pr_auc", "roc_auc", "f1", "fbeta", "mcc", "precision", "recall", "b
 LEAK_FIELDS = settings_core.affecting(SAMPLES, MODELS, HOLDOUT)
 
 
-def _upstream_checks(context: AssetExecutionContext, keys: list) -> list[dict]:
+def _upstream_checks(context: AssetExecutionContext, keys: list) -> list[CheckRow]:
     """Latest verdict of every upstream check in the graph, for the report."""
     records = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
     out = []
@@ -41,14 +53,14 @@ def _upstream_checks(context: AssetExecutionContext, keys: list) -> list[dict]:
         message = evaluation_.metadata.get("message")
         observed = evaluation_.metadata.get("observed")
         out.append(
-            {
-                "asset": key.asset_key.to_user_string(),
-                "check": key.name,
-                "passed": bool(evaluation_.passed),
-                "severity": evaluation_.severity.value.lower(),
-                "message": getattr(message, "value", message),
-                "observed": getattr(observed, "value", observed),
-            }
+            CheckRow(
+                asset=key.asset_key.to_user_string(),
+                check=key.name,
+                passed=bool(evaluation_.passed),
+                severity=evaluation_.severity.value.lower(),
+                message=getattr(message, "value", message),
+                observed=getattr(observed, "value", observed),
+            )
         )
     return out
 
@@ -99,6 +111,17 @@ def _challenge(s, model, rows, holdout_split: pd.DataFrame) -> dict:
     return challenge(store, s, model, rows, split.holdout_part(holdout_split))
 
 
+def _labelled_batches(context: AssetExecutionContext, s) -> list[dict] | None:
+    """The labelled inbox batches this run's raw_data added to the training file (file, labels
+    file, rows, positives), when the run trains on them: a retraining names what it added."""
+    if not s.labelled_batches:
+        return None
+    record = pinned_record(context.instance, context.run.run_id, dg.AssetKey("raw_data"))
+    mat = record.asset_materialization if record is not None else None
+    added = mat.metadata.get(LABELLED_KEY) if mat is not None else None
+    return list(getattr(added, "value", None) or [])
+
+
 def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.AssetsDefinition:
     """The report asset; it summarizes the verdicts of `upstream_checks`."""
 
@@ -134,79 +157,92 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
             # so its scoring may use the threads the concurrent steps share.
             threads=threads_alone(s.lgbm_threads),
         )
-        report["run_id"] = context.run_id
+        report.run_id = context.run.run_id
+        report.dataset.labelled_batches = _labelled_batches(context, s)
         projection = release.add_evidence(
             report, holdout_split, without_recipe(leak_panel), learning_curve, data_diagnostics, s
         )
         quality = release.judge(report, _upstream_checks(context, upstream_checks))
         release.advise(report, quality)
-        rows = None
-        if report["quality_gate"] == "passed":  # the model's record of what it trained on
-            rows = release.trained_rows(holdout_split, final_model)
-            report["trained_rows"] = rows.record()
-        deployable = release.released(report, final_model, decision_threshold, s)
-        threads = threads_alone(s.lgbm_threads)
-        model = (
-            from_store_value(deployable, content_hash(deployable), threads) if deployable else None
-        )
-        report["model_version"] = model.version if model else None
-        # The challenger against the champion in service, on rows neither trained on.
-        report["promotion"] = _challenge(s, model, rows, holdout_split) if model else None
+        model = _release(report, holdout_split, final_model, decision_threshold, s)
+        stored = report.to_json()  # the asset's value, and report.json
         path = evaluation.publish(
-            report,
+            stored,
             arrays,
             decision_threshold.curve,
             s.output_dir,
             model=model,
             projection=projection,
         )
-        out = path.parent
-        model_meta = (
-            {
-                "model": dg.MetadataValue.path(str(out / "model.txt")),
-                "model_version": model.version,
-                "expected_positive_rate": dg.MetadataValue.float(model.reference.expected_rate),
-            }
-            if model
-            else {}
-        )
-        table = (
-            pd.DataFrame(
-                {
-                    "selected @ tuned": report["holdout"],
-                    "selected @ 0.5": report["holdout_at_0_5"],
-                    "baseline @ 0.5": report["baseline_holdout"],
-                    "baseline @ its tuned": report["baseline_holdout_tuned"],
-                }
-            )
-            .loc[list(HEADLINE)]
-            .astype(float)
-        )
-        holdout = report["holdout"]
-        yield from gated(
-            context,
-            report,
-            {
-                # The page a person opens first; its plots are the PNGs below, in one place.
-                "report": dg.MetadataValue.path(str(path.with_name("report.html").resolve())),
-                "report_json": dg.MetadataValue.path(str(path.resolve())),
-                **model_meta,
-                "promotion": (report["promotion"] or {}).get("line", "no challenger: gate failed"),
-                "selected_strategy": report["selected_strategy"],
-                "threshold": dg.MetadataValue.float(report["threshold"]["value"]),
-                "holdout_pr_auc": dg.MetadataValue.float(holdout["pr_auc"] or float("nan")),
-                "holdout_f1": dg.MetadataValue.float(holdout["f1"]),
-                "holdout_mcc": dg.MetadataValue.float(holdout["mcc"]),
-                "holdout": md_table(table),
-                "confusion_matrix": dg.MetadataValue.json(holdout["confusion_matrix"]),
-                "pr_curve": png(out / "pr_curve.png"),
-                "threshold_curve": png(out / "threshold_curve.png"),
-                "confusion_matrix_plot": png(out / "confusion_matrix.png"),
-                "diagnostics_advice": dg.MetadataValue.md(
-                    "\n".join(f"- {a}" for a in data_diagnostics["advice"])
-                ),
-            },
-            quality,
-        )
+        yield from gated(context, stored, _report_metadata(report, path, model), quality)
 
     return evaluation_report
+
+
+def _release(
+    report: Report, holdout_split: pd.DataFrame, final_model: Bag, decision: Decision, s: Settings
+) -> Model | None:
+    """The model released when the quality gate passed, recorded in `report` with the rows it
+    trained on and its comparison with the champion; None when the gate failed."""
+    rows = None
+    if report.passed:  # the model's record of what it trained on
+        rows = release.trained_rows(holdout_split, final_model)
+        report.trained_rows = rows.record()
+    deployable = release.released(report, final_model, decision, s)
+    threads = threads_alone(s.lgbm_threads)
+    model = from_store_value(deployable, content_hash(deployable), threads) if deployable else None
+    # The challenger against the champion in service, on rows neither trained on.
+    promotion = _challenge(s, model, rows, holdout_split) if model else None
+    report.release = Release(
+        model_version=model.version if model else None,
+        promotion=Promotion.from_json(promotion) if promotion else None,
+    )
+    return model
+
+
+def _report_metadata(report: Report, path: Path, model) -> dict:
+    """What the report's materialization shows: the page to open, the model, the headline
+    figures beside the baseline's, and the plots."""
+    out = path.parent
+    model_meta = (
+        {
+            "model": dg.MetadataValue.path(str(out / "model.txt")),
+            "model_version": model.version,
+            "expected_positive_rate": dg.MetadataValue.float(model.reference.expected_rate),
+        }
+        if model
+        else {}
+    )
+    table = (
+        pd.DataFrame(
+            {
+                "selected @ tuned": report.holdout.to_json(),
+                "selected @ 0.5": report.holdout_at_0_5.to_json(),
+                "baseline @ 0.5": report.baseline_holdout.to_json(),
+                "baseline @ its tuned": report.baseline_holdout_tuned.to_json(),
+            }
+        )
+        .loc[list(HEADLINE)]
+        .astype(float)
+    )
+    holdout = report.holdout
+    promotion = report.release.promotion if report.release else None
+    advice = report.evidence.diagnostics["advice"] if report.evidence else []
+    return {
+        # The page a person opens first; its plots are the PNGs below, in one place.
+        "report": dg.MetadataValue.path(str(path.with_name("report.html").resolve())),
+        "report_json": dg.MetadataValue.path(str(path.resolve())),
+        **model_meta,
+        "promotion": promotion.line if promotion else "no challenger: gate failed",
+        "selected_strategy": report.selected_strategy,
+        "threshold": dg.MetadataValue.float(report.threshold.value),
+        "holdout_pr_auc": dg.MetadataValue.float(holdout.pr_auc or float("nan")),
+        "holdout_f1": dg.MetadataValue.float(holdout.f1),
+        "holdout_mcc": dg.MetadataValue.float(holdout.mcc),
+        "holdout": md_table(table),
+        "confusion_matrix": dg.MetadataValue.json(holdout.confusion_matrix),
+        "pr_curve": png(out / "pr_curve.png"),
+        "threshold_curve": png(out / "threshold_curve.png"),
+        "confusion_matrix_plot": png(out / "confusion_matrix.png"),
+        "diagnostics_advice": dg.MetadataValue.md("\n".join(f"- {a}" for a in advice)),
+    }

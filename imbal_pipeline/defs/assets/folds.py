@@ -45,8 +45,8 @@ def make_cv_folds(n_folds: int) -> dg.AssetsDefinition:
         s = pipeline.settings()
         train = split.training_part(holdout_split)
         folds = split.make_folds(train, s.n_folds, s.seed)
-        table = folds.merge(train[[ROW_ID, LABEL]], on=ROW_ID).groupby(FOLD)[LABEL]
-        summary = table.agg(validation_rows="size", validation_positives="sum")
+        table = folds.merge(train[[ROW_ID, LABEL]], on=ROW_ID).groupby(FOLD)
+        summary = table.agg(validation_rows=(LABEL, "size"), validation_positives=(LABEL, "sum"))
         checks = [
             gates.from_contract(
                 "contract",

@@ -22,6 +22,7 @@ from imbal_pipeline.core.monitor.deployed import score_batch
 from imbal_pipeline.core.monitor.shadow import shadow_scores
 from imbal_pipeline.core.report import monitor_report
 from imbal_pipeline.core.report.report_promotion import comparison_rows
+from imbal_pipeline.core.report_model import Report
 from imbal_pipeline.core.values import Bag, Decision
 from imbal_pipeline.defs.assets.code import stage_code
 from imbal_pipeline.defs.assets.common import gated, md_table, stage_asset
@@ -30,7 +31,8 @@ from imbal_pipeline.store.champion import DEPLOYED, Champions, enact
 from imbal_pipeline.store.models import load_model
 from imbal_pipeline.store.storage import AssetStore, content_hash, storage_dir
 
-BATCHES = dg.DynamicPartitionsDefinition(name="batches")
+BATCHES_NAME = "batches"
+BATCHES = dg.DynamicPartitionsDefinition(name=BATCHES_NAME)
 MONITORING = "monitoring"
 
 
@@ -50,13 +52,15 @@ def deployed_model(
     again, with the reason.
     """
     s = pipeline.settings()
-    value = evaluation.deployable(final_model, decision_threshold, evaluation_report, s)
+    report = Report.from_json(evaluation_report)
+    value = evaluation.deployable(final_model, decision_threshold, report, s)
     version = content_hash(value)
-    exported = evaluation_report.get("model_version")
+    exported = report.release.model_version if report.release else None
     gate = monitor_checks.matches_export(version, exported, s.output_dir)
     store = AssetStore(storage_dir(s))
-    evidence = evaluation_report.get("promotion") or {}
-    done = enact(Champions(store), value, evidence, context.run_id, gate.passed)
+    promotion = report.release.promotion if report.release else None
+    evidence = promotion.to_json() if promotion else {}
+    done = enact(Champions(store), value, evidence, context.run.run_id, gate.passed)
     context.log.info(f"promotion: {done.line}")
     served = value if done.champion in (None, version) else store.load(DEPLOYED, done.champion)
     ref = monitoring.Reference.from_json(served["meta"]["reference"])
