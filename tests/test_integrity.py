@@ -124,7 +124,7 @@ def test_a_run_is_not_unchanged_for_data_it_did_not_read(tmp_path):
         context.log_event(dg.AssetObservation("raw_file", tags={DATA_VERSION_TAG: "as-read"}))
         html = tmp_path / "report.html"
         html.write_text("report")
-        (tmp_path / "report.json").write_text(json.dumps({"run_id": context.run_id}))
+        (tmp_path / "report.json").write_text(json.dumps({"run_id": context.run.run_id}))
         return dg.MaterializeResult(metadata={"report": str(html)})
 
     with dg.instance_for_test() as instance:
