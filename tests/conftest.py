@@ -58,6 +58,50 @@ def pytest_xdist_make_scheduler(config, log):
     return SharedFixtureScheduling(config, log)
 
 
+# The durations guard: every test's own time (setup, call and teardown) is recorded; under
+# CI=true the slowest are written to DURATIONS_FILE and printed, with those over the budget named.
+# Nothing fails on time: speed is measured by benchmarks, never asserted.
+DURATIONS_FILE = "test-durations-{tier}.txt"  # in the root; one file per tier (fast, slow)
+BUDGET_SECONDS = 60.0  # no test should take longer alone (issue 35)
+SLOWEST_SHOWN = 15
+_durations: dict[str, dict[str, float]] = {}
+
+
+def pytest_runtest_logreport(report):
+    """Record each phase's time; with xdist the controller gets every worker's reports."""
+    _durations.setdefault(report.nodeid, {})[report.when] = report.duration
+
+
+def slowest(durations: dict[str, dict[str, float]]) -> list[tuple[float, str, str]]:
+    """(total s, node id, its phases) of every test, slowest first."""
+    rows = []
+    for nodeid, phases in durations.items():
+        parts = ", ".join(f"{when} {s:.1f}" for when, s in phases.items() if s >= 0.05)
+        rows.append((sum(phases.values()), nodeid, parts))
+    return sorted(rows, reverse=True)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Under CI=true: the slowest tests to DURATIONS_FILE and the terminal (never a failure)."""
+    if os.environ.get("CI") != "true" or hasattr(config, "workerinput") or not _durations:
+        return
+    tier = "slow" if config.option.markexpr == "slow" else "fast"
+    rows = slowest(_durations)
+    path = Path(config.rootpath) / DURATIONS_FILE.format(tier=tier)
+    path.write_text(
+        "".join(f"{total:8.1f} s  {nodeid}  ({parts})\n" for total, nodeid, parts in rows)
+    )
+    over = [nodeid for total, nodeid, _ in rows if total > BUDGET_SECONDS]
+    terminalreporter.section(f"slowest tests of the {tier} tier (all {len(rows)} in {path.name})")
+    for total, nodeid, parts in rows[:SLOWEST_SHOWN]:
+        terminalreporter.write_line(f"{total:8.1f} s  {nodeid}  ({parts})")
+    if over:
+        terminalreporter.write_line(
+            f"{len(over)} test(s) over the {BUDGET_SECONDS:.0f} s budget (not a failure; make them "
+            f"faster or split them): {', '.join(over)}"
+        )
+
+
 def settled(*paths, ago: float = 60.0) -> None:
     """Date the files' mtime `ago` seconds back: written and left alone since, as the inbox
     requires before it takes a file (its settle time is seconds)."""
