@@ -20,10 +20,22 @@ from imbal_pipeline.definitions import build_definitions  # noqa: E402
 CLI = [sys.executable, "-m", "imbal_pipeline.cli"]
 
 
+def cli_env(home, **extra_env) -> dict[str, str]:
+    """The environment of a CLI child process on the Dagster home `home`."""
+    return {**os.environ, "DAGSTER_HOME": str(home), "GX_ANALYTICS_ENABLED": "false", **extra_env}
+
+
 def run_cli(args: list[str], home, cwd, **extra_env) -> subprocess.CompletedProcess:
     """The CLI with `args`, on the Dagster home `home`, run from `cwd`; its output captured."""
-    env = {**os.environ, "DAGSTER_HOME": str(home), "GX_ANALYTICS_ENABLED": "false", **extra_env}
+    env = cli_env(home, **extra_env)
     return subprocess.run(CLI + args, capture_output=True, text=True, env=env, cwd=cwd, timeout=900)
+
+
+def start_cli(args: list[str], home, cwd, **extra_env) -> subprocess.Popen:
+    """`run_cli` started, not awaited: `.communicate()` gives its output."""
+    env = cli_env(home, **extra_env)
+    pipe = subprocess.PIPE
+    return subprocess.Popen(CLI + args, stdout=pipe, stderr=pipe, text=True, env=env, cwd=cwd)
 
 
 SMALL = {
