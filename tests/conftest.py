@@ -10,6 +10,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 import dagster as dg  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from imbal_pipeline.core.settings import Settings, from_values  # noqa: E402
@@ -196,9 +197,42 @@ def value(result: dg.ExecuteInProcessResult, key: str):
 
 
 @pytest.fixture(scope="session")
-def small_run(tmp_path_factory):
+def small_run_at(tmp_path_factory):
+    """One whole-graph run shared by the read-only tests, and its folder (store, report,
+    contracts): a test that writes copies the folder first."""
+    root = tmp_path_factory.mktemp("small")
+    return root / "run", run_graph(root)
+
+
+@pytest.fixture(scope="session")
+def small_run(small_run_at):
     """One whole-graph run shared by the read-only tests."""
-    return run_graph(tmp_path_factory.mktemp("small"))
+    return small_run_at[1]
+
+
+@pytest.fixture(scope="session")
+def flipped_holdout_runs(tmp_path_factory, split_files):
+    """Two runs on one training file, each with a store of its own and one output folder:
+    `a` with its holdout file, then `b` with that holdout's labels flipped (its quality gate
+    fails). Returns a, b, whether `a` had exported a model before `b` ran, and the folder."""
+    train_csv, test_csv = split_files
+    root = tmp_path_factory.mktemp("flipped")
+    flipped = pd.read_csv(test_csv)
+    flipped["is_fraud"] = 1 - flipped["is_fraud"]
+    flipped.to_csv(root / "flipped.csv", index=False)
+    out = root / "out"
+    common = {"data_path": str(train_csv), "target": "is_fraud", "subgroups": ["region"]}
+    a = run_graph(root, "a", test_data_path=str(test_csv), output_dir=str(out), **common)
+    exported = (out / "model.txt").is_file()
+    b = run_graph(
+        root,
+        "b",
+        expect_success=False,
+        test_data_path=str(root / "flipped.csv"),
+        output_dir=str(out),
+        **common,
+    )
+    return a, b, exported, out
 
 
 @pytest.fixture(scope="session")
