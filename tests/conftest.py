@@ -211,6 +211,13 @@ def small_run(small_run_at):
 
 
 @pytest.fixture(scope="session")
+def small_run_again(tmp_path_factory):
+    """`small_run` made again from scratch (a store of its own): what the same settings and
+    seed give a second time."""
+    return run_graph(tmp_path_factory.mktemp("again"))
+
+
+@pytest.fixture(scope="session")
 def flipped_holdout_runs(tmp_path_factory, split_files):
     """Two runs on one training file, each with a store of its own and one output folder:
     `a` with its holdout file, then `b` with that holdout's labels flipped (its quality gate

@@ -214,8 +214,8 @@ def test_changing_holdout_labels_changes_neither_threshold_nor_selection(flipped
     assert "evaluation_report:beats_no_skill" in failed_checks(b)
 
 
-def test_same_seed_same_selection_and_threshold(tmp_path, small_run):
-    again = run_graph(tmp_path, "again")
+def test_same_seed_same_selection_and_threshold(small_run, small_run_again):
+    again = small_run_again
     first = value(small_run, "decision_threshold")
     second = value(again, "decision_threshold")
     assert first.value == second.value

@@ -160,11 +160,8 @@ def test_content_hash_ignores_run_context_but_not_content():
     assert content_hash(report) != content_hash({**report, "settings": {"seed": 1}})
 
 
-def test_same_data_config_and_seed_give_identical_data_versions(tmp_path, small_run):
-    from conftest import run_graph
-
-    again = run_graph(tmp_path, "again")
-    first, second = data_versions(small_run), data_versions(again)
+def test_same_data_config_and_seed_give_identical_data_versions(small_run, small_run_again):
+    first, second = data_versions(small_run), data_versions(small_run_again)
     assert len(first) == 24
     assert first == second
 
