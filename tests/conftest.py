@@ -1,6 +1,7 @@
 """Shared fixtures: small generated data and an in-process run of the whole asset graph."""
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -58,13 +59,29 @@ SHARED_FIXTURE_MODULES = {
 }
 
 
+# Session-scoped runs that tests of several modules read: those tests run on one worker, so
+# the runs are made once (a session fixture is made once per worker that asks for it).
+SHARED_RUNS = ("flipped_holdout_runs", "small_run_again")
+SHARED_RUN_TESTS = {
+    f"tests/{path.name}::{name}": fixture
+    for path in Path(__file__).parent.glob("test_*.py")
+    for name, params in re.findall(r"^def (test_\w+)\(([^)]*)\)", path.read_text(), re.M)
+    for fixture in SHARED_RUNS
+    if re.search(rf"\b{fixture}\b", params)
+}
+
+
 def pytest_xdist_make_scheduler(config, log):
-    """pytest-xdist's scheduling unit: a shared-fixture module, else a single test. (xdist's
-    own `xdist_group` marks grouped nothing here, with pytest 9.2 and xdist 3.8.)"""
+    """pytest-xdist's scheduling unit: the tests reading one shared run, a shared-fixture
+    module, else a single test. (xdist's own `xdist_group` marks grouped nothing here, with
+    pytest 9.2 and xdist 3.8.)"""
     from xdist.scheduler import LoadScopeScheduling
 
     class SharedFixtureScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
+            test = nodeid.split("[", 1)[0]
+            if test in SHARED_RUN_TESTS:
+                return SHARED_RUN_TESTS[test]
             module = nodeid.split("::", 1)[0]
             return module if module in SHARED_FIXTURE_MODULES else nodeid
 
