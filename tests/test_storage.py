@@ -174,7 +174,7 @@ def test_inputs_are_pinned_to_recorded_versions_not_the_newest_file(tmp_path):
 
     defs = graph(tmp_path)
     assets, resources = training_assets(defs), defs.resources
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         first = dg.materialize(assets, selection="raw_data", resources=resources, instance=instance)
         recorded = first.asset_value("raw_data")
         # A concurrent writer puts another version in the store before recording it.
