@@ -141,7 +141,7 @@ def test_dagster_unsyncs_only_direct_dependents_so_every_asset_hangs_off_the_fil
     def b(a: int) -> int:
         return a + 1
 
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         observe([file], instance=instance)
         dg.materialize([file, a, b], selection=[a, b], instance=instance)
         version["file"] = "2"
