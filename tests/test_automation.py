@@ -85,7 +85,7 @@ def test_a_sensor_tick_drives_a_real_run_and_a_changed_file_makes_every_asset_un
     path = tmp_path / "data.csv"
     make_fraud_data(1500, 0.05, seed=3).to_csv(path, index=False)
     defs, sensor, resources = _sensor_and_resources(tmp_path, path)
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
             request = _request(sensor(ctx))
             cursor = ctx.cursor
@@ -141,7 +141,7 @@ def test_dagster_unsyncs_only_direct_dependents_so_every_asset_hangs_off_the_fil
     def b(a: int) -> int:
         return a + 1
 
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         observe([file], instance=instance)
         dg.materialize([file, a, b], selection=[a, b], instance=instance)
         version["file"] = "2"

@@ -180,19 +180,15 @@ def test_check_results_reach_the_report_with_observed_values(small_run):
     assert "rates" in evaluation.metadata["observed"].value
 
 
-def test_a_model_failing_the_quality_gate_replaces_no_export_and_leaves_none(tmp_path, split_files):
-    train_csv, test_csv = split_files
-    flipped = pd.read_csv(test_csv).assign(is_fraud=lambda f: 1 - f["is_fraud"])
-    flipped_csv = _write(flipped, tmp_path / "flipped.csv")
-    out = str(tmp_path / "out")
-    common = {"data_path": str(train_csv), "output_dir": out}
-    run_graph(tmp_path, "good", test_data_path=str(test_csv), **common)
-    assert (tmp_path / "out" / "model.txt").is_file()
-    bad = run_graph(tmp_path, "bad", expect_success=False, test_data_path=flipped_csv, **common)
+def test_a_model_failing_the_quality_gate_replaces_no_export_and_leaves_none(flipped_holdout_runs):
+    # A good run exported a model to the folder; a run whose holdout labels are flipped then
+    # fails the gate, into the same folder.
+    _, bad, exported, out = flipped_holdout_runs
+    assert exported
     assert "evaluation_report:beats_no_skill" in failed_checks(bad)
-    assert json.loads((tmp_path / "out" / "report.json").read_text())["quality_gate"] == "failed"
-    assert not (tmp_path / "out" / "model.txt").exists()
-    assert not (tmp_path / "out" / "model.json").exists()
+    assert json.loads((out / "report.json").read_text())["quality_gate"] == "failed"
+    assert not (out / "model.txt").exists()
+    assert not (out / "model.json").exists()
 
 
 # --- contracts are data: what reaches Great Expectations (issue 30) ---------------------------

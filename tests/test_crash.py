@@ -237,7 +237,7 @@ def test_lineage_names_what_this_run_read_while_another_run_records_its_own(tmp_
     from imbal_pipeline.core import inputs
     from imbal_pipeline.defs.assets.common import RAW_FILE
 
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         load_raw, split_raw = inputs.load_raw, inputs.split_raw
 
         def load_raw_while_another_run_observes(settings, *read):

@@ -1,11 +1,12 @@
 """The code location: one asset per fold, lineage, executor limits and a lone fold rerun."""
 
 import os
+import shutil
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import graph, project, run_graph, training_assets, training_keys
+from conftest import graph, project, training_assets, training_keys
 from dagster._config import ConfigTypeKind
 
 from imbal_pipeline.core.data.data import executor_of
@@ -115,8 +116,8 @@ def test_no_step_of_the_training_job_can_run_beside_the_report():
     assert job - {k.to_user_string() for k in linked} == set()
 
 
-def test_a_single_fold_reruns_alone_from_stored_upstream(tmp_path):
-    run_graph(tmp_path, "full")
+def test_a_single_fold_reruns_alone_from_stored_upstream(tmp_path, small_run_at):
+    shutil.copytree(small_run_at[0], tmp_path / "full")  # a whole run's store, report, contracts
     defs = graph(tmp_path / "full")
     again = dg.materialize(
         training_assets(defs), selection="fold_1_models", resources=defs.resources

@@ -206,15 +206,8 @@ def test_audits_record_steps_params_seed_and_counts(small_run):
     assert weights["scale_pos_weight"] == pytest.approx(before["0"] / before["1"])
 
 
-def test_changing_holdout_labels_changes_neither_threshold_nor_selection(tmp_path, split_files):
-    train_csv, test_csv = split_files
-    flipped = pd.read_csv(test_csv)
-    flipped["is_fraud"] = 1 - flipped["is_fraud"]
-    flipped_csv = tmp_path / "flipped.csv"
-    flipped.to_csv(flipped_csv, index=False)
-    common = {"data_path": str(train_csv), "target": "is_fraud", "subgroups": ["region"]}
-    a = run_graph(tmp_path, "a", test_data_path=str(test_csv), **common)
-    b = run_graph(tmp_path, "b", expect_success=False, test_data_path=str(flipped_csv), **common)
+def test_changing_holdout_labels_changes_neither_threshold_nor_selection(flipped_holdout_runs):
+    a, b, _, _ = flipped_holdout_runs  # two stores: nothing of a's is reused by b
     assert value(a, "decision_threshold").value == value(b, "decision_threshold").value
     assert value(a, "strategy_comparison").selected == value(b, "strategy_comparison").selected
     # The flip did reach the holdout evaluation: its quality gate now fails.
@@ -222,8 +215,8 @@ def test_changing_holdout_labels_changes_neither_threshold_nor_selection(tmp_pat
     assert "evaluation_report:beats_no_skill" in failed_checks(b)
 
 
-def test_same_seed_same_selection_and_threshold(tmp_path, small_run):
-    again = run_graph(tmp_path, "again")
+def test_same_seed_same_selection_and_threshold(small_run, small_run_again):
+    again = small_run_again
     first = value(small_run, "decision_threshold")
     second = value(again, "decision_threshold")
     assert first.value == second.value

@@ -94,7 +94,7 @@ def test_files_replaced_mid_run_are_recorded_as_the_bytes_each_step_parsed(tmp_p
     monkeypatch.setattr(inputs, "load_raw", load_then_replace)
     monkeypatch.setattr(inputs, "split_raw", replace_then_split)
     defs = graph(tmp_path, data_path=str(train), test_data_path=str(test))
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(
             training_assets(defs),
             selection=dg.AssetSelection.assets("raw_file", "raw_data", "holdout_split"),
@@ -127,7 +127,7 @@ def test_a_run_is_not_unchanged_for_data_it_did_not_read(tmp_path):
         (tmp_path / "report.json").write_text(json.dumps({"run_id": context.run.run_id}))
         return dg.MaterializeResult(metadata={"report": str(html)})
 
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         run = dg.materialize([report], instance=instance, tags={RECIPE_TAG: "r"})
         assert unchanged_run(instance, "r", "as-read").run_id == run.run_id
         assert unchanged_run(instance, "r", "at-launch") is None
@@ -237,13 +237,12 @@ def test_a_forged_recipe_record_never_serves_the_fits_of_other_settings(tmp_path
 
     def run(trees: int) -> dict:
         defs = graph(tmp_path, n_estimators=trees, strategies=("none",))
-        with dg.instance_for_test() as instance:
-            result = dg.materialize(
-                training_assets(defs),
-                selection=dg.AssetSelection.assets(*keys, "fold_0_models"),
-                instance=instance,
-                resources=defs.resources,
-            )
+        # An in-memory instance: what is under test is the store's records, not the event log.
+        result = dg.materialize(
+            training_assets(defs),
+            selection=dg.AssetSelection.assets(*keys, "fold_0_models"),
+            resources=defs.resources,
+        )
         (event,) = [
             e
             for e in result.get_asset_materialization_events()

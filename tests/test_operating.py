@@ -17,7 +17,8 @@ def trained(tmp_path_factory):
     # 6,000 rows: the holdout's 1,200 rows pin the expected rate down enough that a batch with a
     # tenth of the positives lies significantly below it (600 rows left that within the noise).
     defs = graph(root, generated_rows=6000)
-    with dg.instance_for_test() as instance:
+    # In-memory storage: the same event log and sensors, without a database on disk.
+    with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(training_assets(defs), instance=instance, resources=defs.resources)
         assert result.success
         yield root, defs, instance, data_versions(result)["deployed_model"]

@@ -1,21 +1,45 @@
 """Reruns refit only what changed: fits are counted, data versions compared."""
 
+import shutil
+
+import pytest
 from conftest import data_versions, run_graph, value
 
 from imbal_pipeline.cli.runs import failure_reason
 from imbal_pipeline.core.train import model as model_core
 
 
-def test_no_change_refits_nothing_and_a_new_objective_refits_no_fold(tmp_path, monkeypatch):
+def _counting_fits(monkeypatch) -> list[str]:
+    """Every LightGBM fit from now on, one entry each."""
     fits: list[str] = []
     original = model_core.fit_lgbm
+    monkeypatch.setattr(
+        model_core, "fit_lgbm", lambda *a, **k: fits.append("fit") or original(*a, **k)
+    )
+    return fits
 
-    def counted(*args, **kwargs):
-        fits.append("fit")
-        return original(*args, **kwargs)
 
-    monkeypatch.setattr(model_core, "fit_lgbm", counted)
-    first = run_graph(tmp_path, "shared")
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """One whole run and the fits it made; each test reruns on a copy of its folder."""
+    root = tmp_path_factory.mktemp("reruns")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        fits = _counting_fits(monkeypatch)
+        result = run_graph(root, "shared")
+    return root / "shared", result, len(fits)
+
+
+def _rerun_beside(first_run, tmp_path, monkeypatch, **overrides):
+    """A rerun on a copy of the first run's store, report and contracts; its fits counted."""
+    shutil.copytree(first_run[0], tmp_path / "shared")
+    fits = _counting_fits(monkeypatch)
+    return run_graph(tmp_path, "shared", **overrides), fits
+
+
+def test_no_change_refits_nothing_and_a_new_objective_refits_no_fold(
+    first_run, tmp_path, monkeypatch
+):
+    _, first, fitted = first_run
     fold_fits = sum(
         len(info.get("members", [info]))  # a bagged model is one fit per member
         for k in range(3)
@@ -24,10 +48,9 @@ def test_no_change_refits_nothing_and_a_new_objective_refits_no_fold(tmp_path, m
     )
     # Every fold model, the leak panel's counterfactual and the learning curve's fits; the final
     # model and the baseline are made of fold models and fit nothing.
-    assert len(fits) == fold_fits + 1 + value(first, "learning_curve")["fits"] > fold_fits + 1
-    fits.clear()
+    assert fitted == fold_fits + 1 + value(first, "learning_curve")["fits"] > fold_fits + 1
 
-    again = run_graph(tmp_path, "shared")
+    again, fits = _rerun_beside(first_run, tmp_path, monkeypatch)
     assert fits == []
     assert data_versions(again) == data_versions(first)
 
@@ -43,17 +66,10 @@ def test_no_change_refits_nothing_and_a_new_objective_refits_no_fold(tmp_path, m
     assert deployed["objective"] == "cost"
 
 
-def test_a_changed_model_setting_refits_every_model(tmp_path, monkeypatch):
-    fits: list[str] = []
-    original = model_core.fit_lgbm
-    monkeypatch.setattr(
-        model_core, "fit_lgbm", lambda *a, **k: fits.append("fit") or original(*a, **k)
-    )
-    run_graph(tmp_path, "shared")
-    first = len(fits)
-    fits.clear()
-    run_graph(tmp_path, "shared", n_estimators=41)
-    assert len(fits) == first
+def test_a_changed_model_setting_refits_every_model(first_run, tmp_path, monkeypatch):
+    _, _, fitted = first_run
+    _, fits = _rerun_beside(first_run, tmp_path, monkeypatch, n_estimators=41)
+    assert len(fits) == fitted
 
 
 def _failing_fold(monkeypatch, fold: int, error, attempts: int | None = None) -> list[int]:

@@ -16,7 +16,8 @@ def served(tmp_path_factory):
     """A champion in a real instance with shadow scoring on, and a challenger that waits."""
     root = tmp_path_factory.mktemp("shadow")
     defs = graph(root, shadow_scoring=True)
-    with dg.instance_for_test() as instance:
+    # In-memory storage: the same event log and sensors, without a database on disk.
+    with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(training_assets(defs), instance=instance, resources=defs.resources)
         assert result.success
         champion = data_versions(result)[DEPLOYED]

@@ -160,11 +160,8 @@ def test_content_hash_ignores_run_context_but_not_content():
     assert content_hash(report) != content_hash({**report, "settings": {"seed": 1}})
 
 
-def test_same_data_config_and_seed_give_identical_data_versions(tmp_path, small_run):
-    from conftest import run_graph
-
-    again = run_graph(tmp_path, "again")
-    first, second = data_versions(small_run), data_versions(again)
+def test_same_data_config_and_seed_give_identical_data_versions(small_run, small_run_again):
+    first, second = data_versions(small_run), data_versions(small_run_again)
     assert len(first) == 24
     assert first == second
 
@@ -177,7 +174,7 @@ def test_inputs_are_pinned_to_recorded_versions_not_the_newest_file(tmp_path):
 
     defs = graph(tmp_path)
     assets, resources = training_assets(defs), defs.resources
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         first = dg.materialize(assets, selection="raw_data", resources=resources, instance=instance)
         recorded = first.asset_value("raw_data")
         # A concurrent writer puts another version in the store before recording it.
