@@ -159,3 +159,14 @@ def test_members_share_one_read_of_each_column(awkward_batch, small_run):
         pre = Preprocessor.from_json(state)
         assert np.array_equal(pre.transform(columns), pre.transform(awkward_batch), equal_nan=True)
     assert columns._factors  # the categorical columns were factorized once, for all members
+
+
+def test_a_library_others_may_change_is_never_loaded(folder, awkward_batch, monkeypatch):
+    needs_compiler()
+    monkeypatch.setattr(fast_scoring, "COMPILE_FROM_ROWS", 0)
+    score_batch(Model.load(folder), awkward_batch.iloc[:20])
+    library = next((folder / "compiled").glob("*.so"))
+    library.chmod(0o777)  # anyone could have replaced it since
+    model = Model.load(folder)
+    score_batch(model, awkward_batch.iloc[:20])
+    assert model.scorer.startswith(f"scored with LightGBM: {library} was written by another user")

@@ -8,7 +8,8 @@ the sum) keeps one tree's code hot for a block of rows.
 
 A C compiler (`$CC`, else `cc` or `gcc`) builds one shared library per member, once; it is kept
 in a cache folder under the digest of the member's text, this module's code generation and the
-compiler, and checked against LightGBM on rows of the batch right after compiling. Without a
+compiler, and checked against LightGBM on rows of the batch right after compiling; a library
+(or its folder) that another user wrote or may change is never loaded. Without a
 compiler, or for a model this code does not generate (not binary, linear trees), scoring stays
 with LightGBM (`CompileError` says why).
 """
@@ -228,10 +229,13 @@ def build(text: str, cache: Path, cc: str) -> Path:
     there; written under a temporary name and renamed, so a reader never loads half a file."""
     path = cache / f"{library_key(text, cc)}.so"
     if path.is_file():
-        return path
+        trusted(cache)
+        return trusted(path)
     source = c_source(parse(text))
-    cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+    if not cache.is_dir():
+        cache.mkdir(parents=True)
+        cache.chmod(0o755)  # whatever the umask: no one else may add a library
+    with tempfile.TemporaryDirectory(dir=trusted(cache)) as tmp:
         c_file, partial = Path(tmp) / "model.c", Path(tmp) / "model.so"
         c_file.write_text(source)
         done = subprocess.run(
@@ -240,7 +244,21 @@ def build(text: str, cache: Path, cc: str) -> Path:
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no message"])[-1]
             raise CompileError(f"{cc} failed on the generated model: {last}")
+        partial.chmod(0o755)
         partial.replace(path)
+    return path
+
+
+def trusted(path: Path) -> Path:
+    """`path` when this user wrote it and no one else may change it: loading a library runs
+    its code, so one that another user wrote or could have replaced is never loaded (a model
+    folder itself holds no code: nothing in it is pickled)."""
+    info = path.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise CompileError(
+            f"{path} was written by another user or others may change it; remove it (or make "
+            "it this user's, writable by no one else) to compile the trees again"
+        )
     return path
 
 
