@@ -19,8 +19,8 @@ import numpy as np
 
 from imbal_pipeline.core import compiled
 
-# Below this many rows LightGBM scores a batch faster than gcc compiles the bag (about 5 s per
-# 300-tree member); a library already in the cache is used for any batch.
+# Below this many rows LightGBM scores a batch in less time than gcc takes to compile the bag
+# (about a minute for 5 x 300 trees); a library already in the cache is used for any batch.
 COMPILE_FROM_ROWS = 100_000
 # Rows of the first batch a library scores that LightGBM scores too, to prove them equal.
 CHECK_ROWS = 2_000
