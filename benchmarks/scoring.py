@@ -4,6 +4,7 @@ Run from the project root with the project's virtualenv:
 
     .venv/bin/python benchmarks/scoring.py                  # 1M rows x 30 features
     .venv/bin/python benchmarks/scoring.py --rows 200000
+    .venv/bin/python benchmarks/scoring.py --quick          # 100k rows, 50 trees, about a minute
 
 Setup (not timed): one `make_classification` draw (30 features, 24 numeric and 6 turned into
 categories of 5-40 levels, 1 % positives); a model fitted on its first 100k rows with the
@@ -12,12 +13,18 @@ pipeline's own preprocessing, LightGBM parameters (300 trees, 31 leaves, one thr
 monitoring reference is made as the pipeline makes it, from the fold models' out-of-fold scores
 and the holdout's paired members. The rest of the draw is the batch, written as CSV and Parquet;
 each is scored by the CLI in a fresh process: read, check, score, the monitoring checks, write
-scores.parquet.
+scores.parquet; by LightGBM (no compiler: `CC` names none), then by the compiled trees with an
+empty cache (the compile included) and with the cache filled.
 Peak memory is the child's maximum resident set (getrusage).
+
+Before that, every way of predicting the members is timed on the batch's preprocessed rows
+(`scoring_predictors.py`), with the bag's probabilities compared with LightGBM's row by row.
 """
 
 import argparse
 import dataclasses
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,6 +36,7 @@ import pandas as pd
 from sklearn.datasets import make_classification
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from imbal_pipeline.core.data import split  # noqa: E402
 from imbal_pipeline.core.monitor import monitoring  # noqa: E402
@@ -60,10 +68,10 @@ def frame(rows: int, seed: int = 0) -> pd.DataFrame:
     return out
 
 
-def train_model(data: pd.DataFrame, folder: Path) -> Model:
+def train_model(data: pd.DataFrame, folder: Path, trees: int = 300) -> Model:
     """The pipeline's deployed model (the class-weighted fold models, bagged) and reference:
     4/5 of `data` to fit, 1/5 as holdout."""
-    settings = Settings(strategies=("none", "class_weight"))
+    settings = Settings(strategies=("none", "class_weight"), n_estimators=trees)
     data = data.copy()
     data.insert(0, ROW_ID, np.arange(len(data)))
     data[LABEL] = data["is_fraud"]
@@ -119,14 +127,17 @@ CHILD = (
 )
 
 
-def score(folder: Path, data: Path, out: Path) -> tuple[float, float]:
-    """Seconds and peak MB of one `imbal-pipeline score` in a fresh process."""
+def score(folder: Path, data: Path, out: Path, compiler: bool = True) -> tuple[float, float]:
+    """Seconds and peak MB of one `imbal-pipeline score` in a fresh process; without a
+    compiler, LightGBM scores."""
+    env = {**os.environ, **({} if compiler else {"CC": "no-such-compiler"})}
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", CHILD, "score", "--data", str(data), "--model", str(folder)]
         + ["--out", str(out)],
         capture_output=True,
         text=True,
+        env=env,
     )
     seconds = time.perf_counter() - start
     if done.returncode != 0:
@@ -136,28 +147,51 @@ def score(folder: Path, data: Path, out: Path) -> tuple[float, float]:
     return seconds, peak_kb / 1024
 
 
+def end_to_end(folder: Path, tmp: Path, names: list[str]) -> None:
+    """Each batch file scored by LightGBM and by the compiled trees with the cache filled; the
+    first file also with an empty cache (the compile included)."""
+    for name in names:
+        size = (tmp / name).stat().st_size / 2**20
+        for scorer, compiler in (("LightGBM", False), ("compiled, first", True), ("cached", True)):
+            if scorer == "compiled, first":
+                if name != names[0]:
+                    continue  # compiled once, for the first file
+                shutil.rmtree(folder / "compiled", ignore_errors=True)
+            seconds, peak = score(folder, tmp / name, tmp / "scores.parquet", compiler)
+            print(f"{name} ({size:.0f} MB), {scorer}: {seconds:.1f} s wall, peak {peak:.0f} MB")
+
+
 def main(argv: list[str] | None = None) -> int:
+    from scoring_predictors import compare, table
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the batch")
     parser.add_argument(
         "--model-rows", type=int, default=125_000, help="rows the model is fitted (4/5) on"
     )
+    parser.add_argument("--quick", action="store_true", help="100k rows, 50 trees, Parquet only")
     args = parser.parse_args(argv)
+    rows, model_rows = (100_000, 10_000) if args.quick else (args.rows, args.model_rows)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         start = time.perf_counter()
         # One draw: the model's rows, then the batch from the same distribution.
-        data = frame(args.model_rows + args.rows)
-        train_model(data.iloc[: args.model_rows], tmp / "model")
-        batch = data.iloc[args.model_rows :].drop(columns="is_fraud").reset_index(drop=True)
+        data = frame(model_rows + rows)
+        model = train_model(data.iloc[:model_rows], tmp / "model", 50 if args.quick else 300)
+        batch = data.iloc[model_rows:].drop(columns="is_fraud").reset_index(drop=True)
         del data
         batch.to_parquet(tmp / "batch.parquet", index=False)
-        batch.to_csv(tmp / "batch.csv", index=False)
-        print(f"setup {time.perf_counter() - start:.1f} s; batch {args.rows:,} rows x 30")
-        for name in ("batch.parquet", "batch.csv"):
-            seconds, peak = score(tmp / "model", tmp / name, tmp / "scores.parquet")
-            size = (tmp / name).stat().st_size / 2**20
-            print(f"{name} ({size:.0f} MB): {seconds:.1f} s wall, peak {peak:.0f} MB")
+        if not args.quick:
+            batch.to_csv(tmp / "batch.csv", index=False)
+        print(f"setup {time.perf_counter() - start:.1f} s; batch {rows:,} rows x 30")
+        compared, alone, shared = compare(model, batch, args.quick)
+        print(
+            f"preprocessing, each member alone: {alone:.1f} s; sharing each column: {shared:.1f} s"
+        )
+        print(table(compared, rows))
+        del batch
+        names = ["batch.parquet"] if args.quick else ["batch.parquet", "batch.csv"]
+        end_to_end(tmp / "model", tmp, names)
     return 0
 
 

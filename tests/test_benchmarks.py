@@ -3,6 +3,7 @@
 import dataclasses
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -76,12 +77,18 @@ def test_overhead_plain_side_makes_the_pipelines_core_calls_and_writes_its_repor
     assert report["quality_gate"] in ("passed", "failed") and report["diagnostics"]["typology"]
 
 
-def test_scoring_benchmark_scores_both_formats_in_a_fresh_process(capsys):
+def test_scoring_benchmark_compares_the_predictors_and_scores_in_a_fresh_process(capsys):
     scoring = _script("scoring")
-    assert scoring.main(["--rows", "3000", "--model-rows", "5000"]) == 0
+    assert scoring.main(["--quick"]) == 0
     out = capsys.readouterr().out
-    assert "3000 rows flagged" in out.replace(",", "")
-    assert "batch.parquet" in out and "batch.csv" in out and "peak" in out
+    assert "100000 rows flagged" in out.replace(",", "")
+    # Every predictor's bag equals LightGBM's on every row (the last two columns: 0 and 0).
+    rows = [line for line in out.splitlines() if line.startswith("| LightGBM predict")]
+    rows += [line for line in out.splitlines() if line.startswith("| compiled C")]
+    assert len(rows) == 4 and all(line.endswith("| 0 | 0 |") for line in rows)
+    for scorer in ("LightGBM", "compiled, first", "cached"):
+        assert re.search(rf"batch.parquet \(\d+ MB\), {scorer}: ", out), scorer
+    assert "scored with the compiled trees" in out and "peak" in out
     assert "FAILED" not in out  # the batch comes from the model's own distribution
 
 

@@ -64,6 +64,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     ref, rows = model.reference, len(scored)
     low, high = monitoring.wilson_interval(flagged, rows, ref.confidence)
     print(f"scored {rows:,} rows with model {model.version} (threshold {model.threshold:.4g})")
+    print(model.scorer)
     print(
         f"{flagged} of {rows} rows flagged ({100 * flagged / rows:.2f}%, "
         f"{ref.confidence:.0%} interval {100 * low:.2f}-{100 * high:.2f}%); the model expects "

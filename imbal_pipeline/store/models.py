@@ -5,15 +5,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from imbal_pipeline.core.monitor.deployed import Model, ModelFileError
+from imbal_pipeline.core.monitor.deployed import COMPILED, Model, ModelFileError
 from imbal_pipeline.store.champion import DEPLOYED
 
 _VERSION = re.compile(r"^[0-9a-f]{16}$")
 
 
-def from_store_value(value: dict, version: str, n_jobs: int = 1) -> Model:
+def from_store_value(
+    value: dict, version: str, n_jobs: int = 1, compiled_cache: Path | None = None
+) -> Model:
     """A Model from a stored `deployed_model` value; its version is the stored data version."""
-    return Model(value["model"], {**value["meta"], "version": version}, n_jobs=n_jobs)
+    meta = {**value["meta"], "version": version}
+    return Model(value["model"], meta, n_jobs=n_jobs, compiled_cache=compiled_cache)
 
 
 def load_model(
@@ -47,7 +50,7 @@ def load_model(
         )
     from imbal_pipeline.core.project import load_project
     from imbal_pipeline.store.champion import Champions
-    from imbal_pipeline.store.storage import AssetStore, CorruptValueError, storage_dir
+    from imbal_pipeline.store.storage import AssetStore, CorruptValueError, is_local, storage_dir
 
     where = store or storage_dir(load_project())
     assets = AssetStore(where)
@@ -56,7 +59,9 @@ def load_model(
         value = assets.load(DEPLOYED, version)
     except (FileNotFoundError, CorruptValueError) as exc:  # a store edited by hand, or damaged
         raise ModelFileError(str(exc)) from None
-    return from_store_value(value, version, n_jobs)
+    # Compiled trees are cached beside a local store only (a library is loaded from a file).
+    cache = Path(assets.base) / COMPILED if is_local(assets.base) else None
+    return from_store_value(value, version, n_jobs, cache)
 
 
 def champion_version(champions, where) -> str:

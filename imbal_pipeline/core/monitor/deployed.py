@@ -21,7 +21,7 @@ from imbal_pipeline.core.data import disguises
 from imbal_pipeline.core.data.data import DataError, ReadOptions
 from imbal_pipeline.core.data.inbox import ROW
 from imbal_pipeline.core.monitor.monitoring import Reference
-from imbal_pipeline.core.train import calibration
+from imbal_pipeline.core.train import calibration, fast_scoring
 from imbal_pipeline.core.train import model as model_core
 from imbal_pipeline.core.train.content import content_hash
 from imbal_pipeline.core.train.preprocess import Preprocessor, category_text, known_categories
@@ -43,6 +43,9 @@ class BatchError(DataError):
 class ModelFileError(ValueError):
     """A model folder that is missing, incomplete or damaged."""
 
+
+# The folder beside model.txt (or in the store) where the compiled trees are cached.
+COMPILED = "compiled"
 
 # What an export adds to the model's JSON half: the version it claims and model.txt's digest.
 EXPORT_FIELDS = ("version", "model_sha256")
@@ -138,11 +141,21 @@ class Model:
         The map from raw scores to probabilities that `predict_proba` applies.
     """
 
-    def __init__(self, booster: model_core.Fitted, meta: dict, *, n_jobs: int = 1):
+    def __init__(
+        self,
+        booster: model_core.Fitted,
+        meta: dict,
+        *,
+        n_jobs: int = 1,
+        compiled_cache: Path | None = None,
+    ):
         self.booster = booster
         self.meta = meta
         # One thread by default: a scoring step beside others must not oversubscribe the cores.
         self.n_jobs = n_jobs
+        # Where the compiled trees are kept (`fast_scoring`); None: LightGBM scores.
+        self.compiled_cache = compiled_cache
+        self.scorer = "scored with LightGBM"  # what scored the last batch, and why
         self.preprocessor = Preprocessor.from_json(meta["preprocessor"])
         try:
             self.reference = Reference.from_json(meta["reference"])
@@ -203,11 +216,28 @@ class Model:
         return self._predict(frame)
 
     def _predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return model_core.score_rows(self.booster, self.meta["preprocessor"], frame, self.n_jobs)
+        self._prepare(len(frame))
+        scores = model_core.score_rows(self.booster, self.meta["preprocessor"], frame, self.n_jobs)
+        self._refused()
+        return scores
 
     def _members(self, frame: pd.DataFrame) -> np.ndarray:
+        self._prepare(len(frame))
         pre = self.meta["preprocessor"]
-        return model_core.member_scores(self.booster, pre, frame, self.n_jobs)
+        members = model_core.member_scores(self.booster, pre, frame, self.n_jobs)
+        self._refused()
+        return members
+
+    def _prepare(self, rows: int) -> None:
+        if self.compiled_cache is not None:
+            cache, threads = self.compiled_cache, self.n_jobs
+            self.scorer = fast_scoring.prepare(
+                self.booster, cache, rows, threads, text_of=model_core.model_text
+            )
+
+    def _refused(self) -> None:
+        if fast_scoring.refused(self.booster):
+            self.scorer = fast_scoring.REFUSED
 
     def expected_positives(self, members: np.ndarray) -> float:
         """The members' calibrated probabilities, averaged per row, summed over the rows."""
@@ -282,7 +312,7 @@ class Model:
                 f"its values and model.txt hash to {actual}): edited or replaced since it was "
                 "exported; export the model again"
             )
-        return cls(booster, meta, n_jobs=n_jobs)
+        return cls(booster, meta, n_jobs=n_jobs, compiled_cache=folder / COMPILED)
 
 
 def numeric_feature_problem(column: str, values: pd.Series) -> str | None:

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from imbal_pipeline.core.settings import Settings
-from imbal_pipeline.core.train.preprocess import Preprocessor, fingerprint
+from imbal_pipeline.core.train import fast_scoring
+from imbal_pipeline.core.train.preprocess import BatchColumns, Preprocessor, fingerprint
 from imbal_pipeline.core.train.strategies import bag_member_fit
 
 
@@ -128,12 +129,17 @@ def predict(model: Fitted, X: np.ndarray, num_threads: int | None) -> np.ndarray
     The count is required: told nothing, LightGBM predicts on every core whatever the model was
     fitted with, and a step scoring beside another would break the one-thread rule. None (a
     caller's own `Bagged.predict(X)`, as `Booster.predict(X)`) leaves LightGBM's default.
+    A booster given its compiled trees (`fast_scoring.prepare`) is scored by them: the same
+    probabilities, bit for bit.
     """
+    fast = None if num_threads is None else fast_scoring.predict(model, X, num_threads)
+    if fast is not None:
+        return fast
     return np.asarray(model.predict(X, num_threads=num_threads), dtype=np.float64)
 
 
 def score_rows(
-    model: Fitted, preprocessor: dict, frame: pd.DataFrame, num_threads: int
+    model: Fitted, preprocessor: dict, frame: pd.DataFrame | BatchColumns, num_threads: int
 ) -> np.ndarray:
     """Scores for raw rows. A fold bag sends each member through the preprocessing of the fold
     it was fitted in; any other model goes through `preprocessor`."""
@@ -143,14 +149,17 @@ def score_rows(
 
 
 def member_scores(
-    model: Fitted, preprocessor: dict, frame: pd.DataFrame, num_threads: int
+    model: Fitted, preprocessor: dict, frame: pd.DataFrame | BatchColumns, num_threads: int
 ) -> np.ndarray:
     """Each fold-bag member's scores (members x rows), whose mean is the bag's score; one row
     of the model's own scores for any other model. Monitoring compares the members with their
     out-of-fold scores."""
     if isinstance(model, Bagged) and model.inputs is not None:
+        # The members' preprocessing differ (each fitted in its fold) but read the same
+        # columns: each column is converted once, for all of them.
+        columns = frame if isinstance(frame, BatchColumns) else BatchColumns(frame)
         members = zip(model.members, model.inputs, strict=True)
-        return np.array([score_rows(m, p, frame, num_threads) for m, p in members])
+        return np.array([score_rows(m, p, columns, num_threads) for m, p in members])
     return score_rows(model, preprocessor, frame, num_threads)[None, :]
 
 

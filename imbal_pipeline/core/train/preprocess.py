@@ -46,20 +46,25 @@ class Preprocessor:
         start = len(self.numeric) + len(self.indicators)
         return list(range(start, start + len(self.categorical)))
 
-    def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        """Apply the fitted state; unseen categories become -1 (missing for LightGBM)."""
+    def transform(self, frame: pd.DataFrame | BatchColumns) -> np.ndarray:
+        """Apply the fitted state; unseen categories become -1 (missing for LightGBM).
+
+        Several preprocessors reading one batch share a `BatchColumns` of it, which converts
+        each column once.
+        """
+        columns = frame if isinstance(frame, BatchColumns) else BatchColumns(frame)
         blocks: list[np.ndarray] = []
         for column in self.numeric:
-            values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+            values = columns.numbers(column)
             values = np.where(np.isnan(values), self.medians[column], values)
             blocks.append((values - self.means[column]) / self.scales[column])
         for column in self.indicators:
-            blocks.append(frame[column].isna().to_numpy(dtype=np.float64))
+            blocks.append(columns.missing(column))
         for column in self.categorical:
             # -1 where the category is unseen (missing for LightGBM)
-            blocks.append(category_codes(frame[column], self.categories[column]))
+            blocks.append(_codes(*columns.factors(column), self.categories[column]))
         if not blocks:
-            return np.empty((len(frame), 0))
+            return np.empty((len(columns.frame), 0))
         return np.column_stack(blocks)
 
     def to_json(self) -> dict:
@@ -119,13 +124,49 @@ def category_codes(series: pd.Series, categories: list[str]) -> np.ndarray:
     Names are compared as `category_name` gives them; where two stored names become one
     (a model saved before with both "1" and "1.0"), the first position is the category's.
     """
+    codes, uniques = pd.factorize(series)
+    return _codes(codes, [category_name(v) for v in uniques], categories)
+
+
+def _codes(codes: np.ndarray, names: list[str], categories: list[str]) -> np.ndarray:
+    """`category_codes` from a factorized column: `codes` into `names` (-1: missing)."""
     position: dict[str, int] = {}
     for i, name in enumerate(categories):
         position.setdefault(category_name(name), i)
-    codes, uniques = pd.factorize(series)
-    table = [position.get(category_name(v), -1) for v in uniques]
+    table = [position.get(name, -1) for name in names]
     table.append(position.get(MISSING, -1))
     return np.asarray(table, dtype=np.float64)[codes]
+
+
+class BatchColumns:
+    """A batch's columns as preprocessing reads them, each converted once however many
+    preprocessors read it (the members of a fold bag each have their own)."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+        self._numbers: dict[str, np.ndarray] = {}
+        self._missing: dict[str, np.ndarray] = {}
+        self._factors: dict[str, tuple[np.ndarray, list[str]]] = {}
+
+    def numbers(self, column: str) -> np.ndarray:
+        """The column as floats, NaN where a value is missing or no number."""
+        if column not in self._numbers:
+            values = pd.to_numeric(self.frame[column], errors="coerce")
+            self._numbers[column] = values.to_numpy(dtype=np.float64)
+        return self._numbers[column]
+
+    def missing(self, column: str) -> np.ndarray:
+        """1.0 where the column's cell is missing, else 0.0."""
+        if column not in self._missing:
+            self._missing[column] = self.frame[column].isna().to_numpy(dtype=np.float64)
+        return self._missing[column]
+
+    def factors(self, column: str) -> tuple[np.ndarray, list[str]]:
+        """Each cell's index into the column's distinct category names (-1: missing)."""
+        if column not in self._factors:
+            codes, uniques = pd.factorize(self.frame[column])
+            self._factors[column] = codes, [category_name(v) for v in uniques]
+        return self._factors[column]
 
 
 def known_categories(categories: list[str]) -> set[str]:
