@@ -17,8 +17,8 @@ import pandas as pd
 
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.core.train import fast_scoring
+from imbal_pipeline.core.train.bagging import bag_member_fit
 from imbal_pipeline.core.train.preprocess import BatchColumns, Preprocessor, fingerprint
-from imbal_pipeline.core.train.strategies import bag_member_fit
 
 
 def lgbm_params(
@@ -94,7 +94,7 @@ def fit_bagged(
     cat_idx: list[int],
 ) -> tuple[Bagged, dict]:
     """One booster per member's rows, each with its own LightGBM seed (seed + member), each
-    boosting `strategies.bag_member_fit` rounds."""
+    boosting `bagging.bag_member_fit` rounds."""
     rounds, rate = bag_member_fit(settings.n_estimators, settings.learning_rate)
     settings = dataclasses.replace(settings, n_estimators=rounds, learning_rate=rate)
     boosters, infos = [], []

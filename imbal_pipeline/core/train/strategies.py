@@ -11,22 +11,18 @@ import numpy as np
 
 from imbal_pipeline.core.settings import LADDER
 
+# The bagging plan is its own module; its names stay importable here, where callers found them.
+from imbal_pipeline.core.train.bagging import (  # noqa: F401
+    BAG_MEMBERS,
+    BAG_ROUNDS_SHARE,
+    bag_member_fit,
+    bag_members,
+    bag_size,
+)
+
 K_NEIGHBORS = 5  # imblearn's default for SMOTE and friends
 M_NEIGHBORS = 10  # BorderlineSMOTE's default danger-zone neighbourhood
 ENN_NEIGHBORS = 3  # EditedNearestNeighbours' default
-BAG_MEMBERS = 10  # imblearn's BalancedBaggingClassifier and EasyEnsembleClassifier default
-# Each member boosts a third of the rounds at three times the learning rate: the same step
-# budget, measured by benchmarks/bagging.py over 33 splits as holdout PR-AUC +0.0006 (SE 0.0011)
-# for a third of the CPU; at 1M rows the full rounds cost 60 s of each fold's 160 s.
-BAG_ROUNDS_SHARE = 3
-
-
-def bag_member_fit(n_estimators: int, learning_rate: float) -> tuple[int, float]:
-    """Boosting rounds and learning rate of one balanced-bagging member."""
-    rounds = max(1, round(n_estimators / BAG_ROUNDS_SHARE))
-    return rounds, min(1.0, learning_rate * n_estimators / rounds)
-
-
 BAGGING = "balanced_bagging"
 # Said in an audit's note when a strategy left its portion as it was for a stated reason: its
 # model then fits the original rows, and the promise of a ratio does not apply.
@@ -65,26 +61,6 @@ def _params(obj) -> dict:
         else:
             out[key] = repr(value)
     return out
-
-
-def bag_size(n_pos: int, n_neg: int, ratio: float) -> int:
-    """Negatives each bagged member draws: enough for minority/majority = `ratio`."""
-    return min(n_neg, int(np.ceil(n_pos / ratio)))
-
-
-def bag_members(y: np.ndarray, ratio: float, seed: int) -> list[np.ndarray]:
-    """Row positions of each balanced-bagging member: every positive and its own draw of
-    negatives without replacement (EasyEnsemble's scheme), sorted; seeded per member."""
-    y = np.asarray(y)
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    size = bag_size(len(pos), len(neg), ratio)
-    if size >= len(neg):  # every member would see the same rows: one is enough
-        return [np.arange(len(y))]
-    members = []
-    for i in range(BAG_MEMBERS):
-        drawn = np.random.default_rng([seed, i]).choice(neg, size=size, replace=False)
-        members.append(np.sort(np.concatenate([pos, drawn])))
-    return members
 
 
 def _made_nothing(strategy: str, sampler, made: int, m: int) -> str | None:
