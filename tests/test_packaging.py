@@ -2,6 +2,7 @@
 Dagster is public and current, or named in one place."""
 
 import ast
+import importlib
 import importlib.metadata
 import re
 import sys
@@ -95,3 +96,16 @@ def test_a_deprecated_dagster_api_called_from_our_code_or_tests_fails_the_test()
     context = dg.build_asset_context()
     with pytest.raises(DeprecationWarning, match="AssetExecutionContext.run_id is deprecated"):
         _ = context.run_id
+
+
+def test_every_entry_point_pyproject_declares_names_a_module_and_function_that_exist():
+    # A module moved into a package without its entry point breaks the console script or, for
+    # dask.sizeof, every Dask worker's import of dask.sizeof; neither shows until it is used.
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    declared = {**project["scripts"]}
+    for group in project["entry-points"].values():
+        declared |= group
+    assert declared
+    for name, target in declared.items():
+        module, _, attribute = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), attribute)), name
