@@ -22,7 +22,7 @@ Variants (members x trees per member at learning rate), with the default 300 rou
 * current: 10 x 300 at 0.05 (imbalanced-learn's 10 members; the pipeline's LightGBM), the rung
   as it was when the rule below was fixed;
 * trees_100: 10 x 100 at 0.15 (a third of the trees, three times the step), the rung since
-  (`strategies.BAG_ROUNDS_SHARE = 3`);
+  (`bagging.BAG_ROUNDS_SHARE = 3`);
 * members_5: 5 x 300 at 0.05.
 
 Decision rule, fixed before the first run: a variant replaces `current` only if, over all
@@ -58,8 +58,8 @@ def run_one(job: tuple[str, str, int]) -> dict:
 
     from imbal_pipeline.core.data import data, split
     from imbal_pipeline.core.settings import FOLD, LABEL, SCORE, STRATEGY
+    from imbal_pipeline.core.train import bagging, strategies, training
     from imbal_pipeline.core.train import model as model_core
-    from imbal_pipeline.core.train import strategies, training
 
     name, path, seed = job
     base, train, holdout = quality.pipeline_split(Path(path), seed)
@@ -90,12 +90,12 @@ def run_one(job: tuple[str, str, int]) -> dict:
     model_core.predict = timed(predict, "score")
     y = holdout[LABEL].to_numpy()
     out = {"dataset": name, "seed": seed, "training_positives": int(train[LABEL].sum())}
-    rung = strategies.BAG_MEMBERS, strategies.BAG_ROUNDS_SHARE
+    rung = bagging.BAG_MEMBERS, bagging.BAG_ROUNDS_SHARE
     for variant, (members, share) in VARIANTS.items():
         s = base
         # Both read when a bag is drawn and fitted; put back below.
-        strategies.BAG_MEMBERS, strategies.BAG_ROUNDS_SHARE = members, share
-        trees, rate = strategies.bag_member_fit(s.n_estimators, s.learning_rate)
+        bagging.BAG_MEMBERS, bagging.BAG_ROUNDS_SHARE = members, share
+        trees, rate = bagging.bag_member_fit(s.n_estimators, s.learning_rate)
         cpu.update(fit=0.0, score=0.0)
         fitted = [training.fit_fold_models(b, s) for b in bundles]
         fold_cpu = dict(cpu)
@@ -116,7 +116,7 @@ def run_one(job: tuple[str, str, int]) -> dict:
             "trees": trees,
             "learning_rate": rate,
         }
-    strategies.BAG_MEMBERS, strategies.BAG_ROUNDS_SHARE = rung
+    bagging.BAG_MEMBERS, bagging.BAG_ROUNDS_SHARE = rung
     training.fit_strategy, model_core.predict = fit_strategy, predict
     return out
 

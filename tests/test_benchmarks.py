@@ -142,7 +142,7 @@ def test_bagging_benchmark_applies_its_rule_and_leaves_the_rung_as_it_found_it(t
     import numpy as np
     import pandas as pd
 
-    from imbal_pipeline.core.train import strategies
+    from imbal_pipeline.core.train import bagging as plan
 
     bagging = _script("bagging")
     # The committed results and the decision BENCHMARKS.md quotes.
@@ -155,10 +155,10 @@ def test_bagging_benchmark_applies_its_rule_and_leaves_the_rung_as_it_found_it(t
     frame = pd.DataFrame({"a": rng.normal(size=1200) + 1.5 * y, "target": y})
     (tmp_path / "sets").mkdir()
     frame.to_csv(tmp_path / "sets" / "tiny.csv", index=False)
-    rung = strategies.BAG_MEMBERS, strategies.BAG_ROUNDS_SHARE
+    rung = plan.BAG_MEMBERS, plan.BAG_ROUNDS_SHARE
     argv = ["--datasets-dir", str(tmp_path / "sets"), "--seeds", "0", "--workers", "1"]
     assert bagging.main([*argv, "--results", str(tmp_path / "b.jsonl")]) == 0
-    assert rung == (strategies.BAG_MEMBERS, strategies.BAG_ROUNDS_SHARE)
+    assert rung == (plan.BAG_MEMBERS, plan.BAG_ROUNDS_SHARE)
     (row,) = [json.loads(line) for line in (tmp_path / "b.jsonl").open()]
     assert (row["current"]["trees"], row["trees_100"]["trees"]) == (300, 100)
     assert row["members_5"]["members"] == 5 and row["trees_100"]["learning_rate"] == 0.15
