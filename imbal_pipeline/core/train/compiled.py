@@ -233,7 +233,8 @@ def build(text: str, cache: Path, cc: str) -> Path:
         return trusted(path)
     source = c_source(parse(text))
     if not cache.is_dir():
-        cache.mkdir(parents=True)
+        # Members compile on several threads at once: the first to get here makes the folder.
+        cache.mkdir(parents=True, exist_ok=True)
         cache.chmod(0o755)  # whatever the umask: no one else may add a library
     with tempfile.TemporaryDirectory(dir=trusted(cache)) as tmp:
         c_file, partial = Path(tmp) / "model.c", Path(tmp) / "model.so"
