@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from imbal_pipeline.store.champion import DEPLOYED, Champions, PromotionError, by_hand
 from imbal_pipeline.store.storage import AssetStore, CorruptValueError, StoreNameError
@@ -51,13 +52,22 @@ def report_to_instance(record: dict) -> None:
         )
 
 
-def _changed(record: dict, store: AssetStore) -> None:
+def _carry_out(change: Callable[[], dict], store: AssetStore) -> int:
+    """Make a change to the champion records and report it: 0 when made, 2 when it cannot be
+    made, 1 when the records or the version are damaged or missing."""
+    try:
+        record = change()
+    except PromotionError as exc:
+        return _error(str(exc), 2)
+    except (FileNotFoundError, CorruptValueError) as exc:
+        return _error(str(exc), 1)
     report_to_instance(record)
     print(
         f"deployed_model: {record['version']} is the champion now (was "
         f"{record['previous'] or 'none'}): `score`, `load_model()` and the inbox use it; "
         f"recorded in {store.folder(DEPLOYED) / 'champion'}"
     )
+    return 0
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
@@ -78,14 +88,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
     if current is not None and current["version"] == args.version:
         print(f"deployed_model: {args.version} is the champion already, {since(current)}")
         return 0
-    try:
-        record = champions.promote(args.version, args.reason, by_hand("promote"))
-    except PromotionError as exc:
-        return _error(str(exc), 2)
-    except (FileNotFoundError, CorruptValueError) as exc:
-        return _error(str(exc), 1)
-    _changed(record, store)
-    return 0
+    return _carry_out(
+        lambda: champions.promote(args.version, args.reason, by_hand("promote")), store
+    )
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -94,14 +99,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
     ensure_home()
     store = _store()
-    try:
-        record = Champions(store).rollback(args.reason, by_hand("rollback"))
-    except PromotionError as exc:
-        return _error(str(exc), 2)
-    except (FileNotFoundError, CorruptValueError) as exc:
-        return _error(str(exc), 1)
-    _changed(record, store)
-    return 0
+    return _carry_out(lambda: Champions(store).rollback(args.reason, by_hand("rollback")), store)
 
 
 def since(record: dict) -> str:
