@@ -4,7 +4,10 @@ Equality is exact (`np.array_equal`, tolerance 0): each row's trees are summed i
 order and the sigmoid is LightGBM's, with the same C library `exp`.
 """
 
+import importlib.util
 import shutil
+import sys
+from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
@@ -62,6 +65,24 @@ def test_compiled_trees_give_lightgbms_probabilities_bit_for_bit(missing, tmp_pa
     expected = booster.predict(rows)
     assert np.array_equal(library.predict(rows, 1), expected)
     assert np.array_equal(library.predict(rows, 2), expected)
+    # Scoring hands over Fortran-order matrices, read where they lie; any strides are read alike.
+    assert np.array_equal(library.predict(np.asfortranarray(rows), 2), expected)
+    assert np.array_equal(library.predict(rows[::-3], 2), expected[::-3])
+
+
+def test_a_library_made_by_other_code_is_never_reused(tmp_path, monkeypatch):
+    """The cache key carries a digest of the generating module's source, so a library built by
+    an older generator (another `predict` signature) is not loaded: no version to bump by hand."""
+    source = Path(compiled.__file__).read_text()
+    copy = tmp_path / "compiled_copy.py"
+    copy.write_text(source + "\n# one line more\n")
+    spec = importlib.util.spec_from_file_location("compiled_copy", copy)
+    changed = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, changed)  # its dataclasses look themselves up
+    spec.loader.exec_module(changed)
+    assert changed.CODEGEN != compiled.CODEGEN
+    text = "objective=binary sigmoid:1\nmax_feature_idx=0\n"
+    assert changed.library_key(text, "cc") != compiled.library_key(text, "cc")
 
 
 def test_a_model_the_code_does_not_generate_is_refused_by_name():
@@ -157,7 +178,11 @@ def test_members_share_one_read_of_each_column(awkward_batch, small_run):
     columns = BatchColumns(awkward_batch)
     for state in deployed["model"].inputs:
         pre = Preprocessor.from_json(state)
-        assert np.array_equal(pre.transform(columns), pre.transform(awkward_batch), equal_nan=True)
+        alone = pre.transform(awkward_batch)
+        assert np.array_equal(pre.transform(columns), alone, equal_nan=True)
+        # What scoring asks for: the same values, each column in one piece.
+        scoring = pre.transform(columns, order="F")
+        assert scoring.flags.f_contiguous and np.array_equal(scoring, alone, equal_nan=True)
     assert columns._factors  # the categorical columns were factorized once, for all members
 
 

@@ -145,7 +145,8 @@ def score_rows(
     it was fitted in; any other model goes through `preprocessor`."""
     if isinstance(model, Bagged) and model.inputs is not None:
         return np.mean(member_scores(model, preprocessor, frame, num_threads), axis=0)
-    return predict(model, Preprocessor.from_json(preprocessor).transform(frame), num_threads)
+    X = Preprocessor.from_json(preprocessor).transform(frame, order="F")
+    return predict(model, X, num_threads)
 
 
 def member_scores(

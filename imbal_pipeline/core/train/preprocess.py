@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -46,11 +47,14 @@ class Preprocessor:
         start = len(self.numeric) + len(self.indicators)
         return list(range(start, start + len(self.categorical)))
 
-    def transform(self, frame: pd.DataFrame | BatchColumns) -> np.ndarray:
+    def transform(
+        self, frame: pd.DataFrame | BatchColumns, order: Literal["C", "F"] = "C"
+    ) -> np.ndarray:
         """Apply the fitted state; unseen categories become -1 (missing for LightGBM).
 
         Several preprocessors reading one batch share a `BatchColumns` of it, which converts
-        each column once.
+        each column once. Scoring asks for Fortran `order`: each column is then written in one
+        piece, and LightGBM and the compiled trees read that order without a copy.
         """
         columns = frame if isinstance(frame, BatchColumns) else BatchColumns(frame)
         blocks: list[np.ndarray] = []
@@ -64,8 +68,8 @@ class Preprocessor:
             # -1 where the category is unseen (missing for LightGBM)
             blocks.append(_codes(*columns.factors(column), self.categories[column]))
         if not blocks:
-            return np.empty((len(columns.frame), 0))
-        return np.column_stack(blocks)
+            return np.empty((len(columns.frame), 0), order=order)
+        return np.stack(blocks).T if order == "F" else np.column_stack(blocks)
 
     def to_json(self) -> dict:
         """Plain-JSON state (never a pickle)."""
