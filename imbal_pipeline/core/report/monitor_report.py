@@ -29,7 +29,6 @@ from imbal_pipeline.core.data.data import (
 from imbal_pipeline.core.monitor.deployed import ROW, BatchError, BatchNotes, Model
 from imbal_pipeline.core.monitor.monitoring import Reference
 from imbal_pipeline.core.monitor.shadow import shadow_text
-from imbal_pipeline.core.report import plots
 from imbal_pipeline.core.report.document import Block, Heading, Image, Para, html_page, rich, table
 from imbal_pipeline.core.stats.monitor_stats import PSI_FLOOR, WINDOW_ROWS
 from imbal_pipeline.core.train.gates import Gate
@@ -159,6 +158,10 @@ def _render_batch(folder: Path, reference: Reference | None, summary: dict | Non
     summary = summary or json.loads((folder / "summary.json").read_text())
     psi_values = _psi_values(summary)
     if psi_values:
+        # Imported where drawn: `score` reads this module's tables and would wait ~1 s for
+        # matplotlib.
+        from imbal_pipeline.core.report import plots
+
         plots.plot_psi(psi_values, folder / "psi.png", PSI_FLOOR, PSI_LARGE)
     checks = list(summary["checks"])
     outcome = folder / "outcome.json"
@@ -276,6 +279,8 @@ def write_index(scored_dir: str | Path) -> Path:
         )
     blocks: list[Block] = []
     if expected is not None:  # set by every batch: the rate the model expects
+        from imbal_pipeline.core.report import plots
+
         plots.plot_rate_over_batches(
             names,
             np.array(rates),
