@@ -22,7 +22,6 @@ from imbal_pipeline.cli.runs import (
     orchestrator_tags,
     prepare_home,
     print_summary,
-    run_config,
     space_problem,
     start_step_server,
 )
@@ -125,7 +124,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from imbal_pipeline.cli import launch
 
     tags = orchestrator_tags() | {RECIPE_TAG: recipe}
-    result = launch.run_job(instance, settings, run_config(settings, args.verbose), tags)
+    result = launch.run_job(instance, settings, tags, args.verbose)
     if not result.success:
         return _error(failure_line(result), 1)
     print_summary(instance, result.run_id, home, storage_dir(settings), settings.inbox)

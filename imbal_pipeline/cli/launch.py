@@ -20,7 +20,7 @@ import dagster as dg
 from dagster import JobExecutionResult
 
 from imbal_pipeline.cli.progress import SIZE_TAG, last_pace, progress
-from imbal_pipeline.cli.runs import is_verbose
+from imbal_pipeline.cli.runs import console_log, is_verbose
 from imbal_pipeline.core.data.data import data_size
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.definitions import JOB_NAME
@@ -41,6 +41,7 @@ from imbal_pipeline.defs.dagster_private import (
 )
 from imbal_pipeline.defs.instance import DATA_TAG, TARGET_TAG
 from imbal_pipeline.defs.loaded import DATA_DIGEST_TAG, PROJECT_TAG, launch_tags
+from imbal_pipeline.defs.resources import run_config
 
 MODULE = "imbal_pipeline.definitions"
 
@@ -66,10 +67,11 @@ def reconstructable_job(settings: Settings):
 
 
 def run_job(
-    instance: dg.DagsterInstance, settings: Settings, run_config: dict, tags: dict
+    instance: dg.DagsterInstance, settings: Settings, tags: dict, verbose: bool
 ) -> JobExecutionResult:
-    """Create a run of the project's job with its code-location origin and execute it here,
-    printing a line per finished step."""
+    """Create a run of the project's job with these settings and its code-location origin, and
+    execute it here, printing a line per finished step (Dagster's step log too when `verbose`)."""
+    config = run_config(settings) | console_log(verbose)
     job = reconstructable_job(settings)
     definition = job.get_definition()
     tags = {**launch_tags(settings), **tags}  # what it trains on, named before it starts
@@ -82,12 +84,12 @@ def run_job(
     pace = last_pace(instance, definition.name, total, cells)
     run = instance.create_run_for_job(
         job_def=definition,
-        run_config=run_config,
+        run_config=config,
         tags=tags,
         remote_job_origin=remote_job_origin(),
         job_code_origin=job.get_python_origin(),
     )
-    with progress(instance, run.run_id, total=total, pace=pace, bar=not is_verbose(run_config)):
+    with progress(instance, run.run_id, total=total, pace=pace, bar=not verbose):
         return execute_run(job, run, instance)
 
 

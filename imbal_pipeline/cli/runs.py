@@ -363,13 +363,6 @@ def _print_promotion(report: Report, deployed, inbox: str) -> None:
     )
 
 
-def run_config(settings, verbose: bool) -> dict:
-    """Dagster run config: the run's settings for the pipeline resource, and the log level."""
-    from imbal_pipeline.core.settings import RUN
-
-    return {"resources": {"pipeline": {"config": settings.scoped(RUN)}}, **console_log(verbose)}
-
-
 def console_log(verbose: bool) -> dict:
     """The run's console logger: all of Dagster's step log (what the UI shows) with --verbose,
     else silent.

@@ -15,7 +15,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+if TYPE_CHECKING:  # the report's module reads no stage value at run time (no pandas here)
+    from imbal_pipeline.core.values import Decision
 
 JSON = dict[str, Any]
 
@@ -118,6 +121,12 @@ class ThresholdChoice(Section):
     fold_values: dict[Any, float]  # fold -> threshold: int keys in memory, text in the file
     versus_default: JSON | None
     fallback: str | None  # why 0.5 was kept, when the tuned value did not beat it
+
+    @classmethod
+    def of(cls, decision: Decision, value: float) -> Self:
+        """The section of a tuned decision deployed at `value`: its fields of the same names."""
+        named = [name for name in cls.names() if name != "value"]
+        return cls(value=value, **{name: getattr(decision, name) for name in named})
 
 
 @dataclass(kw_only=True)

@@ -122,6 +122,12 @@ else:
     PipelineConfig = _config_class(Settings())
 
 
+def run_config(settings: Settings) -> dict:
+    """The run config that gives a run these settings: the `pipeline` resource's fields, which
+    `settings()` reads back (the project-scope ones come with the code location)."""
+    return {"resources": {"pipeline": {"config": settings.scoped(RUN)}}}
+
+
 def pipeline_for(project: Settings) -> PipelineConfig:
     """The `pipeline` resource of a code location built from `project`."""
     return _config_class(project)()

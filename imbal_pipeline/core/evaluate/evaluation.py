@@ -20,7 +20,7 @@ from imbal_pipeline.core.jsonready import json_ready
 from imbal_pipeline.core.monitor import monitoring
 from imbal_pipeline.core.monitor.deployed import Model, model_meta
 from imbal_pipeline.core.report import plots, report
-from imbal_pipeline.core.report_model import Metrics, OperatingPoint, Report, Skill
+from imbal_pipeline.core.report_model import Metrics, OperatingPoint, Report, Skill, ThresholdChoice
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.core.stats import metrics, skill
 from imbal_pipeline.core.train import calibration
@@ -53,7 +53,7 @@ def build_report(
         fitting_rows=final.audit.get("fitting_rows") or {},
         selected_strategy=comparison.selected,
         selection_reason=comparison.reason,
-        threshold=sections.threshold_section(threshold, decision),
+        threshold=ThresholdChoice.of(decision, threshold),
         # Everything the selection rule used: per-fold values, the paired gap to the best and
         # its corrected SE, and the thresholds each fold was scored at; a reader can redo it.
         cv={name: dict(row) for name, row in comparison.table.items()},

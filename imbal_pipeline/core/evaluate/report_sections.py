@@ -17,7 +17,6 @@ from imbal_pipeline.core.report_model import (
     HoldoutIntervals,
     Interval,
     Metrics,
-    ThresholdChoice,
     VsBaseline,
 )
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY, Settings
@@ -28,7 +27,7 @@ from imbal_pipeline.core.train import calibration, strategies
 from imbal_pipeline.core.train import model as model_core
 from imbal_pipeline.core.train import threshold as threshold_core
 from imbal_pipeline.core.train.preprocess import Preprocessor
-from imbal_pipeline.core.values import Bag, Comparison, Decision, Profile
+from imbal_pipeline.core.values import Bag, Comparison, Profile
 
 
 @dataclass(frozen=True)
@@ -85,21 +84,6 @@ def dataset_section(
         holdout_rows=int(len(y)),
         holdout_positives=int(y.sum()),
         source=settings.data_path or "generated fraud-like data",
-    )
-
-
-def threshold_section(value: float, decision: Decision) -> ThresholdChoice:
-    """The deployed threshold and how it was reached, so a reader can redo it: the per-fold
-    thresholds, and the cross-fitted check against 0.5 that can overrule their median."""
-    return ThresholdChoice(
-        value=value,
-        objective=decision.objective,
-        params=decision.params,
-        tuned_on_rows=decision.tuned_on_rows,
-        rule=decision.rule,
-        fold_values=decision.fold_values,
-        versus_default=decision.versus_default,
-        fallback=decision.fallback,
     )
 
 
