@@ -179,3 +179,15 @@ def test_the_reports_promotion_section_shows_the_line_the_figures_and_the_rows(s
     for row in ("| PR-AUC |", "| positives caught (of ", "| false alarms |", "| rows flagged (of "):
         assert row in text, text
     assert f"| holdout | {len(holdout):,} | 0 | 0 | {len(holdout):,} (" in text
+
+
+def test_the_first_models_materialization_says_it_was_compared_with_nothing(small_run):
+    [event] = [
+        e
+        for e in small_run.get_asset_materialization_events()
+        if e.asset_key.path == ["deployed_model"]
+    ]
+    shown = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+    # No model was in service: a sentence with the promotion line, not an empty table.
+    assert shown["comparison"] == f"no comparison: {shown['promotion']}"
+    assert "promoted" in shown["promotion"]

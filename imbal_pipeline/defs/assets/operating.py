@@ -73,11 +73,15 @@ def deployed_model(
             "verdict": done.verdict,
             "promotion": done.line,
             "challenger": version,
+            # The first model (or one the gate refused) was compared with nothing: say so
+            # rather than show an empty table.
             "comparison": md_table(
                 pd.DataFrame(
                     compared, columns=["", "champion", "challenger", "difference"]
                 ).set_index("")
-            ),
+            )
+            if compared
+            else f"no comparison: {done.line}",
             "strategy": served["meta"]["strategy"],
             "threshold": dg.MetadataValue.float(ref.threshold),
             "expected_positive_rate": dg.MetadataValue.float(ref.expected_rate),
