@@ -37,8 +37,8 @@ CODEGEN = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 # -O1: the straight-line trees gain little from -O2 and compile about twice as fast; no
 # -ffast-math and no contraction, so every addition and the sigmoid round as LightGBM's do.
 FLAGS = ("-O1", "-shared", "-fPIC", "-ffp-contract=off", "-fno-fast-math")
-# Rows per block: 1,024 rows x 30 features of doubles (240 KB) stay in the L2 cache; 256 and
-# 4,096 rows were 5-8 % slower or no faster on the 1M-row benchmark bag.
+# Rows per block: 1,024 rows x 30 features of doubles (240 KB) stay in the L2 cache; on the
+# scoring benchmark's bag 256 rows were 4-7 % slower, 4,096 within the noise.
 ROW_BLOCK = 1024
 
 _CATEGORICAL, _DEFAULT_LEFT = 1, 2  # LightGBM's decision_type bits
