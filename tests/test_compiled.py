@@ -13,6 +13,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 from conftest import value
+from servers import unavailable
 
 from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.monitor.deployed import Model, score_batch
@@ -22,8 +23,8 @@ from imbal_pipeline.core.train.preprocess import BatchColumns, Preprocessor
 
 def needs_compiler() -> str:
     cc = compiled.compiler()
-    if cc is None:  # .ci/run installs gcc, so CI always runs these tests
-        pytest.fail("no C compiler (cc, gcc or $CC): install gcc")
+    if cc is None:  # skipped here, failed under .ci/run, which installs gcc
+        unavailable("no C compiler (cc, gcc or $CC) for the compiled trees: install gcc")
     return cc
 
 
@@ -135,6 +136,7 @@ def test_the_bag_scores_and_probabilities_equal_lightgbms_exactly(
 
 
 def test_a_small_batch_is_scored_by_lightgbm_until_the_trees_are_compiled(folder, awkward_batch):
+    needs_compiler()  # without one, the line says so instead (the next test)
     model = Model.load(folder)
     score_batch(model, awkward_batch)
     assert "compiled for a batch of 100,000 rows or more" in model.scorer
