@@ -22,6 +22,14 @@ from imbal_pipeline.defs.build import build_definitions  # noqa: E402
 CLI = [sys.executable, "-m", "imbal_pipeline.cli"]
 
 
+def fresh_python(code: str) -> str:
+    """What `code` prints in a new interpreter, whose modules start from nothing (what a
+    user's process imports); a failure shows its traceback."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip()
+
+
 def cli_env(home, **extra_env) -> dict[str, str]:
     """The environment of a CLI child process on the Dagster home `home`."""
     return {**os.environ, "DAGSTER_HOME": str(home), "GX_ANALYTICS_ENABLED": "false", **extra_env}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import graph, project, training_assets, training_keys
+from conftest import fresh_python, graph, project, training_assets, training_keys
 from dagster._config import ConfigTypeKind
 
 from imbal_pipeline.core.data.data import executor_of
@@ -210,8 +210,6 @@ def test_every_check_is_described_and_blocks_only_where_it_can_stop_a_run():
 
 
 def test_the_cli_starts_the_step_server_the_executor_forks_from_with_the_same_imports():
-    import subprocess
-    import sys
 
     from imbal_pipeline.defs.instance import STEP_PRELOAD
 
@@ -224,9 +222,7 @@ def test_the_cli_starts_the_step_server_the_executor_forks_from_with_the_same_im
         "server = forkserver._forkserver\n"
         "print(server._forkserver_pid is not None, server._preload_modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == f"True {STEP_PRELOAD}"
+    assert fresh_python(code) == f"True {STEP_PRELOAD}"
 
 
 def chosen_executor(data_path: str) -> str:

@@ -3,9 +3,9 @@ scoring API imports no Dagster."""
 
 import ast
 import functools
-import subprocess
-import sys
 from pathlib import Path
+
+from conftest import fresh_python
 
 import imbal_pipeline
 
@@ -106,9 +106,7 @@ def test_load_model_imports_no_dagster_and_builds_no_code_location(tmp_path):
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'dagster', 'dagster_webserver'}))\n"
         "print('imbal_pipeline.definitions' in sys.modules, 'imbal_pipeline.defs' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    refused, dagster, location = out.stdout.strip().split("\n")
+    refused, dagster, location = fresh_python(code).split("\n")
     assert refused.startswith("refused: ")
     assert (dagster, location) == ("[]", "False False")
 
@@ -125,6 +123,4 @@ def test_scoring_imports_no_plotting_library():
         "from imbal_pipeline.core.report import monitor_report\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib')[:3])\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "[]"
+    assert fresh_python(code) == "[]"

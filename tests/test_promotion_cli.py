@@ -3,13 +3,11 @@ champion: one source of truth, so they never disagree."""
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import value
+from conftest import fresh_python, value
 
 import imbal_pipeline
 from imbal_pipeline.cli import commands as cli
@@ -133,8 +131,7 @@ def test_load_model_imports_no_dagster(project):
         f"m = imbal_pipeline.load_model(store={str(store.base)!r}); "
         "print(m.version, 'dagster' in sys.modules)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == [first, "False"]
+    assert fresh_python(code).split() == [first, "False"]
 
 
 def test_a_run_says_its_promotion_in_one_line_then_what_the_model_in_service_expects(
