@@ -81,7 +81,7 @@ def deployed_model(
                 ).set_index("")
             )
             if compared
-            else f"no comparison: {done.line}",
+            else dg.MetadataValue.md(f"no comparison: {done.line}"),
             "strategy": served["meta"]["strategy"],
             "threshold": dg.MetadataValue.float(ref.threshold),
             "expected_positive_rate": dg.MetadataValue.float(ref.expected_rate),
