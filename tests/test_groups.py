@@ -135,3 +135,32 @@ def test_group_mistakes_are_named_with_their_fix():
     assert ROW_ID  # the reserved names include the group column
     with pytest.raises(SettingsError, match="reserved"):
         Settings(group=GROUP)
+
+
+def test_a_group_too_large_for_the_folds_is_named_with_the_fix():
+    # One common value repeated for a third of the rows (as mammography's 2,432 identical rows).
+    frame = _patients()
+    common = frame.sample(frac=0.3, random_state=0).index
+    frame.loc[common, ["patient", "x", "y"]] = ("p-common", 0.25, -0.5)
+    frame.loc[common, "target"] = 0
+    settings = Settings(target="target", subgroups=("y",))
+    marked, _, _ = inputs.split_raw(frame, settings)
+    gate = gates.groups_fit_the_folds(marked, settings)
+    assert gate.severity == gates.WARN and not gate.passed
+    assert f"{len(common):,} rows with identical feature values (30% of the rows)" in gate.message
+    assert gate.message.endswith("run with --no-duplicates-together")
+    # Spread freely, no group is left; the visits of one patient are far below the bound.
+    apart = Settings(target="target", subgroups=("y",), duplicates_together=False)
+    assert gates.groups_fit_the_folds(inputs.split_raw(frame, apart)[0], apart).passed
+    by_patient = Settings(target="target", group="patient", subgroups=("y",))
+    marked = inputs.split_raw(_patients(), by_patient)[0]
+    assert gates.groups_fit_the_folds(marked, by_patient).passed
+    names = [g.name for g in inputs.split_gates(marked, by_patient, {})]
+    assert "groups_fit_the_folds" in names
+    # Grouped by a column, the fix names the column.
+    marked = inputs.split_raw(frame, by_patient)[0]
+    gate = gates.groups_fit_the_folds(marked, by_patient)
+    assert not gate.passed and "rows sharing column 'patient' (30% of the rows)" in gate.message
+    assert gate.message.endswith(
+        "check that 'patient' names what makes rows copies, or drop --group"
+    )

@@ -139,6 +139,13 @@ register(
         ("holdout_split",),
     ),
     Check(
+        "groups_fit_the_folds",
+        "No group so large that, kept whole, it fills most of one fold: the folds, holdout "
+        "and monitoring reference stay samples of the data (warning only).",
+        ("holdout_split",),
+        warn_only=True,
+    ),
+    Check(
         "straddling_duplicates",
         "Identical rows on both sides of the split, which leak answers "
         "into the evaluation (warning only).",

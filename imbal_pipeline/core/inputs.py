@@ -361,6 +361,7 @@ def split_gates(marked: pd.DataFrame, settings: Settings, lost: dict) -> list[ga
         holdout_types(lost),
         missing_shift(marked, features),
         gates.groups_kept_together(marked, explicit),
+        gates.groups_fit_the_folds(marked, settings),
         gates.straddling_duplicates(marked, features),
         gates.unseen_categories(marked, schema["categorical"]),
         leak.leak_suspects(split.training_part(marked), schema),

@@ -200,6 +200,46 @@ def groups_kept_together(frame: pd.DataFrame, explicit: bool) -> Gate:
     )
 
 
+@checks.gate("groups_fit_the_folds")
+def groups_fit_the_folds(frame: pd.DataFrame, settings: Settings) -> Gate:
+    """No group so large that, kept whole, it fills most of one fold (warning).
+
+    One group over half a fold's share of the rows sits in one fold and on one side of the
+    split: the folds, the holdout and the monitoring reference are then no random samples of
+    the data (2,432 identical rows of mammography's 8,000: an i.i.d. batch failed two
+    monitoring checks, and passed them all when the rows were not grouped).
+    """
+    if GROUP not in frame.columns:
+        return ok("groups_fit_the_folds", "every row is its own group (--no-duplicates-together)")
+    largest = int(frame[GROUP].value_counts().iloc[0])
+    limit = len(frame) / (2 * settings.n_folds)
+    if largest <= limit:
+        return ok(
+            "groups_fit_the_folds",
+            f"the largest group holds {largest:,} rows (at most {limit:,.0f})",
+        )
+    if settings.group is not None:
+        basis, fix = (
+            f"sharing column {settings.group!r}",
+            f"check that {settings.group!r} names what makes rows copies, or drop --group",
+        )
+    else:
+        basis, fix = (
+            "with identical feature values",
+            "if they are one common value rather than copies of one record, run with "
+            "--no-duplicates-together",
+        )
+    return fail(
+        "groups_fit_the_folds",
+        f"{largest:,} rows {basis} ({largest / len(frame):.0%} of the rows) form one group, kept "
+        "whole in one fold and on one side of the split: the folds, the holdout and the "
+        f"monitoring reference are no random samples of the data; {fix}",
+        severity=WARN,
+        largest_group=largest,
+        limit=round(limit),
+    )
+
+
 @checks.gate("fold_hygiene")
 def fold_sets_hygiene(
     sets: FoldSets, train: pd.DataFrame, folds: pd.DataFrame, settings: Settings
