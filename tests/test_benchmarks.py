@@ -211,3 +211,18 @@ def test_the_intervals_coverage_benchmark_prints_every_table(capsys):
     assert "| strong | 60 | 3 % | few flags | 0.369 |" in out
     assert "| weak vs weaker | 10 | 3 % |" in out
     assert "| positives | intervals | below 93 % | above 97 % | lowest | highest |" in out
+
+
+def test_group_sizes_benchmark_warns_only_where_one_group_fills_a_fold(tmp_path, capsys):
+    from imbal_pipeline.core.data.synthetic import make_fraud_data
+
+    plain = make_fraud_data(600, 0.05, seed=1)
+    plain.to_csv(tmp_path / "plain.csv", index=False)
+    common = plain.copy()
+    common.iloc[:200, :-1] = common.iloc[0, :-1].to_numpy()  # one value for a third of the rows
+    common.iloc[:200, -1] = 0
+    common.to_csv(tmp_path / "common.csv", index=False)
+    assert _script("group_sizes").main(["--datasets-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| common | 600 | 200 | 60 | warns |" in out
+    assert re.search(r"\| plain \| 600 \| \d \| 60 \| passed \|", out), out
