@@ -290,3 +290,37 @@ def test_commands_started_at_once_on_a_new_home_create_its_instance_once(tmp_pat
     ]
     errors = [proc.communicate(timeout=120)[1] for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0, 0, 0], errors
+
+
+def test_a_run_reads_its_own_check_verdicts_not_those_another_run_recorded_since():
+    """Two runs check the same asset; the report of the first must quote the first's verdicts."""
+    import dagster as dg
+
+    from imbal_pipeline.defs.lineage import check_evaluation, pinned_check
+
+    class Verdict(dg.Config):
+        passed: bool
+
+    @dg.asset
+    def table() -> int:
+        return 1
+
+    @dg.asset_check(asset=table)
+    def sane(config: Verdict) -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=config.passed)
+
+    key = dg.AssetCheckKey(dg.AssetKey("table"), "sane")
+    with dg.DagsterInstance.ephemeral() as instance:
+        run_ids = [
+            dg.materialize(
+                [table, sane],
+                instance=instance,
+                run_config={"ops": {"table_sane": {"config": {"passed": passed}}}},
+            ).run_id
+            for passed in (True, False)
+        ]
+        verdicts = [check_evaluation(pinned_check(instance, r, key)).passed for r in run_ids]
+        # A run that made no evaluation of its own (a lone asset) reads the latest one.
+        lone = check_evaluation(pinned_check(instance, "not-a-run", key)).passed
+    assert verdicts == [True, False]
+    assert lone is False

@@ -71,3 +71,36 @@ def pinned_record(
         if records:
             return records[0]
     return None
+
+
+def pinned_check(instance: dg.DagsterInstance, run_id: str, key: dg.AssetCheckKey):
+    """The evaluation of check `key` this run reads: its own, else the run it re-executes'.
+
+    As `pinned_record`: never simply the latest, which another run going on at the same time
+    may have just recorded; the latest in the instance only when no run of the lineage made one
+    (a lone asset checked on its own). Planned evaluations that never ran are passed over.
+    """
+    lineage = _lineage(instance, run_id)
+    runs = {run for run, _ in lineage}
+    since = min(created for _, created in lineage) - CLOCK_SLACK
+    history = instance.event_log_storage.get_asset_check_execution_history
+    cursor, latest = None, None
+    while True:
+        page = history(key, limit=PAGE, cursor=cursor)
+        for record in page:
+            if check_evaluation(record) is None:
+                continue
+            if record.run_id in runs:
+                return record
+            latest = latest or record  # newest first
+        if len(page) < PAGE or page[-1].create_timestamp < since:
+            break
+        cursor = page[-1].id
+    return latest
+
+
+def check_evaluation(record):
+    """The check evaluation a record carries (None for none, or an evaluation only planned)."""
+    event = getattr(getattr(record, "event", None), "dagster_event", None)
+    data = getattr(event, "event_specific_data", None)
+    return data if hasattr(data, "passed") else None

@@ -25,7 +25,7 @@ from imbal_pipeline.defs.assets.common import (
     stage_asset,
 )
 from imbal_pipeline.defs.assets.reuse import fit_or_reuse
-from imbal_pipeline.defs.lineage import pinned_record
+from imbal_pipeline.defs.lineage import check_evaluation, pinned_check, pinned_record
 from imbal_pipeline.defs.resources import FitCache, PipelineConfig
 from imbal_pipeline.store.challenge import challenge
 from imbal_pipeline.store.champion import Champions
@@ -38,17 +38,11 @@ LEAK_FIELDS = settings_core.affecting(SAMPLES, MODELS, HOLDOUT)
 
 
 def _upstream_checks(context: AssetExecutionContext, keys: list) -> list[CheckRow]:
-    """Latest verdict of every upstream check in the graph, for the report."""
-    records = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+    """The verdict of every upstream check in the graph that this run read, for the report."""
     out = []
     for key in sorted(keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
-        record = records.get(key)
-        evaluation_ = getattr(
-            getattr(getattr(record, "event", None), "dagster_event", None),
-            "event_specific_data",
-            None,
-        )
-        if evaluation_ is None or not hasattr(evaluation_, "passed"):
+        evaluation_ = check_evaluation(pinned_check(context.instance, context.run.run_id, key))
+        if evaluation_ is None:
             continue
         message = evaluation_.metadata.get("message")
         observed = evaluation_.metadata.get("observed")
