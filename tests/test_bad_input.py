@@ -1318,3 +1318,17 @@ def test_a_project_file_that_is_not_yaml_is_named_with_its_fix(tmp_path, text, s
     message = str(raised.value)
     assert message.startswith(f"{path} is not valid YAML (") and said in message
     assert message.endswith("; fix the file") and "\n" not in message
+
+
+def test_a_tab_separated_file_is_refused_with_a_flag_that_then_reads_it(tmp_path):
+    path = _write(_base(), tmp_path / "tabbed.csv", sep="\t")
+    with pytest.raises(Exception) as info:
+        inputs.load_raw(Settings(**{**SMALL, "data_path": path}))
+    message = str(info.value)
+    assert message.endswith("it looks '\\t'-separated: pass --sep '\\t'")
+    # What the message tells the user to type, as the command line or the Launchpad hands it on.
+    given = message.rsplit("--sep ", 1)[1].strip("'")
+    from imbal_pipeline.core.settings import from_values
+
+    raw, _ = inputs.load_raw(from_values({**SMALL, "data_path": path, "sep": given}))
+    assert set(_base().columns) <= set(raw.columns)  # each column read as its own

@@ -110,6 +110,9 @@ def choices(name: str) -> tuple[str, ...] | None:
     return typing.get_args(kind) if typing.get_origin(kind) is Literal else None
 
 
+TAB_SPELLINGS = ("\\t", "tab")
+
+
 def from_values(values: dict) -> Settings:
     """Settings from plain values (a project file, run config, JSON): lists become tuples."""
     known = {f.name for f in fields()}
@@ -117,6 +120,9 @@ def from_values(values: dict) -> Settings:
     if unknown:
         raise SettingsError(f"unknown setting {unknown[0]!r}; see `imbal-pipeline run --help`")
     plain: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    # A tab is hard to type in a shell or the Launchpad: `\t` (two characters) and `tab` mean one.
+    if plain.get("sep") in TAB_SPELLINGS:
+        plain["sep"] = "\t"
     return Settings(**plain)
 
 

@@ -209,7 +209,7 @@ def read_table(path: str | Path, options: ReadOptions = ReadOptions(), digest=No
             if other is not None:
                 shown = "\\t" if other == "\t" else other
                 raise DataError(
-                    f"{path.name} has one column; it looks {shown!r}-separated: "
+                    f"{path.name} has one column; it looks '{shown}'-separated: "
                     f"pass --sep '{shown}'"
                 )
     if frame.empty:
