@@ -99,6 +99,9 @@ def test_a_portion_already_at_the_ratio_is_left_as_it_is_and_passes(name, n_neg,
     assert strategies.NOTHING_RESAMPLED in audit["note"], audit
     assert audit["synthetic_rows"] == 0 and audit["removed_rows"] == 0
     assert gates.resampling_promise(_sets({name: audit}), RATIO).passed
+    # A rung that ran a step on the original rows is named in the report's notes as such.
+    said = strategies.made_nothing_notes({0: {name: audit}})
+    assert bool(said) == (name == strategies.BAGGING), said
 
 
 @pytest.mark.parametrize("name", RESAMPLERS)

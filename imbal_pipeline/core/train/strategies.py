@@ -171,7 +171,7 @@ def _bag(strategy: Strategy, portion: Portion, result: Resampled) -> None:
     size = bag_size(classes.n_minority, classes.n_majority, portion.ratio)
     members = 1 if size >= classes.n_majority else BAG_MEMBERS
     if members == 1:
-        # One member on every row is the model `none` fits: nothing was rebalanced.
+        # One member on every row fits the original rows, as `none` does: nothing rebalanced.
         audit["note"] = (
             f"minority/majority is already {portion.current:.3f} >= target {portion.ratio}; "
             f"one member on every row, {NOTHING_RESAMPLED}"
