@@ -19,7 +19,7 @@ import pytest
 from imbal_pipeline.core import inputs
 from imbal_pipeline.core.data import contracts, data, split
 from imbal_pipeline.core.data.synthetic import make_fraud_data
-from imbal_pipeline.core.settings import ROW_ID, SCORE, STRATEGY, Settings, SettingsError
+from imbal_pipeline.core.settings import LABEL, ROW_ID, SCORE, STRATEGY, Settings, SettingsError
 from imbal_pipeline.core.train import training
 
 SMALL = {"n_folds": 3, "n_estimators": 40, "num_leaves": 15}
@@ -1094,6 +1094,30 @@ def test_a_confirmed_majority_class_is_modelled_as_positive(tmp_path):
     raw, _ = inputs.load_raw(s)
     assert raw["__label"].mean() > 0.9
     assert split.imbalance_profile(raw, s).positive_label == "1"
+
+
+def test_a_confirmed_majority_class_is_rebalanced_against_the_minority_in_the_folds(tmp_path):
+    """thyroid_sick with --positive-label 0 stopped at `resampling_promise`: every resampler
+    now takes the negatives as the minority its ratio is about, and keeps its promise."""
+    from imbal_pipeline.core.train import gates
+
+    s = Settings(**{**SMALL, **_majority_confirmed(tmp_path)})
+    raw, _ = inputs.load_raw(s)
+    marked, _, _ = inputs.split_raw(raw, s)
+    train = split.training_part(marked)
+    folds = split.make_folds(train, s.n_folds, s.seed)
+    sets = training.build_fold_training_sets(train, folds, 0, data.feature_schema(train, s), s)
+    gate = gates.resampling_promise(sets, s.sampling_ratio)
+    assert gate.passed, gate.message
+    for name in ("undersample", "smote", "borderline_smote", "smoteenn", "balanced_bagging"):
+        audit = sets.audits[name]
+        if name == "borderline_smote":  # the fraud data's categorical columns rule it out
+            assert "no categorical variant" in audit["skipped"]
+            continue
+        counts = audit.get("rows_after_oversampling") or audit["rows_after"]
+        assert counts["0"] / counts["1"] == pytest.approx(s.sampling_ratio, abs=0.01), name
+        assert "the positives are the majority here" in audit["note"], name
+    assert (sets.synthetic[LABEL] == 0).all() and len(sets.synthetic) > 0
 
 
 def test_parsed_decimal_commas_read_the_same_numbers(tmp_path):

@@ -19,6 +19,7 @@ from imbal_pipeline.core.settings import (
     STRATEGY,
     Settings,
 )
+from imbal_pipeline.core.train.balance import NEGATIVE, balance_of
 from imbal_pipeline.core.train.preprocess import Preprocessor, category_text, fingerprint
 from imbal_pipeline.core.train.strategies import NOTHING_RESAMPLED
 from imbal_pipeline.core.values import Bag, Decision, FoldSets, Profile
@@ -286,8 +287,13 @@ def fold_sets_hygiene(
 
 @checks.gate("resampling_promise")
 def resampling_promise(sets: FoldSets, ratio: float) -> Gate:
-    """Each resampler delivered the minority/majority ratio it promises."""
-    off = {}
+    """Each resampler delivered the minority/majority ratio it promises.
+
+    The minority is the class with fewer rows before resampling (the negatives, under a majority
+    positive label), and stays the one counted over the other after it: a resampler that
+    overshot into the opposite imbalance fails too.
+    """
+    off, minorities = {}, set()
     for name, audit in sets.audits.items():
         if audit.get("skipped") or not audit["steps"]:
             continue
@@ -296,22 +302,27 @@ def resampling_promise(sets: FoldSets, ratio: float) -> Gate:
             continue
         # SMOTEENN's cleaning reshapes the balance on purpose; its promise is the SMOTE step's.
         counts = audit.get("rows_after_oversampling") or audit["rows_after"]
-        achieved = counts["1"] / counts["0"]
+        classes = balance_of(audit["rows_before"])
+        minorities.add(classes.minority)
+        n_min, n_maj = counts[classes.minority], counts[classes.majority]
+        achieved = n_min / n_maj if n_maj else float("inf")
         expected = ratio
-        tolerance = 1.0 / max(counts["0"], 1) + 1.0 / max(counts["1"], 1)
+        tolerance = 1.0 / max(n_maj, 1) + 1.0 / max(n_min, 1)
         if NOTHING_RESAMPLED in (audit.get("note") or ""):
             continue  # left as it was, for the reason the note gives
         if abs(achieved - expected) > tolerance:
             off[name] = {"achieved": round(achieved, 4), "promised": expected}
+    # Said where it is not the usual reading: the positives are the majority of the portion.
+    which = " (negatives/positives)" if NEGATIVE in minorities else ""
     if off:
         name, info = next(iter(off.items()))
         return fail(
             "resampling_promise",
-            f"{name} reached minority/majority {info['achieved']} instead of "
+            f"{name} reached minority/majority{which} {info['achieved']} instead of "
             f"{info['promised']}; report this as a bug",
             strategies=off,
         )
-    return ok("resampling_promise", f"every resampler reached minority/majority {ratio}")
+    return ok("resampling_promise", f"every resampler reached minority/majority{which} {ratio}")
 
 
 # --- models and threshold --------------------------------------------------------------------

@@ -19,6 +19,7 @@ from imbal_pipeline.core.train.bagging import (  # noqa: F401
     bag_members,
     bag_size,
 )
+from imbal_pipeline.core.train.balance import Balance, balance_of, class_counts
 
 K_NEIGHBORS = 5  # imblearn's default for SMOTE and friends
 M_NEIGHBORS = 10  # BorderlineSMOTE's default danger-zone neighbourhood
@@ -44,10 +45,6 @@ class Resampled:
     def skipped(self) -> str | None:
         """Reason the strategy could not run on this portion, or None."""
         return self.audit.get("skipped")
-
-
-def _counts(y: np.ndarray) -> dict[str, int]:
-    return {"0": int((y == 0).sum()), "1": int((y == 1).sum())}
 
 
 def _params(obj) -> dict:
@@ -80,11 +77,13 @@ def _made_nothing(strategy: str, sampler, made: int, m: int) -> str | None:
 
 
 def made_nothing_notes(audits: dict[int, dict[str, dict]]) -> list[str]:
-    """For the report: each oversampler that ran but made no row in some folds, and why.
+    """For the report: each rung that ran but resampled nothing in some folds, and why (an
+    oversampler that made no row; balanced bagging on a portion already at the ratio).
 
-    Such a rung is scored as what it was (in those folds, `none`'s fit), not skipped: skipping
-    would drop the method from the comparison for doing what it does on this data, while its
-    scores say what it is worth here, and the ladder picks it only if it beats simpler rungs.
+    Such a rung is scored as what it was (in those folds, a fit on the original rows), not
+    skipped: skipping would drop the method from the comparison for doing what it does on this
+    data, while its scores say what it is worth here, and the ladder picks it only if it beats
+    simpler rungs.
     """
     folds: dict[str, list[int]] = {}
     notes: dict[str, str] = {}
@@ -115,13 +114,18 @@ class Portion:
 
     @functools.cached_property
     def counts(self) -> dict[str, int]:
-        return _counts(self.y)
+        return class_counts(self.y)
 
     @functools.cached_property
+    def balance(self) -> Balance:
+        """Its minority and majority by count: the negatives, where the positives are the
+        majority (a confirmed majority --positive-label)."""
+        return balance_of(self.counts)
+
+    @property
     def current(self) -> float:
         """The minority/majority ratio the portion has."""
-        n_neg = self.counts["0"]
-        return self.counts["1"] / n_neg if n_neg else float("inf")
+        return self.balance.ratio
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,8 @@ def _keep(strategy: Strategy, portion: Portion, result: Resampled) -> None:
 
 
 def _weigh(strategy: Strategy, portion: Portion, result: Resampled) -> None:
-    """LightGBM's scale_pos_weight at negatives per positive; every row kept."""
+    """LightGBM's scale_pos_weight at negatives per positive; every row kept. Below 1 where the
+    positives are the majority: both classes then weigh the same in total, as above 1."""
     result.scale_pos_weight = portion.counts["0"] / portion.counts["1"]
     result.audit["steps"].append(
         {"step": "scale_pos_weight", "params": {"scale_pos_weight": result.scale_pos_weight}}
@@ -157,25 +162,28 @@ def _weigh(strategy: Strategy, portion: Portion, result: Resampled) -> None:
 
 
 def _bag(strategy: Strategy, portion: Portion, result: Resampled) -> None:
-    """Balanced bagging's plan; its members are drawn where the model is fitted (`bag_members`)."""
-    audit, n_pos, n_neg = result.audit, portion.counts["1"], portion.counts["0"]
-    if n_pos == 0:
+    """Balanced bagging's plan; its members are drawn where the model is fitted (`bag_members`):
+    every minority row and a draw of majority rows each."""
+    audit, classes = result.audit, portion.balance
+    if classes.n_minority == 0:
         audit["skipped"] = "no minority rows in this portion; a bagged member needs them"
         return
-    size = bag_size(n_pos, n_neg, portion.ratio)
-    members = 1 if size >= n_neg else BAG_MEMBERS
+    size = bag_size(classes.n_minority, classes.n_majority, portion.ratio)
+    members = 1 if size >= classes.n_majority else BAG_MEMBERS
     if members == 1:
+        # One member on every row fits the original rows, as `none` does: nothing rebalanced.
         audit["note"] = (
             f"minority/majority is already {portion.current:.3f} >= target {portion.ratio}; "
-            "one member on every row"
+            f"one member on every row, {NOTHING_RESAMPLED}"
         )
+    drawn = {classes.minority: classes.n_minority, classes.majority: size}
     audit["steps"].append(
         {
             "step": "BalancedBagging",
             "params": {
                 "members": members,
-                "positives_per_member": n_pos,
-                "negatives_per_member": size,
+                "positives_per_member": drawn["1"],
+                "negatives_per_member": drawn["0"],
                 "replacement": False,
                 "member_seeds": [[portion.seed, i] for i in range(members)],
                 "rounds_and_learning_rate": "a third of the rounds at 3x the rate",
@@ -183,7 +191,7 @@ def _bag(strategy: Strategy, portion: Portion, result: Resampled) -> None:
             },
         }
     )
-    audit["rows_after"] = {"0": size, "1": n_pos}
+    audit["rows_after"] = {"0": drawn["0"], "1": drawn["1"]}
 
 
 def _balanced_already(portion: Portion, result: Resampled) -> bool:
@@ -207,24 +215,24 @@ def _undersample(strategy: Strategy, portion: Portion, result: Resampled) -> Non
     result.kept_row_ids = portion.row_ids[kept]
     result.audit["steps"].append({"step": type(sampler).__name__, "params": _params(sampler)})
     result.audit["removed_rows"] = int(len(portion.y) - len(kept))
-    result.audit["rows_after"] = _counts(portion.y[kept])
+    result.audit["rows_after"] = class_counts(portion.y[kept])
 
 
 def _oversample(strategy: Strategy, portion: Portion, result: Resampled) -> None:
-    """Interpolate new positives up to the ratio (then clean, for SMOTEENN); the synthetic
+    """Interpolate new minority rows up to the ratio (then clean, for SMOTEENN); the synthetic
     rows come after the originals, marked as synthetic."""
-    audit, X, y, n_pos = result.audit, portion.X, portion.y, portion.counts["1"]
+    audit, X, y, n_min = result.audit, portion.X, portion.y, portion.balance.n_minority
     if _balanced_already(portion, result):
         return
     audit["skipped"] = strategy.refuses(portion)
     if audit["skipped"]:
         return
-    if n_pos < 2:
-        audit["skipped"] = f"only {n_pos} minority row(s) in this portion; SMOTE needs at least 2"
+    if n_min < 2:
+        audit["skipped"] = f"only {n_min} minority row(s) in this portion; SMOTE needs at least 2"
         return
-    k, m = min(K_NEIGHBORS, n_pos - 1), min(M_NEIGHBORS, len(y) - 1)
+    k, m = min(K_NEIGHBORS, n_min - 1), min(M_NEIGHBORS, len(y) - 1)
     if k < K_NEIGHBORS:
-        audit["note"] = f"k_neighbors lowered from {K_NEIGHBORS} to {k}: only {n_pos} minority rows"
+        audit["note"] = f"k_neighbors lowered from {K_NEIGHBORS} to {k}: only {n_min} minority rows"
     sampler = strategy.build_sampler(portion, k, m)
     try:
         X_res, y_res = sampler.fit_resample(X, y)
@@ -237,7 +245,7 @@ def _oversample(strategy: Strategy, portion: Portion, result: Resampled) -> None
     if not np.array_equal(X_res[: len(y)], X) or not np.array_equal(y_res[: len(y)], y):
         raise RuntimeError(f"{type(sampler).__name__} reordered the original rows")
     audit["steps"].append({"step": type(sampler).__name__, "params": _params(sampler)})
-    audit["rows_after_oversampling"] = _counts(y_res)
+    audit["rows_after_oversampling"] = class_counts(y_res)
     why = _made_nothing(strategy.name, sampler, len(y_res) - len(y), m)
     if why:
         audit["note"] = f"{audit['note']}; {why}" if audit["note"] else why
@@ -253,7 +261,7 @@ def _oversample(strategy: Strategy, portion: Portion, result: Resampled) -> None
     result.synthetic_y = y_res[synthetic].astype(np.int8)
     audit["synthetic_rows"] = int(len(synthetic))
     audit["removed_rows"] = int(len(y) - len(original))
-    audit["rows_after"] = _counts(y_res[keep])
+    audit["rows_after"] = class_counts(y_res[keep])
 
 
 def _random_under(portion: Portion, k: int, m: int):
@@ -375,4 +383,7 @@ def resample(
     empty = np.empty((0, X.shape[1]))
     result = Resampled(strategy, row_ids, empty, np.empty(0, dtype=np.int8), None, audit)
     STRATEGIES[strategy].method(STRATEGIES[strategy], portion, result)
+    said = portion.balance.describe()
+    if said and audit["rows_after"] != before:  # it rebalanced, and not the positives
+        audit["note"] = f"{audit['note']}; {said}" if audit["note"] else said
     return result
