@@ -726,3 +726,11 @@ def test_the_title_names_the_no_handling_strategy_in_words(rep):
     assert md.startswith("# Rare-event classifier evaluation — no imbalance handling\n")
     html = report.render_html(dict(rep, selected_strategy="none"))
     assert "<title>Rare-event classifier evaluation — no imbalance handling</title>" in html
+
+
+def test_the_note_on_raw_scores_holds_for_a_fallback_threshold_too():
+    # Every report and every deployed model carries it, whether the threshold was tuned or not.
+    from imbal_pipeline.core.monitor.deployed import PROBABILITY_NOTE
+
+    assert "tuned threshold" not in PROBABILITY_NOTE
+    assert "decide with the model's threshold on the raw scores" in PROBABILITY_NOTE
