@@ -22,10 +22,7 @@ PASSED = [ok("beats_no_skill", "fine"), fail("cv_holdout_gap", "a warning", seve
 
 
 # A model that passed the gate where no promotion was decided (the core's entry point).
-UNDECIDED = (
-    "The model passed the quality gate and was exported as a challenger; this run decided no "
-    "promotion."
-)
+UNDECIDED = "The model passed the quality gate; no promotion was decided for it."
 
 
 def _doubling(low, high):

@@ -143,9 +143,9 @@ def _passed(
 def service(promotion: Promotion | None) -> str:
     """What became of a model that passed the quality gate: exported as a challenger, then
     promoted, refused or not promoted (and why), with what the user can do about it."""
+    if promotion is None:  # outside a run (`method`): nothing exported, nothing compared
+        return "The model passed the quality gate; no promotion was decided for it."
     passed = "The model passed the quality gate and was exported as a challenger"
-    if promotion is None:
-        return f"{passed}; this run decided no promotion."
     verdict, champion = promotion.verdict, promotion.champion or "the champion"
     if verdict == FIRST:
         return f"{passed}, then promoted: the first model in service."
