@@ -1,5 +1,6 @@
 """The evaluation's verdict: the evidence the report adds around the holdout figures, the quality
-gate, and whether the model is released (exported and deployed) at all."""
+gate, and whether the model is released at all: exported as a challenger, which the promotion
+then puts in service or not."""
 
 from __future__ import annotations
 
