@@ -3,8 +3,9 @@
 import pytest
 
 from imbal_pipeline.core.evaluate import advice, learning, release
+from imbal_pipeline.core.monitor import promotion
 from imbal_pipeline.core.report import report
-from imbal_pipeline.core.report_model import Report
+from imbal_pipeline.core.report_model import Promotion, Release, Report, ThresholdChoice
 from imbal_pipeline.core.train.gates import WARN, fail, ok
 
 TIER = advice.Tier("moderate", 41.0, "class weighting, then SMOTE variants inside the folds")
@@ -18,6 +19,10 @@ NO_SKILL = fail(
     "labels, or give more positives (more data or a larger --holdout-fraction)",
 )
 PASSED = [ok("beats_no_skill", "fine"), fail("cv_holdout_gap", "a warning", severity=WARN)]
+
+
+# A model that passed the gate where no promotion was decided (the core's entry point).
+UNDECIDED = "The model passed the quality gate; no promotion was decided for it."
 
 
 def _doubling(low, high):
@@ -60,10 +65,10 @@ def test_the_issues_three_pieces_of_advice_become_one_consistent_paragraph():
     [
         ((-0.01, 0.01), [NO_SKILL], "improve_features", "Work on the features (or the labels)"),
         ((0.01, 0.05), [NO_SKILL], "collect_positives", "Collect more positives"),
-        ((0.01, 0.05), PASSED, "collect_positives", "The model is released, and collecting"),
-        ((-0.01, 0.01), PASSED, "improve_features", "The model is released; to do better"),
-        ((-0.03, 0.06), PASSED, "keep", "The model is released: keep class_weight"),
-        ((-0.03, -0.01), PASSED, "keep", "The model is released: keep class_weight"),
+        ((0.01, 0.05), PASSED, "collect_positives", f"{UNDECIDED} Collecting more positives"),
+        ((-0.01, 0.01), PASSED, "improve_features", f"{UNDECIDED} To do better, work on"),
+        ((-0.03, 0.06), PASSED, "keep", f"{UNDECIDED} For the next training, keep class_weight"),
+        ((-0.03, -0.01), PASSED, "keep", f"{UNDECIDED} For the next training, keep class_weight"),
     ],
 )
 def test_one_action_from_the_gate_and_the_last_doubling(interval, gate, action, opening):
@@ -110,3 +115,89 @@ def test_the_report_carries_the_paragraph_near_its_top_from_the_typed_pieces():
     md = report.render_markdown({**rep, "recommendation": typed.recommendation})
     assert md.count("## What to do next") == 1 and made.paragraph.split(":")[0] in md
     assert md.index("## What to do next") < md.index("## Holdout performance")
+
+
+def _section(md: str, heading: str) -> str:
+    return md.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _promotion(verdict, champion="a" * 16):
+    return Promotion(
+        verdict=verdict,
+        challenger="b" * 16,
+        champion=champion,
+        line="",
+        judgement=None,
+        sources=[],
+        schema={},
+    )
+
+
+@pytest.mark.parametrize(
+    ("verdict", "said"),
+    [
+        (promotion.FIRST, "then promoted: the first model in service."),
+        (promotion.PROMOTE, f"then promoted: it replaces {'a' * 16} in service."),
+        (promotion.SAME, "; it is the model in service already."),
+        (
+            promotion.WORSE,
+            f", but promotion refused it as worse than {'a' * 16}, which stays in service; "
+            f"`imbal-pipeline promote {'b' * 16}` puts it in service anyway.",
+        ),
+        (
+            promotion.UNDECIDED,
+            ", but not promoted: too few shared positives to show it is not worse than "
+            f"{'a' * 16}, which stays in service; `imbal-pipeline promote {'b' * 16}`",
+        ),
+        (
+            promotion.UNREADABLE,
+            ", but not promoted: it could not be compared with the champion (see Promotion), "
+            "which stays in service",
+        ),
+    ],
+)
+def test_a_model_that_passed_the_gate_is_said_promoted_only_when_it_was(verdict, said):
+    # A user's trial: "The model is released" in reports whose model promotion refused as
+    # worse, or did not promote: passing the gate exports a challenger, it serves nothing.
+    champion = None if verdict == promotion.UNREADABLE else "a" * 16
+    out = advice.recommend(
+        TIER,
+        "none",
+        OVERLAP,
+        _doubling(-0.03, 0.06),
+        PASSED,
+        60,
+        None,
+        _promotion(verdict, champion),
+    )
+    lead = out.paragraph.split(" Why:")[0]
+    assert lead.startswith("The model passed the quality gate and was exported as a challenger")
+    assert said in lead and "released" not in out.paragraph
+    assert lead.endswith("For the next training, keep none and its tuned threshold.")
+
+
+def test_a_fallback_threshold_is_never_called_tuned_in_the_advice():
+    fallback = "the tuned one did not beat 0.5 beyond noise, so 0.5 is used"
+    threshold = ThresholdChoice.from_json({"value": 0.5, "fallback": fallback})
+    out = advice.recommend(TIER, "none", OVERLAP, _doubling(-0.03, 0.06), PASSED, 60, threshold)
+    assert "tuned threshold" not in out.paragraph
+    assert f"keep none and the threshold (0.5, the fallback: {fallback})." in out.paragraph
+
+
+def test_the_report_advises_after_the_release_with_what_promotion_decided():
+    rep = {
+        "dataset": {
+            "tier": "moderate",
+            "ratio": 41.0,
+            "recommendation": TIER.starts_from,
+            "holdout_positives": 60,
+        },
+        "selected_strategy": "class_weight",
+        "threshold": {"value": 0.31, "fallback": None},
+    }
+    typed = Report.from_json(rep)
+    typed.release = Release(model_version="b" * 16, promotion=_promotion(promotion.WORSE))
+    made = release.advise(typed, PASSED)
+    assert f"promotion refused it as worse than {'a' * 16}" in made.paragraph
+    md = report.render_markdown(typed.to_json())
+    assert "promotion refused it as worse" in _section(md, "What to do next")

@@ -164,6 +164,28 @@ def test_when_the_baseline_is_selected_the_gate_compares_the_decisions_not_a_zer
     assert "--strategies" not in gate.message
 
 
+def test_the_gate_calls_a_fallback_threshold_the_fallback_and_compares_no_threshold_with_itself():
+    y, good, _ = _data()
+    # `none` selected, the tuned threshold did not beat 0.5: the same model at the same 0.5.
+    report = _holdout_report(y, good, good, selected="none")
+    fallback = "the tuned one did not beat 0.5 beyond noise, so 0.5 is used"
+    report["threshold"]["fallback"] = fallback
+    report["holdout"]["threshold"] = 0.5
+    report["holdout_at_0_5"] = {"threshold": 0.5}
+    found = _quality(report)
+    said = found["not_worse_than_baseline"].message
+    assert said == (
+        "the selected model is the baseline (`none`) at the chosen threshold (0.5, the fallback), "
+        "0.5 itself, so its decisions are the baseline's: nothing to compare"
+    )
+    assert found["operating_point"].message == (
+        "holdout f1 0.500 at the chosen threshold (0.5, the fallback)"
+    )
+    # A tuned threshold keeps its name.
+    report["threshold"]["fallback"] = None
+    assert "at the tuned threshold" in _quality(report)["operating_point"].message
+
+
 def test_the_cv_holdout_check_uses_both_uncertainties():
     y, good, noise = _data()
     report = _holdout_report(y, good, noise)

@@ -99,6 +99,34 @@ def test_an_interval_that_reaches_past_the_margin_is_undecided_and_a_wider_margi
     assert wide.verdict == promotion.PROMOTE and wide.diff == j.diff  # the same figures
 
 
+def _measured(diff: float, low: float, high: float) -> promotion.Judgement:
+    """A comparison whose decisions are alike: only the PR-AUC difference decides."""
+    same = promotion.Decisions(40, 40, 30, 30, 2, 2, 3, 3)
+    return promotion.Judgement(
+        promotion.UNDECIDED, 3400, 138, 0.05, 0.705, 0.705 + diff, diff, low, high, same, ""
+    )
+
+
+def test_a_challenger_promoted_while_it_scored_worse_says_it_scored_worse():
+    # A user's trial: "promoted ... difference -0.022, one-sided 95% bounds -0.048 to -0.006"
+    # read as if it were no worse. The whole interval is below 0: worse beyond noise.
+    j = promotion.at_margin(_measured(-0.022, -0.048, -0.006), 0.05)
+    assert j.verdict == promotion.PROMOTE
+    assert j.reason == (
+        "its PR-AUC is worse by 0.022, beyond noise (one-sided 95% bounds -0.048 to -0.006, "
+        "both below 0), but within the 0.05 margin allowed"
+    )
+    # Below 0 but within noise: still said to be worse, and that noise cannot tell.
+    j = promotion.at_margin(_measured(-0.010, -0.040, 0.020), 0.05)
+    assert j.verdict == promotion.PROMOTE and j.reason.startswith(
+        "its PR-AUC is worse by 0.010, within noise (one-sided 95% bounds -0.040 to +0.020)"
+    )
+    assert j.reason.endswith("within the 0.05 margin allowed")
+    # Not below 0: nothing to confess.
+    j = promotion.at_margin(_measured(0.004, -0.020, 0.030), 0.05)
+    assert j.reason == "its PR-AUC is not lower beyond the -0.05 margin"
+
+
 def test_mcnemar_is_the_exact_binomial_tail_of_the_discordant_rows():
     assert promotion.mcnemar(0, 0) == 1.0
     assert promotion.mcnemar(5, 0) == pytest.approx(1 / 32)

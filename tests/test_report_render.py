@@ -660,3 +660,77 @@ def test_figures_from_few_positives_are_marked_beside_the_figure_with_what_it_me
     assert "Groups with fewer than 20 positives are flagged" in sub and "simulation" in sub
     html = report.render_html(rep)
     assert "0.520-0.810 (few positives)" in html and "Few positives:" in html
+
+
+def _fallback_at_half(rep: dict) -> dict:
+    """A user's trial: `none` selected, its tuned threshold did not beat 0.5, so 0.5 is used."""
+    fallback = "the tuned one did not beat 0.5 beyond noise, so 0.5 is used"
+    zero = {"diff": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+    return dict(
+        rep,
+        selected_strategy="none",
+        threshold={**rep["threshold"], "objective": "f1", "value": 0.5, "fallback": fallback},
+        holdout={**rep["holdout_at_0_5"]},
+        operating_point={
+            "objective": "f1",
+            "asked": {"maximize": "f1"},
+            "reached": {"f1": 0.4, "ci_low": 0.1, "ci_high": 0.7},
+            "met": True,
+            "clearly_missed": False,
+        },
+        vs_baseline={"same_model": True, "f1": zero, "fbeta": zero, "mcc": zero},
+    )
+
+
+def test_every_sentence_naming_a_fallback_threshold_calls_it_the_fallback(rep):
+    md = report.render_markdown(_fallback_at_half(rep))
+    for tuned in ("tuned threshold", "selected @ tuned", "the threshold maximizes", "minus 0.5"):
+        assert tuned not in md, tuned
+    summary = md.split("\n## ", 1)[0]
+    assert "At the chosen threshold (0.5, the fallback) the model catches 2 of 5" in summary
+    holdout = _section(md, "## Holdout performance")
+    assert "| Selected @ fallback threshold (t=0.500) | 95% CI (selected @ fallback) |" in holdout
+    # The same model at the same threshold: no comparison of a threshold with itself.
+    assert (
+        "the selected model is the baseline (none), at 0.5 too (the fallback: the tuned one "
+        "did not beat 0.5 beyond noise, so 0.5 is used): the same decisions, so there is "
+        "nothing to compare." in holdout
+    )
+    choice = _section(md, "## Decision threshold")
+    assert "f1 0.400 (95% CI 0.100-0.700) at the threshold (0.5, the fallback: the tuned" in choice
+    assert "At the chosen threshold (0.5, the fallback): precision 0.667" in choice
+    assert "At the default 0.5" not in choice  # the same figures again
+
+
+def test_a_fallback_that_is_not_0_5_is_compared_with_0_5_under_its_own_name(rep):
+    # Where 0.5 flags no out-of-fold row the tuned median stays, as a fallback.
+    found = _fallback_at_half(rep)
+    found["threshold"]["value"] = found["holdout"]["threshold"] = 0.0123
+    found["vs_baseline"]["f1"] = {"diff": 0.1, "ci_low": 0.02, "ci_high": 0.18}
+    holdout = _section(report.render_markdown(found), "## Holdout performance")
+    assert (
+        "only the threshold differs; the chosen threshold (0.0123, the fallback) minus 0.5: F1"
+        in holdout
+    )
+    # A tuned threshold keeps its name.
+    tuned = dict(found, threshold={**found["threshold"], "fallback": None})
+    holdout = _section(report.render_markdown(tuned), "## Holdout performance")
+    assert "only the threshold differs; its tuned threshold minus 0.5: F1 +0.100" in holdout
+
+
+def test_the_title_names_the_no_handling_strategy_in_words(rep):
+    assert report.render_markdown(rep).startswith(
+        "# Rare-event classifier evaluation — class_weight\n"
+    )
+    md = report.render_markdown(dict(rep, selected_strategy="none"))
+    assert md.startswith("# Rare-event classifier evaluation — no imbalance handling\n")
+    html = report.render_html(dict(rep, selected_strategy="none"))
+    assert "<title>Rare-event classifier evaluation — no imbalance handling</title>" in html
+
+
+def test_the_note_on_raw_scores_holds_for_a_fallback_threshold_too():
+    # Every report and every deployed model carries it, whether the threshold was tuned or not.
+    from imbal_pipeline.core.monitor.deployed import PROBABILITY_NOTE
+
+    assert "tuned threshold" not in PROBABILITY_NOTE
+    assert "decide with the model's threshold on the raw scores" in PROBABILITY_NOTE

@@ -309,7 +309,9 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
         f"F1 {figure('f1')}, recall {figure('recall')}, MCC {figure('mcc')} (95% intervals)"
     )
     # F1 is in the line above.
-    point = operating_beyond_f1(report.operating_point.to_json() if report.operating_point else {})
+    point = operating_beyond_f1(
+        report.operating_point.to_json() if report.operating_point else {}, report.threshold
+    )
     if point:
         print(f"operating point on the holdout: {point}")
     checks = report.verdict.checks if report.verdict else []

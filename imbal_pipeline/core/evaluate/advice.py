@@ -9,6 +9,10 @@ sounded like three pieces of advice. `recommend` decides one action from all of 
   this kind cannot fix it, the features or labels must change);
 - the gate passed: collect more positives when the last doubling helped beyond noise, work on
   the features when it was flat, otherwise keep the model as it is.
+
+A model that passed the gate is exported as a challenger, not put in service: the paragraph
+opens with what its promotion decided (promoted, refused as worse, or not promoted and why),
+and what the user can do about it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from dataclasses import dataclass
 
 from imbal_pipeline.core.evaluate.diagnostics import RESAMPLERS
 from imbal_pipeline.core.evaluate.learning import LastDoubling
-from imbal_pipeline.core.report_model import Dataset
+from imbal_pipeline.core.monitor.promotion import FIRST, PROMOTE, SAME, UNDECIDED, WORSE
+from imbal_pipeline.core.report_model import Dataset, Promotion, ThresholdChoice
 from imbal_pipeline.core.train.gates import Gate
 
 ACTIONS = ("collect_positives", "improve_features", "keep")
@@ -86,8 +91,12 @@ def recommend(
     doubling: LastDoubling | None,
     gate: list[Gate],
     holdout_positives: int,
+    threshold: ThresholdChoice | None = None,
+    promotion: Promotion | None = None,
 ) -> Recommendation:
-    """The one piece of advice from the tier, diagnostics, learning curve and quality gate."""
+    """The one piece of advice from the tier, diagnostics, learning curve and quality gate;
+    `threshold` names the deployed threshold, `promotion` says what became of a model that
+    passed the gate (None: no promotion was decided)."""
     failed = [g for g in gate if g.blocks]
     verdict = doubling.verdict if doubling else None
     if failed:
@@ -101,25 +110,57 @@ def recommend(
         "diagnostics": _picture_reason(picture, selected),
         "tier": _tier_reason(tier, selected),
     }
+    lead = _FAILED_TEXT[action] if failed else _passed(action, selected, threshold, promotion)
     paragraph = (
-        f"{_ACTION_TEXT[action, bool(failed)].format(selected=selected)} Why: "
+        f"{lead} Why: "
         + "; ".join(reasons[k] for k in ("quality_gate", "learning_curve", "diagnostics", "tier"))
         + "."
     )
     return Recommendation(action, paragraph, reasons)
 
 
-_ACTION_TEXT = {
-    ("collect_positives", True): "Collect more positives before relying on this model: it is "
-    "not exported.",
-    ("improve_features", True): "Work on the features (or the labels), not on more positives "
-    "of this kind: the model is not exported.",
-    ("collect_positives", False): "The model is released, and collecting more positives "
-    "should still pay.",
-    ("improve_features", False): "The model is released; to do better, work on the features, "
-    "not on more positives of this kind.",
-    ("keep", False): "The model is released: keep {selected} and its tuned threshold.",
+_FAILED_TEXT = {
+    "collect_positives": "Collect more positives before relying on this model: it is not exported.",
+    "improve_features": "Work on the features (or the labels), not on more positives of this "
+    "kind: the model is not exported.",
 }
+_PASSED_TEXT = {
+    "collect_positives": "Collecting more positives should still pay.",
+    "improve_features": "To do better, work on the features, not on more positives of this kind.",
+    "keep": "For the next training, keep {selected} and {threshold}.",
+}
+
+
+def _passed(
+    action: str, selected: str, threshold: ThresholdChoice | None, promotion: Promotion | None
+) -> str:
+    """What became of the model, then what to do next."""
+    tuned = threshold is None or not threshold.fallback
+    named = "its tuned threshold" if tuned else threshold.named()
+    return f"{service(promotion)} {_PASSED_TEXT[action].format(selected=selected, threshold=named)}"
+
+
+def service(promotion: Promotion | None) -> str:
+    """What became of a model that passed the quality gate: exported as a challenger, then
+    promoted, refused or not promoted (and why), with what the user can do about it."""
+    if promotion is None:  # outside a run (`method`): nothing exported, nothing compared
+        return "The model passed the quality gate; no promotion was decided for it."
+    passed = "The model passed the quality gate and was exported as a challenger"
+    verdict, champion = promotion.verdict, promotion.champion or "the champion"
+    if verdict == FIRST:
+        return f"{passed}, then promoted: the first model in service."
+    if verdict == PROMOTE:
+        return f"{passed}, then promoted: it replaces {champion} in service."
+    if verdict == SAME:
+        return f"{passed}; it is the model in service already."
+    if verdict == WORSE:
+        why = f"promotion refused it as worse than {champion}"
+    elif verdict == UNDECIDED:
+        why = f"not promoted: too few shared positives to show it is not worse than {champion}"
+    else:
+        why = f"not promoted: it could not be compared with {champion} (see Promotion)"
+    override = f"`imbal-pipeline promote {promotion.challenger}` puts it in service anyway"
+    return f"{passed}, but {why}, which stays in service; {override}."
 
 
 def _gate_reason(failed: list[Gate], holdout_positives: int) -> str:

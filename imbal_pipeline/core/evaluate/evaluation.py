@@ -48,12 +48,13 @@ def build_report(
     threshold, beta, seed = final.decided_threshold, settings.beta, settings.seed
     intervals = metrics.holdout_intervals(s.y, s.scores, threshold, beta, seed=seed)
     holdout_metrics = Metrics.from_json(metrics.binary_metrics(s.y, s.scores, threshold, beta))
+    choice = ThresholdChoice.of(decision, threshold)
     draft = Report(
         dataset=sections.dataset_section(train, s.y, final, profile, settings),
         fitting_rows=final.audit.get("fitting_rows") or {},
         selected_strategy=comparison.selected,
         selection_reason=comparison.reason,
-        threshold=ThresholdChoice.of(decision, threshold),
+        threshold=choice,
         # Everything the selection rule used: per-fold values, the paired gap to the best and
         # its corrected SE, and the thresholds each fold was scored at; a reader can redo it.
         cv={name: dict(row) for name, row in comparison.table.items()},
@@ -75,7 +76,7 @@ def build_report(
         audits={f"final model ({comparison.selected})": final.audit},
         fold_audits=comparison.audits,
         plots=dict(sections.PLOTS),
-        notes=sections.notes_section(final, comparison, profile, holdout_metrics),
+        notes=sections.notes_section(final, comparison, profile, holdout_metrics, choice),
         monitoring_reference=sections.reference_section(
             train, s, final, comparison, threshold, beta
         ),

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from imbal_pipeline.core import checks
-from imbal_pipeline.core.report_model import Difference, OperatingPoint, Report, Skill
+from imbal_pipeline.core.report_model import (
+    Difference,
+    OperatingPoint,
+    Report,
+    Skill,
+    ThresholdChoice,
+)
 from imbal_pipeline.core.stats.fold_noise import corrected_se
 from imbal_pipeline.core.stats.metrics import LABELS
 from imbal_pipeline.core.train.gates import WARN, Gate, fail, ok
@@ -27,7 +33,7 @@ def quality_gate(report: Report) -> list[Gate]:
         decisions_beat_chance(report),
         not_worse_than_baseline(report),
         cv_holdout_gap(report),
-        operating_point(report.operating_point),
+        operating_point(report.operating_point, report.threshold),
     ]
 
 
@@ -145,12 +151,23 @@ def not_worse_than_baseline(report: Report) -> Gate:
     found = {name: figures[name] for name in compared if name in figures}
     parts = [f"{LABELS[name]} {d.diff:+.3f} ({_ci(d)})" for name, d in found.items()]
     worse = [LABELS[name] for name, d in found.items() if d.ci_high < 0]
-    head = (
-        "the selected model is the baseline (`none`), so their rankings are the same; at the "
-        "tuned threshold vs 0.5"
-        if same_model
-        else "selected model at its tuned threshold minus the baseline (`none`) at 0.5"
-    )
+    threshold = report.threshold
+    at = threshold.named(short=True) if threshold.fallback else "its tuned threshold"
+    held, at_half = report.holdout, report.holdout_at_0_5
+    if same_model and held and at_half and held.threshold == at_half.threshold:
+        # The same model at the same threshold: every difference is 0 by construction.
+        parts = []
+        head = (
+            f"the selected model is the baseline (`none`) at {at}, 0.5 itself, so its "
+            "decisions are the baseline's"
+        )
+    elif same_model:
+        head = (
+            "the selected model is the baseline (`none`), so their rankings are the same; at "
+            f"{at} vs 0.5"
+        )
+    else:
+        head = f"selected model at {at} minus the baseline (`none`) at 0.5"
     said = f"{head}: {', '.join(parts) if parts else 'nothing to compare'}"
     observed = {name: d.to_json() for name, d in found.items()}
     if not worse:
@@ -204,8 +221,9 @@ def cv_holdout_gap(report: Report) -> Gate:
 
 
 @checks.gate("operating_point")
-def operating_point(found: OperatingPoint) -> Gate:
-    """Whether the holdout reached what the threshold objective asked for (a warning if not)."""
+def operating_point(found: OperatingPoint, threshold: ThresholdChoice | None = None) -> Gate:
+    """Whether the holdout reached what the threshold objective asked for (a warning if not),
+    at `threshold` (named a fallback when it is one)."""
     reached, asked, point = found.reached, found.asked, found.to_json()
     if found.objective == "recall":
         target, recall = asked["recall"], reached["recall"]
@@ -245,7 +263,8 @@ def operating_point(found: OperatingPoint) -> Gate:
     ci = (
         f" (95% CI {reached['ci_low']:.3f}-{reached['ci_high']:.3f})" if "ci_low" in reached else ""
     )
-    return ok("operating_point", f"holdout {name} {value:.3f}{ci} at the tuned threshold", **point)
+    at = threshold.named(short=True) if threshold else "the tuned threshold"
+    return ok("operating_point", f"holdout {name} {value:.3f}{ci} at {at}", **point)
 
 
 # --- what the report only shows ------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The evaluation's verdict: the evidence the report adds around the holdout figures, the quality
-gate, and whether the model is released (exported and deployed) at all."""
+gate, and whether the model is released at all: exported as a challenger, which the promotion
+then puts in service or not."""
 
 from __future__ import annotations
 
@@ -79,7 +80,9 @@ def trained_rows(marked: pd.DataFrame, final: Bag) -> TrainedRows:
 
 def advise(report: Report, quality: list[Gate]) -> advice.Recommendation:
     """The report's one recommendation from the tier, the diagnostics, the learning curve and
-    the quality gate's verdict (`quality`, as `judge` returned it); stored in `report`."""
+    the quality gate's verdict (`quality`, as `judge` returned it), with what the promotion
+    decided (`report.release`, when the model was released: advise after releasing); stored
+    in `report`."""
     evidence = report.evidence
     doubling = (evidence.learning_curve or {}).get("last_doubling") if evidence else None
     found = evidence.diagnostics if evidence else None
@@ -90,6 +93,8 @@ def advise(report: Report, quality: list[Gate]) -> advice.Recommendation:
         LastDoubling.from_json(doubling) if doubling else None,
         quality,
         report.dataset.holdout_positives,
+        report.threshold,
+        report.release.promotion if report.release else None,
     )
     report.recommendation = recommendation.to_json()
     return recommendation

@@ -17,6 +17,7 @@ from imbal_pipeline.core.report_model import (
     HoldoutIntervals,
     Interval,
     Metrics,
+    ThresholdChoice,
     VsBaseline,
 )
 from imbal_pipeline.core.settings import FOLD, LABEL, ROW_ID, SCORE, STRATEGY, Settings
@@ -145,7 +146,11 @@ def subgroups_section(
 
 
 def notes_section(
-    final: Bag, comparison: Comparison, profile: Profile, holdout: Metrics
+    final: Bag,
+    comparison: Comparison,
+    profile: Profile,
+    holdout: Metrics,
+    threshold: ThresholdChoice,
 ) -> list[str]:
     """What a reader must know to read the figures: what the probabilities are, what the
     baseline is, strategies that made nothing, departures from the tier's start, the CV
@@ -155,7 +160,8 @@ def notes_section(
     if selected != "none":
         notes.append(
             f"The baseline column is the no-handling model (`none`) at 0.5, the naive default; "
-            f"the selected `{selected}` is evaluated at its tuned threshold."
+            f"the selected `{selected}` is evaluated at "
+            f"{threshold.named() if threshold.fallback else 'its tuned threshold'}."
         )
     notes += strategies.made_nothing_notes(comparison.audits)
     departure = split.tier_departure(profile, selected, comparison.reason)

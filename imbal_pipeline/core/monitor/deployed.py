@@ -30,7 +30,7 @@ from imbal_pipeline.core.values import Bag
 FORMAT = "imbal_pipeline model v2: LightGBM text model + this JSON; no pickle"
 PROBABILITY_NOTE = (
     "Raw scores rank rows, but class weights, resampling and a sample of negatives shift them "
-    "away from probabilities: decide with the tuned threshold on the raw scores (`predict`), and "
+    "away from probabilities: decide with the model's threshold on the raw scores (`predict`), and "
     "read probabilities from `predict_proba`, which applies the calibration only where it beat "
     "the raw scores on out-of-fold Brier (report.json `calibration`)."
 )

@@ -214,7 +214,7 @@ def at_margin(j: Judgement, margin: float) -> Judgement:
     elif d.worse is not None:
         verdict, reason = WORSE, d.worse
     elif j.low >= -margin:
-        verdict, reason = PROMOTE, f"its PR-AUC is not lower beyond the {bound}"
+        verdict, reason = PROMOTE, _within_margin(j.diff, j.low, j.high, margin)
     else:
         verdict = UNDECIDED
         reason = (
@@ -222,6 +222,20 @@ def at_margin(j: Judgement, margin: float) -> Judgement:
             "nor shown below it"
         )
     return dataclasses.replace(j, verdict=verdict, margin=margin, reason=reason)
+
+
+def _within_margin(diff: float, low: float, high: float, margin: float) -> str:
+    """Why a challenger is promoted, saying plainly when it scored worse: the margin lets a
+    challenger in that is worse by less than it, even beyond noise."""
+    if diff >= 0:
+        return f"its PR-AUC is not lower beyond the -{margin:.3g} margin"
+    bounds = f"one-sided 95% bounds {low:+.3f} to {high:+.3f}"
+    noise = (
+        f"beyond noise ({bounds}, both below 0), but"
+        if high < 0
+        else f"within noise ({bounds}), and"
+    )
+    return f"its PR-AUC is worse by {-diff:.3f}, {noise} within the {margin:.3g} margin allowed"
 
 
 def figures_text(j: Judgement) -> str:

@@ -39,7 +39,12 @@ from imbal_pipeline.core.report.report_advice import (
     learning_section,
     recommendation_section,
 )
-from imbal_pipeline.core.report.report_choice import strategies_section, threshold_section
+from imbal_pipeline.core.report.report_choice import (
+    chosen,
+    same_threshold,
+    strategies_section,
+    threshold_section,
+)
 from imbal_pipeline.core.report.report_evidence import (
     audits_section,
     checks_section,
@@ -50,6 +55,7 @@ from imbal_pipeline.core.report.report_evidence import (
 )
 from imbal_pipeline.core.report.report_promotion import promotion_section
 from imbal_pipeline.core.stats import metrics
+from imbal_pipeline.core.train.strategies import plain_name
 from imbal_pipeline.core.train.threshold import describe_choice
 
 ACCURACY_REMARK = "(not a headline: a model predicting all-negative scores 1 - prevalence)"
@@ -126,7 +132,7 @@ def _safe_sum(*xs: Any) -> float | None:
 
 def _title(report: Mapping) -> str:
     strategy = get(report, "selected_strategy")
-    suffix = f" — {strategy}" if strategy else ""
+    suffix = f" — {plain_name(strategy)}" if strategy else ""
     return f"Rare-event classifier evaluation{suffix}"
 
 
@@ -180,7 +186,7 @@ def _summary(report: Mapping) -> list[Block]:
     if cells is not None:
         tn, fp, fn, tp = cells
         content += rich(
-            f" At the tuned threshold the model catches {count(tp)} of "
+            f" At {chosen(report).named(short=True)} the model catches {count(tp)} of "
             f"{count(_safe_sum(fn, tp))} holdout positives ({count(fn)} missed) "
             f"at the cost of {count(fp)} false alarm{'' if fp == 1 else 's'}."
         )
@@ -230,8 +236,9 @@ def _labelled_batches(ds: Mapping) -> list[Block]:
 
 
 def _holdout(report: Mapping) -> list[Block]:
+    at = "fallback" if chosen(report).fallback else "tuned"
     columns = [
-        ("holdout", "Selected @ tuned threshold"),
+        ("holdout", f"Selected @ {at} threshold"),
         ("holdout_at_0_5", "Selected @ 0.5"),
         ("baseline_holdout", "Baseline (none) @ 0.5"),
     ]
@@ -243,7 +250,7 @@ def _holdout(report: Mapping) -> list[Block]:
         t = get(d, "threshold")
         headers.append(f"{label} (t={threshold_text(t)})" if not is_missing(t) else label)
     intervals = submap(report, "holdout_ci")
-    headers.insert(2, "95% CI (selected @ tuned)")
+    headers.insert(2, f"95% CI (selected @ {at})")
 
     beta = next((get(d, "beta") for d in data if not is_missing(get(d, "beta"))), None)
     if beta is None:
@@ -277,7 +284,8 @@ def _holdout(report: Mapping) -> list[Block]:
     ]
     versus = submap(report, "vs_baseline")
     if versus:
-        blocks.append(Para(rich(bold("Against the baseline:"), " ", _versus(versus))))
+        said = _versus(versus, chosen(report), same_threshold(report))
+        blocks.append(Para(rich(bold("Against the baseline:"), " ", said)))
     blocks.append(Heading(3, "Confusion matrices (holdout)", "confusion"))
     cm_rows = []
     for (_, label), d in zip(columns, data, strict=True):
@@ -296,8 +304,19 @@ def _holdout(report: Mapping) -> list[Block]:
 _VERSUS = ("pr_auc", "f1", "fbeta", "mcc")
 
 
-def _versus(versus: Mapping) -> str:
+def _versus(versus: Mapping, threshold, same_threshold: bool) -> str:
     """The paired holdout differences to the baseline at 0.5, each with its interval."""
+    if get(versus, "same_model") and same_threshold:
+        # The same model at the same threshold: every difference is 0 by construction.
+        why = (
+            f"at 0.5 too (the fallback: {threshold.fallback})"
+            if threshold.fallback
+            else "and its tuned threshold is 0.5 too"
+        )
+        return (
+            f"the selected model is the baseline (none), {why}: the same decisions, so there "
+            "is nothing to compare."
+        )
     keys: tuple[str, ...] = _VERSUS[1:] if get(versus, "same_model") else _VERSUS
     keys += ("saving_per_1000",) if get(versus, "saving_per_1000") else ()
     parts = []
@@ -310,10 +329,11 @@ def _versus(versus: Mapping) -> str:
             interval = f"95% CI {num(get(d, 'ci_low'))} to {num(get(d, 'ci_high'))}"
             interval += f"; {FEW}" if get(d, "few_positives") is True else ""
             parts.append(f"{label} {sign}{num(diff)} ({interval})")
+    at = threshold.named(short=True) if threshold.fallback else "its tuned threshold"
     head = (
-        "the selected model is the baseline, so only the threshold differs; tuned minus 0.5: "
+        f"the selected model is the baseline, so only the threshold differs; {at} minus 0.5: "
         if get(versus, "same_model")
-        else "selected model at its tuned threshold minus the baseline (none) at 0.5, on the "
+        else f"selected model at {at} minus the baseline (none) at 0.5, on the "
         "same resampled rows (paired bootstrap): "
     )
     return head + "; ".join(parts) + "."

@@ -26,8 +26,21 @@ from imbal_pipeline.core.report.document import (
     table,
     threshold_text,
 )
+from imbal_pipeline.core.report_model import ThresholdChoice
 from imbal_pipeline.core.train import calibration
 from imbal_pipeline.core.train.threshold import describe_choice
+
+
+def chosen(report: Mapping) -> ThresholdChoice:
+    """The report's threshold section, typed: it alone knows whether the threshold is a
+    fallback, and names it accordingly (`ThresholdChoice.named`)."""
+    return ThresholdChoice.from_json(submap(report, "threshold"))
+
+
+def same_threshold(report: Mapping) -> bool:
+    """The selected model's threshold is 0.5 itself: its figures at both are one and the same."""
+    at = get(submap(report, "holdout"), "threshold")
+    return not is_missing(at) and at == get(submap(report, "holdout_at_0_5"), "threshold")
 
 
 def _gap(m: Mapping) -> str:
@@ -128,7 +141,13 @@ def threshold_section(report: Mapping) -> list[Block]:
     point = submap(report, "operating_point")
     if point:
         blocks.append(
-            Para(rich(bold("Operating point on the holdout:"), " ", operating_text(point)))
+            Para(
+                rich(
+                    bold("Operating point on the holdout:"),
+                    " ",
+                    operating_text(point, chosen(report)),
+                )
+            )
         )
     cal = submap(report, "calibration")
     if cal and "applied" in cal:
@@ -151,16 +170,17 @@ def threshold_section(report: Mapping) -> list[Block]:
                 )
             )
         )
-    blocks.append(
-        Para(
-            rich(
-                f"At the tuned threshold: precision {num(get(ho, 'precision'))}, "
-                f"recall {num(get(ho, 'recall'))}, F1 {num(get(ho, 'f1'))}. "
-                f"At the default 0.5: precision {num(get(ho05, 'precision'))}, "
-                f"recall {num(get(ho05, 'recall'))}, F1 {num(get(ho05, 'f1'))}."
-            )
+    at = f"At {chosen(report).named(short=True)}"
+    figures = [
+        f"{at}: precision {num(get(ho, 'precision'))}, recall {num(get(ho, 'recall'))}, "
+        f"F1 {num(get(ho, 'f1'))}."
+    ]
+    if not (chosen(report).fallback and same_threshold(report)):  # else the same figures again
+        figures.append(
+            f"At the default 0.5: precision {num(get(ho05, 'precision'))}, "
+            f"recall {num(get(ho05, 'recall'))}, F1 {num(get(ho05, 'f1'))}."
         )
-    )
+    blocks.append(Para(rich(" ".join(figures))))
     return blocks
 
 
@@ -215,13 +235,13 @@ def calibration_text(cal: Mapping) -> list:
     )
 
 
-def operating_beyond_f1(point: Mapping) -> str | None:
+def operating_beyond_f1(point: Mapping, threshold: ThresholdChoice | None = None) -> str | None:
     """`operating_text` for a summary that gives F1 already: None under the f1 objective."""
-    return None if get(point, "objective") in (None, "f1") else operating_text(point)
+    return None if get(point, "objective") in (None, "f1") else operating_text(point, threshold)
 
 
-def operating_text(point: Mapping) -> str:
-    """What the objective asked for against what the holdout reached."""
+def operating_text(point: Mapping, threshold: ThresholdChoice | None = None) -> str:
+    """What the objective asked for against what the holdout reached at `threshold`."""
     reached, asked = submap(point, "reached"), submap(point, "asked")
     ci = interval(reached)
     ci = f" (95% CI {ci})" if ci else ""
@@ -239,4 +259,6 @@ def operating_text(point: Mapping) -> str:
             f"{num(get(reached, 'flag_everything_per_1000'))}: {verdict}."
         )
     name = str(get(point, "objective"))
+    if threshold is not None and threshold.fallback:  # kept, not tuned for this score
+        return f"{name} {num(get(reached, name))}{ci} at {threshold.named()}."
     return f"{name} {num(get(reached, name))}{ci}, the score the threshold maximizes."

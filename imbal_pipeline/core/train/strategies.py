@@ -30,6 +30,12 @@ BAGGING = "balanced_bagging"
 NOTHING_RESAMPLED = "nothing resampled"
 
 
+def plain_name(name: str) -> str:
+    """A strategy as a title reads it: the ladder's first rung, `none`, alone reads as a
+    missing value, so it is named for what it is."""
+    return "no imbalance handling" if name == LADDER[0] else name
+
+
 @dataclass
 class Resampled:
     """What a strategy did to one training portion."""

@@ -157,8 +157,8 @@ def make_evaluation_report(upstream_checks: list[dg.AssetCheckKey]) -> dg.Assets
             report, holdout_split, without_recipe(leak_panel), learning_curve, data_diagnostics, s
         )
         quality = release.judge(report, _upstream_checks(context, upstream_checks))
-        release.advise(report, quality)
         model = _release(report, holdout_split, final_model, decision_threshold, s)
+        release.advise(report, quality)  # after the release: it says what promotion decided
         stored = report.to_json()  # the asset's value, and report.json
         path = evaluation.publish(
             stored,
