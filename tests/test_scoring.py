@@ -233,3 +233,16 @@ def test_score_writes_in_the_current_folder_as_its_help_says(tmp_path, monkeypat
     shown = " ".join(capsys.readouterr().out.split())
     assert "in the current folder: --data in/monday.csv writes ./monday.scores.parquet" in shown
     assert "--sep SEP this batch's CSV delimiter (default: the model's training file's)" in shown
+
+
+def test_a_model_records_whether_it_was_trained_on_the_generated_demo_data(small_run):
+    from imbal_pipeline.core.evaluate.evaluation import deployable
+    from imbal_pipeline.core.report_model import Report
+    from imbal_pipeline.core.settings import Settings
+
+    report = value(small_run, "evaluation_report")
+    parts = value(small_run, "final_model"), value(small_run, "decision_threshold")
+    demo = deployable(*parts, Report.from_json(report), Settings())
+    own = deployable(*parts, Report.from_json(report), Settings(data_path="own.csv"))
+    assert (demo["meta"]["generated_data"], own["meta"]["generated_data"]) == (True, False)
+    assert value(small_run, "deployed_model")["meta"]["generated_data"] is True

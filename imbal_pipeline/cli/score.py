@@ -44,7 +44,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     from imbal_pipeline import load_model
     from imbal_pipeline.core.data.data import DataError, file_problem, read_table
     from imbal_pipeline.core.monitor import monitor_batch, monitoring
-    from imbal_pipeline.core.monitor.deployed import ModelFileError, score_batch
+    from imbal_pipeline.core.monitor.deployed import (
+        MissingColumnsError,
+        ModelFileError,
+        score_batch,
+    )
     from imbal_pipeline.core.report import monitor_report
 
     data, out = Path(args.data), _score_out(args)
@@ -65,6 +69,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     try:
         frame = read_table(data, options)
         scored, notes = score_batch(model, frame)
+    except MissingColumnsError as exc:
+        # Often a batch for another model than the one in service: say how to name it.
+        other = "" if args.model else "; or score with its own model: --model FOLDER|VERSION"
+        return _error(f"{exc}{other}", 1)
     except DataError as exc:
         return _error(str(exc), 1)
     # One batch alone: the prevalence rule pools only this one (the inbox pools the recent ones).
