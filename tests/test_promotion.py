@@ -253,6 +253,16 @@ def test_the_comparison_says_its_verdict_figures_and_rows_in_one_line():
         "dataset in a folder of its own (its own project, store and model in service)"
     )
     assert not other.scored  # not compared at all
+    # The same target on another dataset (no feature in common): said alike, not compared.
+    elsewhere = Spy("d" * 16, 1.0, features={"numeric": ["mcg", "gvh"], "categorical": {}})
+    assert promotion.compare(champion, elsewhere, none, none, source, 0.05)["line"] == (
+        f"model {'d' * 16} (target 'y' = 1) not put in service: the model in service, "
+        f"{'a' * 16}, was trained on other columns (none of this model's 2 features), and a "
+        f"store serves one model at a time; `imbal-pipeline promote {'d' * 16}` puts {'d' * 16} "
+        "in its place, or run each dataset in a folder of its own (its own project, store and "
+        "model in service)"
+    )
+    assert not elsewhere.scored
 
 
 def test_a_model_of_the_users_own_file_replaces_the_demo_model_and_never_a_real_one():

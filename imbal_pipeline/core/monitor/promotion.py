@@ -54,6 +54,8 @@ PROMOTE, WORSE, UNDECIDED, FIRST = "promote", "worse", "undecided", "first"
 REPLACES_DEMO, ROLLED_BACK = "replaces demo", "rolled back"
 # The verdicts that put the challenger in service.
 PROMOTING = (FIRST, PROMOTE, REPLACES_DEMO)
+# What a model predicts: two that differ in either are not compared.
+PREDICTED = ("target", "positive_label")
 # Two-sided level of the PR-AUC interval: each of its ends is a one-sided 95% bound.
 LEVEL = 0.90
 # One-sided level of each decisions test (McNemar, on the positives and on the negatives).
@@ -319,17 +321,29 @@ def _predicts(model) -> str:
     return f"target {model.meta.get('target')!r} = {model.meta.get('positive_label')}"
 
 
-def predict_other_things(champion, challenger) -> dict:
-    """The two predict different targets or positive classes: not comparable, and one store
-    serves one model; the line says which each predicts and both ways out."""
+def other_dataset(champion, challenger) -> dict | None:
+    """When the two were trained on different datasets, the evidence that says so: they predict
+    different targets or positive classes, or share no feature. Not comparable, and one store
+    serves one model; the line says how they differ and both ways out. None otherwise."""
     a, b = champion.version, challenger.version
+    if any(str(champion.meta.get(f)) != str(challenger.meta.get(f)) for f in PREDICTED):
+        differs = f"predicts another thing ({_predicts(champion)})"
+    else:
+        theirs, ours = _features(champion.feature_schema), _features(challenger.feature_schema)
+        if theirs & ours:
+            return None  # a feature in common: the same dataset, its schema changed
+        differs = f"was trained on other columns (none of this model's {len(ours)} features)"
     line = (
         f"model {b} ({_predicts(challenger)}) not put in service: the model in service, {a}, "
-        f"predicts another thing ({_predicts(champion)}), and a store serves one model at a "
-        f"time; `imbal-pipeline promote {b}` puts {b} in its place, or run each dataset in a "
-        "folder of its own (its own project, store and model in service)"
+        f"{differs}, and a store serves one model at a time; `imbal-pipeline promote {b}` puts "
+        f"{b} in its place, or run each dataset in a folder of its own (its own project, store "
+        "and model in service)"
     )
     return evidence(UNREADABLE, b, a, line)
+
+
+def _features(schema: dict) -> set[str]:
+    return {*schema["numeric"], *schema["categorical"]}
 
 
 def _rows_text(used: list[Used]) -> str:
@@ -362,9 +376,9 @@ def compare(
     """The champion (`deployed.Model`) and the challenger compared on the rows of `sources`
     neither trained on (`promotion_rows.shared_rows`), with the verdict in one line."""
     a, b = champion.version, challenger.version
-    for field in ("target", "positive_label"):
-        if str(champion.meta.get(field)) != str(challenger.meta.get(field)):
-            return predict_other_things(champion, challenger)
+    other = other_dataset(champion, challenger)
+    if other is not None:
+        return other
     y, sa, sb, used = shared_rows(champion, challenger, champion_rows, challenger_rows, sources)
     j = judge(y, sa, champion.threshold, sb, challenger.threshold, margin, seed=seed)
     rows = _rows_text(used)
