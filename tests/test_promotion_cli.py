@@ -211,3 +211,20 @@ def test_a_batch_for_another_model_is_told_which_model_is_in_service(project, ca
     status, _, err = _run(capsys, "score", "--data", str(thyroid), "--model", first)
     assert status == 1 and f"that model {first} (target 'is_fraud', trained on" in err
     assert "--model" not in err
+
+
+def test_a_run_on_the_users_own_file_replaces_the_demo_model_in_service(project):
+    # The small run's champion was trained on the generated data; a model of a user's file
+    # takes its place without a comparison (no rows are needed), and says so.
+    from imbal_pipeline.store.challenge import challenge
+    from imbal_pipeline.store.models import from_store_value
+
+    store, first, _, _ = project
+    served = store.load(DEPLOYED, first)
+    assert served["meta"]["generated_data"] is True
+    own = {"model": served["model"], "meta": {**served["meta"], "generated_data": False}}
+    mine = from_store_value(own, content_hash(own))
+    found = challenge(store, Settings(data_path="/data/thyroid_sick.csv"), mine, None, None)
+    assert found["verdict"] == promotion.REPLACES_DEMO
+    assert found["line"].startswith(f"model {mine.version} promoted, replacing {first} without")
+    assert "your own file (thyroid_sick.csv)" in found["line"]
