@@ -121,6 +121,45 @@ def test_promote_and_rollback_by_hand_are_recorded_and_rollback_walks_back(store
     assert champions.records()[1]["evidence"]["version"] == b
 
 
+def test_a_rolled_back_model_is_not_put_back_by_a_later_run_and_the_line_says_how(store):
+    from types import SimpleNamespace
+
+    from imbal_pipeline.core.settings import Settings
+    from imbal_pipeline.store.challenge import challenge
+
+    champions = Champions(store)
+    a, b = _produced(store, champions, 1), _produced(store, champions, 2)
+    enact(champions, store.load(DEPLOYED, a), promotion.first(a), "run-1", exported=True)
+    evidence = {**promotion.first(b), "verdict": promotion.PROMOTE, "champion": a, "line": "ok"}
+    assert enact(champions, store.load(DEPLOYED, b), evidence, "run-2", exported=True).promoted
+    back = champions.rollback("test", "bob")
+    # The same run again: its model is the one rolled back, so it is not compared at all.
+    rerun = challenge(store, Settings(), SimpleNamespace(version=b, n_jobs=1), None, None)
+    assert rerun["verdict"] == promotion.ROLLED_BACK and rerun["champion"] == a
+    assert rerun["line"] == (
+        f"model {b} not promoted, {a} stays in service: {b} was rolled back on {back['time']} "
+        "(test), and a run never puts a rolled-back model back; `imbal-pipeline promote "
+        f"{b}` puts it back"
+    )
+    done = enact(champions, store.load(DEPLOYED, b), rerun, "run-3", exported=True)
+    assert (done.champion, done.promoted, done.line) == (a, False, rerun["line"])
+    assert champions.version() == a
+    # Put back by hand, it is a model like any other again.
+    champions.promote(b, "fixed upstream", "bob")
+    assert champions.rolled_back(b) is None and champions.rolled_back(a) is None
+
+
+def test_a_model_replacing_the_demo_model_is_put_in_service_as_promoted(store):
+    champions = Champions(store)
+    a, b = _produced(store, champions, 1), _produced(store, champions, 2)
+    enact(champions, store.load(DEPLOYED, a), promotion.first(a), "run-1", exported=True)
+    line = f"model {b} promoted, replacing {a} without a comparison: ..."
+    evidence = promotion.evidence(promotion.REPLACES_DEMO, b, a, line)
+    done = enact(champions, store.load(DEPLOYED, b), evidence, "run-2", exported=True)
+    assert (done.champion, done.promoted, done.line) == (b, True, line)
+    assert champions.current()["action"] == PROMOTED
+
+
 def test_only_a_version_a_run_produced_with_its_gate_passed_can_be_promoted(store):
     champions = Champions(store)
     stray = {"meta": {"n": 9}}

@@ -155,7 +155,7 @@ def test_shifted_batches_fail_rate_and_psi_and_the_retrain_sensor_asks_for_a_run
 
 
 def test_a_batch_without_a_feature_column_fails_in_one_line_and_writes_nothing(trained):
-    root, defs, instance, _ = trained
+    root, defs, instance, version = trained
     frame = make_fraud_data(500, 0.04, seed=24).drop(columns=["is_fraud", "hour"])
     (root / "inbox").mkdir(exist_ok=True)
     frame.to_csv(root / "inbox" / "broken.csv", index=False)
@@ -165,7 +165,8 @@ def test_a_batch_without_a_feature_column_fails_in_one_line_and_writes_nothing(t
     result = _score(defs, instance, key)
     assert not result.success
     assert failure_reason(result) == (
-        "step scored_batch failed: the batch lacks feature column 'hour' the model was trained "
-        "on; add it (empty values are allowed)"
+        "step scored_batch failed: the batch lacks feature column 'hour' that the model in "
+        f"service ({version}, target 'is_fraud', trained on the generated demo data) was "
+        "trained on; add it (empty values are allowed)"
     )
     assert not (root / "scored" / key).exists()

@@ -274,7 +274,43 @@ def test_the_comparison_says_its_verdict_figures_and_rows_in_one_line():
     assert better["line"].startswith(f"model {'a' * 16} promoted, replacing {'b' * 16}")
     other = Spy("c" * 16, 1.0)
     other.meta = {"target": "y", "positive_label": "yes"}
-    assert (
-        "predict different things"
-        in promotion.compare(champion, other, none, none, source, 0.05)["line"]
+    assert promotion.compare(champion, other, none, none, source, 0.05)["line"] == (
+        f"model {'c' * 16} (target 'y' = yes) not put in service: the model in service, "
+        f"{'a' * 16}, predicts another thing (target 'y' = 1), and a store serves one model at a "
+        f"time; `imbal-pipeline promote {'c' * 16}` puts {'c' * 16} in its place, or run each "
+        "dataset in a folder of its own (its own project, store and model in service)"
     )
+    assert not other.scored  # not compared at all
+    # The same target on another dataset (no feature in common): said alike, not compared.
+    elsewhere = Spy("d" * 16, 1.0, features={"numeric": ["mcg", "gvh"], "categorical": {}})
+    assert promotion.compare(champion, elsewhere, none, none, source, 0.05)["line"] == (
+        f"model {'d' * 16} (target 'y' = 1) not put in service: the model in service, "
+        f"{'a' * 16}, was trained on other columns (none of this model's 2 features), and a "
+        f"store serves one model at a time; `imbal-pipeline promote {'d' * 16}` puts {'d' * 16} "
+        "in its place, or run each dataset in a folder of its own (its own project, store and "
+        "model in service)"
+    )
+    assert not elsewhere.scored
+
+
+def test_a_model_of_the_users_own_file_replaces_the_demo_model_and_never_a_real_one():
+    demo, own = Spy("a" * 16, 1.0), Spy("b" * 16, 1.0)
+    demo.meta = {"target": "is_fraud", "positive_label": "1", "generated_data": True}
+    own.meta = {"target": "target", "positive_label": "1", "generated_data": False}
+    found = promotion.replaces_demo(demo, own, "thyroid_sick.csv")
+    assert found["verdict"] == promotion.REPLACES_DEMO in promotion.PROMOTING
+    assert found["line"] == (
+        f"model {'b' * 16} promoted, replacing {'a' * 16} without a comparison: {'a' * 16} was "
+        "trained on the generated demo data (target 'is_fraud' = 1), and a model trained on "
+        "your own file (thyroid_sick.csv) takes its place (never between two models of your own "
+        f"data); `imbal-pipeline rollback` puts {'a' * 16} back"
+    )
+    # Two models of real files, two demo models, or a champion that does not record its data
+    # (made before it was recorded): compared as ever.
+    real = Spy("c" * 16, 1.0)
+    real.meta = {**own.meta}
+    older = Spy("d" * 16, 1.0)  # its meta has no generated_data
+    again = Spy("e" * 16, 1.0)
+    again.meta = {**demo.meta}
+    for champion, challenger in ((real, own), (older, own), (demo, again), (own, demo)):
+        assert promotion.replaces_demo(champion, challenger, "x.csv") is None

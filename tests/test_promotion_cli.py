@@ -188,3 +188,43 @@ def test_the_first_models_materialization_says_it_was_compared_with_nothing(smal
     # No model was in service: a sentence with the promotion line, not an empty table.
     assert shown["comparison"] == f"no comparison: {shown['promotion']}"
     assert "promoted" in shown["promotion"]
+
+
+def test_a_batch_for_another_model_is_told_which_model_is_in_service(project, capsys, tmp_path):
+    # The user's own file's batch given to the demo model in service: the refusal names the
+    # model in service, what it predicts and that it is the demo's, and how to name another.
+    store, first, _, batch = project
+    thyroid = tmp_path / "thyroid.csv"
+    thyroid.write_text("f0,f1,target\n1,2,0\n3,4,1\n")
+    status, printed, err = _run(capsys, "score", "--data", str(thyroid))
+    assert (status, printed, err.strip().splitlines()) == (
+        1,
+        "",
+        [
+            f"imbal-pipeline: error: the batch lacks feature column 'amount' (and 11 more) that "
+            f"the model in service ({first}, target 'is_fraud', trained on the generated demo "
+            "data) was trained on; add it (empty values are allowed); or score with its own "
+            "model: --model FOLDER|VERSION"
+        ],
+    )
+    # A model named by hand is named as such, without the advice to name one.
+    status, _, err = _run(capsys, "score", "--data", str(thyroid), "--model", first)
+    assert status == 1 and f"that model {first} (target 'is_fraud', trained on" in err
+    assert "--model" not in err
+
+
+def test_a_run_on_the_users_own_file_replaces_the_demo_model_in_service(project):
+    # The small run's champion was trained on the generated data; a model of a user's file
+    # takes its place without a comparison (no rows are needed), and says so.
+    from imbal_pipeline.store.challenge import challenge
+    from imbal_pipeline.store.models import from_store_value
+
+    store, first, _, _ = project
+    served = store.load(DEPLOYED, first)
+    assert served["meta"]["generated_data"] is True
+    own = {"model": served["model"], "meta": {**served["meta"], "generated_data": False}}
+    mine = from_store_value(own, content_hash(own))
+    found = challenge(store, Settings(data_path="/data/thyroid_sick.csv"), mine, None, None)
+    assert found["verdict"] == promotion.REPLACES_DEMO
+    assert found["line"].startswith(f"model {mine.version} promoted, replacing {first} without")
+    assert "your own file (thyroid_sick.csv)" in found["line"]

@@ -183,3 +183,66 @@ def test_score_exits_3_when_a_monitoring_check_fails_and_0_with_exit_zero(
     out.unlink()
     assert cli.main([*args, "--exit-zero"]) == 0
     assert out.is_file()
+
+
+def _score_status(capsys, *argv) -> tuple[int, str]:
+    status = cli.main(["score", *argv])
+    return status, capsys.readouterr().err
+
+
+def test_score_reads_a_batch_with_its_own_sep_else_the_models_both_ways(
+    exported, batch, tmp_path, capsys
+):
+    # A model trained on a ';' file and one trained on a ',' file, each given the other's
+    # batch: the refusal names --sep, and --sep reads the batch (nothing written before).
+    comma = Model.load(exported[0])
+    trained = {**comma.meta["read_options"], "sep": ";"}
+    semicolon = tmp_path / "semicolon_model"
+    Model(comma.booster, {**comma.meta, "read_options": trained}).save(semicolon)
+    files = {",": tmp_path / "comma.csv", ";": tmp_path / "semicolon.csv"}
+    for sep, path in files.items():
+        batch.to_csv(path, sep=sep, index=False)
+    for model, own, other in ((exported[0], ",", ";"), (str(semicolon), ";", ",")):
+        out = tmp_path / f"{own}scores.parquet"
+        args = ["--model", model, "--out", str(out), "--exit-zero"]
+        status, err = _score_status(capsys, "--data", str(files[other]), *args)
+        assert (status, err.strip().splitlines()) == (
+            1,
+            [
+                f"imbal-pipeline: error: {files[other].name} has one column; it looks "
+                f"'{other}'-separated: pass --sep '{other}'"
+            ],
+        )
+        assert not out.exists()
+        assert _score_status(capsys, "--data", str(files[other]), *args, "--sep", other)[0] == 0
+        assert len(pd.read_parquet(out)) == len(batch)
+        out.unlink()
+        assert _score_status(capsys, "--data", str(files[own]), *args)[0] == 0  # the model's sep
+    status, err = _score_status(capsys, "--data", str(files[","]), "--sep", "1", "--model", model)
+    assert status == 2 and "--sep" in err and len(err.strip().splitlines()) == 1
+
+
+def test_score_writes_in_the_current_folder_as_its_help_says(tmp_path, monkeypatch, capsys):
+    from imbal_pipeline.cli.arguments import build_parser
+    from imbal_pipeline.cli.score import _score_out
+
+    args = build_parser().parse_args(["score", "--data", "in/monday.csv.gz"])
+    assert _score_out(args) == Path("monday.scores.parquet")  # the current folder
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["score", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "in the current folder: --data in/monday.csv writes ./monday.scores.parquet" in shown
+    assert "--sep SEP this batch's CSV delimiter (default: the model's training file's)" in shown
+
+
+def test_a_model_records_whether_it_was_trained_on_the_generated_demo_data(small_run):
+    from imbal_pipeline.core.evaluate.evaluation import deployable
+    from imbal_pipeline.core.report_model import Report
+    from imbal_pipeline.core.settings import Settings
+
+    report = value(small_run, "evaluation_report")
+    parts = value(small_run, "final_model"), value(small_run, "decision_threshold")
+    demo = deployable(*parts, Report.from_json(report), Settings())
+    own = deployable(*parts, Report.from_json(report), Settings(data_path="own.csv"))
+    assert (demo["meta"]["generated_data"], own["meta"]["generated_data"]) == (True, False)
+    assert value(small_run, "deployed_model")["meta"]["generated_data"] is True

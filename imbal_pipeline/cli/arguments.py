@@ -162,8 +162,11 @@ def _add_operating_commands(sub) -> None:
     )
     score.add_argument(
         "--out",
-        help="where to write the scores, .parquet or .csv (default: <batch>.scores.parquet)",
+        help="where to write the scores, .parquet or .csv (default: the batch's name with "
+        ".scores.parquet, in the current folder: --data in/monday.csv writes "
+        "./monday.scores.parquet)",
     )
+    add_batch_read_options(score)
     score.add_argument(
         "--exit-zero",
         action="store_true",
@@ -175,6 +178,24 @@ def _add_operating_commands(sub) -> None:
         description="Start `dagster dev` on the code location of this folder's project.",
     )
     ui.add_argument("--port", type=int, default=3000, help="web port (default %(default)s)")
+
+
+# How a CSV file is written: `run` reads them for its data, `score` for one batch.
+READ_OPTIONS = ("sep", "encoding", "decimal", "thousands")
+
+
+def add_batch_read_options(parser: argparse.ArgumentParser) -> None:
+    """`--sep`, `--encoding`, `--decimal` and `--thousands` of one batch file, declared as the
+    settings declare them; unset, each is what the model's training file had."""
+    declared = {field.name: field for field in settings_core.fields()}
+    for name in READ_OPTIONS:
+        field = declared[name]
+        parser.add_argument(
+            flag_of(field),
+            dest=name,
+            default=None,
+            help=f"this batch's {field.metadata['help']} (default: the model's training file's)",
+        )
 
 
 # The options that describe the generated data alone: given without --data, they mean that data.

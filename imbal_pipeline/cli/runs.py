@@ -182,6 +182,7 @@ KNOWN_ERRORS = frozenset(
         "CorruptValueError",
         "OutputError",
         "BatchError",
+        "MissingColumnsError",
         "ModelFileError",
         "Failure",
     }

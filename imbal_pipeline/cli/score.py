@@ -1,18 +1,36 @@
 """`imbal-pipeline score`: one batch scored by the model in service, with its monitoring checks."""
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
+from imbal_pipeline.cli.arguments import READ_OPTIONS
 from imbal_pipeline.cli.errors import _error
+from imbal_pipeline.core.fields import ReadOptions
+from imbal_pipeline.core.limits import parsing_problem
 
 
 def _score_out(args: argparse.Namespace) -> Path:
+    """--out, else the batch's name with .scores.parquet in the current folder: not beside the
+    batch, where an inbox would take the scores for a new batch (and a read-only folder
+    would refuse them)."""
     if args.out:
         return Path(args.out)
     from imbal_pipeline.core.data.inbox import stem
 
     return Path(f"{stem(Path(args.data))}.scores.parquet")
+
+
+def batch_read_options(args: argparse.Namespace, trained: ReadOptions) -> ReadOptions:
+    """How this batch is read: the options given on the command line, the others as the
+    model's training file was read. Refused (ValueError) when they would misread it."""
+    given = {n: getattr(args, n) for n in READ_OPTIONS if getattr(args, n, None) is not None}
+    options = dataclasses.replace(trained, **given)
+    problem = parsing_problem(options.sep, options.decimal, options.thousands, options.encoding)
+    if problem:
+        raise ValueError(problem)
+    return options
 
 
 # `score`'s status when the scores are written but a monitoring check failed: a script or a
@@ -26,7 +44,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     from imbal_pipeline import load_model
     from imbal_pipeline.core.data.data import DataError, file_problem, read_table
     from imbal_pipeline.core.monitor import monitor_batch, monitoring
-    from imbal_pipeline.core.monitor.deployed import ModelFileError, score_batch
+    from imbal_pipeline.core.monitor.deployed import (
+        MissingColumnsError,
+        ModelFileError,
+        score_batch,
+    )
     from imbal_pipeline.core.report import monitor_report
 
     data, out = Path(args.data), _score_out(args)
@@ -41,8 +63,16 @@ def cmd_score(args: argparse.Namespace) -> int:
     except ModelFileError as exc:
         return _error(str(exc), 2)
     try:
-        frame = read_table(data, model.read_options)
+        options = batch_read_options(args, model.read_options)
+    except ValueError as exc:
+        return _error(str(exc), 2)
+    try:
+        frame = read_table(data, options)
         scored, notes = score_batch(model, frame)
+    except MissingColumnsError as exc:
+        # Often a batch for another model than the one in service: say how to name it.
+        other = "" if args.model else "; or score with its own model: --model FOLDER|VERSION"
+        return _error(f"{exc}{other}", 1)
     except DataError as exc:
         return _error(str(exc), 1)
     # One batch alone: the prevalence rule pools only this one (the inbox pools the recent ones).

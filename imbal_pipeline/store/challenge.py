@@ -83,10 +83,17 @@ def challenge(
         return (
             record["evidence"] if record["action"] in (FIRST, PROMOTED) else promotion.same(version)
         )
+    rollback = champions.rolled_back(challenger.version)
+    if rollback is not None:
+        return promotion.rolled_back(challenger.version, version, rollback)
     try:
         champion = from_store_value(store.load(DEPLOYED, version), version, challenger.n_jobs)
     except (FileNotFoundError, CorruptValueError, ModelFileError) as exc:
         return promotion.kept(challenger.version, version, f"the champion cannot be read: {exc}")
+    source = Path(settings.data_path).name if settings.data_path else "none"
+    demo = promotion.replaces_demo(champion, challenger, source)
+    if demo is not None:
+        return demo
     sources = [
         Source("holdout", HOLDOUT, holdout, holdout[LABEL].to_numpy()),
         *labelled_batches(settings, champion, champions.trained_at(version)),

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from imbal_pipeline.core.monitor.promotion import FIRST, PROMOTE, SAME, UNREADABLE
+from imbal_pipeline.core.monitor.promotion import FIRST, PROMOTING, SAME, UNREADABLE
 from imbal_pipeline.core.monitor.promotion_rows import TrainedRows
 from imbal_pipeline.store.storage import (
     LATEST_LOOKS,
@@ -158,6 +158,17 @@ class Champions:
             if stack[-1:] != [record["version"]]:  # a rollback lands on the one below
                 stack.append(record["version"])
         return stack
+
+    def rolled_back(self, version: str) -> dict | None:
+        """The rollback that took `version` out of service, unless it was put back since (by
+        hand, or rolled back to); a run never puts such a version back."""
+        withdrawn = None
+        for record in self.records():
+            if record["action"] == ROLLBACK and record.get("previous") == version:
+                withdrawn = record
+            elif record["version"] == version:
+                withdrawn = None
+        return withdrawn
 
     def waiting(self) -> dict | None:
         """The newest challenger produced since the champion came into service and not
@@ -325,10 +336,10 @@ def enact(
     if not exported:
         why = f"model {version} not promoted: its stored value is not the model its run exported"
         return Enacted(current, "refused", why, False)
-    if verdict in (FIRST, PROMOTE) and current == evidence.get("champion"):
+    if verdict in PROMOTING and current == evidence.get("champion"):
         champions.promote_by_run(version, run_id, evidence)
         return Enacted(version, verdict, evidence["line"], True)
-    if verdict in (FIRST, PROMOTE):
+    if verdict in PROMOTING:
         line = (
             f"model {version} not promoted: the champion changed from {evidence.get('champion')} "
             f"to {current} since this run compared them; run again to compare with {current}"

@@ -61,7 +61,9 @@ def load_model(
         raise ModelFileError(str(exc)) from None
     # Compiled trees are cached beside a local store only (a library is loaded from a file).
     cache = Path(assets.base) / COMPILED if is_local(assets.base) else None
-    return from_store_value(value, version, n_jobs, cache)
+    model = from_store_value(value, version, n_jobs, cache)
+    model.in_service = source is None
+    return model
 
 
 def champion_version(champions, where) -> str:

@@ -257,6 +257,7 @@ def deployable(final: Bag, decision: Decision, report: Report, settings: Setting
         beta=settings.beta,
         run_id=report.run_id,
         trained_rows=report.trained_rows,
+        generated_data=settings.data_path is None,
     )
     return {"model": final.model, "meta": json_ready(meta, strict=True)}
 

@@ -40,6 +40,10 @@ class BatchError(DataError):
     """A batch the model cannot score; the message names the column and the fix."""
 
 
+class MissingColumnsError(BatchError):
+    """A batch without some of the model's feature columns: often a batch for another model."""
+
+
 class ModelFileError(ValueError):
     """A model folder that is missing, incomplete or damaged."""
 
@@ -81,12 +85,15 @@ def model_meta(
     beta: float,
     run_id: str | None,
     trained_rows: dict | None = None,
+    generated_data: bool = False,
 ) -> dict:
     """The JSON half of a model: everything needed to apply and watch it.
 
     Its version is not part of it: the version is the content hash of the model and this.
     `trained_rows` records the keys of its training rows (`promotion_rows.TrainedRows`), so a
-    later model is never compared with it on a row it trained on.
+    later model is never compared with it on a row it trained on. `generated_data`: trained on
+    the embedded demo data, which a model of a user's file replaces in service
+    (`promotion.replaces_demo`) and which messages name.
     """
     return {
         "format": FORMAT,
@@ -96,6 +103,7 @@ def model_meta(
         "objective": final.objective,
         "beta": float(beta),
         "target": target,
+        "generated_data": generated_data,
         "positive_label": positive_label,
         # Labels given later are matched against both classes; anything else is refused.
         "negative_labels": negative_labels,
@@ -166,12 +174,24 @@ class Model:
         self.positive_label = meta["positive_label"]
         self.id_column = meta.get("id_column")
         self.calibrator = meta.get("calibrator")
+        # The champion, loaded as the model in service (`load_model()`): messages say so.
+        self.in_service = False
 
     def __repr__(self) -> str:
         return (
             f"Model(version={self.version!r}, strategy={self.meta['strategy']!r}, "
             f"threshold={self.threshold:.4g}, positive_label={self.positive_label!r})"
         )
+
+    @property
+    def described(self) -> str:
+        """Which model this is and what it predicts, for a message."""
+        what = f"target {self.meta.get('target')!r}"
+        if self.meta.get("generated_data"):
+            what += ", trained on the generated demo data"
+        if self.in_service:
+            return f"the model in service ({self.version}, {what})"
+        return f"model {self.version} ({what})"
 
     @property
     def feature_schema(self) -> dict:
@@ -193,9 +213,9 @@ class Model:
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-            raise BatchError(
-                f"the batch lacks feature column {missing[0]!r}{more} the model was trained "
-                "on; add it (empty values are allowed)"
+            raise MissingColumnsError(
+                f"the batch lacks feature column {missing[0]!r}{more} that {self.described} was "
+                "trained on; add it (empty values are allowed)"
             )
         for column in self.preprocessor.numeric:
             problem = numeric_feature_problem(column, frame[column])

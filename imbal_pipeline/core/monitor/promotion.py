@@ -49,6 +49,13 @@ from imbal_pipeline.core.stats import paired
 from imbal_pipeline.core.stats.intervals import BOOTSTRAP_REPLICATES
 
 PROMOTE, WORSE, UNDECIDED, FIRST = "promote", "worse", "undecided", "first"
+# Verdicts made without a comparison: a model trained on the generated demo data gives way to
+# one trained on a user's file; a model rolled back is not put back by a run.
+REPLACES_DEMO, ROLLED_BACK = "replaces demo", "rolled back"
+# The verdicts that put the challenger in service.
+PROMOTING = (FIRST, PROMOTE, REPLACES_DEMO)
+# What a model predicts: two that differ in either are not compared.
+PREDICTED = ("target", "positive_label")
 # Two-sided level of the PR-AUC interval: each of its ends is a one-sided 95% bound.
 LEVEL = 0.90
 # One-sided level of each decisions test (McNemar, on the positives and on the negatives).
@@ -296,6 +303,63 @@ def kept(challenger: str, champion: str | None, why: str, verdict: str = UNREADA
     return evidence(verdict, challenger, champion, line)
 
 
+def rolled_back(challenger: str, champion: str, rollback: dict) -> dict:
+    """The challenger was taken out of service by a rollback: a run does not undo that (a
+    rerun of the run that made it would otherwise put it straight back)."""
+    line = (
+        f"model {challenger} not promoted, {champion} stays in service: {challenger} was rolled "
+        f"back on {rollback['time']} ({rollback['reason']}), and a run never puts a rolled-back "
+        f"model back; `imbal-pipeline promote {challenger}` puts it back"
+    )
+    return evidence(ROLLED_BACK, challenger, champion, line)
+
+
+def replaces_demo(champion, challenger, source: str) -> dict | None:
+    """The challenger replaces, without a comparison, a champion trained on the generated demo
+    data when it was trained on a user's file (`source`); None otherwise. Never between two
+    models of users' files, nor for a model that does not record its data (an older one)."""
+    demo, own = champion.meta.get("generated_data"), challenger.meta.get("generated_data")
+    if demo is not True or own is not False:
+        return None
+    a, b = champion.version, challenger.version
+    line = (
+        f"model {b} promoted, replacing {a} without a comparison: {a} was trained on the "
+        f"generated demo data ({_predicts(champion)}), and a model trained on your own file "
+        f"({source}) takes its place (never between two models of your own data); "
+        f"`imbal-pipeline rollback` puts {a} back"
+    )
+    return evidence(REPLACES_DEMO, b, a, line)
+
+
+def _predicts(model) -> str:
+    return f"target {model.meta.get('target')!r} = {model.meta.get('positive_label')}"
+
+
+def other_dataset(champion, challenger) -> dict | None:
+    """When the two were trained on different datasets, the evidence that says so: they predict
+    different targets or positive classes, or share no feature. Not comparable, and one store
+    serves one model; the line says how they differ and both ways out. None otherwise."""
+    a, b = champion.version, challenger.version
+    if any(str(champion.meta.get(f)) != str(challenger.meta.get(f)) for f in PREDICTED):
+        differs = f"predicts another thing ({_predicts(champion)})"
+    else:
+        theirs, ours = _features(champion.feature_schema), _features(challenger.feature_schema)
+        if theirs & ours:
+            return None  # a feature in common: the same dataset, its schema changed
+        differs = f"was trained on other columns (none of this model's {len(ours)} features)"
+    line = (
+        f"model {b} ({_predicts(challenger)}) not put in service: the model in service, {a}, "
+        f"{differs}, and a store serves one model at a time; `imbal-pipeline promote {b}` puts "
+        f"{b} in its place, or run each dataset in a folder of its own (its own project, store "
+        "and model in service)"
+    )
+    return evidence(UNREADABLE, b, a, line)
+
+
+def _features(schema: dict) -> set[str]:
+    return {*schema["numeric"], *schema["categorical"]}
+
+
 def _rows_text(used: list[Used]) -> str:
     """Which rows were compared, and which sources could not be."""
     parts, batches = [], [u for u in used if u.kind == BATCH and u.not_comparable is None]
@@ -326,13 +390,9 @@ def compare(
     """The champion (`deployed.Model`) and the challenger compared on the rows of `sources`
     neither trained on (`promotion_rows.shared_rows`), with the verdict in one line."""
     a, b = champion.version, challenger.version
-    for field in ("target", "positive_label"):
-        if str(champion.meta.get(field)) != str(challenger.meta.get(field)):
-            why = (
-                f"the two predict different things ({field} {champion.meta.get(field)!r} vs "
-                f"{challenger.meta.get(field)!r}); not comparable"
-            )
-            return kept(b, a, why)
+    other = other_dataset(champion, challenger)
+    if other is not None:
+        return other
     y, sa, sb, used = shared_rows(champion, challenger, champion_rows, challenger_rows, sources)
     j = judge(y, sa, champion.threshold, sb, challenger.threshold, margin, seed=seed)
     rows = _rows_text(used)
