@@ -222,6 +222,20 @@ def test_score_reads_a_batch_with_its_own_sep_else_the_models_both_ways(
     assert status == 2 and "--sep" in err and len(err.strip().splitlines()) == 1
 
 
+def test_score_reads_a_tab_separated_batch_with_the_flag_its_message_names(
+    exported, batch, tmp_path, capsys
+):
+    tabbed = tmp_path / "tabbed.tsv"
+    batch.to_csv(tabbed, sep="\t", index=False)
+    args = ["--data", str(tabbed), "--model", exported[0], "--exit-zero"]
+    status, err = _score_status(capsys, *args, "--out", str(tmp_path / "a.parquet"))
+    assert status == 1 and err.strip().endswith("it looks '\\t'-separated: pass --sep '\\t'")
+    for typed in ("\\t", "tab"):
+        out = tmp_path / f"{typed.strip(chr(92))}.parquet"
+        assert _score_status(capsys, *args, "--out", str(out), "--sep", typed)[0] == 0
+        assert len(pd.read_parquet(out)) == len(batch)
+
+
 def test_score_writes_in_the_current_folder_as_its_help_says(tmp_path, monkeypatch, capsys):
     from imbal_pipeline.cli.arguments import build_parser
     from imbal_pipeline.cli.score import _score_out

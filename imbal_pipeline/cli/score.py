@@ -9,6 +9,7 @@ from imbal_pipeline.cli.arguments import READ_OPTIONS
 from imbal_pipeline.cli.errors import _error
 from imbal_pipeline.core.fields import ReadOptions
 from imbal_pipeline.core.limits import parsing_problem
+from imbal_pipeline.core.settings import delimiter_of
 
 
 def _score_out(args: argparse.Namespace) -> Path:
@@ -26,6 +27,8 @@ def batch_read_options(args: argparse.Namespace, trained: ReadOptions) -> ReadOp
     """How this batch is read: the options given on the command line, the others as the
     model's training file was read. Refused (ValueError) when they would misread it."""
     given = {n: getattr(args, n) for n in READ_OPTIONS if getattr(args, n, None) is not None}
+    if "sep" in given:
+        given["sep"] = delimiter_of(given["sep"])
     options = dataclasses.replace(trained, **given)
     problem = parsing_problem(options.sep, options.decimal, options.thousands, options.encoding)
     if problem:

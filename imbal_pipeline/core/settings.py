@@ -110,7 +110,10 @@ def choices(name: str) -> tuple[str, ...] | None:
     return typing.get_args(kind) if typing.get_origin(kind) is Literal else None
 
 
-TAB_SPELLINGS = ("\\t", "tab")
+def delimiter_of(typed: str) -> str:
+    """The delimiter a user typed: a tab is hard to type in a shell or the Launchpad, so `\\t`
+    (two characters) and `tab` mean one."""
+    return "\t" if typed in ("\\t", "tab") else typed
 
 
 def from_values(values: dict) -> Settings:
@@ -120,9 +123,8 @@ def from_values(values: dict) -> Settings:
     if unknown:
         raise SettingsError(f"unknown setting {unknown[0]!r}; see `imbal-pipeline run --help`")
     plain: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    # A tab is hard to type in a shell or the Launchpad: `\t` (two characters) and `tab` mean one.
-    if plain.get("sep") in TAB_SPELLINGS:
-        plain["sep"] = "\t"
+    if "sep" in plain:
+        plain["sep"] = delimiter_of(plain["sep"])
     return Settings(**plain)
 
 
