@@ -135,8 +135,9 @@ def _passed(
     action: str, selected: str, threshold: ThresholdChoice | None, promotion: Promotion | None
 ) -> str:
     """What became of the model, then what to do next."""
-    tuned = threshold is None or not threshold.fallback
-    named = "its tuned threshold" if tuned else threshold.named()
+    named = "its tuned threshold"
+    if threshold is not None and threshold.fallback:
+        named = threshold.named()
     return f"{service(promotion)} {_PASSED_TEXT[action].format(selected=selected, threshold=named)}"
 
 
