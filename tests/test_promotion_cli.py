@@ -74,7 +74,10 @@ def test_promote_and_rollback_change_what_every_reader_serves_and_rollback_resto
     status, out, err = _run(capsys, "versions", "deployed_model")
     assert status == 0, err
     assert f"champion: {second} since " in out and "catches more on the labels" in out
-    assert f"{second}  run none (by hand)" in out and "[champion]" in out
+    assert f"{second}  in service (promoted by hand (catches more on the labels), " in out
+    assert f"{first}  replaced (by {second}, promoted by hand " in out and "run none" not in out
+    [served] = [line for line in out.splitlines() if line.endswith("[champion]")]
+    assert served.startswith(second) and "trained by run run-2 at " in served
     status, out, _ = _run(capsys, "show", "deployed_model")
     assert out.startswith(f"deployed_model version {second}: the champion since ")
 
@@ -188,3 +191,4 @@ def test_the_first_models_materialization_says_it_was_compared_with_nothing(smal
     # No model was in service: a sentence with the promotion line, not an empty table.
     assert shown["comparison"] == f"no comparison: {shown['promotion']}"
     assert "promoted" in shown["promotion"]
+    assert shown["trained_by"] == f"run {small_run.run_id}"  # this run's own model
