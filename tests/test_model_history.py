@@ -69,6 +69,20 @@ def test_a_model_is_named_with_the_run_that_trained_it_not_the_runs_that_kept_it
     assert " on thyroid_sick.csv, target target" in waiting.line()
 
 
+def test_a_run_that_trained_the_same_model_again_is_named_apart(history):
+    store, champions, demo, thyroid, _, _ = history
+    _run(store, champions, "run-demo-2", 1, DEMO, promotion.same)  # the demo's model again
+    _run(store, champions, "run-thyroid-3", 2, THYROID, lambda v: promotion.kept(v, demo, "no"))
+    models = _by_version(champions)
+    assert models[demo].again_by == ("run-demo-2",) and "run-demo-2" not in models[demo].kept_by
+    assert models[demo].kept_by == ("run-thyroid", "run-thyroid-2", "run-bank", "run-thyroid-3")
+    line = models[demo].line()
+    assert "target is_fraud, again by run run-demo-2; kept in service by run " in line
+    assert models[thyroid].trained.run_id == "run-thyroid"
+    assert models[thyroid].again_by == ("run-thyroid-3",)
+    assert models[thyroid].detail.startswith("no; ")  # the newest comparison's reason
+
+
 def test_promotions_by_hand_and_rollbacks_say_so_with_the_reason_and_the_date(history):
     _, champions, demo, thyroid, other, _ = history
     champions.promote(thyroid, "", "imbal-pipeline promote (alice@vm)")

@@ -51,12 +51,15 @@ class ModelVersion:
     trained: Trained
     status: str
     detail: str  # how it came into or left service, or why it never did
+    again_by: tuple[str, ...]  # later runs that trained the identical model
     kept_by: tuple[str, ...]  # later runs whose deployed_model is this version again
 
     def origin(self) -> str:
-        """The run that trained it, and the later runs that kept it in service."""
+        """The run that trained it (and any that trained it again, identically), then the
+        later runs that kept it in service."""
+        again = f", again by run {', '.join(self.again_by)}" if self.again_by else ""
         kept = f"; kept in service by run {', '.join(self.kept_by)}" if self.kept_by else ""
-        return f"{self.trained.text()}{kept}"
+        return f"{self.trained.text()}{again}{kept}"
 
     def line(self) -> str:
         status = f"{self.status} ({self.detail})" if self.detail else self.status
@@ -132,19 +135,24 @@ def model_versions(champions: Champions) -> list[ModelVersion]:
     Raises CorruptValueError when a record is unreadable; the caller says so.
     """
     trained: dict[str, Trained] = {}
-    for c in champions.challengers():
-        if c["version"] not in trained:
-            target = c.get("target") or _target_of(champions, c["version"])
-            trained[c["version"]] = Trained(c.get("run_id"), c["time"], c.get("data"), target)
-    gates = {c["version"]: c for c in champions.challengers()}
+    again: dict[str, list[str]] = {}  # later runs that trained the same model (same content)
+    challengers = champions.challengers()
+    for c in challengers:
+        if c["version"] in trained:
+            again.setdefault(c["version"], []).append(str(c.get("run_id")))
+            continue
+        target = c.get("target") or _target_of(champions, c["version"])
+        trained[c["version"]] = Trained(c.get("run_id"), c["time"], c.get("data"), target)
+    gates = {c["version"]: c for c in challengers}  # the newest record of each
     kept: dict[str, list[str]] = {}
     for write in champions.store.history(DEPLOYED):
         version, run = write["version"], str(write.get("run_id"))
         if version not in trained:  # written before challengers were recorded
             target = _target_of(champions, version)
             trained[version] = Trained(write.get("run_id"), write["time"], None, target)
-        elif run != str(trained[version].run_id) and run not in kept.get(version, []):
-            kept.setdefault(version, []).append(run)  # (a run that retrained it identically too)
+        elif run not in (str(trained[version].run_id), *again.get(version, [])):
+            kept.setdefault(version, []).append(run)
+    kept = {version: list(dict.fromkeys(runs)) for version, runs in kept.items()}  # once each
     state = served(champions.records())
     out = []
     for version, made in trained.items():
@@ -154,7 +162,8 @@ def model_versions(champions: Champions) -> list[ModelVersion]:
             status, detail = _why_not(gates[version])
         else:
             status, detail = UNRECORDED, "stored before champions were recorded"
-        out.append(ModelVersion(version, made, status, detail, tuple(kept.get(version, []))))
+        runs = tuple(again.get(version, [])), tuple(kept.get(version, []))
+        out.append(ModelVersion(version, made, status, detail, *runs))
     # Records are in order of writing: a stable sort keeps it among times within one second.
     return sorted(out, key=lambda m: m.trained.time)[::-1]
 
