@@ -138,7 +138,7 @@ def test_load_model_imports_no_dagster(project):
 
 
 def test_a_run_says_its_promotion_in_one_line_then_what_the_model_in_service_expects(
-    small_run, capsys
+    small_run, capsys, tmp_path
 ):
     from imbal_pipeline.cli.runs import _print_promotion
     from imbal_pipeline.core.report_model import Report
@@ -148,14 +148,14 @@ def test_a_run_says_its_promotion_in_one_line_then_what_the_model_in_service_exp
     promoted = dg.AssetMaterialization(
         DEPLOYED, metadata={"champion": mine, "promotion": f"model {mine} promoted: the first"}
     )
-    _print_promotion(report, promoted, "inbox")
+    _print_promotion(report, promoted, str(tmp_path / "inbox"))  # (it makes the folder)
     first, second = capsys.readouterr().out.splitlines()
     assert first == f"promotion: model {mine} promoted: the first"
     assert second.startswith(f"model {mine} in service: expects ")
     kept = dg.AssetMaterialization(
         DEPLOYED, metadata={"champion": "0" * 16, "promotion": f"model {mine} not promoted, ..."}
     )
-    _print_promotion(report, kept, "inbox")
+    _print_promotion(report, kept, str(tmp_path / "inbox"))
     assert capsys.readouterr().out == f"promotion: model {mine} not promoted, ...\n"
 
 
