@@ -163,7 +163,10 @@ def test_versions_and_show_read_the_instance_and_the_store(cli_run, tmp_path, cl
         assert upstream in line, line
     assert "decision_threshold=" not in line
     deployed = cli_here(["versions", "deployed_model"], home, tmp_path).stdout.splitlines()[0]
-    assert "decision_threshold=" in deployed and "final_model=" in deployed
+    # Each stored model with what it is and the run that trained it, from the champion records.
+    run_id = re.search(r"; run (\S+) in ", proc.stdout)[1]
+    assert f"  in service (promoted by run {run_id} as the first champion, " in deployed
+    assert f"trained by run {run_id} at " in deployed and deployed.endswith("  [champion]")
     shown = cli_here(["show", "final_model", "--version", version], home, tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert f"final_model version {version}: gate passed" in shown.stdout

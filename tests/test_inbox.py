@@ -208,3 +208,32 @@ def test_a_batch_replaced_between_being_found_and_read_is_not_scored_as_that_bat
     make_fraud_data(60, 0.1, seed=2).to_csv(path, index=False)  # another upload, same name
     with pytest.raises(FileNotFoundError, match="changed between being found .* and being read"):
         inbox.read_batch(batch, read_table_hashed)
+
+
+def _in_service(capsys, inbox_path) -> str:
+    """The line a run prints when its model is put in service, naming the inbox."""
+    from types import SimpleNamespace
+
+    from imbal_pipeline.cli.runs import _print_promotion
+
+    reference = {
+        "expected_rate": 0.02,
+        "training_rows": 1000,
+        "holdout_rate": 0.02,
+        "holdout_interval": [0.01, 0.03],
+    }
+    release = SimpleNamespace(model_version="0123456789abcdef", promotion=None)
+    report = SimpleNamespace(release=release, monitoring_reference=reference)
+    said = SimpleNamespace(metadata={"champion": "0123456789abcdef", "promotion": "promoted"})
+    _print_promotion(report, said, str(inbox_path))
+    return capsys.readouterr().out.splitlines()[-1]
+
+
+def test_the_inbox_a_run_tells_the_user_to_drop_batches_into_is_there(tmp_path, capsys):
+    folder = tmp_path / "imbal_inbox"
+    line = _in_service(capsys, folder)
+    assert folder.is_dir()  # made, so that the user can drop a file into it
+    assert f"or drop it into {folder} while `imbal-pipeline ui` runs" in line
+    (tmp_path / "taken").write_text("a file where the inbox would be")
+    line = _in_service(capsys, tmp_path / "taken")
+    assert f"or make the folder {tmp_path / 'taken'} (File exists) and drop it there" in line

@@ -74,7 +74,10 @@ def test_promote_and_rollback_change_what_every_reader_serves_and_rollback_resto
     status, out, err = _run(capsys, "versions", "deployed_model")
     assert status == 0, err
     assert f"champion: {second} since " in out and "catches more on the labels" in out
-    assert f"{second}  run none (by hand)" in out and "[champion]" in out
+    assert f"{second}  in service (promoted by hand (catches more on the labels), " in out
+    assert f"{first}  replaced (by {second}, promoted by hand " in out and "run none" not in out
+    [served] = [line for line in out.splitlines() if line.endswith("[champion]")]
+    assert served.startswith(second) and "trained by run run-2 at " in served
     status, out, _ = _run(capsys, "show", "deployed_model")
     assert out.startswith(f"deployed_model version {second}: the champion since ")
 
@@ -135,7 +138,7 @@ def test_load_model_imports_no_dagster(project):
 
 
 def test_a_run_says_its_promotion_in_one_line_then_what_the_model_in_service_expects(
-    small_run, capsys
+    small_run, capsys, tmp_path
 ):
     from imbal_pipeline.cli.runs import _print_promotion
     from imbal_pipeline.core.report_model import Report
@@ -145,14 +148,14 @@ def test_a_run_says_its_promotion_in_one_line_then_what_the_model_in_service_exp
     promoted = dg.AssetMaterialization(
         DEPLOYED, metadata={"champion": mine, "promotion": f"model {mine} promoted: the first"}
     )
-    _print_promotion(report, promoted, "inbox")
+    _print_promotion(report, promoted, str(tmp_path / "inbox"))  # (it makes the folder)
     first, second = capsys.readouterr().out.splitlines()
     assert first == f"promotion: model {mine} promoted: the first"
     assert second.startswith(f"model {mine} in service: expects ")
     kept = dg.AssetMaterialization(
         DEPLOYED, metadata={"champion": "0" * 16, "promotion": f"model {mine} not promoted, ..."}
     )
-    _print_promotion(report, kept, "inbox")
+    _print_promotion(report, kept, str(tmp_path / "inbox"))
     assert capsys.readouterr().out == f"promotion: model {mine} not promoted, ...\n"
 
 
@@ -188,6 +191,7 @@ def test_the_first_models_materialization_says_it_was_compared_with_nothing(smal
     # No model was in service: a sentence with the promotion line, not an empty table.
     assert shown["comparison"] == f"no comparison: {shown['promotion']}"
     assert "promoted" in shown["promotion"]
+    assert shown["trained_by"] == f"run {small_run.run_id}"  # this run's own model
 
 
 def test_a_batch_for_another_model_is_told_which_model_is_in_service(project, capsys, tmp_path):

@@ -113,6 +113,7 @@ def test_a_better_retraining_is_promoted_a_worse_one_is_not_and_rollback_restore
     shown = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
     assert (shown["champion"], shown["challenger"], shown["promotion"]) == (b, c, _line(third))
     assert shown["verdict"] in (promotion.WORSE, promotion.UNDECIDED)
+    assert shown["trained_by"] == f"run {second.run_id} (this run kept it in service)"
     assert "PR-AUC" in shown["comparison"] and "false alarms" in shown["comparison"]
     report = (tmp_path / "shared" / "report" / "report.md").read_text()
     assert "## Promotion" in report and f"model {c} not promoted" in report

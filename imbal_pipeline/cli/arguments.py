@@ -126,14 +126,14 @@ def _add_store_commands(sub) -> None:
         "apply. Recorded with the time, who, the reason and the comparison its run made.",
     )
     promote.add_argument("version", help="a version from `imbal-pipeline versions deployed_model`")
-    promote.add_argument("--reason", default="promoted by hand", help="why, for the record")
+    promote.add_argument("--reason", default="", help="why, for the record")
     rollback = sub.add_parser(
         "rollback",
         help="put the previous champion back in service",
         description="Undo the last promotion: the model in service before it becomes the "
         "champion again. Recorded like a promotion.",
     )
-    rollback.add_argument("--reason", default="rolled back by hand", help="why, for the record")
+    rollback.add_argument("--reason", default="", help="why, for the record")
 
 
 def _add_operating_commands(sub) -> None:

@@ -141,25 +141,23 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
     if not ASSET_NAME.fullmatch(args.asset):
         return _error(f"{args.asset!r} is not an asset name (letters, digits, _ and /)", 2)
-    with dg.DagsterInstance.get() as instance:
-        found = recorded(instance, args.asset, args.limit)
-    champion: str | None = None
-    about: list[str] = []
-    if args.asset == "deployed_model":  # which is in service, from the records `score` reads
-        from imbal_pipeline.cli.promote import champion_lines
+    if args.asset == "deployed_model":
+        # Every model the store holds, from the records `score` reads: Dagster's history of
+        # deployed_model is the champion after each run, under that run's upstream versions.
+        from imbal_pipeline.cli.promote import model_lines
         from imbal_pipeline.store.storage import AssetStore, storage_dir
 
-        champion, about = champion_lines(AssetStore(storage_dir(load_project())))
-    if not found and not about:
+        lines = model_lines(AssetStore(storage_dir(load_project())), args.limit)
+    else:
+        with dg.DagsterInstance.get() as instance:
+            lines = [m.line() for m in recorded(instance, args.asset, args.limit)]
+    if not lines:
         return _error(
             f"no materializations of {args.asset!r} in {home}; "
             "check the name or run `imbal-pipeline run` first",
             1,
         )
-    for materialization in found:
-        mark = "  [champion]" if materialization.version == champion else ""
-        print(materialization.line() + mark)
-    print("\n".join(about))
+    print("\n".join(lines))
     return 0
 
 
@@ -185,9 +183,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     home = ensure_home()
     import dagster as dg
 
-    from imbal_pipeline.cli.history import recorded, summarize
+    from imbal_pipeline.cli.history import recorded, summarize, with_run_data
     from imbal_pipeline.cli.promote import since
     from imbal_pipeline.store.champion import Champions
+    from imbal_pipeline.store.model_history import find
     from imbal_pipeline.store.storage import (
         AssetStore,
         CorruptValueError,
@@ -221,6 +220,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         if known
         else f"not materialized in {home} (stored in {where} by another instance)"
     )
+    if args.asset == "deployed_model":  # the run that trained it, from the store's records
+        model = find(Champions(store), version)
+        model = with_run_data([model])[0] if model else None
+        origin = model.origin() if model else origin
+        if champion is None or champion["version"] != version:
+            origin = f"{model.status} ({model.detail}); {origin}" if model else origin
     if champion is not None and champion["version"] == version:
         origin = f"the champion {since(champion)}; {origin}"
     print(f"{args.asset} version {version}: {origin}")

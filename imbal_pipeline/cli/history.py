@@ -66,6 +66,27 @@ def recorded(instance, asset: str, limit: int) -> list[Recorded]:
     return out
 
 
+def with_run_data(models: list) -> list:
+    """Model versions (`model_history.ModelVersion`) whose records predate the challengers'
+    `data`, with the data and target their training run's tags name, when this instance ran it."""
+    import dagster as dg
+
+    from imbal_pipeline.defs.instance import DATA_TAG, TARGET_TAG
+
+    if all(m.trained.data or not m.trained.run_id for m in models):
+        return models
+    out = []
+    with dg.DagsterInstance.get() as instance:
+        for model in models:
+            made = model.trained
+            run = None if made.data or not made.run_id else instance.get_run_by_id(made.run_id)
+            if run is not None and DATA_TAG in run.tags:
+                target = made.target or run.tags.get(TARGET_TAG)
+                made = dataclasses.replace(made, data=run.tags[DATA_TAG], target=target)
+            out.append(dataclasses.replace(model, trained=made))
+    return out
+
+
 def summarize(value) -> list[str]:
     """What `show` prints of a stored value: its kind, its tables' shapes, its models' trees."""
     import pandas as pd

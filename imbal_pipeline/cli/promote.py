@@ -14,6 +14,8 @@ from collections.abc import Callable
 from imbal_pipeline.store.champion import DEPLOYED, Champions, PromotionError, by_hand
 from imbal_pipeline.store.storage import AssetStore, CorruptValueError, StoreNameError
 
+UNREADABLE = "champion: none can be read: "
+
 
 def _error(message: str, status: int) -> int:
     print(f"imbal-pipeline: error: {message}", file=sys.stderr)
@@ -38,11 +40,11 @@ def report_to_instance(record: dict) -> None:
         instance.report_runless_asset_event(
             dg.AssetMaterialization(
                 DEPLOYED,
-                description=f"{record['action']} by hand: {record['reason']}",
+                description=f"{record['action']} by hand{_because(record)}",
                 metadata={
                     "champion": record["version"],
                     "verdict": record["action"],
-                    "promotion": f"{record['action']}: {record['reason']}",
+                    "promotion": f"{record['action']} by hand{_because(record)}",
                     "previous": str(record["previous"]),
                     "by": record["by"],
                     GATE_KEY: "passed",
@@ -102,9 +104,36 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return _carry_out(lambda: Champions(store).rollback(args.reason, by_hand("rollback")), store)
 
 
+def _because(record: dict) -> str:
+    return f": {record['reason']}" if record.get("reason") else ""
+
+
 def since(record: dict) -> str:
     """Since when and why a champion is in service, in words."""
-    return f"since {record['time']} ({record['action']} by {record['by']}: {record['reason']})"
+    return f"since {record['time']} ({record['action']} by {record['by']}{_because(record)})"
+
+
+def model_lines(store: AssetStore, limit: int) -> list[str]:
+    """`versions deployed_model`: the store's newest `limit` model versions (each with what it
+    is and the run that trained it), then the champion and a challenger that waits."""
+    import dataclasses
+
+    from imbal_pipeline.cli.history import with_run_data
+    from imbal_pipeline.store.model_history import model_versions
+
+    champion, about = champion_lines(store)
+    try:
+        models = with_run_data(model_versions(Champions(store))[:limit])
+    except CorruptValueError as exc:  # a damaged record
+        return [f"{UNREADABLE}{exc}"]
+    refused = bool(about) and about[0].startswith(UNREADABLE)
+    lines = []
+    for model in models:
+        if refused:  # no status read from records the champion's readers refuse
+            model = dataclasses.replace(model, status="status unknown", detail="see below")
+        mark = "  [champion]" if model.version == champion else ""
+        lines.append(model.line() + mark)
+    return lines + about
 
 
 def champion_lines(store: AssetStore) -> tuple[str | None, list[str]]:
@@ -115,7 +144,7 @@ def champion_lines(store: AssetStore) -> tuple[str | None, list[str]]:
         record = champions.current()
         waiting = champions.waiting()
     except CorruptValueError as exc:
-        return None, [f"champion: none can be read: {exc}"]
+        return None, [f"{UNREADABLE}{exc}"]
     if record is None and not store.history(DEPLOYED):
         return None, []  # nothing stored yet
     if record is None:

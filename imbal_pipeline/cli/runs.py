@@ -361,9 +361,20 @@ def _print_promotion(report: Report, deployed, inbox: str) -> None:
         f"{reference['training_rows']:,} training rows' out-of-fold scores; the holdout "
         f"flagged {100 * reference['holdout_rate']:.2f}%, 99% interval {100 * low:.2f}-"
         f"{100 * high:.2f}%); score a batch with "
-        f"`imbal-pipeline score --data BATCH.csv`, or drop it into {Path(inbox).resolve()} "
-        "while `imbal-pipeline ui` runs"
+        f"`imbal-pipeline score --data BATCH.csv`, or {_inbox_words(inbox)} while "
+        "`imbal-pipeline ui` runs"
     )
+
+
+def _inbox_words(inbox: str) -> str:
+    """Where to drop a batch: the inbox folder, made here so that it is there to drop into;
+    when it cannot be made, the words say who makes it."""
+    folder = Path(inbox).resolve()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file of that name, or no write access
+        return f"make the folder {folder} ({exc.strerror or type(exc).__name__}) and drop it there"
+    return f"drop it into {folder}"
 
 
 def console_log(verbose: bool) -> dict:

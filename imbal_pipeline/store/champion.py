@@ -226,11 +226,18 @@ class Champions:
     # --- changing ---------------------------------------------------------------------------
 
     def add_challenger(
-        self, version: str, run_id: str | None, gate: str, evidence: dict, value=None
+        self,
+        version: str,
+        run_id: str | None,
+        gate: str,
+        evidence: dict,
+        value=None,
+        source: dict | None = None,
     ) -> dict:
-        """Record that a run produced `version` (its gate verdict, and the comparison); with
-        `value`, store it first, so that a challenger not promoted can be put in service (or
-        shadow-score) later and no record names a version the store lacks."""
+        """Record that a run produced `version` (its gate verdict, the comparison, and with
+        `source` what it was trained on: `data` and `target`); with `value`, store it first,
+        so that a challenger not promoted can be put in service (or shadow-score) later and no
+        record names a version the store lacks."""
         if value is not None:
             write_bundle(self.store.version_folder(DEPLOYED, version), value, gate=gate)
         moment, name = _now()
@@ -241,6 +248,7 @@ class Champions:
             "gate": gate,
             "verdict": evidence.get("verdict"),
             "line": evidence.get("line"),
+            **(source or {}),
         }
         _put_text(self.base / "challengers" / f"{name}.json", json.dumps(record))
         return record
@@ -314,16 +322,18 @@ def enact(
     evidence: dict,
     run_id: str | None,
     exported: bool,
+    source: dict | None = None,
 ) -> Enacted:
     """Store and record a run's challenger (`value`) and carry out its comparison's verdict.
 
     Promoted when the comparison says so (or no model is in service) and the champion is still
     the one it was compared with; otherwise the champion stays. `exported`: the stored value is
-    the model the run exported (else it is never promoted).
+    the model the run exported (else it is never promoted). `source`: what the run trained on
+    (`data`, `target`), kept with the challenger's record.
     """
     version = content_hash(value)
     gate = "passed" if exported else "failed: matches_export"
-    champions.add_challenger(version, run_id, gate, evidence, value=value)
+    champions.add_challenger(version, run_id, gate, evidence, value=value, source=source)
     verdict = evidence.get("verdict", UNREADABLE)
     try:
         record = champions.current()

@@ -28,6 +28,7 @@ from imbal_pipeline.defs.assets.code import stage_code
 from imbal_pipeline.defs.assets.common import gated, md_table, stage_asset
 from imbal_pipeline.defs.resources import PipelineConfig
 from imbal_pipeline.store.champion import DEPLOYED, Champions, enact
+from imbal_pipeline.store.model_history import find
 from imbal_pipeline.store.models import load_model
 from imbal_pipeline.store.storage import AssetStore, content_hash, storage_dir
 
@@ -60,9 +61,17 @@ def deployed_model(
     store = AssetStore(storage_dir(s))
     promotion = report.release.promotion if report.release else None
     evidence = promotion.to_json() if promotion else {}
-    done = enact(Champions(store), value, evidence, context.run.run_id, gate.passed)
+    trained_on = {"data": report.dataset.source, "target": report.dataset.target}
+    done = enact(Champions(store), value, evidence, context.run.run_id, gate.passed, trained_on)
     context.log.info(f"promotion: {done.line}")
     served = value if done.champion in (None, version) else store.load(DEPLOYED, done.champion)
+    # The champion kept in service is this materialization's value under this run's upstream
+    # versions: say which run trained it.
+    model = None if done.champion is None else find(Champions(store), done.champion)
+    trainer = model.trained.run_id if model else context.run.run_id
+    trained_by = f"run {trainer}"
+    if trainer != context.run.run_id:
+        trained_by += " (this run kept it in service)"
     ref = monitoring.Reference.from_json(served["meta"]["reference"])
     compared = comparison_rows(evidence)
     yield from gated(
@@ -73,6 +82,7 @@ def deployed_model(
             "verdict": done.verdict,
             "promotion": done.line,
             "challenger": version,
+            "trained_by": trained_by,
             # The first model (or one the gate refused) was compared with nothing: say so
             # rather than show an empty table.
             "comparison": md_table(
