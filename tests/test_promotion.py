@@ -314,3 +314,10 @@ def test_a_model_of_the_users_own_file_replaces_the_demo_model_and_never_a_real_
     again.meta = {**demo.meta}
     for champion, challenger in ((real, own), (older, own), (demo, again), (own, demo)):
         assert promotion.replaces_demo(champion, challenger, "x.csv") is None
+
+
+def test_a_rollback_without_a_reason_is_named_without_empty_brackets():
+    given = promotion.rolled_back("b", "a", {"time": "T", "reason": "drifted"})["line"]
+    bare = promotion.rolled_back("b", "a", {"time": "T", "reason": ""})["line"]
+    assert "b was rolled back on T (drifted), and a run never" in given
+    assert "b was rolled back on T, and a run never" in bare

@@ -38,13 +38,7 @@ import numpy as np
 from scipy.stats import binom
 from sklearn.metrics import average_precision_score
 
-from imbal_pipeline.core.monitor.promotion_rows import (
-    BATCH,
-    HOLDOUT,
-    Used,
-    schema_change,
-    shared_rows,
-)
+from imbal_pipeline.core.monitor.promotion_rows import rows_text, schema_change, shared_rows
 from imbal_pipeline.core.stats import paired
 from imbal_pipeline.core.stats.intervals import BOOTSTRAP_REPLICATES
 
@@ -306,9 +300,10 @@ def kept(challenger: str, champion: str | None, why: str, verdict: str = UNREADA
 def rolled_back(challenger: str, champion: str, rollback: dict) -> dict:
     """The challenger was taken out of service by a rollback: a run does not undo that (a
     rerun of the run that made it would otherwise put it straight back)."""
+    why = f" ({rollback['reason']})" if rollback.get("reason") else ""
     line = (
         f"model {challenger} not promoted, {champion} stays in service: {challenger} was rolled "
-        f"back on {rollback['time']} ({rollback['reason']}), and a run never puts a rolled-back "
+        f"back on {rollback['time']}{why}, and a run never puts a rolled-back "
         f"model back; `imbal-pipeline promote {challenger}` puts it back"
     )
     return evidence(ROLLED_BACK, challenger, champion, line)
@@ -360,30 +355,6 @@ def _features(schema: dict) -> set[str]:
     return {*schema["numeric"], *schema["categorical"]}
 
 
-def _rows_text(used: list[Used]) -> str:
-    """Which rows were compared, and which sources could not be."""
-    parts, batches = [], [u for u in used if u.kind == BATCH and u.not_comparable is None]
-    for u in used:
-        if u.kind == HOLDOUT and u.not_comparable is None:
-            left = u.champion_trained + u.challenger_trained
-            parts.append(
-                f"{u.compared:,} holdout rows neither model trained on ({left:,} left out)"
-            )
-    if batches:
-        rows = sum(u.compared for u in batches)
-        left = sum(u.champion_trained + u.challenger_trained for u in batches)
-        parts.append(
-            f"{rows:,} rows of {len(batches)} labelled batch{'es' if len(batches) > 1 else ''} "
-            f"that arrived since the champion ({left:,} left out as trained on)"
-        )
-    text = " + ".join(parts) or "no rows"
-    missing = [u for u in used if u.not_comparable is not None]
-    if missing:
-        what = "old batches" if all(u.kind == BATCH for u in missing) else missing[0].name
-        text += f"; not comparable on {what} ({missing[0].not_comparable})"
-    return text
-
-
 def compare(
     champion, challenger, champion_rows, challenger_rows, sources, margin: float, *, seed: int = 0
 ) -> dict:
@@ -395,7 +366,7 @@ def compare(
         return other
     y, sa, sb, used = shared_rows(champion, challenger, champion_rows, challenger_rows, sources)
     j = judge(y, sa, champion.threshold, sb, challenger.threshold, margin, seed=seed)
-    rows = _rows_text(used)
+    rows = rows_text(used)
     if j.verdict == PROMOTE:
         line = f"model {b} promoted, replacing {a}: {j.reason}; {figures_text(j)}; on {rows}"
     else:

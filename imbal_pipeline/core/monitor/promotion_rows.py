@@ -165,3 +165,27 @@ def schema_change(champion_schema: dict, challenger_schema: dict) -> dict[str, l
     old = {*champion_schema["numeric"], *champion_schema["categorical"]}
     new = {*challenger_schema["numeric"], *challenger_schema["categorical"]}
     return {"added": sorted(new - old), "removed": sorted(old - new)}
+
+
+def rows_text(used: list[Used]) -> str:
+    """Which rows were compared, and which sources could not be."""
+    parts, batches = [], [u for u in used if u.kind == BATCH and u.not_comparable is None]
+    for u in used:
+        if u.kind == HOLDOUT and u.not_comparable is None:
+            left = u.champion_trained + u.challenger_trained
+            parts.append(
+                f"{u.compared:,} holdout rows neither model trained on ({left:,} left out)"
+            )
+    if batches:
+        rows = sum(u.compared for u in batches)
+        left = sum(u.champion_trained + u.challenger_trained for u in batches)
+        parts.append(
+            f"{rows:,} rows of {len(batches)} labelled batch{'es' if len(batches) > 1 else ''} "
+            f"that arrived since the champion ({left:,} left out as trained on)"
+        )
+    text = " + ".join(parts) or "no rows"
+    missing = [u for u in used if u.not_comparable is not None]
+    if missing:
+        what = "old batches" if all(u.kind == BATCH for u in missing) else missing[0].name
+        text += f"; not comparable on {what} ({missing[0].not_comparable})"
+    return text
