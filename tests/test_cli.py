@@ -710,3 +710,22 @@ def test_the_generated_datas_size_means_that_data_whatever_file_the_project_had(
     # Already on the generated data, a new size changes the size alone.
     again = settings_from_args(parse(["run", "--rows", "500"]), generated)
     assert (again.generated_rows, again.n_folds) == (500, 3)
+
+
+def test_output_piped_into_a_reader_that_stops_early_ends_quietly():
+    # `imbal-pipeline versions deployed_model | head -1`: the reader closes the pipe while the
+    # command still writes; the command stops as a Unix tool does, without an error line.
+    import sys
+
+    code = (
+        "import sys\nfrom imbal_pipeline.cli import commands\n"
+        "commands.cmd_versions = lambda args: [print('x' * 80) for _ in range(100_000)] and 0\n"
+        "sys.exit(commands.main(['versions', 'deployed_model']))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stdout.readline().startswith(b"x")
+    proc.stdout.close()
+    err = proc.communicate(timeout=60)[1].decode()
+    assert (proc.returncode, err) == (141, "")

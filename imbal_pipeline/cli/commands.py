@@ -6,6 +6,7 @@ daemon and every step worker read too.
 """
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -308,6 +309,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+# What a shell reports for a command killed by SIGPIPE (128 + 13).
+BROKEN_PIPE = 141
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `imbal-pipeline`."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -330,6 +335,12 @@ def main(argv: list[str] | None = None) -> int:
         return _error(str(exc), 2)
     except KeyboardInterrupt:
         return _error("interrupted; `imbal-pipeline rerun RUN_ID` picks up a stopped run", 130)
+    except BrokenPipeError:
+        # The reader of the output closed it (`| head`): stop quietly, as a Unix tool would,
+        # with no error line; stdout goes nowhere so that the exit's flush cannot fail again.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
     except Exception as exc:  # noqa: BLE001 - every failure ends in one line, not a traceback
         if args.traceback:
             raise
