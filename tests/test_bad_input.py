@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from imbal_pipeline.core import inputs
-from imbal_pipeline.core.data import contracts, data, split
+from imbal_pipeline.core.data import contracts, data, split, versions
 from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.settings import ROW_ID, SCORE, STRATEGY, Settings, SettingsError
 from imbal_pipeline.core.train import training
@@ -46,8 +46,9 @@ def run_data_stages(folder: Path, fit_fold: bool = False, **overrides) -> tuple[
     contracts_dir = folder / "contracts"
     try:
         s = Settings(**{**SMALL, "contracts_dir": str(contracts_dir), **overrides})
-        raw, _ = inputs.load_raw(s)
-        found = inputs.raw_gates(raw, s, contracts_dir)
+        read = versions.TableReader(s.read_options)
+        raw, _ = inputs.load_raw(s, read)
+        found = inputs.raw_gates(raw, s, contracts_dir, read)
         if not any(g.blocks for g in found):
             marked, _, lost = inputs.split_raw(raw, s)
             found += inputs.split_gates(marked, s, lost)

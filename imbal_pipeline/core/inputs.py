@@ -167,8 +167,13 @@ def _drop_columns(frame: pd.DataFrame, settings: Settings, what: str) -> pd.Data
     return frame.drop(columns=list(settings.drop))
 
 
-def raw_gates(frame: pd.DataFrame, settings: Settings, contracts_dir: Path) -> list[gates.Gate]:
-    """Every gate on the prepared raw data, the contract last (it is derived from passing data)."""
+def raw_gates(
+    frame: pd.DataFrame, settings: Settings, contracts_dir: Path, read: versions.TableReader
+) -> list[gates.Gate]:
+    """Every gate on the prepared raw data, the contract last (it is derived from passing data).
+
+    `read` is the reader `load_raw` read the file with: it knows the file's columns as read.
+    """
     checks = [
         gates.from_contract(
             "contract",
@@ -184,31 +189,43 @@ def raw_gates(frame: pd.DataFrame, settings: Settings, contracts_dir: Path) -> l
         data_gates.constant_columns(frame, settings),
     ]
     passing = not any(g.blocks for g in checks)
-    schema = data.feature_schema(frame, settings)
-    checks.insert(1, schema_contract(frame, schema, settings, contracts_dir, passing))
+    checks.insert(1, schema_contract(frame, settings, contracts_dir, passing, read))
     return checks
 
 
 @checks.gate("schema_contract")
 def schema_contract(
-    frame: pd.DataFrame, schema: dict, settings: Settings, folder: Path, derive: bool
+    frame: pd.DataFrame,
+    settings: Settings,
+    folder: Path,
+    derive: bool,
+    read: versions.TableReader,
 ) -> gates.Gate:
-    """The user's suite, or the one derived by an earlier run, or derive and save it now."""
+    """The user's suite, or the one derived by an earlier run, or derive and save it now.
+
+    A derived contract describes the file as read, before --drop: dropping a column or taking
+    it back is no drift (the run leaves the dropped columns out of the contract, `leaving_out`).
+    """
     user = frame[[c for c in frame.columns if c not in (ROW_ID, LABEL)]]
     if settings.contract_path:
         suite = contracts.load_suite(settings.contract_path)
         return gates.from_contract("schema_contract", contracts.validate(user, suite))
     path = folder / contracts.derived_contract_name(settings.data_path, settings.target)
+    dropped = list(settings.drop) if settings.data_path is not None else []
     if path.is_file():
-        gate = gates.from_contract(
-            "schema_contract", contracts.validate(user, contracts.load_suite(path))
-        )
+        suite = contracts.leaving_out(contracts.load_suite(path), dropped)
+        gate = gates.from_contract("schema_contract", contracts.validate(user, suite))
         if not gate.passed:
-            gate.message += f" (contract {path}: delete it if the change is intended)"
+            gate.message += (
+                f"; fix the data, or if the change is intended delete {path} (the next run "
+                "derives a new contract)"
+            )
         return gate
     if not derive:
         return gates.ok("schema_contract", "no contract saved yet; not derived from failing data")
-    suite = contracts.derive_contract(user, schema, settings.target, path.stem)
+    # The generated data is made, not read: its columns are the frame's.
+    as_read = read.columns[settings.data_path] if settings.data_path is not None else user.dtypes
+    suite = contracts.derive_contract(as_read, user[settings.target], path.stem)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # concurrent runs may derive at once
     tmp.write_text(json.dumps(suite, indent=2))

@@ -15,8 +15,9 @@ import pandas as pd
 
 from imbal_pipeline.core import budget
 from imbal_pipeline.core.data.contract_rules import MAX_DEPTH, ContractError, check_suite
-from imbal_pipeline.core.data.data import file_problem
+from imbal_pipeline.core.data.data import close_name, columns_text, file_problem
 from imbal_pipeline.core.jsonready import json_ready
+from imbal_pipeline.core.settings import LABEL, ROW_ID
 
 # The product's own suites: data_contracts/ in the repository, versioned with the code, shipped
 # inside the package (see pyproject.toml) so any install has them.
@@ -51,8 +52,16 @@ class ContractResult:
         """One line: what failed, with observed values."""
         if self.success:
             return f"{self.suite}: all {self.evaluated} expectations met"
-        parts = [_describe(f) for f in self.failures[:3]]
-        more = f" (+{len(self.failures) - 3} more)" if len(self.failures) > 3 else ""
+        # A column the column set already names as missing is not said again by each
+        # expectation on it (all failures stay in the gate's metadata).
+        gone = {c for f in self.failures for c in (f.get("mismatched") or {}).get("missing", [])}
+        said = [
+            f
+            for f in self.failures
+            if f.get("error") != "missing column" or f["column"] not in gone
+        ]
+        parts = [_describe(f) for f in said[:3]]
+        more = f" (+{len(said) - 3} more)" if len(said) > 3 else ""
         return f"{self.suite}: " + "; ".join(parts) + more
 
 
@@ -70,7 +79,7 @@ def _describe(failure: dict) -> str:
         )
     what = failure["expectation"].removeprefix("expect_").replace("_", " ")
     column = f"{failure['column']!r} " if failure.get("column") else ""
-    seen = []
+    seen = _mismatched(failure.get("mismatched") or {})
     if failure.get("unexpected_count"):
         seen.append(f"{failure['unexpected_count']} rows")
     if failure.get("examples"):
@@ -79,6 +88,18 @@ def _describe(failure: dict) -> str:
         seen.append(f"observed {failure['observed']}")
     why = f" ({failure['why']})" if failure.get("why") else ""
     return f"{column}{what} failed: {', '.join(seen) or 'not met'}{why}"
+
+
+def _mismatched(mismatched: dict) -> list[str]:
+    """A column set's difference, a few names of each side: the whole observed list of a wide
+    table would bury it."""
+    seen = []
+    for side, said in (("missing", "missing"), ("unexpected", "not expected")):
+        names = [repr(str(c)) for c in mismatched.get(side) or []]
+        if names:
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            seen.append(f"{', '.join(names[:3])}{more} {said}")
+    return seen
 
 
 # A contract is a page of rules: the derived contract of a 50,000-column table is about 20 MB.
@@ -225,7 +246,9 @@ def validate(frame: pd.DataFrame, suite: dict) -> ContractResult:
         if column is None:
             runnable.append(expectation)
             continue
-        shown = ", ".join(sorted({str(c) for c in frame.columns} - {"__row_id", "__label"})[:12])
+        present = sorted({str(c) for c in frame.columns} - {ROW_ID, LABEL})
+        close = close_name(column, present)
+        hint = f"did you mean {close!r}? " if close is not None else ""
         missing.append(
             {
                 "expectation": expectation["type"],
@@ -233,7 +256,7 @@ def validate(frame: pd.DataFrame, suite: dict) -> ContractResult:
                 "observed": None,
                 "unexpected_count": None,
                 "examples": [],
-                "why": f"the column is not in the data (columns: {shown})",
+                "why": f"the column is not in the data ({hint}columns: {columns_text(present)})",
                 "error": "missing column",
             }
         )
@@ -281,6 +304,8 @@ def _run(frame: pd.DataFrame, expectations: list[dict], name: str) -> tuple[bool
                 "examples": json_ready(details.get("partial_unexpected_list", [])[:5]),
                 "why": (config.meta or {}).get("why"),
                 "error": (item.exception_info or {}).get("exception_message"),
+                # A column set's difference: {"missing": [...], "unexpected": [...]}.
+                "mismatched": json_ready((details.get("details") or {}).get("mismatched")),
             }
         )
     return bool(result.success), failures
@@ -320,39 +345,80 @@ def _safe(name: str) -> str:
     return safe
 
 
-def derive_contract(frame: pd.DataFrame, schema: dict, target: str, name: str) -> dict:
-    """A default suite for a user's raw data: its columns, numeric types and target values."""
+def derive_contract(as_read: pd.Series, target: pd.Series, name: str) -> dict:
+    """A default suite describing a user's file as read: its columns (`as_read`, each column's
+    type, before --drop), the numeric type of its numeric columns and the target's values.
+
+    It describes the file, not one run's settings: --drop, --id or --categorical change what a
+    run uses of the file, never what the file is (see `leaving_out`).
+    """
     expectations = [
         {
             "type": "expect_table_columns_to_match_set",
-            "kwargs": {"column_set": [str(c) for c in frame.columns], "exact_match": True},
+            "kwargs": {"column_set": [str(c) for c in as_read.index], "exact_match": True},
             "meta": {
                 "why": "schema drift: the columns differ from the data the contract "
                 "was derived from"
             },
         }
     ]
-    for column in schema["numeric"]:
-        expectations.append(
-            {
-                "type": "expect_column_values_to_be_in_type_list",
-                "kwargs": {"column": column, "type_list": NUMERIC_TYPES},
-                "meta": {"why": "schema drift: the column was numeric"},
-            }
-        )
-    values = sorted({str(v) for v in frame[target].dropna().unique()})
+    for column, dtype in as_read.items():
+        # A type outside the list (a Parquet 'UInt8') would fail its own contract.
+        if column != target.name and str(dtype) in NUMERIC_TYPES:
+            expectations.append(
+                {
+                    "type": "expect_column_values_to_be_in_type_list",
+                    "kwargs": {"column": str(column), "type_list": NUMERIC_TYPES},
+                    "meta": {"why": "schema drift: the column was numeric"},
+                }
+            )
+    values = sorted({str(v) for v in target.dropna().unique()})
     expectations.append(
         {
             "type": "expect_column_distinct_values_to_be_in_set",
-            "kwargs": {"column": target, "value_set": _target_values(frame[target], values)},
+            "kwargs": {"column": str(target.name), "value_set": _target_values(target, values)},
             "meta": {"why": "the target's labels changed"},
         }
     )
     return {
         "name": name,
-        "meta": {"derived_by": "imbal_pipeline", "rows": int(len(frame))},
+        "meta": {"derived_by": "imbal_pipeline", "rows": int(len(target))},
         "expectations": expectations,
     }
+
+
+# Expectation arguments listing the table's columns; other lists of columns name the columns
+# one expectation relates (a compound key), which without one of them says something else.
+TABLE_COLUMNS = ("column_set", "column_list")
+TABLE_EXPECTATIONS = (
+    "expect_table_columns_to_match_set",
+    "expect_table_columns_to_match_ordered_list",
+)
+
+
+def leaving_out(suite: dict, dropped: list[str] | tuple[str, ...]) -> dict:
+    """A suite describing a file, as it applies to a run that leaves `dropped` columns of it
+    out (--drop): the table's column lists without them, and no expectation on one of them.
+
+    The run reads only the other columns, so it cannot check the values of these; their
+    presence in the file is checked where they are dropped. Restoring them checks them again.
+    """
+    gone = set(dropped)
+    if not gone:
+        return suite
+    kept = []
+    for expectation in suite["expectations"]:
+        kwargs = dict(expectation.get("kwargs", {}))
+        if expectation["type"] in TABLE_EXPECTATIONS:
+            for argument in TABLE_COLUMNS:
+                if isinstance(kwargs.get(argument), list):
+                    kwargs[argument] = [c for c in kwargs[argument] if c not in gone]
+        elif {kwargs.get(a) for a in COLUMN_ARGUMENTS} & gone or gone & set(
+            c for c in kwargs.get("column_list") or [] if isinstance(c, str)
+        ):
+            continue
+        kept.append({**expectation, "kwargs": kwargs})
+    return {**suite, "expectations": kept}
 
 
 def _target_values(series: pd.Series, as_text: list[str]) -> list:

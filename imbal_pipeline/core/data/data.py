@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import zlib
 
@@ -58,6 +59,41 @@ def executor_of(s: Settings) -> str:
     rows, columns = size
     small = rows <= IN_PROCESS_ROWS or (rows <= NARROW_ROWS and rows * columns <= NARROW_CELLS)
     return "in_process" if small else "multiprocess"
+
+
+# A message lists this many of a table's columns; of more, it says how many it left out.
+SHOWN_COLUMNS = 12
+
+
+def close_name(asked: str, names: list[str]) -> str | None:
+    """The name a user most likely meant by `asked`: one differing only in case, else the
+    closest by difflib; None when none is close."""
+    same = [n for n in names if n.casefold() == asked.casefold()]
+    if same:
+        return same[0]
+    close = difflib.get_close_matches(asked, names, n=1)
+    return close[0] if close else None
+
+
+def columns_text(names: list) -> str:
+    """A table's columns for a one-line message: all of a few; of many, the first ones, how
+    many are left out, and the last (where a label column usually is)."""
+    names = [str(n) for n in names]
+    if len(names) <= SHOWN_COLUMNS:
+        return ", ".join(names)
+    left_out = len(names) - SHOWN_COLUMNS
+    return f"{', '.join(names[: SHOWN_COLUMNS - 1])}, ... and {left_out} more ..., {names[-1]}"
+
+
+def missing_column(role: str, asked: str, names: list, flag: str) -> str:
+    """The message for a column named by `flag` that the data lacks: the column the user most
+    likely meant first, then the columns there are, then the fix."""
+    close = close_name(asked, [str(n) for n in names])
+    hint = f": did you mean {close!r}?" if close is not None else ""
+    return (
+        f"{role} column {asked!r} not in the data{hint} ({len(names)} columns: "
+        f"{columns_text(names)}); fix {flag}"
+    )
 
 
 def _stable_row_ids(frame: pd.DataFrame, id_column: str | None, salt: int) -> np.ndarray:
@@ -158,10 +194,7 @@ def prepare_frame(frame: pd.DataFrame, settings: Settings, *, salt: int = 0) -> 
     if clash:
         raise DataError(f"column {clash[0]!r} is reserved by imbal_pipeline; rename it")
     if settings.target not in frame.columns:
-        shown = ", ".join(map(str, list(frame.columns)[:12]))
-        raise DataError(
-            f"target column {settings.target!r} not in the data (columns: {shown}); fix --target"
-        )
+        raise DataError(missing_column("target", settings.target, list(frame.columns), "--target"))
     if settings.group is not None and settings.group not in frame.columns:
         raise DataError(f"group column {settings.group!r} not in the data; fix --group")
     if settings.id_column is not None:
