@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imbal_pipeline.core import inputs
+from imbal_pipeline.core import inputs, upfront
 from imbal_pipeline.core.data import contracts, data, split, versions
 from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.settings import ROW_ID, SCORE, STRATEGY, Settings, SettingsError
@@ -1052,14 +1052,46 @@ CATALOGUE = [
 ]
 
 
+def refused_up_front(overrides: dict) -> str | None:
+    """What `run` says before it starts (`upfront.settings_problem`) with these settings."""
+    try:
+        s = Settings(**{**SMALL, **overrides})
+    except SettingsError:
+        return None
+    return upfront.settings_problem(s)
+
+
+# The cases a run refuses before it starts: a column a setting names, or the target's labels.
+UP_FRONT = {
+    "target column missing",
+    "target with one class",
+    "more than two classes",
+    "missing labels",
+    "non-unique id column",
+    "majority class is 1",
+    "majority class is True",
+    "50:50 text labels",
+    "50:50 binary labels",
+    "--drop names a missing column",
+    "text subgroup with a value per row",
+}
+
+
 @pytest.mark.parametrize(
     ("case", "make", "message", "outcome"), CATALOGUE, ids=[c[0] for c in CATALOGUE]
 )
 def test_bad_input_catalogue(tmp_path, monkeypatch, case, make, message, outcome):
     monkeypatch.chdir(tmp_path)  # where an injected `touch PWNED` would land
     overrides = make(tmp_path)
+    early = refused_up_front(overrides)
     verdict, text = run_data_stages(tmp_path, fit_fold=outcome == WARN, **overrides)
     assert not (tmp_path / "PWNED").exists(), "a contract ran code"
+    # Settings that do not fit the file are refused before a run starts (nothing is written to
+    # the project file), in the words of the step that would refuse them.
+    if case in UP_FRONT:
+        assert (verdict, text) == (ERROR, early)
+    else:
+        assert early is None, early
     if outcome == ERROR:
         assert verdict == ERROR, text
         assert message in text, text

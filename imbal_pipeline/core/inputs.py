@@ -73,14 +73,14 @@ def load_raw(
         )
         source = f"generated fraud-like data (rows={settings.generated_rows}, seed={settings.seed})"
     else:
-        frame = _drop_columns(read(settings.data_path), settings, "data")
+        frame = drop_columns(read(settings.data_path), settings, "data")
         source = settings.data_path
     batches: list[dict] = []
     if settings.labelled_batches:
         frame, added, batches = _with_labelled_batches(frame, settings, read)
         source = f"{source} + {added}"
     prepared = data.prepare_frame(frame, settings)
-    _check_subgroups(prepared, settings)
+    check_subgroups(prepared, settings)
     # The batches are the last rows, in order (preparing keeps every row where it was).
     end = len(prepared)
     for batch in reversed(batches):
@@ -110,7 +110,7 @@ def _with_labelled_batches(
             ) from None
         except ValueError as exc:
             raise data.DataError(f"labelled batch {batch.path.name}: {exc}") from None
-        rows = _drop_columns(rows, settings, f"batch {batch.path.name}")
+        rows = drop_columns(rows, settings, f"batch {batch.path.name}")
         missing = [c for c in frame.columns if c not in rows.columns]
         if missing:
             raise data.DataError(
@@ -146,7 +146,7 @@ def _as_training_labels(labels: pd.Series, target: pd.Series, name: str) -> pd.S
 MAX_TEXT_SUBGROUP_LEVELS = 50
 
 
-def _check_subgroups(frame: pd.DataFrame, settings: Settings) -> None:
+def check_subgroups(frame: pd.DataFrame, settings: Settings) -> None:
     """Continuous numeric subgroups are reported in quartiles; text ones must be few groups."""
     for column in settings.subgroups:
         if column not in frame.columns or pd.api.types.is_numeric_dtype(frame[column].dtype):
@@ -160,7 +160,7 @@ def _check_subgroups(frame: pd.DataFrame, settings: Settings) -> None:
             )
 
 
-def _drop_columns(frame: pd.DataFrame, settings: Settings, what: str) -> pd.DataFrame:
+def drop_columns(frame: pd.DataFrame, settings: Settings, what: str) -> pd.DataFrame:
     missing = [c for c in settings.drop if c not in frame.columns]
     if missing:
         raise data.DataError(f"--drop column {missing[0]!r} is not in the {what} file; fix --drop")
@@ -257,7 +257,7 @@ def split_raw(
         return marked, how + (f", rows sharing {by} kept together" if by else ""), {}
     where = f"holdout file {settings.test_data_path}"
     read = read or versions.TableReader(settings.read_options)
-    frame = _drop_columns(read(settings.test_data_path), settings, "holdout")
+    frame = drop_columns(read(settings.test_data_path), settings, "holdout")
     positive = data.positive_label_of(raw, settings)
     target = frame[settings.target] if settings.target in frame.columns else None
     if target is not None and not data.is_label(target, positive).any():

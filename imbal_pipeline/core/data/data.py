@@ -190,37 +190,55 @@ def _positive_mask(target: pd.Series, positive_label: str | None) -> tuple[np.nd
 
 def prepare_frame(frame: pd.DataFrame, settings: Settings, *, salt: int = 0) -> pd.DataFrame:
     """Validate the target, add the binary label and stable row ids."""
+    positive = check_frame(frame, settings)
+    out = frame.copy()
+    out.insert(0, ROW_ID, _stable_row_ids(frame, settings.id_column, salt))
+    out[LABEL] = positive.astype(np.int8)
+    return out
+
+
+def check_frame(frame: pd.DataFrame, settings: Settings) -> np.ndarray:
+    """What `prepare_frame` refuses (a reserved column name; a target, group or id column it
+    lacks; an id that repeats; labels that give no binary label), and else the positive mask."""
     clash = [c for c in frame.columns if c in RESERVED]
     if clash:
         raise DataError(f"column {clash[0]!r} is reserved by imbal_pipeline; rename it")
-    if settings.target not in frame.columns:
-        raise DataError(missing_column("target", settings.target, list(frame.columns), "--target"))
-    if settings.group is not None and settings.group not in frame.columns:
-        raise DataError(f"group column {settings.group!r} not in the data; fix --group")
-    if settings.id_column is not None:
-        if settings.id_column not in frame.columns:
-            raise DataError(f"id column {settings.id_column!r} not in the data; fix --id")
-        if frame[settings.id_column].duplicated().any():
-            raise DataError(
-                f"id column {settings.id_column!r} has duplicate values; "
-                "give a unique id or drop --id"
-            )
-    target = frame[settings.target]
+    problem = key_columns_problem(list(frame.columns), settings)
+    if problem is not None:
+        raise DataError(problem)
+    if settings.id_column is not None and frame[settings.id_column].duplicated().any():
+        raise DataError(
+            f"id column {settings.id_column!r} has duplicate values; give a unique id or drop --id"
+        )
+    return binary_label(frame[settings.target], settings)[0]
+
+
+def key_columns_problem(names: list, settings: Settings) -> str | None:
+    """The target, group or id column missing from `names`, said with the fix; or None."""
+    if settings.target not in names:
+        return missing_column("target", settings.target, names, "--target")
+    if settings.group is not None and settings.group not in names:
+        return f"group column {settings.group!r} not in the data; fix --group"
+    if settings.id_column is not None and settings.id_column not in names:
+        return f"id column {settings.id_column!r} not in the data; fix --id"
+    return None
+
+
+def binary_label(target: pd.Series, settings: Settings) -> tuple[np.ndarray, str]:
+    """The positive mask of a target column and the positive label: every label present, the
+    positive class named or chosen (see `_positive_mask`), and both classes present."""
     if target.isna().any():
         raise DataError(
             f"target column {settings.target!r} has {int(target.isna().sum())} missing labels; "
             "drop or label those rows"
         )
-    positive, _ = _positive_mask(target, settings.positive_label)
+    positive, label = _positive_mask(target, settings.positive_label)
     if positive.all() or not positive.any():
         raise DataError(
             f"target column {settings.target!r} has only one class; "
             "both a positive and a negative class are needed"
         )
-    out = frame.copy()
-    out.insert(0, ROW_ID, _stable_row_ids(frame, settings.id_column, salt))
-    out[LABEL] = positive.astype(np.int8)
-    return out
+    return positive, label
 
 
 def positive_label_of(frame: pd.DataFrame, settings: Settings) -> str:
