@@ -805,6 +805,12 @@ CATALOGUE = [
     ("wrong delimiter", _semicolon, "pass --sep ';'", ERROR),
     ("unparseable file", _unparseable, "cannot parse", ERROR),
     ("target column missing", _no_target, "target column 'is_fraud' not in the data", ERROR),
+    (
+        "target column in another case",
+        _settings(target="IS_FRAUD"),
+        "target column 'IS_FRAUD' not in the data: did you mean 'is_fraud'? (13 columns: amount,",
+        ERROR,
+    ),
     ("target with one class", _one_class, "only one class", ERROR),
     ("more than two classes", _three_classes, "multi-class is not yet supported", ERROR),
     ("missing labels", _missing_labels, "missing labels", ERROR),
@@ -846,7 +852,7 @@ CATALOGUE = [
     (
         "contract names a missing column",
         _contract_missing_column,
-        "names column 'amout', which is not in the data",
+        "names column 'amout', which is not in the data (did you mean 'amount'? columns: ",
         ERROR,
     ),
     ("contract not JSON", _contract_not_json, "is not valid JSON", ERROR),
@@ -1064,6 +1070,7 @@ def refused_up_front(overrides: dict) -> str | None:
 # The cases a run refuses before it starts: a column a setting names, or the target's labels.
 UP_FRONT = {
     "target column missing",
+    "target column in another case",
     "target with one class",
     "more than two classes",
     "missing labels",
@@ -1113,6 +1120,25 @@ def test_catalogue_has_grown_to_sixty_cases():
 def test_the_readme_counts_the_catalogues_cases():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert f"`tests/test_bad_input.py`, {len(CATALOGUE)} cases run" in readme
+
+
+def test_a_missing_target_is_named_among_all_the_columns_with_the_one_meant_first():
+    wide = pd.DataFrame({**{f"f{i}": [0.0, 1.0] for i in range(52)}, "target": [0, 1]})
+    listed = (
+        "(53 columns: f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, ... and 41 more ..., target)"
+    )
+    meant = ": did you mean 'target'?"
+    # Unlike in name, in case only, misspelt (difflib's closest name).
+    for asked, hint in (("label", ""), ("Target", meant), ("targte", meant)):
+        with pytest.raises(data.DataError) as caught:
+            data.prepare_frame(wide, Settings(target=asked))
+        assert str(caught.value) == (
+            f"target column {asked!r} not in the data{hint} {listed}; fix --target"
+        )
+    few = pd.DataFrame({"a": [1, 2], "y": [0, 1]})
+    with pytest.raises(data.DataError) as caught:
+        data.prepare_frame(few, Settings(target="x"))
+    assert str(caught.value) == "target column 'x' not in the data (2 columns: a, y); fix --target"
 
 
 def test_a_derived_contract_stays_inside_its_folder_whatever_the_target(tmp_path):
