@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from imbal_pipeline.core import inputs, upfront
-from imbal_pipeline.core.data import contracts, data, split, versions
+from imbal_pipeline.core.data import contracts, data, derived, split, versions
 from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.settings import ROW_ID, SCORE, STRATEGY, Settings, SettingsError
 from imbal_pipeline.core.train import training
@@ -268,7 +268,7 @@ def _contract_any_suffix(d):
 
 def _planted_contract(d):
     data_path = _write(_base(), d / "x.csv")
-    name = contracts.derived_contract_name(data_path, "is_fraud")
+    name = derived.derived_contract_name(data_path, "is_fraud")
     (d / "contracts").mkdir()
     planted = _suite(_not_null(row_condition=EVIL, condition_parser="pandas"))
     (d / "contracts" / name).write_text(json.dumps(planted))
@@ -422,7 +422,7 @@ def _planted_json_schema(d):
     (d / "contracts").mkdir()
     (d / "secret.json").write_text(json.dumps(SECRET))
     planted = _suite(_json_schema((d / "secret.json").as_uri()))
-    name = contracts.derived_contract_name(data_path, "is_fraud")
+    name = derived.derived_contract_name(data_path, "is_fraud")
     (d / "contracts" / name).write_text(json.dumps(planted))
     return {"data_path": data_path}
 
@@ -466,7 +466,7 @@ def _between_strict(d):
 def _planted_meta(d):
     data_path = _write(_base(), d / "x.csv")
     (d / "contracts").mkdir()
-    name = contracts.derived_contract_name(data_path, "is_fraud")
+    name = derived.derived_contract_name(data_path, "is_fraud")
     (d / "contracts" / name).write_text(json.dumps(_suite({**_not_null(), "meta": "x"})))
     return {"data_path": data_path}
 

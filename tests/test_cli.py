@@ -413,7 +413,7 @@ def test_the_retrain_cron_is_dagsters_check(monkeypatch):
 def test_a_contract_planted_in_the_instance_is_refused_before_anything_runs(
     tmp_path, capsys, monkeypatch
 ):
-    from imbal_pipeline.core.data.contracts import derived_contract_name
+    from imbal_pipeline.core.data.derived import derived_contract_name
     from imbal_pipeline.core.data.synthetic import make_fraud_data
 
     monkeypatch.chdir(tmp_path)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from imbal_pipeline.core import inputs
-from imbal_pipeline.core.data import contracts, versions
+from imbal_pipeline.core.data import derived, versions
 from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.settings import Settings
 
@@ -104,9 +104,9 @@ def test_leaving_out_keeps_what_a_dropped_column_does_not_change():
             {"type": "expect_column_to_exist", "kwargs": {"column": "a"}},
         ],
     }
-    kept = contracts.leaving_out(suite, ["b"])["expectations"]
+    kept = derived.leaving_out(suite, ["b"])["expectations"]
     assert kept == [
         {"type": "expect_table_columns_to_match_set", "kwargs": {"column_set": ["a"]}},
         {"type": "expect_column_to_exist", "kwargs": {"column": "a"}},
     ]
-    assert contracts.leaving_out(suite, []) is suite
+    assert derived.leaving_out(suite, []) is suite

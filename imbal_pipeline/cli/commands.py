@@ -62,7 +62,8 @@ def _check_inputs(settings: Settings) -> str | None:
         problem = folder_problem(folder, "--store", replaced=False)
         if problem is not None:
             return problem
-    from imbal_pipeline.core.data.contracts import ContractError, derived_contract_name, load_suite
+    from imbal_pipeline.core.data.contracts import ContractError, load_suite
+    from imbal_pipeline.core.data.derived import derived_contract_name
 
     contract: str | Path | None = settings.contract_path
     if contract is None:  # the contract an earlier run saved (or someone planted) is read too

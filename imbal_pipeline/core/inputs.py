@@ -16,6 +16,7 @@ import pandas as pd
 
 from imbal_pipeline.core import checks
 from imbal_pipeline.core.data import contracts, data, data_gates, disguises, inbox, split, versions
+from imbal_pipeline.core.data.derived import derive_contract, derived_contract_name, leaving_out
 from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.evaluate import leak
 from imbal_pipeline.core.settings import GROUP, LABEL, ROW_ID, SPLIT, Settings
@@ -210,10 +211,10 @@ def schema_contract(
     if settings.contract_path:
         suite = contracts.load_suite(settings.contract_path)
         return gates.from_contract("schema_contract", contracts.validate(user, suite))
-    path = folder / contracts.derived_contract_name(settings.data_path, settings.target)
+    path = folder / derived_contract_name(settings.data_path, settings.target)
     dropped = list(settings.drop) if settings.data_path is not None else []
     if path.is_file():
-        suite = contracts.leaving_out(contracts.load_suite(path), dropped)
+        suite = leaving_out(contracts.load_suite(path), dropped)
         gate = gates.from_contract("schema_contract", contracts.validate(user, suite))
         if not gate.passed:
             gate.message += (
@@ -225,7 +226,7 @@ def schema_contract(
         return gates.ok("schema_contract", "no contract saved yet; not derived from failing data")
     # The generated data is made, not read: its columns are the frame's.
     as_read = read.columns[settings.data_path] if settings.data_path is not None else user.dtypes
-    suite = contracts.derive_contract(as_read, user[settings.target], path.stem)
+    suite = derive_contract(as_read, user[settings.target], path.stem)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # concurrent runs may derive at once
     tmp.write_text(json.dumps(suite, indent=2))
