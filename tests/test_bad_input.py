@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imbal_pipeline.core import inputs
-from imbal_pipeline.core.data import contracts, data, split
+from imbal_pipeline.core import inputs, upfront
+from imbal_pipeline.core.data import contracts, data, derived, split, versions
 from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.settings import LABEL, ROW_ID, SCORE, STRATEGY, Settings, SettingsError
 from imbal_pipeline.core.train import training
@@ -46,8 +46,9 @@ def run_data_stages(folder: Path, fit_fold: bool = False, **overrides) -> tuple[
     contracts_dir = folder / "contracts"
     try:
         s = Settings(**{**SMALL, "contracts_dir": str(contracts_dir), **overrides})
-        raw, _ = inputs.load_raw(s)
-        found = inputs.raw_gates(raw, s, contracts_dir)
+        read = versions.TableReader(s.read_options)
+        raw, _ = inputs.load_raw(s, read)
+        found = inputs.raw_gates(raw, s, contracts_dir, read)
         if not any(g.blocks for g in found):
             marked, _, lost = inputs.split_raw(raw, s)
             found += inputs.split_gates(marked, s, lost)
@@ -267,7 +268,7 @@ def _contract_any_suffix(d):
 
 def _planted_contract(d):
     data_path = _write(_base(), d / "x.csv")
-    name = contracts.derived_contract_name(data_path, "is_fraud")
+    name = derived.derived_contract_name(data_path, "is_fraud")
     (d / "contracts").mkdir()
     planted = _suite(_not_null(row_condition=EVIL, condition_parser="pandas"))
     (d / "contracts" / name).write_text(json.dumps(planted))
@@ -421,7 +422,7 @@ def _planted_json_schema(d):
     (d / "contracts").mkdir()
     (d / "secret.json").write_text(json.dumps(SECRET))
     planted = _suite(_json_schema((d / "secret.json").as_uri()))
-    name = contracts.derived_contract_name(data_path, "is_fraud")
+    name = derived.derived_contract_name(data_path, "is_fraud")
     (d / "contracts" / name).write_text(json.dumps(planted))
     return {"data_path": data_path}
 
@@ -465,7 +466,7 @@ def _between_strict(d):
 def _planted_meta(d):
     data_path = _write(_base(), d / "x.csv")
     (d / "contracts").mkdir()
-    name = contracts.derived_contract_name(data_path, "is_fraud")
+    name = derived.derived_contract_name(data_path, "is_fraud")
     (d / "contracts" / name).write_text(json.dumps(_suite({**_not_null(), "meta": "x"})))
     return {"data_path": data_path}
 
@@ -804,6 +805,12 @@ CATALOGUE = [
     ("wrong delimiter", _semicolon, "pass --sep ';'", ERROR),
     ("unparseable file", _unparseable, "cannot parse", ERROR),
     ("target column missing", _no_target, "target column 'is_fraud' not in the data", ERROR),
+    (
+        "target column in another case",
+        _settings(target="IS_FRAUD"),
+        "target column 'IS_FRAUD' not in the data: did you mean 'is_fraud'? (13 columns: amount,",
+        ERROR,
+    ),
     ("target with one class", _one_class, "only one class", ERROR),
     ("more than two classes", _three_classes, "multi-class is not yet supported", ERROR),
     ("missing labels", _missing_labels, "missing labels", ERROR),
@@ -845,7 +852,7 @@ CATALOGUE = [
     (
         "contract names a missing column",
         _contract_missing_column,
-        "names column 'amout', which is not in the data",
+        "names column 'amout', which is not in the data (did you mean 'amount'? columns: ",
         ERROR,
     ),
     ("contract not JSON", _contract_not_json, "is not valid JSON", ERROR),
@@ -1051,14 +1058,47 @@ CATALOGUE = [
 ]
 
 
+def refused_up_front(overrides: dict) -> str | None:
+    """What `run` says before it starts (`upfront.settings_problem`) with these settings."""
+    try:
+        s = Settings(**{**SMALL, **overrides})
+    except SettingsError:
+        return None
+    return upfront.settings_problem(s)
+
+
+# The cases a run refuses before it starts: a column a setting names, or the target's labels.
+UP_FRONT = {
+    "target column missing",
+    "target column in another case",
+    "target with one class",
+    "more than two classes",
+    "missing labels",
+    "non-unique id column",
+    "majority class is 1",
+    "majority class is True",
+    "50:50 text labels",
+    "50:50 binary labels",
+    "--drop names a missing column",
+    "text subgroup with a value per row",
+}
+
+
 @pytest.mark.parametrize(
     ("case", "make", "message", "outcome"), CATALOGUE, ids=[c[0] for c in CATALOGUE]
 )
 def test_bad_input_catalogue(tmp_path, monkeypatch, case, make, message, outcome):
     monkeypatch.chdir(tmp_path)  # where an injected `touch PWNED` would land
     overrides = make(tmp_path)
+    early = refused_up_front(overrides)
     verdict, text = run_data_stages(tmp_path, fit_fold=outcome == WARN, **overrides)
     assert not (tmp_path / "PWNED").exists(), "a contract ran code"
+    # Settings that do not fit the file are refused before a run starts (nothing is written to
+    # the project file), in the words of the step that would refuse them.
+    if case in UP_FRONT:
+        assert (verdict, text) == (ERROR, early)
+    else:
+        assert early is None, early
     if outcome == ERROR:
         assert verdict == ERROR, text
         assert message in text, text
@@ -1080,6 +1120,25 @@ def test_catalogue_has_grown_to_sixty_cases():
 def test_the_readme_counts_the_catalogues_cases():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert f"`tests/test_bad_input.py`, {len(CATALOGUE)} cases run" in readme
+
+
+def test_a_missing_target_is_named_among_all_the_columns_with_the_one_meant_first():
+    wide = pd.DataFrame({**{f"f{i}": [0.0, 1.0] for i in range(52)}, "target": [0, 1]})
+    listed = (
+        "(53 columns: f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, ... and 41 more ..., target)"
+    )
+    meant = ": did you mean 'target'?"
+    # Unlike in name, in case only, misspelt (difflib's closest name).
+    for asked, hint in (("label", ""), ("Target", meant), ("targte", meant)):
+        with pytest.raises(data.DataError) as caught:
+            data.prepare_frame(wide, Settings(target=asked))
+        assert str(caught.value) == (
+            f"target column {asked!r} not in the data{hint} {listed}; fix --target"
+        )
+    few = pd.DataFrame({"a": [1, 2], "y": [0, 1]})
+    with pytest.raises(data.DataError) as caught:
+        data.prepare_frame(few, Settings(target="x"))
+    assert str(caught.value) == "target column 'x' not in the data (2 columns: a, y); fix --target"
 
 
 def test_a_derived_contract_stays_inside_its_folder_whatever_the_target(tmp_path):

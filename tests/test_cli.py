@@ -33,13 +33,17 @@ def _failed_with_fault(args, tmp_path, **fault) -> tuple[str, str]:
 @pytest.mark.slow
 def test_failed_step_exits_non_zero_with_a_one_line_reason(tmp_path, split_files):
     train_csv, _ = split_files
+    # Settings that do not fit the file are refused before a run starts (exit 2); a file the
+    # step cannot read as told fails the step.
+    semicolons = tmp_path / "train.csv"
+    pd.read_csv(train_csv).to_csv(semicolons, sep=";", index=False)
     proc = run_cli(
         [
             "run",
             "--data",
-            str(train_csv),
+            str(semicolons),
             "--target",
-            "no_such_column",
+            "is_fraud",
             "--out",
             str(tmp_path / "out"),
             "--folds",
@@ -51,7 +55,7 @@ def test_failed_step_exits_non_zero_with_a_one_line_reason(tmp_path, split_files
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("imbal-pipeline: error: step raw_data failed:")
-    assert "target column 'no_such_column' not in the data" in last and "fix --target" in last
+    assert "train.csv has one column; it looks ';'-separated: pass --sep ';'" in last
     assert not (tmp_path / "out").exists()
     # Dagster's own ERROR lines and stack stay in the event log unless --verbose asks for them.
     assert " - dagster - " not in proc.stderr and "Traceback" not in proc.stderr
@@ -409,7 +413,7 @@ def test_the_retrain_cron_is_dagsters_check(monkeypatch):
 def test_a_contract_planted_in_the_instance_is_refused_before_anything_runs(
     tmp_path, capsys, monkeypatch
 ):
-    from imbal_pipeline.core.data.contracts import derived_contract_name
+    from imbal_pipeline.core.data.derived import derived_contract_name
     from imbal_pipeline.core.data.synthetic import make_fraud_data
 
     monkeypatch.chdir(tmp_path)
@@ -436,6 +440,32 @@ def test_a_contract_planted_in_the_instance_is_refused_before_anything_runs(
     assert last.startswith(f"imbal-pipeline: error: contract {planted}: expectation 1 "), last
     assert "may not be used in a contract: it resolves '$ref'" in last
     assert not (tmp_path / "imbal_pipeline.yaml").exists()  # nothing saved, nothing run
+
+
+def test_settings_that_do_not_fit_the_data_are_refused_and_never_saved(
+    tmp_path, capsys, monkeypatch
+):
+    from imbal_pipeline.core.data.synthetic import make_fraud_data
+    from imbal_pipeline.core.project import save_project
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("IMBAL_PIPELINE_PROJECT", raising=False)
+    data = tmp_path / "thy_train.csv"
+    make_fraud_data(300, 0.05, seed=1).to_csv(data, index=False)
+    project = tmp_path / PROJECT_FILE
+    save_project(Settings(data_path=str(data), target="is_fraud", n_folds=3), project)
+    before = project.read_text()
+    for args, said in (
+        (["run", "--data", str(data), "--target", "label"], "target column 'label' not in"),
+        (["run", "--target", "Is_Fraud"], "not in the data: did you mean 'is_fraud'? (13 col"),
+        (["run", "--positive-label", "7"], "positive label '7' not found in the target"),
+        (["run", "--id", "region"], "id column 'region' has duplicate values"),
+        (["init", "--target", "label"], "fix --target"),
+    ):
+        status, last = _main(args, capsys, monkeypatch, tmp_path / "home")
+        assert status == 2 and said in last, last
+        assert project.read_text() == before, args  # the next plain `run` is not broken
+    assert not (tmp_path / "home" / "storage").exists()  # nothing ran
 
 
 def test_an_unusable_dagster_home_is_one_line(tmp_path, capsys, monkeypatch):

@@ -13,7 +13,7 @@ PACKAGE = Path(imbal_pipeline.__file__).parent
 # From the bottom up; a module may import its own floor and those below, never one above.
 FLOORS = ("core", "store", "defs", "cli")
 CORE_FLOORS = ("stats", "", "data", "train", "monitor", "report", "evaluate", "top")
-CORE_TOP = {"inputs", "method"}  # the stages over every core package
+CORE_TOP = {"inputs", "method", "upfront"}  # the stages over every core package
 FLOOR_OF_ROOT = {"__init__": "store", "definitions": "defs"}  # load_model; the code location
 
 

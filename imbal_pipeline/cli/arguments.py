@@ -81,7 +81,9 @@ def _add_training_commands(sub) -> None:
         f"Settings not given are taken from ./{PROJECT_FILE}, except that another dataset (--data, "
         "or the generated data's --rows or --positive-rate) starts its settings from the defaults "
         "(the project's folds, threads, store and executor stay). The settings used are written "
-        "back to it, so the UI, the daemon and every worker build the same graph."
+        "back to it, so the UI, the daemon and every worker build the same graph; settings that "
+        "do not fit the data file (a target it lacks, a --positive-label that is no class) are "
+        "refused first and never written."
     )
     run = sub.add_parser(
         "run",

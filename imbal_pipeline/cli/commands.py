@@ -46,6 +46,11 @@ def _check_inputs(settings: Settings) -> str | None:
             problem = file_problem(path, f"{flag_of(field)} file")
             if problem is not None:
                 return problem
+    from imbal_pipeline.core.upfront import settings_problem
+
+    problem = settings_problem(settings)  # a target or label the file lacks is never saved
+    if problem is not None:
+        return problem
     from imbal_pipeline.core.evaluate.evaluation import OutputError, check_output_dir
 
     try:
@@ -58,7 +63,8 @@ def _check_inputs(settings: Settings) -> str | None:
         problem = folder_problem(folder, "--store", replaced=False)
         if problem is not None:
             return problem
-    from imbal_pipeline.core.data.contracts import ContractError, derived_contract_name, load_suite
+    from imbal_pipeline.core.data.contracts import ContractError, load_suite
+    from imbal_pipeline.core.data.derived import derived_contract_name
 
     contract: str | Path | None = settings.contract_path
     if contract is None:  # the contract an earlier run saved (or someone planted) is read too
@@ -79,8 +85,13 @@ def _project_settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    """Write the project file; 2 on a bad argument."""
+    """Write the project file; 2 on a bad argument or settings that do not fit the data."""
+    from imbal_pipeline.core.upfront import settings_problem
+
     settings = _project_settings(args)
+    problem = settings_problem(settings)
+    if problem is not None:
+        return _error(problem, 2)
     path = save_project(settings)
     print(
         f"wrote {path}: {settings.data_path or 'generated data'}, target {settings.target}, "

@@ -16,6 +16,7 @@ import pandas as pd
 
 from imbal_pipeline.core import checks
 from imbal_pipeline.core.data import contracts, data, data_gates, disguises, inbox, split, versions
+from imbal_pipeline.core.data.derived import derive_contract, derived_contract_name, leaving_out
 from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.evaluate import leak
 from imbal_pipeline.core.settings import GROUP, LABEL, ROW_ID, SPLIT, Settings
@@ -73,14 +74,14 @@ def load_raw(
         )
         source = f"generated fraud-like data (rows={settings.generated_rows}, seed={settings.seed})"
     else:
-        frame = _drop_columns(read(settings.data_path), settings, "data")
+        frame = drop_columns(read(settings.data_path), settings, "data")
         source = settings.data_path
     batches: list[dict] = []
     if settings.labelled_batches:
         frame, added, batches = _with_labelled_batches(frame, settings, read)
         source = f"{source} + {added}"
     prepared = data.prepare_frame(frame, settings)
-    _check_subgroups(prepared, settings)
+    check_subgroups(prepared, settings)
     # The batches are the last rows, in order (preparing keeps every row where it was).
     end = len(prepared)
     for batch in reversed(batches):
@@ -110,7 +111,7 @@ def _with_labelled_batches(
             ) from None
         except ValueError as exc:
             raise data.DataError(f"labelled batch {batch.path.name}: {exc}") from None
-        rows = _drop_columns(rows, settings, f"batch {batch.path.name}")
+        rows = drop_columns(rows, settings, f"batch {batch.path.name}")
         missing = [c for c in frame.columns if c not in rows.columns]
         if missing:
             raise data.DataError(
@@ -146,7 +147,7 @@ def _as_training_labels(labels: pd.Series, target: pd.Series, name: str) -> pd.S
 MAX_TEXT_SUBGROUP_LEVELS = 50
 
 
-def _check_subgroups(frame: pd.DataFrame, settings: Settings) -> None:
+def check_subgroups(frame: pd.DataFrame, settings: Settings) -> None:
     """Continuous numeric subgroups are reported in quartiles; text ones must be few groups."""
     for column in settings.subgroups:
         if column not in frame.columns or pd.api.types.is_numeric_dtype(frame[column].dtype):
@@ -160,15 +161,20 @@ def _check_subgroups(frame: pd.DataFrame, settings: Settings) -> None:
             )
 
 
-def _drop_columns(frame: pd.DataFrame, settings: Settings, what: str) -> pd.DataFrame:
+def drop_columns(frame: pd.DataFrame, settings: Settings, what: str) -> pd.DataFrame:
     missing = [c for c in settings.drop if c not in frame.columns]
     if missing:
         raise data.DataError(f"--drop column {missing[0]!r} is not in the {what} file; fix --drop")
     return frame.drop(columns=list(settings.drop))
 
 
-def raw_gates(frame: pd.DataFrame, settings: Settings, contracts_dir: Path) -> list[gates.Gate]:
-    """Every gate on the prepared raw data, the contract last (it is derived from passing data)."""
+def raw_gates(
+    frame: pd.DataFrame, settings: Settings, contracts_dir: Path, read: versions.TableReader
+) -> list[gates.Gate]:
+    """Every gate on the prepared raw data, the contract last (it is derived from passing data).
+
+    `read` is the reader `load_raw` read the file with: it knows the file's columns as read.
+    """
     checks = [
         gates.from_contract(
             "contract",
@@ -184,31 +190,43 @@ def raw_gates(frame: pd.DataFrame, settings: Settings, contracts_dir: Path) -> l
         data_gates.constant_columns(frame, settings),
     ]
     passing = not any(g.blocks for g in checks)
-    schema = data.feature_schema(frame, settings)
-    checks.insert(1, schema_contract(frame, schema, settings, contracts_dir, passing))
+    checks.insert(1, schema_contract(frame, settings, contracts_dir, passing, read))
     return checks
 
 
 @checks.gate("schema_contract")
 def schema_contract(
-    frame: pd.DataFrame, schema: dict, settings: Settings, folder: Path, derive: bool
+    frame: pd.DataFrame,
+    settings: Settings,
+    folder: Path,
+    derive: bool,
+    read: versions.TableReader,
 ) -> gates.Gate:
-    """The user's suite, or the one derived by an earlier run, or derive and save it now."""
+    """The user's suite, or the one derived by an earlier run, or derive and save it now.
+
+    A derived contract describes the file as read, before --drop: dropping a column or taking
+    it back is no drift (the run leaves the dropped columns out of the contract, `leaving_out`).
+    """
     user = frame[[c for c in frame.columns if c not in (ROW_ID, LABEL)]]
     if settings.contract_path:
         suite = contracts.load_suite(settings.contract_path)
         return gates.from_contract("schema_contract", contracts.validate(user, suite))
-    path = folder / contracts.derived_contract_name(settings.data_path, settings.target)
+    path = folder / derived_contract_name(settings.data_path, settings.target)
+    dropped = list(settings.drop) if settings.data_path is not None else []
     if path.is_file():
-        gate = gates.from_contract(
-            "schema_contract", contracts.validate(user, contracts.load_suite(path))
-        )
+        suite = leaving_out(contracts.load_suite(path), dropped)
+        gate = gates.from_contract("schema_contract", contracts.validate(user, suite))
         if not gate.passed:
-            gate.message += f" (contract {path}: delete it if the change is intended)"
+            gate.message += (
+                f"; fix the data, or if the change is intended delete {path} (the next run "
+                "derives a new contract)"
+            )
         return gate
     if not derive:
         return gates.ok("schema_contract", "no contract saved yet; not derived from failing data")
-    suite = contracts.derive_contract(user, schema, settings.target, path.stem)
+    # The generated data is made, not read: its columns are the frame's.
+    as_read = read.columns[settings.data_path] if settings.data_path is not None else user.dtypes
+    suite = derive_contract(as_read, user[settings.target], path.stem)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # concurrent runs may derive at once
     tmp.write_text(json.dumps(suite, indent=2))
@@ -240,7 +258,7 @@ def split_raw(
         return marked, how + (f", rows sharing {by} kept together" if by else ""), {}
     where = f"holdout file {settings.test_data_path}"
     read = read or versions.TableReader(settings.read_options)
-    frame = _drop_columns(read(settings.test_data_path), settings, "holdout")
+    frame = drop_columns(read(settings.test_data_path), settings, "holdout")
     positive = data.positive_label_of(raw, settings)
     target = frame[settings.target] if settings.target in frame.columns else None
     if target is not None and not data.is_label(target, positive).any():

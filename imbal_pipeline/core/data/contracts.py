@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.resources
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,27 +13,13 @@ import pandas as pd
 
 from imbal_pipeline.core import budget
 from imbal_pipeline.core.data.contract_rules import MAX_DEPTH, ContractError, check_suite
-from imbal_pipeline.core.data.data import file_problem
+from imbal_pipeline.core.data.data import close_name, columns_text, file_problem
 from imbal_pipeline.core.jsonready import json_ready
+from imbal_pipeline.core.settings import LABEL, ROW_ID
 
 # The product's own suites: data_contracts/ in the repository, versioned with the code, shipped
 # inside the package (see pyproject.toml) so any install has them.
 BUILTIN = "imbal_pipeline.data_contracts"
-NUMERIC_TYPES = [
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "float16",
-    "float32",
-    "float64",
-    "Int64",
-    "Float64",
-]
 
 
 @dataclass
@@ -51,8 +35,16 @@ class ContractResult:
         """One line: what failed, with observed values."""
         if self.success:
             return f"{self.suite}: all {self.evaluated} expectations met"
-        parts = [_describe(f) for f in self.failures[:3]]
-        more = f" (+{len(self.failures) - 3} more)" if len(self.failures) > 3 else ""
+        # A column the column set already names as missing is not said again by each
+        # expectation on it (all failures stay in the gate's metadata).
+        gone = {c for f in self.failures for c in (f.get("mismatched") or {}).get("missing", [])}
+        said = [
+            f
+            for f in self.failures
+            if f.get("error") != "missing column" or f["column"] not in gone
+        ]
+        parts = [_describe(f) for f in said[:3]]
+        more = f" (+{len(said) - 3} more)" if len(said) > 3 else ""
         return f"{self.suite}: " + "; ".join(parts) + more
 
 
@@ -70,7 +62,7 @@ def _describe(failure: dict) -> str:
         )
     what = failure["expectation"].removeprefix("expect_").replace("_", " ")
     column = f"{failure['column']!r} " if failure.get("column") else ""
-    seen = []
+    seen = _mismatched(failure.get("mismatched") or {})
     if failure.get("unexpected_count"):
         seen.append(f"{failure['unexpected_count']} rows")
     if failure.get("examples"):
@@ -79,6 +71,18 @@ def _describe(failure: dict) -> str:
         seen.append(f"observed {failure['observed']}")
     why = f" ({failure['why']})" if failure.get("why") else ""
     return f"{column}{what} failed: {', '.join(seen) or 'not met'}{why}"
+
+
+def _mismatched(mismatched: dict) -> list[str]:
+    """A column set's difference, a few names of each side: the whole observed list of a wide
+    table would bury it."""
+    seen = []
+    for side, said in (("missing", "missing"), ("unexpected", "not expected")):
+        names = [repr(str(c)) for c in mismatched.get(side) or []]
+        if names:
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            seen.append(f"{', '.join(names[:3])}{more} {said}")
+    return seen
 
 
 # A contract is a page of rules: the derived contract of a 50,000-column table is about 20 MB.
@@ -225,7 +229,9 @@ def validate(frame: pd.DataFrame, suite: dict) -> ContractResult:
         if column is None:
             runnable.append(expectation)
             continue
-        shown = ", ".join(sorted({str(c) for c in frame.columns} - {"__row_id", "__label"})[:12])
+        present = sorted({str(c) for c in frame.columns} - {ROW_ID, LABEL})
+        close = close_name(column, present)
+        hint = f"did you mean {close!r}? " if close is not None else ""
         missing.append(
             {
                 "expectation": expectation["type"],
@@ -233,7 +239,7 @@ def validate(frame: pd.DataFrame, suite: dict) -> ContractResult:
                 "observed": None,
                 "unexpected_count": None,
                 "examples": [],
-                "why": f"the column is not in the data (columns: {shown})",
+                "why": f"the column is not in the data ({hint}columns: {columns_text(present)})",
                 "error": "missing column",
             }
         )
@@ -281,6 +287,8 @@ def _run(frame: pd.DataFrame, expectations: list[dict], name: str) -> tuple[bool
                 "examples": json_ready(details.get("partial_unexpected_list", [])[:5]),
                 "why": (config.meta or {}).get("why"),
                 "error": (item.exception_info or {}).get("exception_message"),
+                # A column set's difference: {"missing": [...], "unexpected": [...]}.
+                "mismatched": json_ready((details.get("details") or {}).get("mismatched")),
             }
         )
     return bool(result.success), failures
@@ -297,65 +305,3 @@ def _over_budget(seconds: float) -> dict:
         "error": "over budget",
         "budget_seconds": round(seconds),
     }
-
-
-def derived_contract_name(data_path: str | None, target: str) -> str:
-    """File name of the contract derived for a data file and target; never a path.
-
-    Two files may share a name in different folders, so a hash of the full path tells them
-    apart; names are reduced to safe characters so a target like `../../x` stays a name.
-    """
-    if data_path is None:
-        stem = "generated"
-    else:
-        where = hashlib.sha256(str(Path(data_path).resolve()).encode()).hexdigest()[:8]
-        stem = f"{_safe(Path(data_path).name.split('.')[0])}__{where}"
-    return f"{stem}__{_safe(target)}.json"
-
-
-def _safe(name: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:60]
-    if safe != name:  # keep names that differ only in replaced characters apart
-        safe += "_" + hashlib.sha256(name.encode()).hexdigest()[:6]
-    return safe
-
-
-def derive_contract(frame: pd.DataFrame, schema: dict, target: str, name: str) -> dict:
-    """A default suite for a user's raw data: its columns, numeric types and target values."""
-    expectations = [
-        {
-            "type": "expect_table_columns_to_match_set",
-            "kwargs": {"column_set": [str(c) for c in frame.columns], "exact_match": True},
-            "meta": {
-                "why": "schema drift: the columns differ from the data the contract "
-                "was derived from"
-            },
-        }
-    ]
-    for column in schema["numeric"]:
-        expectations.append(
-            {
-                "type": "expect_column_values_to_be_in_type_list",
-                "kwargs": {"column": column, "type_list": NUMERIC_TYPES},
-                "meta": {"why": "schema drift: the column was numeric"},
-            }
-        )
-    values = sorted({str(v) for v in frame[target].dropna().unique()})
-    expectations.append(
-        {
-            "type": "expect_column_distinct_values_to_be_in_set",
-            "kwargs": {"column": target, "value_set": _target_values(frame[target], values)},
-            "meta": {"why": "the target's labels changed"},
-        }
-    )
-    return {
-        "name": name,
-        "meta": {"derived_by": "imbal_pipeline", "rows": int(len(frame))},
-        "expectations": expectations,
-    }
-
-
-def _target_values(series: pd.Series, as_text: list[str]) -> list:
-    if pd.api.types.is_numeric_dtype(series.dtype):
-        return sorted(json_ready(v) for v in series.dropna().unique())
-    return as_text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import zlib
 
@@ -58,6 +59,41 @@ def executor_of(s: Settings) -> str:
     rows, columns = size
     small = rows <= IN_PROCESS_ROWS or (rows <= NARROW_ROWS and rows * columns <= NARROW_CELLS)
     return "in_process" if small else "multiprocess"
+
+
+# A message lists this many of a table's columns; of more, it says how many it left out.
+SHOWN_COLUMNS = 12
+
+
+def close_name(asked: str, names: list[str]) -> str | None:
+    """The name a user most likely meant by `asked`: one differing only in case, else the
+    closest by difflib; None when none is close."""
+    same = [n for n in names if n.casefold() == asked.casefold()]
+    if same:
+        return same[0]
+    close = difflib.get_close_matches(asked, names, n=1)
+    return close[0] if close else None
+
+
+def columns_text(names: list) -> str:
+    """A table's columns for a one-line message: all of a few; of many, the first ones, how
+    many are left out, and the last (where a label column usually is)."""
+    names = [str(n) for n in names]
+    if len(names) <= SHOWN_COLUMNS:
+        return ", ".join(names)
+    left_out = len(names) - SHOWN_COLUMNS
+    return f"{', '.join(names[: SHOWN_COLUMNS - 1])}, ... and {left_out} more ..., {names[-1]}"
+
+
+def missing_column(role: str, asked: str, names: list, flag: str) -> str:
+    """The message for a column named by `flag` that the data lacks: the column the user most
+    likely meant first, then the columns there are, then the fix."""
+    close = close_name(asked, [str(n) for n in names])
+    hint = f": did you mean {close!r}?" if close is not None else ""
+    return (
+        f"{role} column {asked!r} not in the data{hint} ({len(names)} columns: "
+        f"{columns_text(names)}); fix {flag}"
+    )
 
 
 def _stable_row_ids(frame: pd.DataFrame, id_column: str | None, salt: int) -> np.ndarray:
@@ -154,40 +190,55 @@ def _positive_mask(target: pd.Series, positive_label: str | None) -> tuple[np.nd
 
 def prepare_frame(frame: pd.DataFrame, settings: Settings, *, salt: int = 0) -> pd.DataFrame:
     """Validate the target, add the binary label and stable row ids."""
+    positive = check_frame(frame, settings)
+    out = frame.copy()
+    out.insert(0, ROW_ID, _stable_row_ids(frame, settings.id_column, salt))
+    out[LABEL] = positive.astype(np.int8)
+    return out
+
+
+def check_frame(frame: pd.DataFrame, settings: Settings) -> np.ndarray:
+    """What `prepare_frame` refuses (a reserved column name; a target, group or id column it
+    lacks; an id that repeats; labels that give no binary label), and else the positive mask."""
     clash = [c for c in frame.columns if c in RESERVED]
     if clash:
         raise DataError(f"column {clash[0]!r} is reserved by imbal_pipeline; rename it")
-    if settings.target not in frame.columns:
-        shown = ", ".join(map(str, list(frame.columns)[:12]))
+    problem = key_columns_problem(list(frame.columns), settings)
+    if problem is not None:
+        raise DataError(problem)
+    if settings.id_column is not None and frame[settings.id_column].duplicated().any():
         raise DataError(
-            f"target column {settings.target!r} not in the data (columns: {shown}); fix --target"
+            f"id column {settings.id_column!r} has duplicate values; give a unique id or drop --id"
         )
-    if settings.group is not None and settings.group not in frame.columns:
-        raise DataError(f"group column {settings.group!r} not in the data; fix --group")
-    if settings.id_column is not None:
-        if settings.id_column not in frame.columns:
-            raise DataError(f"id column {settings.id_column!r} not in the data; fix --id")
-        if frame[settings.id_column].duplicated().any():
-            raise DataError(
-                f"id column {settings.id_column!r} has duplicate values; "
-                "give a unique id or drop --id"
-            )
-    target = frame[settings.target]
+    return binary_label(frame[settings.target], settings)[0]
+
+
+def key_columns_problem(names: list, settings: Settings) -> str | None:
+    """The target, group or id column missing from `names`, said with the fix; or None."""
+    if settings.target not in names:
+        return missing_column("target", settings.target, names, "--target")
+    if settings.group is not None and settings.group not in names:
+        return f"group column {settings.group!r} not in the data; fix --group"
+    if settings.id_column is not None and settings.id_column not in names:
+        return f"id column {settings.id_column!r} not in the data; fix --id"
+    return None
+
+
+def binary_label(target: pd.Series, settings: Settings) -> tuple[np.ndarray, str]:
+    """The positive mask of a target column and the positive label: every label present, the
+    positive class named or chosen (see `_positive_mask`), and both classes present."""
     if target.isna().any():
         raise DataError(
             f"target column {settings.target!r} has {int(target.isna().sum())} missing labels; "
             "drop or label those rows"
         )
-    positive, _ = _positive_mask(target, settings.positive_label)
+    positive, label = _positive_mask(target, settings.positive_label)
     if positive.all() or not positive.any():
         raise DataError(
             f"target column {settings.target!r} has only one class; "
             "both a positive and a negative class are needed"
         )
-    out = frame.copy()
-    out.insert(0, ROW_ID, _stable_row_ids(frame, settings.id_column, salt))
-    out[LABEL] = positive.astype(np.int8)
-    return out
+    return positive, label
 
 
 def positive_label_of(frame: pd.DataFrame, settings: Settings) -> str:

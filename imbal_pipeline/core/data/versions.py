@@ -20,17 +20,20 @@ from imbal_pipeline.core.settings import Settings
 
 class TableReader:
     """Reads tables as `read_table_hashed` does and keeps, by path, the digest of each file's
-    bytes as parsed: what a run's data version is made of (see `data_version`)."""
+    bytes as parsed (what a run's data version is made of, see `data_version`) and its columns
+    with their types as read (what a derived contract describes, before --drop)."""
 
     def __init__(self, options: ReadOptions):
         self.options = options
         self.digests: dict[str, str] = {}
+        self.columns: dict[str, pd.Series] = {}
         # The labelled inbox batches read as training data: file, labels file, rows, positives.
         self.labelled: list[dict] = []
 
     def __call__(self, path: str | Path) -> pd.DataFrame:
         frame, digest = read_table_hashed(path, self.options)
         self.digests[str(path)] = digest
+        self.columns[str(path)] = frame.dtypes
         return frame
 
 

@@ -112,7 +112,7 @@ def raw_data(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
             "categorical_features": dg.MetadataValue.json(schema["categorical"]),
             "preview": dg.MetadataValue.md(prepared.head(5).to_markdown()),
         },
-        inputs.raw_gates(prepared, s, contracts_dir(s)),
+        inputs.raw_gates(prepared, s, contracts_dir(s), read),
     )
 
 

@@ -1,0 +1,37 @@
+"""Before a run starts: do the settings that name the data's columns and classes fit the file?
+
+`imbal-pipeline run` records a run's settings in the project file when the run starts; a run
+refused here starts nothing and writes nothing, so a target the file lacks, or a
+--positive-label that is no class of it, is never saved for the next plain `run` to fail on.
+The file is read as the raw_data step reads it and checked by the step's own code, so the
+refusal is the step's, word for word; a file that cannot be read is left to the step.
+"""
+
+from __future__ import annotations
+
+from imbal_pipeline.core import inputs
+from imbal_pipeline.core.data import data
+from imbal_pipeline.core.settings import Settings
+
+
+def settings_problem(s: Settings) -> str | None:
+    """What the raw_data step would refuse of the settings on the data file, or None: a column
+    named by --drop, --target, --group, --id, --subgroup or --categorical that the file lacks,
+    an --id that repeats, a --subgroup of too many text values, or a target whose labels give
+    no binary label (a missing label, a --positive-label that is no class, more than two
+    classes, 50:50, a majority positive class, one class)."""
+    # A missing file, a folder or a named pipe (whose read would block) is said elsewhere.
+    if s.data_path is None or data.file_problem(s.data_path, "data file") is not None:
+        return None
+    try:
+        frame = data.read_table(s.data_path, s.read_options)
+    except data.DataError:
+        return None  # the raw_data step reads it too, and says what is wrong with the file
+    try:
+        kept = inputs.drop_columns(frame, s, "data")
+        data.check_frame(kept, s)
+        inputs.check_subgroups(kept, s)
+        data.feature_schema(kept, s)
+    except data.DataError as exc:
+        return str(exc)
+    return None
