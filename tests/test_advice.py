@@ -140,6 +140,16 @@ def _promotion(verdict, champion="a" * 16):
         (promotion.PROMOTE, f"then promoted: it replaces {'a' * 16} in service."),
         (promotion.SAME, "; it is the model in service already."),
         (
+            promotion.REPLACES_DEMO,
+            f"then promoted: it replaces {'a' * 16}, the model of the generated demo data, in "
+            "service.",
+        ),
+        (
+            promotion.ROLLED_BACK,
+            ", but not promoted: it was rolled back once, and a run never puts it back in place "
+            f"of {'a' * 16}, which stays in service; `imbal-pipeline promote {'b' * 16}`",
+        ),
+        (
             promotion.WORSE,
             f", but promotion refused it as worse than {'a' * 16}, which stays in service; "
             f"`imbal-pipeline promote {'b' * 16}` puts it in service anyway.",

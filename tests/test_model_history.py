@@ -172,3 +172,23 @@ def test_a_model_recorded_before_its_data_was_names_the_data_its_run_read(cli_pr
     assert cli.main(["versions", "deployed_model"]) == 0
     [line] = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith(version)]
     assert f"trained by run {run_id} at " in line and " on /data/old.csv, target y" in line
+
+
+def test_a_model_that_replaced_the_demo_model_says_it_came_without_a_comparison(tmp_path):
+    store = AssetStore(tmp_path / "storage")
+    champions = Champions(store)
+    demo = _run(store, champions, "run-demo", 1, DEMO, promotion.first)
+    mine = _run(
+        store,
+        champions,
+        "run-thyroid",
+        2,
+        THYROID,
+        lambda v: promotion.evidence(promotion.REPLACES_DEMO, v, demo, "replacing the demo"),
+    )
+    models = _by_version(champions)
+    assert models[mine].status == model_history.IN_SERVICE
+    assert models[mine].detail.startswith(
+        "promoted by run run-thyroid in place of the demo model, without a comparison, "
+    )
+    assert "on its comparison" not in models[demo].detail

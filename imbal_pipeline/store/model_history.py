@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from imbal_pipeline.core.monitor.promotion import FIRST, PROMOTE
+from imbal_pipeline.core.monitor.promotion import FIRST, PROMOTE, REPLACES_DEMO
 from imbal_pipeline.store.champion import BY_HAND, DEPLOYED, ROLLBACK, Champions
 from imbal_pipeline.store.storage import MANIFEST
 
@@ -83,7 +83,11 @@ def _came(record: dict) -> str:
         return _hand("promoted", record)
     if action == ROLLBACK:
         return _hand("back in service by a rollback", record)
-    how = "as the first champion" if action == FIRST else "on its comparison"
+    how = "on its comparison"
+    if action == FIRST:
+        how = "as the first champion"
+    elif record.get("evidence", {}).get("verdict") == REPLACES_DEMO:
+        how = "in place of the demo model, without a comparison"
     return f"promoted by {record['by']} {how}, {record['time']}"
 
 

@@ -22,7 +22,15 @@ from dataclasses import dataclass
 
 from imbal_pipeline.core.evaluate.diagnostics import RESAMPLERS
 from imbal_pipeline.core.evaluate.learning import LastDoubling
-from imbal_pipeline.core.monitor.promotion import FIRST, PROMOTE, SAME, UNDECIDED, WORSE
+from imbal_pipeline.core.monitor.promotion import (
+    FIRST,
+    PROMOTE,
+    REPLACES_DEMO,
+    ROLLED_BACK,
+    SAME,
+    UNDECIDED,
+    WORSE,
+)
 from imbal_pipeline.core.report_model import Dataset, Promotion, ThresholdChoice
 from imbal_pipeline.core.train.gates import Gate
 
@@ -152,10 +160,20 @@ def service(promotion: Promotion | None) -> str:
         return f"{passed}, then promoted: the first model in service."
     if verdict == PROMOTE:
         return f"{passed}, then promoted: it replaces {champion} in service."
+    if verdict == REPLACES_DEMO:
+        return (
+            f"{passed}, then promoted: it replaces {champion}, the model of the generated demo "
+            "data, in service."
+        )
     if verdict == SAME:
         return f"{passed}; it is the model in service already."
     if verdict == WORSE:
         why = f"promotion refused it as worse than {champion}"
+    elif verdict == ROLLED_BACK:
+        why = (
+            "not promoted: it was rolled back once, and a run never puts it back in place of "
+            f"{champion}"
+        )
     elif verdict == UNDECIDED:
         why = f"not promoted: too few shared positives to show it is not worse than {champion}"
     else:
