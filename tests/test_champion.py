@@ -144,6 +144,7 @@ def test_a_rolled_back_model_is_not_put_back_by_a_later_run_and_the_line_says_ho
     done = enact(champions, store.load(DEPLOYED, b), rerun, "run-3", exported=True)
     assert (done.champion, done.promoted, done.line) == (a, False, rerun["line"])
     assert champions.version() == a
+    assert champions.waiting() is None  # not scored in shadow beside the model put back
     # Put back by hand, it is a model like any other again.
     champions.promote(b, "fixed upstream", "bob")
     assert champions.rolled_back(b) is None and champions.rolled_back(a) is None
@@ -220,3 +221,14 @@ def test_a_models_training_rows_are_read_back_only_as_recorded(store):
     assert champions.trained_rows(meta) is None
     path.unlink()
     assert champions.trained_rows(meta) is None
+
+
+def test_a_challenger_that_cannot_be_compared_is_not_scored_in_shadow(store):
+    # Another dataset's model: scored beside the champion it would fail on every batch.
+    champions = Champions(store)
+    a = _produced(store, champions, 1)
+    enact(champions, store.load(DEPLOYED, a), promotion.first(a), "run-1", exported=True)
+    b = _produced(store, champions, 2)
+    other = promotion.kept(b, a, "the two predict different things")
+    enact(champions, store.load(DEPLOYED, b), other, "run-2", exported=True)
+    assert other["verdict"] == promotion.UNREADABLE and champions.waiting() is None

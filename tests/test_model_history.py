@@ -192,3 +192,12 @@ def test_a_model_that_replaced_the_demo_model_says_it_came_without_a_comparison(
         "promoted by run run-thyroid in place of the demo model, without a comparison, "
     )
     assert "on its comparison" not in models[demo].detail
+
+
+def test_a_demo_replacement_that_lost_a_race_is_said_not_promoted_for_the_race():
+    # Its run decided to replace the demo model, but the champion changed before it acted.
+    challenger = {"gate": "passed", "verdict": promotion.REPLACES_DEMO, "line": "model x promoted"}
+    assert model_history._why_not(challenger) == (
+        model_history.NOT_PROMOTED,
+        "the champion changed after its run compared them",
+    )

@@ -125,6 +125,9 @@ def test_a_challenger_promoted_while_it_scored_worse_says_it_scored_worse():
     # Not below 0: nothing to confess.
     j = promotion.at_margin(_measured(0.004, -0.020, 0.030), 0.05)
     assert j.reason == "its PR-AUC is not lower beyond the -0.05 margin"
+    # Lower by less than the figures show (0.000): not said to be worse by 0.000.
+    j = promotion.at_margin(_measured(-0.0004, -0.0006, -0.0001), 0.05)
+    assert j.reason == "its PR-AUC is not lower beyond the -0.05 margin"
 
 
 def test_mcnemar_is_the_exact_binomial_tail_of_the_discordant_rows():

@@ -172,14 +172,23 @@ class Champions:
 
     def waiting(self) -> dict | None:
         """The newest challenger produced since the champion came into service and not
-        promoted: the one shadow scoring runs beside the champion."""
+        promoted: the one shadow scoring runs beside the champion. Not one that was rolled
+        back, nor one that cannot be compared with the champion (another dataset's): scored
+        beside it, they would tell the user nothing on every batch."""
         current = self.current()
         since = current["time"] if current else ""
+        seen = set()  # a version's newest record says what it is (a rerun records it again)
         for challenger in reversed(self.challengers()):
             if challenger["time"] < since:
                 return None
-            if challenger.get("gate") == "passed" and challenger["version"] != (current or {}).get(
-                "version"
+            if challenger["version"] in seen:
+                continue
+            seen.add(challenger["version"])
+            if (
+                challenger.get("gate") == "passed"
+                and challenger["version"] != (current or {}).get("version")
+                and challenger.get("verdict") != UNREADABLE
+                and self.rolled_back(challenger["version"]) is None
             ):
                 return challenger
         return None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from imbal_pipeline.core.monitor.promotion import FIRST, PROMOTE, REPLACES_DEMO
+from imbal_pipeline.core.monitor.promotion import FIRST, PROMOTING, REPLACES_DEMO
 from imbal_pipeline.store.champion import BY_HAND, DEPLOYED, ROLLBACK, Champions
 from imbal_pipeline.store.storage import MANIFEST
 
@@ -118,7 +118,7 @@ def _why_not(challenger: dict) -> tuple[str, str]:
     if challenger.get("gate") != "passed":
         return NEVER_SERVED, f"gate {challenger.get('gate')}"
     line = challenger.get("line") or ""
-    if challenger.get("verdict") in (FIRST, PROMOTE):  # the champion changed meanwhile
+    if challenger.get("verdict") in PROMOTING:  # the champion changed meanwhile
         return NOT_PROMOTED, "the champion changed after its run compared them"
     _, _, why = line.partition(": ")  # "model X not promoted, Y stays in service: why"
     return NOT_PROMOTED, why or line or "no comparison recorded"

@@ -228,7 +228,7 @@ def at_margin(j: Judgement, margin: float) -> Judgement:
 def _within_margin(diff: float, low: float, high: float, margin: float) -> str:
     """Why a challenger is promoted, saying plainly when it scored worse: the margin lets a
     challenger in that is worse by less than it, even beyond noise."""
-    if diff >= 0:
+    if round(diff, 3) >= 0:  # "worse by 0.000" would say what the printed figures do not
         return f"its PR-AUC is not lower beyond the -{margin:.3g} margin"
     bounds = f"one-sided 95% bounds {low:+.3f} to {high:+.3f}"
     noise = (
