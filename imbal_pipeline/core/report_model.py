@@ -64,12 +64,12 @@ class ThresholdChoice(Section):
         named = [name for name in cls.names() if name != "value"]
         return cls(value=value, **{name: getattr(decision, name) for name in named})
 
-    def named(self, *, short: bool = False) -> str:
-        """The threshold as a sentence names it: "the tuned threshold" when it earned its
-        place; a fallback is never called tuned: "the threshold (0.5, the fallback: why)", or
-        `short`, "the chosen threshold (0.5, the fallback)"."""
+    def named(self, *, short: bool = False, tuned: str = "the tuned threshold") -> str:
+        """The threshold as a sentence names it: `tuned` when it earned its place; a fallback
+        is never called tuned: "the threshold (0.5, the fallback: why)", or `short`, "the
+        chosen threshold (0.5, the fallback)"."""
         if not self.fallback:
-            return "the tuned threshold"
+            return tuned
         if short:
             return f"the chosen threshold ({self.value:.3g}, the fallback)"
         return f"the threshold ({self.value:.3g}, the fallback: {self.fallback})"

@@ -139,13 +139,14 @@ _PASSED_TEXT = {
 }
 
 
+ITS_TUNED = "its tuned threshold"
+
+
 def _passed(
     action: str, selected: str, threshold: ThresholdChoice | None, promotion: Promotion | None
 ) -> str:
     """What became of the model, then what to do next."""
-    named = "its tuned threshold"
-    if threshold is not None and threshold.fallback:
-        named = threshold.named()
+    named = threshold.named(tuned=ITS_TUNED) if threshold is not None else ITS_TUNED
     return f"{service(promotion)} {_PASSED_TEXT[action].format(selected=selected, threshold=named)}"
 
 

@@ -152,7 +152,7 @@ def not_worse_than_baseline(report: Report) -> Gate:
     parts = [f"{LABELS[name]} {d.diff:+.3f} ({_ci(d)})" for name, d in found.items()]
     worse = [LABELS[name] for name, d in found.items() if d.ci_high < 0]
     threshold = report.threshold
-    at = threshold.named(short=True) if threshold.fallback else "its tuned threshold"
+    at = threshold.named(short=True, tuned="its tuned threshold")
     held, at_half = report.holdout, report.holdout_at_0_5
     if same_model and held and at_half and held.threshold == at_half.threshold:
         # The same model at the same threshold: every difference is 0 by construction.

@@ -161,7 +161,7 @@ def notes_section(
         notes.append(
             f"The baseline column is the no-handling model (`none`) at 0.5, the naive default; "
             f"the selected `{selected}` is evaluated at "
-            f"{threshold.named() if threshold.fallback else 'its tuned threshold'}."
+            f"{threshold.named(tuned='its tuned threshold')}."
         )
     notes += strategies.made_nothing_notes(comparison.audits)
     departure = split.tier_departure(profile, selected, comparison.reason)

@@ -329,7 +329,7 @@ def _versus(versus: Mapping, threshold, same_threshold: bool) -> str:
             interval = f"95% CI {num(get(d, 'ci_low'))} to {num(get(d, 'ci_high'))}"
             interval += f"; {FEW}" if get(d, "few_positives") is True else ""
             parts.append(f"{label} {sign}{num(diff)} ({interval})")
-    at = threshold.named(short=True) if threshold.fallback else "its tuned threshold"
+    at = threshold.named(short=True, tuned="its tuned threshold")
     head = (
         f"the selected model is the baseline, so only the threshold differs; {at} minus 0.5: "
         if get(versus, "same_model")
