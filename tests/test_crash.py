@@ -139,13 +139,30 @@ def test_sigkill_of_the_cli_takes_its_steps_down_and_the_run_can_be_rerun(tmp_pa
 
 
 # One whole-graph run in its own process, in the instance at $DAGSTER_HOME and a shared store.
+# Each run compares its model with the champion in service (none yet), then waits for the other
+# run to have compared too before deploying: what is raced for is then the one place in service.
+# (A run whose report is built after the other run deployed compares with that model, rightly,
+# and its report differs from the run made alone.)
 _CHILD = """
-import json, sys
+import json, sys, time
 from pathlib import Path
 import dagster as dg
 from conftest import graph, training_assets
+from imbal_pipeline.defs.assets import evaluation
 
 root, name, seed = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+compare = evaluation._challenge
+
+def compare_then_wait_for_the_other_run(*args):
+    promotion = compare(*args)
+    (root / (name + ".compared")).touch()
+    other = root / (("b" if name == "a" else "a") + ".compared")
+    deadline = time.monotonic() + 300
+    while not other.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return promotion
+
+evaluation._challenge = compare_then_wait_for_the_other_run
 defs = graph(
     root, seed=seed, output_dir=str(root / name), store=str(root / "storage")
 )
@@ -180,17 +197,25 @@ def test_two_runs_at_once_neither_corrupt_nor_mix_the_store(tmp_path, small_run)
         env=env,
         check=True,
     )
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _CHILD, str(tmp_path), name, str(seed)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for name, seed in (("a", 0), ("b", 1))
+    # Each child writes to files, not pipes: a pipe read only after the other child ends would
+    # fill and stop its writer mid-run, which would order the runs instead of overlapping them.
+    procs = []
+    for name, seed in (("a", 0), ("b", 1)):
+        with open(tmp_path / f"{name}.out", "w") as out, open(tmp_path / f"{name}.err", "w") as err:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", _CHILD, str(tmp_path), name, str(seed)],
+                    env=env,
+                    stdout=out,
+                    stderr=err,
+                )
+            )
+    for proc in procs:
+        proc.wait(timeout=900)
+    outputs = [
+        ((tmp_path / f"{name}.out").read_text(), (tmp_path / f"{name}.err").read_text())
+        for name in ("a", "b")
     ]
-    outputs = [proc.communicate(timeout=900) for proc in procs]
     for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err[-3000:]
     a, b = (
