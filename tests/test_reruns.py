@@ -53,6 +53,13 @@ def test_no_change_refits_nothing_and_a_new_objective_refits_no_fold(
     again, fits = _rerun_beside(first_run, tmp_path, monkeypatch)
     assert fits == []
     assert data_versions(again) == data_versions(first)
+    [event] = [
+        e
+        for e in again.get_asset_materialization_events()
+        if e.asset_key.path == ["deployed_model"]
+    ]
+    trained_by = event.materialization.metadata["trained_by"].value
+    assert trained_by == f"run {first.run_id} (this run trained it again, identically)"
 
     cost = run_graph(tmp_path, "shared", objective="cost")
     assert fits == []  # the threshold moved; no booster was refitted

@@ -70,8 +70,11 @@ def deployed_model(
     model = None if done.champion is None else find(Champions(store), done.champion)
     trainer = model.trained.run_id if model else context.run.run_id
     trained_by = f"run {trainer}"
-    if trainer != context.run.run_id:
-        trained_by += " (this run kept it in service)"
+    if trainer != context.run.run_id:  # as `versions` names it: again by, or kept by, this run
+        again = done.champion == version
+        trained_by += (
+            f" (this run {'trained it again, identically' if again else 'kept it in service'})"
+        )
     ref = monitoring.Reference.from_json(served["meta"]["reference"])
     compared = comparison_rows(evidence)
     yield from gated(
