@@ -13,7 +13,7 @@ from imbal_pipeline.core.data import inbox
 from imbal_pipeline.core.data.synthetic import make_fraud_data
 from imbal_pipeline.core.settings import Settings
 from imbal_pipeline.defs import automation
-from imbal_pipeline.defs.assets.common import ALERTS_KEY, EVIDENCE_KEY, RAW_FILE
+from imbal_pipeline.defs.assets.common import ALERTS_KEY, EVIDENCE_KEY, JUDGED_KEY, RAW_FILE
 from imbal_pipeline.defs.assets.operating import BATCHES
 from imbal_pipeline.defs.build import JOB_NAME
 
@@ -266,8 +266,11 @@ def test_the_labels_sensor_waits_for_a_whole_labels_file_and_never_reads_a_link(
         )
 
 
-def _scored(instance, batch: str, model: str, evidence: dict[str, str]) -> None:
-    """A scored batch's materialization as `scored_batch` records it: its model and alerts."""
+def _scored(
+    instance, batch: str, model: str, evidence: dict[str, str], judged: tuple[str, ...] = ()
+) -> int:
+    """A scored batch's materialization as `scored_batch` records it: its model, its alerts
+    and the checks it passed on enough rows to judge; its record id."""
     instance.report_runless_asset_event(
         dg.AssetMaterialization(
             "scored_batch",
@@ -276,9 +279,14 @@ def _scored(instance, batch: str, model: str, evidence: dict[str, str]) -> None:
                 "model_version": model,
                 ALERTS_KEY: ", ".join(evidence) or "none",
                 EVIDENCE_KEY: dg.MetadataValue.json(evidence),
+                JUDGED_KEY: ", ".join(judged) or "none",
             },
         )
     )
+    [record] = instance.fetch_materializations(
+        dg.AssetKey("scored_batch"), limit=1, ascending=False
+    ).records
+    return record.storage_id
 
 
 def test_the_retrain_sensor_asks_once_per_failing_check_and_model_in_service(tmp_path, monkeypatch):
@@ -292,10 +300,10 @@ def test_the_retrain_sensor_asks_once_per_failing_check_and_model_in_service(tmp
             with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
                 return sensor(context), context.cursor
 
-        _scored(instance, "monday", "m1", pooled)
+        monday = _scored(instance, "monday", "m1", pooled)
         first, cursor = tick(None)
         assert isinstance(first, dg.RunRequest), first
-        assert first.run_key == automation.retrain_key("m1", {"recent_prevalence"})
+        assert first.run_key == automation.retrain_key("m1", {"recent_prevalence": monday})
         assert first.tags["imbal/model_version"] == "m1"
         # The shifted batch stays in the pooled window: the next batch fails the check again.
         _scored(instance, "tuesday", "m1", pooled)
@@ -303,14 +311,59 @@ def test_the_retrain_sensor_asks_once_per_failing_check_and_model_in_service(tmp
         assert isinstance(again, dg.SkipReason), again
         assert "already requested for model m1 on recent_prevalence" in again.skip_message
         # A check that had not failed before is new evidence.
-        _scored(instance, "wednesday", "m1", {**pooled, "feature_psi": "amount shifted"})
+        wednesday = _scored(
+            instance, "wednesday", "m1", {**pooled, "feature_psi": "amount shifted"}
+        )
         third, cursor = tick(cursor)
-        assert third.run_key == automation.retrain_key("m1", {"feature_psi"})
+        assert third.run_key == automation.retrain_key("m1", {"feature_psi": wednesday})
         assert third.tags["imbal/failed_checks"] == "feature_psi,recent_prevalence"
         # A new model in service: the same evidence on the batches it scored asks again.
         serving["version"] = "m2"
-        _scored(instance, "thursday", "m2", pooled)
+        thursday = _scored(instance, "thursday", "m2", pooled)
         fourth, cursor = tick(cursor)
-        assert fourth.run_key == automation.retrain_key("m2", {"recent_prevalence"})
+        assert fourth.run_key == automation.retrain_key("m2", {"recent_prevalence": thursday})
         _, cursor = tick(cursor)
         assert isinstance(tick(cursor)[0], dg.SkipReason)
+
+
+def test_a_check_failing_again_after_a_judged_pass_asks_again_under_the_same_champion(
+    tmp_path, monkeypatch
+):
+    """The first retraining was not promoted, the shift passed; months on a new one starts."""
+    sensor = graph(tmp_path).resolve_sensor_def("retrain_on_alert")
+    monkeypatch.setattr(automation, "champion_of", lambda project: "m1")
+    shifted = {"feature_psi": "amount shifted; PSI 0.61 on amount"}
+    with dg.instance_for_test() as instance:
+
+        def tick(cursor):
+            with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
+                return sensor(context), context.cursor
+
+        january = _scored(instance, "january", "m1", shifted)
+        first, cursor = tick(None)
+        assert first.run_key == automation.retrain_key("m1", {"feature_psi": january})
+        # A batch too small to judge passes without judging: the episode goes on.
+        _scored(instance, "tiny", "m1", {})
+        _scored(instance, "february", "m1", shifted)
+        skip, cursor = tick(cursor)
+        assert "already requested for model m1 on feature_psi" in skip.skip_message
+        # A batch large enough to judge passes: the episode is over, and a new shift asks again.
+        _scored(instance, "march", "m1", {}, judged=("feature_psi", "positive_rate"))
+        skip, cursor = tick(cursor)
+        assert skip.skip_message == "no scored batch asks for retraining"
+        june = _scored(instance, "june", "m1", shifted)
+        again, cursor = tick(cursor)
+        assert isinstance(again, dg.RunRequest), again
+        assert again.run_key == automation.retrain_key("m1", {"feature_psi": june})
+        assert again.tags["imbal/batches"] == "june"
+        # The cursor lost: the history read again gives the same episodes and the same keys,
+        # which Dagster runs once each.
+        for _ in range(2):
+            asked, _ = tick(None)
+            assert asked.run_key == automation.retrain_key("m1", {"feature_psi": june})
+            assert asked.tags["imbal/batches"] == "june"
+        # A failure a judged pass ended within one tick asks nothing.
+        _scored(instance, "july", "m1", {"recent_prevalence": "2.1% vs 1.0%"})
+        _scored(instance, "august", "m1", {}, judged=("recent_prevalence",))
+        skip, _ = tick(cursor)
+        assert skip.skip_message == "no scored batch asks for retraining"

@@ -8,6 +8,7 @@ from conftest import data_versions, graph, settled, training_assets
 
 from imbal_pipeline.cli.runs import failure_reason
 from imbal_pipeline.core.data.synthetic import make_fraud_data
+from imbal_pipeline.defs.assets.common import JUDGED_KEY
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +86,9 @@ def test_a_batch_like_the_training_data_is_scored_once_by_the_deployed_model_wit
     assert mat.tags["dagster/input_data_version/deployed_model"] == deployed
     assert mat.metadata["model_version"].value == deployed
     assert mat.metadata["alerts"].value == "none"
+    # Each check judged the batch and passed: an alarm of it before would be over.
+    judged = set(mat.metadata[JUDGED_KEY].value.split(", "))
+    assert judged >= {"positive_rate", "score_psi", "feature_psi"}
     folder = root / "scored" / key
     assert {"scores.parquet", "summary.json", "report.html", "psi.png"} <= {
         p.name for p in folder.iterdir()
@@ -127,6 +131,9 @@ def test_a_one_row_batch_is_scored_too_small_to_judge_and_requests_no_retraining
     assert all(c.passed for c in checks.values())
     small = {n for n, c in checks.items() if "too small to judge" in c.metadata["message"].value}
     assert small >= {"positive_rate", "score_psi", "feature_psi"}
+    [mat] = result.asset_materializations_for_node("scored_batch")
+    # Passing without judging ends no alarm.
+    assert not set(mat.metadata[JUDGED_KEY].value.split(", ")) & small
     skip, _ = _tick(defs, instance, "retrain_on_alert", cursor)
     assert isinstance(skip, dg.SkipReason)
 

@@ -7,10 +7,11 @@
 - `retrain_on_alert` runs the training job when a batch's monitoring says the model no longer
   fits the world (a judged, significant and large enough shift; never a batch too small to
   judge), tagged with the batch, the checks that failed and their figures; each failing check
-  asks once per model in service.
+  asks once per episode (until a batch large enough to judge it passes) and model in service.
 """
 
 import json
+import math
 from pathlib import Path
 
 import dagster as dg
@@ -20,7 +21,7 @@ from imbal_pipeline.core.data.versions import data_fingerprint
 from imbal_pipeline.core.monitor.monitor_checks import RETRAIN_ON
 from imbal_pipeline.core.project import load_project
 from imbal_pipeline.core.settings import Settings, SettingsError
-from imbal_pipeline.defs.assets.common import ALERTS_KEY, EVIDENCE_KEY, RAW_FILE
+from imbal_pipeline.defs.assets.common import ALERTS_KEY, EVIDENCE_KEY, JUDGED_KEY, RAW_FILE
 from imbal_pipeline.defs.assets.operating import BATCHES, BATCHES_NAME
 from imbal_pipeline.defs.lineage import DATA_VERSION_TAG
 from imbal_pipeline.defs.loaded import project_digest
@@ -223,27 +224,50 @@ def champion_of(project: Settings) -> str | None:
     return Champions(AssetStore(storage_dir(project))).version()
 
 
-def _alert_cursor(cursor: str | None) -> tuple[int | None, str | None, set[str]]:
-    """The retrain sensor's cursor: the last record read, and the checks a retraining was
-    already requested for under which model in service."""
+def _alert_cursor(cursor: str | None) -> tuple[int | None, str | None, dict[str, int], set[str]]:
+    """The retrain sensor's cursor: the last record read, the model in service then, each
+    failing check's episode (the record its failures started at) and the checks a retraining
+    was already requested for in their episode."""
     if not cursor:
-        return None, None, set()
+        return None, None, {}, set()
     if cursor.isdigit():  # an older release kept the last record alone
-        return int(cursor), None, set()
+        return int(cursor), None, {}, set()
     state = json.loads(cursor)
-    return state.get("after"), state.get("champion"), set(state.get("asked", []))
+    asked = set(state.get("asked", []))
+    # An older release kept no episodes: each check it asked for is failing since unknown.
+    failing = state.get("failing", dict.fromkeys(asked, 0))
+    return state.get("after"), state.get("champion"), failing, asked
 
 
-def retrain_key(champion: str | None, checks: set[str]) -> str:
-    """The run key of a retraining requested for `checks` failing under `champion`: the same
-    evidence against the same model never asks twice, even with the cursor lost."""
-    return f"retrain:{champion or 'none'}:{'+'.join(sorted(checks))}"
+def retrain_key(champion: str | None, episodes: dict[str, int]) -> str:
+    """The run key of a retraining requested for checks failing under `champion`, each named
+    with the record its episode started at: the same evidence against the same model never
+    asks twice, even with the cursor lost, and a check failing again after a judged pass can."""
+    named = "+".join(f"{check}@{start}" for check, start in sorted(episodes.items()))
+    return f"retrain:{champion or 'none'}:{named}"
+
+
+def _follow(events, failing: dict[str, int], asked: set[str]) -> list:
+    """Each check's episodes through `events` (record id, batch, check, figures; figures None
+    for a judged pass), in record order: a failure opens an episode unless one is open, a
+    judged pass closes it; `failing` and `asked` are updated. The failures, as reasons."""
+    reasons = []
+    for record_id, batch, check, figures in sorted(events):
+        if figures is None:
+            failing.pop(check, None)
+            asked.discard(check)
+        else:
+            failing.setdefault(check, record_id)
+            reasons.append((batch, check, figures, record_id))
+    return reasons
 
 
 def _alerts_since(context, champion: str | None, after: int | None):
-    """The retraining reasons (batch, check, figures, record id) recorded after `after` on
-    batches the champion scored, the last record id read, and how many were not counted."""
-    reasons, last, others = [], after, 0
+    """The verdicts that bear on retraining recorded after `after` on batches the champion
+    scored: (record id, batch, check, figures) for each failure that asks for retraining and
+    with figures None for each pass on a batch large enough to judge; the last record id read,
+    and how many records were not counted."""
+    events, last, others = [], after, 0
     for asset in ("scored_batch", "batch_outcomes"):
         records = context.instance.fetch_materializations(
             dg.AssetRecordsFilter(dg.AssetKey(asset), after_storage_id=after),
@@ -262,8 +286,11 @@ def _alerts_since(context, champion: str | None, after: int | None):
             alerts = str(getattr(mat.metadata.get(ALERTS_KEY), "value", "none"))
             evidence = getattr(mat.metadata.get(EVIDENCE_KEY), "value", None) or {}
             for check, figures in retrain_reasons(alerts, evidence):
-                reasons.append((mat.partition, check, figures, record.storage_id))
-    return reasons, last, others
+                events.append((record.storage_id, mat.partition, check, figures))
+            judged = str(getattr(mat.metadata.get(JUDGED_KEY), "value", "none"))
+            for check in set(judged.split(", ")) & set(RETRAIN_ON):
+                events.append((record.storage_id, mat.partition, check, None))
+    return events, last, others
 
 
 def retrain_on_alert(job, project: Settings, project_file: Path | None) -> dg.SensorDefinition:
@@ -271,9 +298,12 @@ def retrain_on_alert(job, project: Settings, project_file: Path | None) -> dg.Se
 
     Only the alerts on batches the champion scored count: an alert on a batch another model
     scored (replaced, or rolled back since) says nothing about the model in service. A check
-    asks once per model in service: while a shifted batch stays in the pooled window every new
-    batch fails `recent_prevalence` again, and retraining on the same evidence again would
-    only repeat the run; a newly failing check, or a new model in service, asks again.
+    asks once per episode and model in service: while a shifted batch stays in the pooled
+    window every new batch fails `recent_prevalence` again, and retraining on the same
+    evidence again would only repeat the run. The episode ends when a batch large enough to
+    judge the check passes it, so the same check failing later (a new shift, months on, under
+    a champion the first retraining did not replace) asks again; so do a newly failing check
+    and a new model in service.
     """
 
     @dg.sensor(
@@ -283,23 +313,33 @@ def retrain_on_alert(job, project: Settings, project_file: Path | None) -> dg.Se
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Retrains when a scored batch fails "
         + ", ".join(RETRAIN_ON)
-        + " (once per failing check and model in service).",
+        + " (once per episode of a failing check under the model in service).",
     )
     def _sensor(context: dg.SensorEvaluationContext):
         stale = stale_location(project, project_file)
         if stale:  # the cursor stays: the alerts ask once the code location is reloaded
             return dg.SkipReason(stale)
-        after, asked_under, asked = _alert_cursor(context.cursor)
+        after, asked_under, failing, asked = _alert_cursor(context.cursor)
         try:
             champion = champion_of(project)
         except CorruptValueError as exc:
             return dg.SkipReason(f"the champion cannot be read: {exc}")
         if asked_under != champion:  # a new model in service: nothing asked for it yet
-            asked = set()
-        reasons, last, others = _alerts_since(context, champion, after)
+            failing, asked = {}, set()
+        events, last, others = _alerts_since(context, champion, after)
+        # Only the failures of an episode still open are reasons: one a later judged pass
+        # ended asks for nothing.
+        reasons = [
+            r for r in _follow(events, failing, asked) if r[3] >= failing.get(r[1], math.inf)
+        ]
         checks = {c for _, c, _, _ in reasons}
-        new = checks - asked
-        state = {"after": last, "champion": champion, "asked": sorted(asked | checks)}
+        new = {c: failing[c] for c in checks if c not in asked}
+        state = {
+            "after": last,
+            "champion": champion,
+            "failing": failing,
+            "asked": sorted(asked | set(new)),
+        }
         context.update_cursor(json.dumps(state))
         if not reasons:
             ignored = (
@@ -312,7 +352,8 @@ def retrain_on_alert(job, project: Settings, project_file: Path | None) -> dg.Se
         if not new:
             return dg.SkipReason(
                 f"retraining already requested for model {champion} on {', '.join(sorted(checks))}"
-                "; a newly failing check or a new model in service asks again"
+                "; a check failing again after a batch large enough to judge it passed, a newly "
+                "failing check or a new model in service asks again"
             )
         batches = sorted({b for b, _, _, _ in reasons})
         return dg.RunRequest(

@@ -20,6 +20,7 @@ from imbal_pipeline.store.storage import GATE_KEY, VERSION_KEY, content_hash
 RAW_FILE = dg.AssetKey("raw_file")
 ALERTS_KEY = "alerts"  # monitoring checks that failed, on a scored batch's materialization
 EVIDENCE_KEY = "alert_evidence"  # beside it: each failed check's figures
+JUDGED_KEY = "judged_passes"  # beside it: the checks that passed on a batch large enough to judge
 # On raw_data: the labelled inbox batches it added to the training file (`labelled_batches`).
 LABELLED_KEY = "labelled_batches"
 SOURCE_DEPS = [RAW_FILE]
@@ -140,10 +141,16 @@ def gated(
     if alerts_only:
         # What each alert rests on (its figures), for the retraining it may request.
         evidence = {g.name: str(g.observed.get("evidence", g.message)) for g in gates if g.blocks}
+        # A pass that judged (not "too small to judge") ends a check's alarm: a later failure
+        # is a new episode, which may ask for retraining again.
+        judged = [
+            g.name for g in gates if g.passed and g.observed.get("judged", True) not in (False, 0)
+        ]
         metadata = {
             **metadata,
             ALERTS_KEY: ", ".join(failed) or "none",
             EVIDENCE_KEY: dg.MetadataValue.json(evidence),
+            JUDGED_KEY: ", ".join(judged) or "none",
         }
         failed = []
     verdict = f"failed: {', '.join(failed)}" if failed else "passed"
