@@ -176,6 +176,8 @@ def test_the_reports_promotion_section_shows_the_line_the_figures_and_the_rows(s
     evidence = promotion.compare(champion, champion, none, none, source, 0.05)
     text = document.markdown("t", promotion_section({"promotion": evidence}))
     assert "## Promotion" in text and evidence["line"] in text
+    # A verdict, not a record of what serves: the report says where that is told.
+    assert "What serves now: `imbal-pipeline versions deployed_model`." in text
     for row in ("| PR-AUC |", "| positives caught (of ", "| false alarms |", "| rows flagged (of "):
         assert row in text, text
     assert f"| holdout | {len(holdout):,} | 0 | 0 | {len(holdout):,} (" in text

@@ -58,6 +58,13 @@ def promotion_section(report: Mapping) -> list[doc.Block]:
     blocks: list[doc.Block] = [
         doc.Heading(2, "Promotion", "promotion"),
         doc.Para(doc.rich(str(doc.get(evidence, "line"))), css="summary"),
+        # The report is written before the deployed_model step acts on the verdict, and the
+        # model in service can change after it (another run, a rollback): say where it is told.
+        doc.aside(
+            "This run's comparison, as decided when the report was written; the deployed_model "
+            "step carries it out unless another run changed the model in service meanwhile. "
+            "What serves now: `imbal-pipeline versions deployed_model`."
+        ),
     ]
     compared = comparison_rows(evidence)
     if compared:
