@@ -203,6 +203,18 @@ def test_the_promotion_benchmark_judges_every_cell_with_the_products_rule(capsys
     )
 
 
+def test_the_selection_benchmark_runs_both_rules_in_every_cell(capsys):
+    bench = _script("statistics_selection")
+    assert bench.main(["--draws", "5"]) == 0
+    out = capsys.readouterr().out
+    for scenario in ("none better, noisy resamplers", "smote better, equal noise"):
+        for positives in (5, 10, 60, 150):
+            for rule in ("product", "previous"):
+                assert f"| {scenario} | {positives} | {rule} |" in out
+    # With nothing better there is no better one to find.
+    assert "| none better, equal noise | 5 | product |" in out and "| n/a |" in out
+
+
 def test_the_intervals_coverage_benchmark_prints_every_table(capsys):
     bench = _script("statistics_intervals")
     assert bench.main(["--quick", "--draws", "20"]) == 0

@@ -667,6 +667,41 @@ def test_the_paired_standard_error_is_corrected_for_overlapping_training_portion
     assert selection.select_strategy(table)[0] == "none"
 
 
+def test_a_noisy_strategy_within_one_se_of_the_best_is_not_selected_over_a_simpler_one():
+    # As on oil: undersample's folds are noisy, so it lies within one SE of the best (smote)
+    # while none does not; but undersample is no better than none. The rule before picked it.
+    table = {
+        "none": _row(*EASY_HARD),
+        "class_weight": _row(*(EASY_HARD + [0.02, -0.01, 0.0, 0.01, -0.01])),
+        "undersample": _row(*(EASY_HARD + [0.25, -0.2, 0.15, -0.15, -0.04])),
+        "smote": _row(*(EASY_HARD + [0.06, 0.08, 0.07, 0.09, 0.05])),
+    }
+    best, gaps = selection.paired_gaps(table)
+    assert best == "smote" and gaps["undersample"][0] <= gaps["undersample"][1]
+    assert gaps["none"][0] > gaps["none"][1]  # none is more than one SE below the best
+    name, why = selection.select_strategy(table)
+    # smote beats none and class_weight beyond noise, but not undersample's noisy folds.
+    assert name == "none", why
+    assert why.startswith("none (PR-AUC 0.6000) is kept: no strategy beat every simpler one")
+    assert "the best mean, smote (0.6700), is not above undersample beyond noise" in why
+    # Without the noisy rung, smote beats every simpler strategy and is selected.
+    del table["undersample"]
+    assert selection.select_strategy(table)[0] == "smote"
+
+
+def test_a_complex_strategy_is_selected_over_the_best_when_the_best_did_not_earn_it():
+    # class_weight beats none on every fold; smote's higher mean comes from one lucky fold.
+    table = {
+        "none": _row(*EASY_HARD),
+        "class_weight": _row(*(EASY_HARD + 0.03)),
+        "smote": _row(*(EASY_HARD + [0.25, 0.0, 0.0, 0.0, 0.0])),
+    }
+    name, why = selection.select_strategy(table)
+    assert name == "class_weight"
+    assert why.startswith("class_weight (PR-AUC 0.6300) beats every simpler strategy")
+    assert "smote did not earn its complexity" in why
+
+
 def test_skipped_strategies_are_never_selected():
     skipped = {"pr_auc_mean": None, "pr_auc_std": None, "folds": 0, "skipped": "why"}
     table = {"none": _row(0.5, 0.6, 0.4), "smote": skipped}
