@@ -267,7 +267,8 @@ def _alerts_since(context, champion: str | None, after: int | None):
     scored: (record id, batch, check, figures) for each failure that asks for retraining and
     with figures None for each pass on a batch large enough to judge; the last record id read,
     and how many records were not counted."""
-    events, last, others = [], after, 0
+    events: list[tuple[int, str, str, str | None]] = []
+    last, others = after, 0
     for asset in ("scored_batch", "batch_outcomes"):
         records = context.instance.fetch_materializations(
             dg.AssetRecordsFilter(dg.AssetKey(asset), after_storage_id=after),
