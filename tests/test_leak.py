@@ -84,6 +84,27 @@ def test_the_inflation_splits_into_a_prevalence_part_and_a_leakage_part():
     assert shown["same_prevalence"]["pr_auc"] == 0.60
 
 
+def test_real_rows_without_a_positive_split_no_inflation_into_parts():
+    # kddcup_rootkit, seed 1: the leaky test part's real rows held no positive; F1 there is
+    # undefined, not 0, and no "of which leakage -1.000" is made of it.
+    real = leak.figures(np.zeros(40, dtype=int), np.linspace(0, 1, 40))
+    assert real["positives"] == 0 and real["f1_at_0_5"] is None and real["pr_auc"] is None
+    claim = {
+        "skipped": None,
+        "pr_auc": 1.0,
+        "f1_at_0_5": 1.0,
+        "test_rows": 60,
+        "test_positives": 20,
+        "synthetic_test_rows": 20,
+        "real_rows": real,
+    }
+    holdout = {"pr_auc": 1.0, "confusion_matrix": [[400, 0], [0, 4]]}
+    shown = leak.panel(claim, holdout, {"f1": 1.0})
+    for name in ("pr_auc", "f1_at_0_5"):
+        assert shown["inflation"][name]["prevalence"] is None
+        assert shown["inflation"][name]["leakage"] is None
+
+
 def test_the_panel_is_skipped_with_a_reason_where_smote_cannot_run():
     frame = _frame(positives=1, n=400)
     claim = leak.leaky_claim(frame, data.feature_schema(frame, SETTINGS), SETTINGS)

@@ -131,7 +131,12 @@ def figures(y: np.ndarray, scores: np.ndarray, weight: np.ndarray | None = None)
             if 0 < positives < len(y)
             else None
         ),
-        "f1_at_0_5": float(f1_score(y, scores >= 0.5, sample_weight=weight, zero_division=0)),
+        # With no positive there is nothing to catch: F1 is undefined, not 0.
+        "f1_at_0_5": (
+            float(f1_score(y, scores >= 0.5, sample_weight=weight, zero_division=0))
+            if positives
+            else None
+        ),
     }
 
 
@@ -152,7 +157,7 @@ def panel(claim: dict, holdout: dict, holdout_at_0_5: dict) -> dict:
     inflation = {}
     for name in ("pr_auc", "f1_at_0_5"):
         value, same = honest[name], real.get(name)
-        if value is None:
+        if value is None or claim.get(name) is None:
             continue
         inflation[name] = {
             "points": claim[name] - value,

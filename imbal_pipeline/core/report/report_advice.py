@@ -125,7 +125,7 @@ def _leak_split(leak: Mapping) -> list[doc.Block]:
         f"{_share(doc.get(claim, 'prevalence'))} positives. Such a pipeline would have printed "
         "the first column. PR-AUC rises with the share of positives, so the same leaky model is "
         f"also scored on its test part's {doc.count(doc.get(same, 'rows'))} real rows alone "
-        f"({doc.count(doc.get(same, 'positives'))} positives, the data's prevalence): what the "
+        f"({doc.count(doc.get(same, 'positives'))} positives, no synthetic ones): what the "
         "synthetic test rows add is the part of the inflation due to prevalence; what remains "
         "against this report's holdout is the leak, the fit part's synthetic neighbours of "
         "those real positives. The holdout is other rows scored by another model, so the "
