@@ -288,3 +288,40 @@ def test_a_curve_step_missing_a_dealt_fit_or_holding_one_out_of_range_is_flagged
     assert not lost.passed and lost.severity == gates.WARN and lost.observed["scored"] == 5
     wrong = [{**part["points"][0], "pr_auc": 1.2}, *part["points"][1:]]
     assert not quality.curve_fits_complete({**part, "points": wrong}).passed
+
+
+def test_a_share_too_small_to_fit_gives_no_curve_rather_than_the_folds_prevalence():
+    # oil, undersample: a quarter of 6-8 training positives and as many negatives is too few
+    # rows for LightGBM's first split; the constant score's PR-AUC is the fold's prevalence,
+    # which made the curve claim "+0.327 per doubling".
+    train = _train(n=900, positives=40, signal=1.5)
+    curve, _ = _curve(train, n_folds=5, strategy="undersample")
+    assert curve["last_doubling"] is None
+    assert curve["sentence"].startswith("No learning curve: the strategy could not run")
+    assert "the model made no split on" in curve["sentence"]
+    assert "training rows, too few to fit" in curve["sentence"]
+
+
+@pytest.mark.parametrize(
+    "strategy, said",
+    [
+        ("none", "(all negatives kept)"),
+        ("undersample", "(all negatives offered, of which undersample draws)"),
+    ],
+)
+def test_the_curves_note_does_not_say_all_negatives_were_kept_by_a_strategy_that_draws(
+    strategy, said
+):
+    from imbal_pipeline.core.report import document
+    from imbal_pipeline.core.report.report_advice import learning_section
+
+    curve = {
+        "strategy": strategy,
+        "sentence": "No learning curve.",
+        "points": [{"fraction": 1.0, "positives": 8.0, "pr_auc_mean": 0.4, "pr_auc_std": 0.1}],
+        "fitting_rows": {"sampled": False},
+        "validation_negatives": None,
+        "last_doubling": None,
+    }
+    text = document.markdown("t", learning_section({"learning_curve": curve}))
+    assert said in text

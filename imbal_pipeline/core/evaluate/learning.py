@@ -344,14 +344,20 @@ def _fit_and_score(
     result = resample(X, y, ids, strategy, settings, pre.categorical_indices)
     if result.skipped:
         return None, result.skipped
+    rows = resampled_rows(X, y, ids, result)
     booster, _ = fit_strategy(
         strategy,
-        *resampled_rows(X, y, ids, result),
+        *rows,
         settings=settings,
         cat_idx=pre.categorical_indices,
         scale_pos_weight=result.scale_pos_weight,
     )
     scores = model_core.predict(booster, pre.transform(val), settings.lgbm_threads)
+    if np.ptp(scores) == 0:
+        # Too few rows for one split (undersampling a quarter of a few positives leaves a
+        # handful of rows): a constant score's PR-AUC is the fold's prevalence, which says
+        # nothing about what more positives would buy.
+        return None, f"the model made no split on {len(rows[1]):,} training rows, too few to fit"
     return float(average_precision_score(val[LABEL], scores, sample_weight=weight)), None
 
 

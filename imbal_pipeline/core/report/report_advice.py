@@ -167,6 +167,8 @@ def learning_section(report: Mapping) -> list[doc.Block]:
             if doc.get(fitting, "sampled")
             else "all negatives kept"
         )
+        if doc.get(curve, "strategy") in DRAWS_NEGATIVES:  # it keeps a draw of them, not all
+            kept = kept.replace("kept", f"offered, of which {doc.get(curve, 'strategy')} draws")
         limit = doc.get(curve, "validation_negatives")
         scored = (
             "the whole validation fold"
@@ -184,6 +186,10 @@ def learning_section(report: Mapping) -> list[doc.Block]:
             )
         )
     return blocks
+
+
+# The strategies that fit on a draw of the negatives rather than all of them.
+DRAWS_NEGATIVES = ("undersample", "balanced_bagging")
 
 
 def _slope_method() -> str:
