@@ -50,6 +50,22 @@ def test_severe_advice_follows_the_tier_table_and_prefers_nothing_by_itself():
     assert prefers is None and diagnostics.advise(result, "moderate")[1] is None
 
 
+def test_scattered_positives_with_a_low_1nn_error_are_not_said_to_overlap():
+    # kddcup_rootkit: 18 positives in small clusters, one feature separates them (N3 0.001),
+    # yet half of them have negatives among their five neighbours.
+    result = {
+        "typology": {"safe": 9, "borderline": 5, "rare": 3, "outlier": 1},
+        "n3": 0.001,
+        "islands": [],
+        "label_conflicts": 0,
+    }
+    advice, prefers = diagnostics.advise(result, "severe")
+    assert "rather than overlapping them" in advice[0] and "the classes overlap" not in advice[0]
+    assert "N3) is only 0.001" in advice[0] and prefers == "weights"
+    result["n3"] = 0.2  # a high 1-NN error: they do overlap
+    assert "the classes overlap" in diagnostics.advise(result, "severe")[0][0]
+
+
 def test_heavy_overlap_gives_borderline_and_rare_positives_and_high_n3():
     X, y = _two_blobs(shift=0.3)
     result, _ = diagnostics.diagnose(_frame(X, y), SCHEMA_2D, "moderate", seed=0)

@@ -120,7 +120,18 @@ def advise(result: dict, tier: str) -> tuple[list[str], str | None]:
     safe = typ["safe"] / total
     hard = (typ["borderline"] + typ["rare"] + typ["outlier"]) / total
     lines, prefers = [], None
-    if hard >= 0.5:
+    if hard >= 0.5 and result["n3"] < 0.05:
+        # Few positives in small clusters have negatives among their five neighbours however
+        # well one feature separates them: a low 1-NN error says they do not overlap.
+        lines.append(
+            f"{hard:.0%} of the positives are borderline, rare or outliers by their five nearest "
+            f"neighbours, yet the 1-NN error (N3) is only {result['n3']:.3f}: the positives are "
+            "few and scattered among negatives rather than overlapping them, and SMOTE would "
+            "interpolate across the negatives between them: class weights with a tuned "
+            "threshold are the safer start."
+        )
+        prefers = "weights"
+    elif hard >= 0.5:
         lines.append(
             f"{hard:.0%} of the positives are borderline, rare or outliers: the classes overlap, "
             "so oversampling is risky (SMOTE interpolates new positives into the overlap): "
