@@ -211,3 +211,38 @@ def test_the_report_advises_after_the_release_with_what_promotion_decided():
     assert f"promotion refused it as worse than {'a' * 16}" in made.paragraph
     md = report.render_markdown(typed.to_json())
     assert "promotion refused it as worse" in _section(md, "What to do next")
+
+
+def test_a_group_too_large_for_the_folds_is_named_in_the_advice():
+    # mammography: 2,324 identical rows in one group; the advice said "keep" with no word of it.
+    from imbal_pipeline.core.report_model import CheckRow, Verdict
+
+    rep = {
+        "dataset": {
+            "tier": "moderate",
+            "ratio": 41.0,
+            "recommendation": TIER.starts_from,
+            "holdout_positives": 60,
+        },
+        "selected_strategy": "class_weight",
+        "threshold": {"value": 0.31, "fallback": None},
+    }
+    typed = Report.from_json(rep)
+    warned = "2,324 rows with identical feature values (29% of the rows) form one group"
+    typed.verdict = Verdict(
+        checks=[
+            CheckRow(
+                asset="holdout_split",
+                check="groups_fit_the_folds",
+                passed=False,
+                severity=WARN,
+                message=warned,
+                observed={},
+            )
+        ],
+        quality_gate="passed",
+    )
+    made = release.advise(typed, PASSED)
+    assert made.paragraph.endswith(f"Mind a warning that bears on this: {warned}.")
+    typed.verdict.checks[0].passed = True
+    assert "Mind a warning" not in release.advise(typed, PASSED).paragraph

@@ -101,10 +101,12 @@ def recommend(
     holdout_positives: int,
     threshold: ThresholdChoice | None = None,
     promotion: Promotion | None = None,
+    caveats: tuple[str, ...] = (),
 ) -> Recommendation:
     """The one piece of advice from the tier, diagnostics, learning curve and quality gate;
     `threshold` names the deployed threshold, `promotion` says what became of a model that
-    passed the gate (None: no promotion was decided)."""
+    passed the gate (None: no promotion was decided), `caveats` the upstream warnings that
+    bear on any of it (`CAVEATS`)."""
     failed = [g for g in gate if g.blocks]
     verdict = doubling.verdict if doubling else None
     if failed:
@@ -124,7 +126,15 @@ def recommend(
         + "; ".join(reasons[k] for k in ("quality_gate", "learning_curve", "diagnostics", "tier"))
         + "."
     )
+    for caveat in caveats:
+        paragraph += f" Mind a warning that bears on this: {caveat}."
     return Recommendation(action, paragraph, reasons)
+
+
+# Upstream warnings that undo what the advice rests on: a group too large for the folds makes
+# the folds, the holdout and the monitoring reference no random samples of the data (mammography:
+# the model's probability for its 2,324 identical rows was 80 times their positive rate).
+CAVEATS = ("groups_fit_the_folds",)
 
 
 _FAILED_TEXT = {

@@ -95,6 +95,11 @@ def advise(report: Report, quality: list[Gate]) -> advice.Recommendation:
         report.dataset.holdout_positives,
         report.threshold,
         report.release.promotion if report.release else None,
+        caveats=tuple(
+            c.message.rstrip(".")
+            for c in (report.verdict.checks if report.verdict else [])
+            if c.check in advice.CAVEATS and not c.passed
+        ),
     )
     report.recommendation = recommendation.to_json()
     return recommendation
