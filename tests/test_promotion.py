@@ -16,6 +16,8 @@ from imbal_pipeline.core.monitor.promotion_rows import (
     schema_change,
     shared_rows,
 )
+from imbal_pipeline.core.report import document
+from imbal_pipeline.core.report.report_promotion import promotion_section
 
 SCHEMA = {"numeric": ["x", "z"], "categorical": {"city": []}}
 
@@ -230,6 +232,65 @@ def test_no_row_either_model_trained_on_is_ever_scored_in_the_comparison():
     assert (holdout_used.champion_trained, holdout_used.challenger_trained) == (100, 1)
     assert (holdout_used.compared, batch_used.compared) == (300, 200)
     assert batch_used.challenger_trained == 30 and batch_used.compared_positives == y[300:].sum()
+
+
+def test_a_row_in_the_holdout_and_in_a_labelled_batch_is_compared_once():
+    # `--labelled-batches`: the batch was merged into the challenger's data, so the batch rows
+    # it did not train on are in its holdout too, and offered again by the batch.
+    challenger_train, y_b = _labelled(400, seed=14)
+    fresh, y_fresh = _labelled(300, seed=15)
+    merged = pd.concat([fresh.iloc[:80], challenger_train.iloc[:120]]).reset_index(drop=True)
+    y_merged = np.r_[y_fresh[:80], y_b[:120]]
+    # A repeat within the holdout (two identical rows of the data) is two observations.
+    holdout = pd.concat([fresh, fresh.iloc[:1]]).reset_index(drop=True)
+    y_holdout = np.r_[y_fresh, y_fresh[:1]]
+    # Repeats in the batch: rows 0 and 1 once more each; the holdout compared row 0 twice (a
+    # copy of the same row), row 1 once, so the batch's second row 1 is a new observation.
+    batch = pd.concat([merged, fresh.iloc[[0, 1]], _labelled(50, seed=16)[0]])
+    y_batch = np.r_[y_merged, y_fresh[[0, 1]], _labelled(50, seed=16)[1]]
+    a, b = Spy("a" * 16, 1.0), Spy("b" * 16, 1.2)
+    none = TrainedRows.of(fresh.iloc[:0], SCHEMA, y_fresh[:0])
+    trained_b = TrainedRows.of(challenger_train, SCHEMA, y_b)
+    sources = [
+        Source("holdout", HOLDOUT, holdout, y_holdout),
+        Source("monday", BATCH, batch.reset_index(drop=True), y_batch),
+    ]
+    y, _, _, used = shared_rows(a, b, none, trained_b, sources)
+    holdout_used, batch_used = used
+    # Left out of the batch: 120 rows the challenger trained on, and 81 the holdout compared
+    # (its 80 merged rows and row 0's repeat); kept: its 50 new rows and row 1's repeat.
+    new_positives = _labelled(50, seed=16)[1].sum() + y_fresh[1]
+    assert y.sum() == y_holdout.sum() + new_positives  # each positive counted once
+    assert len(y) == len(pd.concat(b.scored)) == 301 + 51
+    assert (holdout_used.compared, batch_used.compared) == (301, 51)
+    assert batch_used.challenger_trained == 120 and batch_used.compared_positives == new_positives
+    assert batch_used.compared_before == {"holdout": 81} and holdout_used.compared_before == {}
+    found = promotion.compare(a, b, none, trained_b, sources, 0.05)
+    assert found["sources"][1]["compared_before"] == {"holdout": 81}
+    assert found["judgement"]["rows"] == 352, found["judgement"]
+    assert (
+        "+ 51 rows of 1 labelled batch that arrived since the champion (120 left out as trained "
+        "on, 81 already compared in holdout)" in found["line"]
+    )
+
+
+def test_the_reports_rows_table_says_how_many_rows_an_earlier_source_already_compared():
+    frame, y = _labelled(200, seed=17)
+    a, b = Spy("a" * 16, 1.0), Spy("b" * 16, 1.2)
+    none = TrainedRows.of(frame.iloc[:0], SCHEMA, y[:0])
+    sources = [
+        Source("holdout", HOLDOUT, frame, y),
+        Source("monday", BATCH, frame.iloc[:40], y[:40]),
+    ]
+    evidence = promotion.compare(a, b, none, none, sources, 0.05)
+    text = document.markdown("t", promotion_section({"promotion": evidence}))
+    assert "| left out: already compared in a source above |" in text
+    assert f"| holdout | 200 | 0 | 0 | 0 | 200 ({y.sum()}) |" in text
+    assert "| monday | 40 | 0 | 0 | 40 in holdout | 0 (0) |" in text
+    # Evidence written before the count existed renders it as none.
+    del evidence["sources"][1]["compared_before"]
+    older = document.markdown("t", promotion_section({"promotion": evidence}))
+    assert "| monday | 40 | 0 | 0 | 0 | 0 (0) |" in older
 
 
 def test_a_source_a_model_cannot_score_is_not_comparable_and_the_others_are_compared():

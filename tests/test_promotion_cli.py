@@ -180,7 +180,7 @@ def test_the_reports_promotion_section_shows_the_line_the_figures_and_the_rows(s
     assert "What serves now: `imbal-pipeline versions deployed_model`." in text
     for row in ("| PR-AUC |", "| positives caught (of ", "| false alarms |", "| rows flagged (of "):
         assert row in text, text
-    assert f"| holdout | {len(holdout):,} | 0 | 0 | {len(holdout):,} (" in text
+    assert f"| holdout | {len(holdout):,} | 0 | 0 | 0 | {len(holdout):,} (" in text
 
 
 def test_the_first_models_materialization_says_it_was_compared_with_nothing(small_run):

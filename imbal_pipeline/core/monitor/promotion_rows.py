@@ -7,7 +7,14 @@ its label. Row keys, unlike the pipeline's row ids, do not depend on the file a 
 trained on is known by its content wherever it turns up again: in a later holdout, in a
 labelled batch, or as a duplicate. A candidate row is left out when its key under the
 champion's features is in the champion's set, or its key under the challenger's features is in
-the challenger's; only the rows left are scored, by both models.
+the challenger's. A row is compared once: one a source offers again after an earlier source
+compared it (a labelled batch merged into the challenger's data with `--labelled-batches` has
+its untrained rows in the holdout too) is left out of the later source, matched by its keys under
+both models, as many times as the earlier sources compared it. Within one source every row
+counts, repeats included: identical rows in one file are separate observations (the keys cannot
+tell a copy from a repeat, so a source matches against earlier ones copy for copy, and a row
+repeated more often than the earlier sources compared it keeps its extra copies). Only the
+rows left are scored, by both models.
 
 The candidates: the challenger's holdout rows, and the labelled inbox batches that arrived after
 the champion was trained. A source one of the two models cannot score (a feature added or
@@ -17,7 +24,7 @@ removed since) is not comparable, and the comparison says so and goes on with th
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -91,7 +98,8 @@ class Source:
 
 @dataclass(frozen=True)
 class Used:
-    """What became of one source: its rows, those left out as trained on, and those compared."""
+    """What became of one source: its rows, those left out as trained on or as compared in an
+    earlier source, and those compared."""
 
     name: str
     kind: str
@@ -99,6 +107,8 @@ class Used:
     positives: int
     champion_trained: int = 0  # rows left out: the champion trained on them
     challenger_trained: int = 0
+    # rows left out: an earlier source (by name) already compared them
+    compared_before: dict[str, int] = field(default_factory=dict)
     compared: int = 0
     compared_positives: int = 0
     not_comparable: str | None = None  # why neither of its rows was compared
@@ -116,15 +126,38 @@ def _unscorable(model, frame: pd.DataFrame) -> str | None:
     return None
 
 
+def _identity(champion_keys: np.ndarray, challenger_keys: np.ndarray) -> np.ndarray:
+    """One key per row as both models see it: its key under each model's features."""
+    table = pd.DataFrame({"a": champion_keys, "b": challenger_keys})
+    return pd.util.hash_pandas_object(table, index=False).to_numpy(dtype=np.uint64)
+
+
+def _compared_before(
+    keys: np.ndarray, open_rows: np.ndarray, earlier: list[tuple[str, pd.Series]]
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Which of the `open_rows` an earlier source already compared, and how many per source:
+    of each key, as many rows as that source compared (`earlier`: name, compared rows per key)."""
+    again, where = np.zeros(len(keys), dtype=bool), {}
+    for name, counts in earlier:
+        at = np.flatnonzero(open_rows & ~again)
+        candidates = pd.Series(keys[at])
+        nth = candidates.groupby(candidates.to_numpy()).cumcount().to_numpy()
+        hit = at[nth < candidates.map(counts).fillna(0).to_numpy()]
+        if len(hit):
+            again[hit] = True
+            where[name] = len(hit)
+    return again, where
+
+
 def shared_rows(champion, challenger, champion_rows, challenger_rows, sources):
-    """The rows of `sources` neither model trained on, scored by both.
+    """The rows of `sources` neither model trained on, each scored once, by both.
 
     `champion` and `challenger` are `deployed.Model`s (anything with `feature_schema`, `check`
     and `scores`); `*_rows` their `TrainedRows` (None: not recorded, so no row is known to be
     unseen by that model). Returns the labels, the champion's and the challenger's scores,
     and one `Used` per source.
     """
-    ys, a_parts, b_parts, used = [], [], [], []
+    ys, a_parts, b_parts, used, earlier = [], [], [], [], []
     for source in sources:
         entry = Used(source.name, source.kind, len(source.frame), int(np.sum(source.y)))
         if source.note is not None:
@@ -140,12 +173,17 @@ def shared_rows(champion, challenger, champion_rows, challenger_rows, sources):
             used.append(Used(**{**entry.to_json(), "not_comparable": problem}))
             continue
         y = np.asarray(source.y)
-        seen_a = np.isin(row_keys(source.frame, champion.feature_schema, y), champion_rows.keys)
-        seen_b = np.isin(row_keys(source.frame, challenger.feature_schema, y), challenger_rows.keys)
-        keep = ~seen_a & ~seen_b
+        keys_a = row_keys(source.frame, champion.feature_schema, y)
+        keys_b = row_keys(source.frame, challenger.feature_schema, y)
+        seen_a, seen_b = np.isin(keys_a, champion_rows.keys), np.isin(keys_b, challenger_rows.keys)
+        identity = _identity(keys_a, keys_b)
+        again, where = _compared_before(identity, ~seen_a & ~seen_b, earlier)
+        keep = ~seen_a & ~seen_b & ~again
+        earlier.append((source.name, pd.Series(identity[keep]).value_counts()))
         counts = {
             "champion_trained": int(seen_a.sum()),
             "challenger_trained": int((seen_b & ~seen_a).sum()),
+            "compared_before": where,
             "compared": int(keep.sum()),
             "compared_positives": int(y[keep].sum()),
         }
@@ -167,6 +205,18 @@ def schema_change(champion_schema: dict, challenger_schema: dict) -> dict[str, l
     return {"added": sorted(new - old), "removed": sorted(old - new)}
 
 
+def compared_before_text(used: list[Used]) -> str:
+    """How many of these sources' rows were left out as compared in an earlier source, and
+    where: ", 200 already compared in holdout", or "" when none."""
+    where: dict[str, int] = {}
+    for u in used:
+        for name, rows in u.compared_before.items():
+            where[name] = where.get(name, 0) + rows
+    if not where:
+        return ""
+    return f", {sum(where.values()):,} already compared in {', '.join(where)}"
+
+
 def rows_text(used: list[Used]) -> str:
     """Which rows were compared, and which sources could not be."""
     parts, batches = [], [u for u in used if u.kind == BATCH and u.not_comparable is None]
@@ -174,14 +224,16 @@ def rows_text(used: list[Used]) -> str:
         if u.kind == HOLDOUT and u.not_comparable is None:
             left = u.champion_trained + u.challenger_trained
             parts.append(
-                f"{u.compared:,} holdout rows neither model trained on ({left:,} left out)"
+                f"{u.compared:,} holdout rows neither model trained on ({left:,} left out"
+                f"{compared_before_text([u])})"
             )
     if batches:
         rows = sum(u.compared for u in batches)
         left = sum(u.champion_trained + u.challenger_trained for u in batches)
         parts.append(
             f"{rows:,} rows of {len(batches)} labelled batch{'es' if len(batches) > 1 else ''} "
-            f"that arrived since the champion ({left:,} left out as trained on)"
+            f"that arrived since the champion ({left:,} left out as trained on"
+            f"{compared_before_text(batches)})"
         )
     text = " + ".join(parts) or "no rows"
     missing = [u for u in used if u.not_comparable is not None]

@@ -77,6 +77,7 @@ def promotion_section(report: Mapping) -> list[doc.Block]:
             "offered",
             "left out: the champion trained on them",
             "left out: this model trained on them",
+            "left out: already compared in a source above",
             "compared (positives)",
             "not comparable because",
         ]
@@ -89,6 +90,7 @@ def promotion_section(report: Mapping) -> list[doc.Block]:
                         f"{s['rows']:,}",
                         f"{s['champion_trained']:,}",
                         f"{s['challenger_trained']:,}",
+                        _compared_before(s),
                         f"{s['compared']:,} ({s['compared_positives']})",
                         s["not_comparable"] or "",
                     ]
@@ -98,9 +100,17 @@ def promotion_section(report: Mapping) -> list[doc.Block]:
         )
         blocks.append(
             doc.aside(
-                "A row either model trained on (the same features and label) is left out; "
+                "A row either model trained on (the same features and label) is left out, and so "
+                "is one an earlier source already compared: each row is compared once; "
                 f"with fewer than {MIN_POSITIVES} positives left the comparison cannot decide, "
                 "and the model in service stays."
             )
         )
     return blocks
+
+
+def _compared_before(source: dict) -> str:
+    """Rows a source left out as compared in an earlier one, and where ("200 in holdout");
+    evidence written before this count existed has none."""
+    where = source.get("compared_before") or {}
+    return ", ".join(f"{rows:,} in {name}" for name, rows in where.items()) or "0"
