@@ -106,6 +106,18 @@ def few_positives_note(report: Mapping) -> list[Block]:
     ]
 
 
+def _lift(report: Mapping, lift: float | None, prevalence: float | None) -> str:
+    """PR-AUC over the no-skill level, with the PR-AUC interval's ends over it: at a few
+    positives a point lift of 127x may be anything from 3x to 430x."""
+    if lift is None or not prevalence:
+        return ""
+    ci = submap(submap(report, "holdout_ci"), "pr_auc")
+    low, high = get(ci, "ci_low"), get(ci, "ci_high")
+    if is_missing(low) or is_missing(high):
+        return f"; {num(lift)}× lift"
+    return f"; {num(lift)}× lift, 95% CI {num(low / prevalence)}-{num(high / prevalence)}×"
+
+
 def _holdout_prevalence(report: Mapping) -> float | None:
     ds = submap(report, "dataset")
     prev = ratio(get(ds, "holdout_positives"), get(ds, "holdout_rows"))
@@ -171,7 +183,7 @@ def _summary(report: Mapping) -> list[Block]:
         " against a no-skill level of ",
         bold(num(prev)),
         " (the holdout prevalence",
-        f"; {num(lift)}× lift" if lift is not None else "",
+        _lift(report, lift, prev),
         "); F1 ",
         bold(_with_ci(report, "f1")),
         ", recall ",
