@@ -74,7 +74,8 @@ def champion_version(champions, where) -> str:
     if not champions.store.history(DEPLOYED):
         raise ModelFileError(
             f"no trained model in {where}; run `imbal-pipeline run` first (a model is "
-            "deployed when its quality gate passes)"
+            "deployed when its quality gate passes), or run this from the project's folder "
+            "(or set $DAGSTER_HOME to its .dagster_home), whose store holds its models"
         )
     raise ModelFileError(
         f"no model in service in {where} (its models were stored before champions were "
