@@ -702,6 +702,15 @@ def test_a_complex_strategy_is_selected_over_the_best_when_the_best_did_not_earn
     assert "smote did not earn its complexity" in why
 
 
+def test_strategies_that_tie_to_rounding_select_the_simplest():
+    # car_eval_4: folds where every strategy scores alike leave a paired SE of 0; a difference
+    # of 1e-16 is rounding, not a strategy beating another (the rule crashed on it).
+    folds = np.array([1.0, 1.0, 0.99, 1.0, 0.98])
+    table = {"none": _row(*folds), "class_weight": _row(*(folds + 1e-16)), "smote": _row(*folds)}
+    name, why = selection.select_strategy(table)
+    assert name == "none" and "no strategy beat it" in why
+
+
 def test_skipped_strategies_are_never_selected():
     skipped = {"pr_auc_mean": None, "pr_auc_std": None, "folds": 0, "skipped": "why"}
     table = {"none": _row(0.5, 0.6, 0.4), "smote": skipped}

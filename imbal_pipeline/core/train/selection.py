@@ -147,6 +147,11 @@ def paired_gaps(table: dict[str, dict]) -> tuple[str, dict[str, tuple[float, flo
     return best, {name: _gap_and_se(folds, row["pr_auc_folds"]) for name, row in ran.items()}
 
 
+# PR-AUC differences below this are rounding, not a strategy beating another: folds where two
+# strategies score alike (both 1.0) leave a paired SE of 0.
+TIE = 1e-9
+
+
 def select_strategy(table: dict[str, dict]) -> tuple[str, str]:
     """The most complex ladder strategy that beats every simpler one by more than one corrected
     paired SE; the simplest evaluated one when none does.
@@ -164,7 +169,7 @@ def select_strategy(table: dict[str, dict]) -> tuple[str, str]:
         gaps = {
             s: _gap_and_se(table[name]["pr_auc_folds"], table[s]["pr_auc_folds"]) for s in ran[:i]
         }
-        if all(gap > se for gap, se in gaps.values()):
+        if all(gap > max(se, TIE) for gap, se in gaps.values()):
             selected = name  # it beats every simpler strategy, the one selected so far too
         elif name == best:
             blocked = gaps
@@ -179,7 +184,7 @@ def _reason(table: dict[str, dict], selected: str, best: str, blocked: dict) -> 
         "beats every simpler strategy by more than one standard error of the paired per-fold "
         "difference (corrected for overlapping training portions)"
     )
-    if selected == best:
+    if selected == best or not blocked:  # not blocked: the best ties with the selected
         if not blocked and selected == LADDER[0]:
             return (
                 f"{selected} (no imbalance handling) has the best mean PR-AUC ({mean:.4f}); no "
