@@ -322,3 +322,18 @@ def test_a_labelled_batch_repeating_an_id_with_another_label_is_refused(tmp_path
         else:  # an identical repeat is one label
             frame, _ = inputs.load_raw(s)
             assert frame["is_fraud"].iloc[600:].tolist() == [0, 1, 0]
+
+
+def test_a_renamed_feature_column_is_named_beside_the_one_missing(model, batch):
+    from imbal_pipeline.core.monitor.deployed import MissingColumnsError
+
+    renamed = batch.rename(columns={"amount": "amount_v2"})
+    with pytest.raises(MissingColumnsError) as refused:
+        model.check(renamed)
+    assert "lacks feature column 'amount' (the batch has 'amount_v2': renamed?) that" in str(
+        refused.value
+    )
+    # Nothing close: no guess.
+    with pytest.raises(MissingColumnsError) as refused:
+        model.check(batch.drop(columns="amount"))
+    assert "renamed?" not in str(refused.value)

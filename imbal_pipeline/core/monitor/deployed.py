@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from imbal_pipeline.core.data import disguises
-from imbal_pipeline.core.data.data import DataError, ReadOptions
+from imbal_pipeline.core.data.data import DataError, ReadOptions, close_name
 from imbal_pipeline.core.data.inbox import ROW
 from imbal_pipeline.core.monitor.monitoring import Reference
 from imbal_pipeline.core.train import calibration, fast_scoring
@@ -213,9 +213,13 @@ class Model:
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            # A column renamed upstream is the usual cause: name the batch's likeliest match.
+            extra = [str(c) for c in frame.columns if c not in self.features]
+            close = close_name(missing[0], extra)
+            hint = f" (the batch has {close!r}: renamed?)" if close is not None else ""
             raise MissingColumnsError(
-                f"the batch lacks feature column {missing[0]!r}{more} that {self.described} was "
-                "trained on; add it (empty values are allowed)"
+                f"the batch lacks feature column {missing[0]!r}{more}{hint} that "
+                f"{self.described} was trained on; add it (empty values are allowed)"
             )
         for column in self.preprocessor.numeric:
             problem = numeric_feature_problem(column, frame[column])
