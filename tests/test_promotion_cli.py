@@ -67,6 +67,7 @@ def test_promote_and_rollback_change_what_every_reader_serves_and_rollback_resto
     status, out, err = _run(capsys, "promote", second, "--reason", "catches more on the labels")
     assert status == 0, err
     assert f"deployed_model: {second} is the champion now (was {first})" in out
+    assert "note:" not in out  # the same target, the same data: nothing to warn of
     assert imbal_pipeline.load_model().version == second
     promoted = _score(capsys, batch, tmp_path / "b.parquet")
     assert promoted != before
@@ -95,6 +96,28 @@ def test_promote_and_rollback_change_what_every_reader_serves_and_rollback_resto
     versions = [r.asset_materialization.tags["dagster/data_version"] for r in events]
     assert versions == [first, second]
     assert events[0].asset_materialization.metadata["verdict"].value == "rollback"
+
+
+def test_a_rollback_to_a_model_of_another_target_says_so(project, capsys):
+    # The trial: two rollbacks put the demo model back, and the next batch was refused.
+    store, first, _, _ = project
+    served = store.load(DEPLOYED, first)
+    mine = {
+        "model": served["model"],
+        "meta": {**served["meta"], "target": "sick", "generated_data": False},
+    }
+    version = content_hash(mine)
+    store.write(DEPLOYED, mine, version, "passed", "run-3")
+    status, out, err = _run(capsys, "promote", version)
+    assert status == 0, err
+    assert f"note: {version} predicts target 'sick', unlike {first} (target 'is_fraud')" in out
+    status, out, err = _run(capsys, "rollback")
+    assert status == 0, err
+    assert (
+        f"note: {first} predicts target 'is_fraud', trained on the generated demo data, unlike "
+        f"{version} (target 'sick'): batches made for that one will be refused; "
+        f"`imbal-pipeline promote {version}` puts it back"
+    ) in out
 
 
 def test_promote_and_rollback_refuse_what_cannot_be_done_in_one_line(project, capsys):

@@ -69,7 +69,31 @@ def _carry_out(change: Callable[[], dict], store: AssetStore) -> int:
         f"{record['previous'] or 'none'}): `score`, `load_model()` and the inbox use it; "
         f"recorded in {store.folder(DEPLOYED) / 'champion'}"
     )
+    other = _predicts_otherwise(store, record)
+    if other:
+        print(other)
     return 0
+
+
+def _predicts_otherwise(store: AssetStore, record: dict) -> str | None:
+    """A note when the new champion predicts another target, or is the demo's, unlike the one
+    it replaced: batches of the user's data are then refused (two rollbacks can do this)."""
+    if not record.get("previous"):
+        return None
+
+    def what(version: str) -> tuple:
+        meta = store.load(DEPLOYED, version)["meta"]
+        return meta.get("target"), bool(meta.get("generated_data"))
+
+    (target, demo), (before, was_demo) = what(record["version"]), what(record["previous"])
+    if (target, demo) == (before, was_demo):
+        return None
+    made = ", trained on the generated demo data" if demo else ""
+    return (
+        f"note: {record['version']} predicts target {target!r}{made}, unlike {record['previous']} "
+        f"(target {before!r}): batches made for that one will be refused; `imbal-pipeline "
+        f"promote {record['previous']}` puts it back"
+    )
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
