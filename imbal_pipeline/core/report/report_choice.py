@@ -26,7 +26,7 @@ from imbal_pipeline.core.report.document import (
     table,
     threshold_text,
 )
-from imbal_pipeline.core.report_model import ThresholdChoice
+from imbal_pipeline.core.report_model import ThresholdChoice, target_verdict
 from imbal_pipeline.core.train import calibration
 from imbal_pipeline.core.train.threshold import describe_choice
 
@@ -145,7 +145,11 @@ def threshold_section(report: Mapping) -> list[Block]:
                 rich(
                     bold("Operating point on the holdout:"),
                     " ",
-                    operating_text(point, chosen(report)),
+                    operating_text(
+                        point,
+                        chosen(report),
+                        get(submap(report, "dataset"), "holdout_positives"),
+                    ),
                 )
             )
         )
@@ -235,18 +239,25 @@ def calibration_text(cal: Mapping) -> list:
     )
 
 
-def operating_beyond_f1(point: Mapping, threshold: ThresholdChoice | None = None) -> str | None:
+def operating_beyond_f1(
+    point: Mapping, threshold: ThresholdChoice | None = None, positives: int | None = None
+) -> str | None:
     """`operating_text` for a summary that gives F1 already: None under the f1 objective."""
-    return None if get(point, "objective") in (None, "f1") else operating_text(point, threshold)
+    if get(point, "objective") in (None, "f1"):
+        return None
+    return operating_text(point, threshold, positives)
 
 
-def operating_text(point: Mapping, threshold: ThresholdChoice | None = None) -> str:
-    """What the objective asked for against what the holdout reached at `threshold`."""
+def operating_text(
+    point: Mapping, threshold: ThresholdChoice | None = None, positives: int | None = None
+) -> str:
+    """What the objective asked for against what the holdout reached at `threshold`, in the
+    words the interval of a holdout of `positives` allows."""
     reached, asked = submap(point, "reached"), submap(point, "asked")
     ci = interval(reached)
     ci = f" (95% CI {ci})" if ci else ""
     if get(point, "objective") == "recall":
-        verdict = "reached" if get(point, "met") else "MISSED"
+        verdict = target_verdict(point, positives)
         return (
             f"recall {num(get(reached, 'recall'))}{ci} against the target "
             f"{num(get(asked, 'recall'))}: {verdict}."
