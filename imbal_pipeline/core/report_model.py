@@ -94,6 +94,9 @@ class Metrics(Section):
     flag_rate: float | None = optional()
     accuracy: float
     confusion_matrix: list[list[int]]
+    # The baseline's own threshold only: why it is a fallback (absent when it was tuned), so
+    # that it is never called tuned.
+    fallback: str | None = optional()
 
 
 @dataclass(kw_only=True)
