@@ -15,6 +15,7 @@ from imbal_pipeline.core.report.document import (
     aside,
     bold,
     code,
+    figure,
     get,
     interval,
     is_missing,
@@ -25,6 +26,8 @@ from imbal_pipeline.core.report.document import (
     submap,
     table,
     threshold_text,
+    undefined,
+    undefined_note,
 )
 from imbal_pipeline.core.report_model import ThresholdChoice, target_verdict
 from imbal_pipeline.core.train import calibration
@@ -176,14 +179,18 @@ def threshold_section(report: Mapping) -> list[Block]:
         )
     at = f"At {chosen(report).named(short=True)}"
     figures = [
-        f"{at}: precision {num(get(ho, 'precision'))}, recall {num(get(ho, 'recall'))}, "
-        f"F1 {num(get(ho, 'f1'))}."
+        f"{at}: precision {figure(ho, 'precision')}, recall {figure(ho, 'recall')}, "
+        f"F1 {figure(ho, 'f1')}."
     ]
+    shown = [ho]
     if not (chosen(report).fallback and same_threshold(report)):  # else the same figures again
         figures.append(
-            f"At the default 0.5: precision {num(get(ho05, 'precision'))}, "
-            f"recall {num(get(ho05, 'recall'))}, F1 {num(get(ho05, 'f1'))}."
+            f"At the default 0.5: precision {figure(ho05, 'precision')}, "
+            f"recall {figure(ho05, 'recall')}, F1 {figure(ho05, 'f1')}."
         )
+        shown.append(ho05)
+    why = undefined_note(undefined(m, k) for m in shown for k in ("precision", "recall", "f1"))
+    figures += [why] if why else []
     blocks.append(Para(rich(" ".join(figures))))
     return blocks
 
