@@ -734,3 +734,51 @@ def test_the_note_on_raw_scores_holds_for_a_fallback_threshold_too():
 
     assert "tuned threshold" not in PROBABILITY_NOTE
     assert "decide with the model's threshold on the raw scores" in PROBABILITY_NOTE
+
+
+def test_the_baselines_own_fallback_threshold_is_never_called_tuned(rep):
+    fallback = "the tuned one did not beat 0.5 beyond noise, so 0.5 is used"
+    base = _metrics(0.5, 0.4321, 0.25, 0.2, 0.3333, 0.24, [[243, 2], [4, 1]])
+    rep["baseline_holdout_tuned"] = {**base, "fallback": fallback}
+    md = report.render_markdown(rep)
+    header = _table_rows(_section(md, "## Holdout performance"))[0]
+    assert header[-1] == "Baseline (none) @ its fallback threshold (t=0.500)"
+    assert "Baseline (none) @ its tuned threshold" not in md
+    rep["baseline_holdout_tuned"] = base  # tuned: no fallback key
+    header = _table_rows(_section(report.render_markdown(rep), "## Holdout performance"))[0]
+    assert header[-1] == "Baseline (none) @ its tuned threshold (t=0.500)"
+
+
+def test_the_pr_plots_legend_names_a_fallback_threshold_the_fallback(rep):
+    from imbal_pipeline.core.evaluate.evaluation import pr_points
+
+    assert list(pr_points(rep)) == ["tuned threshold", "0.5"]
+    fallback = "the tuned one did not beat 0.5 beyond noise, so 0.5 is used"
+    rep["threshold"] = {**rep["threshold"], "value": 0.5, "fallback": fallback}
+    points = pr_points(rep)
+    assert list(points) == ["the chosen threshold (0.5, the fallback)", "0.5"]
+    assert points["the chosen threshold (0.5, the fallback)"] == (0.8, 0.4444)
+
+
+def test_a_figure_that_is_0_over_0_shows_na_and_says_why_once(rep):
+    # 0.5 flags no holdout row: its precision is 0/0, its recall a real 0.
+    rep["holdout_at_0_5"] = _metrics(0.5, 0.6789, 0.0, 0.0, 0.0, 0.0, [[245, 0], [5, 0]])
+    # A group without positives: recall and F1 are 0/0; so is precision when nothing is flagged.
+    no_positives = {"n": 28, "positives": 0, "precision": 0.0, "recall": 0.0, "f1": 0.0}
+    rep["subgroups"]["region"]["t"] = {**no_positives, "confusion_matrix": [[28, 0], [0, 0]]}
+    rep["subgroups"]["region"]["u"] = {**no_positives, "confusion_matrix": [[27, 1], [0, 0]]}
+    md = report.render_markdown(rep)
+    holdout = _section(md, "## Holdout performance")
+    rows = {r[0]: r for r in _table_rows(holdout)}
+    assert rows["Precision"][3] == "n/a" and rows["Recall"][3] == "0.000"
+    assert rows["Precision"][1] == "0.444"
+    assert holdout.count("n/a: precision is undefined where no row is flagged") == 1
+    groups = {r[0]: r for r in _table_rows(_section(md, "## Subgroup performance"))}
+    assert groups["t"][:7] == ["t", "28", "0", "n/a", "n/a", "", "n/a"]
+    assert groups["u"][:7] == ["u", "28", "0", "0.000", "n/a", "", "n/a"]
+    sub = _section(md, "## Subgroup performance")
+    assert sub.count("recall and F1 are undefined where there are no positives") == 1
+    assert "At the default 0.5: precision n/a, recall 0.000" in _section(md, "## Decision thr")
+    assert "n/a: precision is undefined where no row is flagged" in report.render_html(rep)
+    # The file keeps its 0: only what is shown changes.
+    assert rep["holdout_at_0_5"]["precision"] == 0.0

@@ -311,7 +311,9 @@ def print_summary(instance, run_id: str, home: Path, store: str, inbox: str) -> 
     )
     # F1 is in the line above.
     point = operating_beyond_f1(
-        report.operating_point.to_json() if report.operating_point else {}, report.threshold
+        report.operating_point.to_json() if report.operating_point else {},
+        report.threshold,
+        dataset.holdout_positives,
     )
     if point:
         print(f"operating point on the holdout: {point}")

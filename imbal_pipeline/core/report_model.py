@@ -94,6 +94,9 @@ class Metrics(Section):
     flag_rate: float | None = optional()
     accuracy: float
     confusion_matrix: list[list[int]]
+    # The baseline's own threshold only: why it is a fallback (absent when it was tuned), so
+    # that it is never called tuned.
+    fallback: str | None = optional()
 
 
 @dataclass(kw_only=True)
@@ -197,6 +200,34 @@ class OperatingPoint(Section):
     reached: JSON
     met: bool
     clearly_missed: bool
+
+
+def target_verdict(point: Mapping, positives: int | None = None) -> str:
+    """A target's verdict in the words its interval allows (`operating_point` as JSON).
+
+    Four cases, not two: reached and confirmed (the interval's lower end at or above the
+    target), reached on the point only, missed on the point only (the target inside the
+    interval), clearly missed (the interval's top below it). `met` and `clearly_missed` stay
+    the decision; the words only say how firmly the holdout of `positives` shows it.
+    """
+    reached, asked = point.get("reached") or {}, point.get("asked") or {}
+    low, target = reached.get("ci_low"), asked.get("recall")
+    at = f"at {positives} holdout positives" if positives is not None else "at its size"
+    if point.get("clearly_missed"):
+        return "clearly missed: even the interval's top is below the target"
+    if low is None or target is None:  # no interval: only the point can be read
+        return "reached" if point.get("met") else "missed"
+    if point.get("met") and low >= target:
+        return "reached, and confirmed: the interval's lower end is at or above the target"
+    if point.get("met"):
+        return (
+            f"reached on the point estimate but not confirmed: the interval reaches down to "
+            f"{low:.3f}, so the holdout cannot confirm it {at}"
+        )
+    return (
+        f"missed on the point estimate, but the target lies within the interval: the holdout "
+        f"cannot tell {at} whether the threshold reaches it"
+    )
 
 
 @dataclass(kw_only=True)

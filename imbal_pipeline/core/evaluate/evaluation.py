@@ -91,6 +91,18 @@ def build_report(
     return report, arrays | {"calibrated": s.calibrated}
 
 
+def pr_points(report_dict: dict) -> dict[str, tuple[float, float]]:
+    """The PR plot's marked points, (recall, precision) by legend label: the deployed threshold
+    as `ThresholdChoice.named` names it (a fallback is never called tuned), and 0.5."""
+    at = ThresholdChoice.from_json(report_dict["threshold"]).named(
+        short=True, tuned="tuned threshold"
+    )
+    return {
+        label: (m["recall"], m["precision"])
+        for label, m in ((at, report_dict["holdout"]), ("0.5", report_dict["holdout_at_0_5"]))
+    }
+
+
 def write_report(report_dict: dict, arrays: dict, curve: pd.DataFrame, out_dir: str | Path) -> Path:
     """Write report.json, report.md, report.html and the PNG plots; returns report.json."""
     out = Path(out_dir)
@@ -98,18 +110,14 @@ def write_report(report_dict: dict, arrays: dict, curve: pd.DataFrame, out_dir: 
     y = arrays["y"]
     selected = report_dict["selected_strategy"]
     threshold = report_dict["threshold"]["value"]
-    curves, points = {}, {}
+    curves = {}
     for label, scores in (
         (f"selected ({selected})", arrays["scores"]),
         ("baseline (none)", arrays["baseline_scores"]),
     ):
         precision, recall, _ = precision_recall_curve(y, scores)
         curves[label] = (recall, precision)
-    for label, m in (
-        ("tuned threshold", report_dict["holdout"]),
-        ("0.5", report_dict["holdout_at_0_5"]),
-    ):
-        points[label] = (m["recall"], m["precision"])
+    points = pr_points(report_dict)
     plots.plot_pr_curve(curves, float(y.mean()), out / "pr_curve.png", points=points)
     objective = report_dict["threshold"]["objective"]
     plots.plot_threshold_curve(

@@ -106,8 +106,9 @@ def baseline_tuned_section(comparison: Comparison, s: Scored, settings: Settings
     base_oof = oof[oof[STRATEGY] == "none"]
     tuned = threshold_core.tune_per_fold(
         base_oof[LABEL], base_oof[SCORE], base_oof[FOLD], base_oof[ROW_ID], settings
-    )["value"]
-    return Metrics.from_json(metrics.binary_metrics(s.y, s.baseline, tuned, settings.beta))
+    )
+    found = metrics.binary_metrics(s.y, s.baseline, tuned["value"], settings.beta)
+    return Metrics.from_json(found | {"fallback": tuned["fallback"]})
 
 
 def versus_section(s: Scored, threshold: float, selected: str, settings: Settings) -> VsBaseline:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -109,6 +109,38 @@ def cm_cells(cm: Any) -> tuple[Any, Any, Any, Any] | None:
     except (TypeError, ValueError):
         return None
     return tn, fp, fn, tp
+
+
+# Why a figure is 0/0, by the count it divides by: report.json holds 0 for it (its schema).
+UNDEFINED = {
+    "precision": "precision is undefined where no row is flagged",
+    "recall": "recall and F1 are undefined where there are no positives",
+    "f1": "recall and F1 are undefined where there are no positives",
+}
+
+
+def undefined(metrics: Any, key: str) -> str | None:
+    """Why figure `key` of a metrics mapping is 0/0 (`UNDEFINED`), read off its confusion
+    matrix; None when it is defined or the matrix is missing."""
+    cells = cm_cells(get(metrics, "confusion_matrix"))
+    if cells is None or key not in UNDEFINED or any(is_missing(c) for c in cells):
+        return None
+    _, fp, fn, tp = cells
+    counted = tp + fp if key == "precision" else tp + fn
+    return UNDEFINED[key] if counted == 0 else None
+
+
+def figure(metrics: Any, key: str) -> str:
+    """`num` of figure `key`, or n/a where it is 0/0 (`undefined`) though the file holds 0."""
+    return NA if undefined(metrics, key) else num(get(metrics, key))
+
+
+def undefined_note(reasons: Iterable[str | None]) -> str:
+    """The aside, said once under a table, for the n/a its 0/0 figures show; empty if none."""
+    found = sorted({r for r in reasons if r})
+    if not found:
+        return ""
+    return f"n/a: {'; '.join(found)} (report.json holds 0 for these figures)."
 
 
 def interval(interval: Any) -> str:

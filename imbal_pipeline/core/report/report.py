@@ -21,6 +21,7 @@ from imbal_pipeline.core.report.document import (
     code,
     count,
     em,
+    figure,
     get,
     html_page,
     interval,
@@ -33,6 +34,8 @@ from imbal_pipeline.core.report.document import (
     submap,
     table,
     threshold_text,
+    undefined,
+    undefined_note,
 )
 from imbal_pipeline.core.report.report_advice import (
     leak_section,
@@ -77,7 +80,11 @@ def _few(report: Mapping, key: str) -> bool:
 
 
 def _with_ci(report: Mapping, key: str) -> str:
-    """A holdout figure with its 95 % interval, as the headline quotes it."""
+    """A holdout figure with its 95 % interval, as the headline quotes it; n/a, saying why,
+    where it is 0/0."""
+    why = undefined(submap(report, "holdout"), key)
+    if why:
+        return f"{NA} ({why})"
     value = num(get(submap(report, "holdout"), key))
     ci = interval(get(submap(report, "holdout_ci"), key))
     if not ci:
@@ -254,8 +261,11 @@ def _holdout(report: Mapping) -> list[Block]:
         ("holdout_at_0_5", "Selected @ 0.5"),
         ("baseline_holdout", "Baseline (none) @ 0.5"),
     ]
-    if submap(report, "baseline_holdout_tuned"):
-        columns.append(("baseline_holdout_tuned", "Baseline (none) @ its tuned threshold"))
+    base = submap(report, "baseline_holdout_tuned")
+    if base:
+        # The baseline's own threshold, named as the selected one is: a fallback is not tuned.
+        its = "fallback" if get(base, "fallback") else "tuned"
+        columns.append(("baseline_holdout_tuned", f"Baseline (none) @ its {its} threshold"))
     data = [submap(report, key) for key, _ in columns]
     headers = ["Metric"]
     for (_, label), d in zip(columns, data, strict=True):
@@ -269,6 +279,7 @@ def _holdout(report: Mapping) -> list[Block]:
         beta = get(get(submap(report, "threshold"), "params", {}), "beta")
 
     rows: list[list[Any]] = []
+    reasons: list[str | None] = []
     for key, label in _HOLDOUT_METRICS:
         if key == "fbeta":
             label = f"F-beta (beta={param(beta)})"
@@ -277,7 +288,8 @@ def _holdout(report: Mapping) -> list[Block]:
         if all(is_missing(get(d, key)) for d in data):
             continue  # a figure reports written before it existed do not hold
         name: Any = bold(label) if key == "pr_auc" else label
-        values = [num(get(d, key)) for d in data]
+        values = [figure(d, key) for d in data]
+        reasons += [undefined(d, key) for d in data]
         ci = interval(get(intervals, key))
         if ci and _few(report, key):
             ci = f"{ci} ({FEW})"
@@ -291,6 +303,7 @@ def _holdout(report: Mapping) -> list[Block]:
                 "No-skill PR-AUC equals the holdout prevalence: ",
                 bold(num(_holdout_prevalence(report))),
                 ". MCC and balanced accuracy are 0 and 0.5 for a constant predictor.",
+                f" {undefined_note(reasons)}" if any(reasons) else "",
             )
         ),
     ]

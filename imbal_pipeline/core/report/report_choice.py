@@ -15,6 +15,7 @@ from imbal_pipeline.core.report.document import (
     aside,
     bold,
     code,
+    figure,
     get,
     interval,
     is_missing,
@@ -25,8 +26,10 @@ from imbal_pipeline.core.report.document import (
     submap,
     table,
     threshold_text,
+    undefined,
+    undefined_note,
 )
-from imbal_pipeline.core.report_model import ThresholdChoice
+from imbal_pipeline.core.report_model import ThresholdChoice, target_verdict
 from imbal_pipeline.core.train import calibration
 from imbal_pipeline.core.train.threshold import describe_choice
 
@@ -145,7 +148,11 @@ def threshold_section(report: Mapping) -> list[Block]:
                 rich(
                     bold("Operating point on the holdout:"),
                     " ",
-                    operating_text(point, chosen(report)),
+                    operating_text(
+                        point,
+                        chosen(report),
+                        get(submap(report, "dataset"), "holdout_positives"),
+                    ),
                 )
             )
         )
@@ -172,14 +179,18 @@ def threshold_section(report: Mapping) -> list[Block]:
         )
     at = f"At {chosen(report).named(short=True)}"
     figures = [
-        f"{at}: precision {num(get(ho, 'precision'))}, recall {num(get(ho, 'recall'))}, "
-        f"F1 {num(get(ho, 'f1'))}."
+        f"{at}: precision {figure(ho, 'precision')}, recall {figure(ho, 'recall')}, "
+        f"F1 {figure(ho, 'f1')}."
     ]
+    shown = [ho]
     if not (chosen(report).fallback and same_threshold(report)):  # else the same figures again
         figures.append(
-            f"At the default 0.5: precision {num(get(ho05, 'precision'))}, "
-            f"recall {num(get(ho05, 'recall'))}, F1 {num(get(ho05, 'f1'))}."
+            f"At the default 0.5: precision {figure(ho05, 'precision')}, "
+            f"recall {figure(ho05, 'recall')}, F1 {figure(ho05, 'f1')}."
         )
+        shown.append(ho05)
+    why = undefined_note(undefined(m, k) for m in shown for k in ("precision", "recall", "f1"))
+    figures += [why] if why else []
     blocks.append(Para(rich(" ".join(figures))))
     return blocks
 
@@ -235,18 +246,25 @@ def calibration_text(cal: Mapping) -> list:
     )
 
 
-def operating_beyond_f1(point: Mapping, threshold: ThresholdChoice | None = None) -> str | None:
+def operating_beyond_f1(
+    point: Mapping, threshold: ThresholdChoice | None = None, positives: int | None = None
+) -> str | None:
     """`operating_text` for a summary that gives F1 already: None under the f1 objective."""
-    return None if get(point, "objective") in (None, "f1") else operating_text(point, threshold)
+    if get(point, "objective") in (None, "f1"):
+        return None
+    return operating_text(point, threshold, positives)
 
 
-def operating_text(point: Mapping, threshold: ThresholdChoice | None = None) -> str:
-    """What the objective asked for against what the holdout reached at `threshold`."""
+def operating_text(
+    point: Mapping, threshold: ThresholdChoice | None = None, positives: int | None = None
+) -> str:
+    """What the objective asked for against what the holdout reached at `threshold`, in the
+    words the interval of a holdout of `positives` allows."""
     reached, asked = submap(point, "reached"), submap(point, "asked")
     ci = interval(reached)
     ci = f" (95% CI {ci})" if ci else ""
     if get(point, "objective") == "recall":
-        verdict = "reached" if get(point, "met") else "MISSED"
+        verdict = target_verdict(point, positives)
         return (
             f"recall {num(get(reached, 'recall'))}{ci} against the target "
             f"{num(get(asked, 'recall'))}: {verdict}."

@@ -33,6 +33,7 @@ def subgroups_section(report: Mapping) -> list[doc.Block]:
             doc.rich(f"Groups with fewer than {doc.count(below)} positives are flagged: {said}")
         )
     )
+    reasons: list[str | None] = []
     for attribute, groups in sub.items():
         blocks.append(doc.Heading(3, str(attribute)))
         groups = groups or {}
@@ -43,6 +44,7 @@ def subgroups_section(report: Mapping) -> list[doc.Block]:
         for group, m in groups.items():
             m = m or {}
             pos = doc.get(m, "positives")
+            reasons += [doc.undefined(m, key) for key in ("precision", "recall", "f1")]
             few = isinstance(pos, numbers.Real) and not doc.is_missing(pos) and pos < below
             cells = doc.cm_cells(doc.get(m, "confusion_matrix"))
             rows.append(
@@ -50,10 +52,10 @@ def subgroups_section(report: Mapping) -> list[doc.Block]:
                     str(group),
                     doc.count(doc.get(m, "n")),
                     doc.count(pos),
-                    doc.num(doc.get(m, "precision")),
-                    doc.num(doc.get(m, "recall")),
+                    doc.figure(m, "precision"),
+                    doc.figure(m, "recall"),
                     doc.interval(doc.get(doc.submap(m, "ci"), "recall")),
-                    doc.num(doc.get(m, "f1")),
+                    doc.figure(m, "f1"),
                     " / ".join(doc.count(c) for c in cells) if cells else doc.NA,
                     "few positives" if few else "",
                 ]
@@ -75,7 +77,8 @@ def subgroups_section(report: Mapping) -> list[doc.Block]:
                 css="metrics",
             )
         )
-    return blocks
+    why = doc.undefined_note(reasons)  # once, under the last table
+    return blocks + ([doc.Para(doc.rich(why))] if why else [])
 
 
 def audits_section(report: Mapping) -> list[doc.Block]:

@@ -30,6 +30,21 @@ PERMUTATIONS = 2499
 # passes the gate less than 4 times in 5 (BENCHMARKS.md): a failure there says "too few
 # positives to tell", not "no skill".
 FEW_POSITIVES = 60
+# How often the whole gate PASSED a weak model (population PR-AUC 3x the positive rate, flat or
+# top-heavy), in %, lowest and highest over the measured prevalences, by holdout positives:
+# BENCHMARKS.md, "The quality gate at few positives" (its two tables, product threshold),
+# measured by `nice -n 10 .venv/bin/python benchmarks/statistics_gate.py`. The one place the
+# failed gate's message reads its rate from.
+WEAK_MODEL_PASSES: dict[int, tuple[float, float]] = {
+    5: (10.9, 18.1),
+    10: (20.3, 35.4),
+    20: (43.1, 55.7),
+    30: (56.3, 70.9),
+    45: (75.0, 84.9),
+    60: (87.3, 94.9),
+    100: (98.2, 99.4),
+    150: (98.3, 99.5),
+}
 # Permuted placements held in memory at once (positions), to bound a large holdout's footprint.
 _CHUNK = 2_000_000
 
@@ -144,3 +159,12 @@ def holdout_skill(y: np.ndarray, scores: np.ndarray, threshold: float, seed: int
         "few_positives_below": FEW_POSITIVES,
         "few_positives": positives < FEW_POSITIVES,
     }
+
+
+def weak_model_fails(positives: int) -> tuple[int, float, float]:
+    """The measured size nearest at or below `positives` (the smallest when below it) and how
+    often, in %, a weak model failed the gate there (lowest, highest)."""
+    sizes = [size for size in WEAK_MODEL_PASSES if size <= positives] or [min(WEAK_MODEL_PASSES)]
+    size = max(sizes)
+    low, high = WEAK_MODEL_PASSES[size]
+    return size, 100 - high, 100 - low
