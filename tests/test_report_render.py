@@ -749,6 +749,26 @@ def test_the_baselines_own_fallback_threshold_is_never_called_tuned(rep):
     assert header[-1] == "Baseline (none) @ its tuned threshold (t=0.500)"
 
 
+def test_the_uis_headline_table_never_calls_a_fallback_tuned(rep):
+    from imbal_pipeline.core.report_model import Report
+    from imbal_pipeline.defs.assets.evaluation import headline_table
+
+    rep["baseline_holdout_tuned"] = _metrics(
+        0.5, 0.4321, 0.25, 0.2, 0.3333, 0.24, [[243, 2], [4, 1]]
+    )
+    assert list(headline_table(Report.from_json(rep))) == [
+        "selected @ tuned",
+        "selected @ 0.5",
+        "baseline @ 0.5",
+        "baseline @ its tuned",
+    ]
+    fallback = "the tuned one did not beat 0.5 beyond noise, so 0.5 is used"
+    rep["threshold"] = {**rep["threshold"], "value": 0.5, "fallback": fallback}
+    rep["baseline_holdout_tuned"] = {**rep["baseline_holdout_tuned"], "fallback": fallback}
+    columns = list(headline_table(Report.from_json(rep)))
+    assert columns[0] == "selected @ fallback" and columns[-1] == "baseline @ its fallback"
+
+
 def test_the_pr_plots_legend_names_a_fallback_threshold_the_fallback(rep):
     from imbal_pipeline.core.evaluate.evaluation import pr_points
 

@@ -194,6 +194,25 @@ def _release(
     return model
 
 
+def headline_table(report: Report) -> pd.DataFrame:
+    """The headline figures of the selected model and the baseline, each at its threshold and
+    at 0.5; a fallback threshold is never called tuned, here as in the report."""
+    chosen = "fallback" if report.threshold.fallback else "tuned"
+    its = "fallback" if report.baseline_holdout_tuned.fallback else "tuned"
+    return (
+        pd.DataFrame(
+            {
+                f"selected @ {chosen}": report.holdout.to_json(),
+                "selected @ 0.5": report.holdout_at_0_5.to_json(),
+                "baseline @ 0.5": report.baseline_holdout.to_json(),
+                f"baseline @ its {its}": report.baseline_holdout_tuned.to_json(),
+            }
+        )
+        .loc[list(HEADLINE)]
+        .astype(float)
+    )
+
+
 def _report_metadata(report: Report, path: Path, model) -> dict:
     """What the report's materialization shows: the page to open, the model, the headline
     figures beside the baseline's, and the plots."""
@@ -207,18 +226,7 @@ def _report_metadata(report: Report, path: Path, model) -> dict:
         if model
         else {}
     )
-    table = (
-        pd.DataFrame(
-            {
-                "selected @ tuned": report.holdout.to_json(),
-                "selected @ 0.5": report.holdout_at_0_5.to_json(),
-                "baseline @ 0.5": report.baseline_holdout.to_json(),
-                "baseline @ its tuned": report.baseline_holdout_tuned.to_json(),
-            }
-        )
-        .loc[list(HEADLINE)]
-        .astype(float)
-    )
+    table = headline_table(report)
     holdout = report.holdout
     promotion = report.release.promotion if report.release else None
     advice = report.evidence.diagnostics["advice"] if report.evidence else []
