@@ -179,7 +179,8 @@ def test_the_gate_calls_a_fallback_threshold_the_fallback_and_compares_no_thresh
         "0.5 itself, so its decisions are the baseline's: nothing to compare"
     )
     assert found["operating_point"].message == (
-        "holdout f1 0.500 at the chosen threshold (0.5, the fallback)"
+        "holdout f1 0.500 at the chosen threshold (0.5, the fallback); the f1 objective sets no "
+        "target, so this figure is reported, not judged"
     )
     # A tuned threshold keeps its name.
     report["threshold"]["fallback"] = None

@@ -305,7 +305,13 @@ def operating_point(
         f" (95% CI {reached['ci_low']:.3f}-{reached['ci_high']:.3f})" if "ci_low" in reached else ""
     )
     at = threshold.named(short=True) if threshold else "the tuned threshold"
-    return ok("operating_point", f"holdout {name} {value:.3f}{ci} at {at}", **point)
+    # F1 and F-beta are maximized, not aimed at: there is nothing to reach, so nothing passed.
+    return ok(
+        "operating_point",
+        f"holdout {name} {value:.3f}{ci} at {at}; the {name} objective sets no target, so this "
+        "figure is reported, not judged",
+        **point,
+    )
 
 
 # --- what the report only shows ------------------------------------------------------------
