@@ -802,3 +802,14 @@ def test_a_figure_that_is_0_over_0_shows_na_and_says_why_once(rep):
     assert "n/a: precision is undefined where no row is flagged" in report.render_html(rep)
     # The file keeps its 0: only what is shown changes.
     assert rep["holdout_at_0_5"]["precision"] == 0.0
+
+
+def test_the_threshold_section_shows_each_folds_threshold_and_says_when_they_disagree():
+    from imbal_pipeline.core.report.report_choice import fold_thresholds
+
+    # hypothyroid, --recall-target 0.95: five folds from 1e-06 to 0.495.
+    spread = {"0": 0.495, "1": 1e-06, "2": 0.0022, "3": 3.2e-05, "4": 0.487}
+    said = fold_thresholds(spread)
+    assert said.startswith("0.495, ") and said.endswith("(the folds disagree: 495,000 times apart)")
+    assert fold_thresholds({"0": 0.30, "1": 0.25, "2": 0.41}) == "0.300, 0.250, 0.410"
+    assert fold_thresholds(None) == "" and fold_thresholds({}) == ""

@@ -126,6 +126,25 @@ def strategies_section(report: Mapping) -> list[Block]:
     return blocks
 
 
+# Per-fold thresholds this many times apart are said to disagree: at a few positives per fold
+# the recall rule landed anywhere from 1e-06 to 0.5 (hypothyroid, --recall-target 0.95), and a
+# flat F1 curve spreads them too.
+UNSTABLE_FACTOR = 10.0
+
+
+def fold_thresholds(values: Any) -> str:
+    """Each fold's own threshold, and a word when they lie a factor of 10 or more apart."""
+    if not isinstance(values, Mapping) or not values:
+        return ""
+    found = [float(v) for _, v in sorted(values.items(), key=lambda kv: int(kv[0]))]
+    text = ", ".join(threshold_text(v) for v in found)
+    low, high = min(found), max(found)
+    if low > 0 and high / low >= UNSTABLE_FACTOR:
+        # A flat objective or few positives per fold: either way the value is no agreed one.
+        text += f" (the folds disagree: {high / low:,.0f} times apart)"
+    return text
+
+
 def threshold_section(report: Mapping) -> list[Block]:
     thr = submap(report, "threshold")
     params = get(thr, "params") or {}
@@ -140,6 +159,9 @@ def threshold_section(report: Mapping) -> list[Block]:
         rich("Objective parameters: ", param(params) if params else "none"),
         rich("Rule (out-of-fold scores only): ", get(thr, "rule") or NA),
     ]
+    folds = fold_thresholds(get(thr, "fold_values"))
+    if folds:
+        items.append(rich("Per fold (each fold's own out-of-fold scores): ", folds))
     blocks: list[Block] = [Heading(2, "Decision threshold", "threshold"), ListBlock(items)]
     point = submap(report, "operating_point")
     if point:
