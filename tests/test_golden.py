@@ -73,7 +73,8 @@ def test_a_graph_report_renders_as_the_string_built_renderers_rendered_it():
     # graph_report.json is a whole graph run's (thyroid_sick): every section. Its .md and .html
     # were rendered by the code before the templates (0a71373); the templates must match them
     # byte for byte. They are rewritten only for a change meant to alter the page, in the
-    # commit that makes it (the lift's interval, each fold's threshold: 2026-12-07).
+    # commit that makes it (the lift's interval, each fold's threshold, the share of positives
+    # behind precision's interval: 2026-12-07).
     from imbal_pipeline.core.report import report
 
     stored = json.loads((GOLDEN.parent / "graph_report.json").read_text())

@@ -303,6 +303,12 @@ def _holdout(report: Mapping) -> list[Block]:
                 "No-skill PR-AUC equals the holdout prevalence: ",
                 bold(num(_holdout_prevalence(report))),
                 ". MCC and balanced accuracy are 0 and 0.5 for a constant predictor.",
+                # Their intervals come from recall and the false-positive rate at the holdout's
+                # class counts: the prevalence in service is another source of change.
+                " Precision, F1 and MCC also depend on the share of positives: their intervals "
+                "hold the holdout's share fixed, and in service they move with the share there."
+                if intervals
+                else "",
                 f" {undefined_note(reasons)}" if any(reasons) else "",
             )
         ),
