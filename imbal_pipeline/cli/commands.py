@@ -148,7 +148,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
     home = ensure_home()
     import dagster as dg
 
-    from imbal_pipeline.cli.history import recorded
+    from imbal_pipeline.cli.history import recorded, recorded_assets, unknown_asset
     from imbal_pipeline.store.storage import ASSET_NAME
 
     if not ASSET_NAME.fullmatch(args.asset):
@@ -163,12 +163,9 @@ def cmd_versions(args: argparse.Namespace) -> int:
     else:
         with dg.DagsterInstance.get() as instance:
             lines = [m.line() for m in recorded(instance, args.asset, args.limit)]
-    if not lines:
-        return _error(
-            f"no materializations of {args.asset!r} in {home}; "
-            "check the name or run `imbal-pipeline run` first",
-            1,
-        )
+    if not lines:  # a name no run made: a bad argument, like a name that is no asset's
+        with dg.DagsterInstance.get() as instance:
+            return _error(unknown_asset(args.asset, home, recorded_assets(instance)), 2)
     print("\n".join(lines))
     return 0
 
@@ -224,7 +221,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         version = args.version or default or (found[0].version if found else None)
         version = version or _newest_stored(store, args.asset)
         value = store.load(args.asset, version)
-    except (FileNotFoundError, CorruptValueError) as exc:
+    except FileNotFoundError as exc:  # no such asset or version: a bad argument
+        return _error(str(exc), 2)
+    except CorruptValueError as exc:
         return _error(str(exc), 1)
     known = next((m for m in found if m.version == version), None)
     origin = (
