@@ -170,7 +170,17 @@ def test_labelled_performance_compares_with_the_holdout_beyond_noise():
     good = np.clip(0.7 * y + rng.normal(0.15, 0.15, y.size), 0, 1)
     held = mon.holdout_metrics(y, good, threshold=0.5, beta=2)
     ref = mon.Reference(**{**_reference().__dict__, "holdout_metrics": held})
-    assert monitor_checks.check_labelled(ref, y[:4000], good[:4000], beta=2).passed
+    passed = monitor_checks.check_labelled(ref, y[:4000], good[:4000], beta=2)
+    assert passed.passed
+    # A pass claims no more than the test shows, with the holdout's figures beside the batch's.
+    positives = int(y[:4000].sum())
+    assert passed.message.startswith(
+        f"not worse than on the holdout beyond this batch's noise ({positives} positives): "
+        f"PR-AUC {passed.observed['realized']['pr_auc']:.3f} (holdout {held['pr_auc']:.3f}), "
+        f"precision {passed.observed['realized']['precision']:.3f} "
+        f"(holdout {held['precision']:.3f}), recall "
+    )
+    assert f"Brier {passed.observed['realized']['brier']:.4f} (holdout " in passed.message
     worse = np.clip(0.2 * y + rng.normal(0.15, 0.15, y.size), 0, 1)
     gate = monitor_checks.check_labelled(ref, y[:4000], worse[:4000], beta=2)
     assert not gate.passed and "recall" in gate.message and "PR-AUC" in gate.message
