@@ -99,8 +99,9 @@ def promotion_section(report: Mapping) -> list[doc.Block]:
         blocks.append(
             doc.aside(
                 "A row either model trained on (the same features and label) is left out; "
-                f"with fewer than {MIN_POSITIVES} positives left the comparison cannot decide, "
-                "and the model in service stays."
+                f"with fewer than {MIN_POSITIVES} positives left the comparison cannot decide. "
+                "With more it is undecided when the PR-AUC difference's bounds reach across "
+                "the margin. Undecided, the model in service stays."
             )
         )
     return blocks
