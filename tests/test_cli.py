@@ -352,6 +352,7 @@ def test_an_unknown_asset_or_version_is_a_bad_argument_naming_what_exists(
     assert status == 2 and last.endswith(f"has no version {'0' * 16} (recent: {version})"), last
     status, last = _main(["show", "no_such_asset"], capsys, monkeypatch, tmp_path / "home")
     assert status == 2 and "nothing stored for 'no_such_asset'" in last, last
+    assert last.endswith("; run `imbal-pipeline run` first"), last  # the instance records none
     status, last = _main(["versions", "no_such_asset"], capsys, monkeypatch, tmp_path / "home")
     assert status == 2 and "no materializations of 'no_such_asset'" in last, last
     assert unknown_asset("final_modle", "h", ["raw_data", "final_model"]) == (
