@@ -1,5 +1,7 @@
 """One recommendation that reconciles the tier, the diagnostics, the learning curve and the gate."""
 
+import dataclasses
+
 import pytest
 
 from imbal_pipeline.core.evaluate import advice, learning, release
@@ -184,6 +186,26 @@ def test_a_model_that_passed_the_gate_is_said_promoted_only_when_it_was(verdict,
     assert lead.startswith("The model passed the quality gate and was exported as a challenger")
     assert said in lead and "released" not in out.paragraph
     assert lead.endswith("For the next training, keep none and its tuned threshold.")
+
+
+def test_undecided_says_too_few_positives_only_below_the_minimum_else_names_the_interval():
+    # A user's trial: "too few shared positives" with 13, 18 or 48 of them, where the PR-AUC
+    # difference's interval reached across the margin.
+    few = dataclasses.replace(
+        _promotion(promotion.UNDECIDED), judgement={"positives": 7, "margin": 0.05}
+    )
+    assert (
+        ", but not promoted: too few shared positives (7; at least 10 needed) to show it is "
+        f"not worse than {'a' * 16}, which stays in service; "
+    ) in advice.service(few)
+    across = {"positives": 48, "margin": 0.05, "low": -0.106, "high": -0.020, "diff": -0.06}
+    said = advice.service(dataclasses.replace(few, judgement=across))
+    assert "too few" not in said
+    assert (
+        f", but not promoted against {'a' * 16}: its PR-AUC difference's one-sided 95% bounds "
+        "-0.106 to -0.020 reach across the -0.05 margin: it is shown neither within the margin "
+        f"nor below it; {'a' * 16} stays in service; `imbal-pipeline promote {'b' * 16}`"
+    ) in said
 
 
 def test_a_fallback_threshold_is_never_called_tuned_in_the_advice():

@@ -80,6 +80,11 @@ def _empty_file(d):
     return {"data_path": str(d / "empty.csv")}
 
 
+def _header_only(d):
+    (d / "header.csv").write_text("amount,is_fraud\n")
+    return {"data_path": str(d / "header.csv")}
+
+
 def _semicolon(d):
     return {"data_path": _write(_base(), d / "semi.csv", sep=";")}
 
@@ -619,6 +624,9 @@ def _non_breaking_spaces(d):
     return {"data_path": _write(frame, d / "x.csv")}
 
 
+COMMA_FILE_DECIMALS = "save the file with ';' as its separator and pass --sep ';' --decimal ','"
+
+
 def _amount_written(render):
     return lambda d: {"data_path": _write(_with_text("amount", render), d / "x.csv")}
 
@@ -802,6 +810,7 @@ SUITE_PARAMETER = "argument 'min_value' is a suite parameter ($PARAMETER)"
 CATALOGUE = [
     ("missing file", _missing_file, "data file not found", ERROR),
     ("empty file", _empty_file, "data file is empty", ERROR),
+    ("header only", _header_only, "data file has no rows", ERROR),
     ("wrong delimiter", _semicolon, "pass --sep ';'", ERROR),
     ("unparseable file", _unparseable, "cannot parse", ERROR),
     ("target column missing", _no_target, "target column 'is_fraud' not in the data", ERROR),
@@ -967,7 +976,14 @@ CATALOGUE = [
     (
         "scientific with a decimal comma",
         _amount_written(lambda v: f"{v:.2e}".replace(".", ",")),
-        "pass --decimal ','",
+        COMMA_FILE_DECIMALS,
+        ERROR,
+    ),
+    # "0,58" quoted in a ','-separated file: --decimal ',' is refused beside --sep ','.
+    (
+        "decimal commas quoted",
+        _amount_written(lambda v: f"{v:.2f}".replace(".", ",")),
+        COMMA_FILE_DECIMALS,
         ERROR,
     ),
     (
@@ -1067,8 +1083,19 @@ def refused_up_front(overrides: dict) -> str | None:
     return upfront.settings_problem(s)
 
 
-# The cases a run refuses before it starts: a column a setting names, or the target's labels.
+# The cases a run refuses before it starts: a file the step cannot read as a table, a column a
+# setting names, or the target's labels.
 UP_FRONT = {
+    "empty file",
+    "header only",
+    "wrong delimiter",
+    "unparseable file",
+    "duplicate column names",
+    "gzip file cut short",
+    "gzip file corrupt",
+    "latin-1 file",
+    "Parquet list column",
+    "Parquet struct column",
     "target column missing",
     "target column in another case",
     "target with one class",
@@ -1110,6 +1137,24 @@ def test_bad_input_catalogue(tmp_path, monkeypatch, case, make, message, outcome
         assert verdict == OK, text
     else:
         assert (verdict, text) == (OK, ""), text
+
+
+def test_an_error_of_the_machine_while_reading_is_left_to_the_step(tmp_path, monkeypatch):
+    # A flaky mount (EIO) is no fault of the file: the run reads it again; a parse error is.
+    path = tmp_path / "x.csv"
+    path.write_text("amount,is_fraud\n1,0\n")
+
+    def read_table(p, options):
+        raise data.DataError(f"cannot parse {p} (Input/output error)") from OSError(5, "EIO")
+
+    monkeypatch.setattr(data, "read_table", read_table)
+    assert refused_up_front({"data_path": str(path), "target": "is_fraud"}) is None
+
+    def parse_error(p, options):
+        raise data.DataError(f"cannot parse {p} (bad)") from ValueError("bad")
+
+    monkeypatch.setattr(data, "read_table", parse_error)
+    assert refused_up_front({"data_path": str(path), "target": "is_fraud"}).endswith("(bad)")
 
 
 def test_catalogue_has_grown_to_sixty_cases():

@@ -318,6 +318,49 @@ def test_refused_before_anything_runs_with_exit_2(tmp_path, capsys, monkeypatch,
     assert not (tmp_path / PROJECT_FILE).exists()  # nothing saved for later commands
 
 
+def test_an_empty_or_header_only_data_file_is_refused_before_the_run_and_not_saved(
+    tmp_path, capsys, monkeypatch
+):
+    # They failed in the raw_data step 20 s later, with the path saved for the next plain `run`.
+    monkeypatch.chdir(tmp_path)
+    assert _main(["init"], capsys, monkeypatch, tmp_path / "home")[0] == 0
+    before = (tmp_path / PROJECT_FILE).read_text()
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header.csv").write_text("a,b,target\n")
+    for name, said in (("empty.csv", "data file is empty: "), ("header.csv", "has no rows: ")):
+        args = ["run", "--data", name, "--target", "target"]
+        status, last = _main(args, capsys, monkeypatch, tmp_path / "home")
+        assert status == 2 and said in last and "give a file with a header and rows" in last, last
+    assert (tmp_path / PROJECT_FILE).read_text() == before
+    assert not (tmp_path / "home" / "storage").exists()  # nothing ran
+
+
+def test_an_unknown_asset_or_version_is_a_bad_argument_naming_what_exists(
+    tmp_path, capsys, monkeypatch
+):
+    from imbal_pipeline.cli.history import unknown_asset
+    from imbal_pipeline.store.storage import AssetStore, content_hash
+
+    monkeypatch.chdir(tmp_path)
+    frame = pd.DataFrame({"a": [1.0]})
+    version = content_hash(frame)
+    store = AssetStore(tmp_path / "home" / "storage")
+    for run in ("r1", "r2"):  # the same value written twice is one version
+        store.write("raw_data", frame, version, "ok", run)
+    args = ["show", "raw_data", "--version", "0" * 16]
+    status, last = _main(args, capsys, monkeypatch, tmp_path / "home")
+    assert status == 2 and last.endswith(f"has no version {'0' * 16} (recent: {version})"), last
+    status, last = _main(["show", "no_such_asset"], capsys, monkeypatch, tmp_path / "home")
+    assert status == 2 and "nothing stored for 'no_such_asset'" in last, last
+    assert last.endswith("; run `imbal-pipeline run` first"), last  # the instance records none
+    status, last = _main(["versions", "no_such_asset"], capsys, monkeypatch, tmp_path / "home")
+    assert status == 2 and "no materializations of 'no_such_asset'" in last, last
+    assert unknown_asset("final_modle", "h", ["raw_data", "final_model"]) == (
+        "no materializations of 'final_modle' in h; did you mean 'final_model'? the assets it "
+        "records are final_model, raw_data"
+    )
+
+
 def test_an_out_or_store_a_run_cannot_write_is_refused_before_it_runs(
     tmp_path, capsys, monkeypatch
 ):

@@ -173,9 +173,9 @@ def test_versions_and_show_read_the_instance_and_the_store(cli_run, tmp_path, cl
     assert "model: LightGBM model" in shown.stdout
     assert "kind: Bag (imbal_pipeline.core.values)" in shown.stdout  # the class it reads back as
     missing = cli_here(["show", "final_model", "--version", "0" * 16], home, tmp_path)
-    assert missing.returncode == 1 and f"has no version {'0' * 16}" in missing.stderr
+    assert missing.returncode == 2 and f"has no version {'0' * 16}" in missing.stderr
     unknown = cli_here(["versions", "no_such_asset"], home, tmp_path)
-    assert unknown.returncode == 1 and "no materializations of 'no_such_asset'" in unknown.stderr
+    assert unknown.returncode == 2 and "no materializations of 'no_such_asset'" in unknown.stderr
 
 
 class Launched(Exception):

@@ -170,7 +170,17 @@ def test_labelled_performance_compares_with_the_holdout_beyond_noise():
     good = np.clip(0.7 * y + rng.normal(0.15, 0.15, y.size), 0, 1)
     held = mon.holdout_metrics(y, good, threshold=0.5, beta=2)
     ref = mon.Reference(**{**_reference().__dict__, "holdout_metrics": held})
-    assert monitor_checks.check_labelled(ref, y[:4000], good[:4000], beta=2).passed
+    passed = monitor_checks.check_labelled(ref, y[:4000], good[:4000], beta=2)
+    assert passed.passed
+    # A pass claims no more than the test shows, with the holdout's figures beside the batch's.
+    positives = int(y[:4000].sum())
+    assert passed.message.startswith(
+        f"not worse than on the holdout beyond this batch's noise ({positives} positives): "
+        f"PR-AUC {passed.observed['realized']['pr_auc']:.3f} (holdout {held['pr_auc']:.3f}), "
+        f"precision {passed.observed['realized']['precision']:.3f} "
+        f"(holdout {held['precision']:.3f}), recall "
+    )
+    assert f"Brier {passed.observed['realized']['brier']:.4f} (holdout " in passed.message
     worse = np.clip(0.2 * y + rng.normal(0.15, 0.15, y.size), 0, 1)
     gate = monitor_checks.check_labelled(ref, y[:4000], worse[:4000], beta=2)
     assert not gate.passed and "recall" in gate.message and "PR-AUC" in gate.message
@@ -407,6 +417,10 @@ def test_the_pooled_rule_fires_on_a_sustained_rise_no_single_batch_shows():
     pooled = monitor_batch.check_recent_prevalence(ref, quiet + raised)
     assert not pooled.passed and pooled.severity == "error"
     assert "significantly above expected" in pooled.message
+    # Expected positives move with the features as with the classes: it cannot say which.
+    assert pooled.message.endswith(
+        "; the class distribution or the features have shifted: retrain on recent labelled data"
+    )
     assert pooled.observed["batches"] == [b["batch"] for b in raised]  # the last 5,000 rows
     assert pooled.observed["evidence"].startswith("3.00% vs 2.00% over 5,000 rows")
     halved = [dict(b, expected_positives=5.0) for b in raised]

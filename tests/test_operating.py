@@ -101,7 +101,7 @@ def test_a_batch_like_the_training_data_is_scored_once_by_the_deployed_model_wit
     skip, _ = _tick(defs, instance, "retrain_on_alert")
     assert isinstance(skip, dg.SkipReason)
 
-    # Its labels arrive: realized performance is as on the holdout.
+    # Its labels arrive: realized performance is not worse than on the holdout beyond noise.
     labels = labelled[["is_fraud"]].rename_axis("row").reset_index()
     labels.to_csv(root / "inbox" / "monday.labels.csv", index=False)
     settled(root / "inbox" / "monday.labels.csv")

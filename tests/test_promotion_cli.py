@@ -204,6 +204,8 @@ def test_the_reports_promotion_section_shows_the_line_the_figures_and_the_rows(s
     for row in ("| PR-AUC |", "| positives caught (of ", "| false alarms |", "| rows flagged (of "):
         assert row in text, text
     assert f"| holdout | {len(holdout):,} | 0 | 0 | 0 | {len(holdout):,} (" in text
+    # Too few positives is one reason for undecided; an interval across the margin the other.
+    assert "With more it is undecided when the PR-AUC difference's bounds reach across" in text
 
 
 def test_the_first_models_materialization_says_it_was_compared_with_nothing(small_run):

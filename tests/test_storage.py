@@ -140,6 +140,9 @@ def test_store_keeps_every_version_and_never_overwrites(tmp_path):
     pd.testing.assert_frame_equal(store.load("raw_data"), first)
     with pytest.raises(FileNotFoundError, match="has no version 0000000000000000"):
         store.load("raw_data", "0" * 16)
+    # The versions it names are the recent ones, newest first, each once (v1 was written twice).
+    with pytest.raises(FileNotFoundError, match=rf"\(recent: {v1}, {v2}\)$"):
+        store.load("raw_data", "0" * 16)
 
 
 def test_content_hash_ignores_run_context_but_not_content():

@@ -148,7 +148,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
     home = ensure_home()
     import dagster as dg
 
-    from imbal_pipeline.cli.history import recorded
+    from imbal_pipeline.cli.history import recorded, recorded_assets, unknown_asset
     from imbal_pipeline.store.storage import ASSET_NAME
 
     if not ASSET_NAME.fullmatch(args.asset):
@@ -163,24 +163,22 @@ def cmd_versions(args: argparse.Namespace) -> int:
     else:
         with dg.DagsterInstance.get() as instance:
             lines = [m.line() for m in recorded(instance, args.asset, args.limit)]
-    if not lines:
-        return _error(
-            f"no materializations of {args.asset!r} in {home}; "
-            "check the name or run `imbal-pipeline run` first",
-            1,
-        )
+    if not lines:  # a name no run made: a bad argument, like a name that is no asset's
+        with dg.DagsterInstance.get() as instance:
+            return _error(unknown_asset(args.asset, home, recorded_assets(instance)), 2)
     print("\n".join(lines))
     return 0
 
 
-def _newest_stored(store, asset: str) -> str:
+def _newest_stored(store, asset: str, home, known: list[str]) -> str:
     """The store's newest version of an asset this instance never materialized (a store shared
-    with another instance)."""
+    with another instance); none, the assets the instance `known` records are named."""
+    from imbal_pipeline.cli.history import unknown_asset
+
     latest = store.latest(asset)
     if latest is None:
         raise FileNotFoundError(
-            f"nothing stored for {asset!r} in {store.base}; "
-            "check the name or run `imbal-pipeline run` first"
+            f"nothing stored for {asset!r} in {store.base}, and {unknown_asset(asset, home, known)}"
         )
     return latest["version"]
 
@@ -195,7 +193,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     home = ensure_home()
     import dagster as dg
 
-    from imbal_pipeline.cli.history import recorded, summarize, with_run_data
+    from imbal_pipeline.cli.history import recorded, recorded_assets, summarize, with_run_data
     from imbal_pipeline.cli.promote import since
     from imbal_pipeline.store.champion import Champions
     from imbal_pipeline.store.model_history import find
@@ -217,14 +215,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     champion = None
     with dg.DagsterInstance.get() as instance:
         found = recorded(instance, args.asset, SHOW_LOOKBACK)
+        assets = recorded_assets(instance) if not found else []
     try:
         if args.asset == "deployed_model":  # the champion, as `score` and `load_model()` read it
             champion = Champions(store).current()
         default = champion["version"] if champion else None
         version = args.version or default or (found[0].version if found else None)
-        version = version or _newest_stored(store, args.asset)
+        version = version or _newest_stored(store, args.asset, home, assets)
         value = store.load(args.asset, version)
-    except (FileNotFoundError, CorruptValueError) as exc:
+    except FileNotFoundError as exc:  # no such asset or version: a bad argument
+        return _error(str(exc), 2)
+    except CorruptValueError as exc:
         return _error(str(exc), 1)
     known = next((m for m in found if m.version == version), None)
     origin = (

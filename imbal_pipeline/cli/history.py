@@ -34,6 +34,25 @@ class Recorded:
         )
 
 
+def unknown_asset(asked: str, home, known: list[str]) -> str:
+    """The one line for an asset name the instance has no record of, naming those it has."""
+    from imbal_pipeline.core.data.data import close_name
+
+    close = close_name(asked, known)
+    hint = f"did you mean {close!r}? " if close is not None else ""
+    if not known:
+        return f"no materializations of {asked!r} in {home}; run `imbal-pipeline run` first"
+    return (
+        f"no materializations of {asked!r} in {home}; {hint}"
+        f"the assets it records are {', '.join(sorted(known))}"
+    )
+
+
+def recorded_assets(instance) -> list[str]:
+    """Every asset the instance holds a materialization or observation of."""
+    return sorted(key.to_user_string() for key in instance.get_asset_keys())
+
+
 def recorded(instance, asset: str, limit: int) -> list[Recorded]:
     """The asset's newest `limit` materializations in the instance, newest first; for a source
     asset (the raw file), which is observed rather than made, its observations."""

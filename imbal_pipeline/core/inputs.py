@@ -49,7 +49,7 @@ def numbers_as_text(frame: pd.DataFrame, settings: Settings) -> gates.Gate:
         return gates.fail(
             "numbers_as_text",
             f"column {column!r} {held} (e.g. {example!r}) and would be read as {read}; "
-            f"{disguises.fix_for(kind, column, example)}",
+            f"{disguises.fix_for(kind, column, example, settings.sep)}",
             columns=found,
         )
     return gates.ok("numbers_as_text", "no column of numbers or dates is read as text")

@@ -349,7 +349,9 @@ class AssetStore:
             version = latest["version"]
         path = self.version_folder(asset, version)
         if not (path / MANIFEST).is_file():
-            known = ", ".join(r["version"] for r in self.history(asset)[-5:]) or "none"
+            # Newest first, each once: a rerun that made the same value writes it again.
+            newest = dict.fromkeys(r["version"] for r in reversed(self.history(asset)))
+            known = ", ".join(list(newest)[:5]) or "none"
             raise FileNotFoundError(f"asset {asset} has no version {version} (recent: {known})")
         try:
             value = read_bundle(path)

@@ -269,8 +269,8 @@ def category_per_value(values: pd.Series, levels: int, rows: int) -> dict | None
     }
 
 
-def fix_for(kind: str, column: str, example: str) -> str:
-    """What to do about a training column of `kind`."""
+def fix_for(kind: str, column: str, example: str, sep: str = ",") -> str:
+    """What to do about a training column of `kind` in a file whose fields `sep` separates."""
     if kind == "numbers in text":
         return (
             f"write plain numbers; if it is an id, pass --id {column} or --drop {column}; if it "
@@ -282,7 +282,10 @@ def fix_for(kind: str, column: str, example: str) -> str:
             f"a category, pass --categorical {column}"
         )
     if kind == "decimal comma":
-        return "pass --decimal ','" + (" --thousands '.'" if "." in example else "")
+        marks = "--decimal ','" + (" --thousands '.'" if "." in example else "")
+        if sep == ",":  # --decimal may not be --sep: an unquoted 8,5 would be two fields
+            return f"save the file with ';' as its separator and pass --sep ';' {marks}"
+        return f"pass {marks}"
     if kind == "thousands comma":
         return "pass --thousands ','"
     if kind == "date":

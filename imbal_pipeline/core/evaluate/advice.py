@@ -24,12 +24,14 @@ from imbal_pipeline.core.evaluate.diagnostics import RESAMPLERS
 from imbal_pipeline.core.evaluate.learning import LastDoubling
 from imbal_pipeline.core.monitor.promotion import (
     FIRST,
+    MIN_POSITIVES,
     PROMOTE,
     REPLACES_DEMO,
     ROLLED_BACK,
     SAME,
     UNDECIDED,
     WORSE,
+    straddles,
 )
 from imbal_pipeline.core.report_model import Dataset, Promotion, ThresholdChoice
 from imbal_pipeline.core.train.gates import Gate
@@ -186,11 +188,25 @@ def service(promotion: Promotion | None) -> str:
             f"{champion}"
         )
     elif verdict == UNDECIDED:
-        why = f"not promoted: too few shared positives to show it is not worse than {champion}"
+        why = _undecided(promotion.judgement or {}, champion)
     else:
         why = f"not promoted: it could not be compared with {champion} (see Promotion)"
     override = f"`imbal-pipeline promote {promotion.challenger}` puts it in service anyway"
+    if verdict == UNDECIDED and not why.endswith(champion):  # the interval's figures end it
+        return f"{passed}, but {why}; {champion} stays in service; {override}."
     return f"{passed}, but {why}, which stays in service; {override}."
+
+
+def _undecided(judgement: dict, champion: str) -> str:
+    """Why a comparison with `champion` decided nothing: too few shared positives to measure,
+    or enough, with a PR-AUC difference whose interval reaches across the margin."""
+    low, high = judgement.get("low"), judgement.get("high")
+    if low is not None and high is not None:
+        return f"not promoted against {champion}: {straddles(low, high, judgement['margin'])}"
+    few = "too few shared positives"
+    if "positives" in judgement:
+        few += f" ({judgement['positives']}; at least {MIN_POSITIVES} needed)"
+    return f"not promoted: {few} to show it is not worse than {champion}"
 
 
 def _gate_reason(failed: list[Gate], holdout_positives: int) -> str:

@@ -82,8 +82,9 @@ def check_recent_prevalence(ref: Reference, batches: list[dict]) -> Gate:
         way = "above" if ratio > 1 else "below"
         return fail(
             "recent_prevalence",
-            f"predicted prevalence significantly {way} expected: {said}; the class balance "
-            "has shifted: retrain on recent labelled data",
+            # The expected positives move with the features as with the classes: say both.
+            f"predicted prevalence significantly {way} expected: {said}; the class "
+            "distribution or the features have shifted: retrain on recent labelled data",
             **observed,
         )
     return ok("recent_prevalence", f"predicted prevalence as expected: {said}", **observed)

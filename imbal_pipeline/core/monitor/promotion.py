@@ -216,13 +216,19 @@ def at_margin(j: Judgement, margin: float) -> Judgement:
         verdict, reason = WORSE, d.worse
     elif j.low >= -margin:
         verdict, reason = PROMOTE, _within_margin(j.diff, j.low, j.high, margin)
-    else:
+    else:  # enough positives, but the interval reaches across -margin
         verdict = UNDECIDED
-        reason = (
-            f"too few shared positives to decide: its PR-AUC is neither shown within the {bound} "
-            "nor shown below it"
-        )
+        reason = straddles(j.low, j.high, margin)
     return dataclasses.replace(j, verdict=verdict, margin=margin, reason=reason)
+
+
+def straddles(low: float, high: float, margin: float) -> str:
+    """Why a challenger measured on enough positives is undecided: its PR-AUC difference's
+    interval holds -margin, so it is shown neither within the margin nor worse beyond it."""
+    return (
+        f"its PR-AUC difference's one-sided 95% bounds {low:+.3f} to {high:+.3f} reach across "
+        f"the -{margin:.3g} margin: it is shown neither within the margin nor below it"
+    )
 
 
 def _within_margin(diff: float, low: float, high: float, margin: float) -> str:

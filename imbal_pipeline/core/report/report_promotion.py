@@ -102,8 +102,9 @@ def promotion_section(report: Mapping) -> list[doc.Block]:
             doc.aside(
                 "A row either model trained on (the same features and label) is left out, and so "
                 "is one an earlier source already compared: each row is compared once; "
-                f"with fewer than {MIN_POSITIVES} positives left the comparison cannot decide, "
-                "and the model in service stays."
+                f"with fewer than {MIN_POSITIVES} positives left the comparison cannot decide. "
+                "With more it is undecided when the PR-AUC difference's bounds reach across "
+                "the margin. Undecided, the model in service stays."
             )
         )
     return blocks
