@@ -216,18 +216,24 @@ def test_a_fallback_threshold_is_never_called_tuned_in_the_advice():
     assert f"keep none and the threshold (0.5, the fallback: {fallback})." in out.paragraph
 
 
+def _moderate_report() -> Report:
+    """A passed class_weight model at 1:41 with 60 holdout positives, before its advice."""
+    return Report.from_json(
+        {
+            "dataset": {
+                "tier": "moderate",
+                "ratio": 41.0,
+                "recommendation": TIER.starts_from,
+                "holdout_positives": 60,
+            },
+            "selected_strategy": "class_weight",
+            "threshold": {"value": 0.31, "fallback": None},
+        }
+    )
+
+
 def test_the_report_advises_after_the_release_with_what_promotion_decided():
-    rep = {
-        "dataset": {
-            "tier": "moderate",
-            "ratio": 41.0,
-            "recommendation": TIER.starts_from,
-            "holdout_positives": 60,
-        },
-        "selected_strategy": "class_weight",
-        "threshold": {"value": 0.31, "fallback": None},
-    }
-    typed = Report.from_json(rep)
+    typed = _moderate_report()
     typed.release = Release(model_version="b" * 16, promotion=_promotion(promotion.WORSE))
     made = release.advise(typed, PASSED)
     assert f"promotion refused it as worse than {'a' * 16}" in made.paragraph
@@ -239,17 +245,7 @@ def test_a_group_too_large_for_the_folds_is_named_in_the_advice():
     # mammography: 2,324 identical rows in one group; the advice said "keep" with no word of it.
     from imbal_pipeline.core.report_model import CheckRow, Verdict
 
-    rep = {
-        "dataset": {
-            "tier": "moderate",
-            "ratio": 41.0,
-            "recommendation": TIER.starts_from,
-            "holdout_positives": 60,
-        },
-        "selected_strategy": "class_weight",
-        "threshold": {"value": 0.31, "fallback": None},
-    }
-    typed = Report.from_json(rep)
+    typed = _moderate_report()
     warned = "2,324 rows with identical feature values (29% of the rows) form one group"
     typed.verdict = Verdict(
         checks=[

@@ -289,17 +289,23 @@ def _scored(
     return record.storage_id
 
 
+def _ticker(sensor, instance):
+    """One evaluation of `sensor` from a cursor: what it returned, and its new cursor."""
+
+    def tick(cursor):
+        with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
+            return sensor(context), context.cursor
+
+    return tick
+
+
 def test_the_retrain_sensor_asks_once_per_failing_check_and_model_in_service(tmp_path, monkeypatch):
     sensor = graph(tmp_path).resolve_sensor_def("retrain_on_alert")
     serving = {"version": "m1"}
     monkeypatch.setattr(automation, "champion_of", lambda project: serving["version"])
     pooled = {"recent_prevalence": "2.10% vs 1.00% over 5,000 rows (p 1e-09)"}
     with dg.instance_for_test() as instance:
-
-        def tick(cursor):
-            with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
-                return sensor(context), context.cursor
-
+        tick = _ticker(sensor, instance)
         monday = _scored(instance, "monday", "m1", pooled)
         first, cursor = tick(None)
         assert isinstance(first, dg.RunRequest), first
@@ -334,11 +340,7 @@ def test_a_check_failing_again_after_a_judged_pass_asks_again_under_the_same_cha
     monkeypatch.setattr(automation, "champion_of", lambda project: "m1")
     shifted = {"feature_psi": "amount shifted; PSI 0.61 on amount"}
     with dg.instance_for_test() as instance:
-
-        def tick(cursor):
-            with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
-                return sensor(context), context.cursor
-
+        tick = _ticker(sensor, instance)
         january = _scored(instance, "january", "m1", shifted)
         first, cursor = tick(None)
         assert first.run_key == automation.retrain_key("m1", {"feature_psi": january})
