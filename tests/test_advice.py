@@ -264,3 +264,10 @@ def test_a_group_too_large_for_the_folds_is_named_in_the_advice():
     assert made.paragraph.endswith(f"Mind a warning that bears on this: {warned}.")
     typed.verdict.checks[0].passed = True
     assert "Mind a warning" not in release.advise(typed, PASSED).paragraph
+
+
+def test_the_advice_says_what_the_selection_rule_did():
+    kept = advice.recommend(TIER, "none", OVERLAP, None, PASSED, 60).reasons["tier"]
+    assert kept.endswith("the folds kept none: no strategy beat every simpler one beyond noise")
+    chose = advice.recommend(TIER, "smote", OVERLAP, None, PASSED, 60).reasons["tier"]
+    assert chose.endswith("the folds selected smote: it beat every simpler strategy beyond noise")

@@ -369,3 +369,26 @@ def test_a_check_failing_again_after_a_judged_pass_asks_again_under_the_same_cha
         _scored(instance, "august", "m1", {}, judged=("recent_prevalence",))
         skip, _ = tick(cursor)
         assert skip.skip_message == "no scored batch asks for retraining"
+
+
+def test_a_backlog_longer_than_one_read_misses_no_batch_of_either_asset(tmp_path, monkeypatch):
+    # Read two records per asset at a time: the third scored batch lies beyond the first read,
+    # and a batch's labels (another asset) after it must not carry the cursor past it.
+    sensor = graph(tmp_path).resolve_sensor_def("retrain_on_alert")
+    monkeypatch.setattr(automation, "champion_of", lambda project: "m1")
+    monkeypatch.setattr(automation, "FETCH_LIMIT", 2)
+    with dg.instance_for_test() as instance:
+        tick = _ticker(sensor, instance)
+        first = _scored(instance, "monday", "m1", {"feature_psi": "amount shifted"})
+        _scored(instance, "tuesday", "m1", {})
+        third = _scored(instance, "wednesday", "m1", {"recent_prevalence": "2.1% vs 1.0%"})
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                "batch_outcomes", partition="monday", metadata={"model_version": "m1"}
+            )
+        )
+        asked, cursor = tick(None)
+        assert asked.run_key == automation.retrain_key("m1", {"feature_psi": first})
+        asked, _ = tick(cursor)
+        assert isinstance(asked, dg.RunRequest), asked
+        assert asked.run_key == automation.retrain_key("m1", {"recent_prevalence": third})

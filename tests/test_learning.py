@@ -299,7 +299,7 @@ def test_a_share_too_small_to_fit_gives_no_curve_rather_than_the_folds_prevalenc
     assert curve["last_doubling"] is None
     assert curve["sentence"].startswith("No learning curve: the strategy could not run")
     assert "the model made no split on" in curve["sentence"]
-    assert "training rows, too few to fit" in curve["sentence"]
+    assert "training rows: a constant score says nothing about more positives" in curve["sentence"]
 
 
 @pytest.mark.parametrize(

@@ -187,6 +187,25 @@ def test_labelled_performance_compares_with_the_holdout_beyond_noise():
     assert gate.observed["realized"]["brier"] > 0
 
 
+def test_a_labelled_batch_too_small_to_fail_passes_without_ending_an_alarm():
+    # Two positives cannot show recall below the holdout's floor: such a pass is no evidence
+    # that an alarm is over (the retrain sensor would otherwise ask again on every large one).
+    from imbal_pipeline.defs.assets.common import ends_alarm
+
+    rng = np.random.default_rng(1)
+    y = (rng.random(20_000) < 0.05).astype(int)
+    good = np.clip(0.7 * y + rng.normal(0.15, 0.15, y.size), 0, 1)
+    held = mon.holdout_metrics(y, good, threshold=0.5, beta=2)
+    # A holdout whose recall is known to lie in 0.5-0.7: 0 of 2 caught still reaches above 0.5.
+    held = {**held, "recall_interval": [0.5, 0.7]}
+    ref = mon.Reference(**{**_reference().__dict__, "holdout_metrics": held})
+    few = np.r_[np.flatnonzero(y)[:2], np.flatnonzero(y == 0)[:200]]
+    small = monitor_checks.check_labelled(ref, y[few], good[few], beta=2)
+    assert small.passed and not ends_alarm(small)
+    large = monitor_checks.check_labelled(ref, y[:4000], good[:4000], beta=2)
+    assert large.passed and ends_alarm(large)
+
+
 @pytest.mark.parametrize(
     ("labels", "message"),
     [

@@ -110,13 +110,16 @@ def test_a_rollback_to_a_model_of_another_target_says_so(project, capsys):
     store.write(DEPLOYED, mine, version, "passed", "run-3")
     status, out, err = _run(capsys, "promote", version)
     assert status == 0, err
-    assert f"note: {version} predicts target 'sick', unlike {first} (target 'is_fraud')" in out
+    assert (
+        f"note: {version} predicts target 'sick', unlike {first} (target 'is_fraud', trained on "
+        "the generated demo data)"
+    ) in out
     status, out, err = _run(capsys, "rollback")
     assert status == 0, err
     assert (
         f"note: {first} predicts target 'is_fraud', trained on the generated demo data, unlike "
-        f"{version} (target 'sick'): batches made for that one will be refused; "
-        f"`imbal-pipeline promote {version}` puts it back"
+        f"{version} (target 'sick'): batches made for that one may be refused or scored for "
+        f"another target; `imbal-pipeline promote {version}` puts it back"
     ) in out
 
 

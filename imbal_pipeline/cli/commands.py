@@ -159,7 +159,10 @@ def cmd_versions(args: argparse.Namespace) -> int:
         from imbal_pipeline.cli.promote import model_lines
         from imbal_pipeline.store.storage import AssetStore, storage_dir
 
-        lines = model_lines(AssetStore(storage_dir(load_project())), args.limit)
+        store = AssetStore(storage_dir(load_project()))
+        lines = model_lines(store, args.limit)
+        if not lines:  # the name is right; the store holds no model yet
+            return _error(f"no model stored in {store.base} yet; run `imbal-pipeline run` first", 1)
     else:
         with dg.DagsterInstance.get() as instance:
             lines = [m.line() for m in recorded(instance, args.asset, args.limit)]
@@ -223,8 +226,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         version = args.version or default or (found[0].version if found else None)
         version = version or _newest_stored(store, args.asset, home, assets)
         value = store.load(args.asset, version)
-    except FileNotFoundError as exc:  # no such asset or version: a bad argument
-        return _error(str(exc), 2)
+    except FileNotFoundError as exc:
+        # No such asset or version is a bad argument; a version the instance recorded whose
+        # file is gone is a damaged store.
+        return _error(str(exc), 1 if any(m.version == version for m in found) else 2)
     except CorruptValueError as exc:
         return _error(str(exc), 1)
     known = next((m for m in found if m.version == version), None)

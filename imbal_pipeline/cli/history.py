@@ -39,7 +39,7 @@ def unknown_asset(asked: str, home, known: list[str]) -> str:
     from imbal_pipeline.core.data.data import close_name
 
     close = close_name(asked, known)
-    hint = f"did you mean {close!r}? " if close is not None else ""
+    hint = f"did you mean {close!r}? " if close not in (None, asked) else ""
     if not known:
         return f"no materializations of {asked!r} in {home}; run `imbal-pipeline run` first"
     return (

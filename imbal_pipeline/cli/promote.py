@@ -81,18 +81,21 @@ def _predicts_otherwise(store: AssetStore, record: dict) -> str | None:
     if not record.get("previous"):
         return None
 
-    def what(version: str) -> tuple:
+    def what(version: str) -> str:
         meta = store.load(DEPLOYED, version)["meta"]
-        return meta.get("target"), bool(meta.get("generated_data"))
+        made = ", trained on the generated demo data" if meta.get("generated_data") else ""
+        return f"target {meta.get('target')!r}{made}"
 
-    (target, demo), (before, was_demo) = what(record["version"]), what(record["previous"])
-    if (target, demo) == (before, was_demo):
+    try:  # the change is made: a damaged record of the previous model only loses the note
+        now, before = what(record["version"]), what(record["previous"])
+    except (FileNotFoundError, CorruptValueError):
         return None
-    made = ", trained on the generated demo data" if demo else ""
+    if now == before:
+        return None
     return (
-        f"note: {record['version']} predicts target {target!r}{made}, unlike {record['previous']} "
-        f"(target {before!r}): batches made for that one will be refused; `imbal-pipeline "
-        f"promote {record['previous']}` puts it back"
+        f"note: {record['version']} predicts {now}, unlike {record['previous']} ({before}): "
+        "batches made for that one may be refused or scored for another target; "
+        f"`imbal-pipeline promote {record['previous']}` puts it back"
     )
 
 

@@ -70,7 +70,7 @@ class Comparison:
 
     table: dict[str, dict]  # strategy -> means, standard deviations, per-fold values, gaps
     selected: str
-    best: str  # the best mean PR-AUC, which `selected` may not be (the one-SE rule)
+    best: str  # the best mean PR-AUC, which `selected` may not be (it must beat every simpler)
     reason: str
     oof: pd.DataFrame  # every fold's out-of-fold scores, pooled
     audits: dict[int, dict] = field(default_factory=dict)  # fold -> strategy -> audit

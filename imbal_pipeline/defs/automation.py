@@ -241,8 +241,9 @@ def _alert_cursor(cursor: str | None) -> tuple[int | None, str | None, dict[str,
 
 def retrain_key(champion: str | None, episodes: dict[str, int]) -> str:
     """The run key of a retraining requested for checks failing under `champion`, each named
-    with the record its episode started at: the same evidence against the same model never
-    asks twice, even with the cursor lost, and a check failing again after a judged pass can."""
+    with the record its episode started at: the same request is never run twice (Dagster runs
+    a key once), and a check failing again after a judged pass gets a new key. With the cursor
+    lost, checks asked for in separate evaluations are asked for together once more."""
     named = "+".join(f"{check}@{start}" for check, start in sorted(episodes.items()))
     return f"retrain:{champion or 'none'}:{named}"
 
@@ -262,35 +263,49 @@ def _follow(events, failing: dict[str, int], asked: set[str]) -> list:
     return reasons
 
 
+# Records read per asset and evaluation; a backlog is read over several evaluations.
+FETCH_LIMIT = 1000
+
+
 def _alerts_since(context, champion: str | None, after: int | None):
     """The verdicts that bear on retraining recorded after `after` on batches the champion
     scored: (record id, batch, check, figures) for each failure that asks for retraining and
     with figures None for each pass on a batch large enough to judge; the last record id read,
     and how many records were not counted."""
-    events: list[tuple[int, str, str, str | None]] = []
-    last, others = after, 0
-    for asset in ("scored_batch", "batch_outcomes"):
-        records = context.instance.fetch_materializations(
+    fetched = {
+        asset: context.instance.fetch_materializations(
             dg.AssetRecordsFilter(dg.AssetKey(asset), after_storage_id=after),
-            limit=1000,
+            limit=FETCH_LIMIT,
             ascending=True,
         ).records
-        for record in records:
-            last = max(last or 0, record.storage_id)
-            mat = record.asset_materialization
-            if mat is None or mat.partition is None:  # a batch's record names its batch
-                continue
-            scored_by = getattr(mat.metadata.get("model_version"), "value", None)
-            if champion is not None and scored_by != champion:
-                others += 1
-                continue
-            alerts = str(getattr(mat.metadata.get(ALERTS_KEY), "value", "none"))
-            evidence = getattr(mat.metadata.get(EVIDENCE_KEY), "value", None) or {}
-            for check, figures in retrain_reasons(alerts, evidence):
-                events.append((record.storage_id, mat.partition, check, figures))
-            judged = str(getattr(mat.metadata.get(JUDGED_KEY), "value", "none"))
-            for check in set(judged.split(", ")) & set(RETRAIN_ON):
-                events.append((record.storage_id, mat.partition, check, None))
+        for asset in ("scored_batch", "batch_outcomes")
+    }
+    # An asset with more records than one read holds unread ones beyond its last: read the
+    # other asset no further, so the next evaluation misses none of either.
+    cap = min(
+        (records[-1].storage_id for records in fetched.values() if len(records) == FETCH_LIMIT),
+        default=None,
+    )
+    events: list[tuple[int, str, str, str | None]] = []
+    last, others = after, 0
+    for record in (r for records in fetched.values() for r in records):
+        if cap is not None and record.storage_id > cap:
+            continue
+        last = max(last or 0, record.storage_id)
+        mat = record.asset_materialization
+        if mat is None or mat.partition is None:  # a batch's record names its batch
+            continue
+        scored_by = getattr(mat.metadata.get("model_version"), "value", None)
+        if champion is not None and scored_by != champion:
+            others += 1
+            continue
+        alerts = str(getattr(mat.metadata.get(ALERTS_KEY), "value", "none"))
+        evidence = getattr(mat.metadata.get(EVIDENCE_KEY), "value", None) or {}
+        for check, figures in retrain_reasons(alerts, evidence):
+            events.append((record.storage_id, mat.partition, check, figures))
+        judged = str(getattr(mat.metadata.get(JUDGED_KEY), "value", "none"))
+        for check in set(judged.split(", ")) & set(RETRAIN_ON):
+            events.append((record.storage_id, mat.partition, check, None))
     return events, last, others
 
 

@@ -34,6 +34,7 @@ from imbal_pipeline.core.monitor.promotion import (
     straddles,
 )
 from imbal_pipeline.core.report_model import Dataset, Promotion, ThresholdChoice
+from imbal_pipeline.core.settings import LADDER
 from imbal_pipeline.core.train.gates import Gate
 
 ACTIONS = ("collect_positives", "improve_features", "keep")
@@ -265,7 +266,12 @@ def _picture_reason(picture: DataPicture | None, selected: str) -> str:
 
 
 def _tier_reason(tier: Tier, selected: str) -> str:
+    chose = (
+        f"the folds kept {selected}: no strategy beat every simpler one beyond noise"
+        if selected == LADDER[0]
+        else f"the folds selected {selected}: it beat every simpler strategy beyond noise"
+    )
     return (
         f"the {tier.name} tier (1:{tier.ratio:.0f}) usually starts from {tier.starts_from}, and "
-        f"the folds selected {selected} as the simplest strategy within noise of the best"
+        f"{chose}"
     )

@@ -357,7 +357,10 @@ def _fit_and_score(
         # Too few rows for one split (undersampling a quarter of a few positives leaves a
         # handful of rows): a constant score's PR-AUC is the fold's prevalence, which says
         # nothing about what more positives would buy.
-        return None, f"the model made no split on {len(rows[1]):,} training rows, too few to fit"
+        return None, (
+            f"the model made no split on {len(rows[1]):,} training rows: a constant score says "
+            "nothing about more positives"
+        )
     return float(average_precision_score(val[LABEL], scores, sample_weight=weight)), None
 
 

@@ -210,6 +210,9 @@ def check_feature_psi(ref: Reference, frame: pd.DataFrame) -> Gate:
         "p_value": {k: float(v) for k, v in zip(names, p, strict=True) if k in judged},
         "judged": len(judged),
         "too_small": needed,
+        # A pass ends an alarm only when every feature was judged: the one that shifted may be
+        # among those too small to judge at this size.
+        "ends_alarm": not needed,
     }
     pool = alarmed if alarmed.any() else significant if significant.any() else ~np.isnan(p)
     worst = max((i for i in range(len(names)) if pool[i]), key=lambda i: shift[i])
@@ -344,6 +347,11 @@ def check_labelled(
         )
     worse = []
     held_recall = held.get("recall_interval")
+    # Only a batch that could have failed ends an alarm: with 0 of its positives caught, the
+    # recall interval's top must fall below the holdout's floor (2 positives cannot show it).
+    observed["ends_alarm"] = (
+        held_recall is not None and wilson_interval(0, positives)[1] < held_recall[0]
+    )
     if held_recall and recall_ci[1] < held_recall[0]:
         worse.append(f"recall {realized['recall']:.3f} (holdout {held['recall']:.3f})")
     held_pr = held.get("pr_auc_interval")

@@ -110,7 +110,8 @@ def strategies_section(report: Mapping) -> list[Block]:
                 "each fold is scored at a threshold tuned on the other folds only. The "
                 "gap is the mean per-fold PR-AUC difference to the best strategy, paired "
                 "by fold, with its standard error corrected for overlapping training "
-                "portions (Nadeau & Bengio): the evidence the selection rule uses."
+                "portions (Nadeau & Bengio). The selection rule (below) compares each strategy "
+                "with every simpler one the same way."
             )
         )
     reason = get(report, "selection_reason")

@@ -119,6 +119,13 @@ def _with_inputs(tags: dict[str, str], versions: dict[str, str]) -> dict[str, st
     return out
 
 
+def ends_alarm(gate) -> bool:
+    """A pass that could have been a failure: the batch was large enough to judge (a check's
+    `ends_alarm`, else its `judged`; a check that says neither judged it)."""
+    seen = gate.observed
+    return seen.get("ends_alarm", seen.get("judged", True)) not in (False, 0)
+
+
 def gated(
     context: dg.AssetExecutionContext,
     value,
@@ -143,9 +150,7 @@ def gated(
         evidence = {g.name: str(g.observed.get("evidence", g.message)) for g in gates if g.blocks}
         # A pass that judged (not "too small to judge") ends a check's alarm: a later failure
         # is a new episode, which may ask for retraining again.
-        judged = [
-            g.name for g in gates if g.passed and g.observed.get("judged", True) not in (False, 0)
-        ]
+        judged = [g.name for g in gates if g.passed and ends_alarm(g)]
         metadata = {
             **metadata,
             ALERTS_KEY: ", ".join(failed) or "none",

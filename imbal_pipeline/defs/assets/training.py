@@ -124,7 +124,8 @@ def make_strategy_comparison(n_folds: int) -> dg.AssetsDefinition:
         holdout_split: pd.DataFrame,
         **fold_models: FoldModels,
     ):
-        """Per-strategy PR-AUC, F1, MCC over folds; the simplest within a paired SE of the best."""
+        """Per-strategy PR-AUC, F1, MCC over folds; the most complex strategy that beats every
+        simpler one by more than a paired SE."""
         s = pipeline.settings()
         comparison = selection.compare_folds(fold_models.values(), s)
         table = pd.DataFrame(comparison.table).T[COMPARISON_COLUMNS]
