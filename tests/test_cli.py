@@ -32,30 +32,32 @@ def _failed_with_fault(args, tmp_path, **fault) -> tuple[str, str]:
 
 @pytest.mark.slow
 def test_failed_step_exits_non_zero_with_a_one_line_reason(tmp_path, split_files):
-    train_csv, _ = split_files
-    # Settings that do not fit the file are refused before a run starts (exit 2); a file the
-    # step cannot read as told fails the step.
+    train_csv, test_csv = split_files
+    args = ["--target", "is_fraud", "--out", str(tmp_path / "out"), "--folds", "3"]
+    # A file that cannot be read as told is refused before a run starts (exit 2), the training
+    # file and a --test-data file alike, and nothing is written or saved.
     semicolons = tmp_path / "train.csv"
     pd.read_csv(train_csv).to_csv(semicolons, sep=";", index=False)
+    for files in (
+        ["--data", str(semicolons)],
+        ["--data", str(train_csv), "--test-data", str(semicolons)],
+    ):
+        proc = run_cli(["run", *files, *args], tmp_path / "home", tmp_path)
+        said = "train.csv has one column; it looks ';'-separated: pass --sep ';'"
+        assert (proc.returncode, proc.stderr.strip()) == (2, f"imbal-pipeline: error: {said}")
+        assert not (tmp_path / "out").exists() and not (tmp_path / "imbal_pipeline.yaml").exists()
+    # What only the step finds fails the step, in one line: a holdout file without the target.
+    no_target = tmp_path / "test.csv"
+    pd.read_csv(test_csv).drop(columns="is_fraud").to_csv(no_target, index=False)
     proc = run_cli(
-        [
-            "run",
-            "--data",
-            str(semicolons),
-            "--target",
-            "is_fraud",
-            "--out",
-            str(tmp_path / "out"),
-            "--folds",
-            "3",
-        ],
+        ["run", "--data", str(train_csv), "--test-data", str(no_target), *args],
         tmp_path / "home",
         tmp_path,
     )
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("imbal-pipeline: error: step raw_data failed:")
-    assert "train.csv has one column; it looks ';'-separated: pass --sep ';'" in last
+    assert last.startswith("imbal-pipeline: error: step holdout_split failed: holdout file ")
+    assert "target column 'is_fraud' not in the data" in last
     assert not (tmp_path / "out").exists()
     # Dagster's own ERROR lines and stack stay in the event log unless --verbose asks for them.
     assert " - dagster - " not in proc.stderr and "Traceback" not in proc.stderr

@@ -18,7 +18,8 @@ from imbal_pipeline.core.settings import Settings
 
 def settings_problem(s: Settings) -> str | None:
     """What the raw_data step would refuse of the settings on the data file, or None: a file
-    that is empty, has no rows or cannot be parsed as the settings read it, a column
+    (or --test-data file) that is empty, has no rows or cannot be parsed as the settings read
+    it, a column
     named by --drop, --target, --group, --id, --subgroup or --categorical that the file lacks,
     an --id that repeats, a --subgroup of too many text values, or a target whose labels give
     no binary label (a missing label, a --positive-label that is no class, more than two
@@ -28,6 +29,8 @@ def settings_problem(s: Settings) -> str | None:
         return None
     try:
         frame = data.read_table(s.data_path, s.read_options)
+        if s.test_data_path and data.file_problem(s.test_data_path, "holdout file") is None:
+            data.read_table(s.test_data_path, s.read_options)  # read as the step reads it
     except data.DataError as exc:
         if isinstance(exc.__cause__, OSError) and exc.__cause__.errno is not None:
             return None  # the system failed to read the bytes, not the file's content
