@@ -272,6 +272,13 @@ def test_the_batch_index_marks_exactly_the_batches_whose_rate_check_failed(tmp_p
     # The prevalence rule across batches: its latest verdict, and each batch's window.
     assert "2.10% over 5,000 rows (passed)" in page
     assert "Prevalence across batches" in page and "predicted prevalence as expected" in page
+    # A pooled alarm on a small batch names the window, not the batch alone.
+    pooled = {**recent, "batches": ["sunday", "monday", "tuesday"], "judged": True}
+    batches[1]["checks"][-1] |= {"passed": False, "observed": pooled}
+    (tmp_path / "tuesday" / "summary.json").write_text(json.dumps(batches[1]))
+    monitor_report.write_index(tmp_path)
+    page = (tmp_path / "index.html").read_text()
+    assert "recent_prevalence (pooled over the last 3 batches)" in page
 
 
 # --- tests sized to the batch, the features and the reference --------------------------------

@@ -248,6 +248,15 @@ def _latest_recent(summaries: list[dict]) -> str:
     )
 
 
+def _alert_name(check: dict) -> str:
+    """A failed check as the index's Alerts column names it: the pooled prevalence rule says
+    it judged several batches, so a small batch is not read as the one at fault."""
+    pooled = len((check.get("observed") or {}).get("batches") or [])
+    if check["name"] == "recent_prevalence" and pooled > 1:
+        return f"recent_prevalence (pooled over the last {pooled} batches)"
+    return check["name"]
+
+
 def write_index(scored_dir: str | Path) -> Path:
     """The page across batches: predicted-positive rate over time, alerts, realized metrics."""
     scored_dir = Path(scored_dir)
@@ -262,7 +271,7 @@ def write_index(scored_dir: str | Path) -> Path:
         intervals.append(rate_check["interval"])
         alerts.append(not check["passed"] and check["severity"] == "error")
         expected = rate_check["expected"], tuple(rate_check["expected_interval"])
-        failed = [c["name"] for c in s["checks"] if not c["passed"]]
+        failed = [_alert_name(c) for c in s["checks"] if not c["passed"]]
         realized = (s["outcome"] or {}).get("observed", {}).get("realized") or {}
         rows.append(
             [
