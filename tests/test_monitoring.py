@@ -190,7 +190,7 @@ def test_labelled_performance_compares_with_the_holdout_beyond_noise():
 def test_a_labelled_batch_too_small_to_fail_passes_without_ending_an_alarm():
     # Two positives cannot show recall below the holdout's floor: such a pass is no evidence
     # that an alarm is over (the retrain sensor would otherwise ask again on every large one).
-    from imbal_pipeline.defs.assets.common import ends_alarm
+    from imbal_pipeline.core.gate import ends_alarm
 
     rng = np.random.default_rng(1)
     y = (rng.random(20_000) < 0.05).astype(int)

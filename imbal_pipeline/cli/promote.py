@@ -81,13 +81,12 @@ def _predicts_otherwise(store: AssetStore, record: dict) -> str | None:
     if not record.get("previous"):
         return None
 
-    def what(version: str) -> str:
-        meta = store.load(DEPLOYED, version)["meta"]
-        made = ", trained on the generated demo data" if meta.get("generated_data") else ""
-        return f"target {meta.get('target')!r}{made}"
+    from imbal_pipeline.core.monitor.deployed import predicts
 
     try:  # the change is made: a damaged record of the previous model only loses the note
-        now, before = what(record["version"]), what(record["previous"])
+        now, before = (
+            predicts(store.load(DEPLOYED, record[k])["meta"]) for k in ("version", "previous")
+        )
     except (FileNotFoundError, CorruptValueError):
         return None
     if now == before:

@@ -35,6 +35,14 @@ class Gate:
         return not self.passed and self.severity == ERROR
 
 
+def ends_alarm(gate: Gate) -> bool:
+    """A pass that could have been a failure: the batch was large enough to judge (a check's
+    `ends_alarm`, else its `judged`; a check that says neither judged it). Only such a pass
+    ends a monitoring alarm, after which a new failure may ask for retraining again."""
+    seen = gate.observed
+    return seen.get("ends_alarm", seen.get("judged", True)) not in (False, 0)
+
+
 def ok(name: str, message: str, **observed) -> Gate:
     """A passing gate."""
     return Gate(name, True, message, ERROR, observed)

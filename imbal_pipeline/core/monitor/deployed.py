@@ -40,6 +40,14 @@ class BatchError(DataError):
     """A batch the model cannot score; the message names the column and the fix."""
 
 
+def predicts(meta: dict) -> str:
+    """What a stored model predicts, in words: its target, and whether it is the demo's."""
+    what = f"target {meta.get('target')!r}"
+    if meta.get("generated_data"):
+        what += ", trained on the generated demo data"
+    return what
+
+
 class MissingColumnsError(BatchError):
     """A batch without some of the model's feature columns: often a batch for another model."""
 
@@ -186,9 +194,7 @@ class Model:
     @property
     def described(self) -> str:
         """Which model this is and what it predicts, for a message."""
-        what = f"target {self.meta.get('target')!r}"
-        if self.meta.get("generated_data"):
-            what += ", trained on the generated demo data"
+        what = predicts(self.meta)
         if self.in_service:
             return f"the model in service ({self.version}, {what})"
         return f"model {self.version} ({what})"

@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from imbal_pipeline.core import checks
-from imbal_pipeline.core.gate import WARN, Gate
+from imbal_pipeline.core.gate import WARN, Gate, ends_alarm
 from imbal_pipeline.core.jsonready import json_ready
 from imbal_pipeline.defs.assets.code import stage_code
 from imbal_pipeline.defs.lineage import DATA_VERSION_TAG, pinned_record
@@ -117,13 +117,6 @@ def _with_inputs(tags: dict[str, str], versions: dict[str, str]) -> dict[str, st
             out.pop(f"dagster/input_event_pointer/{name}", None)
         out[f"{INPUT_TAG}{name}"] = version
     return out
-
-
-def ends_alarm(gate) -> bool:
-    """A pass that could have been a failure: the batch was large enough to judge (a check's
-    `ends_alarm`, else its `judged`; a check that says neither judged it)."""
-    seen = gate.observed
-    return seen.get("ends_alarm", seen.get("judged", True)) not in (False, 0)
 
 
 def gated(
